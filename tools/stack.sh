@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# tools/stack.sh - Arca's real-stack test harness (see tools/README.md).
+#
+# Brings up, on 127.0.0.1 only, the OpenStack services Arca is tested against:
+# MariaDB (the host's, or a private one), Keystone under uwsgi, Swift (proxy with
+# keystone auth, account/container/object servers) and, when ARCA_STACK_BARBICAN=1,
+# a reference Barbican API for side-by-side benchmarks. Debian 12 packages, no systemd:
+# every daemon is started with setsid, its PID kept in $ARCA_STACK_DIR/run, and
+# stopped by that PID.
+#
+# usage: tools/stack.sh install|up|down|restart|status|env|smoke|clean
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${ARCA_STACK_DIR:-$repo_root/.stack}
+
+# ---------------------------------------------------------------- timing/log
+t_start=$EPOCHREALTIME
+elapsed() { # seconds since $1 (an $EPOCHREALTIME value), 2 decimals
+	local a=${1/./} b=${EPOCHREALTIME/./}
+	local d=$(((b - a) / 10000))
+	printf '%d.%02d' $((d / 100)) $((d % 100))
+}
+say() { printf '[stack %6ss] %s\n' "$(elapsed "$t_start")" "$*"; }
+fail() {
+	printf 'stack.sh: error: %s\n' "$*" >&2
+	exit 1
+}
+# phase NAME FUNCTION...: run a step and report how long it took.
+phase() {
+	local label=$1 t0=$EPOCHREALTIME
+	shift
+	"$@"
+	say "$label: done in $(elapsed "$t0")s"
+}
+
+# ---------------------------------------------------------------- packages
+# Packages the harness needs (mariadb-server is added only when no server answers on :3306).
+PACKAGES=(
+	curl mariadb-client
+	keystone uwsgi uwsgi-plugin-python3 python3-keystonemiddleware
+	python3-openstackclient python3-barbicanclient python3-swiftclient
+	swift swift-proxy swift-account swift-container swift-object
+	barbican-api shellcheck
+)
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+missing_packages() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+	done
+}
+
+do_install() {
+	local want=("${PACKAGES[@]}") todo
+	tcp_open 3306 || want+=(mariadb-server)
+	mapfile -t todo < <(missing_packages "${want[@]}")
+	if ((${#todo[@]} == 0)); then
+		say "install: all ${#want[@]} packages already present"
+		return 0
+	fi
+	say "install: missing ${todo[*]}"
+	[[ $(id -u) == 0 ]] || fail "install needs root (apt-get)"
+	export DEBIAN_FRONTEND=noninteractive
+	# Maintainer scripts must not start daemons (no systemd here, and we run our own copies).
+	local own_policy=
+	if ! [[ -x /usr/sbin/policy-rc.d ]] || ! grep -q 'exit 101' /usr/sbin/policy-rc.d; then
+		if [[ -e /usr/sbin/policy-rc.d ]]; then cp -p /usr/sbin/policy-rc.d "$STATE.policy-rc.d.saved"; fi
+		printf '#!/bin/sh\n# installed by arca tools/stack.sh for the duration of apt-get\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
+	# dbconfig-common and endpoint registration questions: answer "no", we configure ourselves.
+	debconf-set-selections <<-'SEL'
+		keystone keystone/configure_db boolean false
+		keystone keystone/create-admin-tenant boolean false
+		keystone keystone/register-endpoint boolean false
+		barbican-common barbican/configure_db boolean false
+		barbican-common barbican/configure_rabbit boolean false
+		barbican-common barbican/configure_ksat boolean false
+		barbican-api barbican/configure_api-endpoint boolean false
+	SEL
+	local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold)
+	"${apt[@]}" install --no-install-recommends "${todo[@]}" ||
+		{ "${apt[@]}" update -qq && "${apt[@]}" install --no-install-recommends "${todo[@]}"; }
+	if [[ -n $own_policy ]]; then
+		rm -f /usr/sbin/policy-rc.d
+		[[ -e "$STATE.policy-rc.d.saved" ]] && mv "$STATE.policy-rc.d.saved" /usr/sbin/policy-rc.d
+	fi
+	return 0
+}
+
+# ---------------------------------------------------------------- settings
+PY3=/usr/bin/python3 # never a pyenv shim that may come first on PATH
+HOST=127.0.0.1
+KEYSTONE_PORT=${ARCA_STACK_KEYSTONE_PORT:-5000}
+KEYSTONE_URL=http://$HOST:$KEYSTONE_PORT/v3
+SWIFT_PROXY_PORT=${ARCA_STACK_SWIFT_PORT:-8081}             # internal proxy (DevStack's port)
+SWIFT_PUBLIC_PORT=${ARCA_STACK_SWIFT_PUBLIC_PORT:-8081}     # catalog; 8080 once arca-swift-filter exists
+OBJECT_PORT=6200 CONTAINER_PORT=6201 ACCOUNT_PORT=6202
+OBJECT_SERVER=${ARCA_STACK_OBJECT_SERVER:-swift}            # swift | arca
+BARBICAN_PORT=${ARCA_STACK_BARBICAN_PORT:-9312}              # 9311 belongs to arca-api
+WANT_BARBICAN=${ARCA_STACK_BARBICAN:-0}
+REGION=RegionOne
+ADMIN_PASSWORD=${ARCA_STACK_ADMIN_PASSWORD:-ArcaAdmin1}
+DEMO_PASSWORD=${ARCA_STACK_DEMO_PASSWORD:-ArcaDemo1}
+ALT_PASSWORD=${ARCA_STACK_ALT_PASSWORD:-ArcaAlt1}
+ARCA_PASSWORD=${ARCA_STACK_ARCA_PASSWORD:-ArcaService1}
+SWIFT_PASSWORD=ArcaSwift1 BARBICAN_PASSWORD=ArcaBarbican1
+KEYSTONE_DB_PASSWORD=ArcaKeystoneDb1 BARBICAN_DB_PASSWORD=ArcaBarbicanDb1
+STOP_TIMEOUT=${ARCA_STACK_STOP_TIMEOUT:-15}
+
+RUN=$STATE/run LOGS=$STATE/log
+SWIFT_ETC=$STATE/swift/etc SWIFT_DEVICES=$STATE/swift/node
+
+# Never act with a caller's OpenStack credentials.
+for v in "${!OS_@}"; do unset "$v"; done
+
+# ---------------------------------------------------------------- processes
+# Each daemon NAME has $RUN/NAME.pid. It runs in its own session (setsid), so its
+# process group id equals the recorded PID and workers are stopped together with it.
+declare -A PROC_MATCH=(
+	[mysql]=mariadbd [keystone]=uwsgi [barbican]=uwsgi
+	[swift-account]=swift-account-server [swift-container]=swift-container-server
+	[swift-object]=object-server [swift-proxy]=swift-proxy-server
+)
+ALL_PROCS=(mysql keystone swift-account swift-container swift-object swift-proxy barbican)
+
+pid_of() { # prints the live PID of NAME, or fails
+	local f=$RUN/$1.pid pid
+	[[ -s $f ]] || return 1
+	pid=$(<"$f")
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+	# guard against a recycled PID: the command line must still look like ours
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${PROC_MATCH[$1]}" || return 1
+	echo "$pid"
+}
+running() { pid_of "$1" >/dev/null; }
+
+launch() { # launch NAME COMMAND...: detached, output appended to $LOGS/NAME.log
+	local name=$1
+	shift
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	echo "$!" >"$RUN/$name.pid"
+}
+
+port_must_be_free() {
+	if tcp_open "$1"; then fail "port $1 is in use by something this harness did not start (needed for $2)"; fi
+}
+
+wait_until() { # wait_until SECONDS WHAT COMMAND...: poll every 0.1 s
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((EPOCHSECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		((EPOCHSECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what (logs: $LOGS)"
+		sleep 0.1
+	done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+stop_procs() { # TERM the given daemons' process groups together, KILL what outlives the timeout
+	local name pid left=() deadline
+	for name in "$@"; do
+		if pid=$(pid_of "$name"); then
+			kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+			left+=("$name:$pid")
+		fi
+		rm -f "$RUN/$name.pid"
+	done
+	deadline=$((EPOCHSECONDS + STOP_TIMEOUT))
+	while ((${#left[@]})); do
+		local still=() e
+		for e in "${left[@]}"; do
+			if kill -0 "${e#*:}" 2>/dev/null; then still+=("$e"); else say "stopped ${e%%:*} (pid ${e#*:})"; fi
+		done
+		left=("${still[@]+"${still[@]}"}")
+		((${#left[@]})) || break
+		if ((EPOCHSECONDS >= deadline)); then
+			for e in "${left[@]}"; do
+				kill -KILL -- "-${e#*:}" 2>/dev/null || kill -KILL "${e#*:}" 2>/dev/null || true
+				say "killed ${e%%:*} (pid ${e#*:}) after ${STOP_TIMEOUT}s"
+			done
+			break
+		fi
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------------------- MariaDB
+# $STATE/mysql.env remembers which server holds our databases: "host" (the one already
+# answering on :3306) or "private" (ours, datadir under $STATE/mysql).
+MYSQL_MODE="" MYSQL_PORT=""
+load_mysql_choice() {
+	[[ -f $STATE/mysql.env ]] || return 1
+	# shellcheck source=/dev/null
+	. "$STATE/mysql.env"
+}
+root_sql() { # root_sql ARGS...: mariadb client as root over TCP
+	mariadb --no-defaults -h "$HOST" -P "$MYSQL_PORT" -uroot --connect-timeout=2 "$@"
+}
+root_answers() { root_sql -e 'SELECT 1' >/dev/null 2>&1; }
+
+choose_mysql() {
+	load_mysql_choice && return 0
+	if [[ -z ${ARCA_STACK_MYSQL_PORT:-} ]] && MYSQL_PORT=3306 root_answers; then
+		MYSQL_MODE=host MYSQL_PORT=3306
+	else
+		MYSQL_MODE=private
+		if [[ -n ${ARCA_STACK_MYSQL_PORT:-} ]]; then
+			MYSQL_PORT=$ARCA_STACK_MYSQL_PORT
+		elif tcp_open 3306; then MYSQL_PORT=3307; else MYSQL_PORT=3306; fi
+	fi
+	printf 'MYSQL_MODE=%s\nMYSQL_PORT=%s\n' "$MYSQL_MODE" "$MYSQL_PORT" >"$STATE/mysql.env"
+}
+
+start_private_mysql() {
+	local data=$STATE/mysql/data sock=$RUN/mysql.sock
+	if [[ ! -d $data/mysql ]]; then
+		mkdir -p "$data"
+		mariadb-install-db --no-defaults --user=root --datadir="$data" --skip-test-db \
+			--auth-root-authentication-method=normal >"$LOGS/mysql-install.log" 2>&1 ||
+			fail "mariadb-install-db failed, see $LOGS/mysql-install.log"
+	fi
+	port_must_be_free "$MYSQL_PORT" "private MariaDB"
+	launch mysql /usr/sbin/mariadbd --no-defaults --user=root --datadir="$data" \
+		--bind-address="$HOST" --port="$MYSQL_PORT" --socket="$sock" --pid-file="$RUN/mariadbd.pid" \
+		--log-error="$LOGS/mysql.err" --skip-log-bin --innodb-buffer-pool-size=64M \
+		--innodb-log-file-size=16M --innodb-flush-log-at-trx-commit=0
+	wait_until 30 "MariaDB on :$MYSQL_PORT" mariadb-admin --no-defaults --socket="$sock" -uroot ping
+	# TCP root login without password, as on the host server (tests connect over TCP)
+	mariadb --no-defaults --socket="$sock" -uroot -e \
+		"CREATE USER IF NOT EXISTS 'root'@'$HOST'; GRANT ALL ON *.* TO 'root'@'$HOST' WITH GRANT OPTION;"
+}
+
+up_mysql() {
+	choose_mysql
+	if [[ $MYSQL_MODE == host ]]; then
+		root_answers || fail "MariaDB on :$MYSQL_PORT (used by this stack) does not accept root without password"
+		say "mysql: using the host's MariaDB on :$MYSQL_PORT"
+	elif running mysql; then
+		say "mysql: private MariaDB already running on :$MYSQL_PORT"
+	else
+		start_private_mysql
+		say "mysql: private MariaDB started on :$MYSQL_PORT (pid $(pid_of mysql))"
+	fi
+	root_sql <<-SQL
+		CREATE DATABASE IF NOT EXISTS keystone;
+		CREATE DATABASE IF NOT EXISTS barbican;
+		CREATE USER IF NOT EXISTS 'keystone'@'$HOST' IDENTIFIED BY '$KEYSTONE_DB_PASSWORD';
+		CREATE USER IF NOT EXISTS 'barbican'@'$HOST' IDENTIFIED BY '$BARBICAN_DB_PASSWORD';
+		GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'$HOST';
+		GRANT ALL PRIVILEGES ON barbican.* TO 'barbican'@'$HOST';
+	SQL
+}
+
+# ---------------------------------------------------------------- Keystone
+keystone_conf() {
+	cat <<-CONF
+		# generated by tools/stack.sh
+		[DEFAULT]
+		log_dir = $LOGS
+		log_file = keystone-api.log
+		[database]
+		connection = mysql+pymysql://keystone:$KEYSTONE_DB_PASSWORD@$HOST:$MYSQL_PORT/keystone
+		[token]
+		provider = fernet
+		expiration = ${ARCA_STACK_TOKEN_EXPIRATION:-14400}
+		[fernet_tokens]
+		key_repository = $STATE/keystone/fernet-keys
+		[fernet_receipts]
+		key_repository = $STATE/keystone/fernet-keys
+		[credential]
+		key_repository = $STATE/keystone/credential-keys
+		[identity]
+		# cheap hashing: a login costs ~250 ms with the default rounds
+		password_hash_rounds = 4
+		[cache]
+		# per-process memory cache: token validation ~12 ms instead of ~590 ms
+		enabled = true
+		backend = dogpile.cache.memory
+	CONF
+}
+
+keystone_init() { # schema, keys, bootstrap: every command is idempotent
+	local km=(keystone-manage --config-file "$STATE/keystone/keystone.conf") log=$LOGS/keystone-manage.log
+	{
+		"${km[@]}" db_sync &&
+			"${km[@]}" fernet_setup --keystone-user root --keystone-group root &&
+			"${km[@]}" credential_setup --keystone-user root --keystone-group root &&
+			"${km[@]}" bootstrap --bootstrap-username admin --bootstrap-password "$ADMIN_PASSWORD" \
+				--bootstrap-project-name admin --bootstrap-role-name admin \
+				--bootstrap-service-name keystone --bootstrap-region-id "$REGION" \
+				--bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
+				--bootstrap-public-url "$KEYSTONE_URL"
+	} >>"$log" 2>&1 || fail "keystone-manage failed, see $log"
+	touch "$STATE/keystone/initialised"
+}
+
+up_keystone() {
+	mkdir -p "$STATE/keystone"
+	keystone_conf >"$STATE/keystone/keystone.conf"
+	[[ -f $STATE/keystone/initialised ]] || phase "keystone: db_sync + bootstrap" keystone_init
+	if running keystone; then
+		say "keystone: already running (pid $(pid_of keystone))"
+	else
+		port_must_be_free "$KEYSTONE_PORT" keystone
+		# One process (the memory cache lives in it), a few threads. uwsgi's http-socket
+		# does not do keep-alive: tell clients so, or they reuse dead connections.
+		launch keystone uwsgi --plugin python3 --http-socket "$HOST:$KEYSTONE_PORT" \
+			--wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 8 \
+			--enable-threads --lazy-apps --die-on-term --buffer-size 65535 \
+			--add-header "Connection: close" \
+			--env "OS_KEYSTONE_CONFIG_FILES=$STATE/keystone/keystone.conf"
+		wait_until 60 "keystone on :$KEYSTONE_PORT" http_ok "$KEYSTONE_URL"
+		say "keystone: started on :$KEYSTONE_PORT (pid $(pid_of keystone))"
+	fi
+	phase "keystone: projects/users/roles/catalog" keystone_provision
+}
+
+# Creates what the tests expect, only when missing (one Python process: the CLI costs
+# over a second per call).
+keystone_provision() {
+	ARCA_P_URL=$KEYSTONE_URL ARCA_P_ADMIN=$ADMIN_PASSWORD ARCA_P_DEMO=$DEMO_PASSWORD \
+		ARCA_P_ALT=$ALT_PASSWORD ARCA_P_ARCA=$ARCA_PASSWORD ARCA_P_SWIFT=$SWIFT_PASSWORD \
+		ARCA_P_BARBICAN=$BARBICAN_PASSWORD ARCA_P_REGION=$REGION \
+		ARCA_P_SWIFT_URL="http://$HOST:$SWIFT_PUBLIC_PORT/v1/AUTH_%(project_id)s" \
+		"$PY3" - >>"$LOGS/keystone-provision.log" 2>&1 <<-'PYTHON' || fail "provisioning failed, see $LOGS/keystone-provision.log"
+		import os
+		from keystoneauth1 import session
+		from keystoneauth1.identity import v3
+		from keystoneclient.v3 import client
+
+		env = lambda k: os.environ['ARCA_P_' + k]
+		auth = v3.Password(auth_url=env('URL'), username='admin', password=env('ADMIN'),
+		                   project_name='admin', user_domain_id='default',
+		                   project_domain_id='default')
+		ks = client.Client(session=session.Session(auth=auth))
+
+		def first(found):
+		    return found[0] if found else None
+
+		def ensure_role(name):
+		    return first(ks.roles.list(name=name)) or ks.roles.create(name)
+
+		def ensure_project(name):
+		    return (first(ks.projects.list(name=name, domain='default'))
+		            or ks.projects.create(name, 'default', description='arca test stack'))
+
+		def ensure_user(name, password, project):
+		    return (first(ks.users.list(name=name, domain='default'))
+		            or ks.users.create(name, domain='default', password=password,
+		                               default_project=project))
+
+		roles = {n: ensure_role(n) for n in (
+		    'member', 'reader', 'admin', 'service', 'creator', 'observer', 'audit',
+		    'key-manager:service-admin', 'ResellerAdmin')}
+		projects = {n: ensure_project(n) for n in ('demo', 'alt', 'service')}
+
+		grants = [('demo', env('DEMO'), 'demo', ['member']),
+		          ('alt', env('ALT'), 'alt', ['member']),
+		          ('arca', env('ARCA'), 'service', ['admin', 'service']),
+		          ('swift', env('SWIFT'), 'service', ['admin', 'service']),
+		          ('barbican', env('BARBICAN'), 'service', ['admin', 'service'])]
+		for user, password, project, role_names in grants:
+		    u = ensure_user(user, password, projects[project])
+		    for r in role_names:
+		        ks.roles.grant(roles[r], user=u, project=projects[project])
+
+		# object-store in the catalog; the key-manager entry belongs to arca-manage register
+		svc = first(ks.services.list(type='object-store')) or ks.services.create(
+		    'swift', 'object-store', description='Swift (arca test stack)')
+		for iface in ('public', 'internal', 'admin'):
+		    url = env('SWIFT_URL')
+		    if iface == 'admin':
+		        url = url.split('/v1/')[0] + '/v1'
+		    ep = first(ks.endpoints.list(service=svc, interface=iface, region=env('REGION')))
+		    if ep is None:
+		        ks.endpoints.create(svc, url, interface=iface, region=env('REGION'))
+		    elif ep.url != url:
+		        ks.endpoints.update(ep, url=url)
+		print('provisioned')
+	PYTHON
+}
+
+# ---------------------------------------------------------------- env/status
+barbican_on() { [[ $WANT_BARBICAN == 1 ]] || running barbican; }
+
+print_env() {
+	choose_mysql_quiet
+	local who
+	cat <<-ENV
+		export ARCA_STACK_DIR='$STATE'
+		export ARCA_REQUIRE_STACK=1
+		export ARCA_TEST_KEYSTONE_URL='$KEYSTONE_URL'
+		export ARCA_TEST_REGION='$REGION'
+		export ARCA_TEST_USER_DOMAIN='Default'
+		export ARCA_TEST_PROJECT_DOMAIN='Default'
+	ENV
+	for who in admin:admin:"$ADMIN_PASSWORD" demo:demo:"$DEMO_PASSWORD" alt:alt:"$ALT_PASSWORD" \
+		arca:service:"$ARCA_PASSWORD"; do
+		local user=${who%%:*} rest=${who#*:}
+		local up=${user^^}
+		printf "export ARCA_TEST_%s_USER='%s'\n" "$up" "$user"
+		printf "export ARCA_TEST_%s_PASSWORD='%s'\n" "$up" "${rest#*:}"
+		printf "export ARCA_TEST_%s_PROJECT='%s'\n" "$up" "${rest%%:*}"
+	done
+	cat <<-ENV
+		export ARCA_TEST_MYSQL_DSN='root@tcp($HOST:$MYSQL_PORT)/'
+		export ARCA_TEST_SWIFT_URL='http://$HOST:$SWIFT_PROXY_PORT'
+		export ARCA_TEST_SWIFT_PUBLIC_URL='http://$HOST:$SWIFT_PUBLIC_PORT'
+		export ARCA_TEST_SWIFT_DIR='$SWIFT_ETC'
+		export ARCA_TEST_SWIFT_DEVICES='$SWIFT_DEVICES'
+	ENV
+	if barbican_on; then echo "export ARCA_TEST_BARBICAN_URL='http://$HOST:$BARBICAN_PORT'"; fi
+}
+
+# like choose_mysql, but never records a choice (env/status may run before up)
+choose_mysql_quiet() {
+	load_mysql_choice && return 0
+	MYSQL_MODE=host MYSQL_PORT=${ARCA_STACK_MYSQL_PORT:-3306}
+}
+
+print_openrc() { # openrc for one of admin|demo|alt|arca, for the openstack CLI
+	local user=$1 project password
+	case $user in
+	admin) project=admin password=$ADMIN_PASSWORD ;;
+	demo) project=demo password=$DEMO_PASSWORD ;;
+	alt) project=alt password=$ALT_PASSWORD ;;
+	arca) project=service password=$ARCA_PASSWORD ;;
+	*) fail "env: unknown user $user (admin|demo|alt|arca)" ;;
+	esac
+	cat <<-RC
+		export OS_AUTH_URL='$KEYSTONE_URL' OS_IDENTITY_API_VERSION=3 OS_REGION_NAME='$REGION'
+		export OS_USERNAME='$user' OS_PASSWORD='$password' OS_PROJECT_NAME='$project'
+		export OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_INTERFACE=public
+	RC
+}
+
+show_status() {
+	local name pid
+	choose_mysql_quiet
+	for name in "${ALL_PROCS[@]}"; do
+		if pid=$(pid_of "$name"); then
+			printf '%-16s running (pid %s)\n' "$name" "$pid"
+		elif [[ $name == mysql && $MYSQL_MODE == host ]]; then
+			printf '%-16s host server on :%s (%s)\n' "$name" "$MYSQL_PORT" \
+				"$(root_answers && echo answering || echo NOT answering)"
+		else
+			printf '%-16s stopped\n' "$name"
+		fi
+	done
+}
+
+case ${1:-} in
+install) phase install do_install ;;
+up)
+	mkdir -p "$RUN" "$LOGS"
+	phase mysql up_mysql
+	phase keystone up_keystone
+	say "up: done"
+	;;
+down) stop_procs "${ALL_PROCS[@]}" ;;
+status) show_status ;;
+env) if (($# > 1)); then print_openrc "$2"; else print_env; fi ;;
+*) fail "usage: $0 install|up|down|status|env|smoke|clean" ;;
+esac
