@@ -1,0 +1,102 @@
+package keyservice
+
+import "time"
+
+// Secret types accepted by Barbican v1.
+const (
+	SecretTypeSymmetric   = "symmetric"
+	SecretTypePublic      = "public"
+	SecretTypePrivate     = "private"
+	SecretTypePassphrase  = "passphrase"
+	SecretTypeCertificate = "certificate"
+	SecretTypeOpaque      = "opaque"
+)
+
+// Resource statuses as Barbican spells them.
+const (
+	StatusActive  = "ACTIVE"
+	StatusPending = "PENDING"
+	StatusError   = "ERROR"
+)
+
+// Secret is a stored secret's row. Payload holds the payload sealed by the
+// project KEK (never plaintext); it is nil until the payload is set, which is
+// how two-step creation is represented.
+type Secret struct {
+	ID         string
+	ProjectID  string
+	CreatorID  string
+	Name       string
+	SecretType string
+	Algorithm  string
+	BitLength  int // 0 when unset
+	Mode       string
+	Status     string
+	Expiration *time.Time
+	Created    time.Time
+	Updated    time.Time
+
+	// PayloadContentType is the media type the payload was stored as
+	// ("text/plain", "application/octet-stream", ...); empty without payload.
+	PayloadContentType string
+	// Payload is the sealed payload (see package envelope), nil if none.
+	Payload []byte
+}
+
+// HasPayload reports whether the secret's payload has been stored.
+func (s *Secret) HasPayload() bool { return s.Payload != nil }
+
+// Expired reports whether the secret's expiration is at or before now.
+// Expired secrets behave as if they did not exist.
+func (s *Secret) Expired(now time.Time) bool {
+	return s.Expiration != nil && !s.Expiration.After(now)
+}
+
+// Order types.
+const (
+	OrderTypeKey        = "key"
+	OrderTypeAsymmetric = "asymmetric"
+)
+
+// Order is a request to generate a secret. Arca completes orders
+// synchronously, so an order is ACTIVE with a SecretID, or ERROR with an
+// error code and reason, by the time its creation returns.
+type Order struct {
+	ID        string
+	ProjectID string
+	CreatorID string
+	Type      string
+	Status    string
+	// Meta is the order's "meta" object exactly as accepted (only known keys).
+	Meta            OrderMeta
+	SecretID        string // set when a key order completed
+	ContainerID     string // set when an asymmetric order completed
+	ErrorStatusCode string
+	ErrorReason     string
+	Created         time.Time
+	Updated         time.Time
+}
+
+// OrderMeta is the "meta" object of an order. Pointer fields distinguish
+// "absent" from zero so the API can omit what the client did not send (the
+// Python client rejects unknown or unexpected keys).
+type OrderMeta struct {
+	Name               *string    `json:"name,omitempty"`
+	Algorithm          *string    `json:"algorithm,omitempty"`
+	BitLength          *int       `json:"bit_length,omitempty"`
+	Mode               *string    `json:"mode,omitempty"`
+	PayloadContentType *string    `json:"payload_content_type,omitempty"`
+	// Expiration is echoed as the client wrote it; the generated secret
+	// carries the parsed time.
+	Expiration *string `json:"expiration,omitempty"`
+}
+
+// ProjectKEK is a project's key-encryption key, sealed by a master key.
+type ProjectKEK struct {
+	ProjectID string
+	// MasterKeyID names the master key that sealed WrappedKEK.
+	MasterKeyID string
+	WrappedKEK  []byte
+	Created     time.Time
+	Updated     time.Time
+}

@@ -1,0 +1,222 @@
+package keyservice
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/keyservice/envelope"
+)
+
+// Caller is who a request acts for, as established by the authentication
+// layer (a validated Keystone token, or the no-auth development headers).
+type Caller struct {
+	ProjectID string
+	UserID    string
+	Roles     []string
+	RequestID string
+}
+
+// Options tune a Service. Zero values take the defaults.
+type Options struct {
+	// Rand is the source of keys and nonces; crypto/rand by default.
+	Rand io.Reader
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// KEKCacheSize bounds how many opened project KEKs stay in memory.
+	KEKCacheSize int
+	Logger       zerolog.Logger
+}
+
+// Service implements the key service's operations over a Store. It checks
+// the rules of each resource (sizes, types, states) and seals and opens
+// payloads; who may call what is decided above it, by policy.
+type Service struct {
+	store Store
+	ring  *envelope.Keyring
+	rand  io.Reader
+	now   func() time.Time
+	keks  *lru.Cache[string, []byte]
+	log   zerolog.Logger
+}
+
+// New returns a Service over store whose project KEKs are sealed by ring.
+func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.KEKCacheSize <= 0 {
+		opts.KEKCacheSize = 4096
+	}
+	keks, err := lru.New[string, []byte](opts.KEKCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("kek cache: %w", err)
+	}
+	return &Service{store: store, ring: ring, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger}, nil
+}
+
+// Store returns the service's store (for health checks and admin tools).
+func (s *Service) Store() Store { return s.store }
+
+// Now returns the service clock's current time in UTC, truncated to the
+// microseconds the database keeps.
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// NewID returns a fresh resource id (UUID v4, as Barbican uses).
+func NewID() string { return uuid.NewString() }
+
+// projectKEK returns the project's KEK in the clear, creating and sealing a
+// new one the first time a project stores anything. Concurrent first calls,
+// in this process or another, converge on the one row that won the insert.
+func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, error) {
+	if kek, ok := s.keks.Get(projectID); ok {
+		return kek, nil
+	}
+	row, err := s.store.GetProjectKEK(ctx, projectID)
+	if errors.Is(err, ErrNotFound) {
+		row, err = s.createProjectKEK(ctx, projectID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("project KEK: %w", err)
+	}
+	kek, err := s.ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
+	if err != nil {
+		return nil, err
+	}
+	s.keks.Add(projectID, kek)
+	return kek, nil
+}
+
+func (s *Service) createProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error) {
+	kek := make([]byte, envelope.KeySize)
+	if _, err := io.ReadFull(s.rand, kek); err != nil {
+		return ProjectKEK{}, fmt.Errorf("generating KEK: %w", err)
+	}
+	masterID, sealed, err := s.ring.SealKEK(s.rand, projectID, kek)
+	if err != nil {
+		return ProjectKEK{}, err
+	}
+	now := s.Now()
+	row := ProjectKEK{ProjectID: projectID, MasterKeyID: masterID, WrappedKEK: sealed, Created: now, Updated: now}
+	err = s.store.CreateProjectKEK(ctx, row)
+	if errors.Is(err, ErrConflict) {
+		// Another request created it first: theirs is the project's KEK.
+		return s.store.GetProjectKEK(ctx, projectID)
+	}
+	if err != nil {
+		return ProjectKEK{}, err
+	}
+	s.log.Info().Str("project_id", projectID).Str("master_key_id", masterID).Msg("created project KEK")
+	return row, nil
+}
+
+// SealForProject seals plaintext with the project's KEK, bound to aad.
+func (s *Service) SealForProject(ctx context.Context, projectID string, plaintext, aad []byte) ([]byte, error) {
+	kek, err := s.projectKEK(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Seal(s.rand, kek, plaintext, aad)
+}
+
+// OpenForProject opens a value sealed by SealForProject.
+func (s *Service) OpenForProject(ctx context.Context, projectID string, sealed, aad []byte) ([]byte, error) {
+	kek, err := s.projectKEK(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Open(kek, sealed, aad)
+}
+
+// RandomBytes returns n bytes from the service's randomness source.
+func (s *Service) RandomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return nil, fmt.Errorf("reading random bytes: %w", err)
+	}
+	return b, nil
+}
+
+// RewrapResult counts what a KEK rewrap did.
+type RewrapResult struct {
+	Scanned, Rewrapped, Skipped int
+}
+
+// RewrapKEKs reseals every project KEK not sealed by the active master key
+// with the active key. It is online and resumable: each KEK is swapped with
+// a compare-and-swap on its sealing key id, so a concurrent or repeated run
+// never loses a KEK, and a run that stopped half-way just continues. The
+// KEK itself does not change, so nothing sealed under it needs touching.
+// progress, when not nil, is called after each project.
+func (s *Service) RewrapKEKs(ctx context.Context, batch int, progress func(RewrapResult)) (RewrapResult, error) {
+	if batch <= 0 {
+		batch = 500
+	}
+	var res RewrapResult
+	after := ""
+	for {
+		rows, err := s.store.ListProjectKEKs(ctx, after, batch)
+		if err != nil {
+			return res, fmt.Errorf("listing project KEKs after %q: %w", after, err)
+		}
+		if len(rows) == 0 {
+			return res, nil
+		}
+		for _, row := range rows {
+			after = row.ProjectID
+			res.Scanned++
+			changed, err := s.rewrapOne(ctx, row)
+			if err != nil {
+				return res, err
+			}
+			if changed {
+				res.Rewrapped++
+			} else {
+				res.Skipped++
+			}
+			if progress != nil {
+				progress(res)
+			}
+		}
+	}
+}
+
+func (s *Service) rewrapOne(ctx context.Context, row ProjectKEK) (bool, error) {
+	if row.MasterKeyID == s.ring.ActiveID() {
+		return false, nil
+	}
+	kek, err := s.ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
+	if err != nil {
+		return false, err
+	}
+	masterID, sealed, err := s.ring.SealKEK(s.rand, row.ProjectID, kek)
+	if err != nil {
+		return false, err
+	}
+	// Prove the new seal opens to the same KEK before it replaces the old.
+	check, err := s.ring.OpenKEK(row.ProjectID, masterID, sealed)
+	if err != nil || !bytes.Equal(check, kek) {
+		return false, fmt.Errorf("project %s: resealed KEK does not verify", row.ProjectID)
+	}
+	next := ProjectKEK{ProjectID: row.ProjectID, MasterKeyID: masterID, WrappedKEK: sealed, Created: row.Created, Updated: s.Now()}
+	err = s.store.ReplaceProjectKEK(ctx, next, row.MasterKeyID)
+	if errors.Is(err, ErrConflict) {
+		// Someone else resealed it meanwhile; theirs is as good as ours.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("project %s: storing resealed KEK: %w", row.ProjectID, err)
+	}
+	return true, nil
+}

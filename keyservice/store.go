@@ -1,0 +1,119 @@
+package keyservice
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists the key service's resources. Implementations must be safe
+// for concurrent use by many goroutines and many processes sharing one
+// database, and must not rely on table locks (Galera-ready): conflicts are
+// detected with unique keys and conditional updates.
+//
+// Errors: ErrNotFound when a row does not exist, ErrConflict when a unique
+// key or a precondition is violated; anything else is an internal error,
+// wrapped with context. Stores never see plaintext key material.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+
+	// GetProjectKEK returns the project's sealed KEK, ErrNotFound if none.
+	GetProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error)
+	// CreateProjectKEK inserts a KEK; ErrConflict if the project has one
+	// already (a concurrent creator won: re-read it).
+	CreateProjectKEK(ctx context.Context, kek ProjectKEK) error
+	// ReplaceProjectKEK swaps the sealed KEK of a project if and only if it
+	// is still sealed by oldMasterKeyID (compare-and-swap); ErrConflict
+	// otherwise, ErrNotFound if the project has no KEK.
+	ReplaceProjectKEK(ctx context.Context, kek ProjectKEK, oldMasterKeyID string) error
+	// ListProjectKEKs returns up to limit KEKs with ProjectID > after,
+	// ordered by ProjectID: the cursor of a resumable rewrap.
+	ListProjectKEKs(ctx context.Context, after string, limit int) ([]ProjectKEK, error)
+
+	// CreateSecret inserts a secret (with or without payload).
+	CreateSecret(ctx context.Context, s *Secret) error
+	// GetSecret returns a secret by id, whatever its project.
+	GetSecret(ctx context.Context, id string) (*Secret, error)
+	// SetSecretPayload stores the payload of a secret that has none;
+	// ErrConflict if it has one, ErrNotFound if the secret does not exist.
+	SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error
+	// DeleteSecret removes a secret and everything hanging off it.
+	DeleteSecret(ctx context.Context, id string) error
+	// ListSecrets returns one page of a project's secrets and the total
+	// number matching the filter.
+	ListSecrets(ctx context.Context, f SecretFilter) ([]*Secret, int, error)
+
+	// GetSecretMetadata returns a secret's user metadata (never nil).
+	GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error)
+	// ReplaceSecretMetadata replaces all user metadata of a secret.
+	ReplaceSecretMetadata(ctx context.Context, secretID string, md map[string]string) error
+	// AddSecretMetadatum adds one key; ErrConflict if it exists.
+	AddSecretMetadatum(ctx context.Context, secretID, key, value string) error
+	// UpdateSecretMetadatum sets an existing key; ErrNotFound if absent.
+	UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error
+	// DeleteSecretMetadatum removes one key; ErrNotFound if absent.
+	DeleteSecretMetadatum(ctx context.Context, secretID, key string) error
+
+	// CreateOrder inserts an order.
+	CreateOrder(ctx context.Context, o *Order) error
+	// UpdateOrder stores an order's status, result and error fields.
+	UpdateOrder(ctx context.Context, o *Order) error
+	// GetOrder returns an order by id, whatever its project.
+	GetOrder(ctx context.Context, id string) (*Order, error)
+	// ListOrders returns one page of a project's orders, oldest first, and
+	// the project's total.
+	ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*Order, int, error)
+	// DeleteOrder removes an order (not the secret it produced).
+	DeleteOrder(ctx context.Context, id string) error
+}
+
+// Comparison operators of the created/updated/expiration list filters.
+const (
+	CmpEQ  = ""
+	CmpGT  = "gt"
+	CmpGTE = "gte"
+	CmpLT  = "lt"
+	CmpLTE = "lte"
+)
+
+// TimeCondition is one "[op:]timestamp" term of a date filter.
+type TimeCondition struct {
+	Op   string // one of the Cmp* constants
+	Time time.Time
+}
+
+// SortKey is one "key[:asc|desc]" term of the sort parameter. Field is one
+// of the sortable column names Barbican accepts (algorithm, bit_length,
+// created, expiration, mode, name, secret_type, status, updated).
+type SortKey struct {
+	Field string
+	Desc  bool
+}
+
+// SecretFilter selects a page of secrets. Name, Algorithm and Mode are SQL
+// LIKE patterns as Barbican treats them (the client may send "%" itself);
+// empty means no condition. Secrets that expired at or before Now are never
+// returned nor counted.
+type SecretFilter struct {
+	ProjectID  string
+	Name       string
+	Algorithm  string
+	Mode       string
+	BitLength  int // 0: any
+	SecretType string
+	Created    []TimeCondition
+	Updated    []TimeCondition
+	Expiration []TimeCondition
+	// Sort defaults to created ascending; the id breaks ties so that pages
+	// are stable.
+	Sort   []SortKey
+	Limit  int
+	Offset int
+	Now    time.Time
+}
+
+// SortableSecretFields lists the fields ListSecrets can sort on.
+var SortableSecretFields = map[string]bool{
+	"algorithm": true, "bit_length": true, "created": true, "expiration": true,
+	"mode": true, "name": true, "secret_type": true, "status": true, "updated": true,
+}
