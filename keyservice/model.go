@@ -81,11 +81,11 @@ type Order struct {
 // "absent" from zero so the API can omit what the client did not send (the
 // Python client rejects unknown or unexpected keys).
 type OrderMeta struct {
-	Name               *string    `json:"name,omitempty"`
-	Algorithm          *string    `json:"algorithm,omitempty"`
-	BitLength          *int       `json:"bit_length,omitempty"`
-	Mode               *string    `json:"mode,omitempty"`
-	PayloadContentType *string    `json:"payload_content_type,omitempty"`
+	Name               *string `json:"name,omitempty"`
+	Algorithm          *string `json:"algorithm,omitempty"`
+	BitLength          *int    `json:"bit_length,omitempty"`
+	Mode               *string `json:"mode,omitempty"`
+	PayloadContentType *string `json:"payload_content_type,omitempty"`
 	// Expiration is echoed as the client wrote it; the generated secret
 	// carries the parsed time.
 	Expiration *string `json:"expiration,omitempty"`
