@@ -1,0 +1,45 @@
+// Package logging sets up zerolog the way every Arca binary logs: one line
+// per event, JSON for log pipelines or a console format for people, with the
+// field names OpenStack operators grep for (request_id, project_id, user_id).
+//
+// Callers must never log key material, payloads, tokens or passwords; the
+// logger cannot know which strings are secret, so the rule lives in review
+// and in tests that scan captured logs.
+package logging
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Options choose the log format.
+type Options struct {
+	Debug bool
+	// Format is "json" or "text".
+	Format  string
+	Service string
+	Output  io.Writer
+}
+
+// New returns a logger for one service.
+func New(opts Options) zerolog.Logger {
+	out := opts.Output
+	if out == nil {
+		out = os.Stderr
+	}
+	if opts.Format != "json" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339Nano, NoColor: true}
+	}
+	level := zerolog.InfoLevel
+	if opts.Debug {
+		level = zerolog.DebugLevel
+	}
+	ctx := zerolog.New(out).Level(level).With().Timestamp()
+	if opts.Service != "" {
+		ctx = ctx.Str("service", opts.Service)
+	}
+	return ctx.Logger()
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// Authenticator establishes who a request acts for. It returns an error
+// wrapping ErrUnauthenticated (401) or keyservice.ErrUnavailable (503).
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (keyservice.Caller, error)
+	// Challenge is the WWW-Authenticate value sent with a 401 ("" for none).
+	Challenge() string
+}
+
+// Target is what a policy rule is checked against. It is built from stored
+// rows only, never from query parameters or request bodies (CVE-2022-3100).
+type Target struct {
+	// Kind is the resource kind ("secret", "order", "container", ...),
+	// empty for collection routes.
+	Kind      string
+	ProjectID string
+	CreatorID string
+	// Attrs carries further oslo target attributes (ACL read users,
+	// project-access) keyed as in Barbican's policy files.
+	Attrs map[string]any
+}
+
+// Authorizer decides whether caller may apply rule to target. It returns nil
+// or an error wrapping keyservice.ErrForbidden.
+type Authorizer interface {
+	Authorize(ctx context.Context, rule string, caller keyservice.Caller, target Target) error
+}
+
+// NoAuth is the development authenticator, like Barbican's unauthenticated
+// pipeline: the project comes from X-Project-Id, the user from X-User-Id and
+// roles from X-Roles, all trusted. Never use it where a client could reach.
+type NoAuth struct{}
+
+// Authenticate reads the identity headers.
+func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Caller, error) {
+	project := strings.TrimSpace(r.Header.Get("X-Project-Id"))
+	if project == "" || len(project) > 255 {
+		return keyservice.Caller{}, keyservice.Errorf(ErrUnauthenticated, "No-auth mode: the X-Project-Id header is required.")
+	}
+	caller := keyservice.Caller{ProjectID: project, UserID: strings.TrimSpace(r.Header.Get("X-User-Id"))}
+	for _, role := range strings.Split(r.Header.Get("X-Roles"), ",") {
+		if role = strings.TrimSpace(role); role != "" {
+			caller.Roles = append(caller.Roles, role)
+		}
+	}
+	return caller, nil
+}
+
+// Challenge is empty: there is nothing to authenticate against.
+func (NoAuth) Challenge() string { return "" }
+
+// ProjectIsolation is the authorizer of no-auth mode: any operation within
+// the caller's own project, nothing across projects.
+type ProjectIsolation struct{}
+
+// Authorize allows the caller's own project only.
+func (ProjectIsolation) Authorize(_ context.Context, _ string, caller keyservice.Caller, target Target) error {
+	if target.ProjectID != "" && target.ProjectID != caller.ProjectID {
+		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: the resource belongs to another project.")
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// ErrUnauthenticated marks a request without valid credentials (401).
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// errorBody is Barbican's error document. barbicanclient prints
+// "title: description" and fails on bodies without a title.
+type errorBody struct {
+	Code        int    `json:"code"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// httpErrorHandler renders every error in Barbican's format. Internal errors
+// are logged with the request id and answered without detail.
+func (s *Server) httpErrorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, description := s.classify(err, c)
+	if status == http.StatusUnauthorized {
+		if challenge := s.authn.Challenge(); challenge != "" {
+			c.Response().Header().Set("WWW-Authenticate", challenge)
+		}
+	}
+	body := errorBody{Code: status, Title: titleOf(status), Description: description}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if werr := c.JSON(status, body); werr != nil {
+		s.log.Debug().Err(werr).Msg("writing error response")
+	}
+}
+
+func (s *Server) classify(err error, c echo.Context) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return he.Code, "The resource could not be found."
+		case http.StatusMethodNotAllowed:
+			return he.Code, "The method is not allowed for the requested URL."
+		case http.StatusRequestEntityTooLarge:
+			return he.Code, "Provided information too large to process."
+		}
+		if he.Code < 500 {
+			if msg, ok := he.Message.(string); ok {
+				return he.Code, msg
+			}
+			return he.Code, http.StatusText(he.Code)
+		}
+	}
+	if errors.Is(err, ErrUnauthenticated) {
+		return http.StatusUnauthorized, describe(err, "The request you have made requires authentication.")
+	}
+	status := keyservice.StatusOf(err)
+	if status >= 500 {
+		event := s.log.Error()
+		if status == http.StatusServiceUnavailable {
+			event = s.log.Warn()
+		}
+		event.Err(err).Str("request_id", requestID(c)).Str("method", c.Request().Method).
+			Str("path", c.Request().URL.Path).Msg("request failed")
+		if status == http.StatusServiceUnavailable {
+			return status, "The key service is temporarily unavailable; retry later."
+		}
+		return http.StatusInternalServerError, "The server has either erred or is incapable of performing the requested operation."
+	}
+	return status, describe(err, http.StatusText(status)+".")
+}
+
+// describe returns the client-facing description of err: the message of a
+// keyservice.Error, or fallback for anything else (never an internal detail).
+func describe(err error, fallback string) string {
+	var ke *keyservice.Error
+	if errors.As(err, &ke) {
+		return ke.Description
+	}
+	return fallback
+}
+
+// titleOf returns the title webob gives each status (Barbican's titles).
+func titleOf(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "Request Entity Too Large"
+	case http.StatusInternalServerError:
+		return "Internal Server Error"
+	}
+	if t := http.StatusText(status); t != "" {
+		return t
+	}
+	return "Error"
+}
+
+func invalid(description string) error {
+	return keyservice.Errorf(keyservice.ErrInvalid, description)
+}

@@ -1,0 +1,184 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// orderView is an order as GET /v1/orders/{id} shows it. Absent keys are
+// omitted: barbicanclient builds KeyOrder(**order) and refuses surprises.
+type orderView struct {
+	Created          string               `json:"created"`
+	Updated          string               `json:"updated"`
+	Status           string               `json:"status"`
+	Type             string               `json:"type"`
+	Meta             keyservice.OrderMeta `json:"meta"`
+	CreatorID        *string              `json:"creator_id"`
+	OrderRef         string               `json:"order_ref"`
+	SecretRef        string               `json:"secret_ref,omitempty"`
+	ContainerRef     string               `json:"container_ref,omitempty"`
+	SubStatus        string               `json:"sub_status"`
+	SubStatusMessage string               `json:"sub_status_message"`
+	ErrorStatusCode  string               `json:"error_status_code,omitempty"`
+	ErrorReason      string               `json:"error_reason,omitempty"`
+}
+
+func (s *Server) renderOrder(c echo.Context, o *keyservice.Order) orderView {
+	v := orderView{
+		Created: FormatTimestamp(o.Created), Updated: FormatTimestamp(o.Updated),
+		Status: o.Status, Type: o.Type, Meta: o.Meta, CreatorID: nullable(o.CreatorID),
+		OrderRef:  s.baseURL(c) + "/v1/orders/" + o.ID,
+		SubStatus: "Unknown", SubStatusMessage: "Unknown",
+		ErrorStatusCode: o.ErrorStatusCode, ErrorReason: o.ErrorReason,
+	}
+	if o.SecretID != "" {
+		v.SecretRef = s.secretRef(c, o.SecretID)
+	}
+	if o.ContainerID != "" {
+		v.ContainerRef = s.baseURL(c) + "/v1/containers/" + o.ContainerID
+	}
+	return v
+}
+
+// decodeOrderSpec validates a POST /v1/orders body. Unknown meta keys are
+// dropped, so that what GET echoes back is only what clients understand.
+func decodeOrderSpec(body []byte) (keyservice.OrderSpec, error) {
+	var spec keyservice.OrderSpec
+	obj, err := decodeObject(body)
+	if err != nil {
+		return spec, err
+	}
+	typ, err := optString(obj, "type")
+	if err != nil {
+		return spec, err
+	}
+	if typ == nil {
+		return spec, invalid("Invalid order: 'type' is a required property.")
+	}
+	spec.Type = strings.ToLower(*typ)
+	raw, ok := obj["meta"]
+	if !ok || isNull(raw) {
+		return spec, invalid("Invalid order: 'meta' is a required property.")
+	}
+	var rawMeta map[string]json.RawMessage
+	if json.Unmarshal(raw, &rawMeta) != nil || rawMeta == nil {
+		return spec, invalid("Invalid order: 'meta' must be an object.")
+	}
+	m := &spec.Meta
+	for key, dst := range map[string]**string{
+		"name": &m.Name, "algorithm": &m.Algorithm, "mode": &m.Mode,
+		"payload_content_type": &m.PayloadContentType, "expiration": &m.Expiration,
+	} {
+		if *dst, err = optString(rawMeta, key); err != nil {
+			return spec, err
+		}
+	}
+	if m.BitLength, err = optInt(rawMeta, "bit_length", 1, keyservice.MaxBitLength); err != nil {
+		return spec, err
+	}
+	if m.Expiration != nil {
+		if strings.TrimSpace(*m.Expiration) == "" {
+			m.Expiration = nil
+		} else {
+			t, err := ParseTimestamp(*m.Expiration)
+			if err != nil {
+				return spec, invalid("Invalid date for 'expiration'.")
+			}
+			spec.Expiration = &t
+		}
+	}
+	return spec, nil
+}
+
+func (s *Server) createOrder(c echo.Context) error {
+	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return err
+	}
+	spec, err := decodeOrderSpec(body(c))
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, collectionTarget(c)); err != nil {
+		return err
+	}
+	o, err := s.svc.CreateOrder(c.Request().Context(), callerOf(c), spec)
+	if err != nil {
+		return err
+	}
+	ref := s.baseURL(c) + "/v1/orders/" + o.ID
+	c.Response().Header().Set(echo.HeaderLocation, ref)
+	return c.JSON(http.StatusAccepted, map[string]string{"order_ref": ref})
+}
+
+// loadOrder fetches the order in the path. An order of another project is
+// reported as not found, as Barbican does.
+func (s *Server) loadOrder(c echo.Context) (*keyservice.Order, error) {
+	o, err := s.svc.LoadOrder(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, err
+	}
+	target := Target{Kind: "order", ProjectID: o.ProjectID, CreatorID: o.CreatorID}
+	if err := s.authorize(c, target); err != nil {
+		if errors.Is(err, keyservice.ErrForbidden) && o.ProjectID != callerOf(c).ProjectID {
+			return nil, keyservice.Errorf(keyservice.ErrNotFound, "Order not found.")
+		}
+		return nil, err
+	}
+	return o, nil
+}
+
+func (s *Server) getOrder(c echo.Context) error {
+	o, err := s.loadOrder(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.renderOrder(c, o))
+}
+
+func (s *Server) deleteOrder(c echo.Context) error {
+	o, err := s.loadOrder(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteOrder(c.Request().Context(), o); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listOrders(c echo.Context) error {
+	limit, offset, err := pageParams(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, collectionTarget(c)); err != nil {
+		return err
+	}
+	list, total, err := s.svc.ListOrders(c.Request().Context(), callerOf(c).ProjectID, limit, offset)
+	if err != nil {
+		return err
+	}
+	items := make([]orderView, 0, len(list))
+	for _, o := range list {
+		items = append(items, s.renderOrder(c, o))
+	}
+	resp := map[string]any{"orders": items, "total": total}
+	next, prev := s.pageLinks(c, "/v1/orders", limit, offset, total)
+	if next != "" {
+		resp["next"] = next
+	}
+	if prev != "" {
+		resp["previous"] = prev
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func notFoundMetadatum() error {
+	return keyservice.Errorf(keyservice.ErrNotFound, "Secret metadata not found.")
+}

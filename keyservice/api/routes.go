@@ -1,0 +1,46 @@
+package api
+
+import "net/http"
+
+// Body limits. Barbican caps secret payloads at 20000 bytes and whole
+// requests at 25000.
+const (
+	secretBodyLimit   = 25000
+	smallBodyLimit    = 16 << 10
+	metadataBodyLimit = 64 << 10
+)
+
+// routes is the whole API surface: every path, the policy rule it enforces
+// and how much body it accepts. Rules carry Barbican's names so a
+// policy.yaml written for Barbican applies unchanged.
+func (s *Server) routes() []route {
+	return []route{
+		// Discovery and health: no authentication, as in Barbican.
+		{method: http.MethodGet, path: "/", handler: s.getRoot},
+		{method: http.MethodGet, path: "/v1", handler: s.getV1, trailingSlash: true},
+		{method: http.MethodGet, path: "/healthcheck", handler: s.healthcheck},
+		{method: http.MethodHead, path: "/healthcheck", handler: s.healthcheck},
+
+		// Secrets.
+		{method: http.MethodPost, path: "/v1/secrets", rule: "secrets:post", bodyLimit: secretBodyLimit, trailingSlash: true, handler: s.createSecret},
+		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", trailingSlash: true, handler: s.listSecrets},
+		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", handler: s.getSecret},
+		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, handler: s.getSecretPayload},
+		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, handler: s.putSecretPayload},
+		{method: http.MethodDelete, path: "/v1/secrets/:id", rule: "secret:delete", handler: s.deleteSecret},
+
+		// Secret user metadata.
+		{method: http.MethodGet, path: "/v1/secrets/:id/metadata", rule: "secret_meta:get", trailingSlash: true, handler: s.getSecretMetadata},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata", rule: "secret_meta:put", bodyLimit: metadataBodyLimit, trailingSlash: true, handler: s.putSecretMetadata},
+		{method: http.MethodPost, path: "/v1/secrets/:id/metadata", rule: "secret_meta:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.postSecretMetadatum},
+		{method: http.MethodGet, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:get", handler: s.getSecretMetadatum},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:put", bodyLimit: smallBodyLimit, handler: s.putSecretMetadatum},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:delete", handler: s.deleteSecretMetadatum},
+
+		// Orders.
+		{method: http.MethodPost, path: "/v1/orders", rule: "orders:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.createOrder},
+		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", trailingSlash: true, handler: s.listOrders},
+		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", handler: s.getOrder},
+		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", handler: s.deleteOrder},
+	}
+}

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// Microversion is an API microversion, major.minor.
+type Microversion struct{ Major, Minor int }
+
+func (v Microversion) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// AtLeast reports whether v >= o.
+func (v Microversion) AtLeast(o Microversion) bool {
+	return v.Major > o.Major || (v.Major == o.Major && v.Minor >= o.Minor)
+}
+
+// The microversions Arca speaks: 1.1 adds secret consumers.
+var (
+	MinVersion = Microversion{1, 0}
+	MaxVersion = Microversion{1, 1}
+)
+
+const versionHeader = "OpenStack-API-Version"
+
+// ParseVersionHeader reads "key-manager X.Y" or "key-manager latest" from an
+// OpenStack-API-Version header value. Headers naming another service are
+// ignored (ok=false, err=nil), as OpenStack services do.
+func ParseVersionHeader(value string) (v Microversion, ok bool, err error) {
+	for _, part := range strings.Split(value, ",") {
+		fields := strings.Fields(part)
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.EqualFold(fields[0], "key-manager") {
+			continue
+		}
+		if len(fields) != 2 {
+			return v, false, fmt.Errorf("malformed %s header", versionHeader)
+		}
+		if strings.EqualFold(fields[1], "latest") {
+			return MaxVersion, true, nil
+		}
+		major, minor, found := strings.Cut(fields[1], ".")
+		if !found {
+			return v, false, fmt.Errorf("malformed microversion %q", fields[1])
+		}
+		maj, err1 := strconv.Atoi(major)
+		mnr, err2 := strconv.Atoi(minor)
+		if err1 != nil || err2 != nil || maj < 0 || mnr < 0 || len(major) > 3 || len(minor) > 3 {
+			return v, false, fmt.Errorf("malformed microversion %q", fields[1])
+		}
+		return Microversion{maj, mnr}, true, nil
+	}
+	return v, false, nil
+}
+
+func (s *Server) microversionMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Add("Vary", versionHeader)
+		v := MinVersion
+		requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeader))
+		if err != nil {
+			h.Set(versionHeader, "key-manager "+MinVersion.String())
+			return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: "+err.Error()+".")
+		}
+		if ok {
+			if !requested.AtLeast(MinVersion) || !MaxVersion.AtLeast(requested) {
+				h.Set(versionHeader, "key-manager "+MinVersion.String())
+				return keyservice.Errorf(keyservice.ErrNotAcceptable,
+					fmt.Sprintf("Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion))
+			}
+			v = requested
+		}
+		h.Set(versionHeader, "key-manager "+v.String())
+		c.Set(string(keyMicroversion), v)
+		return next(c)
+	}
+}
+
+func microversion(c echo.Context) Microversion {
+	v, ok := c.Get(string(keyMicroversion)).(Microversion)
+	if !ok {
+		return MinVersion
+	}
+	return v
+}
+
+type link struct {
+	Rel  string `json:"rel"`
+	Type string `json:"type,omitempty"`
+	Href string `json:"href"`
+}
+
+type mediaType struct {
+	Base string `json:"base"`
+	Type string `json:"type"`
+}
+
+// versionEntry renders the v1 entry in the shape the negotiated
+// microversion expects: 1.0 clients know "stable" and media-types, 1.1
+// clients read CURRENT with min/max versions.
+func (s *Server) versionEntry(c echo.Context) map[string]any {
+	links := []link{
+		{Rel: "self", Href: s.baseURL(c) + "/v1/"},
+		{Rel: "describedby", Type: "text/html", Href: "https://docs.openstack.org/"},
+	}
+	if microversion(c).AtLeast(Microversion{1, 1}) {
+		return map[string]any{
+			"id": "v1", "status": "CURRENT",
+			"min_version": MinVersion.String(), "max_version": MaxVersion.String(),
+			"links": links,
+		}
+	}
+	return map[string]any{
+		"id": "v1", "status": "stable", "links": links,
+		"media-types": []mediaType{{Base: "application/json", Type: "application/vnd.openstack.key-manager-v1+json"}},
+	}
+}
+
+func (s *Server) getRoot(c echo.Context) error {
+	if _, ok := c.QueryParams()["build"]; ok {
+		return c.JSON(http.StatusOK, map[string]string{"build": s.build})
+	}
+	entry := s.versionEntry(c)
+	if microversion(c).AtLeast(Microversion{1, 1}) {
+		return c.JSON(http.StatusMultipleChoices, map[string]any{"versions": []any{entry}})
+	}
+	return c.JSON(http.StatusMultipleChoices, map[string]any{"versions": map[string]any{"values": []any{entry}}})
+}
+
+func (s *Server) getV1(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"version": s.versionEntry(c)})
+}
+
+// healthcheck answers as oslo.middleware's healthcheck does: GET 200 "OK",
+// HEAD 204, 503 when the check fails.
+func (s *Server) healthcheck(c echo.Context) error {
+	if s.health != nil {
+		if err := s.health(c.Request()); err != nil {
+			s.log.Warn().Err(err).Msg("health check failed")
+			if c.Request().Method == http.MethodHead {
+				return c.NoContent(http.StatusServiceUnavailable)
+			}
+			return c.String(http.StatusServiceUnavailable, "FAIL")
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.String(http.StatusOK, "OK")
+}
