@@ -284,39 +284,65 @@ keystone_conf() {
 	CONF
 }
 
-keystone_init() { # schema, keys, bootstrap: every command is idempotent
-	local km=(keystone-manage --config-file "$STATE/keystone/keystone.conf") log=$LOGS/keystone-manage.log
-	{
-		"${km[@]}" db_sync &&
-			"${km[@]}" fernet_setup --keystone-user root --keystone-group root &&
-			"${km[@]}" credential_setup --keystone-user root --keystone-group root &&
-			"${km[@]}" bootstrap --bootstrap-username admin --bootstrap-password "$ADMIN_PASSWORD" \
-				--bootstrap-project-name admin --bootstrap-role-name admin \
-				--bootstrap-service-name keystone --bootstrap-region-id "$REGION" \
-				--bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
-				--bootstrap-public-url "$KEYSTONE_URL"
-	} >>"$log" 2>&1 || fail "keystone-manage failed, see $log"
-	touch "$STATE/keystone/initialised"
+# Fernet and credential key repositories: key "0" staged, "1" primary, each 32 random
+# bytes in URL-safe base64 (what keystone-manage fernet_setup writes, without its ~4 s
+# Python start-up).
+make_key_repo() { # DIR
+	[[ -s $1/1 ]] && return 0
+	local n
+	mkdir -p "$1"
+	chmod 0700 "$1"
+	for n in 0 1; do
+		(umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' >"$1/$n")
+	done
 }
 
-up_keystone() {
+keystone_prepare() { # config, keys and schema (db_sync is idempotent, but ~6 s)
 	mkdir -p "$STATE/keystone"
 	keystone_conf >"$STATE/keystone/keystone.conf"
-	[[ -f $STATE/keystone/initialised ]] || phase "keystone: db_sync + bootstrap" keystone_init
+	make_key_repo "$STATE/keystone/fernet-keys"
+	make_key_repo "$STATE/keystone/credential-keys"
+	[[ -f $STATE/keystone/schema-synced ]] && return 0
+	phase "keystone: db_sync" keystone_db_sync
+}
+
+keystone_db_sync() {
+	keystone-manage --config-file "$STATE/keystone/keystone.conf" db_sync >>"$LOGS/keystone-manage.log" 2>&1 ||
+		fail "keystone-manage db_sync failed, see $LOGS/keystone-manage.log"
+	touch "$STATE/keystone/schema-synced"
+}
+
+keystone_bootstrap() { # admin user/project/role, region and identity endpoints (idempotent)
+	[[ -f $STATE/keystone/bootstrapped ]] && return 0
+	keystone-manage --config-file "$STATE/keystone/keystone.conf" bootstrap \
+		--bootstrap-username admin --bootstrap-password "$ADMIN_PASSWORD" \
+		--bootstrap-project-name admin --bootstrap-role-name admin \
+		--bootstrap-service-name keystone --bootstrap-region-id "$REGION" \
+		--bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
+		--bootstrap-public-url "$KEYSTONE_URL" >>"$LOGS/keystone-manage.log" 2>&1 ||
+		fail "keystone-manage bootstrap failed, see $LOGS/keystone-manage.log"
+	touch "$STATE/keystone/bootstrapped"
+}
+
+keystone_launch() {
 	if running keystone; then
 		say "keystone: already running (pid $(pid_of keystone))"
-	else
-		port_must_be_free "$KEYSTONE_PORT" keystone
-		# One process (the memory cache lives in it), a few threads. uwsgi's http-socket
-		# does not do keep-alive: tell clients so, or they reuse dead connections.
-		launch keystone uwsgi --plugin python3 --http-socket "$HOST:$KEYSTONE_PORT" \
-			--wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 8 \
-			--enable-threads --lazy-apps --die-on-term --buffer-size 65535 \
-			--add-header "Connection: close" \
-			--env "OS_KEYSTONE_CONFIG_FILES=$STATE/keystone/keystone.conf"
-		wait_until 60 "keystone on :$KEYSTONE_PORT" http_ok "$KEYSTONE_URL"
-		say "keystone: started on :$KEYSTONE_PORT (pid $(pid_of keystone))"
+		return 0
 	fi
+	port_must_be_free "$KEYSTONE_PORT" keystone
+	# One process (the memory cache lives in it), a few threads. uwsgi's http-socket
+	# does not do keep-alive: tell clients so, or they reuse dead connections.
+	launch keystone uwsgi --plugin python3 --http-socket "$HOST:$KEYSTONE_PORT" \
+		--wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 8 \
+		--enable-threads --lazy-apps --die-on-term --buffer-size 65535 \
+		--add-header "Connection: close" \
+		--env "OS_KEYSTONE_CONFIG_FILES=$STATE/keystone/keystone.conf"
+	say "keystone: launched (pid $(<"$RUN/keystone.pid"))"
+}
+
+keystone_ready() {
+	wait_until 60 "keystone on :$KEYSTONE_PORT" http_ok "$KEYSTONE_URL"
+	say "keystone: answering on $KEYSTONE_URL"
 	phase "keystone: projects/users/roles/catalog" keystone_provision
 }
 
@@ -495,16 +521,31 @@ proxy_server_conf() {
 	CONF
 }
 
-# One replica, one zone, one device ($SWIFT_DEVICES/d1); built once.
-build_ring() { # KIND PORT
-	local b=$SWIFT_ETC/$1.builder
-	[[ -f $SWIFT_ETC/$1.ring.gz ]] && return 0
-	rm -f "$b"
-	{
-		swift-ring-builder "$b" create 10 1 1 &&
-			swift-ring-builder "$b" add --region 1 --zone 1 --ip "$HOST" --port "$2" --device d1 --weight 100 &&
-			swift-ring-builder "$b" rebalance
-	} >>"$LOGS/swift-rings.log" 2>&1 || fail "ring $1 failed, see $LOGS/swift-rings.log"
+# One replica, one zone, one device ($SWIFT_DEVICES/d1), built once. Uses Swift's
+# RingBuilder in a single Python process: nine swift-ring-builder calls cost ~9 s.
+build_rings() {
+	ARCA_R_DIR=$SWIFT_ETC ARCA_R_HOST=$HOST \
+		ARCA_R_PORTS="account:$ACCOUNT_PORT container:$CONTAINER_PORT object:$OBJECT_PORT" \
+		"$PY3" - >>"$LOGS/swift-rings.log" 2>&1 <<-'PYTHON' || fail "building rings failed, see $LOGS/swift-rings.log"
+		import os
+		from swift.common.ring import RingBuilder
+
+		where = os.environ['ARCA_R_DIR']
+		for item in os.environ['ARCA_R_PORTS'].split():
+		    kind, port = item.split(':')
+		    ring_file = os.path.join(where, kind + '.ring.gz')
+		    if os.path.exists(ring_file):
+		        continue
+		    rb = RingBuilder(10, 1, 1)  # part power 10, 1 replica, min_part_hours 1
+		    ip = os.environ['ARCA_R_HOST']
+		    rb.add_dev({'id': 0, 'region': 1, 'zone': 1, 'ip': ip, 'port': int(port),
+		                'replication_ip': ip, 'replication_port': int(port),
+		                'device': 'd1', 'weight': 100.0, 'meta': ''})
+		    rb.rebalance()
+		    rb.save(os.path.join(where, kind + '.builder'))
+		    rb.get_ring().save(ring_file)
+		    print('built', ring_file)
+	PYTHON
 }
 
 start_swift_server() { # KIND PORT: a Python Swift server (account|container|object|proxy)
@@ -526,13 +567,7 @@ start_arca_object_server() {
 	fail "ARCA_STACK_OBJECT_SERVER=arca: Arca's object server is not wired into the harness yet (see start_arca_object_server in $0)"
 }
 
-build_rings() {
-	build_ring account "$ACCOUNT_PORT"
-	build_ring container "$CONTAINER_PORT"
-	build_ring object "$OBJECT_PORT"
-}
-
-up_swift() {
+swift_launch() {
 	ensure_swift_conf
 	mkdir -p "$SWIFT_ETC" "$SWIFT_DEVICES/d1" "$STATE/swift/cache"
 	storage_server_conf account "$ACCOUNT_PORT" >"$SWIFT_ETC/account-server.conf"
@@ -549,11 +584,15 @@ up_swift() {
 	*) fail "ARCA_STACK_OBJECT_SERVER must be swift or arca, not $OBJECT_SERVER" ;;
 	esac
 	start_swift_server proxy "$SWIFT_PROXY_PORT"
+	say "swift: launched ${STARTED[*]:-nothing (all were running)}; object server: $OBJECT_SERVER"
+}
+
+swift_ready() {
 	local port
 	for port in "$ACCOUNT_PORT" "$CONTAINER_PORT" "$OBJECT_PORT" "$SWIFT_PROXY_PORT"; do
 		wait_until 60 "swift on :$port" http_ok "http://$HOST:$port/healthcheck"
 	done
-	say "swift: healthy (started: ${STARTED[*]:-nothing, all were running}; object server: $OBJECT_SERVER)"
+	say "swift: account, container, object and proxy (:$SWIFT_PROXY_PORT) healthy"
 }
 
 # ---------------------------------------------------------------- Barbican (benchmark only)
@@ -584,17 +623,20 @@ barbican_conf() {
 	CONF
 }
 
-up_barbican() {
+barbican_prepare() {
 	local home=$STATE/barbican/home
 	mkdir -p "$home/.barbican"
 	[[ -s $STATE/barbican/kek ]] || head -c 32 /dev/urandom | base64 >"$STATE/barbican/kek"
 	barbican_conf >"$home/.barbican/barbican.conf"
-	if [[ ! -f $STATE/barbican/db-upgraded ]]; then
-		HOME=$home barbican-db-manage upgrade >>"$LOGS/barbican-db-manage.log" 2>&1 ||
-			fail "barbican-db-manage failed, see $LOGS/barbican-db-manage.log"
-		touch "$STATE/barbican/db-upgraded"
-		say "barbican: database upgraded"
-	fi
+	[[ -f $STATE/barbican/db-upgraded ]] && return 0
+	HOME=$home barbican-db-manage upgrade >>"$LOGS/barbican-db-manage.log" 2>&1 ||
+		fail "barbican-db-manage failed, see $LOGS/barbican-db-manage.log"
+	touch "$STATE/barbican/db-upgraded"
+	say "barbican: database upgraded"
+}
+
+barbican_launch() {
+	local home=$STATE/barbican/home
 	if running barbican; then
 		say "barbican: already running (pid $(pid_of barbican))"
 		return 0
@@ -604,8 +646,12 @@ up_barbican() {
 		--paste config:/usr/share/barbican-common/barbican-api-paste.ini --no-default-app \
 		--master --processes 1 --threads 8 --enable-threads --lazy-apps --die-on-term \
 		--buffer-size 65535 --add-header "Connection: close" --env "HOME=$home"
+	say "barbican: launched (pid $(<"$RUN/barbican.pid"))"
+}
+
+barbican_ready() {
 	wait_until 60 "barbican on :$BARBICAN_PORT" http_ok "http://$HOST:$BARBICAN_PORT/"
-	say "barbican: started on :$BARBICAN_PORT (pid $(pid_of barbican))"
+	say "barbican: answering on http://$HOST:$BARBICAN_PORT"
 }
 
 # ---------------------------------------------------------------- clean
@@ -725,16 +771,40 @@ show_status() {
 	done
 }
 
-case ${1:-} in
-install) phase install do_install ;;
-up)
+# ---------------------------------------------------------------- up
+# First-run database work (~15 s of DDL for Keystone) runs in the background while
+# Swift's rings are built and its servers start; daemons are launched before any wait
+# so their Python start-up overlaps.
+bg_job() { # bg_job VAR FUNCTION: run FUNCTION in a subshell, its PID into VAR
+	"$2" &
+	printf -v "$1" '%s' "$!"
+}
+bg_wait() { # bg_wait PID WHAT
+	[[ -z $1 ]] && return 0
+	wait "$1" || fail "$2 failed (logs: $LOGS)"
+}
+
+up() {
 	mkdir -p "$RUN" "$LOGS"
 	phase mysql up_mysql
-	phase keystone up_keystone
-	phase swift up_swift
-	if [[ $WANT_BARBICAN == 1 ]]; then phase barbican up_barbican; fi
-	say "up: done"
-	;;
+	local ks_job="" bb_job=""
+	bg_job ks_job keystone_prepare
+	if [[ $WANT_BARBICAN == 1 ]]; then bg_job bb_job barbican_prepare; fi
+	swift_launch
+	bg_wait "$ks_job" "keystone db_sync"
+	keystone_launch
+	# bootstrap writes rows only; it can run while uwsgi loads Keystone
+	phase "keystone: bootstrap" keystone_bootstrap
+	bg_wait "$bb_job" "barbican db upgrade"
+	if [[ $WANT_BARBICAN == 1 ]]; then barbican_launch; fi
+	phase "swift: wait healthy" swift_ready
+	phase "keystone: wait ready" keystone_ready
+	if [[ $WANT_BARBICAN == 1 ]]; then phase "barbican: wait ready" barbican_ready; fi
+}
+
+case ${1:-} in
+install) phase install do_install ;;
+up) phase up up ;;
 down) stop_procs "${ALL_PROCS[@]}" ;;
 status) show_status ;;
 clean) clean ;;
