@@ -1,0 +1,25 @@
+// Package objcrypt is Arca's encrypted object format: it turns the
+// plaintext of a Swift object into the bytes stored on disk and back.
+//
+// Each object gets a fresh random data key, wrapped with AES-256-GCM under
+// a key derived from the project key and bound to the project key id and
+// the object path. The plaintext is cut into segments (64 KiB by default);
+// each segment is encrypted with AES-CBC under its own random IV and
+// authenticated with HMAC-SHA256 (encrypt-then-MAC) over the header, its
+// index and whether it is the last, so any change, reordering, truncation,
+// extension or splicing fails to decrypt. SPEC.md describes the format byte
+// by byte and the threat model.
+//
+// The API follows io: a Writer encrypts a stream (and computes the
+// plaintext MD5 on another core), a Reader decrypts an io.ReaderAt, the
+// whole object or any range of it, touching only the segments that cover
+// the range and decrypting them on several cores. Layout computes sizes and
+// segment positions without I/O. Metadata is what an object server keeps
+// in X-Object-Sysmeta-Arca-* headers.
+//
+// What it is not: it knows nothing of HTTP, Swift or Keystone, does not
+// fetch or cache project keys (callers pass raw key bytes and an id), and
+// does not hide object names, sizes or metadata. It does not detect the
+// rollback of an object to an older version of itself at the same path
+// and under the same key; the object server's metadata must.
+package objcrypt

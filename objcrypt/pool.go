@@ -1,0 +1,35 @@
+package objcrypt
+
+import (
+	"runtime"
+	"sync"
+)
+
+// job is work handed to the shared pool. Jobs are pointers to state the
+// stream already owns, so handing one over allocates nothing.
+type job interface{ run() }
+
+// The pool is shared by every stream in the process: one goroutine per CPU,
+// started on first use, never stopped. Streams need no Close to release
+// goroutines, and the number of busy cores stays bounded however many
+// objects are in flight. Jobs never wait on other jobs, so the pool cannot
+// deadlock.
+var (
+	poolOnce sync.Once
+	poolJobs chan job
+)
+
+func submit(j job) {
+	poolOnce.Do(func() {
+		n := max(runtime.GOMAXPROCS(0), 2)
+		poolJobs = make(chan job, 4*n)
+		for range n {
+			go func() {
+				for j := range poolJobs {
+					j.run()
+				}
+			}()
+		}
+	})
+	poolJobs <- j
+}

@@ -1,0 +1,422 @@
+package objcrypt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// ReaderOptions configure a Reader; nil means the defaults.
+type ReaderOptions struct {
+	// KeyID and WrappedKey, when WrappedKey is set, replace the key part of
+	// the file header: after a Rewrap they come from the object's metadata.
+	KeyID      string
+	WrappedKey []byte
+	// Parallelism is how many goroutines decrypt segments of one read
+	// window at once; 0 means GOMAXPROCS, 1 means on the caller's goroutine
+	// only.
+	Parallelism int
+}
+
+// maxWindowBytes bounds the plaintext one Reader buffers per read window.
+const maxWindowBytes = 1 << 20
+
+// Reader decrypts a stored object read through an io.ReaderAt. NewReader
+// authenticates the header, the data key and the trailer (hence the
+// plaintext length) before returning; each segment is authenticated before
+// any of its plaintext is returned. A Reader reads the whole object unless
+// Range narrows it, and can be re-ranged any number of times (multi-range
+// GETs reuse its buffers).
+//
+// When Read returns an error other than io.EOF, the bytes returned before it
+// were authentic but the object is not: the caller must not present the
+// partial stream as complete (an object server aborts the response).
+//
+// A Reader is not safe for concurrent use; run one per stream.
+type Reader struct {
+	ra         io.ReaderAt
+	size       int64
+	hdr        *header
+	layout     Layout
+	keys       *objectKeys
+	plainLen   int64
+	nseg       int64
+	dataStart  int64
+	frameOff   []int64 // decorated objects: where each frame starts (len nseg+1)
+	bodyLen    []uint32
+	decorators []Decorator
+	par        int
+
+	window []slot
+	ctBuf  []byte
+	first  int64 // segment index of window[0]
+	filled int   // valid slots in window
+	next   atomic.Int32
+	wg     sync.WaitGroup
+	helper readHelper
+
+	pos, end int64  // plaintext still to deliver: [pos, end)
+	cur      []byte // decrypted bytes ready at pos
+	err      error
+}
+
+// slot is one segment of the read window and the state to open it.
+type slot struct {
+	st      *segState
+	pt      []byte // decrypted body
+	scratch [][]byte
+	frame   []byte
+	idx     int64
+	want    int
+	body    int
+	out     []byte
+	err     error
+}
+
+type readHelper struct{ r *Reader }
+
+func (h *readHelper) run() {
+	h.r.work()
+	h.r.wg.Done()
+}
+
+// NewReader opens the object of size bytes behind ra, stored at path, with
+// the project key. It reads the header and the trailer, and fails with
+// ErrWrongKey, ErrKeyUnwrap, ErrTampered, ErrTruncated or ErrUnsupported
+// before returning any plaintext.
+func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *ReaderOptions) (*Reader, error) {
+	var o ReaderOptions
+	if opts != nil {
+		o = *opts
+	}
+	if size < fixedHeaderLen+trailerLen {
+		return nil, fmt.Errorf("%w: object is %d bytes", ErrTruncated, size)
+	}
+	var prefix [fixedHeaderLen]byte
+	if err := readFull(ra, prefix[:], 0); err != nil {
+		return nil, err
+	}
+	hl, err := headerLenPrefix(prefix[:])
+	if err != nil {
+		return nil, err
+	}
+	if int64(hl)+trailerLen > size {
+		return nil, fmt.Errorf("%w: object is %d bytes, header alone %d", ErrTruncated, size, hl)
+	}
+	hb := make([]byte, hl)
+	if err := readFull(ra, hb, 0); err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	keyID, wrapped := h.keyID, h.wrapped
+	if o.WrappedKey != nil {
+		keyID, wrapped = o.KeyID, o.WrappedKey
+	}
+	dataKey, err := unwrapKey(key, keyID, path, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newObjectKeys(dataKey, h.alg, hb[:h.formatLen()])
+	clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{
+		ra:         ra,
+		size:       size,
+		hdr:        h,
+		keys:       keys,
+		dataStart:  int64(hl),
+		decorators: h.decorators,
+		layout: Layout{
+			HeaderLen:   int64(hl),
+			SegmentSize: int64(h.segmentSize),
+			Decorated:   len(h.decorators) > 0,
+			decorators:  len(h.decorators),
+		},
+	}
+	r.helper.r = r
+	if err := r.readTrailer(); err != nil {
+		return nil, err
+	}
+	r.par = o.Parallelism
+	if r.par <= 0 {
+		r.par = runtime.GOMAXPROCS(0)
+	}
+	r.end = r.plainLen
+	return r, nil
+}
+
+func readFull(ra io.ReaderAt, p []byte, off int64) error {
+	n, err := ra.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: short read at %d", ErrTruncated, off)
+	}
+	return fmt.Errorf("objcrypt: reading object at %d: %w", off, err)
+}
+
+// readTrailer authenticates the plaintext length (and the index) and checks
+// that the object's size is exactly what they imply.
+func (r *Reader) readTrailer() error {
+	var tail [trailerLen]byte
+	if err := readFull(r.ra, tail[:], r.size-trailerLen); err != nil {
+		return err
+	}
+	plainLen := int64(binary.BigEndian.Uint64(tail[:8]))
+	segSize := r.layout.SegmentSize
+	// Bound everything the unauthenticated length implies by what is on
+	// disk before allocating for it: a frame is at least 64 bytes.
+	room := r.size - r.dataStart - trailerLen
+	if plainLen < 0 || plainLen > maxSegments*segSize {
+		return fmt.Errorf("%w: trailer (plaintext length)", ErrTampered)
+	}
+	nseg := r.layout.Segments(plainLen)
+	minFrame := int64(ivLen + 16 + macLen)
+	if r.layout.Decorated {
+		minFrame += indexEntry
+	}
+	if nseg*minFrame > room {
+		return fmt.Errorf("%w: trailer (plaintext length %d in %d bytes)", ErrTampered, plainLen, r.size)
+	}
+	var index []byte
+	if r.layout.Decorated {
+		index = make([]byte, nseg*indexEntry)
+		if err := readFull(r.ra, index, r.size-trailerLen-int64(len(index))); err != nil {
+			return err
+		}
+	}
+	st := newSegState(r.keys)
+	if !hmacEqual(st.trailerMAC(plainLen, index), tail[8:]) {
+		return fmt.Errorf("%w: trailer (truncated, extended or altered object)", ErrTampered)
+	}
+	r.plainLen, r.nseg = plainLen, nseg
+	if !r.layout.Decorated {
+		if want := r.layout.EncryptedSize(plainLen); want != r.size {
+			return fmt.Errorf("%w: object is %d bytes, format says %d", ErrTampered, r.size, want)
+		}
+		return nil
+	}
+	r.frameOff = make([]int64, nseg+1)
+	r.bodyLen = make([]uint32, nseg)
+	off := r.dataStart
+	for i := range nseg {
+		b := binary.BigEndian.Uint32(index[4*i:])
+		_, want := r.layout.SegmentOffset(plainLen, i)
+		if b < 1 || int64(b) > r.layout.maxBody(want) {
+			return fmt.Errorf("%w: index entry %d", ErrTampered, i)
+		}
+		r.frameOff[i] = off
+		r.bodyLen[i] = b
+		off += frameLen(int64(b))
+	}
+	r.frameOff[nseg] = off
+	if off+int64(len(index))+trailerLen != r.size {
+		return fmt.Errorf("%w: object is %d bytes, index says %d", ErrTampered, r.size, off+int64(len(index))+trailerLen)
+	}
+	return nil
+}
+
+// Size is the authenticated plaintext length.
+func (r *Reader) Size() int64 { return r.plainLen }
+
+// Layout is the layout of the object as its header describes it.
+func (r *Reader) Layout() Layout { return r.layout }
+
+// KeyID is the key id recorded in the file header.
+func (r *Reader) KeyID() string { return r.hdr.keyID }
+
+// Range makes the Reader deliver plaintext bytes [off, off+length) next;
+// a range reaching past the end is cut at the end. Only the segments
+// covering the range are read and decrypted.
+func (r *Reader) Range(off, length int64) error {
+	if off < 0 || length < 0 || off > r.plainLen {
+		return fmt.Errorf("%w: range %d+%d of %d bytes", ErrInvalid, off, length, r.plainLen)
+	}
+	r.pos, r.end = off, off+min(length, r.plainLen-off)
+	r.cur = nil
+	r.err = nil
+	return nil
+}
+
+// Read reads decrypted plaintext of the current range.
+func (r *Reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.cur) == 0 {
+			if err := r.load(); err != nil {
+				if n > 0 && err == io.EOF {
+					return n, nil
+				}
+				return n, err
+			}
+		}
+		c := copy(p[n:], r.cur)
+		r.cur = r.cur[c:]
+		r.pos += int64(c)
+		n += c
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest of the current range to w without an extra
+// copy; io.Copy uses it.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.cur) == 0 {
+			if err := r.load(); err != nil {
+				if err == io.EOF {
+					return total, nil
+				}
+				return total, err
+			}
+		}
+		c, err := w.Write(r.cur)
+		r.cur = r.cur[c:]
+		r.pos += int64(c)
+		total += int64(c)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// load makes r.cur the decrypted bytes at r.pos, decrypting the next
+// window of segments when r.pos has left the current one.
+func (r *Reader) load() error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.pos >= r.end {
+		return io.EOF
+	}
+	seg := r.pos / r.layout.SegmentSize
+	if seg < r.first || seg >= r.first+int64(r.filled) {
+		if err := r.fill(seg); err != nil {
+			r.err = err
+			return err
+		}
+	}
+	s := &r.window[seg-r.first]
+	if s.err != nil {
+		r.err = s.err
+		return s.err
+	}
+	segStart := seg * r.layout.SegmentSize
+	from := r.pos - segStart
+	to := min(int64(len(s.out)), r.end-segStart)
+	r.cur = s.out[from:to]
+	return nil
+}
+
+func (r *Reader) setupWindow() {
+	segSize := r.layout.SegmentSize
+	win := min(max(2*r.par, 2), 8)
+	for win > 1 && int64(win)*segSize > maxWindowBytes {
+		win--
+	}
+	win = int(min(int64(win), r.nseg))
+	// No segment is larger than the object: small objects get small buffers.
+	ptCap := roundUp16(min(segSize, r.plainLen))
+	bodyCap := roundUp16(r.layout.maxBody(min(segSize, r.plainLen)))
+	r.window = make([]slot, win)
+	r.ctBuf = make([]byte, int64(win)*frameLen(bodyCap))
+	for i := range r.window {
+		s := &r.window[i]
+		s.st = newSegState(r.keys)
+		if r.layout.Decorated {
+			s.pt = make([]byte, bodyCap)
+			s.scratch = make([][]byte, len(r.decorators))
+			for j := range s.scratch {
+				s.scratch[j] = make([]byte, 0, ptCap)
+			}
+		} else {
+			s.pt = make([]byte, ptCap)
+		}
+	}
+}
+
+// fill reads the frames of segments [seg, ...) covering the rest of the
+// range, up to the window size, with one ReadAt, then opens them on up to
+// par goroutines.
+func (r *Reader) fill(seg int64) error {
+	if r.window == nil {
+		r.setupWindow()
+	}
+	lastSeg := (r.end - 1) / r.layout.SegmentSize
+	n := int(min(int64(len(r.window)), lastSeg-seg+1))
+	from, to := r.frameStart(seg), r.frameStart(seg+int64(n))
+	r.first, r.filled = seg, 0
+	buf := r.ctBuf[:to-from]
+	if err := readFull(r.ra, buf, from); err != nil {
+		return err
+	}
+	for i := range n {
+		s := &r.window[i]
+		s.idx = seg + int64(i)
+		_, want := r.layout.SegmentOffset(r.plainLen, s.idx)
+		s.want = int(want)
+		s.body = s.want
+		if r.layout.Decorated {
+			s.body = int(r.bodyLen[s.idx])
+		}
+		fs := r.frameStart(s.idx) - from
+		s.frame = buf[fs : fs+frameLen(int64(s.body))]
+		s.out, s.err = nil, nil
+	}
+	r.filled = n
+	r.next.Store(0)
+	helpers := min(r.par, n) - 1
+	if helpers > 0 {
+		r.wg.Add(helpers)
+		for range helpers {
+			submit(&r.helper)
+		}
+	}
+	r.work()
+	r.wg.Wait()
+	return nil
+}
+
+func (r *Reader) frameStart(i int64) int64 {
+	if r.layout.Decorated {
+		return r.frameOff[i]
+	}
+	if i >= r.nseg {
+		return r.size - trailerLen // the last segment may be short
+	}
+	off, _ := r.layout.SegmentOffset(r.plainLen, i)
+	return off
+}
+
+// work opens slots until none is left; the caller and the helpers run it
+// together, taking slots in turn, so a slow core never holds the others up.
+func (r *Reader) work() {
+	for {
+		i := int(r.next.Add(1) - 1)
+		if i >= r.filled {
+			return
+		}
+		s := &r.window[i]
+		last := s.idx == r.nseg-1
+		body, err := s.st.open(s.pt, s.frame, s.body, s.idx, last)
+		if err == nil && r.layout.Decorated {
+			body, err = undecorate(r.decorators, s.scratch, body, s.want)
+		}
+		s.out, s.err = body, err
+	}
+}
+
+func hmacEqual(a, b []byte) bool {
+	return len(a) == len(b) && subtleEqual(a, b)
+}

@@ -1,0 +1,366 @@
+package objcrypt
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+)
+
+var defaultRand io.Reader = rand.Reader
+
+// WriterOptions configure a Writer. The zero value (or nil) means AES-128-CBC,
+// 64 KiB segments, no decorators, no stored MD5, crypto/rand.
+type WriterOptions struct {
+	Algorithm   Algorithm
+	SegmentSize int
+	// Decorators are applied to each segment in order before encryption.
+	Decorators []Decorator
+	// StoredMD5 also computes the MD5 of the bytes written (for Swift's
+	// auditor). It costs a second MD5 pass; ask only if it is needed.
+	StoredMD5 bool
+	// Rand supplies the data key, the key-wrap nonce and every IV. Tests
+	// inject a deterministic reader; production leaves it nil.
+	Rand io.Reader
+}
+
+// Writer encrypts a plaintext stream into the stored object format. Write
+// plaintext, then Close; Close writes the trailer and makes Metadata
+// available. The MD5 of the plaintext (and optionally of the output) is
+// computed on another core while this goroutine encrypts.
+//
+// A Writer is not safe for concurrent use. Its buffers are two segments of
+// plaintext and two of ciphertext; in steady state Write allocates nothing.
+type Writer struct {
+	out        io.Writer
+	rnd        io.Reader
+	hdr        []byte
+	keys       *objectKeys
+	seg        *segState
+	meta       Metadata
+	layout     Layout
+	decorators []Decorator
+	scratch    [][]byte
+
+	pt    [2][]byte // plaintext segments: one filling, one being hashed
+	ct    [2][]byte // frames: one being written, one being hashed
+	cur   int
+	n     int // bytes in pt[cur]
+	index []byte
+	iv    [ivLen]byte
+
+	idx           int64
+	plainLen      int64
+	stored        int64
+	ptMD5, ctMD5  hash.Hash
+	job           hashJob
+	pending       bool
+	done          chan struct{}
+	headerWritten bool
+	closed        bool
+	err           error
+}
+
+// hashJob hashes one segment's plaintext (and frame) on the pool while the
+// writer encrypts the next one. At most one is in flight per writer, which
+// keeps the hashes in stream order.
+type hashJob struct {
+	w      *Writer
+	pt, ct []byte
+}
+
+func (j *hashJob) run() {
+	j.w.ptMD5.Write(j.pt)
+	if j.ct != nil {
+		j.w.ctMD5.Write(j.ct)
+	}
+	j.w.done <- struct{}{}
+}
+
+// NewWriter returns a Writer that encrypts for the object at path (for
+// example "/AUTH_p/c/o") under the project key, writing to out. Nothing is
+// written before the first Write or Close.
+func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) (*Writer, error) {
+	var o WriterOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Algorithm == 0 {
+		o.Algorithm = AES128CBC
+	}
+	if !o.Algorithm.valid() {
+		return nil, fmt.Errorf("%w: algorithm %v", ErrInvalid, o.Algorithm)
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if err := checkSegmentSize(o.SegmentSize); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(o.Decorators) > maxDecorators {
+		return nil, fmt.Errorf("%w: %d decorators", ErrInvalid, len(o.Decorators))
+	}
+	for i, d := range o.Decorators {
+		if d != Zstd || slices.Contains(o.Decorators[:i], d) {
+			return nil, fmt.Errorf("%w: decorator %v", ErrInvalid, d)
+		}
+	}
+	if err := key.check(); err != nil {
+		return nil, err
+	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if o.Rand == nil {
+		o.Rand = defaultRand
+	}
+
+	dataKey := make([]byte, dataKeyLen)
+	if _, err := io.ReadFull(o.Rand, dataKey); err != nil {
+		return nil, fmt.Errorf("objcrypt: reading randomness: %w", err)
+	}
+	wrapped, err := wrapKey(key, path, dataKey, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	h := &header{
+		alg:         o.Algorithm,
+		segmentSize: o.SegmentSize,
+		decorators:  slices.Clone(o.Decorators),
+		keyID:       key.ID,
+		wrapped:     wrapped,
+	}
+	hdr := appendHeader(nil, h)
+	keys, err := newObjectKeys(dataKey, h.alg, hdr[:h.formatLen()])
+	clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{
+		out:        out,
+		rnd:        o.Rand,
+		hdr:        hdr,
+		keys:       keys,
+		seg:        newSegState(keys),
+		decorators: h.decorators,
+		ptMD5:      md5.New(),
+		done:       make(chan struct{}, 1),
+		meta: Metadata{
+			Version:     Version,
+			Algorithm:   h.alg,
+			SegmentSize: h.segmentSize,
+			Decorators:  h.decorators,
+			KeyID:       key.ID,
+			WrappedKey:  wrapped,
+		},
+	}
+	w.job.w = w
+	w.layout = w.meta.Layout()
+	if o.StoredMD5 {
+		w.ctMD5 = md5.New()
+	}
+	frameCap := frameLen(w.layout.maxBody(int64(o.SegmentSize)))
+	for i := range 2 {
+		w.pt[i] = make([]byte, o.SegmentSize)
+		w.ct[i] = make([]byte, frameCap)
+	}
+	w.scratch = make([][]byte, len(h.decorators))
+	for i := range w.scratch {
+		w.scratch[i] = make([]byte, 0, o.SegmentSize+len(h.decorators)+64)
+	}
+	return w, nil
+}
+
+// Layout returns the layout of the object being written.
+func (w *Writer) Layout() Layout { return w.layout }
+
+// Write encrypts p. Errors are sticky: after one, the output is unusable.
+func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.usable(); err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(p) > 0 {
+		// A full segment is sealed only once more data arrives: until then
+		// it may be the last one, and the MAC says which.
+		if w.n == len(w.pt[w.cur]) {
+			if err := w.flush(false); err != nil {
+				return total, err
+			}
+		}
+		c := copy(w.pt[w.cur][w.n:], p)
+		w.n += c
+		total += c
+		p = p[c:]
+	}
+	return total, nil
+}
+
+// ReadFrom reads plaintext from r until EOF straight into the segment
+// buffers, saving io.Copy a copy.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.usable(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		if w.n == len(w.pt[w.cur]) {
+			// Peek one byte before sealing, for the same reason as in Write.
+			var one [1]byte
+			c, err := io.ReadFull(r, one[:])
+			if c == 0 {
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					return total, nil
+				}
+				return total, err
+			}
+			if err := w.flush(false); err != nil {
+				return total, err
+			}
+			w.pt[w.cur][0] = one[0]
+			w.n = 1
+			total++
+		}
+		c, err := r.Read(w.pt[w.cur][w.n:])
+		w.n += c
+		total += int64(c)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (w *Writer) usable() error {
+	if w.closed {
+		return ErrClosed
+	}
+	return w.err
+}
+
+func (w *Writer) writeOut(b []byte) error {
+	if _, err := w.out.Write(b); err != nil {
+		w.err = fmt.Errorf("objcrypt: writing object: %w", err)
+		return w.err
+	}
+	w.stored += int64(len(b))
+	return nil
+}
+
+func (w *Writer) writeHeader() error {
+	if w.headerWritten {
+		return nil
+	}
+	w.headerWritten = true
+	if w.ctMD5 != nil {
+		w.ctMD5.Write(w.hdr) // before any hash job: stream order
+	}
+	return w.writeOut(w.hdr)
+}
+
+// wait waits for the hash job in flight, if any.
+func (w *Writer) wait() {
+	if w.pending {
+		<-w.done
+		w.pending = false
+	}
+}
+
+// flush seals pt[cur] as segment idx, writes it, and hands its plaintext
+// (and frame) to the pool for hashing while the caller fills the other
+// buffer.
+func (w *Writer) flush(last bool) error {
+	if err := w.writeHeader(); err != nil {
+		return err
+	}
+	if w.idx >= maxSegments {
+		w.err = fmt.Errorf("%w: object exceeds %d segments", ErrInvalid, maxSegments)
+		return w.err
+	}
+	pt := w.pt[w.cur][:w.n]
+	body := pt
+	if len(w.decorators) > 0 {
+		var err error
+		if body, err = decorate(w.decorators, w.scratch, pt); err != nil {
+			w.err = err
+			return err
+		}
+		w.index = binary.BigEndian.AppendUint32(w.index, uint32(len(body)))
+	}
+	if _, err := io.ReadFull(w.rnd, w.iv[:]); err != nil {
+		w.err = fmt.Errorf("objcrypt: reading randomness: %w", err)
+		return w.err
+	}
+	frame := w.seg.seal(w.ct[w.cur], body, w.iv[:], w.idx, last)
+	if err := w.writeOut(frame); err != nil {
+		return err
+	}
+	w.wait() // the previous segment's hashes, which used the other buffers
+	w.job.pt = pt
+	w.job.ct = nil
+	if w.ctMD5 != nil {
+		w.job.ct = frame
+	}
+	w.pending = true
+	submit(&w.job)
+	w.plainLen += int64(w.n)
+	w.idx++
+	w.cur ^= 1
+	w.n = 0
+	return nil
+}
+
+// Close seals the last segment, writes the trailer and completes the
+// metadata. It does not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		w.wait()
+		return w.err
+	}
+	var err error
+	if w.n > 0 {
+		err = w.flush(true)
+	} else {
+		err = w.writeHeader()
+	}
+	w.wait()
+	if err != nil {
+		return err
+	}
+	trailer := make([]byte, 0, len(w.index)+trailerLen)
+	trailer = append(trailer, w.index...)
+	trailer = binary.BigEndian.AppendUint64(trailer, uint64(w.plainLen))
+	trailer = append(trailer, w.seg.trailerMAC(w.plainLen, w.index)...)
+	if w.ctMD5 != nil {
+		w.ctMD5.Write(trailer)
+	}
+	if err := w.writeOut(trailer); err != nil {
+		return err
+	}
+	w.meta.PlaintextLength = w.plainLen
+	w.meta.PlaintextMD5 = hex.EncodeToString(w.ptMD5.Sum(nil))
+	w.meta.StoredLength = w.stored
+	if w.ctMD5 != nil {
+		w.meta.StoredMD5 = hex.EncodeToString(w.ctMD5.Sum(nil))
+	}
+	return nil
+}
+
+// Metadata returns the object's metadata; complete only after Close
+// returned nil.
+func (w *Writer) Metadata() Metadata {
+	m := w.meta
+	m.Decorators = slices.Clone(m.Decorators)
+	m.WrappedKey = slices.Clone(m.WrappedKey)
+	return m
+}
