@@ -1,3 +1,5 @@
+//go:build !amd64 || purego
+
 package objcrypt
 
 // fastCBC is the pipelined AES-NI CBC; on other platforms there is none and
