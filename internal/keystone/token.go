@@ -1,0 +1,116 @@
+package keystone
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Token is what a validated Keystone token tells about its bearer.
+type Token struct {
+	UserID          string
+	UserName        string
+	UserDomainID    string
+	ProjectID       string // project-scoped tokens
+	ProjectName     string
+	ProjectDomainID string
+	DomainID        string // domain-scoped tokens
+	Roles           []string
+	ExpiresAt       time.Time
+	IssuedAt        time.Time
+	AuditIDs        []string
+	// IsAdminProject is Keystone's is_admin_project; true when Keystone does not
+	// say (no admin project configured), as keystonemiddleware assumes.
+	IsAdminProject bool
+}
+
+// HasRole reports whether the token carries one of roles; role names compare
+// case-insensitively, as in oslo.policy.
+func (t *Token) HasRole(roles ...string) bool {
+	for _, have := range t.Roles {
+		for _, want := range roles {
+			if strings.EqualFold(have, want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (t *Token) clone() *Token {
+	c := *t
+	c.Roles = slices.Clone(t.Roles)
+	c.AuditIDs = slices.Clone(t.AuditIDs)
+	return &c
+}
+
+// tokenBody is the part of the "token" object of Keystone's GET /v3/auth/tokens
+// answer that Arca reads (gophercloud's ExtractInto unwraps the "token" key).
+type tokenBody struct {
+	Token struct {
+		ExpiresAt string   `json:"expires_at"`
+		IssuedAt  string   `json:"issued_at"`
+		AuditIDs  []string `json:"audit_ids"`
+		User      struct {
+			ID     string `json:"id"`
+			Name   string `json:"name"`
+			Domain struct {
+				ID string `json:"id"`
+			} `json:"domain"`
+		} `json:"user"`
+		Project *struct {
+			ID     string `json:"id"`
+			Name   string `json:"name"`
+			Domain struct {
+				ID string `json:"id"`
+			} `json:"domain"`
+		} `json:"project"`
+		Domain *struct {
+			ID string `json:"id"`
+		} `json:"domain"`
+		Roles []struct {
+			Name string `json:"name"`
+		} `json:"roles"`
+		IsAdminProject *bool `json:"is_admin_project"`
+	}
+}
+
+// toToken checks what Arca requires of a token and converts it.
+func (b *tokenBody) toToken(now time.Time) (*Token, error) {
+	kt := &b.Token
+	exp, err := time.Parse(time.RFC3339Nano, kt.ExpiresAt)
+	if err != nil {
+		return nil, invalid("token without a valid expires_at")
+	}
+	if !now.Before(exp) {
+		return nil, invalid("token expired")
+	}
+	if kt.User.ID == "" {
+		return nil, invalid("token without a user")
+	}
+	t := &Token{
+		UserID:         kt.User.ID,
+		UserName:       kt.User.Name,
+		UserDomainID:   kt.User.Domain.ID,
+		ExpiresAt:      exp,
+		AuditIDs:       kt.AuditIDs,
+		IsAdminProject: kt.IsAdminProject == nil || *kt.IsAdminProject,
+	}
+	if iss, err := time.Parse(time.RFC3339Nano, kt.IssuedAt); err == nil {
+		t.IssuedAt = iss
+	}
+	switch {
+	case kt.Project != nil && kt.Project.ID != "":
+		t.ProjectID, t.ProjectName, t.ProjectDomainID = kt.Project.ID, kt.Project.Name, kt.Project.Domain.ID
+	case kt.Domain != nil && kt.Domain.ID != "":
+		t.DomainID = kt.Domain.ID
+	default:
+		// Unscoped and system-scoped tokens: every Arca resource belongs to a
+		// project, so such a token can do nothing here.
+		return nil, invalid("token not scoped to a project or domain")
+	}
+	for _, r := range kt.Roles {
+		t.Roles = append(t.Roles, r.Name)
+	}
+	return t, nil
+}
