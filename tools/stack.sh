@@ -140,9 +140,9 @@ pid_of() { # prints the live PID of NAME, or fails
 running() { pid_of "$1" >/dev/null; }
 
 launch() { # launch NAME COMMAND...: detached, output appended to $LOGS/NAME.log
-	local name=$1
+	local name=$1 # (fd 9, the harness lock, is not passed on)
 	shift
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
 	echo "$!" >"$RUN/$name.pid"
 }
 
@@ -820,6 +820,17 @@ up() {
 	if [[ $WANT_BARBICAN == 1 ]]; then phase "barbican: wait ready" barbican_ready; fi
 }
 
+# up/down/clean/restart from two shells at once (parallel make targets) take turns
+take_lock() {
+	mkdir -p "$STATE"
+	exec 9>"$STATE/.lock"
+	flock -w 300 9 || fail "another tools/stack.sh holds $STATE/.lock"
+}
+
+case ${1:-} in
+up | down | clean) take_lock ;;
+esac
+
 case ${1:-} in
 install) phase install do_install ;;
 up) phase up up ;;
@@ -832,5 +843,6 @@ restart)
 	;;
 smoke) phase smoke smoke ;;
 env) if (($# > 1)); then print_openrc "$2"; else print_env; fi ;;
-*) fail "usage: $0 install|up|down|status|env|smoke|clean" ;;
+help | -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
+*) fail "usage: $0 install|up|down|restart|status|env [admin|demo|alt|arca]|smoke|clean (see tools/README.md)" ;;
 esac
