@@ -591,7 +591,7 @@ swift_launch() {
 	start_swift_server container "$CONTAINER_PORT"
 	case $OBJECT_SERVER in
 	swift) start_swift_server object "$OBJECT_PORT" ;;
-	arca) running swift-object || start_arca_object_server ;;
+	arca) start_arca_object_server ;;
 	*) fail "ARCA_STACK_OBJECT_SERVER must be swift or arca, not $OBJECT_SERVER" ;;
 	esac
 	start_swift_server proxy "$SWIFT_PROXY_PORT"
