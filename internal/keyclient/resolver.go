@@ -1,0 +1,42 @@
+package keyclient
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors a Resolver returns, wrapped with context. Callers branch on them:
+// ErrUnavailable becomes 503 (retry later), ErrDestroyed and ErrNotFound
+// mean the data is unreadable for good or the key id is not the project's.
+var (
+	// ErrUnavailable: the key service cannot be reached (or answers 5xx)
+	// and no unexpired cached answer exists.
+	ErrUnavailable = errors.New("keyclient: key service unavailable")
+	// ErrNotFound: the key does not exist for this project.
+	ErrNotFound = errors.New("keyclient: key not found for project")
+	// ErrDestroyed: the key existed but its material was destroyed.
+	ErrDestroyed = errors.New("keyclient: key destroyed")
+	// ErrDenied: the service credentials lack the role to read keys.
+	ErrDenied = errors.New("keyclient: access to project keys denied")
+)
+
+// Key is a project key's identity and parameters.
+type Key struct {
+	ID        string
+	ProjectID string
+	// Algorithm is the crypto_protocol it was made for ("aes_128_cbc",
+	// "aes_256_cbc"); BitLength its size.
+	Algorithm string
+	BitLength int
+}
+
+// Resolver is what the Swift-side parts need from the key service. The
+// implementation in this package is Client; tests may use another.
+type Resolver interface {
+	// ActiveKey returns the project's active key, creating the project's
+	// first key on demand.
+	ActiveKey(ctx context.Context, projectID string) (Key, error)
+	// KeyMaterial returns the raw bytes of a key of the project. The
+	// caller must not modify or retain them beyond its use.
+	KeyMaterial(ctx context.Context, projectID, keyID string) ([]byte, error)
+}
