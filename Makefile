@@ -14,6 +14,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 STATE_DIR ?= $(CURDIR)/.state
 BIN_DIR := $(CURDIR)/bin
 STACK := $(CURDIR)/tools/stack.sh
+WITH_STACK := $(CURDIR)/tools/with-stack.sh
 FUZZTIME ?= 5s
 
 .PHONY: all build run test unit fuzz-short functional lint cover bench stack-up stack-down clean
@@ -26,16 +27,12 @@ build:
 run: build
 	@ARCA_STATE_DIR="$(STATE_DIR)" $(CURDIR)/tools/run-dev.sh
 
-# make test: the whole suite. The real stack comes up first (installing what
-# is missing) and goes down afterwards, whatever the outcome.
+# make test: the whole suite with -race, then a short run of every fuzz
+# target. The real stack comes up first (installing what is missing) and goes
+# down afterwards if make test started it.
 test: build
-	@set -e; status=0; \
-	$(STACK) install; $(STACK) up; \
-	eval "$$($(STACK) env)"; \
-	$(GO) test -race -shuffle=on -count=1 -timeout 30m ./... || status=$$?; \
-	if [ $$status -eq 0 ]; then $(MAKE) --no-print-directory fuzz-short || status=$$?; fi; \
-	$(STACK) down || true; \
-	exit $$status
+	@$(WITH_STACK) $(GO) test -race -shuffle=on -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz-short
 
 unit:
 	$(GO) test -race -shuffle=on -count=1 ./...
@@ -44,17 +41,12 @@ fuzz-short:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 	  done; \
 	done
 
 functional: build
-	@set -e; status=0; \
-	$(STACK) install; $(STACK) up; \
-	eval "$$($(STACK) env)"; \
-	$(GO) test -race -count=1 -timeout 30m -run 'Functional|RealStack' ./... || status=$$?; \
-	$(STACK) down || true; \
-	exit $$status
+	@$(WITH_STACK) $(GO) test -race -count=1 -timeout 30m -run 'Functional|RealStack' ./...
 
 lint:
 	$(GO) vet ./...
@@ -64,15 +56,10 @@ lint:
 	shellcheck $$(git ls-files '*.sh') .ci/run
 
 cover:
-	@set -e; status=0; \
-	$(STACK) install; $(STACK) up; \
-	eval "$$($(STACK) env)"; \
-	$(GO) test -count=1 -timeout 30m -coverprofile=coverage.out ./... || status=$$?; \
-	$(STACK) down || true; \
-	$(GO) tool cover -func=coverage.out | tail -1; \
-	$(GO) tool cover -html=coverage.out -o coverage.html; \
-	echo "coverage report: coverage.html"; \
-	exit $$status
+	@$(WITH_STACK) $(GO) test -count=1 -timeout 30m -coverprofile=coverage.out ./...
+	@$(GO) tool cover -func=coverage.out | tail -1
+	@$(GO) tool cover -html=coverage.out -o coverage.html
+	@echo "coverage report: coverage.html"
 
 bench: build
 	@$(CURDIR)/tools/bench.sh

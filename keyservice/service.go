@@ -19,10 +19,16 @@ import (
 // Caller is who a request acts for, as established by the authentication
 // layer (a validated Keystone token, or the no-auth development headers).
 type Caller struct {
-	ProjectID string
-	UserID    string
-	Roles     []string
-	RequestID string
+	ProjectID       string
+	ProjectDomainID string
+	UserID          string
+	UserDomainID    string
+	Roles           []string
+	// IsService is set when the request carries a valid service token with
+	// a service role (X-Service-Token), as keystonemiddleware reports it.
+	IsService      bool
+	IsAdminProject bool
+	RequestID      string
 }
 
 // Options tune a Service. Zero values take the defaults.

@@ -19,14 +19,20 @@ type Authenticator interface {
 // Target is what a policy rule is checked against. It is built from stored
 // rows only, never from query parameters or request bodies (CVE-2022-3100).
 type Target struct {
-	// Kind is the resource kind ("secret", "order", "container", ...),
-	// empty for collection routes.
+	// Kind is the resource kind ("secret", "order", "container",
+	// "project_key"), empty for collection routes.
 	Kind      string
 	ProjectID string
 	CreatorID string
-	// Attrs carries further oslo target attributes (ACL read users,
-	// project-access) keyed as in Barbican's policy files.
-	Attrs map[string]any
+	// ACLs are the resource's stored ACLs by operation ("read").
+	ACLs map[string]ACL
+}
+
+// ACL is one stored ACL of a secret or container for one operation.
+type ACL struct {
+	Users []string
+	// ProjectAccess is the stored project-access flag, nil when unset.
+	ProjectAccess *bool
 }
 
 // Authorizer decides whether caller may apply rule to target. It returns nil

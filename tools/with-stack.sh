@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs a command with the real stack (tools/stack.sh) up and its environment
+# exported: installs what is missing, starts what is not running, and
+# afterwards stops the stack only if this script started it, so a developer's
+# running stack survives "make test".
+set -euo pipefail
+
+stack=$(cd "$(dirname "$0")" && pwd)/stack.sh
+"$stack" install
+started=0
+if ! "$stack" status | grep -Eq '^keystone +running'; then
+	started=1
+fi
+"$stack" up
+eval "$("$stack" env)"
+status=0
+"$@" || status=$?
+if [[ $started == 1 ]]; then
+	"$stack" down || true
+fi
+exit "$status"
