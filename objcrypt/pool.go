@@ -32,4 +32,10 @@ func submit(j job) {
 		}
 	})
 	poolJobs <- j
+	// The scheduler puts the goroutine that receives j in this P's runnext
+	// slot, where it waits until the submitter blocks: the job would run
+	// after the submitter's own share of the work, not beside it (measured:
+	// encrypt+MD5 at 364 MB/s instead of 499). Yielding lets the job start
+	// here while an idle P picks the submitter up.
+	runtime.Gosched()
 }

@@ -91,14 +91,21 @@ func (s *segState) segmentMAC(idx int64, last bool, bodyLen int, ivAndCT []byte)
 
 // seal writes the frame of a segment into dst (which must hold
 // frameLen(len(body)) bytes) and returns it. iv must be fresh randomness.
+// The whole blocks are encrypted straight from body; only a partial last
+// block is copied and zero-padded.
 func (s *segState) seal(dst, body, iv []byte, idx int64, last bool) []byte {
 	padded := int(roundUp16(int64(len(body))))
 	frame := dst[:ivLen+padded+macLen]
 	copy(frame, iv[:ivLen])
 	ct := frame[ivLen : ivLen+padded]
-	n := copy(ct, body)
-	clear(ct[n:])
-	s.cbcEncrypt(ct, ct, frame[:ivLen])
+	full := len(body) &^ 15
+	s.cbcEncrypt(ct[:full], body[:full], frame[:ivLen])
+	if tail := len(body) - full; tail > 0 {
+		blk := ct[full:]
+		copy(blk, body[full:])
+		clear(blk[tail:])
+		s.cbcEncrypt(blk, blk, frame[full:ivLen+full]) // chained on the previous block (or the IV)
+	}
 	copy(frame[ivLen+padded:], s.segmentMAC(idx, last, len(body), frame[:ivLen+padded]))
 	return frame
 }

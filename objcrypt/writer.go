@@ -52,6 +52,8 @@ type Writer struct {
 	n     int // bytes in pt[cur]
 	index []byte
 	iv    [ivLen]byte
+	// prevFrame is the last frame written, not yet in the stored MD5.
+	prevFrame []byte
 
 	idx           int64
 	plainLen      int64
@@ -65,8 +67,8 @@ type Writer struct {
 	err           error
 }
 
-// hashJob hashes one segment's plaintext (and frame) on the pool while the
-// writer encrypts the next one. At most one is in flight per writer, which
+// hashJob hashes one segment's plaintext (and the previous segment's frame)
+// on the pool while the writer encrypts. At most one is in flight per writer, which
 // keeps the hashes in stream order.
 type hashJob struct {
 	w      *Writer
@@ -75,7 +77,7 @@ type hashJob struct {
 
 func (j *hashJob) run() {
 	j.w.ptMD5.Write(j.pt)
-	if j.ct != nil {
+	if len(j.ct) > 0 {
 		j.w.ctMD5.Write(j.ct)
 	}
 	j.w.done <- struct{}{}
@@ -272,9 +274,10 @@ func (w *Writer) wait() {
 	}
 }
 
-// flush seals pt[cur] as segment idx, writes it, and hands its plaintext
-// (and frame) to the pool for hashing while the caller fills the other
-// buffer.
+// flush seals pt[cur] as segment idx and writes it. The segment's
+// plaintext goes to the pool for MD5 before encryption starts, so hashing
+// and encryption of the same segment overlap; the stored MD5, which needs
+// the frame, trails by one segment.
 func (w *Writer) flush(last bool) error {
 	if err := w.writeHeader(); err != nil {
 		return err
@@ -283,7 +286,12 @@ func (w *Writer) flush(last bool) error {
 		w.err = fmt.Errorf("%w: object exceeds %d segments", ErrInvalid, maxSegments)
 		return w.err
 	}
+	w.wait() // the previous job read the other pt buffer and the ct buffer reused below
 	pt := w.pt[w.cur][:w.n]
+	w.job.pt, w.job.ct = pt, w.prevFrame
+	w.pending = true
+	submit(&w.job)
+
 	body := pt
 	if len(w.decorators) > 0 {
 		var err error
@@ -301,14 +309,9 @@ func (w *Writer) flush(last bool) error {
 	if err := w.writeOut(frame); err != nil {
 		return err
 	}
-	w.wait() // the previous segment's hashes, which used the other buffers
-	w.job.pt = pt
-	w.job.ct = nil
 	if w.ctMD5 != nil {
-		w.job.ct = frame
+		w.prevFrame = frame
 	}
-	w.pending = true
-	submit(&w.job)
 	w.plainLen += int64(w.n)
 	w.idx++
 	w.cur ^= 1
@@ -336,6 +339,9 @@ func (w *Writer) Close() error {
 	w.wait()
 	if err != nil {
 		return err
+	}
+	if w.prevFrame != nil {
+		w.ctMD5.Write(w.prevFrame)
 	}
 	trailer := make([]byte, 0, len(w.index)+trailerLen)
 	trailer = append(trailer, w.index...)
