@@ -69,24 +69,27 @@ func TestCompressionShrinks(t *testing.T) {
 }
 
 func TestWriterReadFrom(t *testing.T) {
-	pt := payload(3*4096+5, 3)
-	want, _ := seal(t, pt, testKey, testPath, &WriterOptions{SegmentSize: 4096})
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, testKey, testPath, &WriterOptions{SegmentSize: 4096, Rand: detRand(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := io.Copy(w, io.LimitReader(bytes.NewReader(pt), int64(len(pt)))); err != nil || n != int64(len(pt)) {
-		t.Fatal(n, err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatal("ReadFrom and Write produce different objects for the same randomness")
-	}
-	if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("write after close: %v", err)
+	for _, size := range []int{0, 1, 4096, 2 * 4096, 3*4096 + 5} {
+		pt := payload(size, 3)
+		want, _ := seal(t, pt, testKey, testPath, &WriterOptions{SegmentSize: 4096})
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, testKey, testPath, &WriterOptions{SegmentSize: 4096, Rand: detRand(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// LimitReader hides bytes.Reader's WriteTo, so io.Copy takes ReadFrom.
+		if n, err := io.Copy(w, io.LimitReader(bytes.NewReader(pt), int64(len(pt)))); err != nil || n != int64(len(pt)) {
+			t.Fatal(n, err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("size %d: ReadFrom and Write differ for the same randomness", size)
+		}
+		if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("write after close: %v", err)
+		}
 	}
 }
 
@@ -247,5 +250,35 @@ func TestWriterErrorSticky(t *testing.T) {
 	}
 	if err := w.Close(); err == nil {
 		t.Fatal("Close after error returned nil")
+	}
+}
+
+// Steady state allocates nothing: a Writer fed segment after segment, and a
+// Reader re-ranged over a large object.
+func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	w, err := NewWriter(io.Discard, testKey, testPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, DefaultSegmentSize)
+	w.Write(buf)
+	if a := testing.AllocsPerRun(50, func() { w.Write(buf) }); a != 0 {
+		t.Errorf("Writer.Write: %.1f allocs per segment", a)
+	}
+	stored, _ := seal(t, make([]byte, 2<<20), testKey, testPath, nil)
+	r, err := NewReader(bytes.NewReader(stored), int64(len(stored)), testKey, testPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		r.Range(12345, 1<<20)
+		r.WriteTo(io.Discard)
+	}
+	read()
+	if a := testing.AllocsPerRun(10, read); a != 0 {
+		t.Errorf("Reader range: %.1f allocs", a)
 	}
 }

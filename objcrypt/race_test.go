@@ -1,0 +1,5 @@
+//go:build race
+
+package objcrypt
+
+const raceEnabled = true
