@@ -1,0 +1,27 @@
+package pickle
+
+import (
+	"os"
+	"testing"
+)
+
+func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"py3-metadata.pkl", "py3-hashes.pkl", "py3-proto0.pkl"} {
+		if data, err := os.ReadFile("testdata/" + name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add(MustEncode(map[string]any{"a": []any{int64(1), nil, true, 2.5}, "b": Bytes("x")}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := Decode(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must re-encode (plain data only).
+		if _, err := Encode(v); err != nil {
+			if _, big := v.(interface{ IsInt64() bool }); !big {
+				t.Logf("re-encode %T: %v", v, err)
+			}
+		}
+	})
+}

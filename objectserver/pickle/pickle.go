@@ -1,0 +1,351 @@
+package pickle
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"sort"
+	"strconv"
+
+	ogorek "github.com/kisielk/og-rek"
+)
+
+// ErrInvalid is wrapped by every decoding error: the input is not a pickle
+// of plain data.
+var ErrInvalid = errors.New("pickle: invalid or unsupported pickle")
+
+// MaxInput bounds what Decode accepts; Swift's pickles are metadata dicts
+// (a few KiB) and hashes.pkl (4096 suffixes at most).
+const MaxInput = 8 << 20
+
+// Bytes marks a string to be pickled as Python bytes (protocol 2:
+// _codecs.encode(latin-1 str, 'latin1'), as Python 3 writes it) rather than
+// as a py2 str (SHORT_BINSTRING/BINSTRING).
+type Bytes string
+
+// Unicode marks a string to be pickled as a Python 3 str (BINUNICODE). The
+// value must be valid UTF-8.
+type Unicode string
+
+// Decode reads one pickle and returns it as plain Go values: string (py2
+// str, py3 str and bytes alike), int64, *big.Int for huge ints, float64,
+// bool, nil, []any (lists and tuples) and map[string]any (dict keys must be
+// strings or are rendered with fmt). Anything else is ErrInvalid. It never
+// panics.
+func Decode(data []byte) (v any, err error) {
+	if len(data) > MaxInput {
+		return nil, fmt.Errorf("%w: %d bytes is too large", ErrInvalid, len(data))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("%w: decoder failure: %v", ErrInvalid, r)
+		}
+	}()
+	dec := ogorek.NewDecoderWithConfig(bytes.NewReader(data), &ogorek.DecoderConfig{})
+	raw, err := dec.Decode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return normalise(raw, 0)
+}
+
+const maxDepth = 32
+
+func normalise(x any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("%w: nested too deeply", ErrInvalid)
+	}
+	switch v := x.(type) {
+	case nil, ogorek.None:
+		return nil, nil
+	case string:
+		return v, nil
+	case ogorek.ByteString:
+		return string(v), nil
+	case ogorek.Bytes:
+		return string(v), nil
+	case []byte:
+		return string(v), nil
+	case bool:
+		return v, nil
+	case int64:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case *big.Int:
+		if v.IsInt64() {
+			return v.Int64(), nil
+		}
+		return v, nil
+	case float64:
+		return v, nil
+	case ogorek.Tuple:
+		return normaliseList([]any(v), depth)
+	case []any:
+		return normaliseList(v, depth)
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, val := range v {
+			ks, err := keyString(k)
+			if err != nil {
+				return nil, err
+			}
+			nv, err := normalise(val, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = nv
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: unsupported value of type %T", ErrInvalid, x)
+	}
+}
+
+func normaliseList(v []any, depth int) (any, error) {
+	out := make([]any, len(v))
+	for i, e := range v {
+		n, err := normalise(e, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+func keyString(k any) (string, error) {
+	switch v := k.(type) {
+	case string:
+		return v, nil
+	case ogorek.ByteString:
+		return string(v), nil
+	case ogorek.Bytes:
+		return string(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	default:
+		return "", fmt.Errorf("%w: dict key of type %T", ErrInvalid, k)
+	}
+}
+
+// StringMap decodes a pickled dict whose keys and values are strings (or
+// numbers, rendered in decimal), which is what Swift's object metadata is.
+func StringMap(data []byte) (map[string]string, error) {
+	v, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a dict but %T", ErrInvalid, v)
+	}
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		switch x := val.(type) {
+		case string:
+			out[k] = x
+		case int64:
+			out[k] = strconv.FormatInt(x, 10)
+		case float64:
+			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
+		case bool:
+			if x {
+				out[k] = "True"
+			} else {
+				out[k] = "False"
+			}
+		default:
+			return nil, fmt.Errorf("%w: value of %q is %T", ErrInvalid, k, val)
+		}
+	}
+	return out, nil
+}
+
+// Encode writes v as a protocol-2 pickle. Supported: nil, bool, int,
+// int64, float64, string (py2 str, which Python 3 reads as bytes with
+// encoding='bytes' or as str with the default ASCII encoding), Bytes,
+// Unicode, []any, map[string]any, map[string]string. Dict keys are written
+// in sorted order, so the output is deterministic.
+func Encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(256)
+	b.Write([]byte{0x80, 2}) // PROTO 2
+	if err := encode(&b, v, 0); err != nil {
+		return nil, err
+	}
+	b.WriteByte('.') // STOP
+	return b.Bytes(), nil
+}
+
+// MustEncode is Encode for values known to be encodable.
+func MustEncode(v any) []byte {
+	out, err := Encode(v)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func encode(b *bytes.Buffer, v any, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("pickle: nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteByte('N')
+	case bool:
+		if x {
+			b.WriteByte(0x88)
+		} else {
+			b.WriteByte(0x89)
+		}
+	case int:
+		encodeInt(b, int64(x))
+	case int64:
+		encodeInt(b, x)
+	case float64:
+		b.WriteByte('G') // BINFLOAT, big-endian
+		var f [8]byte
+		binary.BigEndian.PutUint64(f[:], math.Float64bits(x))
+		b.Write(f[:])
+	case string:
+		encodeByteString(b, x)
+	case Unicode:
+		b.WriteByte('X') // BINUNICODE
+		var n [4]byte
+		binary.LittleEndian.PutUint32(n[:], uint32(len(x)))
+		b.Write(n[:])
+		b.WriteString(string(x))
+	case Bytes:
+		// _codecs.encode(<str of the bytes as latin-1>, 'latin1')
+		b.WriteString("c_codecs\nencode\n")
+		latin := make([]rune, 0, len(x))
+		for i := 0; i < len(x); i++ {
+			latin = append(latin, rune(x[i]))
+		}
+		if err := encode(b, Unicode(string(latin)), depth+1); err != nil {
+			return err
+		}
+		if err := encode(b, Unicode("latin1"), depth+1); err != nil {
+			return err
+		}
+		b.WriteByte(0x86) // TUPLE2
+		b.WriteByte('R')  // REDUCE
+	case []any:
+		b.WriteByte(']') // EMPTY_LIST
+		if len(x) > 0 {
+			b.WriteByte('(') // MARK
+			for _, e := range x {
+				if err := encode(b, e, depth+1); err != nil {
+					return err
+				}
+			}
+			b.WriteByte('e') // APPENDS
+		}
+	case map[string]string:
+		keys := sortedKeys(x)
+		b.WriteByte('}')
+		if len(keys) > 0 {
+			b.WriteByte('(')
+			for _, k := range keys {
+				encodeByteString(b, k)
+				encodeByteString(b, x[k])
+			}
+			b.WriteByte('u') // SETITEMS
+		}
+	case map[string]any:
+		keys := sortedKeys(x)
+		b.WriteByte('}')
+		if len(keys) > 0 {
+			b.WriteByte('(')
+			for _, k := range keys {
+				encodeByteString(b, k)
+				if err := encode(b, x[k], depth+1); err != nil {
+					return err
+				}
+			}
+			b.WriteByte('u')
+		}
+	case map[Unicode]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, string(k))
+		}
+		sort.Strings(keys)
+		b.WriteByte('}')
+		if len(keys) > 0 {
+			b.WriteByte('(')
+			for _, k := range keys {
+				if err := encode(b, Unicode(k), depth+1); err != nil {
+					return err
+				}
+				if err := encode(b, x[Unicode(k)], depth+1); err != nil {
+					return err
+				}
+			}
+			b.WriteByte('u')
+		}
+	default:
+		return fmt.Errorf("pickle: cannot encode %T", v)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func encodeInt(b *bytes.Buffer, v int64) {
+	switch {
+	case v >= 0 && v < 256:
+		b.WriteByte('K') // BININT1
+		b.WriteByte(byte(v))
+	case v >= 0 && v < 65536:
+		b.WriteByte('M') // BININT2
+		b.WriteByte(byte(v))
+		b.WriteByte(byte(v >> 8))
+	case v >= math.MinInt32 && v <= math.MaxInt32:
+		b.WriteByte('J') // BININT
+		var n [4]byte
+		binary.LittleEndian.PutUint32(n[:], uint32(int32(v)))
+		b.Write(n[:])
+	default:
+		// LONG1: little-endian two's complement, minimal length
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(v))
+		l := 8
+		for l > 1 {
+			top, next := n[l-1], n[l-2]
+			if (top == 0 && next&0x80 == 0) || (top == 0xff && next&0x80 != 0) {
+				l--
+				continue
+			}
+			break
+		}
+		b.WriteByte(0x8a)
+		b.WriteByte(byte(l))
+		b.Write(n[:l])
+	}
+}
+
+func encodeByteString(b *bytes.Buffer, s string) {
+	if len(s) < 256 {
+		b.WriteByte('U') // SHORT_BINSTRING
+		b.WriteByte(byte(len(s)))
+	} else {
+		b.WriteByte('T') // BINSTRING
+		var n [4]byte
+		binary.LittleEndian.PutUint32(n[:], uint32(len(s)))
+		b.Write(n[:])
+	}
+	b.WriteString(s)
+}

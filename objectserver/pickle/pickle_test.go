@@ -1,0 +1,144 @@
+package pickle
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"reflect"
+	"testing"
+)
+
+func TestDecodePython3Files(t *testing.T) {
+	tests := []struct {
+		file string
+		want any
+	}{
+		{"py3-metadata.pkl", map[string]any{
+			"name":            "/AUTH_t/c/o ü",
+			"X-Timestamp":     "1700000000.12345",
+			"Content-Length":  "12",
+			"ETag":            "d41d8cd98f00b204e9800998ecf8427e",
+			"X-Object-Meta-X": "\xc3\x83\xc2\xbc",
+		}},
+		{"py3-hashes.pkl", map[string]any{
+			"abc": "d41d8cd98f00b204e9800998ecf8427e", "fff": nil, "valid": true, "updated": 1700000000.5,
+		}},
+		{"py3-proto0.pkl", map[string]any{
+			"op": "PUT", "account": "a", "headers": map[string]any{"x-size": "0"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %#v\nwant %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	values := []any{
+		map[string]string{"name": "/a/c/o", "Content-Length": "0", "X-Object-Meta-Long": string(bytes.Repeat([]byte("x"), 300))},
+		map[string]any{"abc": nil, "valid": true, "updated": 1.25, "n": int64(-5), "big": int64(1 << 40), "l": []any{int64(1), "x"}},
+		map[string]any{"b": Bytes("\x00\xff"), "u": Unicode("ü")},
+	}
+	for _, v := range values {
+		data, err := Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Normalise the expectation the way Decode reports values.
+		want := map[string]any{}
+		switch m := v.(type) {
+		case map[string]string:
+			for k, x := range m {
+				want[k] = x
+			}
+		case map[string]any:
+			for k, x := range m {
+				switch y := x.(type) {
+				case Bytes:
+					want[k] = string(y)
+				case Unicode:
+					want[k] = string(y)
+				default:
+					want[k] = x
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip: got %#v want %#v", got, want)
+		}
+	}
+}
+
+func TestEncodeDeterministic(t *testing.T) {
+	m := map[string]string{"b": "1", "a": "2", "c": "3"}
+	a, _ := Encode(m)
+	for range 20 {
+		b, _ := Encode(m)
+		if !bytes.Equal(a, b) {
+			t.Fatal("encoding not deterministic")
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	bad := [][]byte{
+		nil,
+		[]byte("\x80\x02"),
+		[]byte("cos\nsystem\n(S'ls'\ntR."), // a call to anything but _codecs.encode
+		[]byte("\x80\x02}q\x00(U\x01a\x85q\x01u."), // truncated / bad SETITEMS
+		bytes.Repeat([]byte("("), 1000),
+	}
+	for _, b := range bad {
+		if _, err := Decode(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Decode(%q) err = %v, want ErrInvalid", b, err)
+		}
+	}
+	if _, err := StringMap(MustEncode([]any{"x"})); !errors.Is(err, ErrInvalid) {
+		t.Errorf("StringMap of a list: %v", err)
+	}
+}
+
+// TestPythonReadsOurPickles checks with the real interpreter, when present,
+// that Swift's read_metadata idiom (pickle.loads(encoding='bytes')) and
+// plain pickle.loads both read what we write.
+func TestPythonReadsOurPickles(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	data := MustEncode(map[string]string{"name": "/a/c/o ü", "X-Timestamp": "1700000000.00000"})
+	cmd := exec.Command(py, "-c", `import pickle,sys
+d = pickle.loads(sys.stdin.buffer.read(), encoding='bytes')
+assert d[b'name'].decode('utf8') == '/a/c/o \u00fc', d
+assert d[b'X-Timestamp'] == b'1700000000.00000', d
+print('ok')`)
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	data = MustEncode(map[Unicode]any{"op": Unicode("PUT"), "obj": Unicode("o ü"), "headers": map[Unicode]any{"x-size": Unicode("3")}})
+	cmd = exec.Command(py, "-c", `import pickle,sys
+d = pickle.loads(sys.stdin.buffer.read())
+assert d == {'op': 'PUT', 'obj': 'o \u00fc', 'headers': {'x-size': '3'}}, d
+print('ok')`)
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+}
