@@ -1,0 +1,378 @@
+// Command loadgen is Arca's HTTP load generator for `make bench`: it drives
+// the Barbican v1 API of arca-api and of a reference Barbican side by side,
+// with a fixed number of keep-alive workers, and prints requests/s and
+// latency percentiles per scenario and target, then checks the figures
+// against targets given as flags.
+//
+//	go run ./tools/loadgen -c 16 -duration 10s \
+//	  -target 'arca,http://127.0.0.1:19311,noauth:bench' \
+//	  -target 'barbican,http://127.0.0.1:9312,keystone:demo,cleanup' \
+//	  -scenarios secret-store,secret-get-payload \
+//	  -ratio 'arca/barbican>=20' -max-p99 arca=10ms
+//
+// Targets are "name,url,auth[,cleanup]", auth being "noauth:PROJECT"
+// (X-Project-Id) or "keystone:USER" (a token for the ARCA_TEST_<USER>_*
+// account of `tools/stack.sh env`, sent as X-Auth-Token). Targets run one
+// after the other, never at once. Any non-2xx answer or transport error in
+// a measured phase fails the run (exit status 2); a missed target exits 1.
+//
+// It runs on the machine it measures and shares its CPUs with the servers:
+// the figures are what this machine does with client and server together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type options struct {
+	targets     []*Target
+	scenarios   []string
+	concurrency int
+	duration    time.Duration
+	requests    uint64
+	warmup      time.Duration
+	title       string
+	checks      []Check
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		targetSpecs, ratios, maxP99s, minRPSs listFlag
+		scenarios                             = flag.String("scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
+		projectKeys                           = flag.Bool("project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
+		pkProject                             = flag.String("pk-project", "", "project_id for project-key payloads (default: the target's own project)")
+		concurrency                           = flag.Int("c", 16, "concurrent workers (keep-alive connections)")
+		duration                              = flag.Duration("duration", 10*time.Second, "measured time per scenario and target")
+		requests                              = flag.Uint64("requests", 0, "measure this many requests instead of a duration")
+		warmup                                = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
+		pool                                  = flag.Int("pool", 100, "secrets created beforehand for the GET scenarios")
+		payloadSize                           = flag.Int("payload-size", 32, "bytes of text payload per stored secret")
+		timeout                               = flag.Duration("timeout", 30*time.Second, "per-request timeout")
+		title                                 = flag.String("title", "", "label printed on the table and CHECK lines")
+	)
+	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
+	flag.Var(&ratios, "ratio", "A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
+	flag.Var(&maxP99s, "max-p99", "NAME=DURATION: target NAME's p99 must be below it (repeatable)")
+	flag.Var(&minRPSs, "min-rps", "NAME=N: target NAME must reach N req/s (repeatable)")
+	flag.Parse()
+
+	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, title: *title}
+	fatal := func(err error) int {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 2
+	}
+	if o.concurrency < 1 || *pool < 1 || len(targetSpecs) == 0 {
+		return fatal(errors.New("need -c >= 1, -pool >= 1 and at least one -target"))
+	}
+	for _, s := range targetSpecs {
+		t, err := ParseTarget(s)
+		if err != nil {
+			return fatal(err)
+		}
+		o.targets = append(o.targets, t)
+	}
+	for _, s := range strings.Split(*scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if !slices.Contains(scenarioNames, s) {
+				return fatal(fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(scenarioNames, ", ")))
+			}
+			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	if *projectKeys && !slices.Contains(o.scenarios, ScenarioProjectKey) {
+		o.scenarios = append(o.scenarios, ScenarioProjectKey)
+	}
+	var err error
+	if o.checks, err = parseChecks(ratios, maxP99s, minRPSs); err != nil {
+		return fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &Env{
+		Client: newClient(o.concurrency, *timeout), PoolSize: *pool, PayloadSize: *payloadSize,
+		PKProject: *pkProject, SetupConc: min(o.concurrency, 8),
+	}
+	for _, t := range o.targets {
+		if err := t.Login(ctx); err != nil {
+			return fatal(err)
+		}
+	}
+
+	measure := fmt.Sprintf("%v measured", o.duration)
+	if o.requests > 0 {
+		measure = fmt.Sprintf("%d requests measured", o.requests)
+	}
+	fmt.Printf("loadgen %s: concurrency %d, %s after %v warm-up, per scenario and target, one target at a time\n",
+		o.title, o.concurrency, measure, o.warmup)
+	fmt.Printf("note: the load generator runs on this machine and shares its %d CPUs (GOMAXPROCS %d) with the servers, MariaDB and Keystone: figures are for client and server together, not for a dedicated server\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	for _, t := range o.targets {
+		fmt.Printf("  target %s\n", t)
+	}
+
+	var all []*Result
+	for _, sc := range o.scenarios {
+		var results []*Result
+		for _, t := range o.targets {
+			if ctx.Err() != nil {
+				return fatal(ctx.Err())
+			}
+			r, err := runOne(ctx, env, o, sc, t)
+			if err != nil {
+				return fatal(fmt.Errorf("%s on %s: %w", sc, t.Name, err))
+			}
+			results = append(results, r)
+		}
+		printTable(o, sc, results)
+		all = append(all, results...)
+	}
+
+	fmt.Println()
+	fmt.Printf("== loadgen %s: all scenarios\n", o.title)
+	printRows(all)
+	status := 0
+	for _, line := range evaluate(o, all) {
+		fmt.Println(line)
+		if strings.HasPrefix(line, "CHECK FAIL") && status == 0 {
+			status = 1
+		}
+	}
+	for _, r := range all {
+		if r.Errors > 0 {
+			fmt.Printf("CHECK FAIL %s %s %s: %d errors (non-2xx or transport) in the measured phase\n", o.title, r.Scenario, r.Target, r.Errors)
+			for _, s := range r.ErrorSamples {
+				fmt.Printf("    e.g. %s\n", s)
+			}
+			status = 2
+		}
+	}
+	if status == 2 {
+		fmt.Fprintln(os.Stderr, "loadgen: FAILED: requests failed during measurement, the figures above are not valid")
+	}
+	return status
+}
+
+func runOne(ctx context.Context, env *Env, o options, sc string, t *Target) (*Result, error) {
+	w, err := env.Prepare(ctx, sc, t)
+	if errors.Is(err, ErrSkip) {
+		fmt.Printf("SKIP %s on %s: %v\n", sc, t.Name, err)
+		return &Result{Scenario: sc, Target: t.Name, Skipped: err.Error()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.warmup > 0 {
+		wr := Phase(ctx, env.Client, w, o.concurrency, o.warmup, 0)
+		if wr.Errors > 0 {
+			fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
+		}
+	}
+	r := Phase(ctx, env.Client, w, o.concurrency, o.duration, o.requests)
+	r.Scenario, r.Target = sc, t.Name
+	if w.Cleanup != nil {
+		if err := w.Cleanup(ctx); err != nil {
+			fmt.Printf("note: cleanup after %s on %s: %v\n", sc, t.Name, err)
+		}
+	}
+	return r, nil
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	}
+}
+
+func printTable(o options, sc string, results []*Result) {
+	fmt.Println()
+	fmt.Printf("== %s %s (c=%d)\n", o.title, sc, o.concurrency)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tmax\terrors\trequests\t")
+	for _, r := range results {
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tskipped\t\n", r.Target)
+			continue
+		}
+		h := &r.Hist
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.Target, r.RPS(),
+			fmtDur(h.Quantile(0.50)), fmtDur(h.Quantile(0.90)), fmtDur(h.Quantile(0.99)), fmtDur(h.Max()),
+			r.Errors, h.Count())
+	}
+	tw.Flush()
+	for _, c := range o.checks {
+		if c.Kind != checkRatio {
+			continue
+		}
+		a, b := find(results, c.A), find(results, c.B)
+		if a == nil || b == nil || a.Skipped != "" || b.Skipped != "" || b.RPS() == 0 {
+			continue
+		}
+		ratio := a.RPS() / b.RPS()
+		fmt.Printf("%s/%s = %.1fx req/s (target %s %gx) %s; p99 %s vs %s\n", c.A, c.B, ratio, c.Op, c.Value,
+			passFail(c.holds(ratio)), fmtDur(a.Hist.Quantile(0.99)), fmtDur(b.Hist.Quantile(0.99)))
+	}
+}
+
+func printRows(all []*Result) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\terrors\t")
+	for _, r := range all {
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t%s\tskipped\t-\t-\t-\t\n", r.Scenario, r.Target)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%d\t\n", r.Scenario, r.Target, r.RPS(),
+			fmtDur(r.Hist.Quantile(0.50)), fmtDur(r.Hist.Quantile(0.99)), r.Errors)
+	}
+	tw.Flush()
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func find(results []*Result, target string) *Result {
+	for _, r := range results {
+		if r.Target == target {
+			return r
+		}
+	}
+	return nil
+}
+
+// Check kinds.
+const (
+	checkRatio  = "ratio"
+	checkMaxP99 = "max-p99"
+	checkMinRPS = "min-rps"
+)
+
+// Check is one target figure.
+type Check struct {
+	Kind  string
+	A, B  string // targets (B only for ratios)
+	Op    string // ">=" or "<=" for ratios
+	Value float64
+	Limit time.Duration
+}
+
+func (c Check) holds(v float64) bool {
+	if c.Op == "<=" {
+		return v <= c.Value
+	}
+	return v >= c.Value
+}
+
+func parseChecks(ratios, maxP99s, minRPSs []string) ([]Check, error) {
+	var out []Check
+	for _, s := range ratios {
+		op := ">="
+		lhs, rhs, ok := strings.Cut(s, op)
+		if !ok {
+			op = "<="
+			lhs, rhs, ok = strings.Cut(s, op)
+		}
+		a, b, ok2 := strings.Cut(lhs, "/")
+		v, err := strconv.ParseFloat(strings.TrimSuffix(rhs, "x"), 64)
+		if !ok || !ok2 || err != nil || a == "" || b == "" {
+			return nil, fmt.Errorf("-ratio %q: want A/B>=X or A/B<=X", s)
+		}
+		out = append(out, Check{Kind: checkRatio, A: a, B: b, Op: op, Value: v})
+	}
+	for _, s := range maxP99s {
+		name, val, ok := strings.Cut(s, "=")
+		d, err := time.ParseDuration(val)
+		if !ok || err != nil || name == "" {
+			return nil, fmt.Errorf("-max-p99 %q: want NAME=DURATION", s)
+		}
+		out = append(out, Check{Kind: checkMaxP99, A: name, Limit: d})
+	}
+	for _, s := range minRPSs {
+		name, val, ok := strings.Cut(s, "=")
+		v, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil || name == "" {
+			return nil, fmt.Errorf("-min-rps %q: want NAME=N", s)
+		}
+		out = append(out, Check{Kind: checkMinRPS, A: name, Value: v})
+	}
+	return out, nil
+}
+
+// evaluate turns every check, for every scenario, into a "CHECK PASS|FAIL|
+// SKIP" line that bench.sh collects into its summary.
+func evaluate(o options, all []*Result) []string {
+	var lines []string
+	for _, sc := range o.scenarios {
+		var results []*Result
+		for _, r := range all {
+			if r.Scenario == sc {
+				results = append(results, r)
+			}
+		}
+		for _, c := range o.checks {
+			a := find(results, c.A)
+			if a == nil {
+				continue
+			}
+			prefix := fmt.Sprintf("%s %s", o.title, sc)
+			if a.Skipped != "" {
+				lines = append(lines, fmt.Sprintf("CHECK SKIP %s: %s not measured (%s)", prefix, c.A, a.Skipped))
+				continue
+			}
+			switch c.Kind {
+			case checkRatio:
+				b := find(results, c.B)
+				if b == nil {
+					continue
+				}
+				if b.Skipped != "" || b.RPS() == 0 {
+					lines = append(lines, fmt.Sprintf("CHECK SKIP %s: %s not measured", prefix, c.B))
+					continue
+				}
+				ratio := a.RPS() / b.RPS()
+				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s/%s = %.1fx req/s (%.0f vs %.0f; target %s %gx)",
+					passFail(c.holds(ratio)), prefix, c.A, c.B, ratio, a.RPS(), b.RPS(), c.Op, c.Value))
+			case checkMaxP99:
+				p99 := a.Hist.Quantile(0.99)
+				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s p99 = %s (target < %s)",
+					passFail(p99 < c.Limit), prefix, c.A, fmtDur(p99), c.Limit))
+			case checkMinRPS:
+				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s = %.0f req/s (target >= %g)",
+					passFail(a.RPS() >= c.Value), prefix, c.A, a.RPS(), c.Value))
+			}
+		}
+	}
+	return lines
+}
