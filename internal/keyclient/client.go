@@ -1,0 +1,400 @@
+package keyclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+)
+
+// Client resolves project keys through arca-api's /v1/project-keys
+// resource, as a Keystone service user. It is safe for concurrent use.
+//
+// Answers are cached in memory, bounded in size and time: a project's
+// active key for Options.ActiveTTL, key bytes for Options.MaterialTTL,
+// failures for Options.ErrorTTL. Concurrent misses for the same answer
+// share one request. While the key service is unreachable, cached answers
+// keep serving until they expire; after that the methods return
+// ErrUnavailable.
+type Client struct {
+	opts Options
+	log  zerolog.Logger
+	http *http.Client
+	pc   *gophercloud.ProviderClient // nil in no-auth mode
+	ao   gophercloud.AuthOptions
+
+	base atomic.Pointer[string] // key service base URL, once known
+
+	active   *expirable.LRU[string, Key]
+	material *expirable.LRU[materialKey, []byte]
+	errs     *expirable.LRU[string, error] // nil when errors are not cached
+
+	flights singleflight.Group
+
+	hits, misses, requests, failures atomic.Uint64
+}
+
+var _ Resolver = (*Client)(nil)
+
+// materialKey indexes the material cache without building a string on
+// the hot path.
+type materialKey struct{ project, key string }
+
+// Stats are a Client's counters since it was made.
+type Stats struct {
+	// Hits are answers from the cache (remembered failures included).
+	Hits uint64
+	// Misses are calls the cache could not answer.
+	Misses uint64
+	// Requests are HTTP requests sent to the key service (not Keystone);
+	// fewer than Misses when concurrent misses were collapsed.
+	Requests uint64
+	// Failures are resolutions that ended in an error.
+	Failures uint64
+}
+
+// New returns a Client. It does not contact Keystone or the key service:
+// the first resolution authenticates, so a service can start while the
+// key service is down.
+func New(opts Options) (*Client, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		opts:     opts,
+		log:      opts.Logger.With().Str("component", "keyclient").Logger(),
+		http:     opts.HTTPClient,
+		active:   expirable.NewLRU[string, Key](opts.CacheSize, nil, opts.ActiveTTL),
+		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
+	}
+	if opts.ErrorTTL > 0 {
+		c.errs = expirable.NewLRU[string, error](opts.CacheSize, nil, opts.ErrorTTL)
+	}
+	if opts.Endpoint != "" {
+		base := normalizeBase(opts.Endpoint)
+		if _, err := url.Parse(base); err != nil || !strings.HasPrefix(base, "http") {
+			return nil, fmt.Errorf("keyclient: endpoint %q is not an http(s) URL", opts.Endpoint)
+		}
+		if !opts.NoAuth {
+			// The base is only published once authenticated (see endpoint).
+			c.opts.Endpoint = base
+		} else {
+			c.base.Store(&base)
+		}
+	}
+	if !opts.NoAuth {
+		if c.ao, err = opts.Credentials.authOptions(); err != nil {
+			return nil, err
+		}
+		if c.pc, err = openstack.NewClient(opts.Credentials.AuthURL); err != nil {
+			return nil, fmt.Errorf("keyclient: auth_url: %w", err)
+		}
+		c.pc.HTTPClient = *opts.HTTPClient
+	}
+	return c, nil
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Requests: c.requests.Load(), Failures: c.failures.Load()}
+}
+
+// Purge forgets every cached answer.
+func (c *Client) Purge() {
+	c.active.Purge()
+	c.material.Purge()
+	if c.errs != nil {
+		c.errs.Purge()
+	}
+}
+
+// ActiveKey returns the project's active key (the key service creates the
+// project's first key on demand).
+func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
+	if k, ok := c.active.Get(projectID); ok {
+		c.hits.Add(1)
+		return k, nil
+	}
+	flight := "a\x00" + projectID
+	if err := c.rememberedError(flight); err != nil {
+		c.hits.Add(1)
+		return Key{}, err
+	}
+	c.misses.Add(1)
+	if !validID(projectID) {
+		c.failures.Add(1)
+		return Key{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
+	}
+	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
+		if k, ok := c.active.Get(projectID); ok {
+			return k, nil // another flight just filled it
+		}
+		k, err := c.fetchActive(ctx, projectID)
+		if err == nil {
+			c.active.Add(projectID, k)
+		}
+		return k, err
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	return v.(Key), nil
+}
+
+// KeyMaterial returns the bytes of one of the project's keys. The slice is
+// shared with the cache: callers must not modify it.
+func (c *Client) KeyMaterial(ctx context.Context, projectID, keyID string) ([]byte, error) {
+	cacheKey := materialKey{projectID, keyID}
+	if m, ok := c.material.Get(cacheKey); ok {
+		c.hits.Add(1)
+		return m, nil
+	}
+	flight := "m\x00" + projectID + "\x00" + keyID
+	if err := c.rememberedError(flight); err != nil {
+		c.hits.Add(1)
+		return nil, err
+	}
+	c.misses.Add(1)
+	if !validID(projectID) || !validID(keyID) {
+		c.failures.Add(1)
+		return nil, fmt.Errorf("key %q of project %q: %w", keyID, projectID, ErrNotFound)
+	}
+	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
+		if m, ok := c.material.Get(cacheKey); ok {
+			return m, nil
+		}
+		m, err := c.fetchMaterial(ctx, projectID, keyID)
+		if err == nil {
+			c.material.Add(cacheKey, m)
+		}
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+func (c *Client) rememberedError(flight string) error {
+	if c.errs == nil {
+		return nil
+	}
+	err, _ := c.errs.Get(flight)
+	return err
+}
+
+// resolve runs fetch once for all concurrent callers of the same flight.
+// The request runs under its own deadline, detached from the first
+// caller's cancellation, so one impatient caller does not fail the others;
+// each caller still stops waiting when its own context ends.
+func (c *Client) resolve(ctx context.Context, flight string, fetch func(context.Context) (any, error)) (any, error) {
+	ch := c.flights.DoChan(flight, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+		defer cancel()
+		v, err := fetch(fctx)
+		if err != nil && c.errs != nil {
+			c.errs.Add(flight, err)
+		}
+		return v, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			c.failures.Add(1)
+		}
+		return r.Val, r.Err
+	case <-ctx.Done():
+		c.failures.Add(1)
+		return nil, ctx.Err()
+	}
+}
+
+// activeKeyView is the part of arca-api's project key document the client
+// reads (docs/project-keys.md).
+type activeKeyView struct {
+	KeyID     string `json:"key_id"`
+	ProjectID string `json:"project_id"`
+	Status    string `json:"status"`
+	Algorithm string `json:"algorithm"`
+	BitLength int    `json:"bit_length"`
+}
+
+func (c *Client) fetchActive(ctx context.Context, projectID string) (Key, error) {
+	body, err := c.get(ctx, projectID, "/v1/project-keys/active?project_id="+url.QueryEscape(projectID), "application/json")
+	if err != nil {
+		return Key{}, fmt.Errorf("active key of project %s: %w", projectID, err)
+	}
+	var v activeKeyView
+	if err := json.Unmarshal(body, &v); err != nil {
+		return Key{}, fmt.Errorf("active key of project %s: %w: undecodable answer: %v", projectID, ErrUnavailable, err)
+	}
+	if v.ProjectID != projectID || !validID(v.KeyID) {
+		return Key{}, fmt.Errorf("active key of project %s: %w: answer names project %q, key %q", projectID, ErrUnavailable, v.ProjectID, v.KeyID)
+	}
+	return Key{ID: v.KeyID, ProjectID: v.ProjectID, Algorithm: v.Algorithm, BitLength: v.BitLength}, nil
+}
+
+func (c *Client) fetchMaterial(ctx context.Context, projectID, keyID string) ([]byte, error) {
+	path := "/v1/project-keys/" + url.PathEscape(keyID) + "/payload?project_id=" + url.QueryEscape(projectID)
+	body, err := c.get(ctx, projectID, path, "application/octet-stream")
+	if err != nil {
+		return nil, fmt.Errorf("key %s of project %s: %w", keyID, projectID, err)
+	}
+	if len(body) == 0 || len(body) > 64 {
+		return nil, fmt.Errorf("key %s of project %s: %w: %d key bytes", keyID, projectID, ErrUnavailable, len(body))
+	}
+	return body, nil
+}
+
+// maxAnswer bounds what is read of an answer: key documents are small.
+const maxAnswer = 64 << 10
+
+// get sends one GET to the key service, re-authenticating once on a 401,
+// and maps the outcome onto the package's errors.
+func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byte, error) {
+	base, err := c.endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return nil, fmt.Errorf("building request: %w", err)
+		}
+		req.Header.Set("Accept", accept)
+		req.Header.Set("User-Agent", "arca-keyclient")
+		token := ""
+		if c.opts.NoAuth {
+			req.Header.Set("X-Project-Id", projectID)
+			req.Header.Set("X-User-Id", "arca-keyclient")
+			req.Header.Set("X-Roles", "service")
+		} else {
+			token = c.pc.Token()
+			req.Header.Set("X-Auth-Token", token)
+		}
+		c.requests.Add(1)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnavailable, err)
+		}
+		reqID := resp.Header.Get("X-Openstack-Request-Id")
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return body, nil
+		case resp.StatusCode == http.StatusUnauthorized && !c.opts.NoAuth && attempt == 0:
+			// The token expired or was revoked: get a new one, once.
+			if err := c.pc.Reauthenticate(ctx, token); err != nil {
+				return nil, authError("re-authenticating", err)
+			}
+			continue
+		}
+		c.log.Debug().Int("status", resp.StatusCode).Str("request_id", reqID).Str("path", req.URL.Path).
+			Msg("key service refused")
+		return nil, statusError(resp.StatusCode, reqID)
+	}
+}
+
+func statusError(status int, reqID string) error {
+	var kind error
+	switch {
+	case status == http.StatusNotFound:
+		kind = ErrNotFound
+	case status == http.StatusGone:
+		kind = ErrDestroyed
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		kind = ErrDenied
+	default:
+		// 5xx, 429 and anything unexpected: fail closed, retry later.
+		kind = ErrUnavailable
+	}
+	return fmt.Errorf("%w (HTTP %d, request %s)", kind, status, reqID)
+}
+
+// authError classifies a Keystone failure: rejected credentials are a
+// denial (configuration), anything else an outage.
+func authError(what string, err error) error {
+	if gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) || gophercloud.ResponseCodeIs(err, http.StatusForbidden) {
+		return fmt.Errorf("%w: %s with Keystone: %v", ErrDenied, what, err)
+	}
+	var reauth *gophercloud.ErrUnableToReauthenticate
+	if errors.As(err, &reauth) && (gophercloud.ResponseCodeIs(reauth.ErrReauth, http.StatusUnauthorized)) {
+		return fmt.Errorf("%w: %s with Keystone: %v", ErrDenied, what, err)
+	}
+	return fmt.Errorf("%w: %s with Keystone: %v", ErrUnavailable, what, err)
+}
+
+// endpoint authenticates (once) and returns the key service's base URL.
+func (c *Client) endpoint(ctx context.Context) (string, error) {
+	if p := c.base.Load(); p != nil {
+		return *p, nil
+	}
+	v, err, _ := c.flights.Do("\x00setup", func() (any, error) {
+		if p := c.base.Load(); p != nil {
+			return *p, nil
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+		defer cancel()
+		if err := openstack.Authenticate(sctx, c.pc, c.ao); err != nil {
+			return "", authError("authenticating", err)
+		}
+		base := c.opts.Endpoint
+		if base == "" {
+			found, err := c.pc.EndpointLocator(gophercloud.EndpointOpts{
+				Type: ServiceType, Region: c.opts.Region, Availability: gophercloud.Availability(c.opts.Interface),
+			})
+			if err != nil {
+				return "", fmt.Errorf("%w: no %s endpoint (%s, region %q) in the service user's catalog: %v",
+					ErrUnavailable, ServiceType, c.opts.Interface, c.opts.Region, err)
+			}
+			base = normalizeBase(found)
+		}
+		c.log.Info().Str("endpoint", base).Msg("key service located")
+		c.base.Store(&base)
+		return base, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// normalizeBase strips a trailing slash and /v1: the catalog entry is
+// registered unversioned, but operators may paste either form.
+func normalizeBase(u string) string {
+	u = strings.TrimRight(u, "/")
+	u = strings.TrimSuffix(u, "/v1")
+	return strings.TrimRight(u, "/")
+}
+
+// validID accepts what Keystone project ids and Arca key ids look like
+// (letters, digits, '-', '_') and refuses anything that could bend a URL
+// ("..", '/', '?') or a cache key.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}

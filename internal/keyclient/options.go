@@ -1,0 +1,162 @@
+package keyclient
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of Options.
+const (
+	DefaultActiveTTL   = 60 * time.Second
+	DefaultMaterialTTL = 300 * time.Second
+	DefaultErrorTTL    = 2 * time.Second
+	DefaultCacheSize   = 10000
+	DefaultTimeout     = 10 * time.Second
+	// ServiceType is the catalog type arca-api is registered under.
+	ServiceType = "key-manager"
+)
+
+// Credentials are the service user's, with keystoneauth's option names:
+// either a password (Username or UserID, Password, and the project the
+// token is scoped to) or an application credential (ID, or Name with
+// Username and user domain, and Secret).
+type Credentials struct {
+	// AuthURL is Keystone, versioned (http://keystone:5000/v3) or not.
+	AuthURL string
+
+	Username       string
+	UserID         string
+	Password       string
+	UserDomainName string
+	UserDomainID   string
+
+	ProjectName       string
+	ProjectID         string
+	ProjectDomainName string
+	ProjectDomainID   string
+
+	ApplicationCredentialID     string
+	ApplicationCredentialName   string
+	ApplicationCredentialSecret string
+}
+
+// Options configure a Client. Zero values take the defaults.
+type Options struct {
+	// Credentials of the service user (roles: service). Ignored with NoAuth.
+	Credentials Credentials
+	// Endpoint is arca-api's base URL (http://keys:9311, with or without
+	// /v1). Empty: the key-manager endpoint of the service user's catalog.
+	Endpoint string
+	// Region and Interface (public, internal, admin) select the catalog
+	// endpoint; Interface defaults to public.
+	Region    string
+	Interface string
+	// NoAuth talks to an arca-api running with auth_strategy = noauth
+	// (development only): no Keystone, the project is sent as X-Project-Id
+	// with X-Roles: service. Endpoint is required.
+	NoAuth bool
+
+	// ActiveTTL is how long a project's active key id is cached: a rotation
+	// reaches writers after at most this long. MaterialTTL is how long key
+	// bytes are cached: after the key service becomes unreachable, objects
+	// stay readable for this long. ErrorTTL is how long a failure (not
+	// found, destroyed, denied, unavailable) is remembered before asking
+	// again; negative: never. Zero takes the defaults.
+	ActiveTTL   time.Duration
+	MaterialTTL time.Duration
+	ErrorTTL    time.Duration
+	// CacheSize bounds each cache (active ids, material, errors).
+	CacheSize int
+	// Timeout bounds one resolution (authentication included).
+	Timeout time.Duration
+	// HTTPClient is used for Keystone and the key service; nil: a client
+	// with pooled keep-alive connections.
+	HTTPClient *http.Client
+	Logger     zerolog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.ActiveTTL <= 0 {
+		o.ActiveTTL = DefaultActiveTTL
+	}
+	if o.MaterialTTL <= 0 {
+		o.MaterialTTL = DefaultMaterialTTL
+	}
+	if o.ErrorTTL == 0 {
+		o.ErrorTTL = DefaultErrorTTL
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Interface == "" {
+		o.Interface = string(gophercloud.AvailabilityPublic)
+	}
+	switch gophercloud.Availability(o.Interface) {
+	case gophercloud.AvailabilityPublic, gophercloud.AvailabilityInternal, gophercloud.AvailabilityAdmin:
+	default:
+		return o, errors.New("keyclient: interface must be public, internal or admin")
+	}
+	if o.HTTPClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		o.HTTPClient = &http.Client{Transport: t}
+	}
+	if o.NoAuth {
+		if o.Endpoint == "" {
+			return o, errors.New("keyclient: no-auth mode needs an explicit endpoint")
+		}
+		return o, nil
+	}
+	if o.Credentials.AuthURL == "" {
+		return o, errors.New("keyclient: the service user's auth_url is not set")
+	}
+	return o, nil
+}
+
+// authOptions turns the credentials into gophercloud's, with re-authentication
+// allowed so that an expired or revoked token is replaced on a 401.
+func (c Credentials) authOptions() (gophercloud.AuthOptions, error) {
+	ao := gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, AllowReauth: true}
+	if c.ApplicationCredentialID != "" || c.ApplicationCredentialName != "" {
+		if c.ApplicationCredentialSecret == "" {
+			return ao, errors.New("keyclient: application_credential_secret is not set")
+		}
+		ao.ApplicationCredentialID = c.ApplicationCredentialID
+		ao.ApplicationCredentialName = c.ApplicationCredentialName
+		ao.ApplicationCredentialSecret = c.ApplicationCredentialSecret
+		if c.ApplicationCredentialID == "" {
+			ao.Username, ao.UserID = c.Username, c.UserID
+			ao.DomainName, ao.DomainID = c.UserDomainName, c.UserDomainID
+		}
+		return ao, nil
+	}
+	if (c.Username == "" && c.UserID == "") || c.Password == "" {
+		return ao, errors.New("keyclient: set username and password, or an application credential")
+	}
+	if c.ProjectName == "" && c.ProjectID == "" {
+		return ao, errors.New("keyclient: set project_name or project_id: the service role is project-scoped")
+	}
+	ao.Username, ao.UserID, ao.Password = c.Username, c.UserID, c.Password
+	if c.UserID == "" {
+		ao.DomainName, ao.DomainID = c.UserDomainName, c.UserDomainID
+		if ao.DomainName == "" && ao.DomainID == "" {
+			ao.DomainID = "default"
+		}
+	}
+	scope := &gophercloud.AuthScope{ProjectName: c.ProjectName, ProjectID: c.ProjectID}
+	if c.ProjectID == "" {
+		scope.DomainName, scope.DomainID = c.ProjectDomainName, c.ProjectDomainID
+		if scope.DomainName == "" && scope.DomainID == "" {
+			scope.DomainID = "default"
+		}
+	}
+	ao.Scope = scope
+	return ao, nil
+}
