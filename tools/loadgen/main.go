@@ -72,9 +72,9 @@ func run() int {
 		title                                 = flag.String("title", "", "label printed on the table and CHECK lines")
 	)
 	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
-	flag.Var(&ratios, "ratio", "A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
-	flag.Var(&maxP99s, "max-p99", "NAME=DURATION: target NAME's p99 must be below it (repeatable)")
-	flag.Var(&minRPSs, "min-rps", "NAME=N: target NAME must reach N req/s (repeatable)")
+	flag.Var(&ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
+	flag.Var(&maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
+	flag.Var(&minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
 	flag.Parse()
 
 	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, title: *title}
@@ -229,7 +229,7 @@ func printTable(o options, sc string, results []*Result) {
 	}
 	tw.Flush()
 	for _, c := range o.checks {
-		if c.Kind != checkRatio {
+		if c.Kind != checkRatio || (c.Scenario != "" && c.Scenario != sc) {
 			continue
 		}
 		a, b := find(results, c.A), find(results, c.B)
@@ -279,13 +279,15 @@ const (
 	checkMinRPS = "min-rps"
 )
 
-// Check is one target figure.
+// Check is one target figure, for every scenario of the run or, with a
+// "SCENARIO:" prefix on the flag value, for that one only.
 type Check struct {
-	Kind  string
-	A, B  string // targets (B only for ratios)
-	Op    string // ">=" or "<=" for ratios
-	Value float64
-	Limit time.Duration
+	Kind     string
+	Scenario string
+	A, B     string // targets (B only for ratios)
+	Op       string // ">=" or "<=" for ratios
+	Value    float64
+	Limit    time.Duration
 }
 
 func (c Check) holds(v float64) bool {
@@ -295,9 +297,18 @@ func (c Check) holds(v float64) bool {
 	return v >= c.Value
 }
 
+// scoped splits an optional "SCENARIO:" prefix off a check.
+func scoped(s string) (scenario, rest string) {
+	if sc, r, ok := strings.Cut(s, ":"); ok && slices.Contains(scenarioNames, sc) {
+		return sc, r
+	}
+	return "", s
+}
+
 func parseChecks(ratios, maxP99s, minRPSs []string) ([]Check, error) {
 	var out []Check
-	for _, s := range ratios {
+	for _, spec := range ratios {
+		sc, s := scoped(spec)
 		op := ">="
 		lhs, rhs, ok := strings.Cut(s, op)
 		if !ok {
@@ -309,23 +320,25 @@ func parseChecks(ratios, maxP99s, minRPSs []string) ([]Check, error) {
 		if !ok || !ok2 || err != nil || a == "" || b == "" {
 			return nil, fmt.Errorf("-ratio %q: want A/B>=X or A/B<=X", s)
 		}
-		out = append(out, Check{Kind: checkRatio, A: a, B: b, Op: op, Value: v})
+		out = append(out, Check{Kind: checkRatio, Scenario: sc, A: a, B: b, Op: op, Value: v})
 	}
-	for _, s := range maxP99s {
+	for _, spec := range maxP99s {
+		sc, s := scoped(spec)
 		name, val, ok := strings.Cut(s, "=")
 		d, err := time.ParseDuration(val)
 		if !ok || err != nil || name == "" {
 			return nil, fmt.Errorf("-max-p99 %q: want NAME=DURATION", s)
 		}
-		out = append(out, Check{Kind: checkMaxP99, A: name, Limit: d})
+		out = append(out, Check{Kind: checkMaxP99, Scenario: sc, A: name, Limit: d})
 	}
-	for _, s := range minRPSs {
+	for _, spec := range minRPSs {
+		sc, s := scoped(spec)
 		name, val, ok := strings.Cut(s, "=")
 		v, err := strconv.ParseFloat(val, 64)
 		if !ok || err != nil || name == "" {
 			return nil, fmt.Errorf("-min-rps %q: want NAME=N", s)
 		}
-		out = append(out, Check{Kind: checkMinRPS, A: name, Value: v})
+		out = append(out, Check{Kind: checkMinRPS, Scenario: sc, A: name, Value: v})
 	}
 	return out, nil
 }
@@ -343,7 +356,7 @@ func evaluate(o options, all []*Result) []string {
 		}
 		for _, c := range o.checks {
 			a := find(results, c.A)
-			if a == nil {
+			if a == nil || (c.Scenario != "" && c.Scenario != sc) {
 				continue
 			}
 			prefix := fmt.Sprintf("%s %s", o.title, sc)
