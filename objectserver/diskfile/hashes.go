@@ -1,0 +1,329 @@
+package diskfile
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/objectserver/pickle"
+)
+
+const (
+	hashesFile      = "hashes.pkl"
+	invalidsFile    = "hashes.invalid"
+	partitionLock   = ".lock"
+	lockWaitTimeout = 10 * time.Second
+)
+
+// lockPartition takes Swift's flock on <part>/.lock (lock_path), the lock
+// Swift's Python daemons take around hashes.pkl and hashes.invalid.
+func lockPartition(partPath string) (func(), error) {
+	if err := os.MkdirAll(partPath, 0o755); err != nil {
+		return nil, fsErr("creating partition dir", err)
+	}
+	f, err := os.OpenFile(filepath.Join(partPath, partitionLock), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fsErr("opening partition lock", err)
+	}
+	deadline := time.Now().Add(lockWaitTimeout)
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("diskfile: locking %s: %w", partPath, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// invalidate appends the suffix to hashes.invalid under the partition lock
+// (Swift's invalidate_hash).
+func (m *Manager) invalidate(partPath, suffix string) error {
+	unlock, err := lockPartition(partPath)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := os.OpenFile(filepath.Join(partPath, invalidsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fsErr("opening hashes.invalid", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(suffix + "\n"); err != nil {
+		return fsErr("writing hashes.invalid", err)
+	}
+	return nil
+}
+
+func validSuffix(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// readHashes reads hashes.pkl as Swift's read_hashes does: missing or
+// corrupt gives valid=false.
+func readHashes(partPath string) (map[string]any, bool) {
+	data, err := os.ReadFile(filepath.Join(partPath, hashesFile))
+	if err != nil {
+		return map[string]any{}, false
+	}
+	v, err := pickle.Decode(data)
+	if err != nil {
+		return map[string]any{}, false
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return map[string]any{}, false
+	}
+	for k := range m {
+		if !validSuffix(k) && k != "valid" && k != "updated" {
+			return map[string]any{}, false
+		}
+	}
+	valid, ok := m["valid"].(bool)
+	if !ok {
+		valid = true
+	}
+	return m, valid
+}
+
+// GetHashes returns the partition's suffix hashes (md5 hex, or "" for a
+// suffix whose hash could not be computed), recomputing the given suffixes,
+// every suffix named in hashes.invalid, and all of them when hashes.pkl is
+// missing or invalid. It writes hashes.pkl and clears hashes.invalid, so
+// Swift's replicator and ours agree.
+func (m *Manager) GetHashes(ctx context.Context, device, partition string, policy int, recalculate []string) (map[string]string, error) {
+	dev, err := m.DevicePath(device)
+	if err != nil {
+		return nil, err
+	}
+	if !validName(partition) {
+		return nil, fmt.Errorf("%w: bad partition", ErrDeviceUnavailable)
+	}
+	partPath := filepath.Join(dev, PolicyDir("objects", policy), partition)
+	if _, err := os.Stat(partPath); errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	unlock, err := lockPartition(partPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	old, valid := readHashes(partPath)
+	hashes := map[string]any{}
+	if valid {
+		for k, v := range old {
+			if validSuffix(k) {
+				hashes[k] = v
+			}
+		}
+	}
+	if inv, err := os.ReadFile(filepath.Join(partPath, invalidsFile)); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(inv)))
+		for sc.Scan() {
+			if s := strings.TrimSpace(sc.Text()); validSuffix(s) {
+				hashes[s] = nil
+			}
+		}
+	}
+	if !valid {
+		names, err := listDir(partPath)
+		if err != nil {
+			return nil, fmt.Errorf("diskfile: listing partition: %w", err)
+		}
+		for _, n := range names {
+			if validSuffix(n) {
+				hashes[n] = nil
+			}
+		}
+	}
+	for _, s := range recalculate {
+		if validSuffix(s) {
+			hashes[s] = nil
+		}
+	}
+	for suffix, h := range hashes {
+		if hs, ok := h.(string); ok && hs != "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sum, exists, err := m.hashSuffix(filepath.Join(partPath, suffix))
+		switch {
+		case err != nil:
+			hashes[suffix] = nil
+		case !exists:
+			delete(hashes, suffix)
+		default:
+			hashes[suffix] = sum
+		}
+	}
+	out := make(map[string]any, len(hashes)+2)
+	result := make(map[string]string, len(hashes))
+	for k, v := range hashes {
+		out[k] = v
+		if s, ok := v.(string); ok {
+			result[k] = s
+		} else {
+			result[k] = ""
+		}
+	}
+	out["valid"] = true
+	out["updated"] = float64(time.Now().UnixNano()) / 1e9
+	data, err := pickle.Encode(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(partPath, hashesFile), data, partPath, m.NoFsync); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(partPath, invalidsFile), nil, 0o644); err != nil {
+		return nil, fsErr("clearing hashes.invalid", err)
+	}
+	return result, nil
+}
+
+// hashSuffix computes Swift's suffix hash, cleaning up each object
+// directory on the way; exists is false when the suffix directory is gone
+// (or was empty and has been removed).
+func (m *Manager) hashSuffix(dir string) (string, bool, error) {
+	names, err := readDirNames(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	sort.Strings(names)
+	h := md5.New()
+	for _, hsh := range names {
+		st, err := m.cleanup(filepath.Join(dir, hsh))
+		if err != nil {
+			return "", false, err
+		}
+		if st.files == 0 {
+			continue
+		}
+		if st.meta != nil {
+			h.Write([]byte(st.meta.ts.Internal() + ".meta"))
+		}
+		if st.ts != nil {
+			h.Write([]byte(st.ts.ts.Internal() + ".ts"))
+		}
+		if st.data != nil {
+			h.Write([]byte(st.data.ts.Internal() + ".data"))
+		}
+		if st.ctype != nil {
+			h.Write([]byte(st.ctype.ctype.Internal() + "_ctype"))
+		}
+	}
+	if err := os.Remove(dir); err == nil {
+		return "", false, nil
+	}
+	return hex.EncodeToString(h.Sum(nil)), true, nil
+}
+
+// writeFileAtomic writes via a temp file in tmpDir, fsync and rename.
+func writeFileAtomic(path string, data []byte, tmpDir string, noFsync bool) error {
+	f, err := os.CreateTemp(tmpDir, ".tmp")
+	if err != nil {
+		return fsErr("creating temp file", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fsErr("writing "+filepath.Base(path), err)
+	}
+	if !noFsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fsErr("fsync", err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fsErr("closing", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fsErr("renaming "+filepath.Base(path), err)
+	}
+	if !noFsync {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+// AsyncUpdate is a container update saved for swift-object-updater.
+type AsyncUpdate struct {
+	Op, Account, Container, Object string
+	Headers                        map[string]string
+	ContainerPath                  string // "account/container" of a shard, if any
+}
+
+// WriteAsyncPending saves a failed container update as
+// <dev>/async_pending[-N]/<hash[-3:]>/<hash>-<timestamp>, a pickle Swift's
+// Python updater reads (strings as Python 3 str; header values as the
+// latin-1 reading of their bytes, as Swift's WSGI strings are).
+func (m *Manager) WriteAsyncPending(device string, policy int, u AsyncUpdate, ts Timestamp) error {
+	dev, err := m.DevicePath(device)
+	if err != nil {
+		return err
+	}
+	hash := m.Hasher.HashPath(u.Account, u.Container, u.Object)
+	headers := make(map[pickle.Unicode]any, len(u.Headers))
+	for k, v := range u.Headers {
+		headers[pickle.Unicode(latin1(k))] = pickle.Unicode(latin1(v))
+	}
+	data := map[pickle.Unicode]any{
+		"op":        pickle.Unicode(u.Op),
+		"account":   pickle.Unicode(validUTF8(u.Account)),
+		"container": pickle.Unicode(validUTF8(u.Container)),
+		"obj":       pickle.Unicode(validUTF8(u.Object)),
+		"headers":   headers,
+	}
+	if u.ContainerPath != "" {
+		data["container_path"] = pickle.Unicode(validUTF8(u.ContainerPath))
+	}
+	out, err := pickle.Encode(data)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(dev, PolicyDir("async_pending", policy), hash[len(hash)-3:])
+	tmp := filepath.Join(dev, PolicyDir("tmp", policy))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fsErr("creating async_pending dir", err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fsErr("creating tmp dir", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, hash+"-"+ts.Internal()), out, tmp, m.NoFsync)
+}
+
+// latin1 reads raw bytes as latin-1 text (Swift's WSGI string).
+func latin1(s string) string { return toStored(s) }
+
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

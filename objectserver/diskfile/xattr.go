@@ -1,0 +1,175 @@
+package diskfile
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/objectserver/pickle"
+)
+
+const (
+	metadataKey         = "user.swift.metadata"
+	metadataChecksumKey = "user.swift.metadata_checksum"
+	// xattrChunk is Swift's xattr_size: the pickle is split into chunks of
+	// this size under metadataKey, metadataKey+"1", ...
+	xattrChunk = 65536
+	// maxMetadataChunks bounds reading (a forged file cannot make us loop).
+	maxMetadataChunks = 64
+)
+
+func xattrErr(op string, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOTSUP):
+		return fmt.Errorf("%w: %s: %v", ErrXattrNotSupported, op, err)
+	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
+		return fmt.Errorf("%w: %s: %v", ErrNoSpace, op, err)
+	}
+	return fmt.Errorf("diskfile: %s: %w", op, err)
+}
+
+// writeMetadata pickles meta into f's xattrs as Swift does, with the
+// checksum xattr. Values must already be in Swift's stored form.
+func writeMetadata(f *os.File, meta map[string]string) error {
+	data, err := pickle.Encode(meta)
+	if err != nil {
+		return fmt.Errorf("diskfile: pickling metadata: %w", err)
+	}
+	sum := md5.Sum(data)
+	fd := int(f.Fd())
+	for i := 0; len(data) > 0; i++ {
+		n := min(len(data), xattrChunk)
+		if err := unix.Fsetxattr(fd, chunkKey(i), data[:n], 0); err != nil {
+			return xattrErr("writing metadata", err)
+		}
+		data = data[n:]
+	}
+	if err := unix.Fsetxattr(fd, metadataChecksumKey, []byte(hex.EncodeToString(sum[:])), 0); err != nil {
+		return xattrErr("writing metadata checksum", err)
+	}
+	return nil
+}
+
+func chunkKey(i int) string {
+	if i == 0 {
+		return metadataKey
+	}
+	return metadataKey + strconv.Itoa(i)
+}
+
+func getxattr(fd int, key string) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Fgetxattr(fd, key, buf)
+		if errors.Is(err, unix.ERANGE) {
+			sz, err := unix.Fgetxattr(fd, key, nil)
+			if err != nil {
+				return nil, err
+			}
+			buf = make([]byte, sz+1024)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}
+
+// errBadMetadata: the metadata cannot be read or fails its checksum; the
+// caller quarantines the file.
+var errBadMetadata = errors.New("diskfile: unreadable metadata")
+
+// readMetadata reads and checks the pickled metadata of f, returning the
+// values as stored (see fromStored for the raw header bytes).
+func readMetadata(f *os.File) (map[string]string, error) {
+	fd := int(f.Fd())
+	var data []byte
+	for i := 0; ; i++ {
+		if i >= maxMetadataChunks {
+			return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
+		}
+		chunk, err := getxattr(fd, chunkKey(i))
+		if err != nil {
+			if errors.Is(err, unix.ENODATA) {
+				if i == 0 {
+					return nil, fmt.Errorf("%w: no metadata", errBadMetadata)
+				}
+				break
+			}
+			if errors.Is(err, unix.ENOTSUP) {
+				return nil, xattrErr("reading metadata", err)
+			}
+			return nil, fmt.Errorf("diskfile: reading metadata: %w", err)
+		}
+		data = append(data, chunk...)
+	}
+	if sum, err := getxattr(fd, metadataChecksumKey); err == nil {
+		want := md5.Sum(data)
+		if string(sum) != hex.EncodeToString(want[:]) {
+			return nil, fmt.Errorf("%w: metadata checksum mismatch", errBadMetadata)
+		}
+	}
+	m, err := pickle.StringMap(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadMetadata, err)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k == "name" {
+			out[k] = v
+			continue
+		}
+		out[fromStored(k)] = fromStored(v)
+	}
+	return out, nil
+}
+
+// toStored converts raw header bytes to what Python 3 Swift stores: the
+// UTF-8 encoding of the bytes read as latin-1 (c3 bc -> c3 83 c2 bc).
+func toStored(raw string) string {
+	ascii := true
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)*2)
+	for i := 0; i < len(raw); i++ {
+		out = utf8.AppendRune(out, rune(raw[i]))
+	}
+	return string(out)
+}
+
+// fromStored reverses toStored. Values that are not UTF-8 of latin-1 text
+// (written by other software) are returned unchanged.
+func fromStored(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii || !utf8.ValidString(s) {
+		return s
+	}
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xff {
+			return s
+		}
+		out = append(out, byte(r))
+	}
+	return string(out)
+}
