@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,9 @@ type Options struct {
 	// KEKCacheSize bounds how many opened project KEKs stay in memory.
 	KEKCacheSize int
 	Logger       zerolog.Logger
+	// ProjectKeyProtocol is the crypto_protocol new project keys are made
+	// for (ProtocolAES128CBC by default, or ProtocolAES256CBC).
+	ProjectKeyProtocol string
 }
 
 // Service implements the key service's operations over a Store. It checks
@@ -52,6 +56,11 @@ type Service struct {
 	now   func() time.Time
 	keks  *lru.Cache[string, []byte]
 	log   zerolog.Logger
+
+	// Project keys (projectkeys.go, audit.go).
+	protocol  string
+	auditOnce sync.Once
+	audits    *auditWriter
 }
 
 // New returns a Service over store whose project KEKs are sealed by ring.
@@ -69,7 +78,11 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kek cache: %w", err)
 	}
-	return &Service{store: store, ring: ring, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger}, nil
+	if opts.ProjectKeyProtocol != "" && ProjectKeyBits(opts.ProjectKeyProtocol) == 0 {
+		return nil, fmt.Errorf("crypto_protocol %q: use %s or %s", opts.ProjectKeyProtocol, ProtocolAES128CBC, ProtocolAES256CBC)
+	}
+	return &Service{store: store, ring: ring, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
+		protocol: opts.ProjectKeyProtocol}, nil
 }
 
 // Store returns the service's store (for health checks and admin tools).

@@ -42,5 +42,16 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", trailingSlash: true, handler: s.listOrders},
 		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", handler: s.getOrder},
 		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", handler: s.deleteOrder},
+
+		// Project keys (Arca extension, docs/project-keys.md; handlers in
+		// projectkeys.go). ?project_id= addresses another project, which
+		// the default rules allow the service role only; the payload route
+		// is for services alone.
+		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", handler: s.getActiveProjectKey},
+		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", handler: s.rotateProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", trailingSlash: true, handler: s.listProjectKeys},
+		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", handler: s.getProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", handler: s.getProjectKeyPayload},
+		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", handler: s.deleteProjectKey},
 	}
 }

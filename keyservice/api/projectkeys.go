@@ -1,0 +1,224 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// Project keys: Arca's extension beside the Barbican resources
+// (docs/project-keys.md). The project addressed is ?project_id= when given,
+// else the caller's; policy decides whether the caller may address it
+// (project_key:* rules: its own project, or any with the service role).
+// Targets carry the project of the stored key row, never one taken on
+// trust from the request.
+
+// projectKeyView is a project key as the API shows it (never material).
+type projectKeyView struct {
+	KeyID       string  `json:"key_id"`
+	KeyRef      string  `json:"key_ref"`
+	ProjectID   string  `json:"project_id"`
+	Status      string  `json:"status"`
+	Algorithm   string  `json:"algorithm"`
+	BitLength   int     `json:"bit_length"`
+	CreatorID   *string `json:"creator_id"`
+	Created     string  `json:"created"`
+	Deactivated *string `json:"deactivated"`
+	Destroyed   *string `json:"destroyed"`
+}
+
+func (s *Server) renderProjectKey(c echo.Context, k *keyservice.ProjectKey) projectKeyView {
+	v := projectKeyView{
+		KeyID: k.ID, KeyRef: s.baseURL(c) + "/v1/project-keys/" + k.ID, ProjectID: k.ProjectID,
+		Status: k.Status, Algorithm: k.Algorithm, BitLength: k.BitLength,
+		CreatorID: nullable(k.CreatorID), Created: FormatTimestamp(k.Created),
+	}
+	if k.Deactivated != nil {
+		t := FormatTimestamp(*k.Deactivated)
+		v.Deactivated = &t
+	}
+	if k.Destroyed != nil {
+		t := FormatTimestamp(*k.Destroyed)
+		v.Destroyed = &t
+	}
+	return v
+}
+
+func projectKeyTarget(projectID string) Target {
+	return Target{Kind: "project_key", ProjectID: projectID}
+}
+
+// addressedProject is the project a project-key request is about.
+func addressedProject(c echo.Context) (string, error) {
+	p, given := c.QueryParams()["project_id"]
+	if !given {
+		return callerOf(c).ProjectID, nil
+	}
+	if len(p) != 1 || !keyservice.ValidProjectID(p[0]) {
+		return "", invalid("Invalid 'project_id'.")
+	}
+	return p[0], nil
+}
+
+func (s *Server) getActiveProjectKey(c echo.Context) error {
+	project, err := addressedProject(c)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
+		return err
+	}
+	k, err := s.svc.ActiveProjectKey(c.Request().Context(), callerOf(c), project)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.renderProjectKey(c, k))
+}
+
+func (s *Server) rotateProjectKey(c echo.Context) error {
+	project, err := addressedProject(c)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
+		s.svc.AuditProjectKeyAccess(c.Request().Context(), callerOf(c), keyservice.AuditRotate, project, "", err, "")
+		return err
+	}
+	k, err := s.svc.RotateProjectKey(c.Request().Context(), callerOf(c), project)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, s.renderProjectKey(c, k))
+}
+
+func (s *Server) listProjectKeys(c echo.Context) error {
+	project, err := addressedProject(c)
+	if err != nil {
+		return err
+	}
+	limit, offset, err := pageParams(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
+		return err
+	}
+	list, total, err := s.svc.ListProjectKeys(c.Request().Context(), project, limit, offset)
+	if err != nil {
+		return err
+	}
+	items := make([]projectKeyView, 0, len(list))
+	for _, k := range list {
+		items = append(items, s.renderProjectKey(c, k))
+	}
+	resp := map[string]any{"project_keys": items, "total": total}
+	next, prev := s.pageLinks(c, "/v1/project-keys", limit, offset, total)
+	if next != "" {
+		resp["next"] = next
+	}
+	if prev != "" {
+		resp["previous"] = prev
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// loadProjectKey fetches the key in the path and checks the route's rule
+// against its stored project. A key the caller may not see, or that is not
+// the ?project_id= project's, is reported as not found: the API never
+// confirms that a key exists in another project. Only a caller of the
+// key's own project learns that policy refused (403).
+func (s *Server) loadProjectKey(c echo.Context, action string) (*keyservice.ProjectKey, error) {
+	ctx, caller := c.Request().Context(), callerOf(c)
+	id := c.Param("id")
+	project, given := "", false
+	if _, given = c.QueryParams()["project_id"]; given {
+		var err error
+		if project, err = addressedProject(c); err != nil {
+			return nil, err
+		}
+	}
+	k, err := s.svc.LoadProjectKeyByID(ctx, id)
+	if err == nil && given && k.ProjectID != project {
+		err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
+	}
+	if err == nil {
+		if err = s.authorize(c, projectKeyTarget(k.ProjectID)); err != nil && errors.Is(err, keyservice.ErrForbidden) && caller.ProjectID != k.ProjectID {
+			err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
+		}
+	}
+	if err != nil {
+		if action != "" {
+			// The audit names the key's real project when it exists, so
+			// its owners see probes from elsewhere.
+			audited, detail := caller.ProjectID, ""
+			if given {
+				audited, detail = project, "addressed project "+project
+			}
+			if k != nil {
+				audited = k.ProjectID
+			}
+			s.svc.AuditProjectKeyAccess(ctx, caller, action, audited, auditKeyID(id), err, detail)
+		}
+		return nil, err
+	}
+	return k, nil
+}
+
+// auditKeyID keeps what a client sent as a key id out of the audit table
+// unless it looks like one.
+func auditKeyID(id string) string {
+	if len(id) > 64 || strings.ContainsAny(id, "\x00\r\n") {
+		return ""
+	}
+	return id
+}
+
+func (s *Server) getProjectKey(c echo.Context) error {
+	k, err := s.loadProjectKey(c, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.renderProjectKey(c, k))
+}
+
+func (s *Server) getProjectKeyPayload(c echo.Context) error {
+	k, err := s.loadProjectKey(c, keyservice.AuditPayload)
+	if err != nil {
+		return err
+	}
+	material, err := s.svc.ProjectKeyMaterial(c.Request().Context(), callerOf(c), k)
+	if err != nil {
+		return err
+	}
+	defer clear(material)
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Arca-Key-Algorithm", k.Algorithm)
+	return c.Blob(http.StatusOK, keyservice.ContentTypeBinary, material)
+}
+
+func (s *Server) deleteProjectKey(c echo.Context) error {
+	force := false
+	if v, ok := c.QueryParams()["force"]; ok {
+		switch strings.ToLower(strings.Join(v, ",")) {
+		case "true", "1", "yes":
+			force = true
+		case "false", "0", "no":
+		default:
+			return invalid("Invalid 'force': use true or false.")
+		}
+	}
+	k, err := s.loadProjectKey(c, keyservice.AuditDestroy)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DestroyProjectKey(c.Request().Context(), callerOf(c), k, force); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

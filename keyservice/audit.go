@@ -1,0 +1,208 @@
+package keyservice
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Audit writing. Records are logged at once and written to the store in
+// batches by one goroutine per Service: a batch is written at the latest
+// auditFlushInterval after its first record (well within the promised
+// second), retried while the database fails, and everything queued is
+// written by Close. When the queue is full (the database has been failing
+// for a while), recording fails and the operation being audited is refused:
+// key material is not handed out unaudited.
+const (
+	auditFlushInterval = 200 * time.Millisecond
+	auditBatchSize     = 500
+	auditQueueSize     = 50000
+)
+
+type auditWriter struct {
+	store projectKeyStore
+	log   zerolog.Logger
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []KeyAuditRecord
+	pending int    // records taken by the writer, not yet written
+	written uint64 // records written so far (for FlushAudit)
+	queued  uint64 // records ever queued
+	closed  bool
+	kick    chan struct{}
+	done    chan struct{}
+}
+
+func newAuditWriter(store projectKeyStore, log zerolog.Logger) *auditWriter {
+	a := &auditWriter{store: store, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	a.cond = sync.NewCond(&a.mu)
+	go a.run()
+	return a
+}
+
+// auditor returns the Service's audit writer, starting it on first use.
+func (s *Service) auditor() *auditWriter {
+	s.auditOnce.Do(func() {
+		store, _ := s.store.(projectKeyStore)
+		s.audits = newAuditWriter(store, s.log)
+	})
+	return s.audits
+}
+
+func (a *auditWriter) record(_ context.Context, rec KeyAuditRecord) error {
+	ev := a.log.Info()
+	if rec.Outcome != OutcomeSuccess {
+		ev = a.log.Warn()
+	}
+	ev.Str("audit", "project_key").Str("action", rec.Action).Str("outcome", rec.Outcome).
+		Str("project_id", rec.ProjectID).Str("key_id", rec.KeyID).Str("user_id", rec.UserID).
+		Str("user_project_id", rec.UserProjectID).Bool("service", rec.Service).
+		Str("request_id", rec.RequestID).Str("detail", rec.Detail).Msg("project key audit")
+	if a.store == nil {
+		return fmt.Errorf("audit: %w: the store does not support project keys", ErrUnavailable)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return fmt.Errorf("audit: %w: shutting down", ErrUnavailable)
+	}
+	if len(a.queue)+a.pending >= auditQueueSize {
+		return fmt.Errorf("audit: %w: %d records waiting for the database", ErrUnavailable, len(a.queue)+a.pending)
+	}
+	a.queue = append(a.queue, rec)
+	a.queued++
+	if len(a.queue) >= auditBatchSize {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// run writes batches until closed and drained.
+func (a *auditWriter) run() {
+	defer close(a.done)
+	tick := time.NewTicker(auditFlushInterval)
+	defer tick.Stop()
+	failures := 0
+	for {
+		select {
+		case <-tick.C:
+		case <-a.kick:
+		}
+		for {
+			a.mu.Lock()
+			n := min(len(a.queue), auditBatchSize)
+			closed := a.closed
+			if n == 0 {
+				a.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			batch := a.queue[:n:n]
+			a.queue = a.queue[n:]
+			a.pending += n
+			a.mu.Unlock()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := a.store.AppendKeyAudit(ctx, batch)
+			cancel()
+
+			a.mu.Lock()
+			a.pending -= n
+			if err != nil {
+				// Put the batch back in front and retry at the next tick
+				// (or at once when closing, a bounded number of times).
+				a.queue = append(batch, a.queue...)
+				failures++
+				a.mu.Unlock()
+				a.log.Error().Err(err).Int("records", n).Int("attempt", failures).Msg("writing project key audit records failed; retrying")
+				if closed && failures >= 5 {
+					a.mu.Lock()
+					lost := len(a.queue)
+					a.queue = nil
+					a.cond.Broadcast()
+					a.mu.Unlock()
+					a.log.Error().Int("records", lost).Msg("project key audit records could not be written before shutdown; they are in the log only")
+					return
+				}
+				if closed {
+					time.Sleep(time.Duration(failures) * 200 * time.Millisecond)
+					continue
+				}
+				break
+			}
+			failures = 0
+			a.written += uint64(n)
+			a.cond.Broadcast()
+			a.mu.Unlock()
+		}
+	}
+}
+
+// flush waits until every record queued before the call is written.
+func (a *auditWriter) flush(ctx context.Context) error {
+	a.mu.Lock()
+	target := a.queued
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	stop := context.AfterFunc(ctx, func() {
+		a.mu.Lock()
+		a.cond.Broadcast()
+		a.mu.Unlock()
+	})
+	defer stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for a.written < target {
+		if ctx.Err() != nil {
+			return fmt.Errorf("audit flush: %w", ctx.Err())
+		}
+		if a.closed && len(a.queue) == 0 && a.pending == 0 {
+			break
+		}
+		a.cond.Wait()
+	}
+	return nil
+}
+
+func (a *auditWriter) close(ctx context.Context) error {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit: closing: %w", ctx.Err())
+	}
+}
+
+// FlushAudit waits until the audit records queued so far are written.
+func (s *Service) FlushAudit(ctx context.Context) error {
+	return s.auditor().flush(ctx)
+}
+
+// Close writes every queued audit record and stops the writer. Call it
+// after the HTTP server stopped taking requests.
+func (s *Service) Close(ctx context.Context) error {
+	s.auditOnce.Do(func() {}) // never started: nothing to write
+	if s.audits == nil {
+		return nil
+	}
+	return s.audits.close(ctx)
+}

@@ -1,0 +1,464 @@
+package keyservice
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"opendev.org/x/arca/keyservice/envelope"
+)
+
+// Project key statuses. A project has at most one ACTIVE key; a rotation
+// makes the previous one DEACTIVATED (still readable, for decryption);
+// destroying a key wipes its material and leaves the row DESTROYED, so
+// resolvers learn that the data is gone (410) rather than unknown (404).
+const (
+	ProjectKeyActive      = "ACTIVE"
+	ProjectKeyDeactivated = "DEACTIVATED"
+	ProjectKeyDestroyed   = "DESTROYED"
+)
+
+// Project key algorithms: the crypto_protocol values, and their key sizes.
+const (
+	ProtocolAES128CBC = "aes_128_cbc"
+	ProtocolAES256CBC = "aes_256_cbc"
+)
+
+// ProjectKeyBits returns the key size of a crypto_protocol, 0 if unknown.
+func ProjectKeyBits(protocol string) int {
+	switch protocol {
+	case ProtocolAES128CBC:
+		return 128
+	case ProtocolAES256CBC:
+		return 256
+	}
+	return 0
+}
+
+// ProjectKey is a project data key's row. Material is the key sealed by
+// the project KEK with envelope.ProjectKeyAAD(ProjectID, ID); nil once
+// destroyed.
+type ProjectKey struct {
+	ID        string
+	ProjectID string
+	// Algorithm is the crypto_protocol the key was made for.
+	Algorithm string
+	BitLength int
+	Status    string
+	// CreatorID is the user (or service user) whose request made the key.
+	CreatorID   string
+	Material    []byte
+	Created     time.Time
+	Deactivated *time.Time
+	Destroyed   *time.Time
+}
+
+// Audit actions and outcomes of KeyAuditRecord.
+const (
+	AuditCreate  = "create"
+	AuditRotate  = "rotate"
+	AuditDestroy = "destroy"
+	AuditPayload = "payload"
+
+	OutcomeSuccess  = "success"
+	OutcomeDenied   = "denied"
+	OutcomeNotFound = "not_found"
+	OutcomeGone     = "gone"
+	OutcomeConflict = "conflict"
+	OutcomeError    = "error"
+)
+
+// KeyAuditRecord is one audited operation on a project key: who, what,
+// which key of which project, when, and how it ended. Never material.
+type KeyAuditRecord struct {
+	// ID is assigned by the store (increasing); 0 before it is written.
+	ID        int64
+	Time      time.Time
+	RequestID string
+	Action    string
+	Outcome   string
+	// ProjectID is the project whose key is addressed; KeyID the key (empty
+	// when the operation failed before one was chosen).
+	ProjectID string
+	KeyID     string
+	// UserID and UserProjectID are the caller's; Service whether the caller
+	// acted with a service role. Roles is the caller's role list.
+	UserID        string
+	UserProjectID string
+	Service       bool
+	Roles         string
+	// Detail is a short free-form note ("previous <id>", "forced").
+	Detail string
+}
+
+// KeyAuditFilter selects audit records: a project's (required), optionally
+// one key's, with ID > AfterID, oldest first, at most Limit (0: 1000).
+type KeyAuditFilter struct {
+	ProjectID string
+	KeyID     string
+	AfterID   int64
+	Limit     int
+}
+
+// projectKeyStore is what the project key operations need of the Store.
+// TODO(projectkeys): fold into Store once keyservice/sqlstore implements it.
+type projectKeyStore interface {
+	// CreateProjectKey inserts k as its project's ACTIVE key; ErrConflict
+	// if the project already has an active key (a concurrent creator won).
+	CreateProjectKey(ctx context.Context, k *ProjectKey) error
+	// GetActiveProjectKey returns the project's ACTIVE key; ErrNotFound if
+	// it has none.
+	GetActiveProjectKey(ctx context.Context, projectID string) (*ProjectKey, error)
+	// GetProjectKey returns a key by id, whatever its project and status.
+	GetProjectKey(ctx context.Context, id string) (*ProjectKey, error)
+	// ListProjectKeys returns one page of a project's keys, newest first,
+	// and the project's total.
+	ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*ProjectKey, int, error)
+	// RotateProjectKey atomically makes oldID DEACTIVATED (at next.Created)
+	// and inserts next as the project's ACTIVE key. ErrConflict if oldID is
+	// no longer next.ProjectID's active key (a concurrent rotation or
+	// destruction won).
+	RotateProjectKey(ctx context.Context, oldID string, next *ProjectKey) error
+	// DestroyProjectKey wipes a key's material and marks it DESTROYED at
+	// now. An ACTIVE key is destroyed only when force is set (ErrConflict
+	// otherwise); ErrGone if it is destroyed already, ErrNotFound if absent.
+	DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error
+	// AppendKeyAudit writes audit records, all or none.
+	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
+	// ListKeyAudit returns audit records, oldest first.
+	ListKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error)
+}
+
+func (s *Service) projectKeys() (projectKeyStore, error) {
+	pk, ok := s.store.(projectKeyStore)
+	if !ok {
+		return nil, errors.New("the store does not support project keys")
+	}
+	return pk, nil
+}
+
+// ValidProjectID reports whether id can name a Keystone project: 1-64
+// letters, digits, '-' or '_' (Keystone ids are 32 hex digits; no-auth
+// development uses names like "demo").
+func ValidProjectID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func projectKeyNotFound() error { return Errorf(ErrNotFound, "Project key not found.") }
+
+// projectKeyProtocol is the crypto_protocol new keys are made for.
+func (s *Service) projectKeyProtocol() string {
+	if s.protocol == "" {
+		return ProtocolAES128CBC
+	}
+	return s.protocol
+}
+
+// newProjectKey generates a key from the service's randomness source and
+// seals it with the project's KEK, bound to the project and key id.
+func (s *Service) newProjectKey(ctx context.Context, caller Caller, projectID string) (*ProjectKey, error) {
+	protocol := s.projectKeyProtocol()
+	bits := ProjectKeyBits(protocol)
+	if bits == 0 {
+		return nil, fmt.Errorf("crypto_protocol %q: unknown", protocol)
+	}
+	raw, err := s.RandomBytes(bits / 8)
+	if err != nil {
+		return nil, err
+	}
+	k := &ProjectKey{
+		ID: NewID(), ProjectID: projectID, Algorithm: protocol, BitLength: bits,
+		Status: ProjectKeyActive, CreatorID: caller.UserID, Created: s.Now(),
+	}
+	k.Material, err = s.SealForProject(ctx, projectID, raw, envelope.ProjectKeyAAD(projectID, k.ID))
+	clear(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sealing project key: %w", err)
+	}
+	return k, nil
+}
+
+// maxKeyRaces bounds the retries of get-or-create and rotate when other
+// requests keep winning the unique key: a handful suffices in practice.
+const maxKeyRaces = 16
+
+// ActiveProjectKey returns the project's active key, creating the first
+// one on demand. Concurrent first calls in any number of processes end
+// with one key: each inserts under the project's unique active slot, the
+// losers read the winner's.
+func (s *Service) ActiveProjectKey(ctx context.Context, caller Caller, projectID string) (*ProjectKey, error) {
+	if !ValidProjectID(projectID) {
+		return nil, Errorf(ErrInvalid, "Invalid project id.")
+	}
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, err
+	}
+	for range maxKeyRaces {
+		k, err := store.GetActiveProjectKey(ctx, projectID)
+		if err == nil {
+			return k, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("loading the active project key: %w", err)
+		}
+		k, err = s.newProjectKey(ctx, caller, projectID)
+		if err != nil {
+			return nil, err
+		}
+		err = store.CreateProjectKey(ctx, k)
+		if errors.Is(err, ErrConflict) {
+			continue // another request created it: read theirs
+		}
+		if err != nil {
+			s.audit(ctx, caller, AuditCreate, projectID, k.ID, err, "")
+			return nil, fmt.Errorf("storing the project key: %w", err)
+		}
+		s.audit(ctx, caller, AuditCreate, projectID, k.ID, nil, "first key")
+		return k, nil
+	}
+	return nil, fmt.Errorf("project %s: %w: the active key kept changing", projectID, ErrConflict)
+}
+
+// RotateProjectKey makes a new active key for the project; the previous one
+// becomes DEACTIVATED and stays readable. Concurrent rotations each take
+// effect in turn (none is lost, the last one wins).
+func (s *Service) RotateProjectKey(ctx context.Context, caller Caller, projectID string) (*ProjectKey, error) {
+	if !ValidProjectID(projectID) {
+		return nil, Errorf(ErrInvalid, "Invalid project id.")
+	}
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, err
+	}
+	for range maxKeyRaces {
+		next, err := s.newProjectKey(ctx, caller, projectID)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := store.GetActiveProjectKey(ctx, projectID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			err = store.CreateProjectKey(ctx, next)
+			if err == nil {
+				s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "no previous key")
+				return next, nil
+			}
+		case err != nil:
+			return nil, fmt.Errorf("loading the active project key: %w", err)
+		default:
+			err = store.RotateProjectKey(ctx, cur.ID, next)
+			if err == nil {
+				s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "previous "+cur.ID)
+				return next, nil
+			}
+		}
+		if !errors.Is(err, ErrConflict) {
+			s.audit(ctx, caller, AuditRotate, projectID, "", err, "")
+			return nil, fmt.Errorf("rotating the project key: %w", err)
+		}
+	}
+	s.audit(ctx, caller, AuditRotate, projectID, "", ErrConflict, "too many concurrent changes")
+	return nil, Errorf(ErrConflict, "The project's key is being changed concurrently; retry.")
+}
+
+// ListProjectKeys returns a page of the project's keys, newest first.
+func (s *Service) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*ProjectKey, int, error) {
+	if !ValidProjectID(projectID) {
+		return nil, 0, Errorf(ErrInvalid, "Invalid project id.")
+	}
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, 0, err
+	}
+	list, total, err := store.ListProjectKeys(ctx, projectID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing project keys: %w", err)
+	}
+	return list, total, nil
+}
+
+// LoadProjectKey returns key keyID of project projectID. A key of another
+// project is reported exactly like a key that does not exist.
+func (s *Service) LoadProjectKey(ctx context.Context, projectID, keyID string) (*ProjectKey, error) {
+	if !validID(keyID) || !ValidProjectID(projectID) {
+		return nil, projectKeyNotFound()
+	}
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, err
+	}
+	k, err := store.GetProjectKey(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, projectKeyNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading project key: %w", err)
+	}
+	if k.ProjectID != projectID {
+		return nil, projectKeyNotFound()
+	}
+	return k, nil
+}
+
+// LoadProjectKeyByID returns a key by id whatever its project; the caller
+// must check that the requester may see that project before revealing
+// anything about it.
+func (s *Service) LoadProjectKeyByID(ctx context.Context, keyID string) (*ProjectKey, error) {
+	if !validID(keyID) {
+		return nil, projectKeyNotFound()
+	}
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, err
+	}
+	k, err := store.GetProjectKey(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, projectKeyNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading project key: %w", err)
+	}
+	return k, nil
+}
+
+// ProjectKeyMaterial opens a key's material for caller, auditing the read
+// (whatever its outcome). It fails closed: a read that cannot be audited
+// is refused.
+func (s *Service) ProjectKeyMaterial(ctx context.Context, caller Caller, k *ProjectKey) ([]byte, error) {
+	material, err := s.openProjectKey(ctx, k)
+	if aerr := s.audit(ctx, caller, AuditPayload, k.ProjectID, k.ID, err, ""); aerr != nil && err == nil {
+		clear(material)
+		return nil, aerr
+	}
+	return material, err
+}
+
+func (s *Service) openProjectKey(ctx context.Context, k *ProjectKey) ([]byte, error) {
+	if k.Status == ProjectKeyDestroyed || k.Material == nil {
+		return nil, Errorf(ErrGone, "The project key was destroyed.")
+	}
+	raw, err := s.OpenForProject(ctx, k.ProjectID, k.Material, envelope.ProjectKeyAAD(k.ProjectID, k.ID))
+	if err != nil {
+		return nil, fmt.Errorf("project key %s: opening material: %w", k.ID, err)
+	}
+	if len(raw)*8 != k.BitLength {
+		clear(raw)
+		return nil, fmt.Errorf("project key %s: material is %d bytes, want %d bits", k.ID, len(raw), k.BitLength)
+	}
+	return raw, nil
+}
+
+// DestroyProjectKey wipes a key's material for good. The active key is
+// refused (409) unless force is set: destroying it makes every object
+// written since the last rotation unreadable, and the project's next write
+// creates a new key.
+func (s *Service) DestroyProjectKey(ctx context.Context, caller Caller, k *ProjectKey, force bool) error {
+	store, err := s.projectKeys()
+	if err != nil {
+		return err
+	}
+	err = store.DestroyProjectKey(ctx, k.ID, force, s.Now())
+	detail := ""
+	if force {
+		detail = "forced"
+	}
+	switch {
+	case errors.Is(err, ErrConflict):
+		err = Errorf(ErrConflict, "The project key is the project's active key: rotate first, or destroy it with force=true.")
+	case errors.Is(err, ErrGone):
+		err = Errorf(ErrGone, "The project key was destroyed already.")
+	case errors.Is(err, ErrNotFound):
+		err = projectKeyNotFound()
+	case err != nil:
+		err = fmt.Errorf("destroying project key: %w", err)
+	}
+	if aerr := s.audit(ctx, caller, AuditDestroy, k.ProjectID, k.ID, err, detail); aerr != nil && err == nil {
+		// Destroyed but not audited: say so loudly; the key is gone anyway.
+		s.log.Error().Err(aerr).Str("project_id", k.ProjectID).Str("key_id", k.ID).Msg("project key destroyed but its audit record was not queued")
+	}
+	return err
+}
+
+// AuditProjectKeyAccess records an operation refused before it reached the
+// service (denied by policy, unknown key), so that every access is in the
+// audit trail.
+func (s *Service) AuditProjectKeyAccess(ctx context.Context, caller Caller, action, projectID, keyID string, cause error, detail string) {
+	_ = s.audit(ctx, caller, action, projectID, keyID, cause, detail)
+}
+
+// ProjectKeyAudit returns audit records (oldest first), waiting for the
+// records queued so far in this process to be written.
+func (s *Service) ProjectKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error) {
+	store, err := s.projectKeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.FlushAudit(ctx); err != nil {
+		return nil, err
+	}
+	return store.ListKeyAudit(ctx, f)
+}
+
+// OutcomeOf classifies an operation's error for the audit trail.
+func OutcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeSuccess
+	case errors.Is(err, ErrForbidden):
+		return OutcomeDenied
+	case errors.Is(err, ErrNotFound):
+		return OutcomeNotFound
+	case errors.Is(err, ErrGone):
+		return OutcomeGone
+	case errors.Is(err, ErrConflict):
+		return OutcomeConflict
+	}
+	return OutcomeError
+}
+
+func isServiceCaller(c Caller) bool {
+	if c.IsService {
+		return true
+	}
+	for _, r := range c.Roles {
+		if r == "service" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) audit(ctx context.Context, caller Caller, action, projectID, keyID string, cause error, detail string) error {
+	var roles bytes.Buffer
+	for i, r := range caller.Roles {
+		if i > 0 {
+			roles.WriteByte(',')
+		}
+		roles.WriteString(r)
+	}
+	rec := KeyAuditRecord{
+		Time: s.Now(), RequestID: caller.RequestID, Action: action, Outcome: OutcomeOf(cause),
+		ProjectID: projectID, KeyID: keyID, UserID: caller.UserID, UserProjectID: caller.ProjectID,
+		Service: isServiceCaller(caller), Roles: truncate(roles.String(), 255), Detail: truncate(detail, 255),
+	}
+	return s.auditor().record(ctx, rec)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
