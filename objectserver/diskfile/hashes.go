@@ -327,3 +327,24 @@ func (m *Manager) WriteAsyncPending(device string, policy int, u AsyncUpdate, ts
 func latin1(s string) string { return toStored(s) }
 
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// Invalidate marks suffixes of a partition for rehashing (REPLICATE with
+// suffixes, as Swift's get_hashes with skip_rehash).
+func (m *Manager) Invalidate(device, partition string, policy int, suffixes []string) error {
+	dev, err := m.DevicePath(device)
+	if err != nil {
+		return err
+	}
+	if !validName(partition) {
+		return fmt.Errorf("%w: bad partition", ErrDeviceUnavailable)
+	}
+	partPath := filepath.Join(dev, PolicyDir("objects", policy), partition)
+	for _, s := range suffixes {
+		if validSuffix(s) {
+			if err := m.invalidate(partPath, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package objectserver
+
+import (
+	"fmt"
+	"time"
+
+	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objcrypt"
+)
+
+// Config is the object server's configuration; etc/arca/object-server.conf.sample
+// documents every option.
+type Config struct {
+	Devices     string
+	MountCheck  bool
+	BindIP      string
+	BindPort    int
+	Workers     int
+	SwiftDir    string
+	SwiftConf   string
+	ReclaimAge  time.Duration
+	ConnTimeout time.Duration
+	NodeTimeout time.Duration
+	// ContainerUpdateTimeout is how long a request waits for its container
+	// updates before answering (they go on in the background).
+	ContainerUpdateTimeout time.Duration
+	ClientTimeout          time.Duration
+	MaxFileSize            int64
+	AllowedHeaders         []string
+	ReplicationServer      bool
+	LogLevel               string
+	LogFormat              string
+
+	// [arca]
+	Encrypt          bool // crypto_driver = objcrypt (false: none)
+	Algorithm        objcrypt.Algorithm
+	SegmentSize      int
+	StoredEtag       bool // ETag = md5(ciphertext) so Swift's auditor can check it
+	DecryptWorkers   int
+	ResellerPrefixes []string
+	KeyStore         string // crypto_keystore_driver
+	KeyClient        keyclient.Options
+}
+
+// Sections the object server reads, as Swift reads [DEFAULT] and then
+// [app:object-server].
+const (
+	secDefault = "DEFAULT"
+	secApp     = "app:object-server"
+	secArca    = "arca"
+)
+
+// DefaultAllowedHeaders are Swift 2.30's allowed_headers.
+var DefaultAllowedHeaders = []string{
+	"content-disposition", "content-encoding", "x-delete-at", "x-object-manifest",
+	"x-static-large-object", "cache-control", "content-language", "expires", "x-robots-tag",
+}
+
+// LoadConfig reads the configuration.
+func LoadConfig(f *config.File) (*Config, error) {
+	str := func(key, def string) string {
+		return f.String(secApp, key, f.String(secDefault, key, def))
+	}
+	boolean := func(key string, def bool) bool {
+		return f.Bool(secApp, key, f.Bool(secDefault, key, def))
+	}
+	integer := func(key string, def, lo, hi int) int {
+		return f.Int(secApp, key, f.Int(secDefault, key, def, lo, hi), lo, hi)
+	}
+	secs := func(key string, def time.Duration) time.Duration {
+		return f.Seconds(secApp, key, f.Seconds(secDefault, key, def))
+	}
+	c := &Config{
+		Devices:                str("devices", "/srv/node"),
+		MountCheck:             boolean("mount_check", true),
+		BindIP:                 str("bind_ip", "0.0.0.0"),
+		BindPort:               integer("bind_port", 6200, 0, 65535),
+		Workers:                integer("workers", 0, 0, 1024),
+		SwiftDir:               str("swift_dir", "/etc/swift"),
+		SwiftConf:              str("swift_conf", "/etc/swift/swift.conf"),
+		ReclaimAge:             secs("reclaim_age", 7*24*time.Hour),
+		ConnTimeout:            secs("conn_timeout", 500*time.Millisecond),
+		NodeTimeout:            secs("node_timeout", 3*time.Second),
+		ContainerUpdateTimeout: secs("container_update_timeout", time.Second),
+		ClientTimeout:          secs("client_timeout", 60*time.Second),
+		MaxFileSize:            int64(integer("max_file_size", 5368709122, 1, 1<<62)),
+		AllowedHeaders:         f.List(secApp, "allowed_headers", DefaultAllowedHeaders),
+		ReplicationServer:      boolean("replication_server", true),
+		LogLevel:               f.Choice(secDefault, "log_level", "info", "debug", "info", "warning", "error"),
+		LogFormat:              f.Choice(secDefault, "log_format", "text", "text", "json"),
+	}
+	c.Encrypt = f.Choice(secArca, "crypto_driver", "objcrypt", "objcrypt", "none") == "objcrypt"
+	alg, err := objcrypt.ParseAlgorithm(f.String(secArca, "crypto_protocol", "aes_256_cbc"))
+	if err != nil {
+		return nil, fmt.Errorf("[arca] crypto_protocol: %w", err)
+	}
+	c.Algorithm = alg
+	c.SegmentSize = f.Int(secArca, "segment_size", objcrypt.DefaultSegmentSize, objcrypt.MinSegmentSize, objcrypt.MaxSegmentSize)
+	c.StoredEtag = f.Bool(secArca, "stored_etag", true)
+	c.DecryptWorkers = f.Int(secArca, "decrypt_workers", 0, 0, 256)
+	c.ResellerPrefixes = f.List(secArca, "reseller_prefixes", []string{"AUTH_"})
+	c.KeyStore = f.Choice(secArca, "crypto_keystore_driver", "keyservice", "keyservice", "sql")
+	if c.KeyStore == "sql" {
+		return nil, fmt.Errorf("[arca] crypto_keystore_driver = sql is not supported by arca-object-server: keys come from arca-api (keyservice)")
+	}
+	c.KeyClient = keyclient.Options{
+		Endpoint:  f.String(secArca, "key_service_url", ""),
+		Region:    f.String(secArca, "region_name", ""),
+		Interface: f.String(secArca, "interface", "internal"),
+		NoAuth:    f.Bool(secArca, "key_service_noauth", false),
+		Credentials: keyclient.Credentials{
+			AuthURL:           f.String(secArca, "auth_url", ""),
+			Username:          f.String(secArca, "username", ""),
+			Password:          f.String(secArca, "password", ""),
+			UserDomainName:    f.String(secArca, "user_domain_name", "Default"),
+			ProjectName:       f.String(secArca, "project_name", "service"),
+			ProjectDomainName: f.String(secArca, "project_domain_name", "Default"),
+		},
+		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
+		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
+		ErrorTTL:    f.Seconds(secArca, "error_cache_ttl", keyclient.DefaultErrorTTL),
+		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
+		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if c.Encrypt && !c.KeyClient.NoAuth && c.KeyClient.Credentials.AuthURL == "" {
+		return nil, fmt.Errorf("[arca] auth_url is required (or key_service_noauth = true for development)")
+	}
+	return c, nil
+}

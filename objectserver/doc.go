@@ -1,0 +1,23 @@
+// Package objectserver is arca-object-server: a drop-in replacement for
+// Swift 2.30's object server that stores object data encrypted with objcrypt
+// under the owning project's key.
+//
+// Toward the Swift proxy it speaks the object-server protocol (PUT with
+// 100-continue and metadata footers, GET/HEAD with ranges and conditionals,
+// fast-POST, DELETE, REPLICATE, container updates and async pendings) with
+// plaintext-true lengths and ETags. On disk it keeps Swift's layout
+// (subpackage diskfile), so Swift's Python auditor, replicator and updater
+// work unchanged: Content-Length and ETag there describe the bytes as
+// stored, and the crypto metadata lives in X-Object-Sysmeta-Arca-* keys that
+// no request can set and no response shows.
+//
+// Keys come from the key service through a keyclient.Resolver: the key named
+// by X-Arca-Key-Id (checked to belong to the account's project) or else the
+// project's active key. Failures are closed: no key means 503 (unreachable),
+// 410 (destroyed) or 403 (not the project's key), never plaintext on disk and
+// never ciphertext served as an object.
+//
+// What it is not: an erasure-coding object server (EC policies answer 503),
+// an SSYNC receiver (use rsync replication), or a key cache of its own (the
+// keyclient caches).
+package objectserver

@@ -1,0 +1,365 @@
+package objectserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+)
+
+// plainView is an object as the proxy must see it: plaintext length and
+// ETag, whatever is stored.
+type plainView struct {
+	obj       *diskfile.Object
+	crypt     *objcrypt.Metadata // nil for an object stored in the clear
+	length    int64
+	etag      string
+	timestamp diskfile.Timestamp
+}
+
+func newPlainView(obj *diskfile.Object) (*plainView, error) {
+	v := &plainView{obj: obj, timestamp: obj.Timestamp()}
+	if _, ok := obj.Metadata[objcrypt.SysmetaPrefix+"Version"]; ok {
+		m, err := objcrypt.ParseMetadata(obj.DataMetadata)
+		if err != nil {
+			return nil, err
+		}
+		v.crypt, v.length, v.etag = m, m.PlaintextLength, m.PlaintextMD5
+		return v, nil
+	}
+	v.etag = obj.Metadata["ETag"]
+	v.length = obj.Size
+	return v, nil
+}
+
+// body returns a reader of plaintext bytes [off, off+n).
+type rangeSource interface {
+	Range(off, n int64) (io.Reader, error)
+}
+
+// firstWindow is how much of a GET is decrypted before the status is sent.
+const firstWindow = 256 << 10
+
+// readerSource continues an already positioned reader.
+type readerSource struct{ r io.Reader }
+
+func (p readerSource) Range(_, _ int64) (io.Reader, error) { return p.r, nil }
+
+type plainSource struct{ f io.ReaderAt }
+
+func (p plainSource) Range(off, n int64) (io.Reader, error) {
+	return io.NewSectionReader(p.f, off, n), nil
+}
+
+type cryptSource struct{ r *objcrypt.Reader }
+
+func (c cryptSource) Range(off, n int64) (io.Reader, error) {
+	if err := c.r.Range(off, n); err != nil {
+		return nil, err
+	}
+	return c.r, nil
+}
+
+// objectHeaders sets the headers of a GET/HEAD answer (Swift's list,
+// without Arca's crypto sysmeta, which never leaves the server).
+func (s *Server) objectHeaders(h http.Header, v *plainView) {
+	md := v.obj.Metadata
+	ct := md["Content-Type"]
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	for k, val := range md {
+		lk := strings.ToLower(k)
+		if isArcaMeta(lk) {
+			continue
+		}
+		if isUserMeta(lk) || isSysMeta(lk) || isTransientSysMeta(lk) || s.allowed[lk] {
+			h[k] = []string{val}
+		}
+	}
+	if ce, ok := md["Content-Encoding"]; ok {
+		h.Set("Content-Encoding", ce)
+	}
+	h.Set("Etag", quoteEtag(v.etag))
+	h.Set("Last-Modified", time.Unix(v.timestamp.Ceil(), 0).UTC().Format(http.TimeFormat))
+	h.Set("X-Timestamp", v.timestamp.Normal())
+	h.Set("X-Backend-Timestamp", v.timestamp.Internal())
+	h.Set("X-Backend-Data-Timestamp", v.obj.DataTS.Internal())
+	h.Set("X-Backend-Durable-Timestamp", v.obj.DataTS.Internal())
+	h.Set("X-Backend-Fragments", "")
+}
+
+func (s *Server) handleGet(req *request) {
+	w, r := req.w, req.r
+	df, err := s.disk.Object(req.device, req.partition, req.policy, req.account, req.container, req.object)
+	if err != nil {
+		s.diskError(req, err)
+		return
+	}
+	now := diskfile.FromTime(s.now())
+	if req.hasTS {
+		now = req.ts
+	}
+	obj, err := df.Open()
+	if err != nil {
+		var nf *diskfile.NotFoundError
+		if errors.As(err, &nf) {
+			s.notFound(req, nf.Tombstone)
+			return
+		}
+		s.diskError(req, err)
+		return
+	}
+	defer obj.Close()
+	if expired(obj.Metadata, now) && !isTrue(r.Header.Get("X-Backend-Replication")) {
+		ts := obj.Timestamp()
+		s.notFound(req, &ts)
+		return
+	}
+	v, err := newPlainView(obj)
+	if err != nil {
+		s.keyError(req, err)
+		return
+	}
+	h := w.Header()
+	s.objectHeaders(h, v)
+	condEtag := v.etag
+	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
+		for name := range strings.SplitSeq(at, ",") {
+			if val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
+				condEtag = val
+				break
+			}
+		}
+	}
+	if code := checkConditions(r, condEtag, v.timestamp.Ceil()); code != 0 {
+		if code == http.StatusNotModified {
+			h.Del("Content-Type")
+			w.WriteHeader(code)
+			return
+		}
+		h.Del("Etag")
+		textError(w, code, "")
+		return
+	}
+	rangeHeader := r.Header.Get("Range")
+	if ign := r.Header.Get("X-Backend-Ignore-Range-If-Metadata-Present"); ign != "" && rangeHeader != "" {
+		for name := range strings.SplitSeq(ign, ",") {
+			if _, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
+				rangeHeader = ""
+				break
+			}
+		}
+	}
+	var ranges []byteRange
+	if rangeHeader != "" {
+		if specs, ok := parseRange(rangeHeader); ok {
+			rs, satisfiable := rangesForLength(specs, v.length)
+			if !satisfiable {
+				h.Set("Content-Range", fmt.Sprintf("bytes */%d", v.length))
+				h.Del("Etag")
+				textError(w, http.StatusRequestedRangeNotSatisfiable, "")
+				return
+			}
+			ranges = rs
+		}
+	}
+	// Open the body before answering, so a key or integrity failure is a
+	// clean error status and never a half-sent object.
+	var src rangeSource = plainSource{obj.File}
+	if v.crypt != nil {
+		key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
+		if err != nil {
+			s.keyError(req, err)
+			return
+		}
+		cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
+			KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: s.cfg.DecryptWorkers,
+		})
+		clear(key.Key)
+		if err != nil {
+			s.keyError(req, err)
+			return
+		}
+		if cr.Size() != v.length {
+			s.keyError(req, fmt.Errorf("%w: metadata says %d bytes, data %d", objcrypt.ErrTampered, v.length, cr.Size()))
+			return
+		}
+		src = cryptSource{cr}
+	}
+	head := r.Method == http.MethodHead
+	switch {
+	case len(ranges) <= 1:
+		br, code := byteRange{0, v.length}, http.StatusOK
+		if len(ranges) == 1 {
+			br, code = ranges[0], http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", br.Start, br.End-1, v.length))
+		}
+		h.Set("Content-Length", strconv.FormatInt(br.End-br.Start, 10))
+		if head {
+			w.WriteHeader(code)
+			return
+		}
+		// Authenticate the first window before answering: small objects
+		// (most of them) then fail with a clean status, never mid-stream.
+		rd, err := src.Range(br.Start, br.End-br.Start)
+		var first []byte
+		if err == nil {
+			first = make([]byte, min(br.End-br.Start, firstWindow))
+			_, err = io.ReadFull(rd, first)
+		}
+		if err != nil {
+			clear(h)
+			s.keyError(req, err)
+			return
+		}
+		w.WriteHeader(code)
+		if _, err := w.Write(first); err != nil {
+			return
+		}
+		s.copyRange(req, readerSource{rd}, 0, br.End-br.Start-int64(len(first)))
+	default:
+		boundary := newBoundary()
+		ct := h.Get("Content-Type")
+		var total int64
+		partHeads := make([]string, len(ranges))
+		for i, br := range ranges {
+			partHeads[i] = fmt.Sprintf("--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n", boundary, ct, br.Start, br.End-1, v.length)
+			total += int64(len(partHeads[i])) + (br.End - br.Start) + 2
+		}
+		tail := "--" + boundary + "--"
+		total += int64(len(tail))
+		h.Set("Content-Type", "multipart/byteranges;boundary="+boundary)
+		h.Set("Content-Length", strconv.FormatInt(total, 10))
+		w.WriteHeader(http.StatusPartialContent)
+		if head {
+			return
+		}
+		for i, br := range ranges {
+			if _, err := io.WriteString(w, partHeads[i]); err != nil {
+				return
+			}
+			if !s.copyRange(req, src, br.Start, br.End-br.Start) {
+				return
+			}
+			if _, err := io.WriteString(w, "\r\n"); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, tail)
+	}
+}
+
+// copyRange streams plaintext bytes; on a read failure after the headers
+// went out it aborts the connection, so the proxy sees a broken response
+// rather than a short or unauthenticated object.
+func (s *Server) copyRange(req *request, src rangeSource, off, n int64) bool {
+	rd, err := src.Range(off, n)
+	if err == nil {
+		var copied int64
+		copied, err = io.Copy(req.w, rd)
+		if err == nil && copied != n {
+			err = fmt.Errorf("%w: short read (%d of %d bytes)", objcrypt.ErrTruncated, copied, n)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, objcrypt.ErrTampered) || errors.Is(err, objcrypt.ErrTruncated) {
+			req.log.Error().Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Msg("object data failed authentication while streaming; aborting response")
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return true
+}
+
+func (s *Server) notFound(req *request, tombstone *diskfile.Timestamp) {
+	if tombstone != nil {
+		req.w.Header().Set("X-Backend-Timestamp", tombstone.Internal())
+	}
+	if strings.TrimSpace(req.r.Header.Get("If-Match")) == "*" {
+		textError(req.w, http.StatusPreconditionFailed, "")
+		return
+	}
+	textError(req.w, http.StatusNotFound, "")
+}
+
+func expired(md map[string]string, now diskfile.Timestamp) bool {
+	v, ok := md["X-Delete-At"]
+	if !ok {
+		return false
+	}
+	at, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return false
+	}
+	return at*100000 <= now.Raw
+}
+
+func isTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on", "t", "y":
+		return true
+	}
+	return false
+}
+
+func lookupFold(m map[string]string, key string) (string, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func newBoundary() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkConditions evaluates If-Match, If-None-Match, If-Unmodified-Since
+// and If-Modified-Since (RFC 7232 order, as swob) for an existing object.
+func checkConditions(r *http.Request, etag string, lastModified int64) int {
+	if im := r.Header.Get("If-Match"); im != "" && !etagMatches(im, etag) {
+		return http.StatusPreconditionFailed
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return http.StatusNotModified
+		}
+		return http.StatusPreconditionFailed
+	}
+	if ius := r.Header.Get("If-Unmodified-Since"); ius != "" {
+		if t, err := http.ParseTime(ius); err == nil && lastModified > t.Unix() {
+			return http.StatusPreconditionFailed
+		}
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" && r.Header.Get("If-None-Match") == "" {
+		if t, err := http.ParseTime(ims); err == nil && lastModified <= t.Unix() {
+			return http.StatusNotModified
+		}
+	}
+	return 0
+}
+
+func etagMatches(list, etag string) bool {
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "*" || (item != "" && unquoteEtag(item) == etag) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,335 @@
+package objectserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/ringhash"
+)
+
+// Version is what OPTIONS reports, in Swift's Server header style.
+const Version = "object-server/2.30.1 arca"
+
+// Server is the object server's http.Handler.
+type Server struct {
+	cfg      Config
+	swift    *ringhash.Conf
+	disk     *diskfile.Manager
+	keys     keyclient.Resolver
+	log      zerolog.Logger
+	client   *http.Client
+	allowed  map[string]bool
+	updates  sync.WaitGroup
+	now      func() time.Time
+	userAgnt string
+}
+
+// New builds a server. keys may be nil only when encryption is off.
+func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.Logger) (*Server, error) {
+	if cfg.Encrypt && keys == nil {
+		return nil, errors.New("objectserver: encryption needs a key resolver")
+	}
+	if len(cfg.AllowedHeaders) == 0 {
+		cfg.AllowedHeaders = DefaultAllowedHeaders
+	}
+	if len(cfg.ResellerPrefixes) == 0 {
+		cfg.ResellerPrefixes = []string{"AUTH_"}
+	}
+	if cfg.SegmentSize == 0 {
+		cfg.SegmentSize = 64 << 10
+	}
+	if cfg.MaxFileSize == 0 {
+		cfg.MaxFileSize = 5368709122
+	}
+	if cfg.ClientTimeout == 0 {
+		cfg.ClientTimeout = 60 * time.Second
+	}
+	if cfg.ContainerUpdateTimeout == 0 {
+		cfg.ContainerUpdateTimeout = time.Second
+	}
+	if cfg.ConnTimeout == 0 {
+		cfg.ConnTimeout = 500 * time.Millisecond
+	}
+	if cfg.NodeTimeout == 0 {
+		cfg.NodeTimeout = 3 * time.Second
+	}
+	s := &Server{
+		cfg:   cfg,
+		swift: swift,
+		disk: &diskfile.Manager{
+			Devices: cfg.Devices, MountCheck: cfg.MountCheck,
+			ReclaimAge: cfg.ReclaimAge, Hasher: swift.Hasher,
+		},
+		keys:     keys,
+		log:      log,
+		allowed:  map[string]bool{},
+		now:      time.Now,
+		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
+	}
+	for _, h := range cfg.AllowedHeaders {
+		s.allowed[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	s.client = &http.Client{
+		Transport: &http.Transport{
+			MaxIdleConnsPerHost:   16,
+			ResponseHeaderTimeout: cfg.NodeTimeout,
+			DisableCompression:    true,
+		},
+		Timeout: cfg.ConnTimeout + cfg.NodeTimeout,
+	}
+	return s, nil
+}
+
+// Wait waits for container updates still running in the background.
+func (s *Server) Wait() { s.updates.Wait() }
+
+// DiskManager exposes the on-disk layer (tests, tools).
+func (s *Server) DiskManager() *diskfile.Manager { return s.disk }
+
+// request is one parsed object or partition request.
+type request struct {
+	device, partition          string
+	account, container, object string
+	rest                       string // REPLICATE suffixes
+	policy                     int
+	ts                         diskfile.Timestamp
+	hasTS                      bool
+	w                          http.ResponseWriter
+	r                          *http.Request
+	log                        zerolog.Logger
+	ctx                        context.Context
+	start                      time.Time
+	status                     int
+}
+
+// statusWriter records the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if code >= 200 && w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP dispatches on the method, as Swift's ObjectController does.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: rw}
+	start := s.now()
+	txn := r.Header.Get("X-Trans-Id")
+	log := s.log.With().Str("request_id", txn).Str("method", r.Method).Logger()
+	defer func() {
+		log.Info().Str("path", r.URL.EscapedPath()).Int("status", sw.status).
+			Dur("duration", time.Since(start)).Msg("request")
+	}()
+	if r.URL.Path == "/healthcheck" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		sw.Header().Set("Content-Type", "text/plain")
+		sw.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = sw.Write([]byte("OK"))
+		}
+		return
+	}
+	if r.Method == http.MethodOptions {
+		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE")
+		sw.Header().Set("Server", Version)
+		sw.Header().Set("Content-Length", "0")
+		sw.WriteHeader(http.StatusOK)
+		return
+	}
+	req, code, msg := s.parse(r)
+	if code != 0 {
+		textError(sw, code, msg)
+		return
+	}
+	req.w, req.r, req.log, req.ctx, req.start = sw, r, log, r.Context(), start
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.handleGet(req)
+	case http.MethodPut:
+		s.handlePut(req)
+	case http.MethodPost:
+		s.handlePost(req)
+	case http.MethodDelete:
+		s.handleDelete(req)
+	case "REPLICATE":
+		s.handleReplicate(req)
+	default:
+		textError(sw, http.StatusMethodNotAllowed, "Method not allowed")
+	}
+}
+
+func textError(w http.ResponseWriter, code int, msg string) {
+	if msg == "" {
+		msg = http.StatusText(code)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain")
+	h.Set("Content-Length", strconv.Itoa(len(msg)))
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
+}
+
+// parse splits /<dev>/<part>/<a>/<c>/<o> (or /<dev>/<part>[/<suffixes>] for
+// REPLICATE) and checks the policy and timestamp, returning a status and
+// message when the request must be refused.
+func (s *Server) parse(r *http.Request) (*request, int, string) {
+	raw := r.URL.EscapedPath()
+	path, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, http.StatusBadRequest, "Invalid path"
+	}
+	if !utf8.ValidString(path) || strings.ContainsRune(path, 0) {
+		return nil, http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL"
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, http.StatusBadRequest, "Invalid path"
+	}
+	req := &request{}
+	parts := strings.SplitN(path[1:], "/", 5)
+	if r.Method == "REPLICATE" {
+		parts = strings.SplitN(path[1:], "/", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return nil, http.StatusBadRequest, "Invalid path"
+		}
+		req.device, req.partition = parts[0], parts[1]
+		if len(parts) == 3 {
+			req.rest = parts[2]
+		}
+	} else {
+		if len(parts) != 5 || parts[0] == "" || parts[1] == "" || parts[2] == "" || parts[3] == "" || parts[4] == "" {
+			return nil, http.StatusBadRequest, "Invalid path"
+		}
+		req.device, req.partition = parts[0], parts[1]
+		req.account, req.container, req.object = parts[2], parts[3], parts[4]
+		if len(req.object) > 1024 {
+			return nil, http.StatusBadRequest, "Object name too long"
+		}
+	}
+	if req.device == "." || req.device == ".." || req.partition == "." || req.partition == ".." {
+		return nil, http.StatusBadRequest, "Invalid device or partition"
+	}
+	pol := strings.TrimSpace(r.Header.Get("X-Backend-Storage-Policy-Index"))
+	if pol != "" {
+		n, err := strconv.Atoi(pol)
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, "No policy with index " + pol
+		}
+		req.policy = n
+	}
+	p, ok := s.swift.Policies[req.policy]
+	if !ok {
+		return nil, http.StatusServiceUnavailable, "No policy with index " + strconv.Itoa(req.policy)
+	}
+	if p.Type != "replication" {
+		return nil, http.StatusServiceUnavailable, "Policy type " + p.Type + " is not supported by arca-object-server"
+	}
+	if v := r.Header.Get("X-Timestamp"); v != "" {
+		ts, err := diskfile.ParseTimestamp(v)
+		if err != nil {
+			return nil, http.StatusBadRequest, "X-Timestamp should be a UNIX timestamp float value; was " + strconv.Quote(v)
+		}
+		req.ts, req.hasTS = ts, true
+	}
+	switch r.Method {
+	case http.MethodPut, http.MethodPost, http.MethodDelete:
+		if !req.hasTS {
+			return nil, http.StatusBadRequest, "Missing X-Timestamp header"
+		}
+	case "REPLICATE":
+		if !s.cfg.ReplicationServer {
+			return nil, http.StatusMethodNotAllowed, "Method not allowed"
+		}
+	}
+	return req, 0, ""
+}
+
+// diskError answers a diskfile error.
+func (s *Server) diskError(req *request, err error) {
+	switch {
+	case errors.Is(err, diskfile.ErrDeviceUnavailable):
+		textError(req.w, http.StatusInsufficientStorage, "<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: "+req.device+"</p></html>")
+	case errors.Is(err, diskfile.ErrNoSpace), errors.Is(err, diskfile.ErrXattrNotSupported):
+		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
+		textError(req.w, http.StatusInsufficientStorage, "")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		textError(req.w, http.StatusRequestTimeout, "")
+	default:
+		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
+		textError(req.w, http.StatusInternalServerError, "")
+	}
+}
+
+// keyError answers a key or crypto error and logs it (never key material).
+func (s *Server) keyError(req *request, err error) {
+	code, msg := keyErrorStatus(err)
+	ev := req.log.Warn()
+	if code >= 500 {
+		ev = req.log.Error()
+	}
+	ev.Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Int("status", code).Msg(msg)
+	textError(req.w, code, msg)
+}
+
+// pythonTitle is str.title() for ASCII header names: a letter is upper
+// case after a non-letter, lower case after a letter.
+func pythonTitle(s string) string {
+	b := []byte(s)
+	prevLetter := false
+	for i, c := range b {
+		isLetter := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if isLetter {
+			if prevLetter {
+				b[i] = c | 0x20
+			} else {
+				b[i] = c &^ 0x20
+			}
+		}
+		prevLetter = isLetter
+	}
+	return string(b)
+}
+
+func isUserMeta(lk string) bool {
+	return strings.HasPrefix(lk, "x-object-meta-") && len(lk) > len("x-object-meta-")
+}
+func isSysMeta(lk string) bool {
+	return strings.HasPrefix(lk, "x-object-sysmeta-") && len(lk) > len("x-object-sysmeta-")
+}
+func isTransientSysMeta(lk string) bool {
+	return strings.HasPrefix(lk, "x-object-transient-sysmeta-")
+}
+func isArcaMeta(lk string) bool { return strings.HasPrefix(lk, "x-object-sysmeta-arca-") }
+
+func quoteEtag(e string) string { return `"` + e + `"` }
+
+func unquoteEtag(e string) string {
+	e = strings.TrimSpace(e)
+	e = strings.TrimPrefix(e, "W/")
+	return strings.Trim(e, `"`)
+}
