@@ -1,0 +1,73 @@
+// Command arca-object-server is a drop-in Swift object server that stores
+// object data encrypted with each project's key from arca-api.
+//
+//	arca-object-server /etc/swift/object-server.conf
+//	arca-object-server --config-file /etc/swift/object-server.conf
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/objectserver"
+)
+
+type configFiles []string
+
+func (c *configFiles) String() string     { return fmt.Sprint(*c) }
+func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
+
+func main() {
+	var files configFiles
+	flag.Var(&files, "config-file", "Swift-style object-server.conf (repeatable; later files override)")
+	verbose := flag.Bool("v", false, "log to stdout (accepted for swift-object-server compatibility)")
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *version {
+		fmt.Println(objectserver.Version)
+		return
+	}
+	files = append(files, flag.Args()...) // swift-*-server style: the conf as an argument
+	if len(files) == 0 {
+		files = configFiles{"/etc/swift/object-server.conf"}
+	}
+	if err := run(files, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "arca-object-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(files []string, verbose bool) error {
+	f, err := config.Load(files...)
+	if err != nil {
+		return err
+	}
+	out := os.Stderr
+	if verbose {
+		out = os.Stdout
+	}
+	log := logging.New(logging.Options{
+		Debug:   f.String("DEFAULT", "log_level", "info") == "debug",
+		Format:  f.String("DEFAULT", "log_format", "text"),
+		Service: "arca-object-server",
+		Output:  out,
+	})
+	srv, err := objectserver.Build(files, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", srv.Addr())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Serve(ctx, ln)
+}

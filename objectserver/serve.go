@@ -1,0 +1,78 @@
+package objectserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objectserver/ringhash"
+)
+
+// Build loads the configuration files and swift.conf and wires the key
+// client: everything cmd/arca-object-server needs.
+func Build(paths []string, log zerolog.Logger) (*Server, error) {
+	f, err := config.Load(paths...)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := LoadConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	swift, err := ringhash.Load(cfg.SwiftConf)
+	if err != nil {
+		return nil, err
+	}
+	var keys keyclient.Resolver
+	if cfg.Encrypt {
+		opts := cfg.KeyClient
+		opts.Logger = log.With().Str("component", "keyclient").Logger()
+		c, err := keyclient.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("key service client: %w", err)
+		}
+		keys = c
+	}
+	return New(*cfg, swift, keys, log)
+}
+
+// Addr is the configured listen address.
+func (s *Server) Addr() string {
+	return net.JoinHostPort(s.cfg.BindIP, strconv.Itoa(s.cfg.BindPort))
+}
+
+// Serve answers on ln until ctx ends, then drains requests and the
+// container updates still in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ClientTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).Msg("arca-object-server listening")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
