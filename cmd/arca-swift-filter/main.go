@@ -1,0 +1,99 @@
+// Command arca-swift-filter runs Arca's filter in front of the Swift proxy:
+// it validates Keystone tokens, strips client copies of X-Arca-Key-Id and
+// attaches the owning project's key id to object writes (package swiftfilter).
+//
+//	arca-swift-filter --config-file /etc/arca/swift-filter.conf
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/swiftfilter"
+)
+
+func main() {
+	var files multiFlag
+	flag.Var(&files, "config-file", "configuration file (repeatable; later files override earlier ones)")
+	flag.Parse()
+	if len(files) == 0 {
+		files = multiFlag{"/etc/arca/swift-filter.conf"}
+	}
+	if err := run(files); err != nil {
+		fmt.Fprintln(os.Stderr, "arca-swift-filter:", err)
+		os.Exit(1)
+	}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func run(files []string) error {
+	f, err := config.Load(files...)
+	if err != nil {
+		return err
+	}
+	s, err := swiftfilter.LoadSettings(f)
+	if err != nil {
+		return err
+	}
+	log := logging.New(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter"})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	validator, err := keystone.NewValidator(ctx, s.Keystone, keystone.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	s.Keys.Logger = log
+	keys, err := keyclient.New(s.Keys)
+	if err != nil {
+		return err
+	}
+	filter, err := swiftfilter.New(s.Filter, swiftfilter.Deps{Tokens: validator, Keys: keys, Log: log})
+	if err != nil {
+		return err
+	}
+
+	addr := net.JoinHostPort(s.BindIP, strconv.Itoa(s.BindPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           filter,
+		ReadHeaderTimeout: s.ClientTimeout,
+		IdleTimeout:       s.ClientTimeout,
+		MaxHeaderBytes:    1 << 20,
+	}
+	log.Info().Str("listen", ln.Addr().String()).Str("upstream", s.Filter.Upstream).
+		Strs("reseller_prefix", filter.Prefixes()).Msg("arca-swift-filter started")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

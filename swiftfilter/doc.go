@@ -1,0 +1,60 @@
+// Package swiftfilter is the proxy-side half of Arca: it sits in front of the
+// Swift proxy server (DevStack's layout: the filter on the public port 8080,
+// swift-proxy-server on 127.0.0.1:8081), validates Keystone tokens and tells
+// the object servers which project key encrypts each object write.
+//
+// For every request, in order:
+//
+//  1. /healthcheck is answered by the filter itself (GET 200 "OK", HEAD 204,
+//     503 while the disable_by_file_path file exists).
+//  2. Header names that WSGI would fold onto a header the filter reads
+//     (X_Auth_Token for X-Auth-Token, Destination_Account, ...) are refused
+//     with 400: Swift would read them while the filter did not.
+//  3. The path is split the way Swift splits it (ParsePath); a path that is
+//     not UTF-8 or holds a NUL is refused with 400.
+//  4. Every token the request carries (X-Auth-Token, X-Storage-Token,
+//     X-Service-Token) is validated with Keystone through a bounded cache: an
+//     invalid one answers 401 with WWW-Authenticate, Keystone unavailable 503;
+//     either way nothing reaches Swift. Requests without a token (TempURL,
+//     FormPost, public containers, /info) pass: Swift decides.
+//  5. Every header Swift would read as X-Arca-Key-Id (any case, '_' for '-',
+//     repeated; request trailers too) is removed.
+//  6. Object PUT (with or without X-Copy-From) and object COPY get
+//     X-Arca-Key-Id set to the active key id of the project owning the
+//     account written to: the path's account, or for COPY the
+//     Destination-Account when given. The account is mapped to its project
+//     by the reseller prefixes (AUTH_ by default), as Swift's keystoneauth
+//     does; an account that matches no prefix gets no key id (no Keystone
+//     project owns it; the object server decides what to do with it). The
+//     key service unavailable (and no cached answer) answers 503 and forwards
+//     nothing; a key the key service does not know, 403.
+//  7. The request goes on, streamed, to the upstream Swift proxy
+//     (httputil.ReverseProxy: no body buffering, Expect: 100-continue end to
+//     end, chunked bodies, 256 KiB copy buffers, a keep-alive pool, the
+//     client's disconnection cancels the upstream request). The upstream
+//     unreachable answers 503.
+//
+// Filter.Wrap applies steps 2 to 6 in front of any http.Handler, for Go
+// servers that want the same checks without the proxy.
+//
+// # How Swift splits a path, and why the filter follows it exactly
+//
+// eventlet's WSGI server percent-decodes the request path, %2F included,
+// into PATH_INFO, and Swift's proxy splits that with
+// split_path(path, 1, 4, rest_with_last=True): "/<version>/<account>/
+// <container>/<object...>". No "." or ".." is resolved and "//" is not
+// merged; the object keeps its slashes. net/http gives the same decoded path
+// in URL.Path, so the filter splits URL.Path and forwards the request line
+// unchanged (URL.EscapedPath decodes to the same URL.Path): Swift and the
+// filter see the same account. The filter never cleans paths (no ServeMux).
+//
+// Requests whose account Swift may rewrite after the filter (domain_remap,
+// cname_lookup in the proxy pipeline) and requests Swift builds itself
+// (versioned writes, SLO/DLO, bulk extraction, the reconciler) reach the
+// object server without a key id; the object server then asks the key service
+// for the account's active key itself. A missing key id is therefore never
+// a hole; a forged one would be, and none gets through.
+//
+// Not here: encryption (objcrypt, the object server), Swift authorization
+// (keystoneauth in the Swift proxy decides what a token may do).
+package swiftfilter

@@ -1,0 +1,422 @@
+package swiftfilter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
+)
+
+// KeyIDHeader is the header that carries the owning project's active key id
+// to the object servers (see ARCHITECTURE.md, "The key-id header").
+const KeyIDHeader = "X-Arca-Key-Id"
+
+// TokenValidator validates Keystone tokens; *keystone.Validator is one. Errors
+// of kind keystone.ErrUnavailable answer 503, any other error 401.
+type TokenValidator interface {
+	Validate(ctx context.Context, token string) (*keystone.Token, error)
+}
+
+// Config is the filter's behaviour. Zero values take the defaults.
+type Config struct {
+	// Upstream is the Swift proxy's base URL (http://127.0.0.1:8081). Used by
+	// ServeHTTP; Wrap does not need it.
+	Upstream string
+	// ResellerPrefixes as keystoneauth reads them (see ParsePrefixes). nil: AUTH_.
+	ResellerPrefixes []string
+	// WWWAuthenticate is the header value of a 401 (keystone.WWWAuthenticate).
+	WWWAuthenticate string
+	// DisableByFilePath: while this file exists, /healthcheck answers 503.
+	DisableByFilePath string
+	// KeyTimeout bounds the key-id resolution of one request. Default 10 s.
+	KeyTimeout time.Duration
+	// TokenTimeout bounds the validation of one request's tokens. Default 10 s.
+	TokenTimeout time.Duration
+	// AccessLog logs one line per request at info level (else debug).
+	AccessLog bool
+
+	// Upstream connection pool (ServeHTTP only).
+	ConnTimeout           time.Duration // dial; default 2 s
+	ResponseHeaderTimeout time.Duration // after the request is sent; default 60 s
+	ExpectContinueTimeout time.Duration // wait for the upstream's 100 Continue; default 10 s
+	IdleConnTimeout       time.Duration // default 90 s
+	MaxIdleConns          int           // per upstream host; default 256
+}
+
+// Deps are what the filter calls out to.
+type Deps struct {
+	// Tokens validates X-Auth-Token, X-Storage-Token and X-Service-Token. Required.
+	Tokens TokenValidator
+	// Keys resolves a project's active key id. Required.
+	Keys keyclient.Resolver
+	// Log receives access and error lines; tokens are never logged.
+	Log zerolog.Logger
+	// Transport to the upstream; nil: a keep-alive pool built from Config.
+	Transport http.RoundTripper
+}
+
+// Filter is the token check, key-id attach and header hygiene in front of a
+// Swift proxy. It is safe for concurrent use.
+type Filter struct {
+	cfg      Config
+	prefixes Prefixes
+	tokens   TokenValidator
+	keys     keyclient.Resolver
+	log      zerolog.Logger
+	proxy    http.Handler // nil when Config.Upstream is empty
+	upstream *url.URL
+}
+
+// New checks cfg and deps and builds a Filter.
+func New(cfg Config, deps Deps) (*Filter, error) {
+	if deps.Tokens == nil {
+		return nil, errors.New("swiftfilter: a token validator is required")
+	}
+	if deps.Keys == nil {
+		return nil, errors.New("swiftfilter: a key resolver is required")
+	}
+	if cfg.KeyTimeout <= 0 {
+		cfg.KeyTimeout = 10 * time.Second
+	}
+	if cfg.TokenTimeout <= 0 {
+		cfg.TokenTimeout = 10 * time.Second
+	}
+	if cfg.ConnTimeout <= 0 {
+		cfg.ConnTimeout = 2 * time.Second
+	}
+	if cfg.ResponseHeaderTimeout <= 0 {
+		cfg.ResponseHeaderTimeout = 60 * time.Second
+	}
+	if cfg.ExpectContinueTimeout <= 0 {
+		cfg.ExpectContinueTimeout = 10 * time.Second
+	}
+	if cfg.IdleConnTimeout <= 0 {
+		cfg.IdleConnTimeout = 90 * time.Second
+	}
+	if cfg.MaxIdleConns <= 0 {
+		cfg.MaxIdleConns = 256
+	}
+	f := &Filter{
+		cfg:      cfg,
+		prefixes: ParsePrefixes(cfg.ResellerPrefixes),
+		tokens:   deps.Tokens,
+		keys:     deps.Keys,
+		log:      deps.Log,
+	}
+	if cfg.Upstream != "" {
+		u, err := url.Parse(cfg.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("swiftfilter: upstream %q is not an http(s) URL", cfg.Upstream)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("swiftfilter: upstream %q must not have a query or fragment", cfg.Upstream)
+		}
+		f.upstream = u
+		f.proxy = f.newReverseProxy(u, deps.Transport)
+	}
+	return f, nil
+}
+
+// Prefixes returns the effective reseller prefixes.
+func (f *Filter) Prefixes() Prefixes { return f.prefixes }
+
+// ServeHTTP answers /healthcheck itself and passes everything else through
+// the filter to the upstream Swift proxy.
+func (f *Filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthcheck" {
+		f.healthcheck(w, r)
+		return
+	}
+	if f.proxy == nil {
+		localError(w, r, http.StatusServiceUnavailable, "No upstream Swift proxy is configured.")
+		return
+	}
+	f.serve(w, r, f.proxy)
+}
+
+// Wrap returns next behind the filter: requests reach next only with their
+// tokens valid, client copies of X-Arca-Key-Id removed and, on object writes,
+// the owning project's key id attached.
+func (f *Filter) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, next) })
+}
+
+func (f *Filter) healthcheck(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	if f.cfg.DisableByFilePath != "" {
+		if _, err := os.Stat(f.cfg.DisableByFilePath); err == nil {
+			body := "DISABLED BY FILE\n"
+			h.Set("Content-Length", fmt.Sprint(len(body)))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			if r.Method != http.MethodHead {
+				_, _ = w.Write([]byte(body))
+			}
+			return
+		}
+	}
+	switch r.Method {
+	case http.MethodGet:
+		h.Set("Content-Length", "3")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("OK\n"))
+	case http.MethodHead:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		h.Set("Allow", "GET, HEAD")
+		localError(w, r, http.StatusMethodNotAllowed, "Only GET and HEAD are allowed on /healthcheck.")
+	}
+}
+
+// requestLog carries what the access line reports; filled along the way.
+type requestLog struct {
+	account, project, keyID string
+	userID, tokenProject    string
+	outcome                 string
+}
+
+func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	var rl requestLog
+	f.handle(rec, r, next, &rl)
+	f.access(r, rec, &rl, start)
+}
+
+// handle does the work of one request; it returns once the response is done.
+func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *requestLog) {
+	if err := checkHeaders(r.Header); err != nil {
+		rl.outcome = err.Error()
+		localError(w, r, http.StatusBadRequest, "Ambiguous header name: use '-', not '_'.")
+		return
+	}
+	target, err := ParsePath(r.URL.Path)
+	if err != nil {
+		rl.outcome = err.Error()
+		localError(w, r, http.StatusBadRequest, "Invalid path: not UTF-8 or contains NUL.")
+		return
+	}
+	rl.account = target.Account
+
+	// Tokens first: an invalid one never reaches Swift, whatever the request.
+	if status, msg := f.checkTokens(r, rl); status != 0 {
+		if status == http.StatusUnauthorized && f.cfg.WWWAuthenticate != "" {
+			w.Header().Set("WWW-Authenticate", f.cfg.WWWAuthenticate)
+		}
+		localError(w, r, status, msg)
+		return
+	}
+
+	// Every request loses client-sent key ids, whatever its method.
+	stripKeyID(r.Header)
+	stripKeyID(r.Trailer)
+
+	if account, needs, err := writeAccount(r, target); err != nil {
+		rl.outcome = err.Error()
+		localError(w, r, http.StatusBadRequest, "Invalid Destination-Account.")
+		return
+	} else if needs {
+		rl.account = account
+		status, msg := f.attachKey(r, account, rl)
+		if status != 0 {
+			localError(w, r, status, msg)
+			return
+		}
+	}
+	next.ServeHTTP(w, r)
+}
+
+// tokenHeaders are the headers keystonemiddleware reads a token from.
+var tokenHeaders = []string{"X-Auth-Token", "X-Storage-Token", "X-Service-Token"}
+
+// checkTokens validates every token the request carries. It returns 0 when
+// they are all valid (or there are none), else the status and message.
+func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (int, string) {
+	var ctx context.Context
+	for _, name := range tokenHeaders {
+		vals := r.Header[name]
+		if len(vals) == 0 {
+			continue
+		}
+		if len(vals) > 1 {
+			rl.outcome = "several " + name + " headers"
+			return http.StatusUnauthorized, "Authentication required: send one token."
+		}
+		tok := strings.TrimSpace(vals[0])
+		if tok == "" {
+			continue // keystonemiddleware treats an empty token as none
+		}
+		if ctx == nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(r.Context(), f.cfg.TokenTimeout)
+			defer cancel()
+		}
+		t, err := f.tokens.Validate(ctx, tok)
+		if err != nil {
+			if errors.Is(err, keystone.ErrUnavailable) {
+				rl.outcome = "token validation unavailable: " + err.Error()
+				f.log.Warn().Err(err).Str("header", name).Msg("token validation unavailable")
+				return http.StatusServiceUnavailable, "Token validation is unavailable; retry later."
+			}
+			rl.outcome = "invalid token: " + err.Error()
+			return http.StatusUnauthorized, "Authentication required: the token is invalid or expired."
+		}
+		if name != "X-Service-Token" {
+			rl.userID, rl.tokenProject = t.UserID, t.ProjectID
+		}
+	}
+	return 0, ""
+}
+
+// writeAccount says whether the request writes object data, and to which
+// account: object PUT (X-Copy-From included) to the path's account, object
+// COPY to Destination-Account when given, else the path's.
+func writeAccount(r *http.Request, t Target) (account string, needs bool, err error) {
+	if !t.IsObject() {
+		return "", false, nil
+	}
+	switch r.Method {
+	case http.MethodPut:
+		return t.Account, true, nil
+	case "COPY":
+		vals, ok := r.Header["Destination-Account"]
+		if !ok {
+			return t.Account, true, nil
+		}
+		if len(vals) != 1 {
+			return "", false, fmt.Errorf("%w: several Destination-Account headers", ErrBadRequest)
+		}
+		a, err := DecodeAccountHeader(vals[0])
+		if err != nil {
+			return "", false, err
+		}
+		return a, true, nil
+	}
+	return "", false, nil
+}
+
+// attachKey sets the key id of the project owning account. It returns 0, or
+// the status and message of a refusal (nothing is forwarded then).
+func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (int, string) {
+	project, ok := f.prefixes.ProjectOf(account)
+	if !ok {
+		rl.outcome = "account matches no reseller prefix: no key id"
+		return 0, ""
+	}
+	if !validProjectID(project) {
+		rl.outcome = "account names no valid project"
+		return http.StatusBadRequest, "The account does not name a valid project."
+	}
+	rl.project = project
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.KeyTimeout)
+	defer cancel()
+	key, err := f.keys.ActiveKey(ctx, project)
+	if err != nil {
+		rl.outcome = "no key: " + err.Error()
+		switch {
+		case errors.Is(err, keyclient.ErrNotFound), errors.Is(err, keyclient.ErrDestroyed):
+			f.log.Warn().Err(err).Str("project_id", project).Msg("no active key for the account's project")
+			return http.StatusForbidden, "No encryption key is available for this account."
+		case r.Context().Err() != nil:
+			return statusClientClosed, "Client disconnected."
+		default:
+			f.log.Error().Err(err).Str("project_id", project).Msg("key service unavailable: write refused")
+			return http.StatusServiceUnavailable, "The key service is unavailable; retry later."
+		}
+	}
+	if !validProjectID(key.ID) { // defence: the id goes into a header
+		rl.outcome = "key service returned an unusable key id"
+		return http.StatusServiceUnavailable, "The key service is unavailable; retry later."
+	}
+	rl.keyID = key.ID
+	r.Header[KeyIDHeader] = []string{key.ID}
+	return 0, ""
+}
+
+// statusClientClosed is nginx's 499: logged, never seen by the client.
+const statusClientClosed = 499
+
+// isKeyIDName reports whether a header name reaches Swift as X-Arca-Key-Id:
+// WSGI maps '-' and '_' both to '_' and ignores case.
+func isKeyIDName(name string) bool {
+	if len(name) != len(KeyIDHeader) {
+		return false
+	}
+	if name == KeyIDHeader {
+		return true
+	}
+	return strings.EqualFold(strings.ReplaceAll(name, "_", "-"), KeyIDHeader)
+}
+
+// stripKeyID removes every header that Swift would read as X-Arca-Key-Id.
+func stripKeyID(h http.Header) {
+	for name := range h {
+		if isKeyIDName(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// guarded are headers the filter reads: sent with '_' instead of '-', Swift's
+// WSGI layer would read them while the filter did not.
+var guarded = []string{"X-Auth-Token", "X-Storage-Token", "X-Service-Token", "Destination", "Destination-Account"}
+
+// checkHeaders refuses headers whose names contain '_' and that WSGI would
+// fold onto a header the filter reads.
+func checkHeaders(h http.Header) error {
+	for name := range h {
+		if strings.IndexByte(name, '_') < 0 {
+			continue
+		}
+		folded := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		for _, g := range guarded {
+			if folded == g {
+				return fmt.Errorf("%w: header %q would reach Swift as %s", ErrBadRequest, name, g)
+			}
+		}
+	}
+	return nil
+}
+
+// localError answers a request the filter refuses, in Swift's manner: a short
+// text body and a transaction id so that operators can find the log line.
+func localError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if status == statusClientClosed {
+		return
+	}
+	h := w.Header()
+	id := newTransID()
+	h.Set("X-Trans-Id", id)
+	h.Set("X-Openstack-Request-Id", id)
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	body := http.StatusText(status) + ": " + msg + "\n"
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	if r.Body != nil && r.ContentLength != 0 {
+		// The body is not read: do not let the client send it (Expect) nor
+		// reuse a connection with unread bytes.
+		h.Set("Connection", "close")
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// newTransID makes an id shaped like Swift's (tx + 21 hex + '-' + 10 hex time).
+func newTransID() string {
+	var b [11]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("tx%s-%010x", hex.EncodeToString(b[:])[:21], time.Now().Unix())
+}
