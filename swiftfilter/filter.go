@@ -229,8 +229,9 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 		return
 	} else if needs {
 		rl.account = account
-		status, msg := f.attachKey(r, account, rl)
-		if status != 0 {
+		var status int
+		var msg string
+		if r, status, msg = f.attachKey(r, account, rl); status != 0 {
 			localError(w, r, status, msg)
 			return
 		}
@@ -307,17 +308,18 @@ func writeAccount(r *http.Request, t Target) (account string, needs bool, err er
 	return "", false, nil
 }
 
-// attachKey sets the key id of the project owning account. It returns 0, or
-// the status and message of a refusal (nothing is forwarded then).
-func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (int, string) {
+// attachKey sets the key id of the project owning account. It returns the
+// request to forward and 0, or the status and message of a refusal (nothing
+// is forwarded then).
+func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (*http.Request, int, string) {
 	project, ok := f.prefixes.ProjectOf(account)
 	if !ok {
 		rl.outcome = "account matches no reseller prefix: no key id"
-		return 0, ""
+		return r, 0, ""
 	}
 	if !validProjectID(project) {
 		rl.outcome = "account names no valid project"
-		return http.StatusBadRequest, "The account does not name a valid project."
+		return r, http.StatusBadRequest, "The account does not name a valid project."
 	}
 	rl.project = project
 	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.KeyTimeout)
@@ -328,22 +330,27 @@ func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (int
 		switch {
 		case errors.Is(err, keyclient.ErrNotFound), errors.Is(err, keyclient.ErrDestroyed):
 			f.log.Warn().Err(err).Str("project_id", project).Msg("no active key for the account's project")
-			return http.StatusForbidden, "No encryption key is available for this account."
+			return r, http.StatusForbidden, "No encryption key is available for this account."
 		case r.Context().Err() != nil:
-			return statusClientClosed, "Client disconnected."
+			return r, statusClientClosed, "Client disconnected."
 		default:
 			f.log.Error().Err(err).Str("project_id", project).Msg("key service unavailable: write refused")
-			return http.StatusServiceUnavailable, "The key service is unavailable; retry later."
+			return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
 		}
 	}
 	if !validProjectID(key.ID) { // defence: the id goes into a header
 		rl.outcome = "key service returned an unusable key id"
-		return http.StatusServiceUnavailable, "The key service is unavailable; retry later."
+		return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
 	}
 	rl.keyID = key.ID
 	r.Header[KeyIDHeader] = []string{key.ID}
-	return 0, ""
+	return r.WithContext(context.WithValue(r.Context(), keyIDContext{}, key.ID)), 0, ""
 }
+
+// keyIDContext carries the attached key id to the proxy's Rewrite, which
+// sets it again after net/http removed hop-by-hop headers (a client could
+// name X-Arca-Key-Id in Connection).
+type keyIDContext struct{}
 
 // statusClientClosed is nginx's 499: logged, never seen by the client.
 const statusClientClosed = 499

@@ -97,7 +97,7 @@ func DecodeAccountHeader(v string) (string, error) {
 type Prefixes []string
 
 // ParsePrefixes reads a reseller_prefix list as keystoneauth does: blanks
-// dropped, "''" is the empty prefix, '_' appended to each non-empty prefix
+// dropped, a pair of single quotes is the empty prefix, '_' appended to each non-empty prefix
 // lacking one, duplicates dropped. An empty list gives the default AUTH_.
 func ParsePrefixes(list []string) Prefixes {
 	var out Prefixes

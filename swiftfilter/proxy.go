@@ -61,9 +61,13 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			// Hop-by-hop headers are gone by now (Rewrite runs after their
-			// removal), so a client's "Connection: X-Arca-Key-Id" cannot
-			// take away the key id attached by the filter.
+			// Hop-by-hop headers are gone by now, among them whatever the
+			// client named in Connection: set the key id again, so that
+			// "Connection: X-Arca-Key-Id" cannot take it away.
+			stripKeyID(pr.Out.Header)
+			if id, ok := pr.In.Context().Value(keyIDContext{}).(string); ok {
+				pr.Out.Header[KeyIDHeader] = []string{id}
+			}
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host // Swift sees the host the client used
 			if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {

@@ -1,0 +1,563 @@
+package swiftfilter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
+)
+
+// fakeTokens knows a few tokens.
+type fakeTokens struct {
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *fakeTokens) Validate(_ context.Context, tok string) (*keystone.Token, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return nil, &keystone.Error{Kind: keystone.ErrUnavailable, Reason: "fake outage"}
+	}
+	switch tok {
+	case "tok-demo":
+		return &keystone.Token{UserID: "u-demo", ProjectID: "demo"}, nil
+	case "tok-alt":
+		return &keystone.Token{UserID: "u-alt", ProjectID: "alt"}, nil
+	}
+	return nil, &keystone.Error{Kind: keystone.ErrInvalidToken, Reason: "fake: unknown"}
+}
+
+// fakeKeys gives project P the key "key-P".
+type fakeKeys struct {
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *fakeKeys) ActiveKey(_ context.Context, project string) (keyclient.Key, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrUnavailable)
+	}
+	if project == "gone" {
+		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrNotFound)
+	}
+	return keyclient.Key{ID: "key-" + project, ProjectID: project}, nil
+}
+
+func (f *fakeKeys) KeyMaterial(context.Context, string, string) ([]byte, error) {
+	return nil, keyclient.ErrNotFound
+}
+
+// seen is one request as the upstream received it.
+type seen struct {
+	Method, RequestURI string
+	Header             http.Header
+	Body               []byte
+	Chunked            bool
+}
+
+// upstream records what reaches it and answers like Swift would.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := seen{Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(),
+			Chunked: len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"}
+		if h == nil {
+			s.Body, _ = io.ReadAll(r.Body)
+		}
+		u.mu.Lock()
+		u.reqs = append(u.reqs, s)
+		u.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("X-Trans-Id", "txupstream")
+		w.Header().Set("X-Openstack-Request-Id", "txupstream")
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) requests() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+type harness struct {
+	up     *upstream
+	filter *httptest.Server
+	tokens *fakeTokens
+	keys   *fakeKeys
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHarness(t *testing.T, h http.HandlerFunc, mod func(*Config)) *harness {
+	t.Helper()
+	hs := &harness{up: newUpstream(t, h), tokens: &fakeTokens{}, keys: &fakeKeys{}, logs: &syncBuffer{}}
+	cfg := Config{Upstream: hs.up.URL, ResellerPrefixes: []string{"AUTH", "SERVICE"},
+		WWWAuthenticate: `Keystone uri="http://keystone.test/v3"`, AccessLog: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	f, err := New(cfg, Deps{Tokens: hs.tokens, Keys: hs.keys, Log: zerolog.New(hs.logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.filter = httptest.NewServer(f)
+	t.Cleanup(hs.filter.Close)
+	return hs
+}
+
+// keyIDs returns every value of every header Swift would read as X-Arca-Key-Id.
+func keyIDs(h http.Header) []string {
+	var out []string
+	for name, vals := range h {
+		if isKeyIDName(name) {
+			out = append(out, vals...)
+		}
+	}
+	return out
+}
+
+func TestHeaderHygiene(t *testing.T) {
+	forged := map[string][]string{
+		"X-Arca-Key-Id": {"key-victim", "key-victim2"},
+		"x-arca-key-id": {"key-victim3"},
+		"X_Arca_Key_Id": {"key-victim4"},
+	}
+	cases := []struct {
+		name    string
+		method  string
+		path    string
+		header  map[string]string
+		status  int
+		reached bool
+		keyID   string // "" means none may reach upstream
+	}{
+		{"object PUT", "PUT", "/v1/AUTH_demo/c/o", nil, 201, true, "key-demo"},
+		{"object PUT second prefix", "PUT", "/v1/SERVICE_demo/c/o", nil, 201, true, "key-demo"},
+		{"PUT with X-Copy-From", "PUT", "/v1/AUTH_demo/c/o2", map[string]string{"X-Copy-From": "c/o", "X-Copy-From-Account": "AUTH_alt"}, 201, true, "key-demo"},
+		{"COPY to own account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3"}, 201, true, "key-demo"},
+		{"COPY to another account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH_alt"}, 201, true, "key-alt"},
+		{"COPY encoded Destination-Account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH%5Falt"}, 201, true, "key-alt"},
+		{"COPY Destination-Account with slash", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_alt%2Fx"}, 400, false, ""},
+		{"COPY Destination-Account empty", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": ""}, 400, false, ""},
+		{"COPY Destination-Account bad escape", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_%zz"}, 400, false, ""},
+		{"Destination_Account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination_Account": "AUTH_alt"}, 400, false, ""},
+		{"object GET", "GET", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
+		{"object HEAD", "HEAD", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
+		{"object POST", "POST", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
+		{"object DELETE", "DELETE", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
+		{"container PUT", "PUT", "/v1/AUTH_demo/c", nil, 201, true, ""},
+		{"container PUT trailing slash", "PUT", "/v1/AUTH_demo/c/", nil, 201, true, ""},
+		{"PUT empty container", "PUT", "/v1/AUTH_demo//o", nil, 201, true, ""},
+		{"PUT double leading slash", "PUT", "//v1/AUTH_demo/c/o", nil, 201, true, ""},
+		{"PUT bad version", "PUT", "/v2/AUTH_demo/c/o", nil, 201, true, ""},
+		{"PUT v1.0", "PUT", "/v1.0/AUTH_demo/c/o", nil, 201, true, "key-demo"},
+		{"encoded slash in object", "PUT", "/v1/AUTH_demo/c/a%2Fb", nil, 201, true, "key-demo"},
+		{"encoded slash in account", "PUT", "/v1/AUTH_alt%2FAUTH_demo/c/o", nil, 201, true, "key-alt"},
+		{"dot segments kept", "PUT", "/v1/AUTH_alt/c/../../AUTH_demo/c/o", nil, 201, true, "key-alt"},
+		{"no reseller prefix", "PUT", "/v1/OTHER_demo/c/o", nil, 201, true, ""},
+		{"prefix without project", "PUT", "/v1/AUTH_/c/o", nil, 400, false, ""},
+		{"project with odd characters", "PUT", "/v1/AUTH_a.b/c/o", nil, 400, false, ""},
+		{"NUL in path", "PUT", "/v1/AUTH_demo/c/a%00b", nil, 400, false, ""},
+		{"bad UTF-8 in path", "GET", "/v1/AUTH_demo/c/%ff", nil, 400, false, ""},
+		{"unknown project key", "PUT", "/v1/AUTH_gone/c/o", nil, 403, false, ""},
+		{"valid token", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-demo"}, 201, true, "key-demo"},
+		{"ACL write uses owner's key", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-alt"}, 201, true, "key-demo"},
+		{"invalid token", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-bad"}, 401, false, ""},
+		{"invalid storage token", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X-Storage-Token": "tok-bad"}, 401, false, ""},
+		{"invalid service token", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-demo", "X-Service-Token": "tok-bad"}, 401, false, ""},
+		{"underscore token header", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X_Auth_Token": "tok-bad"}, 400, false, ""},
+		{"hop-by-hop trick", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"Connection": "X-Arca-Key-Id"}, 201, true, "key-demo"},
+		{"info", "GET", "/info", nil, 201, true, ""},
+	}
+	hs := newHarness(t, nil, nil)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(hs.up.requests())
+			h := http.Header{}
+			for k, v := range forged {
+				h[k] = v
+			}
+			for k, v := range tc.header {
+				h[k] = []string{v}
+			}
+			resp := rawDo(t, hs.filter.URL, tc.method, tc.path, h)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.status, body)
+			}
+			reqs := hs.up.requests()[before:]
+			if !tc.reached {
+				if len(reqs) != 0 {
+					t.Fatalf("request reached upstream: %+v", reqs)
+				}
+				if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
+				if resp.Header.Get("X-Trans-Id") == "" {
+					t.Error("local error without X-Trans-Id")
+				}
+				return
+			}
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests reached upstream", len(reqs))
+			}
+			got := reqs[0]
+			if got.RequestURI != tc.path {
+				t.Errorf("upstream request line %q, want %q", got.RequestURI, tc.path)
+			}
+			ids := keyIDs(got.Header)
+			switch {
+			case tc.keyID == "" && len(ids) != 0:
+				t.Errorf("key ids reached upstream: %q", ids)
+			case tc.keyID != "" && (len(ids) != 1 || ids[0] != tc.keyID):
+				t.Errorf("key ids at upstream %q, want [%s]", ids, tc.keyID)
+			}
+			if resp.Header.Get("X-Trans-Id") != "txupstream" || resp.Header.Get("X-Openstack-Request-Id") != "txupstream" {
+				t.Errorf("transaction ids not passed through: %v", resp.Header)
+			}
+			if tc.header["X-Auth-Token"] != "" && got.Header.Get("X-Auth-Token") != tc.header["X-Auth-Token"] {
+				t.Error("token not forwarded to Swift")
+			}
+		})
+	}
+	if logs := hs.logs.String(); strings.Contains(logs, "tok-") {
+		t.Errorf("a token appears in the logs:\n%s", logs)
+	}
+}
+
+// rawDo sends a request line and header names exactly as given.
+func rawDo(t *testing.T, base, method, path string, h http.Header) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: swift.test\r\nContent-Length: 0\r\nConnection: close\r\n", method, path)
+	for k, vs := range h {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestOutages(t *testing.T) {
+	hs := newHarness(t, nil, nil)
+	do := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, hs.filter.URL+path, strings.NewReader("data"))
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		req.Header.Set("X-Arca-Key-Id", "key-forged")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hs.keys.down.Store(true)
+	if st := do("PUT", "/v1/AUTH_demo/c/o", "tok-demo"); st != 503 {
+		t.Errorf("PUT with key service down: %d, want 503", st)
+	}
+	if n := len(hs.up.requests()); n != 0 {
+		t.Fatalf("%d requests forwarded while the key service was down", n)
+	}
+	if st := do("GET", "/v1/AUTH_demo/c/o", "tok-demo"); st != 201 {
+		t.Errorf("GET with key service down: %d, want it forwarded", st)
+	}
+	hs.keys.down.Store(false)
+	hs.tokens.down.Store(true)
+	if st := do("GET", "/v1/AUTH_demo/c/o", "tok-demo"); st != 503 {
+		t.Errorf("GET with Keystone down: %d, want 503", st)
+	}
+	if st := do("GET", "/v1/AUTH_demo/c/o", ""); st != 201 {
+		t.Errorf("GET without token with Keystone down: %d, want it forwarded", st)
+	}
+	if n := len(hs.up.requests()); n != 2 {
+		t.Errorf("%d requests forwarded, want 2", n)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	f, err := New(Config{Upstream: "http://" + addr}, Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/AUTH_demo/c/o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "Swift proxy is unavailable") {
+		t.Errorf("upstream down: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	disable := filepath.Join(t.TempDir(), "disabled")
+	hs := newHarness(t, nil, func(c *Config) { c.DisableByFilePath = disable })
+	check := func(method string, want int, wantBody string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, hs.filter.URL+"/healthcheck", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || string(body) != wantBody {
+			t.Errorf("%s /healthcheck: %d %q, want %d %q", method, resp.StatusCode, body, want, wantBody)
+		}
+	}
+	check("GET", 200, "OK\n")
+	check("HEAD", 204, "")
+	check("POST", 405, "Method Not Allowed: Only GET and HEAD are allowed on /healthcheck.\n")
+	if err := os.WriteFile(disable, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("GET", 503, "DISABLED BY FILE\n")
+	if n := len(hs.up.requests()); n != 0 {
+		t.Errorf("healthcheck reached upstream %d times", n)
+	}
+}
+
+func TestWrapMiddleware(t *testing.T) {
+	f, err := New(Config{}, Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	h := f.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = keyIDs(r.Header)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	req := httptest.NewRequest("PUT", "/v1/AUTH_demo/c/o", nil)
+	req.Header.Set("X-Arca-Key-Id", "key-forged")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted || len(got) != 1 || got[0] != "key-demo" {
+		t.Errorf("Wrap: %d, key ids %q", rec.Code, got)
+	}
+	req = httptest.NewRequest("GET", "/v1/AUTH_demo/c/o", nil)
+	req.Header.Set("X-Auth-Token", "tok-bad")
+	rec = httptest.NewRecorder()
+	got = nil
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("Wrap with a bad token: %d", rec.Code)
+	}
+}
+
+// TestExpectContinue: the client's 100 Continue comes only once the upstream
+// has said 100 Continue, and a refusal before the body means no body is sent.
+func TestExpectContinue(t *testing.T) {
+	var reject atomic.Bool
+	hs := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		if reject.Load() {
+			w.WriteHeader(http.StatusPreconditionFailed)
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body) // reading sends our 100 Continue
+		w.Header().Set("X-Got", fmt.Sprint(n))
+		w.WriteHeader(http.StatusCreated)
+	}, nil)
+	send := func() (first string, conn net.Conn, br *bufio.Reader) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(hs.filter.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "PUT /v1/AUTH_demo/c/o HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+		br = bufio.NewReader(conn)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line, conn, br
+	}
+	line, conn, br := send()
+	if !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("first line %q, want 100 Continue", line)
+	}
+	br.ReadString('\n') // blank line after the 100
+	io.WriteString(conn, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 201 || resp.Header.Get("X-Got") != "5" {
+		t.Errorf("after 100: %d, upstream got %q bytes", resp.StatusCode, resp.Header.Get("X-Got"))
+	}
+	conn.Close()
+
+	reject.Store(true)
+	line, conn, _ = send()
+	defer conn.Close()
+	if !strings.HasPrefix(line, "HTTP/1.1 412") {
+		t.Fatalf("refused upload: first line %q, want 412 without 100", line)
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	const size = 32 << 20
+	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	sum := md5.Sum(payload)
+	hs := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case "PUT":
+			h := md5.New()
+			n, _ := io.Copy(h, r.Body)
+			w.Header().Set("X-Len", fmt.Sprint(n))
+			w.Header().Set("Etag", fmt.Sprintf("%x", h.Sum(nil)))
+			w.WriteHeader(201)
+		case "GET":
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			w.Write(payload)
+		}
+	}, nil)
+
+	// Chunked upload of unknown length.
+	pr, pw := io.Pipe()
+	go func() {
+		for off := 0; off < size; off += 1 << 20 {
+			pw.Write(payload[off : off+1<<20])
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("PUT", hs.filter.URL+"/v1/AUTH_demo/c/big", pr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Len") != fmt.Sprint(size) || resp.Header.Get("Etag") != fmt.Sprintf("%x", sum) {
+		t.Errorf("chunked upload: %v", resp.Header)
+	}
+	if r := hs.up.requests(); !r[len(r)-1].Chunked {
+		t.Error("upload did not stay chunked")
+	}
+
+	resp, err = http.Get(hs.filter.URL + "/v1/AUTH_demo/c/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := md5.New()
+	n, _ := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if n != size || !bytes.Equal(h.Sum(nil), sum[:]) {
+		t.Errorf("download: %d bytes", n)
+	}
+}
+
+// TestClientDisconnect: a client going away cancels the upstream request.
+func TestClientDisconnect(t *testing.T) {
+	cancelled := make(chan struct{})
+	started := make(chan struct{})
+	hs := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+		close(cancelled)
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", hs.filter.URL+"/v1/AUTH_demo/c/slow", nil)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream request not cancelled after the client left")
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	deps := Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}}
+	for _, up := range []string{"ftp://x", "http://", "http://h/?q=1", "::"} {
+		if _, err := New(Config{Upstream: up}, deps); err == nil {
+			t.Errorf("upstream %q accepted", up)
+		}
+	}
+	if _, err := New(Config{}, Deps{Keys: &fakeKeys{}}); err == nil {
+		t.Error("no validator accepted")
+	}
+	if _, err := New(Config{}, Deps{Tokens: &fakeTokens{}}); err == nil {
+		t.Error("no resolver accepted")
+	}
+}
