@@ -170,7 +170,9 @@ func (s *Server) handleGet(req *request) {
 				textError(w, http.StatusRequestedRangeNotSatisfiable, "")
 				return
 			}
-			ranges = rs
+			if v.length > 0 {
+				ranges = rs
+			} // a suffix range of an empty object: 200 with nothing, as swob
 		}
 	}
 	// Open the body before answering, so a key or integrity failure is a

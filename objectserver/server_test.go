@@ -25,6 +25,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
@@ -631,5 +632,65 @@ func TestSwiftObjectInfoReadsOurFiles(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("swift-object-info output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestRangeParsing(t *testing.T) {
+	tests := []struct {
+		h      string
+		length int64
+		ok     bool
+		sat    bool
+		want   []byteRange
+	}{
+		{"bytes=0-9", 100, true, true, []byteRange{{0, 10}}},
+		{"bytes=-0", 100, true, false, nil},
+		{"bytes=-200", 100, true, true, []byteRange{{0, 100}}},
+		{"bytes=100-", 100, true, false, nil},
+		{"bytes=0-", 0, true, false, nil},
+		{"bytes=3-2", 100, false, false, nil},
+		{"bytes=-", 100, false, false, nil},
+		{"bytes=a-b", 100, false, false, nil},
+		{"items=0-1", 100, false, false, nil},
+		{"bytes=0-1,1-2,0-3,0-4", 100, true, false, nil}, // more than 2 overlaps
+		{"bytes=9-9,8-8,7-7,6-6,5-5,4-4,3-3,2-2", 100, true, false, nil},
+		{"bytes=9-9,8-8", 100, true, true, []byteRange{{9, 10}, {8, 9}}},
+	}
+	for _, tc := range tests {
+		specs, ok := parseRange(tc.h)
+		if ok != tc.ok {
+			t.Errorf("%q: ok %v", tc.h, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		got, sat := rangesForLength(specs, tc.length)
+		if sat != tc.sat || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%q/%d: %v %v, want %v %v", tc.h, tc.length, got, sat, tc.want, tc.sat)
+		}
+	}
+}
+
+func TestLoadConfigSample(t *testing.T) {
+	f, err := config.Load("../etc/arca/object-server.conf.sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(f); err == nil {
+		t.Fatal("sample without auth_url accepted with encryption on")
+	}
+	f, _ = config.Parse([]byte("[DEFAULT]\ndevices = /d\nbind_port = 6210\nmount_check = false\n[arca]\ncrypto_protocol = aes_128_cbc\nauth_url = http://k:5000/v3\nusername = arca\npassword = se#cret\nreseller_prefixes = AUTH_, SERVICE_\n"))
+	c, err := LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Devices != "/d" || c.BindPort != 6210 || c.MountCheck || c.Algorithm.String() != "aes_128_cbc" ||
+		c.KeyClient.Credentials.Password != "se#cret" || len(c.ResellerPrefixes) != 2 {
+		t.Fatalf("%+v", c)
+	}
+	f, _ = config.Parse([]byte("[arca]\ncrypto_keystore_driver = sql\n"))
+	if _, err := LoadConfig(f); err == nil {
+		t.Fatal("sql keystore accepted")
 	}
 }
