@@ -34,7 +34,15 @@ func main() {
 		fmt.Println(objectserver.Version)
 		return
 	}
-	files = append(files, flag.Args()...) // swift-*-server style: the conf as an argument
+	// swift-*-server style: "CONF [-v]", options after the config file
+	for _, a := range flag.Args() {
+		switch a {
+		case "-v", "--verbose":
+			*verbose = true
+		default:
+			files = append(files, a)
+		}
+	}
 	if len(files) == 0 {
 		files = configFiles{"/etc/swift/object-server.conf"}
 	}
