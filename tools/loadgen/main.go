@@ -128,6 +128,8 @@ func run() int {
 		o.title, o.concurrency, measure, o.warmup)
 	fmt.Printf("note: the load generator runs on this machine and shares its %d CPUs (GOMAXPROCS %d) with the servers, MariaDB and Keystone: figures are for client and server together, not for a dedicated server\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Printf("note: load1 is the 1-minute load average after each phase (now %s); above %d, other work competed for the CPUs\n",
+		loadAverage(), runtime.NumCPU())
 	for _, t := range o.targets {
 		fmt.Printf("  target %s\n", t)
 	}
@@ -190,13 +192,22 @@ func runOne(ctx context.Context, env *Env, o options, sc string, t *Target) (*Re
 		}
 	}
 	r := Phase(ctx, env.Client, w, o.concurrency, o.duration, o.requests)
-	r.Scenario, r.Target = sc, t.Name
+	r.Scenario, r.Target, r.Load = sc, t.Name, loadAverage()
 	if w.Cleanup != nil {
 		if err := w.Cleanup(ctx); err != nil {
 			fmt.Printf("note: cleanup after %s on %s: %v\n", sc, t.Name, err)
 		}
 	}
 	return r, nil
+}
+
+// loadAverage is the 1-minute load average ("-" where /proc has none).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "-"
 }
 
 func fmtDur(d time.Duration) string {
@@ -216,16 +227,16 @@ func printTable(o options, sc string, results []*Result) {
 	fmt.Println()
 	fmt.Printf("== %s %s (c=%d)\n", o.title, sc, o.concurrency)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tmax\terrors\trequests\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tmax\terrors\trequests\tload1\t")
 	for _, r := range results {
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tskipped\t\n", r.Target)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tskipped\t-\t\n", r.Target)
 			continue
 		}
 		h := &r.Hist
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.Target, r.RPS(),
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", r.Target, r.RPS(),
 			fmtDur(h.Quantile(0.50)), fmtDur(h.Quantile(0.90)), fmtDur(h.Quantile(0.99)), fmtDur(h.Max()),
-			r.Errors, h.Count())
+			r.Errors, h.Count(), r.Load)
 	}
 	tw.Flush()
 	for _, c := range o.checks {

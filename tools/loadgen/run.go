@@ -39,6 +39,7 @@ type Result struct {
 	ErrorSamples     []string
 	Elapsed          time.Duration
 	Skipped          string
+	Load             string // 1-minute load average after the phase
 }
 
 // RPS is completed requests (errors included) per second.
