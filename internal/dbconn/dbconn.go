@@ -1,0 +1,357 @@
+package dbconn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialects, as returned by ParseURL and Open and understood by the
+// migrations and sqlstore packages.
+const (
+	MySQL  = "mysql"
+	SQLite = "sqlite"
+)
+
+// Driver names registered with database/sql.
+const (
+	mysqlDriver  = "mysql"
+	sqliteDriver = "sqlite"
+)
+
+// Connection pool defaults for MySQL. ConnMaxLifetime stays well below
+// MariaDB's default wait_timeout (8h) and the idle timeouts of the load
+// balancers Galera clusters usually sit behind.
+const (
+	DefaultMaxOpenConns    = 32
+	DefaultConnMaxLifetime = time.Hour
+	DefaultConnMaxIdleTime = 5 * time.Minute
+)
+
+// SQLiteMaxConns caps the pool of a file-backed SQLite database. SQLite
+// serializes writers whatever the pool size, and in WAL mode a handful of
+// connections is enough to let readers run beside the one writer; more only
+// adds lock contention.
+const SQLiteMaxConns = 4
+
+// MySQL network timeouts. The read timeout bounds one query's wait for the
+// server; the key service's queries are small, and migrations' DDL on an
+// empty Arca schema is quick.
+const (
+	mysqlDialTimeout  = 10 * time.Second
+	mysqlReadTimeout  = 60 * time.Second
+	mysqlWriteTimeout = 60 * time.Second
+)
+
+// Options tunes the connection pool. Zero values take the defaults above.
+// For SQLite the pool is capped at SQLiteMaxConns (1 for an in-memory
+// database, which exists only as long as its single connection).
+type Options struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+}
+
+// ErrInvalidURL is wrapped by every error about a malformed or unsupported
+// connection URL.
+var ErrInvalidURL = errors.New("invalid database connection URL")
+
+// mysqlSchemes are the SQLAlchemy dialect+driver spellings oslo.db accepts
+// for MySQL; they all mean the same server to us.
+var mysqlSchemes = map[string]bool{
+	"mysql": true, "mysql+pymysql": true, "mysql+mysqldb": true, "mysql+mysqlconnector": true,
+}
+
+// ignoredMySQLParams are query parameters that make sense only to Python
+// drivers or oslo.db plugins (DevStack adds plugin=dbcounter) and do not
+// change how we talk to the server.
+var ignoredMySQLParams = map[string]bool{"plugin": true}
+
+// ParseURL translates an oslo-style connection URL into a database/sql
+// driver name and DSN. dialect is MySQL or SQLite.
+//
+// MySQL URLs (mysql://, mysql+pymysql://, mysql+mysqldb://) accept the
+// query parameters charset (utf8 or utf8mb4: the connection always uses
+// utf8mb4), unix_socket, connect_timeout, read_timeout and write_timeout
+// (seconds); plugin is ignored; anything else is an error rather than a
+// silently dropped setting.
+//
+// SQLite URLs follow SQLAlchemy: sqlite:///rel/path.db is relative to the
+// working directory, sqlite:////abs/path.db absolute, sqlite:// (or
+// sqlite:///:memory:) an in-memory database. Query parameters are ignored.
+func ParseURL(raw string) (dialect, driverName, dsn string, err error) {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "", "", "", fmt.Errorf("%w %s: expected dialect://..., e.g. mysql+pymysql://user:password@host/arca or sqlite:////var/lib/arca/arca.db", ErrInvalidURL, Redact(raw))
+	}
+	scheme = strings.ToLower(scheme)
+	switch {
+	case mysqlSchemes[scheme]:
+		dsn, err = mysqlDSN(raw)
+		return MySQL, mysqlDriver, dsn, err
+	case scheme == "sqlite" || scheme == "sqlite+pysqlite":
+		dsn, err = sqliteDSN(raw)
+		return SQLite, sqliteDriver, dsn, err
+	default:
+		return "", "", "", fmt.Errorf("%w %s: unsupported dialect %q (use mysql+pymysql:// or sqlite://)", ErrInvalidURL, Redact(raw), scheme)
+	}
+}
+
+// parse wraps url.Parse so that its error, which quotes the whole URL
+// (password included), never escapes.
+func parse(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: not a valid URL (percent-encode special characters of the user name and password)", ErrInvalidURL, Redact(raw))
+	}
+	return u, nil
+}
+
+func mysqlDSN(raw string) (string, error) {
+	u, err := parse(raw)
+	if err != nil {
+		return "", err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %s: %s", ErrInvalidURL, Redact(raw), fmt.Sprintf(format, args...))
+	}
+	if u.Opaque != "" {
+		return "", bad("expected mysql+pymysql://user:password@host[:port]/database")
+	}
+	cfg := mysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
+		return "", bad("the path must name one database, e.g. /arca")
+	}
+	cfg.Net, cfg.Addr = "tcp", "localhost:3306"
+	if host := u.Hostname(); host != "" {
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", bad("invalid port %s", quote(port))
+		}
+		cfg.Addr = net.JoinHostPort(host, port)
+	} else if u.Port() != "" {
+		return "", bad("a port without a host")
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = mysqlDialTimeout, mysqlReadTimeout, mysqlWriteTimeout
+	// Placeholders are interpolated client-side: one round trip per query
+	// instead of prepare/execute/close. The driver does it safely for
+	// utf8mb4 (it refuses for charsets where escaping is ambiguous).
+	cfg.InterpolateParams = true
+	// An UPDATE reports the rows it matched, not only those it changed, as
+	// SQLite does: conditional updates that rewrite a value with itself
+	// must not look like misses.
+	cfg.ClientFoundRows = true
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return "", bad("%v", err)
+	}
+	// Sessions compute in UTC and reject what would be silently truncated
+	// or zeroed (an over-long name, an invalid date).
+	cfg.Params = map[string]string{
+		"time_zone": "'+00:00'",
+		"sql_mode":  "'TRADITIONAL'",
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", bad("malformed query string")
+	}
+	for key, vals := range q {
+		val := vals[len(vals)-1]
+		switch {
+		case key == "charset":
+			if v := strings.ToLower(val); v != "utf8" && v != "utf8mb4" && v != "utf8mb3" {
+				return "", bad("charset %s: only utf8/utf8mb4 are supported (Arca always uses utf8mb4)", quote(val))
+			}
+		case key == "unix_socket":
+			if val == "" {
+				return "", bad("empty unix_socket")
+			}
+			cfg.Net, cfg.Addr = "unix", val
+		case key == "connect_timeout" || key == "read_timeout" || key == "write_timeout":
+			secs, err := strconv.Atoi(val)
+			if err != nil || secs <= 0 || secs > 86400 {
+				return "", bad("%s must be a number of seconds, got %s", key, quote(val))
+			}
+			d := time.Duration(secs) * time.Second
+			switch key {
+			case "connect_timeout":
+				cfg.Timeout = d
+			case "read_timeout":
+				cfg.ReadTimeout = d
+			default:
+				cfg.WriteTimeout = d
+			}
+		case ignoredMySQLParams[key]:
+		default:
+			return "", bad("unsupported query parameter %s", quote(key))
+		}
+	}
+	return cfg.FormatDSN(), nil
+}
+
+// sqlitePragmas apply to every connection of the pool: WAL lets readers run
+// beside a writer, busy_timeout makes a writer wait for the lock instead of
+// failing, foreign keys are off by default in SQLite, and NORMAL
+// synchronisation is durable in WAL mode except against power loss of the
+// last transactions. _txlock=immediate takes the write lock at BEGIN, so
+// two read-then-write transactions cannot deadlock on lock upgrade (which
+// busy_timeout cannot resolve).
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// sqliteMemory is the DSN path of an in-memory database.
+const sqliteMemory = ":memory:"
+
+func sqliteDSN(raw string) (string, error) {
+	u, err := parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Opaque != "" || u.User != nil || u.Host != "" {
+		return "", fmt.Errorf("%w %s: expected sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite:// (in memory)", ErrInvalidURL, Redact(raw))
+	}
+	path, err := sqlitePath(u, raw)
+	if err != nil {
+		return "", err
+	}
+	return path + "?" + sqlitePragmas, nil
+}
+
+// sqlitePath returns the file path of a parsed sqlite URL: the URL path
+// minus the one slash that separates it from the (empty) host.
+func sqlitePath(u *url.URL, raw string) (string, error) {
+	path := strings.TrimPrefix(u.Path, "/")
+	if path == "" || path == sqliteMemory {
+		return sqliteMemory, nil
+	}
+	// modernc.org/sqlite splits its DSN at the first '?', and a "file:"
+	// prefix would turn the path into a URI with its own rules.
+	if strings.ContainsAny(path, "?\x00") || strings.HasPrefix(path, "file:") {
+		return "", fmt.Errorf("%w %s: the file name must not contain '?' or NUL, nor start with file:", ErrInvalidURL, Redact(raw))
+	}
+	return path, nil
+}
+
+// Redact returns the URL with its password replaced by "xxxxx", for logs
+// and errors. It does not rely on URL parsing: an unencoded '#', '/' or '@'
+// in a password would make a parser see a fragment or a host where the
+// operator meant a password, so everything between the user name and the
+// last '@' is hidden.
+func Redact(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(URL without dialect://)"
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if hasPassword {
+		user += ":xxxxx"
+	}
+	return scheme + "://" + user + "@" + rest[at+1:]
+}
+
+// quote quotes a value from the URL for an error message if it cannot
+// hold a piece of the password (which needs ':' before and '@' after it).
+func quote(s string) string {
+	if len(s) > 64 || strings.ContainsAny(s, ":@") {
+		return "(value not shown)"
+	}
+	return strconv.Quote(s)
+}
+
+// Open parses the URL, opens the database with the pool configured from
+// opts and checks that it answers within ctx. It returns the dialect.
+func Open(ctx context.Context, raw string, opts Options) (*sql.DB, string, error) {
+	dialect, driver, dsn, err := ParseURL(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	memory := false
+	if dialect == SQLite {
+		path, _, _ := strings.Cut(dsn, "?")
+		memory = path == sqliteMemory
+		if !memory {
+			if err := checkDir(path); err != nil {
+				return nil, "", fmt.Errorf("sqlite database %s: %w", path, err)
+			}
+		}
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening %s database %s: %w", dialect, Redact(raw), err)
+	}
+	configurePool(db, dialect, memory, opts)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, "", fmt.Errorf("connecting to %s database %s: %w", dialect, Redact(raw), err)
+	}
+	return db, dialect, nil
+}
+
+func configurePool(db *sql.DB, dialect string, memory bool, opts Options) {
+	maxOpen := opts.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenConns
+	}
+	lifetime, idleTime := opts.ConnMaxLifetime, opts.ConnMaxIdleTime
+	if lifetime <= 0 {
+		lifetime = DefaultConnMaxLifetime
+	}
+	if idleTime <= 0 {
+		idleTime = DefaultConnMaxIdleTime
+	}
+	if dialect == SQLite {
+		maxOpen = min(maxOpen, SQLiteMaxConns)
+		if memory {
+			// Every connection to ":memory:" is a database of its own: keep
+			// exactly one, forever.
+			maxOpen, lifetime, idleTime = 1, 0, 0
+		}
+	}
+	maxIdle := opts.MaxIdleConns
+	if maxIdle <= 0 || maxIdle > maxOpen {
+		maxIdle = maxOpen
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxIdle)
+	db.SetConnMaxLifetime(lifetime)
+	db.SetConnMaxIdleTime(idleTime)
+}
+
+// checkDir turns SQLite's bare "unable to open database file" into a
+// message that says what is missing.
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist: create it or fix [database] connection", dir)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}

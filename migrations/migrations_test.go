@@ -1,0 +1,237 @@
+package migrations_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/migrations"
+)
+
+type dialectDB struct {
+	dialect string
+	open    func(t *testing.T) *sql.DB
+}
+
+var dialects = []dialectDB{
+	{migrations.SQLite, func(t *testing.T) *sql.DB { return testdb.RawSQLite(t) }},
+	{migrations.MySQL, func(t *testing.T) *sql.DB { db, _ := testdb.RawMySQL(t); return db }},
+}
+
+// Tables a full upgrade must create (later versions add more).
+var tables = []string{"orders", "project_keks", "secret_user_metadata", "secrets"}
+
+func listTables(t *testing.T, db *sql.DB, dialect string) []string {
+	t.Helper()
+	q := "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"
+	if dialect == migrations.MySQL {
+		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> 'schema_migrations' ORDER BY table_name"
+	}
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func checkVersion(t *testing.T, db *sql.DB, dialect string, want uint) {
+	t.Helper()
+	v, dirty, err := migrations.Version(db, dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != want || dirty {
+		t.Fatalf("version %d dirty %v, want %d clean", v, dirty, want)
+	}
+}
+
+func TestUpDownUp(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.dialect, func(t *testing.T) {
+			ctx := context.Background()
+			db := d.open(t)
+			latest := migrations.Latest(d.dialect)
+			checkVersion(t, db, d.dialect, 0)
+			if err := migrations.Check(db, d.dialect); !errors.Is(err, migrations.ErrOutOfDate) {
+				t.Fatalf("Check on an empty database: %v", err)
+			}
+			for round := range 2 {
+				if err := migrations.Up(ctx, db, d.dialect); err != nil {
+					t.Fatalf("round %d: up: %v", round, err)
+				}
+				checkVersion(t, db, d.dialect, latest)
+				if err := migrations.Check(db, d.dialect); err != nil {
+					t.Fatalf("Check after up: %v", err)
+				}
+				got := listTables(t, db, d.dialect)
+				for _, want := range tables {
+					if !slices.Contains(got, want) {
+						t.Fatalf("tables after up: %v, no %s", got, want)
+					}
+				}
+				// Up again changes nothing and is not an error.
+				if err := migrations.Up(ctx, db, d.dialect); err != nil {
+					t.Fatalf("second up: %v", err)
+				}
+				if err := migrations.Down(ctx, db, d.dialect); err != nil {
+					t.Fatalf("round %d: down: %v", round, err)
+				}
+				checkVersion(t, db, d.dialect, 0)
+				if got := listTables(t, db, d.dialect); len(got) != 0 {
+					t.Fatalf("tables left after down: %v", got)
+				}
+			}
+		})
+	}
+}
+
+func TestStepsAndCheckMessages(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.dialect, func(t *testing.T) {
+			ctx := context.Background()
+			db := d.open(t)
+			latest := migrations.Latest(d.dialect)
+			if err := migrations.Steps(ctx, db, d.dialect, int(latest)-1); err != nil {
+				t.Fatal(err)
+			}
+			checkVersion(t, db, d.dialect, latest-1)
+			err := migrations.Check(db, d.dialect)
+			if !errors.Is(err, migrations.ErrOutOfDate) {
+				t.Fatalf("Check one version behind: %v", err)
+			}
+			want := fmt.Sprintf(`database schema is at version %d, this arca needs %d: run "arca-manage db upgrade"`, latest-1, latest)
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
+
+			// A migration that failed half-way leaves the version dirty.
+			if _, err := db.Exec("UPDATE schema_migrations SET version = ?, dirty = ?", latest, true); err != nil {
+				t.Fatal(err)
+			}
+			v, dirty, err := migrations.Version(db, d.dialect)
+			if err != nil || v != latest || !dirty {
+				t.Fatalf("Version = %d, %v, %v", v, dirty, err)
+			}
+			err = migrations.Check(db, d.dialect)
+			if !errors.Is(err, migrations.ErrDirty) || errors.Is(err, migrations.ErrOutOfDate) {
+				t.Fatalf("Check on a dirty schema: %v", err)
+			}
+			if !regexp.MustCompile(`dirty: migration \d+ failed part-way`).MatchString(err.Error()) {
+				t.Errorf("dirty message: %v", err)
+			}
+			if err := migrations.Up(ctx, db, d.dialect); !errors.Is(err, migrations.ErrDirty) {
+				t.Fatalf("Up on a dirty schema: %v", err)
+			}
+			// The operator checks by hand, records the true version, upgrades.
+			if err := migrations.Force(ctx, db, d.dialect, latest-1); err != nil {
+				t.Fatal(err)
+			}
+			if err := migrations.Up(ctx, db, d.dialect); err != nil {
+				t.Fatal(err)
+			}
+			checkVersion(t, db, d.dialect, latest)
+
+			// A schema newer than the build.
+			if _, err := db.Exec("UPDATE schema_migrations SET version = ?", latest+1); err != nil {
+				t.Fatal(err)
+			}
+			if err := migrations.Check(db, d.dialect); !errors.Is(err, migrations.ErrTooNew) {
+				t.Fatalf("Check on a newer schema: %v", err)
+			}
+			if err := migrations.Up(ctx, db, d.dialect); !errors.Is(err, migrations.ErrTooNew) {
+				t.Fatalf("Up on a newer schema: %v", err)
+			}
+		})
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	db := testdb.RawSQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := migrations.Up(ctx, db, migrations.SQLite); err == nil {
+		t.Fatal("Up with a cancelled context succeeded")
+	}
+}
+
+var fileName = regexp.MustCompile(`^(\d{6})_[a-z0-9_]+\.(up|down)\.sql$`)
+
+// TestFiles keeps the folders in step: the same versions in both dialects,
+// an up and a down for each, one statement per MySQL file.
+func TestFiles(t *testing.T) {
+	names := map[string]map[string]bool{}
+	for _, dialect := range []string{migrations.MySQL, migrations.SQLite} {
+		sub, err := migrations.FS(dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := fs.ReadDir(sub, ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[dialect] = map[string]bool{}
+		for _, e := range entries {
+			if !fileName.MatchString(e.Name()) {
+				t.Errorf("%s/%s: name must be NNNNNN_what.(up|down).sql", dialect, e.Name())
+				continue
+			}
+			names[dialect][e.Name()] = true
+			if dialect == migrations.MySQL {
+				b, err := fs.ReadFile(sub, e.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := strings.TrimSpace(string(b))
+				if strings.Count(body, ";") != 1 || !strings.HasSuffix(body, ";") {
+					t.Errorf("mysql/%s: exactly one statement per file (DDL is not transactional on MySQL)", e.Name())
+				}
+			}
+		}
+		for n := range names[dialect] {
+			var other string
+			if strings.HasSuffix(n, ".up.sql") {
+				other = strings.TrimSuffix(n, ".up.sql") + ".down.sql"
+			} else {
+				other = strings.TrimSuffix(n, ".down.sql") + ".up.sql"
+			}
+			if !names[dialect][other] {
+				t.Errorf("%s/%s has no %s", dialect, n, other)
+			}
+		}
+	}
+	for n := range names[migrations.MySQL] {
+		if !names[migrations.SQLite][n] {
+			t.Errorf("mysql/%s has no sqlite counterpart", n)
+		}
+	}
+	for n := range names[migrations.SQLite] {
+		if !names[migrations.MySQL][n] {
+			t.Errorf("sqlite/%s has no mysql counterpart", n)
+		}
+	}
+	if migrations.Latest(migrations.MySQL) != migrations.Latest(migrations.SQLite) || migrations.Latest(migrations.MySQL) == 0 {
+		t.Errorf("Latest: mysql %d, sqlite %d", migrations.Latest(migrations.MySQL), migrations.Latest(migrations.SQLite))
+	}
+	if migrations.Latest("postgres") != 0 {
+		t.Error("Latest of an unknown dialect")
+	}
+}
