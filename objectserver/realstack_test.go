@@ -1,0 +1,540 @@
+package objectserver_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testkeystone"
+)
+
+// stack is the real-stack set-up of TestRealStack: Keystone, account and
+// container servers from tools/stack.sh; a real arca-api; two
+// arca-object-servers on two devices behind a private Swift proxy whose
+// object ring has 2 replicas on them.
+type stack struct {
+	t        *testing.T
+	work     string
+	ringDir  string
+	nodes    []node
+	proxyURL string
+	token    string
+	project  string
+	storage  string
+	api      *testapi.Server
+}
+
+type node struct {
+	devices string
+	device  string
+	port    int
+	conf    string
+}
+
+func requireStack(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
+		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s", why)
+	}
+	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
+}
+
+// startProcess runs a daemon in its own process group, stopped at cleanup.
+func startProcess(t *testing.T, logName string, name string, args ...string) *bytes.Buffer {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", logName, tail(out.String(), 4000))
+		}
+	})
+	return &out
+}
+
+type syncWriter struct{ w io.Writer }
+
+func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never became healthy", url)
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	env := testkeystone.Load(t)
+	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
+	if swiftDir == "" {
+		requireStack(t, "ARCA_TEST_SWIFT_DIR is not set")
+	}
+	for _, tool := range []string{"swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			requireStack(t, tool+" is not installed")
+		}
+	}
+	s := &stack{t: t, work: t.TempDir()}
+	svc := env.ServiceConfig()
+	authtoken := fmt.Sprintf(`
+[keystone_authtoken]
+www_authenticate_uri = %s
+auth_url = %s
+auth_type = password
+username = %s
+password = %s
+project_name = %s
+user_domain_name = %s
+project_domain_name = %s
+region_name = %s
+`, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName,
+		svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
+	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: authtoken})
+	bins := testapi.Binaries(t)
+
+	for i := 1; i <= 2; i++ {
+		n := node{devices: filepath.Join(s.work, fmt.Sprintf("node%d", i)), device: fmt.Sprintf("d%d", i), port: testapi.FreePort(t)}
+		if err := os.MkdirAll(filepath.Join(n.devices, n.device), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n.conf = filepath.Join(s.work, fmt.Sprintf("object-server-%d.conf", i))
+		conf := fmt.Sprintf(`[DEFAULT]
+user = root
+devices = %s
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = %d
+swift_dir = %s
+log_address = %s/no-syslog
+container_update_timeout = 2
+[app:object-server]
+[object-auditor]
+interval = 1
+[object-updater]
+interval = 1
+[arca]
+crypto_protocol = aes_256_cbc
+key_service_url = %s
+auth_url = %s
+username = %s
+password = %s
+project_name = %s
+user_domain_name = %s
+project_domain_name = %s
+region_name = %s
+`, n.devices, n.port, filepath.Join(s.work, "rings"), s.work, s.api.URL, svc.AuthURL, svc.Username, svc.Password,
+			svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
+		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		startProcess(t, "arca-object-server "+n.device, filepath.Join(bins, "arca-object-server"), n.conf, "-v")
+		s.nodes = append(s.nodes, n)
+	}
+	s.ringDir = filepath.Join(s.work, "rings")
+	if err := os.MkdirAll(s.ringDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"account.ring.gz", "container.ring.gz"} {
+		b, err := os.ReadFile(filepath.Join(swiftDir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.ringDir, r), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	py := exec.Command("/usr/bin/python3", "-c", `
+import os, sys
+from swift.common.ring import RingBuilder
+rb = RingBuilder(8, 2, 0)
+for i, port in enumerate(sys.argv[2:]):
+    rb.add_dev({'id': i, 'region': 1, 'zone': i + 1, 'ip': '127.0.0.1', 'port': int(port),
+                'replication_ip': '127.0.0.1', 'replication_port': int(port),
+                'device': 'd%d' % (i + 1), 'weight': 100.0, 'meta': ''})
+rb.rebalance()
+rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
+`, s.ringDir, strconv.Itoa(s.nodes[0].port), strconv.Itoa(s.nodes[1].port))
+	if out, err := py.CombinedOutput(); err != nil {
+		t.Fatalf("building the object ring: %v\n%s", err, out)
+	}
+	proxyConf, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyPort := testapi.FreePort(t)
+	pc := regexp.MustCompile(`(?m)^bind_port = .*$`).ReplaceAllString(string(proxyConf), "bind_port = "+strconv.Itoa(proxyPort))
+	pc = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(pc, "swift_dir = "+s.ringDir+"\nuser = root")
+	pconf := filepath.Join(s.work, "proxy-server.conf")
+	if err := os.WriteFile(pconf, []byte(pc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, "swift-proxy-server", "swift-proxy-server", pconf, "-v")
+	s.proxyURL = fmt.Sprintf("http://127.0.0.1:%d", proxyPort)
+	for _, n := range s.nodes {
+		waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/healthcheck", n.port))
+	}
+	waitHealthy(t, s.proxyURL+"/healthcheck")
+
+	// A demo user token and its project id.
+	u := env.Users[testkeystone.Demo]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc2, err := openstack.NewClient(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := openstack.NewIdentityV3(pc2, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ao := gophercloud.AuthOptions{IdentityEndpoint: env.URL, Username: u.Name, Password: u.Password, DomainName: env.UserDomain,
+		Scope: &gophercloud.AuthScope{ProjectName: u.Project, DomainName: env.ProjectDomain}}
+	res := tokens.Create(ctx, ic, &ao)
+	s.token, err = res.ExtractTokenID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := res.ExtractProject()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.project = proj.ID
+	s.storage = s.proxyURL + "/v1/AUTH_" + s.project
+	return s
+}
+
+// swift runs the swift CLI against the private proxy as the demo user.
+func (s *stack) swift(dir string, args ...string) string {
+	s.t.Helper()
+	full := append([]string{"--os-auth-token", s.token, "--os-storage-url", s.storage}, args...)
+	cmd := exec.Command("swift", full...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// http does one request through the proxy.
+func (s *stack) http(method, path string, hdr map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.storage+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", s.token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp, b
+}
+
+func md5sum(b []byte) string {
+	h := md5.Sum(b)
+	return hex.EncodeToString(h[:])
+}
+
+// TestRealStack drives the real Swift proxy and the swift CLI against two
+// arca-object-servers, then Swift's Python auditor and updater over their
+// devices.
+func TestRealStack(t *testing.T) {
+	s := newStack(t)
+	tag := make([]byte, 6)
+	_, _ = rand.Read(tag)
+	marker := "ARCA-PLAINTEXT-" + hex.EncodeToString(tag)
+	cont := "arca-os-" + hex.EncodeToString(tag)
+	src := t.TempDir()
+	small := []byte("small object " + marker + "\n")
+	large := bytes.Repeat([]byte(marker+" large object line\n"), 3<<20/40)
+	files := map[string][]byte{"small.txt": small, "empty.bin": nil, "large.bin": large}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.swift(src, "upload", cont, "small.txt", "empty.bin", "large.bin")
+	s.swift(src, "upload", "--use-slo", "-S", "1048576", cont, "large.bin", "--object-name", "slo.bin")
+
+	dst := t.TempDir()
+	for name, data := range files {
+		s.swift(dst, "download", cont, name, "-o", filepath.Join(dst, name))
+		got, err := os.ReadFile(filepath.Join(dst, name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("download %s: %d bytes, want %d (%v)", name, len(got), len(data), err)
+		}
+	}
+	s.swift(dst, "download", cont, "slo.bin", "-o", filepath.Join(dst, "slo.bin"))
+	if got, _ := os.ReadFile(filepath.Join(dst, "slo.bin")); !bytes.Equal(got, large) {
+		t.Fatalf("SLO download: %d bytes", len(got))
+	}
+
+	st := s.swift(dst, "stat", cont, "small.txt")
+	if !strings.Contains(st, "Content Length: "+strconv.Itoa(len(small))) || !strings.Contains(st, "ETag: "+md5sum(small)) {
+		t.Fatalf("stat:\n%s", st)
+	}
+	// the listing shows plaintext sizes and etags
+	_, listing := s.http("GET", "/"+cont+"?format=json", nil)
+	var entries []struct {
+		Name  string `json:"name"`
+		Bytes int64  `json:"bytes"`
+		Hash  string `json:"hash"`
+	}
+	if err := json.Unmarshal(listing, &entries); err != nil {
+		t.Fatalf("listing %s: %v", listing, err)
+	}
+	seen := 0
+	for _, e := range entries {
+		if data, ok := files[e.Name]; ok {
+			seen++
+			if e.Bytes != int64(len(data)) || e.Hash != md5sum(data) {
+				t.Errorf("listing %s: %d bytes %s, want %d %s", e.Name, e.Bytes, e.Hash, len(data), md5sum(data))
+			}
+		}
+	}
+	if seen != len(files) {
+		t.Fatalf("listing has %d of %d objects: %s", seen, len(files), listing)
+	}
+
+	// metadata, copy
+	s.swift(dst, "post", "-m", "color:blue", cont, "small.txt")
+	if st := s.swift(dst, "stat", cont, "small.txt"); !strings.Contains(st, "Meta Color: blue") {
+		t.Fatalf("stat after post:\n%s", st)
+	}
+	s.swift(dst, "copy", "-d", "/"+cont+"/copy.txt", cont, "small.txt")
+	if resp, b := s.http("GET", "/"+cont+"/copy.txt", nil); resp.StatusCode != 200 || !bytes.Equal(b, small) {
+		t.Fatalf("copy: %d %q", resp.StatusCode, b)
+	}
+
+	// ranges and conditionals through the proxy
+	resp, b := s.http("GET", "/"+cont+"/large.bin", map[string]string{"Range": "bytes=100000-100099"})
+	if resp.StatusCode != 206 || !bytes.Equal(b, large[100000:100100]) {
+		t.Fatalf("range: %d", resp.StatusCode)
+	}
+	resp, b = s.http("GET", "/"+cont+"/large.bin", map[string]string{"Range": "bytes=0-9,-10"})
+	if resp.StatusCode != 206 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/byteranges") ||
+		!bytes.Contains(b, large[:10]) || !bytes.Contains(b, large[len(large)-10:]) {
+		t.Fatalf("multi-range: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := s.http("GET", "/"+cont+"/small.txt", map[string]string{"If-None-Match": `"` + md5sum(small) + `"`}); resp.StatusCode != 304 {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+	if resp, _ := s.http("GET", "/"+cont+"/small.txt", map[string]string{"If-Match": `"nope"`}); resp.StatusCode != 412 {
+		t.Fatalf("If-Match: %d", resp.StatusCode)
+	}
+
+	// no plaintext anywhere on the devices
+	var dataFiles int
+	for _, n := range s.nodes {
+		_ = filepath.WalkDir(n.devices, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if strings.HasSuffix(p, ".data") {
+				dataFiles++
+			}
+			b, err := os.ReadFile(p)
+			if err == nil && bytes.Contains(b, []byte(marker)) {
+				t.Errorf("plaintext found in %s", p)
+			}
+			return nil
+		})
+	}
+	if dataFiles < 2*5 {
+		t.Fatalf("only %d data files on the two devices", dataFiles)
+	}
+
+	// Swift's Python auditor checks every file and quarantines nothing.
+	for _, n := range s.nodes {
+		out, err := exec.Command("swift-object-auditor", n.conf, "--once", "-v").CombinedOutput()
+		if err != nil {
+			t.Fatalf("auditor: %v\n%s", err, out)
+		}
+		if q, err := filepath.Glob(filepath.Join(n.devices, "*", "quarantined", "*", "*")); err != nil || len(q) > 0 {
+			t.Fatalf("auditor quarantined %v\n%s", q, tail(string(out), 3000))
+		}
+	}
+
+	// delete
+	s.swift(dst, "delete", cont, "small.txt")
+	if resp, _ := s.http("GET", "/"+cont+"/small.txt", nil); resp.StatusCode != 404 {
+		t.Fatalf("GET after delete: %d", resp.StatusCode)
+	}
+
+	t.Run("replicator restores a lost replica", func(t *testing.T) { s.replicatorRestores(t, cont, large) })
+	t.Run("updater delivers an async pending", func(t *testing.T) { s.updaterDelivers(t, cont) })
+}
+
+// replicatorRestores deletes node 2's copy of large.bin (and its cached
+// suffix hashes), runs Swift's Python replicator for node 1 in rsync mode
+// (REPLICATE answered by arca-object-server) and reads the object back from
+// node 2 alone.
+func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
+	n2 := s.nodes[1]
+	var victim string
+	_ = filepath.WalkDir(n2.devices, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".data") {
+			if b, err := os.ReadFile(p); err == nil && int64(len(b)) > int64(len(want)) {
+				victim = p
+			}
+		}
+		return nil
+	})
+	if victim == "" {
+		t.Fatal("no replica of large.bin on node 2")
+	}
+	partDir := filepath.Dir(filepath.Dir(filepath.Dir(victim)))
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(partDir, "hashes.pkl"))
+
+	rsyncPort := testapi.FreePort(t)
+	rconf := filepath.Join(s.work, "rsyncd.conf")
+	conf := fmt.Sprintf("uid = root\ngid = root\nuse chroot = no\npid file = %s/rsyncd.pid\n", s.work)
+	for _, n := range s.nodes {
+		conf += fmt.Sprintf("[object_%s]\npath = %s\nread only = false\n", n.device, n.devices)
+	}
+	if err := os.WriteFile(rconf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, "rsyncd", "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
+	n1conf, err := os.ReadFile(s.nodes[0].conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repConf := filepath.Join(s.work, "replicator-1.conf")
+	rc := strings.Replace(string(n1conf), "[object-updater]",
+		fmt.Sprintf("[object-replicator]\nrsync_module = rsync://127.0.0.1:%d/object_{device}\nsync_method = rsync\n[object-updater]", rsyncPort), 1)
+	if err := os.WriteFile(repConf, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := exec.Command("swift-object-replicator", repConf, "--once", "-v").CombinedOutput()
+		if err != nil {
+			t.Fatalf("replicator: %v\n%s", err, tail(string(out), 3000))
+		}
+		if _, err := os.Stat(victim); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicator did not restore %s\n%s", victim, tail(string(out), 3000))
+		}
+		time.Sleep(time.Second)
+	}
+	// node 2 alone serves it, decrypted and whole
+	rel := strings.TrimPrefix(victim, n2.devices+"/"+n2.device+"/objects/")
+	part := strings.SplitN(rel, "/", 2)[0]
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/%s/%s/AUTH_%s/%s/large.bin", n2.port, n2.device, part, s.project, cont), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+		t.Fatalf("restored replica: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}
+
+// updaterDelivers writes an object straight to node 1 while its container
+// server "is down" (a closed port), then runs Swift's Python updater, which
+// must deliver the async_pending to the real container server.
+func (s *stack) updaterDelivers(t *testing.T, cont string) {
+	n1 := s.nodes[0]
+	body := "async pending body"
+	ts := fmt.Sprintf("%d.00000", time.Now().Unix()+5)
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/%s/0/AUTH_%s/%s/async.txt", n1.port, n1.device, s.project, cont), strings.NewReader(body))
+	req.Header.Set("X-Timestamp", ts)
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Container-Host", "127.0.0.1:1")
+	req.Header.Set("X-Container-Device", "d1")
+	req.Header.Set("X-Container-Partition", "0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("direct PUT: %d", resp.StatusCode)
+	}
+	pending, _ := filepath.Glob(filepath.Join(n1.devices, n1.device, "async_pending", "*", "*"))
+	if len(pending) == 0 {
+		t.Fatal("no async_pending written")
+	}
+	out, err := exec.Command("swift-object-updater", n1.conf, "--once", "-v").CombinedOutput()
+	if err != nil {
+		t.Fatalf("updater: %v\n%s", err, tail(string(out), 3000))
+	}
+	if left, _ := filepath.Glob(filepath.Join(n1.devices, n1.device, "async_pending", "*", "*")); len(left) > 0 {
+		t.Fatalf("async_pending left: %v\n%s", left, tail(string(out), 3000))
+	}
+	_, listing := s.http("GET", "/"+cont+"?format=json&prefix=async", nil)
+	want := fmt.Sprintf(`"bytes": %d`, len(body))
+	if !strings.Contains(string(listing), `"name": "async.txt"`) || !strings.Contains(string(listing), want) ||
+		!strings.Contains(string(listing), md5sum([]byte(body))) {
+		t.Fatalf("listing after updater: %s", listing)
+	}
+}
