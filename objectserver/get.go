@@ -176,9 +176,12 @@ func (s *Server) handleGet(req *request) {
 		}
 	}
 	// Open the body before answering, so a key or integrity failure is a
-	// clean error status and never a half-sent object.
+	// clean error status and never a half-sent object. HEAD answers from
+	// metadata alone (no key needed: listing and stat keep working for an
+	// object whose key was destroyed; only its data is gone).
+	head := r.Method == http.MethodHead
 	var src rangeSource = plainSource{obj.File}
-	if v.crypt != nil {
+	if v.crypt != nil && !head {
 		key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
 		if err != nil {
 			s.keyError(req, err)
@@ -198,7 +201,6 @@ func (s *Server) handleGet(req *request) {
 		}
 		src = cryptSource{cr}
 	}
-	head := r.Method == http.MethodHead
 	switch {
 	case len(ranges) <= 1:
 		br, code := byteRange{0, v.length}, http.StatusOK

@@ -43,6 +43,8 @@ type stack struct {
 	project  string
 	storage  string
 	api      *testapi.Server
+	// serviceToken is the arca service user's, for arca-api.
+	serviceToken string
 }
 
 type node struct {
@@ -142,6 +144,7 @@ region_name = %s
 `, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName,
 		svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
 	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: authtoken})
+	s.serviceToken = env.Token(t, testkeystone.Arca)
 	bins := testapi.Binaries(t)
 
 	for i := 1; i <= 2; i++ {
@@ -174,6 +177,9 @@ project_name = %s
 user_domain_name = %s
 project_domain_name = %s
 region_name = %s
+active_key_cache_ttl = 1
+key_cache_ttl = 1
+error_cache_ttl = 1
 `, n.devices, n.port, filepath.Join(s.work, "rings"), s.work, s.api.URL, svc.AuthURL, svc.Username, svc.Password,
 			svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
 		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
@@ -424,6 +430,8 @@ func TestRealStack(t *testing.T) {
 
 	t.Run("replicator restores a lost replica", func(t *testing.T) { s.replicatorRestores(t, cont, large) })
 	t.Run("updater delivers an async pending", func(t *testing.T) { s.updaterDelivers(t, cont) })
+	// last: it destroys the key of every object above
+	t.Run("key rotation and destruction", func(t *testing.T) { s.rotateAndDestroy(t, cont, small) })
 }
 
 // replicatorRestores deletes node 2's copy of large.bin (and its cached
@@ -536,5 +544,69 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	if !strings.Contains(string(listing), `"name": "async.txt"`) || !strings.Contains(string(listing), want) ||
 		!strings.Contains(string(listing), md5sum([]byte(body))) {
 		t.Fatalf("listing after updater: %s", listing)
+	}
+}
+
+// keyService calls arca-api as the service user.
+func (s *stack) keyService(t *testing.T, method, path string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.api.URL+path, nil)
+	req.Header.Set("X-Auth-Token", s.serviceToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// rotateAndDestroy rotates the demo project's key: objects written before
+// still read, new ones use the new key; destroying the old key makes its
+// objects answer an error (never data) and leaves the others readable.
+func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
+	code, active := s.keyService(t, "GET", "/v1/project-keys/active?project_id="+s.project)
+	if code != 200 {
+		t.Fatalf("active key: %d %v", code, active)
+	}
+	oldID, _ := active["key_id"].(string)
+	code, rotated := s.keyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.project)
+	if code/100 != 2 || rotated["key_id"] == oldID {
+		t.Fatalf("rotate: %d %v", code, rotated)
+	}
+	time.Sleep(1500 * time.Millisecond) // active_key_cache_ttl
+	if resp, b := s.http("GET", "/"+cont+"/copy.txt", nil); resp.StatusCode != 200 || !bytes.Equal(b, small) {
+		t.Fatalf("old object after rotation: %d", resp.StatusCode)
+	}
+	newBody := []byte("written after rotation")
+	req, _ := http.NewRequest("PUT", s.storage+"/"+cont+"/after.txt", bytes.NewReader(newBody))
+	req.Header.Set("X-Auth-Token", s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT after rotation: %d", resp.StatusCode)
+	}
+	code, body := s.keyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.project)
+	if code/100 != 2 {
+		t.Fatalf("destroying the old key: %d %v", code, body)
+	}
+	time.Sleep(1500 * time.Millisecond) // key_cache_ttl
+	resp2, b := s.http("GET", "/"+cont+"/copy.txt", nil)
+	if resp2.StatusCode == 200 || bytes.Contains(b, small) {
+		t.Fatalf("object of a destroyed key answered %d with %q", resp2.StatusCode, b)
+	}
+	t.Logf("GET of an object whose key was destroyed: %d %s", resp2.StatusCode, bytes.TrimSpace(b))
+	if resp2.StatusCode != http.StatusGone {
+		t.Errorf("want 410 Gone through the proxy, got %d", resp2.StatusCode)
+	}
+	if resp, b := s.http("GET", "/"+cont+"/after.txt", nil); resp.StatusCode != 200 || !bytes.Equal(b, newBody) {
+		t.Fatalf("new-key object after destroying the old key: %d", resp.StatusCode)
+	}
+	if resp, _ := s.http("HEAD", "/"+cont+"/copy.txt", nil); resp.StatusCode != 200 {
+		t.Fatalf("HEAD (metadata only) of a destroyed-key object: %d", resp.StatusCode)
 	}
 }
