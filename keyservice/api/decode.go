@@ -63,6 +63,11 @@ func optInt(obj map[string]json.RawMessage, key string, min, max int) (*int, err
 	if !ok || isNull(raw) {
 		return nil, nil
 	}
+	// encoding/json decodes "256" (a string) into a json.Number; Barbican's
+	// schema refuses it, so look at the token itself first.
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || (trimmed[0] != '-' && (trimmed[0] < '0' || trimmed[0] > '9')) {
+		return nil, invalid(fmt.Sprintf("Invalid '%s': must be an integer.", key))
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

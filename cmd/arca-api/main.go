@@ -1,0 +1,56 @@
+// Command arca-api is Arca's key service: the Barbican v1 API and project
+// keys over MySQL/MariaDB or SQLite.
+//
+//	arca-api --config-file /etc/arca/arca.conf
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/keyservice/app"
+)
+
+type configFiles []string
+
+func (c *configFiles) String() string     { return fmt.Sprint(*c) }
+func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
+
+func main() {
+	var files configFiles
+	flag.Var(&files, "config-file", "oslo-style configuration file (repeatable; later files override)")
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *version {
+		fmt.Println(app.Version)
+		return
+	}
+	if len(files) == 0 {
+		files = configFiles{"/etc/arca/arca.conf"}
+	}
+	if err := run(files); err != nil {
+		fmt.Fprintln(os.Stderr, "arca-api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(files []string) error {
+	cfg, err := app.LoadConfig(files...)
+	if err != nil {
+		return err
+	}
+	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Serve(ctx)
+}

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/dbconn"
+	"opendev.org/x/arca/keyservice"
+	"opendev.org/x/arca/keyservice/api"
+	"opendev.org/x/arca/keyservice/envelope"
+	"opendev.org/x/arca/keyservice/sqlstore"
+	"opendev.org/x/arca/migrations"
+)
+
+// Version is the build reported by GET /?build; set with -ldflags.
+var Version = "dev"
+
+// App is an assembled arca-api.
+type App struct {
+	Config  Config
+	DB      *sql.DB
+	Dialect string
+	Service *keyservice.Service
+	Handler http.Handler
+	Log     zerolog.Logger
+	closers []func() error
+}
+
+// LoadKeyring reads the master keys from ARCA_MASTER_KEYS or the configured
+// file. Errors say what is wrong and how to fix it.
+func LoadKeyring(cfg Config) (*envelope.Keyring, error) {
+	if env := os.Getenv("ARCA_MASTER_KEYS"); env != "" {
+		ring, err := envelope.ParseKeyring(strings.NewReader(strings.ReplaceAll(env, ";", "\n")))
+		if err != nil {
+			return nil, fmt.Errorf("ARCA_MASTER_KEYS: %w", err)
+		}
+		return ring, nil
+	}
+	return envelope.LoadKeyringFile(cfg.MasterKeyFile)
+}
+
+// OpenDatabase opens the configured database. It does not migrate.
+func OpenDatabase(ctx context.Context, cfg Config) (*sql.DB, string, error) {
+	db, dialect, err := dbconn.Open(ctx, cfg.DatabaseURL, dbconn.Options{
+		MaxOpenConns: cfg.MaxPoolSize, ConnMaxLifetime: cfg.ConnMaxLifetime,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("opening database: %w", err)
+	}
+	return db, dialect, nil
+}
+
+// Build assembles arca-api: it refuses to start on a missing or unsafe
+// master key file and on a schema that is not current.
+func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+	ring, err := LoadKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db, dialect, err := OpenDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, DB: db, Dialect: dialect, Log: log, closers: []func() error{db.Close}}
+	if err := migrations.Check(db, dialect); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	store := sqlstore.New(db, dialect)
+	a.Service, err = keyservice.New(store, ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol})
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	// Closed before the database: writes the queued project-key audit records.
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return a.Service.Close(ctx)
+	})
+	opts := api.Options{
+		HostHref: cfg.HostHref,
+		Logger:   log,
+		Build:    Version,
+		Health: func(r *http.Request) error {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			return store.Ping(ctx)
+		},
+	}
+	switch cfg.AuthStrategy {
+	case "noauth":
+		log.Warn().Msg("auth_strategy = noauth: the project is taken from X-Project-Id unchecked; development only")
+		opts.Authenticator, opts.Authorizer = api.NoAuth{}, api.ProjectIsolation{}
+	case "keystone":
+		if err := a.keystoneAuth(ctx, &opts); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+	}
+	a.Handler = api.New(a.Service, opts)
+	return a, nil
+}
+
+// Close releases the app's resources.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// Serve listens on the configured address until ctx is done, then drains
+// in-flight requests for up to 10 seconds.
+func (a *App) Serve(ctx context.Context) error {
+	addr := net.JoinHostPort(a.Config.BindHost, strconv.Itoa(a.Config.BindPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return a.ServeListener(ctx, ln)
+}
+
+// ServeListener serves on ln until ctx is done.
+func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: a.Config.ReadHeaderTimeout,
+		ReadTimeout:       a.Config.ReadTimeout,
+		WriteTimeout:      a.Config.WriteTimeout,
+		IdleTimeout:       a.Config.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+	a.Log.Info().Str("address", ln.Addr().String()).Str("auth_strategy", a.Config.AuthStrategy).
+		Str("database", a.Dialect).Msg("arca-api listening")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	// Requests have stopped: write the audit records still queued.
+	if err := a.Service.Close(shutdown); err != nil {
+		return fmt.Errorf("flushing audit records: %w", err)
+	}
+	a.Log.Info().Msg("arca-api stopped")
+	return nil
+}

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"opendev.org/x/arca/internal/config"
+)
+
+// Config is arca-api's configuration (etc/arca/arca.conf.sample documents
+// every option).
+type Config struct {
+	Debug     bool
+	LogFormat string
+
+	BindHost string
+	BindPort int
+	// HostHref is the base URL of refs; empty derives it per request.
+	HostHref string
+	// AuthStrategy is "keystone" or "noauth" (development only).
+	AuthStrategy string
+
+	// ReadHeaderTimeout and ReadTimeout cut off slow clients.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	DatabaseURL     string
+	MaxPoolSize     int
+	ConnMaxLifetime time.Duration
+
+	// MasterKeyFile holds the master keys; ARCA_MASTER_KEYS, when set,
+	// holds them instead (same format, lines or ';'-separated).
+	MasterKeyFile string
+
+	// CryptoProtocol sizes project data keys (aes_128_cbc or aes_256_cbc).
+	CryptoProtocol string
+
+	EnforceNewDefaults bool
+	PolicyFile         string
+
+	// Raw is the parsed file, for the sections other packages own
+	// ([keystone_authtoken]).
+	Raw *config.File
+}
+
+// LoadConfig reads arca.conf files (later ones override earlier ones).
+func LoadConfig(paths ...string) (Config, error) {
+	f, err := config.Load(paths...)
+	if err != nil {
+		return Config{}, err
+	}
+	return ConfigFrom(f)
+}
+
+// ConfigFrom reads the options from a parsed file, reporting every bad
+// value at once.
+func ConfigFrom(f *config.File) (Config, error) {
+	c := Config{
+		Debug:              f.Bool("DEFAULT", "debug", false),
+		LogFormat:          f.Choice("DEFAULT", "log_format", "text", "text", "json"),
+		BindHost:           f.String("DEFAULT", "bind_host", "127.0.0.1"),
+		BindPort:           f.Int("DEFAULT", "bind_port", 9311, 1, 65535),
+		HostHref:           f.String("DEFAULT", "host_href", ""),
+		AuthStrategy:       f.Choice("DEFAULT", "auth_strategy", "keystone", "keystone", "noauth"),
+		ReadHeaderTimeout:  f.Seconds("DEFAULT", "client_header_timeout", 10*time.Second),
+		ReadTimeout:        f.Seconds("DEFAULT", "client_socket_timeout", 60*time.Second),
+		WriteTimeout:       f.Seconds("DEFAULT", "client_write_timeout", 60*time.Second),
+		IdleTimeout:        f.Seconds("DEFAULT", "client_idle_timeout", 120*time.Second),
+		DatabaseURL:        f.String("database", "connection", ""),
+		MaxPoolSize:        f.Int("database", "max_pool_size", 32, 1, 4096),
+		ConnMaxLifetime:    f.Seconds("database", "connection_recycle_time", time.Hour),
+		MasterKeyFile:      f.String("crypto", "master_key_file", "/etc/arca/master.key"),
+		CryptoProtocol:     f.Choice("crypto", "crypto_protocol", "aes_128_cbc", "aes_128_cbc", "aes_256_cbc"),
+		EnforceNewDefaults: f.Bool("oslo_policy", "enforce_new_defaults", true),
+		PolicyFile:         f.String("oslo_policy", "policy_file", ""),
+		Raw:                f,
+	}
+	if err := f.Err(); err != nil {
+		return c, err
+	}
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("[database] connection is not set: use e.g. mysql+pymysql://arca:PASSWORD@127.0.0.1/arca or sqlite:////var/lib/arca/arca.sqlite")
+	}
+	if os.Getenv("ARCA_MASTER_KEYS") == "" && c.MasterKeyFile == "" {
+		return c, fmt.Errorf("[crypto] master_key_file is empty and ARCA_MASTER_KEYS is not set")
+	}
+	return c, nil
+}

@@ -1,0 +1,268 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
+
+	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/keyservice/manage"
+)
+
+// keystoneServer starts arca-api in keystone mode against the real
+// Keystone, on a fresh MariaDB database, with extra config appended.
+func keystoneServer(t *testing.T, env *testkeystone.Env, extra string) *testapi.Server {
+	t.Helper()
+	svc := env.ServiceConfig()
+	authtoken := fmt.Sprintf(`
+[keystone_authtoken]
+www_authenticate_uri = %s
+auth_url = %s
+auth_type = password
+username = %s
+password = %s
+project_name = %s
+user_domain_name = %s
+project_domain_name = %s
+region_name = %s
+token_cache_time = 300
+%s`, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName,
+		svc.UserDomainName, svc.ProjectDomainName, svc.RegionName, extra)
+	return testapi.Start(t, testapi.Options{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
+}
+
+// registerInFreshRegion puts srv in the catalog in a region of its own, so
+// tests running side by side never see each other's endpoints.
+func registerInFreshRegion(t *testing.T, env *testkeystone.Env, srv *testapi.Server) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	region := "ArcaTest-" + hex.EncodeToString(b)
+	admin := env.Client(t, testkeystone.Admin)
+	ctx := context.Background()
+	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	t.Cleanup(func() {
+		pages, err := endpoints.List(admin, endpoints.ListOpts{RegionID: region}).AllPages(ctx)
+		if err == nil {
+			eps, _ := endpoints.ExtractEndpoints(pages)
+			for _, ep := range eps {
+				_ = endpoints.Delete(ctx, admin, ep.ID).ExtractErr()
+			}
+		}
+		_ = regions.Delete(ctx, admin, region).ExtractErr()
+	})
+	// Registering again changes nothing.
+	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	if err != nil || len(again.Created) != 0 || again.ServiceID != res.ServiceID {
+		t.Fatalf("second register: %+v, %v", again, err)
+	}
+	return region
+}
+
+// openstackCLI runs the real openstack CLI as a Keystone user.
+func openstackCLI(t *testing.T, env *testkeystone.Env, who, region string) func(args ...string) (string, error) {
+	u := env.Users[who]
+	vars := []string{
+		"OS_AUTH_URL=" + env.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name,
+		"OS_PASSWORD=" + u.Password, "OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + env.UserDomain,
+		"OS_PROJECT_DOMAIN_NAME=" + env.ProjectDomain, "OS_REGION_NAME=" + region, "OS_INTERFACE=public",
+	}
+	return func(args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		out, errOut, err := testapi.Run(ctx, vars, "openstack", args...)
+		if err != nil {
+			return out, fmt.Errorf("openstack %s: %v: %s", strings.Join(args, " "), err, errOut)
+		}
+		return out, nil
+	}
+}
+
+func mustCLI(t *testing.T, run func(...string) (string, error), args ...string) string {
+	t.Helper()
+	out, err := run(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestKeystoneCatalogRealStack registers arca-api in the real Keystone's
+// catalog and drives it with the real openstack CLI as Keystone users.
+func TestKeystoneCatalogRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	srv := keystoneServer(t, env, "")
+	region := registerInFreshRegion(t, env, srv)
+	demo := openstackCLI(t, env, testkeystone.Demo, region)
+
+	ref := mustCLI(t, demo, "secret", "store", "--name", "ks-secret", "--payload", "member-can-store", "-f", "value", "-c", "Secret href")
+	if !strings.HasPrefix(ref, srv.URL+"/v1/secrets/") {
+		t.Fatalf("secret href %q", ref)
+	}
+	if got := mustCLI(t, demo, "secret", "get", "--payload", ref, "-f", "value", "-c", "Payload"); got != "member-can-store" {
+		t.Fatalf("payload %q", got)
+	}
+	later := mustCLI(t, demo, "secret", "store", "--name", "ks-later", "-f", "value", "-c", "Secret href")
+	mustCLI(t, demo, "secret", "update", later, "second-step")
+	if got := mustCLI(t, demo, "secret", "get", "--payload", later, "-f", "value", "-c", "Payload"); got != "second-step" {
+		t.Fatalf("updated payload %q", got)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, demo, "secret", "list", "-f", "json")), &list); err != nil || len(list) != 2 {
+		t.Fatalf("secret list: %v %v", list, err)
+	}
+	orderRef := mustCLI(t, demo, "secret", "order", "create", "--algorithm", "aes", "--bit-length", "256", "--name", "ks-key", "key", "-f", "value", "-c", "Order href")
+	var order map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, demo, "secret", "order", "get", orderRef, "-f", "json")), &order); err != nil {
+		t.Fatal(err)
+	}
+	if order["Status"] != "ACTIVE" || order["Secret href"] == nil {
+		t.Fatalf("order %v", order)
+	}
+	if out := mustCLI(t, demo, "secret", "order", "list", "-f", "value", "-c", "Order href"); !strings.Contains(out, orderRef) {
+		t.Fatalf("order list %q", out)
+	}
+
+	// Isolation: alt sees nothing of demo's, through the same catalog.
+	alt := openstackCLI(t, env, testkeystone.Alt, region)
+	if _, err := alt("secret", "get", "--payload", ref); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Fatalf("alt read demo's payload: %v", err)
+	}
+	if _, err := alt("secret", "order", "get", orderRef); err == nil || !strings.Contains(err.Error(), "Not Found") {
+		t.Fatalf("alt read demo's order: %v", err)
+	}
+	if out := mustCLI(t, alt, "secret", "list", "-f", "value"); out != "" {
+		t.Fatalf("alt lists demo's secrets: %q", out)
+	}
+
+	mustCLI(t, demo, "secret", "order", "delete", orderRef)
+	mustCLI(t, demo, "secret", "delete", ref)
+	if _, err := demo("secret", "get", ref); err == nil {
+		t.Fatal("deleted secret still readable")
+	}
+}
+
+// TestKeystoneTokensRealStack checks token handling without the CLI.
+func TestKeystoneTokensRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	srv := keystoneServer(t, env, "")
+	demoToken := env.Token(t, testkeystone.Demo)
+
+	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+
+	// Forged identity headers are ignored: the secret lands in demo's project.
+	status, _, body := request("POST", "/v1/secrets", demoToken, `{"name":"forged","payload":"x","payload_content_type":"text/plain"}`,
+		"X-Project-Id", "alt", "X-Roles", "admin,key-manager:service-admin", "X-User-Id", "mallory")
+	if status != http.StatusCreated {
+		t.Fatalf("store with forged headers: %d %s", status, body)
+	}
+	var created map[string]string
+	_ = json.Unmarshal([]byte(body), &created)
+	id := created["secret_ref"][strings.LastIndex(created["secret_ref"], "/")+1:]
+	altToken := env.Token(t, testkeystone.Alt)
+	if status, _, _ := request("GET", "/v1/secrets/"+id, altToken, ""); status != http.StatusForbidden {
+		t.Fatalf("alt GET of demo's secret: %d", status)
+	}
+	status, _, body = request("GET", "/v1/secrets/"+id, demoToken, "")
+	if status != http.StatusOK || strings.Contains(body, "mallory") {
+		t.Fatalf("demo GET: %d %s", status, body)
+	}
+
+	unauthorized := []struct{ name, token string }{
+		{"no token", ""},
+		{"garbage", "not-a-token"},
+		{"oversized", strings.Repeat("A", 10000)},
+		{"truncated", demoToken[:len(demoToken)/2]},
+	}
+	for _, u := range unauthorized {
+		status, header, body := request("GET", "/v1/secrets", u.token, "")
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s: status %d", u.name, status)
+			continue
+		}
+		if want := `Keystone uri="` + env.URL + `"`; header.Get("WWW-Authenticate") != want {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", u.name, header.Get("WWW-Authenticate"), want)
+		}
+		var e map[string]any
+		if json.Unmarshal([]byte(body), &e) != nil || e["code"] != float64(401) || e["title"] != "Unauthorized" {
+			t.Errorf("%s: body %s", u.name, body)
+		}
+	}
+	// A token revoked before arca-api ever saw it is refused.
+	revoked := env.Token(t, testkeystone.Demo)
+	env.Revoke(t, revoked)
+	if status, _, _ := request("GET", "/v1/secrets", revoked, ""); status != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", status)
+	}
+	// Discovery stays open, as in Barbican.
+	if status, _, _ := request("GET", "/", "", ""); status != http.StatusMultipleChoices {
+		t.Fatalf("GET / without token: %d", status)
+	}
+	if strings.Contains(srv.Logs(), demoToken) {
+		t.Fatal("a token reached the logs")
+	}
+}
+
+// TestPolicyOverrideRealStack flips one rule in a policy.yaml and sees the
+// change take effect for a real Keystone user.
+func TestPolicyOverrideRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte("\"secrets:post\": \"role:admin\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := keystoneServer(t, env, "\n[oslo_policy]\npolicy_file = "+policyFile+"\n")
+	post := func(token string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/secrets", strings.NewReader(`{"name":"p"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Auth-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(env.Token(t, testkeystone.Demo)); got != http.StatusForbidden {
+		t.Fatalf("member stored a secret against the override: %d", got)
+	}
+	if got := post(env.Token(t, testkeystone.Admin)); got != http.StatusCreated {
+		t.Fatalf("admin could not store: %d", got)
+	}
+}

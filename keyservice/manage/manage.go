@@ -1,0 +1,260 @@
+// Package manage implements arca-manage's commands: schema migrations and
+// master-key rotation and rewrap. It is a package, not code in main, so the
+// commands are tested the way operators run them.
+package manage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/keyservice"
+	"opendev.org/x/arca/keyservice/app"
+	"opendev.org/x/arca/keyservice/envelope"
+	"opendev.org/x/arca/keyservice/sqlstore"
+	"opendev.org/x/arca/migrations"
+)
+
+// ErrUsage reports a command line that names no known command.
+var ErrUsage = errors.New("usage")
+
+// Run executes one arca-manage command.
+func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "register" {
+		return register(ctx, configFiles, args[1:], stdout)
+	}
+	if len(args) < 2 {
+		return ErrUsage
+	}
+	cmd, rest := args[0]+" "+args[1], args[2:]
+	switch cmd {
+	case "kek rotate":
+		return kekRotate(configFiles, rest, stdout)
+	case "db upgrade", "db version", "db downgrade", "kek rewrap",
+		"project-key rotate", "project-key destroy", "project-key list":
+	default:
+		return ErrUsage
+	}
+	cfg, err := app.LoadConfig(configFiles...)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "db upgrade":
+		return dbUpgrade(ctx, cfg, stdout)
+	case "db version":
+		return dbVersion(ctx, cfg, stdout)
+	case "db downgrade":
+		return dbDowngrade(ctx, cfg, rest, stdout)
+	case "project-key rotate", "project-key destroy", "project-key list":
+		return projectKey(ctx, cfg, args[1], rest, stdout, stderr) // projectkeys.go
+	default:
+		return kekRewrap(ctx, cfg, stdout, stderr)
+	}
+}
+
+func dbUpgrade(ctx context.Context, cfg app.Config, stdout io.Writer) error {
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db, dialect); err != nil {
+		return fmt.Errorf("db upgrade: %w", err)
+	}
+	v, _, err := migrations.Version(db, dialect)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema is at version %d (%s)\n", v, dialect)
+	return nil
+}
+
+func dbVersion(ctx context.Context, cfg app.Config, stdout io.Writer) error {
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, dirty, err := migrations.Version(db, dialect)
+	if err != nil {
+		return err
+	}
+	state := "clean"
+	if dirty {
+		state = "dirty: a migration failed half-way; fix the cause and rerun \"arca-manage db upgrade\""
+	}
+	fmt.Fprintf(stdout, "schema version %d (%s), this build needs %d\n", v, state, migrations.Latest(dialect))
+	return nil
+}
+
+func dbDowngrade(ctx context.Context, cfg app.Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("db downgrade", flag.ContinueOnError)
+	yes := fs.Bool("yes", false, "confirm that every table and all data are to be dropped")
+	if err := fs.Parse(args); err != nil {
+		return ErrUsage
+	}
+	if !*yes {
+		return errors.New("db downgrade drops every table and all secrets: rerun with --yes to confirm")
+	}
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Down(ctx, db, dialect); err != nil {
+		return fmt.Errorf("db downgrade: %w", err)
+	}
+	fmt.Fprintln(stdout, "database schema removed")
+	return nil
+}
+
+// kekRotate appends a new master key to the key file, making it the active
+// one. The file is rewritten atomically (temp file, fsync, rename) with mode
+// 0600; an absent file is created, which is how the first key is made.
+func kekRotate(configFiles, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("kek rotate", flag.ContinueOnError)
+	path := fs.String("master-key-file", "", "master key file (default: [crypto] master_key_file)")
+	if err := fs.Parse(args); err != nil {
+		return ErrUsage
+	}
+	if *path == "" {
+		cfg, err := app.LoadConfig(configFiles...)
+		if err != nil {
+			return err
+		}
+		*path = cfg.MasterKeyFile
+	}
+	id, err := RotateMasterKeyFile(*path, rand.Reader, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "master key %s added to %s and now active; run \"arca-manage kek rewrap\" to move project KEKs to it\n", id, *path)
+	return nil
+}
+
+// RotateMasterKeyFile adds a fresh master key to the file at path and
+// returns its id.
+func RotateMasterKeyFile(path string, random io.Reader, now time.Time) (string, error) {
+	var existing []byte
+	if _, err := os.Stat(path); err == nil {
+		if _, err := envelope.LoadKeyringFile(path); err != nil {
+			return "", fmt.Errorf("refusing to rotate: %w", err)
+		}
+		if existing, err = os.ReadFile(path); err != nil {
+			return "", fmt.Errorf("reading master key file: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("master key file: %w", err)
+	}
+	key := make([]byte, envelope.KeySize)
+	if _, err := io.ReadFull(random, key); err != nil {
+		return "", fmt.Errorf("generating master key: %w", err)
+	}
+	id := "mk-" + now.UTC().Format("20060102T150405Z")
+	for n := 2; bytes.Contains(existing, []byte(id+" ")); n++ {
+		id = fmt.Sprintf("mk-%s-%d", now.UTC().Format("20060102T150405Z"), n)
+	}
+	content := existing
+	if len(content) == 0 {
+		content = []byte("# Arca master keys: \"<id> <base64 key>\" per line; the last line is the active key.\n")
+	} else if !bytes.HasSuffix(content, []byte("\n")) {
+		content = append(content, '\n')
+	}
+	content = append(content, envelope.FormatKey(envelope.MasterKey{ID: id, Key: key})...)
+	if err := writeFileAtomic(path, content, 0o600); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".master-key-*")
+	if err != nil {
+		return fmt.Errorf("writing master key file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing master key file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing master key file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing master key file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing master key file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing master key file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// kekRewrap reseals every project KEK with the active master key.
+func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) error {
+	ring, err := app.LoadKeyring(cfg)
+	if err != nil {
+		return err
+	}
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Check(db, dialect); err != nil {
+		return err
+	}
+	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
+	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("rewrapping project KEKs"), progressbar.OptionShowCount())
+	}
+	res, err := svc.RewrapKEKs(ctx, 500, func(r keyservice.RewrapResult) {
+		if bar != nil {
+			_ = bar.Set(r.Scanned)
+		}
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stdout, "project KEKs: %d scanned, %d rewrapped to master key %s, %d already current\n",
+		res.Scanned, res.Rewrapped, ring.ActiveID(), res.Skipped)
+	if err != nil {
+		return fmt.Errorf("kek rewrap stopped (rerun to continue): %w", err)
+	}
+	if res.Rewrapped == 0 && res.Scanned > 0 {
+		fmt.Fprintln(stdout, strings.TrimSpace("nothing to do: every project KEK is sealed by the active master key"))
+	}
+	return nil
+}
