@@ -23,7 +23,7 @@ const (
 )
 
 type auditWriter struct {
-	store projectKeyStore
+	store Store
 	log   zerolog.Logger
 
 	mu      sync.Mutex
@@ -37,7 +37,7 @@ type auditWriter struct {
 	done    chan struct{}
 }
 
-func newAuditWriter(store projectKeyStore, log zerolog.Logger) *auditWriter {
+func newAuditWriter(store Store, log zerolog.Logger) *auditWriter {
 	a := &auditWriter{store: store, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
 	go a.run()
@@ -47,8 +47,7 @@ func newAuditWriter(store projectKeyStore, log zerolog.Logger) *auditWriter {
 // auditor returns the Service's audit writer, starting it on first use.
 func (s *Service) auditor() *auditWriter {
 	s.auditOnce.Do(func() {
-		store, _ := s.store.(projectKeyStore)
-		s.audits = newAuditWriter(store, s.log)
+		s.audits = newAuditWriter(s.store, s.log)
 	})
 	return s.audits
 }
@@ -62,9 +61,6 @@ func (a *auditWriter) record(_ context.Context, rec KeyAuditRecord) error {
 		Str("project_id", rec.ProjectID).Str("key_id", rec.KeyID).Str("user_id", rec.UserID).
 		Str("user_project_id", rec.UserProjectID).Bool("service", rec.Service).
 		Str("request_id", rec.RequestID).Str("detail", rec.Detail).Msg("project key audit")
-	if a.store == nil {
-		return fmt.Errorf("audit: %w: the store does not support project keys", ErrUnavailable)
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {

@@ -102,43 +102,6 @@ type KeyAuditFilter struct {
 	Limit     int
 }
 
-// projectKeyStore is what the project key operations need of the Store.
-// TODO(projectkeys): fold into Store once keyservice/sqlstore implements it.
-type projectKeyStore interface {
-	// CreateProjectKey inserts k as its project's ACTIVE key; ErrConflict
-	// if the project already has an active key (a concurrent creator won).
-	CreateProjectKey(ctx context.Context, k *ProjectKey) error
-	// GetActiveProjectKey returns the project's ACTIVE key; ErrNotFound if
-	// it has none.
-	GetActiveProjectKey(ctx context.Context, projectID string) (*ProjectKey, error)
-	// GetProjectKey returns a key by id, whatever its project and status.
-	GetProjectKey(ctx context.Context, id string) (*ProjectKey, error)
-	// ListProjectKeys returns one page of a project's keys, newest first,
-	// and the project's total.
-	ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*ProjectKey, int, error)
-	// RotateProjectKey atomically makes oldID DEACTIVATED (at next.Created)
-	// and inserts next as the project's ACTIVE key. ErrConflict if oldID is
-	// no longer next.ProjectID's active key (a concurrent rotation or
-	// destruction won).
-	RotateProjectKey(ctx context.Context, oldID string, next *ProjectKey) error
-	// DestroyProjectKey wipes a key's material and marks it DESTROYED at
-	// now. An ACTIVE key is destroyed only when force is set (ErrConflict
-	// otherwise); ErrGone if it is destroyed already, ErrNotFound if absent.
-	DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error
-	// AppendKeyAudit writes audit records, all or none.
-	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
-	// ListKeyAudit returns audit records, oldest first.
-	ListKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error)
-}
-
-func (s *Service) projectKeys() (projectKeyStore, error) {
-	pk, ok := s.store.(projectKeyStore)
-	if !ok {
-		return nil, errors.New("the store does not support project keys")
-	}
-	return pk, nil
-}
-
 // ValidProjectID reports whether id can name a Keystone project: 1-64
 // letters, digits, '-' or '_' (Keystone ids are 32 hex digits; no-auth
 // development uses names like "demo").
@@ -201,10 +164,7 @@ func (s *Service) ActiveProjectKey(ctx context.Context, caller Caller, projectID
 	if !ValidProjectID(projectID) {
 		return nil, Errorf(ErrInvalid, "Invalid project id.")
 	}
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, err
-	}
+	store := s.store
 	for range maxKeyRaces {
 		k, err := store.GetActiveProjectKey(ctx, projectID)
 		if err == nil {
@@ -238,10 +198,7 @@ func (s *Service) RotateProjectKey(ctx context.Context, caller Caller, projectID
 	if !ValidProjectID(projectID) {
 		return nil, Errorf(ErrInvalid, "Invalid project id.")
 	}
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, err
-	}
+	store := s.store
 	for range maxKeyRaces {
 		next, err := s.newProjectKey(ctx, caller, projectID)
 		if err != nil {
@@ -278,10 +235,7 @@ func (s *Service) ListProjectKeys(ctx context.Context, projectID string, limit, 
 	if !ValidProjectID(projectID) {
 		return nil, 0, Errorf(ErrInvalid, "Invalid project id.")
 	}
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, 0, err
-	}
+	store := s.store
 	list, total, err := store.ListProjectKeys(ctx, projectID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing project keys: %w", err)
@@ -295,10 +249,7 @@ func (s *Service) LoadProjectKey(ctx context.Context, projectID, keyID string) (
 	if !validID(keyID) || !ValidProjectID(projectID) {
 		return nil, projectKeyNotFound()
 	}
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, err
-	}
+	store := s.store
 	k, err := store.GetProjectKey(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, projectKeyNotFound()
@@ -319,10 +270,7 @@ func (s *Service) LoadProjectKeyByID(ctx context.Context, keyID string) (*Projec
 	if !validID(keyID) {
 		return nil, projectKeyNotFound()
 	}
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, err
-	}
+	store := s.store
 	k, err := store.GetProjectKey(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, projectKeyNotFound()
@@ -365,11 +313,7 @@ func (s *Service) openProjectKey(ctx context.Context, k *ProjectKey) ([]byte, er
 // written since the last rotation unreadable, and the project's next write
 // creates a new key.
 func (s *Service) DestroyProjectKey(ctx context.Context, caller Caller, k *ProjectKey, force bool) error {
-	store, err := s.projectKeys()
-	if err != nil {
-		return err
-	}
-	err = store.DestroyProjectKey(ctx, k.ID, force, s.Now())
+	err := s.store.DestroyProjectKey(ctx, k.ID, force, s.Now())
 	detail := ""
 	if force {
 		detail = "forced"
@@ -401,10 +345,7 @@ func (s *Service) AuditProjectKeyAccess(ctx context.Context, caller Caller, acti
 // ProjectKeyAudit returns audit records (oldest first), waiting for the
 // records queued so far in this process to be written.
 func (s *Service) ProjectKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error) {
-	store, err := s.projectKeys()
-	if err != nil {
-		return nil, err
-	}
+	store := s.store
 	if err := s.FlushAudit(ctx); err != nil {
 		return nil, err
 	}

@@ -65,6 +65,35 @@ type Store interface {
 	ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*Order, int, error)
 	// DeleteOrder removes an order (not the secret it produced).
 	DeleteOrder(ctx context.Context, id string) error
+
+	// ---- Project keys and their audit trail (projectkeys.go,
+	// docs/project-keys.md). At most one ACTIVE key per project, enforced
+	// by a unique key, never by a lock.
+
+	// CreateProjectKey inserts k as its project's ACTIVE key; ErrConflict
+	// if the project already has an active key (a concurrent creator won).
+	CreateProjectKey(ctx context.Context, k *ProjectKey) error
+	// GetActiveProjectKey returns the project's ACTIVE key; ErrNotFound if
+	// it has none.
+	GetActiveProjectKey(ctx context.Context, projectID string) (*ProjectKey, error)
+	// GetProjectKey returns a key by id, whatever its project and status.
+	GetProjectKey(ctx context.Context, id string) (*ProjectKey, error)
+	// ListProjectKeys returns one page of a project's keys, newest first,
+	// and the project's total.
+	ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*ProjectKey, int, error)
+	// RotateProjectKey atomically makes oldID DEACTIVATED (at next.Created)
+	// and inserts next as the project's ACTIVE key. ErrConflict if oldID is
+	// no longer next.ProjectID's active key (a concurrent rotation or
+	// destruction won).
+	RotateProjectKey(ctx context.Context, oldID string, next *ProjectKey) error
+	// DestroyProjectKey wipes a key's material and marks it DESTROYED at
+	// now. An ACTIVE key is destroyed only when force is set (ErrConflict
+	// otherwise); ErrGone if it is destroyed already, ErrNotFound if absent.
+	DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error
+	// AppendKeyAudit writes audit records, all or none.
+	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
+	// ListKeyAudit returns audit records, oldest first.
+	ListKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error)
 }
 
 // Comparison operators of the created/updated/expiration list filters.

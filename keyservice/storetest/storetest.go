@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) keyservice.Store) {
 		{"Orders", testOrders},
 		{"ListOrders", testListOrders},
 	}
+	tests = append(tests, projectKeyTests...) // projectkeys.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, open(t))

@@ -1,0 +1,267 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"modernc.org/sqlite"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// Project keys. The ACTIVE key of a project carries the project id in
+// active_project_id, which has a unique index: a second active key cannot
+// exist, whatever the number of processes racing. Other keys hold NULL
+// there (any number of NULLs is allowed by both databases).
+
+const projectKeyColumns = "id, project_id, algorithm, bit_length, status, creator_id, material, created, deactivated, destroyed"
+
+func scanProjectKey(row interface{ Scan(...any) error }) (*keyservice.ProjectKey, error) {
+	var k keyservice.ProjectKey
+	var created, deactivated, destroyed dbTime
+	if err := row.Scan(&k.ID, &k.ProjectID, &k.Algorithm, &k.BitLength, &k.Status, &k.CreatorID, &k.Material,
+		&created, &deactivated, &destroyed); err != nil {
+		return nil, err
+	}
+	k.Created, k.Deactivated, k.Destroyed = created.T, deactivated.ptr(), destroyed.ptr()
+	return &k, nil
+}
+
+// insertProjectKey inserts k as its project's active key.
+func (s *Store) insertProjectKey(ctx context.Context, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, k *keyservice.ProjectKey) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO project_keys (id, project_id, active_project_id, algorithm, bit_length, status, creator_id, material, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.ProjectID, k.ProjectID, k.Algorithm, k.BitLength, keyservice.ProjectKeyActive, k.CreatorID, k.Material, s.tv(k.Created))
+	switch {
+	case isDuplicate(err) || isDeadlock(err):
+		return fmt.Errorf("project %s already has an active key: %w", k.ProjectID, keyservice.ErrConflict)
+	case err != nil:
+		return classify(err, "inserting project key")
+	}
+	return nil
+}
+
+// CreateProjectKey inserts k as its project's ACTIVE key.
+func (s *Store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
+	return s.insertProjectKey(ctx, s.db, k)
+}
+
+// GetActiveProjectKey returns the project's ACTIVE key.
+func (s *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
+	k, err := scanProjectKey(s.db.QueryRowContext(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE active_project_id = ?", projectID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("active key of project %s: %w", projectID, keyservice.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading active project key: %w", err)
+	}
+	return k, nil
+}
+
+// GetProjectKey returns a key by id.
+func (s *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
+	k, err := scanProjectKey(s.db.QueryRowContext(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("project key %s: %w", id, keyservice.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading project key: %w", err)
+	}
+	return k, nil
+}
+
+// ListProjectKeys returns a page of a project's keys, newest first.
+func (s *Store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM project_keys WHERE project_id = ?", projectID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting project keys: %w", err)
+	}
+	if limit <= 0 || total == 0 {
+		return []*keyservice.ProjectKey{}, total, nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+projectKeyColumns+` FROM project_keys WHERE project_id = ?
+		ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`, projectID, limit, max(offset, 0))
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing project keys: %w", err)
+	}
+	defer rows.Close()
+	list := []*keyservice.ProjectKey{}
+	for rows.Next() {
+		k, err := scanProjectKey(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing project keys: %w", err)
+		}
+		list = append(list, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("listing project keys: %w", err)
+	}
+	return list, total, nil
+}
+
+// RotateProjectKey deactivates oldID and inserts next as the active key, in
+// one transaction: the conditional update takes the old key out of the
+// unique slot only if it still holds it, so two rotations from the same
+// old key cannot both succeed.
+func (s *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE project_keys SET status = ?, active_project_id = NULL, deactivated = ?
+			WHERE id = ? AND active_project_id = ?`,
+			keyservice.ProjectKeyDeactivated, s.tv(next.Created), oldID, next.ProjectID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("key %s is no longer project %s's active key: %w", oldID, next.ProjectID, keyservice.ErrConflict)
+		}
+		return s.insertProjectKey(ctx, tx, next)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keyservice.ErrConflict):
+		return err
+	case isDeadlock(err) || isBusy(err):
+		return fmt.Errorf("rotating project key: %w: %w", keyservice.ErrConflict, err)
+	}
+	return classify(err, "rotating project key")
+}
+
+// DestroyProjectKey wipes a key's material and marks it DESTROYED.
+func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error {
+	cond := " AND active_project_id IS NULL"
+	if force {
+		cond = ""
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE project_keys SET status = ?, material = NULL, active_project_id = NULL, destroyed = ?
+		WHERE id = ? AND status <> ?`+cond,
+		keyservice.ProjectKeyDestroyed, s.tv(now), id, keyservice.ProjectKeyDestroyed)
+	if err != nil {
+		return classify(err, "destroying project key")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("destroying project key: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	var status string
+	err = s.db.QueryRowContext(ctx, "SELECT status FROM project_keys WHERE id = ?", id).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("project key %s: %w", id, keyservice.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("destroying project key: %w", err)
+	case status == keyservice.ProjectKeyDestroyed:
+		return fmt.Errorf("project key %s: %w", id, keyservice.ErrGone)
+	}
+	return fmt.Errorf("project key %s is its project's active key: %w", id, keyservice.ErrConflict)
+}
+
+// auditColumns are key_audit's columns after its id.
+const auditColumns = "created, request_id, action, outcome, project_id, key_id, user_id, user_project_id, is_service, roles, detail"
+
+// AppendKeyAudit writes audit records with multi-row inserts in one
+// transaction.
+func (s *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	const perStatement = 250
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(recs); start += perStatement {
+			chunk := recs[start:min(start+perStatement, len(recs))]
+			var sb strings.Builder
+			sb.WriteString("INSERT INTO key_audit (" + auditColumns + ") VALUES ")
+			args := make([]any, 0, len(chunk)*11)
+			for i, r := range chunk {
+				if i > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				service := 0
+				if r.Service {
+					service = 1
+				}
+				args = append(args, s.tv(r.Time), clip(r.RequestID, 64), r.Action, r.Outcome, clip(r.ProjectID, 255),
+					clip(r.KeyID, 64), clip(r.UserID, 255), clip(r.UserProjectID, 255), service, clip(r.Roles, 255), clip(r.Detail, 255))
+			}
+			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+				return classify(err, "writing key audit records")
+			}
+		}
+		return nil
+	})
+}
+
+// clip bounds a value to a column's length, on a UTF-8 boundary.
+func clip(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	for n > 0 && v[n]&0xC0 == 0x80 {
+		n--
+	}
+	return v[:n]
+}
+
+// ListKeyAudit returns audit records of a project, oldest first.
+func (s *Store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := "SELECT id, " + auditColumns + " FROM key_audit WHERE project_id = ? AND id > ?"
+	args := []any{f.ProjectID, f.AfterID}
+	if f.KeyID != "" {
+		q += " AND key_id = ?"
+		args = append(args, f.KeyID)
+	}
+	q += " ORDER BY id LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing key audit records: %w", err)
+	}
+	defer rows.Close()
+	var out []keyservice.KeyAuditRecord
+	for rows.Next() {
+		var r keyservice.KeyAuditRecord
+		var at dbTime
+		var service int
+		if err := rows.Scan(&r.ID, &at, &r.RequestID, &r.Action, &r.Outcome, &r.ProjectID, &r.KeyID, &r.UserID,
+			&r.UserProjectID, &service, &r.Roles, &r.Detail); err != nil {
+			return nil, fmt.Errorf("listing key audit records: %w", err)
+		}
+		r.Time, r.Service = at.T, service != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing key audit records: %w", err)
+	}
+	return out, nil
+}
+
+// isBusy reports a write that lost a race for the database lock (SQLite
+// SQLITE_BUSY after busy_timeout) or a MySQL lock wait timeout: retryable.
+func isBusy(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == mysqlLockWaitTimeout
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteBusy
+}
+
+const (
+	mysqlLockWaitTimeout = 1205
+	sqliteBusy           = 5
+)

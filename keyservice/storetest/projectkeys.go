@@ -1,0 +1,234 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// projectKeyTests are the conformance cases of the project key methods
+// (keyservice/projectkeys.go); Run appends them to its list.
+var projectKeyTests = []struct {
+	name string
+	f    func(t *testing.T, s keyservice.Store)
+}{
+	{"ProjectKeyRoundTrip", testProjectKeyRoundTrip},
+	{"ProjectKeyCreateRace", testProjectKeyCreateRace},
+	{"ProjectKeyRotateRace", testProjectKeyRotateRace},
+	{"ProjectKeyDestroy", testProjectKeyDestroy},
+	{"ListProjectKeys", testListProjectKeys},
+	{"KeyAudit", testKeyAudit},
+}
+
+func newProjectKey(project string, created time.Time) *keyservice.ProjectKey {
+	return &keyservice.ProjectKey{
+		ID: uuid.NewString(), ProjectID: project, Algorithm: keyservice.ProtocolAES256CBC, BitLength: 256,
+		Status: keyservice.ProjectKeyActive, CreatorID: "creator", Material: []byte("sealed-" + project), Created: created,
+	}
+}
+
+func testProjectKeyRoundTrip(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	_, err := s.GetActiveProjectKey(c, "p")
+	wantErr(t, err, keyservice.ErrNotFound, "active key of an empty project")
+	_, err = s.GetProjectKey(c, uuid.NewString())
+	wantErr(t, err, keyservice.ErrNotFound, "unknown key")
+	k := newProjectKey("p", base)
+	must(t, s.CreateProjectKey(c, k))
+	for what, get := range map[string]func() (*keyservice.ProjectKey, error){
+		"active": func() (*keyservice.ProjectKey, error) { return s.GetActiveProjectKey(c, "p") },
+		"by id":  func() (*keyservice.ProjectKey, error) { return s.GetProjectKey(c, k.ID) },
+	} {
+		got, err := get()
+		must(t, err)
+		if got.ID != k.ID || got.ProjectID != "p" || got.Algorithm != k.Algorithm || got.BitLength != 256 ||
+			got.Status != keyservice.ProjectKeyActive || got.CreatorID != "creator" || string(got.Material) != "sealed-p" ||
+			got.Deactivated != nil || got.Destroyed != nil {
+			t.Fatalf("%s: %+v", what, got)
+		}
+		sameTime(t, what+" created", got.Created, us(base))
+	}
+	// A second active key for the project is refused; other projects are
+	// independent.
+	wantErr(t, s.CreateProjectKey(c, newProjectKey("p", base)), keyservice.ErrConflict, "second active key")
+	must(t, s.CreateProjectKey(c, newProjectKey("q", base)))
+}
+
+func testProjectKeyCreateRace(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	keys := make([]*keyservice.ProjectKey, racers)
+	for i := range keys {
+		keys[i] = newProjectKey("raced", base)
+	}
+	w := oneWinner(t, race(func(i int) error { return s.CreateProjectKey(c, keys[i]) }))
+	got, err := s.GetActiveProjectKey(c, "raced")
+	must(t, err)
+	if got.ID != keys[w].ID {
+		t.Fatalf("active key %s is not the winner's %s", got.ID, keys[w].ID)
+	}
+	_, total, err := s.ListProjectKeys(c, "raced", 100, 0)
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("%d keys stored after the race, want 1", total)
+	}
+}
+
+func testProjectKeyRotateRace(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	first := newProjectKey("p", base)
+	must(t, s.CreateProjectKey(c, first))
+	next := make([]*keyservice.ProjectKey, racers)
+	for i := range next {
+		next[i] = newProjectKey("p", base.Add(time.Second))
+	}
+	w := oneWinner(t, race(func(i int) error { return s.RotateProjectKey(c, first.ID, next[i]) }))
+	active, err := s.GetActiveProjectKey(c, "p")
+	must(t, err)
+	if active.ID != next[w].ID {
+		t.Fatalf("active %s, winner %s", active.ID, next[w].ID)
+	}
+	old, err := s.GetProjectKey(c, first.ID)
+	must(t, err)
+	if old.Status != keyservice.ProjectKeyDeactivated || old.Deactivated == nil || string(old.Material) != "sealed-p" {
+		t.Fatalf("rotated-out key %+v", old)
+	}
+	sameTime(t, "deactivated", *old.Deactivated, us(base.Add(time.Second)))
+	// Losers left nothing behind.
+	_, total, err := s.ListProjectKeys(c, "p", 100, 0)
+	must(t, err)
+	if total != 2 {
+		t.Fatalf("%d keys after the race, want 2", total)
+	}
+	// Rotating from a key that is no longer active, or from another
+	// project's active key, is a conflict.
+	wantErr(t, s.RotateProjectKey(c, first.ID, newProjectKey("p", base)), keyservice.ErrConflict, "rotate from a deactivated key")
+	q := newProjectKey("q", base)
+	must(t, s.CreateProjectKey(c, q))
+	wantErr(t, s.RotateProjectKey(c, q.ID, newProjectKey("p", base)), keyservice.ErrConflict, "rotate from another project's key")
+}
+
+func testProjectKeyDestroy(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	first := newProjectKey("p", base)
+	must(t, s.CreateProjectKey(c, first))
+	second := newProjectKey("p", base.Add(time.Second))
+	must(t, s.RotateProjectKey(c, first.ID, second))
+	wantErr(t, s.DestroyProjectKey(c, uuid.NewString(), false, base), keyservice.ErrNotFound, "destroy unknown")
+	wantErr(t, s.DestroyProjectKey(c, second.ID, false, base), keyservice.ErrConflict, "destroy active without force")
+	must(t, s.DestroyProjectKey(c, first.ID, false, base.Add(2*time.Second)))
+	got, err := s.GetProjectKey(c, first.ID)
+	must(t, err)
+	if got.Status != keyservice.ProjectKeyDestroyed || got.Material != nil || got.Destroyed == nil || got.Deactivated == nil {
+		t.Fatalf("destroyed key %+v", got)
+	}
+	sameTime(t, "destroyed", *got.Destroyed, us(base.Add(2*time.Second)))
+	wantErr(t, s.DestroyProjectKey(c, first.ID, true, base), keyservice.ErrGone, "destroy twice")
+	// Forced: the active key goes, the project has no active key, and a
+	// new one can be created.
+	must(t, s.DestroyProjectKey(c, second.ID, true, base.Add(3*time.Second)))
+	_, err = s.GetActiveProjectKey(c, "p")
+	wantErr(t, err, keyservice.ErrNotFound, "active key after forced destruction")
+	must(t, s.CreateProjectKey(c, newProjectKey("p", base.Add(4*time.Second))))
+	// A concurrent destroy-with-force and rotation leave exactly one of:
+	// rotated (old deactivated) or destroyed (rotation conflicts).
+	cur, err := s.GetActiveProjectKey(c, "p")
+	must(t, err)
+	errs := race(func(i int) error {
+		if i%2 == 0 {
+			return s.DestroyProjectKey(c, cur.ID, true, base)
+		}
+		return s.RotateProjectKey(c, cur.ID, newProjectKey("p", base.Add(5*time.Second)))
+	})
+	actives := 0
+	list, _, err := s.ListProjectKeys(c, "p", 100, 0)
+	must(t, err)
+	for _, k := range list {
+		if k.Status == keyservice.ProjectKeyActive {
+			actives++
+		}
+	}
+	if actives > 1 {
+		t.Fatalf("%d active keys after racing destroy and rotate (%v)", actives, errs)
+	}
+}
+
+func testListProjectKeys(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	cur := newProjectKey("p", base)
+	must(t, s.CreateProjectKey(c, cur))
+	ids := []string{cur.ID}
+	for i := 1; i < 7; i++ {
+		next := newProjectKey("p", base.Add(time.Duration(i)*time.Second))
+		must(t, s.RotateProjectKey(c, cur.ID, next))
+		cur = next
+		ids = append(ids, next.ID)
+	}
+	must(t, s.CreateProjectKey(c, newProjectKey("other", base)))
+	var got []string
+	for offset := 0; ; offset += 3 {
+		page, total, err := s.ListProjectKeys(c, "p", 3, offset)
+		must(t, err)
+		if total != 7 {
+			t.Fatalf("total %d, want 7", total)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, k := range page {
+			got = append(got, k.ID)
+		}
+	}
+	for i := range ids {
+		if got[i] != ids[len(ids)-1-i] {
+			t.Fatalf("history not newest first:\n got %v\nwant reverse of %v", got, ids)
+		}
+	}
+	empty, total, err := s.ListProjectKeys(c, "nobody", 10, 0)
+	must(t, err)
+	if len(empty) != 0 || total != 0 || empty == nil {
+		t.Fatalf("empty project: %v %d", empty, total)
+	}
+}
+
+func testKeyAudit(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	var recs []keyservice.KeyAuditRecord
+	for i := range 620 { // more than one multi-row statement
+		recs = append(recs, keyservice.KeyAuditRecord{
+			Time: base.Add(time.Duration(i) * time.Millisecond), RequestID: fmt.Sprintf("req-%d", i),
+			Action: keyservice.AuditPayload, Outcome: keyservice.OutcomeSuccess, ProjectID: []string{"p", "q"}[i%2],
+			KeyID: fmt.Sprintf("k%d", i%3), UserID: "arca", UserProjectID: "service", Service: i%5 == 0,
+			Roles: "service,admin", Detail: "détail",
+		})
+	}
+	must(t, s.AppendKeyAudit(c, recs))
+	must(t, s.AppendKeyAudit(c, nil))
+	got, err := s.ListKeyAudit(c, keyservice.KeyAuditFilter{ProjectID: "p", Limit: 1000})
+	must(t, err)
+	if len(got) != 310 {
+		t.Fatalf("%d records of p, want 310", len(got))
+	}
+	for i, r := range got {
+		want := recs[2*i]
+		if r.ID <= 0 || (i > 0 && r.ID <= got[i-1].ID) || r.RequestID != want.RequestID || r.Action != want.Action ||
+			r.Outcome != want.Outcome || r.KeyID != want.KeyID || r.UserID != "arca" || r.UserProjectID != "service" ||
+			r.Service != want.Service || r.Roles != "service,admin" || r.Detail != "détail" {
+			t.Fatalf("record %d: %+v, want %+v", i, r, want)
+		}
+		sameTime(t, "audit time", r.Time, us(want.Time))
+	}
+	page, err := s.ListKeyAudit(c, keyservice.KeyAuditFilter{ProjectID: "p", KeyID: "k1", AfterID: got[0].ID, Limit: 5})
+	must(t, err)
+	if len(page) != 5 {
+		t.Fatalf("filtered page: %d records", len(page))
+	}
+	for _, r := range page {
+		if r.KeyID != "k1" || r.ID <= got[0].ID || r.ProjectID != "p" {
+			t.Fatalf("filtered record %+v", r)
+		}
+	}
+}
