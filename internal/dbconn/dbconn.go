@@ -246,7 +246,7 @@ func sqlitePath(u *url.URL, raw string) (string, error) {
 	// modernc.org/sqlite splits its DSN at the first '?', and a "file:"
 	// prefix would turn the path into a URI with its own rules.
 	if strings.ContainsAny(path, "?\x00") || strings.HasPrefix(path, "file:") {
-		return "", fmt.Errorf("%w %s: the file name must not contain '?' or NUL, nor start with file:", ErrInvalidURL, Redact(raw))
+		return "", fmt.Errorf(`%w %s: the file name must not start with "file:" nor contain '?' or NUL`, ErrInvalidURL, Redact(raw))
 	}
 	return path, nil
 }
