@@ -1,8 +1,10 @@
 package objectserver
 
 import (
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -74,6 +76,17 @@ func FuzzPath(f *testing.F) {
 		s.ServeHTTP(w, r)
 		if w.Code == 0 || w.Code == http.StatusOK && method == "DELETE" {
 			t.Fatalf("status %d", w.Code)
+		}
+	})
+}
+
+func FuzzFooters(f *testing.F) {
+	f.Add("--b\r\nX-Document: object metadata\r\nContent-MD5: 99914b932bd37a50b983c5e7c90ae93b\r\n\r\n{}\r\n--b--")
+	f.Add("--b\r\nX-Document: object metadata\r\n\r\n{\"a\":1}\r\n--b--")
+	f.Fuzz(func(t *testing.T, body string) {
+		m, err := readFooters(multipart.NewReader(strings.NewReader(body), "b"))
+		if err == nil && m == nil {
+			t.Fatal("nil footers without error")
 		}
 	})
 }
