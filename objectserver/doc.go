@@ -17,6 +17,19 @@
 // 410 (destroyed) or 403 (not the project's key), never plaintext on disk and
 // never ciphertext served as an object.
 //
+// On disk, an encrypted object's .data file holds the objcrypt stream; its
+// user.swift.metadata pickle has Swift's keys (name, X-Timestamp,
+// Content-Type, Content-Length and ETag of the stored bytes) plus
+// objcrypt.Metadata.Map's X-Object-Sysmeta-Arca-* keys (version, algorithm,
+// segment size, key id, wrapped data key, plaintext length and MD5). Those
+// live only in the .data file: a fast-POST .meta never carries them, and when
+// merging, sysmeta always comes from the .data file. A rewrap (issue 10)
+// therefore replaces Key-Id and Wrapped-Key in the .data file's metadata
+// (pickle, chunks and checksum together); the header inside the data keeps the
+// original key part and readers use the metadata's (objcrypt.ReaderOptions).
+// An object without Arca sysmeta was stored in the clear (crypto_driver =
+// none, or written by Swift) and is served as is.
+//
 // What it is not: an erasure-coding object server (EC policies answer 503),
 // an SSYNC receiver (use rsync replication), or a key cache of its own (the
 // keyclient caches).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"opendev.org/x/arca/objcrypt"
@@ -47,6 +48,8 @@ type rangeSource interface {
 
 // firstWindow is how much of a GET is decrypted before the status is sent.
 const firstWindow = 256 << 10
+
+var windowPool = sync.Pool{New: func() any { b := make([]byte, firstWindow); return &b }}
 
 // readerSource continues an already positioned reader.
 type readerSource struct{ r io.Reader }
@@ -218,7 +221,9 @@ func (s *Server) handleGet(req *request) {
 		rd, err := src.Range(br.Start, br.End-br.Start)
 		var first []byte
 		if err == nil {
-			first = make([]byte, min(br.End-br.Start, firstWindow))
+			bp := windowPool.Get().(*[]byte)
+			defer windowPool.Put(bp)
+			first = (*bp)[:min(br.End-br.Start, firstWindow)]
 			_, err = io.ReadFull(rd, first)
 		}
 		if err != nil {
