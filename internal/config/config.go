@@ -73,6 +73,9 @@ func (f *File) raw(section, key string) (string, bool) {
 	// With shadows allowed, a key set twice (in one file or across files)
 	// keeps every value; oslo takes the last one.
 	values := s.Key(key).ValueWithShadows()
+	if len(values) == 0 { // "key =" with nothing after it
+		return "", true
+	}
 	v := values[len(values)-1]
 	// Continuation lines keep their indentation in ini.v1; oslo drops it.
 	lines := strings.Split(v, "\n")

@@ -17,6 +17,7 @@ quoted = "kept"
 roles = service, admin ,
 multi = first
     second
+empty =
 [database]
 connection = mysql+pymysql://arca:p@127.0.0.1/arca?charset=utf8
 `))
@@ -29,6 +30,7 @@ connection = mysql+pymysql://arca:p@127.0.0.1/arca?charset=utf8
 		{"keystone_authtoken", "multi", "first\nsecond"},
 		{"database", "connection", "mysql+pymysql://arca:p@127.0.0.1/arca?charset=utf8"},
 		{"DEFAULT", "absent", "fallback"},
+		{"keystone_authtoken", "empty", ""},
 	}
 	for _, tt := range tests {
 		if got := f.String(tt.section, tt.key, "fallback"); got != tt.want {
