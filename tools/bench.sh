@@ -18,7 +18,9 @@
 #   6. prints a summary with PASS/FAIL per target; exits 1 if any target failed.
 #
 # Everything shares the machine's CPUs (2 on CI): load generator, arca-api, MariaDB,
-# Keystone, Barbican. Every process it starts is stopped by PID on exit.
+# Keystone, Barbican. Targets compared side by side are measured in alternating rounds
+# (A B A B ...) so that background load hits them alike; each table shows the load
+# average. Every process it starts is stopped by PID on exit.
 #
 # Knobs: ARCA_BENCH_DURATION (10s per scenario and target), ARCA_BENCH_WARMUP (2s),
 # ARCA_BENCH_BENCHTIME (200ms, for go test -bench), ARCA_BENCH_GO=0 (skip the Go
@@ -219,17 +221,17 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 	fi
 }
 
-loadgen a-core -c 16 -scenarios secret-store,secret-get-payload \
+loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup" \
 	-ratio 'arca/barbican>=20' -max-p99 arca=10ms
 
-loadgen b-auth -c 16 -scenarios secret-get,secret-get-payload \
+loadgen b-auth -c 16 -rounds 4 -scenarios secret-get,secret-get-payload \
 	-target "arca-noauth,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "arca-keystone,$ARCA_KEYSTONE,keystone:demo" \
 	-ratio 'arca-noauth/arca-keystone<=1.5'
 
-loadgen c-project-keys -c 32 -scenarios secret-get,project-key-payload \
+loadgen c-project-keys -c 32 -rounds 2 -scenarios secret-get,project-key-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-pk-project" \
 	-target "arca-keystone,$ARCA_KEYSTONE,keystone:arca" \
 	-min-rps project-key-payload:arca=5000 -max-p99 project-key-payload:arca=10ms \

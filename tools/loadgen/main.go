@@ -48,6 +48,7 @@ type options struct {
 	duration    time.Duration
 	requests    uint64
 	warmup      time.Duration
+	rounds      int
 	title       string
 	checks      []Check
 }
@@ -69,6 +70,7 @@ func run() int {
 		pool                                  = flag.Int("pool", 100, "secrets created beforehand for the GET scenarios")
 		payloadSize                           = flag.Int("payload-size", 32, "bytes of text payload per stored secret")
 		timeout                               = flag.Duration("timeout", 30*time.Second, "per-request timeout")
+		rounds                                = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
 		title                                 = flag.String("title", "", "label printed on the table and CHECK lines")
 	)
 	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
@@ -77,13 +79,13 @@ func run() int {
 	flag.Var(&minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
 	flag.Parse()
 
-	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, title: *title}
+	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, rounds: *rounds, title: *title}
 	fatal := func(err error) int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 2
 	}
-	if o.concurrency < 1 || *pool < 1 || len(targetSpecs) == 0 {
-		return fatal(errors.New("need -c >= 1, -pool >= 1 and at least one -target"))
+	if o.concurrency < 1 || *pool < 1 || o.rounds < 1 || len(targetSpecs) == 0 {
+		return fatal(errors.New("need -c >= 1, -pool >= 1, -rounds >= 1 and at least one -target"))
 	}
 	for _, s := range targetSpecs {
 		t, err := ParseTarget(s)
@@ -124,28 +126,21 @@ func run() int {
 	if o.requests > 0 {
 		measure = fmt.Sprintf("%d requests measured", o.requests)
 	}
-	fmt.Printf("loadgen %s: concurrency %d, %s after %v warm-up, per scenario and target, one target at a time\n",
-		o.title, o.concurrency, measure, o.warmup)
+	fmt.Printf("loadgen %s: concurrency %d, %s after %v warm-up, per scenario and target, one target at a time in %d alternating round(s)\n",
+		o.title, o.concurrency, measure, o.warmup, o.rounds)
 	fmt.Printf("note: the load generator runs on this machine and shares its %d CPUs (GOMAXPROCS %d) with the servers, MariaDB and Keystone: figures are for client and server together, not for a dedicated server\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	fmt.Printf("note: load1 is the 1-minute load average after each phase (now %s); above %d, other work competed for the CPUs\n",
-		loadAverage(), runtime.NumCPU())
+	fmt.Printf("note: load1 is the 1-minute load average after each phase (highest of the rounds; now %s); above %d, other work competed for the CPUs\n",
+		fmtLoad(loadAverage()), runtime.NumCPU())
 	for _, t := range o.targets {
 		fmt.Printf("  target %s\n", t)
 	}
 
 	var all []*Result
 	for _, sc := range o.scenarios {
-		var results []*Result
-		for _, t := range o.targets {
-			if ctx.Err() != nil {
-				return fatal(ctx.Err())
-			}
-			r, err := runOne(ctx, env, o, sc, t)
-			if err != nil {
-				return fatal(fmt.Errorf("%s on %s: %w", sc, t.Name, err))
-			}
-			results = append(results, r)
+		results, err := runScenario(ctx, env, o, sc)
+		if err != nil {
+			return fatal(err)
 		}
 		printTable(o, sc, results)
 		all = append(all, results...)
@@ -176,38 +171,72 @@ func run() int {
 	return status
 }
 
-func runOne(ctx context.Context, env *Env, o options, sc string, t *Target) (*Result, error) {
-	w, err := env.Prepare(ctx, sc, t)
-	if errors.Is(err, ErrSkip) {
-		fmt.Printf("SKIP %s on %s: %v\n", sc, t.Name, err)
-		return &Result{Scenario: sc, Target: t.Name, Skipped: err.Error()}, nil
+// runScenario prepares sc on every target, warms each up, then measures
+// them in o.rounds alternating slices (A B A B ...) so that a change in
+// the machine's background load during the run hits every target alike.
+func runScenario(ctx context.Context, env *Env, o options, sc string) ([]*Result, error) {
+	results := make([]*Result, len(o.targets))
+	loads := make([]*Workload, len(o.targets))
+	defer func() {
+		for i, w := range loads {
+			if w != nil && w.Cleanup != nil {
+				if err := w.Cleanup(context.WithoutCancel(ctx)); err != nil {
+					fmt.Printf("note: cleanup after %s on %s: %v\n", sc, o.targets[i].Name, err)
+				}
+			}
+		}
+	}()
+	for i, t := range o.targets {
+		results[i] = &Result{Scenario: sc, Target: t.Name, Load: -1}
+		w, err := env.Prepare(ctx, sc, t)
+		if errors.Is(err, ErrSkip) {
+			fmt.Printf("SKIP %s on %s: %v\n", sc, t.Name, err)
+			results[i].Skipped = err.Error()
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", sc, t.Name, err)
+		}
+		loads[i] = w
 	}
-	if err != nil {
-		return nil, err
-	}
-	if o.warmup > 0 {
-		wr := Phase(ctx, env.Client, w, o.concurrency, o.warmup, 0)
-		if wr.Errors > 0 {
-			fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
+	slice, perSlice := o.duration/time.Duration(o.rounds), o.requests/uint64(o.rounds)
+	for round := range o.rounds {
+		for i, t := range o.targets {
+			w := loads[i]
+			if w == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if round == 0 && o.warmup > 0 {
+				wr := Phase(ctx, env.Client, w, o.concurrency, o.warmup, 0)
+				if wr.Errors > 0 {
+					fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
+				}
+			}
+			results[i].add(Phase(ctx, env.Client, w, o.concurrency, slice, perSlice))
 		}
 	}
-	r := Phase(ctx, env.Client, w, o.concurrency, o.duration, o.requests)
-	r.Scenario, r.Target, r.Load = sc, t.Name, loadAverage()
-	if w.Cleanup != nil {
-		if err := w.Cleanup(ctx); err != nil {
-			fmt.Printf("note: cleanup after %s on %s: %v\n", sc, t.Name, err)
-		}
-	}
-	return r, nil
+	return results, nil
 }
 
-// loadAverage is the 1-minute load average ("-" where /proc has none).
-func loadAverage() string {
+// loadAverage is the 1-minute load average (-1 where /proc has none).
+func loadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			return v
+		}
 	}
-	return "-"
+	return -1
+}
+
+func fmtLoad(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func fmtDur(d time.Duration) string {
@@ -236,7 +265,7 @@ func printTable(o options, sc string, results []*Result) {
 		h := &r.Hist
 		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", r.Target, r.RPS(),
 			fmtDur(h.Quantile(0.50)), fmtDur(h.Quantile(0.90)), fmtDur(h.Quantile(0.99)), fmtDur(h.Max()),
-			r.Errors, h.Count(), r.Load)
+			r.Errors, h.Count(), fmtLoad(r.Load))
 	}
 	tw.Flush()
 	for _, c := range o.checks {

@@ -39,7 +39,20 @@ type Result struct {
 	ErrorSamples     []string
 	Elapsed          time.Duration
 	Skipped          string
-	Load             string // 1-minute load average after the phase
+	Load             float64 // highest 1-minute load average after a slice
+}
+
+// add merges the slice o into r.
+func (r *Result) add(o *Result) {
+	r.Hist.Merge(&o.Hist)
+	r.Errors += o.Errors
+	for _, s := range o.ErrorSamples {
+		if len(r.ErrorSamples) < 5 {
+			r.ErrorSamples = append(r.ErrorSamples, s)
+		}
+	}
+	r.Elapsed += o.Elapsed
+	r.Load = max(r.Load, loadAverage())
 }
 
 // RPS is completed requests (errors included) per second.
