@@ -112,7 +112,6 @@ type request struct {
 	log                        zerolog.Logger
 	ctx                        context.Context
 	start                      time.Time
-	status                     int
 }
 
 // statusWriter records the status for the access log.

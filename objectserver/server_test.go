@@ -516,7 +516,7 @@ func TestShortBodyLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %s\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\nonly-a-little", objPath, e.next())
-	conn.(*net.TCPConn).CloseWrite()
+	_ = conn.(*net.TCPConn).CloseWrite()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err == nil {
 		resp.Body.Close()

@@ -71,11 +71,11 @@ func run(files []string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", srv.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", srv.Addr())
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return srv.Serve(ctx, ln)
 }

@@ -47,7 +47,7 @@ func Decode(data []byte) (v any, err error) {
 	dec := ogorek.NewDecoderWithConfig(bytes.NewReader(data), &ogorek.DecoderConfig{})
 	raw, err := dec.Decode()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return normalise(raw, 0)
 }
