@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+#
+# DevStack plugin for Arca: builds the Go binaries, configures and registers
+# arca-api as the key-manager service, puts arca-swift-filter in front of the
+# Swift proxy and arca-object-server behind it.
+#
+# DevStack sources this file with the phase as arguments ("stack install",
+# "stack post-config", "stack extra", "unstack", "clean"); iniset, iniget,
+# die, run_process, stop_process, wait_for_service, is_service_enabled,
+# enable_service, install_package, create_service_user,
+# configure_keystone_authtoken_middleware, get_or_create_service,
+# get_or_create_endpoint, recreate_database and database_connection_url
+# come from DevStack's functions, functions-common and lib/.
+#
+# Variables (defaults in settings) read from DevStack: DEST, DATA_DIR,
+# STACK_USER, SERVICE_HOST, SERVICE_PASSWORD, SERVICE_PROJECT_NAME,
+# SERVICE_DOMAIN_NAME, KEYSTONE_SERVICE_URI, REGION_NAME, SWIFT_CONF_DIR.
+
+# Saves and turns off xtrace, as DevStack's plugins do: configs carry passwords.
+_XTRACE_ARCA=$(set +o | grep xtrace)
+set +o xtrace
+
+# --- install ---------------------------------------------------------------
+
+# _arca_check_go installs Go when missing and checks it can build go.mod.
+function _arca_check_go {
+    if ! command -v "$ARCA_GO" >/dev/null 2>&1; then
+        install_package golang-go
+    fi
+    command -v "$ARCA_GO" >/dev/null 2>&1 || die $LINENO "no Go compiler ($ARCA_GO) after installing golang-go"
+    local version minor
+    version=$(GOTOOLCHAIN=local "$ARCA_GO" version | awk '{print $3}')
+    minor=${version#go1.}
+    minor=${minor%%.*}
+    # Go 1.21 and later download the toolchain named in go.mod themselves
+    # (GOTOOLCHAIN=auto); an older distro Go cannot.
+    if [[ ! $minor =~ ^[0-9]+$ ]] || (( minor < 21 )); then
+        die $LINENO "$ARCA_GO is $version: Go >= 1.21 is needed to fetch the toolchain go.mod asks for; set ARCA_GO to a newer go"
+    fi
+}
+
+function install_arca {
+    _arca_check_go
+    mkdir -p "$ARCA_BIN_DIR"
+    (cd "$ARCA_DIR" && GOTOOLCHAIN=$ARCA_GOTOOLCHAIN "$ARCA_GO" build -o "$ARCA_BIN_DIR/" ./cmd/...) ||
+        die $LINENO "go build ./cmd/... in $ARCA_DIR failed"
+}
+
+# --- post-config -----------------------------------------------------------
+
+function _arca_manage {
+    "$ARCA_BIN_DIR/arca-manage" --config-file "$ARCA_CONF" "$@"
+}
+
+function _arca_conf_dir {
+    if [[ ! -d $ARCA_CONF_DIR ]]; then
+        sudo install -d -o "$STACK_USER" -m 0750 "$ARCA_CONF_DIR"
+    fi
+    mkdir -p "$ARCA_DATA_DIR"
+}
+
+# Keystone credentials of the Arca service user, for its authtoken sections.
+function _arca_authtoken {
+    local conf=$1
+    configure_keystone_authtoken_middleware "$conf" "$ARCA_SERVICE_USER"
+    iniset "$conf" keystone_authtoken region_name "$REGION_NAME"
+}
+
+function configure_arca_api {
+    _arca_conf_dir
+    iniset "$ARCA_CONF" DEFAULT debug "$ARCA_DEBUG"
+    iniset "$ARCA_CONF" DEFAULT bind_host "$ARCA_API_LISTEN_ADDRESS"
+    iniset "$ARCA_CONF" DEFAULT bind_port "$ARCA_API_PORT"
+    iniset "$ARCA_CONF" DEFAULT host_href "$ARCA_API_URL"
+    iniset "$ARCA_CONF" DEFAULT auth_strategy keystone
+    iniset "$ARCA_CONF" database connection "$(database_connection_url "$ARCA_DB_NAME")"
+    iniset "$ARCA_CONF" crypto master_key_file "$ARCA_MASTER_KEY_FILE"
+    iniset "$ARCA_CONF" oslo_policy enforce_new_defaults true
+    _arca_authtoken "$ARCA_CONF"
+
+    create_service_user "$ARCA_SERVICE_USER"
+    local service_id
+    service_id=$(get_or_create_service "$ARCA_SERVICE_NAME" key-manager "Arca key manager (Barbican v1 API)")
+    [[ -n $service_id ]] || die $LINENO "no key-manager service in Keystone"
+    # Unversioned: clients (gophercloud, barbicanclient) append v1/.
+    get_or_create_endpoint "$service_id" "$ARCA_REGION_NAME" "$ARCA_API_URL" "$ARCA_API_URL" "$ARCA_API_URL" >/dev/null
+
+    recreate_database "$ARCA_DB_NAME"
+    if [[ ! -f $ARCA_MASTER_KEY_FILE ]]; then
+        _arca_manage kek rotate || die $LINENO "arca-manage kek rotate failed"
+    fi
+    _arca_manage db upgrade || die $LINENO "arca-manage db upgrade failed"
+}
+
+# Moves the Swift proxy to the internal port and starts the filter on the
+# public one, before lib/swift starts the proxy (start_swift waits for
+# /info on the public port, which the filter forwards).
+function configure_arca_swift_filter {
+    _arca_conf_dir
+    local prefix=${ARCA_RESELLER_PREFIX%_}
+    iniset "$ARCA_FILTER_CONF" DEFAULT bind_ip "$ARCA_FILTER_LISTEN_ADDRESS"
+    iniset "$ARCA_FILTER_CONF" DEFAULT bind_port "$ARCA_FILTER_PORT"
+    iniset "$ARCA_FILTER_CONF" DEFAULT debug "$ARCA_DEBUG"
+    iniset "$ARCA_FILTER_CONF" DEFAULT reseller_prefix "$prefix"
+    iniset "$ARCA_FILTER_CONF" upstream url "http://$ARCA_SWIFT_PROXY_INTERNAL_HOST:$ARCA_SWIFT_PROXY_INTERNAL_PORT"
+    _arca_authtoken "$ARCA_FILTER_CONF"
+    iniset "$ARCA_FILTER_CONF" key_service endpoint "$ARCA_API_URL"
+    iniset "$ARCA_FILTER_CONF" key_service active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
+
+    iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_ip "$ARCA_SWIFT_PROXY_INTERNAL_HOST"
+    iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_port "$ARCA_SWIFT_PROXY_INTERNAL_PORT"
+    run_process arca-swift-filter "$ARCA_BIN_DIR/arca-swift-filter --config-file $ARCA_FILTER_CONF"
+}
+
+# _arca_object_nodes prints "N CONF" for each Swift object node: DevStack's
+# object-server/N.conf files, or a single object-server.conf as node 1.
+function _arca_object_nodes {
+    local conf
+    if [[ -d $SWIFT_CONF_DIR/object-server ]]; then
+        for conf in "$SWIFT_CONF_DIR"/object-server/[0-9]*.conf; do
+            [[ -f $conf ]] && echo "$(basename "$conf" .conf) $conf"
+        done
+    elif [[ -f $SWIFT_CONF_DIR/object-server.conf ]]; then
+        echo "1 $SWIFT_CONF_DIR/object-server.conf"
+    fi
+}
+
+# _arca_object_service N: the DevStack service name of node N's server.
+function _arca_object_service {
+    if [[ $1 == 1 ]]; then
+        echo arca-object
+    else
+        echo "arca-object-$1"
+    fi
+}
+
+function _arca_object_port {
+    echo $((ARCA_OBJECT_PORT_BASE + 10 * ($1 - 1)))
+}
+
+# Each node's arca-object-server reads Swift's node config, then an overlay
+# with its own port and the [arca] section; the object ring's devices of
+# that node move to the new port (write_ring: no partition moves).
+function configure_arca_object {
+    _arca_conf_dir
+    local builder=$SWIFT_CONF_DIR/object.builder
+    local n conf old new overlay nodes=0
+    while read -r n conf; do
+        nodes=$((nodes + 1))
+        old=$(iniget "$conf" DEFAULT bind_port)
+        new=$(_arca_object_port "$n")
+        overlay=$ARCA_CONF_DIR/object-server-$n.conf
+        iniset "$overlay" DEFAULT bind_port "$new"
+        if [[ -f $SWIFT_CONF_DIR/swift.conf ]]; then
+            iniset "$overlay" DEFAULT swift_conf "$SWIFT_CONF_DIR/swift.conf"
+        fi
+        iniset "$overlay" arca crypto_driver objcrypt
+        iniset "$overlay" arca crypto_protocol "$ARCA_CRYPTO_PROTOCOL"
+        iniset "$overlay" arca reseller_prefixes "${ARCA_RESELLER_PREFIX%_}_"
+        iniset "$overlay" arca key_service_url "$ARCA_API_URL"
+        iniset "$overlay" arca auth_url "$KEYSTONE_SERVICE_URI"
+        iniset "$overlay" arca username "$ARCA_SERVICE_USER"
+        iniset "$overlay" arca password "$SERVICE_PASSWORD"
+        iniset "$overlay" arca user_domain_name "$SERVICE_DOMAIN_NAME"
+        iniset "$overlay" arca project_name "$SERVICE_PROJECT_NAME"
+        iniset "$overlay" arca project_domain_name "$SERVICE_DOMAIN_NAME"
+        iniset "$overlay" arca region_name "$ARCA_REGION_NAME"
+        iniset "$overlay" arca active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
+        iniset "$overlay" arca key_cache_ttl "$ARCA_OBJECT_KEY_CACHE_TTL"
+        if [[ -n $old && $old != "$new" ]] && swift-ring-builder "$builder" search --port "$old" >/dev/null 2>&1; then
+            swift-ring-builder "$builder" set_info --port "$old" --change-port "$new" \
+                --change-replication-port "$new" --yes >/dev/null ||
+                die $LINENO "swift-ring-builder set_info on $builder failed"
+        fi
+    done < <(_arca_object_nodes)
+    (( nodes > 0 )) || die $LINENO "no Swift object server configuration under $SWIFT_CONF_DIR"
+    # write_ring exits 1 (a warning) when nothing changed since the last rebalance.
+    local rc=0
+    swift-ring-builder "$builder" write_ring >/dev/null || rc=$?
+    (( rc <= 1 )) || die $LINENO "swift-ring-builder write_ring on $builder failed"
+}
+
+# --- extra -----------------------------------------------------------------
+
+function start_arca {
+    if is_service_enabled arca-api; then
+        run_process arca-api "$ARCA_BIN_DIR/arca-api --config-file $ARCA_CONF"
+        wait_for_service "$ARCA_SERVICE_TIMEOUT" "$ARCA_API_URL/healthcheck" ||
+            die $LINENO "arca-api did not answer at $ARCA_API_URL"
+    fi
+    if is_service_enabled arca-object; then
+        local n conf svc port
+        while read -r n conf; do
+            svc=$(_arca_object_service "$n")
+            port=$(_arca_object_port "$n")
+            [[ $svc == arca-object ]] || enable_service "$svc"
+            run_process "$svc" "$ARCA_BIN_DIR/arca-object-server --config-file $conf --config-file $ARCA_CONF_DIR/object-server-$n.conf"
+            wait_for_service "$ARCA_SERVICE_TIMEOUT" "http://127.0.0.1:$port/healthcheck" ||
+                die $LINENO "arca-object-server $n did not answer on port $port"
+        done < <(_arca_object_nodes)
+    fi
+    if is_service_enabled arca-swift-filter; then
+        wait_for_service "$ARCA_SERVICE_TIMEOUT" "http://127.0.0.1:$ARCA_FILTER_PORT/healthcheck" ||
+            die $LINENO "arca-swift-filter did not answer on port $ARCA_FILTER_PORT"
+    fi
+}
+
+# --- unstack / clean -------------------------------------------------------
+
+function stop_arca {
+    local n conf
+    if is_service_enabled arca-object; then
+        while read -r n conf; do
+            stop_process "$(_arca_object_service "$n")"
+        done < <(_arca_object_nodes)
+    fi
+    stop_process arca-swift-filter
+    stop_process arca-api
+}
+
+function cleanup_arca {
+    sudo rm -rf "$ARCA_CONF_DIR" "$ARCA_DATA_DIR"
+    rm -f "$ARCA_BIN_DIR"/arca-api "$ARCA_BIN_DIR"/arca-manage \
+        "$ARCA_BIN_DIR"/arca-swift-filter "$ARCA_BIN_DIR"/arca-object-server
+}
+
+# --- dispatch --------------------------------------------------------------
+
+if is_service_enabled arca-api || is_service_enabled arca-swift-filter || is_service_enabled arca-object; then
+    case "$1 $2" in
+        "stack install")
+            echo "Building Arca"
+            install_arca
+            ;;
+        "stack post-config")
+            if is_service_enabled arca-api; then
+                echo "Configuring arca-api"
+                configure_arca_api
+            fi
+            if is_service_enabled arca-object; then
+                echo "Pointing Swift's object ring at arca-object-server"
+                configure_arca_object
+            fi
+            if is_service_enabled arca-swift-filter; then
+                echo "Moving the Swift proxy behind arca-swift-filter"
+                configure_arca_swift_filter
+            fi
+            ;;
+        "stack extra")
+            echo "Starting Arca"
+            start_arca
+            ;;
+    esac
+    if [[ $1 == unstack ]]; then
+        stop_arca
+    fi
+    if [[ $1 == clean ]]; then
+        cleanup_arca
+    fi
+fi
+
+$_XTRACE_ARCA
