@@ -1,0 +1,98 @@
+package api
+
+import (
+	"net/url"
+	"testing"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// The decoders below see every byte a client sends. They must never panic,
+// and every refusal must be a client error (4xx), never an internal one.
+
+func requireClientError(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if status := keyservice.StatusOf(err); status < 400 || status >= 500 {
+		t.Fatalf("decoder error %v maps to %d, want 4xx", err, status)
+	}
+}
+
+func FuzzDecodeSecretSpec(f *testing.F) {
+	f.Add([]byte(`{"name":"n","payload":"p","payload_content_type":"text/plain","bit_length":256,"expiration":"2030-01-01T00:00:00"}`))
+	f.Add([]byte(`{"payload":"AAEC","payload_content_type":"application/octet-stream","payload_content_encoding":"base64"}`))
+	f.Add([]byte(`{"bit_length":"256"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		spec, err := decodeSecretSpec(body)
+		requireClientError(t, err)
+		if err == nil && spec.Payload != nil && spec.PayloadContentType == "" {
+			t.Fatal("payload accepted without a content type")
+		}
+	})
+}
+
+func FuzzDecodeOrderSpec(f *testing.F) {
+	f.Add([]byte(`{"type":"key","meta":{"algorithm":"aes","bit_length":256,"mode":"cbc"}}`))
+	f.Add([]byte(`{"type":"key","meta":{"expiration":"2030-01-01T00:00:00Z","bit_length":1e3}}`))
+	f.Add([]byte(`{"meta":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, err := decodeOrderSpec(body)
+		requireClientError(t, err)
+	})
+}
+
+func FuzzListQuery(f *testing.F) {
+	f.Add("limit=5&offset=10&name=a&alg=aes&bits=256&sort=name:desc,created&created=gt:2020-01-01T00:00:00,lt:2030-01-01")
+	f.Add("limit=-1&offset=99999999999999999999")
+	f.Add("sort=::&expiration=gte:")
+	f.Fuzz(func(t *testing.T, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		filter, err := parseSecretFilter(q)
+		requireClientError(t, err)
+		if err == nil && (filter.Limit < 1 || filter.Limit > maxLimit || filter.Offset < 0) {
+			t.Fatalf("paging out of bounds: limit %d offset %d", filter.Limit, filter.Offset)
+		}
+	})
+}
+
+func FuzzVersionHeader(f *testing.F) {
+	f.Add("key-manager 1.1")
+	f.Add("key-manager latest, compute 2.1")
+	f.Add("key-manager 1.")
+	f.Fuzz(func(t *testing.T, header string) {
+		v, ok, err := ParseVersionHeader(header)
+		if err != nil && ok {
+			t.Fatal("error and ok together")
+		}
+		if ok && (v.Major < 0 || v.Minor < 0) {
+			t.Fatalf("negative version %v", v)
+		}
+	})
+}
+
+func FuzzTimestamp(f *testing.F) {
+	f.Add("2026-11-27T18:08:12.599033")
+	f.Add("2026-11-27T18:08:12+01:00")
+	f.Add("2026-11-27")
+	f.Fuzz(func(t *testing.T, s string) {
+		ts, err := ParseTimestamp(s)
+		if err != nil {
+			return
+		}
+		if ts.Location().String() != "UTC" {
+			t.Fatalf("%q parsed to a non-UTC time", s)
+		}
+		// What we print, we read back.
+		back, err := ParseTimestamp(FormatTimestamp(ts))
+		if err != nil || !back.Equal(ts.Truncate(1000)) {
+			t.Fatalf("%q: formatted %q reads back as %v, %v", s, FormatTimestamp(ts), back, err)
+		}
+	})
+}
+
