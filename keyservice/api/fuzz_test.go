@@ -95,4 +95,3 @@ func FuzzTimestamp(f *testing.F) {
 		}
 	})
 }
-
