@@ -202,6 +202,21 @@ while [[ $KEYSTONE_PORT == "$NOAUTH_PORT" ]]; do KEYSTONE_PORT=$(free_port); don
 write_conf "$TMP/keystone.conf" "$KEYSTONE_PORT" keystone
 start_api keystone "$KEYSTONE_PORT"
 
+NOAUTH_PID=${PIDS[0]} KEYSTONE_PID=${PIDS[1]}
+
+# CPU per request of the processes involved (loadgen -pid: a process and its descendants)
+STACK_RUN=${ARCA_STACK_DIR:-$ROOT/.stack}/run
+stack_pid() { # NAME: the PID tools/stack.sh recorded for a daemon, if any
+	if [[ -s $STACK_RUN/$1.pid ]]; then cat "$STACK_RUN/$1.pid"; fi
+}
+MYSQL_PID=$(stack_pid mysql) # a private MariaDB; else the host's server
+[[ -n $MYSQL_PID ]] || MYSQL_PID=$(pidof -s mariadbd || pidof -s mysqld || true)
+WATCH=(-pid "arca-noauth=$NOAUTH_PID" -pid "arca-keystone=$KEYSTONE_PID")
+[[ -z $MYSQL_PID ]] || WATCH+=(-pid "mariadbd=$MYSQL_PID")
+KEYSTONE_UWSGI=$(stack_pid keystone)
+[[ -z $KEYSTONE_UWSGI ]] || WATCH+=(-pid "keystone=$KEYSTONE_UWSGI")
+BARBICAN_UWSGI=$(stack_pid barbican)
+
 ARCA_NOAUTH="http://127.0.0.1:$NOAUTH_PORT"
 ARCA_KEYSTONE="http://127.0.0.1:$KEYSTONE_PORT"
 
@@ -212,7 +227,7 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 	echo
 	say "loadgen $title"
 	set +e
-	"$BIN/loadgen" -title "$title" -duration "$DURATION" -warmup "$WARMUP" "$@" 2>&1 | tee "$TMP/loadgen-$title.out"
+	"$BIN/loadgen" -title "$title" -duration "$DURATION" -warmup "$WARMUP" "${WATCH[@]}" "$@" 2>&1 | tee "$TMP/loadgen-$title.out"
 	st=${PIPESTATUS[0]}
 	set -e
 	mapfile -t -O "${#SUMMARY[@]}" SUMMARY < <(grep '^CHECK ' "$TMP/loadgen-$title.out" | sed 's/^CHECK //')
@@ -224,7 +239,7 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup" \
-	-ratio 'arca/barbican>=20' -max-p99 arca=10ms
+	-ratio 'arca/barbican>=20' -max-p99 arca=10ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"}
 
 loadgen b-auth -c 16 -rounds 4 -scenarios secret-get,secret-get-payload \
 	-target "arca-noauth,$ARCA_NOAUTH,noauth:bench-project" \

@@ -49,6 +49,7 @@ type options struct {
 	requests    uint64
 	warmup      time.Duration
 	rounds      int
+	watches     []Watch
 	title       string
 	checks      []Check
 }
@@ -59,24 +60,25 @@ func main() {
 
 func run() int {
 	var (
-		targetSpecs, ratios, maxP99s, minRPSs listFlag
-		scenarios                             = flag.String("scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
-		projectKeys                           = flag.Bool("project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
-		pkProject                             = flag.String("pk-project", "", "project_id for project-key payloads (default: the target's own project)")
-		concurrency                           = flag.Int("c", 16, "concurrent workers (keep-alive connections)")
-		duration                              = flag.Duration("duration", 10*time.Second, "measured time per scenario and target")
-		requests                              = flag.Uint64("requests", 0, "measure this many requests instead of a duration")
-		warmup                                = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
-		pool                                  = flag.Int("pool", 100, "secrets created beforehand for the GET scenarios")
-		payloadSize                           = flag.Int("payload-size", 32, "bytes of text payload per stored secret")
-		timeout                               = flag.Duration("timeout", 30*time.Second, "per-request timeout")
-		rounds                                = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
-		title                                 = flag.String("title", "", "label printed on the table and CHECK lines")
+		targetSpecs, ratios, maxP99s, minRPSs, pids listFlag
+		scenarios                                   = flag.String("scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
+		projectKeys                                 = flag.Bool("project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
+		pkProject                                   = flag.String("pk-project", "", "project_id for project-key payloads (default: the target's own project)")
+		concurrency                                 = flag.Int("c", 16, "concurrent workers (keep-alive connections)")
+		duration                                    = flag.Duration("duration", 10*time.Second, "measured time per scenario and target")
+		requests                                    = flag.Uint64("requests", 0, "measure this many requests instead of a duration")
+		warmup                                      = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
+		pool                                        = flag.Int("pool", 100, "secrets created beforehand for the GET scenarios")
+		payloadSize                                 = flag.Int("payload-size", 32, "bytes of text payload per stored secret")
+		timeout                                     = flag.Duration("timeout", 30*time.Second, "per-request timeout")
+		rounds                                      = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
+		title                                       = flag.String("title", "", "label printed on the table and CHECK lines")
 	)
 	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	flag.Var(&ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
 	flag.Var(&maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
 	flag.Var(&minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
+	flag.Var(&pids, "pid", "NAME=PID: report the CPU time per request of this process and its descendants (repeatable)")
 	flag.Parse()
 
 	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, rounds: *rounds, title: *title}
@@ -93,6 +95,14 @@ func run() int {
 			return fatal(err)
 		}
 		o.targets = append(o.targets, t)
+	}
+	for _, s := range pids {
+		name, v, ok := strings.Cut(s, "=")
+		pid, err := strconv.Atoi(v)
+		if !ok || err != nil || name == "" || pid <= 1 {
+			return fatal(fmt.Errorf("-pid %q: want NAME=PID", s))
+		}
+		o.watches = append(o.watches, Watch{Name: name, PID: pid})
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -215,7 +225,10 @@ func runScenario(ctx context.Context, env *Env, o options, sc string) ([]*Result
 					fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
 				}
 			}
-			results[i].add(Phase(ctx, env.Client, w, o.concurrency, slice, perSlice))
+			before := SampleCPU(o.watches)
+			r := Phase(ctx, env.Client, w, o.concurrency, slice, perSlice)
+			r.CPU = SampleCPU(o.watches).Sub(before)
+			results[i].add(r)
 		}
 	}
 	return results, nil
@@ -268,6 +281,11 @@ func printTable(o options, sc string, results []*Result) {
 			r.Errors, h.Count(), fmtLoad(r.Load))
 	}
 	tw.Flush()
+	for _, r := range results {
+		if line := r.CPU.PerRequest(o.watches, r.Hist.Count()); line != "" {
+			fmt.Printf("  cpu per request, %s: %s\n", r.Target, line)
+		}
+	}
 	for _, c := range o.checks {
 		if c.Kind != checkRatio || (c.Scenario != "" && c.Scenario != sc) {
 			continue

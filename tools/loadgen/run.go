@@ -39,7 +39,8 @@ type Result struct {
 	ErrorSamples     []string
 	Elapsed          time.Duration
 	Skipped          string
-	Load             float64 // highest 1-minute load average after a slice
+	Load             float64   // highest 1-minute load average after a slice
+	CPU              CPUSample // CPU ticks spent during the measured slices
 }
 
 // add merges the slice o into r.
@@ -53,6 +54,10 @@ func (r *Result) add(o *Result) {
 	}
 	r.Elapsed += o.Elapsed
 	r.Load = max(r.Load, loadAverage())
+	if r.CPU == nil {
+		r.CPU = CPUSample{}
+	}
+	r.CPU.Add(o.CPU)
 }
 
 // RPS is completed requests (errors included) per second.

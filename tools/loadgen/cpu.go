@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// CPU accounting from /proc (Linux; elsewhere the figures are simply
+// absent). It says where the machine's CPU went during a measured slice:
+// the processes named with -pid (each with its descendants, so uwsgi's
+// workers count for their master), the load generator itself, and the
+// whole machine, the difference being work that is not part of the run.
+
+// clockTick is USER_HZ: 100 on every Linux architecture Go runs on.
+const clockTick = 100
+
+// Watch is a process tree whose CPU time is measured.
+type Watch struct {
+	Name string
+	PID  int
+}
+
+// CPUSample is CPU time in clock ticks per watched name, plus "loadgen"
+// (this process) and "machine" (all CPUs, busy time).
+type CPUSample map[string]uint64
+
+const (
+	cpuSelf    = "loadgen"
+	cpuMachine = "machine"
+)
+
+type procStat struct {
+	ppid  int
+	ticks uint64 // utime + stime
+}
+
+func readProcStat(path string) (procStat, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, false
+	}
+	// the command name is in parentheses and may contain spaces
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+	if len(f) < 13 {
+		return procStat{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return procStat{ppid: ppid, ticks: ut + st}, true
+}
+
+func machineBusy() (uint64, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy uint64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, _ := strconv.ParseUint(f[i], 10, 64)
+		busy += v
+	}
+	return busy, true
+}
+
+// SampleCPU reads the counters now.
+func SampleCPU(watches []Watch) CPUSample {
+	s := CPUSample{}
+	if v, ok := machineBusy(); ok {
+		s[cpuMachine] = v
+	}
+	if st, ok := readProcStat("/proc/self/stat"); ok {
+		s[cpuSelf] = st.ticks
+	}
+	if len(watches) == 0 {
+		return s
+	}
+	procs := map[int]procStat{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		if err != nil {
+			continue
+		}
+		if st, ok := readProcStat(d); ok {
+			procs[pid] = st
+		}
+	}
+	for _, w := range watches {
+		var total uint64
+		for pid, st := range procs {
+			for p, depth := pid, 0; p > 1 && depth < 16; depth++ {
+				if p == w.PID {
+					total += st.ticks
+					break
+				}
+				parent, ok := procs[p]
+				if !ok {
+					break
+				}
+				p = parent.ppid
+			}
+		}
+		s[w.Name] += total
+	}
+	return s
+}
+
+// Sub returns s - before, per name.
+func (s CPUSample) Sub(before CPUSample) CPUSample {
+	d := CPUSample{}
+	for k, v := range s {
+		if b, ok := before[k]; ok && v >= b {
+			d[k] = v - b
+		}
+	}
+	return d
+}
+
+// Add accumulates o into s.
+func (s CPUSample) Add(o CPUSample) {
+	for k, v := range o {
+		s[k] += v
+	}
+}
+
+// PerRequest describes the CPU time per completed request of each watched
+// process, the load generator and the rest of the machine, e.g.
+// "arca-api 180µs, mariadbd 90µs, loadgen 60µs, rest of machine 300µs".
+func (s CPUSample) PerRequest(watches []Watch, requests uint64) string {
+	if requests == 0 {
+		return ""
+	}
+	us := func(ticks uint64) string {
+		return fmt.Sprintf("%.0fµs", float64(ticks)*1e6/clockTick/float64(requests))
+	}
+	var parts []string
+	var named uint64
+	for _, w := range watches {
+		if v, ok := s[w.Name]; ok {
+			parts = append(parts, w.Name+" "+us(v))
+			named += v
+		}
+	}
+	if v, ok := s[cpuSelf]; ok {
+		parts = append(parts, cpuSelf+" "+us(v))
+		named += v
+	}
+	if m, ok := s[cpuMachine]; ok && m >= named {
+		parts = append(parts, "rest of machine "+us(m-named))
+	}
+	return strings.Join(parts, ", ")
+}
