@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,14 +45,23 @@ type Options struct {
 	// ProjectKeyProtocol is the crypto_protocol new project keys are made
 	// for (ProtocolAES128CBC by default, or ProtocolAES256CBC).
 	ProjectKeyProtocol string
+	// ReloadKeyring, when set, re-reads the master keys. The service calls
+	// it (at most every KeyringReloadInterval) when it meets a KEK sealed by
+	// a master key it does not know, and before sealing a new KEK, so that
+	// after "arca-manage kek rotate" every running arca-api picks the new
+	// key up without a restart.
+	ReloadKeyring func() (*envelope.Keyring, error)
 }
+
+// KeyringReloadInterval bounds how often the master keys are re-read.
+const KeyringReloadInterval = 10 * time.Second
 
 // Service implements the key service's operations over a Store. It checks
 // the rules of each resource (sizes, types, states) and seals and opens
 // payloads; who may call what is decided above it, by policy.
 type Service struct {
 	store Store
-	ring  *envelope.Keyring
+	ring  atomic.Pointer[envelope.Keyring]
 	rand  io.Reader
 	now   func() time.Time
 	keks  *lru.Cache[string, []byte]
@@ -61,6 +71,10 @@ type Service struct {
 	protocol  string
 	auditOnce sync.Once
 	audits    *auditWriter
+
+	reloadKeyring func() (*envelope.Keyring, error)
+	reloadMu      sync.Mutex
+	lastReload    time.Time
 }
 
 // New returns a Service over store whose project KEKs are sealed by ring.
@@ -81,8 +95,39 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 	if opts.ProjectKeyProtocol != "" && ProjectKeyBits(opts.ProjectKeyProtocol) == 0 {
 		return nil, fmt.Errorf("crypto_protocol %q: use %s or %s", opts.ProjectKeyProtocol, ProtocolAES128CBC, ProtocolAES256CBC)
 	}
-	return &Service{store: store, ring: ring, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
-		protocol: opts.ProjectKeyProtocol}, nil
+	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
+		protocol: opts.ProjectKeyProtocol, reloadKeyring: opts.ReloadKeyring}
+	svc.ring.Store(ring)
+	return svc, nil
+}
+
+// keyring returns the current master keys.
+func (s *Service) keyring() *envelope.Keyring { return s.ring.Load() }
+
+// refreshKeyring re-reads the master keys if a reloader is configured and
+// the last attempt is older than KeyringReloadInterval. A failed reload
+// keeps the keys already loaded: a half-written key file must not take the
+// service down.
+func (s *Service) refreshKeyring() {
+	if s.reloadKeyring == nil {
+		return
+	}
+	now := s.now()
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if now.Sub(s.lastReload) < KeyringReloadInterval {
+		return
+	}
+	s.lastReload = now
+	ring, err := s.reloadKeyring()
+	if err != nil {
+		s.log.Error().Err(err).Msg("reloading master keys; keeping the ones loaded")
+		return
+	}
+	if old := s.ring.Load(); old.ActiveID() != ring.ActiveID() {
+		s.log.Info().Str("master_key_id", ring.ActiveID()).Msg("master keys reloaded: new active key")
+	}
+	s.ring.Store(ring)
 }
 
 // Store returns the service's store (for health checks and admin tools).
@@ -109,7 +154,7 @@ func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("project KEK: %w", err)
 	}
-	kek, err := s.ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
+	kek, err := s.openKEK(row)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +162,24 @@ func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, err
 	return kek, nil
 }
 
+// openKEK opens a stored KEK, re-reading the master keys once when it was
+// sealed by a key this process has not loaded yet (a rotation elsewhere).
+func (s *Service) openKEK(row ProjectKEK) ([]byte, error) {
+	ring := s.keyring()
+	if !ring.Has(row.MasterKeyID) {
+		s.refreshKeyring()
+		ring = s.keyring()
+	}
+	return ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
+}
+
 func (s *Service) createProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error) {
+	s.refreshKeyring()
 	kek := make([]byte, envelope.KeySize)
 	if _, err := io.ReadFull(s.rand, kek); err != nil {
 		return ProjectKEK{}, fmt.Errorf("generating KEK: %w", err)
 	}
-	masterID, sealed, err := s.ring.SealKEK(s.rand, projectID, kek)
+	masterID, sealed, err := s.keyring().SealKEK(s.rand, projectID, kek)
 	if err != nil {
 		return ProjectKEK{}, err
 	}
@@ -212,19 +269,20 @@ func (s *Service) RewrapKEKs(ctx context.Context, batch int, progress func(Rewra
 }
 
 func (s *Service) rewrapOne(ctx context.Context, row ProjectKEK) (bool, error) {
-	if row.MasterKeyID == s.ring.ActiveID() {
+	ring := s.keyring()
+	if row.MasterKeyID == ring.ActiveID() {
 		return false, nil
 	}
-	kek, err := s.ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
+	kek, err := ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
 	if err != nil {
 		return false, err
 	}
-	masterID, sealed, err := s.ring.SealKEK(s.rand, row.ProjectID, kek)
+	masterID, sealed, err := ring.SealKEK(s.rand, row.ProjectID, kek)
 	if err != nil {
 		return false, err
 	}
 	// Prove the new seal opens to the same KEK before it replaces the old.
-	check, err := s.ring.OpenKEK(row.ProjectID, masterID, sealed)
+	check, err := ring.OpenKEK(row.ProjectID, masterID, sealed)
 	if err != nil || !bytes.Equal(check, kek) {
 		return false, fmt.Errorf("project %s: resealed KEK does not verify", row.ProjectID)
 	}

@@ -77,7 +77,10 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, err
 	}
 	store := sqlstore.New(db, dialect)
-	a.Service, err = keyservice.New(store, ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol})
+	a.Service, err = keyservice.New(store, ring, keyservice.Options{
+		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+		ReloadKeyring: func() (*envelope.Keyring, error) { return LoadKeyring(cfg) },
+	})
 	if err != nil {
 		_ = a.Close()
 		return nil, err

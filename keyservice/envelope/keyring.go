@@ -56,6 +56,12 @@ func NewKeyring(keys []MasterKey) (*Keyring, error) {
 // ActiveID is the id of the key that seals new KEKs.
 func (r *Keyring) ActiveID() string { return r.active }
 
+// Has reports whether the keyring holds the named key.
+func (r *Keyring) Has(id string) bool {
+	_, ok := r.keys[id]
+	return ok
+}
+
 // IDs returns every key id, in no particular order.
 func (r *Keyring) IDs() []string {
 	ids := make([]string, 0, len(r.keys))
