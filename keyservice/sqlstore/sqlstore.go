@@ -37,8 +37,10 @@ var _ keyservice.Store = (*Store)(nil)
 // New returns a Store over db, which must have been opened by package
 // dbconn and migrated by package migrations. It panics on a dialect other
 // than "mysql" or "sqlite": that is a wiring bug, not a runtime condition.
+//
+// Database outages come back as keyservice.ErrUnavailable (unavailable.go).
 func New(db *sql.DB, dialect string) keyservice.Store {
-	return newStore(db, dialect)
+	return outageStore{newStore(db, dialect)}
 }
 
 func newStore(db *sql.DB, dialect string) *Store {
