@@ -1,0 +1,5 @@
+package metrics_test
+
+import "github.com/rs/zerolog"
+
+func testLogger() zerolog.Logger { return zerolog.Nop() }
