@@ -228,7 +228,7 @@ func Check(db *sql.DB, dialect string) error {
 func dirtyError(v uint) error {
 	return fmt.Errorf("%w: migration %d failed part-way, so the schema may be between versions %d and %d: "+
 		"compare the database with migrations/<dialect>/%06d_*.up.sql, repair it by hand, record the version it is at "+
-		"(migrations.Force, or the migrate CLI's \"force\"), then run \"arca-manage db upgrade\"",
+		"(\"arca-manage db force --version N\"), then run \"arca-manage db upgrade\"",
 		ErrDirty, v, max(v, 1)-1, v, v)
 }
 

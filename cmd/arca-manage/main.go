@@ -30,6 +30,7 @@ commands:
   db upgrade               apply every pending schema migration
   db version               print the schema version and the version this build needs
   db downgrade --yes       revert every migration (destroys all data)
+  db force --version N     mark a dirty schema (interrupted migration) as being at version N
   kek rotate [--master-key-file F]
                            add a new active master key to the key file
   kek rewrap               reseal every project KEK with the active master key

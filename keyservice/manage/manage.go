@@ -42,7 +42,7 @@ func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writ
 	switch cmd {
 	case "kek rotate":
 		return kekRotate(configFiles, rest, stdout)
-	case "db upgrade", "db version", "db downgrade", "kek rewrap",
+	case "db upgrade", "db version", "db downgrade", "db force", "kek rewrap",
 		"project-key rotate", "project-key destroy", "project-key list":
 	default:
 		return ErrUsage
@@ -58,6 +58,8 @@ func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writ
 		return dbVersion(ctx, cfg, stdout)
 	case "db downgrade":
 		return dbDowngrade(ctx, cfg, rest, stdout)
+	case "db force":
+		return dbForce(ctx, cfg, rest, stdout)
 	case "project-key rotate", "project-key destroy", "project-key list":
 		return projectKey(ctx, cfg, args[1], rest, stdout, stderr) // projectkeys.go
 	default:
@@ -94,7 +96,7 @@ func dbVersion(ctx context.Context, cfg app.Config, stdout io.Writer) error {
 	}
 	state := "clean"
 	if dirty {
-		state = "dirty: a migration failed half-way; fix the cause and rerun \"arca-manage db upgrade\""
+		state = "dirty: a migration failed half-way; see \"arca-manage db force\""
 	}
 	fmt.Fprintf(stdout, "schema version %d (%s), this build needs %d\n", v, state, migrations.Latest(dialect))
 	return nil
@@ -120,6 +122,32 @@ func dbDowngrade(ctx context.Context, cfg app.Config, args []string, stdout io.W
 	fmt.Fprintln(stdout, "database schema removed")
 	return nil
 }
+
+// dbForce marks the schema as being at a version without running anything:
+// the way out of a "dirty" schema after a migration was interrupted. On
+// MySQL each migration is one DDL statement, so the operator checks whether
+// it took effect and forces the version before or after it.
+func dbForce(ctx context.Context, cfg app.Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("db force", flag.ContinueOnError)
+	version := fs.Uint("version", 0, "the version the schema is actually at")
+	if err := fs.Parse(args); err != nil || *version == 0 {
+		return ErrUsage
+	}
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *version > migrations.Latest(dialect) {
+		return fmt.Errorf("version %d is beyond this build's latest (%d)", *version, migrations.Latest(dialect))
+	}
+	if err := migrations.Force(ctx, db, dialect, *version); err != nil {
+		return fmt.Errorf("db force: %w", err)
+	}
+	fmt.Fprintf(stdout, "schema marked as version %d; run \"arca-manage db upgrade\" to continue\n", *version)
+	return nil
+}
+
 
 // kekRotate appends a new master key to the key file, making it the active
 // one. The file is rewritten atomically (temp file, fsync, rename) with mode

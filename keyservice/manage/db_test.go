@@ -1,0 +1,58 @@
+package manage_test
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/migrations"
+)
+
+// TestInterruptedUpgrade leaves the schema dirty, as a migration killed
+// half-way does, and recovers with the documented commands.
+func TestInterruptedUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "arca.sqlite")
+	conf := filepath.Join(dir, "arca.conf")
+	content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\n[database]\nconnection = sqlite:///%s\n[crypto]\nmaster_key_file = %s/master.key\n", dbPath, dir)
+	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) { return testapi.Manage(t, conf, args...) }
+	if out, err := run("db", "upgrade"); err != nil {
+		t.Fatalf("db upgrade: %v %s", err, out)
+	}
+	latest := migrations.Latest("sqlite")
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE schema_migrations SET dirty = 1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("db", "version")
+	if err != nil || !strings.Contains(out, "dirty") || !strings.Contains(out, "db force") {
+		t.Fatalf("db version on a dirty schema: %v %s", err, out)
+	}
+	if out, err := run("db", "upgrade"); err == nil {
+		t.Fatalf("db upgrade ran over a dirty schema: %s", out)
+	}
+	if out, err := run("db", "force"); err == nil {
+		t.Fatalf("db force without a version: %s", out)
+	}
+	if out, err := run("db", "force", "--version", fmt.Sprint(latest)); err != nil {
+		t.Fatalf("db force: %v %s", err, out)
+	}
+	out, err = run("db", "upgrade")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("version %d", latest)) {
+		t.Fatalf("db upgrade after force: %v %s", err, out)
+	}
+	if out, err := run("db", "upgrade"); err != nil {
+		t.Fatalf("db upgrade is not idempotent: %v %s", err, out)
+	}
+}
