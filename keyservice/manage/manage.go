@@ -148,7 +148,6 @@ func dbForce(ctx context.Context, cfg app.Config, args []string, stdout io.Write
 	return nil
 }
 
-
 // kekRotate appends a new master key to the key file, making it the active
 // one. The file is rewritten atomically (temp file, fsync, rename) with mode
 // 0600; an absent file is created, which is how the first key is made.
