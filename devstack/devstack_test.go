@@ -1,0 +1,501 @@
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"opendev.org/x/arca/internal/testkeystone"
+)
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), ".."))
+}
+
+// TestShellcheck keeps the plugin and the stand-ins shellcheck-clean.
+func TestShellcheck(t *testing.T) {
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		t.Skip("shellcheck is not installed (tools/stack.sh install provides it)")
+	}
+	cmd := exec.Command("shellcheck", "-x", "devstack/plugin.sh", "devstack/settings", "devstack/testdata/standins.sh")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+func randHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func requireStack(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
+		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s", why)
+	}
+	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
+}
+
+// plugin is one run of devstack/plugin.sh's phases in a temporary DevStack.
+type plugin struct {
+	t       *testing.T
+	repo    string
+	dir     string
+	env     []string // DevStack's variables for the phases
+	osAdmin []string // OS_* of the admin, for the stand-ins and checks
+	vars    map[string]string
+}
+
+// phase sources the stand-ins, the plugin's settings and plugin.sh with
+// the phase's arguments, as stack.sh does.
+func (p *plugin) phase(args ...string) string {
+	p.t.Helper()
+	script := `set -o errexit -o pipefail
+source "$1"
+source "$ARCA_DIR/devstack/settings"
+shift
+source "$ARCA_DIR/devstack/plugin.sh" "$@"
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, "phase", filepath.Join(p.repo, "devstack", "testdata", "standins.sh")}, args...)...)
+	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	p.t.Logf("phase %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	if err != nil {
+		p.t.Fatalf("plugin.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// openstack runs the CLI with extra environment (credentials).
+func openstack(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "openstack", args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("openstack %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func osEnv(ks *testkeystone.Env, who string, region string) []string {
+	u := ks.Users[who]
+	return []string{
+		"OS_AUTH_URL=" + ks.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name, "OS_PASSWORD=" + u.Password,
+		"OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + ks.UserDomain, "OS_PROJECT_DOMAIN_NAME=" + ks.ProjectDomain,
+		"OS_REGION_NAME=" + region, "OS_INTERFACE=public", "OS_CLOUD=",
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func httpStatus(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// killRecorded stops whatever the stand-in run_process recorded and is
+// still running (after a failed unstack): by PID, its own process group.
+func killRecorded(t *testing.T, serviceDir string) {
+	entries, _ := os.ReadDir(serviceDir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".pid") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(serviceDir, e.Name()))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		time.Sleep(500 * time.Millisecond)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		t.Logf("stopped %s (pid %d) left running", e.Name(), pid)
+	}
+}
+
+// TestRealStackDevStackPlugin runs the plugin's phases (install,
+// post-config, extra, unstack, clean) with stand-ins for DevStack's
+// functions that do the real work against the project's stack: a private
+// region of the real Keystone catalog, a fresh database on the real
+// MariaDB, a private Swift proxy and object ring derived from the stack's,
+// and real processes. Then the catalog, the configs and the services.
+func TestRealStackDevStackPlugin(t *testing.T) {
+	ks := testkeystone.Load(t)
+	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
+	if swiftDir == "" {
+		requireStack(t, "ARCA_TEST_SWIFT_DIR is not set")
+	}
+	for _, tool := range []string{"openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			requireStack(t, tool+" is not installed")
+		}
+	}
+	dsn := os.Getenv("ARCA_TEST_MYSQL_DSN")
+	if dsn == "" {
+		dsn = "root@tcp(127.0.0.1:3306)/"
+	}
+	mcfg, err := mysql.ParseDSN(dsn)
+	if err != nil || mcfg.Net != "tcp" {
+		t.Fatalf("ARCA_TEST_MYSQL_DSN %q: want a tcp go-sql-driver DSN (%v)", dsn, err)
+	}
+	dbHost, dbPort, err := net.SplitHostPort(mcfg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tag := randHex(t, 4)
+	dir := t.TempDir()
+	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
+	admin := osEnv(ks, testkeystone.Admin, ks.Region)
+	p.osAdmin = admin
+	region := "arca-dstest-" + tag
+	svcUser := "arca-dstest-" + tag
+	dbName := "arca_dstest_" + tag
+	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
+	apiPort, filterPort, proxyPort, objBase := freePort(t), freePort(t), freePort(t), freePort(t)
+	p.vars = map[string]string{
+		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": "root",
+		"SERVICE_DIR": filepath.Join(dir, "status"), "LOGDIR": filepath.Join(dir, "logs"),
+		"SERVICE_HOST": "127.0.0.1", "SERVICE_LISTEN_ADDRESS": "127.0.0.1", "SERVICE_PROTOCOL": "http",
+		"SERVICE_PASSWORD": "Dst-" + randHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testkeystone.Arca].Project,
+		"SERVICE_DOMAIN_NAME": ks.UserDomain, "KEYSTONE_SERVICE_URI": keystoneURI, "REGION_NAME": ks.Region,
+		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "",
+		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
+		"DATABASE_PASSWORD": mcfg.Passwd,
+		"SWIFT_CONF_DIR":    filepath.Join(dir, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(filterPort),
+		"SWIFT_DEFAULT_BIND_PORT_INT": strconv.Itoa(proxyPort), "SWIFT_SERVICE_LISTEN_ADDRESS": "127.0.0.1",
+		"ENABLED_SERVICES": "key,mysql,s-proxy,s-account,s-container",
+		// The plugin's own knobs: a private region, user, database, ports.
+		"ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "bin"), "ARCA_CONF_DIR": filepath.Join(dir, "etc", "arca"),
+		"ARCA_REGION_NAME": region, "ARCA_SERVICE_USER": svcUser, "ARCA_DB_NAME": dbName,
+		"ARCA_API_PORT": strconv.Itoa(apiPort), "ARCA_OBJECT_PORT_BASE": strconv.Itoa(objBase),
+		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_DEBUG": "False",
+	}
+	for k, v := range p.vars {
+		p.env = append(p.env, k+"="+v)
+	}
+
+	// A DevStack-shaped Swift config dir from the stack's: rings (the
+	// object builder with the stack's one device), proxy-server.conf and
+	// object-server/1.conf on devices of our own.
+	sw := p.vars["SWIFT_CONF_DIR"]
+	devices := filepath.Join(dir, "data", "swift", "1")
+	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(devices, "d1")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"account.ring.gz", "container.ring.gz", "object.builder", "object.ring.gz"} {
+		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
+	}
+	proxyConf := readFile(t, filepath.Join(swiftDir, "proxy-server.conf"))
+	proxyConf = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(proxyConf, "swift_dir = "+sw+"\nuser = root")
+	if err := os.WriteFile(filepath.Join(sw, "proxy-server.conf"), []byte(proxyConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	objConf := readFile(t, filepath.Join(swiftDir, "object-server.conf"))
+	objConf = regexp.MustCompile(`(?m)^devices = .*$`).ReplaceAllString(objConf, "devices = "+devices)
+	objConf = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(objConf, "swift_dir = "+sw)
+	if err := os.WriteFile(filepath.Join(sw, "object-server", "1.conf"), []byte(objConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldObjPort := regexp.MustCompile(`(?m)^bind_port = (\d+)`).FindStringSubmatch(objConf)
+	if oldObjPort == nil {
+		t.Fatalf("no bind_port in the stack's object-server.conf")
+	}
+
+	// Cleanup, registered before anything is created, runs last: processes
+	// by recorded PID, catalog entries in our region, the region, our
+	// service user, our service (only if the plugin created it), the database.
+	t.Cleanup(func() {
+		killRecorded(t, p.vars["SERVICE_DIR"])
+		if out, err := openstack(t, admin, "endpoint", "list", "--region", region, "-f", "value", "-c", "ID"); err == nil {
+			for _, id := range strings.Fields(out) {
+				if _, err := openstack(t, admin, "endpoint", "delete", id); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+		if out, err := openstack(t, admin, "service", "list", "-f", "value", "-c", "ID", "-c", "Name"); err == nil {
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[1] == p.vars["ARCA_SERVICE_NAME"] {
+					_, _ = openstack(t, admin, "service", "delete", f[0])
+				}
+			}
+		}
+		_, _ = openstack(t, admin, "region", "delete", region)
+		_, _ = openstack(t, admin, "user", "delete", "--domain", ks.UserDomain, svcUser)
+		drop := exec.Command("mysql", "-h", dbHost, "-P", dbPort, "-u", mcfg.User, "-e", "DROP DATABASE IF EXISTS `"+dbName+"`")
+		if mcfg.Passwd != "" {
+			drop.Args = append(drop.Args, "-p"+mcfg.Passwd)
+		}
+		if out, err := drop.CombinedOutput(); err != nil {
+			t.Errorf("cleanup: dropping %s: %v %s", dbName, err, out)
+		}
+	})
+	// Our own service name: the cleanup removes the service only when the
+	// plugin created it (get_or_create_service reuses an existing
+	// key-manager service, as in DevStack).
+	p.vars["ARCA_SERVICE_NAME"] = "arca-dstest-" + tag
+	p.env = append(p.env, "ARCA_SERVICE_NAME="+p.vars["ARCA_SERVICE_NAME"])
+	p.env = append(p.env, "ENABLED_SERVICES="+p.vars["ENABLED_SERVICES"]) // settings enables arca-*
+	// A second region is created by the operator in DevStack's multi-region
+	// set-ups; Keystone wants it to exist before endpoints name it.
+	if _, err := openstack(t, admin, "region", "create", region); err != nil {
+		t.Fatal(err)
+	}
+
+	p.phase("stack", "install")
+	for _, b := range []string{"arca-api", "arca-manage", "arca-swift-filter", "arca-object-server"} {
+		if _, err := os.Stat(filepath.Join(p.vars["ARCA_BIN_DIR"], b)); err != nil {
+			t.Fatalf("stack install did not build %s: %v", b, err)
+		}
+	}
+	p.phase("stack", "post-config")
+
+	// What DevStack's start_swift does next: the proxy from its (moved)
+	// config, then a wait for /info on the public port, i.e. through the filter.
+	conf := readFile(t, filepath.Join(sw, "proxy-server.conf"))
+	if !strings.Contains(conf, "bind_port = "+strconv.Itoa(proxyPort)) {
+		t.Fatalf("proxy-server.conf not moved to the internal port %d:\n%s", proxyPort, conf)
+	}
+	startSwift := fmt.Sprintf(`source "$1"; ENABLED_SERVICES=s-proxy
+run_process s-proxy "swift-proxy-server %s/proxy-server.conf -v"
+wait_for_service 60 http://127.0.0.1:%d/info`, sw, filterPort)
+	cmd := exec.Command("bash", "-c", startSwift, "start_swift", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
+	cmd.Env = append(os.Environ(), p.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("starting the Swift proxy behind the filter: %v\n%s\nproxy log:\n%s", err, out,
+			readFile(t, filepath.Join(p.vars["LOGDIR"], "s-proxy.log")))
+	}
+	p.phase("stack", "extra")
+
+	t.Run("configs", func(t *testing.T) {
+		arca := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "arca.conf"))
+		for _, want := range []string{
+			"host_href = http://127.0.0.1:" + strconv.Itoa(apiPort),
+			"auth_strategy = keystone",
+			fmt.Sprintf("connection = mysql+pymysql://%s", mcfg.User),
+			"/" + dbName + "?charset=utf8",
+			"username = " + svcUser,
+			"auth_url = " + keystoneURI,
+			"[keystone_authtoken]",
+		} {
+			if !strings.Contains(arca, want) {
+				t.Errorf("arca.conf lacks %q:\n%s", want, arca)
+			}
+		}
+		key, err := os.Stat(filepath.Join(p.vars["ARCA_CONF_DIR"], "master.key"))
+		if err != nil || key.Mode().Perm()&0o077 != 0 {
+			t.Errorf("master.key: %v, mode %v", err, key)
+		}
+		filter := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "swift-filter.conf"))
+		for _, want := range []string{
+			"bind_port = " + strconv.Itoa(filterPort),
+			fmt.Sprintf("url = http://127.0.0.1:%d", proxyPort),
+			"endpoint = http://127.0.0.1:" + strconv.Itoa(apiPort),
+		} {
+			if !strings.Contains(filter, want) {
+				t.Errorf("swift-filter.conf lacks %q:\n%s", want, filter)
+			}
+		}
+		overlay := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "object-server-1.conf"))
+		for _, want := range []string{"bind_port = " + strconv.Itoa(objBase), "[arca]", "key_service_url = http://127.0.0.1:" + strconv.Itoa(apiPort)} {
+			if !strings.Contains(overlay, want) {
+				t.Errorf("object-server-1.conf lacks %q:\n%s", want, overlay)
+			}
+		}
+		// The object ring's device now names arca-object-server's port.
+		ring := exec.Command("/usr/bin/python3", "-c", `
+import sys
+from swift.common.ring import Ring
+r = Ring(sys.argv[1], ring_name='object')
+print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if d))
+`, sw)
+		out, err := ring.CombinedOutput()
+		if err != nil {
+			t.Fatalf("reading the object ring: %v %s", err, out)
+		}
+		if got, want := strings.TrimSpace(string(out)), fmt.Sprintf("127.0.0.1:%d/d1", objBase); got != want {
+			t.Errorf("object ring devices %q, want %q (was port %s)", got, want, oldObjPort[1])
+		}
+	})
+
+	t.Run("catalog", func(t *testing.T) {
+		out, err := openstack(t, admin, "endpoint", "list", "--region", region, "-f", "value", "-c", "Service Type", "-c", "Interface", "-c", "URL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+		for _, iface := range []string{"public", "internal", "admin"} {
+			if !strings.Contains(out, "key-manager "+iface+" "+url+"\n") {
+				t.Errorf("no unversioned key-manager %s endpoint %s in region %s:\n%s", iface, url, region, out)
+			}
+		}
+		cat, err := openstack(t, osEnv(ks, testkeystone.Demo, region), "catalog", "list", "-f", "value")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(cat, "key-manager") || !strings.Contains(cat, region) {
+			t.Errorf("openstack catalog list lacks key-manager in %s:\n%s", region, cat)
+		}
+	})
+
+	t.Run("services", func(t *testing.T) {
+		for name, url := range map[string]string{
+			"arca-api":           fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
+			"arca-swift-filter":  fmt.Sprintf("http://127.0.0.1:%d/healthcheck", filterPort),
+			"arca-object-server": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase),
+		} {
+			if code := httpStatus(url); code != 200 {
+				t.Errorf("%s: GET %s answered %d", name, url, code)
+			}
+		}
+		demo := osEnv(ks, testkeystone.Demo, region)
+		name := "dstest-" + tag
+		ref, err := openstack(t, demo, "secret", "store", "--name", name, "--payload", "p-"+tag, "-f", "value", "-c", "Secret href")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref = strings.TrimSpace(ref)
+		if !strings.HasPrefix(ref, fmt.Sprintf("http://127.0.0.1:%d/v1/secrets/", apiPort)) {
+			t.Errorf("secret href %q is not arca-api's", ref)
+		}
+		list, err := openstack(t, demo, "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(list) != ref {
+			t.Errorf("openstack secret list through the catalog: %q, want %q", list, ref)
+		}
+		if _, err := openstack(t, demo, "secret", "delete", ref); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("swift through the filter", func(t *testing.T) {
+		token := ks.Token(t, testkeystone.Demo)
+		out, err := openstack(t, osEnv(ks, testkeystone.Demo, ks.Region), "token", "issue", "-f", "value", "-c", "project_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, strings.TrimSpace(out))
+		work := t.TempDir()
+		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
+		if err := os.WriteFile(filepath.Join(work, "obj.txt"), plain, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cont := "dstest-" + tag
+		swift := func(args ...string) {
+			t.Helper()
+			c := exec.Command("swift", append([]string{"--os-auth-token", token, "--os-storage-url", storage}, args...)...)
+			c.Dir = work
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		swift("upload", cont, "obj.txt")
+		defer swift("delete", cont)
+		swift("download", cont, "obj.txt", "-o", "back.txt")
+		if back := readFile(t, filepath.Join(work, "back.txt")); back != string(plain) {
+			t.Fatalf("downloaded object differs (%d bytes, want %d)", len(back), len(plain))
+		}
+		found := 0
+		_ = filepath.WalkDir(devices, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".data") {
+				return nil
+			}
+			found++
+			if bytes.Contains([]byte(readFile(t, path)), []byte("plaintext "+tag)) {
+				t.Errorf("plaintext on disk in %s", path)
+			}
+			return nil
+		})
+		if found == 0 {
+			t.Errorf("no .data file under %s: the object ring does not lead to arca-object-server", devices)
+		}
+	})
+
+	p.phase("unstack")
+	for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object"} {
+		if _, err := os.Stat(filepath.Join(p.vars["SERVICE_DIR"], svc+".pid")); err == nil {
+			t.Errorf("unstack left %s.pid", svc)
+		}
+	}
+	if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort)); code != 0 {
+		t.Errorf("arca-api still answers after unstack: %d", code)
+	}
+	// The proxy is DevStack's (lib/swift stops it), here the test's.
+	stop := exec.Command("bash", "-c", `source "$1"; stop_process s-proxy`, "stop", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
+	stop.Env = append(os.Environ(), p.env...)
+	_ = stop.Run()
+	p.phase("clean")
+	if _, err := os.Stat(p.vars["ARCA_CONF_DIR"]); !os.IsNotExist(err) {
+		t.Errorf("clean left %s: %v", p.vars["ARCA_CONF_DIR"], err)
+	}
+}
