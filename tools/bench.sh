@@ -276,7 +276,8 @@ if [[ $RUN_GO == 1 ]]; then
 	if ((st == 0)); then
 		SUMMARY+=("PASS go benchmarks: $(grep -c '^Benchmark' "$TMP/gobench.out") results")
 	else
-		SUMMARY+=("FAIL go benchmarks: go test exited with status $st")
+		failed_pkgs=$(awk '$1 == "FAIL" && NF >= 2 { printf "%s%s", sep, $2; sep = ", " }' "$TMP/gobench.out")
+		SUMMARY+=("FAIL go benchmarks: go test exited with status $st${failed_pkgs:+ (failed: $failed_pkgs)}")
 	fi
 
 	echo
