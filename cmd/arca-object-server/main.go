@@ -3,6 +3,7 @@
 //
 //	arca-object-server /etc/swift/object-server.conf
 //	arca-object-server --config-file /etc/swift/object-server.conf
+//	arca-object-server rewrap [status] (--project P | --all-projects) [options]
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/objectserver"
+	"opendev.org/x/arca/objectserver/rewrap"
 )
 
 type configFiles []string
@@ -25,6 +27,9 @@ func (c *configFiles) String() string     { return fmt.Sprint(*c) }
 func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "rewrap" {
+		os.Exit(rewrap.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var files configFiles
 	flag.Var(&files, "config-file", "Swift-style object-server.conf (repeatable; later files override)")
 	verbose := flag.Bool("v", false, "log to stdout (accepted for swift-object-server compatibility)")

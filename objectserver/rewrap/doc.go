@@ -1,0 +1,104 @@
+// Package rewrap is the object key rewrap job of one storage node
+// (`arca-object-server rewrap`, issue 10): it moves every stored object of
+// a project from older project keys to the project's active key by
+// rewrapping the object's data key, so the old keys can be destroyed. It
+// touches only metadata: no object body is read or written.
+//
+// # What it does
+//
+// It walks the node's devices (<devices>/<dev>/objects[-N]/<part>/<suffix>/
+// <hash>/) in a fixed order (devices, policies and suffixes by name,
+// partitions by number). For each hash directory it finds the current
+// .data file as Swift decides it (the newest .data not older than the
+// newest tombstone; a deleted object has none and is left alone), reads its
+// user.swift.metadata pickle and, when the object's X-Object-Sysmeta-Arca-
+// Key-Id is not its project's active key, opens the data key with the old
+// key and seals it under the active one (objcrypt.Rewrap, a fresh GCM nonce
+// and the same object-path binding) and stores the new Key-Id and
+// Wrapped-Key. Objects already on the active key cost one directory
+// listing and one metadata read. Status (a dry run) counts, per project
+// key, the objects on this node that depend on it.
+//
+// # Replacing the metadata so that a crash or a reader never sees garbage
+//
+// The crypto metadata lives only in the .data file's xattrs: the pickle,
+// split into 64 KiB chunks under user.swift.metadata, user.swift.metadata1,
+// ..., and user.swift.metadata_checksum (MD5 of the pickle). There is no
+// multi-xattr transaction, and a new file is not an option: a hard link
+// shares the inode and so its xattrs, and a copy would rewrite the data.
+// Readers (this server's GET/HEAD, Swift's Python auditor and replicator)
+// read the chunks, then the checksum; a checksum that is present must
+// match, an absent one is accepted (Swift has always accepted files
+// without it). So the job changes a file in three single-xattr steps:
+//
+//  1. remove the checksum: the old pickle, unchecked;
+//  2. replace the one chunk that holds Key-Id and Wrapped-Key with one
+//     setxattr (the kernel replaces a value atomically): the new pickle,
+//     unchecked;
+//  3. after a delay (--checksum-delay, 2 s), write the new checksum.
+//
+// Every state between the steps is a readable file with the old or the new
+// wrapping, and both open while the old key exists. A reader that read the
+// pickle before step 2 and reads the checksum after step 1 finds none and
+// accepts the old pickle; only a reader that spans steps 2 and 3 could see
+// an old pickle with the new checksum, and the delay makes that need a
+// reader stalled for seconds between two consecutive getxattr calls.
+//
+// The new pickle is the old one with the two values replaced byte for byte
+// (a key id and a wrapped key of the same lengths), so all other bytes stay
+// as written, including Python 3 Swift's encodings, and only one chunk
+// changes; the job checks that the edited pickle decodes to exactly the
+// old metadata with the two values changed (and re-encodes it otherwise).
+// When the change would touch two chunks (metadata over 64 KiB, which
+// Swift's metadata limits make rare) the object is reported as failed
+// ("writing metadata") and left as it was.
+//
+// A run stopped between steps 2 and 3 leaves files on the active key
+// without a checksum; the next run (or any run) restores it for every file
+// it finds so, after the same delay.
+//
+// # Beside live traffic
+//
+// The object server takes no per-object lock for PUT, POST or DELETE (nor
+// does Swift's): new versions are whole new files renamed into the hash
+// directory under a newer timestamp, and cleanup unlinks the older ones.
+// The job changes xattrs only through the file descriptor of the .data file
+// it opened, never by creating or renaming anything, so it can never bring
+// back a file that a DELETE or a newer PUT removed: if the file was
+// unlinked meanwhile, the write lands on an orphaned inode and is gone with
+// it. It holds Swift's partition lock (<part>/.lock) while it re-checks that
+// the file is still the current .data and rewrites it, which serializes it
+// with suffix hashing (REPLICATE) and with other rewrap jobs (two jobs
+// racing on one file could otherwise leave a checksum of the other's
+// pickle); the lock is held for microseconds per object, never across a key
+// service call. A POST writes a .meta file and never carries crypto
+// metadata (the object server takes sysmeta from the .data file), so user
+// metadata, Content-Type and their timestamps are untouched. rsync
+// replication runs with --ignore-existing and never replaces an existing
+// .data file.
+//
+// # What clients and replication see
+//
+// Nothing changes that clients or replication compare: the .data file keeps
+// its name (its timestamp), X-Timestamp, Content-Length, ETag, the
+// plaintext ETag and length, user metadata and the object bytes. Swift's
+// suffix hashes are MD5s over the file names in each hash directory
+// (timestamps and extensions), not over xattrs, so they do not change and
+// the job does not invalidate them: rewrapping causes no replication
+// traffic. The consequence is that each node rewraps its own replicas (run
+// the job on every node), and that a replica pushed later from a node that
+// has not been rewrapped arrives with the old wrapping: check `status` on
+// every node after replication has settled before destroying a key.
+//
+// # Resuming and rate
+//
+// With a state file the job records the last suffix whose objects are all
+// rewrapped and whose checksums are restored; a new run with the same scope
+// continues after it, and a completed run makes the next start over. The
+// rate limit counts objects examined per second.
+//
+// What it is not: a re-encryption (the data key stays the same; rotating it
+// needs a rewrite of the object through the proxy), a cluster-wide job (one
+// node, its devices), or a replacement for destroying the key in the key
+// service afterwards.
+package rewrap

@@ -1,0 +1,175 @@
+package rewrap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+)
+
+// fakeKeys is a key service in memory.
+type fakeKeys struct {
+	mu        sync.Mutex
+	active    map[string]string
+	material  map[string][]byte
+	destroyed map[string]bool
+}
+
+func newFakeKeys() *fakeKeys {
+	return &fakeKeys{active: map[string]string{}, material: map[string][]byte{}, destroyed: map[string]bool{}}
+}
+
+func (k *fakeKeys) rotate(project string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id := fmt.Sprintf("%s-key-%d", project, len(k.material))
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	k.material[project+"/"+id] = b
+	k.active[project] = id
+	return id
+}
+
+func (k *fakeKeys) destroy(project, id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.destroyed[project+"/"+id] = true
+}
+
+func (k *fakeKeys) ActiveKey(_ context.Context, project string) (keyclient.Key, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id, ok := k.active[project]
+	if !ok {
+		return keyclient.Key{}, keyclient.ErrNotFound
+	}
+	return keyclient.Key{ID: id, ProjectID: project}, nil
+}
+
+func (k *fakeKeys) KeyMaterial(_ context.Context, project, id string) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.destroyed[project+"/"+id] {
+		return nil, keyclient.ErrDestroyed
+	}
+	b, ok := k.material[project+"/"+id]
+	if !ok {
+		return nil, keyclient.ErrNotFound
+	}
+	return b, nil
+}
+
+func (k *fakeKeys) key(project, id string) objcrypt.ProjectKey {
+	b, err := k.KeyMaterial(context.Background(), project, id)
+	if err != nil {
+		panic(err)
+	}
+	return objcrypt.ProjectKey{ID: id, Key: b}
+}
+
+var tsCounter struct {
+	sync.Mutex
+	last time.Time
+}
+
+func nextTS() diskfile.Timestamp {
+	tsCounter.Lock()
+	defer tsCounter.Unlock()
+	t := time.Now()
+	if !t.After(tsCounter.last) {
+		t = tsCounter.last.Add(time.Microsecond * 10)
+	}
+	tsCounter.last = t
+	ts, err := diskfile.ParseTimestamp(fmt.Sprintf("%.5f", float64(t.UnixNano())/1e9))
+	if err != nil {
+		panic(err)
+	}
+	return ts
+}
+
+// partFor spreads objects over 8 partitions.
+func partFor(obj string) string {
+	n := 0
+	for _, c := range []byte(obj) {
+		n += int(c)
+	}
+	return fmt.Sprint(n % 8)
+}
+
+// putObject writes an encrypted object as the object server does.
+func putObject(tb testing.TB, m *diskfile.Manager, keys *fakeKeys, project, obj string, body []byte, extra map[string]string) {
+	tb.Helper()
+	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, _ := keys.ActiveKey(context.Background(), project)
+	w, err := df.Create()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ow, err := objcrypt.NewWriter(w.File(), keys.key(project, id.ID), df.Name, &objcrypt.WriterOptions{Algorithm: objcrypt.AES256CBC, StoredMD5: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := ow.Write(body); err != nil {
+		tb.Fatal(err)
+	}
+	if err := ow.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	cm := ow.Metadata()
+	meta := cm.Map()
+	meta["Content-Length"] = fmt.Sprint(cm.StoredLength)
+	meta["ETag"] = cm.StoredMD5
+	meta["Content-Type"] = "text/plain"
+	ts := nextTS()
+	meta["X-Timestamp"] = ts.Internal()
+	for k, v := range extra {
+		meta[k] = v
+	}
+	if err := w.Commit(context.Background(), ts.Internal()+".data", meta); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// readObject reads an object back as the object server's GET does: key id
+// and wrapped key from the metadata.
+func readObject(tb testing.TB, m *diskfile.Manager, keys *fakeKeys, project, obj string) ([]byte, *diskfile.Object) {
+	tb.Helper()
+	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o, err := df.Open()
+	if err != nil {
+		tb.Fatalf("open %s: %v", obj, err)
+	}
+	defer o.Close()
+	cm, err := objcrypt.ParseMetadata(o.Metadata)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pk, err := keys.KeyMaterial(context.Background(), project, cm.KeyID)
+	if err != nil {
+		tb.Fatalf("%s: key %s: %v", obj, cm.KeyID, err)
+	}
+	r, err := objcrypt.NewReader(o.File, o.Size, objcrypt.ProjectKey{ID: cm.KeyID, Key: pk}, o.Metadata["name"],
+		&objcrypt.ReaderOptions{KeyID: cm.KeyID, WrappedKey: cm.WrappedKey, Parallelism: 1})
+	if err != nil {
+		tb.Fatalf("%s: reader: %v", obj, err)
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		tb.Fatalf("%s: read: %v", obj, err)
+	}
+	return buf.Bytes(), o
+}

@@ -1,0 +1,221 @@
+package rewrap
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+)
+
+func newNode(t testing.TB) *diskfile.Manager {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "d1"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return &diskfile.Manager{Devices: dir, NoFsync: true}
+}
+
+func body(i int) []byte { return []byte(fmt.Sprintf("object %d %s", i, strings.Repeat("x", i%300))) }
+
+// dataFiles maps each .data file to its size and the suffix hashes to
+// compare before and after a rewrap.
+func snapshot(t testing.TB, m *diskfile.Manager) (map[string]int64, map[string]string) {
+	files := map[string]int64{}
+	_ = filepath.Walk(m.Devices, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && (strings.HasSuffix(p, ".data") || strings.HasSuffix(p, ".meta") || strings.HasSuffix(p, ".ts")) {
+			files[p] = fi.Size()
+		}
+		return nil
+	})
+	all := map[string]string{}
+	for p := range 8 {
+		h, err := m.GetHashes(context.Background(), "d1", fmt.Sprint(p), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range h {
+			all[fmt.Sprint(p, "/", k)] = v
+		}
+	}
+	return files, all
+}
+
+func run(t testing.TB, m *diskfile.Manager, keys *fakeKeys, mod func(*Options)) *Summary {
+	t.Helper()
+	o := Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: 1}
+	if mod != nil {
+		mod(&o)
+	}
+	s, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return s
+}
+
+func TestRewrapMovesEveryObjectAndChangesNothingElse(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	old := keys.rotate("p1")
+	keys.rotate("p2")
+	for i := range 40 {
+		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), map[string]string{"X-Object-Meta-Color": "blü"})
+	}
+	putObject(t, m, keys, "p2", "other", body(1), nil)
+	// a deleted object: a tombstone newer than its .data
+	putObject(t, m, keys, "p1", "deleted", body(2), nil)
+	df, _ := m.Object("d1", partFor("deleted"), 0, "AUTH_p1", "c", "deleted")
+	w, _ := df.Create()
+	ts := nextTS()
+	if err := w.Commit(context.Background(), ts.Internal()+".ts", map[string]string{"X-Timestamp": ts.Internal()}); err != nil {
+		t.Fatal(err)
+	}
+	keys.rotate("p1")
+	for i := 40; i < 50; i++ {
+		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
+	}
+	before, hashes := snapshot(t, m)
+	metaBefore := map[string]map[string]string{}
+	for i := range 50 {
+		_, o := readObject(t, m, keys, "p1", fmt.Sprint("o", i))
+		metaBefore[fmt.Sprint("o", i)] = o.Metadata
+	}
+
+	st := run(t, m, keys, func(o *Options) { o.DryRun = true })
+	if st.Rewrapped != 40 || st.Keys[KeyRef{"p1", old}] != 40 || st.Objects(true) != 40 {
+		t.Fatalf("dry run: %+v", st)
+	}
+	s := run(t, m, keys, nil)
+	if s.Rewrapped != 40 || s.Already != 10 || s.OtherProject != 1 || s.Failed != 0 || s.Checksums != 40 {
+		t.Fatalf("run: %+v", s)
+	}
+	after, hashes2 := snapshot(t, m)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("files changed:\n%v\n%v", before, after)
+	}
+	if fmt.Sprint(hashes) != fmt.Sprint(hashes2) {
+		t.Fatalf("suffix hashes changed: %v %v", hashes, hashes2)
+	}
+	if st := run(t, m, keys, func(o *Options) { o.DryRun = true }); st.Objects(true) != 0 || st.Rewrapped != 0 {
+		t.Fatalf("status after the run: %+v", st)
+	}
+	keys.destroy("p1", old)
+	for i := range 50 {
+		name := fmt.Sprint("o", i)
+		got, o := readObject(t, m, keys, "p1", name)
+		if !bytes.Equal(got, body(i)) {
+			t.Fatalf("%s reads %q", name, got)
+		}
+		for k, v := range metaBefore[name] {
+			if k != objcrypt.SysmetaPrefix+"Key-Id" && k != objcrypt.SysmetaPrefix+"Wrapped-Key" && o.Metadata[k] != v {
+				t.Errorf("%s: %s was %q, is %q", name, k, v, o.Metadata[k])
+			}
+		}
+	}
+	// every .data file has its checksum back
+	for p := range after {
+		if strings.HasSuffix(p, ".data") {
+			if _, err := unix.Getxattr(p, "user.swift.metadata_checksum", make([]byte, 64)); err != nil {
+				t.Fatalf("%s: no checksum: %v", p, err)
+			}
+		}
+	}
+	if s := run(t, m, keys, nil); s.Rewrapped != 0 || s.Checksums != 0 || s.Failed != 0 {
+		t.Fatalf("second run: %+v", s)
+	}
+}
+
+func TestRewrapResumesAfterInterruption(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	old := keys.rotate("p1")
+	for i := range 60 {
+		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
+	}
+	keys.rotate("p1")
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	s, err := Run(ctx, Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: 1, StateFile: stateFile,
+		Progress: func(done, total int, s *Summary) {
+			n++
+			if s.Scanned >= 20 {
+				cancel()
+			}
+		}})
+	cancel()
+	if err == nil || !s.Interrupted || s.Rewrapped == 0 || s.Rewrapped == 60 {
+		t.Fatalf("first run: %v %+v", err, s)
+	}
+	first := s.Rewrapped
+	s2 := run(t, m, keys, func(o *Options) { o.StateFile = stateFile })
+	if s2.ResumedFrom == "" || s2.Scanned >= 60 || first+s2.Rewrapped != 60 || s2.Failed != 0 {
+		t.Fatalf("resumed: first %d, then %+v", first, s2)
+	}
+	if st := run(t, m, keys, func(o *Options) { o.DryRun = true }); st.Keys[KeyRef{"p1", old}] != 0 {
+		t.Fatalf("objects left on the old key: %+v", st)
+	}
+	// a completed state starts over
+	if s3 := run(t, m, keys, func(o *Options) { o.StateFile = stateFile }); s3.ResumedFrom != "" || s3.Scanned != 60 {
+		t.Fatalf("after completion: %+v", s3)
+	}
+}
+
+// TestCrashBetweenSteps leaves a file as a crash after step 2 would (new
+// pickle, no checksum): the object server reads it, and the next run
+// restores the checksum.
+func TestCrashBetweenSteps(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	keys.rotate("p1")
+	putObject(t, m, keys, "p1", "o", body(5), nil)
+	keys.rotate("p1")
+	j := &job{o: Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Hour, ResellerPrefixes: []string{"AUTH_"}}, s: &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}},
+		active: map[string]*activeKey{}, old: map[KeyRef]objcrypt.ProjectKey{}, oldErr: map[KeyRef]error{}}
+	if err := j.walk(context.Background()); err != nil { // no flush: the crash
+		t.Fatal(err)
+	}
+	if j.s.Rewrapped != 1 || len(j.pending) != 1 {
+		t.Fatalf("%+v", j.s)
+	}
+	if _, err := unix.Getxattr(j.pending[0].path, "user.swift.metadata_checksum", make([]byte, 64)); err == nil {
+		t.Fatal("checksum still present")
+	}
+	if got, _ := readObject(t, m, keys, "p1", "o"); !bytes.Equal(got, body(5)) {
+		t.Fatalf("reads %q", got)
+	}
+	s := run(t, m, keys, nil)
+	if s.Already != 1 || s.Checksums != 1 {
+		t.Fatalf("repair run: %+v", s)
+	}
+	if _, err := unix.Getxattr(j.pending[0].path, "user.swift.metadata_checksum", make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRewrapReportsFailures(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	old := keys.rotate("p1")
+	putObject(t, m, keys, "p1", "o", body(1), nil)
+	keys.rotate("p1")
+	keys.destroy("p1", old)
+	s := run(t, m, keys, nil)
+	if s.Failed != 1 || s.Reasons["old key: key destroyed"] != 1 || s.Keys[KeyRef{"p1", old}] != 1 {
+		t.Fatalf("%+v", s)
+	}
+	var out bytes.Buffer
+	Report(&out, s, true)
+	if !strings.Contains(out.String(), "failed: old key: key destroyed: 1") || !strings.Contains(out.String(), "objects on inactive keys: 1") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+}
