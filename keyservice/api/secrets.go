@@ -371,7 +371,9 @@ func (s *Server) pageLinks(c echo.Context, path string, limit, offset, total int
 		v.Set("offset", strconv.Itoa(off))
 		return s.baseURL(c) + path + "?" + v.Encode()
 	}
-	if offset+limit < total {
+	// offset < total-limit, not offset+limit < total: offset comes from
+	// the client and may be near MaxInt (hostile_test.go).
+	if offset < total-limit {
 		next = build(offset + limit)
 	}
 	if offset > 0 {
