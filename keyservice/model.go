@@ -100,3 +100,110 @@ type ProjectKEK struct {
 	Created     time.Time
 	Updated     time.Time
 }
+
+// ---- Containers, consumers, ACLs and quotas (containers.go, consumers.go,
+// acls.go, quotas.go).
+
+// Container types accepted by Barbican v1.
+const (
+	ContainerTypeGeneric     = "generic"
+	ContainerTypeRSA         = "rsa"
+	ContainerTypeCertificate = "certificate"
+)
+
+// Container groups references to secrets of its project under names.
+type Container struct {
+	ID        string
+	ProjectID string
+	CreatorID string
+	Name      string
+	Type      string
+	Status    string
+	Created   time.Time
+	Updated   time.Time
+	// Secrets are the container's references, ordered by name then id.
+	Secrets []ContainerSecret
+	// Consumers are the container's registered consumers, oldest first.
+	Consumers []ContainerConsumer
+}
+
+// ContainerSecret is one named reference from a container to a secret.
+// Name is "" when the client gave none (Barbican shows null).
+type ContainerSecret struct {
+	Name     string
+	SecretID string
+}
+
+// ContainerConsumer is a service that declared it uses a container
+// (Barbican's container consumer: a name and a URL).
+type ContainerConsumer struct {
+	ContainerID string
+	// ProjectID is the project of the caller that registered it; quotas
+	// count consumers by it.
+	ProjectID string
+	Name      string
+	URL       string
+	Created   time.Time
+	Updated   time.Time
+}
+
+// SecretConsumer is a resource of another service that uses a secret
+// (microversion 1.1).
+type SecretConsumer struct {
+	SecretID     string
+	ProjectID    string // the registering caller's project, as above
+	Service      string
+	ResourceType string
+	ResourceID   string
+	Created      time.Time
+	Updated      time.Time
+}
+
+// ACL kinds: the resources ACLs hang off.
+const (
+	ACLSecret    = "secret"
+	ACLContainer = "container"
+)
+
+// ACLRead is the only ACL operation Barbican defines.
+const ACLRead = "read"
+
+// ACL is one stored ACL of a secret or container, for one operation.
+type ACL struct {
+	Operation string
+	// ProjectAccess false makes the resource private: only its creator,
+	// project admins and Users may use it.
+	ProjectAccess bool
+	// Users are Keystone user ids granted the operation, whatever their
+	// project; sorted.
+	Users   []string
+	Created time.Time
+	Updated time.Time
+}
+
+// Quota resources, named as /v1/quotas shows them.
+const (
+	QuotaSecrets    = "secrets"
+	QuotaOrders     = "orders"
+	QuotaContainers = "containers"
+	QuotaConsumers  = "consumers"
+	QuotaCAs        = "cas"
+)
+
+// QuotaResources lists the quota resources in Barbican's order.
+var QuotaResources = []string{QuotaSecrets, QuotaOrders, QuotaContainers, QuotaConsumers, QuotaCAs}
+
+// Unlimited is the quota value that sets no limit.
+const Unlimited = -1
+
+// Quotas maps quota resources to limits (-1 unlimited). In a project's
+// configured quotas an absent resource falls back to the default.
+type Quotas map[string]int
+
+// ProjectQuotas are the quotas configured for one project.
+type ProjectQuotas struct {
+	ProjectID string
+	Quotas    Quotas
+	Created   time.Time
+	Updated   time.Time
+}

@@ -94,6 +94,38 @@ type Store interface {
 	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
 	// ListKeyAudit returns audit records, oldest first.
 	ListKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error)
+
+	// ---- Containers and container consumers (containers.go,
+	// consumers.go). Containers reference secrets by id; deleting a secret
+	// removes it from every container, deleting a container removes its
+	// references and consumers (foreign keys, ON DELETE CASCADE).
+
+	// CreateContainer inserts a container and its secret references, all
+	// or nothing; ErrNotFound if a referenced secret does not exist.
+	CreateContainer(ctx context.Context, c *Container) error
+	// GetContainer returns a container with its references and consumers,
+	// whatever its project.
+	GetContainer(ctx context.Context, id string) (*Container, error)
+	// ListContainers returns one page of a project's containers (with
+	// references and consumers), oldest first, and the total matching.
+	ListContainers(ctx context.Context, f ContainerFilter) ([]*Container, int, error)
+	// DeleteContainer removes a container, its references and consumers.
+	DeleteContainer(ctx context.Context, id string) error
+	// AddContainerSecret adds a reference; ErrConflict if the same name
+	// and secret are there already, ErrNotFound if the container or the
+	// secret does not exist.
+	AddContainerSecret(ctx context.Context, containerID string, ref ContainerSecret, updated time.Time) error
+	// RemoveContainerSecret removes a reference; ErrNotFound if absent.
+	RemoveContainerSecret(ctx context.Context, containerID string, ref ContainerSecret, updated time.Time) error
+	// PutContainerConsumer registers a consumer; registering one again
+	// only refreshes its Updated time. ErrNotFound if the container does
+	// not exist.
+	PutContainerConsumer(ctx context.Context, c *ContainerConsumer) error
+	// RemoveContainerConsumer removes a consumer; ErrNotFound if absent.
+	RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error
+	// ListContainerConsumers returns one page of a container's consumers,
+	// oldest first, and their total.
+	ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]ContainerConsumer, int, error)
 }
 
 // Comparison operators of the created/updated/expiration list filters.
@@ -145,4 +177,14 @@ type SecretFilter struct {
 var SortableSecretFields = map[string]bool{
 	"algorithm": true, "bit_length": true, "created": true, "expiration": true,
 	"mode": true, "name": true, "secret_type": true, "status": true, "updated": true,
+}
+
+// ContainerFilter selects a page of a project's containers. Name is an SQL
+// LIKE pattern as for secrets; Type an exact type; empty means any.
+type ContainerFilter struct {
+	ProjectID string
+	Name      string
+	Type      string
+	Limit     int
+	Offset    int
 }

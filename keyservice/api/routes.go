@@ -8,6 +8,8 @@ const (
 	secretBodyLimit   = 25000
 	smallBodyLimit    = 16 << 10
 	metadataBodyLimit = 64 << 10
+	// A container lists its secret refs: room for a few hundred.
+	containerBodyLimit = 64 << 10
 )
 
 // routes is the whole API surface: every path, the policy rule it enforces
@@ -42,6 +44,21 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", trailingSlash: true, handler: s.listOrders},
 		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", handler: s.getOrder},
 		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", handler: s.deleteOrder},
+
+		// Containers (handlers in containers.go). Secret refs in bodies must
+		// be this service's refs to secrets of the caller's project.
+		{method: http.MethodPost, path: "/v1/containers", rule: "containers:post", bodyLimit: containerBodyLimit, trailingSlash: true, handler: s.createContainer},
+		{method: http.MethodGet, path: "/v1/containers", rule: "containers:get", trailingSlash: true, handler: s.listContainers},
+		{method: http.MethodGet, path: "/v1/containers/:id", rule: "container:get", handler: s.getContainer},
+		{method: http.MethodDelete, path: "/v1/containers/:id", rule: "container:delete", handler: s.deleteContainer},
+		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerSecret},
+		{method: http.MethodDelete, path: "/v1/containers/:id/secrets", rule: "container_secret:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeContainerSecret},
+
+		// Container consumers (containers.go): POST and DELETE answer 200
+		// with the container.
+		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, handler: s.listContainerConsumers},
+		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerConsumer},
+		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeContainerConsumer},
 
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which

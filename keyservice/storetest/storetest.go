@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) keyservice.Store) {
 		{"ListOrders", testListOrders},
 	}
 	tests = append(tests, projectKeyTests...) // projectkeys.go
+	tests = append(tests, containerTests...)  // containers.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, open(t))
