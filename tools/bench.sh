@@ -216,6 +216,7 @@ WATCH=(-pid "arca-noauth=$NOAUTH_PID" -pid "arca-keystone=$KEYSTONE_PID")
 KEYSTONE_UWSGI=$(stack_pid keystone)
 [[ -z $KEYSTONE_UWSGI ]] || WATCH+=(-pid "keystone=$KEYSTONE_UWSGI")
 BARBICAN_UWSGI=$(stack_pid barbican)
+WATCH+=(-mysql "$dsn") # SQL statements per request (server-wide counters)
 
 ARCA_NOAUTH="http://127.0.0.1:$NOAUTH_PORT"
 ARCA_KEYSTONE="http://127.0.0.1:$KEYSTONE_PORT"

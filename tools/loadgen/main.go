@@ -50,6 +50,7 @@ type options struct {
 	warmup      time.Duration
 	rounds      int
 	watches     []Watch
+	sql         *SQLStats
 	title       string
 	checks      []Check
 }
@@ -73,6 +74,7 @@ func run() int {
 		timeout                                     = flag.Duration("timeout", 30*time.Second, "per-request timeout")
 		rounds                                      = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
 		title                                       = flag.String("title", "", "label printed on the table and CHECK lines")
+		mysqlDSN                                    = flag.String("mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
 	)
 	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	flag.Var(&ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
@@ -117,6 +119,9 @@ func run() int {
 	}
 	var err error
 	if o.checks, err = parseChecks(ratios, maxP99s, minRPSs); err != nil {
+		return fatal(err)
+	}
+	if o.sql, err = OpenSQLStats(*mysqlDSN); err != nil {
 		return fatal(err)
 	}
 
@@ -225,9 +230,18 @@ func runScenario(ctx context.Context, env *Env, o options, sc string) ([]*Result
 					fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
 				}
 			}
+			sqlBefore := o.sql.Sample(ctx)
 			before := SampleCPU(o.watches)
 			r := Phase(ctx, env.Client, w, o.concurrency, slice, perSlice)
 			r.CPU = SampleCPU(o.watches).Sub(before)
+			if sqlAfter := o.sql.Sample(ctx); sqlBefore != nil && sqlAfter != nil {
+				r.SQL = map[string]uint64{}
+				for k, v := range sqlAfter {
+					if b, ok := sqlBefore[k]; ok && v >= b {
+						r.SQL[k] = v - b
+					}
+				}
+			}
 			results[i].add(r)
 		}
 	}
@@ -284,6 +298,9 @@ func printTable(o options, sc string, results []*Result) {
 	for _, r := range results {
 		if line := r.CPU.PerRequest(o.watches, r.Hist.Count()); line != "" {
 			fmt.Printf("  cpu per request, %s: %s\n", r.Target, line)
+		}
+		if line := sqlPerRequest(r.SQL, r.Hist.Count()); line != "" {
+			fmt.Printf("  sql per request, %s: %s\n", r.Target, line)
 		}
 	}
 	for _, c := range o.checks {

@@ -39,8 +39,9 @@ type Result struct {
 	ErrorSamples     []string
 	Elapsed          time.Duration
 	Skipped          string
-	Load             float64   // highest 1-minute load average after a slice
-	CPU              CPUSample // CPU ticks spent during the measured slices
+	Load             float64           // highest 1-minute load average after a slice
+	CPU              CPUSample         // CPU ticks spent during the measured slices
+	SQL              map[string]uint64 // SQL server counters' increase (-mysql)
 }
 
 // add merges the slice o into r.
@@ -58,6 +59,14 @@ func (r *Result) add(o *Result) {
 		r.CPU = CPUSample{}
 	}
 	r.CPU.Add(o.CPU)
+	if o.SQL != nil {
+		if r.SQL == nil {
+			r.SQL = map[string]uint64{}
+		}
+		for k, v := range o.SQL {
+			r.SQL[k] += v
+		}
+	}
 }
 
 // RPS is completed requests (errors included) per second.
