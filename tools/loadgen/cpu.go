@@ -38,7 +38,7 @@ type procStat struct {
 }
 
 func readProcStat(path string) (procStat, bool) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // a /proc/<pid>/stat path built here
 	if err != nil {
 		return procStat{}, false
 	}
