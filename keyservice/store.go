@@ -126,6 +126,16 @@ type Store interface {
 	// ListContainerConsumers returns one page of a container's consumers,
 	// oldest first, and their total.
 	ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]ContainerConsumer, int, error)
+
+	// ---- ACLs of secrets and containers (acls.go). kind is ACLSecret or
+	// ACLContainer; ACLs go with the resource they belong to.
+
+	// GetACLs returns a resource's ACLs ordered by operation, with users
+	// sorted; none (not an error) when it has none or does not exist.
+	GetACLs(ctx context.Context, kind, id string) ([]ACL, error)
+	// ReplaceACLs replaces all ACLs of a resource, atomically; an empty
+	// list deletes them. ErrNotFound if the resource does not exist.
+	ReplaceACLs(ctx context.Context, kind, id string, acls []ACL) error
 }
 
 // Comparison operators of the created/updated/expiration list filters.

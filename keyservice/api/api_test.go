@@ -600,6 +600,6 @@ func TestBadInput(t *testing.T) {
 }
 
 var titles = map[int]string{
-	400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+	400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
 	413: "Request Entity Too Large", 415: "Unsupported Media Type", 406: "Not Acceptable",
 }

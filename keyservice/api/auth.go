@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"opendev.org/x/arca/keyservice"
@@ -65,13 +66,35 @@ func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Calle
 func (NoAuth) Challenge() string { return "" }
 
 // ProjectIsolation is the authorizer of no-auth mode: any operation within
-// the caller's own project, nothing across projects.
+// the caller's own project, nothing across projects, except that stored
+// ACLs apply as under Barbican's policy: a user in a resource's "read" ACL
+// may use the read rules from any project, and a resource whose read ACL
+// has project-access off is left to its creator, project admins and the
+// ACL's users.
 type ProjectIsolation struct{}
 
-// Authorize allows the caller's own project only.
-func (ProjectIsolation) Authorize(_ context.Context, _ string, caller keyservice.Caller, target Target) error {
-	if target.ProjectID != "" && target.ProjectID != caller.ProjectID {
+// aclReadRules are the rules a "read" ACL grants (Barbican's defaults:
+// the rules whose check string includes secret_acl_read or
+// container_acl_read).
+var aclReadRules = map[string]bool{
+	"secret:get": true, "secret:decrypt": true, "secret_meta:get": true,
+	"secret_consumers:get": true, "secret_consumers:post": true, "secret_consumers:delete": true,
+	"container:get": true, "consumer:get": true,
+	"container_consumers:get": true, "container_consumers:post": true, "container_consumers:delete": true,
+}
+
+// Authorize allows the caller's own project, and ACL reads.
+func (ProjectIsolation) Authorize(_ context.Context, rule string, caller keyservice.Caller, target Target) error {
+	read := target.ACLs["read"]
+	aclUser := caller.UserID != "" && aclReadRules[rule] && slices.Contains(read.Users, caller.UserID)
+	switch {
+	case target.ProjectID == "" || aclUser:
+		return nil
+	case target.ProjectID != caller.ProjectID:
 		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: the resource belongs to another project.")
+	case read.ProjectAccess != nil && !*read.ProjectAccess &&
+		(caller.UserID == "" || caller.UserID != target.CreatorID) && !slices.Contains(caller.Roles, "admin"):
+		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: the resource is private to its creator.")
 	}
 	return nil
 }

@@ -158,19 +158,24 @@ func (s *Server) createContainer(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]string{"container_ref": ref})
 }
 
-// containerTarget is the policy target of a container, from its stored row.
-func containerTarget(ct *keyservice.Container) Target {
-	return Target{Kind: "container", ProjectID: ct.ProjectID, CreatorID: ct.CreatorID}
+// containerTarget is the policy target of a container, from its stored row
+// and ACLs.
+func containerTarget(ct *keyservice.Container, acls []keyservice.ACL) Target {
+	return Target{Kind: "container", ProjectID: ct.ProjectID, CreatorID: ct.CreatorID, ACLs: targetACLs(acls)}
 }
 
 // loadContainer fetches the container named in the path and checks the
-// route's rule against it.
+// route's rule against it (with its ACLs).
 func (s *Server) loadContainer(c echo.Context) (*keyservice.Container, error) {
 	ct, err := s.svc.LoadContainer(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(c, containerTarget(ct)); err != nil {
+	acls, err := s.svc.ACLs(c.Request().Context(), keyservice.ACLContainer, ct.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, containerTarget(ct, acls)); err != nil {
 		return nil, err
 	}
 	return ct, nil

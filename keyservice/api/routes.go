@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"opendev.org/x/arca/keyservice"
+)
 
 // Body limits. Barbican caps secret payloads at 20000 bytes and whole
 // requests at 25000.
@@ -10,6 +14,8 @@ const (
 	metadataBodyLimit = 64 << 10
 	// A container lists its secret refs: room for a few hundred.
 	containerBodyLimit = 64 << 10
+	// An ACL lists user ids (at most keyservice.MaxACLUsers).
+	aclBodyLimit = 300 << 10
 )
 
 // routes is the whole API surface: every path, the policy rule it enforces
@@ -59,6 +65,18 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, handler: s.listContainerConsumers},
 		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerConsumer},
 		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeContainerConsumer},
+
+		// ACLs of secrets and containers (acls.go). DELETE answers 200 with
+		// the body null. The stored ACLs take part in every secret and
+		// container rule: a user in a "read" ACL may read from any project.
+		{method: http.MethodGet, path: "/v1/secrets/:id/acl", rule: "secret_acls:get", trailingSlash: true, handler: s.getACLs(keyservice.ACLSecret)},
+		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLSecret, true)},
+		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLSecret, false)},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/acl", rule: "secret_acls:delete", trailingSlash: true, handler: s.deleteACLs(keyservice.ACLSecret)},
+		{method: http.MethodGet, path: "/v1/containers/:id/acl", rule: "container_acls:get", trailingSlash: true, handler: s.getACLs(keyservice.ACLContainer)},
+		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, true)},
+		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, false)},
+		{method: http.MethodDelete, path: "/v1/containers/:id/acl", rule: "container_acls:delete", trailingSlash: true, handler: s.deleteACLs(keyservice.ACLContainer)},
 
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which

@@ -78,8 +78,11 @@ func (s *Server) renderSecret(c echo.Context, sec *keyservice.Secret) secretView
 	return v
 }
 
-func secretTarget(sec *keyservice.Secret) Target {
-	return Target{Kind: "secret", ProjectID: sec.ProjectID, CreatorID: sec.CreatorID}
+// secretTarget is the policy target of a secret, from its stored row and
+// ACLs (a read ACL lets its users in from any project; project-access
+// false keeps the rest of the project out).
+func secretTarget(sec *keyservice.Secret, acls []keyservice.ACL) Target {
+	return Target{Kind: "secret", ProjectID: sec.ProjectID, CreatorID: sec.CreatorID, ACLs: targetACLs(acls)}
 }
 
 func collectionTarget(c echo.Context) Target {
@@ -87,13 +90,17 @@ func collectionTarget(c echo.Context) Target {
 }
 
 // loadSecret fetches the secret named in the path and checks the route's
-// rule against it.
+// rule against it, with the secret's stored ACLs.
 func (s *Server) loadSecret(c echo.Context) (*keyservice.Secret, error) {
 	sec, err := s.svc.LoadSecret(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(c, secretTarget(sec)); err != nil {
+	acls, err := s.svc.ACLs(c.Request().Context(), keyservice.ACLSecret, sec.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, secretTarget(sec, acls)); err != nil {
 		return nil, err
 	}
 	return sec, nil

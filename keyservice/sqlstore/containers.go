@@ -208,7 +208,7 @@ func (s *Store) DeleteContainer(ctx context.Context, id string) error {
 }
 
 // containerChildTables hang off a container by container_id.
-var containerChildTables = []string{"container_secrets", "container_consumers"}
+var containerChildTables = []string{"container_secrets", "container_consumers", "container_acl_users", "container_acls"}
 
 // touchContainer sets a container's updated time; ErrNotFound if absent.
 func (s *Store) touchContainer(ctx context.Context, ex execer, id string, updated time.Time) error {
