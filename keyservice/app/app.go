@@ -135,8 +135,15 @@ func (a *App) Serve(ctx context.Context) error {
 	return a.ServeListener(ctx, ln)
 }
 
-// ServeListener serves on ln until ctx is done.
+// ServeListener serves on ln until ctx is done (over TLS when
+// ssl_cert_file is set: tls.go).
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	tln, err := a.listenTLS(ln)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	ln = tln
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: a.Config.ReadHeaderTimeout,
