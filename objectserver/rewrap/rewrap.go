@@ -676,29 +676,41 @@ func (j *job) queue(path, partPath string, p []byte) {
 }
 
 // flush restores the checksums that are due; with wait, all of them,
-// sleeping until the last is due.
+// sleeping until the last is due. Consecutive files of one partition share
+// one partition lock.
 func (j *job) flush(wait bool) {
 	for len(j.pending) > 0 {
-		pe := j.pending[0]
-		if d := time.Until(pe.due); d > 0 {
+		if d := time.Until(j.pending[0].due); d > 0 {
 			if !wait {
 				return
 			}
 			time.Sleep(d)
 		}
-		j.pending = j.pending[1:]
-		j.checksum(pe)
+		part := j.pending[0].partPath
+		n := 1
+		now := time.Now()
+		for n < len(j.pending) && n < 256 && j.pending[n].partPath == part && !j.pending[n].due.After(now) {
+			n++
+		}
+		batch := j.pending[:n]
+		j.pending = j.pending[n:]
+		j.s.IO.Locks++
+		unlock, err := diskfile.LockPartition(part)
+		if err != nil {
+			for _, pe := range batch {
+				j.s.fail(pe.path, "restoring checksum", err)
+			}
+			continue
+		}
+		for _, pe := range batch {
+			j.checksum(pe)
+		}
+		unlock()
 	}
 }
 
+// checksum restores one file's checksum; the caller holds the lock.
 func (j *job) checksum(pe pending) {
-	j.s.IO.Locks++
-	unlock, err := diskfile.LockPartition(pe.partPath)
-	if err != nil {
-		j.s.fail(pe.path, "restoring checksum", err)
-		return
-	}
-	defer unlock()
 	j.s.IO.Opens++
 	f, err := os.Open(pe.path) //nolint:gosec // G304: a file this job rewrapped
 	if errors.Is(err, fs.ErrNotExist) {
