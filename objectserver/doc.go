@@ -23,9 +23,10 @@
 // objcrypt.Metadata.Map's X-Object-Sysmeta-Arca-* keys (version, algorithm,
 // segment size, key id, wrapped data key, plaintext length and MD5). Those
 // live only in the .data file: a fast-POST .meta never carries them, and when
-// merging, sysmeta always comes from the .data file. A rewrap (issue 10)
-// therefore replaces Key-Id and Wrapped-Key in the .data file's metadata
-// (pickle, chunks and checksum together); the header inside the data keeps the
+// merging, sysmeta always comes from the .data file. A rewrap (issue 10,
+// package rewrap) therefore replaces Key-Id and Wrapped-Key in the .data
+// file's metadata, in single-xattr steps that each leave a readable file
+// (see rewrap's documentation); the header inside the data keeps the
 // original key part and readers use the metadata's (objcrypt.ReaderOptions).
 // An object without Arca sysmeta was stored in the clear (crypto_driver =
 // none, or written by Swift) and is served as is.
