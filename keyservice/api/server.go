@@ -29,6 +29,13 @@ type Options struct {
 	Build string
 	// Health, when set, is the check behind /healthcheck (nil: always OK).
 	Health func(*http.Request) error
+
+	// Observability (observability.go). Metrics observes every request;
+	// MetricsHandler is served at GET /metrics; HealthHandler, when set,
+	// answers /healthcheck and /healthcheck/detailed instead of Health.
+	Metrics        HTTPObserver
+	MetricsHandler http.Handler
+	HealthHandler  http.Handler
 }
 
 // Server is the HTTP edge of arca-api.
@@ -41,6 +48,10 @@ type Server struct {
 	build    string
 	health   func(*http.Request) error
 	log      zerolog.Logger
+
+	metrics        HTTPObserver
+	metricsHandler http.Handler
+	healthHandler  http.Handler
 }
 
 // New builds the HTTP server over svc.
@@ -49,6 +60,7 @@ func New(svc *keyservice.Service, opts Options) *Server {
 		svc: svc, authn: opts.Authenticator, authz: opts.Authorizer,
 		hostHref: strings.TrimRight(opts.HostHref, "/"), build: opts.Build,
 		health: opts.Health, log: opts.Logger,
+		metrics: opts.Metrics, metricsHandler: opts.MetricsHandler, healthHandler: opts.HealthHandler,
 	}
 	if s.authn == nil {
 		s.authn = NoAuth{}
@@ -64,8 +76,8 @@ func New(svc *keyservice.Service, opts Options) *Server {
 	// Forwarded-for headers are client-controlled; trust the socket peer.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.httpErrorHandler
-	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.microversionMiddleware)
-	for _, rt := range s.routes() {
+	e.Use(s.requestIDMiddleware, s.metricsMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.microversionMiddleware)
+	for _, rt := range append(s.routes(), s.observabilityRoutes()...) {
 		e.Add(rt.method, rt.path, s.wrap(rt))
 		if rt.trailingSlash {
 			e.Add(rt.method, rt.path+"/", s.wrap(rt))

@@ -143,6 +143,9 @@ func (s *Server) getV1(c echo.Context) error {
 // healthcheck answers as oslo.middleware's healthcheck does: GET 200 "OK",
 // HEAD 204, 503 when the check fails.
 func (s *Server) healthcheck(c echo.Context) error {
+	if s.healthHandler != nil { // oslo-style handler with disable file (observability.go)
+		return echo.WrapHandler(s.healthHandler)(c)
+	}
 	if s.health != nil {
 		if err := s.health(c.Request()); err != nil {
 			s.log.Warn().Err(err).Msg("health check failed")

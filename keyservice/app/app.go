@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/dbconn"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 	"opendev.org/x/arca/keyservice/envelope"
@@ -33,6 +34,8 @@ type App struct {
 	Service *keyservice.Service
 	Handler http.Handler
 	Log     zerolog.Logger
+	// Metrics is arca-api's registry (observability.go).
+	Metrics *metrics.Registry
 	closers []func() error
 }
 
@@ -111,6 +114,10 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
+	if err := a.observability(&opts, store); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.Handler = api.New(a.Service, opts)
 	return a, nil
 }
@@ -154,8 +161,15 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	}
 	a.Log.Info().Str("address", ln.Addr().String()).Str("auth_strategy", a.Config.AuthStrategy).
 		Str("database", a.Dialect).Msg("arca-api listening")
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if a.Config.Metrics.Bind != "" && a.Config.Metrics.Enabled && a.Metrics != nil {
+		go func() {
+			if err := metrics.Serve(ctx, a.Config.Metrics, a.Metrics.Handler(), a.Log); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)

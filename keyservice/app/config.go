@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/health"
+	"opendev.org/x/arca/internal/metrics"
 )
 
 // Config is arca-api's configuration (etc/arca/arca.conf.sample documents
@@ -40,6 +42,11 @@ type Config struct {
 
 	EnforceNewDefaults bool
 	PolicyFile         string
+
+	// Metrics and Health are the [metrics] and [healthcheck] sections
+	// (docs/operations.md).
+	Metrics metrics.Config
+	Health  health.Config
 
 	// Raw is the parsed file, for the sections other packages own
 	// ([keystone_authtoken]).
@@ -77,8 +84,13 @@ func ConfigFrom(f *config.File) (Config, error) {
 		EnforceNewDefaults: f.Bool("oslo_policy", "enforce_new_defaults", true),
 		PolicyFile:         f.String("oslo_policy", "policy_file", ""),
 		Raw:                f,
+		Metrics:            metrics.LoadConfig(f),
+		Health:             health.LoadConfig(f),
 	}
 	if err := f.Err(); err != nil {
+		return c, err
+	}
+	if err := c.Metrics.Check(); err != nil {
 		return c, err
 	}
 	if c.DatabaseURL == "" {

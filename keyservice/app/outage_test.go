@@ -112,8 +112,15 @@ func TestDatabaseOutageRealServer(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests answered 503 in %s", len(requests), time.Since(start).Round(time.Millisecond))
-	if status, body := call(t, "GET", srv.URL+"/healthcheck", ""); status != http.StatusServiceUnavailable {
-		t.Errorf("healthcheck with the database gone: %d %s", status, body)
+	// oslo-style health (docs/operations.md): the plain check keeps
+	// answering (a database outage must not drain every node at once), the
+	// operators' detailed check names the database.
+	if status, body := call(t, "GET", srv.URL+"/healthcheck", ""); status != http.StatusOK {
+		t.Errorf("plain healthcheck with the database gone: %d %s", status, body)
+	}
+	if status, body := call(t, "GET", srv.URL+"/healthcheck/detailed", ""); status != http.StatusServiceUnavailable ||
+		!strings.Contains(string(body), `"database":{"ok":false`) {
+		t.Errorf("detailed healthcheck with the database gone: %d %s", status, body)
 	}
 
 	proxy.Restore(t)
