@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -21,6 +22,13 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/gophercloud/gophercloud/v2"
+	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"opendev.org/x/arca/internal/testkeystone"
 )
@@ -209,6 +217,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	}
 
 	tag := randHex(t, 4)
+	ic := ks.Client(t, testkeystone.Admin)
 	dir := t.TempDir()
 	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
 	admin := osEnv(ks, testkeystone.Admin, ks.Region)
@@ -274,22 +283,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// service user, our service (only if the plugin created it), the database.
 	t.Cleanup(func() {
 		killRecorded(t, p.vars["SERVICE_DIR"])
-		if out, err := openstack(t, admin, "endpoint", "list", "--region", region, "-f", "value", "-c", "ID"); err == nil {
-			for _, id := range strings.Fields(out) {
-				if _, err := openstack(t, admin, "endpoint", "delete", id); err != nil {
-					t.Errorf("cleanup: %v", err)
-				}
-			}
-		}
-		if out, err := openstack(t, admin, "service", "list", "-f", "value", "-c", "ID", "-c", "Name"); err == nil {
-			for _, line := range strings.Split(out, "\n") {
-				if f := strings.Fields(line); len(f) == 2 && f[1] == p.vars["ARCA_SERVICE_NAME"] {
-					_, _ = openstack(t, admin, "service", "delete", f[0])
-				}
-			}
-		}
-		_, _ = openstack(t, admin, "region", "delete", region)
-		_, _ = openstack(t, admin, "user", "delete", "--domain", ks.UserDomain, svcUser)
+		removeCatalog(t, ks, region, p.vars["ARCA_SERVICE_NAME"], svcUser)
 		drop := exec.Command("mysql", "-h", dbHost, "-P", dbPort, "-u", mcfg.User, "-e", "DROP DATABASE IF EXISTS `"+dbName+"`")
 		if mcfg.Passwd != "" {
 			drop.Args = append(drop.Args, "-p"+mcfg.Passwd)
@@ -306,7 +300,9 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	p.env = append(p.env, "ENABLED_SERVICES="+p.vars["ENABLED_SERVICES"]) // settings enables arca-*
 	// A second region is created by the operator in DevStack's multi-region
 	// set-ups; Keystone wants it to exist before endpoints name it.
-	if _, err := openstack(t, admin, "region", "create", region); err != nil {
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	if _, err := regions.Create(rctx, ic, regions.CreateOpts{ID: region}).Extract(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -387,14 +383,24 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	})
 
 	t.Run("catalog", func(t *testing.T) {
-		out, err := openstack(t, admin, "endpoint", "list", "--region", region, "-f", "value", "-c", "Service Type", "-c", "Interface", "-c", "URL")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: region}).AllPages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps, err := endpoints.ExtractEndpoints(pages)
 		if err != nil {
 			t.Fatal(err)
 		}
 		url := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+		got := map[string]string{}
+		for _, ep := range eps {
+			got[string(ep.Availability)] = ep.URL
+		}
 		for _, iface := range []string{"public", "internal", "admin"} {
-			if !strings.Contains(out, "key-manager "+iface+" "+url+"\n") {
-				t.Errorf("no unversioned key-manager %s endpoint %s in region %s:\n%s", iface, url, region, out)
+			if got[iface] != url {
+				t.Errorf("key-manager %s endpoint in region %s: %q, want the unversioned %s", iface, region, got[iface], url)
 			}
 		}
 		cat, err := openstack(t, osEnv(ks, testkeystone.Demo, region), "catalog", "list", "-f", "value")
@@ -418,33 +424,44 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		}
 		demo := osEnv(ks, testkeystone.Demo, region)
 		name := "dstest-" + tag
-		ref, err := openstack(t, demo, "secret", "store", "--name", name, "--payload", "p-"+tag, "-f", "value", "-c", "Secret href")
+		// A secret stored over HTTP, then listed by the CLI, which finds
+		// arca-api in the private region of the catalog.
+		token := ks.Token(t, testkeystone.Demo)
+		body := fmt.Sprintf(`{"name":%q,"payload":"p-%s","payload_content_type":"text/plain"}`, name, tag)
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/v1/secrets", apiPort), strings.NewReader(body))
+		req.Header.Set("X-Auth-Token", token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref = strings.TrimSpace(ref)
-		if !strings.HasPrefix(ref, fmt.Sprintf("http://127.0.0.1:%d/v1/secrets/", apiPort)) {
-			t.Errorf("secret href %q is not arca-api's", ref)
+		var created struct {
+			Ref string `json:"secret_ref"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&created)
+		resp.Body.Close()
+		if resp.StatusCode != 201 || err != nil {
+			t.Fatalf("storing a secret: %d %v", resp.StatusCode, err)
 		}
 		list, err := openstack(t, demo, "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.TrimSpace(list) != ref {
-			t.Errorf("openstack secret list through the catalog: %q, want %q", list, ref)
+		if strings.TrimSpace(list) != created.Ref {
+			t.Errorf("openstack secret list through the catalog: %q, want %q", list, created.Ref)
 		}
-		if _, err := openstack(t, demo, "secret", "delete", ref); err != nil {
-			t.Error(err)
+		req, _ = http.NewRequest("DELETE", created.Ref, nil)
+		req.Header.Set("X-Auth-Token", token)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+			t.Errorf("deleting the secret: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
 		}
 	})
 
 	t.Run("swift through the filter", func(t *testing.T) {
-		token := ks.Token(t, testkeystone.Demo)
-		out, err := openstack(t, osEnv(ks, testkeystone.Demo, ks.Region), "token", "issue", "-f", "value", "-c", "project_id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, strings.TrimSpace(out))
+		token, project := demoToken(t, ks)
+		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
 		work := t.TempDir()
 		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
 		if err := os.WriteFile(filepath.Join(work, "obj.txt"), plain, 0o644); err != nil {
@@ -460,7 +477,15 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 			}
 		}
 		swift("upload", cont, "obj.txt")
-		defer swift("delete", cont)
+		defer func() {
+			for _, path := range []string{"/obj.txt", ""} {
+				req, _ := http.NewRequest("DELETE", storage+"/"+cont+path, nil)
+				req.Header.Set("X-Auth-Token", token)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
 		swift("download", cont, "obj.txt", "-o", "back.txt")
 		if back := readFile(t, filepath.Join(work, "back.txt")); back != string(plain) {
 			t.Fatalf("downloaded object differs (%d bytes, want %d)", len(back), len(plain))
@@ -497,5 +522,70 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	p.phase("clean")
 	if _, err := os.Stat(p.vars["ARCA_CONF_DIR"]); !os.IsNotExist(err) {
 		t.Errorf("clean left %s: %v", p.vars["ARCA_CONF_DIR"], err)
+	}
+}
+
+// demoToken is a token of the demo user and its project id.
+func demoToken(t *testing.T, ks *testkeystone.Env) (string, string) {
+	t.Helper()
+	u := ks.Users[testkeystone.Demo]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc, err := gcopenstack.NewClient(ks.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := gcopenstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ao := gophercloud.AuthOptions{IdentityEndpoint: ks.URL, Username: u.Name, Password: u.Password, DomainName: ks.UserDomain,
+		Scope: &gophercloud.AuthScope{ProjectName: u.Project, DomainName: ks.ProjectDomain}}
+	res := tokens.Create(ctx, ic, &ao)
+	tok, err := res.ExtractTokenID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := res.ExtractProject()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, proj.ID
+}
+
+// removeCatalog deletes what the plugin created in Keystone: the private
+// region's endpoints, the region, the service user, and the service when it
+// carries the test's own name (the plugin reuses an existing key-manager
+// service, as DevStack's get_or_create_service does).
+func removeCatalog(t *testing.T, ks *testkeystone.Env, region, serviceName, userName string) {
+	ic := ks.Client(t, testkeystone.Admin)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: region}).AllPages(ctx); err == nil {
+		eps, _ := endpoints.ExtractEndpoints(pages)
+		for _, ep := range eps {
+			if err := endpoints.Delete(ctx, ic, ep.ID).ExtractErr(); err != nil {
+				t.Errorf("cleanup: endpoint %s: %v", ep.ID, err)
+			}
+		}
+	}
+	if pages, err := services.List(ic, services.ListOpts{Name: serviceName}).AllPages(ctx); err == nil {
+		svcs, _ := services.ExtractServices(pages)
+		for _, s := range svcs {
+			if err := services.Delete(ctx, ic, s.ID).ExtractErr(); err != nil {
+				t.Errorf("cleanup: service %s: %v", s.ID, err)
+			}
+		}
+	}
+	if err := regions.Delete(ctx, ic, region).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		t.Errorf("cleanup: region %s: %v", region, err)
+	}
+	if pages, err := users.List(ic, users.ListOpts{Name: userName}).AllPages(ctx); err == nil {
+		us, _ := users.ExtractUsers(pages)
+		for _, u := range us {
+			if err := users.Delete(ctx, ic, u.ID).ExtractErr(); err != nil {
+				t.Errorf("cleanup: user %s: %v", u.Name, err)
+			}
+		}
 	}
 }
