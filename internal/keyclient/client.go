@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -43,6 +44,8 @@ type Client struct {
 	flights singleflight.Group
 
 	hits, misses, requests, failures atomic.Uint64
+
+	observer atomic.Pointer[Observer] // observe.go
 }
 
 var _ Resolver = (*Client)(nil)
@@ -285,8 +288,10 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 			req.Header.Set("X-Auth-Token", token)
 		}
 		c.requests.Add(1)
+		start := time.Now()
 		resp, err := c.http.Do(req)
 		if err != nil {
+			c.observe(req.URL.Path, 0, start)
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -294,6 +299,7 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 		if err != nil {
 			return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnavailable, err)
 		}
+		c.observe(req.URL.Path, resp.StatusCode, start)
 		reqID := resp.Header.Get("X-Openstack-Request-Id")
 		switch {
 		case resp.StatusCode == http.StatusOK:
