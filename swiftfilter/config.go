@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/metrics"
 )
 
 // Settings are everything arca-swift-filter reads from swift-filter.conf
@@ -27,6 +29,11 @@ type Settings struct {
 	Filter   Config
 	Keystone keystone.Config
 	Keys     keyclient.Options
+
+	// Metrics and Health are [metrics] and [healthcheck] (docs/operations.md);
+	// Health.DisableByFilePath defaults to [DEFAULT] disable_by_file_path.
+	Metrics metrics.Config
+	Health  health.Config
 }
 
 // Sections of swift-filter.conf.
@@ -115,7 +122,15 @@ func LoadSettings(f *config.File) (Settings, error) {
 		CacheSize:   f.Int(secKeys, "cache_size", keyclient.DefaultCacheSize, 1, 10000000),
 		Timeout:     f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
 	}
+	s.Metrics = metrics.LoadConfig(f)
+	s.Health = health.LoadConfig(f)
+	if s.Health.DisableByFilePath == "" {
+		s.Health.DisableByFilePath = s.Filter.DisableByFilePath
+	}
 	if err := f.Err(); err != nil {
+		return s, err
+	}
+	if err := s.Metrics.Check(); err != nil {
 		return s, err
 	}
 	if s.Keystone.AuthURL == "" {

@@ -17,6 +17,7 @@ import (
 
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/metrics"
 )
 
 // KeyIDHeader is the header that carries the owning project's active key id
@@ -65,6 +66,14 @@ type Deps struct {
 	Log zerolog.Logger
 	// Transport to the upstream; nil: a keep-alive pool built from Config.
 	Transport http.RoundTripper
+
+	// Observability (observability.go). Metrics, when set, counts requests,
+	// token validations and refusals, and Handler serves it at /metrics
+	// (unless [metrics] bind moves it). Health, when set, answers
+	// /healthcheck and /healthcheck/detailed instead of the built-in check.
+	Metrics        *metrics.Registry
+	MetricsHandler http.Handler
+	Health         http.Handler
 }
 
 // Filter is the token check, key-id attach and header hygiene in front of a
@@ -77,6 +86,10 @@ type Filter struct {
 	log      zerolog.Logger
 	proxy    http.Handler // nil when Config.Upstream is empty
 	upstream *url.URL
+
+	metrics        *metrics.Registry
+	metricsHandler http.Handler
+	health         http.Handler
 }
 
 // New checks cfg and deps and builds a Filter.
@@ -114,6 +127,8 @@ func New(cfg Config, deps Deps) (*Filter, error) {
 		tokens:   deps.Tokens,
 		keys:     deps.Keys,
 		log:      deps.Log,
+
+		metrics: deps.Metrics, metricsHandler: deps.MetricsHandler, health: deps.Health,
 	}
 	if cfg.Upstream != "" {
 		u, err := url.Parse(cfg.Upstream)
@@ -135,6 +150,9 @@ func (f *Filter) Prefixes() Prefixes { return f.prefixes }
 // ServeHTTP answers /healthcheck itself and passes everything else through
 // the filter to the upstream Swift proxy.
 func (f *Filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.serveObservability(w, r) {
+		return
+	}
 	if r.URL.Path == "/healthcheck" {
 		f.healthcheck(w, r)
 		return
@@ -185,6 +203,7 @@ type requestLog struct {
 	account, project, keyID string
 	userID, tokenProject    string
 	outcome                 string
+	route                   string // metrics label (observability.go)
 }
 
 func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -209,6 +228,7 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 		return
 	}
 	rl.account = target.Account
+	rl.route = routeOf(target, r.URL.Path)
 
 	// Tokens first: an invalid one never reaches Swift, whatever the request.
 	if status, msg := f.checkTokens(r, rl); status != 0 {
@@ -265,6 +285,7 @@ func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (int, string) {
 			defer cancel()
 		}
 		t, err := f.tokens.Validate(ctx, tok)
+		f.countToken(err)
 		if err != nil {
 			if errors.Is(err, keystone.ErrUnavailable) {
 				rl.outcome = "token validation unavailable: " + err.Error()
@@ -326,6 +347,7 @@ func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (*ht
 	defer cancel()
 	key, err := f.keys.ActiveKey(ctx, project)
 	if err != nil {
+		f.countRefusal(r, project, err)
 		rl.outcome = "no key: " + err.Error()
 		switch {
 		case errors.Is(err, keyclient.ErrNotFound), errors.Is(err, keyclient.ErrDestroyed):

@@ -143,6 +143,7 @@ func (f *Filter) access(r *http.Request, rec *recorder, rl *requestLog, start ti
 	if status == 0 {
 		status = http.StatusOK
 	}
+	f.observe(r, rl, status, start)
 	ev := f.log.Debug()
 	if f.cfg.AccessLog || status >= 500 {
 		ev = f.log.Info()

@@ -21,6 +21,7 @@ import (
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
 	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/swiftfilter"
 )
 
@@ -64,7 +65,12 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
-	filter, err := swiftfilter.New(s.Filter, swiftfilter.Deps{Tokens: validator, Keys: keys, Log: log})
+	deps := swiftfilter.Deps{Tokens: validator, Keys: keys, Log: log}
+	reg, err := observability(s, &deps, validator, keys, log)
+	if err != nil {
+		return err
+	}
+	filter, err := swiftfilter.New(s.Filter, deps)
 	if err != nil {
 		return err
 	}
@@ -82,8 +88,13 @@ func run(files []string) error {
 	}
 	log.Info().Str("listen", ln.Addr().String()).Str("upstream", s.Filter.Upstream).
 		Strs("reseller_prefix", filter.Prefixes()).Msg("arca-swift-filter started")
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if err := metrics.Serve(ctx, s.Metrics, reg.Handler(), log); err != nil {
+			errc <- err
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -1,0 +1,109 @@
+package swiftfilter
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/health"
+	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/metrics/metricstest"
+)
+
+// TestMetricsAndHealth drives requests through the filter and scrapes its
+// /metrics with expfmt: every counter moved by exactly what was sent.
+func TestMetricsAndHealth(t *testing.T) {
+	up := newUpstream(t, nil)
+	reg := metrics.New("arca-swift-filter", "test", metrics.Config{Enabled: true})
+	disable := filepath.Join(t.TempDir(), "disabled")
+	hh, err := health.New(health.Config{DisableByFilePath: disable}, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := &fakeTokens{}
+	f, err := New(Config{Upstream: up.URL}, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop(),
+		Metrics: reg, MetricsHandler: reg.Handler(), Health: hh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	send := func(method, path, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader("data"))
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	before := metricstest.Scrape(t, srv.URL+"/metrics")
+	for range 3 {
+		send("PUT", "/v1/AUTH_demo/c/secret-object-name", "tok-demo")
+	}
+	send("GET", "/v1/AUTH_demo/c/secret-object-name", "tok-demo")
+	send("GET", "/v1/AUTH_demo/c", "tok-demo")
+	send("HEAD", "/v1/AUTH_demo", "tok-demo")
+	send("GET", "/v1/AUTH_demo/c/o", "tok-forged")                         // 401
+	if code := send("PUT", "/v1/AUTH_gone/c/o", "tok-demo"); code != 403 { // no key
+		t.Fatalf("PUT without a key: %d", code)
+	}
+	send("GET", "/info", "")
+	after := metricstest.Scrape(t, srv.URL+"/metrics")
+	delta := func(name string, labels ...string) float64 {
+		return after.Value(name, labels...) - before.Value(name, labels...)
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"arca_http_requests_total", []string{"route=object", "method=PUT"}, 4},
+		{"arca_http_requests_total", []string{"route=object", "method=PUT", "code=403"}, 1},
+		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=401"}, 1},
+		{"arca_http_requests_total", []string{"route=object", "method=GET"}, 2},
+		{"arca_http_requests_total", []string{"route=container", "method=GET"}, 1},
+		{"arca_http_requests_total", []string{"route=account", "method=HEAD"}, 1},
+		{"arca_http_requests_total", []string{"route=info"}, 1},
+		{"arca_token_validations_total", []string{"result=valid"}, 7},
+		{"arca_token_validations_total", []string{"result=invalid"}, 1},
+		{"arca_objects_refused_no_key_total", []string{"reason=not_found"}, 1},
+	} {
+		if got := delta(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	for _, v := range after.LabelValues() {
+		if strings.Contains(v, "tok-") || strings.Contains(v, "key-") || strings.Contains(v, "AUTH_") || strings.Contains(v, "secret-object") {
+			t.Errorf("a label carries a token, key id, account or object name: %q", v)
+		}
+	}
+	if slices.Contains(after.LabelNames(), "project_id") {
+		t.Error("project_id label although project_labels is off")
+	}
+	// /metrics and /healthcheck never reach Swift.
+	for _, r := range up.requests() {
+		if r.RequestURI == "/metrics" || strings.HasPrefix(r.RequestURI, "/healthcheck") {
+			t.Errorf("%s reached the upstream", r.RequestURI)
+		}
+	}
+	if code := send("GET", "/healthcheck", ""); code != 200 {
+		t.Fatalf("healthcheck: %d", code)
+	}
+	if err := os.WriteFile(disable, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := send("GET", "/healthcheck", ""); code != 503 {
+		t.Fatalf("healthcheck with the disable file: %d", code)
+	}
+}
