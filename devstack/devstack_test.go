@@ -119,7 +119,7 @@ func openstack(t *testing.T, env []string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if err != nil {
-		return stdout.String(), fmt.Errorf("openstack %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		return stdout.String(), fmt.Errorf("openstack %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -491,8 +491,11 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 			t.Fatalf("downloaded object differs (%d bytes, want %d)", len(back), len(plain))
 		}
 		found := 0
-		_ = filepath.WalkDir(devices, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".data") {
+		werr := filepath.WalkDir(devices, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".data") {
 				return nil
 			}
 			found++
@@ -501,6 +504,9 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 			}
 			return nil
 		})
+		if werr != nil {
+			t.Errorf("walking %s: %v", devices, werr)
+		}
 		if found == 0 {
 			t.Errorf("no .data file under %s: the object ring does not lead to arca-object-server", devices)
 		}

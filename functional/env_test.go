@@ -220,7 +220,7 @@ func run(t *testing.T, extra []string, dir string, name string, args ...string) 
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return stdout.String(), fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -298,16 +298,25 @@ func (e *env) keyIDs(account, container, object string) []string {
 func (e *env) grepDevices(needle []byte) []string {
 	var hits []string
 	for _, dev := range e.devices {
-		_ = filepath.WalkDir(dev, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+		err := filepath.WalkDir(dev, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
 				return nil
 			}
 			b, err := os.ReadFile(path)
-			if err == nil && bytes.Contains(b, needle) {
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, needle) {
 				hits = append(hits, path)
 			}
 			return nil
 		})
+		if err != nil {
+			e.t.Errorf("searching %s for plaintext: %v", dev, err)
+		}
 	}
 	return hits
 }
