@@ -235,7 +235,9 @@ func (s *Server) handleGet(req *request) {
 		if _, err := w.Write(first); err != nil {
 			return
 		}
-		s.copyRange(req, readerSource{rd}, 0, br.End-br.Start-int64(len(first)))
+		if s.copyRange(req, readerSource{rd}, 0, br.End-br.Start-int64(len(first))) {
+			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		}
 	default:
 		boundary := newBoundary()
 		ct := h.Get("Content-Type")
@@ -260,6 +262,7 @@ func (s *Server) handleGet(req *request) {
 			if !s.copyRange(req, src, br.Start, br.End-br.Start) {
 				return
 			}
+			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
 			if _, err := io.WriteString(w, "\r\n"); err != nil {
 				return
 			}
@@ -282,6 +285,7 @@ func (s *Server) copyRange(req *request, src rangeSource, off, n int64) bool {
 	}
 	if err != nil {
 		if errors.Is(err, objcrypt.ErrTampered) || errors.Is(err, objcrypt.ErrTruncated) {
+			s.countIntegrity(req, err)
 			req.log.Error().Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Msg("object data failed authentication while streaming; aborting response")
 		}
 		panic(http.ErrAbortHandler)

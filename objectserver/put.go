@@ -200,6 +200,7 @@ func (s *Server) handlePut(req *request) {
 		}
 		m := ow.Metadata()
 		plainMD5, storedMD5, storedLen = m.PlaintextMD5, m.StoredMD5, m.StoredLength
+		s.countEncrypted(req, n)
 		cryptMeta = m.Map()
 	} else {
 		hh := md5.New() //nolint:gosec // G401: Swift's ETag

@@ -35,6 +35,7 @@ type Server struct {
 	updates  sync.WaitGroup
 	now      func() time.Time
 	userAgnt string
+	obs      Observability // observability.go
 }
 
 // New builds a server. keys may be nil only when encryption is off.
@@ -145,7 +146,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer func() {
 		log.Info().Str("path", r.URL.EscapedPath()).Int("status", sw.status).
 			Dur("duration", time.Since(start)).Msg("request")
+		s.observeRequest(r, sw.status, start)
 	}()
+	if s.serveObservability(sw, r) {
+		return
+	}
 	if r.URL.Path == "/healthcheck" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		sw.Header().Set("Content-Type", "text/plain")
 		sw.WriteHeader(http.StatusOK)
@@ -292,6 +297,7 @@ func (s *Server) keyError(req *request, err error) {
 		ev = req.log.Error()
 	}
 	ev.Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Int("status", code).Msg(msg)
+	s.countKeyError(req, err)
 	textError(req.w, code, msg)
 }
 

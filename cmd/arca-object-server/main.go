@@ -17,6 +17,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/objectserver"
 	"opendev.org/x/arca/objectserver/rewrap"
 )
@@ -76,8 +77,17 @@ func run(files []string, verbose bool) error {
 	if err != nil {
 		return err
 	}
+	reg, mcfg, err := observability(f, srv, log)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		if err := metrics.Serve(ctx, mcfg, reg.Handler(), log); err != nil {
+			log.Error().Err(err).Msg("metrics listener failed")
+		}
+	}()
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", srv.Addr())
 	if err != nil {
 		return err
