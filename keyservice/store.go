@@ -136,6 +136,13 @@ type Store interface {
 	// ReplaceACLs replaces all ACLs of a resource, atomically; an empty
 	// list deletes them. ErrNotFound if the resource does not exist.
 	ReplaceACLs(ctx context.Context, kind, id string, acls []ACL) error
+
+	// ---- Audit export (auditexport.go, docs/operations.md). Read-only.
+
+	// ScanKeyAudit returns audit records with ID > q.AfterID, of
+	// q.ProjectID (empty: all projects), written at or after q.Since (zero:
+	// any time), oldest first, at most q.Limit (0: 1000).
+	ScanKeyAudit(ctx context.Context, q KeyAuditQuery) ([]KeyAuditRecord, error)
 }
 
 // Comparison operators of the created/updated/expiration list filters.

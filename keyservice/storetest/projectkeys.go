@@ -22,6 +22,7 @@ var projectKeyTests = []struct {
 	{"ProjectKeyDestroy", testProjectKeyDestroy},
 	{"ListProjectKeys", testListProjectKeys},
 	{"KeyAudit", testKeyAudit},
+	{"ScanKeyAudit", testScanKeyAudit}, // auditexport.go
 }
 
 func newProjectKey(project string, created time.Time) *keyservice.ProjectKey {
