@@ -40,6 +40,9 @@ func (s *Service) CreateContainer(ctx context.Context, caller Caller, spec Conta
 			return nil, err
 		}
 	}
+	if err := s.checkQuota(ctx, caller.ProjectID, QuotaContainers); err != nil {
+		return nil, err
+	}
 	now := s.Now()
 	c := &Container{
 		ID: NewID(), ProjectID: caller.ProjectID, CreatorID: caller.UserID, Name: spec.Name, Type: spec.Type,

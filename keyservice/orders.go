@@ -53,6 +53,9 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 	if spec.Expiration != nil && !spec.Expiration.After(now) {
 		return nil, Errorf(ErrInvalid, "Invalid expiration: the date must be in the future.")
 	}
+	if err := s.checkQuota(ctx, caller.ProjectID, QuotaOrders); err != nil {
+		return nil, err
+	}
 	o := &Order{
 		ID: NewID(), ProjectID: caller.ProjectID, CreatorID: caller.UserID,
 		Type: spec.Type, Status: StatusPending, Meta: m, Created: now, Updated: now,
@@ -95,6 +98,11 @@ func (s *Service) fulfilKeyOrder(ctx context.Context, caller Caller, o *Order, e
 		spec.Name = *o.Meta.Name
 	}
 	sec, err := s.CreateSecret(ctx, caller, spec)
+	if errors.Is(err, ErrForbidden) {
+		// Over the secrets quota: the client's problem, said as such.
+		o.Status, o.ErrorStatusCode, o.ErrorReason = StatusError, "403", describeError(err)
+		return
+	}
 	if err != nil {
 		s.orderFailed(o, err)
 		return

@@ -56,6 +56,9 @@ func (s *Service) CreateSecret(ctx context.Context, caller Caller, spec SecretSp
 	if spec.SecretType == "" {
 		spec.SecretType = SecretTypeOpaque
 	}
+	if err := s.checkQuota(ctx, caller.ProjectID, QuotaSecrets); err != nil {
+		return nil, err
+	}
 	sec := &Secret{
 		ID:         NewID(),
 		ProjectID:  caller.ProjectID,
@@ -170,8 +173,19 @@ func (s *Service) SetSecretPayload(ctx context.Context, sec *Secret, contentType
 	return nil
 }
 
-// DeleteSecret deletes a secret and its metadata.
-func (s *Service) DeleteSecret(ctx context.Context, sec *Secret) error {
+// DeleteSecret deletes a secret and its metadata. While the secret has
+// consumers it is refused (400, as newer Barbican does) unless force is set
+// or the service allows it (Options.AllowDeleteWithConsumers).
+func (s *Service) DeleteSecret(ctx context.Context, sec *Secret, force bool) error {
+	if s.blockDelete && !force {
+		_, n, err := s.store.ListSecretConsumers(ctx, sec.ID, 0, 0)
+		if err != nil {
+			return fmt.Errorf("counting secret consumers: %w", err)
+		}
+		if n > 0 {
+			return Errorf(ErrInvalid, "Secret has consumers! Remove them first or use the force parameter to delete it.")
+		}
+	}
 	err := s.store.DeleteSecret(ctx, sec.ID)
 	if errors.Is(err, ErrNotFound) {
 		return secretNotFound()

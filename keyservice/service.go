@@ -51,6 +51,13 @@ type Options struct {
 	// after "arca-manage kek rotate" every running arca-api picks the new
 	// key up without a restart.
 	ReloadKeyring func() (*envelope.Keyring, error)
+
+	// Quotas are the default quotas of every project ([quotas] quota_*);
+	// a resource missing from the map (or a nil map) is unlimited.
+	Quotas Quotas
+	// AllowDeleteWithConsumers lets a secret with consumers be deleted
+	// without ?force=true ([DEFAULT] block_delete_with_consumers = false).
+	AllowDeleteWithConsumers bool
 }
 
 // KeyringReloadInterval bounds how often the master keys are re-read.
@@ -66,6 +73,10 @@ type Service struct {
 	now   func() time.Time
 	keks  *lru.Cache[string, []byte]
 	log   zerolog.Logger
+
+	// Quotas and consumers (quotas.go, consumers.go).
+	quotas      Quotas
+	blockDelete bool
 
 	// Project keys (projectkeys.go, audit.go).
 	protocol  string
@@ -96,7 +107,8 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("crypto_protocol %q: use %s or %s", opts.ProjectKeyProtocol, ProtocolAES128CBC, ProtocolAES256CBC)
 	}
 	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
-		protocol: opts.ProjectKeyProtocol, reloadKeyring: opts.ReloadKeyring}
+		protocol: opts.ProjectKeyProtocol, reloadKeyring: opts.ReloadKeyring,
+		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers}
 	svc.ring.Store(ring)
 	return svc, nil
 }

@@ -137,6 +137,35 @@ type Store interface {
 	// list deletes them. ErrNotFound if the resource does not exist.
 	ReplaceACLs(ctx context.Context, kind, id string, acls []ACL) error
 
+	// ---- Secret consumers (consumers.go, microversion 1.1); they go with
+	// their secret.
+
+	// PutSecretConsumer registers a consumer; registering one again only
+	// refreshes its Updated time. ErrNotFound if the secret does not exist.
+	PutSecretConsumer(ctx context.Context, c *SecretConsumer) error
+	// RemoveSecretConsumer removes a consumer; ErrNotFound if absent.
+	RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error
+	// ListSecretConsumers returns one page of a secret's consumers, oldest
+	// first, and their total (limit <= 0: only the total).
+	ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]SecretConsumer, int, error)
+
+	// ---- Quotas (quotas.go).
+
+	// GetProjectQuotas returns a project's configured quotas (only the
+	// resources set); ErrNotFound if none are configured.
+	GetProjectQuotas(ctx context.Context, projectID string) (*ProjectQuotas, error)
+	// SetProjectQuotas creates or replaces a project's configured quotas.
+	SetProjectQuotas(ctx context.Context, q *ProjectQuotas) error
+	// DeleteProjectQuotas removes them; ErrNotFound if none.
+	DeleteProjectQuotas(ctx context.Context, projectID string) error
+	// ListProjectQuotas returns one page of configured project quotas,
+	// ordered by project id, and their total.
+	ListProjectQuotas(ctx context.Context, limit, offset int) ([]*ProjectQuotas, int, error)
+	// CountResources counts a project's live resources of one quota kind
+	// (QuotaSecrets: not expired at now; QuotaConsumers: container and
+	// secret consumers registered by the project).
+	CountResources(ctx context.Context, projectID, resource string, now time.Time) (int, error)
+
 	// ---- Audit export (auditexport.go, docs/operations.md). Read-only.
 
 	// ScanKeyAudit returns audit records with ID > q.AfterID, of

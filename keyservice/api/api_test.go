@@ -33,6 +33,12 @@ type env struct {
 
 func newEnv(t *testing.T, dialect string) *env {
 	t.Helper()
+	return newEnvWith(t, dialect, keyservice.Options{})
+}
+
+// newEnvWith is newEnv with service options (quotas, consumer rules).
+func newEnvWith(t *testing.T, dialect string, opts keyservice.Options) *env {
+	t.Helper()
 	var db *sql.DB
 	switch dialect {
 	case "sqlite":
@@ -48,7 +54,8 @@ func newEnv(t *testing.T, dialect string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: zerolog.Nop()})
+	opts.Logger = zerolog.Nop()
+	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

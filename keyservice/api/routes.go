@@ -78,6 +78,20 @@ func (s *Server) routes() []route {
 		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, false)},
 		{method: http.MethodDelete, path: "/v1/containers/:id/acl", rule: "container_acls:delete", trailingSlash: true, handler: s.deleteACLs(keyservice.ACLContainer)},
 
+		// Secret consumers (consumers.go; microversion 1.1 in Barbican, served
+		// at every version here): POST and DELETE answer 200 with the secret.
+		{method: http.MethodGet, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:get", trailingSlash: true, handler: s.listSecretConsumers},
+		{method: http.MethodPost, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addSecretConsumer},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeSecretConsumer},
+
+		// Quotas (quotas.go). The project in /v1/project-quotas/{project}
+		// is what is managed; the rules look at the caller's own project.
+		{method: http.MethodGet, path: "/v1/quotas", rule: "quotas:get", trailingSlash: true, handler: s.getQuotas},
+		{method: http.MethodGet, path: "/v1/project-quotas", rule: "project_quotas:get", trailingSlash: true, handler: s.listProjectQuotas},
+		{method: http.MethodGet, path: "/v1/project-quotas/:project", rule: "project_quotas:get", handler: s.getProjectQuotas},
+		{method: http.MethodPut, path: "/v1/project-quotas/:project", rule: "project_quotas:put", bodyLimit: smallBodyLimit, handler: s.putProjectQuotas},
+		{method: http.MethodDelete, path: "/v1/project-quotas/:project", rule: "project_quotas:delete", handler: s.deleteProjectQuotas},
+
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which
 		// the default rules allow the service role only; the payload route

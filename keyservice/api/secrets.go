@@ -240,7 +240,11 @@ func (s *Server) getSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.renderSecret(c, sec))
+	v := s.renderSecret(c, sec)
+	if err := s.fillConsumers(c, sec, &v); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // payloadType picks the representation of a payload for an Accept header:
@@ -331,7 +335,10 @@ func (s *Server) deleteSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.svc.DeleteSecret(c.Request().Context(), sec); err != nil {
+	// ?force=true deletes a secret that still has consumers (newer
+	// Barbican's parameter); it is an instruction, never a policy input.
+	force := strings.EqualFold(c.QueryParam("force"), "true")
+	if err := s.svc.DeleteSecret(c.Request().Context(), sec, force); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -463,7 +470,11 @@ func (s *Server) listSecrets(c echo.Context) error {
 	}
 	items := make([]secretView, 0, len(list))
 	for _, sec := range list {
-		items = append(items, s.renderSecret(c, sec))
+		v := s.renderSecret(c, sec)
+		if err := s.fillConsumers(c, sec, &v); err != nil {
+			return err
+		}
+		items = append(items, v)
 	}
 	resp := map[string]any{"secrets": items, "total": total}
 	next, prev := s.pageLinks(c, "/v1/secrets", f.Limit, f.Offset, total)

@@ -82,6 +82,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	store := sqlstore.New(db, dialect)
 	a.Service, err = keyservice.New(store, ring, keyservice.Options{
 		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
 		ReloadKeyring: func() (*envelope.Keyring, error) { return LoadKeyring(cfg) },
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/keyservice"
 )
 
 // Config is arca-api's configuration (etc/arca/arca.conf.sample documents
@@ -48,6 +49,13 @@ type Config struct {
 	Metrics metrics.Config
 	Health  health.Config
 
+	// Quotas are the default quotas of every project ([quotas] quota_*,
+	// -1 unlimited), as Barbican names them.
+	Quotas keyservice.Quotas
+	// BlockDeleteWithConsumers refuses to delete a secret that has
+	// consumers unless the request says ?force=true.
+	BlockDeleteWithConsumers bool
+
 	// Raw is the parsed file, for the sections other packages own
 	// ([keystone_authtoken]).
 	Raw *config.File
@@ -86,6 +94,12 @@ func ConfigFrom(f *config.File) (Config, error) {
 		Raw:                f,
 		Metrics:            metrics.LoadConfig(f),
 		Health:             health.LoadConfig(f),
+
+		BlockDeleteWithConsumers: f.Bool("DEFAULT", "block_delete_with_consumers", true),
+		Quotas:                   keyservice.Quotas{},
+	}
+	for _, r := range keyservice.QuotaResources {
+		c.Quotas[r] = f.Int("quotas", "quota_"+r, keyservice.Unlimited, keyservice.Unlimited, 1<<31-1)
 	}
 	if err := f.Err(); err != nil {
 		return c, err

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) keyservice.Store) {
 	tests = append(tests, projectKeyTests...) // projectkeys.go
 	tests = append(tests, containerTests...)  // containers.go
 	tests = append(tests, aclTests...)        // acls.go
+	tests = append(tests, quotaTests...)      // quotas.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, open(t))

@@ -1,0 +1,86 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"opendev.org/x/arca/keyservice"
+)
+
+// Secret consumers: one row per (secret, service, resource type, resource
+// id), cascading from the secret.
+
+const secretConsumerColumns = "secret_id, project_id, service, resource_type, resource_id, created, updated"
+
+// PutSecretConsumer registers a consumer, or refreshes it.
+func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
+	if c.Created.IsZero() {
+		c.Created = now()
+	}
+	if c.Updated.IsZero() {
+		c.Updated = c.Created
+	}
+	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO secret_consumers ("+secretConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		c.SecretID, c.ProjectID, c.Service, c.ResourceType, c.ResourceID, s.tv(c.Created), s.tv(c.Updated))
+	switch {
+	case err == nil:
+		return nil
+	case isMissingParent(err):
+		return fmt.Errorf("secret %s: %w", c.SecretID, keyservice.ErrNotFound)
+	case isDuplicate(err) || isDeadlock(err):
+		_, err = s.db.ExecContext(ctx, "UPDATE secret_consumers SET updated = ? WHERE secret_id = ? AND service = ? AND resource_type = ? AND resource_id = ?",
+			s.tv(c.Updated), c.SecretID, c.Service, c.ResourceType, c.ResourceID)
+		if err == nil {
+			return nil
+		}
+	}
+	return classify(err, "registering a consumer of secret %s", c.SecretID)
+}
+
+// RemoveSecretConsumer removes a consumer.
+func (s *Store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM secret_consumers WHERE secret_id = ? AND service = ? AND resource_type = ? AND resource_id = ?",
+		secretID, service, resourceType, resourceID)
+	if err != nil {
+		return fmt.Errorf("removing a consumer of secret %s: %w", secretID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("removing a consumer of secret %s: %w", secretID, err)
+	} else if n == 0 {
+		return fmt.Errorf("consumer of secret %s: %w", secretID, keyservice.ErrNotFound)
+	}
+	return nil
+}
+
+// ListSecretConsumers returns one page of a secret's consumers.
+func (s *Store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM secret_consumers WHERE secret_id = ?", secretID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting consumers of secret %s: %w", secretID, err)
+	}
+	offset = max(offset, 0)
+	if limit <= 0 || offset >= total {
+		return []keyservice.SecretConsumer{}, total, nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+secretConsumerColumns+` FROM secret_consumers WHERE secret_id = ?
+		ORDER BY created, service, resource_type, resource_id LIMIT ? OFFSET ?`, secretID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing consumers of secret %s: %w", secretID, err)
+	}
+	defer rows.Close()
+	out := make([]keyservice.SecretConsumer, 0, min(limit, total-offset))
+	for rows.Next() {
+		var c keyservice.SecretConsumer
+		var created, updated dbTime
+		if err := rows.Scan(&c.SecretID, &c.ProjectID, &c.Service, &c.ResourceType, &c.ResourceID, &created, &updated); err != nil {
+			return nil, 0, fmt.Errorf("listing consumers of secret %s: %w", secretID, err)
+		}
+		c.Created, c.Updated = created.T, updated.T
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("listing consumers of secret %s: %w", secretID, err)
+	}
+	return out, total, nil
+}
