@@ -280,7 +280,7 @@ func (s *Server) getSecretPayload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	payload, err := s.svc.SecretPayload(c.Request().Context(), sec)
+	payload, err := s.svc.DecryptSecret(c.Request().Context(), callerOf(c), sec) // audited as secret:decrypt
 	if err != nil {
 		return err
 	}
