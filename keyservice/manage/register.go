@@ -186,10 +186,7 @@ func listEndpoints(ctx context.Context, identity *gophercloud.ServiceClient, ser
 func IdentityClient(ctx context.Context, f *config.File) (*gophercloud.ServiceClient, error) {
 	var auth gophercloud.AuthOptions
 	if os.Getenv("OS_AUTH_URL") != "" {
-		var err error
-		if auth, err = openstack.AuthOptionsFromEnv(); err != nil {
-			return nil, fmt.Errorf("reading OS_* credentials: %w", err)
-		}
+		auth = authOptionsFromOpenrc(os.Getenv)
 	} else {
 		kcfg, err := app.KeystoneConfig(f)
 		if err != nil {
@@ -210,6 +207,46 @@ func IdentityClient(ctx context.Context, f *config.File) (*gophercloud.ServiceCl
 		return nil, fmt.Errorf("identity endpoint: %w", err)
 	}
 	return identity, nil
+}
+
+// authOptionsFromOpenrc reads the OS_* variables an openrc file (DevStack's,
+// or "openstack ... -f shell" output) sets. Unlike gophercloud's
+// AuthOptionsFromEnv it understands OS_USER_DOMAIN_* and OS_PROJECT_DOMAIN_*,
+// which is what openrc files use.
+func authOptionsFromOpenrc(env func(string) string) gophercloud.AuthOptions {
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v := env(k); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	auth := gophercloud.AuthOptions{
+		IdentityEndpoint:            env("OS_AUTH_URL"),
+		Username:                    env("OS_USERNAME"),
+		UserID:                      env("OS_USER_ID"),
+		Password:                    env("OS_PASSWORD"),
+		DomainName:                  first("OS_USER_DOMAIN_NAME", "OS_DOMAIN_NAME"),
+		DomainID:                    first("OS_USER_DOMAIN_ID", "OS_DOMAIN_ID"),
+		ApplicationCredentialID:     env("OS_APPLICATION_CREDENTIAL_ID"),
+		ApplicationCredentialName:   env("OS_APPLICATION_CREDENTIAL_NAME"),
+		ApplicationCredentialSecret: env("OS_APPLICATION_CREDENTIAL_SECRET"),
+	}
+	if auth.ApplicationCredentialID != "" || auth.ApplicationCredentialName != "" {
+		return auth // an application credential carries its own scope
+	}
+	scope := &gophercloud.AuthScope{
+		ProjectID:   env("OS_PROJECT_ID"),
+		ProjectName: first("OS_PROJECT_NAME", "OS_TENANT_NAME"),
+		DomainName:  first("OS_PROJECT_DOMAIN_NAME", "OS_DOMAIN_NAME"),
+		DomainID:    first("OS_PROJECT_DOMAIN_ID", "OS_DOMAIN_ID"),
+	}
+	if scope.ProjectID != "" {
+		scope.DomainName, scope.DomainID = "", ""
+	}
+	auth.Scope = scope
+	return auth
 }
 
 func register(ctx context.Context, configFiles, args []string, stdout io.Writer) error {
