@@ -5,6 +5,8 @@
 //	arca-manage [--config-file F] kek rewrap
 //	arca-manage [--config-file F] project-key list|rotate|destroy --project P
 //	arca-manage [--config-file F] register --url URL [--region R] [--replace]
+//	arca-manage [--config-file F] audit list --project P [--since T] [--format table|json]
+//	arca-manage [--config-file F] audit export [--project P] [--since T] [--output F]
 package main
 
 import (
@@ -39,6 +41,10 @@ commands:
   project-key destroy --project P --key KEY_ID [--force]
                            a project's data keys: history, a new active key, crypto-shredding
                            (docs/project-keys.md; audited as arca-manage)
+  audit list --project P [--since T] [--format table|json] [--limit N]
+  audit export [--project P] [--since T] [--output FILE]
+                           the key audit trail (creates, rotations, destroys, payload reads,
+                           secret decrypts) as CADF-like JSON lines (docs/operations.md)
   register [--url URL] [--internal-url URL] [--admin-url URL] [--region R] [--replace]
                            create the key-manager service and endpoints in the Keystone
                            catalog (credentials: OS_* environment, else [keystone_authtoken])

@@ -35,6 +35,9 @@ func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writ
 	if len(args) >= 1 && args[0] == "register" {
 		return register(ctx, configFiles, args[1:], stdout)
 	}
+	if len(args) >= 1 && args[0] == "audit" {
+		return audit(ctx, configFiles, args[1:], stdout, stderr) // audit.go
+	}
 	if len(args) < 2 {
 		return ErrUsage
 	}

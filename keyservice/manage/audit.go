@@ -1,0 +1,148 @@
+package manage
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"opendev.org/x/arca/keyservice"
+	"opendev.org/x/arca/keyservice/app"
+	"opendev.org/x/arca/keyservice/sqlstore"
+	"opendev.org/x/arca/migrations"
+)
+
+// audit runs "audit list|export": the key audit trail as AuditEvents
+// (keyservice/auditexport.go, docs/operations.md). Read-only.
+func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
+	if len(args) < 1 || (args[0] != "list" && args[0] != "export") {
+		return ErrUsage
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	project := fs.String("project", "", "Keystone project id (list: required; export: all projects when empty)")
+	sinceArg := fs.String("since", "", "only records at or after T: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02, UTC) or an age (24h)")
+	format := fs.String("format", "table", "list output: table or json (JSON lines, as export)")
+	output := fs.String("output", "-", "export: file to write (created 0600), - for stdout")
+	limit := fs.Int("limit", 0, "list: at most this many records (0: all)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		return ErrUsage
+	}
+	if sub == "list" && !keyservice.ValidProjectID(*project) {
+		return errors.New("audit list: --project P is required (the Keystone project id); use audit export for every project")
+	}
+	if *project != "" && !keyservice.ValidProjectID(*project) {
+		return errors.New("--project: give the Keystone project id (letters, digits, '-', '_')")
+	}
+	if *format != "table" && *format != "json" {
+		return errors.New("--format: table or json")
+	}
+	since, err := parseSince(*sinceArg, time.Now())
+	if err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(configFiles...)
+	if err != nil {
+		return err
+	}
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Check(db, dialect); err != nil {
+		return err
+	}
+	store := sqlstore.New(db, dialect)
+
+	out := stdout
+	var file *os.File
+	if sub == "export" && *output != "-" {
+		file, err = os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit export: %w", err)
+		}
+		defer file.Close()
+		out = file
+	}
+	bw := bufio.NewWriter(out)
+	var tw *tabwriter.Writer
+	if sub == "list" && *format == "table" {
+		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTIME\tACTION\tOUTCOME\tREASON\tTARGET\tINITIATOR\tREQUEST")
+	}
+	enc := json.NewEncoder(bw)
+	q := keyservice.KeyAuditQuery{ProjectID: *project, Since: since, Limit: 1000}
+	n := 0
+	for {
+		recs, err := store.ScanKeyAudit(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if *limit > 0 && n >= *limit {
+				break
+			}
+			ev := keyservice.AuditEventOf(r)
+			if tw != nil {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s (%s)\t%s\n", ev.ID, ev.EventTime, ev.Action, ev.Outcome,
+					dash(ev.Reason), ev.Target.Type, dash(ev.Target.ID), dash(ev.Initiator.ID), ev.Initiator.Type, ev.RequestID)
+			} else if err := enc.Encode(ev); err != nil {
+				return fmt.Errorf("audit %s: %w", sub, err)
+			}
+			n++
+		}
+		if len(recs) < q.Limit || (*limit > 0 && n >= *limit) {
+			break
+		}
+		q.AfterID = recs[len(recs)-1].ID
+	}
+	if tw != nil {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("audit %s: %w", sub, err)
+	}
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("audit export: %w", err)
+		}
+		fmt.Fprintf(stderr, "%d audit records written to %s\n", n, *output)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parseSince reads --since: RFC 3339, a UTC date, or an age before now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: give RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or an age (24h)", v)
+}
