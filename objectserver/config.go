@@ -6,6 +6,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/tlsconf"
 	"opendev.org/x/arca/objcrypt"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	ReplicationServer      bool
 	LogLevel               string
 	LogFormat              string
+	// TLS is cert_file, key_file (Swift's names) and ca_file (client
+	// certificates required), read like every other [DEFAULT] option.
+	TLS tlsconf.Options
 
 	// [arca]
 	Encrypt          bool // crypto_driver = objcrypt (false: none)
@@ -89,6 +93,10 @@ func LoadConfig(f *config.File) (*Config, error) {
 		ReplicationServer:      boolean("replication_server", true),
 		LogLevel:               f.Choice(secDefault, "log_level", "info", "debug", "info", "warning", "error"),
 		LogFormat:              f.Choice(secDefault, "log_format", "text", "text", "json"),
+		TLS: tlsconf.Options{
+			CertFile: str("cert_file", ""), KeyFile: str("key_file", ""), CAFile: str("ca_file", ""),
+			Names: tlsconf.SwiftNames,
+		},
 	}
 	c.Encrypt = f.Choice(secArca, "crypto_driver", "objcrypt", "objcrypt", "none") == "objcrypt"
 	alg, err := objcrypt.ParseAlgorithm(f.String(secArca, "crypto_protocol", "aes_256_cbc"))

@@ -50,8 +50,15 @@ func (s *Server) Addr() string {
 }
 
 // Serve answers on ln until ctx ends, then drains requests and the
-// container updates still in flight.
+// container updates still in flight. ln is wrapped in TLS when cert_file
+// is set.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	tln, err := s.cfg.TLS.Listener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	ln = tln
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.cfg.ClientTimeout,
@@ -61,7 +68,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info().Str("addr", ln.Addr().String()).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).Msg("arca-object-server listening")
+	s.log.Info().Str("addr", ln.Addr().String()).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
+		Bool("tls", s.cfg.TLS.Enabled()).Bool("client_certificates", s.cfg.TLS.CAFile != "").Msg("arca-object-server listening")
 	select {
 	case err := <-errc:
 		return err
@@ -69,7 +77,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	err = hs.Shutdown(sctx)
 	s.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

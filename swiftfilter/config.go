@@ -10,6 +10,7 @@ import (
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
 	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/tlsconf"
 )
 
 // Settings are everything arca-swift-filter reads from swift-filter.conf
@@ -25,6 +26,9 @@ type Settings struct {
 	// may finish on SIGTERM.
 	ClientTimeout   time.Duration
 	ShutdownTimeout time.Duration
+	// TLS is [DEFAULT] cert_file, key_file (Swift's proxy-server names)
+	// and ca_file (client certificates required); serve.go.
+	TLS tlsconf.Options
 
 	Filter   Config
 	Keystone keystone.Config
@@ -54,6 +58,12 @@ func LoadSettings(f *config.File) (Settings, error) {
 		Debug:           f.Bool(secDefault, "debug", false),
 		ClientTimeout:   f.Seconds(secDefault, "client_timeout", 60*time.Second),
 		ShutdownTimeout: f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
+		TLS: tlsconf.Options{
+			CertFile: f.String(secDefault, "cert_file", ""),
+			KeyFile:  f.String(secDefault, "key_file", ""),
+			CAFile:   f.String(secDefault, "ca_file", ""),
+			Names:    tlsconf.SwiftNames,
+		},
 	}
 	s.Filter = Config{
 		ResellerPrefixes:      f.List(secDefault, "reseller_prefix", []string{"AUTH"}),

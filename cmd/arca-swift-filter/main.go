@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -76,18 +75,19 @@ func run(files []string) error {
 	}
 
 	addr := net.JoinHostPort(s.BindIP, strconv.Itoa(s.BindPort))
-	ln, err := net.Listen("tcp", addr)
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           filter,
-		ReadHeaderTimeout: s.ClientTimeout,
-		IdleTimeout:       s.ClientTimeout,
-		MaxHeaderBytes:    1 << 20,
+	ln, err := s.Listen(tcp)
+	if err != nil {
+		_ = tcp.Close()
+		return err
 	}
+	srv := s.HTTPServer(filter)
 	log.Info().Str("listen", ln.Addr().String()).Str("upstream", s.Filter.Upstream).
-		Strs("reseller_prefix", filter.Prefixes()).Msg("arca-swift-filter started")
+		Strs("reseller_prefix", filter.Prefixes()).Bool("tls", s.TLS.Enabled()).
+		Bool("client_certificates", s.TLS.CAFile != "").Msg("arca-swift-filter started")
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() {
