@@ -117,13 +117,5 @@ func (s *Server) listSecretConsumers(c echo.Context) error {
 		items = append(items, secretConsumerItem{Service: sc.Service, ResourceType: sc.ResourceType, ResourceID: sc.ResourceID,
 			Created: FormatTimestamp(sc.Created), Updated: FormatTimestamp(sc.Updated), Status: keyservice.StatusActive})
 	}
-	resp := map[string]any{"consumers": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/secrets/"+sec.ID+"/consumers", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "consumers", items, "/v1/secrets/"+sec.ID+"/consumers", limit, offset, total)
 }

@@ -218,15 +218,7 @@ func (s *Server) listContainers(c echo.Context) error {
 	for _, ct := range list {
 		items = append(items, s.renderContainer(c, ct))
 	}
-	resp := map[string]any{"containers": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/containers", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "containers", items, "/v1/containers", limit, offset, total)
 }
 
 // containerSecretChange reads the body of POST|DELETE
@@ -355,13 +347,5 @@ func (s *Server) listContainerConsumers(c echo.Context) error {
 		items = append(items, consumerListItem{Status: keyservice.StatusActive, Created: FormatTimestamp(cc.Created),
 			Updated: FormatTimestamp(cc.Updated), Name: cc.Name, URL: cc.URL})
 	}
-	resp := map[string]any{"consumers": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/containers/"+ct.ID+"/consumers", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "consumers", items, "/v1/containers/"+ct.ID+"/consumers", limit, offset, total)
 }

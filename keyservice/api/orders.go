@@ -168,15 +168,7 @@ func (s *Server) listOrders(c echo.Context) error {
 	for _, o := range list {
 		items = append(items, s.renderOrder(c, o))
 	}
-	resp := map[string]any{"orders": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/orders", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "orders", items, "/v1/orders", limit, offset, total)
 }
 
 func notFoundMetadatum() error {

@@ -115,15 +115,7 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 	for _, k := range list {
 		items = append(items, s.renderProjectKey(c, k))
 	}
-	resp := map[string]any{"project_keys": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/project-keys", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "project_keys", items, "/v1/project-keys", limit, offset, total)
 }
 
 // loadProjectKey fetches the key in the path and checks the route's rule

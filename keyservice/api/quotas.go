@@ -41,15 +41,7 @@ func (s *Server) listProjectQuotas(c echo.Context) error {
 	for _, pq := range list {
 		items = append(items, map[string]any{"project_id": pq.ProjectID, "project_quotas": pq.Quotas})
 	}
-	resp := map[string]any{"project_quotas": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/project-quotas", limit, offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "project_quotas", items, "/v1/project-quotas", limit, offset, total)
 }
 
 func (s *Server) getProjectQuotas(c echo.Context) error {

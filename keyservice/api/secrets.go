@@ -370,6 +370,21 @@ func pageParams(q url.Values) (limit, offset int, err error) {
 	return limit, offset, nil
 }
 
+// listPage answers a list request the way Barbican does:
+// {"<key>": items, "total": N} plus "next" and "previous" hrefs when there
+// are more items after or before this page.
+func (s *Server) listPage(c echo.Context, key string, items any, path string, limit, offset, total int) error {
+	resp := map[string]any{key: items, "total": total}
+	next, prev := s.pageLinks(c, path, limit, offset, total)
+	if next != "" {
+		resp["next"] = next
+	}
+	if prev != "" {
+		resp["previous"] = prev
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
 // pageLinks returns next/previous hrefs. Unlike Barbican 15, filters are
 // kept in the links, so following "next" continues the same listing.
 func (s *Server) pageLinks(c echo.Context, path string, limit, offset, total int) (next, previous string) {
@@ -476,13 +491,5 @@ func (s *Server) listSecrets(c echo.Context) error {
 		}
 		items = append(items, v)
 	}
-	resp := map[string]any{"secrets": items, "total": total}
-	next, prev := s.pageLinks(c, "/v1/secrets", f.Limit, f.Offset, total)
-	if next != "" {
-		resp["next"] = next
-	}
-	if prev != "" {
-		resp["previous"] = prev
-	}
-	return c.JSON(http.StatusOK, resp)
+	return s.listPage(c, "secrets", items, "/v1/secrets", f.Limit, f.Offset, total)
 }
