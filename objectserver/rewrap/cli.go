@@ -29,7 +29,8 @@ func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 const usage = `usage:
   arca-object-server rewrap [status] (--project P | --all-projects) [--config-file F]
-      [--devices DIR] [--rate N] [--dry-run] [--state-file F] [--checksum-delay D]
+      [--devices DIR] [--rate N] [--workers N] [--dry-run] [--state-file F]
+      [--checksum-delay D]
 
 rewrap moves the objects on this node's devices from older project keys to
 each project's active key (metadata only). "status" (or --dry-run) changes
@@ -52,6 +53,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 	all := fs.Bool("all-projects", false, "rewrap the objects of every project")
 	devices := fs.String("devices", "", "devices folder (default: the configuration's devices)")
 	rate := fs.Float64("rate", 0, "objects examined per second (0: no limit)")
+	workers := fs.Int("workers", 0, "partitions processed at once (0: GOMAXPROCS)")
 	dry := fs.Bool("dry-run", false, "change nothing; report what would be rewrapped")
 	stateFile := fs.String("state-file", "", "file recording progress, to resume an interrupted run")
 	delay := fs.Duration("checksum-delay", DefaultChecksumDelay, "how long a rewrapped file waits for its metadata checksum")
@@ -85,7 +87,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 	}
 	o := Options{
 		Devices: cfg.Devices, MountCheck: cfg.MountCheck, Project: *project, AllProjects: *all,
-		ResellerPrefixes: cfg.ResellerPrefixes, Rate: *rate, DryRun: *dry || status,
+		ResellerPrefixes: cfg.ResellerPrefixes, Rate: *rate, Workers: *workers, DryRun: *dry || status,
 		StateFile: *stateFile, ChecksumDelay: *delay, Keys: keys, Log: log,
 	}
 	if *devices != "" {

@@ -70,8 +70,11 @@
 // the file is still the current .data and rewrites it, which serializes it
 // with suffix hashing (REPLICATE) and with other rewrap jobs (two jobs
 // racing on one file could otherwise leave a checksum of the other's
-// pickle); the lock is held for microseconds per object, never across a key
-// service call. A POST writes a .meta file and never carries crypto
+// pickle). The job takes it before listing a hash directory and keeps it
+// until the file is rewritten, so the listing, the metadata read (made
+// once) and the write are one step for every other holder of the lock; it
+// keeps it across the objects of a suffix, for at most 64 objects, never
+// rate-limit wait. A POST writes a .meta file and never carries crypto
 // metadata (the object server takes sysmeta from the .data file), so user
 // metadata, Content-Type and their timestamps are untouched. rsync
 // replication runs with --ignore-existing and never replaces an existing
@@ -92,10 +95,15 @@
 //
 // # Resuming and rate
 //
-// With a state file the job records the last suffix whose objects are all
-// rewrapped and whose checksums are restored; a new run with the same scope
-// continues after it, and a completed run makes the next start over. The
-// rate limit counts objects examined per second.
+// Partitions are processed by a few workers at once (--workers, default
+// GOMAXPROCS), each partition by one worker, so they finish out of order.
+// With a state file the job records a frontier: the last suffix (in the
+// walk's order) such that it and every suffix before it have all their
+// objects rewrapped and their checksums restored, plus the partitions after
+// it that are complete. A new run with the same scope skips exactly those,
+// so it never skips an unfinished suffix; a completed run makes the next
+// start over. The rate limit counts objects examined per second, over all
+// workers.
 //
 // What it is not: a re-encryption (the data key stays the same; rotating it
 // needs a rewrite of the object through the proxy), a cluster-wide job (one

@@ -3,7 +3,6 @@ package rewrap
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,7 +51,11 @@ type Options struct {
 	ChecksumDelay time.Duration
 	// Keys resolves active keys and key material (the key service).
 	Keys keyclient.Resolver
-	// Rand is the randomness for new wraps; nil means crypto/rand.
+	// Workers is how many partitions are processed at once; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// Rand is the randomness for new wraps; nil means crypto/rand (it must
+	// be safe for concurrent use with more than one worker).
 	Rand io.Reader
 	Log  zerolog.Logger
 	// Progress, when set, is called after each partition with the
@@ -136,12 +139,7 @@ type pending struct {
 	path, partPath string
 	pickle         []byte
 	due            time.Time
-	seq            int
-}
-
-type doneSuffix struct {
-	pos position
-	seq int
+	suf            *sufRec // the suffix it belongs to (nil: not tracked)
 }
 
 type activeKey struct {
@@ -150,18 +148,24 @@ type activeKey struct {
 }
 
 type job struct {
-	o       Options
-	s       *Summary
-	active  map[string]*activeKey
-	old     map[KeyRef]objcrypt.ProjectKey
-	oldErr  map[KeyRef]error
+	o      Options
+	s      *Summary
+	active map[string]*activeKey
+	old    map[KeyRef]objcrypt.ProjectKey
+	oldErr map[KeyRef]error
+	// pending is what the workers left to restore when they stopped.
 	pending []pending
-	done    []doneSuffix
-	seq     int
 	st      *state
 	skipTo  *position
+	skip    map[string]bool // partitions a previous run completed
+
+	keyMu   sync.Mutex // active, old, oldErr
+	fetchMu sync.Mutex // key service calls (never under keyMu or mu)
+	mu      sync.Mutex // s, fr, pending, st, saved, Progress
+	rateMu  sync.Mutex
 	next    time.Time // rate limiter
 	saved   time.Time
+	fr      *frontier
 }
 
 var policyDir = regexp.MustCompile(`^objects(-[0-9]+)?$`)
@@ -201,9 +205,21 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			st = &state{}
 		case st.Scope != scope || st.Devices != o.Devices:
 			return s, fmt.Errorf("rewrap: state file %s belongs to a run over %s of %s; remove it or use another", o.StateFile, st.Scope, st.Devices)
-		case st.Done != nil:
-			j.skipTo = st.Done
-			s.ResumedFrom = fmt.Sprintf("%s/%s/%s/%s", st.Done.Device, st.Done.Policy, st.Done.Partition, st.Done.Suffix)
+		default:
+			if st.Done != nil {
+				j.skipTo = st.Done
+				s.ResumedFrom = st.Done.String()
+			}
+			if len(st.Completed) > 0 {
+				j.skip = map[string]bool{}
+				for _, p := range st.Completed {
+					j.skip[p] = true
+				}
+				if s.ResumedFrom == "" {
+					s.ResumedFrom = "(no complete prefix)"
+				}
+				s.ResumedFrom += fmt.Sprintf(" and %d later partitions", len(st.Completed))
+			}
 		}
 		st.Scope, st.Devices, st.Complete = scope, o.Devices, false
 		j.st = st
@@ -211,7 +227,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	err := j.walk(ctx)
 	// Restore every checksum, also when interrupted: waiting out the delay
 	// is short and leaves no file without one.
-	j.flush(true)
+	j.flushLeft()
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -219,8 +235,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		s.Interrupted = true
 	}
 	if j.st != nil {
+		j.mu.Lock()
 		j.st.Complete = err == nil
-		if serr := j.save(true); serr != nil && err == nil {
+		serr := j.save(true)
+		j.mu.Unlock()
+		if serr != nil && err == nil {
 			err = serr
 		}
 	}
@@ -300,92 +319,6 @@ func readDir(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (j *job) walk(ctx context.Context) error {
-	parts, err := j.partitions()
-	if err != nil {
-		return err
-	}
-	for i, p := range parts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if j.skipTo != nil && (position{Device: p.device, Policy: p.policy, Partition: p.part, Suffix: "fff"}).compare(*j.skipTo) <= 0 {
-			j.progress(i+1, len(parts))
-			continue
-		}
-		suffixes, err := readDir(p.path)
-		if err != nil {
-			j.s.fail(p.path, "listing partition", err)
-			continue
-		}
-		for _, suf := range suffixes {
-			pos := position{Device: p.device, Policy: p.policy, Partition: p.part, Suffix: suf}
-			if j.skipTo != nil && pos.compare(*j.skipTo) <= 0 {
-				continue
-			}
-			if err := j.suffix(ctx, p, suf); err != nil {
-				return err
-			}
-			j.seq++
-			j.done = append(j.done, doneSuffix{pos: pos, seq: j.seq})
-			j.flush(false)
-			if err := j.save(false); err != nil {
-				return err
-			}
-		}
-		j.progress(i+1, len(parts))
-	}
-	return nil
-}
-
-func (j *job) progress(done, total int) {
-	if j.o.Progress != nil {
-		j.o.Progress(done, total, j.s)
-	}
-}
-
-func (j *job) suffix(ctx context.Context, p partition, suf string) error {
-	if len(suf) != 3 {
-		return nil
-	}
-	dir := filepath.Join(p.path, suf)
-	hashes, err := readDir(dir)
-	if err != nil {
-		j.s.fail(dir, "listing suffix", err)
-		return nil
-	}
-	for _, h := range hashes {
-		if err := j.limit(ctx); err != nil {
-			return err
-		}
-		j.object(ctx, p, filepath.Join(dir, h))
-	}
-	return nil
-}
-
-// limit sleeps to keep to Options.Rate, allowing no burst beyond a second.
-func (j *job) limit(ctx context.Context) error {
-	if j.o.Rate <= 0 {
-		return ctx.Err()
-	}
-	now := time.Now()
-	if j.next.Before(now.Add(-time.Second)) {
-		j.next = now
-	}
-	if d := j.next.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		j.flush(false)
-	}
-	j.next = j.next.Add(time.Duration(float64(time.Second) / j.o.Rate))
-	return ctx.Err()
-}
-
 // sysmeta finds the stored key of a crypto metadata field.
 func sysmetaKey(values map[string]string, field string) (string, bool) {
 	want := objcrypt.SysmetaPrefix + field
@@ -423,86 +356,6 @@ func (j *job) project(name string) string {
 	return ""
 }
 
-// object examines one hash directory and rewraps its current .data file
-// when it is on a non-active key.
-func (j *job) object(ctx context.Context, p partition, dir string) {
-	j.s.IO.DirReads++
-	name, err := diskfile.CurrentData(dir)
-	if err != nil {
-		j.s.fail(dir, "listing object", err)
-		return
-	}
-	if name == "" {
-		return // deleted (tombstone) or nothing left: nothing to rewrap
-	}
-	path := filepath.Join(dir, name)
-	j.s.IO.Opens++
-	f, err := os.Open(path) //nolint:gosec // G304: a file listed in a hash directory
-	if errors.Is(err, fs.ErrNotExist) {
-		j.s.Changed++
-		return
-	}
-	if err != nil {
-		j.s.fail(path, "opening data file", err)
-		return
-	}
-	defer f.Close()
-	raw, err := diskfile.ReadRawMetadata(f)
-	if raw != nil {
-		j.s.IO.XattrReads += int64(len(raw.Chunks) + 2)
-	}
-	j.s.Scanned++
-	if err != nil {
-		j.s.fail(path, "unreadable metadata", err)
-		return
-	}
-	objName := raw.Values["name"]
-	project := j.project(objName)
-	switch {
-	case j.o.Project != "" && project != j.o.Project:
-		j.s.OtherProject++
-		return
-	case project == "" || !hasCrypto(raw.Values):
-		j.s.Plain++
-		return
-	}
-	m, err := objcrypt.ParseMetadata(raw.Values)
-	if err != nil {
-		j.s.fail(path, "invalid crypto metadata", err)
-		return
-	}
-	ak := j.activeKey(ctx, project, false)
-	if ak.err != nil {
-		j.s.Keys[KeyRef{project, m.KeyID}]++
-		j.s.fail(path, "active key: "+keyReason(ak.err), ak.err)
-		return
-	}
-	if m.KeyID == ak.key.ID {
-		j.s.Already++
-		j.s.Keys[KeyRef{project, m.KeyID}]++
-		if raw.Checksum == nil && !j.o.DryRun {
-			// a run stopped between the two steps: restore it after the delay
-			j.queue(path, p.path, raw.Pickle())
-		}
-		return
-	}
-	if j.o.DryRun {
-		j.s.Rewrapped++
-		j.s.Keys[KeyRef{project, m.KeyID}]++
-		return
-	}
-	keyID, err := j.rewrap(ctx, p, dir, name, f, project, m.KeyID)
-	switch {
-	case errors.Is(err, errChanged):
-		j.s.Changed++
-	case err != nil:
-		j.s.Keys[KeyRef{project, keyID}]++
-		j.s.fail(path, reasonOf(err), err)
-	default:
-		j.s.Keys[KeyRef{project, keyID}]++
-	}
-}
-
 var errChanged = errors.New("rewrap: object changed meanwhile")
 
 type reasonError struct {
@@ -535,116 +388,6 @@ func keyReason(err error) string {
 	return "key service error"
 }
 
-// activeKey returns the project's active key, resolved once per run (a
-// rotation during the run is picked up by the next run); with material
-// it also fetches the key bytes.
-func (j *job) activeKey(ctx context.Context, project string, material bool) *activeKey {
-	ak, ok := j.active[project]
-	if !ok {
-		ak = &activeKey{}
-		k, err := j.o.Keys.ActiveKey(ctx, project)
-		ak.key.ID, ak.err = k.ID, err
-		j.active[project] = ak
-		if err == nil {
-			j.s.Active[project] = k.ID
-		}
-	}
-	if material && ak.err == nil && ak.key.Key == nil {
-		raw, err := j.o.Keys.KeyMaterial(ctx, project, ak.key.ID)
-		if err != nil {
-			return &activeKey{err: err}
-		}
-		ak.key.Key = append([]byte(nil), raw...)
-	}
-	return ak
-}
-
-func (j *job) oldKey(ctx context.Context, project, id string) (objcrypt.ProjectKey, error) {
-	ref := KeyRef{project, id}
-	if k, ok := j.old[ref]; ok {
-		return k, nil
-	}
-	if err, ok := j.oldErr[ref]; ok {
-		return objcrypt.ProjectKey{}, err
-	}
-	raw, err := j.o.Keys.KeyMaterial(ctx, project, id)
-	if err != nil {
-		if !errors.Is(err, keyclient.ErrUnavailable) {
-			j.oldErr[ref] = err
-		}
-		return objcrypt.ProjectKey{}, err
-	}
-	k := objcrypt.ProjectKey{ID: id, Key: append([]byte(nil), raw...)}
-	j.old[ref] = k
-	return k, nil
-}
-
-// rewrap moves one file to the project's active key and returns the key
-// the object depends on afterwards.
-func (j *job) rewrap(ctx context.Context, p partition, dir, name string, f *os.File, project, keyID string) (string, error) {
-	ak := j.activeKey(ctx, project, true)
-	if ak.err != nil {
-		return keyID, &reasonError{"active key: " + keyReason(ak.err), ak.err}
-	}
-	oldKey, err := j.oldKey(ctx, project, keyID)
-	if err != nil {
-		return keyID, &reasonError{"old key: " + keyReason(err), err}
-	}
-	j.s.IO.Locks++
-	unlock, err := diskfile.LockPartition(p.path)
-	if err != nil {
-		return keyID, &reasonError{"partition lock", err}
-	}
-	defer unlock()
-	// Under the lock: still the current version? (A newer PUT or a DELETE
-	// makes it obsolete; rewrapping it would be wasted, never harmful: the
-	// job only changes xattrs through this open file, so it can never bring
-	// back a file that was removed.)
-	j.s.IO.DirReads++
-	cur, err := diskfile.CurrentData(dir)
-	if err != nil {
-		return keyID, &reasonError{"listing object", err}
-	}
-	if cur != name {
-		return keyID, errChanged
-	}
-	raw, err := diskfile.ReadRawMetadata(f)
-	if raw != nil {
-		j.s.IO.XattrReads += int64(len(raw.Chunks) + 2)
-	}
-	if err != nil {
-		return keyID, &reasonError{"unreadable metadata", err}
-	}
-	m, err := objcrypt.ParseMetadata(raw.Values)
-	if err != nil {
-		return keyID, &reasonError{"invalid crypto metadata", err}
-	}
-	if m.KeyID != keyID {
-		return m.KeyID, errChanged // another job got there first
-	}
-	oldWrapped := base64.StdEncoding.EncodeToString(m.WrappedKey)
-	if err := objcrypt.Rewrap(m, oldKey, ak.key, raw.Values["name"], j.o.Rand); err != nil {
-		return keyID, &reasonError{"unwrapping with the old key", err}
-	}
-	newPickle, err := substitute(raw, keyID, oldWrapped, m.KeyID, base64.StdEncoding.EncodeToString(m.WrappedKey))
-	if err != nil {
-		return keyID, &reasonError{"re-encoding metadata", err}
-	}
-	calls, err := diskfile.ReplacePickle(f, raw, newPickle)
-	j.s.IO.XattrWrites += int64(calls)
-	if err != nil {
-		if calls > 1 {
-			// the chunk write failed after the checksum went: the old pickle
-			// is there unchecked, restore its checksum
-			j.queue(filepath.Join(dir, name), p.path, raw.Pickle())
-		}
-		return keyID, &reasonError{"writing metadata", err}
-	}
-	j.s.Rewrapped++
-	j.queue(filepath.Join(dir, name), p.path, newPickle)
-	return m.KeyID, nil
-}
-
 // substitute returns the stored pickle with the key id and wrapped key
 // replaced. When the new values have the old lengths it edits the bytes in
 // place, which keeps every other byte (and so the xattr chunk boundaries)
@@ -668,92 +411,4 @@ func substitute(raw *diskfile.RawMetadata, oldID, oldWrapped, newID, newWrapped 
 		}
 	}
 	return pickle.Encode(want)
-}
-
-// queue schedules the checksum of a rewritten pickle.
-func (j *job) queue(path, partPath string, p []byte) {
-	j.pending = append(j.pending, pending{path: path, partPath: partPath, pickle: p, due: time.Now().Add(j.o.ChecksumDelay), seq: j.seq + 1})
-}
-
-// flush restores the checksums that are due; with wait, all of them,
-// sleeping until the last is due. Consecutive files of one partition share
-// one partition lock.
-func (j *job) flush(wait bool) {
-	for len(j.pending) > 0 {
-		if d := time.Until(j.pending[0].due); d > 0 {
-			if !wait {
-				return
-			}
-			time.Sleep(d)
-		}
-		part := j.pending[0].partPath
-		n := 1
-		now := time.Now()
-		for n < len(j.pending) && n < 256 && j.pending[n].partPath == part && !j.pending[n].due.After(now) {
-			n++
-		}
-		batch := j.pending[:n]
-		j.pending = j.pending[n:]
-		j.s.IO.Locks++
-		unlock, err := diskfile.LockPartition(part)
-		if err != nil {
-			for _, pe := range batch {
-				j.s.fail(pe.path, "restoring checksum", err)
-			}
-			continue
-		}
-		for _, pe := range batch {
-			j.checksum(pe)
-		}
-		unlock()
-	}
-}
-
-// checksum restores one file's checksum; the caller holds the lock.
-func (j *job) checksum(pe pending) {
-	j.s.IO.Opens++
-	f, err := os.Open(pe.path) //nolint:gosec // G304: a file this job rewrapped
-	if errors.Is(err, fs.ErrNotExist) {
-		return // overwritten or deleted meanwhile
-	}
-	if err != nil {
-		j.s.fail(pe.path, "restoring checksum", err)
-		return
-	}
-	defer f.Close()
-	reads, writes, err := diskfile.SetChecksum(f, pe.pickle)
-	j.s.IO.XattrReads += int64(reads)
-	j.s.IO.XattrWrites += int64(writes)
-	switch {
-	case errors.Is(err, diskfile.ErrMetadataChanged):
-	case err != nil:
-		j.s.fail(pe.path, "restoring checksum", err)
-	default:
-		j.s.Checksums++
-	}
-}
-
-// save records progress: the last suffix whose rewraps are done and whose
-// checksums are all restored. Without force it writes at most once a
-// second.
-func (j *job) save(force bool) error {
-	if j.st == nil {
-		return nil
-	}
-	if !force && time.Since(j.saved) < time.Second {
-		return nil
-	}
-	lowest := j.seq + 1
-	if len(j.pending) > 0 {
-		lowest = j.pending[0].seq
-	}
-	i := 0
-	for i < len(j.done) && j.done[i].seq < lowest {
-		pos := j.done[i].pos
-		j.st.Done = &pos
-		i++
-	}
-	j.done = slices.Delete(j.done, 0, i)
-	j.saved = time.Now()
-	return saveState(j.o.StateFile, j.st)
 }

@@ -50,6 +50,17 @@ func compareStr(a, b string) int {
 	return 0
 }
 
+// partEnd is the suffix of the position that stands for a whole
+// partition: it sorts after every suffix name.
+const partEnd = "~"
+
+func (p position) String() string {
+	if p.Suffix == partEnd {
+		return fmt.Sprintf("%s/%s/%s", p.Device, p.Policy, p.Partition)
+	}
+	return fmt.Sprintf("%s/%s/%s/%s", p.Device, p.Policy, p.Partition, p.Suffix)
+}
+
 // compare orders positions as the walk visits them.
 func (p position) compare(q position) int {
 	if c := compareStr(p.Device, q.Device); c != 0 {
@@ -71,9 +82,13 @@ type state struct {
 	Devices string `json:"devices"`
 	// Done is the last suffix whose objects are all rewrapped and whose
 	// checksums are restored; nil before the first.
-	Done     *position `json:"done,omitempty"`
-	Complete bool      `json:"complete"`
-	Updated  time.Time `json:"updated"`
+	Done *position `json:"done,omitempty"`
+	// Completed lists the partitions ("device/policy/partition") after Done
+	// whose suffixes are all done as well (workers finish partitions out of
+	// order); a resumed run skips them too.
+	Completed []string  `json:"completed,omitempty"`
+	Complete  bool      `json:"complete"`
+	Updated   time.Time `json:"updated"`
 }
 
 const stateVersion = 1
