@@ -8,7 +8,10 @@ set -euo pipefail
 stack=$(cd "$(dirname "$0")" && pwd)/stack.sh
 "$stack" install
 started=0
-if ! "$stack" status | grep -Eq '^keystone +running'; then
+# Read the whole status first: grep -q closing the pipe early would fail the
+# pipeline under pipefail and make a running stack look stopped.
+status_text=$("$stack" status)
+if ! grep -Eq '^keystone +running' <<<"$status_text"; then
 	started=1
 fi
 "$stack" up
