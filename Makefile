@@ -7,6 +7,7 @@
 #   make cover       tests with a coverage report
 #   make bench       benchmarks, figures printed beside their baselines
 #   make functional  the real-stack scenario suite only
+#   make fuzz        every fuzz target for FUZZTIME (default 60s) each
 
 SHELL := /bin/bash
 GO ?= go
@@ -15,9 +16,11 @@ STATE_DIR ?= $(CURDIR)/.state
 BIN_DIR := $(CURDIR)/bin
 STACK := $(CURDIR)/tools/stack.sh
 WITH_STACK := $(CURDIR)/tools/with-stack.sh
-FUZZTIME ?= 5s
+# Fuzzing budgets: per target in make test, and per target in make fuzz.
+FUZZTIME_SHORT ?= 5s
+FUZZTIME ?= 60s
 
-.PHONY: all build run test unit fuzz-short functional lint cover bench stack-up stack-down clean
+.PHONY: all build run test unit fuzz-short fuzz functional lint cover bench stack-up stack-down clean
 
 all: build
 
@@ -40,10 +43,14 @@ unit:
 fuzz-short:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    out=$$($(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME_SHORT))"; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME_SHORT) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 	  done; \
 	done
+
+# make fuzz: every fuzz target for FUZZTIME each (default 60s), crashers reported.
+fuzz:
+	@FUZZTIME=$(FUZZTIME) $(CURDIR)/tools/fuzz.sh
 
 functional: build
 	@$(WITH_STACK) $(GO) test -race -count=1 -timeout 30m -run 'Functional|RealStack' ./...
