@@ -165,6 +165,25 @@ type env struct {
 	logs     map[string]*logBuf
 	// registered is arca-manage register's output.
 	registered string
+	// keyURL is the key-manager URL in the catalog: apiURL, or what
+	// envOptions.keyServiceURL returned.
+	keyURL string
+	// The daemons started besides arca-api, for tests that watch them.
+	objServers []*proc
+	objURLs    []string
+	proxyProc  *proc
+	filterProc *proc
+}
+
+// envOptions adjust the deployment of newEnvWith; the zero value is newEnv's.
+type envOptions struct {
+	// keyServiceURL, when set, is given arca-api's host:port and returns
+	// the URL to register in the catalog instead (a testproxy in front of
+	// arca-api, say), which the filter and the object servers then use.
+	keyServiceURL func(apiAddr string) string
+	// cacheTTL is the seconds of every key cache (active id, material,
+	// errors) of the filter and the object servers; 0 means 1.
+	cacheTTL int
 }
 
 type user struct {
@@ -340,6 +359,15 @@ func (e *env) activeKey(u *user) string {
 // newEnv brings up the private deployment.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, envOptions{})
+}
+
+// newEnvWith brings up the private deployment adjusted by o.
+func newEnvWith(t *testing.T, o envOptions) *env {
+	t.Helper()
+	if o.cacheTTL <= 0 {
+		o.cacheTTL = 1
+	}
 	ks := testkeystone.Load(t)
 	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
 	if swiftDir == "" {
@@ -414,6 +442,10 @@ crypto_protocol = aes_256_cbc
 	e.apiLog = &logBuf{}
 	e.logs["arca-api"] = e.apiLog
 	e.startAPI()
+	e.keyURL = e.apiURL
+	if o.keyServiceURL != nil {
+		e.keyURL = o.keyServiceURL(fmt.Sprintf("127.0.0.1:%d", apiPort))
+	}
 
 	// Scenario 1's registration comes first: the filter and the object
 	// servers find arca-api in the private region's catalog. Its entries go
@@ -421,7 +453,7 @@ crypto_protocol = aes_256_cbc
 	t.Cleanup(func() { e.removeCatalog() })
 	// With the admin's openrc as the openstack CLI and DevStack write it
 	// (OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME).
-	register := []string{"register", "--url", e.apiURL, "--region", e.region, "--name", e.svcName}
+	register := []string{"register", "--url", e.keyURL, "--region", e.region, "--name", e.svcName}
 	e.registered, err = e.manage(register...)
 	if err != nil {
 		t.Errorf("1: arca-manage register with a standard openrc (OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME): %v", err)
@@ -470,16 +502,17 @@ password = %s
 project_name = %s
 user_domain_name = %s
 project_domain_name = %s
-active_key_cache_ttl = 1
-key_cache_ttl = 1
-error_cache_ttl = 1
-`, devs, port, ringDir, e.region, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName)
+active_key_cache_ttl = %[11]d
+key_cache_ttl = %[11]d
+error_cache_ttl = %[11]d
+`, devs, port, ringDir, e.region, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, o.cacheTTL)
 		if err := os.WriteFile(oconf, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		l := &logBuf{}
 		e.logs[fmt.Sprintf("arca-object-server %d", i)] = l
 		objProcs = append(objProcs, start(t, l, filepath.Join(e.bins, "arca-object-server"), "--config-file", oconf))
+		e.objURLs = append(e.objURLs, fmt.Sprintf("http://127.0.0.1:%d", port))
 	}
 	for _, r := range []string{"account.ring.gz", "container.ring.gz"} {
 		b, err := os.ReadFile(filepath.Join(swiftDir, r))
@@ -537,9 +570,9 @@ url = %s
 [key_service]
 region_name = %s
 interface = public
-active_key_cache_ttl = 1
-error_cache_ttl = 1
-`, filterPort, e.proxy, authtoken, e.region)
+active_key_cache_ttl = %[5]d
+error_cache_ttl = %[5]d
+`, filterPort, e.proxy, authtoken, e.region, o.cacheTTL)
 	if err := os.WriteFile(fconf, []byte(fbody), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -552,6 +585,7 @@ error_cache_ttl = 1
 	}
 	waitHealthy(t, proxy, e.proxy+"/healthcheck")
 	waitHealthy(t, filter, e.filter+"/healthcheck")
+	e.objServers, e.proxyProc, e.filterProc = objProcs, proxy, filter
 
 	e.users = map[string]*user{
 		testkeystone.Demo: authenticate(t, ks, testkeystone.Demo),
