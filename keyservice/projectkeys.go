@@ -182,10 +182,12 @@ func (s *Service) ActiveProjectKey(ctx context.Context, caller Caller, projectID
 			continue // another request created it: read theirs
 		}
 		if err != nil {
-			s.audit(ctx, caller, AuditCreate, projectID, k.ID, err, "")
+			_ = s.audit(ctx, caller, AuditCreate, projectID, k.ID, err, "") // logged by audit; the store error is what matters
 			return nil, fmt.Errorf("storing the project key: %w", err)
 		}
-		s.audit(ctx, caller, AuditCreate, projectID, k.ID, nil, "first key")
+		// The key exists now; a record that could not be queued is logged
+		// by audit and must not turn a created key into a failed request.
+		_ = s.audit(ctx, caller, AuditCreate, projectID, k.ID, nil, "first key")
 		return k, nil
 	}
 	return nil, fmt.Errorf("project %s: %w: the active key kept changing", projectID, ErrConflict)
@@ -209,7 +211,7 @@ func (s *Service) RotateProjectKey(ctx context.Context, caller Caller, projectID
 		case errors.Is(err, ErrNotFound):
 			err = store.CreateProjectKey(ctx, next)
 			if err == nil {
-				s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "no previous key")
+				_ = s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "no previous key") // logged by audit
 				return next, nil
 			}
 		case err != nil:
@@ -217,16 +219,16 @@ func (s *Service) RotateProjectKey(ctx context.Context, caller Caller, projectID
 		default:
 			err = store.RotateProjectKey(ctx, cur.ID, next)
 			if err == nil {
-				s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "previous "+cur.ID)
+				_ = s.audit(ctx, caller, AuditRotate, projectID, next.ID, nil, "previous "+cur.ID) // logged by audit
 				return next, nil
 			}
 		}
 		if !errors.Is(err, ErrConflict) {
-			s.audit(ctx, caller, AuditRotate, projectID, "", err, "")
+			_ = s.audit(ctx, caller, AuditRotate, projectID, "", err, "") // logged by audit
 			return nil, fmt.Errorf("rotating the project key: %w", err)
 		}
 	}
-	s.audit(ctx, caller, AuditRotate, projectID, "", ErrConflict, "too many concurrent changes")
+	_ = s.audit(ctx, caller, AuditRotate, projectID, "", ErrConflict, "too many concurrent changes") // logged by audit
 	return nil, Errorf(ErrConflict, "The project's key is being changed concurrently; retry.")
 }
 

@@ -254,7 +254,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	for n < len(p) {
 		if len(r.cur) == 0 {
 			if err := r.load(); err != nil {
-				if n > 0 && err == io.EOF {
+				if n > 0 && errors.Is(err, io.EOF) {
 					return n, nil
 				}
 				return n, err
@@ -275,7 +275,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	for {
 		if len(r.cur) == 0 {
 			if err := r.load(); err != nil {
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					return total, nil
 				}
 				return total, err

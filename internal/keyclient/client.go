@@ -241,7 +241,7 @@ func (c *Client) fetchActive(ctx context.Context, projectID string) (Key, error)
 	}
 	var v activeKeyView
 	if err := json.Unmarshal(body, &v); err != nil {
-		return Key{}, fmt.Errorf("active key of project %s: %w: undecodable answer: %v", projectID, ErrUnavailable, err)
+		return Key{}, fmt.Errorf("active key of project %s: %w: undecodable answer: %w", projectID, ErrUnavailable, err)
 	}
 	if v.ProjectID != projectID || !validID(v.KeyID) {
 		return Key{}, fmt.Errorf("active key of project %s: %w: answer names project %q, key %q", projectID, ErrUnavailable, v.ProjectID, v.KeyID)
@@ -292,12 +292,12 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 		resp, err := c.http.Do(req)
 		if err != nil {
 			c.observe(req.URL.Path, 0, start)
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err)
 		}
 		c.observe(req.URL.Path, resp.StatusCode, start)
 		reqID := resp.Header.Get("X-Openstack-Request-Id")
@@ -337,13 +337,13 @@ func statusError(status int, reqID string) error {
 // denial (configuration), anything else an outage.
 func authError(what string, err error) error {
 	if gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) || gophercloud.ResponseCodeIs(err, http.StatusForbidden) {
-		return fmt.Errorf("%w: %s with Keystone: %v", ErrDenied, what, err)
+		return fmt.Errorf("%w: %s with Keystone: %w", ErrDenied, what, err)
 	}
 	var reauth *gophercloud.ErrUnableToReauthenticate
 	if errors.As(err, &reauth) && (gophercloud.ResponseCodeIs(reauth.ErrReauth, http.StatusUnauthorized)) {
-		return fmt.Errorf("%w: %s with Keystone: %v", ErrDenied, what, err)
+		return fmt.Errorf("%w: %s with Keystone: %w", ErrDenied, what, err)
 	}
-	return fmt.Errorf("%w: %s with Keystone: %v", ErrUnavailable, what, err)
+	return fmt.Errorf("%w: %s with Keystone: %w", ErrUnavailable, what, err)
 }
 
 // endpoint authenticates (once) and returns the key service's base URL.

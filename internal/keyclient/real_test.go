@@ -62,24 +62,6 @@ func mariaDB(t *testing.T) (string, *sql.DB) {
 
 func newProject() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
-func noauthGet(t *testing.T, url, project string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("X-Project-Id", project)
-	req.Header.Set("X-User-Id", "tester")
-	req.Header.Set("X-Roles", "service,admin")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	_, _ = fmt.Fprint(&b, resp.Header.Get("Content-Type"))
-	buf := make([]byte, 4096)
-	n, _ := resp.Body.Read(buf)
-	return resp.StatusCode, string(buf[:n])
-}
-
 // TestRealConcurrentFirstCallsTwoServers: 64 concurrent first calls for one
 // new project, spread over two arca-api processes sharing one MariaDB
 // database, yield exactly one key.

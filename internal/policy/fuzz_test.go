@@ -10,7 +10,7 @@ import (
 // accepts, New must build (our syntax check agrees with goslo's parser) and
 // Enforce must evaluate without panicking.
 func FuzzParseRules(f *testing.F) {
-	f.Add([]byte(Sample()))
+	f.Add(Sample())
 	f.Add([]byte(`{"secrets:post": "role:admin or (role:member and project_id:%(target.secret.project_id)s)"}`))
 	f.Add([]byte("\"x\": \"role:key-manager:service-admin or 'read':%(target.secret.read)s\"\n"))
 	f.Add([]byte("a: not (@ and !) or True:%(enforce_new_defaults)s\n"))

@@ -126,8 +126,9 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 func (s *Server) loadProjectKey(c echo.Context, action string) (*keyservice.ProjectKey, error) {
 	ctx, caller := c.Request().Context(), callerOf(c)
 	id := c.Param("id")
-	project, given := "", false
-	if _, given = c.QueryParams()["project_id"]; given {
+	project := ""
+	_, given := c.QueryParams()["project_id"]
+	if given {
 		var err error
 		if project, err = addressedProject(c); err != nil {
 			return nil, err

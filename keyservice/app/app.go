@@ -136,7 +136,8 @@ func (a *App) Close() error {
 // in-flight requests for up to 10 seconds.
 func (a *App) Serve(ctx context.Context) error {
 	addr := net.JoinHostPort(a.Config.BindHost, strconv.Itoa(a.Config.BindPort))
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}

@@ -356,8 +356,6 @@ func (j *job) project(name string) string {
 	return ""
 }
 
-var errChanged = errors.New("rewrap: object changed meanwhile")
-
 type reasonError struct {
 	reason string
 	err    error
