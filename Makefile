@@ -8,6 +8,7 @@
 #   make bench       benchmarks, figures printed beside their baselines
 #   make functional  the real-stack scenario suite only
 #   make fuzz        every fuzz target for FUZZTIME (default 60s) each
+#   make soak        SOAK_MINUTES (default 10) of mixed load through the whole stack
 
 SHELL := /bin/bash
 GO ?= go
@@ -19,8 +20,10 @@ WITH_STACK := $(CURDIR)/tools/with-stack.sh
 # Fuzzing budgets: per target in make test, and per target in make fuzz.
 FUZZTIME_SHORT ?= 5s
 FUZZTIME ?= 60s
+# make soak: minutes of load (tools/soak.sh; report in docs/soak.md).
+SOAK_MINUTES ?= 10
 
-.PHONY: all build run test unit fuzz-short fuzz functional lint cover bench stack-up stack-down clean
+.PHONY: all build run test unit fuzz-short fuzz functional soak lint cover bench stack-up stack-down clean
 
 all: build
 
@@ -54,6 +57,9 @@ fuzz:
 
 functional: build
 	@$(WITH_STACK) $(GO) test -race -count=1 -timeout 30m -run 'Functional|RealStack' ./...
+
+soak: build
+	@SOAK_MINUTES=$(SOAK_MINUTES) $(CURDIR)/tools/soak.sh
 
 lint:
 	$(GO) vet ./...
