@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,6 +76,7 @@ func run() int {
 		rounds                                      = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
 		title                                       = flag.String("title", "", "label printed on the table and CHECK lines")
 		mysqlDSN                                    = flag.String("mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
+		jsonOut                                     = flag.String("json", "", "also write every result (scenario, target, concurrency, req/s, p50/p99 ms, errors) to this file as JSON")
 	)
 	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	flag.Var(&ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
@@ -161,6 +163,11 @@ func run() int {
 		all = append(all, results...)
 	}
 
+	if *jsonOut != "" {
+		if err := writeJSON(*jsonOut, o, all); err != nil {
+			return fatal(err)
+		}
+	}
 	fmt.Println()
 	fmt.Printf("== loadgen %s: all scenarios\n", o.title)
 	printRows(all)
@@ -463,4 +470,38 @@ func evaluate(o options, all []*Result) []string {
 		}
 	}
 	return lines
+}
+
+// jsonResult is one row of -json's output (tools/benchreport reads it).
+type jsonResult struct {
+	Title       string  `json:"title"`
+	Scenario    string  `json:"scenario"`
+	Target      string  `json:"target"`
+	Concurrency int     `json:"concurrency"`
+	RPS         float64 `json:"rps"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	Errors      uint64  `json:"errors"`
+	Requests    uint64  `json:"requests"`
+	Skipped     string  `json:"skipped,omitempty"`
+}
+
+func writeJSON(path string, o options, all []*Result) error {
+	rows := make([]jsonResult, 0, len(all))
+	for _, r := range all {
+		j := jsonResult{Title: o.title, Scenario: r.Scenario, Target: r.Target, Concurrency: o.concurrency, Skipped: r.Skipped}
+		if r.Skipped == "" {
+			j.RPS = r.RPS()
+			j.P50ms = float64(r.Hist.Quantile(0.50)) / 1e6
+			j.P99ms = float64(r.Hist.Quantile(0.99)) / 1e6
+			j.Errors = r.Errors
+			j.Requests = r.Hist.Count()
+		}
+		rows = append(rows, j)
+	}
+	b, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

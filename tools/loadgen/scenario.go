@@ -20,9 +20,10 @@ const (
 	ScenarioGetPayload = "secret-get-payload"
 	ScenarioGet        = "secret-get"
 	ScenarioProjectKey = "project-key-payload"
+	ScenarioOrder      = "order-create"
 )
 
-var scenarioNames = []string{ScenarioStore, ScenarioGetPayload, ScenarioGet, ScenarioProjectKey}
+var scenarioNames = []string{ScenarioStore, ScenarioGetPayload, ScenarioGet, ScenarioProjectKey, ScenarioOrder}
 
 // ErrSkip marks a scenario a target cannot run (a route not there yet).
 var ErrSkip = errors.New("skipped")
@@ -81,6 +82,8 @@ func (e *Env) Prepare(ctx context.Context, name string, t *Target) (*Workload, e
 		return w, nil
 	case ScenarioProjectKey:
 		return e.projectKeyWorkload(ctx, t)
+	case ScenarioOrder:
+		return e.orderWorkload(t), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(scenarioNames, ", "))
 }
@@ -316,4 +319,69 @@ func projectKeyID(body []byte) (string, error) {
 		m = inner
 	}
 	return "", fmt.Errorf("no key id in %.200q", body)
+}
+
+// orderWorkload creates AES-256 key orders (POST /v1/orders, 202). With
+// the target's cleanup flag, the orders and the secrets they produced are
+// deleted afterwards.
+func (e *Env) orderWorkload(t *Target) *Workload {
+	body := []byte(`{"type":"key","meta":{"name":"loadgen","algorithm":"aes","bit_length":256,"mode":"cbc","payload_content_type":"application/octet-stream"}}`)
+	w := &Workload{
+		Build: func(ctx context.Context, _ int, _ uint64) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL+"/v1/orders", bytes.NewReader(body))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json")
+			t.authorize(req, false)
+			return req, nil
+		},
+	}
+	if !t.Cleanup {
+		return w
+	}
+	var mu sync.Mutex
+	var refs []string
+	w.Keep = func(b []byte) {
+		var r struct {
+			Ref string `json:"order_ref"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.Ref != "" {
+			mu.Lock()
+			refs = append(refs, r.Ref[strings.LastIndexByte(r.Ref, '/')+1:])
+			mu.Unlock()
+		}
+	}
+	w.Cleanup = func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		var failed atomic.Int64
+		_ = e.parallel(len(refs), func(i int) error {
+			u := t.URL + "/v1/orders/" + refs[i]
+			if req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil); err == nil {
+				req.Header.Set("Accept", "application/json")
+				t.authorize(req, false)
+				if status, b, err := e.do(req); err == nil && status == http.StatusOK {
+					if id, err := secretID(b); err == nil {
+						_ = e.deleteSecrets(ctx, t, []string{id})
+					}
+				}
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+			if err != nil {
+				return err
+			}
+			t.authorize(req, false)
+			if status, _, err := e.do(req); err != nil || status != http.StatusNoContent {
+				failed.Add(1)
+			}
+			return nil
+		})
+		if n := failed.Load(); n > 0 {
+			return fmt.Errorf("%s: %d of %d order deletions failed", t.Name, n, len(refs))
+		}
+		return nil
+	}
+	return w
 }
