@@ -449,11 +449,18 @@ func TestRewrapRealStack(t *testing.T) {
 	n1 := s.nodes[0]
 	stateFile := filepath.Join(s.work, "rewrap-d1.state")
 	cmd := exec.Command(filepath.Join(s.bins, "arca-object-server"), "rewrap", "--config-file", n1.conf, "--project", s.project,
-		"--state-file", stateFile, "--rate", "15", "--checksum-delay", "300ms")
+		"--state-file", stateFile, "--rate", "5", "--checksum-delay", "300ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1200 * time.Millisecond)
+	// Kill it as soon as its state file records finished work: a fixed sleep would
+	// depend on how busy the machine is. At 5 objects/s the job needs about
+	// 5 s for its 24 objects, so it is killed half-way.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(stateFile); err == nil && (bytes.Contains(b, []byte(`"done"`)) || bytes.Contains(b, []byte(`"completed"`))) {
+			break
+		}
+	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if c := s.inactive(t, n1); c == 0 || c >= 24 {
