@@ -59,6 +59,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	ln = tln
+	// Nothing of this process is in flight yet: every temp file older than
+	// now is a dead process's unacknowledged write (diskfile.RemoveStaleTemp).
+	start := time.Now()
+	if n, err := s.disk.RemoveStaleTemp(start); err != nil {
+		s.log.Warn().Err(err).Int("removed", n).Msg("removing stale temp files")
+	} else if n > 0 {
+		s.log.Info().Int("removed", n).Msg("removed stale temp files of unfinished writes")
+	}
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.cfg.ClientTimeout,
