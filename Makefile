@@ -6,6 +6,7 @@
 #   make lint        go vet, gofmt, golangci-lint (pinned), shellcheck
 #   make cover       tests with a coverage report
 #   make bench       benchmarks, figures printed beside their baselines
+#   make bench-report  Arca vs Barbican vs Swift encryption, written to docs/bench-report.md
 #   make functional  the real-stack scenario suite only
 #   make fuzz        every fuzz target for FUZZTIME (default 60s) each
 #   make soak        SOAK_MINUTES (default 10) of mixed load through the whole stack
@@ -23,7 +24,7 @@ FUZZTIME ?= 60s
 # make soak: minutes of load (tools/soak.sh; report in docs/soak.md).
 SOAK_MINUTES ?= 10
 
-.PHONY: all build run test unit fuzz-short fuzz functional soak lint cover bench stack-up stack-down clean
+.PHONY: all build run test unit fuzz-short fuzz functional soak lint cover bench bench-report stack-up stack-down clean
 
 all: build
 
@@ -76,6 +77,10 @@ cover:
 
 bench: build
 	@$(CURDIR)/tools/bench.sh
+
+# make bench-report: Arca beside Barbican and Swift's own encryption, written to docs/bench-report.md.
+bench-report: build
+	@$(CURDIR)/tools/bench-report.sh
 
 stack-up:
 	$(STACK) install
