@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -278,7 +279,10 @@ func (s *Server) diskError(req *request, err error) {
 	switch {
 	case errors.Is(err, diskfile.ErrDeviceUnavailable):
 		textError(req.w, http.StatusInsufficientStorage, "<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: "+req.device+"</p></html>")
-	case errors.Is(err, diskfile.ErrNoSpace), errors.Is(err, diskfile.ErrXattrNotSupported):
+	case errors.Is(err, diskfile.ErrNoSpace), errors.Is(err, diskfile.ErrXattrNotSupported),
+		// a body write that fills the disk fails in objcrypt's or io.Copy's
+		// write, outside diskfile's own mapping: still 507, as Swift answers
+		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
 		textError(req.w, http.StatusInsufficientStorage, "")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
