@@ -4,6 +4,7 @@
 #   make run         arca-api on 127.0.0.1:9311 (SQLite, no-auth dev mode)
 #   make test        every test: unit, real MariaDB, real Keystone/Swift stack, short fuzz
 #   make lint        go vet, gofmt, golangci-lint (pinned), shellcheck
+#   make vuln        govulncheck against an offline vulnerability database
 #   make cover       tests with a coverage report
 #   make bench       benchmarks, figures printed beside their baselines
 #   make bench-report  Arca vs Barbican vs Swift encryption, written to docs/bench-report.md
@@ -24,7 +25,7 @@ FUZZTIME ?= 60s
 # make soak: minutes of load (tools/soak.sh; report in docs/soak.md).
 SOAK_MINUTES ?= 10
 
-.PHONY: all build run test unit fuzz-short fuzz functional soak lint cover bench bench-report stack-up stack-down clean
+.PHONY: all build run test unit fuzz-short fuzz functional soak vuln lint cover bench bench-report stack-up stack-down clean
 
 all: build
 
@@ -61,6 +62,10 @@ functional: build
 
 soak: build
 	@SOAK_MINUTES=$(SOAK_MINUTES) $(CURDIR)/tools/soak.sh
+
+# make vuln: govulncheck with an offline database built from golang.org/x/vulndb.
+vuln:
+	@$(CURDIR)/tools/vuln.sh
 
 lint:
 	$(GO) vet ./...
