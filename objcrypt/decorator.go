@@ -98,7 +98,7 @@ func undecorate(chain []Decorator, scratch [][]byte, src []byte, want int) ([]by
 				}
 				out, err := dec.DecodeAll(src[1:], scratch[i][:0])
 				if err != nil {
-					return nil, fmt.Errorf("%w: zstd: %v", ErrTampered, err)
+					return nil, fmt.Errorf("%w: zstd: %w", ErrTampered, err)
 				}
 				scratch[i] = out[:0]
 				src = out

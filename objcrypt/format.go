@@ -180,7 +180,7 @@ func parseHeader(b []byte) (*header, error) {
 	}
 	h.segmentSize = int(binary.BigEndian.Uint32(b[8:12]))
 	if err := checkSegmentSize(h.segmentSize); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTampered, err)
+		return nil, fmt.Errorf("%w: %w", ErrTampered, err)
 	}
 	nd := int(b[12])
 	if nd > maxDecorators {

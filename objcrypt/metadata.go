@@ -94,7 +94,7 @@ func ParseMetadata(h map[string]string) (*Metadata, error) {
 	m := &Metadata{}
 	var err error
 	bad := func(name string, e error) error {
-		return fmt.Errorf("%w: metadata %s%s: %v", ErrInvalid, SysmetaPrefix, name, e)
+		return fmt.Errorf("%w: metadata %s%s: %w", ErrInvalid, SysmetaPrefix, name, e)
 	}
 	if m.Version, err = strconv.Atoi(get[mdVersion]); err != nil {
 		return nil, bad(mdVersion, err)

@@ -101,7 +101,7 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 		o.SegmentSize = DefaultSegmentSize
 	}
 	if err := checkSegmentSize(o.SegmentSize); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if len(o.Decorators) > maxDecorators {
 		return nil, fmt.Errorf("%w: %d decorators", ErrInvalid, len(o.Decorators))
