@@ -366,7 +366,7 @@ func (c *Client) endpoint(ctx context.Context) (string, error) {
 				Type: ServiceType, Region: c.opts.Region, Availability: gophercloud.Availability(c.opts.Interface),
 			})
 			if err != nil {
-				return "", fmt.Errorf("%w: no %s endpoint (%s, region %q) in the service user's catalog: %v",
+				return "", fmt.Errorf("%w: no %s endpoint (%s, region %q) in the service user's catalog: %w",
 					ErrUnavailable, ServiceType, c.opts.Interface, c.opts.Region, err)
 			}
 			base = normalizeBase(found)

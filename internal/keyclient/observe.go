@@ -50,7 +50,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	req.Header.Set("User-Agent", "arca-keyclient")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()

@@ -90,7 +90,7 @@ func New(opts Options) (*Enforcer, error) {
 	for name, check := range rules {
 		prepared, err := prepare(check)
 		if err != nil {
-			return nil, fmt.Errorf("%w: rule %q: %v", ErrInvalidPolicy, name, err)
+			return nil, fmt.Errorf("%w: rule %q: %w", ErrInvalidPolicy, name, err)
 		}
 		translated[name] = prepared
 	}
@@ -116,7 +116,7 @@ func parseRules(rules map[string]string) (e *goslo.Enforcer, err error) {
 	}()
 	e, err = goslo.NewEnforcer(rules)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPolicy, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	return e, nil
 }
@@ -241,7 +241,7 @@ func ParseRules(data []byte) (map[string]string, error) {
 		err = yaml.Unmarshal(trimmed, &raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPolicy, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	for name, v := range raw {
 		if name == "" {
@@ -258,7 +258,7 @@ func ParseRules(data []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("%w: rule %q: check must be a string, not %T", ErrInvalidPolicy, name, v)
 		}
 		if _, err := prepare(check); err != nil {
-			return nil, fmt.Errorf("%w: rule %q: %v", ErrInvalidPolicy, name, err)
+			return nil, fmt.Errorf("%w: rule %q: %w", ErrInvalidPolicy, name, err)
 		}
 		rules[name] = check
 	}
