@@ -35,6 +35,14 @@ func main() {
 	flag.Var(&files, "config-file", "Swift-style object-server.conf (repeatable; later files override)")
 	verbose := flag.Bool("v", false, "log to stdout (accepted for swift-object-server compatibility)")
 	version := flag.Bool("version", false, "print the version and exit")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprintf(out, "usage: arca-object-server [--config-file F]... [-v] [CONF]\n"+
+			"       arca-object-server rewrap [status] (--project P | --all-projects) [options]\n"+
+			"                          move this node's objects to their project's active key\n"+
+			"                          (\"arca-object-server rewrap --help\" lists the options)\n\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if *version {
 		fmt.Println(objectserver.Version)
