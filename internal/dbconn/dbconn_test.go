@@ -118,6 +118,8 @@ func TestParseURLErrors(t *testing.T) {
 		{"unknown param", "mysql+pymysql://u:" + pw + "@h/d?ssl_ca=/x", `"ssl_ca"`},
 		{"latin1", "mysql+pymysql://u:" + pw + "@h/d?charset=latin1", "charset"},
 		{"bad timeout", "mysql+pymysql://u:" + pw + "@h/d?read_timeout=soon", "read_timeout"},
+		{"socket with @", "mysql+pymysql://u:" + pw + "@/d?unix_socket=@", "cannot express"},
+		{"socket path with @", "mysql+pymysql://u:" + pw + "@/d?unix_socket=/run/a@b.sock", "cannot express"},
 		{"sqlite with host", "sqlite://u:" + pw + "@host/x.db", "expected sqlite:///"},
 		{"sqlite question mark", "sqlite:///a%3Fb.db", "must not start"},
 	}
