@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -480,9 +482,16 @@ func TestStreaming(t *testing.T) {
 	const size = 32 << 20
 	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	sum := md5.Sum(payload)
+	var mu sync.Mutex
+	remotes := map[string]bool{} // upstream connections of known-length uploads
 	hs := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case "PUT":
+			if r.ContentLength > 0 {
+				mu.Lock()
+				remotes[r.RemoteAddr] = true
+				mu.Unlock()
+			}
 			h := md5.New()
 			n, _ := io.Copy(h, r.Body)
 			w.Header().Set("X-Len", fmt.Sprint(n))
@@ -493,6 +502,28 @@ func TestStreaming(t *testing.T) {
 			w.Write(payload)
 		}
 	}, nil)
+
+	// Uploads of known length, twice: upstreamConn.ReadFrom copies them, the
+	// upstream connection is kept alive between them.
+	for range 2 {
+		req, _ := http.NewRequest("PUT", hs.filter.URL+"/v1/AUTH_demo/c/big", bytes.NewReader(payload))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Len") != fmt.Sprint(size) || resp.Header.Get("Etag") != fmt.Sprintf("%x", sum) {
+			t.Errorf("upload: %v", resp.Header)
+		}
+		if r := hs.up.requests(); r[len(r)-1].Chunked || r[len(r)-1].Header.Get("Content-Length") != fmt.Sprint(size) {
+			t.Errorf("upload did not keep its Content-Length: %v", r[len(r)-1].Header)
+		}
+	}
+	mu.Lock()
+	if len(remotes) != 1 {
+		t.Errorf("upstream connections for two uploads: %v, want 1 (keep-alive)", remotes)
+	}
+	mu.Unlock()
 
 	// Chunked upload of unknown length.
 	pr, pw := io.Pipe()
@@ -568,5 +599,46 @@ func TestNewRejects(t *testing.T) {
 	}
 	if _, err := New(Config{}, Deps{Tokens: &fakeTokens{}}); err == nil {
 		t.Error("no resolver accepted")
+	}
+}
+
+// failConn fails writes after limit bytes.
+type failConn struct {
+	net.Conn
+	got, limit int
+	short      bool
+}
+
+func (c *failConn) Write(p []byte) (int, error) {
+	if c.short {
+		return len(p) / 2, nil
+	}
+	if c.got+len(p) > c.limit {
+		return 0, errors.New("write: broken pipe")
+	}
+	c.got += len(p)
+	return len(p), nil
+}
+
+// TestUpstreamConnReadFrom: the body copy to the upstream stops at the first
+// read or write error and returns it; a short write is an error.
+func TestUpstreamConnReadFrom(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 3*bufferSize+5)
+	c := &upstreamConn{Conn: &failConn{limit: len(body)}}
+	if n, err := c.ReadFrom(bytes.NewReader(body)); n != int64(len(body)) || err != nil {
+		t.Errorf("whole body: %d, %v", n, err)
+	}
+	c = &upstreamConn{Conn: &failConn{limit: bufferSize}}
+	if n, err := c.ReadFrom(bytes.NewReader(body)); n != bufferSize || err == nil || !strings.Contains(err.Error(), "broken pipe") {
+		t.Errorf("write error: %d, %v", n, err)
+	}
+	c = &upstreamConn{Conn: &failConn{short: true}}
+	if _, err := c.ReadFrom(bytes.NewReader(body)); !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("short write: %v", err)
+	}
+	c = &upstreamConn{Conn: &failConn{limit: len(body)}}
+	cut := io.MultiReader(bytes.NewReader(body[:10]), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if n, err := c.ReadFrom(cut); n != 10 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("client body cut short: %d, %v", n, err)
 	}
 }
