@@ -9,6 +9,11 @@
 #   tools/fuzz.sh                      # all packages, 60s per target
 #   FUZZTIME=10s tools/fuzz.sh ./objcrypt/...
 #
+# A time budget (60s) can end in a bare "context deadline exceeded" with no
+# failing input written: that is go1.26's fuzzer racing its own deadline
+# (go.dev/issue/75804, fixed in go1.27), not a finding. Such a target is run
+# once more; an execution count (FUZZTIME=200000x) avoids the race.
+#
 # Exit status: 0 when no target failed, 1 otherwise.
 set -euo pipefail
 
@@ -19,6 +24,8 @@ if [ "$#" -eq 0 ]; then
 fi
 
 mapfile -t pkgs < <(go list "$@")
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 failed=()
 total=0
 for pkg in "${pkgs[@]}"; do
@@ -31,8 +38,13 @@ for pkg in "${pkgs[@]}"; do
 	for target in "${targets[@]}"; do
 		total=$((total + 1))
 		echo "=== $pkg $target ($fuzztime)"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
-			failed+=("$pkg $target")
+		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
+			if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+				echo "=== $pkg $target: the fuzzer's deadline race (go.dev/issue/75804), no input failed; once more"
+				go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" || failed+=("$pkg $target")
+			else
+				failed+=("$pkg $target")
+			fi
 		fi
 	done
 done
