@@ -1,14 +1,21 @@
 package swiftfilter
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,11 +27,18 @@ import (
 )
 
 // Benchmarks compare client → filter → upstream with client → upstream in
-// one run, with warm caches. Reported per request: p50 latency (p50-µs),
-// process CPU (cpu-µs/op: client, filter and, for the Go upstream, the
-// upstream too; the filter's own CPU is the difference between the two
-// sub-benchmarks), and MB/s for the large bodies. tools/bench-filter.sh
-// runs them and prints the comparison.
+// one run, with warm caches. The client and the upstream run in the test
+// process; the filter runs in a process of its own (this test binary,
+// re-executed as TestBenchFilterProcess), as arca-swift-filter does in
+// production, so that its CPU is measured on its own (ARCA_BENCH_FILTER_INPROC=1
+// serves it from the test process instead, as the first harness did).
+// Reported per request: p50 and p99 latency (p50-µs, p99-µs), the CPU of
+// every process involved (cpu-µs/op: client and upstream, plus the filter's
+// process when there is one), the filter process's own CPU
+// (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
+// the large bodies. tools/bench-filter.sh runs them and prints the
+// comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
+// CPU profile.
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -39,23 +53,136 @@ func benchClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// benchFilter puts a filter (fake token and key caches: always warm) in
-// front of upstream.
-func benchFilter(b *testing.B, upstream string, tokens TokenValidator) *httptest.Server {
+// benchFiltered is a filter for a benchmark: its URL and, when it runs in a
+// process of its own, that process's CPU time so far.
+type benchFiltered struct {
+	URL string
+	cpu func() time.Duration // nil: the filter shares the test process
+}
+
+// benchFilter puts a filter (warm token and key caches: fakes, or Keystone
+// when keystone is set) in front of upstream.
+func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 	b.Helper()
-	if tokens == nil {
-		tokens = &fakeTokens{}
+	if os.Getenv("ARCA_BENCH_FILTER_INPROC") == "1" {
+		srv := httptest.NewServer(newBenchFilter(b, upstream, keystone))
+		b.Cleanup(srv.Close)
+		return benchFiltered{URL: srv.URL}
 	}
-	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchFilterProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ARCA_BENCH_FILTER_CHILD="+upstream)
+	if keystone {
+		cmd.Env = append(cmd.Env, "ARCA_BENCH_FILTER_KEYSTONE=1")
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(f)
-	b.Cleanup(srv.Close)
-	return srv
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		in.Close() // the child exits at EOF
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	lines := bufio.NewScanner(out)
+	var addr string
+	for addr == "" && lines.Scan() {
+		addr, _ = strings.CutPrefix(lines.Text(), "filter-addr ")
+	}
+	if addr == "" {
+		b.Fatalf("the filter process did not start: %v", lines.Err())
+	}
+	var mu sync.Mutex
+	cpu := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := io.WriteString(in, "cpu\n"); err != nil {
+			b.Fatal(err)
+		}
+		for lines.Scan() {
+			if v, ok := strings.CutPrefix(lines.Text(), "filter-cpu-ns "); ok {
+				ns, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return time.Duration(ns)
+			}
+		}
+		b.Fatalf("the filter process went away: %v", lines.Err())
+		return 0
+	}
+	return benchFiltered{URL: "http://" + addr, cpu: cpu}
 }
 
-func runLatency(b *testing.B, c *http.Client, method, url, token string, body []byte) {
+func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
+	var tokens TokenValidator = &fakeTokens{}
+	if withKeystone {
+		v, err := keystone.NewValidator(context.Background(), testkeystone.Load(t).ServiceConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = v
+	}
+	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestBenchFilterProcess is the filter process of the benchmarks (it skips
+// unless a benchmark started it): it serves a filter in front of
+// $ARCA_BENCH_FILTER_CHILD on a free port, prints "filter-addr HOST:PORT",
+// answers each "cpu" line on stdin with its CPU time so far
+// ("filter-cpu-ns N") and exits at the end of stdin.
+func TestBenchFilterProcess(t *testing.T) {
+	upstream := os.Getenv("ARCA_BENCH_FILTER_CHILD")
+	if upstream == "" {
+		t.Skip("the filter process of the benchmarks")
+	}
+	if file := os.Getenv("ARCA_BENCH_FILTER_CPUPROFILE"); file != "" {
+		prof, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); prof.Close() }()
+	}
+	f := newBenchFilter(t, upstream, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Printf("filter-addr %s\n", ln.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "cpu" {
+			fmt.Printf("filter-cpu-ns %d\n", cpuNow().Nanoseconds())
+		}
+	}
+}
+
+// runLatency runs b.N requests one after the other and reports their latency
+// and CPU; size > 0 reports the filter's CPU per byte too.
+func runLatency(b *testing.B, c *http.Client, method, url, token string, body []byte, filterCPU func() time.Duration, size int64) {
 	b.Helper()
 	lat := make([]time.Duration, 0, b.N)
 	do := func() {
@@ -80,6 +207,10 @@ func runLatency(b *testing.B, c *http.Client, method, url, token string, body []
 	for range min(50, max(b.N/10, 2)) {
 		do() // warm connections and caches
 	}
+	var fcpu0 time.Duration
+	if filterCPU != nil {
+		fcpu0 = filterCPU()
+	}
 	cpu0 := cpuNow()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -88,10 +219,19 @@ func runLatency(b *testing.B, c *http.Client, method, url, token string, body []
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
+	cpu := cpuNow() - cpu0
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
-	b.ReportMetric(float64((cpuNow()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	if filterCPU != nil {
+		fcpu := filterCPU() - fcpu0
+		cpu += fcpu
+		b.ReportMetric(float64(fcpu.Nanoseconds())/1e3/float64(b.N), "filter-cpu-µs/op")
+		if size > 0 {
+			b.ReportMetric(float64(fcpu.Nanoseconds())/float64(size)/float64(b.N), "filter-cpu-ns/B")
+		}
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkFilterSmall: 1 KiB GET and PUT with a token against a Go upstream.
@@ -107,14 +247,17 @@ func BenchmarkFilterSmall(b *testing.B) {
 		_, _ = w.Write(payload)
 	}))
 	b.Cleanup(up.Close)
-	via := benchFilter(b, up.URL, nil)
+	via := benchFilter(b, up.URL, false)
 	for _, m := range []struct {
 		method string
 		body   []byte
 	}{{"GET", nil}, {"PUT", payload}} {
-		for _, path := range []struct{ name, base string }{{"direct", up.URL}, {"filter", via.URL}} {
+		for _, path := range []struct {
+			name, base string
+			cpu        func() time.Duration
+		}{{"direct", up.URL, nil}, {"filter", via.URL, via.cpu}} {
 			b.Run(m.method+"/"+path.name, func(b *testing.B) {
-				runLatency(b, benchClient(), m.method, path.base+"/v1/AUTH_demo/c/o", "tok-demo", m.body)
+				runLatency(b, benchClient(), m.method, path.base+"/v1/AUTH_demo/c/o", "tok-demo", m.body, path.cpu, 0)
 			})
 		}
 	}
@@ -135,16 +278,19 @@ func BenchmarkFilterLarge(b *testing.B) {
 		_, _ = w.Write(payload)
 	}))
 	b.Cleanup(up.Close)
-	via := benchFilter(b, up.URL, nil)
+	via := benchFilter(b, up.URL, false)
 	for _, method := range []string{"PUT", "GET"} {
-		for _, path := range []struct{ name, base string }{{"direct", up.URL}, {"filter", via.URL}} {
+		for _, path := range []struct {
+			name, base string
+			cpu        func() time.Duration
+		}{{"direct", up.URL, nil}, {"filter", via.URL, via.cpu}} {
 			b.Run(method+"/"+path.name, func(b *testing.B) {
 				b.SetBytes(size)
 				var body []byte
 				if method == "PUT" {
 					body = payload
 				}
-				runLatency(b, benchClient(), method, path.base+"/v1/AUTH_demo/c/big", "tok-demo", body)
+				runLatency(b, benchClient(), method, path.base+"/v1/AUTH_demo/c/big", "tok-demo", body, path.cpu, size)
 			})
 		}
 	}
@@ -167,7 +313,7 @@ func BenchmarkFilterSwift(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	via := benchFilter(b, swiftURL, v)
+	via := benchFilter(b, swiftURL, true)
 	path := "/v1/AUTH_" + kt.ProjectID + "/sf-bench"
 	c := benchClient()
 	for _, req := range []struct {
@@ -182,23 +328,27 @@ func BenchmarkFilterSwift(b *testing.B) {
 		}
 		resp.Body.Close()
 	}
-	for _, base := range []struct{ name, url string }{{"direct", swiftURL}, {"filter", via.URL}} {
+	bases := []struct {
+		name, url string
+		cpu       func() time.Duration
+	}{{"direct", swiftURL, nil}, {"filter", via.URL, via.cpu}}
+	for _, base := range bases {
 		b.Run("GET/"+base.name, func(b *testing.B) {
-			runLatency(b, c, "GET", base.url+path+"/o", tok, nil)
+			runLatency(b, c, "GET", base.url+path+"/o", tok, nil, base.cpu, 0)
 		})
 	}
 	// Large objects: 16 MiB PUT then GET, MB/s.
 	const size = 16 << 20
 	big := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	for _, method := range []string{"PUT", "GET"} {
-		for _, base := range []struct{ name, url string }{{"direct", swiftURL}, {"filter", via.URL}} {
+		for _, base := range bases {
 			b.Run("Large"+method+"/"+base.name, func(b *testing.B) {
 				b.SetBytes(size)
 				var body []byte
 				if method == "PUT" {
 					body = big
 				}
-				runLatency(b, c, method, base.url+path+"/big", tok, body)
+				runLatency(b, c, method, base.url+path+"/big", tok, body, base.cpu, size)
 			})
 		}
 	}
