@@ -1,0 +1,11 @@
+//go:build !linux
+
+package testmariadb
+
+import "syscall"
+
+// procAttr puts mariadbd in its own process group (see the Linux variant;
+// elsewhere there is no parent-death signal, so only cleanups stop it).
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
