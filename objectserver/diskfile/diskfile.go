@@ -268,7 +268,7 @@ func listDir(dir string) ([]string, error) {
 }
 
 func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir) //nolint:gosec // G304: paths are built from validated device, partition and hash names
+	f, err := openDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -283,6 +283,11 @@ func (m *Manager) cleanup(dir string) (state, error) {
 	if err != nil {
 		return state{}, err
 	}
+	return m.cleanupNames(dir, names)
+}
+
+// cleanupNames is cleanup with the directory already listed.
+func (m *Manager) cleanupNames(dir string, names []string) (state, error) {
 	st := gather(names)
 	if st.ts != nil && m.ReclaimAge > 0 && time.Since(st.ts.ts.Time()) > m.ReclaimAge {
 		st.obsolete = append(st.obsolete, st.ts.name)
@@ -353,7 +358,7 @@ func (d *DiskFile) Open() (*Object, error) {
 		}
 		return nil, nf
 	}
-	f, err := os.Open(filepath.Join(dir, st.data.name)) //nolint:gosec // G304: a file name listed in the object directory
+	f, err := openFile(filepath.Join(dir, st.data.name), unix.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &NotFoundError{}
@@ -429,7 +434,7 @@ func (d *DiskFile) Open() (*Object, error) {
 }
 
 func (d *DiskFile) readMetaFile(name string) (map[string]string, error) {
-	f, err := os.Open(filepath.Join(d.Dir(), name)) //nolint:gosec // G304: a file name listed in the object directory
+	f, err := openFile(filepath.Join(d.Dir(), name), unix.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &NotFoundError{}
@@ -472,10 +477,13 @@ type Writer struct {
 // Create starts a new file for the object in the device's tmp directory.
 func (d *DiskFile) Create() (*Writer, error) {
 	tmpDir := filepath.Join(d.devPath, PolicyDir("tmp", d.policy))
-	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
-		return nil, fsErr("creating tmp dir", err)
+	f, err := createTemp(tmpDir, "tmp")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(tmpDir, 0o750); err != nil {
+			return nil, fsErr("creating tmp dir", err)
+		}
+		f, err = createTemp(tmpDir, "tmp")
 	}
-	f, err := os.CreateTemp(tmpDir, "tmp")
 	if err != nil {
 		return nil, fsErr("creating temp file", err)
 	}
@@ -526,37 +534,50 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 			return fsErr("fsync", err)
 		}
 	}
-	dir := w.d.Dir()
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fsErr("creating object dir", err)
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := os.Rename(w.tmpPath, filepath.Join(dir, filename))
-	if errors.Is(err, fs.ErrNotExist) {
-		// a concurrent suffix hashing removed the empty directory
-		if err = os.MkdirAll(dir, 0o750); err == nil {
-			err = os.Rename(w.tmpPath, filepath.Join(dir, filename))
+	// Rename first and create the directories only when missing (a new
+	// object, or a concurrent suffix hashing removed the empty directory):
+	// an existing object costs no stat.
+	dir := w.d.Dir()
+	target := filepath.Join(dir, filename)
+	created := 0
+	err := rename(w.tmpPath, target)
+	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 2; try++ {
+		var n int
+		n, err = mkdirs(dir, 0o750)
+		created += n
+		if err != nil {
+			return fsErr("creating object dir", err)
 		}
+		err = rename(w.tmpPath, target)
 	}
 	if err != nil {
 		return fsErr("renaming into place", err)
 	}
 	w.done = true
 	w.f.Close()
-	if !w.d.m.NoFsync {
-		syncDir(dir)
+	// One open of the directory serves its fsync (Swift's renamer: the
+	// directory, and the parents of any it created) and the listing that
+	// cleanup needs.
+	df, err := openDir(dir)
+	if err != nil {
+		return fsErr("opening object dir", err)
 	}
-	if _, err := w.d.m.cleanup(dir); err != nil {
+	if !w.d.m.NoFsync {
+		_ = df.Sync()
+		if created > 0 {
+			fsyncDirs(filepath.Dir(dir), created-1)
+		}
+	}
+	names, err := df.Readdirnames(-1)
+	df.Close()
+	if err != nil {
+		return fmt.Errorf("diskfile: listing %s: %w", dir, err)
+	}
+	if _, err := w.d.m.cleanupNames(dir, names); err != nil {
 		return err
 	}
 	return w.d.m.invalidate(w.d.partPath(), w.d.Hash[len(w.d.Hash)-3:])
-}
-
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil { //nolint:gosec // G304: a directory this package built
-		_ = f.Sync()
-		f.Close()
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,30 +27,78 @@ const (
 	lockWaitTimeout = 10 * time.Second
 )
 
+// partLocks serialises this process's holders of a partition lock before
+// they take the flock: flock has no queue, so goroutines of one process
+// contending for it would poll and sleep (a PUT of a small object spent
+// milliseconds there); a mutex hands the lock over directly. The flock is
+// still taken, for Swift's Python daemons.
+var partLocks = struct {
+	sync.Mutex
+	m map[string]*partLock
+}{m: map[string]*partLock{}}
+
+type partLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func lockInProcess(partPath string) func() {
+	partLocks.Lock()
+	l := partLocks.m[partPath]
+	if l == nil {
+		l = &partLock{}
+		partLocks.m[partPath] = l
+	}
+	l.refs++
+	partLocks.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		partLocks.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(partLocks.m, partPath)
+		}
+		partLocks.Unlock()
+	}
+}
+
 // lockPartition takes Swift's flock on <part>/.lock (lock_path), the lock
 // Swift's Python daemons take around hashes.pkl and hashes.invalid.
 func lockPartition(partPath string) (func(), error) {
-	if err := os.MkdirAll(partPath, 0o750); err != nil {
-		return nil, fsErr("creating partition dir", err)
+	unlockLocal := lockInProcess(partPath)
+	lockPath := filepath.Join(partPath, partitionLock)
+	f, err := openFile(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(partPath, 0o750); err != nil {
+			unlockLocal()
+			return nil, fsErr("creating partition dir", err)
+		}
+		f, err = openFile(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
 	}
-	f, err := os.OpenFile(filepath.Join(partPath, partitionLock), os.O_CREATE|os.O_WRONLY, 0o600) //nolint:gosec // G304: validated partition path
 	if err != nil {
+		unlockLocal()
 		return nil, fsErr("opening partition lock", err)
 	}
 	deadline := time.Now().Add(lockWaitTimeout)
+	wait := time.Millisecond
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
 			return func() {
 				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 				f.Close()
+				unlockLocal()
 			}, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
 			f.Close()
+			unlockLocal()
 			return nil, fmt.Errorf("diskfile: locking %s: %w", partPath, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// held by another process (a Python daemon): poll, as Swift's
+		// lock_path does (every 10 ms)
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 }
 
@@ -61,7 +110,7 @@ func (m *Manager) invalidate(partPath, suffix string) error {
 		return err
 	}
 	defer unlock()
-	f, err := os.OpenFile(filepath.Join(partPath, invalidsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // G304: validated partition path
+	f, err := openFile(filepath.Join(partPath, invalidsFile), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return fsErr("opening hashes.invalid", err)
 	}
@@ -250,7 +299,7 @@ func (m *Manager) hashSuffix(dir string) (string, bool, error) {
 
 // writeFileAtomic writes via a temp file in tmpDir, fsync and rename.
 func writeFileAtomic(path string, data []byte, tmpDir string, noFsync bool) error {
-	f, err := os.CreateTemp(tmpDir, ".tmp")
+	f, err := createTemp(tmpDir, ".tmp")
 	if err != nil {
 		return fsErr("creating temp file", err)
 	}

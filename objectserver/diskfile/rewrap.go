@@ -77,7 +77,7 @@ func ReadRawMetadata(f *os.File) (*RawMetadata, error) {
 		if i >= maxMetadataChunks {
 			return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
 		}
-		chunk, err := getxattr(fd, chunkKey(i))
+		chunk, err := getxattr(fd, chunkKey(i), nil)
 		if errors.Is(err, unix.ENODATA) {
 			if i == 0 {
 				return nil, fmt.Errorf("%w: no metadata", errBadMetadata)
@@ -89,7 +89,7 @@ func ReadRawMetadata(f *os.File) (*RawMetadata, error) {
 		}
 		r.Chunks = append(r.Chunks, chunk)
 	}
-	sum, err := getxattr(fd, metadataChecksumKey)
+	sum, err := getxattr(fd, metadataChecksumKey, nil)
 	switch {
 	case err == nil:
 		r.Checksum = sum

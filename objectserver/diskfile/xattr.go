@@ -63,8 +63,11 @@ func chunkKey(i int) string {
 	return metadataKey + strconv.Itoa(i)
 }
 
-func getxattr(fd int, key string) ([]byte, error) {
-	buf := make([]byte, 4096)
+// getxattr reads an xattr into buf when it fits, else into a new buffer.
+func getxattr(fd int, key string, buf []byte) ([]byte, error) {
+	if len(buf) == 0 {
+		buf = make([]byte, 4096)
+	}
 	for {
 		n, err := unix.Fgetxattr(fd, key, buf)
 		if errors.Is(err, unix.ERANGE) {
@@ -91,11 +94,12 @@ var errBadMetadata = errors.New("diskfile: unreadable metadata")
 func readMetadata(f *os.File) (map[string]string, error) {
 	fd := int(f.Fd())
 	var data []byte
+	var buf [4096]byte
 	for i := 0; ; i++ {
 		if i >= maxMetadataChunks {
 			return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
 		}
-		chunk, err := getxattr(fd, chunkKey(i))
+		chunk, err := getxattr(fd, chunkKey(i), buf[:])
 		if err != nil {
 			if errors.Is(err, unix.ENODATA) {
 				if i == 0 {
@@ -110,7 +114,7 @@ func readMetadata(f *os.File) (map[string]string, error) {
 		}
 		data = append(data, chunk...)
 	}
-	if sum, err := getxattr(fd, metadataChecksumKey); err == nil {
+	if sum, err := getxattr(fd, metadataChecksumKey, buf[:]); err == nil {
 		want := md5.Sum(data) //nolint:gosec // G401: Swift's metadata checksum
 		if string(sum) != hex.EncodeToString(want[:]) {
 			return nil, fmt.Errorf("%w: metadata checksum mismatch", errBadMetadata)
