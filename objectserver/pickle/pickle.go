@@ -135,6 +135,69 @@ func keyString(k any) (string, error) {
 // StringMap decodes a pickled dict whose keys and values are strings (or
 // numbers, rendered in decimal), which is what Swift's object metadata is.
 func StringMap(data []byte) (map[string]string, error) {
+	if m, ok := stringMapFast(data); ok {
+		return m, nil
+	}
+	return stringMapSlow(data)
+}
+
+// stringMapFast decodes exactly the shape Encode gives a map[string]string
+// (PROTO 2, EMPTY_DICT, MARK, SHORT_BINSTRING or BINSTRING pairs,
+// SETITEMS, STOP: the metadata Arca writes) without the general decoder,
+// whose reflection and interface values cost more than the rest of
+// reading an object's metadata. Anything else, including every pickle
+// Python writes, reports false and goes the general way, which gives the
+// same map for this shape.
+func stringMapFast(data []byte) (map[string]string, bool) {
+	if len(data) > MaxInput || len(data) < 4 || data[0] != 0x80 || data[1] != 2 || data[2] != '}' {
+		return nil, false
+	}
+	p := data[3:]
+	if len(p) == 1 && p[0] == '.' {
+		return map[string]string{}, true
+	}
+	if p[0] != '(' {
+		return nil, false
+	}
+	p = p[1:]
+	out := make(map[string]string, 16)
+	for {
+		if len(p) == 2 && p[0] == 'u' && p[1] == '.' {
+			return out, true
+		}
+		k, rest, ok := binString(p)
+		if !ok {
+			return nil, false
+		}
+		v, rest, ok := binString(rest)
+		if !ok {
+			return nil, false
+		}
+		out[k] = v
+		p = rest
+	}
+}
+
+// binString reads a SHORT_BINSTRING or BINSTRING.
+func binString(p []byte) (string, []byte, bool) {
+	switch {
+	case len(p) >= 2 && p[0] == 'U':
+		n := int(p[1])
+		if len(p)-2 < n {
+			return "", nil, false
+		}
+		return string(p[2 : 2+n]), p[2+n:], true
+	case len(p) >= 5 && p[0] == 'T':
+		n := int64(int32(binary.LittleEndian.Uint32(p[1:5])))
+		if n < 0 || int64(len(p)-5) < n {
+			return "", nil, false
+		}
+		return string(p[5 : 5+n]), p[5+n:], true
+	}
+	return "", nil, false
+}
+
+func stringMapSlow(data []byte) (map[string]string, error) {
 	v, err := Decode(data)
 	if err != nil {
 		return nil, err
