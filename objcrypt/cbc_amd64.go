@@ -105,7 +105,8 @@ func gmul(a, b byte) byte {
 func expandKey(key, out []byte) {
 	nk := len(key) / 4
 	total := 4 * (nk + 7)
-	w := make([]uint32, total)
+	var buf [60]uint32 // 4*(8+7) words for AES-256
+	w := buf[:total]
 	for i := range nk {
 		w[i] = binary.BigEndian.Uint32(key[4*i:])
 	}
@@ -133,11 +134,24 @@ func expandKey(key, out []byte) {
 // turning an encryption round key into one for the equivalent inverse
 // cipher that AESDEC implements.
 func invMixColumns(dst, src []byte) {
+	m9, m11, m13, m14 := &invMixTables[0], &invMixTables[1], &invMixTables[2], &invMixTables[3]
 	for c := range 4 {
 		a0, a1, a2, a3 := src[4*c], src[4*c+1], src[4*c+2], src[4*c+3]
-		dst[4*c] = gmul(a0, 14) ^ gmul(a1, 11) ^ gmul(a2, 13) ^ gmul(a3, 9)
-		dst[4*c+1] = gmul(a0, 9) ^ gmul(a1, 14) ^ gmul(a2, 11) ^ gmul(a3, 13)
-		dst[4*c+2] = gmul(a0, 13) ^ gmul(a1, 9) ^ gmul(a2, 14) ^ gmul(a3, 11)
-		dst[4*c+3] = gmul(a0, 11) ^ gmul(a1, 13) ^ gmul(a2, 9) ^ gmul(a3, 14)
+		dst[4*c] = m14[a0] ^ m11[a1] ^ m13[a2] ^ m9[a3]
+		dst[4*c+1] = m9[a0] ^ m14[a1] ^ m11[a2] ^ m13[a3]
+		dst[4*c+2] = m13[a0] ^ m9[a1] ^ m14[a2] ^ m11[a3]
+		dst[4*c+3] = m11[a0] ^ m13[a1] ^ m9[a2] ^ m14[a3]
 	}
 }
+
+// invMixTables are gmul by 9, 11, 13 and 14, computed once: a key
+// schedule per object read would otherwise spend microseconds in gmul.
+var invMixTables = func() (t [4][256]byte) {
+	for x := range 256 {
+		t[0][x] = gmul(byte(x), 9)
+		t[1][x] = gmul(byte(x), 11)
+		t[2][x] = gmul(byte(x), 13)
+		t[3][x] = gmul(byte(x), 14)
+	}
+	return t
+}()

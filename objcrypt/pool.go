@@ -39,3 +39,29 @@ func submit(j job) {
 	// here while an idle P picks the submitter up.
 	runtime.Gosched()
 }
+
+// Segment buffers are pooled by size: a Writer takes up to four (two of
+// plaintext, two of frames) and Close gives them back, so a server
+// writing many objects does not allocate and clear 256 KiB per object.
+var bufPools sync.Map // int -> *sync.Pool of *[]byte
+
+func getBuf(n int) []byte {
+	if p, ok := bufPools.Load(n); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
+			return *b
+		}
+	}
+	return make([]byte, n)
+}
+
+func putBuf(b []byte) {
+	if b == nil {
+		return
+	}
+	n := len(b)
+	p, ok := bufPools.Load(n)
+	if !ok {
+		p, _ = bufPools.LoadOrStore(n, &sync.Pool{})
+	}
+	p.(*sync.Pool).Put(&b)
+}

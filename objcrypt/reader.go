@@ -1,6 +1,7 @@
 package objcrypt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,10 @@ type ReaderOptions struct {
 	// only.
 	Parallelism int
 }
+
+// smallObjectRead is the largest stored object NewReader reads whole at
+// once (one segment of the default size and the header and trailer).
+const smallObjectRead = 64<<10 + 4096
 
 // maxWindowBytes bounds the plaintext one Reader buffers per read window.
 const maxWindowBytes = 1 << 20
@@ -95,6 +100,15 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 	}
 	if size < fixedHeaderLen+trailerLen {
 		return nil, fmt.Errorf("%w: object is %d bytes", ErrTruncated, size)
+	}
+	if size <= smallObjectRead {
+		// Header, trailer and frames of a small object in one read
+		// instead of four.
+		buf := make([]byte, size)
+		if err := readFull(ra, buf, 0); err != nil {
+			return nil, err
+		}
+		ra = bytes.NewReader(buf)
 	}
 	var prefix [fixedHeaderLen]byte
 	if err := readFull(ra, prefix[:], 0); err != nil {

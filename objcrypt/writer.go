@@ -34,7 +34,9 @@ type WriterOptions struct {
 // computed on another core while this goroutine encrypts.
 //
 // A Writer is not safe for concurrent use. Its buffers are two segments of
-// plaintext and two of ciphertext; in steady state Write allocates nothing.
+// plaintext and two of ciphertext, taken when first needed (an object of
+// one segment uses one of each) from a pool that Close returns them to; in
+// steady state Write allocates nothing.
 type Writer struct {
 	out        io.Writer
 	rnd        io.Reader
@@ -48,6 +50,8 @@ type Writer struct {
 
 	pt    [2][]byte // plaintext segments: one filling, one being hashed
 	ct    [2][]byte // frames: one being written, one being hashed
+	// segSize and frameCap are the sizes of pt and ct buffers.
+	segSize, frameCap int
 	cur   int
 	n     int // bytes in pt[cur]
 	index []byte
@@ -76,12 +80,20 @@ type hashJob struct {
 }
 
 func (j *hashJob) run() {
+	j.hash()
+	j.w.done <- struct{}{}
+}
+
+func (j *hashJob) hash() {
 	j.w.ptMD5.Write(j.pt)
 	if len(j.ct) > 0 {
 		j.w.ctMD5.Write(j.ct)
 	}
-	j.w.done <- struct{}{}
 }
+
+// inlineHashMax is the largest segment the writer hashes itself rather
+// than on the pool.
+const inlineHashMax = 16 << 10
 
 // NewWriter returns a Writer that encrypts for the object at path (for
 // example "/AUTH_p/c/o") under the project key, writing to out. Nothing is
@@ -165,11 +177,8 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 	if o.StoredMD5 {
 		w.ctMD5 = md5.New()
 	}
-	frameCap := frameLen(w.layout.maxBody(int64(o.SegmentSize)))
-	for i := range 2 {
-		w.pt[i] = make([]byte, o.SegmentSize)
-		w.ct[i] = make([]byte, frameCap)
-	}
+	w.segSize = o.SegmentSize
+	w.frameCap = int(frameLen(w.layout.maxBody(int64(o.SegmentSize))))
 	w.scratch = make([][]byte, len(h.decorators))
 	for i := range w.scratch {
 		w.scratch[i] = make([]byte, 0, o.SegmentSize+len(h.decorators)+64)
@@ -187,12 +196,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	total := 0
 	for len(p) > 0 {
+		w.ensurePT()
 		// A full segment is sealed only once more data arrives: until then
 		// it may be the last one, and the MAC says which.
 		if w.n == len(w.pt[w.cur]) {
 			if err := w.flush(false); err != nil {
 				return total, err
 			}
+			w.ensurePT()
 		}
 		c := copy(w.pt[w.cur][w.n:], p)
 		w.n += c
@@ -210,6 +221,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	for {
+		w.ensurePT()
 		if w.n == len(w.pt[w.cur]) {
 			// Peek one byte before sealing, for the same reason as in Write.
 			var one [1]byte
@@ -223,6 +235,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			if err := w.flush(false); err != nil {
 				return total, err
 			}
+			w.ensurePT()
 			w.pt[w.cur][0] = one[0]
 			w.n = 1
 			total++
@@ -237,6 +250,23 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// ensurePT gives the segment being filled its buffer.
+func (w *Writer) ensurePT() {
+	if w.pt[w.cur] == nil {
+		w.pt[w.cur] = getBuf(w.segSize)
+	}
+}
+
+// release returns the buffers to the pool; no hash job may be in flight.
+func (w *Writer) release() {
+	for i := range 2 {
+		putBuf(w.pt[i])
+		putBuf(w.ct[i])
+		w.pt[i], w.ct[i] = nil, nil
+	}
+	w.prevFrame = nil
 }
 
 func (w *Writer) usable() error {
@@ -288,9 +318,19 @@ func (w *Writer) flush(last bool) error {
 	}
 	w.wait() // the previous job read the other pt buffer and the ct buffer reused below
 	pt := w.pt[w.cur][:w.n]
-	w.job.pt, w.job.ct = pt, w.prevFrame
-	w.pending = true
-	submit(&w.job)
+	if w.n <= inlineHashMax {
+		// A short (last) segment is hashed here: handing it to the pool
+		// costs more than it saves, and small objects are mostly that.
+		w.job.pt, w.job.ct = pt, w.prevFrame
+		w.job.hash()
+	} else {
+		w.job.pt, w.job.ct = pt, w.prevFrame
+		w.pending = true
+		submit(&w.job)
+	}
+	if w.ct[w.cur] == nil {
+		w.ct[w.cur] = getBuf(w.frameCap)
+	}
 
 	body := pt
 	if len(w.decorators) > 0 {
@@ -328,6 +368,7 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if w.err != nil {
 		w.wait()
+		w.release()
 		return w.err
 	}
 	var err error
@@ -338,11 +379,13 @@ func (w *Writer) Close() error {
 	}
 	w.wait()
 	if err != nil {
+		w.release()
 		return err
 	}
 	if w.prevFrame != nil {
 		w.ctMD5.Write(w.prevFrame)
 	}
+	w.release()
 	trailer := make([]byte, 0, len(w.index)+trailerLen)
 	trailer = append(trailer, w.index...)
 	trailer = binary.BigEndian.AppendUint64(trailer, uint64(w.plainLen))
