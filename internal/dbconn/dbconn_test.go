@@ -1,14 +1,21 @@
 package dbconn
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/rs/zerolog"
 )
 
 func TestParseURLMySQL(t *testing.T) {
@@ -267,4 +274,63 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("dialect %q", dialect)
 		}
 	})
+}
+
+func TestRouteDriverLog(t *testing.T) {
+	// A "server" that sends half a packet header and hangs up: the driver
+	// logs the unexpected EOF before it reports ErrInvalidConn.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte{0x4a, 0x00})
+			_ = c.Close()
+		}
+	}()
+
+	var buf syncBuffer
+	RouteDriverLog(zerolog.New(&buf))
+	t.Cleanup(func() { _ = mysql.SetLogger(log.New(os.Stderr, "[mysql] ", log.Ldate|log.Ltime)) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := Open(ctx, "mysql+pymysql://arca:Hunter2Secret@"+ln.Addr().String()+"/arca", Options{}); err == nil {
+		t.Fatal("a server that hangs up mid-handshake was accepted")
+	}
+
+	first, _, _ := strings.Cut(buf.String(), "\n")
+	var line struct{ Level, Component, Message string }
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatalf("the driver's message is not a structured log line: %q: %v", buf.String(), err)
+	}
+	if line.Level != "warn" || line.Component != "mysql-driver" || !strings.Contains(line.Message, "EOF") {
+		t.Errorf("driver log line %+v", line)
+	}
+	if strings.Contains(buf.String(), "Hunter2Secret") {
+		t.Errorf("driver log reveals the password: %s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the driver's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -70,6 +70,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	dbconn.RouteDriverLog(log)
 	db, dialect, err := OpenDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
