@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -11,6 +12,11 @@ import (
 
 // ErrUnauthenticated marks a request without valid credentials (401).
 var ErrUnauthenticated = errors.New("unauthenticated")
+
+// statusClientClosedRequest is what the access log and metrics record when
+// the client went away before the answer (nginx's and Swift's 499): no one
+// receives it, and it is not the server's error.
+const statusClientClosedRequest = 499
 
 // errorBody is Barbican's error document. barbicanclient prints
 // "title: description" and fails on bodies without a title.
@@ -60,6 +66,11 @@ func (s *Server) classify(err error, c echo.Context) (int, string) {
 			return he.Code, http.StatusText(he.Code)
 		}
 	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		s.log.Info().Str("request_id", requestID(c)).Str("method", c.Request().Method).
+			Str("path", c.Request().URL.Path).Msg("client closed the request")
+		return statusClientClosedRequest, "The client closed the request."
+	}
 	if errors.Is(err, ErrUnauthenticated) {
 		return http.StatusUnauthorized, describe(err, "The request you have made requires authentication.")
 	}
@@ -96,6 +107,8 @@ func titleOf(status int) string {
 		return "Request Entity Too Large"
 	case http.StatusInternalServerError:
 		return "Internal Server Error"
+	case statusClientClosedRequest:
+		return "Client Closed Request"
 	}
 	if t := http.StatusText(status); t != "" {
 		return t
