@@ -1,7 +1,9 @@
 // Package testkeystone gives tests the real Keystone of the project's stack
 // (tools/stack.sh): its URL, the service configuration for user arca, and fresh
 // tokens for the test users demo and alt (members of projects demo and alt),
-// admin, and arca (service). Set the environment with
+// admin, and arca (service); the [keystone_authtoken] section and openstack CLI
+// environment for them; and the removal of a test's private catalog region.
+// Set the environment with
 //
 //	eval "$(tools/stack.sh env)"
 //
@@ -11,6 +13,7 @@ package testkeystone
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -20,6 +23,9 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"opendev.org/x/arca/internal/keystone"
@@ -147,6 +153,26 @@ func (e *Env) Client(t testing.TB, who string) *gophercloud.ServiceClient {
 // Token issues a fresh project-scoped token for who (Admin, Demo, Alt, Arca).
 func (e *Env) Token(t testing.TB, who string) string {
 	t.Helper()
+	id, _ := e.createToken(t, who)
+	return id
+}
+
+// ScopedToken issues a fresh token for who and returns it with the id of
+// the project it is scoped to (Swift's account is AUTH_<project id>).
+func (e *Env) ScopedToken(t testing.TB, who string) (token, projectID string) {
+	t.Helper()
+	id, res := e.createToken(t, who)
+	proj, err := res.ExtractProject()
+	if err != nil || proj == nil {
+		t.Fatalf("testkeystone: project of the token for %s: %v", who, err)
+	}
+	return id, proj.ID
+}
+
+// createToken authenticates who with a password, without the catalog
+// lookups of an authenticated client: one request to Keystone.
+func (e *Env) createToken(t testing.TB, who string) (string, tokens.CreateResult) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pc, err := openstack.NewClient(e.URL)
@@ -158,11 +184,76 @@ func (e *Env) Token(t testing.TB, who string) string {
 		t.Fatal(err)
 	}
 	ao := e.authOptions(t, who)
-	id, err := tokens.Create(ctx, ic, &ao).ExtractTokenID()
+	res := tokens.Create(ctx, ic, &ao)
+	id, err := res.ExtractTokenID()
 	if err != nil {
 		t.Fatalf("testkeystone: token for %s: %v", who, err)
 	}
-	return id
+	return id, res
+}
+
+// AuthtokenSection is a [keystone_authtoken] section for the service user
+// arca (ServiceConfig), as arca-api and arca-swift-filter read it. It ends
+// with a newline, so options or sections may follow.
+func (e *Env) AuthtokenSection() string {
+	c := e.ServiceConfig()
+	return fmt.Sprintf(`[keystone_authtoken]
+www_authenticate_uri = %s
+auth_url = %s
+auth_type = %s
+username = %s
+password = %s
+project_name = %s
+user_domain_name = %s
+project_domain_name = %s
+region_name = %s
+`, c.WWWAuthenticateURI, c.AuthURL, c.AuthType, c.Username, c.Password, c.ProjectName,
+		c.UserDomainName, c.ProjectDomainName, c.RegionName)
+}
+
+// OpenRC is the openstack CLI's environment for who in region, with the
+// variables DevStack's openrc writes (OS_USER_DOMAIN_NAME,
+// OS_PROJECT_DOMAIN_NAME). OS_CLOUD is emptied so that no clouds.yaml
+// entry of the machine's can take over.
+func (e *Env) OpenRC(who, region string) []string {
+	u := e.Users[who]
+	return []string{
+		"OS_AUTH_URL=" + e.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name, "OS_PASSWORD=" + u.Password,
+		"OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + e.UserDomain, "OS_PROJECT_DOMAIN_NAME=" + e.ProjectDomain,
+		"OS_REGION_NAME=" + region, "OS_INTERFACE=public", "OS_CLOUD=",
+	}
+}
+
+// RemoveRegion deletes, as the admin, a test's private region of the
+// catalog: its endpoints, the services named serviceName (none when it is
+// empty: a shared service such as key-manager must stay) and the region.
+// A failed deletion fails the test; the others are still tried.
+func (e *Env) RemoveRegion(t testing.TB, region, serviceName string) {
+	t.Helper()
+	ic := e.Client(t, Admin)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: region}).AllPages(ctx); err == nil {
+		eps, _ := endpoints.ExtractEndpoints(pages)
+		for _, ep := range eps {
+			if err := endpoints.Delete(ctx, ic, ep.ID).ExtractErr(); err != nil {
+				t.Errorf("cleanup: endpoint %s: %v", ep.ID, err)
+			}
+		}
+	}
+	if serviceName != "" {
+		if pages, err := services.List(ic, services.ListOpts{Name: serviceName}).AllPages(ctx); err == nil {
+			svcs, _ := services.ExtractServices(pages)
+			for _, s := range svcs {
+				if err := services.Delete(ctx, ic, s.ID).ExtractErr(); err != nil {
+					t.Errorf("cleanup: service %s: %v", s.ID, err)
+				}
+			}
+		}
+	}
+	if err := regions.Delete(ctx, ic, region).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		t.Errorf("cleanup: region %s: %v", region, err)
+	}
 }
 
 // Revoke revokes token in Keystone (as the admin user).

@@ -1,0 +1,241 @@
+package teststack
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/testapi"
+)
+
+// python is the interpreter Swift is installed for; its ring module writes
+// the rings, so that they are exactly what Swift's daemons read.
+const python = "/usr/bin/python3"
+
+// buildObjectRing makes an object ring of 2^part_power partitions with one
+// replica on each device: d1 on the first port given, d2 on the second...
+const buildObjectRing = `
+import os, sys
+from swift.common.ring import RingBuilder
+part_power, ports = int(sys.argv[2]), sys.argv[3:]
+rb = RingBuilder(part_power, len(ports), 0)
+for i, port in enumerate(ports):
+    rb.add_dev({'id': i, 'region': 1, 'zone': i + 1, 'ip': '127.0.0.1', 'port': int(port),
+                'replication_ip': '127.0.0.1', 'replication_port': int(port),
+                'device': 'd%d' % (i + 1), 'weight': 100.0, 'meta': ''})
+rb.rebalance()
+rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
+`
+
+// WriteRings fills ringDir (created if need be) with the stack's account
+// and container rings from swiftDir, so that a private proxy reaches the
+// stack's account and container servers, and an object ring of
+// 2^partPower partitions with one replica on each object server listening
+// on ports, device d<i> on the i-th.
+func WriteRings(t testing.TB, swiftDir, ringDir string, partPower int, ports []int) {
+	t.Helper()
+	if err := os.MkdirAll(ringDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"account.ring.gz", "container.ring.gz"} {
+		b, err := os.ReadFile(filepath.Join(swiftDir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ringDir, r), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"-c", buildObjectRing, ringDir, strconv.Itoa(partPower)}
+	for _, p := range ports {
+		args = append(args, strconv.Itoa(p))
+	}
+	if out, err := exec.Command(python, args...).CombinedOutput(); err != nil {
+		t.Fatalf("building the object ring: %v\n%s", err, out)
+	}
+}
+
+var (
+	bindPortLine = regexp.MustCompile(`(?m)^bind_port = .*$`)
+	swiftDirLine = regexp.MustCompile(`(?m)^swift_dir = .*$`)
+)
+
+// ProxyConfig is the stack's proxy-server.conf (in swiftDir) turned to the
+// rings in ringDir and, unless port is 0, to that port. It runs as root:
+// without a user option swift-proxy-server switches to user swift.
+func ProxyConfig(t testing.TB, swiftDir, ringDir string, port int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	if port != 0 {
+		conf = bindPortLine.ReplaceAllString(conf, "bind_port = "+strconv.Itoa(port))
+	}
+	return swiftDirLine.ReplaceAllString(conf, "swift_dir = "+ringDir+"\nuser = root")
+}
+
+// StartSwiftProxy starts a private swift-proxy-server from the stack's
+// configuration on the rings in ringDir and a free port, its configuration
+// written in work, and returns it with its URL. The caller waits for it
+// (WaitHealthy on URL+"/healthcheck"), so that daemons start side by side.
+func StartSwiftProxy(t testing.TB, swiftDir, ringDir, work string) (*Proc, string) {
+	t.Helper()
+	port := testapi.FreePort(t)
+	conf := filepath.Join(work, "proxy-server.conf")
+	if err := os.WriteFile(conf, []byte(ProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := Start(t, nil, "swift-proxy-server", conf, "-v")
+	return p, fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// ObjectServerConfig is an arca-object-server configuration
+// (object-server.conf with an [arca] section) on loopback.
+type ObjectServerConfig struct {
+	// Devices is Swift's devices folder; mount_check is off.
+	Devices string
+	Port    int
+	// RingDir is swift_dir: where the rings are.
+	RingDir string
+	// Keystone is the service user arca-object-server authenticates as
+	// (testkeystone's ServiceConfig); its RegionName is the catalog region
+	// where the key service is looked up.
+	Keystone keystone.Config
+	// KeyServiceURL is arca-api's URL; empty, the key service is found in
+	// the catalog (its internal interface, the default).
+	KeyServiceURL string
+	// CacheTTL is the seconds of every key cache (active key id, key
+	// material, errors); 0 means 1, so that tests see rotations quickly.
+	CacheTTL int
+	// DefaultOptions are more lines for [DEFAULT] and Sections more
+	// sections, for Swift's Python daemons that read the same file.
+	DefaultOptions, Sections string
+}
+
+// String is the configuration file's text.
+func (c ObjectServerConfig) String() string {
+	ttl := c.CacheTTL
+	if ttl <= 0 {
+		ttl = 1
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `[DEFAULT]
+devices = %s
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = %d
+swift_dir = %s
+container_update_timeout = 2
+%s[app:object-server]
+%s[arca]
+crypto_protocol = aes_256_cbc
+`, c.Devices, c.Port, c.RingDir, withNewline(c.DefaultOptions), withNewline(c.Sections))
+	if c.KeyServiceURL != "" {
+		fmt.Fprintf(&b, "key_service_url = %s\n", c.KeyServiceURL)
+	}
+	k := c.Keystone
+	fmt.Fprintf(&b, `auth_url = %s
+username = %s
+password = %s
+project_name = %s
+user_domain_name = %s
+project_domain_name = %s
+region_name = %s
+active_key_cache_ttl = %[8]d
+key_cache_ttl = %[8]d
+error_cache_ttl = %[8]d
+`, k.AuthURL, k.Username, k.Password, k.ProjectName, k.UserDomainName, k.ProjectDomainName, k.RegionName, ttl)
+	return b.String()
+}
+
+// Write writes the configuration to path (mode 0600: it holds a password).
+func (c ObjectServerConfig) Write(t testing.TB, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(c.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withNewline(s string) string {
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		return s + "\n"
+	}
+	return s
+}
+
+// clusterNodes is how many arca-object-servers a Cluster has, and so how
+// many replicas its object ring keeps.
+const clusterNodes = 2
+
+// Cluster is a private Swift object tier: two arca-object-servers, each on
+// a devices folder of its own, behind a private swift-proxy-server whose
+// object ring has one replica on each; accounts and containers are the
+// stack's.
+type Cluster struct {
+	RingDir  string
+	Nodes    []Node
+	Proxy    *Proc
+	ProxyURL string
+}
+
+// Node is one arca-object-server of a Cluster.
+type Node struct {
+	// Devices is its devices folder and Device (d1, d2) the one device in it.
+	Devices, Device string
+	Port            int
+	URL             string
+	// Config is its configuration file.
+	Config string
+	Proc   *Proc
+}
+
+// ClusterOptions describe a Cluster.
+type ClusterOptions struct {
+	// Work is the folder for the devices, rings and configurations.
+	Work string
+	// PartPower is the object ring's: 2^PartPower partitions.
+	PartPower int
+	// Object is every node's configuration; StartCluster sets Devices, Port
+	// and RingDir.
+	Object ObjectServerConfig
+}
+
+// StartCluster starts a Cluster on the stack in swiftDir and waits until
+// its object servers and proxy answer their health checks.
+func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
+	t.Helper()
+	c := &Cluster{RingDir: filepath.Join(o.Work, "rings")}
+	bins := testapi.Binaries(t)
+	var ports []int
+	for i := 1; i <= clusterNodes; i++ {
+		n := Node{Devices: filepath.Join(o.Work, fmt.Sprintf("node%d", i)), Device: fmt.Sprintf("d%d", i), Port: testapi.FreePort(t)}
+		if err := os.MkdirAll(filepath.Join(n.Devices, n.Device), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n.URL = fmt.Sprintf("http://127.0.0.1:%d", n.Port)
+		n.Config = filepath.Join(o.Work, fmt.Sprintf("object-server-%d.conf", i))
+		conf := o.Object
+		conf.Devices, conf.Port, conf.RingDir = n.Devices, n.Port, c.RingDir
+		conf.Write(t, n.Config)
+		n.Proc = Start(t, NewLog(t, "arca-object-server "+n.Device), filepath.Join(bins, "arca-object-server"), "--config-file", n.Config)
+		c.Nodes = append(c.Nodes, n)
+		ports = append(ports, n.Port)
+	}
+	// The object ring names the servers' ports, so it is built once they
+	// are chosen, while the servers start.
+	WriteRings(t, swiftDir, c.RingDir, o.PartPower, ports)
+	c.Proxy, c.ProxyURL = StartSwiftProxy(t, swiftDir, c.RingDir, o.Work)
+	for _, n := range c.Nodes {
+		n.Proc.WaitHealthy(t, n.URL+"/healthcheck")
+	}
+	c.Proxy.WaitHealthy(t, c.ProxyURL+"/healthcheck")
+	return c
+}
