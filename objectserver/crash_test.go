@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/teststack"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
@@ -72,7 +73,7 @@ key_service_noauth = true
 	t.Cleanup(func() {
 		n.kill(syscall.SIGTERM)
 		if t.Failed() && n.out != nil {
-			t.Logf("--- arca-object-server output ---\n%s", tail(n.out.String(), 4000))
+			t.Logf("--- arca-object-server output ---\n%s", teststack.Tail(n.out.String(), 4000))
 		}
 	})
 	n.start()

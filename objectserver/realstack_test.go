@@ -2,7 +2,6 @@ package objectserver_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,19 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
-
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 // stack is the real-stack set-up of TestRealStack: Keystone, account and
@@ -36,8 +30,7 @@ import (
 type stack struct {
 	t        *testing.T
 	work     string
-	ringDir  string
-	nodes    []node
+	nodes    []teststack.Node
 	proxyURL string
 	token    string
 	project  string
@@ -47,216 +40,25 @@ type stack struct {
 	serviceToken string
 }
 
-type node struct {
-	devices string
-	device  string
-	port    int
-	conf    string
-}
-
-func requireStack(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s", why)
-	}
-	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
-}
-
-// startProcess runs a daemon in its own process group, stopped at cleanup.
-func startProcess(t *testing.T, logName string, name string, args ...string) *bytes.Buffer {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("--- %s output ---\n%s", logName, tail(out.String(), 4000))
-		}
-	})
-	return &out
-}
-
-type syncWriter struct{ w io.Writer }
-
-func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func waitHealthy(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s never became healthy", url)
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	env := testkeystone.Load(t)
-	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
-	if swiftDir == "" {
-		requireStack(t, "ARCA_TEST_SWIFT_DIR is not set")
-	}
-	for _, tool := range []string{"swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			requireStack(t, tool+" is not installed")
-		}
-	}
+	swiftDir := teststack.SwiftDir(t)
+	teststack.RequireTools(t, "swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3")
 	s := &stack{t: t, work: t.TempDir()}
-	svc := env.ServiceConfig()
-	authtoken := fmt.Sprintf(`
-[keystone_authtoken]
-www_authenticate_uri = %s
-auth_url = %s
-auth_type = password
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-region_name = %s
-`, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName,
-		svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
-	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: authtoken})
+	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection()})
 	s.serviceToken = env.Token(t, testkeystone.Arca)
-	bins := testapi.Binaries(t)
-
-	for i := 1; i <= 2; i++ {
-		n := node{devices: filepath.Join(s.work, fmt.Sprintf("node%d", i)), device: fmt.Sprintf("d%d", i), port: testapi.FreePort(t)}
-		if err := os.MkdirAll(filepath.Join(n.devices, n.device), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		n.conf = filepath.Join(s.work, fmt.Sprintf("object-server-%d.conf", i))
-		conf := fmt.Sprintf(`[DEFAULT]
-user = root
-devices = %s
-mount_check = false
-bind_ip = 127.0.0.1
-bind_port = %d
-swift_dir = %s
-log_address = %s/no-syslog
-container_update_timeout = 2
-[app:object-server]
-[object-auditor]
-interval = 1
-[object-updater]
-interval = 1
-[arca]
-crypto_protocol = aes_256_cbc
-key_service_url = %s
-auth_url = %s
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-region_name = %s
-active_key_cache_ttl = 1
-key_cache_ttl = 1
-error_cache_ttl = 1
-`, n.devices, n.port, filepath.Join(s.work, "rings"), s.work, s.api.URL, svc.AuthURL, svc.Username, svc.Password,
-			svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
-		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		startProcess(t, "arca-object-server "+n.device, filepath.Join(bins, "arca-object-server"), n.conf, "-v")
-		s.nodes = append(s.nodes, n)
-	}
-	s.ringDir = filepath.Join(s.work, "rings")
-	if err := os.MkdirAll(s.ringDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []string{"account.ring.gz", "container.ring.gz"} {
-		b, err := os.ReadFile(filepath.Join(swiftDir, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(s.ringDir, r), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	py := exec.Command("/usr/bin/python3", "-c", `
-import os, sys
-from swift.common.ring import RingBuilder
-rb = RingBuilder(8, 2, 0)
-for i, port in enumerate(sys.argv[2:]):
-    rb.add_dev({'id': i, 'region': 1, 'zone': i + 1, 'ip': '127.0.0.1', 'port': int(port),
-                'replication_ip': '127.0.0.1', 'replication_port': int(port),
-                'device': 'd%d' % (i + 1), 'weight': 100.0, 'meta': ''})
-rb.rebalance()
-rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
-`, s.ringDir, strconv.Itoa(s.nodes[0].port), strconv.Itoa(s.nodes[1].port))
-	if out, err := py.CombinedOutput(); err != nil {
-		t.Fatalf("building the object ring: %v\n%s", err, out)
-	}
-	proxyConf, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyPort := testapi.FreePort(t)
-	pc := regexp.MustCompile(`(?m)^bind_port = .*$`).ReplaceAllString(string(proxyConf), "bind_port = "+strconv.Itoa(proxyPort))
-	pc = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(pc, "swift_dir = "+s.ringDir+"\nuser = root")
-	pconf := filepath.Join(s.work, "proxy-server.conf")
-	if err := os.WriteFile(pconf, []byte(pc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startProcess(t, "swift-proxy-server", "swift-proxy-server", pconf, "-v")
-	s.proxyURL = fmt.Sprintf("http://127.0.0.1:%d", proxyPort)
-	for _, n := range s.nodes {
-		waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/healthcheck", n.port))
-	}
-	waitHealthy(t, s.proxyURL+"/healthcheck")
-
-	// A demo user token and its project id.
-	u := env.Users[testkeystone.Demo]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pc2, err := openstack.NewClient(env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := openstack.NewIdentityV3(pc2, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ao := gophercloud.AuthOptions{IdentityEndpoint: env.URL, Username: u.Name, Password: u.Password, DomainName: env.UserDomain,
-		Scope: &gophercloud.AuthScope{ProjectName: u.Project, DomainName: env.ProjectDomain}}
-	res := tokens.Create(ctx, ic, &ao)
-	s.token, err = res.ExtractTokenID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj, err := res.ExtractProject()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.project = proj.ID
+	// The object servers' configurations serve Swift's Python auditor,
+	// updater and replicator too: as root, logging to no syslog, with
+	// one-second intervals.
+	c := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: s.work, PartPower: 8,
+		Object: teststack.ObjectServerConfig{
+			Keystone: env.ServiceConfig(), KeyServiceURL: s.api.URL,
+			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
+			Sections:       "[object-auditor]\ninterval = 1\n[object-updater]\ninterval = 1\n",
+		}})
+	s.nodes, s.proxyURL = c.Nodes, c.ProxyURL
+	s.token, s.project = env.ScopedToken(t, testkeystone.Demo)
 	s.storage = s.proxyURL + "/v1/AUTH_" + s.project
 	return s
 }
@@ -265,13 +67,11 @@ rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
 func (s *stack) swift(dir string, args ...string) string {
 	s.t.Helper()
 	full := append([]string{"--os-auth-token", s.token, "--os-storage-url", s.storage}, args...)
-	cmd := exec.Command("swift", full...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := teststack.Run(nil, dir, "swift", full...)
 	if err != nil {
-		s.t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+		s.t.Fatal(err)
 	}
-	return string(out)
+	return out
 }
 
 // http does one request through the proxy.
@@ -393,7 +193,7 @@ func TestRealStack(t *testing.T) {
 	// no plaintext anywhere on the devices
 	var dataFiles int
 	for _, n := range s.nodes {
-		_ = filepath.WalkDir(n.devices, func(p string, d fs.DirEntry, err error) error {
+		_ = filepath.WalkDir(n.Devices, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				if strings.HasSuffix(p, ".data") {
 					dataFiles++
@@ -411,12 +211,12 @@ func TestRealStack(t *testing.T) {
 
 	// Swift's Python auditor checks every file and quarantines nothing.
 	for _, n := range s.nodes {
-		out, err := exec.Command("swift-object-auditor", n.conf, "--once", "-v").CombinedOutput()
+		out, err := exec.Command("swift-object-auditor", n.Config, "--once", "-v").CombinedOutput()
 		if err != nil {
 			t.Fatalf("auditor: %v\n%s", err, out)
 		}
-		if q, err := filepath.Glob(filepath.Join(n.devices, "*", "quarantined", "*", "*")); err != nil || len(q) > 0 {
-			t.Fatalf("auditor quarantined %v\n%s", q, tail(string(out), 3000))
+		if q, err := filepath.Glob(filepath.Join(n.Devices, "*", "quarantined", "*", "*")); err != nil || len(q) > 0 {
+			t.Fatalf("auditor quarantined %v\n%s", q, teststack.Tail(string(out), 3000))
 		}
 	}
 
@@ -439,7 +239,7 @@ func TestRealStack(t *testing.T) {
 func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	n2 := s.nodes[1]
 	var victim string
-	_ = filepath.WalkDir(n2.devices, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(n2.Devices, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".data") {
 			if b, err := os.ReadFile(p); err == nil && int64(len(b)) > int64(len(want)) {
 				victim = p
@@ -460,13 +260,13 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	rconf := filepath.Join(s.work, "rsyncd.conf")
 	conf := fmt.Sprintf("uid = root\ngid = root\nuse chroot = no\npid file = %s/rsyncd.pid\n", s.work)
 	for _, n := range s.nodes {
-		conf += fmt.Sprintf("[object_%s]\npath = %s\nread only = false\n", n.device, n.devices)
+		conf += fmt.Sprintf("[object_%s]\npath = %s\nread only = false\n", n.Device, n.Devices)
 	}
 	if err := os.WriteFile(rconf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, "rsyncd", "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
-	n1conf, err := os.ReadFile(s.nodes[0].conf)
+	teststack.Start(t, teststack.NewLog(t, "rsyncd"), "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
+	n1conf, err := os.ReadFile(s.nodes[0].Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,20 +280,20 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	for {
 		out, err := exec.Command("swift-object-replicator", repConf, "--once", "-v").CombinedOutput()
 		if err != nil {
-			t.Fatalf("replicator: %v\n%s", err, tail(string(out), 3000))
+			t.Fatalf("replicator: %v\n%s", err, teststack.Tail(string(out), 3000))
 		}
 		if _, err := os.Stat(victim); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replicator did not restore %s\n%s", victim, tail(string(out), 3000))
+			t.Fatalf("replicator did not restore %s\n%s", victim, teststack.Tail(string(out), 3000))
 		}
 		time.Sleep(time.Second)
 	}
 	// node 2 alone serves it, decrypted and whole
-	rel := strings.TrimPrefix(victim, n2.devices+"/"+n2.device+"/objects/")
+	rel := strings.TrimPrefix(victim, n2.Devices+"/"+n2.Device+"/objects/")
 	part := strings.SplitN(rel, "/", 2)[0]
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/%s/%s/AUTH_%s/%s/large.bin", n2.port, n2.device, part, s.project, cont), nil)
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/%s/%s/AUTH_%s/%s/large.bin", n2.Port, n2.Device, part, s.project, cont), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +312,7 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	n1 := s.nodes[0]
 	body := "async pending body"
 	ts := fmt.Sprintf("%d.00000", time.Now().Unix()+5)
-	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/%s/0/AUTH_%s/%s/async.txt", n1.port, n1.device, s.project, cont), strings.NewReader(body))
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/%s/0/AUTH_%s/%s/async.txt", n1.Port, n1.Device, s.project, cont), strings.NewReader(body))
 	req.Header.Set("X-Timestamp", ts)
 	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set("X-Container-Host", "127.0.0.1:1")
@@ -526,16 +326,16 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("direct PUT: %d", resp.StatusCode)
 	}
-	pending, _ := filepath.Glob(filepath.Join(n1.devices, n1.device, "async_pending", "*", "*"))
+	pending, _ := filepath.Glob(filepath.Join(n1.Devices, n1.Device, "async_pending", "*", "*"))
 	if len(pending) == 0 {
 		t.Fatal("no async_pending written")
 	}
-	out, err := exec.Command("swift-object-updater", n1.conf, "--once", "-v").CombinedOutput()
+	out, err := exec.Command("swift-object-updater", n1.Config, "--once", "-v").CombinedOutput()
 	if err != nil {
-		t.Fatalf("updater: %v\n%s", err, tail(string(out), 3000))
+		t.Fatalf("updater: %v\n%s", err, teststack.Tail(string(out), 3000))
 	}
-	if left, _ := filepath.Glob(filepath.Join(n1.devices, n1.device, "async_pending", "*", "*")); len(left) > 0 {
-		t.Fatalf("async_pending left: %v\n%s", left, tail(string(out), 3000))
+	if left, _ := filepath.Glob(filepath.Join(n1.Devices, n1.Device, "async_pending", "*", "*")); len(left) > 0 {
+		t.Fatalf("async_pending left: %v\n%s", left, teststack.Tail(string(out), 3000))
 	}
 	_, listing := s.http("GET", "/"+cont+"?format=json&prefix=async", nil)
 	want := fmt.Sprintf(`"bytes": %d`, len(body))
