@@ -2,9 +2,7 @@ package functional_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,27 +11,17 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
@@ -41,107 +29,9 @@ import (
 // keyIDHeader is where arca-object-server records an object's key id.
 const keyIDHeader = objcrypt.SysmetaPrefix + "Key-Id"
 
-func requireStack(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s", why)
-	}
-	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
-}
-
-func randHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 func md5hex(b []byte) string {
 	s := md5.Sum(b) //nolint:gosec // checksums of test files, as swift does
 	return hex.EncodeToString(s[:])
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// logBuf is a goroutine-safe process log.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// proc is a daemon this test started, in a process group of its own.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *logBuf
-}
-
-func start(t *testing.T, log *logBuf, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: filepath.Base(name), cmd: exec.Command(name, args...), done: make(chan struct{}), log: log}
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-// stop sends SIGTERM to the process group (SIGKILL after 15 s) and waits.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-func waitHealthy(t *testing.T, p *proc, url string) {
-	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := c.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before answering %s:\n%s", p.name, url, tail(p.log.String(), 4000))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s: no 200 from %s within 60s:\n%s", p.name, url, tail(p.log.String(), 4000))
 }
 
 // env is the private deployment of the scenario.
@@ -155,24 +45,26 @@ type env struct {
 	svcName  string
 	apiURL   string
 	apiConf  string
-	api      *proc
-	apiLog   *logBuf
+	api      *teststack.Proc
+	apiLog   *teststack.LogBuffer
 	filter   string // URL of arca-swift-filter
 	proxy    string // URL of the private swift-proxy-server
 	devices  []string
 	users    map[string]*user
 	adminEnv []string
-	logs     map[string]*logBuf
+	// logs are the daemons' logs by name, for tests that read them; each
+	// is shown when the test fails.
+	logs map[string]*teststack.LogBuffer
 	// registered is arca-manage register's output.
 	registered string
 	// keyURL is the key-manager URL in the catalog: apiURL, or what
 	// envOptions.keyServiceURL returned.
 	keyURL string
 	// The daemons started besides arca-api, for tests that watch them.
-	objServers []*proc
+	objServers []*teststack.Proc
 	objURLs    []string
-	proxyProc  *proc
-	filterProc *proc
+	proxyProc  *teststack.Proc
+	filterProc *teststack.Proc
 }
 
 // envOptions adjust the deployment of newEnvWith; the zero value is newEnv's.
@@ -190,65 +82,11 @@ type user struct {
 	name, token, project string
 }
 
-// authenticate issues a token for who and returns it with its project id.
-func authenticate(t *testing.T, ks *testkeystone.Env, who string) *user {
-	t.Helper()
-	u := ks.Users[who]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pc, err := openstack.NewClient(ks.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ao := gophercloud.AuthOptions{IdentityEndpoint: ks.URL, Username: u.Name, Password: u.Password, DomainName: ks.UserDomain,
-		Scope: &gophercloud.AuthScope{ProjectName: u.Project, DomainName: ks.ProjectDomain}}
-	res := tokens.Create(ctx, ic, &ao)
-	tok, err := res.ExtractTokenID()
-	if err != nil {
-		t.Fatalf("token for %s: %v", who, err)
-	}
-	proj, err := res.ExtractProject()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &user{name: who, token: tok, project: proj.ID}
-}
-
-// osEnv is the openstack CLI's environment for who in region.
-func (e *env) osEnv(who, region string) []string {
-	u := e.ks.Users[who]
-	return []string{
-		"OS_AUTH_URL=" + e.ks.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name, "OS_PASSWORD=" + u.Password,
-		"OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + e.ks.UserDomain, "OS_PROJECT_DOMAIN_NAME=" + e.ks.ProjectDomain,
-		"OS_REGION_NAME=" + region, "OS_INTERFACE=public", "OS_CLOUD=",
-	}
-}
-
-// run runs a CLI with extra environment in dir; stdout, and an error with stderr.
-func run(t *testing.T, extra []string, dir string, name string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), extra...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String(), nil
-}
-
 // swift runs the swift CLI as u against the filter.
 func (e *env) swift(u *user, dir string, args ...string) (string, error) {
 	e.t.Helper()
 	full := append([]string{"--os-auth-token", u.token, "--os-storage-url", e.storage(u.project)}, args...)
-	return run(e.t, nil, dir, "swift", full...)
+	return teststack.Run(nil, dir, "swift", full...)
 }
 
 func (e *env) storage(project string) string { return e.filter + "/v1/AUTH_" + project }
@@ -256,7 +94,7 @@ func (e *env) storage(project string) string { return e.filter + "/v1/AUTH_" + p
 // manage runs arca-manage with the private arca-api's configuration.
 func (e *env) manage(args ...string) (string, error) {
 	e.t.Helper()
-	return run(e.t, e.adminEnv, "", filepath.Join(e.bins, "arca-manage"), append([]string{"--config-file", e.apiConf}, args...)...)
+	return teststack.Run(e.adminEnv, "", filepath.Join(e.bins, "arca-manage"), append([]string{"--config-file", e.apiConf}, args...)...)
 }
 
 // do is one HTTP request; body nil means none.
@@ -369,26 +207,12 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 		o.cacheTTL = 1
 	}
 	ks := testkeystone.Load(t)
-	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
-	if swiftDir == "" {
-		requireStack(t, "ARCA_TEST_SWIFT_DIR is not set")
-	}
-	for _, tool := range []string{"openstack", "swift", "swift-proxy-server", "/usr/bin/python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			requireStack(t, tool+" is not installed")
-		}
-	}
-	e := &env{t: t, ks: ks, tag: randHex(t, 4), work: t.TempDir(), bins: testapi.Binaries(t), logs: map[string]*logBuf{}}
+	swiftDir := teststack.SwiftDir(t)
+	teststack.RequireTools(t, "openstack", "swift", "swift-proxy-server", "/usr/bin/python3")
+	e := &env{t: t, ks: ks, tag: teststack.RandomHex(t, 4), work: t.TempDir(), bins: testapi.Binaries(t), logs: map[string]*teststack.LogBuffer{}}
 	e.region = "arca-func-" + e.tag
 	e.svcName = "arca-func-" + e.tag
-	e.adminEnv = e.osEnv(testkeystone.Admin, ks.Region)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for name, l := range e.logs {
-				t.Logf("--- %s log (tail) ---\n%s", name, tail(l.String(), 2500))
-			}
-		}
-	})
+	e.adminEnv = ks.OpenRC(testkeystone.Admin, ks.Region)
 	svc := ks.ServiceConfig()
 
 	// arca-api on a fresh MariaDB database, keys and schema by arca-manage.
@@ -406,17 +230,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	apiPort := testapi.FreePort(t)
 	e.apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	e.apiConf = filepath.Join(e.work, "arca.conf")
-	authtoken := fmt.Sprintf(`[keystone_authtoken]
-www_authenticate_uri = %s
-auth_url = %s
-auth_type = password
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-region_name = %s
-`, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, svc.RegionName)
+	authtoken := ks.AuthtokenSection()
 	conf := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
@@ -439,7 +253,7 @@ crypto_protocol = aes_256_cbc
 			t.Fatalf("arca-manage %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	e.apiLog = &logBuf{}
+	e.apiLog = teststack.NewLog(t, "arca-api")
 	e.logs["arca-api"] = e.apiLog
 	e.startAPI()
 	e.keyURL = e.apiURL
@@ -450,7 +264,7 @@ crypto_protocol = aes_256_cbc
 	// Scenario 1's registration comes first: the filter and the object
 	// servers find arca-api in the private region's catalog. Its entries go
 	// when the test ends.
-	t.Cleanup(func() { e.removeCatalog() })
+	t.Cleanup(func() { ks.RemoveRegion(t, e.region, e.svcName) })
 	// With the admin's openrc as the openstack CLI and DevStack write it
 	// (OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME).
 	register := []string{"register", "--url", e.keyURL, "--region", e.region, "--name", e.svcName}
@@ -468,92 +282,19 @@ crypto_protocol = aes_256_cbc
 	}
 
 	// Two arca-object-servers on devices of their own, finding arca-api
-	// through the catalog of the private region.
-	ringDir := filepath.Join(e.work, "rings")
-	if err := os.MkdirAll(ringDir, 0o755); err != nil {
-		t.Fatal(err)
+	// through the catalog of the private region, behind a private Swift
+	// proxy from the stack's configuration.
+	objConf := teststack.ObjectServerConfig{Keystone: svc, CacheTTL: o.cacheTTL}
+	objConf.Keystone.RegionName = e.region
+	cluster := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: e.work, PartPower: 6, Object: objConf})
+	for _, n := range cluster.Nodes {
+		e.devices = append(e.devices, n.Devices)
+		e.objServers = append(e.objServers, n.Proc)
+		e.objURLs = append(e.objURLs, n.URL)
+		e.logs["arca-object-server "+n.Device] = n.Proc.Log
 	}
-	var ports []string
-	var objProcs []*proc
-	for i := 1; i <= 2; i++ {
-		devs := filepath.Join(e.work, fmt.Sprintf("node%d", i))
-		if err := os.MkdirAll(filepath.Join(devs, fmt.Sprintf("d%d", i)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		e.devices = append(e.devices, devs)
-		port := testapi.FreePort(t)
-		ports = append(ports, strconv.Itoa(port))
-		oconf := filepath.Join(e.work, fmt.Sprintf("object-server-%d.conf", i))
-		body := fmt.Sprintf(`[DEFAULT]
-devices = %s
-mount_check = false
-bind_ip = 127.0.0.1
-bind_port = %d
-swift_dir = %s
-container_update_timeout = 2
-[app:object-server]
-[arca]
-crypto_protocol = aes_256_cbc
-region_name = %s
-interface = internal
-auth_url = %s
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-active_key_cache_ttl = %[11]d
-key_cache_ttl = %[11]d
-error_cache_ttl = %[11]d
-`, devs, port, ringDir, e.region, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName, svc.UserDomainName, svc.ProjectDomainName, o.cacheTTL)
-		if err := os.WriteFile(oconf, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l := &logBuf{}
-		e.logs[fmt.Sprintf("arca-object-server %d", i)] = l
-		objProcs = append(objProcs, start(t, l, filepath.Join(e.bins, "arca-object-server"), "--config-file", oconf))
-		e.objURLs = append(e.objURLs, fmt.Sprintf("http://127.0.0.1:%d", port))
-	}
-	for _, r := range []string{"account.ring.gz", "container.ring.gz"} {
-		b, err := os.ReadFile(filepath.Join(swiftDir, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(ringDir, r), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	py := exec.Command("/usr/bin/python3", append([]string{"-c", `
-import os, sys
-from swift.common.ring import RingBuilder
-rb = RingBuilder(6, 2, 0)
-for i, port in enumerate(sys.argv[2:]):
-    rb.add_dev({'id': i, 'region': 1, 'zone': i + 1, 'ip': '127.0.0.1', 'port': int(port),
-                'replication_ip': '127.0.0.1', 'replication_port': int(port),
-                'device': 'd%d' % (i + 1), 'weight': 100.0, 'meta': ''})
-rb.rebalance()
-rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
-`, ringDir}, ports...)...)
-	if out, err := py.CombinedOutput(); err != nil {
-		t.Fatalf("building the object ring: %v\n%s", err, out)
-	}
-
-	// A private Swift proxy from the stack's configuration, on our rings.
-	pconf, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyPort := testapi.FreePort(t)
-	pc := regexp.MustCompile(`(?m)^bind_port = .*$`).ReplaceAllString(string(pconf), "bind_port = "+strconv.Itoa(proxyPort))
-	pc = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(pc, "swift_dir = "+ringDir+"\nuser = root")
-	proxyConf := filepath.Join(e.work, "proxy-server.conf")
-	if err := os.WriteFile(proxyConf, []byte(pc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pl := &logBuf{}
-	e.logs["swift-proxy-server"] = pl
-	proxy := start(t, pl, "swift-proxy-server", proxyConf, "-v")
-	e.proxy = fmt.Sprintf("http://127.0.0.1:%d", proxyPort)
+	e.proxy, e.proxyProc = cluster.ProxyURL, cluster.Proxy
+	e.logs["swift-proxy-server"] = cluster.Proxy.Log
 
 	// arca-swift-filter in front of it, the key service from the catalog.
 	filterPort := testapi.FreePort(t)
@@ -576,20 +317,16 @@ error_cache_ttl = %[5]d
 	if err := os.WriteFile(fconf, []byte(fbody), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fl := &logBuf{}
+	fl := teststack.NewLog(t, "arca-swift-filter")
 	e.logs["arca-swift-filter"] = fl
-	filter := start(t, fl, filepath.Join(e.bins, "arca-swift-filter"), "--config-file", fconf)
+	e.filterProc = teststack.Start(t, fl, filepath.Join(e.bins, "arca-swift-filter"), "--config-file", fconf)
+	e.filterProc.WaitHealthy(t, e.filter+"/healthcheck")
 
-	for i, p := range objProcs {
-		waitHealthy(t, p, fmt.Sprintf("http://127.0.0.1:%s/healthcheck", ports[i]))
-	}
-	waitHealthy(t, proxy, e.proxy+"/healthcheck")
-	waitHealthy(t, filter, e.filter+"/healthcheck")
-	e.objServers, e.proxyProc, e.filterProc = objProcs, proxy, filter
-
-	e.users = map[string]*user{
-		testkeystone.Demo: authenticate(t, ks, testkeystone.Demo),
-		testkeystone.Alt:  authenticate(t, ks, testkeystone.Alt),
+	e.users = map[string]*user{}
+	for _, who := range []string{testkeystone.Demo, testkeystone.Alt} {
+		u := &user{name: who}
+		u.token, u.project = ks.ScopedToken(t, who)
+		e.users[who] = u
 	}
 	return e
 }
@@ -597,34 +334,6 @@ error_cache_ttl = %[5]d
 // startAPI (re)starts arca-api from its configuration.
 func (e *env) startAPI() {
 	e.t.Helper()
-	e.api = start(e.t, e.apiLog, filepath.Join(e.bins, "arca-api"), "--config-file", e.apiConf)
-	waitHealthy(e.t, e.api, e.apiURL+"/healthcheck")
-}
-
-// removeCatalog deletes the private region's endpoints, the service
-// registered under our name, and the region.
-func (e *env) removeCatalog() {
-	t := e.t
-	ic := e.ks.Client(t, testkeystone.Admin)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: e.region}).AllPages(ctx); err == nil {
-		eps, _ := endpoints.ExtractEndpoints(pages)
-		for _, ep := range eps {
-			if err := endpoints.Delete(ctx, ic, ep.ID).ExtractErr(); err != nil {
-				t.Errorf("cleanup: endpoint %s: %v", ep.ID, err)
-			}
-		}
-	}
-	if pages, err := services.List(ic, services.ListOpts{Name: e.svcName}).AllPages(ctx); err == nil {
-		svcs, _ := services.ExtractServices(pages)
-		for _, s := range svcs {
-			if err := services.Delete(ctx, ic, s.ID).ExtractErr(); err != nil {
-				t.Errorf("cleanup: service %s: %v", s.ID, err)
-			}
-		}
-	}
-	if err := regions.Delete(ctx, ic, e.region).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
-		t.Errorf("cleanup: region %s: %v", e.region, err)
-	}
+	e.api = teststack.Start(e.t, e.apiLog, filepath.Join(e.bins, "arca-api"), "--config-file", e.apiConf)
+	e.api.WaitHealthy(e.t, e.apiURL+"/healthcheck")
 }

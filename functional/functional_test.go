@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 // cacheWait outlasts the 1 s key caches of the filter and object servers.
@@ -24,7 +25,7 @@ const cacheWait = 1500 * time.Millisecond
 func TestFunctionalEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	demo, alt := e.users[testkeystone.Demo], e.users[testkeystone.Alt]
-	demoEnv := e.osEnv(testkeystone.Demo, e.region)
+	demoEnv := e.ks.OpenRC(testkeystone.Demo, e.region)
 	acct := "AUTH_" + demo.project
 	cont := "func-" + e.tag
 	marker := []byte("ARCA-FUNCTIONAL-PLAINTEXT-" + e.tag)
@@ -37,7 +38,7 @@ func TestFunctionalEndToEnd(t *testing.T) {
 
 	// --- 1. arca-manage register; openstack catalog list shows key-manager.
 	t.Logf("arca-manage register:\n%s", e.registered)
-	cat, err := run(t, demoEnv, "", "openstack", "catalog", "list", "-f", "value")
+	cat, err := teststack.Run(demoEnv, "", "openstack", "catalog", "list", "-f", "value")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +48,12 @@ func TestFunctionalEndToEnd(t *testing.T) {
 
 	// --- 2. As demo: a secret through the catalog; a directory through the
 	// filter; no plaintext on the devices; identical downloads.
-	ref, err := run(t, demoEnv, "", "openstack", "secret", "store", "--name", "func-"+e.tag, "--payload", "s3cret-"+e.tag, "-f", "value", "-c", "Secret href")
+	ref, err := teststack.Run(demoEnv, "", "openstack", "secret", "store", "--name", "func-"+e.tag, "--payload", "s3cret-"+e.tag, "-f", "value", "-c", "Secret href")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref = strings.TrimSpace(ref)
-	payload, err := run(t, demoEnv, "", "openstack", "secret", "get", "--payload", ref, "-f", "value", "-c", "Payload")
+	payload, err := teststack.Run(demoEnv, "", "openstack", "secret", "get", "--payload", ref, "-f", "value", "-c", "Payload")
 	if err != nil || strings.TrimSpace(payload) != "s3cret-"+e.tag {
 		t.Fatalf("2: openstack secret get --payload: %q %v", payload, err)
 	}
@@ -161,7 +162,7 @@ func TestFunctionalEndToEnd(t *testing.T) {
 	if code, _ := do(t, "GET", e.storage(demo.project)+"/"+cont+"/after.txt", alt.token, nil, nil); code != 403 {
 		t.Errorf("6: alt GET demo's object: %d, want 403", code)
 	}
-	if _, err := run(t, e.osEnv(testkeystone.Alt, e.region), "", "openstack", "secret", "get", "--payload", ref); err == nil {
+	if _, err := teststack.Run(e.ks.OpenRC(testkeystone.Alt, e.region), "", "openstack", "secret", "get", "--payload", ref); err == nil {
 		t.Errorf("6: alt read demo's secret %s", ref)
 	}
 	if code, body := do(t, "GET", e.apiURL+"/v1/project-keys/active?project_id="+demo.project, alt.token, nil, nil); code != 403 {
@@ -267,7 +268,7 @@ func (e *env) uploadLoad(u *user, cont string) map[string][]byte {
 		}(w)
 	}
 	time.Sleep(2 * time.Second)
-	e.api.stop()
+	e.api.Stop()
 	time.Sleep(3 * time.Second) // past every cache TTL: writes need arca-api now
 	e.startAPI()
 	time.Sleep(3 * time.Second)

@@ -10,6 +10,7 @@ import (
 
 	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/testproxy"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 // TestKeyServiceOutageRealStack is issue 9's "key service unreachable for
@@ -124,7 +125,7 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 
 	for name, l := range e.logs {
 		if s := l.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
-			t.Errorf("%s logged a panic:\n%s", name, tail(s, 3000))
+			t.Errorf("%s logged a panic:\n%s", name, teststack.Tail(s, 3000))
 		}
 	}
 }

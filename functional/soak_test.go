@@ -84,11 +84,11 @@ func TestSoak(t *testing.T) {
 		pid     int
 		metrics string
 	}
-	procs := []watched{{"arca-api", e.api.cmd.Process.Pid, e.apiURL + "/metrics"}}
+	procs := []watched{{"arca-api", e.api.Pid(), e.apiURL + "/metrics"}}
 	for i, p := range e.objServers {
-		procs = append(procs, watched{fmt.Sprintf("object-server-%d", i+1), p.cmd.Process.Pid, e.objURLs[i] + "/metrics"})
+		procs = append(procs, watched{fmt.Sprintf("object-server-%d", i+1), p.Pid(), e.objURLs[i] + "/metrics"})
 	}
-	procs = append(procs, watched{"swift-filter", e.filterProc.cmd.Process.Pid, e.filter + "/metrics"})
+	procs = append(procs, watched{"swift-filter", e.filterProc.Pid(), e.filter + "/metrics"})
 	type sample struct {
 		at  float64
 		rss []float64 // MiB
