@@ -3,8 +3,6 @@ package devstack_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -22,15 +20,14 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/gophercloud/gophercloud/v2"
-	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 func repoRoot(t *testing.T) string {
@@ -52,31 +49,6 @@ func TestShellcheck(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)
 	}
-}
-
-func randHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func requireStack(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s", why)
-	}
-	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
 }
 
 // plugin is one run of devstack/plugin.sh's phases in a temporary DevStack.
@@ -110,31 +82,6 @@ source "$ARCA_DIR/devstack/plugin.sh" "$@"
 		p.t.Fatalf("plugin.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// openstack runs the CLI with extra environment (credentials).
-func openstack(t *testing.T, env []string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "openstack", args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return stdout.String(), fmt.Errorf("openstack %s: %w: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-func osEnv(ks *testkeystone.Env, who string, region string) []string {
-	u := ks.Users[who]
-	return []string{
-		"OS_AUTH_URL=" + ks.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name, "OS_PASSWORD=" + u.Password,
-		"OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + ks.UserDomain, "OS_PROJECT_DOMAIN_NAME=" + ks.ProjectDomain,
-		"OS_REGION_NAME=" + region, "OS_INTERFACE=public", "OS_CLOUD=",
-	}
 }
 
 func readFile(t *testing.T, path string) string {
@@ -198,18 +145,11 @@ func killRecorded(t *testing.T, serviceDir string) {
 // and real processes. Then the catalog, the configs and the services.
 func TestRealStackDevStackPlugin(t *testing.T) {
 	ks := testkeystone.Load(t)
-	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
-	if swiftDir == "" {
-		requireStack(t, "ARCA_TEST_SWIFT_DIR is not set")
-	}
-	for _, tool := range []string{"openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			requireStack(t, tool+" is not installed")
-		}
-	}
+	swiftDir := teststack.SwiftDir(t)
+	teststack.RequireTools(t, "openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3")
 	dsn := os.Getenv("ARCA_TEST_MYSQL_DSN")
 	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/"
+		dsn = testdb.DefaultMySQLDSN
 	}
 	mcfg, err := mysql.ParseDSN(dsn)
 	if err != nil || mcfg.Net != "tcp" {
@@ -220,22 +160,22 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tag := randHex(t, 4)
+	tag := teststack.RandomHex(t, 4)
 	ic := ks.Client(t, testkeystone.Admin)
 	dir := t.TempDir()
 	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
-	admin := osEnv(ks, testkeystone.Admin, ks.Region)
+	admin := ks.OpenRC(testkeystone.Admin, ks.Region)
 	p.osAdmin = admin
 	region := "arca-dstest-" + tag
 	svcUser := "arca-dstest-" + tag
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
-	apiPort, filterPort, proxyPort, objBase := freePort(t), freePort(t), freePort(t), freePort(t)
+	apiPort, filterPort, proxyPort, objBase := testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t)
 	p.vars = map[string]string{
 		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": "root",
 		"SERVICE_DIR": filepath.Join(dir, "status"), "LOGDIR": filepath.Join(dir, "logs"),
 		"SERVICE_HOST": "127.0.0.1", "SERVICE_LISTEN_ADDRESS": "127.0.0.1", "SERVICE_PROTOCOL": "http",
-		"SERVICE_PASSWORD": "Dst-" + randHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testkeystone.Arca].Project,
+		"SERVICE_PASSWORD": "Dst-" + teststack.RandomHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testkeystone.Arca].Project,
 		"SERVICE_DOMAIN_NAME": ks.UserDomain, "KEYSTONE_SERVICE_URI": keystoneURI, "REGION_NAME": ks.Region,
 		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "",
 		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
@@ -266,8 +206,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	for _, f := range []string{"account.ring.gz", "container.ring.gz", "object.builder", "object.ring.gz"} {
 		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
 	}
-	proxyConf := readFile(t, filepath.Join(swiftDir, "proxy-server.conf"))
-	proxyConf = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(proxyConf, "swift_dir = "+sw+"\nuser = root")
+	proxyConf := teststack.ProxyConfig(t, swiftDir, sw, 0)
 	if err := os.WriteFile(filepath.Join(sw, "proxy-server.conf"), []byte(proxyConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +226,8 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// service user, our service (only if the plugin created it), the database.
 	t.Cleanup(func() {
 		killRecorded(t, p.vars["SERVICE_DIR"])
-		removeCatalog(t, ks, region, p.vars["ARCA_SERVICE_NAME"], svcUser)
+		ks.RemoveRegion(t, region, p.vars["ARCA_SERVICE_NAME"])
+		removeUser(t, ks, svcUser)
 		drop := exec.Command("mysql", "-h", dbHost, "-P", dbPort, "-u", mcfg.User, "-e", "DROP DATABASE IF EXISTS `"+dbName+"`")
 		if mcfg.Passwd != "" {
 			drop.Args = append(drop.Args, "-p"+mcfg.Passwd)
@@ -407,7 +347,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 				t.Errorf("key-manager %s endpoint in region %s: %q, want the unversioned %s", iface, region, got[iface], url)
 			}
 		}
-		cat, err := openstack(t, osEnv(ks, testkeystone.Demo, region), "catalog", "list", "-f", "value")
+		cat, err := teststack.Run(ks.OpenRC(testkeystone.Demo, region), "", "openstack", "catalog", "list", "-f", "value")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +366,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 				t.Errorf("%s: GET %s answered %d", name, url, code)
 			}
 		}
-		demo := osEnv(ks, testkeystone.Demo, region)
+		demo := ks.OpenRC(testkeystone.Demo, region)
 		name := "dstest-" + tag
 		// A secret stored over HTTP, then listed by the CLI, which finds
 		// arca-api in the private region of the catalog.
@@ -447,7 +387,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		if resp.StatusCode != 201 || err != nil {
 			t.Fatalf("storing a secret: %d %v", resp.StatusCode, err)
 		}
-		list, err := openstack(t, demo, "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
+		list, err := teststack.Run(demo, "", "openstack", "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,7 +404,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	})
 
 	t.Run("swift through the filter", func(t *testing.T) {
-		token, project := demoToken(t, ks)
+		token, project := ks.ScopedToken(t, testkeystone.Demo)
 		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
 		work := t.TempDir()
 		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
@@ -474,10 +414,8 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		cont := "dstest-" + tag
 		swift := func(args ...string) {
 			t.Helper()
-			c := exec.Command("swift", append([]string{"--os-auth-token", token, "--os-storage-url", storage}, args...)...)
-			c.Dir = work
-			if out, err := c.CombinedOutput(); err != nil {
-				t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+			if _, err := teststack.Run(nil, work, "swift", append([]string{"--os-auth-token", token, "--os-storage-url", storage}, args...)...); err != nil {
+				t.Fatal(err)
 			}
 		}
 		swift("upload", cont, "obj.txt")
@@ -535,61 +473,11 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	}
 }
 
-// demoToken is a token of the demo user and its project id.
-func demoToken(t *testing.T, ks *testkeystone.Env) (string, string) {
-	t.Helper()
-	u := ks.Users[testkeystone.Demo]
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pc, err := gcopenstack.NewClient(ks.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := gcopenstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ao := gophercloud.AuthOptions{IdentityEndpoint: ks.URL, Username: u.Name, Password: u.Password, DomainName: ks.UserDomain,
-		Scope: &gophercloud.AuthScope{ProjectName: u.Project, DomainName: ks.ProjectDomain}}
-	res := tokens.Create(ctx, ic, &ao)
-	tok, err := res.ExtractTokenID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj, err := res.ExtractProject()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, proj.ID
-}
-
-// removeCatalog deletes what the plugin created in Keystone: the private
-// region's endpoints, the region, the service user, and the service when it
-// carries the test's own name (the plugin reuses an existing key-manager
-// service, as DevStack's get_or_create_service does).
-func removeCatalog(t *testing.T, ks *testkeystone.Env, region, serviceName, userName string) {
+// removeUser deletes the service user the plugin created in Keystone.
+func removeUser(t *testing.T, ks *testkeystone.Env, userName string) {
 	ic := ks.Client(t, testkeystone.Admin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: region}).AllPages(ctx); err == nil {
-		eps, _ := endpoints.ExtractEndpoints(pages)
-		for _, ep := range eps {
-			if err := endpoints.Delete(ctx, ic, ep.ID).ExtractErr(); err != nil {
-				t.Errorf("cleanup: endpoint %s: %v", ep.ID, err)
-			}
-		}
-	}
-	if pages, err := services.List(ic, services.ListOpts{Name: serviceName}).AllPages(ctx); err == nil {
-		svcs, _ := services.ExtractServices(pages)
-		for _, s := range svcs {
-			if err := services.Delete(ctx, ic, s.ID).ExtractErr(); err != nil {
-				t.Errorf("cleanup: service %s: %v", s.ID, err)
-			}
-		}
-	}
-	if err := regions.Delete(ctx, ic, region).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
-		t.Errorf("cleanup: region %s: %v", region, err)
-	}
 	if pages, err := users.List(ic, users.ListOpts{Name: userName}).AllPages(ctx); err == nil {
 		us, _ := users.ExtractUsers(pages)
 		for _, u := range us {
