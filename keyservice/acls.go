@@ -27,6 +27,16 @@ func (s *Service) ACLs(ctx context.Context, kind, id string) ([]ACL, error) {
 	return acls, nil
 }
 
+// SecretACLs returns the stored ACLs of a secret read by LoadSecret,
+// without a query when the store reported along with the row that there
+// are none (one statement per secret read instead of two).
+func (s *Service) SecretACLs(ctx context.Context, sec *Secret) ([]ACL, error) {
+	if sec.NoACLs {
+		return []ACL{}, nil
+	}
+	return s.ACLs(ctx, ACLSecret, sec.ID)
+}
+
 // PutACLs replaces a resource's ACLs as Barbican's PUT does: every
 // operation in specs is set (absent fields take their defaults) and every
 // operation not in specs is removed.

@@ -41,6 +41,11 @@ type Secret struct {
 	PayloadContentType string
 	// Payload is the sealed payload (see package envelope), nil if none.
 	Payload []byte
+
+	// NoACLs is set by a store that found, in the same statement that read
+	// the secret, that it has no stored ACLs: Service.SecretACLs then skips
+	// the ACL query. False means "not known", never "has ACLs".
+	NoACLs bool
 }
 
 // HasPayload reports whether the secret's payload has been stored.

@@ -96,7 +96,7 @@ func (s *Server) loadSecret(c echo.Context) (*keyservice.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	acls, err := s.svc.ACLs(c.Request().Context(), keyservice.ACLSecret, sec.ID)
+	acls, err := s.svc.SecretACLs(c.Request().Context(), sec)
 	if err != nil {
 		return nil, err
 	}

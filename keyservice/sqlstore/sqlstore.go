@@ -311,13 +311,14 @@ func (s *Store) ListProjectKEKs(ctx context.Context, after string, limit int) ([
 const secretColumns = "id, project_id, creator_id, name, secret_type, algorithm, bit_length, mode, status, " +
 	"expiration, created, updated, payload_content_type, payload"
 
-func scanSecret(row interface{ Scan(...any) error }) (*keyservice.Secret, error) {
+// scanSecret reads secretColumns, then extra columns into extra.
+func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.Secret, error) {
 	var sec keyservice.Secret
 	var name, alg, mode, pct sql.NullString
 	var bits sql.NullInt64
 	var exp, created, updated dbTime
-	if err := row.Scan(&sec.ID, &sec.ProjectID, &sec.CreatorID, &name, &sec.SecretType, &alg, &bits, &mode,
-		&sec.Status, &exp, &created, &updated, &pct, &sec.Payload); err != nil {
+	if err := row.Scan(append([]any{&sec.ID, &sec.ProjectID, &sec.CreatorID, &name, &sec.SecretType, &alg, &bits, &mode,
+		&sec.Status, &exp, &created, &updated, &pct, &sec.Payload}, extra...)...); err != nil {
 		return nil, err
 	}
 	sec.Name, sec.Algorithm, sec.Mode, sec.PayloadContentType = name.String, alg.String, mode.String, pct.String
@@ -355,7 +356,16 @@ func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error 
 
 // GetSecret returns a secret by id, whatever its project or expiration.
 func (s *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
-	sec, err := scanSecret(s.db.QueryRowContext(ctx, "SELECT "+secretColumns+" FROM secrets WHERE id = ?", id))
+	// Whether the secret has ACLs comes with the row: every secret read is
+	// followed by an authorization that needs them, and most secrets have
+	// none (the ACL query is then skipped). A subquery on secret_acls'
+	// primary key (secret_id, operation).
+	var hasACLs bool
+	sec, err := scanSecret(s.db.QueryRowContext(ctx, "SELECT "+secretColumns+
+		", EXISTS (SELECT 1 FROM secret_acls WHERE secret_acls.secret_id = secrets.id) FROM secrets WHERE id = ?", id), &hasACLs)
+	if err == nil {
+		sec.NoACLs = !hasACLs
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("secret %s: %w", id, keyservice.ErrNotFound)

@@ -18,6 +18,32 @@ var aclTests = []struct {
 	{"ACLRoundTrip", testACLRoundTrip},
 	{"ACLCascades", testACLCascades},
 	{"ACLReplaceRace", testACLReplaceRace},
+	{"SecretNoACLs", testSecretNoACLs},
+}
+
+// testSecretNoACLs: GetSecret may report that a secret has no ACLs (the
+// authorization then skips the ACL query), and must never do so for a
+// secret that has some.
+func testSecretNoACLs(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	sec := newSecret("p")
+	must(t, s.CreateSecret(c, sec))
+	other := newSecret("p")
+	must(t, s.CreateSecret(c, other))
+	must(t, s.ReplaceACLs(c, keyservice.ACLSecret, other.ID, []keyservice.ACL{{Operation: keyservice.ACLRead, Users: []string{"u"}}}))
+	if got, err := s.GetSecret(c, other.ID); err != nil || got.NoACLs {
+		t.Fatalf("secret with an ACL: NoACLs %v, err %v", got != nil && got.NoACLs, err)
+	}
+	must(t, s.ReplaceACLs(c, keyservice.ACLSecret, sec.ID, []keyservice.ACL{{Operation: keyservice.ACLRead, ProjectAccess: false}}))
+	if got, err := s.GetSecret(c, sec.ID); err != nil || got.NoACLs {
+		t.Fatalf("secret with a users-less ACL: NoACLs %v, err %v", got != nil && got.NoACLs, err)
+	}
+	must(t, s.ReplaceACLs(c, keyservice.ACLSecret, sec.ID, nil))
+	got, err := s.GetSecret(c, sec.ID)
+	must(t, err)
+	if !got.NoACLs {
+		t.Logf("store does not report NoACLs (allowed: the ACLs are then queried)")
+	}
 }
 
 func testACLRoundTrip(t *testing.T, s keyservice.Store) {
