@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
-
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 	"opendev.org/x/arca/keyservice/manage"
 )
 
@@ -26,21 +22,7 @@ import (
 // Keystone, on a fresh MariaDB database, with extra config appended.
 func keystoneServer(t *testing.T, env *testkeystone.Env, extra string) *testapi.Server {
 	t.Helper()
-	svc := env.ServiceConfig()
-	authtoken := fmt.Sprintf(`
-[keystone_authtoken]
-www_authenticate_uri = %s
-auth_url = %s
-auth_type = password
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-region_name = %s
-token_cache_time = 300
-%s`, svc.WWWAuthenticateURI, svc.AuthURL, svc.Username, svc.Password, svc.ProjectName,
-		svc.UserDomainName, svc.ProjectDomainName, svc.RegionName, extra)
+	authtoken := "\n" + env.AuthtokenSection() + "token_cache_time = 300\n" + extra
 	return testapi.Start(t, testapi.Options{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
 }
 
@@ -48,25 +30,15 @@ token_cache_time = 300
 // tests running side by side never see each other's endpoints.
 func registerInFreshRegion(t *testing.T, env *testkeystone.Env, srv *testapi.Server) string {
 	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	region := "ArcaTest-" + hex.EncodeToString(b)
+	region := "ArcaTest-" + teststack.RandomHex(t, 4)
 	admin := env.Client(t, testkeystone.Admin)
 	ctx := context.Background()
 	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	t.Cleanup(func() {
-		pages, err := endpoints.List(admin, endpoints.ListOpts{RegionID: region}).AllPages(ctx)
-		if err == nil {
-			eps, _ := endpoints.ExtractEndpoints(pages)
-			for _, ep := range eps {
-				_ = endpoints.Delete(ctx, admin, ep.ID).ExtractErr()
-			}
-		}
-		_ = regions.Delete(ctx, admin, region).ExtractErr()
-	})
+	// Only the endpoints and the region: the key-manager service is shared.
+	t.Cleanup(func() { env.RemoveRegion(t, region, "") })
 	// Registering again changes nothing.
 	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
 	if err != nil || len(again.Created) != 0 || again.ServiceID != res.ServiceID {
@@ -77,12 +49,7 @@ func registerInFreshRegion(t *testing.T, env *testkeystone.Env, srv *testapi.Ser
 
 // openstackCLI runs the real openstack CLI as a Keystone user.
 func openstackCLI(t *testing.T, env *testkeystone.Env, who, region string) func(args ...string) (string, error) {
-	u := env.Users[who]
-	vars := []string{
-		"OS_AUTH_URL=" + env.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name,
-		"OS_PASSWORD=" + u.Password, "OS_PROJECT_NAME=" + u.Project, "OS_USER_DOMAIN_NAME=" + env.UserDomain,
-		"OS_PROJECT_DOMAIN_NAME=" + env.ProjectDomain, "OS_REGION_NAME=" + region, "OS_INTERFACE=public",
-	}
+	vars := env.OpenRC(who, region)
 	return func(args ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
