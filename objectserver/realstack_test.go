@@ -19,54 +19,38 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/teststack"
 )
 
-// stack is the real-stack set-up of TestRealStack: Keystone, account and
-// container servers from tools/stack.sh; a real arca-api; two
-// arca-object-servers on two devices behind a private Swift proxy whose
-// object ring has 2 replicas on them.
+// stack is the real-stack set-up of TestRealStack (teststack's
+// ObjectStack): Keystone, account and container servers from
+// tools/stack.sh; a real arca-api; two arca-object-servers on two devices
+// behind a private Swift proxy whose object ring has 2 replicas on them.
 type stack struct {
-	t        *testing.T
-	work     string
-	nodes    []teststack.Node
-	proxyURL string
-	token    string
-	project  string
-	storage  string
-	api      *testapi.Server
-	// serviceToken is the arca service user's, for arca-api.
-	serviceToken string
+	*teststack.ObjectStack
+	t    *testing.T
+	work string
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	env := testkeystone.Load(t)
-	swiftDir := teststack.SwiftDir(t)
 	teststack.RequireTools(t, "swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3")
 	s := &stack{t: t, work: t.TempDir()}
-	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection()})
-	s.serviceToken = env.Token(t, testkeystone.Arca)
 	// The object servers' configurations serve Swift's Python auditor,
 	// updater and replicator too: as root, logging to no syslog, with
 	// one-second intervals.
-	c := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: s.work, PartPower: 8,
+	s.ObjectStack = teststack.StartObjectStack(t, teststack.ClusterOptions{Work: s.work, PartPower: 8,
 		Object: teststack.ObjectServerConfig{
-			Keystone: env.ServiceConfig(), KeyServiceURL: s.api.URL,
 			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
 			Sections:       "[object-auditor]\ninterval = 1\n[object-updater]\ninterval = 1\n",
 		}})
-	s.nodes, s.proxyURL = c.Nodes, c.ProxyURL
-	s.token, s.project = env.ScopedToken(t, testkeystone.Demo)
-	s.storage = s.proxyURL + "/v1/AUTH_" + s.project
 	return s
 }
 
 // swift runs the swift CLI against the private proxy as the demo user.
 func (s *stack) swift(dir string, args ...string) string {
 	s.t.Helper()
-	full := append([]string{"--os-auth-token", s.token, "--os-storage-url", s.storage}, args...)
+	full := append([]string{"--os-auth-token", s.Token, "--os-storage-url", s.Storage}, args...)
 	out, err := teststack.Run(nil, dir, "swift", full...)
 	if err != nil {
 		s.t.Fatal(err)
@@ -77,11 +61,11 @@ func (s *stack) swift(dir string, args ...string) string {
 // http does one request through the proxy.
 func (s *stack) http(method, path string, hdr map[string]string) (*http.Response, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.storage+path, nil)
+	req, err := http.NewRequest(method, s.Storage+path, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	req.Header.Set("X-Auth-Token", s.token)
+	req.Header.Set("X-Auth-Token", s.Token)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -192,7 +176,7 @@ func TestRealStack(t *testing.T) {
 
 	// no plaintext anywhere on the devices
 	var dataFiles int
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		_ = filepath.WalkDir(n.Devices, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				if strings.HasSuffix(p, ".data") {
@@ -210,7 +194,7 @@ func TestRealStack(t *testing.T) {
 	}
 
 	// Swift's Python auditor checks every file and quarantines nothing.
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		out, err := exec.Command("swift-object-auditor", n.Config, "--once", "-v").CombinedOutput()
 		if err != nil {
 			t.Fatalf("auditor: %v\n%s", err, out)
@@ -237,7 +221,7 @@ func TestRealStack(t *testing.T) {
 // (REPLICATE answered by arca-object-server) and reads the object back from
 // node 2 alone.
 func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
-	n2 := s.nodes[1]
+	n2 := s.Nodes[1]
 	var victim string
 	_ = filepath.WalkDir(n2.Devices, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".data") {
@@ -259,14 +243,14 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	rsyncPort := testapi.FreePort(t)
 	rconf := filepath.Join(s.work, "rsyncd.conf")
 	conf := fmt.Sprintf("uid = root\ngid = root\nuse chroot = no\npid file = %s/rsyncd.pid\n", s.work)
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		conf += fmt.Sprintf("[object_%s]\npath = %s\nread only = false\n", n.Device, n.Devices)
 	}
 	if err := os.WriteFile(rconf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	teststack.Start(t, teststack.NewLog(t, "rsyncd"), "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
-	n1conf, err := os.ReadFile(s.nodes[0].Config)
+	n1conf, err := os.ReadFile(s.Nodes[0].Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +277,7 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	// node 2 alone serves it, decrypted and whole
 	rel := strings.TrimPrefix(victim, n2.Devices+"/"+n2.Device+"/objects/")
 	part := strings.SplitN(rel, "/", 2)[0]
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/%s/%s/AUTH_%s/%s/large.bin", n2.Port, n2.Device, part, s.project, cont), nil)
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/%s/%s/AUTH_%s/%s/large.bin", n2.Port, n2.Device, part, s.Project, cont), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -309,10 +293,10 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 // server "is down" (a closed port), then runs Swift's Python updater, which
 // must deliver the async_pending to the real container server.
 func (s *stack) updaterDelivers(t *testing.T, cont string) {
-	n1 := s.nodes[0]
+	n1 := s.Nodes[0]
 	body := "async pending body"
 	ts := fmt.Sprintf("%d.00000", time.Now().Unix()+5)
-	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/%s/0/AUTH_%s/%s/async.txt", n1.Port, n1.Device, s.project, cont), strings.NewReader(body))
+	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/%s/0/AUTH_%s/%s/async.txt", n1.Port, n1.Device, s.Project, cont), strings.NewReader(body))
 	req.Header.Set("X-Timestamp", ts)
 	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set("X-Container-Host", "127.0.0.1:1")
@@ -345,31 +329,16 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	}
 }
 
-// keyService calls arca-api as the service user.
-func (s *stack) keyService(t *testing.T, method, path string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, s.api.URL+path, nil)
-	req.Header.Set("X-Auth-Token", s.serviceToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
 // rotateAndDestroy rotates the demo project's key: objects written before
 // still read, new ones use the new key; destroying the old key makes its
 // objects answer an error (never data) and leaves the others readable.
 func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
-	code, active := s.keyService(t, "GET", "/v1/project-keys/active?project_id="+s.project)
+	code, active := s.KeyService(t, "GET", "/v1/project-keys/active?project_id="+s.Project)
 	if code != 200 {
 		t.Fatalf("active key: %d %v", code, active)
 	}
 	oldID, _ := active["key_id"].(string)
-	code, rotated := s.keyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.project)
+	code, rotated := s.KeyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.Project)
 	if code/100 != 2 || rotated["key_id"] == oldID {
 		t.Fatalf("rotate: %d %v", code, rotated)
 	}
@@ -378,8 +347,8 @@ func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
 		t.Fatalf("old object after rotation: %d", resp.StatusCode)
 	}
 	newBody := []byte("written after rotation")
-	req, _ := http.NewRequest("PUT", s.storage+"/"+cont+"/after.txt", bytes.NewReader(newBody))
-	req.Header.Set("X-Auth-Token", s.token)
+	req, _ := http.NewRequest("PUT", s.Storage+"/"+cont+"/after.txt", bytes.NewReader(newBody))
+	req.Header.Set("X-Auth-Token", s.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -388,7 +357,7 @@ func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("PUT after rotation: %d", resp.StatusCode)
 	}
-	code, body := s.keyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.project)
+	code, body := s.KeyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project)
 	if code/100 != 2 {
 		t.Fatalf("destroying the old key: %d %v", code, body)
 	}

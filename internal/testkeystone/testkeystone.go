@@ -197,18 +197,23 @@ func (e *Env) createToken(t testing.TB, who string) (string, tokens.CreateResult
 // with a newline, so options or sections may follow.
 func (e *Env) AuthtokenSection() string {
 	c := e.ServiceConfig()
-	return fmt.Sprintf(`[keystone_authtoken]
-www_authenticate_uri = %s
-auth_url = %s
-auth_type = %s
+	return fmt.Sprintf("[keystone_authtoken]\nwww_authenticate_uri = %s\nauth_type = %s\n", c.WWWAuthenticateURI, c.AuthType) +
+		PasswordOptions(c)
+}
+
+// PasswordOptions are the lines of c's password authentication to
+// Keystone (auth_url, username, password, the project and the domains,
+// region_name), under the option names that both [keystone_authtoken] and
+// arca-object-server's [arca] section use.
+func PasswordOptions(c keystone.Config) string {
+	return fmt.Sprintf(`auth_url = %s
 username = %s
 password = %s
 project_name = %s
 user_domain_name = %s
 project_domain_name = %s
 region_name = %s
-`, c.WWWAuthenticateURI, c.AuthURL, c.AuthType, c.Username, c.Password, c.ProjectName,
-		c.UserDomainName, c.ProjectDomainName, c.RegionName)
+`, c.AuthURL, c.Username, c.Password, c.ProjectName, c.UserDomainName, c.ProjectDomainName, c.RegionName)
 }
 
 // OpenRC is the openstack CLI's environment for who in region, with the

@@ -12,6 +12,7 @@ import (
 
 	"opendev.org/x/arca/internal/keystone"
 	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testkeystone"
 )
 
 // python is the interpreter Swift is installed for; its ring module writes
@@ -141,18 +142,8 @@ crypto_protocol = aes_256_cbc
 	if c.KeyServiceURL != "" {
 		fmt.Fprintf(&b, "key_service_url = %s\n", c.KeyServiceURL)
 	}
-	k := c.Keystone
-	fmt.Fprintf(&b, `auth_url = %s
-username = %s
-password = %s
-project_name = %s
-user_domain_name = %s
-project_domain_name = %s
-region_name = %s
-active_key_cache_ttl = %[8]d
-key_cache_ttl = %[8]d
-error_cache_ttl = %[8]d
-`, k.AuthURL, k.Username, k.Password, k.ProjectName, k.UserDomainName, k.ProjectDomainName, k.RegionName, ttl)
+	b.WriteString(testkeystone.PasswordOptions(c.Keystone))
+	fmt.Fprintf(&b, "active_key_cache_ttl = %[1]d\nkey_cache_ttl = %[1]d\nerror_cache_ttl = %[1]d\n", ttl)
 	return b.String()
 }
 

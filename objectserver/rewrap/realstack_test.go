@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,52 +19,37 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/teststack"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
-// stack is the real-stack set-up: Keystone, account and container servers
-// from tools/stack.sh, a real arca-api, two arca-object-servers behind a
-// private Swift proxy whose object ring has 2 replicas on them.
+// stack is the real-stack set-up (teststack's ObjectStack): Keystone,
+// account and container servers from tools/stack.sh, a real arca-api, two
+// arca-object-servers behind a private Swift proxy whose object ring has 2
+// replicas on them.
 type stack struct {
-	t            *testing.T
-	work         string
-	bins         string
-	nodes        []teststack.Node
-	proxyURL     string
-	token        string
-	project      string
-	storage      string
-	api          *testapi.Server
-	serviceToken string
+	*teststack.ObjectStack
+	t    *testing.T
+	work string
+	bins string
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	env := testkeystone.Load(t)
-	swiftDir := teststack.SwiftDir(t)
 	teststack.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
-	s := &stack{t: t, work: t.TempDir()}
-	s.api = testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection()})
-	s.serviceToken = env.Token(t, testkeystone.Arca)
-	s.bins = testapi.Binaries(t)
-	c := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: s.work, PartPower: 6,
-		Object: teststack.ObjectServerConfig{Keystone: env.ServiceConfig(), KeyServiceURL: s.api.URL}})
-	s.nodes, s.proxyURL = c.Nodes, c.ProxyURL
-	s.token, s.project = env.ScopedToken(t, testkeystone.Demo)
-	s.storage = s.proxyURL + "/v1/AUTH_" + s.project
+	s := &stack{t: t, work: t.TempDir(), bins: testapi.Binaries(t)}
+	s.ObjectStack = teststack.StartObjectStack(t, teststack.ClusterOptions{Work: s.work, PartPower: 6})
 	return s
 }
 
 // do makes one request through the proxy; errors are returned, not fatal
 // (it is used from goroutines).
 func (s *stack) do(method, path string, body []byte, hdr map[string]string) (int, http.Header, []byte, error) {
-	req, err := http.NewRequest(method, s.storage+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, s.Storage+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	req.Header.Set("X-Auth-Token", s.token)
+	req.Header.Set("X-Auth-Token", s.Token)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -87,24 +71,10 @@ func (s *stack) must(method, path string, body []byte, hdr map[string]string, wa
 	return b
 }
 
-func (s *stack) keyService(method, path string) (int, map[string]any) {
-	s.t.Helper()
-	req, _ := http.NewRequest(method, s.api.URL+path, nil)
-	req.Header.Set("X-Auth-Token", s.serviceToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
 // rewrap runs `arca-object-server rewrap` for a node.
 func (s *stack) rewrap(n teststack.Node, args ...string) (string, error) {
 	all := append([]string{"rewrap"}, args...)
-	all = append(all, "--config-file", n.Config, "--project", s.project, "--checksum-delay", "300ms")
+	all = append(all, "--config-file", n.Config, "--project", s.Project, "--checksum-delay", "300ms")
 	out, err := exec.Command(filepath.Join(s.bins, "arca-object-server"), all...).CombinedOutput()
 	return string(out), err
 }
@@ -131,7 +101,7 @@ func (s *stack) inactive(t *testing.T, n teststack.Node) int {
 func (s *stack) readEveryReplica(t *testing.T, want map[string][]byte) {
 	t.Helper()
 	read := 0
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		_ = filepath.WalkDir(filepath.Join(n.Devices, n.Device, "objects"), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !strings.HasSuffix(p, ".data") {
 				return nil
@@ -198,19 +168,19 @@ func TestRewrapRealStack(t *testing.T) {
 	for i := range 24 {
 		put(i)
 	}
-	code, active := s.keyService("GET", "/v1/project-keys/active?project_id="+s.project)
+	code, active := s.KeyService(t, "GET", "/v1/project-keys/active?project_id="+s.Project)
 	if code != 200 {
 		t.Fatalf("active key: %d %v", code, active)
 	}
 	oldID, _ := active["key_id"].(string)
-	if code, rotated := s.keyService("POST", "/v1/project-keys/rotate?project_id="+s.project); code/100 != 2 || rotated["key_id"] == oldID {
+	if code, rotated := s.KeyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.Project); code/100 != 2 || rotated["key_id"] == oldID {
 		t.Fatalf("rotate: %d %v", code, rotated)
 	}
 	time.Sleep(1500 * time.Millisecond) // active_key_cache_ttl
 	for i := 24; i < 30; i++ {
 		put(i)
 	}
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		if c := s.inactive(t, n); c != 24 {
 			t.Fatalf("%s: %d objects on the old key before the rewrap, want 24", n.Device, c)
 		}
@@ -250,9 +220,9 @@ func TestRewrapRealStack(t *testing.T) {
 	}()
 
 	// Node 1: killed mid-run, then run again from its state file.
-	n1 := s.nodes[0]
+	n1 := s.Nodes[0]
 	stateFile := filepath.Join(s.work, "rewrap-d1.state")
-	cmd := exec.Command(filepath.Join(s.bins, "arca-object-server"), "rewrap", "--config-file", n1.Config, "--project", s.project,
+	cmd := exec.Command(filepath.Join(s.bins, "arca-object-server"), "rewrap", "--config-file", n1.Config, "--project", s.Project,
 		"--state-file", stateFile, "--rate", "5", "--checksum-delay", "300ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -270,7 +240,7 @@ func TestRewrapRealStack(t *testing.T) {
 	if c := s.inactive(t, n1); c == 0 || c >= 24 {
 		t.Logf("after the kill %d objects remain on the old key (expected some done, some not)", c)
 	}
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		args := []string{}
 		if n.Device == n1.Device {
 			args = []string{"--state-file", stateFile}
@@ -288,12 +258,12 @@ func TestRewrapRealStack(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	for _, n := range s.nodes {
+	for _, n := range s.Nodes {
 		if c := s.inactive(t, n); c != 0 {
 			t.Fatalf("%s: %d objects still on the old key", n.Device, c)
 		}
 	}
-	if code, body := s.keyService("DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.project); code/100 != 2 {
+	if code, body := s.KeyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project); code/100 != 2 {
 		t.Fatalf("destroying the old key: %d %v", code, body)
 	}
 	time.Sleep(1500 * time.Millisecond) // key_cache_ttl
