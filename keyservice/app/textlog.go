@@ -23,8 +23,8 @@ import (
 // that was a fifth of arca-api's CPU per project-key payload read
 // (docs/benchmarks.md). TextLog scans the flat objects zerolog writes with
 // a small scanner and hands any event it does not recognise (nested
-// values, a caller, a non-string message or time, duplicate keys) to
-// ConsoleWriter, so the output never differs.
+// values, a caller, a non-string message or time) to ConsoleWriter, so
+// the output never differs.
 //
 // Use it as the Output of a JSON logger:
 //
@@ -99,12 +99,18 @@ func (l *textLine) render(p []byte) bool {
 	if err != nil || !ok {
 		return false
 	}
-	slices.SortFunc(fields, func(a, b textField) int { return strings.Compare(a.name, b.name) })
-	for i := 1; i < len(fields); i++ {
-		if fields[i].name == fields[i-1].name {
-			return false // duplicate keys: the decoder keeps the last one
+	// A key given twice (arca-api's audit lines have a "service" flag
+	// beside the logger's "service" name) shows its last value, as
+	// encoding/json's map decoding keeps it.
+	slices.SortStableFunc(fields, func(a, b textField) int { return strings.Compare(a.name, b.name) })
+	kept := fields[:0]
+	for i, f := range fields {
+		if i+1 < len(fields) && fields[i+1].name == f.name {
+			continue
 		}
+		kept = append(kept, f)
 	}
+	fields = kept
 	// The time as ConsoleWriter shows it: parsed in the local zone with
 	// zerolog's field format, shown in RFC 3339 with nanoseconds.
 	if t, err := time.ParseInLocation(zerolog.TimeFieldFormat, ts.value, time.Local); err == nil {

@@ -121,6 +121,21 @@ func TestTextLogRandomStrings(t *testing.T) {
 	}
 }
 
+// TestTextLogFastPath: arca-api's per-request lines (access, audit, with
+// the duplicate "service" key) never fall back to ConsoleWriter.
+func TestTextLogFastPath(t *testing.T) {
+	for i, ev := range textLogEvents[:3] {
+		var raw bytes.Buffer
+		l := zerolog.New(&raw).With().Timestamp().Str("service", "arca-api").Logger()
+		ev(l)
+		line := textLinePool.Get().(*textLine)
+		if !line.render(raw.Bytes()) {
+			t.Errorf("event %d takes the slow path: %s", i, raw.Bytes())
+		}
+		textLinePool.Put(line)
+	}
+}
+
 func TestValidScalar(t *testing.T) {
 	for _, s := range []string{"0", "-0", "12", "-3.25", "1e9", "1E+9", "2.5e-3", "true", "false", "null"} {
 		if !validScalar([]byte(s)) {
