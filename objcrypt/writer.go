@@ -48,14 +48,14 @@ type Writer struct {
 	decorators []Decorator
 	scratch    [][]byte
 
-	pt    [2][]byte // plaintext segments: one filling, one being hashed
-	ct    [2][]byte // frames: one being written, one being hashed
+	pt [2][]byte // plaintext segments: one filling, one being hashed
+	ct [2][]byte // frames: one being written, one being hashed
 	// segSize and frameCap are the sizes of pt and ct buffers.
 	segSize, frameCap int
-	cur   int
-	n     int // bytes in pt[cur]
-	index []byte
-	iv    [ivLen]byte
+	cur               int
+	n                 int // bytes in pt[cur]
+	index             []byte
+	iv                [ivLen]byte
 	// prevFrame is the last frame written, not yet in the stored MD5.
 	prevFrame []byte
 
