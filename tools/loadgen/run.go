@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,14 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 				}
 				mu.Unlock()
 			}
+			// Plain-http targets are driven by rawConn (rawhttp.go): the
+			// load generator's CPU per request is taken from the servers'.
+			var raw *rawConn
+			defer func() {
+				if raw != nil {
+					raw.close()
+				}
+			}()
 			for i := uint64(0); ; i++ {
 				if requests > 0 {
 					if sent.Add(1) > requests {
@@ -113,6 +122,26 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 				if err != nil {
 					fail(err.Error())
 					return
+				}
+				if req.URL.Scheme == "http" {
+					if raw == nil || raw.host != req.URL.Host {
+						if raw != nil {
+							raw.close()
+						}
+						raw = newRawConn(req.URL.Host, hostPort(req.URL.Host), c.Timeout)
+					}
+					t0 := time.Now()
+					status, body, err := raw.Do(req)
+					h.Record(time.Since(t0))
+					switch {
+					case err != nil:
+						fail(fmt.Sprintf("%s %s: %v", req.Method, req.URL.Path, err))
+					case status/100 != 2:
+						fail(fmt.Sprintf("%s %s: %d %s: %.200s", req.Method, req.URL.Path, status, http.StatusText(status), body))
+					case w.Keep != nil:
+						w.Keep(body)
+					}
+					continue
 				}
 				t0 := time.Now()
 				resp, err := c.Do(req)
@@ -147,4 +176,12 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 		res.Hist.Merge(&hists[i])
 	}
 	return res
+}
+
+// hostPort adds http's default port to a URL host that has none.
+func hostPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), "80")
 }
