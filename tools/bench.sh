@@ -24,7 +24,9 @@
 #
 # Knobs: ARCA_BENCH_DURATION (10s per scenario and target), ARCA_BENCH_WARMUP (2s),
 # ARCA_BENCH_BENCHTIME (200ms, for go test -bench), ARCA_BENCH_GO=0 (skip the Go
-# benchmarks), ARCA_BENCH_KEEP=1 (keep the temp dir and the arca_bench database).
+# benchmarks), ARCA_BENCH_KEEP=1 (keep the temp dir and the arca_bench database),
+# ARCA_BENCH_RUNS (the load runs to do, default "a b c"; without a, Barbican is
+# neither needed nor started).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +37,11 @@ WARMUP=${ARCA_BENCH_WARMUP:-2s}
 BENCHTIME=${ARCA_BENCH_BENCHTIME:-200ms}
 RUN_GO=${ARCA_BENCH_GO:-1}
 KEEP=${ARCA_BENCH_KEEP:-0}
+RUNS=" ${ARCA_BENCH_RUNS:-a b c} "
+want_run() { [[ $RUNS == *" $1 "* ]]; }
+# Barbican is the baseline of run a only: the other runs measure arca alone.
+WANT_BARBICAN=0
+if want_run a; then WANT_BARBICAN=1; fi
 DB=arca_bench
 
 T0=$EPOCHSECONDS
@@ -124,12 +131,14 @@ go build -o "$BIN/" ./cmd/... ./tools/loadgen ||
 status_before=$("$STACK" status || true)
 if ! grep -Eq '^keystone +running' <<<"$status_before"; then
 	STARTED_STACK=1
-elif ! grep -Eq '^barbican +running' <<<"$status_before"; then
+elif [[ $WANT_BARBICAN == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
 	STARTED_BARBICAN=1
 fi
-ARCA_STACK_BARBICAN=1 "$STACK" up
-eval "$(ARCA_STACK_BARBICAN=1 "$STACK" env)"
-[[ -n ${ARCA_TEST_BARBICAN_URL:-} ]] || die "Barbican is not running after tools/stack.sh up"
+ARCA_STACK_BARBICAN=$WANT_BARBICAN "$STACK" up
+eval "$(ARCA_STACK_BARBICAN=$WANT_BARBICAN "$STACK" env)"
+if [[ $WANT_BARBICAN == 1 && -z ${ARCA_TEST_BARBICAN_URL:-} ]]; then
+	die "Barbican is not running after tools/stack.sh up"
+fi
 
 # ARCA_TEST_MYSQL_DSN is a go-sql-driver DSN: USER[:PASSWORD]@tcp(HOST:PORT)/
 dsn=${ARCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}
@@ -237,17 +246,17 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 	fi
 }
 
-loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
+want_run a && loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup" \
 	-ratio 'arca/barbican>=20' -max-p99 arca=10ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"}
 
-loadgen b-auth -c 16 -rounds 4 -scenarios secret-get,secret-get-payload \
+want_run b && loadgen b-auth -c 16 -rounds 4 -scenarios secret-get,secret-get-payload \
 	-target "arca-noauth,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "arca-keystone,$ARCA_KEYSTONE,keystone:demo" \
 	-ratio 'arca-noauth/arca-keystone<=1.5'
 
-loadgen c-project-keys -c 32 -rounds 2 -scenarios secret-get,project-key-payload \
+want_run c && loadgen c-project-keys -c 32 -rounds 2 -scenarios secret-get,project-key-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-pk-project" \
 	-target "arca-keystone,$ARCA_KEYSTONE,keystone:arca" \
 	-min-rps project-key-payload:arca=5000 -max-p99 project-key-payload:arca=10ms \
