@@ -67,7 +67,7 @@ func (s *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*key
 
 // GetProjectKey returns a key by id.
 func (s *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
-	k, err := scanProjectKey(s.db.QueryRowContext(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE id = ?", id))
+	k, err := scanProjectKey(s.queryRowHot(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("project key %s: %w", id, keyservice.ErrNotFound)
 	}

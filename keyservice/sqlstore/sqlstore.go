@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -30,6 +31,8 @@ type Store struct {
 	db      *sql.DB
 	mysql   bool
 	likeEsc string // the LIKE ... ESCAPE clause, spelled for the dialect
+
+	hot sync.Map // query string -> *sql.Stmt (prepared.go)
 }
 
 var _ keyservice.Store = (*Store)(nil)
@@ -354,6 +357,9 @@ func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error 
 	return nil
 }
 
+const getSecretQuery = "SELECT " + secretColumns +
+	", EXISTS (SELECT 1 FROM secret_acls WHERE secret_acls.secret_id = secrets.id) FROM secrets WHERE id = ?"
+
 // GetSecret returns a secret by id, whatever its project or expiration.
 func (s *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
 	// Whether the secret has ACLs comes with the row: every secret read is
@@ -361,8 +367,7 @@ func (s *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, e
 	// none (the ACL query is then skipped). A subquery on secret_acls'
 	// primary key (secret_id, operation).
 	var hasACLs bool
-	sec, err := scanSecret(s.db.QueryRowContext(ctx, "SELECT "+secretColumns+
-		", EXISTS (SELECT 1 FROM secret_acls WHERE secret_acls.secret_id = secrets.id) FROM secrets WHERE id = ?", id), &hasACLs)
+	sec, err := scanSecret(s.queryRowHot(ctx, getSecretQuery, id), &hasACLs)
 	if err == nil {
 		sec.NoACLs = !hasACLs
 	}

@@ -1,0 +1,34 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Prepared statements for the reads every hot request makes (a secret by
+// id, a project key by id). Everything else is sent as text with its
+// arguments interpolated by the driver (dbconn), one round trip each. For
+// these few, a statement prepared once per pooled connection is also one
+// round trip per execution, and spares MariaDB the parsing and planning of
+// the query each time: about 10-20 µs of its CPU per request on the bench
+// machine (docs/benchmarks.md). database/sql prepares the statement again
+// on each new connection, so reconnections after a database restart need
+// nothing more.
+
+// queryRowHot runs query, a constant, as a prepared statement. When the
+// statement cannot be prepared (the database is down), it runs the query
+// as text so that the caller sees the same error as for any other query.
+func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := s.hot.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	if prev, loaded := s.hot.LoadOrStore(query, st); loaded {
+		_ = st.Close() // another request prepared it first
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
