@@ -6,8 +6,10 @@
 // test ends (Start, Proc), keeps their output goroutine-safe and shows it
 // when a test fails (LogBuffer, NewLog), waits for their health checks,
 // runs command-line tools (Run), writes Swift rings and configurations
-// (WriteRings, ProxyConfig, ObjectServerConfig) and brings up two
-// arca-object-servers behind a private swift-proxy-server (StartCluster).
+// (WriteRings, ProxyConfig, ObjectServerConfig), brings up two
+// arca-object-servers behind a private swift-proxy-server (StartCluster),
+// and those with an arca-api of their own for the object tier's tests
+// (StartObjectStack).
 // Keystone itself is package testkeystone's, arca-api package testapi's.
 //
 // Where the stack is missing, RequireStack skips the test, or fails it when
