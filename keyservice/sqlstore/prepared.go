@@ -6,7 +6,7 @@ import (
 )
 
 // Prepared statements for the reads every hot request makes (a secret by
-// id, a project key by id). Everything else is sent as text with its
+// id, a project key by id, a project's quotas before each creation). Everything else is sent as text with its
 // arguments interpolated by the driver (dbconn), one round trip each. For
 // these few, a statement prepared once per pooled connection is also one
 // round trip per execution, and spares MariaDB the parsing and planning of

@@ -38,7 +38,7 @@ func scanProjectQuotas(row interface{ Scan(...any) error }) (*keyservice.Project
 
 // GetProjectQuotas returns a project's configured quotas.
 func (s *Store) GetProjectQuotas(ctx context.Context, projectID string) (*keyservice.ProjectQuotas, error) {
-	q, err := scanProjectQuotas(s.db.QueryRowContext(ctx, "SELECT "+projectQuotaColumns+" FROM project_quotas WHERE project_id = ?", projectID))
+	q, err := scanProjectQuotas(s.queryRowHot(ctx, "SELECT "+projectQuotaColumns+" FROM project_quotas WHERE project_id = ?", projectID))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("quotas of project %s: %w", projectID, keyservice.ErrNotFound)
