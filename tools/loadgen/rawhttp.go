@@ -37,8 +37,8 @@ func newRawConn(host, addr string, timeout time.Duration) *rawConn {
 }
 
 // errStale is a failure on a reused connection before any answer byte:
-// the server closed it while idle, and the request is sent again once,
-// as net/http does.
+// the server closed it while idle, and the request is sent again once
+// (when it could not be written, or is idempotent), as net/http does.
 var errStale = errors.New("stale keep-alive connection")
 
 // Do sends req and returns the status and the body (valid until the next
@@ -47,9 +47,12 @@ func (c *rawConn) Do(req *http.Request) (int, []byte, error) {
 	if err := c.encode(req); err != nil {
 		return 0, nil, err
 	}
-	status, body, err := c.roundTrip(c.conn != nil)
+	// A request that reached the server may be retried only if repeating
+	// it is harmless (no POST twice); one that could not be written may.
+	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodDelete
+	status, body, err := c.roundTrip(c.conn != nil, idempotent)
 	if errors.Is(err, errStale) {
-		status, body, err = c.roundTrip(false)
+		status, body, err = c.roundTrip(false, idempotent)
 	}
 	return status, body, err
 }
@@ -92,7 +95,7 @@ func (c *rawConn) encode(req *http.Request) error {
 	return err
 }
 
-func (c *rawConn) roundTrip(reused bool) (int, []byte, error) {
+func (c *rawConn) roundTrip(reused, idempotent bool) (int, []byte, error) {
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 		if err != nil {
@@ -114,7 +117,7 @@ func (c *rawConn) roundTrip(reused bool) (int, []byte, error) {
 		}
 		return 0, nil, c.fail(err)
 	}
-	status, closeAfter, err := c.readHead(reused)
+	status, closeAfter, err := c.readHead(reused && idempotent)
 	if err != nil {
 		return 0, nil, c.fail(err)
 	}
@@ -138,10 +141,10 @@ func (c *rawConn) close() {
 
 // readHead reads the status line, the headers and the body into c.body,
 // and reports whether the server closes the connection after it.
-func (c *rawConn) readHead(reused bool) (status int, closeAfter bool, err error) {
+func (c *rawConn) readHead(retryable bool) (status int, closeAfter bool, err error) {
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
-		if reused && len(line) == 0 {
+		if retryable && len(line) == 0 {
 			err = fmt.Errorf("%w: %w", errStale, err)
 		}
 		return 0, false, err
