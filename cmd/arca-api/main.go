@@ -44,13 +44,7 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
-	opts := logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"}
-	if cfg.LogFormat != "json" {
-		// The same text lines as logging's ConsoleWriter, at a fraction of
-		// its CPU per line: arca-api logs every request.
-		opts.Format, opts.Output = "json", app.TextLog(os.Stderr)
-	}
-	log := logging.New(opts)
+	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Build(ctx, cfg, log)

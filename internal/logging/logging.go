@@ -10,7 +10,6 @@ package logging
 import (
 	"io"
 	"os"
-	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -31,7 +30,7 @@ func New(opts Options) zerolog.Logger {
 		out = os.Stderr
 	}
 	if opts.Format != "json" {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339Nano, NoColor: true}
+		out = newTextWriter(out)
 	}
 	level := zerolog.InfoLevel
 	if opts.Debug {

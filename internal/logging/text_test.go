@@ -1,4 +1,4 @@
-package app
+package logging
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func textLogPair(fast, slow io.Writer) (zerolog.Logger, zerolog.Logger) {
 	mk := func(w io.Writer) zerolog.Logger {
 		return zerolog.New(w).Level(zerolog.DebugLevel).With().Timestamp().Str("service", "arca-api").Logger()
 	}
-	return mk(TextLog(fast)), mk(zerolog.ConsoleWriter{Out: slow, TimeFormat: time.RFC3339Nano, NoColor: true})
+	return mk(newTextWriter(fast)), mk(zerolog.ConsoleWriter{Out: slow, TimeFormat: time.RFC3339Nano, NoColor: true})
 }
 
 // TestTextLogMatchesConsoleWriter: the fast path and the fallback together
@@ -149,9 +149,9 @@ func TestValidScalar(t *testing.T) {
 	}
 }
 
-// BenchmarkTextLog compares an access-log line through TextLog and through
+// BenchmarkTextLog compares an access-log line through the text writer and through
 // zerolog's ConsoleWriter.
-func BenchmarkTextLog(b *testing.B) {
+func BenchmarkTextWriter(b *testing.B) {
 	for _, name := range []string{"fast", "consolewriter"} {
 		b.Run(name, func(b *testing.B) {
 			lf, ls := textLogPair(io.Discard, io.Discard)
@@ -165,4 +165,30 @@ func BenchmarkTextLog(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzTextWriter: for any bytes handed to it as an event, the text writer
+// prints exactly what zerolog's ConsoleWriter prints, whether its own
+// scanner takes the event or gives it to the fallback.
+func FuzzTextWriter(f *testing.F) {
+	var seeds bytes.Buffer
+	for _, event := range textLogEvents {
+		seeds.Reset()
+		event(zerolog.New(&seeds).With().Timestamp().Str("service", "arca-api").Logger())
+		f.Add(bytes.TrimSuffix(seeds.Bytes(), []byte("\n")))
+	}
+	f.Add([]byte(`{"level":"info","a":"\u00e9\ud800","message":"x"}`))
+	f.Add([]byte(`{"level":"info","n":1e400}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		var fast, slow bytes.Buffer
+		_, fastErr := newTextWriter(&fast).Write(event)
+		_, slowErr := (zerolog.ConsoleWriter{Out: &slow, TimeFormat: time.RFC3339Nano, NoColor: true}).Write(event)
+		if (fastErr == nil) != (slowErr == nil) {
+			t.Fatalf("event %q: error %v, ConsoleWriter's %v", event, fastErr, slowErr)
+		}
+		if fast.String() != slow.String() {
+			t.Fatalf("event %q:\n got %q\nwant %q", event, fast.String(), slow.String())
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package app
+package logging
 
 import (
 	"bytes"
@@ -14,22 +14,18 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// TextLog renders zerolog's JSON events as the text lines of
-// log_format = text (internal/logging's zerolog.ConsoleWriter with
-// TimeFormat RFC3339Nano and NoColor), byte for byte, without
+// newTextWriter renders zerolog's JSON events as the text lines of
+// log_format = text (zerolog.ConsoleWriter with TimeFormat RFC3339Nano and
+// NoColor), byte for byte, without
 // ConsoleWriter's cost. ConsoleWriter decodes every event into a
 // map[string]any with encoding/json and formats each field through
 // fmt.Sprintf and os.Getenv: with two lines per request (access and audit)
 // that was a fifth of arca-api's CPU per project-key payload read
-// (docs/benchmarks.md). TextLog scans the flat objects zerolog writes with
+// (docs/benchmarks.md). It scans the flat objects zerolog writes with
 // a small scanner and hands any event it does not recognise (nested
 // values, a caller, a non-string message or time) to ConsoleWriter, so
 // the output never differs.
-//
-// Use it as the Output of a JSON logger:
-//
-//	logging.New(logging.Options{Format: "json", Output: app.TextLog(os.Stderr)})
-func TextLog(out io.Writer) io.Writer {
+func newTextWriter(out io.Writer) io.Writer {
 	return &textLog{out: out, slow: zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339Nano, NoColor: true}}
 }
 
