@@ -202,7 +202,10 @@ type SortKey struct {
 // empty means no condition. Secrets that expired at or before Now are never
 // returned nor counted.
 type SecretFilter struct {
-	ProjectID  string
+	ProjectID string
+	// ACLUserID, when set, replaces the project condition: the secrets of
+	// any project whose read ACL names this user (Barbican's acl_only).
+	ACLUserID  string
 	Name       string
 	Algorithm  string
 	Mode       string

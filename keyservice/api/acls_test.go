@@ -196,3 +196,58 @@ func TestACLBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestListSecretsACLOnly: GET /v1/secrets?acl_only=true lists the secrets
+// of any project whose read ACL names the caller, and nothing else.
+func TestListSecretsACLOnly(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, e *env) {
+		shared := e.createSecret(`{"name":"shared-with-bob","payload":"x","payload_content_type":"text/plain"}`)
+		e.createSecret(`{"name":"not-shared","payload":"y","payload_content_type":"text/plain"}`)
+		e.mustStatus(e.do("PUT", "/v1/secrets/"+shared+"/acl", `{"read":{"users":["bob"]}}`), http.StatusOK)
+		own := e.do("POST", "/v1/secrets", `{"name":"bobs-own","payload":"z","payload_content_type":"text/plain"}`, caller("alt", "bob")...)
+		e.mustStatus(own, http.StatusCreated)
+
+		names := func(r response) []string {
+			t.Helper()
+			e.mustStatus(r, http.StatusOK)
+			var got []string
+			for _, item := range r.json(t)["secrets"].([]any) {
+				got = append(got, item.(map[string]any)["name"].(string))
+			}
+			if total := r.json(t)["total"]; total != float64(len(got)) {
+				t.Errorf("total %v for %v", total, got)
+			}
+			return got
+		}
+		tests := []struct {
+			name    string
+			query   string
+			headers []string
+			want    string
+		}{
+			{"bob, shared with him", "?acl_only=true", caller("alt", "bob"), "[shared-with-bob]"},
+			{"bob, oslo spelling", "?acl_only=True", caller("alt", "bob"), "[shared-with-bob]"},
+			{"bob, his project's own", "", caller("alt", "bob"), "[bobs-own]"},
+			{"bob, acl_only=false", "?acl_only=false", caller("alt", "bob"), "[bobs-own]"},
+			{"bob, with a name filter that excludes it", "?acl_only=true&name=other", caller("alt", "bob"), "[]"},
+			{"dave, same project as bob, not named", "?acl_only=true", caller("alt", "dave"), "[]"},
+			{"no user id", "?acl_only=true", caller("alt", ""), "[]"},
+		}
+		for _, tt := range tests {
+			got := names(e.do("GET", "/v1/secrets"+tt.query, "", tt.headers...))
+			if fmt.Sprint(got) != tt.want && !(tt.want == "[]" && len(got) == 0) {
+				t.Errorf("%s: %v, want %s", tt.name, got, tt.want)
+			}
+		}
+		r := e.do("GET", "/v1/secrets?acl_only=maybe", "", caller("alt", "bob")...)
+		e.mustStatus(r, http.StatusBadRequest)
+		if !strings.Contains(string(r.body), "acl_only") {
+			t.Errorf("400 body %s", r.body)
+		}
+		// Removing the ACL takes the secret off bob's list.
+		e.mustStatus(e.do("DELETE", "/v1/secrets/"+shared+"/acl", ""), http.StatusOK)
+		if got := names(e.do("GET", "/v1/secrets?acl_only=true", "", caller("alt", "bob")...)); len(got) != 0 {
+			t.Errorf("after the ACL's removal bob still lists %v", got)
+		}
+	})
+}

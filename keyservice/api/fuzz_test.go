@@ -48,6 +48,7 @@ func FuzzListQuery(f *testing.F) {
 	f.Add("limit=5&offset=10&name=a&alg=aes&bits=256&sort=name:desc,created&created=gt:2020-01-01T00:00:00,lt:2030-01-01")
 	f.Add("limit=-1&offset=99999999999999999999")
 	f.Add("sort=::&expiration=gte:")
+	f.Add("acl_only=True&acl_only=maybe")
 	f.Fuzz(func(t *testing.T, query string) {
 		q, err := url.ParseQuery(query)
 		if err != nil {
@@ -57,6 +58,11 @@ func FuzzListQuery(f *testing.F) {
 		requireClientError(t, err)
 		if err == nil && (filter.Limit < 1 || filter.Limit > maxLimit || filter.Offset < 0) {
 			t.Fatalf("paging out of bounds: limit %d offset %d", filter.Limit, filter.Offset)
+		}
+		aclOnly, err := parseBool(q, "acl_only")
+		requireClientError(t, err)
+		if aclOnly && q.Get("acl_only") == "" {
+			t.Fatal("acl_only true without the parameter")
 		}
 	})
 }

@@ -351,6 +351,20 @@ const (
 	maxLimit     = 100
 )
 
+// parseBool reads an optional boolean query parameter as oslo does
+// (true/false, yes/no, on/off, 1/0, any case); anything else is a 400
+// rather than a guess.
+func parseBool(q url.Values, key string) (bool, error) {
+	switch v := strings.ToLower(q.Get(key)); v {
+	case "", "false", "no", "off", "0", "f", "n":
+		return false, nil
+	case "true", "yes", "on", "1", "t", "y":
+		return true, nil
+	default:
+		return false, invalid(fmt.Sprintf("Invalid '%s': must be true or false.", key))
+	}
+}
+
 func pageParams(q url.Values) (limit, offset int, err error) {
 	limit, offset = defaultLimit, 0
 	if v := q.Get("limit"); v != "" {
@@ -475,10 +489,23 @@ func (s *Server) listSecrets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	aclOnly, err := parseBool(c.QueryParams(), "acl_only")
+	if err != nil {
+		return err
+	}
 	if err := s.authorize(c, collectionTarget(c)); err != nil {
 		return err
 	}
-	f.ProjectID = callerOf(c).ProjectID
+	caller := callerOf(c)
+	f.ProjectID = caller.ProjectID
+	if aclOnly {
+		// The secrets shared with the caller through read ACLs, from any
+		// project; a caller without a user id has none.
+		if caller.UserID == "" {
+			return s.listPage(c, "secrets", []secretView{}, "/v1/secrets", f.Limit, f.Offset, 0)
+		}
+		f.ACLUserID = caller.UserID
+	}
 	list, total, err := s.svc.ListSecrets(c.Request().Context(), f)
 	if err != nil {
 		return err

@@ -479,6 +479,10 @@ func (s *Store) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*
 	}
 	where := []string{"project_id = ?", "(expiration IS NULL OR expiration > ?)"}
 	args := []any{f.ProjectID, s.tv(nowT)}
+	if f.ACLUserID != "" {
+		where[0] = "id IN (SELECT secret_id FROM secret_acl_users WHERE operation = 'read' AND user_id = ?)"
+		args[0] = f.ACLUserID
+	}
 	for _, c := range []struct{ col, pattern string }{{"name", f.Name}, {"algorithm", f.Algorithm}, {"mode", f.Mode}} {
 		if c.pattern != "" {
 			where = append(where, c.col+" LIKE ?"+s.likeEsc)
