@@ -75,7 +75,7 @@ func (c *upstreamConn) ReadFrom(r io.Reader) (n int64, err error) {
 	for {
 		nr, rerr := r.Read(buf)
 		if nr > 0 {
-			nw, werr := c.Conn.Write(buf[:nr])
+			nw, werr := c.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {
 				return n, werr

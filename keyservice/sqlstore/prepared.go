@@ -27,7 +27,7 @@ func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) *sql
 		return s.db.QueryRowContext(ctx, query, args...)
 	}
 	if prev, loaded := s.hot.LoadOrStore(query, st); loaded {
-		_ = st.Close() // another request prepared it first
+		_ = st.Close() //nolint:sqlclosecheck // a duplicate: another request prepared it first, and the map keeps that one
 		st = prev.(*sql.Stmt)
 	}
 	return st.QueryRowContext(ctx, args...)

@@ -54,7 +54,8 @@ func openDir(dir string) (*os.File, error) {
 // digits, as os.CreateTemp names them (tmpclean recognises the names).
 func createTemp(dir, prefix string) (*os.File, error) {
 	for try := 0; ; try++ {
-		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		// A name, not a secret: O_EXCL below settles any collision.
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)) //nolint:gosec // see above
 		f, err := openFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) && try < 10000 {
 			continue
