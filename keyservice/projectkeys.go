@@ -91,6 +91,10 @@ type KeyAuditRecord struct {
 	Roles         string
 	// Detail is a short free-form note ("previous <id>", "forced").
 	Detail string
+	// EventID identifies the event, set when it happens: a store keeps
+	// one record per EventID, so a batch written again after a commit of
+	// unknown outcome is not recorded twice. Empty: no such guarantee.
+	EventID string
 }
 
 // KeyAuditFilter selects audit records: a project's (required), optionally
@@ -395,6 +399,7 @@ func (s *Service) audit(ctx context.Context, caller Caller, action, projectID, k
 		Time: s.Now(), RequestID: caller.RequestID, Action: action, Outcome: OutcomeOf(cause),
 		ProjectID: projectID, KeyID: keyID, UserID: caller.UserID, UserProjectID: caller.ProjectID,
 		Service: isServiceCaller(caller), Roles: truncate(roles.String(), 255), Detail: truncate(detail, 255),
+		EventID: NewID(),
 	}
 	return s.auditor().record(ctx, rec)
 }

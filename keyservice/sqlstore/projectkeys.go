@@ -170,30 +170,45 @@ func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, no
 const auditColumns = "created, request_id, action, outcome, project_id, key_id, user_id, user_project_id, is_service, roles, detail"
 
 // AppendKeyAudit writes audit records with multi-row inserts in one
-// transaction.
+// transaction. A record whose EventID is already stored is skipped, so
+// writing a batch again after a commit of unknown outcome (the connection
+// cut during COMMIT) records each event once.
 func (s *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	const perStatement = 250
+	// Only a duplicate event_id is ignored; every other error still fails
+	// the statement (unlike INSERT IGNORE, which would turn them into
+	// warnings).
+	onDuplicate := " ON CONFLICT (event_id) DO NOTHING"
+	if s.mysql {
+		onDuplicate = " ON DUPLICATE KEY UPDATE event_id = event_id"
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(recs); start += perStatement {
 			chunk := recs[start:min(start+perStatement, len(recs))]
 			var sb strings.Builder
-			sb.WriteString("INSERT INTO key_audit (" + auditColumns + ") VALUES ")
-			args := make([]any, 0, len(chunk)*11)
+			sb.WriteString("INSERT INTO key_audit (" + auditColumns + ", event_id) VALUES ")
+			args := make([]any, 0, len(chunk)*12)
 			for i, r := range chunk {
 				if i > 0 {
 					sb.WriteByte(',')
 				}
-				sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 				service := 0
 				if r.Service {
 					service = 1
 				}
+				var eventID any // NULL: no id, no deduplication
+				if r.EventID != "" {
+					eventID = clip(r.EventID, 36)
+				}
 				args = append(args, s.tv(r.Time), clip(r.RequestID, 64), r.Action, r.Outcome, clip(r.ProjectID, 255),
-					clip(r.KeyID, 64), clip(r.UserID, 255), clip(r.UserProjectID, 255), service, clip(r.Roles, 255), clip(r.Detail, 255))
+					clip(r.KeyID, 64), clip(r.UserID, 255), clip(r.UserProjectID, 255), service, clip(r.Roles, 255), clip(r.Detail, 255),
+					eventID)
 			}
+			sb.WriteString(onDuplicate)
 			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 				return classify(err, "writing key audit records")
 			}

@@ -22,6 +22,7 @@ var projectKeyTests = []struct {
 	{"ProjectKeyDestroy", testProjectKeyDestroy},
 	{"ListProjectKeys", testListProjectKeys},
 	{"KeyAudit", testKeyAudit},
+	{"KeyAuditOncePerEvent", testKeyAuditOncePerEvent},
 	{"ScanKeyAudit", testScanKeyAudit}, // auditexport.go
 }
 
@@ -231,5 +232,32 @@ func testKeyAudit(t *testing.T, s keyservice.Store) {
 		if r.KeyID != "k1" || r.ID <= got[0].ID || r.ProjectID != "p" {
 			t.Fatalf("filtered record %+v", r)
 		}
+	}
+}
+
+// testKeyAuditOncePerEvent: a batch written again (the auditor retries
+// after a commit whose outcome it could not know) records each event once;
+// records without an event id are all kept.
+func testKeyAuditOncePerEvent(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	project := "once-" + keyservice.NewID()
+	rec := func(requestID, eventID string) keyservice.KeyAuditRecord {
+		return keyservice.KeyAuditRecord{Time: base, RequestID: requestID, Action: keyservice.AuditPayload,
+			Outcome: keyservice.OutcomeSuccess, ProjectID: project, KeyID: "k", UserID: "arca", EventID: eventID}
+	}
+	first := []keyservice.KeyAuditRecord{rec("req-a", keyservice.NewID()), rec("req-b", keyservice.NewID()), rec("req-anon", "")}
+	must(t, s.AppendKeyAudit(c, first))
+	// The same batch again, with one new event and another record without an id.
+	must(t, s.AppendKeyAudit(c, append(first, rec("req-c", keyservice.NewID()))))
+
+	got, err := s.ListKeyAudit(c, keyservice.KeyAuditFilter{ProjectID: project})
+	must(t, err)
+	count := map[string]int{}
+	for _, r := range got {
+		count[r.RequestID]++
+	}
+	want := map[string]int{"req-a": 1, "req-b": 1, "req-c": 1, "req-anon": 2}
+	if fmt.Sprint(count) != fmt.Sprint(want) {
+		t.Fatalf("records per request %v, want %v", count, want)
 	}
 }
