@@ -51,6 +51,10 @@ type AuditEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// Detail is a short note ("forced", "previous <key id>", "first key").
 	Detail string `json:"detail,omitempty"`
+	// EventID is the event's own UUID, assigned when it happened (records
+	// written before schema version 16 have none): unlike ID it is the
+	// same in every export and every database copy, for deduplication.
+	EventID string `json:"event_id,omitempty"`
 }
 
 // AuditResource is an initiator, target or observer.
@@ -81,7 +85,7 @@ func AuditEventOf(r KeyAuditRecord) AuditEvent {
 		Initiator: AuditResource{ID: r.UserID, ProjectID: r.UserProjectID, Type: initiatorType, Roles: r.Roles},
 		Target:    AuditResource{ID: r.KeyID, ProjectID: r.ProjectID, Type: targetType},
 		Observer:  AuditResource{ID: "arca-api", Type: "service/security/keymanager"},
-		RequestID: r.RequestID, Detail: r.Detail,
+		RequestID: r.RequestID, Detail: r.Detail, EventID: r.EventID,
 	}
 	if r.Outcome != OutcomeSuccess {
 		ev.Outcome, ev.Reason = "failure", r.Outcome

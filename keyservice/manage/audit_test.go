@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/uuid"
 
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testdb"
@@ -121,6 +122,13 @@ func TestAuditExport(t *testing.T) {
 				ev.EventTime == "" || (i > 0 && ev.ID <= mine[i-1].ID) {
 				t.Errorf("%s: event %d = %+v, want %+v", what, i, ev, w)
 			}
+		}
+		eventIDs := map[string]bool{}
+		for i, ev := range mine {
+			if _, err := uuid.Parse(ev.EventID); err != nil || eventIDs[ev.EventID] {
+				t.Errorf("%s: event %d has event_id %q: not a fresh UUID", what, i, ev.EventID)
+			}
+			eventIDs[ev.EventID] = true
 		}
 		if mine[1].Initiator.Type != "service" || mine[0].Initiator.Type != "user" {
 			t.Errorf("%s: initiator types %q %q", what, mine[0].Initiator.Type, mine[1].Initiator.Type)

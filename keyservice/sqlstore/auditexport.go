@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"opendev.org/x/arca/keyservice"
@@ -15,7 +16,7 @@ func (s *Store) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([
 	if limit <= 0 {
 		limit = 1000
 	}
-	query := "SELECT id, " + auditColumns + " FROM key_audit WHERE id > ?"
+	query := "SELECT id, " + auditColumns + ", event_id FROM key_audit WHERE id > ?"
 	args := []any{q.AfterID}
 	if q.ProjectID != "" {
 		query += " AND project_id = ?"
@@ -37,11 +38,12 @@ func (s *Store) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([
 		var r keyservice.KeyAuditRecord
 		var at dbTime
 		var service int
+		var eventID sql.NullString
 		if err := rows.Scan(&r.ID, &at, &r.RequestID, &r.Action, &r.Outcome, &r.ProjectID, &r.KeyID, &r.UserID,
-			&r.UserProjectID, &service, &r.Roles, &r.Detail); err != nil {
+			&r.UserProjectID, &service, &r.Roles, &r.Detail, &eventID); err != nil {
 			return nil, fmt.Errorf("reading key audit records: %w", err)
 		}
-		r.Time, r.Service = at.T, service != 0
+		r.Time, r.Service, r.EventID = at.T, service != 0, eventID.String
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -22,6 +22,7 @@ func testScanKeyAudit(t *testing.T, s keyservice.Store) {
 			Time: base.Add(time.Duration(i) * time.Second), RequestID: fmt.Sprintf("req-%d", i),
 			Action: action, Outcome: []string{keyservice.OutcomeSuccess, keyservice.OutcomeDenied}[i%2],
 			ProjectID: []string{"pa", "pb", "pc"}[i%3], KeyID: fmt.Sprintf("k%d", i), UserID: "u", UserProjectID: "up",
+			EventID: keyservice.NewID(),
 		})
 	}
 	must(t, s.AppendKeyAudit(c, recs[:10]))
@@ -34,7 +35,7 @@ func testScanKeyAudit(t *testing.T, s keyservice.Store) {
 	}
 	for i, r := range all {
 		if r.RequestID != recs[i].RequestID || r.Action != recs[i].Action || r.Outcome != recs[i].Outcome ||
-			r.ProjectID != recs[i].ProjectID || (i > 0 && r.ID <= all[i-1].ID) {
+			r.ProjectID != recs[i].ProjectID || r.EventID != recs[i].EventID || (i > 0 && r.ID <= all[i-1].ID) {
 			t.Fatalf("record %d: %+v, want %+v", i, r, recs[i])
 		}
 		sameTime(t, "audit time", r.Time, us(recs[i].Time))
