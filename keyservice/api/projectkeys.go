@@ -196,15 +196,9 @@ func (s *Server) getProjectKeyPayload(c echo.Context) error {
 }
 
 func (s *Server) deleteProjectKey(c echo.Context) error {
-	force := false
-	if v, ok := c.QueryParams()["force"]; ok {
-		switch strings.ToLower(strings.Join(v, ",")) {
-		case "true", "1", "yes":
-			force = true
-		case "false", "0", "no":
-		default:
-			return invalid("Invalid 'force': use true or false.")
-		}
+	force, err := parseBool(c.QueryParams(), "force")
+	if err != nil {
+		return err
 	}
 	k, err := s.loadProjectKey(c, keyservice.AuditDestroy)
 	if err != nil {

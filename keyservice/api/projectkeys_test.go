@@ -193,6 +193,8 @@ func TestProjectKeyResource(t *testing.T) {
 		if err := e.db.QueryRow("SELECT material FROM project_keys WHERE id = ?", id).Scan(&material0); err != nil || material0.Valid {
 			t.Fatalf("destroyed key's material still stored (%v, %v)", material0.Valid, err)
 		}
+		// force must be a boolean: anything else is refused, the key kept.
+		e.status(serviceUser, "DELETE", "/v1/project-keys/"+id2+"?force=maybe", 400)
 		// Forced destruction of the active key; the next GET makes a new one.
 		e.status(serviceUser, "DELETE", "/v1/project-keys/"+id2+"?force=true", 204)
 		third := e.key(demoMember, "GET", "/v1/project-keys/active", 200)
