@@ -207,14 +207,14 @@ func mysqlDSN(raw string) (string, error) {
 		}
 	}
 	// The driver's DSN syntax has no escaping for the address or the
-	// database name: a socket path or name holding '@', '/', '(' or ')'
+	// database name: a socket path or name holding '@', say,
 	// would be read back as something else. Refuse what does not survive
 	// the round trip instead of connecting somewhere unintended.
 	dsn := cfg.FormatDSN()
 	back, err := mysql.ParseDSN(dsn)
 	if err != nil || back.Net != cfg.Net || back.Addr != cfg.Addr || back.DBName != cfg.DBName ||
 		back.User != cfg.User || back.Passwd != cfg.Passwd {
-		return "", bad("the host, unix_socket or database name holds characters the MySQL driver cannot express ('@', '/', '(' or ')')")
+		return "", bad("the host, unix_socket or database name holds characters the MySQL driver cannot express in its DSN (such as '@' in a socket path)")
 	}
 	return dsn, nil
 }
