@@ -84,9 +84,6 @@ cover:
 	@$(GO) tool cover -html=coverage.out -o coverage.html
 	@echo "coverage report: coverage.html"
 
-# make bench: tools/bench.sh, then tools/bench-filter.sh (arca-swift-filter
-# beside the direct path, against a Go upstream and the stack's Swift proxy),
-# with the stack up for both; fails if either missed a target.
 # make bench: the key service beside Barbican (tools/bench.sh), the filter
 # beside direct requests (tools/bench-filter.sh), then the object server
 # beside Debian's Python one (objectserver's TestBenchReport); exits 1 when

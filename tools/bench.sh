@@ -14,7 +14,8 @@
 #            noauth/keystone req/s <= 1.5                              (issue 3)
 #        (c) project-key payload, c=32, beside the secret GET figure:
 #            >= 5000 req/s, p99 < 10 ms; skipped while the route is missing (issue 4)
-#   5. runs the Go benchmarks (short benchtime) and objcrypt's speed report;
+#   5. runs the Go benchmarks (short benchtime), objcrypt's speed report and the
+#      object rewrap rate (issue 10: >= 2,000 objects/s);
 #   6. prints a summary with PASS/FAIL per target; exits 1 if any target failed.
 #
 # Everything shares the machine's CPUs (2 on CI): load generator, arca-api, MariaDB,
@@ -300,6 +301,19 @@ if [[ $RUN_GO == 1 ]]; then
 		SUMMARY+=("${line##* } objcrypt: ${line% *}")
 	done < <(grep -E ' (PASS|FAIL)$' "$TMP/objcrypt.out" | grep -v '^---' | sed 's/  */ /g')
 	((st == 0)) || SUMMARY+=("FAIL objcrypt speed report: go test exited with status $st")
+
+	echo
+	say "object rewrap rate (ARCA_BENCH=1, issue 10)"
+	set +e
+	ARCA_BENCH=1 go test -count=1 -run '^TestRewrapRateReport$' -v ./objectserver/rewrap/ 2>&1 | tee "$TMP/rewrap.out"
+	st=${PIPESTATUS[0]}
+	set -e
+	line=$(grep -E '^rewrap of .* (PASS|FAIL)$' "$TMP/rewrap.out" || true)
+	if [[ -n $line ]]; then
+		SUMMARY+=("${line##* } ${line% *}")
+	else
+		SUMMARY+=("FAIL rewrap rate report: go test exited with status $st and printed no figure")
+	fi
 fi
 
 # ------------------------------------------------------------------ summary

@@ -47,7 +47,13 @@ func TestRewrapRateReport(t *testing.T) {
 	}
 	after := procIO()
 	rate := float64(n) / s.Elapsed.Seconds()
-	t.Logf("rewrapped %d objects in %s: %.0f objects/s (target >= 2000)", n, s.Elapsed, rate)
+	// make bench (tools/bench.sh) reads this line: the figure beside the
+	// target, then PASS or FAIL.
+	res := "PASS"
+	if rate < 2000 {
+		res = "FAIL"
+	}
+	fmt.Printf("rewrap of %d small objects: %.0f objects/s (target >= 2000) %s\n", n, rate, res)
 	t.Logf("per object: %.2f dir reads, %.2f opens, %.2f xattr reads, %.2f xattr writes, %.2f partition locks",
 		float64(s.IO.DirReads)/n, float64(s.IO.Opens)/n, float64(s.IO.XattrReads)/n, float64(s.IO.XattrWrites)/n, float64(s.IO.Locks)/n)
 	t.Logf("process I/O during the run: rchar %d, wchar %d, syscr %d, syscw %d, read_bytes %d, write_bytes %d",
@@ -60,7 +66,7 @@ func TestRewrapRateReport(t *testing.T) {
 	}
 	t.Logf("already-rewrapped pass: %d objects in %s: %.0f objects/s, %d xattr writes", n, s2.Elapsed, float64(n)/s2.Elapsed.Seconds(), s2.IO.XattrWrites)
 	if rate < 2000 {
-		t.Logf("below the 2,000 objects/s target on this (loaded) machine")
+		t.Errorf("rewrap rate %.0f objects/s is below the 2,000 objects/s target (on a shared machine, rerun before concluding)", rate)
 	}
 }
 
