@@ -6,10 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"opendev.org/x/arca/internal/rawhttp"
 )
 
 // newClient is a keep-alive client with an idle pool large enough that no
@@ -99,12 +100,12 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 				}
 				mu.Unlock()
 			}
-			// Plain-http targets are driven by rawConn (rawhttp.go): the
-			// load generator's CPU per request is taken from the servers'.
-			var raw *rawConn
+			// Plain-http targets are driven by rawhttp: the load
+			// generator's CPU per request is taken from the servers'.
+			var raw *rawhttp.Conn
 			defer func() {
 				if raw != nil {
-					raw.close()
+					raw.Close()
 				}
 			}()
 			for i := uint64(0); ; i++ {
@@ -124,11 +125,11 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 					return
 				}
 				if req.URL.Scheme == "http" {
-					if raw == nil || raw.host != req.URL.Host {
+					if raw == nil || raw.Host() != req.URL.Host {
 						if raw != nil {
-							raw.close()
+							raw.Close()
 						}
-						raw = newRawConn(req.URL.Host, hostPort(req.URL.Host), c.Timeout)
+						raw = rawhttp.New(req.URL.Host, rawhttp.HostPort(req.URL.Host), c.Timeout)
 					}
 					t0 := time.Now()
 					status, body, err := raw.Do(req)
@@ -176,12 +177,4 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 		res.Hist.Merge(&hists[i])
 	}
 	return res
-}
-
-// hostPort adds http's default port to a URL host that has none.
-func hostPort(host string) string {
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host
-	}
-	return net.JoinHostPort(strings.Trim(host, "[]"), "80")
 }

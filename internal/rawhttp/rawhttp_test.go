@@ -1,9 +1,7 @@
-package main
+package rawhttp
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +12,7 @@ import (
 	"time"
 )
 
-func TestRawConn(t *testing.T) {
+func TestConn(t *testing.T) {
 	var conns atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -34,6 +32,8 @@ func TestRawConn(t *testing.T) {
 			_, _ = w.Write(append([]byte(r.Method+" "+r.URL.RawQuery+" "+r.Header.Get("X-Test")+" "), b...))
 		case "/empty":
 			w.WriteHeader(http.StatusNoContent)
+		case "/big":
+			_, _ = w.Write(make([]byte, 3000))
 		default:
 			http.NotFound(w, r)
 		}
@@ -46,8 +46,8 @@ func TestRawConn(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	c := newRawConn(host, host, 5*time.Second)
-	defer c.close()
+	c := New(host, host, 5*time.Second)
+	defer c.Close()
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
 		var r io.Reader
@@ -81,16 +81,45 @@ func TestRawConn(t *testing.T) {
 			t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.path, status, got, tc.status, tc.want)
 		}
 	}
+	// Send: headers and bodies from slices, small ones behind the head
+	// and large ones written from the caller's slice.
+	large := bytes.Repeat([]byte("0123456789abcdef"), 2*inlineBody/16+3)
+	for _, tc := range []struct {
+		name   string
+		method string
+		body   []byte
+		want   string
+	}{
+		{"no body", "GET", nil, "GET  yes "},
+		{"empty body", "PUT", []byte{}, "PUT  yes "},
+		{"small body", "PUT", []byte("four"), "PUT  yes four"},
+		{"large body", "PUT", large, "PUT  yes " + string(large)},
+	} {
+		status, got, err := c.Send(tc.method, "/echo", http.Header{"X-Test": {"yes"}}, tc.body)
+		if err != nil || status != 201 || string(got) != tc.want {
+			t.Errorf("Send %s: %d, %d bytes, %v; want 201, %d bytes", tc.name, status, len(got), err, len(tc.want))
+		}
+	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for keep-alive requests, want 1", n)
+	}
+	// An answer larger than MaxBody is an error (and drops the connection,
+	// which is left mid-answer).
+	c.MaxBody = 2000
+	if _, _, err := c.Send("GET", "/big", nil, nil); err == nil || !strings.Contains(err.Error(), "3000 bytes") {
+		t.Errorf("answer over MaxBody: %v", err)
+	}
+	c.MaxBody = 0
+	if status, got := do("GET", "/big", ""); status != 200 || len(got) != 3000 {
+		t.Errorf("big = %d, %d bytes", status, len(got))
 	}
 	// The server closing: the next request opens a new connection.
 	if status, got := do("GET", "/close", ""); status != 200 || got != "bye" {
 		t.Errorf("close = %d %q", status, got)
 	}
 	do("GET", "/length", "")
-	if n := conns.Load(); n != 2 {
-		t.Errorf("%d connections after Connection: close, want 2", n)
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections after Connection: close, want 3", n)
 	}
 	// An idle connection the server dropped is retried on a new one.
 	srv.CloseClientConnections()
@@ -98,32 +127,15 @@ func TestRawConn(t *testing.T) {
 	if status, got := do("GET", "/length", ""); status != 200 || got != "hello" {
 		t.Errorf("after the server dropped the connection: %d %q", status, got)
 	}
-	if n := conns.Load(); n != 3 {
-		t.Errorf("%d connections after a dropped one, want 3", n)
+	if n := conns.Load(); n != 4 {
+		t.Errorf("%d connections after a dropped one, want 4", n)
 	}
 }
 
 func TestHostPort(t *testing.T) {
-	for in, want := range map[string]string{"127.0.0.1:9311": "127.0.0.1:9311", "example.com": "example.com:80", "[::1]": "[::1]:80"} {
-		if got := hostPort(in); got != want {
-			t.Errorf("hostPort(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// TestStoreBody: the hand-written body is what encoding/json makes of it.
-func TestStoreBody(t *testing.T) {
-	for _, size := range []int{0, 5, 32, 100} {
-		e := &Env{PayloadSize: size}
-		for _, w := range []int{-1, 0, 15} {
-			got := e.storeBody(w, 123456)
-			tag := fmt.Sprintf("w%d-%d-", w, 123456)
-			want, _ := json.Marshal(map[string]string{
-				"name": "loadgen", "payload": tag + strings.Repeat("x", max(size-len(tag), 0)), "payload_content_type": "text/plain",
-			})
-			if !bytes.Equal(got, want) {
-				t.Errorf("size %d worker %d: %s, want %s", size, w, got, want)
-			}
+	for in, want := range map[string]string{"127.0.0.1:9311": "127.0.0.1:9311", "example.com": "example.com:80", "[::1]": "[::1]:80", "[::1]:8080": "[::1]:8080"} {
+		if got := HostPort(in); got != want {
+			t.Errorf("HostPort(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package rawhttp
 
 import (
 	"bufio"
@@ -10,31 +10,52 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// rawConn is a measured worker's HTTP/1.1 client: one keep-alive
-// connection, requests written in one write and answers parsed in place.
-// The load generator shares the CPUs with the servers it measures, and
-// net/http's Transport costs it two goroutines per connection and a
-// channel hand-off each way per request; this does the same exchange on
-// the worker's own goroutine. It speaks only what the targets need:
-// plain http, Content-Length or chunked answers, or answers delimited by
-// the server closing the connection (uwsgi's "Connection: close").
-// Set-up and clean-up requests still go through net/http.
-type rawConn struct {
+// DefaultMaxBody is the largest answer body a Conn reads unless told
+// otherwise: load generators keep answers in memory.
+const DefaultMaxBody = 1 << 20
+
+// inlineBody is the largest request body copied behind the head so that
+// head and body go out in one write; larger bodies are written from the
+// caller's slice with writev, without a copy.
+const inlineBody = 64 << 10
+
+// Conn is one worker's keep-alive connection to one server. It is not
+// safe for concurrent use: each worker has its own.
+type Conn struct {
+	// MaxBody bounds the answer bodies read; 0 means DefaultMaxBody.
+	MaxBody int64
+
 	host    string // the URL's host, as given
 	addr    string
 	timeout time.Duration
 	conn    net.Conn
 	br      *bufio.Reader
-	out     []byte // the request being written
+	out     []byte // the request head (and a small body) being written
+	large   []byte // a body written after out, from the caller's slice
+	reqBody []byte // Do's copy of an http.Request's body
 	body    []byte // the last answer's body
 }
 
-func newRawConn(host, addr string, timeout time.Duration) *rawConn {
-	return &rawConn{host: host, addr: addr, timeout: timeout}
+// New returns a Conn to addr (host:port) that sends host as the Host
+// header; timeout bounds each exchange. It connects on the first request.
+func New(host, addr string, timeout time.Duration) *Conn {
+	return &Conn{host: host, addr: addr, timeout: timeout}
 }
+
+// HostPort adds http's default port to a URL host that has none, for New.
+func HostPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), "80")
+}
+
+// Host is the Host header the Conn sends.
+func (c *Conn) Host() string { return c.host }
 
 // errStale is a failure on a reused connection before any answer byte:
 // the server closed it while idle, and the request is sent again once
@@ -42,34 +63,59 @@ func newRawConn(host, addr string, timeout time.Duration) *rawConn {
 var errStale = errors.New("stale keep-alive connection")
 
 // Do sends req and returns the status and the body (valid until the next
-// call).
-func (c *rawConn) Do(req *http.Request) (int, []byte, error) {
-	if err := c.encode(req); err != nil {
-		return 0, nil, err
-	}
-	// A request that reached the server may be retried only if repeating
-	// it is harmless (no POST twice); one that could not be written may.
-	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodDelete
-	status, body, err := c.roundTrip(c.conn != nil, idempotent)
-	if errors.Is(err, errStale) {
-		status, body, err = c.roundTrip(false, idempotent)
-	}
-	return status, body, err
-}
-
-func (c *rawConn) encode(req *http.Request) error {
-	c.out = c.out[:0]
-	c.out = append(c.out, req.Method...)
-	c.out = append(c.out, ' ')
-	c.out = append(c.out, req.URL.RequestURI()...)
-	c.out = append(c.out, " HTTP/1.1\r\nHost: "...)
+// call). The request's host, when it has one, replaces the Conn's.
+func (c *Conn) Do(req *http.Request) (int, []byte, error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		buf := bytes.NewBuffer(c.reqBody[:0])
+		_, err := buf.ReadFrom(req.Body)
+		c.reqBody = buf.Bytes()
+		if err != nil {
+			return 0, nil, fmt.Errorf("reading the request body: %w", err)
+		}
+		if int64(len(c.reqBody)) != req.ContentLength {
+			return 0, nil, fmt.Errorf("request body is %d bytes, Content-Length %d", len(c.reqBody), req.ContentLength)
+		}
+		body = c.reqBody
+	}
+	return c.send(req.Method, req.URL.RequestURI(), host, req.Header, body)
+}
+
+// Send sends method target (a request-URI: path and query) with the
+// headers and, unless body is nil, the body with its Content-Length (an
+// empty, non-nil body sends "Content-Length: 0"). The body is not copied
+// nor kept. It returns the status and the answer's body (valid until the
+// next call).
+func (c *Conn) Send(method, target string, header http.Header, body []byte) (int, []byte, error) {
+	return c.send(method, target, c.host, header, body)
+}
+
+func (c *Conn) send(method, target, host string, header http.Header, body []byte) (int, []byte, error) {
+	c.encode(method, target, host, header, body)
+	// A request that reached the server may be retried only if repeating
+	// it is harmless (no POST twice); one that could not be written may.
+	idempotent := method == http.MethodGet || method == http.MethodHead || method == http.MethodDelete
+	status, answer, err := c.roundTrip(c.conn != nil, idempotent)
+	if errors.Is(err, errStale) {
+		status, answer, err = c.roundTrip(false, idempotent)
+	}
+	c.large = nil
+	return status, answer, err
+}
+
+func (c *Conn) encode(method, target, host string, header http.Header, body []byte) {
+	c.out = c.out[:0]
+	c.out = append(c.out, method...)
+	c.out = append(c.out, ' ')
+	c.out = append(c.out, target...)
+	c.out = append(c.out, " HTTP/1.1\r\nHost: "...)
 	c.out = append(c.out, host...)
 	c.out = append(c.out, "\r\nUser-Agent: loadgen\r\n"...)
-	for k, vs := range req.Header {
+	for k, vs := range header {
 		for _, v := range vs {
 			c.out = append(c.out, k...)
 			c.out = append(c.out, ": "...)
@@ -77,25 +123,33 @@ func (c *rawConn) encode(req *http.Request) error {
 			c.out = append(c.out, "\r\n"...)
 		}
 	}
-	if req.Body == nil || req.Body == http.NoBody {
+	if body == nil {
 		c.out = append(c.out, "\r\n"...)
-		return nil
+		return
 	}
 	c.out = append(c.out, "Content-Length: "...)
-	c.out = strconv.AppendInt(c.out, req.ContentLength, 10)
+	c.out = strconv.AppendInt(c.out, int64(len(body)), 10)
 	c.out = append(c.out, "\r\n\r\n"...)
-	n := len(c.out)
-	var err error
-	buf := bytes.NewBuffer(c.out)
-	_, err = buf.ReadFrom(req.Body)
-	c.out = buf.Bytes()
-	if err == nil && int64(len(c.out)-n) != req.ContentLength {
-		err = fmt.Errorf("request body is %d bytes, Content-Length %d", len(c.out)-n, req.ContentLength)
+	if len(body) <= inlineBody {
+		c.out = append(c.out, body...)
+		return
 	}
+	c.large = body
+}
+
+// write sends the encoded request: one write, or one writev with a large
+// body.
+func (c *Conn) write() error {
+	if c.large == nil {
+		_, err := c.conn.Write(c.out)
+		return err
+	}
+	bufs := net.Buffers{c.out, c.large}
+	_, err := bufs.WriteTo(c.conn)
 	return err
 }
 
-func (c *rawConn) roundTrip(reused, idempotent bool) (int, []byte, error) {
+func (c *Conn) roundTrip(reused, idempotent bool) (int, []byte, error) {
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 		if err != nil {
@@ -111,7 +165,7 @@ func (c *rawConn) roundTrip(reused, idempotent bool) (int, []byte, error) {
 	if err := c.conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
 		return 0, nil, c.fail(err)
 	}
-	if _, err := c.conn.Write(c.out); err != nil {
+	if err := c.write(); err != nil {
 		if reused {
 			err = fmt.Errorf("%w: %w", errStale, err)
 		}
@@ -122,17 +176,18 @@ func (c *rawConn) roundTrip(reused, idempotent bool) (int, []byte, error) {
 		return 0, nil, c.fail(err)
 	}
 	if closeAfter {
-		defer c.close()
+		defer c.Close()
 	}
 	return status, c.body, nil
 }
 
-func (c *rawConn) fail(err error) error {
-	c.close()
+func (c *Conn) fail(err error) error {
+	c.Close()
 	return err
 }
 
-func (c *rawConn) close() {
+// Close closes the connection; the next request opens a new one.
+func (c *Conn) Close() {
 	if c.conn != nil {
 		_ = c.conn.Close()
 		c.conn = nil
@@ -141,7 +196,7 @@ func (c *rawConn) close() {
 
 // readHead reads the status line, the headers and the body into c.body,
 // and reports whether the server closes the connection after it.
-func (c *rawConn) readHead(retryable bool) (status int, closeAfter bool, err error) {
+func (c *Conn) readHead(retryable bool) (status int, closeAfter bool, err error) {
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
 		if retryable && len(line) == 0 {
@@ -195,15 +250,22 @@ func (c *rawConn) readHead(retryable bool) (status int, closeAfter bool, err err
 		closeAfter = true
 		var buf bytes.Buffer
 		buf.Write(c.body)
-		_, err = buf.ReadFrom(io.LimitReader(c.br, 1<<20))
+		_, err = buf.ReadFrom(io.LimitReader(c.br, c.maxBody()))
 		c.body = buf.Bytes()
 	}
 	return status, closeAfter, err
 }
 
-func (c *rawConn) readN(n int64) error {
-	if n > 1<<20 {
-		return fmt.Errorf("answer body of %d bytes: more than the load generator reads", n)
+func (c *Conn) maxBody() int64 {
+	if c.MaxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return c.MaxBody
+}
+
+func (c *Conn) readN(n int64) error {
+	if limit := c.maxBody(); int64(len(c.body))+n > limit {
+		return fmt.Errorf("answer body of %d bytes: more than the %d this client reads", int64(len(c.body))+n, limit)
 	}
 	start := len(c.body)
 	c.body = slices.Grow(c.body, int(n))[:start+int(n)]
@@ -211,7 +273,7 @@ func (c *rawConn) readN(n int64) error {
 	return err
 }
 
-func (c *rawConn) readChunked() error {
+func (c *Conn) readChunked() error {
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err != nil {
