@@ -42,33 +42,11 @@ T0=$EPOCHSECONDS
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench-report.XXXXXX")
 BIN=$TMP/bin
-PIDS=()             # processes we started
-STARTED_STACK=0     # we brought the whole stack up: take it down
-STARTED_BARBICAN=0  # the stack was up without Barbican: stop only Barbican
-DB_CREATED=0
 REGION=""           # private catalog region we registered arca-api in
 SVC_NAME=""
-
-say() { printf '[bench-report %3ds] %s\n' "$((EPOCHSECONDS - T0))" "$*"; }
-die() {
-	say "ERROR: $*" >&2
-	exit 1
-}
-
-stop_pid() { # TERM a process we started, KILL it after 10 s
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-mysql_root() {
-	MYSQL_PWD=$MY_PASSWORD mysql --protocol=TCP -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" "$@"
-}
+BENCH_TAG=bench-report
+# shellcheck source=tools/lib/bench-common.sh
+source "$ROOT/tools/lib/bench-common.sh"
 
 admin_openstack() { # the openstack CLI as the stack's admin
 	(
@@ -77,7 +55,8 @@ admin_openstack() { # the openstack CLI as the stack's admin
 	)
 }
 
-remove_catalog() {
+# bench_cleanup_hook: bench_cleanup calls it; removes the private catalog region.
+bench_cleanup_hook() {
 	local id
 	[[ -n $REGION ]] || return 0
 	while read -r id; do
@@ -86,77 +65,8 @@ remove_catalog() {
 	admin_openstack service delete "$SVC_NAME" >/dev/null 2>&1 || true
 	admin_openstack region delete "$REGION" >/dev/null 2>&1 || true
 }
-
-cleanup() {
-	local status=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	remove_catalog
-	if [[ $DB_CREATED == 1 && $KEEP != 1 ]]; then
-		mysql_root -e "DROP DATABASE IF EXISTS $DB" || true
-	fi
-	if [[ $STARTED_STACK == 1 ]]; then
-		say "stopping the stack (this run started it)"
-		"$STACK" down || true
-	elif [[ $STARTED_BARBICAN == 1 ]]; then
-		local dir=${ARCA_STACK_DIR:-$ROOT/.stack}
-		if [[ -s $dir/run/barbican.pid ]]; then
-			pid=$(<"$dir/run/barbican.pid")
-			say "stopping Barbican (pid $pid; this run started it)"
-			kill -TERM -- "-$pid" 2>/dev/null || stop_pid "$pid"
-			for _ in {1..100}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL -- "-$pid" 2>/dev/null || true
-			rm -f "$dir/run/barbican.pid"
-		fi
-	fi
-	if [[ $KEEP == 1 ]]; then
-		say "kept $TMP and database $DB"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$status"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # a port nothing listens on
-	local p
-	for _ in {1..100}; do
-		p=$((20000 + RANDOM % 20000))
-		if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-start_bg() { # NAME CMD...: starts a process in the background, logs to $TMP/NAME.log
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-
-wait_healthy() { # NAME PID URL
-	local name=$1 pid=$2 url=$3 i
-	for ((i = 0; i < 150; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -n 30 "$TMP/$name.log" >&2
-			die "$name exited during start-up (log above)"
-		fi
-		if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
-			say "$name: pid $pid, $url"
-			return 0
-		fi
-		sleep 0.2
-	done
-	tail -n 30 "$TMP/$name.log" >&2
-	die "$name did not answer on $url within 30 s"
-}
 
 # ------------------------------------------------------------------ build
 say "building arca binaries, loadgen, benchreport into $BIN"
@@ -164,39 +74,13 @@ mkdir -p "$BIN"
 go build -o "$BIN/" ./cmd/... ./tools/loadgen ./tools/benchreport || die "build failed"
 
 # ------------------------------------------------------------------ stack
-ARCA_STACK_BARBICAN=1 "$STACK" install
-status_before=$("$STACK" status || true)
-if ! grep -Eq '^keystone +running' <<<"$status_before"; then
-	STARTED_STACK=1
-elif ! grep -Eq '^barbican +running' <<<"$status_before"; then
-	STARTED_BARBICAN=1
-fi
-ARCA_STACK_BARBICAN=1 "$STACK" up
-eval "$(ARCA_STACK_BARBICAN=1 "$STACK" env)"
-[[ -n ${ARCA_TEST_BARBICAN_URL:-} ]] || die "Barbican is not running after tools/stack.sh up"
+bench_stack_up 1
 SWIFT_DIR=$ARCA_TEST_SWIFT_DIR
 SWIFT_URL=${ARCA_TEST_SWIFT_URL:-http://127.0.0.1:8081}
 
-dsn=${ARCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}
-[[ $dsn =~ ^([^:@]+)(:([^@]*))?@tcp\(([^:]+):([0-9]+)\) ]] || die "cannot read ARCA_TEST_MYSQL_DSN"
-MY_USER=${BASH_REMATCH[1]} MY_PASSWORD=${BASH_REMATCH[3]} MY_HOST=${BASH_REMATCH[4]} MY_PORT=${BASH_REMATCH[5]}
-
 # ------------------------------------------------------------------ arca-api x2
-say "fresh database $DB on $MY_HOST:$MY_PORT"
-mysql_root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-DB_CREATED=1
-DB_URL="mysql+pymysql://$MY_USER${MY_PASSWORD:+:$MY_PASSWORD}@$MY_HOST:$MY_PORT/$DB"
-
-AUTHTOKEN="[keystone_authtoken]
-www_authenticate_uri = $ARCA_TEST_KEYSTONE_URL
-auth_url = $ARCA_TEST_KEYSTONE_URL
-auth_type = password
-username = $ARCA_TEST_ARCA_USER
-password = $ARCA_TEST_ARCA_PASSWORD
-project_name = $ARCA_TEST_ARCA_PROJECT
-user_domain_name = $ARCA_TEST_USER_DOMAIN
-project_domain_name = $ARCA_TEST_PROJECT_DOMAIN
-region_name = $ARCA_TEST_REGION"
+bench_fresh_db
+AUTHTOKEN=$(keystone_authtoken_section)
 
 write_api_conf() { # FILE PORT STRATEGY
 	local file=$1 port=$2 strategy=$3
@@ -368,8 +252,6 @@ say "object path: PUT/GET 4 KiB and 16 MiB through the Swift proxy"
 	-out "$TMP/obj.json" || say "object benchmark reported failures (see above)"
 
 # ------------------------------------------------------------------ 3. memory
-STACK_RUN=${ARCA_STACK_DIR:-$ROOT/.stack}/run
-stack_pid() { if [[ -s $STACK_RUN/$1.pid ]]; then cat "$STACK_RUN/$1.pid"; fi; }
 MEM=(
 	"arca-api=$API_NOAUTH_PID"
 	"arca-api-keystone=$API_KS_PID"

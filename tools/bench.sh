@@ -48,78 +48,12 @@ DB=arca_bench
 T0=$EPOCHSECONDS
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench.XXXXXX")
 BIN=$TMP/bin
-PIDS=()             # arca-api processes we started
-STARTED_STACK=0     # we brought the whole stack up: take it down
-STARTED_BARBICAN=0  # the stack was up without Barbican: stop only Barbican
-DB_CREATED=0
 SUMMARY=()
-
-say() { printf '[bench %3ds] %s\n' "$((EPOCHSECONDS - T0))" "$*"; }
-die() {
-	say "ERROR: $*" >&2
-	exit 1
-}
-
-stop_pid() { # TERM a process we started, KILL it after 10 s
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-mysql_root() {
-	MYSQL_PWD=$MY_PASSWORD mysql --protocol=TCP -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" "$@"
-}
-
-cleanup() {
-	local status=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [[ $DB_CREATED == 1 && $KEEP != 1 ]]; then
-		mysql_root -e "DROP DATABASE IF EXISTS $DB" || true
-	fi
-	if [[ $STARTED_STACK == 1 ]]; then
-		say "stopping the stack (this run started it)"
-		"$STACK" down || true
-	elif [[ $STARTED_BARBICAN == 1 ]]; then
-		local dir=${ARCA_STACK_DIR:-$ROOT/.stack}
-		if [[ -s $dir/run/barbican.pid ]]; then
-			pid=$(<"$dir/run/barbican.pid")
-			say "stopping Barbican (pid $pid; this run started it)"
-			# launched with setsid by stack.sh: its process group is its own
-			kill -TERM -- "-$pid" 2>/dev/null || stop_pid "$pid"
-			for _ in {1..100}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL -- "-$pid" 2>/dev/null || true
-			rm -f "$dir/run/barbican.pid"
-		fi
-	fi
-	if [[ $KEEP == 1 ]]; then
-		say "kept $TMP and database $DB"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$status"
-}
-trap cleanup EXIT
+BENCH_TAG=bench
+# shellcheck source=tools/lib/bench-common.sh
+source "$ROOT/tools/lib/bench-common.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # a port nothing listens on
-	local p
-	for _ in {1..100}; do
-		p=$((20000 + RANDOM % 20000))
-		if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 # ------------------------------------------------------------------ build
 say "building arca-api, arca-manage, loadgen into $BIN"
@@ -128,29 +62,10 @@ go build -o "$BIN/" ./cmd/... ./tools/loadgen ||
 	die "build failed (arca-api must build for make bench)"
 
 # ------------------------------------------------------------------ stack
-"$STACK" install
-status_before=$("$STACK" status || true)
-if ! grep -Eq '^keystone +running' <<<"$status_before"; then
-	STARTED_STACK=1
-elif [[ $WANT_BARBICAN == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
-	STARTED_BARBICAN=1
-fi
-ARCA_STACK_BARBICAN=$WANT_BARBICAN "$STACK" up
-eval "$(ARCA_STACK_BARBICAN=$WANT_BARBICAN "$STACK" env)"
-if [[ $WANT_BARBICAN == 1 && -z ${ARCA_TEST_BARBICAN_URL:-} ]]; then
-	die "Barbican is not running after tools/stack.sh up"
-fi
-
-# ARCA_TEST_MYSQL_DSN is a go-sql-driver DSN: USER[:PASSWORD]@tcp(HOST:PORT)/
-dsn=${ARCA_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/}
-[[ $dsn =~ ^([^:@]+)(:([^@]*))?@tcp\(([^:]+):([0-9]+)\) ]] || die "cannot read ARCA_TEST_MYSQL_DSN"
-MY_USER=${BASH_REMATCH[1]} MY_PASSWORD=${BASH_REMATCH[3]} MY_HOST=${BASH_REMATCH[4]} MY_PORT=${BASH_REMATCH[5]}
+bench_stack_up "$WANT_BARBICAN"
 
 # ------------------------------------------------------------------ arca-api x2
-say "fresh database $DB on $MY_HOST:$MY_PORT"
-mysql_root -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-DB_CREATED=1
-DB_URL="mysql+pymysql://$MY_USER${MY_PASSWORD:+:$MY_PASSWORD}@$MY_HOST:$MY_PORT/$DB"
+bench_fresh_db
 
 write_conf() { # FILE PORT STRATEGY
 	local file=$1 port=$2 strategy=$3
@@ -165,41 +80,13 @@ write_conf() { # FILE PORT STRATEGY
 		[crypto]
 		master_key_file = $TMP/master.key
 	CONF
-	if [[ $strategy == keystone ]]; then
-		cat >>"$file" <<-CONF
-			[keystone_authtoken]
-			www_authenticate_uri = $ARCA_TEST_KEYSTONE_URL
-			auth_url = $ARCA_TEST_KEYSTONE_URL
-			auth_type = password
-			username = $ARCA_TEST_ARCA_USER
-			password = $ARCA_TEST_ARCA_PASSWORD
-			project_name = $ARCA_TEST_ARCA_PROJECT
-			user_domain_name = $ARCA_TEST_USER_DOMAIN
-			project_domain_name = $ARCA_TEST_PROJECT_DOMAIN
-			region_name = $ARCA_TEST_REGION
-		CONF
-	fi
+	if [[ $strategy == keystone ]]; then keystone_authtoken_section >>"$file"; fi
 	chmod 600 "$file"
 }
 
 start_api() { # NAME PORT: starts arca-api, waits for /healthcheck
-	local name=$1 port=$2 pid i
-	"$BIN/arca-api" --config-file "$TMP/$name.conf" >"$TMP/$name.log" 2>&1 &
-	pid=$!
-	PIDS+=("$pid")
-	for ((i = 0; i < 150; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -n 30 "$TMP/$name.log" >&2
-			die "$name exited during start-up (log above)"
-		fi
-		if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthcheck" 2>/dev/null; then
-			say "$name: arca-api pid $pid on :$port"
-			return 0
-		fi
-		sleep 0.2
-	done
-	tail -n 30 "$TMP/$name.log" >&2
-	die "$name did not answer on :$port within 30 s"
+	start_bg "$1" "$BIN/arca-api" --config-file "$TMP/$1.conf"
+	wait_healthy "$1" "$LAST_PID" "http://127.0.0.1:$2/healthcheck"
 }
 
 NOAUTH_PORT=$(free_port) || die "no free port"
@@ -215,10 +102,6 @@ start_api keystone "$KEYSTONE_PORT"
 NOAUTH_PID=${PIDS[0]} KEYSTONE_PID=${PIDS[1]}
 
 # CPU per request of the processes involved (loadgen -pid: a process and its descendants)
-STACK_RUN=${ARCA_STACK_DIR:-$ROOT/.stack}/run
-stack_pid() { # NAME: the PID tools/stack.sh recorded for a daemon, if any
-	if [[ -s $STACK_RUN/$1.pid ]]; then cat "$STACK_RUN/$1.pid"; fi
-}
 MYSQL_PID=$(stack_pid mysql) # a private MariaDB; else the host's server
 [[ -n $MYSQL_PID ]] || MYSQL_PID=$(pidof -s mariadbd || pidof -s mysqld || true)
 WATCH=(-pid "arca-noauth=$NOAUTH_PID" -pid "arca-keystone=$KEYSTONE_PID")
