@@ -3,6 +3,7 @@ package rawhttp
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +152,7 @@ func (c *Conn) write() error {
 
 func (c *Conn) roundTrip(reused, idempotent bool) (int, []byte, error) {
 	if c.conn == nil {
-		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+		conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(context.Background(), "tcp", c.addr)
 		if err != nil {
 			return 0, nil, err
 		}
