@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/rs/zerolog"
+
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/internal/metrics"
@@ -81,6 +83,15 @@ func run(files []string, verbose bool) error {
 		Service: "arca-object-server",
 		Output:  out,
 	})
+	// log_level = warning or error (Swift's levels, accepted by the
+	// configuration) leave out the access log and info messages, as they
+	// do in swift-object-server.
+	switch f.String("DEFAULT", "log_level", "info") {
+	case "warning":
+		log = log.Level(zerolog.WarnLevel)
+	case "error":
+		log = log.Level(zerolog.ErrorLevel)
+	}
 	srv, err := objectserver.Build(files, log)
 	if err != nil {
 		return err
