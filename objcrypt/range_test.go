@@ -1,0 +1,247 @@
+package objcrypt
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// span is a half-open byte range [off, end) of a stored object.
+type span struct{ off, end int64 }
+
+func (s span) String() string { return fmt.Sprintf("[%d,%d)", s.off, s.end) }
+
+func (s span) within(outer span) bool { return s.off >= outer.off && s.end <= outer.end }
+
+// readLog is an io.ReaderAt that records every read made through it.
+type readLog struct {
+	ra    io.ReaderAt
+	mu    sync.Mutex
+	reads []span
+}
+
+func (l *readLog) ReadAt(p []byte, off int64) (int, error) {
+	l.mu.Lock()
+	l.reads = append(l.reads, span{off, off + int64(len(p))})
+	l.mu.Unlock()
+	return l.ra.ReadAt(p, off)
+}
+
+// take returns the reads recorded since the last call and forgets them.
+func (l *readLog) take() []span {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.reads
+	l.reads = nil
+	return r
+}
+
+// frameSpans is where each segment's frame lies in a stored object,
+// computed without the Reader: from the plaintext length alone through
+// Layout for an undecorated object, from the index in the trailer for a
+// decorated one. It also returns the trailer with the index, if any.
+func frameSpans(t *testing.T, stored []byte, l Layout, plainLen int64) (frames []span, trailer span) {
+	t.Helper()
+	size := int64(len(stored))
+	n := l.Segments(plainLen)
+	trailer = span{size - trailerLen, size}
+	if !l.Decorated {
+		for i := range n {
+			off, pl := l.SegmentOffset(plainLen, i)
+			frames = append(frames, span{off, off + frameLen(pl)})
+		}
+	} else {
+		trailer.off -= n * indexEntry
+		index := stored[trailer.off : size-trailerLen]
+		off := l.HeaderLen
+		for i := range n {
+			fl := frameLen(int64(binary.BigEndian.Uint32(index[indexEntry*i:])))
+			frames = append(frames, span{off, off + fl})
+			off += fl
+		}
+	}
+	end := l.HeaderLen
+	if n > 0 {
+		end = frames[n-1].end
+	}
+	if end != trailer.off {
+		t.Fatalf("frames end at %d, trailer starts at %d", end, trailer.off)
+	}
+	return frames, trailer
+}
+
+// union merges spans into sorted, disjoint ones.
+func union(spans []span) []span {
+	s := slices.Clone(spans)
+	slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+	var out []span
+	for _, x := range s {
+		if x.end <= x.off {
+			continue
+		}
+		if k := len(out) - 1; k >= 0 && x.off <= out[k].end {
+			out[k].end = max(out[k].end, x.end)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// TestRangeReadsOnlyCoveringSegments checks the range reader's I/O, not just
+// its output: opening an object reads the header and the trailer (with the
+// index) and nothing else, and a range reads exactly the frames of the
+// segments that cover it, every one of them and not a byte more.
+func TestRangeReadsOnlyCoveringSegments(t *testing.T) {
+	const seg = 4096
+	const nseg = 40
+	const plainLen = (nseg-1)*seg + 1000 // the last segment is partial
+	pt := payload(plainLen, 21)
+	cases := []struct {
+		name     string
+		off, len int64
+	}{
+		{"start", 0, 100},
+		{"first segment", 0, seg},
+		{"last byte of a segment", seg - 1, 1},
+		{"middle", 10*seg + 5, 300},
+		{"across a boundary", 5*seg - 10, 20},
+		{"single byte", 17 * seg, 1},
+		{"several windows", 3*seg + 1, 12 * seg},
+		{"end", plainLen - 10, 10},
+		{"last partial segment", (nseg - 1) * seg, 1000},
+		{"past the end", plainLen - 5, 100},
+		{"whole object", 0, plainLen},
+		{"empty", 7 * seg, 0},
+		{"empty at the end", plainLen, 0},
+	}
+	for _, o := range []WriterOptions{
+		{SegmentSize: seg},
+		{SegmentSize: seg, Decorators: []Decorator{Zstd}},
+	} {
+		stored, md := seal(t, pt, testKey, testPath, &o)
+		if len(stored) <= smallObjectRead {
+			t.Fatalf("object of %d bytes is read whole; the test needs a larger one", len(stored))
+		}
+		l := md.Layout()
+		frames, trailer := frameSpans(t, stored, l, plainLen)
+		header := span{0, l.HeaderLen}
+		size := int64(len(stored))
+		name := "plain"
+		if l.Decorated {
+			name = "zstd"
+		}
+		for _, par := range []int{1, 2, 4} {
+			// covering is the byte span of the frames of the segments
+			// covering [off, off+n) clamped to the object.
+			covering := func(off, n int64) (span, bool) {
+				first, last, ok := l.SegmentsFor(off, min(n, plainLen-off))
+				if !ok {
+					return span{}, false
+				}
+				return span{frames[first].off, frames[last].end}, true
+			}
+			openLogged := func(t *testing.T) (*Reader, *readLog) {
+				t.Helper()
+				log := &readLog{ra: bytes.NewReader(stored)}
+				r, err := NewReader(log, size, testKey, testPath, &ReaderOptions{Parallelism: par})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, rd := range log.take() {
+					if !rd.within(header) && !rd.within(trailer) {
+						t.Fatalf("NewReader read %v, outside the header %v and the trailer %v", rd, header, trailer)
+					}
+				}
+				return r, log
+			}
+			read := func(t *testing.T, r *Reader, off, n int64) {
+				t.Helper()
+				if err := r.Range(off, n); err != nil {
+					t.Fatal(err)
+				}
+				var got bytes.Buffer
+				var err error
+				if par == 2 {
+					_, err = io.Copy(&got, r) // WriteTo
+				} else {
+					_, err = got.ReadFrom(struct{ io.Reader }{r}) // Read
+				}
+				end := min(off+n, plainLen)
+				if err != nil || !bytes.Equal(got.Bytes(), pt[off:end]) {
+					t.Fatalf("range %d+%d: %v, %d bytes, not the plaintext", off, n, err, got.Len())
+				}
+			}
+			for _, c := range cases {
+				t.Run(fmt.Sprintf("%s/par%d/%s", name, par, c.name), func(t *testing.T) {
+					r, log := openLogged(t)
+					read(t, r, c.off, c.len)
+					reads := log.take()
+					want, ok := covering(c.off, c.len)
+					if !ok {
+						if len(reads) > 0 {
+							t.Fatalf("empty range read %v", reads)
+						}
+						return
+					}
+					for _, rd := range reads {
+						if !rd.within(want) {
+							t.Fatalf("read %v outside the covering frames %v (reads %v)", rd, want, reads)
+						}
+					}
+					if u := union(reads); len(u) != 1 || u[0] != want {
+						t.Fatalf("reads %v do not cover the frames %v", u, want)
+					}
+				})
+			}
+			// One Reader re-ranged through every case, as a multi-range GET
+			// does: segments still in its window are not read again, and
+			// nothing outside the covering frames is read.
+			t.Run(fmt.Sprintf("%s/par%d/re-ranged", name, par), func(t *testing.T) {
+				r, log := openLogged(t)
+				for _, c := range append(slices.Clone(cases), cases...) {
+					read(t, r, c.off, c.len)
+					want, ok := covering(c.off, c.len)
+					for _, rd := range log.take() {
+						if !ok || !rd.within(want) {
+							t.Fatalf("%s: read %v outside the covering frames %v", c.name, rd, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// A small object (at most smallObjectRead bytes stored) is read whole in one
+// read when it is opened, instead of four (prefix, header, trailer, frames);
+// ranges then read nothing more.
+func TestRangeSmallObjectOneRead(t *testing.T) {
+	pt := payload(3*1024+100, 22)
+	stored, _ := seal(t, pt, testKey, testPath, &WriterOptions{SegmentSize: 1024})
+	log := &readLog{ra: bytes.NewReader(stored)}
+	r, err := NewReader(log, int64(len(stored)), testKey, testPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads := log.take(); len(reads) != 1 || reads[0] != (span{0, int64(len(stored))}) {
+		t.Fatalf("opening a small object read %v", reads)
+	}
+	for _, rg := range [][2]int64{{0, 5}, {1000, 100}, {0, int64(len(pt))}} {
+		if err := r.Range(rg[0], rg[1]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, pt[rg[0]:rg[0]+rg[1]]) {
+			t.Fatalf("range %v: %v", rg, err)
+		}
+	}
+	if reads := log.take(); len(reads) != 0 {
+		t.Fatalf("ranges of a small object read %v", reads)
+	}
+}
