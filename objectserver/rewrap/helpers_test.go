@@ -67,14 +67,6 @@ func (k *fakeKeys) KeyMaterial(_ context.Context, project, id string) ([]byte, e
 	return b, nil
 }
 
-func (k *fakeKeys) key(project, id string) objcrypt.ProjectKey {
-	b, err := k.KeyMaterial(context.Background(), project, id)
-	if err != nil {
-		panic(err)
-	}
-	return objcrypt.ProjectKey{ID: id, Key: b}
-}
-
 var tsCounter struct {
 	sync.Mutex
 	last time.Time
@@ -107,24 +99,40 @@ func partFor(obj string) string {
 // putObject writes an encrypted object as the object server does.
 func putObject(tb testing.TB, m *diskfile.Manager, keys *fakeKeys, project, obj string, body []byte, extra map[string]string) {
 	tb.Helper()
+	if err := writeObject(m, keys, project, obj, body, extra); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// writeObject is putObject returning its error, for goroutines (a test
+// may not fail from them with Fatal).
+func writeObject(m *diskfile.Manager, keys *fakeKeys, project, obj string, body []byte, extra map[string]string) error {
 	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	id, _ := keys.ActiveKey(context.Background(), project)
+	id, err := keys.ActiveKey(context.Background(), project)
+	if err != nil {
+		return err
+	}
+	pk, err := keys.KeyMaterial(context.Background(), project, id.ID)
+	if err != nil {
+		return err
+	}
 	w, err := df.Create()
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	ow, err := objcrypt.NewWriter(w.File(), keys.key(project, id.ID), df.Name, &objcrypt.WriterOptions{Algorithm: objcrypt.AES256CBC, StoredMD5: true})
+	defer w.Abort()
+	ow, err := objcrypt.NewWriter(w.File(), objcrypt.ProjectKey{ID: id.ID, Key: pk}, df.Name, &objcrypt.WriterOptions{Algorithm: objcrypt.AES256CBC, StoredMD5: true})
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	if _, err := ow.Write(body); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	if err := ow.Close(); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	cm := ow.Metadata()
 	meta := cm.Map()
@@ -136,9 +144,42 @@ func putObject(tb testing.TB, m *diskfile.Manager, keys *fakeKeys, project, obj 
 	for k, v := range extra {
 		meta[k] = v
 	}
-	if err := w.Commit(context.Background(), ts.Internal()+".data", meta); err != nil {
-		tb.Fatal(err)
+	return w.Commit(context.Background(), ts.Internal()+".data", meta)
+}
+
+// postObject writes a .meta file with the user metadata meta, as the
+// object server's POST does (it never carries crypto metadata).
+func postObject(m *diskfile.Manager, project, obj string, meta map[string]string) error {
+	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
+	if err != nil {
+		return err
 	}
+	w, err := df.Create()
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	ts := nextTS()
+	values := map[string]string{"X-Timestamp": ts.Internal()}
+	for k, v := range meta {
+		values[k] = v
+	}
+	return w.Commit(context.Background(), diskfile.MetaName(ts, nil)+".meta", values)
+}
+
+// deleteObject writes a tombstone, as the object server's DELETE does.
+func deleteObject(m *diskfile.Manager, project, obj string) error {
+	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
+	if err != nil {
+		return err
+	}
+	w, err := df.Create()
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	ts := nextTS()
+	return w.Commit(context.Background(), ts.Internal()+".ts", map[string]string{"X-Timestamp": ts.Internal()})
 }
 
 // readObject reads an object back as the object server's GET does: key id

@@ -18,6 +18,13 @@ import (
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
+// Test seams, nil in production. beforeReplace is called with the
+// partition lock held just before a file's metadata is replaced (steps 1
+// and 2), beforeChecksum just before its checksum is restored (step 3):
+// the instants at which a concurrent PUT, POST or DELETE of the same object
+// would do the most harm, so tests land one there.
+var beforeReplace, beforeChecksum func(path string)
+
 // maxPerLock bounds the objects rewritten under one partition lock before
 // it is released and taken again, so that suffix hashing and other jobs
 // wait for at most a few milliseconds.
@@ -511,6 +518,9 @@ func (w *worker) rewrap(p partition, path string, fh *os.File, raw *diskfile.Raw
 	if err != nil {
 		return keyID, &reasonError{"re-encoding metadata", err}
 	}
+	if beforeReplace != nil {
+		beforeReplace(path)
+	}
 	calls, err := diskfile.ReplacePickle(fh, raw, newPickle)
 	w.s.IO.XattrWrites += int64(calls)
 	if err != nil {
@@ -651,6 +661,9 @@ func (w *worker) flush(wait bool) {
 
 // checksum restores one file's checksum; the caller holds the lock.
 func (w *worker) checksum(pe pending) {
+	if beforeChecksum != nil {
+		beforeChecksum(pe.path)
+	}
 	w.s.IO.Opens++
 	f, err := os.Open(pe.path) //nolint:gosec // G304: a file this job rewrapped
 	if errors.Is(err, fs.ErrNotExist) {
