@@ -3,6 +3,7 @@ package rewrap
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -309,5 +310,124 @@ func TestFrontierNeverPassesUnfinishedSuffix(t *testing.T) {
 	f.advance()
 	if f.next != 1 || f.last.Suffix != partEnd || f.last.Partition != "0" {
 		t.Fatalf("frontier at %v (%d)", f.last, f.next)
+	}
+}
+
+// TestCrashAfterEachStep leaves a file as a crash right after step 1
+// (checksum removed, old pickle) or step 2 (new pickle, no checksum) of the
+// metadata replacement would: the object server's read path (diskfile's
+// Open, as GET) reads it on the key its pickle names without quarantining
+// it, status counts it on that key, and the next run finishes the job: the
+// object on the active key with its checksum back, readable once the old
+// key is destroyed.
+func TestCrashAfterEachStep(t *testing.T) {
+	cases := []struct {
+		name string
+		// crash leaves f as a crash would; newPickle is the rewrapped one
+		crash          func(t *testing.T, f *os.File, raw *diskfile.RawMetadata, newPickle []byte)
+		onActive       bool // the pickle after the crash names the active key
+		wantRewrapped  int
+		wantAlreadyRun int
+	}{
+		{
+			name: "after step 1",
+			crash: func(t *testing.T, f *os.File, _ *diskfile.RawMetadata, _ []byte) {
+				if err := unix.Fremovexattr(int(f.Fd()), "user.swift.metadata_checksum"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantRewrapped: 1,
+		},
+		{
+			name: "after step 2",
+			crash: func(t *testing.T, f *os.File, raw *diskfile.RawMetadata, newPickle []byte) {
+				if _, err := diskfile.ReplacePickle(f, raw, newPickle); err != nil {
+					t.Fatal(err)
+				}
+			},
+			onActive:       true,
+			wantAlreadyRun: 1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newNode(t)
+			keys := newFakeKeys()
+			old := keys.rotate("p1")
+			putObject(t, m, keys, "p1", "o", body(9), map[string]string{"X-Object-Meta-Color": "red"})
+			active := keys.rotate("p1")
+			df, err := m.Object("d1", partFor("o"), 0, "AUTH_p1", "c", "o")
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, err := diskfile.CurrentData(df.Dir())
+			if err != nil || name == "" {
+				t.Fatalf("current data: %q %v", name, err)
+			}
+			path := filepath.Join(df.Dir(), name)
+			f, err := os.OpenFile(path, os.O_RDWR, 0) //nolint:gosec // G304: the test's own file
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := diskfile.ReadRawMetadata(f)
+			if err != nil || raw.Checksum == nil {
+				f.Close()
+				t.Fatalf("metadata before the crash: %v (or no checksum)", err)
+			}
+			cm, err := objcrypt.ParseMetadata(raw.Values)
+			if err != nil {
+				f.Close()
+				t.Fatal(err)
+			}
+			oldWrapped := base64.StdEncoding.EncodeToString(cm.WrappedKey)
+			oldKey, _ := keys.KeyMaterial(context.Background(), "p1", old)
+			newKey, _ := keys.KeyMaterial(context.Background(), "p1", active)
+			if err := objcrypt.Rewrap(cm, objcrypt.ProjectKey{ID: old, Key: oldKey}, objcrypt.ProjectKey{ID: active, Key: newKey}, raw.Values["name"], nil); err != nil {
+				f.Close()
+				t.Fatal(err)
+			}
+			newPickle, err := substitute(raw, old, oldWrapped, active, base64.StdEncoding.EncodeToString(cm.WrappedKey))
+			if err != nil {
+				f.Close()
+				t.Fatal(err)
+			}
+			tc.crash(t, f, raw, newPickle)
+			f.Close()
+
+			crashed := rawOf(t, path)
+			wantKey, wantPickle := old, raw.Pickle()
+			if tc.onActive {
+				wantKey, wantPickle = active, newPickle
+			}
+			if crashed.Checksum != nil || !bytes.Equal(crashed.Pickle(), wantPickle) {
+				t.Fatalf("not the crashed state: checksum %q, pickle equal %v", crashed.Checksum, bytes.Equal(crashed.Pickle(), wantPickle))
+			}
+			got, o := readObject(t, m, keys, "p1", "o")
+			if !bytes.Equal(got, body(9)) || o.Metadata[objcrypt.SysmetaPrefix+"Key-Id"] != wantKey || o.Metadata["X-Object-Meta-Color"] != "red" {
+				t.Fatalf("after the crash reads %q on key %s with Color %q, want key %s", got, o.Metadata[objcrypt.SysmetaPrefix+"Key-Id"], o.Metadata["X-Object-Meta-Color"], wantKey)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("the crashed file is gone (quarantined?): %v", err)
+			}
+			if st := run(t, m, keys, func(o *Options) { o.DryRun = true }); st.Keys[KeyRef{"p1", wantKey}] != 1 || st.Failed != 0 {
+				t.Fatalf("status after the crash: %+v", st)
+			}
+
+			s := run(t, m, keys, nil)
+			if s.Rewrapped != tc.wantRewrapped || s.Already != tc.wantAlreadyRun || s.Checksums != 1 || s.Failed != 0 {
+				t.Fatalf("repair run: %+v", s)
+			}
+			repaired := rawOf(t, path) // verifies the checksum it has
+			if repaired.Checksum == nil || repaired.Values[objcrypt.SysmetaPrefix+"Key-Id"] != active {
+				t.Fatalf("after the repair run: checksum %q, key %s", repaired.Checksum, repaired.Values[objcrypt.SysmetaPrefix+"Key-Id"])
+			}
+			keys.destroy("p1", old)
+			if got, o := readObject(t, m, keys, "p1", "o"); !bytes.Equal(got, body(9)) || o.Metadata["X-Object-Meta-Color"] != "red" {
+				t.Fatalf("after the repair reads %q with %v", got, o.Metadata)
+			}
+			if s := run(t, m, keys, nil); s.Rewrapped != 0 || s.Checksums != 0 || s.Failed != 0 || s.Already != 1 {
+				t.Fatalf("third run: %+v", s)
+			}
+		})
 	}
 }
