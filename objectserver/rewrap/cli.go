@@ -38,6 +38,10 @@ nothing and shows, per project key, how many objects on this node depend on
 it. Exit status 1 when any object failed or the run was interrupted.
 `
 
+// newResolver builds the key service client from the configuration; a
+// test seam, so that Main can be run against a key service in memory.
+var newResolver = func(o keyclient.Options) (keyclient.Resolver, error) { return keyclient.New(o) }
+
 // Main is `arca-object-server rewrap ARGS`; it returns the exit status.
 func Main(args []string, stdout, stderr *os.File) int {
 	status := false
@@ -80,7 +84,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 	log := logging.New(logging.Options{Format: cfg.LogFormat, Service: "arca-object-server-rewrap", Output: stderr})
 	kopts := cfg.KeyClient
 	kopts.Logger = log.With().Str("component", "keyclient").Logger()
-	keys, err := keyclient.New(kopts)
+	keys, err := newResolver(kopts)
 	if err != nil {
 		fmt.Fprintln(stderr, "rewrap: key service client:", err)
 		return 1
