@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,9 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,8 +100,10 @@ func (s *stack) inactive(t *testing.T, n teststack.Node) int {
 }
 
 // readEveryReplica GETs every .data file on every node straight from its
-// object server, so a replica the proxy would not pick is read too.
-func (s *stack) readEveryReplica(t *testing.T, want map[string][]byte) {
+// object server, so a replica the proxy would not pick is read too, and
+// checks its content and, for the objects in wantMeta, the metadata of the
+// last acknowledged POST.
+func (s *stack) readEveryReplica(t *testing.T, want map[string][]byte, wantMeta map[string]string) {
 	t.Helper()
 	read := 0
 	for _, n := range s.Nodes {
@@ -138,6 +143,9 @@ func (s *stack) readEveryReplica(t *testing.T, want map[string][]byte) {
 			if resp.StatusCode != 200 || !bytes.Equal(b, exp) {
 				t.Errorf("GET %s from %s: %d, %d bytes, want %d", name, n.Device, resp.StatusCode, len(b), len(exp))
 			}
+			if m, ok := wantMeta[obj]; ok && resp.Header.Get("X-Object-Meta-Round") != m {
+				t.Errorf("GET %s from %s: metadata Round %q, want %q", name, n.Device, resp.Header.Get("X-Object-Meta-Round"), m)
+			}
 			read++
 			return nil
 		})
@@ -148,10 +156,13 @@ func (s *stack) readEveryReplica(t *testing.T, want map[string][]byte) {
 }
 
 // TestRewrapRealStack: upload, rotate, upload more; rewrap node 1 with a
-// kill in the middle and a rerun, node 2 while a client overwrites and
-// posts to the same objects; then every object reads back identical, status
-// reports nothing on the old key, and after destroying the old key every
-// object still reads, with the last write and the last metadata.
+// kill in the middle and a rerun, node 2 too, while clients overwrite and
+// post to some of the objects and only post to others (whose .data files
+// the jobs rewrite as the POSTs land); then every object reads back
+// identical from the proxy and every replica, with the ETag, length and
+// Last-Modified clients saw before, status reports nothing on the old key,
+// and after destroying the old key every object still reads, with the last
+// write and the last metadata.
 func TestRewrapRealStack(t *testing.T) {
 	s := newStack(t)
 	tag := make([]byte, 4)
@@ -186,60 +197,140 @@ func TestRewrapRealStack(t *testing.T) {
 		}
 	}
 
-	// A client keeps overwriting and posting to four of the old objects.
-	hot := []string{"o00", "o01", "o02", "o03"}
+	// What clients see of every object before the rewrap: the job must not
+	// change it (a POST changes Last-Modified, so that is compared only for
+	// objects nobody posts to).
+	type seen struct{ etag, length, modified string }
+	before := map[string]seen{}
+	for name := range want {
+		code, hdr, _, err := s.do("HEAD", cont+"/"+name, nil, nil)
+		if err != nil || code != 200 {
+			t.Fatalf("HEAD %s: %d %v", name, code, err)
+		}
+		before[name] = seen{hdr.Get("Etag"), hdr.Get("Content-Length"), hdr.Get("Last-Modified")}
+	}
+
+	// Clients keep writing to ten of the old objects, one client per
+	// object (so "latest" is well defined) for as long as the jobs run:
+	// two are overwritten (PUT, then POST), which moves them to the new key
+	// at once; eight are only posted to, which leaves their .data on the
+	// old key, so the jobs rewrite those .data files while POSTs land on
+	// them.
+	overwrite := []string{"o00", "o01"}
+	postOnly := []string{"o02", "o03", "o04", "o05", "o06", "o07", "o08", "o09"}
+	type hotState struct {
+		body            []byte
+		meta            string // the last acknowledged POST's Round ("" after a PUT)
+		posted          bool
+		postsDuringJobs int
+	}
 	var mu sync.Mutex
-	lastBody := map[string][]byte{}
-	lastMeta := map[string]string{}
+	hot := map[string]*hotState{}
+	var jobsRunning atomic.Bool
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for round := 0; ; round++ {
-			for _, name := range hot {
+	var wg, firstRound sync.WaitGroup
+	for _, name := range append(append([]string{}, overwrite...), postOnly...) {
+		st := &hotState{body: want[name]}
+		hot[name] = st
+		put := slices.Contains(overwrite, name)
+		wg.Add(1)
+		firstRound.Add(1)
+		go func() {
+			defer wg.Done()
+			var once sync.Once
+			for round := 0; ; round++ {
 				select {
 				case <-stop:
+					once.Do(firstRound.Done)
 					return
 				default:
 				}
-				body := []byte(fmt.Sprintf("%s overwritten in round %d", name, round))
-				if code, _, _, err := s.do("PUT", cont+"/"+name, body, nil); err == nil && code == 201 {
-					mu.Lock()
-					lastBody[name], lastMeta[name] = body, ""
-					mu.Unlock()
+				ok := true
+				if put {
+					body := []byte(fmt.Sprintf("%s overwritten in round %d", name, round))
+					code, _, _, err := s.do("PUT", cont+"/"+name, body, nil)
+					ok = err == nil && code == 201
+					if ok {
+						mu.Lock()
+						st.body, st.meta = body, ""
+						mu.Unlock()
+					}
 				}
 				meta := fmt.Sprintf("round-%d", round)
-				if code, _, _, err := s.do("POST", cont+"/"+name, nil, map[string]string{"X-Object-Meta-Round": meta}); err == nil && code == 202 {
+				during := jobsRunning.Load()
+				code, _, _, err := s.do("POST", cont+"/"+name, nil, map[string]string{"X-Object-Meta-Round": meta})
+				if err == nil && code == 202 {
 					mu.Lock()
-					lastMeta[name] = meta
+					st.meta, st.posted = meta, true
+					if during && jobsRunning.Load() {
+						st.postsDuringJobs++
+					}
 					mu.Unlock()
+				} else {
+					ok = false
+				}
+				if ok {
+					once.Do(firstRound.Done)
 				}
 			}
+		}()
+	}
+	// The overwritten objects are on the new key before the jobs start, so
+	// the jobs' counts below are of the objects they move themselves.
+	ready := make(chan struct{})
+	go func() { firstRound.Wait(); close(ready) }()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		close(stop)
+		t.Fatal("the clients' first writes never succeeded")
+	}
+	onOld := 24 - len(overwrite)
+	for _, n := range s.Nodes {
+		if c := s.inactive(t, n); c != onOld {
+			t.Fatalf("%s: %d objects on the old key with the clients running, want %d", n.Device, c, onOld)
 		}
-	}()
+	}
 
-	// Node 1: killed mid-run, then run again from its state file.
+	// Node 1: killed mid-run, then run again from its state file. The first
+	// run is slowed to 3 objects/s, so examining the node's 30 objects
+	// takes about 10 s however busy the machine is; it is killed once its
+	// state file records finished work and status shows objects moved, so
+	// the kill lands with part, not all, done.
+	jobsRunning.Store(true)
 	n1 := s.Nodes[0]
 	stateFile := filepath.Join(s.work, "rewrap-d1.state")
 	cmd := exec.Command(filepath.Join(s.bins, "arca-object-server"), "rewrap", "--config-file", n1.Config, "--project", s.Project,
-		"--state-file", stateFile, "--rate", "5", "--checksum-delay", "300ms")
+		"--state-file", stateFile, "--rate", "3", "--checksum-delay", "300ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it as soon as its state file records finished work: a fixed sleep would
-	// depend on how busy the machine is. At 5 objects/s the job needs about
-	// 5 s for its 24 objects, so it is killed half-way.
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	progressed := false
+	for deadline := time.Now().Add(60 * time.Second); !progressed && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if b, err := os.ReadFile(stateFile); err == nil && (bytes.Contains(b, []byte(`"done"`)) || bytes.Contains(b, []byte(`"completed"`))) {
-			break
+			progressed = s.inactive(t, n1) < onOld
 		}
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	if c := s.inactive(t, n1); c == 0 || c >= 24 {
-		t.Logf("after the kill %d objects remain on the old key (expected some done, some not)", c)
+	var st struct {
+		Done      *struct{ Partition, Suffix string } `json:"done"`
+		Completed []string                            `json:"completed"`
+		Complete  bool                                `json:"complete"`
 	}
+	b, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatalf("state file after the kill: %v", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("state file after the kill: %v\n%s", err, b)
+	}
+	c := s.inactive(t, n1)
+	if !progressed || st.Complete || (st.Done == nil && len(st.Completed) == 0) || c == 0 || c >= onOld {
+		t.Fatalf("the kill did not land mid-run: progressed %v, %d of %d objects still on the old key, state:\n%s", progressed, c, onOld, b)
+	}
+	t.Logf("killed with %d of %d objects still on the old key; state:\n%s", c, onOld, b)
+	scannedRe := regexp.MustCompile(`scanned (\d+),`)
 	for _, n := range s.Nodes {
 		args := []string{}
 		if n.Device == n1.Device {
@@ -250,11 +341,17 @@ func TestRewrapRealStack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rewrap on %s: %v", n.Device, err)
 		}
-		if n.Device == n1.Device && !strings.Contains(out, "resumed after") {
-			t.Errorf("the second run on %s did not resume:\n%s", n1.Device, out)
+		if n.Device == n1.Device {
+			m := scannedRe.FindStringSubmatch(out)
+			if !strings.Contains(out, "resumed after") || m == nil {
+				t.Errorf("the second run on %s did not resume:\n%s", n1.Device, out)
+			} else if sc, _ := strconv.Atoi(m[1]); sc >= len(want) {
+				t.Errorf("the resumed run on %s examined all %d objects again:\n%s", n1.Device, sc, out)
+			}
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	jobsRunning.Store(false)
 	close(stop)
 	wg.Wait()
 
@@ -267,8 +364,13 @@ func TestRewrapRealStack(t *testing.T) {
 		t.Fatalf("destroying the old key: %d %v", code, body)
 	}
 	time.Sleep(1500 * time.Millisecond) // key_cache_ttl
-	for name, body := range lastBody {
-		want[name] = body
+	wantMeta := map[string]string{}
+	for name, st := range hot {
+		want[name] = st.body
+		wantMeta[name] = st.meta
+		if slices.Contains(postOnly, name) && (!st.posted || st.postsDuringJobs == 0) {
+			t.Errorf("%s: no POST acknowledged while the jobs ran (%+v): the test did not race", name, st)
+		}
 	}
 	for name, body := range want {
 		code, hdr, b, err := s.do("GET", cont+"/"+name, nil, nil)
@@ -276,13 +378,24 @@ func TestRewrapRealStack(t *testing.T) {
 			t.Errorf("GET %s after the rewrap and destroy: %d %v %q, want %q", name, code, err, b, body)
 			continue
 		}
-		if m, ok := lastMeta[name]; ok {
+		if m, ok := wantMeta[name]; ok {
 			if hdr.Get("X-Object-Meta-Round") != m {
 				t.Errorf("%s: metadata Round %q, want %q (last acknowledged POST)", name, hdr.Get("X-Object-Meta-Round"), m)
 			}
 		} else if idx := strings.TrimPrefix(name, "o"); hdr.Get("X-Object-Meta-Index") != strings.TrimLeft(idx, "0") && !(idx == "00" && hdr.Get("X-Object-Meta-Index") == "0") {
 			t.Errorf("%s: user metadata lost: %v", name, hdr)
 		}
+		was := before[name]
+		switch {
+		case slices.Contains(overwrite, name):
+		case hdr.Get("Etag") != was.etag || hdr.Get("Content-Length") != was.length:
+			t.Errorf("%s: ETag %s length %s, were %s %s", name, hdr.Get("Etag"), hdr.Get("Content-Length"), was.etag, was.length)
+		case !slices.Contains(postOnly, name) && hdr.Get("Last-Modified") != was.modified:
+			t.Errorf("%s: Last-Modified %s, was %s", name, hdr.Get("Last-Modified"), was.modified)
+		}
 	}
-	s.readEveryReplica(t, want)
+	s.readEveryReplica(t, want, wantMeta)
+	for _, name := range postOnly {
+		t.Logf("%s: %d POSTs acknowledged while the jobs ran", name, hot[name].postsDuringJobs)
+	}
 }
