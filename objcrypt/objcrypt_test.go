@@ -268,6 +268,15 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(50, func() { w.Write(buf) }); a != 0 {
 		t.Errorf("Writer.Write: %.1f allocs per segment", a)
 	}
+	// io.Copy into a Writer takes ReadFrom, which peeks a byte at every
+	// segment boundary.
+	src := newGenReader(0)
+	if a := testing.AllocsPerRun(50, func() {
+		src.left = DefaultSegmentSize
+		w.ReadFrom(src)
+	}); a != 0 {
+		t.Errorf("Writer.ReadFrom: %.1f allocs per segment", a)
+	}
 	stored, _ := seal(t, make([]byte, 2<<20), testKey, testPath, nil)
 	r, err := NewReader(bytes.NewReader(stored), int64(len(stored)), testKey, testPath, nil)
 	if err != nil {

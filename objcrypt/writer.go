@@ -56,6 +56,7 @@ type Writer struct {
 	n                 int // bytes in pt[cur]
 	index             []byte
 	iv                [ivLen]byte
+	peek              [1]byte // ReadFrom's look-ahead at a segment boundary
 	// prevFrame is the last frame written, not yet in the stored MD5.
 	prevFrame []byte
 
@@ -233,8 +234,9 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		w.ensurePT()
 		if w.n == len(w.pt[w.cur]) {
 			// Peek one byte before sealing, for the same reason as in Write.
-			var one [1]byte
-			c, err := io.ReadFull(r, one[:])
+			// It goes in the Writer: a local would escape to the heap
+			// through the io.Reader, once per segment.
+			c, err := io.ReadFull(r, w.peek[:])
 			if c == 0 {
 				if err == io.EOF || err == io.ErrUnexpectedEOF {
 					return total, nil
@@ -245,7 +247,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 				return total, err
 			}
 			w.ensurePT()
-			w.pt[w.cur][0] = one[0]
+			w.pt[w.cur][0] = w.peek[0]
 			w.n = 1
 			total++
 		}
