@@ -221,6 +221,21 @@ func TestSpeedReport(t *testing.T) {
 	}
 	allocs("encrypt 64 KiB", encR)
 	allocs("decrypt 16 MiB", decR)
+	// Memory per stream, in KiB: what one Writer and one Reader allocate
+	// for a 64 MiB object, beside the segments each keeps in flight
+	// (streamBounds). A ratio at most 1 passes.
+	encMem, decMem := streamMemory(t, 64<<20)
+	encMax, decMax := streamBounds(DefaultSegmentSize, runtime.GOMAXPROCS(0))
+	mem := func(name string, bound, got uint64) {
+		res := "PASS"
+		if got > bound {
+			res, fail = "FAIL", true
+		}
+		fmt.Fprintf(w, "%-44s %9.0f %9.0f %7.2f %7s  %s\n", name, float64(bound)/1024, float64(got)/1024,
+			float64(got)/float64(bound), "<=1", res)
+	}
+	mem("encrypt 64 MiB: KiB allocated per stream", encMax, encMem)
+	mem("decrypt 64 MiB: KiB allocated per stream", decMax, decMem)
 	if fail {
 		t.Error("a speed target was missed (see the table; on a shared machine, rerun before concluding)")
 	}
