@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -80,18 +81,18 @@ func (m *Manager) DevicePath(device string) (string, error) {
 		return "", fmt.Errorf("%w: bad device name", ErrDeviceUnavailable)
 	}
 	p := filepath.Join(m.Devices, device)
-	st, err := os.Stat(p)
-	if err != nil || !st.IsDir() {
+	// stat(2) into a Stat_t here, not os.Stat: every request checks its
+	// device, and os.Stat allocates a FileInfo each time.
+	var st unix.Stat_t
+	if err := stat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return "", fmt.Errorf("%w: %s", ErrDeviceUnavailable, device)
 	}
 	if m.MountCheck {
-		parent, err := os.Stat(m.Devices)
-		if err != nil {
+		var parent unix.Stat_t
+		if err := stat(m.Devices, &parent); err != nil {
 			return "", fmt.Errorf("%w: %s", ErrDeviceUnavailable, device)
 		}
-		a, okA := st.Sys().(*unix.Stat_t)
-		b, okB := parent.Sys().(*unix.Stat_t)
-		if !okA || !okB || a.Dev == b.Dev {
+		if st.Dev == parent.Dev {
 			return "", fmt.Errorf("%w: %s is not mounted", ErrDeviceUnavailable, device)
 		}
 	}
@@ -267,13 +268,58 @@ func listDir(dir string) ([]string, error) {
 	return names, err
 }
 
+// dirBufPool holds getdents buffers (os.File's size).
+var dirBufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// readDirNames lists dir as os.File.Readdirnames(-1) does (without "."
+// and ".."), with open(2), getdents(2) and close(2) on a bare descriptor:
+// every GET, HEAD and PUT lists a hash directory, and an os.File costs an
+// fcntl(2) and three allocations besides.
 func readDirNames(dir string) ([]string, error) {
-	f, err := openDir(dir)
+	fd, err := openRaw(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return f.Readdirnames(-1)
+	defer func() { _ = unix.Close(fd) }()
+	return readDirFd(fd, dir)
+}
+
+// fsyncFd is fsync(2), retried on EINTR as os.File.Sync does; like the
+// directory syncs of Swift's renamer, its failure is not an error.
+func fsyncFd(fd int) {
+	for {
+		if err := unix.Fsync(fd); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// readDirFd lists the open directory fd (named dir in errors).
+func readDirFd(fd int, dir string) ([]string, error) {
+	bp := dirBufPool.Get().(*[]byte)
+	defer dirBufPool.Put(bp)
+	buf := *bp
+	var names []string
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return names, &fs.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		for b := buf[:n]; len(b) > 0; {
+			consumed, _, more := unix.ParseDirent(b, -1, names)
+			names = more
+			if consumed <= 0 {
+				break
+			}
+			b = b[consumed:]
+		}
+	}
 }
 
 // cleanup removes obsolete files (and a reclaimable tombstone) from dir and
@@ -561,18 +607,19 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 	// One open of the directory serves its fsync (Swift's renamer: the
 	// directory, and the parents of any it created) and the listing that
 	// cleanup needs.
-	df, err := openDir(dir)
+	// A bare descriptor, as in readDirNames: no os.File to set up.
+	df, err := openRaw(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fsErr("opening object dir", err)
 	}
 	if !w.d.m.NoFsync {
-		_ = df.Sync()
+		fsyncFd(df)
 		if created > 0 {
 			fsyncDirs(filepath.Dir(dir), created-1)
 		}
 	}
-	names, err := df.Readdirnames(-1)
-	df.Close()
+	names, err := readDirFd(df, dir)
+	_ = unix.Close(df)
 	if err != nil {
 		return fmt.Errorf("diskfile: listing %s: %w", dir, err)
 	}

@@ -3,6 +3,7 @@ package diskfile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,6 +65,32 @@ func TestTimestamps(t *testing.T) {
 	m, c, err := parseMetaName("1700000001.00000+0")
 	if err != nil || m != meta || *c != meta {
 		t.Errorf("parseMetaName: %v %v %v", m, c, err)
+	}
+}
+
+// TestTimestampFormsAsFmt: the strconv-built forms are fmt's, for every
+// kind of value (padding, wide seconds, offsets, negative values).
+func TestTimestampFormsAsFmt(t *testing.T) {
+	for _, ts := range []Timestamp{
+		{}, {Raw: 1}, {Raw: 99999}, {Raw: 100000}, {Raw: 170000000012345}, {Raw: maxRaw},
+		{Raw: 1 << 62}, {Raw: 170000000012345, Offset: 10}, {Raw: 5, Offset: 1<<63 - 1},
+		{Raw: -1}, {Raw: -170000000012345, Offset: 3}, {Raw: 7, Offset: -2},
+	} {
+		normal := fmt.Sprintf("%010d.%05d", ts.Raw/100000, ts.Raw%100000)
+		internal, short := normal, normal
+		if ts.Offset != 0 {
+			internal = fmt.Sprintf("%s_%016x", normal, ts.Offset)
+			short = fmt.Sprintf("%s_%x", normal, ts.Offset)
+		}
+		if got := ts.Normal(); got != normal {
+			t.Errorf("%+v: Normal %q, want %q", ts, got, normal)
+		}
+		if got := ts.Internal(); got != internal {
+			t.Errorf("%+v: Internal %q, want %q", ts, got, internal)
+		}
+		if got := ts.Short(); got != short {
+			t.Errorf("%+v: Short %q, want %q", ts, got, short)
+		}
 	}
 }
 

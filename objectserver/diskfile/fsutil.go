@@ -17,15 +17,39 @@ import (
 // (fcntl, fcntl, epoll_ctl, fcntl, fcntl), and an object PUT opens about
 // seven files. The file is blocking, like one from os.OpenFile.
 func openFile(path string, flags int, perm uint32) (*os.File, error) {
+	fd, err := openRaw(path, flags, perm)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openRaw is open(2) with O_CLOEXEC, retried on EINTR, its error an
+// *fs.PathError as os.OpenFile's.
+func openRaw(path string, flags int, perm uint32) (int, error) {
 	for {
 		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, perm)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 		}
-		return os.NewFile(uintptr(fd), path), nil
+		return fd, nil
+	}
+}
+
+// stat is stat(2), retried on EINTR as os.Stat does.
+func stat(path string, st *unix.Stat_t) error {
+	for {
+		err := unix.Stat(path, st)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "stat", Path: path, Err: err}
+		}
+		return nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -85,6 +86,9 @@ func getxattr(fd int, key string, buf []byte) ([]byte, error) {
 	}
 }
 
+// xattrBufPool holds the buffers metadata is read into.
+var xattrBufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
 // errBadMetadata: the metadata cannot be read or fails its checksum; the
 // caller quarantines the file.
 var errBadMetadata = errors.New("diskfile: unreadable metadata")
@@ -94,12 +98,31 @@ var errBadMetadata = errors.New("diskfile: unreadable metadata")
 func readMetadata(f *os.File) (map[string]string, error) {
 	fd := int(f.Fd())
 	var data []byte
+	// Chunk 0 is read into a pooled buffer and decoded in place (the
+	// decoded strings are copies); later chunks and the checksum go
+	// through buf.
+	firstp := xattrBufPool.Get().(*[]byte)
+	defer xattrBufPool.Put(firstp)
 	var buf [4096]byte
 	for i := 0; ; i++ {
 		if i >= maxMetadataChunks {
 			return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
 		}
-		chunk, err := getxattr(fd, chunkKey(i), buf[:])
+		var err error
+		if i == 0 {
+			// Nearly always the whole pickle: used in place.
+			data, err = getxattr(fd, metadataKey, *firstp)
+		} else {
+			// A separate variable, so that buf stays on the stack: only
+			// copies of it reach data.
+			var more []byte
+			if more, err = getxattr(fd, chunkKey(i), buf[:]); err == nil {
+				if i == 1 {
+					data = append([]byte(nil), data...)
+				}
+				data = append(data, more...)
+			}
+		}
 		if err != nil {
 			if errors.Is(err, unix.ENODATA) {
 				if i == 0 {
@@ -112,7 +135,6 @@ func readMetadata(f *os.File) (map[string]string, error) {
 			}
 			return nil, fmt.Errorf("diskfile: reading metadata: %w", err)
 		}
-		data = append(data, chunk...)
 	}
 	if sum, err := getxattr(fd, metadataChecksumKey, buf[:]); err == nil {
 		want := md5.Sum(data) //nolint:gosec // G401: Swift's metadata checksum
@@ -123,6 +145,26 @@ func readMetadata(f *os.File) (map[string]string, error) {
 	m, err := pickle.StringMap(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadMetadata, err)
+	}
+	// When no key changes (non-ASCII header names are rare), values are
+	// converted in place and the common case costs no second map.
+	keysStored := true
+	for k := range m {
+		if k != "name" && fromStored(k) != k {
+			keysStored = false
+			break
+		}
+	}
+	if keysStored {
+		for k, v := range m {
+			if k == "name" {
+				continue
+			}
+			if fv := fromStored(v); fv != v {
+				m[k] = fv
+			}
+		}
+		return m, nil
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
