@@ -165,9 +165,13 @@ func stringMapFast(data []byte) (map[string]string, bool) {
 		if len(p) == 2 && p[0] == 'u' && p[1] == '.' {
 			return out, true
 		}
-		k, rest, ok := binString(p)
+		kb, rest, ok := binBytes(p)
 		if !ok {
 			return nil, false
+		}
+		k, common := commonKeys[string(kb)]
+		if !common {
+			k = string(kb)
 		}
 		v, rest, ok := binString(rest)
 		if !ok {
@@ -178,23 +182,48 @@ func stringMapFast(data []byte) (map[string]string, bool) {
 	}
 }
 
+// commonKeys are the metadata names of nearly every object Arca stores:
+// stringMapFast returns these shared strings instead of a new copy of
+// each name for every object opened.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"name", "Content-Type", "X-Timestamp", "ETag", "Content-Length",
+		"X-Object-Sysmeta-Arca-Version", "X-Object-Sysmeta-Arca-Algorithm", "X-Object-Sysmeta-Arca-Segment-Size",
+		"X-Object-Sysmeta-Arca-Decorators", "X-Object-Sysmeta-Arca-Key-Id", "X-Object-Sysmeta-Arca-Wrapped-Key",
+		"X-Object-Sysmeta-Arca-Plaintext-Length", "X-Object-Sysmeta-Arca-Plaintext-Etag",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
 // binString reads a SHORT_BINSTRING or BINSTRING.
 func binString(p []byte) (string, []byte, bool) {
+	b, rest, ok := binBytes(p)
+	if !ok {
+		return "", nil, false
+	}
+	return string(b), rest, true
+}
+
+// binBytes reads a SHORT_BINSTRING or BINSTRING, returning its bytes in p.
+func binBytes(p []byte) ([]byte, []byte, bool) {
 	switch {
 	case len(p) >= 2 && p[0] == 'U':
 		n := int(p[1])
 		if len(p)-2 < n {
-			return "", nil, false
+			return nil, nil, false
 		}
-		return string(p[2 : 2+n]), p[2+n:], true
+		return p[2 : 2+n], p[2+n:], true
 	case len(p) >= 5 && p[0] == 'T':
 		n := int64(int32(binary.LittleEndian.Uint32(p[1:5])))
 		if n < 0 || int64(len(p)-5) < n {
-			return "", nil, false
+			return nil, nil, false
 		}
-		return string(p[5 : 5+n]), p[5+n:], true
+		return p[5 : 5+n], p[5+n:], true
 	}
-	return "", nil, false
+	return nil, nil, false
 }
 
 func stringMapSlow(data []byte) (map[string]string, error) {
