@@ -324,16 +324,24 @@ func pythonTitle(s string) string {
 	return string(b)
 }
 
+// The metadata name prefixes, lower case.
+const (
+	userMetaPrefix         = "x-object-meta-"
+	sysMetaPrefix          = "x-object-sysmeta-"
+	transientSysMetaPrefix = "x-object-transient-sysmeta-"
+	arcaMetaPrefix         = "x-object-sysmeta-arca-"
+)
+
 func isUserMeta(lk string) bool {
-	return strings.HasPrefix(lk, "x-object-meta-") && len(lk) > len("x-object-meta-")
+	return strings.HasPrefix(lk, userMetaPrefix) && len(lk) > len(userMetaPrefix)
 }
 func isSysMeta(lk string) bool {
-	return strings.HasPrefix(lk, "x-object-sysmeta-") && len(lk) > len("x-object-sysmeta-")
+	return strings.HasPrefix(lk, sysMetaPrefix) && len(lk) > len(sysMetaPrefix)
 }
 func isTransientSysMeta(lk string) bool {
-	return strings.HasPrefix(lk, "x-object-transient-sysmeta-")
+	return strings.HasPrefix(lk, transientSysMetaPrefix)
 }
-func isArcaMeta(lk string) bool { return strings.HasPrefix(lk, "x-object-sysmeta-arca-") }
+func isArcaMeta(lk string) bool { return strings.HasPrefix(lk, arcaMetaPrefix) }
 
 func quoteEtag(e string) string { return `"` + e + `"` }
 
