@@ -215,7 +215,8 @@ func TestRewrapRealStack(t *testing.T) {
 	// two are overwritten (PUT, then POST), which moves them to the new key
 	// at once; eight are only posted to, which leaves their .data on the
 	// old key, so the jobs rewrite those .data files while POSTs land on
-	// them.
+	// them. Each client loops back to back, so a POST to its object is in
+	// flight at nearly every instant, the instants of the rewrites included.
 	overwrite := []string{"o00", "o01"}
 	postOnly := []string{"o02", "o03", "o04", "o05", "o06", "o07", "o08", "o09"}
 	type hotState struct {
