@@ -75,10 +75,22 @@ type tokenBody struct {
 	}
 }
 
+// parseTime reads a Keystone timestamp. Most carry a zone
+// ("2026-01-02T15:04:05.000000Z"), but a token capped by an application
+// credential's expiry has that credential's expires_at as Keystone stored
+// it, without one ("2026-01-02T15:04:05.123456"): UTC, as oslo's
+// parse_isotime (keystonemiddleware) takes it.
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+}
+
 // toToken checks what Arca requires of a token and converts it.
 func (b *tokenBody) toToken(now time.Time) (*Token, error) {
 	kt := &b.Token
-	exp, err := time.Parse(time.RFC3339Nano, kt.ExpiresAt)
+	exp, err := parseTime(kt.ExpiresAt)
 	if err != nil {
 		return nil, invalid("token without a valid expires_at")
 	}
@@ -96,7 +108,7 @@ func (b *tokenBody) toToken(now time.Time) (*Token, error) {
 		AuditIDs:       kt.AuditIDs,
 		IsAdminProject: kt.IsAdminProject == nil || *kt.IsAdminProject,
 	}
-	if iss, err := time.Parse(time.RFC3339Nano, kt.IssuedAt); err == nil {
+	if iss, err := parseTime(kt.IssuedAt); err == nil {
 		t.IssuedAt = iss
 	}
 	switch {

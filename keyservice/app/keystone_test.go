@@ -12,6 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"opendev.org/x/arca/internal/metrics/metricstest"
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/teststack"
@@ -130,7 +136,7 @@ func TestKeystoneCatalogRealStack(t *testing.T) {
 func TestKeystoneTokensRealStack(t *testing.T) {
 	env := testkeystone.Load(t)
 	srv := keystoneServer(t, env, "")
-	demoToken := env.Token(t, testkeystone.Demo)
+	demoToken, demoProject := env.ScopedToken(t, testkeystone.Demo)
 
 	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
@@ -171,6 +177,68 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 		t.Fatalf("demo GET: %d %s", status, body)
 	}
 
+	// X-Service-Token: the project-key payload rule and ?project_id= of
+	// another project need a service. demo's token alone is refused; with
+	// the service user arca's token as X-Service-Token it passes; a bogus
+	// service token is a 401, and a valid one without the service role
+	// grants nothing.
+	status, _, body = request("GET", "/v1/project-keys/active", demoToken, "")
+	if status != http.StatusOK {
+		t.Fatalf("demo's active key: %d %s", status, body)
+	}
+	var key struct {
+		KeyID     string `json:"key_id"`
+		ProjectID string `json:"project_id"`
+		BitLength int    `json:"bit_length"`
+	}
+	if err := json.Unmarshal([]byte(body), &key); err != nil || key.KeyID == "" || key.ProjectID != demoProject {
+		t.Fatalf("demo's active key: %v %s", err, body)
+	}
+	_, altProject := env.ScopedToken(t, testkeystone.Alt)
+	serviceToken := env.Token(t, testkeystone.Arca)
+	payload := "/v1/project-keys/" + key.KeyID + "/payload"
+	others := "/v1/project-keys/active?project_id=" + altProject
+	serviceCases := []struct {
+		name, path, serviceToken string
+		want                     int
+	}{
+		{"payload without a service token", payload, "", http.StatusForbidden},
+		{"payload with demo's own token as service token", payload, demoToken, http.StatusForbidden},
+		{"payload with a bogus service token", payload, "gAAAAABbogus-service-token-" + teststack.RandomHex(t, 8), http.StatusUnauthorized},
+		{"payload with the service token", payload, serviceToken, http.StatusOK},
+		{"other project's key without a service token", others, "", http.StatusForbidden},
+		{"other project's key with a bogus service token", others, "not-a-service-token", http.StatusUnauthorized},
+		{"other project's key with the service token", others, serviceToken, http.StatusOK},
+	}
+	for _, c := range serviceCases {
+		var extra []string
+		if c.serviceToken != "" {
+			extra = []string{"X-Service-Token", c.serviceToken}
+		}
+		status, header, body := request("GET", c.path, demoToken, "", extra...)
+		if status != c.want {
+			t.Errorf("%s: %d %.200s, want %d", c.name, status, body, c.want)
+			continue
+		}
+		switch {
+		case status == http.StatusUnauthorized:
+			if want := `Keystone uri="` + env.URL + `"`; header.Get("WWW-Authenticate") != want {
+				t.Errorf("%s: WWW-Authenticate %q, want %q", c.name, header.Get("WWW-Authenticate"), want)
+			}
+		case status == http.StatusOK && c.path == payload:
+			if len(body) != key.BitLength/8 || len(body) < 16 || header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: %d bytes of key, Cache-Control %q", c.name, len(body), header.Get("Cache-Control"))
+			}
+		case status == http.StatusOK:
+			var other struct {
+				ProjectID string `json:"project_id"`
+			}
+			if json.Unmarshal([]byte(body), &other) != nil || other.ProjectID != altProject {
+				t.Errorf("%s: %s, want alt's project %s", c.name, body, altProject)
+			}
+		}
+	}
+
 	unauthorized := []struct{ name, token string }{
 		{"no token", ""},
 		{"garbage", "not-a-token"},
@@ -201,8 +269,134 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 	if status, _, _ := request("GET", "/", "", ""); status != http.StatusMultipleChoices {
 		t.Fatalf("GET / without token: %d", status)
 	}
-	if strings.Contains(srv.Logs(), demoToken) {
-		t.Fatal("a token reached the logs")
+	for _, tok := range []string{demoToken, serviceToken} {
+		if strings.Contains(srv.Logs(), tok) {
+			t.Fatal("a token reached the logs")
+		}
+	}
+}
+
+// shortLivedToken issues a token for demo, scoped to demo's project, that
+// Keystone lets live for about lifetime: it authenticates with an
+// application credential expiring then, and Keystone caps a token's
+// expires_at at its application credential's. It returns the token and the
+// expires_at Keystone put in it.
+func shortLivedToken(t *testing.T, env *testkeystone.Env, lifetime time.Duration) (string, time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	demo := env.Client(t, testkeystone.Demo)
+	user, err := tokens.Get(ctx, demo, demo.Token()).ExtractUser()
+	if err != nil {
+		t.Fatalf("demo's user: %v", err)
+	}
+	credExpiry := time.Now().Add(lifetime).UTC()
+	cred, err := applicationcredentials.Create(ctx, demo, user.ID, applicationcredentials.CreateOpts{
+		Name: "arca-expiry-" + teststack.RandomHex(t, 4), ExpiresAt: &credExpiry,
+	}).Extract()
+	if err != nil {
+		t.Fatalf("application credential: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := applicationcredentials.Delete(ctx, env.Client(t, testkeystone.Demo), user.ID, cred.ID).ExtractErr()
+		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			t.Errorf("cleanup: application credential %s: %v", cred.ID, err)
+		}
+	})
+	pc, err := openstack.NewClient(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := tokens.Create(ctx, ic, &gophercloud.AuthOptions{ApplicationCredentialID: cred.ID, ApplicationCredentialSecret: cred.Secret})
+	id, err := res.ExtractTokenID()
+	if err != nil {
+		t.Fatalf("token from the application credential: %v", err)
+	}
+	// Such a token's expires_at is the credential's as Keystone stored it,
+	// without a zone ("2026-01-02T15:04:05.123456", UTC), which
+	// gophercloud's ExtractToken cannot parse: read it as a string.
+	var body struct {
+		Token struct {
+			ExpiresAt string `json:"expires_at"`
+		}
+	}
+	if err := res.ExtractInto(&body.Token); err != nil { // unwraps "token"
+		t.Fatalf("token from the application credential: %v", err)
+	}
+	expires, err := time.Parse(time.RFC3339Nano, body.Token.ExpiresAt)
+	if err != nil {
+		expires, err = time.ParseInLocation("2006-01-02T15:04:05.999999", body.Token.ExpiresAt, time.UTC)
+	}
+	if err != nil {
+		t.Fatalf("the token's expires_at %q: %v", body.Token.ExpiresAt, err)
+	}
+	// Capped at the credential's expiry (stored to the microsecond or the
+	// second), far below the default lifetime of hours.
+	if expires.After(credExpiry.Add(time.Second)) || expires.Before(credExpiry.Add(-time.Second)) {
+		t.Fatalf("Keystone did not cap the token's expires_at %s at the application credential's %s", expires, credExpiry)
+	}
+	return id, expires
+}
+
+// TestExpiredTokenRealStack uses a real Keystone token that expires within
+// seconds: accepted while valid (the second time from arca-api's token
+// cache, set to 300 s), refused with 401 and the WWW-Authenticate challenge
+// once it has lapsed; the cached validation does not outlive the token.
+func TestExpiredTokenRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	srv := keystoneServer(t, env, "")
+	token, expires := shortLivedToken(t, env, 8*time.Second)
+	t.Logf("token expires in %.1fs (%s)", time.Until(expires).Seconds(), expires.Format(time.RFC3339Nano))
+
+	get := func() (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/secrets", nil)
+		req.Header.Set("X-Auth-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	cacheHits := func() float64 {
+		return metricstest.Scrape(t, srv.URL+"/metrics").Value("arca_token_cache_hits_total")
+	}
+	if code, _ := get(); code != http.StatusOK {
+		t.Fatalf("the short-lived token while valid: %d", code)
+	}
+	hits := cacheHits()
+	if code, _ := get(); code != http.StatusOK {
+		t.Fatalf("the short-lived token again while valid: %d", code)
+	}
+	if got := cacheHits() - hits; got != 1 {
+		t.Fatalf("the second use moved the token cache hits by %v, want 1 (the validation was not cached)", got)
+	}
+	if left := time.Until(expires); left < time.Second {
+		t.Fatalf("the token was used with %.1fs left: too slow a stack to be sure the uses came before its expiry", left.Seconds())
+	}
+
+	time.Sleep(time.Until(expires) + time.Second)
+	hits = cacheHits()
+	for i := range 2 {
+		code, header := get()
+		if code != http.StatusUnauthorized {
+			t.Fatalf("expired token, request %d: %d, want 401", i+1, code)
+		}
+		if want := `Keystone uri="` + env.URL + `"`; header.Get("WWW-Authenticate") != want {
+			t.Errorf("expired token: WWW-Authenticate %q, want %q", header.Get("WWW-Authenticate"), want)
+		}
+	}
+	// The first refusal asked Keystone (the cached validation had lapsed
+	// with the token); the second was the remembered refusal.
+	if got := cacheHits() - hits; got != 1 {
+		t.Errorf("the expired token's two uses moved the cache hits by %v, want 1", got)
 	}
 }
 
