@@ -113,6 +113,7 @@ func (u *upstream) requests() []seen {
 
 type harness struct {
 	up     *upstream
+	f      *Filter
 	filter *httptest.Server
 	tokens *fakeTokens
 	keys   *fakeKeys
@@ -148,6 +149,7 @@ func newHarness(t *testing.T, h http.HandlerFunc, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hs.f = f
 	hs.filter = httptest.NewServer(f)
 	t.Cleanup(hs.filter.Close)
 	return hs
@@ -478,7 +480,15 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
+// TestStreaming: bodies pass whole, through ReverseProxy's path and the
+// splice path.
 func TestStreaming(t *testing.T) {
+	for _, splice := range []bool{false, true} {
+		t.Run(fmt.Sprint("splice=", splice), func(t *testing.T) { testStreaming(t, splice) })
+	}
+}
+
+func testStreaming(t *testing.T, splice bool) {
 	const size = 32 << 20
 	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	sum := md5.Sum(payload)
@@ -501,10 +511,15 @@ func TestStreaming(t *testing.T) {
 			w.Header().Set("Content-Length", fmt.Sprint(size))
 			w.Write(payload)
 		}
-	}, nil)
+	}, func(c *Config) {
+		if !splice {
+			c.SpliceMinSize = -1
+		}
+	})
 
 	// Uploads of known length, twice: upstreamConn.ReadFrom copies them, the
-	// upstream connection is kept alive between them.
+	// upstream connection is kept alive between them (ReverseProxy's path);
+	// the splice path uses one connection per upload.
 	for range 2 {
 		req, _ := http.NewRequest("PUT", hs.filter.URL+"/v1/AUTH_demo/c/big", bytes.NewReader(payload))
 		resp, err := http.DefaultClient.Do(req)
@@ -520,8 +535,8 @@ func TestStreaming(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	if len(remotes) != 1 {
-		t.Errorf("upstream connections for two uploads: %v, want 1 (keep-alive)", remotes)
+	if want := map[bool]int{false: 1, true: 2}[splice]; len(remotes) != want {
+		t.Errorf("upstream connections for two uploads: %v, want %d", remotes, want)
 	}
 	mu.Unlock()
 
@@ -555,6 +570,13 @@ func TestStreaming(t *testing.T) {
 	resp.Body.Close()
 	if n != size || !bytes.Equal(h.Sum(nil), sum[:]) {
 		t.Errorf("download: %d bytes", n)
+	}
+	var puts, gets int64
+	if splice {
+		puts, gets = 2, 1
+	}
+	if s := hs.f.splice; s != nil && (s.puts.Load() != puts || s.gets.Load() != gets) {
+		t.Errorf("bodies spliced: %d PUT, %d GET; want %d, %d", s.puts.Load(), s.gets.Load(), puts, gets)
 	}
 }
 
