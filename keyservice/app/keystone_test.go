@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/endpoints"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"opendev.org/x/arca/internal/metrics/metricstest"
@@ -425,5 +429,122 @@ func TestPolicyOverrideRealStack(t *testing.T) {
 	}
 	if got := post(env.Token(t, testkeystone.Admin)); got != http.StatusCreated {
 		t.Fatalf("admin could not store: %d", got)
+	}
+}
+
+// TestRegisterReplaceRealStack runs arca-manage register, as an operator
+// with the admin's openrc, in a private region: a second key-manager
+// service is refused while the first has endpoints there, with a message
+// naming --replace; with --replace the second's public, internal and admin
+// endpoints are the region's only key-manager endpoints; a /v1 URL is
+// refused before anything is created.
+func TestRegisterReplaceRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	tag := teststack.RandomHex(t, 4)
+	region := "ArcaRegister-" + tag
+	first, second := "arca-reg-a-"+tag, "arca-reg-b-"+tag
+	t.Cleanup(func() {
+		env.RemoveRegion(t, region, first)
+		env.RemoveRegion(t, region, second)
+	})
+	conf := filepath.Join(t.TempDir(), "arca.conf")
+	if err := os.WriteFile(conf, []byte("[DEFAULT]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(testapi.Binaries(t), "arca-manage")
+	register := func(args ...string) (string, error) {
+		t.Helper()
+		return teststack.Run(env.OpenRC(testkeystone.Admin, env.Region), "", bin, append([]string{"--config-file", conf, "register", "--region", region}, args...)...)
+	}
+	const urlA, urlB = "http://127.0.0.1:19311", "http://127.0.0.1:29311"
+
+	if out, err := register("--name", first, "--url", urlA); err != nil || !strings.Contains(out, "created region "+region) {
+		t.Fatalf("register %s: %v\n%s", first, err, out)
+	}
+	out, err := register("--name", second, "--url", urlB)
+	if err == nil {
+		t.Fatalf("a second key-manager service was registered over the first:\n%s", out)
+	}
+	for _, part := range []string{"another key-manager service is registered in this region", `"` + first + `"`, "--replace"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("the refusal does not say %q: %v", part, err)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := env.Client(t, testkeystone.Admin)
+	serviceID := func(name string) string {
+		t.Helper()
+		pages, err := services.List(admin, services.ListOpts{Name: name}).AllPages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs, err := services.ExtractServices(pages)
+		if err != nil || len(svcs) > 1 {
+			t.Fatalf("services named %s: %v %v", name, svcs, err)
+		}
+		if len(svcs) == 0 {
+			return ""
+		}
+		if svcs[0].Type != manage.ServiceType {
+			t.Errorf("service %s has type %q", name, svcs[0].Type)
+		}
+		return svcs[0].ID
+	}
+	// regionEndpoints maps service id -> interface -> URL in the region.
+	regionEndpoints := func() map[string]map[string]string {
+		t.Helper()
+		pages, err := endpoints.List(admin, endpoints.ListOpts{RegionID: region}).AllPages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps, err := endpoints.ExtractEndpoints(pages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]map[string]string{}
+		for _, ep := range eps {
+			if m[ep.ServiceID] == nil {
+				m[ep.ServiceID] = map[string]string{}
+			}
+			m[ep.ServiceID][string(ep.Availability)] = ep.URL
+		}
+		return m
+	}
+	all := func(url string) map[string]string {
+		return map[string]string{"public": url, "internal": url, "admin": url}
+	}
+	idA := serviceID(first)
+	if got := regionEndpoints(); len(got) != 1 || !maps.Equal(got[idA], all(urlA)) || serviceID(second) != "" {
+		t.Fatalf("after the refusal the region holds %v (want only %s's %v)", got, first, all(urlA))
+	}
+
+	out, err = register("--name", second, "--url", urlB, "--replace")
+	if err != nil {
+		t.Fatalf("register --replace: %v\n%s", err, out)
+	}
+	idB := serviceID(second)
+	if got := regionEndpoints(); len(got) != 1 || !maps.Equal(got[idB], all(urlB)) {
+		t.Fatalf("after --replace the region holds %v, want only %s (%s): %v", got, second, idB, all(urlB))
+	}
+	if !strings.Contains(out, "deleted public endpoint "+urlA) || !strings.Contains(out, `created service "`+second+`"`) {
+		t.Errorf("register --replace does not report what it did:\n%s", out)
+	}
+	// Again: nothing to do.
+	if out, err := register("--name", second, "--url", urlB); err != nil || !strings.Contains(out, "nothing to do") {
+		t.Errorf("register again: %v\n%s", err, out)
+	}
+
+	// A versioned URL is refused before anything is created.
+	versioned := "ArcaRegisterV1-" + tag
+	t.Cleanup(func() { env.RemoveRegion(t, versioned, "") })
+	out, err = teststack.Run(env.OpenRC(testkeystone.Admin, env.Region), "", bin, "--config-file", conf,
+		"register", "--region", versioned, "--name", second, "--url", urlB+"/v1/")
+	if err == nil || !strings.Contains(err.Error(), "must be unversioned") {
+		t.Fatalf("a /v1 URL: %v\n%s", err, out)
+	}
+	if _, err := regions.Get(ctx, admin, versioned).Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		t.Errorf("the refused registration created region %s: %v", versioned, err)
 	}
 }
