@@ -61,10 +61,18 @@ type plugin struct {
 	vars    map[string]string
 }
 
-// phase sources the stand-ins, the plugin's settings and plugin.sh with
+// set gives the phases DevStack's variable k (the last value set wins).
+func (p *plugin) set(k, v string) {
+	if p.vars == nil {
+		p.vars = map[string]string{}
+	}
+	p.vars[k] = v
+	p.env = append(p.env, k+"="+v)
+}
+
+// run sources the stand-ins, the plugin's settings and plugin.sh with
 // the phase's arguments, as stack.sh does.
-func (p *plugin) phase(args ...string) string {
-	p.t.Helper()
+func (p *plugin) run(args ...string) (string, error) {
 	script := `set -o errexit -o pipefail
 source "$1"
 source "$ARCA_DIR/devstack/settings"
@@ -78,10 +86,17 @@ source "$ARCA_DIR/devstack/plugin.sh" "$@"
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	p.t.Logf("phase %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	return string(out), err
+}
+
+// phase runs a phase that must succeed.
+func (p *plugin) phase(args ...string) string {
+	p.t.Helper()
+	out, err := p.run(args...)
 	if err != nil {
 		p.t.Fatalf("plugin.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
 }
 
 func readFile(t *testing.T, path string) string {
@@ -190,7 +205,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_DEBUG": "False",
 	}
 	for k, v := range p.vars {
-		p.env = append(p.env, k+"="+v)
+		p.set(k, v)
 	}
 
 	// A DevStack-shaped Swift config dir from the stack's: rings (the
@@ -239,9 +254,8 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// Our own service name: the cleanup removes the service only when the
 	// plugin created it (get_or_create_service reuses an existing
 	// key-manager service, as in DevStack).
-	p.vars["ARCA_SERVICE_NAME"] = "arca-dstest-" + tag
-	p.env = append(p.env, "ARCA_SERVICE_NAME="+p.vars["ARCA_SERVICE_NAME"])
-	p.env = append(p.env, "ENABLED_SERVICES="+p.vars["ENABLED_SERVICES"]) // settings enables arca-*
+	p.set("ARCA_SERVICE_NAME", "arca-dstest-"+tag)
+	p.set("ENABLED_SERVICES", p.vars["ENABLED_SERVICES"]) // settings enables arca-*
 	// A second region is created by the operator in DevStack's multi-region
 	// set-ups; Keystone wants it to exist before endpoints name it.
 	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)

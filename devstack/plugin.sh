@@ -23,28 +23,108 @@ set +o xtrace
 
 # --- install ---------------------------------------------------------------
 
-# _arca_check_go installs Go when missing and checks it can build go.mod.
-function _arca_check_go {
-    if ! command -v "$ARCA_GO" >/dev/null 2>&1; then
-        install_package golang-go
+# Go for the build. Go >= 1.21 fetches the toolchain go.mod (or
+# ARCA_GOTOOLCHAIN) names by itself through the module proxy; an older go
+# (Debian 12's golang-go is 1.19, Ubuntu 22.04's 1.18) cannot, and cannot
+# read go.mod's "go 1.26.0" either. So: ARCA_GO when it is new enough, else
+# golang-go from the distro, else a Go toolchain bootstrapped with the old
+# go. _arca_find_go sets ARCA_BUILD_GO to the go command install_arca runs.
+
+# _arca_go_minor GO: the minor release of that go command (19 for go1.19.8),
+# nothing when it is missing or does not say.
+function _arca_go_minor {
+    local version
+    version=$(GOTOOLCHAIN=local "$1" version 2>/dev/null | awk '$1 == "go" && $2 == "version" {print $3}') || true
+    [[ $version == go1.* ]] || return 0
+    version=${version#go1.}
+    echo "${version%%[!0-9]*}"
+}
+
+# _arca_go_version: the Go release to bootstrap: ARCA_GO_VERSION, else the
+# toolchain line of go.mod, else its go line (go 1.26 is release 1.26.0).
+function _arca_go_version {
+    local version=$ARCA_GO_VERSION
+    if [[ -z $version ]]; then
+        version=$(awk '$1 == "toolchain" {print $2; exit}' "$ARCA_DIR/go.mod")
     fi
-    command -v "$ARCA_GO" >/dev/null 2>&1 || die $LINENO "no Go compiler ($ARCA_GO) after installing golang-go"
-    local version minor
-    version=$(GOTOOLCHAIN=local "$ARCA_GO" version | awk '{print $3}')
-    minor=${version#go1.}
-    minor=${minor%%.*}
-    # Go 1.21 and later download the toolchain named in go.mod themselves
-    # (GOTOOLCHAIN=auto); an older distro Go cannot.
-    if [[ ! $minor =~ ^[0-9]+$ ]] || (( minor < 21 )); then
-        die $LINENO "$ARCA_GO is $version: Go >= 1.21 is needed to fetch the toolchain go.mod asks for; set ARCA_GO to a newer go"
+    if [[ -z $version ]]; then
+        version=$(awk '$1 == "go" {print $2; exit}' "$ARCA_DIR/go.mod")
     fi
+    version=${version#go}
+    if [[ $version =~ ^1\.[0-9]+$ ]]; then
+        version=$version.0
+    fi
+    [[ $version =~ ^1\.[0-9]+(\.[0-9]+|rc[0-9]+)$ ]] || return 1
+    echo "$version"
+}
+
+# _arca_bootstrap_go OLD_GO: installs the Go release _arca_go_version names
+# under ARCA_GO_DIR and sets ARCA_BUILD_GO to it. OLD_GO downloads it the way
+# Go >= 1.21's GOTOOLCHAIN does: the module golang.org/toolchain from the
+# module proxy (GOPROXY), checked against the checksum database (GOSUMDB).
+# Module zips keep no file modes: the commands are made executable again.
+function _arca_bootstrap_go {
+    local old=$1 version goos goarch module root tmp
+    version=$(_arca_go_version) ||
+        die $LINENO "no Go release to bootstrap: set ARCA_GO_VERSION (e.g. 1.26.8) or give $ARCA_DIR/go.mod a go line"
+    root=$ARCA_GO_DIR/go$version
+    if [[ $(GOTOOLCHAIN=local "$root/bin/go" env GOVERSION 2>/dev/null) == "go$version" ]]; then
+        echo "Using Go $version from $root"
+        ARCA_BUILD_GO=$root/bin/go
+        return 0
+    fi
+    goos=$(GOTOOLCHAIN=local "$old" env GOOS) || die $LINENO "$old env GOOS failed"
+    goarch=$(GOTOOLCHAIN=local "$old" env GOARCH) || die $LINENO "$old env GOARCH failed"
+    module=golang.org/toolchain@v0.0.1-go$version.$goos-$goarch
+    echo "Bootstrapping Go $version into $root: $old mod download $module"
+    mkdir -p "$ARCA_GO_DIR"
+    tmp=$(mktemp -d "$ARCA_GO_DIR/.download.XXXXXX") || die $LINENO "mktemp in $ARCA_GO_DIR failed"
+    # Outside any module (ours says "go 1.26.0", which Go < 1.21 rejects),
+    # with a private module cache that stays writable, to move it out.
+    if ! (cd "$tmp" && GO111MODULE=on GOMODCACHE=$tmp/mod "$old" mod download -modcacherw "$module"); then
+        chmod -R u+w "$tmp" && rm -rf "$tmp"
+        die $LINENO "$old could not download $module through GOPROXY=$(GOTOOLCHAIN=local "$old" env GOPROXY); set ARCA_GO to a Go >= 1.21"
+    fi
+    rm -rf "$root"
+    mv "$tmp/mod/$module" "$root"
+    chmod -R u+w "$tmp" && rm -rf "$tmp"
+    # As Go's own toolchain switch does: pkg/tool, bin and lib's scripts.
+    find "$root/pkg/tool" "$root/bin" -type f -exec chmod a+x {} +
+    if [[ -d $root/lib ]]; then
+        find "$root/lib" -type f -name '*.sh' -exec chmod a+x {} +
+    fi
+    [[ $(GOTOOLCHAIN=local "$root/bin/go" env GOVERSION) == "go$version" ]] ||
+        die $LINENO "$root/bin/go is not Go $version"
+    ARCA_BUILD_GO=$root/bin/go
+}
+
+function _arca_find_go {
+    local minor
+    minor=$(_arca_go_minor "$ARCA_GO")
+    if [[ -z $minor ]] || (( minor < 21 )); then
+        if [[ -n $minor ]]; then
+            echo "$ARCA_GO is Go 1.$minor, older than 1.21: installing golang-go"
+        else
+            echo "No Go compiler ($ARCA_GO): installing golang-go"
+        fi
+        install_package golang-go || warn $LINENO "installing golang-go failed"
+        hash -r
+        minor=$(_arca_go_minor "$ARCA_GO")
+    fi
+    [[ -n $minor ]] || die $LINENO "no Go compiler ($ARCA_GO), even after installing golang-go; set ARCA_GO"
+    if (( minor >= 21 )); then
+        ARCA_BUILD_GO=$(command -v "$ARCA_GO")
+        return 0
+    fi
+    _arca_bootstrap_go "$(command -v "$ARCA_GO")"
 }
 
 function install_arca {
-    _arca_check_go
+    _arca_find_go
     mkdir -p "$ARCA_BIN_DIR"
-    (cd "$ARCA_DIR" && GOTOOLCHAIN=$ARCA_GOTOOLCHAIN "$ARCA_GO" build -o "$ARCA_BIN_DIR/" ./cmd/...) ||
-        die $LINENO "go build ./cmd/... in $ARCA_DIR failed"
+    echo "Building Arca with $ARCA_BUILD_GO (GOTOOLCHAIN=$ARCA_GOTOOLCHAIN)"
+    (cd "$ARCA_DIR" && GOTOOLCHAIN=$ARCA_GOTOOLCHAIN "$ARCA_BUILD_GO" build -o "$ARCA_BIN_DIR/" ./cmd/...) ||
+        die $LINENO "go build ./cmd/... in $ARCA_DIR with $ARCA_BUILD_GO failed"
 }
 
 # --- post-config -----------------------------------------------------------

@@ -27,9 +27,20 @@ function sudo {
     "$@"
 }
 
+# install_package package...: installs from $STANDIN_PACKAGES, a directory
+# per package whose files are copied into $STANDIN_PREFIX (as apt puts them
+# under /usr); a package not there fails, as one the mirrors lack. Each
+# call is logged to $STANDIN_LOG.
 function install_package {
-    echo "install_package $* (not done in this test)" >&2
-    return 1
+    local pkg
+    for pkg in "$@"; do
+        [[ -z ${STANDIN_LOG:-} ]] || echo "install_package $pkg" >>"$STANDIN_LOG"
+        if [[ -z ${STANDIN_PACKAGES:-} || -z ${STANDIN_PREFIX:-} || ! -d $STANDIN_PACKAGES/$pkg ]]; then
+            echo "install_package $pkg: not available in this test" >&2
+            return 1
+        fi
+        cp -R "$STANDIN_PACKAGES/$pkg/." "$STANDIN_PREFIX/"
+    done
 }
 
 function define_plugin {
