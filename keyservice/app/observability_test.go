@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,9 +14,12 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/metrics/metricstest"
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 // TestObservabilityRealServer drives a real arca-api on MariaDB and checks
@@ -172,5 +176,152 @@ func TestObservabilityRealServer(t *testing.T) {
 	}
 	if code, body := call("GET", "/healthcheck", ""); code != 200 {
 		t.Fatalf("plain healthcheck without the database: %d %s", code, body)
+	}
+}
+
+// TestObservabilityKeystoneRealStack drives arca-api in keystone mode with
+// the real Keystone: the token validation and token cache counters move by
+// exactly the validations made (a new token, the same again from the
+// cache, an invalid token twice, the second time from the negative cache,
+// no token at all), and the detailed health check reports Keystone
+// reachable, or unreachable when auth_url points nowhere, without leaking
+// an address, a credential or a token.
+func TestObservabilityKeystoneRealStack(t *testing.T) {
+	env := testkeystone.Load(t)
+	srv := keystoneServer(t, env, "")
+	get := func(base, path, token string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	token := env.Token(t, testkeystone.Demo)
+	invalid := "gAAAAABnot-a-real-token-" + teststack.RandomHex(t, 16)
+
+	before := metricstest.Scrape(t, srv.URL+"/metrics")
+	for _, r := range []struct {
+		token string
+		want  int
+	}{{token, 200}, {token, 200}, {invalid, 401}, {invalid, 401}, {"", 401}} {
+		if code, body := get(srv.URL, "/v1/secrets", r.token); code != r.want {
+			t.Fatalf("GET /v1/secrets: %d %s, want %d", code, body, r.want)
+		}
+	}
+	after := metricstest.Scrape(t, srv.URL+"/metrics")
+	for _, w := range []struct {
+		name   string
+		labels []string
+		n      float64
+	}{
+		{"arca_token_validations_total", []string{"result=valid"}, 2},
+		{"arca_token_validations_total", []string{"result=invalid"}, 2},
+		{"arca_token_validations_total", []string{"result=unavailable"}, 0},
+		{"arca_token_cache_hits_total", nil, 2},
+		{"arca_token_cache_misses_total", nil, 2},
+		{"arca_http_requests_total", []string{"route=/v1/secrets", "method=GET", "code=200"}, 2},
+		{"arca_http_requests_total", []string{"route=/v1/secrets", "method=GET", "code=401"}, 3},
+	} {
+		if got := after.Value(w.name, w.labels...) - before.Value(w.name, w.labels...); got != w.n {
+			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.n)
+		}
+	}
+	if _, ok := after["arca_token_validations_total"]; !ok {
+		t.Error("arca_token_validations_total is not exported")
+	}
+	for _, v := range after.LabelValues() {
+		if strings.Contains(v, token) || strings.Contains(v, invalid) {
+			t.Errorf("a label carries a token: %q", v)
+		}
+	}
+
+	svc := env.ServiceConfig()
+	keystoneURL, err := url.Parse(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := []string{keystoneURL.Host, keystoneURL.Port(), "127.0.0.1", "http", svc.Password, svc.Username, token, "mysql"}
+	detailed := func(srv *testapi.Server, wantCode int, wantKeystone bool) {
+		t.Helper()
+		code, body := get(srv.URL, "/healthcheck/detailed", "")
+		var rep health.Report
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Fatalf("detailed health: %d %s: %v", code, body, err)
+		}
+		if code != wantCode || rep.Checks["keystone"].OK != wantKeystone || !rep.Checks["database"].OK || len(rep.Checks) != 2 {
+			t.Errorf("detailed health: %d %s, want %d with keystone ok=%v and the database ok", code, body, wantCode, wantKeystone)
+		}
+		for _, leak := range leaks {
+			if strings.Contains(string(body), leak) {
+				t.Errorf("detailed health leaks %q: %s", leak, body)
+			}
+		}
+	}
+	detailed(srv, http.StatusOK, true)
+
+	// A service whose Keystone is out of reach (on SQLite, quicker to set
+	// up): auth_url given again, later in the file, wins (as with
+	// oslo.config).
+	down := testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection() +
+		fmt.Sprintf("auth_url = http://127.0.0.1:%d/v3\n", testapi.FreePort(t))})
+	detailed(down, http.StatusServiceUnavailable, false)
+	if code, body := get(down.URL, "/healthcheck/detailed", ""); !strings.Contains(string(body), `"keystone":{"ok":false,"reason":"unreachable"`) {
+		t.Errorf("detailed health without Keystone: %d %s", code, body)
+	}
+}
+
+// TestMetricsSeparateBind puts /metrics on a listener of its own with
+// [metrics] bind: it is served there, counting the main listener's
+// requests, and no longer on the main listener.
+func TestMetricsSeparateBind(t *testing.T) {
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testapi.FreePort(t))
+	srv := testapi.Start(t, testapi.Options{Extra: "\n[metrics]\nbind = " + metricsAddr + "\n"})
+	get := func(u string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("X-Project-Id", "bindproject")
+		req.Header.Set("X-Roles", "admin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	metricsURL := "http://" + metricsAddr + "/metrics"
+	before := metricstest.Scrape(t, metricsURL)
+	if code := get(srv.URL + "/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener: %d, want 404", code)
+	}
+	if code := get(srv.URL + "/v1/secrets"); code != http.StatusOK {
+		t.Fatalf("GET /v1/secrets: %d", code)
+	}
+	if code := get("http://" + metricsAddr + "/healthcheck"); code != http.StatusNotFound {
+		t.Errorf("GET /healthcheck on the metrics listener: %d, want 404 (it serves /metrics only)", code)
+	}
+	after := metricstest.Scrape(t, metricsURL)
+	if after.Value("arca_build_info", "service=arca-api") != 1 {
+		t.Error("the metrics listener does not serve arca-api's metrics")
+	}
+	delta := func(labels ...string) float64 {
+		return after.Value("arca_http_requests_total", labels...) - before.Value("arca_http_requests_total", labels...)
+	}
+	if got := delta("route=/v1/secrets", "method=GET", "code=200"); got != 1 {
+		t.Errorf("GET /v1/secrets counted %v times, want 1", got)
+	}
+	// The main listener's 404 for /metrics is an unmatched route; scrapes
+	// of the metrics listener are not requests of the service.
+	if got := delta("route=unmatched", "code=404"); got != 1 {
+		t.Errorf("unmatched 404s moved by %v, want 1", got)
+	}
+	if got := delta("route=/metrics"); got != 0 {
+		t.Errorf("/metrics counted %v times on the service, want 0", got)
 	}
 }
