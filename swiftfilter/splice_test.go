@@ -195,6 +195,12 @@ func TestSpliceBodies(t *testing.T) {
 				if puts-puts0 != wantPuts || gets-gets0 != wantGets {
 					t.Errorf("spliced %d PUT, %d GET bodies; want %d, %d", puts-puts0, gets-gets0, wantPuts, wantGets)
 				}
+				// The access line: the upstream's status and transaction id,
+				// the bytes of the answer's body.
+				line := fmt.Sprintf(`"method":%q,"path":%q,"status":%d,"bytes_out":%d,`, tc.method, strings.SplitN(tc.path, "?", 2)[0], tc.status, len(got))
+				if !waitLog(hs.logs, line) || !waitLog(hs.logs, `"request_id":"txupstream"`) {
+					t.Errorf("no access line %s in\n%s", line, hs.logs)
+				}
 				if wantPuts == 1 {
 					// A hijacked connection cannot go back to net/http.
 					if !resp.Close {
@@ -208,6 +214,17 @@ func TestSpliceBodies(t *testing.T) {
 			})
 		}
 	}
+}
+
+// waitLog waits for the access line of a request the client has its
+// answer to (the line is written after).
+func waitLog(logs *syncBuffer, want string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if strings.Contains(logs.String(), want) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSpliceSameRequest: the upstream gets the same request head from the
@@ -362,10 +379,7 @@ func TestSpliceClientGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream still waits for the body of a client that left")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(hs.logs.String(), `"status":499`) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLog(hs.logs, `"status":499`)
 	if logs := hs.logs.String(); !strings.Contains(logs, `"status":499`) || !strings.Contains(logs, "PUT body cut after") {
 		t.Errorf("access log of the cut upload:\n%s", logs)
 	}
