@@ -2,7 +2,11 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +70,84 @@ func TestRefusesToStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQuotaAndConsumerOptionsReachServer writes [quotas] quota_* and
+// [DEFAULT] block_delete_with_consumers into arca-api's configuration file
+// and sees the running service apply them: GET /v1/quotas shows the
+// configured defaults, the secret quota refuses the third secret, and a
+// secret with a consumer is deleted without ?force=true (the default,
+// true, would refuse it).
+func TestQuotaAndConsumerOptionsReachServer(t *testing.T) {
+	srv := testapi.Start(t, testapi.Options{Extra: `
+[quotas]
+quota_secrets = 2
+quota_orders = 3
+quota_containers = 0
+quota_consumers = 5
+quota_cas = 7
+
+[DEFAULT]
+block_delete_with_consumers = false
+`})
+	call := func(method, path, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("X-Project-Id", "quotaproject")
+		req.Header.Set("X-User-Id", "quotauser")
+		req.Header.Set("X-Roles", "admin")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+
+	code, body := call("GET", "/v1/quotas", "")
+	var q struct {
+		Quotas map[string]int `json:"quotas"`
+	}
+	if err := json.Unmarshal(body, &q); code != 200 || err != nil {
+		t.Fatalf("GET /v1/quotas: %d %s %v", code, body, err)
+	}
+	if want := map[string]int{"secrets": 2, "orders": 3, "containers": 0, "consumers": 5, "cas": 7}; !maps.Equal(q.Quotas, want) {
+		t.Errorf("quotas %v, want %v", q.Quotas, want)
+	}
+	var refs []string
+	for i := range 3 {
+		code, body := call("POST", "/v1/secrets", `{"name":"q","payload":"quota","payload_content_type":"text/plain"}`)
+		if i < 2 {
+			var c struct {
+				SecretRef string `json:"secret_ref"`
+			}
+			if code != 201 || json.Unmarshal(body, &c) != nil {
+				t.Fatalf("secret %d: %d %s", i+1, code, body)
+			}
+			refs = append(refs, c.SecretRef)
+			continue
+		}
+		if code != 403 || !strings.Contains(strings.ToLower(string(body)), "quota") {
+			t.Errorf("the secret over quota_secrets = 2: %d %s, want 403 naming the quota", code, body)
+		}
+	}
+	if code, body := call("POST", "/v1/containers", `{"name":"c","type":"generic","secret_refs":[]}`); code != 403 {
+		t.Errorf("a container with quota_containers = 0: %d %s, want 403", code, body)
+	}
+
+	id := refs[0][strings.LastIndex(refs[0], "/")+1:]
+	if code, body := call("POST", "/v1/secrets/"+id+"/consumers", `{"service":"image","resource_type":"image","resource_id":"img-1"}`); code != 200 {
+		t.Fatalf("consumer: %d %s", code, body)
+	}
+	if code, body := call("DELETE", "/v1/secrets/"+id, ""); code != 204 {
+		t.Errorf("DELETE of a secret with a consumer, block_delete_with_consumers = false: %d %s, want 204", code, body)
+	}
+	if code, _ := call("GET", "/v1/secrets/"+id, ""); code != 404 {
+		t.Errorf("the deleted secret: %d, want 404", code)
 	}
 }
