@@ -191,6 +191,41 @@ func TestAuditExport(t *testing.T) {
 	if o, err = srv.Manage(t, "audit", "export", "--since", "yesterday"); err == nil {
 		t.Fatalf("bad --since accepted: %s", o)
 	}
+
+	// --since with a time between two events lists only the later ones
+	// (given with a zone other than UTC, as an operator may write it).
+	time.Sleep(50 * time.Millisecond)
+	between := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	code, body = call("GET", "/v1/project-keys/"+second+"/payload?project_id="+project, "service", "")
+	expect(code, 200, body, "payload after the cut")
+	code, body = call("POST", "/v1/project-keys/rotate", "admin", "")
+	expect(code, 201, body, "rotate after the cut")
+	third := keyOf(body)
+	since := between.In(time.FixedZone("CEST", 2*60*60)).Format(time.RFC3339Nano)
+	var later []keyservice.AuditEvent
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		o, err := srv.Manage(t, "audit", "list", "--project", project, "--format", "json", "--since", since)
+		if err != nil {
+			t.Fatalf("audit list --since %s: %v\n%s", since, err, o)
+		}
+		later = parseLines(t, o)
+		if len(later) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(later) != 2 || later[0].Action != "project_key:payload" || later[0].Target.ID != second ||
+		later[1].Action != "project_key:rotate" || later[1].Target.ID != third {
+		t.Fatalf("audit list --since %s (between the scenario and two more accesses): %+v, want the payload read of %s and the rotation to %s",
+			since, later, second, third)
+	}
+	for _, ev := range later {
+		if at, err := time.Parse(time.RFC3339Nano, ev.EventTime); err != nil || at.Before(between) {
+			t.Errorf("event at %s listed --since %s", ev.EventTime, since)
+		}
+	}
 }
 
 func parseLines(t *testing.T, s string) []keyservice.AuditEvent {
