@@ -426,11 +426,12 @@ func (d *DiskFile) Open() (*Object, error) {
 	if obj.DataMetadata["name"] != d.Name {
 		return fail(fmt.Errorf("%w: name %q does not match", errBadMetadata, obj.DataMetadata["name"]))
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	// fstat(2) into a Stat_t: os.File.Stat allocates a FileInfo.
+	var fst unix.Stat_t
+	if err := fstat(f, &fst); err != nil {
 		return fail(fmt.Errorf("diskfile: stat: %w", err))
 	}
-	obj.Size = fi.Size()
+	obj.Size = fst.Size
 	if cl, ok := obj.DataMetadata["Content-Length"]; ok && cl != strconv.FormatInt(obj.Size, 10) {
 		return fail(fmt.Errorf("%w: Content-Length %s but %d bytes on disk", errBadMetadata, cl, obj.Size))
 	}

@@ -39,6 +39,20 @@ func openRaw(path string, flags int, perm uint32) (int, error) {
 	}
 }
 
+// fstat is fstat(2) on f, retried on EINTR as os.File.Stat does.
+func fstat(f *os.File, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstat(int(f.Fd()), st)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
+		}
+		return nil
+	}
+}
+
 // stat is stat(2), retried on EINTR as os.Stat does.
 func stat(path string, st *unix.Stat_t) error {
 	for {
