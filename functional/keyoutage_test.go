@@ -3,11 +3,14 @@ package functional_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/testproxy"
 	"opendev.org/x/arca/internal/teststack"
@@ -73,6 +76,7 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 			}
 		}
 	}
+	keyServiceHealth(t, e, "during the outage", false, kp.Addr)
 	for name := range objects {
 		code, body := do(t, "GET", base+"/"+name, demo.token, nil, nil)
 		bad("GET "+name, code, body)
@@ -97,6 +101,7 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 	// Back: no restart. The error cache (ttl) must pass first.
 	kp.Restore(t)
 	restored := time.Now()
+	keyServiceHealth(t, e, "after the restore", true, kp.Addr)
 	time.Sleep(ttl*time.Second + 200*time.Millisecond)
 	for name, want := range objects {
 		var got []byte
@@ -126,6 +131,39 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 	for name, l := range e.logs {
 		if s := l.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
 			t.Errorf("%s logged a panic:\n%s", name, teststack.Tail(s, 3000))
+		}
+	}
+}
+
+// keyServiceHealth checks the operators' view of the key service: the
+// detailed health check of the filter and of every object server reports
+// it ok (200), or not ok (503) while it is out of reach, and shows no
+// address (not even the key service's, keyAddr) nor any URL.
+func keyServiceHealth(t *testing.T, e *env, when string, wantOK bool, keyAddr string) {
+	t.Helper()
+	services := map[string]string{"arca-swift-filter": e.filter}
+	for i, u := range e.objURLs {
+		services[fmt.Sprintf("arca-object-server %d", i+1)] = u
+	}
+	wantCode := http.StatusServiceUnavailable
+	if wantOK {
+		wantCode = http.StatusOK
+	}
+	for name, base := range services {
+		code, body := do(t, "GET", base+"/healthcheck/detailed", "", nil, nil)
+		var rep health.Report
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Errorf("%s: detailed health of %s: %d %.300s: %v", when, name, code, body, err)
+			continue
+		}
+		ks, ok := rep.Checks["key_service"]
+		if code != wantCode || !ok || ks.OK != wantOK {
+			t.Errorf("%s: detailed health of %s: %d %s, want %d with key_service ok=%v", when, name, code, body, wantCode, wantOK)
+		}
+		for _, leak := range []string{keyAddr, "127.0.0.1", "http", e.apiURL} {
+			if strings.Contains(string(body), leak) {
+				t.Errorf("%s: detailed health of %s leaks %q: %s", when, name, leak, body)
+			}
 		}
 	}
 }
