@@ -239,29 +239,30 @@ func TestDevStackInstallGo(t *testing.T) {
 }
 
 // TestDevStackGoVersion: the release the plugin bootstraps, from
-// ARCA_GO_VERSION or go.mod.
+// ARCA_GO_VERSION or go.mod, and the build's GOTOOLCHAIN.
 func TestDevStackGoVersion(t *testing.T) {
 	repo := repoRoot(t)
-	for _, tc := range []struct{ gomod, setting, want string }{
-		{"module x\n\ngo 1.26.0\n", "", "1.26.0"},
-		{"module x\n\ngo 1.26\n", "", "1.26.0"},
-		{"module x\n\ngo 1.26.0\n\ntoolchain go1.26.8\n", "", "1.26.8"},
-		{"module x\n\ngo 1.26.0\n", "1.27rc1", "1.27rc1"},
-		{"module x\n\ngo 1.26.0\n", "go1.26.3", "1.26.3"},
-		{"module x\n", "", ""},
+	for _, tc := range []struct{ gomod, setting, want, toolchain string }{
+		{"module x\n\ngo 1.26.0\n", "", "1.26.0", "auto"},
+		{"module x\n\ngo 1.26\n", "", "1.26.0", "auto"},
+		{"module x\n\ngo 1.26.0\n\ntoolchain go1.26.8\n", "", "1.26.8", "auto"},
+		{"module x\n\ngo 1.26.0\n", "1.27rc1", "1.27rc1", "go1.27rc1+auto"},
+		{"module x\n\ngo 1.26.0\n", "go1.26.3", "1.26.3", "go1.26.3+auto"},
+		{"module x\n", "", "", "auto"},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(tc.gomod), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		script := `source "$1"; source "$2/devstack/settings"; source "$2/devstack/plugin.sh"; ARCA_DIR=$3; _arca_go_version || echo failed`
+		script := `source "$1"; source "$2/devstack/settings"; source "$2/devstack/plugin.sh"; ARCA_DIR=$3; _arca_go_version || echo failed; echo "GOTOOLCHAIN=$ARCA_GOTOOLCHAIN"`
 		cmd := exec.Command("bash", "-c", script, "v", filepath.Join(repo, "devstack", "testdata", "standins.sh"), repo, dir)
-		cmd.Env = append(os.Environ(), "ARCA_GO_VERSION="+tc.setting, "ARCA_DIR="+repo)
+		cmd.Env = append(os.Environ(), "ARCA_GO_VERSION="+tc.setting, "ARCA_DIR="+repo, "ARCA_GOTOOLCHAIN=")
 		out, err := cmd.CombinedOutput()
 		got := strings.TrimSpace(string(out))
 		if tc.want == "" {
 			tc.want = "failed"
 		}
+		tc.want += "\nGOTOOLCHAIN=" + tc.toolchain
 		if err != nil || got != tc.want {
 			t.Errorf("go.mod %q, ARCA_GO_VERSION %q: %q %v, want %q", tc.gomod, tc.setting, got, err, tc.want)
 		}
