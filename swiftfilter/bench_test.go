@@ -38,8 +38,7 @@ import (
 // (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
 // the large bodies. tools/bench-filter.sh runs them and prints the
 // comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
-// CPU profile; ARCA_BENCH_FILTER_SPLICE_MIN=N sets Config.SpliceMinSize (-1:
-// no splice path, for a before/after comparison on the same machine).
+// CPU profile.
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -137,15 +136,7 @@ func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 		}
 		tokens = v
 	}
-	cfg := Config{Upstream: upstream}
-	if v := os.Getenv("ARCA_BENCH_FILTER_SPLICE_MIN"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatalf("ARCA_BENCH_FILTER_SPLICE_MIN: %v", err)
-		}
-		cfg.SpliceMinSize = n // -1: ReverseProxy's path only
-	}
-	f, err := New(cfg, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,6 @@ func LoadSettings(f *config.File) (Settings, error) {
 		ExpectContinueTimeout: f.Seconds(secUpstream, "expect_continue_timeout", 10*time.Second),
 		IdleConnTimeout:       f.Seconds(secUpstream, "idle_conn_timeout", 90*time.Second),
 		MaxIdleConns:          f.Int(secUpstream, "max_idle_conns", 256, 1, 100000),
-		SpliceMinSize:         int64(f.Int(secUpstream, "splice_min_size", DefaultSpliceMinSize, 0, 1<<40)),
 		KeyTimeout:            f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
 	}
 	const k = secKeystone
@@ -137,9 +136,6 @@ func LoadSettings(f *config.File) (Settings, error) {
 	s.Health = health.LoadConfig(f)
 	if s.Health.DisableByFilePath == "" {
 		s.Health.DisableByFilePath = s.Filter.DisableByFilePath
-	}
-	if s.Filter.SpliceMinSize == 0 {
-		s.Filter.SpliceMinSize = -1 // "splice_min_size = 0": never
 	}
 	if err := f.Err(); err != nil {
 		return s, err

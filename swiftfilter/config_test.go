@@ -22,7 +22,7 @@ func TestSampleConfig(t *testing.T) {
 	}
 	if s.BindPort != 8080 || s.Filter.Upstream != "http://127.0.0.1:8081" || s.Keys.ActiveTTL != 60*time.Second ||
 		s.Keys.Credentials.Username != "swift" || s.Keystone.TokenCacheTime != 300*time.Second ||
-		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.SpliceMinSize != DefaultSpliceMinSize || s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
+		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
 		t.Errorf("sample settings: %+v", s)
 	}
 }
@@ -31,12 +31,6 @@ func TestSettingsErrors(t *testing.T) {
 	f, _ := config.Parse([]byte("[DEFAULT]\nbind_port = 99999\nlog_format = xml\n[keystone_authtoken]\nauth_url = http://k/v3\n"))
 	if _, err := LoadSettings(f); err == nil {
 		t.Error("bad values accepted")
-	}
-	for v, want := range map[string]int64{"0": -1, "65536": 65536} {
-		f, _ = config.Parse([]byte("[upstream]\nsplice_min_size = " + v + "\n[keystone_authtoken]\nauth_url = http://k/v3\n"))
-		if s, err := LoadSettings(f); err != nil || s.Filter.SpliceMinSize != want {
-			t.Errorf("splice_min_size = %s: %d %v, want %d", v, s.Filter.SpliceMinSize, err, want)
-		}
 	}
 	f, _ = config.Parse([]byte("[DEFAULT]\n"))
 	if _, err := LoadSettings(f); err == nil {

@@ -32,10 +32,7 @@
 //     (httputil.ReverseProxy: no body buffering, Expect: 100-continue end to
 //     end, chunked bodies, 256 KiB copy buffers, a keep-alive pool, the
 //     client's disconnection cancels the upstream request). The upstream
-//     unreachable answers 503. Object PUT and GET bodies of at least
-//     Config.SpliceMinSize (1 MiB) between plain TCP sockets are moved by
-//     the kernel instead of through the filter (splice.go): same request
-//     and answer headers, a spliced PUT's connection closed after its answer.
+//     unreachable answers 503.
 //
 // Filter.Wrap applies steps 2 to 6 in front of any http.Handler, for Go
 // servers that want the same checks without the proxy.

@@ -54,13 +54,6 @@ type Config struct {
 	ExpectContinueTimeout time.Duration // wait for the upstream's 100 Continue; default 10 s
 	IdleConnTimeout       time.Duration // default 90 s
 	MaxIdleConns          int           // per upstream host; default 256
-
-	// SpliceMinSize is the body size from which object PUT and GET bodies
-	// are moved between the client's and the upstream's sockets by the
-	// kernel (splice.go): 0 takes DefaultSpliceMinSize, a negative value
-	// turns the splice path off. Only for an http:// upstream, clients
-	// without TLS and the filter's own transport (Deps.Transport nil).
-	SpliceMinSize int64
 }
 
 // Deps are what the filter calls out to.
@@ -93,7 +86,6 @@ type Filter struct {
 	log      zerolog.Logger
 	proxy    http.Handler // nil when Config.Upstream is empty
 	upstream *url.URL
-	splice   *spliceTransport // nil: no splice path (splice.go)
 
 	metrics        *metrics.Registry
 	metricsHandler http.Handler
@@ -128,9 +120,6 @@ func New(cfg Config, deps Deps) (*Filter, error) {
 	}
 	if cfg.MaxIdleConns <= 0 {
 		cfg.MaxIdleConns = 256
-	}
-	if cfg.SpliceMinSize == 0 {
-		cfg.SpliceMinSize = DefaultSpliceMinSize
 	}
 	f := &Filter{
 		cfg:      cfg,
@@ -266,9 +255,6 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 			localError(w, r, status, msg)
 			return
 		}
-	}
-	if next == f.proxy {
-		r = f.markSplice(w, r, target, rl)
 	}
 	next.ServeHTTP(w, r)
 }

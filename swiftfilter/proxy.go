@@ -99,13 +99,8 @@ func (c *upstreamConn) ReadFrom(r io.Reader) (n int64, err error) {
 // and net/http sends the client its 100 on that first read), chunked bodies
 // stay chunked, a client going away cancels the upstream request.
 func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Handler {
-	var modify func(*http.Response) error
 	if rt == nil {
 		rt = newTransport(f.cfg)
-		if target.Scheme == "http" && f.cfg.SpliceMinSize > 0 {
-			f.splice = newSpliceTransport(f, upstreamAddr(target.Hostname(), target.Port()), rt)
-			rt, modify = f.splice, f.splice.modifyResponse
-		}
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -125,12 +120,11 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 			pr.Out.Header.Del("X-Forwarded-Host")
 			pr.Out.Header.Del("X-Forwarded-Proto")
 		},
-		Transport:      rt,
-		ModifyResponse: modify,
-		BufferPool:     &bufferPool{},
-		FlushInterval:  -1, // responses of unknown length stream at once
-		ErrorLog:       nil,
-		ErrorHandler:   f.upstreamError,
+		Transport:     rt,
+		BufferPool:    &bufferPool{},
+		FlushInterval: -1, // responses of unknown length stream at once
+		ErrorLog:      nil,
+		ErrorHandler:  f.upstreamError,
 	}
 }
 
@@ -138,9 +132,6 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 // before its response began: 503, which DevStack's wait loop and clients
 // retry.
 func (f *Filter) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, errServed) {
-		return // the splice path has answered
-	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		if rec, ok := w.(*recorder); ok {
 			rec.status = statusClientClosed

@@ -399,64 +399,6 @@ func TestRealStackFilter(t *testing.T) {
 		}
 	})
 
-	t.Run("spliced large PUT and GET", func(t *testing.T) {
-		// A filter with its own transport (no wireLog), as
-		// arca-swift-filter runs: bodies of 1 MiB and more are spliced.
-		v, err := keystone.NewValidator(context.Background(), e.ks.ServiceConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := New(Config{Upstream: e.proxy.url()}, Deps{Tokens: v, Keys: e.keys, Log: zerolog.New(e.logs)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(f)
-		defer srv.Close()
-		data := bytes.Repeat([]byte("spliced by arca "), 3<<18) // 12 MiB
-		sum := fmt.Sprintf("%x", md5.Sum(data))
-		path := acct + "/" + cont + "/spliced"
-		for _, expect := range []bool{false, true} {
-			req, _ := http.NewRequest("PUT", srv.URL+path, bytes.NewReader(data))
-			req.Header.Set("X-Auth-Token", e.demoTok)
-			req.Header.Set("X-Arca-Key-Id", "key-"+e.alt) // forged: stripped
-			if expect {
-				req.Header.Set("Expect", "100-continue")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 201 || resp.Header.Get("Etag") != sum || resp.Header.Get("X-Trans-Id") == "" {
-				t.Errorf("PUT (Expect %v): %d %v", expect, resp.StatusCode, resp.Header)
-			}
-		}
-		req, _ := http.NewRequest("PUT", srv.URL+path, bytes.NewReader(data))
-		req.Header.Set("X-Auth-Token", "gAAAAABinvalidtoken")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 401 {
-			t.Errorf("PUT with an invalid token: %d", resp.StatusCode)
-		}
-		req, _ = http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("X-Auth-Token", e.demoTok)
-		resp, err = http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, data) {
-			t.Errorf("GET: %d, %d bytes, %v", resp.StatusCode, len(got), err)
-		}
-		if puts, gets := f.splice.puts.Load(), f.splice.gets.Load(); puts != 2 || gets != 1 {
-			t.Errorf("bodies spliced: %d PUT, %d GET; want 2, 1", puts, gets)
-		}
-	})
-
 	t.Run("Swift proxy stopped and started again", func(t *testing.T) {
 		e.proxy.stop(t)
 		resp, b := e.do(t, "GET", acct+"/"+cont+"/forged", e.demoTok, nil, nil)

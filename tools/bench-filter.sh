@@ -16,8 +16,7 @@
 # BENCH_FILTER_SWIFT_N (500), BENCH_FILTER_ROUNDS (3),
 # ARCA_BENCH_FILTER_INPROC=1 (the filter in the benchmark's process instead),
 # ARCA_BENCH_FILTER_CPUPROFILE=FILE (the filter process's CPU profile, of the
-# last benchmark run), ARCA_BENCH_FILTER_SPLICE_MIN=N (the filter's
-# splice_min_size in bytes; -1 turns the splice path off).
+# last benchmark run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 small=${BENCH_FILTER_SMALL_N:-3000}
@@ -34,8 +33,7 @@ bench() { # REGEXP N: the benchmarks matching REGEXP, N iterations each (direct,
 where="in its own process"
 [[ ${ARCA_BENCH_FILTER_INPROC:-} != 1 ]] || where="in the benchmark's process"
 echo
-splice="splice_min_size ${ARCA_BENCH_FILTER_SPLICE_MIN:-default}"
-echo "== arca-swift-filter benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), the filter $where, $splice)"
+echo "== arca-swift-filter benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), the filter $where)"
 [[ -n ${ARCA_TEST_SWIFT_URL:-} ]] || echo "(no stack environment: the real Swift proxy comparison is skipped)"
 for ((round = 1; round <= rounds; round++)); do
 	bench '^BenchmarkFilterSmall$' "$small"
