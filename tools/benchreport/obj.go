@@ -192,9 +192,17 @@ func objCmd(args []string) error {
 			c, n, d = *largeC, *largeN, 0
 		}
 		for _, op := range []string{"PUT", "GET"} {
+		perTarget:
 			for _, t := range targets {
 				base := t.base + "/v1/AUTH_" + project + "/" + contOf(t) + "/"
 				m := created[t.name]
+				// failed: a row that says why this phase was not measured,
+				// so one target's failure leaves the others' figures.
+				failed := func(format string, a ...any) {
+					r := ObjRow{Target: t.name, Op: op, Size: size, Concurrency: c, Errors: 1, ErrorSample: fmt.Sprintf(format, a...)}
+					rows = append(rows, r)
+					fmt.Printf("%-16s %3s %9d B not measured: %s\n", r.Target, r.Op, r.Size, r.ErrorSample)
+				}
 				var pool []string
 				if op == "GET" {
 					for _, nm := range m.names {
@@ -203,7 +211,8 @@ func objCmd(args []string) error {
 						}
 					}
 					if len(pool) == 0 {
-						return fmt.Errorf("%s: no %d-byte objects to GET", t.name, size)
+						failed("no %d-byte objects to GET (their PUT failed)", size)
+						continue
 					}
 				}
 				// unmeasured warm-up: a few requests
@@ -211,7 +220,8 @@ func objCmd(args []string) error {
 					if op == "PUT" {
 						nm := fmt.Sprintf("s%d-warm-%d", size, i)
 						if st, b, err := do(http.MethodPut, base+nm, data); err != nil || st != http.StatusCreated {
-							return fmt.Errorf("%s: warm-up PUT: %d %v %.200s", t.name, st, err, b)
+							failed("warm-up PUT: %d %v %.200s", st, err, b)
+							continue perTarget
 						}
 						m.names = append(m.names, nm)
 					} else {
