@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -77,8 +78,11 @@ func run(files []string, verbose bool) error {
 	if verbose {
 		out = os.Stdout
 	}
+	// Swift reads log_level without regard to case (WARNING, warning), and
+	// so does the configuration's check of it.
+	level := strings.ToLower(f.String("DEFAULT", "log_level", "info"))
 	log := logging.New(logging.Options{
-		Debug:   f.String("DEFAULT", "log_level", "info") == "debug",
+		Debug:   level == "debug",
 		Format:  f.String("DEFAULT", "log_format", "text"),
 		Service: "arca-object-server",
 		Output:  out,
@@ -86,7 +90,7 @@ func run(files []string, verbose bool) error {
 	// log_level = warning or error (Swift's levels, accepted by the
 	// configuration) leave out the access log and info messages, as they
 	// do in swift-object-server.
-	switch f.String("DEFAULT", "log_level", "info") {
+	switch level {
 	case "warning":
 		log = log.Level(zerolog.WarnLevel)
 	case "error":
