@@ -150,25 +150,25 @@ func writeObject(m *diskfile.Manager, keys *fakeKeys, project, obj string, body 
 // postObject writes a .meta file with the user metadata meta, as the
 // object server's POST does (it never carries crypto metadata).
 func postObject(m *diskfile.Manager, project, obj string, meta map[string]string) error {
-	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
-	if err != nil {
-		return err
-	}
-	w, err := df.Create()
-	if err != nil {
-		return err
-	}
-	defer w.Abort()
-	ts := nextTS()
-	values := map[string]string{"X-Timestamp": ts.Internal()}
-	for k, v := range meta {
-		values[k] = v
-	}
-	return w.Commit(context.Background(), diskfile.MetaName(ts, nil)+".meta", values)
+	return commitFile(m, project, obj, func(ts diskfile.Timestamp) (string, map[string]string) {
+		values := map[string]string{"X-Timestamp": ts.Internal()}
+		for k, v := range meta {
+			values[k] = v
+		}
+		return diskfile.MetaName(ts, nil) + ".meta", values
+	})
 }
 
 // deleteObject writes a tombstone, as the object server's DELETE does.
 func deleteObject(m *diskfile.Manager, project, obj string) error {
+	return commitFile(m, project, obj, func(ts diskfile.Timestamp) (string, map[string]string) {
+		return ts.Internal() + ".ts", map[string]string{"X-Timestamp": ts.Internal()}
+	})
+}
+
+// commitFile commits one bodiless file (.meta, .ts) of obj; file names it
+// and gives its metadata for the timestamp the write gets.
+func commitFile(m *diskfile.Manager, project, obj string, file func(diskfile.Timestamp) (string, map[string]string)) error {
 	df, err := m.Object("d1", partFor(obj), 0, "AUTH_"+project, "c", obj)
 	if err != nil {
 		return err
@@ -178,8 +178,8 @@ func deleteObject(m *diskfile.Manager, project, obj string) error {
 		return err
 	}
 	defer w.Abort()
-	ts := nextTS()
-	return w.Commit(context.Background(), ts.Internal()+".ts", map[string]string{"X-Timestamp": ts.Internal()})
+	name, values := file(nextTS())
+	return w.Commit(context.Background(), name, values)
 }
 
 // readObject reads an object back as the object server's GET does: key id
