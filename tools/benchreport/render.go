@@ -160,23 +160,9 @@ func renderCmd(args []string) error {
 		p("")
 		p("| scenario | concurrency | Arca req/s | Barbican req/s | Arca/Barbican | Arca p50 / p99 ms | Barbican p50 / p99 ms |")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-		type key struct {
-			sc string
-			c  int
-		}
-		var order []key
-		byKey := map[key]map[string]KeyRow{}
-		for _, r := range krows {
-			k := key{r.Scenario, r.Concurrency}
-			if byKey[k] == nil {
-				byKey[k] = map[string]KeyRow{}
-				order = append(order, k)
-			}
-			byKey[k][r.Target] = r
-		}
 		var g1, g16 []Group
-		for _, k := range order {
-			a, b := byKey[k]["arca"], byKey[k]["barbican"]
+		for _, grp := range groupKeyRows(krows) {
+			k, a, b := grp.key, grp.byTarget["arca"], grp.byTarget["barbican"]
 			p("| %s | %d | %.0f | %.1f | %s | %.2f / %.2f | %.1f / %.1f |", k.sc, k.c, a.RPS, b.RPS, ratio(a.RPS, b.RPS), a.P50ms, a.P99ms, b.P50ms, b.P99ms)
 			g := Group{Label: fmt.Sprintf("%s c%d", k.sc, k.c), Bars: []Bar{{"arca", a.RPS}, {"barbican 15", b.RPS}}}
 			if k.c == 1 {
@@ -201,19 +187,10 @@ func renderCmd(args []string) error {
 			op   string
 			size int
 		}
-		var order []key
-		by := map[key]map[string]ObjRow{}
-		for _, r := range orows {
-			k := key{r.Op, r.Size}
-			if by[k] == nil {
-				by[k] = map[string]ObjRow{}
-				order = append(order, k)
-			}
-			by[k][r.Target] = r
-		}
 		var small, large []Group
-		for _, k := range order {
-			s, e, a := by[k]["swift"], by[k]["swift-encryption"], by[k]["arca"]
+		for _, grp := range groupRows(orows, func(r ObjRow) key { return key{r.Op, r.Size} }, func(r ObjRow) string { return r.Target }) {
+			k := grp.key
+			s, e, a := grp.byTarget["swift"], grp.byTarget["swift-encryption"], grp.byTarget["arca"]
 			p("| %s | %s | %d | %.1f (%.1f) | %.1f (%.1f) | %.1f (%.1f) | %s | %s | %.1f/%.1f, %.1f/%.1f, %.1f/%.1f |",
 				k.op, humanSize(k.size), a.Concurrency, s.RPS, s.MBps, e.RPS, e.MBps, a.RPS, a.MBps,
 				ratio(a.RPS, e.RPS), ratio(a.RPS, s.RPS), s.P50ms, s.P99ms, e.P50ms, e.P99ms, a.P50ms, a.P99ms)
@@ -285,4 +262,41 @@ func renderCmd(args []string) error {
 	}
 	fmt.Print(w.String())
 	return nil
+}
+
+// rowGroup is the rows that share a key (a scenario and concurrency, an
+// operation and size), one per target.
+type rowGroup[K comparable, R any] struct {
+	key      K
+	byTarget map[string]R
+}
+
+// groupRows groups rows by key, keys in the order they first appear, so
+// that every table lists its rows as they were measured.
+func groupRows[K comparable, R any](rows []R, key func(R) K, target func(R) string) []rowGroup[K, R] {
+	var groups []rowGroup[K, R]
+	at := map[K]int{}
+	for _, r := range rows {
+		k := key(r)
+		i, ok := at[k]
+		if !ok {
+			i = len(groups)
+			at[k] = i
+			groups = append(groups, rowGroup[K, R]{key: k, byTarget: map[string]R{}})
+		}
+		groups[i].byTarget[target(r)] = r
+	}
+	return groups
+}
+
+// keyScenario is a key-service scenario at one concurrency.
+type keyScenario struct {
+	sc string
+	c  int
+}
+
+// groupKeyRows groups the key-service rows by scenario and concurrency.
+func groupKeyRows(rows []KeyRow) []rowGroup[keyScenario, KeyRow] {
+	return groupRows(rows, func(r KeyRow) keyScenario { return keyScenario{r.Scenario, r.Concurrency} },
+		func(r KeyRow) string { return r.Target })
 }

@@ -27,23 +27,9 @@ func verdicts(krows []KeyRow, orows []ObjRow, mrows []MemRow) []Verdict {
 	var vs []Verdict
 
 	// Issue 2: the key service beside Barbican, concurrency 16.
-	type kkey struct {
-		sc string
-		c  int
-	}
-	var korder []kkey
-	kby := map[kkey]map[string]KeyRow{}
-	for _, r := range krows {
-		k := kkey{r.Scenario, r.Concurrency}
-		if kby[k] == nil {
-			kby[k] = map[string]KeyRow{}
-			korder = append(korder, k)
-		}
-		kby[k][r.Target] = r
-	}
 	n2 := 0
-	for _, k := range korder {
-		a, b := kby[k]["arca"], kby[k]["barbican"]
+	for _, grp := range groupKeyRows(krows) {
+		k, a, b := grp.key, grp.byTarget["arca"], grp.byTarget["barbican"]
 		if k.c < 16 || a.RPS <= 0 || b.RPS <= 0 {
 			continue
 		}
