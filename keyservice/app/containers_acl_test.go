@@ -3,13 +3,13 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
+	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/testkeystone"
 )
 
@@ -34,18 +34,8 @@ func TestContainersAndACLsRealStack(t *testing.T) {
 
 	request := func(token, method, url, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("X-Auth-Token", token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, b := testapi.Do(t, method, url, body, map[string]string{"X-Auth-Token": token})
+		return code, string(b)
 	}
 	create := func(path, body, refKey string) string {
 		t.Helper()

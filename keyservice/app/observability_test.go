@@ -3,7 +3,6 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,20 +45,8 @@ func TestObservabilityRealServer(t *testing.T) {
 
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Project-Id", "obsproject")
-		req.Header.Set("X-User-Id", "obsuser")
-		req.Header.Set("X-Roles", "admin")
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return testapi.Do(t, method, srv.URL+path, body,
+			map[string]string{"X-Project-Id": "obsproject", "X-User-Id": "obsuser", "X-Roles": "admin"})
 	}
 
 	before := metricstest.Scrape(t, srv.URL+"/metrics")
@@ -191,17 +178,7 @@ func TestObservabilityKeystoneRealStack(t *testing.T) {
 	srv := keystoneServer(t, env, "")
 	get := func(base, path, token string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+path, nil)
-		if token != "" {
-			req.Header.Set("X-Auth-Token", token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return testapi.Do(t, http.MethodGet, base+path, "", map[string]string{"X-Auth-Token": token})
 	}
 	token := env.Token(t, testkeystone.Demo)
 	invalid := "gAAAAABnot-a-real-token-" + teststack.RandomHex(t, 16)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,20 +91,8 @@ block_delete_with_consumers = false
 `})
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Project-Id", "quotaproject")
-		req.Header.Set("X-User-Id", "quotauser")
-		req.Header.Set("X-Roles", "admin")
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return testapi.Do(t, method, srv.URL+path, body,
+			map[string]string{"X-Project-Id": "quotaproject", "X-User-Id": "quotauser", "X-Roles": "admin"})
 	}
 
 	code, body := call("GET", "/v1/quotas", "")

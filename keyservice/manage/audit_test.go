@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,21 +31,10 @@ func TestAuditExport(t *testing.T) {
 	caller := project
 	call := func(method, path, roles, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Project-Id", caller)
-		req.Header.Set("X-User-Id", "auditor-user")
-		req.Header.Set("X-Roles", roles)
-		req.Header.Set("X-Auth-Token", token) // ignored in noauth mode; must never be recorded
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return testapi.Do(t, method, srv.URL+path, body, map[string]string{
+			"X-Project-Id": caller, "X-User-Id": "auditor-user", "X-Roles": roles,
+			"X-Auth-Token": token, // ignored in noauth mode; must never be recorded
+		})
 	}
 	keyOf := func(b []byte) string {
 		var v struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,18 +25,8 @@ func TestKEKRotateAndRewrap(t *testing.T) {
 	srv := testapi.Start(t, testapi.Options{})
 	request := func(method, project, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Project-Id", project)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, b := testapi.Do(t, method, srv.URL+path, body, map[string]string{"X-Project-Id": project})
+		return code, string(b)
 	}
 	store := func(project, payload string) string {
 		t.Helper()
