@@ -57,24 +57,31 @@ func textLogPair(fast, slow io.Writer) (zerolog.Logger, zerolog.Logger) {
 	return mk(newTextWriter(fast)), mk(zerolog.ConsoleWriter{Out: slow, TimeFormat: time.RFC3339Nano, NoColor: true})
 }
 
+// printBoth logs ev through the fast text writer and through zerolog's
+// ConsoleWriter and returns both lines. The timestamp has a one-second
+// resolution: a pair that differs is printed again, in case a tick fell
+// between the two.
+func printBoth(ev func(zerolog.Logger)) (fastLine, consoleLine string) {
+	var fast, slow bytes.Buffer
+	lf, ls := textLogPair(&fast, &slow)
+	for range 3 {
+		fast.Reset()
+		slow.Reset()
+		ev(lf)
+		ev(ls)
+		if fast.String() == slow.String() {
+			break
+		}
+	}
+	return fast.String(), slow.String()
+}
+
 // TestTextLogMatchesConsoleWriter: the fast path and the fallback together
 // print exactly what zerolog's ConsoleWriter prints.
 func TestTextLogMatchesConsoleWriter(t *testing.T) {
 	for i, ev := range textLogEvents {
-		var fast, slow bytes.Buffer
-		lf, ls := textLogPair(&fast, &slow)
-		// The timestamp has a one-second resolution: retry across a tick.
-		for range 3 {
-			fast.Reset()
-			slow.Reset()
-			ev(lf)
-			ev(ls)
-			if fast.String() == slow.String() {
-				break
-			}
-		}
-		if fast.String() != slow.String() {
-			t.Errorf("event %d:\n got %q\nwant %q", i, fast.String(), slow.String())
+		if got, want := printBoth(ev); got != want {
+			t.Errorf("event %d:\n got %q\nwant %q", i, got, want)
 		}
 	}
 }
@@ -91,8 +98,6 @@ func TestTextLogRandomStrings(t *testing.T) {
 		}
 		return string(b)
 	}
-	var fast, slow bytes.Buffer
-	lf, ls := textLogPair(&fast, &slow)
 	for i := range 2000 {
 		fields := make([][2]string, r.IntN(5))
 		for j := range fields {
@@ -106,17 +111,8 @@ func TestTextLogRandomStrings(t *testing.T) {
 			}
 			e.Msg(msg)
 		}
-		for range 3 {
-			fast.Reset()
-			slow.Reset()
-			ev(lf)
-			ev(ls)
-			if fast.String() == slow.String() {
-				break
-			}
-		}
-		if fast.String() != slow.String() {
-			t.Fatalf("case %d:\n got %q\nwant %q", i, fast.String(), slow.String())
+		if got, want := printBoth(ev); got != want {
+			t.Fatalf("case %d:\n got %q\nwant %q", i, got, want)
 		}
 	}
 }
