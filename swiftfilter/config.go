@@ -132,7 +132,7 @@ func LoadSettings(f *config.File) (Settings, error) {
 		CacheSize:   f.Int(secKeys, "cache_size", keyclient.DefaultCacheSize, 1, 10000000),
 		Timeout:     f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
 	}
-	s.Metrics = metrics.LoadConfig(f)
+	s.Metrics = metrics.LoadConfig(f, s.BindPort)
 	s.Health = health.LoadConfig(f)
 	if s.Health.DisableByFilePath == "" {
 		s.Health.DisableByFilePath = s.Filter.DisableByFilePath

@@ -108,6 +108,10 @@ ADMIN_PASSWORD=${ARCA_STACK_ADMIN_PASSWORD:-ArcaAdmin1}
 DEMO_PASSWORD=${ARCA_STACK_DEMO_PASSWORD:-ArcaDemo1}
 ALT_PASSWORD=${ARCA_STACK_ALT_PASSWORD:-ArcaAlt1}
 ARCA_PASSWORD=${ARCA_STACK_ARCA_PASSWORD:-ArcaService1}
+# The object servers' and the filter's own service users (docs/architecture.md):
+# only these hold the roles that reach project keys.
+ARCA_OBJECT_PASSWORD=${ARCA_STACK_ARCA_OBJECT_PASSWORD:-ArcaObject1}
+ARCA_FILTER_PASSWORD=${ARCA_STACK_ARCA_FILTER_PASSWORD:-ArcaFilter1}
 SWIFT_PASSWORD=ArcaSwift1 BARBICAN_PASSWORD=ArcaBarbican1
 KEYSTONE_DB_PASSWORD=ArcaKeystoneDb1 BARBICAN_DB_PASSWORD=ArcaBarbicanDb1
 STOP_TIMEOUT=${ARCA_STACK_STOP_TIMEOUT:-15}
@@ -346,7 +350,8 @@ keystone_ready() {
 	# provisioning inputs: skip the ~3 s Python run when they did not change
 	local stamp
 	stamp=$(printf '%s\n' "$ADMIN_PASSWORD" "$DEMO_PASSWORD" "$ALT_PASSWORD" "$ARCA_PASSWORD" \
-		"$SWIFT_PUBLIC_PORT" "$KEYSTONE_URL" | md5sum | cut -c1-32)
+		"$ARCA_OBJECT_PASSWORD" "$ARCA_FILTER_PASSWORD" "$SWIFT_PUBLIC_PORT" "$KEYSTONE_URL" v2 |
+		md5sum | cut -c1-32)
 	if [[ -f $STATE/keystone/provisioned && $(<"$STATE/keystone/provisioned") == "$stamp" ]]; then
 		say "keystone: projects/users/roles/catalog already provisioned"
 		return 0
@@ -360,6 +365,7 @@ keystone_ready() {
 keystone_provision() {
 	ARCA_P_URL=$KEYSTONE_URL ARCA_P_ADMIN=$ADMIN_PASSWORD ARCA_P_DEMO=$DEMO_PASSWORD \
 		ARCA_P_ALT=$ALT_PASSWORD ARCA_P_ARCA=$ARCA_PASSWORD ARCA_P_SWIFT=$SWIFT_PASSWORD \
+		ARCA_P_ARCA_OBJECT=$ARCA_OBJECT_PASSWORD ARCA_P_ARCA_FILTER=$ARCA_FILTER_PASSWORD \
 		ARCA_P_BARBICAN=$BARBICAN_PASSWORD ARCA_P_REGION=$REGION \
 		ARCA_P_SWIFT_URL="http://$HOST:$SWIFT_PUBLIC_PORT/v1/AUTH_%(project_id)s" \
 		"$PY3" - >>"$LOGS/keystone-provision.log" 2>&1 <<-'PYTHON' || fail "provisioning failed, see $LOGS/keystone-provision.log"
@@ -391,12 +397,17 @@ keystone_provision() {
 
 		roles = {n: ensure_role(n) for n in (
 		    'member', 'reader', 'admin', 'service', 'creator', 'observer', 'audit',
-		    'key-manager:service-admin', 'ResellerAdmin')}
+		    'key-manager:service-admin', 'key-manager:object-server',
+		    'key-manager:swift-filter', 'ResellerAdmin')}
 		projects = {n: ensure_project(n) for n in ('demo', 'alt', 'service')}
 
 		grants = [('demo', env('DEMO'), 'demo', ['member']),
 		          ('alt', env('ALT'), 'alt', ['member']),
 		          ('arca', env('ARCA'), 'service', ['admin', 'service']),
+		          # arca-object-server: key material of any project, nothing else
+		          ('arca-object', env('ARCA_OBJECT'), 'service', ['key-manager:object-server']),
+		          # arca-swift-filter: validates tokens (service), learns active key ids
+		          ('arca-filter', env('ARCA_FILTER'), 'service', ['service', 'key-manager:swift-filter']),
 		          ('swift', env('SWIFT'), 'service', ['admin', 'service']),
 		          ('barbican', env('BARBICAN'), 'service', ['admin', 'service'])]
 		for user, password, project, role_names in grants:
@@ -595,8 +606,8 @@ arca_object_server_conf() {
 		crypto_protocol = aes_256_cbc
 		key_service_url = ${ARCA_STACK_KEY_SERVICE_URL:-http://$HOST:9311}
 		auth_url = $KEYSTONE_URL
-		username = arca
-		password = $ARCA_PASSWORD
+		username = arca-object
+		password = $ARCA_OBJECT_PASSWORD
 		project_name = service
 		user_domain_name = Default
 		project_domain_name = Default
@@ -774,9 +785,11 @@ print_env() {
 		export ARCA_TEST_PROJECT_DOMAIN='Default'
 	ENV
 	for who in admin:admin:"$ADMIN_PASSWORD" demo:demo:"$DEMO_PASSWORD" alt:alt:"$ALT_PASSWORD" \
-		arca:service:"$ARCA_PASSWORD"; do
+		arca:service:"$ARCA_PASSWORD" arca-object:service:"$ARCA_OBJECT_PASSWORD" \
+		arca-filter:service:"$ARCA_FILTER_PASSWORD"; do
 		local user=${who%%:*} rest=${who#*:}
 		local up=${user^^}
+		up=${up//-/_}
 		printf "export ARCA_TEST_%s_USER='%s'\n" "$up" "$user"
 		printf "export ARCA_TEST_%s_PASSWORD='%s'\n" "$up" "${rest#*:}"
 		printf "export ARCA_TEST_%s_PROJECT='%s'\n" "$up" "${rest%%:*}"
@@ -804,7 +817,9 @@ print_openrc() { # openrc for one of admin|demo|alt|arca, for the openstack CLI
 	demo) project=demo password=$DEMO_PASSWORD ;;
 	alt) project=alt password=$ALT_PASSWORD ;;
 	arca) project=service password=$ARCA_PASSWORD ;;
-	*) fail "env: unknown user $user (admin|demo|alt|arca)" ;;
+	arca-object) project=service password=$ARCA_OBJECT_PASSWORD ;;
+	arca-filter) project=service password=$ARCA_FILTER_PASSWORD ;;
+	*) fail "env: unknown user $user (admin|demo|alt|arca|arca-object|arca-filter)" ;;
 	esac
 	cat <<-RC
 		export OS_AUTH_URL='$KEYSTONE_URL' OS_IDENTITY_API_VERSION=3 OS_REGION_NAME='$REGION'

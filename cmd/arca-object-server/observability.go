@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/rs/zerolog"
 
@@ -16,7 +18,9 @@ import (
 // ([healthcheck]) into srv (docs/operations.md). The detailed check asks
 // the key service and Keystone; it never shows their addresses.
 func observability(f *config.File, srv *objectserver.Server, log zerolog.Logger) (*metrics.Registry, metrics.Config, error) {
-	mcfg := metrics.LoadConfig(f)
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	servicePort, _ := strconv.Atoi(port)
+	mcfg := metrics.LoadConfig(f, servicePort)
 	hcfg := health.LoadConfig(f)
 	if err := f.Err(); err != nil {
 		return nil, mcfg, err

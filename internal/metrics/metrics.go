@@ -31,8 +31,11 @@ type Config struct {
 	// Enabled serves /metrics (default true). Disabled, nothing is served
 	// and recording is still cheap (the Registry is simply not exposed).
 	Enabled bool
-	// Bind, when set ("127.0.0.1:9320"), serves /metrics on a listener of
-	// its own instead of the service's listener.
+	// Bind is the listener of its own /metrics is served on. It defaults to
+	// loopback, at the service's port plus MetricsPortOffset (arca-api
+	// 9311 -> 127.0.0.1:19311), so metrics never reach a public or storage
+	// network unless the operator says so. An explicitly empty "bind ="
+	// serves /metrics on the service's own listener instead.
 	Bind string
 	// ProjectLabels adds a project_id label to the per-project counters
 	// (bytes, refusals, integrity failures). Off by default: one series per
@@ -40,13 +43,35 @@ type Config struct {
 	ProjectLabels bool
 }
 
-// LoadConfig reads [metrics] enabled, bind and project_labels. Errors are
-// collected in f (f.Err).
-func LoadConfig(f *config.File) Config {
+// MetricsPortOffset is added to a service's port for its default metrics
+// listener on 127.0.0.1.
+const MetricsPortOffset = 10000
+
+// DefaultBind is the metrics listener of a service listening on
+// servicePort: loopback, servicePort+MetricsPortOffset (or, for ports too
+// high for that, servicePort-MetricsPortOffset). A service on an ephemeral
+// port (0) gets an ephemeral metrics port.
+func DefaultBind(servicePort int) string {
+	port := servicePort + MetricsPortOffset
+	switch {
+	case servicePort == 0:
+		port = 0
+	case port > 65535:
+		port = servicePort - MetricsPortOffset
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// LoadConfig reads [metrics] enabled, bind and project_labels for a service
+// listening on servicePort. Errors are collected in f (f.Err).
+func LoadConfig(f *config.File, servicePort int) Config {
 	c := Config{
 		Enabled:       f.Bool("metrics", "enabled", true),
-		Bind:          f.String("metrics", "bind", ""),
+		Bind:          DefaultBind(servicePort),
 		ProjectLabels: f.Bool("metrics", "project_labels", false),
+	}
+	if f.Has("metrics", "bind") {
+		c.Bind = f.String("metrics", "bind", "")
 	}
 	return c
 }

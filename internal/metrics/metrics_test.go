@@ -125,13 +125,22 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := metrics.LoadConfig(f)
+	c := metrics.LoadConfig(f, 9311)
 	if !c.Enabled || c.Bind != "127.0.0.1:9320" || !c.ProjectLabels || c.Check() != nil || f.Err() != nil {
 		t.Fatalf("config %+v %v", c, f.Err())
 	}
+	// By default /metrics has a loopback listener of its own, never the
+	// service's (public) port.
 	empty, _ := config.Parse(nil)
-	if c := metrics.LoadConfig(empty); !c.Enabled || c.Bind != "" || c.ProjectLabels {
-		t.Fatalf("defaults %+v", c)
+	for port, want := range map[int]string{9311: "127.0.0.1:19311", 8080: "127.0.0.1:18080", 6200: "127.0.0.1:16200", 60000: "127.0.0.1:50000", 0: "127.0.0.1:0"} {
+		if c := metrics.LoadConfig(empty, port); !c.Enabled || c.Bind != want || c.ProjectLabels {
+			t.Fatalf("defaults for port %d: %+v, want bind %s", port, c, want)
+		}
+	}
+	// An explicitly empty bind is the operator's choice of the service's listener.
+	onService, _ := config.Parse([]byte("[metrics]\nbind =\n"))
+	if c := metrics.LoadConfig(onService, 9311); c.Bind != "" {
+		t.Fatalf("explicit empty bind: %+v", c)
 	}
 	if err := (metrics.Config{Bind: "9320"}).Check(); err == nil || !strings.Contains(err.Error(), "host:port") {
 		t.Fatalf("bad bind accepted: %v", err)

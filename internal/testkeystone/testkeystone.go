@@ -1,7 +1,9 @@
 // Package testkeystone gives tests the real Keystone of the project's stack
 // (tools/stack.sh): its URL, the service configuration for user arca, and fresh
 // tokens for the test users demo and alt (members of projects demo and alt),
-// admin, and arca (service); the [keystone_authtoken] section and openstack CLI
+// admin, arca (arca-api's service user), arca-object (the object servers'
+// key-manager:object-server role) and arca-filter (the filter's
+// key-manager:swift-filter role); the [keystone_authtoken] section and openstack CLI
 // environment for them; and the removal of a test's private catalog region.
 // Set the environment with
 //
@@ -36,7 +38,13 @@ const (
 	Admin = "admin"
 	Demo  = "demo"
 	Alt   = "alt"
-	Arca  = "arca" // service user: roles admin and service in project service
+	Arca  = "arca" // arca-api's service user: roles admin and service in project service
+	// ArcaObject is the object servers' user: only key-manager:object-server
+	// (key material and active key ids of any project).
+	ArcaObject = "arca-object"
+	// ArcaFilter is the filter's user: service (to validate tokens) and
+	// key-manager:swift-filter (active key ids of any project, no material).
+	ArcaFilter = "arca-filter"
 )
 
 // User is one test user's credentials.
@@ -75,8 +83,8 @@ func Load(t testing.TB) *Env {
 	if e.URL == "" {
 		unavailable(t, "ARCA_TEST_KEYSTONE_URL is not set")
 	}
-	for _, who := range []string{Admin, Demo, Alt, Arca} {
-		up := strings.ToUpper(who)
+	for _, who := range []string{Admin, Demo, Alt, Arca, ArcaObject, ArcaFilter} {
+		up := strings.ReplaceAll(strings.ToUpper(who), "-", "_")
 		u := User{Name: os.Getenv("ARCA_TEST_" + up + "_USER"), Password: os.Getenv("ARCA_TEST_" + up + "_PASSWORD"),
 			Project: os.Getenv("ARCA_TEST_" + up + "_PROJECT")}
 		if u.Name == "" || u.Password == "" || u.Project == "" {
@@ -105,8 +113,12 @@ func envOr(k, def string) string {
 }
 
 // ServiceConfig is a [keystone_authtoken] for the service user arca.
-func (e *Env) ServiceConfig() keystone.Config {
-	u := e.Users[Arca]
+func (e *Env) ServiceConfig() keystone.Config { return e.UserConfig(Arca) }
+
+// UserConfig is a [keystone_authtoken] for one of the stack's service users
+// (Arca, ArcaObject, ArcaFilter).
+func (e *Env) UserConfig(who string) keystone.Config {
+	u := e.Users[who]
 	return keystone.Config{
 		WWWAuthenticateURI: e.URL,
 		AuthURL:            e.URL,

@@ -92,12 +92,12 @@ func ConfigFrom(f *config.File) (Config, error) {
 		EnforceNewDefaults: f.Bool("oslo_policy", "enforce_new_defaults", true),
 		PolicyFile:         f.String("oslo_policy", "policy_file", ""),
 		Raw:                f,
-		Metrics:            metrics.LoadConfig(f),
 		Health:             health.LoadConfig(f),
 
 		BlockDeleteWithConsumers: f.Bool("DEFAULT", "block_delete_with_consumers", true),
 		Quotas:                   keyservice.Quotas{},
 	}
+	c.Metrics = metrics.LoadConfig(f, c.BindPort)
 	for _, r := range keyservice.QuotaResources {
 		c.Quotas[r] = f.Int("quotas", "quota_"+r, keyservice.Unlimited, keyservice.Unlimited, 1<<31-1)
 	}
