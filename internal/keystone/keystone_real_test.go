@@ -208,3 +208,40 @@ func TestRealWrongServicePassword(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnavailable (our credentials, not the client's token)", err)
 	}
 }
+
+// Real system- and domain-scoped tokens are read into their own scope
+// fields, never into a project: a domain token once became project "" and
+// shared it with every other domain's users.
+func TestRealScopedTokens(t *testing.T) {
+	env := testkeystone.Load(t)
+	v, _ := realValidator(t, env, nil)
+	ctx := context.Background()
+
+	sys, err := v.Validate(ctx, env.SystemToken(t, testkeystone.Admin))
+	if err != nil {
+		t.Fatalf("system-scoped token: %v", err)
+	}
+	if sys.SystemScope != keystone.SystemScopeAll || sys.ProjectID != "" || sys.DomainID != "" || sys.ProjectScoped() {
+		t.Errorf("system-scoped token = %+v", sys)
+	}
+	if !sys.HasRole("admin") || !sys.HasRole("reader") {
+		t.Errorf("system admin roles = %v", sys.Roles)
+	}
+
+	du := env.NewDomainUser(t, "member")
+	dom, err := v.Validate(ctx, du.Token(t, env))
+	if err != nil {
+		t.Fatalf("domain-scoped token: %v", err)
+	}
+	if dom.DomainID != du.DomainID || dom.ProjectID != "" || dom.SystemScope != "" || dom.ProjectScoped() {
+		t.Errorf("domain-scoped token = %+v, want domain %s", dom, du.DomainID)
+	}
+	if dom.UserID != du.UserID || dom.UserDomainID != du.DomainID || !dom.HasRole("member") {
+		t.Errorf("domain-scoped token user = %s/%s roles %v", dom.UserID, dom.UserDomainID, dom.Roles)
+	}
+
+	proj, err := v.Validate(ctx, env.Token(t, testkeystone.Demo))
+	if err != nil || !proj.ProjectScoped() || proj.SystemScope != "" || proj.DomainID != "" {
+		t.Errorf("project-scoped token = %+v, %v", proj, err)
+	}
+}

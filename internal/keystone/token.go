@@ -15,14 +15,25 @@ type Token struct {
 	ProjectName     string
 	ProjectDomainID string
 	DomainID        string // domain-scoped tokens
-	Roles           []string
-	ExpiresAt       time.Time
-	IssuedAt        time.Time
-	AuditIDs        []string
+	// SystemScope is "all" for a system-scoped token (Keystone's
+	// "system": {"all": true}), as oslo.policy's system_scope credential.
+	SystemScope string
+	Roles       []string
+	ExpiresAt   time.Time
+	IssuedAt    time.Time
+	AuditIDs    []string
 	// IsAdminProject is Keystone's is_admin_project; true when Keystone does not
 	// say (no admin project configured), as keystonemiddleware assumes.
 	IsAdminProject bool
 }
+
+// SystemScopeAll is Token.SystemScope for a token scoped to the whole system.
+const SystemScopeAll = "all"
+
+// ProjectScoped reports whether the token is scoped to a project. Every Arca
+// resource belongs to a project; domain- and system-scoped tokens reach only
+// the routes whose rules name them.
+func (t *Token) ProjectScoped() bool { return t.ProjectID != "" }
 
 // HasRole reports whether the token carries one of roles; role names compare
 // case-insensitively, as in oslo.policy.
@@ -68,7 +79,9 @@ type tokenBody struct {
 		Domain *struct {
 			ID string `json:"id"`
 		} `json:"domain"`
-		Roles []struct {
+		// Keystone writes "system": {"all": true} into system-scoped tokens.
+		System map[string]any `json:"system"`
+		Roles  []struct {
 			Name string `json:"name"`
 		} `json:"roles"`
 		IsAdminProject *bool `json:"is_admin_project"`
@@ -111,15 +124,27 @@ func (b *tokenBody) toToken(now time.Time) (*Token, error) {
 	if iss, err := parseTime(kt.IssuedAt); err == nil {
 		t.IssuedAt = iss
 	}
-	switch {
-	case kt.Project != nil && kt.Project.ID != "":
+	// Exactly one scope. The scope is what policy checks compare against, so
+	// a token whose scope is ambiguous is refused rather than read one way.
+	scopes := 0
+	if kt.Project != nil && kt.Project.ID != "" {
 		t.ProjectID, t.ProjectName, t.ProjectDomainID = kt.Project.ID, kt.Project.Name, kt.Project.Domain.ID
-	case kt.Domain != nil && kt.Domain.ID != "":
+		scopes++
+	}
+	if kt.Domain != nil && kt.Domain.ID != "" {
 		t.DomainID = kt.Domain.ID
-	default:
-		// Unscoped and system-scoped tokens: every Arca resource belongs to a
-		// project, so such a token can do nothing here.
-		return nil, invalid("token not scoped to a project or domain")
+		scopes++
+	}
+	if all, _ := kt.System["all"].(bool); all {
+		t.SystemScope = SystemScopeAll
+		scopes++
+	}
+	switch {
+	case scopes == 0:
+		// Unscoped: such a token carries no roles and can do nothing here.
+		return nil, invalid("token not scoped to a project, a domain or the system")
+	case scopes > 1:
+		return nil, invalid("token with more than one scope")
 	}
 	for _, r := range kt.Roles {
 		t.Roles = append(t.Roles, r.Name)

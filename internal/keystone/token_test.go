@@ -46,6 +46,8 @@ func FuzzTokenBody(f *testing.F) {
 	f.Add([]byte(`{"token":{"expires_at":"2026-11-28T00:59:59Z","user":{"id":"u"},"project":{"id":"p"}}}`))
 	f.Add([]byte(`{"token":{"expires_at":"2026-11-28T02:00:00Z","user":{"id":""},"project":{"id":"p"}}}`))
 	f.Add([]byte(`{"token":{}}`))
+	f.Add([]byte(`{"token":{"expires_at":"2026-11-28T02:00:00Z","user":{"id":"u"},"system":{"all":true}}}`))
+	f.Add([]byte(`{"token":{"expires_at":"2026-11-28T02:00:00Z","user":{"id":"u"},"system":{"all":true},"project":{"id":"p"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var b tokenBody
 		if json.Unmarshal(data, &b) != nil {
@@ -58,8 +60,65 @@ func FuzzTokenBody(f *testing.F) {
 		if !now.Before(tok.ExpiresAt) {
 			t.Fatalf("accepted a token that expired at %v (now %v)", tok.ExpiresAt, now)
 		}
-		if tok.UserID == "" || (tok.ProjectID == "" && tok.DomainID == "") {
-			t.Fatalf("accepted a token without a user or a scope: %+v", tok)
+		scopes := 0
+		for _, s := range []string{tok.ProjectID, tok.DomainID, tok.SystemScope} {
+			if s != "" {
+				scopes++
+			}
+		}
+		if tok.UserID == "" || scopes != 1 {
+			t.Fatalf("accepted a token without a user or with %d scopes: %+v", scopes, tok)
+		}
+		if tok.SystemScope != "" && tok.SystemScope != SystemScopeAll {
+			t.Fatalf("system scope %q, want %q", tok.SystemScope, SystemScopeAll)
 		}
 	})
+}
+
+// The scope a token carries decides what policy compares against: each of
+// Keystone's three scopes is read into its own field, and a token with none,
+// or with more than one, is refused.
+func TestTokenScopes(t *testing.T) {
+	now := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	const head = `{"token":{"expires_at":"2026-11-28T02:00:00Z","user":{"id":"u","domain":{"id":"default"}},"roles":[{"name":"admin"}]`
+	for _, tc := range []struct {
+		name                      string
+		body                      string
+		project, domain, system   string
+		projectScoped, wantAccept bool
+	}{
+		{"project", head + `,"project":{"id":"p","name":"demo","domain":{"id":"default"}}}}`, "p", "", "", true, true},
+		{"domain", head + `,"domain":{"id":"d","name":"other"}}}`, "", "d", "", false, true},
+		{"system", head + `,"system":{"all":true}}}`, "", "", SystemScopeAll, false, true},
+		{"unscoped", head + `}}`, "", "", "", false, false},
+		{"system not all", head + `,"system":{"all":false}}}`, "", "", "", false, false},
+		{"system of another shape", head + `,"system":{"all":"true"}}}`, "", "", "", false, false},
+		{"empty project id", head + `,"project":{"id":""}}}`, "", "", "", false, false},
+		{"project and system", head + `,"project":{"id":"p"},"system":{"all":true}}}`, "", "", "", false, false},
+		{"project and domain", head + `,"project":{"id":"p"},"domain":{"id":"d"}}}`, "", "", "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b tokenBody
+			if err := json.Unmarshal([]byte(tc.body), &b); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := b.toToken(now)
+			if !tc.wantAccept {
+				if err == nil {
+					t.Fatalf("accepted: %+v", tok)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.ProjectID != tc.project || tok.DomainID != tc.domain || tok.SystemScope != tc.system {
+				t.Errorf("scope = project %q domain %q system %q, want %q %q %q",
+					tok.ProjectID, tok.DomainID, tok.SystemScope, tc.project, tc.domain, tc.system)
+			}
+			if tok.ProjectScoped() != tc.projectScoped {
+				t.Errorf("ProjectScoped() = %v", tok.ProjectScoped())
+			}
+		})
+	}
 }
