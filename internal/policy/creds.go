@@ -12,6 +12,7 @@ func CredentialsFromToken(t *keystone.Token, isService bool) Credentials {
 		ProjectID:       t.ProjectID,
 		ProjectDomainID: t.ProjectDomainID,
 		DomainID:        t.DomainID,
+		SystemScope:     t.SystemScope,
 		Roles:           append([]string(nil), t.Roles...),
 		IsService:       isService,
 		IsAdminProject:  t.IsAdminProject,

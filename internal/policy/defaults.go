@@ -50,6 +50,24 @@ const (
 	newMember = "True:%(enforce_new_defaults)s and role:member"
 	newReader = "True:%(enforce_new_defaults)s and role:reader"
 	newAdmin  = "True:%(enforce_new_defaults)s and role:admin"
+
+	// Who may rotate and destroy a project's keys, in both sets.
+	projectKeyAdmin = "(role:admin and rule:project_key_project_match) or rule:service_admin or rule:system_admin"
+
+	newSystemReader = "True:%(enforce_new_defaults)s and rule:system_reader"
+	newSystemAdmin  = "True:%(enforce_new_defaults)s and rule:system_admin"
+
+	// Barbican's consumer rules also admit a system-scoped admin.
+	newSecretConsumer = "True:%(enforce_new_defaults)s and " +
+		"(rule:system_admin or rule:secret_project_admin or " +
+		"(rule:secret_project_member and rule:secret_owner) or " +
+		"(rule:secret_project_member and rule:secret_is_not_private) or " +
+		"rule:secret_acl_read)"
+	newContainerConsumer = "True:%(enforce_new_defaults)s and " +
+		"(rule:system_admin or rule:container_project_admin or " +
+		"(rule:container_project_member and rule:container_owner) or " +
+		"(rule:container_project_member and rule:container_is_not_private) or " +
+		"rule:container_acl_read)"
 )
 
 // same returns a helper rule whose check string does not depend on the default set.
@@ -60,6 +78,8 @@ func same(name, check, desc string) ruleDefault {
 // defaultRules lists every rule Arca knows, in the order of the sample file.
 var defaultRules = []ruleDefault{
 	// Helper rules (barbican/common/policies/base.py).
+	same("system_reader", "role:reader and system_scope:all", "A reader on a system-scoped token."),
+	same("system_admin", "role:admin and system_scope:all", "An admin on a system-scoped token."),
 	same("secret_project_match", "project_id:%(target.secret.project_id)s", "The token's project owns the secret."),
 	same("secret_project_reader", "role:reader and rule:secret_project_match", ""),
 	same("secret_project_member", "role:member and rule:secret_project_match", ""),
@@ -95,9 +115,14 @@ var defaultRules = []ruleDefault{
 	same("container_project_creator", "rule:creator and rule:container_project_match and rule:container_creator_user", ""),
 	same("container_project_creator_role", "rule:creator and rule:container_project_match", ""),
 
-	// Arca's helper rules for the project-keys extension.
-	same("arca_service", "role:service or is_service:True",
-		"A service: the token carries the service role, or the request has an X-Service-Token with one of [keystone_authtoken] service_token_roles."),
+	// Arca's helper rules for the project-keys extension. The two service roles
+	// are deliberately not "service": every OpenStack service user holds that
+	// role, and none but Arca's own daemons may read another project's keys.
+	// Operators who name the roles differently re-point these two rules.
+	same("arca_object_server", "role:key-manager:object-server",
+		"arca-object-server: reads the key material and active key ids of any project (?project_id=)."),
+	same("arca_swift_filter", "role:key-manager:swift-filter",
+		"arca-swift-filter: reads the active key ids of any project (?project_id=), never key material."),
 	same("project_key_project_match", "project_id:%(target.project_key.project_id)s",
 		"The token's project is the project whose keys are addressed."),
 
@@ -109,10 +134,7 @@ var defaultRules = []ruleDefault{
 	{Name: "secrets:get", Description: "List the project's secrets.", Operations: []string{"GET /v1/secrets"},
 		New: newMember, Legacy: "rule:all_but_audit"},
 	{Name: "secret:get", Description: "Retrieve a secret's metadata.", Operations: []string{"GET /v1/secrets/{secret-id}"},
-		New: "True:%(enforce_new_defaults)s and (role:admin or rule:secret_project_admin or " +
-			"(rule:secret_project_member and rule:secret_owner) or " +
-			"(rule:secret_project_member and rule:secret_is_not_private) or rule:secret_acl_read)",
-		Legacy: legacySecretRead},
+		New: newSecretRead, Legacy: legacySecretRead},
 	{Name: "secret:decrypt", Description: "Retrieve a secret's payload.", Operations: []string{"GET /v1/secrets/{secret-id}/payload"},
 		New: "True:%(enforce_new_defaults)s and (rule:secret_project_admin or " +
 			"(rule:secret_project_member and rule:secret_owner) or " +
@@ -122,9 +144,7 @@ var defaultRules = []ruleDefault{
 	{Name: "secret:put", Description: "Add the payload to a metadata-only secret.", Operations: []string{"PUT /v1/secrets/{secret-id}"},
 		New: newSecretWrite, Legacy: "rule:admin_or_creator and rule:secret_project_match"},
 	{Name: "secret:delete", Description: "Delete a secret.", Operations: []string{"DELETE /v1/secrets/{secret-id}"},
-		New: "True:%(enforce_new_defaults)s and (role:admin or rule:secret_project_admin or " +
-			"(rule:secret_project_member and rule:secret_owner) or " +
-			"(rule:secret_project_member and rule:secret_is_not_private))",
+		New: newSecretWrite,
 		Legacy: "rule:secret_project_admin or rule:secret_project_creator or " +
 			"(rule:secret_project_creator_role and not rule:secret_private_read)"},
 
@@ -151,11 +171,11 @@ var defaultRules = []ruleDefault{
 
 	// Secret consumers (consumers.py, microversion 1.1).
 	{Name: "secret_consumers:get", Description: "List a secret's consumers.", Operations: []string{"GET /v1/secrets/{secret-id}/consumers"},
-		New: newSecretRead, Legacy: legacySecretRead},
+		New: newSecretConsumer, Legacy: legacySecretRead},
 	{Name: "secret_consumers:post", Description: "Register a secret consumer.", Operations: []string{"POST /v1/secrets/{secret-id}/consumers"},
-		New: newSecretRead, Legacy: legacySecretRead},
+		New: newSecretConsumer, Legacy: legacySecretRead},
 	{Name: "secret_consumers:delete", Description: "Remove a secret consumer.", Operations: []string{"DELETE /v1/secrets/{secret-id}/consumers"},
-		New: newSecretRead, Legacy: legacySecretRead},
+		New: newSecretConsumer, Legacy: legacySecretRead},
 
 	// Orders (orders.py).
 	{Name: "orders:post", Description: "Create an order.", Operations: []string{"POST /v1/orders"},
@@ -197,27 +217,25 @@ var defaultRules = []ruleDefault{
 
 	// Container consumers (consumers.py).
 	{Name: "consumer:get", Description: "Retrieve one container consumer.", Operations: []string{"GET /v1/containers/{container-id}/consumers/{consumer-id}"},
-		New: "True:%(enforce_new_defaults)s and (role:admin or " +
-			"(rule:container_project_member and rule:container_owner) or " +
-			"(rule:container_project_member and rule:container_is_not_private) or rule:container_acl_read)",
+		New:    newContainerConsumer,
 		Legacy: "rule:admin or rule:observer or rule:creator or rule:audit or " + legacyContainerRead},
 	{Name: "container_consumers:get", Description: "List a container's consumers.", Operations: []string{"GET /v1/containers/{container-id}/consumers"},
-		New: newContainerRead, Legacy: legacyContainerRead},
+		New: newContainerConsumer, Legacy: legacyContainerRead},
 	{Name: "container_consumers:post", Description: "Register a container consumer.", Operations: []string{"POST /v1/containers/{container-id}/consumers"},
-		New: newContainerRead, Legacy: legacyContainerRead},
+		New: newContainerConsumer, Legacy: legacyContainerRead},
 	{Name: "container_consumers:delete", Description: "Remove a container consumer.", Operations: []string{"DELETE /v1/containers/{container-id}/consumers"},
-		New: newContainerRead, Legacy: legacyContainerRead},
+		New: newContainerConsumer, Legacy: legacyContainerRead},
 
 	// Quotas (quotas.py).
 	{Name: "quotas:get", Description: "Read the effective quotas of the token's project.", Operations: []string{"GET /v1/quotas"},
 		New: newReader, Legacy: "rule:all_users"},
 	{Name: "project_quotas:get", Description: "List or read configured project quotas.",
 		Operations: []string{"GET /v1/project-quotas", "GET /v1/project-quotas/{project-id}"},
-		New:        newAdmin, Legacy: "rule:service_admin"},
+		New:        newSystemReader, Legacy: "rule:service_admin"},
 	{Name: "project_quotas:put", Description: "Set a project's quotas.", Operations: []string{"PUT /v1/project-quotas/{project-id}"},
-		New: newAdmin, Legacy: "rule:service_admin"},
+		New: newSystemAdmin, Legacy: "rule:service_admin"},
 	{Name: "project_quotas:delete", Description: "Delete a project's quotas.", Operations: []string{"DELETE /v1/project-quotas/{project-id}"},
-		New: newAdmin, Legacy: "rule:service_admin"},
+		New: newSystemAdmin, Legacy: "rule:service_admin"},
 
 	// Secret stores (secretstores.py).
 	{Name: "secretstores:get", Description: "List the secret stores.", Operations: []string{"GET /v1/secret-stores"},
@@ -236,31 +254,32 @@ var defaultRules = []ruleDefault{
 	// Transport keys (transportkeys.py); Arca does not implement them, the names are kept
 	// so that a Barbican policy file loads unchanged.
 	{Name: "transport_key:get", Operations: []string{"GET /v1/transport_keys/{key-id}"}, New: newReader, Legacy: "rule:all_users"},
-	{Name: "transport_key:delete", Operations: []string{"DELETE /v1/transport_keys/{key-id}"}, New: newAdmin, Legacy: "rule:service_admin"},
+	{Name: "transport_key:delete", Operations: []string{"DELETE /v1/transport_keys/{key-id}"}, New: newSystemAdmin, Legacy: "rule:service_admin"},
 	{Name: "transport_keys:get", Operations: []string{"GET /v1/transport_keys"}, New: newReader, Legacy: "rule:all_users"},
-	{Name: "transport_keys:post", Operations: []string{"POST /v1/transport_keys"}, New: newAdmin, Legacy: "rule:service_admin"},
+	{Name: "transport_keys:post", Operations: []string{"POST /v1/transport_keys"}, New: newSystemAdmin, Legacy: "rule:service_admin"},
 
-	// Arca's project keys: the data keys Swift objects are encrypted with. A service
-	// (arca-swift-filter, arca-object-server) may address any project through
-	// ?project_id=; a user only their token's project.
+	// Arca's project keys: the data keys Swift objects are encrypted with. The
+	// object servers and the filter address any project through ?project_id=;
+	// a user only their token's project. Rotating and destroying keys belongs to
+	// the project's own admin, Barbican's key-manager:service-admin and a
+	// system-scoped admin; the plain service and admin roles and an
+	// X-Service-Token grant nothing here.
 	{Name: "project_key:get_active", Description: "Read (creating it on first use) the project's active key id.",
 		Operations: []string{"GET /v1/project-keys/active"},
-		New:        "rule:arca_service or (role:member and rule:project_key_project_match)",
-		Legacy:     "rule:arca_service or (rule:all_but_audit and rule:project_key_project_match)"},
+		New:        "rule:arca_object_server or rule:arca_swift_filter or (role:member and rule:project_key_project_match)",
+		Legacy:     "rule:arca_object_server or rule:arca_swift_filter or (rule:all_but_audit and rule:project_key_project_match)"},
 	{Name: "project_key:rotate", Description: "Make a new active key; the old one stays usable for decryption.",
 		Operations: []string{"POST /v1/project-keys/rotate"},
-		New:        "rule:arca_service or (role:admin and rule:project_key_project_match)",
-		Legacy:     "rule:arca_service or (rule:admin and rule:project_key_project_match)"},
-	{Name: "project_key:list", Description: "List the project's keys (metadata only), newest first.",
-		Operations: []string{"GET /v1/project-keys"},
-		New:        "rule:arca_service or (role:reader and rule:project_key_project_match)",
-		Legacy:     "rule:arca_service or (rule:all_users and rule:project_key_project_match)"},
-	{Name: "project_key:payload", Description: "Read a project key's raw bytes. Services only: whoever holds these reads the project's objects.",
+		New:        projectKeyAdmin, Legacy: projectKeyAdmin},
+	{Name: "project_key:list", Description: "List the project's keys, or read one (metadata only).",
+		Operations: []string{"GET /v1/project-keys", "GET /v1/project-keys/{key-id}"},
+		New:        "(role:reader and rule:project_key_project_match) or rule:service_admin or rule:system_reader",
+		Legacy:     "(rule:all_users and rule:project_key_project_match) or rule:service_admin or rule:system_reader"},
+	{Name: "project_key:payload", Description: "Read a project key's raw bytes. The object servers only: whoever holds these reads the project's objects.",
 		Operations: []string{"GET /v1/project-keys/{key-id}/payload"},
-		New:        "rule:arca_service",
-		Legacy:     "rule:arca_service"},
+		New:        "rule:arca_object_server",
+		Legacy:     "rule:arca_object_server"},
 	{Name: "project_key:delete", Description: "Destroy a project key's material (crypto-shredding its objects).",
 		Operations: []string{"DELETE /v1/project-keys/{key-id}"},
-		New:        "rule:arca_service or (role:admin and rule:project_key_project_match)",
-		Legacy:     "rule:arca_service or (rule:admin and rule:project_key_project_match)"},
+		New:        projectKeyAdmin, Legacy: projectKeyAdmin},
 }

@@ -36,7 +36,11 @@ type Credentials struct {
 	ProjectID       string
 	ProjectDomainID string
 	DomainID        string // domain-scoped tokens
-	Roles           []string
+	// SystemScope is "all" for a system-scoped token (oslo's system_scope
+	// credential, checked by Barbican's system_reader and system_admin rules),
+	// empty otherwise.
+	SystemScope string
+	Roles       []string
 	// IsService is true when the request also carried an X-Service-Token with one of
 	// [keystone_authtoken] service_token_roles (see keystone.Validator.ValidateService).
 	IsService      bool
@@ -176,6 +180,7 @@ func (e *Enforcer) Enforce(rule string, creds Credentials, target Target) (bool,
 	put("project_id", creds.ProjectID)
 	put("project_domain_id", creds.ProjectDomainID)
 	put("domain_id", creds.DomainID)
+	put("system_scope", creds.SystemScope)
 	auth["is_service"] = pyBool(creds.IsService)
 	auth["is_admin_project"] = pyBool(creds.IsAdminProject)
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -74,6 +75,8 @@ func TestNewDefaults(t *testing.T) {
 	adminA := creds("admin-a", projA, "admin", "member", "reader")
 	memberB := creds(userB, projB, "member", "reader")
 	other := creds("user-c", projB, "member", "reader") // other project, no ACL
+	systemAdmin := Credentials{UserID: "sys", SystemScope: "all", Roles: []string{"admin", "member", "reader"}}
+	systemReader := Credentials{UserID: "sysr", SystemScope: "all", Roles: []string{"reader"}}
 	s := func(r Resource, caller Credentials) Target { return SecretTarget(r, caller.UserID) }
 	c := func(r Resource, caller Credentials) Target { return ContainerTarget(r, caller.UserID) }
 
@@ -103,8 +106,16 @@ func TestNewDefaults(t *testing.T) {
 		{"ACL user reads metadata", "secret_meta:get", memberB, s(sharedSecret, memberB), true},
 		{"ACL for someone else grants nothing", "secret:get", other, s(sharedSecret, other), false},
 		{"creator edits ACL", "secret_acls:put_patch", memberA1, s(privateSecret, memberA1), true},
-		{"any admin gets a secret (Barbican master)", "secret:get", creds("admin-b", projB, "admin"), s(plainSecret, Credentials{}), true},
+		// Barbican 15: an admin of one project has no power over another's secrets.
+		{"admin of other project cannot get", "secret:get", creds("admin-b", projB, "admin", "member", "reader"), s(plainSecret, Credentials{}), false},
 		{"admin of other project cannot decrypt", "secret:decrypt", creds("admin-b", projB, "admin"), s(plainSecret, Credentials{}), false},
+		{"admin of other project cannot delete", "secret:delete", creds("admin-b", projB, "admin", "member", "reader"), s(privateSecret, Credentials{}), false},
+		{"admin of other project cannot get a consumer", "consumer:get", creds("admin-b", projB, "admin", "member", "reader"), c(plainSecret, Credentials{}), false},
+		{"project admin deletes private", "secret:delete", adminA, s(privateSecret, adminA), true},
+		{"project admin gets a consumer", "consumer:get", adminA, c(privateSecret, adminA), true},
+		{"system admin registers a secret consumer", "secret_consumers:post", systemAdmin, s(privateSecret, systemAdmin), true},
+		{"system admin cannot decrypt", "secret:decrypt", systemAdmin, s(plainSecret, systemAdmin), false},
+		{"system admin cannot delete", "secret:delete", systemAdmin, s(plainSecret, systemAdmin), false},
 		{"role names are case-insensitive", "secrets:post", creds(userA1, projA, "Member"), nil, true},
 
 		{"container member own", "container:get", memberA2, c(plainSecret, memberA2), true},
@@ -119,7 +130,14 @@ func TestNewDefaults(t *testing.T) {
 
 		{"reader reads quotas", "quotas:get", readerA2, nil, true},
 		{"member cannot set project quotas", "project_quotas:put", memberA1, nil, false},
-		{"admin sets project quotas", "project_quotas:put", adminA, nil, true},
+		{"project admin cannot set project quotas", "project_quotas:put", adminA, nil, false},
+		{"project admin cannot read project quotas", "project_quotas:get", adminA, nil, false},
+		{"system admin sets project quotas", "project_quotas:put", systemAdmin, nil, true},
+		{"system reader reads project quotas", "project_quotas:get", systemReader, nil, true},
+		{"system reader cannot set project quotas", "project_quotas:put", systemReader, nil, false},
+		{"system scope of another value is not system", "project_quotas:put",
+			Credentials{UserID: "u", SystemScope: "some", Roles: []string{"admin"}}, nil, false},
+		{"project admin cannot post transport keys", "transport_keys:post", adminA, nil, false},
 		{"reader lists secret stores", "secretstores:get", readerA2, nil, true},
 		{"anyone gets version", "version:get", Credentials{}, nil, true},
 	})
@@ -167,31 +185,68 @@ func TestLegacyDefaults(t *testing.T) {
 	})
 }
 
+// Project keys: the object-server role reads key material and active ids of
+// any project, the filter role active ids only; rotation and destruction
+// belong to the project's admin, key-manager:service-admin and a system
+// admin. The plain service and admin roles and an X-Service-Token grant
+// nothing beyond a user's own project (issue 15, finding 1).
 func TestProjectKeyRules(t *testing.T) {
+	member := creds(userA1, projA, "member", "reader", "creator")
+	reader := creds(userA2, projA, "reader")
+	admin := creds("adm", projA, "admin", "member", "reader")
+	adminB := creds("adm-b", projB, "admin", "member", "reader")
+	service := creds("nova", "service-proj", "service", "admin", "member", "reader")
+	withServiceToken := creds("u", projB, "member", "reader")
+	withServiceToken.IsService = true
+	objectServer := creds("arca-object", "service-proj", "key-manager:object-server")
+	filter := creds("arca-filter", "service-proj", "service", "key-manager:swift-filter")
+	serviceAdmin := creds("kmsa", "service-proj", "key-manager:service-admin")
+	systemAdmin := Credentials{UserID: "sys", SystemScope: "all", Roles: []string{"admin", "member", "reader"}}
+	systemReader := Credentials{UserID: "sysr", SystemScope: "all", Roles: []string{"reader"}}
+	domainAdmin := Credentials{UserID: "dom", DomainID: "d", Roles: []string{"admin", "member", "reader"}}
+
+	type who struct {
+		name  string
+		creds Credentials
+	}
+	callers := []who{
+		{"member", member}, {"reader", reader}, {"project admin", admin}, {"admin of another project", adminB},
+		{"service role", service}, {"X-Service-Token", withServiceToken}, {"object-server role", objectServer},
+		{"filter role", filter}, {"key-manager:service-admin", serviceAdmin}, {"system admin", systemAdmin},
+		{"system reader", systemReader}, {"domain admin", domainAdmin},
+	}
+	// Who may apply each rule to project A's keys; everyone else may not.
+	allowed := map[string][]string{
+		"project_key:get_active": {"member", "project admin", "object-server role", "filter role"},
+		"project_key:payload":    {"object-server role"},
+		"project_key:list":       {"member", "reader", "project admin", "key-manager:service-admin", "system admin", "system reader"},
+		"project_key:rotate":     {"project admin", "key-manager:service-admin", "system admin"},
+		"project_key:delete":     {"project admin", "key-manager:service-admin", "system admin"},
+	}
 	for _, newDefaults := range []bool{true, false} {
 		e := mustNew(t, Options{EnforceNewDefaults: newDefaults})
-		member := creds(userA1, projA, "member", "reader", "creator")
-		admin := creds("adm", projA, "admin", "member", "reader")
-		svc := creds("arca", "service-proj", "service", "admin")
-		svcToken := creds(userA1, projA, "member", "reader", "creator")
-		svcToken.IsService = true
-		t.Run(pyBool(newDefaults), func(t *testing.T) {
-			runCases(t, e, []enforceCase{
-				{"member gets own active key", "project_key:get_active", member, ProjectKeyTarget(projA), true},
-				{"member cannot get other project's key", "project_key:get_active", member, ProjectKeyTarget(projB), false},
-				{"member lists own keys", "project_key:list", member, ProjectKeyTarget(projA), true},
-				{"member cannot read payload", "project_key:payload", member, ProjectKeyTarget(projA), false},
-				{"member cannot rotate", "project_key:rotate", member, ProjectKeyTarget(projA), false},
-				{"admin rotates own", "project_key:rotate", admin, ProjectKeyTarget(projA), true},
-				{"admin cannot rotate other", "project_key:rotate", admin, ProjectKeyTarget(projB), false},
-				{"admin deletes own", "project_key:delete", admin, ProjectKeyTarget(projA), true},
-				{"admin cannot read payload", "project_key:payload", admin, ProjectKeyTarget(projA), false},
-				{"service role reads any payload", "project_key:payload", svc, ProjectKeyTarget(projB), true},
-				{"service role gets any active key", "project_key:get_active", svc, ProjectKeyTarget(projB), true},
-				{"X-Service-Token reads payload", "project_key:payload", svcToken, ProjectKeyTarget(projB), true},
-				{"no project cannot get active", "project_key:get_active", creds(userA1, "", "member"), ProjectKeyTarget(""), false},
-			})
-		})
+		for rule, names := range allowed {
+			for _, c := range callers {
+				want := slices.Contains(names, c.name)
+				if !newDefaults && c.name == "reader" && rule == "project_key:list" {
+					want = false // legacy: all_users, and reader is not a legacy role
+				}
+				got, err := e.Enforce(rule, c.creds, ProjectKeyTarget(projA))
+				if err != nil || got != want {
+					t.Errorf("enforce_new_defaults=%v: %s by %s = %v, %v; want %v", newDefaults, rule, c.name, got, err, want)
+				}
+			}
+		}
+		// A user's own project only; an empty project matches nothing.
+		for _, tc := range []enforceCase{
+			{"member cannot get another project's key", "project_key:get_active", member, ProjectKeyTarget(projB), false},
+			{"admin cannot rotate another project's keys", "project_key:rotate", admin, ProjectKeyTarget(projB), false},
+			{"no project cannot get active", "project_key:get_active", creds(userA1, "", "member"), ProjectKeyTarget(""), false},
+		} {
+			if got, err := e.Enforce(tc.rule, tc.creds, tc.target); err != nil || got != tc.want {
+				t.Errorf("enforce_new_defaults=%v: %s = %v, %v", newDefaults, tc.name, got, err)
+			}
+		}
 	}
 }
 
@@ -246,6 +301,7 @@ func TestDefaultsAreClosed(t *testing.T) {
 		"quotas:get", "project_quotas:get", "project_quotas:put", "project_quotas:delete",
 		"secretstores:get", "secretstores:get_global_default", "secretstores:get_preferred",
 		"secretstore_preferred:post", "secretstore_preferred:delete", "secretstore:get", "version:get",
+		"system_reader", "system_admin", "arca_object_server", "arca_swift_filter",
 		"project_key:get_active", "project_key:rotate", "project_key:list", "project_key:payload", "project_key:delete",
 	} {
 		if !seen[want] {

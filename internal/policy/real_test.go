@@ -10,7 +10,9 @@ import (
 )
 
 // Real tokens through the default (new) rules: demo may store and read its own
-// secret, alt may not until an ACL names it, arca (service) reads key payloads.
+// secret, alt may not until an ACL names it; only arca-object reads key
+// payloads (not arca, whose token has the service and admin roles), and a
+// system-scoped admin manages quotas but reads no secret.
 func TestRealTokensThroughPolicy(t *testing.T) {
 	env := testkeystone.Load(t)
 	ctx := context.Background()
@@ -22,14 +24,20 @@ func TestRealTokensThroughPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := func(who string) policy.Credentials {
-		tok, err := v.Validate(ctx, env.Token(t, who))
+	credsOf := func(token string) policy.Credentials {
+		tok, err := v.Validate(ctx, token)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return policy.CredentialsFromToken(tok, false)
 	}
+	creds := func(who string) policy.Credentials { return credsOf(env.Token(t, who)) }
 	demo, alt, arca := creds(testkeystone.Demo), creds(testkeystone.Alt), creds(testkeystone.Arca)
+	object, filter, admin := creds(testkeystone.ArcaObject), creds(testkeystone.ArcaFilter), creds(testkeystone.Admin)
+	system := credsOf(env.SystemToken(t, testkeystone.Admin))
+	if system.SystemScope != "all" || system.ProjectID != "" {
+		t.Fatalf("system-scoped credentials = %+v", system)
+	}
 	secret := policy.Resource{ProjectID: demo.ProjectID, CreatorID: demo.UserID}
 	shared := secret
 	shared.ACLs = map[string]policy.ACL{"read": {Users: []string{alt.UserID}}}
@@ -48,7 +56,19 @@ func TestRealTokensThroughPolicy(t *testing.T) {
 		{"alt reads with ACL", "secret:decrypt", alt, policy.SecretTarget(shared, alt.UserID), true},
 		{"alt still cannot delete with ACL", "secret:delete", alt, policy.SecretTarget(shared, alt.UserID), false},
 		{"demo cannot read key payload", "project_key:payload", demo, policy.ProjectKeyTarget(demo.ProjectID), false},
-		{"arca reads demo's key payload", "project_key:payload", arca, policy.ProjectKeyTarget(demo.ProjectID), true},
+		{"arca (service, admin) cannot read demo's key payload", "project_key:payload", arca, policy.ProjectKeyTarget(demo.ProjectID), false},
+		{"arca (service, admin) cannot get demo's active key", "project_key:get_active", arca, policy.ProjectKeyTarget(demo.ProjectID), false},
+		{"arca (service, admin) cannot destroy demo's key", "project_key:delete", arca, policy.ProjectKeyTarget(demo.ProjectID), false},
+		{"arca-object reads demo's key payload", "project_key:payload", object, policy.ProjectKeyTarget(demo.ProjectID), true},
+		{"arca-object cannot rotate demo's key", "project_key:rotate", object, policy.ProjectKeyTarget(demo.ProjectID), false},
+		{"arca-filter gets demo's active key", "project_key:get_active", filter, policy.ProjectKeyTarget(demo.ProjectID), true},
+		{"arca-filter cannot read demo's key payload", "project_key:payload", filter, policy.ProjectKeyTarget(demo.ProjectID), false},
+		{"admin of project admin cannot read demo's secret", "secret:get", admin, policy.SecretTarget(secret, admin.UserID), false},
+		{"admin of project admin cannot delete demo's secret", "secret:delete", admin, policy.SecretTarget(secret, admin.UserID), false},
+		{"admin of project admin cannot set quotas", "project_quotas:put", admin, nil, false},
+		{"system admin sets quotas", "project_quotas:put", system, nil, true},
+		{"system admin destroys demo's key", "project_key:delete", system, policy.ProjectKeyTarget(demo.ProjectID), true},
+		{"system admin cannot decrypt demo's secret", "secret:decrypt", system, policy.SecretTarget(secret, system.UserID), false},
 	} {
 		got, err := e.Enforce(c.rule, c.creds, c.target)
 		if err != nil || got != c.want {

@@ -25,8 +25,13 @@ func Sample() []byte {
 # admin/creator/observer/audit/key-manager:service-admin).
 #
 # Credentials available to checks: user_id, user_domain_id, project_id,
-# project_domain_id, domain_id, is_service (True when an X-Service-Token with a
-# service role came along), is_admin_project, and role:<name>.
+# project_domain_id, domain_id, system_scope ("all" on a system-scoped token),
+# is_service (True when an X-Service-Token with a service role came along),
+# is_admin_project, and role:<name>.
+#
+# Project keys: arca-object-server's Keystone user needs the role named by
+# arca_object_server, arca-swift-filter's the one named by arca_swift_filter.
+# The plain service and admin roles grant nothing on another project's keys.
 # Targets: target.secret.{project_id,creator_id,read,read_project_access},
 # target.container.{...same...}, target.order.project_id,
 # target.project_key.project_id, enforce_new_defaults.
