@@ -2,6 +2,8 @@ module opendev.org/x/arca
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/aristanetworks/gomap v0.0.0-20230726210543-f4e41046dced // indirect
