@@ -15,19 +15,28 @@
 //  4. Every token the request carries (X-Auth-Token, X-Storage-Token,
 //     X-Service-Token) is validated with Keystone through a bounded cache: an
 //     invalid one answers 401 with WWW-Authenticate, Keystone unavailable 503;
-//     either way nothing reaches Swift. Requests without a token (TempURL,
-//     FormPost, public containers, /info) pass: Swift decides.
+//     either way nothing reaches Swift and no key is resolved (fail closed).
+//     Requests without a token (TempURL, FormPost, public containers, /info)
+//     pass: Swift decides. The user token is the one keystonemiddleware
+//     takes: X-Auth-Token whenever that header is present (even empty), else
+//     X-Storage-Token. X-Service-Token never counts as the user's.
 //  5. Every header Swift would read as X-Arca-Key-Id (any case, '_' for '-',
 //     repeated; request trailers too) is removed.
 //  6. Object PUT (with or without X-Copy-From) and object COPY get
 //     X-Arca-Key-Id set to the active key id of the project owning the
-//     account written to: the path's account, or for COPY the
-//     Destination-Account when given. The account is mapped to its project
-//     by the reseller prefixes (AUTH_ by default), as Swift's keystoneauth
-//     does; an account that matches no prefix gets no key id (no Keystone
-//     project owns it; the object server decides what to do with it). The
-//     key service unavailable (and no cached answer) answers 503 and forwards
-//     nothing; a key the key service does not know, 403.
+//     account written to (the path's account, or for COPY the
+//     Destination-Account when given) ONLY when the user token is scoped to
+//     that project. The account is mapped to its project by the reseller
+//     prefixes (AUTH_ by default), as Swift's keystoneauth does. Resolving
+//     an active key creates it on first use, and the filter runs before
+//     Swift authorizes: so an anonymous write, a domain-scoped token, or
+//     another project's token (writing through a container ACL, or a
+//     reseller admin) gets no key id and goes on to Swift, which decides;
+//     the object server then resolves the key of an account Swift let it
+//     write to. Invented accounts thus never get keys. An account that
+//     matches no prefix gets no key id either. For the owner's writes, the
+//     key service unavailable (and no cached answer) answers 503 and
+//     forwards nothing; a key the key service does not know, 403.
 //  7. The request goes on, streamed, to the upstream Swift proxy
 //     (httputil.ReverseProxy: no body buffering, Expect: 100-continue end to
 //     end, chunked bodies, 256 KiB copy buffers, a keep-alive pool, the

@@ -231,7 +231,8 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 	rl.route = routeOf(target, r.URL.Path)
 
 	// Tokens first: an invalid one never reaches Swift, whatever the request.
-	if status, msg := f.checkTokens(r, rl); status != 0 {
+	user, status, msg := f.checkTokens(r, rl)
+	if status != 0 {
 		if status == http.StatusUnauthorized && f.cfg.WWWAuthenticate != "" {
 			w.Header().Set("WWW-Authenticate", f.cfg.WWWAuthenticate)
 		}
@@ -249,9 +250,7 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 		return
 	} else if needs {
 		rl.account = account
-		var status int
-		var msg string
-		if r, status, msg = f.attachKey(r, account, rl); status != 0 {
+		if r, status, msg = f.attachKey(r, account, user, rl); status != 0 {
 			localError(w, r, status, msg)
 			return
 		}
@@ -262,10 +261,27 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 // tokenHeaders are the headers keystonemiddleware reads a token from.
 var tokenHeaders = []string{"X-Auth-Token", "X-Storage-Token", "X-Service-Token"}
 
-// checkTokens validates every token the request carries. It returns 0 when
-// they are all valid (or there are none), else the status and message.
-func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (int, string) {
+// userTokenHeader names the header Swift takes the user's token from, as
+// keystonemiddleware does (headers.get('X-Auth-Token',
+// headers.get('X-Storage-Token'))): X-Auth-Token whenever it is present, even
+// empty (then the request is anonymous to Swift), else X-Storage-Token. The
+// filter must judge account ownership by the same token Swift authorizes.
+func userTokenHeader(h http.Header) string {
+	if _, ok := h["X-Auth-Token"]; ok {
+		return "X-Auth-Token"
+	}
+	return "X-Storage-Token"
+}
+
+// checkTokens validates every token the request carries. When they are all
+// valid (or there are none) it returns status 0 and the validated user token
+// (nil when the request has none: anonymous to Swift); else the status and
+// message of the refusal. The service token (X-Service-Token) is validated
+// but never returned: it adds roles to a request in Swift, it does not make
+// the caller the owner of an account.
+func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (user *keystone.Token, status int, msg string) {
 	var ctx context.Context
+	userHeader := userTokenHeader(r.Header)
 	for _, name := range tokenHeaders {
 		vals := r.Header[name]
 		if len(vals) == 0 {
@@ -273,7 +289,7 @@ func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (int, string) {
 		}
 		if len(vals) > 1 {
 			rl.outcome = "several " + name + " headers"
-			return http.StatusUnauthorized, "Authentication required: send one token."
+			return nil, http.StatusUnauthorized, "Authentication required: send one token."
 		}
 		tok := strings.TrimSpace(vals[0])
 		if tok == "" {
@@ -287,19 +303,22 @@ func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (int, string) {
 		t, err := f.tokens.Validate(ctx, tok)
 		f.countToken(err)
 		if err != nil {
+			// Fail closed: neither an invalid token nor one Keystone could
+			// not judge goes on to Swift, so no key is resolved for it.
 			if errors.Is(err, keystone.ErrUnavailable) {
 				rl.outcome = "token validation unavailable: " + err.Error()
 				f.log.Warn().Err(err).Str("header", name).Msg("token validation unavailable")
-				return http.StatusServiceUnavailable, "Token validation is unavailable; retry later."
+				return nil, http.StatusServiceUnavailable, "Token validation is unavailable; retry later."
 			}
 			rl.outcome = "invalid token: " + err.Error()
-			return http.StatusUnauthorized, "Authentication required: the token is invalid or expired."
+			return nil, http.StatusUnauthorized, "Authentication required: the token is invalid or expired."
 		}
-		if name != "X-Service-Token" {
+		if name == userHeader {
+			user = t
 			rl.userID, rl.tokenProject = t.UserID, t.ProjectID
 		}
 	}
-	return 0, ""
+	return user, 0, ""
 }
 
 // writeAccount says whether the request writes object data, and to which
@@ -329,10 +348,20 @@ func writeAccount(r *http.Request, t Target) (account string, needs bool, err er
 	return "", false, nil
 }
 
-// attachKey sets the key id of the project owning account. It returns the
-// request to forward and 0, or the status and message of a refusal (nothing
-// is forwarded then).
-func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (*http.Request, int, string) {
+// attachKey sets the key id of the project owning account when user, the
+// request's validated user token, is scoped to that very project. It returns
+// the request to forward and 0, or the status and message of a refusal
+// (nothing is forwarded then).
+//
+// Resolving a project's active key creates it on first use, so it is done
+// only for a caller Keystone vouched for as a member of the owning project.
+// Every other write (anonymous: TempURL, FormPost, public-write containers;
+// a domain-scoped token; another project's token writing through an ACL or
+// as a reseller admin) goes on without a key id: Swift, which runs after the
+// filter, decides whether it is allowed at all, and the object server
+// resolves the key of an account that Swift let it write to. A request Swift
+// will refuse thus never makes the key service create anything.
+func (f *Filter) attachKey(r *http.Request, account string, user *keystone.Token, rl *requestLog) (*http.Request, int, string) {
 	project, ok := f.prefixes.ProjectOf(account)
 	if !ok {
 		rl.outcome = "account matches no reseller prefix: no key id"
@@ -341,6 +370,18 @@ func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (*ht
 	if !validProjectID(project) {
 		rl.outcome = "account names no valid project"
 		return r, http.StatusBadRequest, "The account does not name a valid project."
+	}
+	switch {
+	case user == nil:
+		rl.outcome = "no user token: no key id, Swift authorizes"
+		return r, 0, ""
+	case user.ProjectID == "":
+		rl.outcome = "token not scoped to a project: no key id, Swift authorizes"
+		return r, 0, ""
+	case user.ProjectID != project:
+		// Project ids are not secrets: a plain comparison is fine.
+		rl.outcome = "token's project does not own the account: no key id, Swift authorizes"
+		return r, 0, ""
 	}
 	rl.project = project
 	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.KeyTimeout)
@@ -355,6 +396,13 @@ func (f *Filter) attachKey(r *http.Request, account string, rl *requestLog) (*ht
 			return r, http.StatusForbidden, "No encryption key is available for this account."
 		case r.Context().Err() != nil:
 			return r, statusClientClosed, "Client disconnected."
+		case errors.Is(err, keyclient.ErrDenied):
+			// A deployment fault, not the client's: the filter's service
+			// user lacks the role the key service's policy asks for
+			// active key ids of any project (key-manager:swift-filter).
+			f.log.Error().Err(err).Str("project_id", project).
+				Msg("the key service denied the filter's service user an active key id (role key-manager:swift-filter?): write refused")
+			return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
 		default:
 			f.log.Error().Err(err).Str("project_id", project).Msg("key service unavailable: write refused")
 			return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."

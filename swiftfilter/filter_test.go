@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,14 +43,27 @@ func (f *fakeTokens) Validate(_ context.Context, tok string) (*keystone.Token, e
 		return &keystone.Token{UserID: "u-demo", ProjectID: "demo"}, nil
 	case "tok-alt":
 		return &keystone.Token{UserID: "u-alt", ProjectID: "alt"}, nil
+	case "tok-gone":
+		return &keystone.Token{UserID: "u-gone", ProjectID: "gone"}, nil
+	case "tok-odd":
+		return &keystone.Token{UserID: "u-odd", ProjectID: "a.b"}, nil
+	case "tok-domain": // domain-scoped: a domain, no project
+		return &keystone.Token{UserID: "u-dom", DomainID: "default", Roles: []string{"admin"}}, nil
+	case "tok-system": // system-scoped: no project, no domain
+		return &keystone.Token{UserID: "u-sys", SystemScope: keystone.SystemScopeAll, Roles: []string{"admin"}}, nil
 	}
 	return nil, &keystone.Error{Kind: keystone.ErrInvalidToken, Reason: "fake: unknown"}
 }
 
-// fakeKeys gives project P the key "key-P".
+// fakeKeys gives project P the key "key-P", creating it on the first
+// ActiveKey call for P as the key service does; created lists the projects
+// it created keys for.
 type fakeKeys struct {
 	down  atomic.Bool
 	calls atomic.Int64
+
+	mu      sync.Mutex
+	created []string
 }
 
 func (f *fakeKeys) ActiveKey(_ context.Context, project string) (keyclient.Key, error) {
@@ -60,7 +74,19 @@ func (f *fakeKeys) ActiveKey(_ context.Context, project string) (keyclient.Key, 
 	if project == "gone" {
 		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrNotFound)
 	}
+	f.mu.Lock()
+	if !slices.Contains(f.created, project) {
+		f.created = append(f.created, project)
+	}
+	f.mu.Unlock()
 	return keyclient.Key{ID: "key-" + project, ProjectID: project}, nil
+}
+
+// createdKeys returns the projects whose key the fake created so far.
+func (f *fakeKeys) createdKeys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.created)
 }
 
 func (f *fakeKeys) KeyMaterial(context.Context, string, string) ([]byte, error) {
@@ -170,52 +196,59 @@ func TestHeaderHygiene(t *testing.T) {
 		"x-arca-key-id": {"key-victim3"},
 		"X_Arca_Key_Id": {"key-victim4"},
 	}
+	const demo, alt = "tok-demo", "tok-alt"
 	cases := []struct {
 		name    string
 		method  string
 		path    string
+		token   string // X-Auth-Token; "" none
 		header  map[string]string
 		status  int
 		reached bool
 		keyID   string // "" means none may reach upstream
 	}{
-		{"object PUT", "PUT", "/v1/AUTH_demo/c/o", nil, 201, true, "key-demo"},
-		{"object PUT second prefix", "PUT", "/v1/SERVICE_demo/c/o", nil, 201, true, "key-demo"},
-		{"PUT with X-Copy-From", "PUT", "/v1/AUTH_demo/c/o2", map[string]string{"X-Copy-From": "c/o", "X-Copy-From-Account": "AUTH_alt"}, 201, true, "key-demo"},
-		{"COPY to own account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3"}, 201, true, "key-demo"},
-		{"COPY to another account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH_alt"}, 201, true, "key-alt"},
-		{"COPY encoded Destination-Account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH%5Falt"}, 201, true, "key-alt"},
-		{"COPY Destination-Account with slash", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_alt%2Fx"}, 400, false, ""},
-		{"COPY Destination-Account empty", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": ""}, 400, false, ""},
-		{"COPY Destination-Account bad escape", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_%zz"}, 400, false, ""},
-		{"Destination_Account", "COPY", "/v1/AUTH_demo/c/o", map[string]string{"Destination": "c/o", "Destination_Account": "AUTH_alt"}, 400, false, ""},
-		{"object GET", "GET", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
-		{"object HEAD", "HEAD", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
-		{"object POST", "POST", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
-		{"object DELETE", "DELETE", "/v1/AUTH_demo/c/o", nil, 201, true, ""},
-		{"container PUT", "PUT", "/v1/AUTH_demo/c", nil, 201, true, ""},
-		{"container PUT trailing slash", "PUT", "/v1/AUTH_demo/c/", nil, 201, true, ""},
-		{"PUT empty container", "PUT", "/v1/AUTH_demo//o", nil, 201, true, ""},
-		{"PUT double leading slash", "PUT", "//v1/AUTH_demo/c/o", nil, 201, true, ""},
-		{"PUT bad version", "PUT", "/v2/AUTH_demo/c/o", nil, 201, true, ""},
-		{"PUT v1.0", "PUT", "/v1.0/AUTH_demo/c/o", nil, 201, true, "key-demo"},
-		{"encoded slash in object", "PUT", "/v1/AUTH_demo/c/a%2Fb", nil, 201, true, "key-demo"},
-		{"encoded slash in account", "PUT", "/v1/AUTH_alt%2FAUTH_demo/c/o", nil, 201, true, "key-alt"},
-		{"dot segments kept", "PUT", "/v1/AUTH_alt/c/../../AUTH_demo/c/o", nil, 201, true, "key-alt"},
-		{"no reseller prefix", "PUT", "/v1/OTHER_demo/c/o", nil, 201, true, ""},
-		{"prefix without project", "PUT", "/v1/AUTH_/c/o", nil, 400, false, ""},
-		{"project with odd characters", "PUT", "/v1/AUTH_a.b/c/o", nil, 400, false, ""},
-		{"NUL in path", "PUT", "/v1/AUTH_demo/c/a%00b", nil, 400, false, ""},
-		{"bad UTF-8 in path", "GET", "/v1/AUTH_demo/c/%ff", nil, 400, false, ""},
-		{"unknown project key", "PUT", "/v1/AUTH_gone/c/o", nil, 403, false, ""},
-		{"valid token", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-demo"}, 201, true, "key-demo"},
-		{"ACL write uses owner's key", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-alt"}, 201, true, "key-demo"},
-		{"invalid token", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-bad"}, 401, false, ""},
-		{"invalid storage token", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X-Storage-Token": "tok-bad"}, 401, false, ""},
-		{"invalid service token", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X-Auth-Token": "tok-demo", "X-Service-Token": "tok-bad"}, 401, false, ""},
-		{"underscore token header", "GET", "/v1/AUTH_demo/c/o", map[string]string{"X_Auth_Token": "tok-bad"}, 400, false, ""},
-		{"hop-by-hop trick", "PUT", "/v1/AUTH_demo/c/o", map[string]string{"Connection": "X-Arca-Key-Id"}, 201, true, "key-demo"},
-		{"info", "GET", "/info", nil, 201, true, ""},
+		{"object PUT", "PUT", "/v1/AUTH_demo/c/o", demo, nil, 201, true, "key-demo"},
+		{"object PUT second prefix", "PUT", "/v1/SERVICE_demo/c/o", demo, nil, 201, true, "key-demo"},
+		{"PUT with X-Copy-From", "PUT", "/v1/AUTH_demo/c/o2", demo, map[string]string{"X-Copy-From": "c/o", "X-Copy-From-Account": "AUTH_alt"}, 201, true, "key-demo"},
+		{"COPY to own account", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o3"}, 201, true, "key-demo"},
+		{"COPY into its own account from another", "COPY", "/v1/AUTH_alt/c/o", demo, map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH_demo"}, 201, true, "key-demo"},
+		{"COPY to another account", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH_alt"}, 201, true, ""},
+		{"COPY to another account by its owner", "COPY", "/v1/AUTH_demo/c/o", alt, map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH_alt"}, 201, true, "key-alt"},
+		{"COPY encoded Destination-Account", "COPY", "/v1/AUTH_demo/c/o", alt, map[string]string{"Destination": "c/o3", "Destination-Account": "AUTH%5Falt"}, 201, true, "key-alt"},
+		{"COPY Destination-Account with slash", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_alt%2Fx"}, 400, false, ""},
+		{"COPY Destination-Account empty", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o", "Destination-Account": ""}, 400, false, ""},
+		{"COPY Destination-Account bad escape", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o", "Destination-Account": "AUTH_%zz"}, 400, false, ""},
+		{"Destination_Account", "COPY", "/v1/AUTH_demo/c/o", demo, map[string]string{"Destination": "c/o", "Destination_Account": "AUTH_alt"}, 400, false, ""},
+		{"object GET", "GET", "/v1/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"object HEAD", "HEAD", "/v1/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"object POST", "POST", "/v1/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"object DELETE", "DELETE", "/v1/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"container PUT", "PUT", "/v1/AUTH_demo/c", demo, nil, 201, true, ""},
+		{"container PUT trailing slash", "PUT", "/v1/AUTH_demo/c/", demo, nil, 201, true, ""},
+		{"PUT empty container", "PUT", "/v1/AUTH_demo//o", demo, nil, 201, true, ""},
+		{"PUT double leading slash", "PUT", "//v1/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"PUT bad version", "PUT", "/v2/AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"PUT v1.0", "PUT", "/v1.0/AUTH_demo/c/o", demo, nil, 201, true, "key-demo"},
+		{"encoded slash in object", "PUT", "/v1/AUTH_demo/c/a%2Fb", demo, nil, 201, true, "key-demo"},
+		{"encoded slash in account", "PUT", "/v1/AUTH_alt%2FAUTH_demo/c/o", alt, nil, 201, true, "key-alt"},
+		{"encoded slash in another's account", "PUT", "/v1/AUTH_alt%2FAUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"dot segments kept", "PUT", "/v1/AUTH_alt/c/../../AUTH_demo/c/o", alt, nil, 201, true, "key-alt"},
+		{"dot segments into another's account", "PUT", "/v1/AUTH_alt/c/../../AUTH_demo/c/o", demo, nil, 201, true, ""},
+		{"no reseller prefix", "PUT", "/v1/OTHER_demo/c/o", demo, nil, 201, true, ""},
+		{"prefix without project", "PUT", "/v1/AUTH_/c/o", demo, nil, 400, false, ""},
+		{"project with odd characters", "PUT", "/v1/AUTH_a.b/c/o", "", nil, 400, false, ""},
+		{"project with odd characters, its token", "PUT", "/v1/AUTH_a.b/c/o", "tok-odd", nil, 400, false, ""},
+		{"NUL in path", "PUT", "/v1/AUTH_demo/c/a%00b", demo, nil, 400, false, ""},
+		{"bad UTF-8 in path", "GET", "/v1/AUTH_demo/c/%ff", demo, nil, 400, false, ""},
+		{"unknown project key", "PUT", "/v1/AUTH_gone/c/o", "tok-gone", nil, 403, false, ""},
+		{"anonymous PUT", "PUT", "/v1/AUTH_demo/c/o", "", nil, 201, true, ""},
+		{"ACL write gets no key id", "PUT", "/v1/AUTH_demo/c/o", alt, nil, 201, true, ""},
+		{"invalid token", "PUT", "/v1/AUTH_demo/c/o", "tok-bad", nil, 401, false, ""},
+		{"invalid storage token", "GET", "/v1/AUTH_demo/c/o", "", map[string]string{"X-Storage-Token": "tok-bad"}, 401, false, ""},
+		{"invalid service token", "GET", "/v1/AUTH_demo/c/o", demo, map[string]string{"X-Service-Token": "tok-bad"}, 401, false, ""},
+		{"underscore token header", "GET", "/v1/AUTH_demo/c/o", "", map[string]string{"X_Auth_Token": "tok-bad"}, 400, false, ""},
+		{"hop-by-hop trick", "PUT", "/v1/AUTH_demo/c/o", demo, map[string]string{"Connection": "X-Arca-Key-Id"}, 201, true, "key-demo"},
+		{"info", "GET", "/info", "", nil, 201, true, ""},
 	}
 	hs := newHarness(t, nil, nil)
 	for _, tc := range cases {
@@ -224,6 +257,9 @@ func TestHeaderHygiene(t *testing.T) {
 			h := http.Header{}
 			for k, v := range forged {
 				h[k] = v
+			}
+			if tc.token != "" {
+				h["X-Auth-Token"] = []string{tc.token}
 			}
 			for k, v := range tc.header {
 				h[k] = []string{v}
@@ -264,7 +300,7 @@ func TestHeaderHygiene(t *testing.T) {
 			if resp.Header.Get("X-Trans-Id") != "txupstream" || resp.Header.Get("X-Openstack-Request-Id") != "txupstream" {
 				t.Errorf("transaction ids not passed through: %v", resp.Header)
 			}
-			if tc.header["X-Auth-Token"] != "" && got.Header.Get("X-Auth-Token") != tc.header["X-Auth-Token"] {
+			if tc.token != "" && got.Header.Get("X-Auth-Token") != tc.token {
 				t.Error("token not forwarded to Swift")
 			}
 		})
@@ -404,6 +440,7 @@ func TestWrapMiddleware(t *testing.T) {
 	}))
 	req := httptest.NewRequest("PUT", "/v1/AUTH_demo/c/o", nil)
 	req.Header.Set("X-Arca-Key-Id", "key-forged")
+	req.Header.Set("X-Auth-Token", "tok-demo")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusAccepted || len(got) != 1 || got[0] != "key-demo" {

@@ -149,21 +149,24 @@ func TestHostileForwarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	demo := "X-Auth-Token: tok-demo"
+	demo, alt := "X-Auth-Token: tok-demo", "X-Auth-Token: tok-alt"
 	cases := []struct {
 		name, target string
 		raw          []byte
 		keyID        string // the only key id Swift may see; "" none
 	}{
 		// traversal and encoded slashes: no normalisation on either side
-		{"dot-dot into another account", "/v1/AUTH_alt/../AUTH_demo/c/o", nil, "key-alt"},
+		// (the key id follows Swift's account, and only for its owner's token)
+		{"dot-dot into another account", "/v1/AUTH_alt/../AUTH_demo/c/o", nil, ""},
+		{"dot-dot into another account, its owner", "/v1/AUTH_alt/../AUTH_demo/c/o", req("PUT", "/v1/AUTH_alt/../AUTH_demo/c/o", "x", alt), "key-alt"},
 		{"dot-dot out of the account", "/v1/AUTH_demo/c/../../AUTH_alt/c/o", nil, "key-demo"},
 		{"encoded dot-dot", "/v1/AUTH_demo/c/..%2f..%2fAUTH_alt%2fc%2fo", nil, "key-demo"},
-		{"encoded slash in the account", "/v1/AUTH_alt%2Fc/o", nil, "key-alt"},
-		{"encoded slash, lower case", "/v1/AUTH_alt%2fc%2fo", nil, "key-alt"},
+		{"encoded slash in the account", "/v1/AUTH_alt%2Fc/o", nil, ""},
+		{"encoded slash in the account, its owner", "/v1/AUTH_alt%2Fc/o", req("PUT", "/v1/AUTH_alt%2Fc/o", "x", alt), "key-alt"},
+		{"encoded slash, lower case", "/v1/AUTH_alt%2fc%2fo", req("PUT", "/v1/AUTH_alt%2fc%2fo", "x", alt), "key-alt"},
 		{"dot segments", "/v1/AUTH_demo/./c/o", nil, "key-demo"},
 		{"encoded CR LF in the object name", "/v1/AUTH_demo/c/o%0d%0aX-Arca-Key-Id:%20key-alt", nil, "key-demo"},
-		{"encoded version", "/%76%31/AUTH_alt/c/o", nil, "key-alt"},
+		{"encoded version", "/%76%31/AUTH_alt/c/o", req("PUT", "/%76%31/AUTH_alt/c/o", "x", alt), "key-alt"},
 		{"no reseller prefix", "/v1/alt/c/o", nil, ""},
 		// forged key ids
 		{"X-Arca-Key-Id", obj, req("PUT", obj, "x", demo, "X-Arca-Key-Id: key-alt"), "key-demo"},
@@ -178,13 +181,15 @@ func TestHostileForwarded(t *testing.T) {
 			demo, "Transfer-Encoding: chunked", "Trailer: X-Arca-Key-Id"), "key-demo"},
 		{"on a GET", obj, req("GET", obj, "", demo, "X-Arca-Key-Id: key-alt"), ""},
 		{"on a POST", obj, req("POST", obj, "", demo, "X_Arca_Key_Id: key-alt"), ""},
-		{"without a token", obj, req("PUT", obj, "x", "X-Arca-Key-Id: key-alt"), "key-demo"},
-		{"COPY to another account", obj, req("COPY", obj, "", demo, "Destination: c/o2", "Destination-Account: AUTH_alt", "X-Arca-Key-Id: key-demo"), "key-alt"},
+		{"without a token", obj, req("PUT", obj, "x", "X-Arca-Key-Id: key-alt"), ""},
+		{"COPY to another account", obj, req("COPY", obj, "", demo, "Destination: c/o2", "Destination-Account: AUTH_alt", "X-Arca-Key-Id: key-demo"), ""},
+		{"COPY to another account, its owner", obj, req("COPY", obj, "", alt, "Destination: c/o2", "Destination-Account: AUTH_alt", "X-Arca-Key-Id: key-demo"), "key-alt"},
 		// forged identity headers (keystonemiddleware in Swift's pipeline
 		// replaces them; the key id never follows them)
 		{"X-Project-Id", obj, req("PUT", obj, "x", demo, "X-Project-Id: alt", "X-Tenant-Id: alt"), "key-demo"},
-		{"confirmed identity without a token", obj, req("PUT", obj, "x", "X-Identity-Status: Confirmed", "X-Project-Id: alt", "X-Roles: admin", "X-Service-Roles: service"), "key-demo"},
-		{"X-Auth-Token empty", obj, req("PUT", obj, "x", "X-Auth-Token: ", "X-Project-Id: alt"), "key-demo"},
+		{"confirmed identity without a token", obj, req("PUT", obj, "x", "X-Identity-Status: Confirmed", "X-Project-Id: demo", "X-Roles: admin", "X-Service-Roles: service"), ""},
+		{"X-Auth-Token empty", obj, req("PUT", obj, "x", "X-Auth-Token: ", "X-Project-Id: demo"), ""},
+		{"X-Auth-Token empty, owner's X-Storage-Token", obj, req("PUT", obj, "x", "X-Auth-Token: ", "X-Storage-Token: tok-demo"), ""},
 	}
 	for _, c := range cases {
 		raw := c.raw

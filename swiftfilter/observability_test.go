@@ -55,7 +55,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	send("GET", "/v1/AUTH_demo/c", "tok-demo")
 	send("HEAD", "/v1/AUTH_demo", "tok-demo")
 	send("GET", "/v1/AUTH_demo/c/o", "tok-forged")                         // 401
-	if code := send("PUT", "/v1/AUTH_gone/c/o", "tok-demo"); code != 403 { // no key
+	if code := send("PUT", "/v1/AUTH_gone/c/o", "tok-gone"); code != 403 { // no key
 		t.Fatalf("PUT without a key: %d", code)
 	}
 	send("GET", "/info", "")
