@@ -314,19 +314,36 @@ func (s *Service) openProjectKey(ctx context.Context, k *ProjectKey) ([]byte, er
 	return raw, nil
 }
 
-// DestroyProjectKey wipes a key's material for good. The active key is
-// refused (409) unless force is set: destroying it makes every object
-// written since the last rotation unreadable, and the project's next write
-// creates a new key.
+// DefaultActiveKeyCacheTTL is the default of Options.ActiveKeyCacheTTL:
+// the object servers' default active-key cache lifetime
+// (keyclient.DefaultActiveTTL, checked equal by a test).
+const DefaultActiveKeyCacheTTL = 60 * time.Second
+
+// DestroyProjectKey wipes a key's material for good (crypto-shredding
+// every object written under it). Two refusals (409) protect writes that
+// were, or are being, acknowledged:
+//   - the ACTIVE key, force or not: new writes use it; rotate first;
+//   - a key deactivated less than ActiveKeyCacheTTL ago, unless force:
+//     object servers that cached it as the active key may still encrypt
+//     new objects under it until their cache expires. With force those
+//     objects, acknowledged with 201, become unreadable.
+//
+// The store applies both conditions in the destroying statement itself, so
+// a rotation racing with the destroy cannot slip a fresh key through.
 func (s *Service) DestroyProjectKey(ctx context.Context, caller Caller, k *ProjectKey, force bool) error {
-	err := s.store.DestroyProjectKey(ctx, k.ID, force, s.Now())
+	now := s.Now()
+	err := s.store.DestroyProjectKey(ctx, k.ID, force, now.Add(-s.destroyWait), now)
 	detail := ""
 	if force {
 		detail = "forced"
+		if k.Deactivated != nil && now.Sub(*k.Deactivated) < s.destroyWait {
+			detail = fmt.Sprintf("forced %s after deactivation, within active_key_cache_ttl %s",
+				now.Sub(*k.Deactivated).Round(time.Millisecond), s.destroyWait)
+		}
 	}
 	switch {
 	case errors.Is(err, ErrConflict):
-		err = Errorf(ErrConflict, "The project key is the project's active key: rotate first, or destroy it with force=true.")
+		err = s.destroyConflict(ctx, k.ID, now)
 	case errors.Is(err, ErrGone):
 		err = Errorf(ErrGone, "The project key was destroyed already.")
 	case errors.Is(err, ErrNotFound):
@@ -339,6 +356,31 @@ func (s *Service) DestroyProjectKey(ctx context.Context, caller Caller, k *Proje
 		s.log.Error().Err(aerr).Str("project_id", k.ProjectID).Str("key_id", k.ID).Msg("project key destroyed but its audit record was not queued")
 	}
 	return err
+}
+
+// destroyConflict explains a refused destroy from the key's current row
+// (the one the store refused, not the caller's possibly older copy).
+func (s *Service) destroyConflict(ctx context.Context, keyID string, now time.Time) error {
+	k, err := s.store.GetProjectKey(ctx, keyID)
+	if err != nil {
+		return fmt.Errorf("destroying project key: refused, then reading it: %w", err)
+	}
+	if k.Status == ProjectKeyActive {
+		return Errorf(ErrConflict, "The project key is the project's active key and cannot be destroyed: rotate first, then destroy it once every object server has stopped using it (active_key_cache_ttl).")
+	}
+	since := "at an unknown time"
+	wait := s.destroyWait
+	if k.Deactivated != nil {
+		age := max(now.Sub(*k.Deactivated), 0)
+		since = age.Round(time.Second).String() + " ago"
+		wait = s.destroyWait - age
+	}
+	// Rounded up, so that a retry after the time said succeeds.
+	wait = max((wait + time.Second - 1).Truncate(time.Second), time.Second)
+	return Errorf(ErrConflict, fmt.Sprintf("The project key was deactivated %s, less than active_key_cache_ttl (%s) ago: "+
+		"object servers may still be encrypting new writes under it. Retry in %s, or destroy it now with force=true: "+
+		"objects written under it in that window, already acknowledged, would become unreadable for good.",
+		since, s.destroyWait, wait))
 }
 
 // AuditProjectKeyAccess records an operation refused before it reached the

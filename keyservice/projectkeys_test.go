@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/keyservice/envelope"
 )
 
@@ -118,7 +120,7 @@ func (m *memKeys) RotateProjectKey(_ context.Context, oldID string, next *Projec
 	return nil
 }
 
-func (m *memKeys) DestroyProjectKey(_ context.Context, id string, force bool, now time.Time) error {
+func (m *memKeys) DestroyProjectKey(_ context.Context, id string, force bool, deactivatedBy, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k, ok := m.keys[id]
@@ -127,7 +129,9 @@ func (m *memKeys) DestroyProjectKey(_ context.Context, id string, force bool, no
 		return ErrNotFound
 	case k.Status == ProjectKeyDestroyed:
 		return ErrGone
-	case k.Status == ProjectKeyActive && !force:
+	case k.Status != ProjectKeyDeactivated:
+		return ErrConflict
+	case !force && (k.Deactivated == nil || k.Deactivated.After(deactivatedBy)):
 		return ErrConflict
 	}
 	k.Status, k.Material, k.Destroyed = ProjectKeyDestroyed, nil, &now
@@ -159,19 +163,47 @@ func (m *memKeys) ListKeyAudit(_ context.Context, f KeyAuditFilter) ([]KeyAuditR
 	return out, nil
 }
 
+// testClock is a settable clock for the service (Options.Now).
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func newKeyService(t *testing.T, protocol string) (*Service, *memKeys) {
+	t.Helper()
+	svc, store, _ := newKeyServiceWith(t, Options{ProjectKeyProtocol: protocol})
+	return svc, store
+}
+
+// newKeyServiceWith returns a service over a memKeys store whose clock
+// moves only when the test says so.
+func newKeyServiceWith(t *testing.T, opts Options) (*Service, *memKeys, *testClock) {
 	t.Helper()
 	ring, err := envelope.NewKeyring([]envelope.MasterKey{{ID: "mk", Key: bytes.Repeat([]byte{7}, envelope.KeySize)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := newMemKeys()
-	svc, err := New(store, ring, Options{ProjectKeyProtocol: protocol})
+	clock := &testClock{now: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	opts.Now = clock.Now
+	svc, err := New(store, ring, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close(context.Background()) })
-	return svc, store
+	return svc, store, clock
 }
 
 func TestProjectKeyLifecycle(t *testing.T) {
@@ -181,7 +213,7 @@ func TestProjectKeyLifecycle(t *testing.T) {
 		bytes    int
 	}{{"", 16}, {ProtocolAES128CBC, 16}, {ProtocolAES256CBC, 32}} {
 		t.Run(tc.protocol, func(t *testing.T) {
-			svc, _ := newKeyService(t, tc.protocol)
+			svc, _, clock := newKeyServiceWith(t, Options{ProjectKeyProtocol: tc.protocol})
 			caller := Caller{ProjectID: "svc", UserID: "arca", Roles: []string{"service"}, RequestID: "req-1"}
 			first, err := svc.ActiveProjectKey(ctx, caller, "p1")
 			if err != nil {
@@ -198,6 +230,7 @@ func TestProjectKeyLifecycle(t *testing.T) {
 			if bytes.Contains(first.Material, raw) {
 				t.Fatal("material stored in the clear")
 			}
+			clock.Advance(time.Second)
 			second, err := svc.RotateProjectKey(ctx, caller, "p1")
 			if err != nil || second.ID == first.ID {
 				t.Fatalf("rotate: %v %v", second, err)
@@ -216,6 +249,7 @@ func TestProjectKeyLifecycle(t *testing.T) {
 			if err := svc.DestroyProjectKey(ctx, caller, cur, false); !errors.Is(err, ErrConflict) {
 				t.Fatalf("destroying the active key without force: %v", err)
 			}
+			clock.Advance(DefaultActiveKeyCacheTTL) // past every object server's active-id cache
 			if err := svc.DestroyProjectKey(ctx, caller, old, false); err != nil {
 				t.Fatal(err)
 			}
@@ -361,5 +395,113 @@ func TestAuditWrittenWithinASecondAndOnClose(t *testing.T) {
 	defer store.mu.Unlock()
 	if len(store.audit) != 1201 {
 		t.Fatalf("%d audit records after Close, want 1201", len(store.audit))
+	}
+}
+
+// TestDestroyProjectKeyRules: who may not be destroyed, and what a refusal
+// says. The ACTIVE key never (force or not); a key deactivated less than
+// ActiveKeyCacheTTL ago only with force, and the refusal names the risk.
+func TestDestroyProjectKeyRules(t *testing.T) {
+	ctx := context.Background()
+	caller := Caller{ProjectID: "p", UserID: "owner", Roles: []string{"admin"}, RequestID: "req-d"}
+	for _, tc := range []struct {
+		name   string
+		ttl    time.Duration // Options.ActiveKeyCacheTTL; 0: the default
+		target string        // "active" or "old" (deactivated at the rotation)
+		age    time.Duration // time since the rotation
+		force  bool
+		// want is nil when the key is destroyed; else the error kind and
+		// fragments of its description.
+		want     error
+		says     []string
+		detail   string // the audit record's detail contains it
+		noDetail bool   // the audit detail is empty
+	}{
+		{name: "active", target: "active", age: time.Hour, want: ErrConflict,
+			says: []string{"active key", "rotate first"}, noDetail: true},
+		{name: "active with force", target: "active", age: time.Hour, force: true, want: ErrConflict,
+			says: []string{"active key", "rotate first"}, detail: "forced"},
+		{name: "just deactivated", target: "old", age: 10 * time.Second, want: ErrConflict,
+			says: []string{"deactivated 10s ago", "active_key_cache_ttl (1m0s)", "Retry in 50s", "force=true", "acknowledged", "unreadable"}, noDetail: true},
+		{name: "deactivated a moment less than the TTL ago", target: "old", age: DefaultActiveKeyCacheTTL - time.Millisecond, want: ErrConflict,
+			says: []string{"Retry in 1s"}, noDetail: true},
+		{name: "just deactivated, forced", target: "old", age: 10 * time.Second, force: true,
+			detail: "within active_key_cache_ttl 1m0s"},
+		{name: "deactivated the default TTL ago", target: "old", age: DefaultActiveKeyCacheTTL, noDetail: true},
+		{name: "shorter TTL passed", ttl: 5 * time.Second, target: "old", age: 6 * time.Second, noDetail: true},
+		{name: "longer TTL not passed", ttl: 10 * time.Minute, target: "old", age: 5 * time.Minute, want: ErrConflict,
+			says: []string{"deactivated 5m0s ago", "(10m0s)", "Retry in 5m0s"}, noDetail: true},
+		{name: "forced after the TTL", target: "old", age: time.Hour, force: true, detail: "forced"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, store, clock := newKeyServiceWith(t, Options{ActiveKeyCacheTTL: tc.ttl})
+			old, err := svc.ActiveProjectKey(ctx, caller, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Second)
+			active, err := svc.RotateProjectKey(ctx, caller, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(tc.age)
+			k := map[string]*ProjectKey{"active": active, "old": old}[tc.target]
+			// The caller's copy of the row, as the API and arca-manage load it.
+			k, err = svc.LoadProjectKey(ctx, "p", k.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			derr := svc.DestroyProjectKey(ctx, caller, k, tc.force)
+			err = derr
+			after, _ := store.GetProjectKey(ctx, k.ID)
+			if tc.want == nil {
+				if err != nil || after.Status != ProjectKeyDestroyed || after.Material != nil {
+					t.Fatalf("destroy: %v, key %s", err, after.Status)
+				}
+			} else {
+				var e *Error
+				if !errors.Is(err, tc.want) || !errors.As(err, &e) {
+					t.Fatalf("destroy: %v, want %v with a description", err, tc.want)
+				}
+				for _, frag := range tc.says {
+					if !strings.Contains(e.Description, frag) {
+						t.Errorf("refusal %q does not say %q", e.Description, frag)
+					}
+				}
+				if after.Status == ProjectKeyDestroyed || after.Material == nil {
+					t.Fatalf("refused destroy wiped the key: %+v", after)
+				}
+			}
+			if cur, err := svc.ActiveProjectKey(ctx, caller, "p"); err != nil || cur.ID != active.ID {
+				t.Fatalf("active key after the destroy: %v %v", cur, err)
+			}
+			recs, err := svc.ProjectKeyAudit(ctx, KeyAuditFilter{ProjectID: "p", KeyID: k.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := recs[len(recs)-1]
+			if last.Action != AuditDestroy || last.Outcome != OutcomeOf(derr) || last.UserID != "owner" {
+				t.Fatalf("audit record %+v for %v", last, derr)
+			}
+			if tc.noDetail && last.Detail != "" || !strings.Contains(last.Detail, tc.detail) {
+				t.Errorf("audit detail %q, want %q", last.Detail, tc.detail)
+			}
+		})
+	}
+}
+
+// TestDefaultActiveKeyCacheTTL: arca-api's default destroy guard is the
+// object servers' default active-key cache lifetime, so that a default
+// deployment never destroys a key an object server still writes under.
+func TestDefaultActiveKeyCacheTTL(t *testing.T) {
+	if DefaultActiveKeyCacheTTL != keyclient.DefaultActiveTTL {
+		t.Fatalf("keyservice.DefaultActiveKeyCacheTTL %s, keyclient.DefaultActiveTTL %s", DefaultActiveKeyCacheTTL, keyclient.DefaultActiveTTL)
+	}
+	if svc, _, _ := newKeyServiceWith(t, Options{}); svc.destroyWait != DefaultActiveKeyCacheTTL {
+		t.Fatalf("zero ActiveKeyCacheTTL gives %s", svc.destroyWait)
+	}
+	ring, _ := envelope.NewKeyring([]envelope.MasterKey{{ID: "mk", Key: bytes.Repeat([]byte{7}, envelope.KeySize)}})
+	if _, err := New(newMemKeys(), ring, Options{ActiveKeyCacheTTL: -time.Second}); err == nil {
+		t.Fatal("negative ActiveKeyCacheTTL accepted")
 	}
 }

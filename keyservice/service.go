@@ -21,8 +21,14 @@ import (
 // Caller is who a request acts for, as established by the authentication
 // layer (a validated Keystone token, or the no-auth development headers).
 type Caller struct {
+	// Exactly one scope is set: ProjectID (project-scoped token), DomainID
+	// (domain-scoped) or SystemScope ("all", system-scoped). Every
+	// project-owned resource is addressed through ProjectID; the API lets
+	// other scopes reach only the routes whose rules name them.
 	ProjectID       string
 	ProjectDomainID string
+	DomainID        string
+	SystemScope     string
 	UserID          string
 	UserDomainID    string
 	Roles           []string
@@ -32,6 +38,12 @@ type Caller struct {
 	IsAdminProject bool
 	RequestID      string
 }
+
+// SystemScopeAll is Caller.SystemScope for a token scoped to the whole system.
+const SystemScopeAll = "all"
+
+// ProjectScoped reports whether the caller acts for a project.
+func (c Caller) ProjectScoped() bool { return c.ProjectID != "" }
 
 // Options tune a Service. Zero values take the defaults.
 type Options struct {
@@ -58,6 +70,12 @@ type Options struct {
 	// AllowDeleteWithConsumers lets a secret with consumers be deleted
 	// without ?force=true ([DEFAULT] block_delete_with_consumers = false).
 	AllowDeleteWithConsumers bool
+	// ActiveKeyCacheTTL is the longest time any object server may keep
+	// writing under a project key after it stopped being active (their
+	// active_key_cache_ttl): a key deactivated less than this long ago is
+	// destroyed only with force ([project_keys] active_key_cache_ttl).
+	// Zero: DefaultActiveKeyCacheTTL.
+	ActiveKeyCacheTTL time.Duration
 }
 
 // KeyringReloadInterval bounds how often the master keys are re-read.
@@ -79,9 +97,10 @@ type Service struct {
 	blockDelete bool
 
 	// Project keys (projectkeys.go, audit.go).
-	protocol  string
-	auditOnce sync.Once
-	audits    *auditWriter
+	protocol    string
+	destroyWait time.Duration // Options.ActiveKeyCacheTTL
+	auditOnce   sync.Once
+	audits      *auditWriter
 
 	reloadKeyring func() (*envelope.Keyring, error)
 	reloadMu      sync.Mutex
@@ -106,8 +125,14 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 	if opts.ProjectKeyProtocol != "" && ProjectKeyBits(opts.ProjectKeyProtocol) == 0 {
 		return nil, fmt.Errorf("crypto_protocol %q: use %s or %s", opts.ProjectKeyProtocol, ProtocolAES128CBC, ProtocolAES256CBC)
 	}
+	if opts.ActiveKeyCacheTTL < 0 {
+		return nil, fmt.Errorf("active_key_cache_ttl %s: must not be negative", opts.ActiveKeyCacheTTL)
+	}
+	if opts.ActiveKeyCacheTTL == 0 {
+		opts.ActiveKeyCacheTTL = DefaultActiveKeyCacheTTL
+	}
 	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
-		protocol: opts.ProjectKeyProtocol, reloadKeyring: opts.ReloadKeyring,
+		protocol: opts.ProjectKeyProtocol, destroyWait: opts.ActiveKeyCacheTTL, reloadKeyring: opts.ReloadKeyring,
 		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers}
 	svc.ring.Store(ring)
 	return svc, nil

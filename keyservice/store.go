@@ -86,10 +86,12 @@ type Store interface {
 	// no longer next.ProjectID's active key (a concurrent rotation or
 	// destruction won).
 	RotateProjectKey(ctx context.Context, oldID string, next *ProjectKey) error
-	// DestroyProjectKey wipes a key's material and marks it DESTROYED at
-	// now. An ACTIVE key is destroyed only when force is set (ErrConflict
-	// otherwise); ErrGone if it is destroyed already, ErrNotFound if absent.
-	DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error
+	// DestroyProjectKey wipes a DEACTIVATED key's material and marks it
+	// DESTROYED at now, in one conditional statement: it never destroys an
+	// ACTIVE key (ErrConflict, force or not), nor, unless force is set, a
+	// key deactivated after deactivatedBy (ErrConflict). ErrGone if it is
+	// destroyed already, ErrNotFound if absent.
+	DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error
 	// AppendKeyAudit writes audit records, all or none.
 	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
 	// ListKeyAudit returns audit records, oldest first.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,7 +18,6 @@ import (
 	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
-	"opendev.org/x/arca/keyservice/app"
 	"opendev.org/x/arca/keyservice/envelope"
 	"opendev.org/x/arca/keyservice/sqlstore"
 )
@@ -34,6 +34,14 @@ type pkEnv struct {
 
 func newPKEnv(t *testing.T, dialect, protocol string) *pkEnv {
 	t.Helper()
+	// A key is destroyable a nanosecond after its rotation here; the
+	// active_key_cache_ttl guard has its own test (projectkeys_destroy_test.go).
+	return newPKEnvWith(t, dialect, keyservice.Options{ProjectKeyProtocol: protocol, ActiveKeyCacheTTL: time.Nanosecond})
+}
+
+// newPKEnvWith is newPKEnv with the service's options (a logger is added).
+func newPKEnvWith(t *testing.T, dialect string, opts keyservice.Options) *pkEnv {
+	t.Helper()
 	var db *sql.DB
 	switch dialect {
 	case "sqlite":
@@ -49,7 +57,8 @@ func newPKEnv(t *testing.T, dialect, protocol string) *pkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: zerolog.Nop(), ProjectKeyProtocol: protocol})
+	opts.Logger = zerolog.Nop()
+	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +66,12 @@ func newPKEnv(t *testing.T, dialect, protocol string) *pkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(svc, api.Options{Logger: zerolog.Nop(),
-		Authenticator: api.NoAuth{}, Authorizer: &app.PolicyAuthorizer{Enforcer: enforcer}}))
+	handler, err := api.New(svc, api.Options{Logger: zerolog.Nop(),
+		Authenticator: api.NoAuth{}, Authorizer: &api.PolicyAuthorizer{Enforcer: enforcer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = svc.Close(t.Context()) })
 	return &pkEnv{t: t, url: srv.URL, db: db, svc: svc}
@@ -72,7 +85,8 @@ var (
 	demoAdmin   = as{"demo", "dora", "admin,member,reader"}
 	altMember   = as{"alt", "bob", "member,reader"}
 	altAdmin    = as{"alt", "boss", "admin,member,reader"}
-	serviceUser = as{"service", "arca", "service,admin"}
+	// The object servers' user: key material and active ids of any project.
+	objectServer = as{"service", "arca", "key-manager:object-server"}
 )
 
 func (e *pkEnv) req(who as, method, path string) (int, http.Header, []byte) {
@@ -137,23 +151,23 @@ func TestProjectKeyResource(t *testing.T) {
 		if again := e.key(demoMember, "GET", "/v1/project-keys/active", 200); again["key_id"] != id {
 			t.Fatalf("second GET active made another key: %v", again)
 		}
-		// The service reads it for demo; the bytes are 32.
-		st, h, material := e.req(serviceUser, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo")
+		// The object server reads it for demo; the bytes are 32.
+		st, h, material := e.req(objectServer, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo")
 		if st != 200 || len(material) != 32 || h.Get("Cache-Control") != "no-store" || h.Get("Content-Type") != "application/octet-stream" {
 			t.Fatalf("payload: %d %v %d bytes", st, h, len(material))
 		}
-		// Rotation: admins of the project or the service; members may not.
+		// Rotation: admins of the project; members may not.
 		e.status(demoMember, "POST", "/v1/project-keys/rotate", 403)
 		second := e.key(demoAdmin, "POST", "/v1/project-keys/rotate", 201)
 		id2, _ := second["key_id"].(string)
 		if id2 == id || second["status"] != "ACTIVE" {
 			t.Fatalf("rotated key %v", second)
 		}
-		if got := e.key(serviceUser, "GET", "/v1/project-keys/active?project_id=demo", 200); got["key_id"] != id2 {
+		if got := e.key(objectServer, "GET", "/v1/project-keys/active?project_id=demo", 200); got["key_id"] != id2 {
 			t.Fatalf("service sees active %v, want %s", got["key_id"], id2)
 		}
 		// The old key still resolves to the same bytes.
-		_, _, old := e.req(serviceUser, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo")
+		_, _, old := e.req(objectServer, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo")
 		if string(old) != string(material) {
 			t.Fatal("deactivated key resolves to other bytes")
 		}
@@ -165,7 +179,7 @@ func TestProjectKeyResource(t *testing.T) {
 		}
 
 		// Binding: demo's key addressed as alt's is 404 whoever asks.
-		for _, who := range []as{serviceUser, altMember, altAdmin, demoMember, demoAdmin} {
+		for _, who := range []as{objectServer, altMember, altAdmin, demoMember, demoAdmin} {
 			e.status(who, "GET", "/v1/project-keys/"+id+"/payload?project_id=alt", 404)
 		}
 		// Non-service users: 403 on the payload of their own project's key.
@@ -176,15 +190,15 @@ func TestProjectKeyResource(t *testing.T) {
 		e.status(altAdmin, "GET", "/v1/project-keys?project_id=demo", 403)
 		e.status(altAdmin, "DELETE", "/v1/project-keys/"+id, 404)
 		e.status(altAdmin, "GET", "/v1/project-keys/"+id, 404)
-		e.status(serviceUser, "GET", "/v1/project-keys/"+strings.Repeat("0", 36)+"/payload?project_id=demo", 404)
-		e.status(serviceUser, "GET", "/v1/project-keys/not-a-uuid/payload?project_id=demo", 404)
-		e.status(serviceUser, "GET", "/v1/project-keys/active?project_id=bad/id", 400)
+		e.status(objectServer, "GET", "/v1/project-keys/"+strings.Repeat("0", 36)+"/payload?project_id=demo", 404)
+		e.status(objectServer, "GET", "/v1/project-keys/not-a-uuid/payload?project_id=demo", 404)
+		e.status(objectServer, "GET", "/v1/project-keys/active?project_id=bad/id", 400)
 
 		// Destroy: 409 for the active key, then the old one; 410 afterwards.
 		e.status(demoAdmin, "DELETE", "/v1/project-keys/"+id2, 409)
 		e.status(demoMember, "DELETE", "/v1/project-keys/"+id, 403)
 		e.status(demoAdmin, "DELETE", "/v1/project-keys/"+id, 204)
-		e.status(serviceUser, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo", 410)
+		e.status(objectServer, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo", 410)
 		e.status(demoAdmin, "DELETE", "/v1/project-keys/"+id, 410)
 		if got := e.key(demoMember, "GET", "/v1/project-keys/"+id, 200); got["status"] != "DESTROYED" || got["destroyed"] == nil {
 			t.Fatalf("destroyed key %v", got)
@@ -194,12 +208,11 @@ func TestProjectKeyResource(t *testing.T) {
 			t.Fatalf("destroyed key's material still stored (%v, %v)", material0.Valid, err)
 		}
 		// force must be a boolean: anything else is refused, the key kept.
-		e.status(serviceUser, "DELETE", "/v1/project-keys/"+id2+"?force=maybe", 400)
-		// Forced destruction of the active key; the next GET makes a new one.
-		e.status(serviceUser, "DELETE", "/v1/project-keys/"+id2+"?force=true", 204)
-		third := e.key(demoMember, "GET", "/v1/project-keys/active", 200)
-		if third["key_id"] == id2 || third["key_id"] == id {
-			t.Fatalf("after forced destruction: %v", third)
+		e.status(objectServer, "DELETE", "/v1/project-keys/"+id2+"?force=maybe", 400)
+		// The active key is not destroyed, even with force: rotate first.
+		e.status(demoAdmin, "DELETE", "/v1/project-keys/"+id2+"?force=true", 409)
+		if still := e.key(demoMember, "GET", "/v1/project-keys/active", 200); still["key_id"] != id2 {
+			t.Fatalf("after a refused forced destruction of the active key: %v", still)
 		}
 
 		// The audit trail shows every access to the destroyed key.
@@ -248,7 +261,7 @@ func TestProjectKeyConcurrentFirstCalls(t *testing.T) {
 				defer wg.Done()
 				r, _ := http.NewRequest("GET", e.url+"/v1/project-keys/active?project_id=fresh", nil)
 				r.Header.Set("X-Project-Id", "service")
-				r.Header.Set("X-Roles", "service")
+				r.Header.Set("X-Roles", "key-manager:swift-filter")
 				resp, err := http.DefaultClient.Do(r)
 				if err != nil {
 					t.Error(err)

@@ -16,6 +16,7 @@ import (
 
 	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/policy"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 	"opendev.org/x/arca/keyservice/envelope"
@@ -84,7 +85,8 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	a.Service, err = keyservice.New(store, ring, keyservice.Options{
 		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
-		ReloadKeyring: func() (*envelope.Keyring, error) { return LoadKeyring(cfg) },
+		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL,
+		ReloadKeyring:     func() (*envelope.Keyring, error) { return LoadKeyring(cfg) },
 	})
 	if err != nil {
 		_ = a.Close()
@@ -106,10 +108,19 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 			return store.Ping(ctx)
 		},
 	}
+	// One authorizer for every mode: no-auth callers (identity from
+	// headers) meet the same policy as Keystone's.
+	enforcer, err := policy.New(policy.Options{EnforceNewDefaults: cfg.EnforceNewDefaults, PolicyFile: cfg.PolicyFile})
+	if err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	opts.Authorizer = &api.PolicyAuthorizer{Enforcer: enforcer}
 	switch cfg.AuthStrategy {
 	case "noauth":
-		log.Warn().Msg("auth_strategy = noauth: the project is taken from X-Project-Id unchecked; development only")
-		opts.Authenticator, opts.Authorizer = api.NoAuth{}, api.ProjectIsolation{}
+		log.Warn().Msg("auth_strategy = noauth: the project and roles are taken from X-Project-Id and X-Roles unchecked " +
+			"(admin, member, reader without X-Roles); development only")
+		opts.Authenticator = api.NoAuth{}
 	case "keystone":
 		if err := a.keystoneAuth(ctx, &opts); err != nil {
 			_ = a.Close()
@@ -120,7 +131,12 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
-	a.Handler = api.New(a.Service, opts)
+	handler, err := api.New(a.Service, opts)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.Handler = handler
 	return a, nil
 }
 

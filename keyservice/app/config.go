@@ -56,6 +56,12 @@ type Config struct {
 	// consumers unless the request says ?force=true.
 	BlockDeleteWithConsumers bool
 
+	// ActiveKeyCacheTTL is [project_keys] active_key_cache_ttl: at least the
+	// largest active_key_cache_ttl of any object server. A project key
+	// deactivated less than this long ago is destroyed only with force
+	// (object servers may still be writing under it).
+	ActiveKeyCacheTTL time.Duration
+
 	// Raw is the parsed file, for the sections other packages own
 	// ([keystone_authtoken]).
 	Raw *config.File
@@ -95,6 +101,7 @@ func ConfigFrom(f *config.File) (Config, error) {
 		Health:             health.LoadConfig(f),
 
 		BlockDeleteWithConsumers: f.Bool("DEFAULT", "block_delete_with_consumers", true),
+		ActiveKeyCacheTTL:        f.Seconds("project_keys", "active_key_cache_ttl", keyservice.DefaultActiveKeyCacheTTL),
 		Quotas:                   keyservice.Quotas{},
 	}
 	c.Metrics = metrics.LoadConfig(f, c.BindPort)
@@ -106,6 +113,11 @@ func ConfigFrom(f *config.File) (Config, error) {
 	}
 	if err := c.Metrics.Check(); err != nil {
 		return c, err
+	}
+	if c.ActiveKeyCacheTTL <= 0 {
+		// Zero would let a key be destroyed while object servers still
+		// encrypt new writes under it.
+		return c, fmt.Errorf("[project_keys] active_key_cache_ttl must be more than 0 (the largest active_key_cache_ttl of the object servers, default %d)", int(keyservice.DefaultActiveKeyCacheTTL/time.Second))
 	}
 	if c.DatabaseURL == "" {
 		return c, fmt.Errorf("[database] connection is not set: use e.g. mysql+pymysql://arca:PASSWORD@127.0.0.1/arca or sqlite:////var/lib/arca/arca.sqlite")

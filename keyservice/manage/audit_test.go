@@ -26,7 +26,8 @@ import (
 // material, a secret payload or a token.
 func TestAuditExport(t *testing.T) {
 	_, dsn := testdb.MySQL(t)
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: osloFromDSN(t, dsn)})
+	// The old key is destroyed right after the rotation below.
+	srv := testapi.Start(t, testapi.Options{DatabaseURL: osloFromDSN(t, dsn), Extra: "\n[project_keys]\nactive_key_cache_ttl = 0.001\n"})
 	const project, token = "auditproj", "gAAAAAB-not-a-real-token-0123456789"
 	caller := project
 	call := func(method, path, roles, body string) (int, []byte) {

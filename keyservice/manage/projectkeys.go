@@ -35,7 +35,7 @@ func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, 
 	fs.SetOutput(stderr)
 	project := fs.String("project", "", "Keystone project id")
 	keyID := fs.String("key", "", "key id (destroy)")
-	force := fs.Bool("force", false, "destroy the project's ACTIVE key (every object written since its last rotation becomes unreadable)")
+	force := fs.Bool("force", false, "destroy a key deactivated less than [project_keys] active_key_cache_ttl ago (objects acknowledged under it since its rotation become unreadable); never the ACTIVE key")
 	limit := fs.Int("limit", 100, "list at most this many keys, newest first")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return ErrUsage
@@ -59,7 +59,8 @@ func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, 
 		return err
 	}
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol})
+	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL})
 	if err != nil {
 		return err
 	}

@@ -45,10 +45,18 @@ func TestProjectKeyCommands(t *testing.T) {
 	if second == first || !strings.Contains(out, second) {
 		t.Fatalf("rotate printed %q; active is %s (was %s)", out, second, first)
 	}
-	if out, err := srv.Manage(t, "project-key", "destroy", "--project", "ops", "--key", second); err == nil || !strings.Contains(out, "active key") {
-		t.Fatalf("destroying the active key without --force: %v %s", err, out)
+	for _, force := range []string{"--force=false", "--force"} {
+		if out, err := srv.Manage(t, "project-key", "destroy", "--project", "ops", "--key", second, force); err == nil || !strings.Contains(out, "rotate first") {
+			t.Fatalf("destroying the active key (%s): %v %s", force, err, out)
+		}
 	}
-	run("project-key", "destroy", "--project", "ops", "--key", first)
+	// Deactivated a moment ago, within the default active_key_cache_ttl
+	// (60 s): only with --force, and the refusal says what it risks.
+	if out, err := srv.Manage(t, "project-key", "destroy", "--project", "ops", "--key", first); err == nil ||
+		!strings.Contains(out, "active_key_cache_ttl (1m0s)") || !strings.Contains(out, "unreadable") {
+		t.Fatalf("destroying a key deactivated a moment ago without --force: %v %s", err, out)
+	}
+	run("project-key", "destroy", "--project", "ops", "--key", first, "--force")
 	out = run("project-key", "list", "--project", "ops")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[1], second) || !strings.Contains(lines[1], "ACTIVE") ||

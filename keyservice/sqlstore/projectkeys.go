@@ -136,15 +136,20 @@ func (s *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyser
 	return classify(err, "rotating project key")
 }
 
-// DestroyProjectKey wipes a key's material and marks it DESTROYED.
-func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error {
-	cond := " AND active_project_id IS NULL"
-	if force {
-		cond = ""
+// DestroyProjectKey wipes a DEACTIVATED key's material and marks it
+// DESTROYED. The conditions are in the UPDATE itself, not checked before
+// it: a key that is (or becomes, by a racing request) ACTIVE, or that a
+// racing rotation deactivated a moment ago, is never matched.
+func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
+	q := `UPDATE project_keys SET status = ?, material = NULL, destroyed = ?
+		WHERE id = ? AND status = ? AND active_project_id IS NULL`
+	args := []any{keyservice.ProjectKeyDestroyed, s.tv(now), id, keyservice.ProjectKeyDeactivated}
+	if !force {
+		// A NULL deactivated time never satisfies it: fail closed.
+		q += " AND deactivated IS NOT NULL AND deactivated <= ?"
+		args = append(args, s.tv(deactivatedBy))
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE project_keys SET status = ?, material = NULL, active_project_id = NULL, destroyed = ?
-		WHERE id = ? AND status <> ?`+cond,
-		keyservice.ProjectKeyDestroyed, s.tv(now), id, keyservice.ProjectKeyDestroyed)
+	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return classify(err, "destroying project key")
 	}
@@ -162,8 +167,10 @@ func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, no
 		return fmt.Errorf("destroying project key: %w", err)
 	case status == keyservice.ProjectKeyDestroyed:
 		return fmt.Errorf("project key %s: %w", id, keyservice.ErrGone)
+	case status == keyservice.ProjectKeyActive:
+		return fmt.Errorf("project key %s is its project's active key: %w", id, keyservice.ErrConflict)
 	}
-	return fmt.Errorf("project key %s is its project's active key: %w", id, keyservice.ErrConflict)
+	return fmt.Errorf("project key %s was deactivated after %s: %w", id, norm(deactivatedBy).Format(time.RFC3339Nano), keyservice.ErrConflict)
 }
 
 // auditColumns are key_audit's columns after its id.

@@ -210,8 +210,8 @@ func (o outageStore) RotateProjectKey(ctx context.Context, oldID string, next *k
 	return unavailable(ctx, o.s.RotateProjectKey(ctx, oldID, next))
 }
 
-func (o outageStore) DestroyProjectKey(ctx context.Context, id string, force bool, now time.Time) error {
-	return unavailable(ctx, o.s.DestroyProjectKey(ctx, id, force, now))
+func (o outageStore) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
+	return unavailable(ctx, o.s.DestroyProjectKey(ctx, id, force, deactivatedBy, now))
 }
 
 func (o outageStore) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {

@@ -113,48 +113,101 @@ func testProjectKeyRotateRace(t *testing.T, s keyservice.Store) {
 	wantErr(t, s.RotateProjectKey(c, q.ID, newProjectKey("p", base)), keyservice.ErrConflict, "rotate from another project's key")
 }
 
+// testProjectKeyDestroy: only a DEACTIVATED key is ever destroyed; the
+// ACTIVE key never, force or not; a key deactivated after deactivatedBy
+// only with force. Each case has a project of its own: first was
+// deactivated at base+1s by the rotation to second (ACTIVE).
 func testProjectKeyDestroy(t *testing.T, s keyservice.Store) {
 	c := ctx(t)
-	first := newProjectKey("p", base)
-	must(t, s.CreateProjectKey(c, first))
-	second := newProjectKey("p", base.Add(time.Second))
-	must(t, s.RotateProjectKey(c, first.ID, second))
-	wantErr(t, s.DestroyProjectKey(c, uuid.NewString(), false, base), keyservice.ErrNotFound, "destroy unknown")
-	wantErr(t, s.DestroyProjectKey(c, second.ID, false, base), keyservice.ErrConflict, "destroy active without force")
-	must(t, s.DestroyProjectKey(c, first.ID, false, base.Add(2*time.Second)))
-	got, err := s.GetProjectKey(c, first.ID)
-	must(t, err)
-	if got.Status != keyservice.ProjectKeyDestroyed || got.Material != nil || got.Destroyed == nil || got.Deactivated == nil {
-		t.Fatalf("destroyed key %+v", got)
+	rotatedAt := base.Add(time.Second)
+	for _, tc := range []struct {
+		name          string
+		target        string // "first", "second" (active) or "unknown"
+		force         bool
+		deactivatedBy time.Time
+		want          error // nil: destroyed
+	}{
+		{"unknown key", "unknown", true, base.Add(time.Hour), keyservice.ErrNotFound},
+		{"active key", "second", false, base.Add(time.Hour), keyservice.ErrConflict},
+		{"active key with force", "second", true, base.Add(time.Hour), keyservice.ErrConflict},
+		{"deactivated long enough ago", "first", false, rotatedAt.Add(time.Minute), nil},
+		{"deactivated exactly at the bound", "first", false, rotatedAt, nil},
+		{"deactivated a microsecond too late", "first", false, rotatedAt.Add(-time.Microsecond), keyservice.ErrConflict},
+		{"deactivated too late", "first", false, base, keyservice.ErrConflict},
+		{"deactivated too late, with force", "first", true, base, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			project := "destroy-" + keyservice.NewID()
+			first := newProjectKey(project, base)
+			must(t, s.CreateProjectKey(c, first))
+			second := newProjectKey(project, rotatedAt)
+			must(t, s.RotateProjectKey(c, first.ID, second))
+			id := map[string]string{"first": first.ID, "second": second.ID, "unknown": uuid.NewString()}[tc.target]
+			destroyedAt := rotatedAt.Add(2 * time.Second)
+			err := s.DestroyProjectKey(c, id, tc.force, tc.deactivatedBy, destroyedAt)
+			if tc.want != nil {
+				wantErr(t, err, tc.want, tc.name)
+			} else {
+				must(t, err)
+			}
+			// Whatever happened, the project still has its active key.
+			active, err := s.GetActiveProjectKey(c, project)
+			must(t, err)
+			if active.ID != second.ID || active.Status != keyservice.ProjectKeyActive || active.Material == nil {
+				t.Fatalf("active key after %q: %+v", tc.name, active)
+			}
+			if tc.target != "first" {
+				return
+			}
+			got, err := s.GetProjectKey(c, first.ID)
+			must(t, err)
+			if tc.want != nil {
+				if got.Status != keyservice.ProjectKeyDeactivated || string(got.Material) != "sealed-"+project || got.Destroyed != nil {
+					t.Fatalf("refused destroy changed the key: %+v", got)
+				}
+				return
+			}
+			if got.Status != keyservice.ProjectKeyDestroyed || got.Material != nil || got.Destroyed == nil || got.Deactivated == nil {
+				t.Fatalf("destroyed key %+v", got)
+			}
+			sameTime(t, "destroyed", *got.Destroyed, us(destroyedAt))
+			wantErr(t, s.DestroyProjectKey(c, first.ID, true, destroyedAt, destroyedAt), keyservice.ErrGone, "destroy twice")
+		})
 	}
-	sameTime(t, "destroyed", *got.Destroyed, us(base.Add(2*time.Second)))
-	wantErr(t, s.DestroyProjectKey(c, first.ID, true, base), keyservice.ErrGone, "destroy twice")
-	// Forced: the active key goes, the project has no active key, and a
-	// new one can be created.
-	must(t, s.DestroyProjectKey(c, second.ID, true, base.Add(3*time.Second)))
-	_, err = s.GetActiveProjectKey(c, "p")
-	wantErr(t, err, keyservice.ErrNotFound, "active key after forced destruction")
-	must(t, s.CreateProjectKey(c, newProjectKey("p", base.Add(4*time.Second))))
-	// A concurrent destroy-with-force and rotation leave exactly one of:
-	// rotated (old deactivated) or destroyed (rotation conflicts).
-	cur, err := s.GetActiveProjectKey(c, "p")
-	must(t, err)
-	errs := race(func(i int) error {
-		if i%2 == 0 {
-			return s.DestroyProjectKey(c, cur.ID, true, base)
+
+	// A destroy racing the rotation that deactivates its key: whichever
+	// runs first, the key just deactivated (after deactivatedBy) survives
+	// and the project keeps exactly one active key.
+	for round := range 4 {
+		project := fmt.Sprintf("destroy-race-%d-%s", round, keyservice.NewID())
+		cur := newProjectKey(project, base)
+		must(t, s.CreateProjectKey(c, cur))
+		rotatedAt := base.Add(time.Minute)
+		errs := race(func(i int) error {
+			if i%2 == 0 {
+				return s.DestroyProjectKey(c, cur.ID, false, rotatedAt.Add(-time.Second), rotatedAt)
+			}
+			return s.RotateProjectKey(c, cur.ID, newProjectKey(project, rotatedAt))
+		})
+		for i := 0; i < racers; i += 2 {
+			wantErr(t, errs[i], keyservice.ErrConflict, "destroy racing a rotation")
 		}
-		return s.RotateProjectKey(c, cur.ID, newProjectKey("p", base.Add(5*time.Second)))
-	})
-	actives := 0
-	list, _, err := s.ListProjectKeys(c, "p", 100, 0)
-	must(t, err)
-	for _, k := range list {
-		if k.Status == keyservice.ProjectKeyActive {
-			actives++
+		got, err := s.GetProjectKey(c, cur.ID)
+		must(t, err)
+		if got.Status == keyservice.ProjectKeyDestroyed || got.Material == nil {
+			t.Fatalf("round %d: key destroyed while (or just after) it was active: %+v", round, got)
 		}
-	}
-	if actives > 1 {
-		t.Fatalf("%d active keys after racing destroy and rotate (%v)", actives, errs)
+		list, _, err := s.ListProjectKeys(c, project, 100, 0)
+		must(t, err)
+		actives := 0
+		for _, k := range list {
+			if k.Status == keyservice.ProjectKeyActive {
+				actives++
+			}
+		}
+		if actives != 1 {
+			t.Fatalf("round %d: %d active keys after racing destroy and rotate (%v)", round, actives, errs)
+		}
 	}
 }
 
