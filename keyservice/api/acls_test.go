@@ -10,7 +10,12 @@ import (
 var aclTables = []string{"secret_acls", "secret_acl_users", "container_acls", "container_acl_users"}
 
 // as returns the headers of a no-auth caller.
+// caller is the no-auth headers of a user of project with roles (member and
+// reader when none are given: a plain Keystone member).
 func caller(project, user string, roles ...string) []string {
+	if len(roles) == 0 {
+		roles = []string{"member", "reader"}
+	}
 	return []string{"X-Project-Id", project, "X-User-Id", user, "X-Roles", strings.Join(roles, ",")}
 }
 
@@ -175,7 +180,7 @@ func TestACLBadInput(t *testing.T) {
 			{"project-access string", "PUT", "/v1/secrets/" + sec + "/acl", `{"read":{"project-access":"false"}}`, nil, 400, "Invalid ACL: 'project-access' must be true or false."},
 			{"unknown secret", "PUT", "/v1/secrets/" + missing + "/acl", `{}`, nil, 404, "Secret not found."},
 			{"unknown container", "GET", "/v1/containers/" + missing + "/acl", "", nil, 404, "Container not found."},
-			{"other project", "DELETE", "/v1/secrets/" + sec + "/acl", "", caller("alt", "bob"), 403, "Forbidden: the resource belongs to another project."},
+			{"other project", "DELETE", "/v1/secrets/" + sec + "/acl", "", caller("alt", "bob"), 403, "Forbidden: policy does not allow this operation."},
 			{"wrong method", "POST", "/v1/secrets/" + sec + "/acl", `{}`, nil, 405, "The method is not allowed for the requested URL."},
 		}
 		before := e.tableCounts(aclTables...)

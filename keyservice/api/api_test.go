@@ -59,7 +59,12 @@ func newEnvWith(t *testing.T, dialect string, opts keyservice.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(svc, api.Options{Logger: zerolog.Nop(), Build: "test-build"}))
+	// Defaults: NoAuth identities through the production policy.
+	handler, err := api.New(svc, api.Options{Logger: zerolog.Nop(), Build: "test-build"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, db: db, dialect: dialect}
 }

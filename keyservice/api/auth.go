@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
+	"opendev.org/x/arca/internal/policy"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -45,19 +47,49 @@ type Authorizer interface {
 // NoAuth is the development authenticator, like Barbican's unauthenticated
 // pipeline: the project comes from X-Project-Id, the user from X-User-Id and
 // roles from X-Roles, all trusted. Never use it where a client could reach.
+// Its callers go through the same policy as Keystone's (PolicyAuthorizer):
+// only the source of the identity differs.
+//
+// Without X-Roles the caller holds NoAuthDefaultRoles. Barbican's pipeline
+// defaults to its admin role alone; with the new defaults that role passes
+// none of the member rules, so the default here is what a Keystone token of
+// a project admin carries (admin implies member implies reader): "make run"
+// and the README's curl and barbican --no-auth examples work unchanged.
+// Send X-Roles to act as anything else (X-Roles: reader,
+// X-Roles: key-manager:object-server, ...). "OpenStack-System-Scope: all"
+// (keystonemiddleware's header) instead of X-Project-Id makes a
+// system-scoped caller.
 type NoAuth struct{}
+
+// NoAuthDefaultRoles are a no-auth caller's roles when X-Roles is absent.
+var NoAuthDefaultRoles = []string{"admin", "member", "reader"}
 
 // Authenticate reads the identity headers.
 func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Caller, error) {
+	caller := keyservice.Caller{UserID: strings.TrimSpace(r.Header.Get("X-User-Id"))}
 	project := strings.TrimSpace(r.Header.Get("X-Project-Id"))
-	if project == "" || len(project) > 255 {
+	system := strings.TrimSpace(r.Header.Get("OpenStack-System-Scope"))
+	switch {
+	case system != "" && project != "":
+		return keyservice.Caller{}, keyservice.Errorf(ErrUnauthenticated, "No-auth mode: send X-Project-Id or OpenStack-System-Scope, not both.")
+	case system != "":
+		if system != "all" {
+			return keyservice.Caller{}, keyservice.Errorf(ErrUnauthenticated, "No-auth mode: OpenStack-System-Scope must be 'all'.")
+		}
+		caller.SystemScope = keyservice.SystemScopeAll
+	case project == "" || len(project) > 255:
 		return keyservice.Caller{}, keyservice.Errorf(ErrUnauthenticated, "No-auth mode: the X-Project-Id header is required.")
+	default:
+		caller.ProjectID = project
 	}
-	caller := keyservice.Caller{ProjectID: project, UserID: strings.TrimSpace(r.Header.Get("X-User-Id"))}
 	for _, role := range strings.Split(r.Header.Get("X-Roles"), ",") {
-		if role = strings.TrimSpace(role); role != "" {
+		// Lower-cased as Barbican's pipeline does; policy compares roles without case anyway.
+		if role = strings.ToLower(strings.TrimSpace(role)); role != "" {
 			caller.Roles = append(caller.Roles, role)
 		}
+	}
+	if len(caller.Roles) == 0 {
+		caller.Roles = slices.Clone(NoAuthDefaultRoles)
 	}
 	return caller, nil
 }
@@ -65,36 +97,49 @@ func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Calle
 // Challenge is empty: there is nothing to authenticate against.
 func (NoAuth) Challenge() string { return "" }
 
-// ProjectIsolation is the authorizer of no-auth mode: any operation within
-// the caller's own project, nothing across projects, except that stored
-// ACLs apply as under Barbican's policy: a user in a resource's "read" ACL
-// may use the read rules from any project, and a resource whose read ACL
-// has project-access off is left to its creator, project admins and the
-// ACL's users.
-type ProjectIsolation struct{}
-
-// aclReadRules are the rules a "read" ACL grants (Barbican's defaults:
-// the rules whose check string includes secret_acl_read or
-// container_acl_read).
-var aclReadRules = map[string]bool{
-	"secret:get": true, "secret:decrypt": true, "secret_meta:get": true,
-	"secret_consumers:get": true, "secret_consumers:post": true, "secret_consumers:delete": true,
-	"container:get": true, "consumer:get": true,
-	"container_consumers:get": true, "container_consumers:post": true, "container_consumers:delete": true,
+// PolicyAuthorizer is the one authorizer of arca-api, in every
+// authentication mode: oslo-style rules (package policy) against a target
+// built from stored rows.
+type PolicyAuthorizer struct {
+	Enforcer *policy.Enforcer
 }
 
-// Authorize allows the caller's own project, and ACL reads.
-func (ProjectIsolation) Authorize(_ context.Context, rule string, caller keyservice.Caller, target Target) error {
-	read := target.ACLs["read"]
-	aclUser := caller.UserID != "" && aclReadRules[rule] && slices.Contains(read.Users, caller.UserID)
-	switch {
-	case target.ProjectID == "" || aclUser:
-		return nil
-	case target.ProjectID != caller.ProjectID:
-		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: the resource belongs to another project.")
-	case read.ProjectAccess != nil && !*read.ProjectAccess &&
-		(caller.UserID == "" || caller.UserID != target.CreatorID) && !slices.Contains(caller.Roles, "admin"):
-		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: the resource is private to its creator.")
+// Authorize checks rule for caller against target.
+func (p *PolicyAuthorizer) Authorize(_ context.Context, rule string, caller keyservice.Caller, target Target) error {
+	creds := policy.Credentials{
+		UserID: caller.UserID, UserDomainID: caller.UserDomainID,
+		ProjectID: caller.ProjectID, ProjectDomainID: caller.ProjectDomainID,
+		DomainID: caller.DomainID, SystemScope: caller.SystemScope,
+		Roles: caller.Roles, IsService: caller.IsService, IsAdminProject: caller.IsAdminProject,
+	}
+	ok, err := p.Enforcer.Enforce(rule, creds, PolicyTarget(target, caller.UserID))
+	if err != nil {
+		return fmt.Errorf("policy rule %s: %w", rule, err)
+	}
+	if !ok {
+		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: policy does not allow this operation.")
 	}
 	return nil
+}
+
+// PolicyTarget converts an API target into oslo's flat target.
+func PolicyTarget(t Target, callerUserID string) policy.Target {
+	resource := policy.Resource{ProjectID: t.ProjectID, CreatorID: t.CreatorID}
+	if len(t.ACLs) > 0 {
+		resource.ACLs = map[string]policy.ACL{}
+		for op, acl := range t.ACLs {
+			resource.ACLs[op] = policy.ACL{Users: acl.Users, ProjectAccess: acl.ProjectAccess}
+		}
+	}
+	switch t.Kind {
+	case "secret":
+		return policy.SecretTarget(resource, callerUserID)
+	case "container":
+		return policy.ContainerTarget(resource, callerUserID)
+	case "order":
+		return policy.OrderTarget(t.ProjectID)
+	case "project_key":
+		return policy.ProjectKeyTarget(t.ProjectID)
+	}
+	return policy.Target{"project_id": t.ProjectID}
 }

@@ -13,7 +13,9 @@ import (
 // Project keys: Arca's extension beside the Barbican resources
 // (docs/project-keys.md). The project addressed is ?project_id= when given,
 // else the caller's; policy decides whether the caller may address it
-// (project_key:* rules: its own project, or any with the service role).
+// (project_key:* rules: its own project; any with the object servers' or
+// the filter's role; rotation and destruction also for
+// key-manager:service-admin and a system admin).
 // Targets carry the project of the stored key row, never one taken on
 // trust from the request.
 

@@ -121,8 +121,8 @@ func TestQuotas(t *testing.T) {
 			e.mustStatus(r, http.StatusCreated)
 
 			// A project's own quotas override the defaults.
-			e.mustStatus(e.do("PUT", "/v1/project-quotas/demo", `{"project_quotas":{"secrets":10,"cas":0}}`), http.StatusNoContent)
-			r = e.do("GET", "/v1/project-quotas/demo", "")
+			e.mustStatus(e.do("PUT", "/v1/project-quotas/demo", `{"project_quotas":{"secrets":10,"cas":0}}`, systemAdmin...), http.StatusNoContent)
+			r = e.do("GET", "/v1/project-quotas/demo", "", systemAdmin...)
 			if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"project_quotas":{"cas":0,"secrets":10}}` {
 				t.Fatalf("project quotas %d %s", r.status, r.body)
 			}
@@ -130,29 +130,33 @@ func TestQuotas(t *testing.T) {
 				t.Fatalf("effective quotas %s", got)
 			}
 			e.createSecret(`{"name":"three"}`)
-			e.mustStatus(e.do("PUT", "/v1/project-quotas/other", `{"project_quotas":{"orders":-1}}`), http.StatusNoContent)
-			r = e.do("GET", "/v1/project-quotas?limit=1", "")
+			e.mustStatus(e.do("PUT", "/v1/project-quotas/other", `{"project_quotas":{"orders":-1}}`, systemAdmin...), http.StatusNoContent)
+			r = e.do("GET", "/v1/project-quotas?limit=1", "", systemAdmin...)
 			page := r.json(t)
 			if page["total"] != float64(2) || page["next"] == nil ||
 				fmt.Sprint(page["project_quotas"]) != "[map[project_id:demo project_quotas:map[cas:0 secrets:10]]]" {
 				t.Fatalf("project quota list %s", r.body)
 			}
-			e.mustStatus(e.do("DELETE", "/v1/project-quotas/demo", ""), http.StatusNoContent)
-			r = e.do("GET", "/v1/project-quotas/demo", "")
+			e.mustStatus(e.do("DELETE", "/v1/project-quotas/demo", "", systemAdmin...), http.StatusNoContent)
+			r = e.do("GET", "/v1/project-quotas/demo", "", systemAdmin...)
 			e.mustStatus(r, http.StatusNotFound)
 			if r.json(t)["description"] != "Project quotas not found." {
 				t.Errorf("404 %s", r.body)
 			}
-			e.mustStatus(e.do("DELETE", "/v1/project-quotas/demo", ""), http.StatusNotFound)
+			e.mustStatus(e.do("DELETE", "/v1/project-quotas/demo", "", systemAdmin...), http.StatusNotFound)
 			e.mustStatus(e.do("POST", "/v1/secrets", `{"name":"four"}`), http.StatusForbidden)
 		})
 	}
 }
 
+// systemAdmin is the no-auth headers of a system-scoped admin: project
+// quotas are theirs (Barbican's rule:system_admin and rule:system_reader).
+var systemAdmin = []string{"X-Project-Id", "", "OpenStack-System-Scope", "all", "X-Roles", "admin,member,reader"}
+
 func TestConsumerAndQuotaBadInput(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, e *env) {
 		sec := e.createSecret(`{"name":"s"}`)
-		e.mustStatus(e.do("PUT", "/v1/project-quotas/p1", `{"project_quotas":{"secrets":5}}`), http.StatusNoContent)
+		e.mustStatus(e.do("PUT", "/v1/project-quotas/p1", `{"project_quotas":{"secrets":5}}`, systemAdmin...), http.StatusNoContent)
 		missing := "00000000-0000-4000-8000-000000000000"
 		path := "/v1/secrets/" + sec + "/consumers"
 		tests := []struct {
@@ -171,16 +175,16 @@ func TestConsumerAndQuotaBadInput(t *testing.T) {
 			{"consumer id not string", "POST", path, `{"service":"a","resource_type":"b","resource_id":5}`, nil, 400, "Invalid 'resource_id': must be a string."},
 			{"consumer of unknown secret", "POST", "/v1/secrets/" + missing + "/consumers", `{"service":"a","resource_type":"b","resource_id":"c"}`, nil, 404, "Secret not found."},
 			{"remove absent consumer", "DELETE", path, `{"service":"a","resource_type":"b","resource_id":"c"}`, nil, 404, "Consumer not found."},
-			{"consumers of other project", "GET", path, "", caller("alt", "bob"), 403, "Forbidden: the resource belongs to another project."},
-			{"quota not json", "PUT", "/v1/project-quotas/p1", `{"project_quotas":`, nil, 400, "Malformed JSON"},
-			{"quota wrong shape", "PUT", "/v1/project-quotas/p1", `{"secrets":5}`, nil, 400, `Invalid quotas: expected {"project_quotas": {"secrets": N, "orders": N, "containers": N, "consumers": N, "cas": N}}.`},
-			{"quota below -1", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"secrets":-2}}`, nil, 400, "Invalid 'secrets': must be an integer from -1 to 2147483647."},
-			{"quota string", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"orders":"5"}}`, nil, 400, "Invalid 'orders': must be an integer."},
-			{"quota unknown resource", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"keys":5}}`, nil, 400, "Invalid quotas: unknown resource 'keys'."},
-			{"quota content type", "PUT", "/v1/project-quotas/p1", `{}`, []string{"Content-Type", "text/plain"}, 415, "Unsupported Media Type: the request body must be application/json."},
-			{"quota of unknown project", "GET", "/v1/project-quotas/nobody", "", nil, 404, "Project quotas not found."},
-			{"quota long project", "PUT", "/v1/project-quotas/" + strings.Repeat("p", 256), `{"project_quotas":{}}`, nil, 400, "Invalid project id."},
-			{"quota bad limit", "GET", "/v1/project-quotas?limit=x", "", nil, 400, "Invalid 'limit': must be an integer."},
+			{"consumers of other project", "GET", path, "", caller("alt", "bob"), 403, "Forbidden: policy does not allow this operation."},
+			{"quota not json", "PUT", "/v1/project-quotas/p1", `{"project_quotas":`, systemAdmin, 400, "Malformed JSON"},
+			{"quota wrong shape", "PUT", "/v1/project-quotas/p1", `{"secrets":5}`, systemAdmin, 400, `Invalid quotas: expected {"project_quotas": {"secrets": N, "orders": N, "containers": N, "consumers": N, "cas": N}}.`},
+			{"quota below -1", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"secrets":-2}}`, systemAdmin, 400, "Invalid 'secrets': must be an integer from -1 to 2147483647."},
+			{"quota string", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"orders":"5"}}`, systemAdmin, 400, "Invalid 'orders': must be an integer."},
+			{"quota unknown resource", "PUT", "/v1/project-quotas/p1", `{"project_quotas":{"keys":5}}`, systemAdmin, 400, "Invalid quotas: unknown resource 'keys'."},
+			{"quota content type", "PUT", "/v1/project-quotas/p1", `{}`, append([]string{"Content-Type", "text/plain"}, systemAdmin...), 415, "Unsupported Media Type: the request body must be application/json."},
+			{"quota of unknown project", "GET", "/v1/project-quotas/nobody", "", systemAdmin, 404, "Project quotas not found."},
+			{"quota long project", "PUT", "/v1/project-quotas/" + strings.Repeat("p", 256), `{"project_quotas":{}}`, systemAdmin, 400, "Invalid project id."},
+			{"quota bad limit", "GET", "/v1/project-quotas?limit=x", "", systemAdmin, 400, "Invalid 'limit': must be an integer."},
 		}
 		before := e.tableCounts(append(containerTables, consumerTables...)...)
 		for _, tt := range tests {

@@ -18,8 +18,9 @@ const (
 	aclBodyLimit = 300 << 10
 )
 
-// routes is the whole API surface: every path, the policy rule it enforces
-// and how much body it accepts. Rules carry Barbican's names so a
+// routes is the whole API surface: every path, the policy rule it enforces,
+// whether the wrapper checks it (collection) or the handler against the
+// stored row, which token scopes reach it, and how much body it accepts. Rules carry Barbican's names so a
 // policy.yaml written for Barbican applies unchanged.
 func (s *Server) routes() []route {
 	return []route{
@@ -30,8 +31,8 @@ func (s *Server) routes() []route {
 		{method: http.MethodHead, path: "/healthcheck", handler: s.healthcheck},
 
 		// Secrets.
-		{method: http.MethodPost, path: "/v1/secrets", rule: "secrets:post", bodyLimit: secretBodyLimit, trailingSlash: true, handler: s.createSecret},
-		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", trailingSlash: true, handler: s.listSecrets},
+		{method: http.MethodPost, path: "/v1/secrets", rule: "secrets:post", collection: true, bodyLimit: secretBodyLimit, trailingSlash: true, handler: s.createSecret},
+		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", collection: true, trailingSlash: true, handler: s.listSecrets},
 		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", handler: s.getSecret},
 		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, handler: s.getSecretPayload},
 		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, handler: s.putSecretPayload},
@@ -46,15 +47,15 @@ func (s *Server) routes() []route {
 		{method: http.MethodDelete, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:delete", handler: s.deleteSecretMetadatum},
 
 		// Orders.
-		{method: http.MethodPost, path: "/v1/orders", rule: "orders:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.createOrder},
-		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", trailingSlash: true, handler: s.listOrders},
+		{method: http.MethodPost, path: "/v1/orders", rule: "orders:post", collection: true, bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.createOrder},
+		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", collection: true, trailingSlash: true, handler: s.listOrders},
 		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", handler: s.getOrder},
 		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", handler: s.deleteOrder},
 
 		// Containers (handlers in containers.go). Secret refs in bodies must
 		// be this service's refs to secrets of the caller's project.
-		{method: http.MethodPost, path: "/v1/containers", rule: "containers:post", bodyLimit: containerBodyLimit, trailingSlash: true, handler: s.createContainer},
-		{method: http.MethodGet, path: "/v1/containers", rule: "containers:get", trailingSlash: true, handler: s.listContainers},
+		{method: http.MethodPost, path: "/v1/containers", rule: "containers:post", collection: true, bodyLimit: containerBodyLimit, trailingSlash: true, handler: s.createContainer},
+		{method: http.MethodGet, path: "/v1/containers", rule: "containers:get", collection: true, trailingSlash: true, handler: s.listContainers},
 		{method: http.MethodGet, path: "/v1/containers/:id", rule: "container:get", handler: s.getContainer},
 		{method: http.MethodDelete, path: "/v1/containers/:id", rule: "container:delete", handler: s.deleteContainer},
 		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerSecret},
@@ -85,22 +86,26 @@ func (s *Server) routes() []route {
 		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeSecretConsumer},
 
 		// Quotas (quotas.go). The project in /v1/project-quotas/{project}
-		// is what is managed; the rules look at the caller's own project.
-		{method: http.MethodGet, path: "/v1/quotas", rule: "quotas:get", trailingSlash: true, handler: s.getQuotas},
-		{method: http.MethodGet, path: "/v1/project-quotas", rule: "project_quotas:get", trailingSlash: true, handler: s.listProjectQuotas},
-		{method: http.MethodGet, path: "/v1/project-quotas/:project", rule: "project_quotas:get", handler: s.getProjectQuotas},
-		{method: http.MethodPut, path: "/v1/project-quotas/:project", rule: "project_quotas:put", bodyLimit: smallBodyLimit, handler: s.putProjectQuotas},
-		{method: http.MethodDelete, path: "/v1/project-quotas/:project", rule: "project_quotas:delete", handler: s.deleteProjectQuotas},
+		// is what is managed, not a policy input: Barbican's rules ask for
+		// a system-scoped reader or admin.
+		{method: http.MethodGet, path: "/v1/quotas", rule: "quotas:get", collection: true, trailingSlash: true, handler: s.getQuotas},
+		{method: http.MethodGet, path: "/v1/project-quotas", rule: "project_quotas:get", collection: true, scope: systemScope, trailingSlash: true, handler: s.listProjectQuotas},
+		{method: http.MethodGet, path: "/v1/project-quotas/:project", rule: "project_quotas:get", collection: true, scope: systemScope, handler: s.getProjectQuotas},
+		{method: http.MethodPut, path: "/v1/project-quotas/:project", rule: "project_quotas:put", collection: true, scope: systemScope, bodyLimit: smallBodyLimit, handler: s.putProjectQuotas},
+		{method: http.MethodDelete, path: "/v1/project-quotas/:project", rule: "project_quotas:delete", collection: true, scope: systemScope, handler: s.deleteProjectQuotas},
 
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which
-		// the default rules allow the service role only; the payload route
-		// is for services alone.
+		// the default rules allow the object servers' and the filter's roles
+		// only (the payload route to the object servers alone). A system
+		// admin or reader manages a project's keys naming it with
+		// ?project_id=. Handlers authorize against the addressed project or
+		// the stored key row, and audit refusals.
 		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", handler: s.getActiveProjectKey},
-		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", handler: s.rotateProjectKey},
-		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", trailingSlash: true, handler: s.listProjectKeys},
-		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", handler: s.getProjectKey},
-		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", handler: s.getProjectKeyPayload},
-		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", handler: s.deleteProjectKey},
+		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", scope: systemWithProject, audit: keyservice.AuditRotate, handler: s.rotateProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, trailingSlash: true, handler: s.listProjectKeys},
+		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", scope: systemWithProject, handler: s.getProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", audit: keyservice.AuditPayload, handler: s.getProjectKeyPayload},
+		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, handler: s.deleteProjectKey},
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"opendev.org/x/arca/internal/policy"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -21,7 +23,9 @@ type Options struct {
 	// HostHref is the base of every ref the API returns
 	// ("http://keys.example.com:9311"); empty derives it from each request.
 	HostHref string
-	// Authenticator defaults to NoAuth, Authorizer to ProjectIsolation.
+	// Authenticator defaults to NoAuth. Authorizer defaults to a
+	// PolicyAuthorizer over the default rules (enforce_new_defaults = true):
+	// every mode runs the same policy.
 	Authenticator Authenticator
 	Authorizer    Authorizer
 	Logger        zerolog.Logger
@@ -54,8 +58,9 @@ type Server struct {
 	healthHandler  http.Handler
 }
 
-// New builds the HTTP server over svc.
-func New(svc *keyservice.Service, opts Options) *Server {
+// New builds the HTTP server over svc. It fails only when the default
+// policy cannot be built.
+func New(svc *keyservice.Service, opts Options) (*Server, error) {
 	s := &Server{
 		svc: svc, authn: opts.Authenticator, authz: opts.Authorizer,
 		hostHref: strings.TrimRight(opts.HostHref, "/"), build: opts.Build,
@@ -66,7 +71,11 @@ func New(svc *keyservice.Service, opts Options) *Server {
 		s.authn = NoAuth{}
 	}
 	if s.authz == nil {
-		s.authz = ProjectIsolation{}
+		enforcer, err := policy.New(policy.Options{EnforceNewDefaults: true})
+		if err != nil {
+			return nil, fmt.Errorf("default policy: %w", err)
+		}
+		s.authz = &PolicyAuthorizer{Enforcer: enforcer}
 	}
 	if s.build == "" {
 		s.build = "arca"
@@ -84,7 +93,7 @@ func New(svc *keyservice.Service, opts Options) *Server {
 		}
 	}
 	s.echo = e
-	return s
+	return s, nil
 }
 
 // ServeHTTP makes Server an http.Handler.
@@ -97,6 +106,7 @@ const (
 	keyCaller       ctxKey = "caller"
 	keyRoute        ctxKey = "route"
 	keyMicroversion ctxKey = "microversion"
+	keyGuard        ctxKey = "policy_guard"
 )
 
 func requestID(c echo.Context) string {
@@ -154,8 +164,21 @@ type route struct {
 	method string
 	path   string
 	// rule is the policy rule checked for this route; "" marks the
-	// unauthenticated discovery routes.
+	// unauthenticated discovery and health routes.
 	rule string
+	// collection routes act on the caller's own project (list, create,
+	// quotas): the wrapper checks rule before the handler runs. Every other
+	// route with a rule is a resource route: its handler must call
+	// authorize with the target built from the stored row. Either way a 2xx
+	// answer without a passed check is turned into a 500 (policyGuard).
+	collection bool
+	// scope says which tokens besides project-scoped ones may call the
+	// route at all; the default, none, answers 403 to domain- and
+	// system-scoped tokens before policy runs.
+	scope routeScope
+	// audit is the project-key audit action of the route: a caller refused
+	// for its token's scope is recorded like one refused by policy.
+	audit string
 	// bodyLimit caps the request body in bytes (0: no body expected).
 	bodyLimit int64
 	// trailingSlash also registers path+"/" (barbicanclient POSTs with one).
@@ -163,17 +186,78 @@ type route struct {
 	handler       func(c echo.Context) error
 }
 
-// wrap applies a route's authentication, body limit and policy context.
+// routeScope lists the token scopes a route admits besides a project.
+type routeScope int
+
+const (
+	// projectScope: project-scoped tokens only. Every Barbican resource
+	// belongs to a project; a domain- or system-scoped token has none, and
+	// must not fall back to an empty one shared by all such tokens.
+	projectScope routeScope = iota
+	// systemScope: also system-scoped tokens (rules naming system_reader
+	// or system_admin, on resources that belong to no project).
+	systemScope
+	// systemWithProject: also system-scoped tokens that name the project
+	// with ?project_id= (project keys: a system admin manages a project's
+	// keys, never an empty project's).
+	systemWithProject
+)
+
+// checkScope refuses callers whose token scope the route does not admit.
+func checkScope(c echo.Context, rt route, caller keyservice.Caller) error {
+	if caller.ProjectScoped() {
+		return nil
+	}
+	system := caller.SystemScope == keyservice.SystemScopeAll
+	_, named := c.QueryParams()["project_id"]
+	switch rt.scope {
+	case systemScope:
+		if system {
+			return nil
+		}
+		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: this operation requires a project-scoped or system-scoped token.")
+	case systemWithProject:
+		if system && named {
+			return nil
+		}
+		if system {
+			return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: a system-scoped token must name the project with ?project_id= for this operation.")
+		}
+		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: this operation requires a project-scoped token, or a system-scoped token with ?project_id=.")
+	}
+	return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: this operation requires a project-scoped token.")
+}
+
+// wrap applies a route's authentication, token scope, body limit and
+// policy: collection routes are authorized here, and no route with a rule
+// can answer 2xx unless a policy check passed.
 func (s *Server) wrap(rt route) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(string(keyRoute), rt)
 		if rt.rule != "" {
+			s.guard(c)
 			caller, err := s.authn.Authenticate(c.Request().Context(), c.Request())
 			if err != nil {
 				return err
 			}
 			caller.RequestID = requestID(c)
 			c.Set(string(keyCaller), caller)
+			if err := checkScope(c, rt, caller); err != nil {
+				if rt.audit != "" {
+					project := ""
+					if p, err := addressedProject(c); err == nil {
+						project = p
+					}
+					s.svc.AuditProjectKeyAccess(c.Request().Context(), caller, rt.audit, project,
+						auditKeyID(c.Param("id")), err, "token not project-scoped")
+				}
+				return err
+			}
+			if rt.collection {
+				if err := s.authorize(c, collectionTarget(c)); err != nil {
+					return err
+				}
+			}
 		}
 		if err := readBody(c, rt.bodyLimit); err != nil {
 			return err
@@ -181,6 +265,64 @@ func (s *Server) wrap(rt route) echo.HandlerFunc {
 		return rt.handler(c)
 	}
 }
+
+// policyGuard records whether a policy check passed for the request.
+type policyGuard struct {
+	passed bool
+}
+
+// guard makes sure no 2xx leaves a route with a rule unless authorize
+// passed: a handler that forgot its check answers 500 (and an error is
+// logged) instead of handing out what it guards.
+func (s *Server) guard(c echo.Context) {
+	g := &policyGuard{}
+	c.Set(string(keyGuard), g)
+	resp := c.Response()
+	w := &guardWriter{ResponseWriter: resp.Writer}
+	resp.Writer = w
+	resp.Before(func() {
+		if resp.Status < 200 || resp.Status > 299 || g.passed {
+			return
+		}
+		rt, _ := c.Get(string(keyRoute)).(route)
+		s.log.Error().Str("request_id", requestID(c)).Str("method", c.Request().Method).
+			Str("route", rt.path).Str("rule", rt.rule).Int("status", resp.Status).
+			Msg("refused a success answer that no policy check allowed (handler without authorize)")
+		h := resp.Header()
+		for _, k := range []string{echo.HeaderLocation, echo.HeaderContentLength, echo.HeaderContentEncoding, "X-Arca-Key-Algorithm"} {
+			h.Del(k)
+		}
+		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		resp.Status = http.StatusInternalServerError
+		w.blocked = true
+	})
+}
+
+// guardWriter discards the body of a refused answer and writes an error
+// body in its place.
+type guardWriter struct {
+	http.ResponseWriter
+	blocked bool
+}
+
+func (w *guardWriter) WriteHeader(code int) {
+	w.ResponseWriter.WriteHeader(code)
+	if w.blocked {
+		body, _ := json.Marshal(errorBody{Code: code, Title: titleOf(code),
+			Description: "The server has either erred or is incapable of performing the requested operation."})
+		_, _ = w.ResponseWriter.Write(body)
+	}
+}
+
+func (w *guardWriter) Write(p []byte) (int, error) {
+	if w.blocked {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const keyBody ctxKey = "body"
 
@@ -218,13 +360,20 @@ func callerOf(c echo.Context) keyservice.Caller {
 	return caller
 }
 
-// authorize checks the current route's rule against target.
+// authorize checks the current route's rule against target, and records
+// a pass for the route's guard.
 func (s *Server) authorize(c echo.Context, target Target) error {
 	rt, _ := c.Get(string(keyRoute)).(route)
 	if rt.rule == "" {
 		return nil
 	}
-	return s.authz.Authorize(c.Request().Context(), rt.rule, callerOf(c), target)
+	if err := s.authz.Authorize(c.Request().Context(), rt.rule, callerOf(c), target); err != nil {
+		return err
+	}
+	if g, ok := c.Get(string(keyGuard)).(*policyGuard); ok {
+		g.passed = true
+	}
+	return nil
 }
 
 // baseURL is the scheme://host[:port] every ref starts with.

@@ -9,7 +9,6 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/policy"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 )
@@ -48,7 +47,7 @@ func KeystoneConfig(f *config.File) (keystone.Config, error) {
 	return cfg, nil
 }
 
-// keystoneAuth wires Keystone token validation and oslo policy.
+// keystoneAuth wires Keystone token validation.
 func (a *App) keystoneAuth(ctx context.Context, opts *api.Options) error {
 	kcfg, err := KeystoneConfig(a.Config.Raw)
 	if err != nil {
@@ -58,12 +57,7 @@ func (a *App) keystoneAuth(ctx context.Context, opts *api.Options) error {
 	if err != nil {
 		return fmt.Errorf("keystone: %w", err)
 	}
-	enforcer, err := policy.New(policy.Options{EnforceNewDefaults: a.Config.EnforceNewDefaults, PolicyFile: a.Config.PolicyFile})
-	if err != nil {
-		return fmt.Errorf("policy: %w", err)
-	}
 	opts.Authenticator = &TokenAuthenticator{Validator: validator, challenge: keystone.WWWAuthenticate(kcfg)}
-	opts.Authorizer = &PolicyAuthorizer{Enforcer: enforcer}
 	return nil
 }
 
@@ -84,8 +78,11 @@ func (k *TokenAuthenticator) Authenticate(ctx context.Context, r *http.Request) 
 	if err != nil {
 		return keyservice.Caller{}, tokenError(err)
 	}
+	// The token's scope is carried as it is: the API refuses domain- and
+	// system-scoped callers on every route that does not name them.
 	caller := keyservice.Caller{
 		ProjectID: tok.ProjectID, ProjectDomainID: tok.ProjectDomainID,
+		DomainID: tok.DomainID, SystemScope: tok.SystemScope,
 		UserID: tok.UserID, UserDomainID: tok.UserDomainID,
 		Roles: tok.Roles, IsAdminProject: tok.IsAdminProject,
 	}
@@ -108,47 +105,3 @@ func tokenError(err error) error {
 
 // Challenge points clients at Keystone.
 func (k *TokenAuthenticator) Challenge() string { return k.challenge }
-
-// PolicyAuthorizer enforces oslo-style policy rules.
-type PolicyAuthorizer struct {
-	Enforcer *policy.Enforcer
-}
-
-// Authorize checks rule for caller against target.
-func (p *PolicyAuthorizer) Authorize(_ context.Context, rule string, caller keyservice.Caller, target api.Target) error {
-	creds := policy.Credentials{
-		UserID: caller.UserID, UserDomainID: caller.UserDomainID,
-		ProjectID: caller.ProjectID, ProjectDomainID: caller.ProjectDomainID,
-		Roles: caller.Roles, IsService: caller.IsService, IsAdminProject: caller.IsAdminProject,
-	}
-	ok, err := p.Enforcer.Enforce(rule, creds, PolicyTarget(target, caller.UserID))
-	if err != nil {
-		return fmt.Errorf("policy rule %s: %w", rule, err)
-	}
-	if !ok {
-		return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: policy does not allow this operation.")
-	}
-	return nil
-}
-
-// PolicyTarget converts an API target into oslo's flat target.
-func PolicyTarget(t api.Target, callerUserID string) policy.Target {
-	resource := policy.Resource{ProjectID: t.ProjectID, CreatorID: t.CreatorID}
-	if len(t.ACLs) > 0 {
-		resource.ACLs = map[string]policy.ACL{}
-		for op, acl := range t.ACLs {
-			resource.ACLs[op] = policy.ACL{Users: acl.Users, ProjectAccess: acl.ProjectAccess}
-		}
-	}
-	switch t.Kind {
-	case "secret":
-		return policy.SecretTarget(resource, callerUserID)
-	case "container":
-		return policy.ContainerTarget(resource, callerUserID)
-	case "order":
-		return policy.OrderTarget(t.ProjectID)
-	case "project_key":
-		return policy.ProjectKeyTarget(t.ProjectID)
-	}
-	return policy.Target{"project_id": t.ProjectID}
-}
