@@ -8,6 +8,7 @@ import (
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/tlsconf"
 	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
 )
 
 // Config is the object server's configuration; etc/arca/object-server.conf.sample
@@ -45,6 +46,13 @@ type Config struct {
 	ResellerPrefixes []string
 	KeyStore         string // crypto_keystore_driver
 	KeyClient        keyclient.Options
+	// LegacyPlaintextBefore (legacy_plaintext_before; zero: off) is the
+	// migration option of a node that stored objects before encryption was
+	// turned on: with crypto_driver = objcrypt, an object with no Arca
+	// metadata and no objcrypt header is served as plaintext only when its
+	// .data timestamp is before it. Everything else without Arca metadata
+	// is refused and quarantined (stored.go).
+	LegacyPlaintextBefore time.Time
 }
 
 // Sections the object server reads, as Swift reads [DEFAULT] and then
@@ -131,6 +139,13 @@ func LoadConfig(f *config.File) (*Config, error) {
 		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
 		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
 	}
+	if v := f.String(secArca, "legacy_plaintext_before", ""); v != "" {
+		t, err := parseCutoff(v)
+		if err != nil {
+			return nil, fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
+		}
+		c.LegacyPlaintextBefore = t
+	}
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
@@ -138,4 +153,18 @@ func LoadConfig(f *config.File) (*Config, error) {
 		return nil, fmt.Errorf("[arca] auth_url is required (or key_service_noauth = true for development)")
 	}
 	return c, nil
+}
+
+// parseCutoff reads legacy_plaintext_before: a UNIX time in seconds, as
+// Swift's X-Timestamp writes it (1767225600 or 1767225600.12345), or an
+// RFC 3339 date and time with its zone (2026-01-01T00:00:00Z).
+func parseCutoff(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	ts, err := diskfile.ParseTimestamp(v)
+	if err != nil || ts.Raw <= 0 {
+		return time.Time{}, fmt.Errorf("%q is neither a UNIX time in seconds nor an RFC 3339 time", v)
+	}
+	return ts.Time(), nil
 }

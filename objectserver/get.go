@@ -26,21 +26,6 @@ type plainView struct {
 	timestamp diskfile.Timestamp
 }
 
-func newPlainView(obj *diskfile.Object) (*plainView, error) {
-	v := &plainView{obj: obj, timestamp: obj.Timestamp()}
-	if _, ok := obj.Metadata[objcrypt.SysmetaPrefix+"Version"]; ok {
-		m, err := objcrypt.ParseMetadata(obj.DataMetadata)
-		if err != nil {
-			return nil, err
-		}
-		v.crypt, v.length, v.etag = m, m.PlaintextLength, m.PlaintextMD5
-		return v, nil
-	}
-	v.etag = obj.Metadata["ETag"]
-	v.length = obj.Size
-	return v, nil
-}
-
 // body returns a reader of plaintext bytes [off, off+n).
 type rangeSource interface {
 	Range(off, n int64) (io.Reader, error)
@@ -198,9 +183,8 @@ func (s *Server) handleGet(req *request) {
 		s.notFound(req, &ts)
 		return
 	}
-	v, err := newPlainView(obj)
-	if err != nil {
-		s.keyError(req, err)
+	v, ok := s.openView(req, df, obj)
+	if !ok {
 		return
 	}
 	h := w.Header()
@@ -269,7 +253,10 @@ func (s *Server) handleGet(req *request) {
 			return
 		}
 		if cr.Size() != v.length {
-			s.keyError(req, fmt.Errorf("%w: metadata says %d bytes, data %d", objcrypt.ErrTampered, v.length, cr.Size()))
+			// The authenticated data disagrees with the metadata HEAD and
+			// listings answer from: metadata edited on disk.
+			s.quarantine(req, df, fmt.Sprintf("Arca metadata says %d plaintext bytes, the authenticated data %d", v.length, cr.Size()))
+			s.notFound(req, nil)
 			return
 		}
 		src = cryptSource{cr}

@@ -36,14 +36,16 @@ func (s *Server) handlePost(req *request) {
 		s.diskError(req, err)
 		return
 	}
-	obj.Close()
+	defer obj.Close()
 	if expired(obj.Metadata, req.ts) && !isTrue(h.Get("X-Backend-Replication")) {
 		textError(w, http.StatusNotFound, "")
 		return
 	}
-	v, err := newPlainView(obj)
-	if err != nil {
-		s.keyError(req, err)
+	// The container update carries the plaintext length and ETag: only of
+	// an object this server would serve (Swift's POST also answers 404 for
+	// an object it quarantines).
+	v, ok := s.openView(req, df, obj)
+	if !ok {
 		return
 	}
 	origTS := obj.Timestamp()

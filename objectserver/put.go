@@ -123,7 +123,9 @@ func (s *Server) handlePut(req *request) {
 	case err == nil:
 		exists = true
 		origTS, origMeta = obj.DataTS, obj.Metadata
-		if v, err := newPlainView(obj); err == nil {
+		// only for If-None-Match: an object this server would refuse to
+		// serve is not quarantined here, the next GET or HEAD does it
+		if v, err := s.storedView(obj); err == nil {
 			origEtag = v.etag
 		}
 		obj.Close()

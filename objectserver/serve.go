@@ -76,6 +76,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if !s.legacyBefore.IsZero() {
+		s.log.Warn().Str("legacy_plaintext_before", s.legacyBefore.Normal()).
+			Msg("migration option set: objects without Arca metadata written before this time are served in the clear; remove it once they are rewritten")
+	}
 	s.log.Info().Str("addr", ln.Addr().String()).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
 		Bool("tls", s.cfg.TLS.Enabled()).Bool("client_certificates", s.cfg.TLS.CAFile != "").Msg("arca-object-server listening")
 	select {

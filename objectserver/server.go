@@ -37,6 +37,9 @@ type Server struct {
 	now      func() time.Time
 	userAgnt string
 	obs      Observability // observability.go
+	// legacyBefore is cfg.LegacyPlaintextBefore as a Swift timestamp
+	// (zero: no plaintext object is served under crypto_driver = objcrypt).
+	legacyBefore diskfile.Timestamp
 }
 
 // New builds a server. keys may be nil only when encryption is off.
@@ -80,6 +83,9 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		allowed:  map[string]bool{},
 		now:      time.Now,
 		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
+	}
+	if !cfg.LegacyPlaintextBefore.IsZero() {
+		s.legacyBefore = diskfile.FromTime(cfg.LegacyPlaintextBefore)
 	}
 	for _, h := range cfg.AllowedHeaders {
 		s.allowed[strings.ToLower(strings.TrimSpace(h))] = true

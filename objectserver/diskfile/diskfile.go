@@ -499,6 +499,16 @@ func (d *DiskFile) readMetaFile(name string) (map[string]string, error) {
 	return m, nil
 }
 
+// Quarantine moves the object's hash directory to
+// <device>/quarantined/objects[-N]/<hash>, as Swift's diskfile and auditor
+// do with a file they cannot trust, so that replication restores a good
+// copy from another node and nothing serves this one again. It returns the
+// *NotFoundError (Quarantined set to reason) that the caller answers: a
+// 404, which the proxy takes as "not on this node" and so asks the next.
+// Callers use it for objects that open fine but that the object server
+// refuses (issue 15: what the disk says about encryption is not trusted).
+func (d *DiskFile) Quarantine(reason string) error { return d.quarantine(reason) }
+
 // quarantine moves the hash directory aside, as Swift does, so replication
 // restores a good copy; it reports not found.
 func (d *DiskFile) quarantine(reason string) error {

@@ -76,6 +76,10 @@ type IO struct {
 	XattrReads  int64 // getxattr calls (including the probes that end a chunk list)
 	XattrWrites int64 // setxattr and removexattr calls
 	Locks       int64 // partition locks taken
+	// DataReads counts reads of a data file's first bytes: only objects of
+	// project accounts without crypto metadata, to tell a plaintext object
+	// from ciphertext whose metadata was stripped.
+	DataReads int64
 }
 
 // Summary is what a job did.
@@ -91,6 +95,10 @@ type Summary struct {
 	// OtherProject counts objects of other projects (with Options.Project).
 	OtherProject int
 	// Plain counts objects stored in the clear or outside project accounts.
+	// An object of a project account whose data is an objcrypt stream but
+	// whose crypto metadata is missing is not plain: it is a failure
+	// ("objcrypt data without crypto metadata"), which the object server
+	// refuses and quarantines on its next read.
 	Plain int
 	// Changed counts objects overwritten, deleted or rewrapped by someone
 	// else between the scan and the rewrap (nothing to do for them).
@@ -331,6 +339,20 @@ func sysmetaKey(values map[string]string, field string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// errStripped: an objcrypt stream whose .data file has no crypto metadata.
+var errStripped = errors.New("the data is an objcrypt stream but the metadata has no X-Object-Sysmeta-Arca-* keys (stripped?); the object server refuses and quarantines it")
+
+// objcryptWithoutMetadata reports whether f, a file without crypto
+// metadata, starts with objcrypt's magic (objcrypt/SPEC.md).
+func objcryptWithoutMetadata(f *os.File) (bool, error) {
+	var b [4]byte
+	n, err := f.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return n == len(b) && string(b[:]) == "ARCA", nil
 }
 
 func hasCrypto(values map[string]string) bool {

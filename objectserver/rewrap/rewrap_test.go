@@ -15,6 +15,7 @@ import (
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/pickle"
 )
 
 func newNode(t testing.TB) *diskfile.Manager {
@@ -429,5 +430,56 @@ func TestCrashAfterEachStep(t *testing.T) {
 				t.Fatalf("third run: %+v", s)
 			}
 		})
+	}
+}
+
+// TestStrippedMetadataIsNotPlain: ciphertext whose crypto metadata was
+// stripped from the xattrs is reported as a failure, not counted as a
+// plaintext object (issue 15, finding 3): status would otherwise hide the
+// key it still depends on. A real plaintext object stays plain.
+func TestStrippedMetadataIsNotPlain(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	keys.rotate("p1")
+	putObject(t, m, keys, "p1", "stripped", body(1), nil)
+	if err := commitFile(m, "p1", "plain", func(ts diskfile.Timestamp) (string, map[string]string) {
+		return ts.Internal() + ".data", map[string]string{"X-Timestamp": ts.Internal(), "Content-Length": "0", "Content-Type": "text/plain"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	df, err := m.Object("d1", partFor("stripped"), 0, "AUTH_p1", "c", "stripped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(df.Dir(), "*.data"))
+	if len(data) != 1 {
+		t.Fatalf("data files %v", data)
+	}
+	f, err := os.Open(data[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := diskfile.ReadRawMetadata(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	for k, v := range raw.Values {
+		if !strings.HasPrefix(k, objcrypt.SysmetaPrefix) {
+			kept[k] = v
+		}
+	}
+	p, err := pickle.Encode(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(data[0], "user.swift.metadata", p, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.Removexattr(data[0], "user.swift.metadata_checksum")
+	s := run(t, m, keys, func(o *Options) { o.DryRun = true })
+	if s.Plain != 1 || s.Failed != 1 || s.Reasons["objcrypt data without crypto metadata"] != 1 {
+		t.Fatalf("plain %d, failed %d %v; want one plain object and one failure", s.Plain, s.Failed, s.Reasons)
 	}
 }

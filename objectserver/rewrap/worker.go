@@ -440,6 +440,20 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	}
 	if project == "" || !hasCrypto(raw.Values) {
 		w.s.Scanned++
+		if project != "" {
+			// Counted as plain, ciphertext whose metadata was stripped
+			// would hide from status the key it depends on (its header
+			// still names it). The job only reports it: moving files
+			// aside is the object server's (and Swift's auditor's) part.
+			w.s.IO.DataReads++
+			if stripped, err := objcryptWithoutMetadata(fh); err != nil {
+				w.s.fail(path, "reading data", err)
+				return nil
+			} else if stripped {
+				w.s.fail(path, "objcrypt data without crypto metadata", errStripped)
+				return nil
+			}
+		}
 		w.s.Plain++
 		return nil
 	}

@@ -1,0 +1,182 @@
+package objectserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+)
+
+// Whether an object is decrypted is the server's decision, never the
+// disk's (issue 15, finding 3). With crypto_driver = objcrypt every object
+// this server stores has Arca sysmeta in its .data file's xattrs and an
+// objcrypt stream as its data; anything else found under that
+// configuration was not written by it: xattrs stripped by a backup tool or
+// an attacker (ciphertext that would be served as the object), a plain
+// file planted with forged metadata, or metadata edited by hand. Such an
+// object is refused and quarantined as Swift's diskfile and auditor do
+// with a file they cannot trust (moved to <device>/quarantined/objects/),
+// and answered 404 as Swift answers a quarantined object: the proxy then
+// asks the next node, and replication restores a good copy. The one
+// exception is explicit: legacy_plaintext_before (see Config) serves
+// objects older than a cutoff that have neither Arca metadata nor an
+// objcrypt header, for clusters that held data before encryption was
+// turned on.
+
+// objcryptMagic is the first four bytes of every objcrypt stream
+// (objcrypt/SPEC.md, offset 0).
+const objcryptMagic = "ARCA"
+
+// refusal is an object the server will not serve; reason goes to the log
+// and to the quarantine, never to the client.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return "objectserver: stored object refused: " + r.reason }
+
+func refuse(format string, args ...any) error { return &refusal{reason: fmt.Sprintf(format, args...)} }
+
+// errEncryptedNoDriver: an encrypted object on a server with
+// crypto_driver = none, which has no keys to open it.
+var errEncryptedNoDriver = errors.New("objectserver: encrypted object, but crypto_driver = none")
+
+// arcaKeys reports whether md has Arca sysmeta, and refuses metadata that
+// names one Arca key twice in different cases: which of the two a reader
+// took would depend on map order.
+func arcaKeys(md map[string]string) (bool, error) {
+	found := false
+	var seen map[string]bool
+	for k := range md {
+		if len(k) < len(objcrypt.SysmetaPrefix) || !strings.EqualFold(k[:len(objcrypt.SysmetaPrefix)], objcrypt.SysmetaPrefix) {
+			continue
+		}
+		found = true
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		if seen[ck] {
+			return true, refuse("Arca metadata key %s appears twice", ck)
+		}
+		seen[ck] = true
+	}
+	return found, nil
+}
+
+// hasMagic reports whether the data file starts with objcrypt's magic (one
+// pread(2) of four bytes).
+func hasMagic(obj *diskfile.Object) (bool, error) {
+	if obj.Size < int64(len(objcryptMagic)) {
+		return false, nil
+	}
+	var b [len(objcryptMagic)]byte
+	if _, err := obj.File.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("diskfile: reading the data header: %w", err)
+	}
+	return string(b[:]) == objcryptMagic, nil
+}
+
+// isHexMD5 reports whether s is an MD5 in lower-case hex, as the server
+// stores the plaintext ETag.
+func isHexMD5(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// storedView decides how obj may be answered, from the server's
+// configuration and the whole of what is stored: a view of an encrypted
+// object (its Arca metadata checked for consistency), of a plaintext one
+// (crypto_driver = none, or a legacy object the migration option admits),
+// or a *refusal.
+func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
+	arca, err := arcaKeys(obj.DataMetadata)
+	if !s.cfg.Encrypt {
+		// This server never decrypts: an encrypted object is not data it
+		// can answer (and never ciphertext served as the object).
+		if arca {
+			return nil, errEncryptedNoDriver
+		}
+		return &plainView{obj: obj, timestamp: obj.Timestamp(), etag: obj.Metadata["ETag"], length: obj.Size}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A fast-POST .meta never carries crypto metadata (the server takes
+	// sysmeta from the .data file): one that does was not written here.
+	if inMeta, _ := arcaKeys(obj.MetaMetadata); inMeta {
+		return nil, refuse("Arca metadata in a .meta file")
+	}
+	magic, err := hasMagic(obj)
+	if err != nil {
+		return nil, err
+	}
+	if arca {
+		m, err := objcrypt.ParseMetadata(obj.DataMetadata)
+		switch {
+		case err != nil:
+			return nil, refuse("invalid Arca metadata: %v", err)
+		case !isHexMD5(m.PlaintextMD5):
+			return nil, refuse("invalid Arca metadata: plaintext ETag %q", m.PlaintextMD5)
+		case !magic:
+			return nil, refuse("Arca metadata on data that is not an objcrypt stream")
+		}
+		return &plainView{obj: obj, crypt: m, length: m.PlaintextLength, etag: m.PlaintextMD5, timestamp: obj.Timestamp()}, nil
+	}
+	if magic {
+		return nil, refuse("objcrypt data without Arca metadata")
+	}
+	if s.legacyBefore.IsZero() {
+		return nil, refuse("no Arca metadata, and legacy_plaintext_before is not set")
+	}
+	if !s.legacyBefore.After(obj.DataTS) {
+		return nil, refuse("no Arca metadata, and written at %s, not before legacy_plaintext_before", obj.DataTS.Normal())
+	}
+	return &plainView{obj: obj, timestamp: obj.Timestamp(), etag: obj.Metadata["ETag"], length: obj.Size}, nil
+}
+
+// openView is storedView for a request: on a refusal it quarantines the
+// object and answers 404 (as Swift answers a quarantined object), on
+// another failure an error status; it reports whether the caller may go
+// on with the view.
+func (s *Server) openView(req *request, df *diskfile.DiskFile, obj *diskfile.Object) (*plainView, bool) {
+	v, err := s.storedView(obj)
+	if err == nil {
+		return v, true
+	}
+	var ref *refusal
+	switch {
+	case errors.As(err, &ref):
+		s.quarantine(req, df, ref.reason)
+		s.notFound(req, nil)
+	case errors.Is(err, errEncryptedNoDriver):
+		req.log.Error().Str("path", df.Name).Msg("encrypted object on a server with crypto_driver = none: not served")
+		textError(req.w, http.StatusServiceUnavailable, "encrypted object: this server has crypto_driver = none")
+	default:
+		s.diskError(req, err)
+	}
+	return nil, false
+}
+
+// quarantine moves a refused object aside and says so in the log (path
+// and reason; nothing of its contents).
+func (s *Server) quarantine(req *request, df *diskfile.DiskFile, reason string) {
+	_ = df.Quarantine(reason)
+	req.log.Error().Str("path", df.Name).Str("device", req.device).Str("reason", reason).
+		Msg("stored object refused and quarantined: not an object this server wrote with crypto_driver = objcrypt")
+	if m := s.obs.Metrics; m != nil {
+		project, _ := s.projectFor(req.account)
+		m.IntegrityFailure(project, "invalid")
+	}
+}
