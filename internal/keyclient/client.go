@@ -37,7 +37,7 @@ type Client struct {
 
 	base atomic.Pointer[string] // key service base URL, once known
 
-	active   *expirable.LRU[string, Key]
+	active   *expirable.LRU[string, activeEntry]
 	material *expirable.LRU[materialKey, []byte]
 	errs     *expirable.LRU[string, error] // nil when errors are not cached
 
@@ -49,6 +49,13 @@ type Client struct {
 }
 
 var _ Resolver = (*Client)(nil)
+
+// activeEntry is a cached active key and when it was fetched (for
+// RefreshActiveKey's rate limit).
+type activeEntry struct {
+	key     Key
+	fetched time.Time
+}
 
 // materialKey indexes the material cache without building a string on
 // the hot path.
@@ -79,7 +86,7 @@ func New(opts Options) (*Client, error) {
 		opts:     opts,
 		log:      opts.Logger.With().Str("component", "keyclient").Logger(),
 		http:     opts.HTTPClient,
-		active:   expirable.NewLRU[string, Key](opts.CacheSize, nil, opts.ActiveTTL),
+		active:   expirable.NewLRU[string, activeEntry](opts.CacheSize, nil, opts.ActiveTTL),
 		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
 	}
 	if opts.ErrorTTL > 0 {
@@ -126,14 +133,37 @@ func (c *Client) Purge() {
 // ActiveKey returns the project's active key (the key service creates the
 // project's first key on demand).
 func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
-	if k, ok := c.active.Get(projectID); ok {
+	if e, ok := c.active.Get(projectID); ok {
 		c.hits.Add(1)
-		return k, nil
+		return e.key, nil
+	}
+	return c.resolveActive(ctx, projectID, c.opts.ActiveTTL)
+}
+
+// RefreshActiveKey returns the project's active key as the key service
+// says it now, bypassing the cached answer unless that was fetched less
+// than MinActiveRefresh ago, and caches it. Writers call it when another
+// component names a different key than their cached active one (a
+// rotation they have not seen yet, or a stale or forged hint).
+func (c *Client) RefreshActiveKey(ctx context.Context, projectID string) (Key, error) {
+	return c.resolveActive(ctx, projectID, MinActiveRefresh)
+}
+
+// resolveActive answers from a cached entry younger than maxAge, else asks
+// the key service (one request for all concurrent callers).
+func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge time.Duration) (Key, error) {
+	fresh := func() (Key, bool) {
+		e, ok := c.active.Get(projectID)
+		return e.key, ok && time.Since(e.fetched) < maxAge
 	}
 	flight := "a\x00" + projectID
 	if err := c.rememberedError(flight); err != nil {
 		c.hits.Add(1)
 		return Key{}, err
+	}
+	if k, ok := fresh(); ok {
+		c.hits.Add(1)
+		return k, nil
 	}
 	c.misses.Add(1)
 	if !validID(projectID) {
@@ -141,12 +171,12 @@ func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
 		return Key{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
 	}
 	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if k, ok := c.active.Get(projectID); ok {
+		if k, ok := fresh(); ok {
 			return k, nil // another flight just filled it
 		}
 		k, err := c.fetchActive(ctx, projectID)
 		if err == nil {
-			c.active.Add(projectID, k)
+			c.active.Add(projectID, activeEntry{key: k, fetched: time.Now()})
 		}
 		return k, err
 	})
@@ -282,7 +312,9 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 		if c.opts.NoAuth {
 			req.Header.Set("X-Project-Id", projectID)
 			req.Header.Set("X-User-Id", "arca-keyclient")
-			req.Header.Set("X-Roles", "service")
+			// the object servers' role (issue 15): no-auth arca-api runs the
+			// same policy as with Keystone, where "service" reads no key
+			req.Header.Set("X-Roles", NoAuthRole)
 		} else {
 			token = c.pc.Token()
 			req.Header.Set("X-Auth-Token", token)

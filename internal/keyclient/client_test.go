@@ -33,7 +33,7 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	project := r.URL.Query().Get("project_id")
-	if r.Header.Get("X-Project-Id") != project || r.Header.Get("X-Roles") != "service" {
+	if r.Header.Get("X-Project-Id") != project || r.Header.Get("X-Roles") != NoAuthRole {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}

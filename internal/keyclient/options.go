@@ -11,9 +11,16 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultActiveTTL   = 60 * time.Second
-	DefaultMaterialTTL = 300 * time.Second
+	DefaultActiveTTL = 60 * time.Second
+	// DefaultMaterialTTL bounds how long an object server keeps reading
+	// objects after their key is destroyed (docs/project-keys.md).
+	DefaultMaterialTTL = 60 * time.Second
 	DefaultErrorTTL    = 2 * time.Second
+	// MinActiveRefresh is how often, at most, RefreshActiveKey asks the
+	// key service again for one project: a filter with a stale cache (up to
+	// its active_key_cache_ttl after a rotation) must not turn every write
+	// into a key-service request.
+	MinActiveRefresh = time.Second
 	DefaultCacheSize   = 10000
 	DefaultTimeout     = 10 * time.Second
 	// ServiceType is the catalog type arca-api is registered under.
@@ -44,6 +51,11 @@ type Credentials struct {
 	ApplicationCredentialSecret string
 }
 
+// NoAuthRole is the role a NoAuth client claims: the object servers'
+// (key material and active key ids of any project, under arca-api's
+// policy, which a no-auth arca-api applies as a Keystone one does).
+const NoAuthRole = "key-manager:object-server"
+
 // Options configure a Client. Zero values take the defaults.
 type Options struct {
 	// Credentials of the service user (roles: service). Ignored with NoAuth.
@@ -57,15 +69,18 @@ type Options struct {
 	Interface string
 	// NoAuth talks to an arca-api running with auth_strategy = noauth
 	// (development only): no Keystone, the project is sent as X-Project-Id
-	// with X-Roles: service. Endpoint is required.
+	// with X-Roles: NoAuthRole. Endpoint is required.
 	NoAuth bool
 
 	// ActiveTTL is how long a project's active key id is cached: a rotation
-	// reaches writers after at most this long. MaterialTTL is how long key
-	// bytes are cached: after the key service becomes unreachable, objects
-	// stay readable for this long. ErrorTTL is how long a failure (not
-	// found, destroyed, denied, unavailable) is remembered before asking
-	// again; negative: never. Zero takes the defaults.
+	// reaches writers after at most this long (arca-api's [project_keys]
+	// active_key_cache_ttl must be at least this). MaterialTTL is how long
+	// key bytes are cached: after a key is destroyed, objects under it stay
+	// readable for at most this long, and after the key service becomes
+	// unreachable, objects stay readable for this long. ErrorTTL is how
+	// long a failure (not found, destroyed, denied, unavailable) is
+	// remembered before asking again; negative: never. Zero takes the
+	// defaults.
 	ActiveTTL   time.Duration
 	MaterialTTL time.Duration
 	ErrorTTL    time.Duration
