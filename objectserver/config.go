@@ -2,6 +2,7 @@ package objectserver
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"opendev.org/x/arca/internal/config"
@@ -53,6 +54,9 @@ type Config struct {
 	// .data timestamp is before it. Everything else without Arca metadata
 	// is refused and quarantined (stored.go).
 	LegacyPlaintextBefore time.Time
+	// TrustedNetworks (trusted_networks) are the peers the server answers
+	// (trust.go); nil when unset: loopback only, and no listening beyond it.
+	TrustedNetworks []netip.Prefix
 }
 
 // Sections the object server reads, as Swift reads [DEFAULT] and then
@@ -132,6 +136,10 @@ func LoadConfig(f *config.File) (*Config, error) {
 			UserDomainName:    f.String(secArca, "user_domain_name", "Default"),
 			ProjectName:       f.String(secArca, "project_name", "service"),
 			ProjectDomainName: f.String(secArca, "project_domain_name", "Default"),
+			// or an application credential of the object servers' user
+			ApplicationCredentialID:     f.String(secArca, "application_credential_id", ""),
+			ApplicationCredentialName:   f.String(secArca, "application_credential_name", ""),
+			ApplicationCredentialSecret: f.String(secArca, "application_credential_secret", ""),
 		},
 		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
 		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
@@ -145,6 +153,13 @@ func LoadConfig(f *config.File) (*Config, error) {
 			return nil, fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
 		}
 		c.LegacyPlaintextBefore = t
+	}
+	if f.Has(secArca, "trusted_networks") {
+		nets, err := parseNetworks(f.List(secArca, "trusted_networks", nil))
+		if err != nil {
+			return nil, fmt.Errorf("[arca] trusted_networks: %w", err)
+		}
+		c.TrustedNetworks = nets
 	}
 	if err := f.Err(); err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ import (
 // Build loads the configuration files and swift.conf and wires the key
 // client: everything cmd/arca-object-server needs.
 func Build(paths []string, log zerolog.Logger) (*Server, error) {
+	if err := CheckCredentialFiles(paths); err != nil {
+		return nil, err
+	}
 	f, err := config.Load(paths...)
 	if err != nil {
 		return nil, err
@@ -53,6 +56,10 @@ func (s *Server) Addr() string {
 // container updates still in flight. ln is wrapped in TLS when cert_file
 // is set.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.checkExposure(ln.Addr()); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	tln, err := s.cfg.TLS.Listener(ln)
 	if err != nil {
 		_ = ln.Close()
@@ -80,7 +87,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn().Str("legacy_plaintext_before", s.legacyBefore.Normal()).
 			Msg("migration option set: objects without Arca metadata written before this time are served in the clear; remove it once they are rewritten")
 	}
-	s.log.Info().Str("addr", ln.Addr().String()).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
+	trusted := make([]string, len(s.trusted))
+	for i, p := range s.trusted {
+		trusted[i] = p.String()
+	}
+	s.log.Info().Str("addr", ln.Addr().String()).Strs("trusted_networks", trusted).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
 		Bool("tls", s.cfg.TLS.Enabled()).Bool("client_certificates", s.cfg.TLS.CAFile != "").Msg("arca-object-server listening")
 	select {
 	case err := <-errc:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -40,6 +41,8 @@ type Server struct {
 	// legacyBefore is cfg.LegacyPlaintextBefore as a Swift timestamp
 	// (zero: no plaintext object is served under crypto_driver = objcrypt).
 	legacyBefore diskfile.Timestamp
+	// trusted are the peers answered (trust.go).
+	trusted []netip.Prefix
 }
 
 // New builds a server. keys may be nil only when encryption is off.
@@ -83,6 +86,10 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		allowed:  map[string]bool{},
 		now:      time.Now,
 		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
+	}
+	s.trusted = cfg.TrustedNetworks
+	if s.trusted == nil {
+		s.trusted = loopbackNetworks
 	}
 	if !cfg.LegacyPlaintextBefore.IsZero() {
 		s.legacyBefore = diskfile.FromTime(cfg.LegacyPlaintextBefore)
@@ -155,6 +162,13 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			Dur("duration", time.Since(start)).Msg("request")
 		s.observeRequest(r, sw.status, start)
 	}()
+	if !openToAll(r) && !s.trustedPeer(r) {
+		// Before anything else, /metrics and OPTIONS included: this port
+		// serves plaintext to whoever may talk to it (trust.go).
+		log.Warn().Str("peer", r.RemoteAddr).Msg("request from a peer outside trusted_networks refused")
+		textError(sw, http.StatusForbidden, "Forbidden: this peer is not in the object server's trusted_networks")
+		return
+	}
 	if s.serveObservability(sw, r) {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/teststack"
@@ -62,6 +63,113 @@ func TestLogLevel(t *testing.T) {
 			got := strings.Contains(log.String(), "path=/sda/0/a/c/missing")
 			if got != tc.accessLine {
 				t.Fatalf("log_level = %s: access line logged = %v, want %v; log:\n%s", tc.level, got, tc.accessLine, log.Tail(2000))
+			}
+		})
+	}
+}
+
+// startConf writes an object-server configuration (crypto_driver = none:
+// no key service is asked) with the given [DEFAULT] bind_ip and [arca]
+// lines, in a file of the given mode, and runs the real binary on it. It
+// returns the port and, when the binary exits within a few seconds, its
+// output and exit error; exited is false when it kept running (stopped
+// by the test's cleanup).
+func startConf(t *testing.T, bindIP, arcaLines string, mode os.FileMode) (port int, exited bool, out string, err error) {
+	t.Helper()
+	bin := filepath.Join(testapi.Binaries(t), "arca-object-server")
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "node", "sda"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	swiftConf := filepath.Join(dir, "swift.conf")
+	if err := os.WriteFile(swiftConf, []byte("[swift-hash]\nswift_hash_path_prefix = p\nswift_hash_path_suffix = s\n[storage-policy:0]\nname = gold\ndefault = yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port = testapi.FreePort(t)
+	conf := filepath.Join(dir, "object-server.conf")
+	text := fmt.Sprintf("[DEFAULT]\ndevices = %s/node\nmount_check = false\nbind_ip = %s\nbind_port = %d\n"+
+		"swift_dir = %s\nswift_conf = %s\n[app:object-server]\n[arca]\ncrypto_driver = none\n"+
+		"key_service_url = http://127.0.0.1:1\nkey_service_noauth = true\n%s\n", dir, bindIP, port, dir, swiftConf, arcaLines)
+	if err := os.WriteFile(conf, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(conf, mode); err != nil { // whatever the umask did
+		t.Fatal(err)
+	}
+	log := teststack.NewLog(t, "arca-object-server")
+	p := teststack.Start(t, log, bin, "--config-file", conf)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if p.Exited() {
+			return port, true, log.String(), nil
+		}
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port)); err == nil {
+			resp.Body.Close()
+			return port, false, log.String(), nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return port, p.Exited(), log.String(), nil
+}
+
+// TestRefusesToListenBeyondLoopbackUntrusted (issue 15, finding 6): the
+// server answers plaintext to whoever reaches its port, so it does not
+// start on a non-loopback address unless trusted_networks says who may.
+func TestRefusesToListenBeyondLoopbackUntrusted(t *testing.T) {
+	for _, tc := range []struct {
+		name, bindIP, arca string
+		starts             bool
+	}{
+		{"0.0.0.0 without trusted_networks", "0.0.0.0", "", false},
+		{"0.0.0.0 with trusted_networks", "0.0.0.0", "trusted_networks = 127.0.0.1/32, 10.1.0.0/24", true},
+		{"loopback without trusted_networks", "127.0.0.1", "", true},
+		{"invalid trusted_networks", "127.0.0.1", "trusted_networks = 10.1.0.0/33", false},
+		{"empty trusted_networks", "127.0.0.1", "trusted_networks =", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, exited, out, _ := startConf(t, tc.bindIP, tc.arca, 0o600)
+			if exited == tc.starts {
+				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, teststack.Tail(out, 2000))
+			}
+			if !tc.starts && !strings.Contains(out, "trusted_networks") {
+				t.Fatalf("the error does not name trusted_networks:\n%s", teststack.Tail(out, 2000))
+			}
+		})
+	}
+}
+
+// TestRefusesReadableCredentialFile (issue 15, finding 6): a configuration
+// file holding the key service password is refused when its group or
+// others have any access to it, as arca-api refuses its master key file;
+// the error names the file and the fix.
+func TestRefusesReadableCredentialFile(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		password bool
+		mode     os.FileMode
+		starts   bool
+	}{
+		{"password, 0644", true, 0o644, false},
+		{"password, 0640", true, 0o640, false},
+		{"password, 0604", true, 0o604, false},
+		{"password, 0600", true, 0o600, true},
+		{"password, 0400", true, 0o400, true},
+		{"no password, 0644", false, 0o644, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := ""
+			if tc.password {
+				lines = "password = s3cret-of-the-object-server"
+			}
+			_, exited, out, _ := startConf(t, "127.0.0.1", lines, tc.mode)
+			if exited == tc.starts {
+				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, teststack.Tail(out, 2000))
+			}
+			if !tc.starts && (!strings.Contains(out, "object-server.conf") || !strings.Contains(out, "chmod 600")) {
+				t.Fatalf("the error does not name the file and the fix:\n%s", teststack.Tail(out, 2000))
+			}
+			if strings.Contains(out, "s3cret-of-the-object-server") {
+				t.Fatal("the password is in the log")
 			}
 		})
 	}

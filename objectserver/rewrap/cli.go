@@ -71,6 +71,11 @@ func Main(args []string, stdout, stderr *os.File) int {
 	if len(files) == 0 {
 		files = configFiles{"/etc/swift/object-server.conf"}
 	}
+	// the same credential, refused in a file others may read (the server's rule)
+	if err := objectserver.CheckCredentialFiles(files); err != nil {
+		fmt.Fprintln(stderr, "rewrap:", err)
+		return 1
+	}
 	f, err := config.Load(files...)
 	if err != nil {
 		fmt.Fprintln(stderr, "rewrap:", err)
