@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 // tests against real arca-api processes are in real_test.go.
 type fakeKeys struct {
 	requests atomic.Int64
+	// rotations > 0 names the active key "k-<project>-<rotations>".
+	rotations atomic.Int64
 	delay    time.Duration
 	mu       sync.Mutex
 	status   map[string]int // path -> forced status
@@ -39,8 +42,12 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == "/v1/project-keys/active":
+		id := "k-" + project
+		if n := f.rotations.Load(); n > 0 {
+			id += "-" + strconv.FormatInt(n, 10)
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"key_id": "k-" + project, "project_id": project, "status": "ACTIVE",
+			"key_id": id, "project_id": project, "status": "ACTIVE",
 			"algorithm": "aes_256_cbc", "bit_length": 256,
 		})
 	case strings.HasSuffix(r.URL.Path, "/payload"):
@@ -302,5 +309,70 @@ func BenchmarkCacheHit(b *testing.B) {
 	})
 	if f.requests.Load() != 2 {
 		b.Fatalf("%d requests", f.requests.Load())
+	}
+}
+
+// TestRefreshActiveKey: RefreshActiveKey bypasses the cached active id
+// (a rotation is seen at once, and later ActiveKey calls see it too), at
+// most once per MinActiveRefresh per project, one request for concurrent
+// callers.
+func TestRefreshActiveKey(t *testing.T) {
+	f, _, c := newFake(t, Options{ActiveTTL: time.Hour})
+	ctx := context.Background()
+	step := func(what string, get func(context.Context, string) (Key, error), wantID string, wantRequests int64) {
+		t.Helper()
+		k, err := get(ctx, "p")
+		if err != nil || k.ID != wantID {
+			t.Fatalf("%s: %+v %v, want %s", what, k, err, wantID)
+		}
+		if n := f.requests.Load(); n != wantRequests {
+			t.Fatalf("%s: %d requests so far, want %d", what, n, wantRequests)
+		}
+	}
+	step("first ActiveKey", c.ActiveKey, "k-p", 1)
+	f.rotations.Add(1)
+	step("ActiveKey after a rotation (cached)", c.ActiveKey, "k-p", 1)
+	step("refresh right after a fetch (rate-limited)", c.RefreshActiveKey, "k-p", 1)
+	time.Sleep(MinActiveRefresh + 50*time.Millisecond)
+	step("refresh", c.RefreshActiveKey, "k-p-1", 2)
+	step("ActiveKey after the refresh", c.ActiveKey, "k-p-1", 2)
+	step("refresh again at once", c.RefreshActiveKey, "k-p-1", 2)
+
+	f.rotations.Add(1)
+	f.delay = 50 * time.Millisecond
+	time.Sleep(MinActiveRefresh + 50*time.Millisecond)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if k, err := c.RefreshActiveKey(ctx, "p"); err != nil || k.ID != "k-p-2" {
+				t.Errorf("concurrent refresh: %+v %v", k, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.requests.Load(); n != 3 {
+		t.Fatalf("32 concurrent refreshes made %d requests, want 1 more (3)", n-2)
+	}
+
+	// A failure is remembered (ErrorTTL) like ActiveKey's: no write
+	// chooses a key while the key service fails.
+	f.force("/v1/project-keys/active", http.StatusServiceUnavailable)
+	time.Sleep(MinActiveRefresh + 50*time.Millisecond)
+	if _, err := c.RefreshActiveKey(ctx, "p"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("refresh with the key service failing: %v", err)
+	}
+}
+
+// TestDefaultTTLs: the documented bounds (docs/project-keys.md): a
+// rotation reaches writers, and a destroy reaches readers, within 60 s.
+func TestDefaultTTLs(t *testing.T) {
+	o, err := Options{NoAuth: true, Endpoint: "http://keys"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ActiveTTL != 60*time.Second || o.MaterialTTL > 60*time.Second || o.MaterialTTL <= 0 {
+		t.Fatalf("default TTLs: active %s, material %s", o.ActiveTTL, o.MaterialTTL)
 	}
 }

@@ -21,8 +21,8 @@ const (
 	// its active_key_cache_ttl after a rotation) must not turn every write
 	// into a key-service request.
 	MinActiveRefresh = time.Second
-	DefaultCacheSize   = 10000
-	DefaultTimeout     = 10 * time.Second
+	DefaultCacheSize = 10000
+	DefaultTimeout   = 10 * time.Second
 	// ServiceType is the catalog type arca-api is registered under.
 	ServiceType = "key-manager"
 )

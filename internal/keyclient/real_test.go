@@ -142,7 +142,10 @@ func TestRealConcurrentFirstCallsTwoServers(t *testing.T) {
 // destruction show through, and a killed key service gives typed errors.
 func TestRealClientCache(t *testing.T) {
 	dbURL, _ := mariaDB(t)
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL, Extra: "\n[crypto]\ncrypto_protocol = aes_256_cbc\n"})
+	// arca-api's destroy guard matches the client's ActiveTTL, as the
+	// deployment rule says (docs/project-keys.md).
+	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL,
+		Extra: "\n[crypto]\ncrypto_protocol = aes_256_cbc\n[project_keys]\nactive_key_cache_ttl = 0.5\n"})
 	hc, ct := counting(t, srv.URL)
 	c, err := New(Options{NoAuth: true, Endpoint: srv.URL + "/v1", HTTPClient: hc,
 		ActiveTTL: 500 * time.Millisecond, MaterialTTL: 1500 * time.Millisecond, ErrorTTL: 300 * time.Millisecond})

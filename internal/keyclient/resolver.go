@@ -40,3 +40,14 @@ type Resolver interface {
 	// caller must not modify or retain them beyond its use.
 	KeyMaterial(ctx context.Context, projectID, keyID string) ([]byte, error)
 }
+
+// ActiveRefresher is implemented by resolvers that can bypass their cache
+// of active key ids (Client does). A writer told of another key than its
+// cached active one asks once more before choosing the key to write under.
+type ActiveRefresher interface {
+	// RefreshActiveKey returns the project's active key as the key
+	// service says it now (rate-limited per project: MinActiveRefresh).
+	RefreshActiveKey(ctx context.Context, projectID string) (Key, error)
+}
+
+var _ ActiveRefresher = (*Client)(nil)
