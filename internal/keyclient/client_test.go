@@ -20,9 +20,9 @@ type fakeKeys struct {
 	requests atomic.Int64
 	// rotations > 0 names the active key "k-<project>-<rotations>".
 	rotations atomic.Int64
-	delay    time.Duration
-	mu       sync.Mutex
-	status   map[string]int // path -> forced status
+	delay     time.Duration
+	mu        sync.Mutex
+	status    map[string]int // path -> forced status
 }
 
 func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
