@@ -179,6 +179,10 @@ function configure_arca_api {
 function configure_arca_swift_filter {
     _arca_conf_dir
     local prefix=${ARCA_RESELLER_PREFIX%_}
+    # It holds the service user's password: arca-swift-filter refuses to
+    # start while group or others have any access to it.
+    [[ -f $ARCA_FILTER_CONF ]] || install -m 0600 /dev/null "$ARCA_FILTER_CONF"
+    chmod 0600 "$ARCA_FILTER_CONF"
     iniset "$ARCA_FILTER_CONF" DEFAULT bind_ip "$ARCA_FILTER_LISTEN_ADDRESS"
     iniset "$ARCA_FILTER_CONF" DEFAULT bind_port "$ARCA_FILTER_PORT"
     iniset "$ARCA_FILTER_CONF" DEFAULT debug "$ARCA_DEBUG"

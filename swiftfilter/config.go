@@ -48,6 +48,24 @@ const (
 	secKeys     = "key_service"
 )
 
+// SecretOptions are the options of swift-filter.conf whose values are
+// credentials: the filter's service user's password or application
+// credential secret, which validate every token and read every project's
+// active key id. arca-swift-filter refuses to start when a configuration file
+// setting one of them is open to group or others (CheckCredentialFiles).
+var SecretOptions = []config.Option{
+	{Section: secKeystone, Key: "password"},
+	{Section: secKeystone, Key: "application_credential_secret"},
+	{Section: secKeys, Key: "password"},
+	{Section: secKeys, Key: "application_credential_secret"},
+}
+
+// CheckCredentialFiles refuses any of the --config-file paths that sets one
+// of SecretOptions while group or others have any access to it.
+func CheckCredentialFiles(paths []string) error {
+	return config.CheckCredentialFiles(paths, SecretOptions...)
+}
+
 // LoadSettings reads a loaded swift-filter.conf. All bad values are reported
 // together.
 func LoadSettings(f *config.File) (Settings, error) {

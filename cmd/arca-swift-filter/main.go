@@ -47,6 +47,11 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
+	// Before anything else: a credential other local accounts can read is
+	// refused, as arca-api refuses such a master key file.
+	if err := swiftfilter.CheckCredentialFiles(files); err != nil {
+		return err
+	}
 	s, err := swiftfilter.LoadSettings(f)
 	if err != nil {
 		return err
