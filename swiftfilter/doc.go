@@ -6,7 +6,11 @@
 // For every request, in order:
 //
 //  1. /healthcheck is answered by the filter itself (GET 200 "OK", HEAD 204,
-//     503 while the disable_by_file_path file exists).
+//     503 while the disable_by_file_path file exists). /metrics is not
+//     served here by default: it has a loopback listener of its own
+//     ([metrics] bind, default the service port + 10000), and GET /metrics
+//     on this port goes on to Swift like any path a Swift user may send.
+//     Only with [metrics] bind set empty does the filter answer it here.
 //  2. Header names that WSGI would fold onto a header the filter reads
 //     (X_Auth_Token for X-Auth-Token, Destination_Account, ...) are refused
 //     with 400: Swift would read them while the filter did not.

@@ -1,6 +1,7 @@
 package swiftfilter
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +18,10 @@ import (
 )
 
 // TestMetricsAndHealth drives requests through the filter and scrapes its
-// /metrics with expfmt: every counter moved by exactly what was sent.
+// /metrics with expfmt: every counter moved by exactly what was sent. The
+// filter serves /metrics itself here as with [metrics] bind set empty
+// (Deps.MetricsHandler); by default it is not on the service port at all
+// (TestMetricsForwardedByDefault).
 func TestMetricsAndHealth(t *testing.T) {
 	up := newUpstream(t, nil)
 	reg := metrics.New("arca-swift-filter", "test", metrics.Config{Enabled: true})
@@ -105,5 +109,31 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if code := send("GET", "/healthcheck", ""); code != 503 {
 		t.Fatalf("healthcheck with the disable file: %d", code)
+	}
+}
+
+// TestMetricsForwardedByDefault: without Deps.MetricsHandler (the default:
+// /metrics on a loopback listener of its own), GET /metrics on the service
+// port is an ordinary Swift path, forwarded to the upstream, and never
+// answers with the filter's counters.
+func TestMetricsForwardedByDefault(t *testing.T) {
+	up := newUpstream(t, nil)
+	reg := metrics.New("arca-swift-filter", "test", metrics.Config{Enabled: true})
+	f, err := New(Config{Upstream: up.URL}, Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Log: zerolog.Nop(), Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	reqs := up.requests()
+	if resp.StatusCode != http.StatusCreated || strings.Contains(string(body), "arca_") ||
+		len(reqs) != 1 || reqs[0].RequestURI != "/metrics" {
+		t.Errorf("GET /metrics: %d %.100q, upstream saw %+v; want it forwarded", resp.StatusCode, body, reqs)
 	}
 }
