@@ -333,12 +333,12 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 // still read, new ones use the new key; destroying the old key makes its
 // objects answer an error (never data) and leaves the others readable.
 func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
-	code, active := s.KeyService(t, "GET", "/v1/project-keys/active?project_id="+s.Project)
+	code, active := s.KeyService(t, s.ObjectToken, "GET", "/v1/project-keys/active?project_id="+s.Project)
 	if code != 200 {
 		t.Fatalf("active key: %d %v", code, active)
 	}
 	oldID, _ := active["key_id"].(string)
-	code, rotated := s.KeyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.Project)
+	code, rotated := s.KeyService(t, s.KeyAdminToken, "POST", "/v1/project-keys/rotate?project_id="+s.Project)
 	if code/100 != 2 || rotated["key_id"] == oldID {
 		t.Fatalf("rotate: %d %v", code, rotated)
 	}
@@ -357,7 +357,7 @@ func (s *stack) rotateAndDestroy(t *testing.T, cont string, small []byte) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("PUT after rotation: %d", resp.StatusCode)
 	}
-	code, body := s.KeyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project)
+	code, body := s.KeyService(t, s.KeyAdminToken, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project)
 	if code/100 != 2 {
 		t.Fatalf("destroying the old key: %d %v", code, body)
 	}

@@ -2,6 +2,7 @@ package teststack
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -12,42 +13,58 @@ import (
 // ObjectStack is the object tier's real-stack set-up: Keystone, account
 // and container servers from tools/stack.sh, a real arca-api of its own in
 // keystone mode, and a Cluster finding arca-api by URL, used as the demo
-// user.
+// user. Its object servers authenticate as the stack's arca-object user,
+// whose only role is key-manager:object-server: the role the policy gives
+// the object servers, and nothing else (docs/architecture.md).
 type ObjectStack struct {
 	*Cluster
 	API *testapi.Server
-	// ServiceToken is the arca service user's, for arca-api's
-	// project-keys API.
-	ServiceToken string
+	// ObjectToken is the arca-object user's (key-manager:object-server):
+	// it reads the active key id (and key material) of any project, as
+	// the object servers do.
+	ObjectToken string
+	// KeyAdminToken is a system-scoped admin's: it rotates and destroys
+	// any project's keys (the object servers' role cannot).
+	KeyAdminToken string
 	// Token is the demo user's, Project its project id and Storage its
 	// account's URL through the proxy.
 	Token, Project, Storage string
 }
 
 // StartObjectStack starts an ObjectStack. Its object servers are
-// configured by o.Object, with Keystone and KeyServiceURL set here.
+// configured by o.Object, with Keystone (the arca-object user) and
+// KeyServiceURL set here; arca-api's [project_keys] active_key_cache_ttl
+// is the object servers' cache lifetime, so that a key deactivated longer
+// ago than that may be destroyed without force.
 func StartObjectStack(t testing.TB, o ClusterOptions) *ObjectStack {
 	t.Helper()
 	env := testkeystone.Load(t)
 	swiftDir := SwiftDir(t)
-	s := &ObjectStack{API: testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection()})}
-	s.ServiceToken = env.Token(t, testkeystone.Arca)
-	o.Object.Keystone, o.Object.KeyServiceURL = env.ServiceConfig(), s.API.URL
+	ttl := o.Object.CacheTTL
+	if ttl <= 0 {
+		ttl = 1 // ObjectServerConfig's default
+	}
+	extra := fmt.Sprintf("\n%s[project_keys]\nactive_key_cache_ttl = %d\n", env.AuthtokenSection(), ttl)
+	s := &ObjectStack{API: testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: extra})}
+	s.ObjectToken = env.Token(t, testkeystone.ArcaObject)
+	s.KeyAdminToken = env.SystemToken(t, testkeystone.Admin)
+	o.Object.Keystone, o.Object.KeyServiceURL = env.UserConfig(testkeystone.ArcaObject), s.API.URL
 	s.Cluster = StartCluster(t, swiftDir, o)
 	s.Token, s.Project = env.ScopedToken(t, testkeystone.Demo)
 	s.Storage = s.ProxyURL + "/v1/AUTH_" + s.Project
 	return s
 }
 
-// KeyService calls arca-api as the service user and returns the status
-// and the decoded JSON answer (nil when there is none).
-func (s *ObjectStack) KeyService(t testing.TB, method, path string) (int, map[string]any) {
+// KeyService calls arca-api's project-keys API with token (ObjectToken,
+// KeyAdminToken) and returns the status and the decoded JSON answer (nil
+// when there is none).
+func (s *ObjectStack) KeyService(t testing.TB, token, method, path string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.API.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Auth-Token", s.ServiceToken)
+	req.Header.Set("X-Auth-Token", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -179,12 +179,12 @@ func TestRewrapRealStack(t *testing.T) {
 	for i := range 24 {
 		put(i)
 	}
-	code, active := s.KeyService(t, "GET", "/v1/project-keys/active?project_id="+s.Project)
+	code, active := s.KeyService(t, s.ObjectToken, "GET", "/v1/project-keys/active?project_id="+s.Project)
 	if code != 200 {
 		t.Fatalf("active key: %d %v", code, active)
 	}
 	oldID, _ := active["key_id"].(string)
-	if code, rotated := s.KeyService(t, "POST", "/v1/project-keys/rotate?project_id="+s.Project); code/100 != 2 || rotated["key_id"] == oldID {
+	if code, rotated := s.KeyService(t, s.KeyAdminToken, "POST", "/v1/project-keys/rotate?project_id="+s.Project); code/100 != 2 || rotated["key_id"] == oldID {
 		t.Fatalf("rotate: %d %v", code, rotated)
 	}
 	time.Sleep(1500 * time.Millisecond) // active_key_cache_ttl
@@ -361,7 +361,7 @@ func TestRewrapRealStack(t *testing.T) {
 			t.Fatalf("%s: %d objects still on the old key", n.Device, c)
 		}
 	}
-	if code, body := s.KeyService(t, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project); code/100 != 2 {
+	if code, body := s.KeyService(t, s.KeyAdminToken, "DELETE", "/v1/project-keys/"+oldID+"?project_id="+s.Project); code/100 != 2 {
 		t.Fatalf("destroying the old key: %d %v", code, body)
 	}
 	time.Sleep(1500 * time.Millisecond) // key_cache_ttl
