@@ -65,8 +65,12 @@ func OpenDatabase(ctx context.Context, cfg Config) (*sql.DB, string, error) {
 }
 
 // Build assembles arca-api: it refuses to start on a missing or unsafe
-// master key file and on a schema that is not current.
+// master key file, on a schema that is not current, and in no-auth mode
+// beyond loopback (Config.CheckNoAuthBind).
 func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+	if err := cfg.CheckNoAuthBind(); err != nil {
+		return nil, err
+	}
 	ring, err := LoadKeyring(cfg)
 	if err != nil {
 		return nil, err
@@ -120,6 +124,11 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	case "noauth":
 		log.Warn().Msg("auth_strategy = noauth: the project and roles are taken from X-Project-Id and X-Roles unchecked " +
 			"(admin, member, reader without X-Roles); development only")
+		if !isLoopback(cfg.BindHost) {
+			// Only allow_insecure_noauth_bind gets here (CheckNoAuthBind).
+			log.Warn().Str("bind_host", cfg.BindHost).Msg("auth_strategy = noauth beyond loopback " +
+				"(allow_insecure_noauth_bind = true): anyone who reaches this port is any project, with any role")
+		}
 		opts.Authenticator = api.NoAuth{}
 	case "keystone":
 		if err := a.keystoneAuth(ctx, &opts); err != nil {

@@ -2,7 +2,9 @@ package app
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"opendev.org/x/arca/internal/config"
@@ -23,6 +25,10 @@ type Config struct {
 	HostHref string
 	// AuthStrategy is "keystone" or "noauth" (development only).
 	AuthStrategy string
+	// AllowInsecureNoAuthBind is [DEFAULT] allow_insecure_noauth_bind: lets
+	// auth_strategy = noauth listen beyond loopback, where anyone who
+	// reaches the port is whichever project and role its headers claim.
+	AllowInsecureNoAuthBind bool
 
 	// ReadHeaderTimeout and ReadTimeout cut off slow clients.
 	ReadHeaderTimeout time.Duration
@@ -67,6 +73,31 @@ type Config struct {
 	Raw *config.File
 }
 
+// isLoopback reports whether bind_host listens on loopback only: a
+// loopback IP address or "localhost". Names are not resolved (what a name
+// resolves to can change after the check), and the empty host, 0.0.0.0
+// and :: listen everywhere.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// CheckNoAuthBind refuses auth_strategy = noauth on a bind_host beyond
+// loopback unless allow_insecure_noauth_bind says so: no-auth believes the
+// project and roles of any caller's headers. arca-api checks it before it
+// opens anything; arca-manage, which listens nowhere, does not.
+func (c Config) CheckNoAuthBind() error {
+	if c.AuthStrategy != "noauth" || isLoopback(c.BindHost) || c.AllowInsecureNoAuthBind {
+		return nil
+	}
+	return fmt.Errorf("auth_strategy = noauth trusts X-Project-Id and X-Roles from whoever connects, "+
+		"so it listens on loopback only: bind_host %q is not a loopback address; use 127.0.0.1 or ::1, "+
+		"or set [DEFAULT] allow_insecure_noauth_bind = true to expose it anyway", c.BindHost)
+}
+
 // LoadConfig reads arca.conf files (later ones override earlier ones).
 func LoadConfig(paths ...string) (Config, error) {
 	f, err := config.Load(paths...)
@@ -104,6 +135,7 @@ func ConfigFrom(f *config.File) (Config, error) {
 		ActiveKeyCacheTTL:        f.Seconds("project_keys", "active_key_cache_ttl", keyservice.DefaultActiveKeyCacheTTL),
 		Quotas:                   keyservice.Quotas{},
 	}
+	c.AllowInsecureNoAuthBind = f.Bool("DEFAULT", "allow_insecure_noauth_bind", false)
 	c.Metrics = metrics.LoadConfig(f, c.BindPort)
 	for _, r := range keyservice.QuotaResources {
 		c.Quotas[r] = f.Int("quotas", "quota_"+r, keyservice.Unlimited, keyservice.Unlimited, 1<<31-1)
