@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testapi"
 	"opendev.org/x/arca/internal/teststack"
 )
@@ -173,4 +175,49 @@ func TestRefusesReadableCredentialFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetricsListener: /metrics is on a loopback listener of its own
+// (metrics.DefaultBind of the service port), never on the object-server
+// port that the proxies reach, unless [metrics] bind is set empty.
+func TestMetricsListener(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	t.Run("default", func(t *testing.T) {
+		port, exited, out, _ := startConf(t, "127.0.0.1", "", 0o600)
+		if exited {
+			t.Fatalf("exited:\n%s", out)
+		}
+		if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); code == http.StatusOK || strings.Contains(body, "arca_") {
+			t.Fatalf("service port answered /metrics: %d", code)
+		}
+		var code int
+		var body string
+		for range 50 { // the metrics listener starts beside the service
+			if code, body = get("http://" + metrics.DefaultBind(port) + "/metrics"); code == http.StatusOK {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code != http.StatusOK || !strings.Contains(body, "arca_http_requests_total") {
+			t.Fatalf("metrics listener %s: %d", metrics.DefaultBind(port), code)
+		}
+	})
+	t.Run("bind empty", func(t *testing.T) {
+		port, exited, out, _ := startConf(t, "127.0.0.1", "[metrics]\nbind =", 0o600)
+		if exited {
+			t.Fatalf("exited:\n%s", out)
+		}
+		if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); code != http.StatusOK || !strings.Contains(body, "arca_") {
+			t.Fatalf("service port /metrics with bind empty: %d", code)
+		}
+	})
 }
