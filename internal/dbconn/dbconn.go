@@ -306,6 +306,9 @@ func Open(ctx context.Context, raw string, opts Options) (*sql.DB, string, error
 			if err := checkDir(path); err != nil {
 				return nil, "", fmt.Errorf("sqlite database %s: %w", path, err)
 			}
+			if err := createPrivate(path); err != nil {
+				return nil, "", fmt.Errorf("sqlite database %s: %w", path, err)
+			}
 		}
 	}
 	db, err := sql.Open(driver, dsn)
@@ -348,6 +351,22 @@ func configurePool(db *sql.DB, dialect string, memory bool, opts Options) {
 	db.SetMaxIdleConns(maxIdle)
 	db.SetConnMaxLifetime(lifetime)
 	db.SetConnMaxIdleTime(idleTime)
+}
+
+// createPrivate creates the SQLite database file with mode 0600 when it
+// does not exist yet. SQLite itself would create it 0644 (less the umask),
+// readable by every local user, and it creates the -wal and -shm files
+// with the mode of the database file, so they follow. An empty file is an
+// empty database to SQLite. An existing file keeps the mode it has.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("creating it with mode 0600: %w", err)
+	}
+	return f.Close()
 }
 
 // checkDir turns SQLite's bare "unable to open database file" into a
