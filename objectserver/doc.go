@@ -28,8 +28,19 @@
 // file's metadata, in single-xattr steps that each leave a readable file
 // (see rewrap's documentation); the header inside the data keeps the
 // original key part and readers use the metadata's (objcrypt.ReaderOptions).
-// An object without Arca sysmeta was stored in the clear (crypto_driver =
-// none, or written by Swift) and is served as is.
+// Whether an object is decrypted is the configuration's decision, never
+// the disk's (stored.go): with crypto_driver = objcrypt an object without
+// consistent Arca sysmeta over an objcrypt stream is refused and
+// quarantined as Swift's auditor would, and plaintext objects written
+// before encryption are served only behind legacy_plaintext_before; with
+// crypto_driver = none an encrypted object is refused (503).
+//
+// The port serves plaintext without asking for a token, as Swift's object
+// servers do: only peers in [arca] trusted_networks are answered (403
+// otherwise, GET/HEAD /healthcheck excepted), the server does not start
+// beyond loopback without that list, and a configuration file holding the
+// key-service credential must not be readable by group or others
+// (trust.go).
 //
 // What it is not: an erasure-coding object server (EC policies answer 503),
 // an SSYNC receiver (use rsync replication), or a key cache of its own (the
