@@ -30,24 +30,43 @@ func (s *Server) projectFor(account string) (string, error) {
 	return "", fmt.Errorf("%w: %q", errNoProject, account)
 }
 
-// writeKey picks the project key for a PUT: the one named by the request's
-// X-Arca-Key-Id, after checking with the key service that it belongs to the
-// account's project, else the project's active key (requests made inside
-// the proxy carry no header).
+// writeKey picks the project key for a PUT: the account's project's active
+// key as this server knows it (its active-id cache, at most
+// active_key_cache_ttl old), and only that. arca-api refuses to destroy a
+// key deactivated less than its own active_key_cache_ttl ago, which the
+// operator sets to at least ours, so a write acknowledged here is never
+// under a key that could be destroyed already (docs/project-keys.md).
+//
+// X-Arca-Key-Id, the filter's choice, is only a hint: when it names another
+// key, one of us has not seen a rotation yet (or the header is stale or
+// forged), so the active id is asked for again past the cache, once, and
+// the object is written under whatever is active then. Never under a key
+// merely because the header names it, even a key of the project: that key
+// may be deactivated, and then destroyed while the object is acknowledged.
 func (s *Server) writeKey(ctx context.Context, account string, h http.Header) (objcrypt.ProjectKey, error) {
 	project, err := s.projectFor(account)
 	if err != nil {
 		return objcrypt.ProjectKey{}, err
 	}
-	id := strings.TrimSpace(h.Get(KeyIDHeader))
-	if id == "" {
-		k, err := s.keys.ActiveKey(ctx, project)
-		if err != nil {
-			return objcrypt.ProjectKey{}, fmt.Errorf("active key of project %s: %w", project, err)
-		}
-		id = k.ID
+	k, err := s.keys.ActiveKey(ctx, project)
+	if err != nil {
+		return objcrypt.ProjectKey{}, fmt.Errorf("active key of project %s: %w", project, err)
 	}
-	return s.material(ctx, project, id)
+	if hint := strings.TrimSpace(h.Get(KeyIDHeader)); hint != "" && hint != k.ID {
+		if r, ok := s.keys.(keyclient.ActiveRefresher); ok {
+			k, err = r.RefreshActiveKey(ctx, project)
+			if err != nil {
+				return objcrypt.ProjectKey{}, fmt.Errorf("active key of project %s (refreshed: %s names key %s): %w", project, KeyIDHeader, hint, err)
+			}
+		}
+		if hint != k.ID {
+			// Normal for up to the filter's active_key_cache_ttl after a
+			// rotation; otherwise worth a look.
+			s.log.Debug().Str("project_id", project).Str("hint_key_id", hint).Str("key_id", k.ID).
+				Msg("X-Arca-Key-Id is not the project's active key: writing under the active key")
+		}
+	}
+	return s.material(ctx, project, k.ID)
 }
 
 // readKey fetches the key an object was written with.
