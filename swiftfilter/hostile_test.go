@@ -36,10 +36,19 @@ func rawFilter(t *testing.T, addr string, raw []byte) (int, string) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(raw); err != nil {
-		// The server may answer and close before reading everything.
-		t.Logf("write: %v", err)
-	}
+	// Write while reading: a server refusing an oversized request answers
+	// and closes with our bytes unread, and the reset that follows would
+	// discard its answer from our receive buffer if we were still blocked
+	// writing instead of reading it.
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		if _, err := conn.Write(raw); err != nil {
+			// The server may answer and close before reading everything.
+			t.Logf("write: %v", err)
+		}
+	}()
+	defer func() { <-wrote }()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		return 0, err.Error()
@@ -125,7 +134,13 @@ func TestHostileRequests(t *testing.T) {
 	for _, c := range refused {
 		before := len(sv.up.requests())
 		status, body := rawFilter(t, sv.addr, c.raw)
-		if status != c.status {
+		switch {
+		case status == 0 && c.status == http.StatusRequestHeaderFieldsTooLarge && strings.Contains(body, "connection reset"):
+			// net/http answers 431 and closes with the rest of our
+			// megabytes unread; on a loaded machine the reset can overtake
+			// the answer. Refused either way, which is what matters here.
+			t.Logf("%s: connection reset instead of 431", c.name)
+		case status != c.status:
 			t.Errorf("%s: status %d, want %d: %.200q", c.name, status, c.status, body)
 		}
 		if n := len(sv.up.requests()); n != before {
