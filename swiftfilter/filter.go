@@ -165,8 +165,9 @@ func (f *Filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Wrap returns next behind the filter: requests reach next only with their
-// tokens valid, client copies of X-Arca-Key-Id removed and, on object writes,
-// the owning project's key id attached.
+// tokens valid, client copies of X-Arca-Key-Id removed and, on object writes
+// whose user token is scoped to the account's project, that project's key id
+// attached.
 func (f *Filter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, next) })
 }

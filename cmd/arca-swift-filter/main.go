@@ -1,6 +1,7 @@
 // Command arca-swift-filter runs Arca's filter in front of the Swift proxy:
 // it validates Keystone tokens, strips client copies of X-Arca-Key-Id and
-// attaches the owning project's key id to object writes (package swiftfilter).
+// attaches the owning project's key id to object writes made with that
+// project's token (package swiftfilter).
 //
 //	arca-swift-filter --config-file /etc/arca/swift-filter.conf
 package main
