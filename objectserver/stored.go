@@ -46,25 +46,38 @@ var errEncryptedNoDriver = errors.New("objectserver: encrypted object, but crypt
 
 // arcaKeys reports whether md has Arca sysmeta, and refuses metadata that
 // names one Arca key twice in different cases: which of the two a reader
-// took would depend on map order.
+// took would depend on map order. The server writes canonical names, and
+// names that are all canonical cannot repeat (they are one map's keys), so
+// only metadata with a non-canonical Arca name pays for the set.
 func arcaKeys(md map[string]string) (bool, error) {
-	found := false
-	var seen map[string]bool
+	found, canonical := false, true
 	for k := range md {
-		if len(k) < len(objcrypt.SysmetaPrefix) || !strings.EqualFold(k[:len(objcrypt.SysmetaPrefix)], objcrypt.SysmetaPrefix) {
+		if isArcaName(k) {
+			found = true
+			canonical = canonical && textproto.CanonicalMIMEHeaderKey(k) == k
+		}
+	}
+	if canonical {
+		return found, nil
+	}
+	seen := map[string]bool{}
+	for k := range md {
+		if !isArcaName(k) {
 			continue
 		}
-		found = true
 		ck := textproto.CanonicalMIMEHeaderKey(k)
-		if seen == nil {
-			seen = map[string]bool{}
-		}
 		if seen[ck] {
 			return true, refuse("Arca metadata key %s appears twice", ck)
 		}
 		seen[ck] = true
 	}
-	return found, nil
+	return true, nil
+}
+
+// isArcaName reports whether a metadata name has the Arca sysmeta prefix,
+// in any case.
+func isArcaName(k string) bool {
+	return len(k) >= len(objcrypt.SysmetaPrefix) && strings.EqualFold(k[:len(objcrypt.SysmetaPrefix)], objcrypt.SysmetaPrefix)
 }
 
 // hasMagic reports whether the data file starts with objcrypt's magic (one
