@@ -74,8 +74,16 @@ type envOptions struct {
 	// arca-api, say), which the filter and the object servers then use.
 	keyServiceURL func(apiAddr string) string
 	// cacheTTL is the seconds of every key cache (active id, material,
-	// errors) of the filter and the object servers; 0 means 1.
+	// errors) of the filter and the object servers; 0 means 1. It is also
+	// arca-api's [project_keys] active_key_cache_ttl (the deployment rule:
+	// at least the object servers' active_key_cache_ttl).
 	cacheTTL int
+	// filterActiveTTL, when set, is the filter's active_key_cache_ttl
+	// instead of cacheTTL (a filter whose cache outlives a rotation).
+	filterActiveTTL int
+	// apiActiveKeyTTL, when set, is arca-api's [project_keys]
+	// active_key_cache_ttl instead of cacheTTL.
+	apiActiveKeyTTL int
 }
 
 type user struct {
@@ -206,6 +214,12 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	if o.cacheTTL <= 0 {
 		o.cacheTTL = 1
 	}
+	if o.filterActiveTTL <= 0 {
+		o.filterActiveTTL = o.cacheTTL
+	}
+	if o.apiActiveKeyTTL <= 0 {
+		o.apiActiveKeyTTL = o.cacheTTL
+	}
 	ks := testkeystone.Load(t)
 	swiftDir := teststack.SwiftDir(t)
 	teststack.RequireTools(t, "openstack", "swift", "swift-proxy-server", "/usr/bin/python3")
@@ -213,7 +227,6 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	e.region = "arca-func-" + e.tag
 	e.svcName = "arca-func-" + e.tag
 	e.adminEnv = ks.OpenRC(testkeystone.Admin, ks.Region)
-	svc := ks.ServiceConfig()
 
 	// arca-api on a fresh MariaDB database, keys and schema by arca-manage.
 	_, dsn := testdb.RawMySQL(t)
@@ -244,7 +257,10 @@ connection = %s
 master_key_file = %s
 crypto_protocol = aes_256_cbc
 
-%s`, apiPort, e.apiURL, dbURL.String(), filepath.Join(e.work, "master.key"), authtoken)
+[project_keys]
+active_key_cache_ttl = %d
+
+%s`, apiPort, e.apiURL, dbURL.String(), filepath.Join(e.work, "master.key"), o.apiActiveKeyTTL, authtoken)
 	if err := os.WriteFile(e.apiConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +300,8 @@ crypto_protocol = aes_256_cbc
 	// Two arca-object-servers on devices of their own, finding arca-api
 	// through the catalog of the private region, behind a private Swift
 	// proxy from the stack's configuration.
-	objConf := teststack.ObjectServerConfig{Keystone: svc, CacheTTL: o.cacheTTL}
+	// As arca-object (key-manager:object-server only), as deployed.
+	objConf := teststack.ObjectServerConfig{Keystone: ks.UserConfig(testkeystone.ArcaObject), CacheTTL: o.cacheTTL}
 	objConf.Keystone.RegionName = e.region
 	cluster := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: e.work, PartPower: 6, Object: objConf})
 	for _, n := range cluster.Nodes {
@@ -297,6 +314,11 @@ crypto_protocol = aes_256_cbc
 	e.logs["swift-proxy-server"] = cluster.Proxy.Log
 
 	// arca-swift-filter in front of it, the key service from the catalog.
+	// As its own service user, arca-filter (service and
+	// key-manager:swift-filter), as deployed.
+	fc := ks.UserConfig(testkeystone.ArcaFilter)
+	filterAuth := fmt.Sprintf("[keystone_authtoken]\nwww_authenticate_uri = %s\nauth_type = %s\n", fc.WWWAuthenticateURI, fc.AuthType) +
+		testkeystone.PasswordOptions(fc)
 	filterPort := testapi.FreePort(t)
 	e.filter = fmt.Sprintf("http://127.0.0.1:%d", filterPort)
 	fconf := filepath.Join(e.work, "swift-filter.conf")
@@ -311,9 +333,9 @@ url = %s
 [key_service]
 region_name = %s
 interface = public
-active_key_cache_ttl = %[5]d
+active_key_cache_ttl = %[6]d
 error_cache_ttl = %[5]d
-`, filterPort, e.proxy, authtoken, e.region, o.cacheTTL)
+`, filterPort, e.proxy, filterAuth, e.region, o.cacheTTL, o.filterActiveTTL)
 	if err := os.WriteFile(fconf, []byte(fbody), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,13 @@
 // stored, and the crypto metadata lives in X-Object-Sysmeta-Arca-* keys that
 // no request can set and no response shows.
 //
-// Keys come from the key service through a keyclient.Resolver: the key named
-// by X-Arca-Key-Id (checked to belong to the account's project) or else the
-// project's active key. Failures are closed: no key means 503 (unreachable),
-// 410 (destroyed) or 403 (not the project's key), never plaintext on disk and
+// Keys come from the key service through a keyclient.Resolver. A write is
+// encrypted only under the account's project's active key as this server
+// knows it (cached active_key_cache_ttl); X-Arca-Key-Id is a hint that,
+// when it differs, makes the server ask for the active key again, never a
+// key to write under (keys.go). A read uses the key id recorded with the
+// object. Failures are closed: no key means 503 (unreachable), 410
+// (destroyed) or 403 (not the project's key), never plaintext on disk and
 // never ciphertext served as an object.
 //
 // On disk, an encrypted object's .data file holds the objcrypt stream; its
