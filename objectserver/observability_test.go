@@ -3,14 +3,18 @@ package objectserver
 import (
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/metrics/metricstest"
+	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/pickle"
 )
 
 // TestMetrics drives PUT/GET, a destroyed key and tampered data through the
@@ -29,11 +33,25 @@ func TestMetrics(t *testing.T) {
 	before := metricstest.Scrape(t, e.ts.URL+"/metrics")
 
 	body := strings.Repeat("0123456789", 1000) // 10000 bytes, several segments
-	for _, p := range []string{objPath, objPath + "2"} {
+	for _, p := range []string{objPath + "3", objPath, objPath + "2"} {
 		resp := e.put(p, body, nil)
 		if readBody(t, resp); resp.StatusCode != 201 {
 			t.Fatalf("PUT: %d", resp.StatusCode)
 		}
+	}
+	// objPath+"3" loses its Arca metadata: refused, quarantined, counted
+	// as an invalid encrypted object
+	df, err := e.srv.disk.Object("sda", "1", 0, "AUTH_p1", "c", "o/bj3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(df.Dir(), "*.data"))
+	if len(data) != 1 {
+		t.Fatalf("data files %v", data)
+	}
+	stripArcaMetadata(t, data[0])
+	if resp := e.do("GET", objPath+"3", nil, nil); readBody(t, resp) == body || resp.StatusCode != 404 {
+		t.Fatalf("GET of an object without its Arca metadata: %d", resp.StatusCode)
 	}
 	resp := e.do("GET", objPath, nil, nil)
 	if got := readBody(t, resp); got != body {
@@ -77,7 +95,9 @@ func TestMetrics(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"arca_http_requests_total", []string{"route=object", "method=PUT", "code=201"}, 2},
+		{"arca_http_requests_total", []string{"route=object", "method=PUT", "code=201"}, 3},
+		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=404"}, 1},
+		{"arca_integrity_failures_total", []string{"kind=invalid"}, 1},
 		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=200"}, 1},
 		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=206"}, 1},
 		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=410"}, 1},
@@ -85,7 +105,7 @@ func TestMetrics(t *testing.T) {
 		{"arca_http_requests_total", []string{"route=object", "method=HEAD"}, 1},
 		{"arca_http_requests_total", []string{"route=healthcheck"}, 1},
 		{"arca_http_requests_total", []string{"route=metrics"}, 1},
-		{"arca_bytes_encrypted_total", nil, 20000},
+		{"arca_bytes_encrypted_total", nil, 30000},
 		{"arca_bytes_decrypted_total", nil, 10010},
 		{"arca_objects_refused_no_key_total", []string{"reason=destroyed"}, 1},
 		{"arca_integrity_failures_total", []string{"kind=tampered"}, 1},
@@ -99,4 +119,33 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("a label carries a key id, project or path: %q", v)
 		}
 	}
+}
+
+// stripArcaMetadata rewrites the .data file's Swift metadata without its
+// X-Object-Sysmeta-Arca-* keys, as a tool that drops them would.
+func stripArcaMetadata(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := diskfile.ReadRawMetadata(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	for k, v := range raw.Values {
+		if !isArcaName(k) {
+			kept[k] = v
+		}
+	}
+	p, err := pickle.Encode(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(path, "user.swift.metadata", p, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.Removexattr(path, "user.swift.metadata_checksum")
 }
