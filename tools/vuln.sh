@@ -3,7 +3,10 @@
 # golang.org/x/vulndb module (served by the Go module proxy), so the check
 # needs no access to vuln.go.dev, then tools/vulngate: the run fails on any
 # advisory reachable from Arca's code that tools/vuln-accepted.txt does not
-# list with a reason.
+# list with a reason. govulncheck judges the standard library of the Go
+# that runs it (this machine's, under GOTOOLCHAIN=local); the release that
+# go.mod's toolchain line pins for every other build is checked apart, and
+# must have no standard-library advisory at all (tools/vulngate -toolchain).
 #
 # The index is built once per vulndb version (about 3 minutes) and kept
 # under ${XDG_CACHE_HOME:-~/.cache}/arca, outside the checkout, so fresh
@@ -35,4 +38,12 @@ trap 'rm -f "$out"' EXIT
 # failure to scan (no database, code that does not build).
 go run "golang.org/x/vuln/cmd/govulncheck@$govulncheck_version" -db "file://$cache" -format json ./... >"$out"
 echo "vuln: govulncheck $govulncheck_version, vulndb $vulndb_version, $(go env GOVERSION)"
-go run ./tools/vulngate -accepted tools/vuln-accepted.txt <"$out"
+status=0
+go run ./tools/vulngate -accepted tools/vuln-accepted.txt <"$out" || status=$?
+pinned=$(go mod edit -json | sed -n 's/^[[:space:]]*"Toolchain": "\(go[^"]*\)".*/\1/p')
+if [[ -z $pinned ]]; then
+	echo "vuln: go.mod has no toolchain line: builds could take any Go, advisories included" >&2
+	exit 1
+fi
+go run ./tools/vulngate -toolchain "$pinned" -db "$cache" || status=$?
+exit "$status"

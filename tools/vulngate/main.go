@@ -12,6 +12,12 @@
 // Blank lines and lines starting with # are ignored. An accepted advisory
 // that is no longer reported is named, so the list shrinks when the
 // toolchain or a module is upgraded.
+//
+// With -toolchain it reads no report: it fails when any standard-library
+// advisory of the offline database (-db) affects that Go release, the one
+// go.mod's toolchain line pins (toolchain.go says why).
+//
+//	go run ./tools/vulngate -toolchain go1.27.3 -db ~/.cache/arca/vulndb-VERSION
 package main
 
 import (
@@ -28,7 +34,25 @@ import (
 
 func main() {
 	acceptedPath := flag.String("accepted", "", "file of accepted advisory ids with reasons")
+	toolchain := flag.String("toolchain", "", "check this Go release (go1.27.3) against -db instead of reading a report")
+	db := flag.String("db", "", "offline vulnerability database directory, for -toolchain")
+	goos := flag.String("goos", "linux", "system the deployed binaries run on, for -toolchain")
 	flag.Parse()
+	if *toolchain != "" || *db != "" {
+		if *toolchain == "" || *db == "" {
+			fmt.Fprintln(os.Stderr, "vulngate: -toolchain and -db go together")
+			os.Exit(2)
+		}
+		found, err := toolchainAdvisories(*db, *toolchain, *goos)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vulngate:", err)
+			os.Exit(2)
+		}
+		if printToolchain(os.Stdout, *toolchain, found) {
+			os.Exit(1)
+		}
+		return
+	}
 	accepted := map[string]string{}
 	if *acceptedPath != "" {
 		var err error
