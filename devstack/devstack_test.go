@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,6 +184,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	p.osAdmin = admin
 	region := "arca-dstest-" + tag
 	svcUser := "arca-dstest-" + tag
+	objUser, filterUser := "arca-dstest-obj-"+tag, "arca-dstest-flt-"+tag
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
 	apiPort, filterPort, proxyPort, objBase := testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t)
@@ -201,8 +203,15 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		// The plugin's own knobs: a private region, user, database, ports.
 		"ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "bin"), "ARCA_CONF_DIR": filepath.Join(dir, "etc", "arca"),
 		"ARCA_REGION_NAME": region, "ARCA_SERVICE_USER": svcUser, "ARCA_DB_NAME": dbName,
-		"ARCA_API_PORT": strconv.Itoa(apiPort), "ARCA_OBJECT_PORT_BASE": strconv.Itoa(objBase),
+		"ARCA_OBJECT_SERVICE_USER": objUser, "ARCA_FILTER_SERVICE_USER": filterUser,
+		// Another storage node's address, for trusted_networks.
+		"SWIFT_STORAGE_IPS": "127.0.0.2",
+		"ARCA_API_PORT":     strconv.Itoa(apiPort), "ARCA_OBJECT_PORT_BASE": strconv.Itoa(objBase),
 		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_DEBUG": "False",
+		// The Go running this test builds, with its warm cache: DevStack's
+		// default, go.mod's toolchain line (a cold build of its own, minutes
+		// on a loaded machine), is installgo_test.go's subject.
+		"ARCA_GOTOOLCHAIN": "local",
 	}
 	for k, v := range p.vars {
 		p.set(k, v)
@@ -242,7 +251,9 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	t.Cleanup(func() {
 		killRecorded(t, p.vars["SERVICE_DIR"])
 		ks.RemoveRegion(t, region, p.vars["ARCA_SERVICE_NAME"])
-		removeUser(t, ks, svcUser)
+		for _, u := range []string{svcUser, objUser, filterUser} {
+			removeUser(t, ks, u)
+		}
 		drop := exec.Command("mysql", "-h", dbHost, "-P", dbPort, "-u", mcfg.User, "-e", "DROP DATABASE IF EXISTS `"+dbName+"`")
 		if mcfg.Passwd != "" {
 			drop.Args = append(drop.Args, "-p"+mcfg.Passwd)
@@ -319,7 +330,11 @@ wait_for_service 60 http://127.0.0.1:%d/info`, sw, filterPort)
 			}
 		}
 		overlay := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "object-server-1.conf"))
-		for _, want := range []string{"bind_port = " + strconv.Itoa(objBase), "[arca]", "key_service_url = http://127.0.0.1:" + strconv.Itoa(apiPort)} {
+		for _, want := range []string{
+			"bind_port = " + strconv.Itoa(objBase), "[arca]", "key_service_url = http://127.0.0.1:" + strconv.Itoa(apiPort),
+			// Loopback, SERVICE_HOST (already in it) and SWIFT_STORAGE_IPS.
+			"trusted_networks = 127.0.0.0/8, ::1, 127.0.0.1, 127.0.0.2",
+		} {
 			if !strings.Contains(overlay, want) {
 				t.Errorf("object-server-1.conf lacks %q:\n%s", want, overlay)
 			}
@@ -337,6 +352,69 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		}
 		if got, want := strings.TrimSpace(string(out)), fmt.Sprintf("127.0.0.1:%d/d1", objBase); got != want {
 			t.Errorf("object ring devices %q, want %q (was port %s)", got, want, oldObjPort[1])
+		}
+	})
+
+	// Each service's credentials are its own user's, in a file only the
+	// DevStack user (root here, STACK_USER) can read or write.
+	t.Run("credentials", func(t *testing.T) {
+		confDir := p.vars["ARCA_CONF_DIR"]
+		for file, user := range map[string]string{
+			"arca.conf":            svcUser,
+			"swift-filter.conf":    filterUser,
+			"object-server-1.conf": objUser,
+		} {
+			path := filepath.Join(confDir, file)
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %04o, want 0600 (it holds %s's password)", file, st.Mode().Perm(), user)
+			}
+			if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Getuid() {
+				t.Errorf("%s: owner %v, want uid %d (STACK_USER)", file, st.Sys(), os.Getuid())
+			}
+			body := readFile(t, path)
+			if !strings.Contains(body, "username = "+user+"\n") {
+				t.Errorf("%s does not authenticate as %s:\n%s", file, user, body)
+			}
+			if !strings.Contains(body, "password = "+p.vars["SERVICE_PASSWORD"]) {
+				t.Errorf("%s lacks %s's password", file, user)
+			}
+		}
+	})
+
+	// Each user holds exactly the roles its service needs: the object
+	// servers' user no service or admin role (it validates no token), the
+	// filter's no object-server role (it reads no key material).
+	t.Run("grants", func(t *testing.T) {
+		for user, want := range map[string]string{
+			svcUser:    "service",
+			objUser:    "key-manager:object-server",
+			filterUser: "key-manager:swift-filter service",
+		} {
+			out, err := teststack.Run(admin, "", "openstack", "role", "assignment", "list", "--names",
+				"--user", user, "--user-domain", p.vars["SERVICE_DOMAIN_NAME"], "-f", "value", "-c", "Role", "-c", "Project")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var roles []string
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) != 2 {
+					t.Errorf("%s: unexpected assignment %q", user, line)
+					continue
+				}
+				if proj, _, _ := strings.Cut(f[1], "@"); proj != p.vars["SERVICE_PROJECT_NAME"] {
+					t.Errorf("%s: role %s on %s, want only on the service project %s", user, f[0], f[1], p.vars["SERVICE_PROJECT_NAME"])
+				}
+				roles = append(roles, f[0])
+			}
+			slices.Sort(roles)
+			if got := strings.Join(roles, " "); got != want {
+				t.Errorf("%s's roles: %q, want %q", user, got, want)
+			}
 		}
 	})
 

@@ -8,14 +8,16 @@
 # DevStack sources this file with the phase as arguments ("stack install",
 # "stack post-config", "stack extra", "unstack", "clean"); iniset, iniget,
 # die, run_process, stop_process, wait_for_service, is_service_enabled,
-# enable_service, install_package, create_service_user,
+# enable_service, install_package, create_service_user, get_or_create_user,
+# get_or_create_role, get_or_add_user_project_role,
 # configure_keystone_authtoken_middleware, get_or_create_service,
 # get_or_create_endpoint, recreate_database and database_connection_url
 # come from DevStack's functions, functions-common and lib/.
 #
 # Variables (defaults in settings) read from DevStack: DEST, DATA_DIR,
 # STACK_USER, SERVICE_HOST, SERVICE_PASSWORD, SERVICE_PROJECT_NAME,
-# SERVICE_DOMAIN_NAME, KEYSTONE_SERVICE_URI, REGION_NAME, SWIFT_CONF_DIR.
+# SERVICE_DOMAIN_NAME, KEYSTONE_SERVICE_URI, REGION_NAME, SWIFT_CONF_DIR,
+# SWIFT_STORAGE_IPS.
 
 # Saves and turns off xtrace, as DevStack's plugins do: configs carry passwords.
 _XTRACE_ARCA=$(set +o | grep xtrace)
@@ -140,15 +142,58 @@ function _arca_conf_dir {
     mkdir -p "$ARCA_DATA_DIR"
 }
 
-# Keystone credentials of the Arca service user, for its authtoken sections.
+# _arca_private_conf FILE: FILE exists with mode 0600, owned by the DevStack
+# user running the plugin, before a password goes into it: every Arca
+# service refuses a credential file that group or others can read.
+function _arca_private_conf {
+    [[ -f $1 ]] || install -m 0600 /dev/null "$1"
+    chmod 0600 "$1"
+}
+
+# _arca_authtoken CONF USER: Keystone credentials of USER for CONF's
+# authtoken section.
 function _arca_authtoken {
-    local conf=$1
-    configure_keystone_authtoken_middleware "$conf" "$ARCA_SERVICE_USER"
+    local conf=$1 user=$2
+    configure_keystone_authtoken_middleware "$conf" "$user"
     iniset "$conf" keystone_authtoken region_name "$REGION_NAME"
+}
+
+# _arca_service_user NAME ROLE...: the Keystone user NAME (password
+# SERVICE_PASSWORD) in the service project, granted the roles given and no
+# other. DevStack's create_service_user grants "service" as well, which
+# lets a token validate other tokens: the object servers need none of it.
+function _arca_service_user {
+    local name=$1 role user
+    shift
+    user=$(get_or_create_user "$name" "$SERVICE_PASSWORD" "$SERVICE_DOMAIN_NAME")
+    [[ -n $user ]] || die $LINENO "no Keystone user $name"
+    for role in "$@"; do
+        get_or_create_role "$role" >/dev/null
+        get_or_add_user_project_role "$role" "$user" "$SERVICE_PROJECT_NAME" \
+            "$SERVICE_DOMAIN_NAME" "$SERVICE_DOMAIN_NAME" >/dev/null ||
+            die $LINENO "granting $role to $name in $SERVICE_PROJECT_NAME failed"
+    done
+}
+
+# _arca_object_trusted_networks: the object servers' trusted_networks.
+function _arca_object_trusted_networks {
+    if [[ -n $ARCA_OBJECT_TRUSTED_NETWORKS ]]; then
+        echo "$ARCA_OBJECT_TRUSTED_NETWORKS"
+        return
+    fi
+    local nets="127.0.0.0/8, ::1" ip
+    for ip in $SERVICE_HOST ${SWIFT_STORAGE_IPS//,/ }; do
+        ip=${ip#[}
+        ip=${ip%]}
+        [[ ", $nets, " == *", $ip, "* ]] || nets+=", $ip"
+    done
+    echo "$nets"
 }
 
 function configure_arca_api {
     _arca_conf_dir
+    # The database password and the service user's.
+    _arca_private_conf "$ARCA_CONF"
     iniset "$ARCA_CONF" DEFAULT debug "$ARCA_DEBUG"
     iniset "$ARCA_CONF" DEFAULT bind_host "$ARCA_API_LISTEN_ADDRESS"
     iniset "$ARCA_CONF" DEFAULT bind_port "$ARCA_API_PORT"
@@ -157,7 +202,7 @@ function configure_arca_api {
     iniset "$ARCA_CONF" database connection "$(database_connection_url "$ARCA_DB_NAME")"
     iniset "$ARCA_CONF" crypto master_key_file "$ARCA_MASTER_KEY_FILE"
     iniset "$ARCA_CONF" oslo_policy enforce_new_defaults true
-    _arca_authtoken "$ARCA_CONF"
+    _arca_authtoken "$ARCA_CONF" "$ARCA_SERVICE_USER"
 
     create_service_user "$ARCA_SERVICE_USER"
     local service_id
@@ -179,16 +224,17 @@ function configure_arca_api {
 function configure_arca_swift_filter {
     _arca_conf_dir
     local prefix=${ARCA_RESELLER_PREFIX%_}
-    # It holds the service user's password: arca-swift-filter refuses to
+    # It holds the filter user's password: arca-swift-filter refuses to
     # start while group or others have any access to it.
-    [[ -f $ARCA_FILTER_CONF ]] || install -m 0600 /dev/null "$ARCA_FILTER_CONF"
-    chmod 0600 "$ARCA_FILTER_CONF"
+    _arca_private_conf "$ARCA_FILTER_CONF"
+    _arca_service_user "$ARCA_FILTER_SERVICE_USER" service "$ARCA_SWIFT_FILTER_ROLE"
     iniset "$ARCA_FILTER_CONF" DEFAULT bind_ip "$ARCA_FILTER_LISTEN_ADDRESS"
     iniset "$ARCA_FILTER_CONF" DEFAULT bind_port "$ARCA_FILTER_PORT"
     iniset "$ARCA_FILTER_CONF" DEFAULT debug "$ARCA_DEBUG"
     iniset "$ARCA_FILTER_CONF" DEFAULT reseller_prefix "$prefix"
     iniset "$ARCA_FILTER_CONF" upstream url "http://$ARCA_SWIFT_PROXY_INTERNAL_HOST:$ARCA_SWIFT_PROXY_INTERNAL_PORT"
-    _arca_authtoken "$ARCA_FILTER_CONF"
+    # One user for both: it validates tokens and asks for active key ids.
+    _arca_authtoken "$ARCA_FILTER_CONF" "$ARCA_FILTER_SERVICE_USER"
     iniset "$ARCA_FILTER_CONF" key_service endpoint "$ARCA_API_URL"
     iniset "$ARCA_FILTER_CONF" key_service active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
 
@@ -226,15 +272,20 @@ function _arca_object_port {
 # Each node's arca-object-server reads Swift's node config, then an overlay
 # with its own port and the [arca] section; the object ring's devices of
 # that node move to the new port (write_ring: no partition moves).
+# The overlay holds the object servers' user's password (mode 0600);
+# Swift's node config, which holds none, is left as it is.
 function configure_arca_object {
     _arca_conf_dir
+    _arca_service_user "$ARCA_OBJECT_SERVICE_USER" "$ARCA_OBJECT_SERVER_ROLE"
     local builder=$SWIFT_CONF_DIR/object.builder
-    local n conf old new overlay nodes=0
+    local n conf old new overlay nodes=0 trusted
+    trusted=$(_arca_object_trusted_networks)
     while read -r n conf; do
         nodes=$((nodes + 1))
         old=$(iniget "$conf" DEFAULT bind_port)
         new=$(_arca_object_port "$n")
         overlay=$ARCA_CONF_DIR/object-server-$n.conf
+        _arca_private_conf "$overlay"
         iniset "$overlay" DEFAULT bind_port "$new"
         if [[ -f $SWIFT_CONF_DIR/swift.conf ]]; then
             iniset "$overlay" DEFAULT swift_conf "$SWIFT_CONF_DIR/swift.conf"
@@ -244,7 +295,8 @@ function configure_arca_object {
         iniset "$overlay" arca reseller_prefixes "${ARCA_RESELLER_PREFIX%_}_"
         iniset "$overlay" arca key_service_url "$ARCA_API_URL"
         iniset "$overlay" arca auth_url "$KEYSTONE_SERVICE_URI"
-        iniset "$overlay" arca username "$ARCA_SERVICE_USER"
+        iniset "$overlay" arca trusted_networks "$trusted"
+        iniset "$overlay" arca username "$ARCA_OBJECT_SERVICE_USER"
         iniset "$overlay" arca password "$SERVICE_PASSWORD"
         iniset "$overlay" arca user_domain_name "$SERVICE_DOMAIN_NAME"
         iniset "$overlay" arca project_name "$SERVICE_PROJECT_NAME"

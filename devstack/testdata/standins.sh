@@ -156,6 +156,26 @@ function create_service_user {
     done
 }
 
+# get_or_create_user name password domain: the user's id, created with
+# that password when missing (an existing user keeps its own).
+function get_or_create_user {
+    openstack user create --or-show --domain "$3" --password "$2" "$1" -f value -c id
+}
+
+# get_or_create_role name: the role's id, created when missing.
+function get_or_create_role {
+    openstack role create --or-show "$1" -f value -c id
+}
+
+# get_or_add_user_project_role role user project [user_domain project_domain]:
+# grants role to user (name or id) on project; granting it again is no error.
+function get_or_add_user_project_role {
+    openstack role add "$1" --user "$2" --project "$3" \
+        ${4:+--user-domain "$4"} ${5:+--project-domain "$5"}
+    openstack role assignment list --role "$1" --user "$2" --project "$3" \
+        ${4:+--user-domain "$4"} ${5:+--project-domain "$5"} -f value -c Role
+}
+
 function configure_keystoneauth {
     local conf=$1 user=$2 section=$3
     iniset "$conf" "$section" auth_type password
