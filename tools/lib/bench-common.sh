@@ -117,17 +117,30 @@ bench_fresh_db() {
 	DB_URL="mysql+pymysql://$MY_USER${MY_PASSWORD:+:$MY_PASSWORD}@$MY_HOST:$MY_PORT/$DB"
 }
 
-# keystone_authtoken_section: the [keystone_authtoken] section for the stack's
-# Keystone and its service user arca.
+# private_conf FILE: standard input into FILE, created mode 0600: it holds a
+# password, and the services refuse credential files others can read.
+private_conf() {
+	(umask 077 && cat >"$1") && chmod 600 "$1"
+}
+
+# keystone_authtoken_section [WHO]: the [keystone_authtoken] section for the
+# stack's Keystone and its service user WHO, as tools/stack.sh env names
+# them: ARCA (arca-api's user, the default), ARCA_FILTER (the filter's:
+# service and key-manager:swift-filter) or ARCA_OBJECT (the object
+# servers': key-manager:object-server only).
 keystone_authtoken_section() {
+	local who=${1:-ARCA}
+	local user=ARCA_TEST_${who}_USER password=ARCA_TEST_${who}_PASSWORD project=ARCA_TEST_${who}_PROJECT
+	[[ -n ${!user:-} && -n ${!password:-} && -n ${!project:-} ]] ||
+		die "the stack's environment has no $user, $password or $project (tools/stack.sh env)"
 	cat <<-CONF
 		[keystone_authtoken]
 		www_authenticate_uri = $ARCA_TEST_KEYSTONE_URL
 		auth_url = $ARCA_TEST_KEYSTONE_URL
 		auth_type = password
-		username = $ARCA_TEST_ARCA_USER
-		password = $ARCA_TEST_ARCA_PASSWORD
-		project_name = $ARCA_TEST_ARCA_PROJECT
+		username = ${!user}
+		password = ${!password}
+		project_name = ${!project}
 		user_domain_name = $ARCA_TEST_USER_DOMAIN
 		project_domain_name = $ARCA_TEST_PROJECT_DOMAIN
 		region_name = $ARCA_TEST_REGION
