@@ -16,7 +16,9 @@ conf=$state/arca.conf
 key=$state/master.key
 
 if [[ ! -f $conf ]]; then
-	cat >"$conf" <<CONF
+	# Owner only, as the SQLite database arca-api creates (0600) and the
+	# master key arca-manage writes.
+	(umask 077 && cat >"$conf") <<CONF
 # Written by "make run": a development arca-api. Do not expose it.
 [DEFAULT]
 bind_host = 127.0.0.1
