@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"opendev.org/x/arca/keyservice/envelope"
@@ -417,12 +418,17 @@ func OutcomeOf(err error) string {
 	return OutcomeError
 }
 
+// isServiceCaller says whether the audit names the caller a service: an
+// X-Service-Token, the service role, or one of the roles Arca's own daemons
+// hold (arca-object-server's and arca-swift-filter's; the object servers'
+// user has no other role).
 func isServiceCaller(c Caller) bool {
 	if c.IsService {
 		return true
 	}
 	for _, r := range c.Roles {
-		if r == "service" {
+		switch strings.ToLower(r) {
+		case "service", "key-manager:object-server", "key-manager:swift-filter":
 			return true
 		}
 	}

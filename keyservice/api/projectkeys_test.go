@@ -81,10 +81,10 @@ func newPKEnvWith(t *testing.T, dialect string, opts keyservice.Options) *pkEnv 
 type as struct{ project, user, roles string }
 
 var (
-	demoMember  = as{"demo", "alice", "member,reader"}
-	demoAdmin   = as{"demo", "dora", "admin,member,reader"}
-	altMember   = as{"alt", "bob", "member,reader"}
-	altAdmin    = as{"alt", "boss", "admin,member,reader"}
+	demoMember = as{"demo", "alice", "member,reader"}
+	demoAdmin  = as{"demo", "dora", "admin,member,reader"}
+	altMember  = as{"alt", "bob", "member,reader"}
+	altAdmin   = as{"alt", "boss", "admin,member,reader"}
 	// The object servers' user: key material and active ids of any project.
 	objectServer = as{"service", "arca", "key-manager:object-server"}
 )

@@ -80,7 +80,7 @@ func TestMariaDBKill9UnderLoad(t *testing.T) {
 		{"GET", "/v1/project-keys/active", key.project, "", ""},
 		{"GET", "/v1/project-keys/active", "k9-never-seen", "", ""},
 		{"GET", "/v1/project-keys/" + key.id, key.project, "", ""},
-		{"GET", "/v1/project-keys/" + key.id + "/payload?project_id=" + key.project, key.project, "service", ""},
+		{"GET", "/v1/project-keys/" + key.id + "/payload?project_id=" + key.project, key.project, "key-manager:object-server", ""},
 	} {
 		status, body, err := l.do(context.Background(), r.method, r.path, r.project, r.roles, r.body)
 		if err != nil {
@@ -152,7 +152,7 @@ func TestMariaDBKill9UnderLoad(t *testing.T) {
 		if k.payload == nil {
 			continue // acknowledged by GET active, but the material read was cut
 		}
-		status, body, err := l.do(context.Background(), "GET", "/v1/project-keys/"+k.id+"/payload?project_id="+k.project, k.project, "service", "")
+		status, body, err := l.do(context.Background(), "GET", "/v1/project-keys/"+k.id+"/payload?project_id="+k.project, k.project, "key-manager:object-server", "")
 		if status == http.StatusOK {
 			k.reads++
 		}
@@ -357,7 +357,7 @@ func (l *killLoad) fetchKey(project string) bool {
 	l.mu.Unlock()
 
 	path := "/v1/project-keys/" + id + "/payload?project_id=" + project
-	status, material, err := l.do(context.Background(), "GET", path, project, "service", "")
+	status, material, err := l.do(context.Background(), "GET", path, project, "key-manager:object-server", "")
 	if !l.answered("GET "+path, err) {
 		return false
 	}

@@ -46,7 +46,7 @@ func TestObservabilityRealServer(t *testing.T) {
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
 		return testapi.Do(t, method, srv.URL+path, body,
-			map[string]string{"X-Project-Id": "obsproject", "X-User-Id": "obsuser", "X-Roles": "admin"})
+			map[string]string{"X-Project-Id": "obsproject", "X-User-Id": "obsuser", "X-Roles": "admin,member,reader"})
 	}
 
 	before := metricstest.Scrape(t, srv.URL+"/metrics")
@@ -264,7 +264,7 @@ func TestMetricsSeparateBind(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", u, nil)
 		req.Header.Set("X-Project-Id", "bindproject")
-		req.Header.Set("X-Roles", "admin")
+		req.Header.Set("X-Roles", "admin,member,reader")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

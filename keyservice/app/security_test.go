@@ -182,6 +182,8 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	srv := keystoneServer(t, env, "")
 	r := &recorder{t: t, url: srv.URL}
 	demo, alt, arca := env.Token(t, testkeystone.Demo), env.Token(t, testkeystone.Alt), env.Token(t, testkeystone.Arca)
+	// The object servers' user reads key material; a system-scoped admin rotates.
+	object, system := env.Token(t, testkeystone.ArcaObject), env.SystemToken(t, testkeystone.Admin)
 	demoProject := projectOf(t, env, demo)
 
 	var secrets [][]byte // every secret value, as bytes
@@ -260,14 +262,14 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	mustStatus(200, status, body, "get order")
 	generated := payload("/v1/secrets/"+refID(t, body, "secret_ref")+"/payload", demo, "application/octet-stream")
 	secrets = append(secrets, generated)
-	// Project keys: the service user reads demo's active key, rotates it and
-	// reads the new one.
+	// Project keys: the object servers' user reads demo's active key, a
+	// system admin rotates it, and the object servers' user reads the new one.
 	for range 2 {
-		status, body = r.do("GET", "/v1/project-keys/active?project_id="+demoProject, arca, "")
+		status, body = r.do("GET", "/v1/project-keys/active?project_id="+demoProject, object, "")
 		mustStatus(200, status, body, "active project key")
 		keyID := refID(t, body, "key_ref")
-		secrets = append(secrets, payload("/v1/project-keys/"+keyID+"/payload?project_id="+demoProject, arca, "application/octet-stream"))
-		status, body = r.do("POST", "/v1/project-keys/rotate?project_id="+demoProject, arca, "")
+		secrets = append(secrets, payload("/v1/project-keys/"+keyID+"/payload?project_id="+demoProject, object, "application/octet-stream"))
+		status, body = r.do("POST", "/v1/project-keys/rotate?project_id="+demoProject, system, "")
 		if status != 200 && status != 201 {
 			t.Fatalf("rotate: %d %s", status, body)
 		}
@@ -298,7 +300,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 			}
 		}
 	}
-	needles = append(needles, demo, alt, arca, env.ServiceConfig().Password)
+	needles = append(needles, demo, alt, arca, object, system, env.ServiceConfig().Password)
 	for _, u := range env.Users {
 		needles = append(needles, u.Password)
 	}

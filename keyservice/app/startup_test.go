@@ -92,7 +92,7 @@ block_delete_with_consumers = false
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
 		return testapi.Do(t, method, srv.URL+path, body,
-			map[string]string{"X-Project-Id": "quotaproject", "X-User-Id": "quotauser", "X-Roles": "admin"})
+			map[string]string{"X-Project-Id": "quotaproject", "X-User-Id": "quotauser", "X-Roles": "admin,member,reader"})
 	}
 
 	code, body := call("GET", "/v1/quotas", "")

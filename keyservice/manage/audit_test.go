@@ -51,10 +51,10 @@ func TestAuditExport(t *testing.T) {
 		}
 	}
 	var materials [][]byte
-	code, body := call("GET", "/v1/project-keys/active", "admin", "")
+	code, body := call("GET", "/v1/project-keys/active", "admin,member,reader", "")
 	expect(code, 200, body, "first active key")
 	first := keyOf(body)
-	code, body = call("GET", "/v1/project-keys/"+first+"/payload?project_id="+project, "service", "")
+	code, body = call("GET", "/v1/project-keys/"+first+"/payload?project_id="+project, "key-manager:object-server", "")
 	expect(code, 200, body, "payload as service")
 	materials = append(materials, body)
 	caller = "intruder" // another project probing: 404, audited under the key's project
@@ -66,20 +66,20 @@ func TestAuditExport(t *testing.T) {
 	second := keyOf(body)
 	code, body = call("DELETE", "/v1/project-keys/"+first, "admin", "")
 	expect(code, 204, body, "destroy")
-	code, body = call("GET", "/v1/project-keys/"+first+"/payload?project_id="+project, "service", "")
+	code, body = call("GET", "/v1/project-keys/"+first+"/payload?project_id="+project, "key-manager:object-server", "")
 	expect(code, 410, body, "payload of a destroyed key")
-	code, body = call("GET", "/v1/project-keys/"+second+"/payload?project_id="+project, "service", "")
+	code, body = call("GET", "/v1/project-keys/"+second+"/payload?project_id="+project, "key-manager:object-server", "")
 	expect(code, 200, body, "payload of the new key")
 	materials = append(materials, body)
 	const secretPayload = "audit-secret-payload-7f3a"
-	code, body = call("POST", "/v1/secrets", "admin", `{"name":"s","payload":"`+secretPayload+`","payload_content_type":"text/plain"}`)
+	code, body = call("POST", "/v1/secrets", "admin,member,reader", `{"name":"s","payload":"`+secretPayload+`","payload_content_type":"text/plain"}`)
 	expect(code, 201, body, "secret")
 	var sec struct {
 		SecretRef string `json:"secret_ref"`
 	}
 	_ = json.Unmarshal(body, &sec)
 	secretID := sec.SecretRef[strings.LastIndex(sec.SecretRef, "/")+1:]
-	code, body = call("GET", "/v1/secrets/"+secretID+"/payload", "admin", "")
+	code, body = call("GET", "/v1/secrets/"+secretID+"/payload", "admin,member,reader", "")
 	expect(code, 200, body, "secret payload")
 
 	want := []struct{ action, outcome, reason, target string }{
@@ -185,7 +185,7 @@ func TestAuditExport(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	between := time.Now()
 	time.Sleep(50 * time.Millisecond)
-	code, body = call("GET", "/v1/project-keys/"+second+"/payload?project_id="+project, "service", "")
+	code, body = call("GET", "/v1/project-keys/"+second+"/payload?project_id="+project, "key-manager:object-server", "")
 	expect(code, 200, body, "payload after the cut")
 	code, body = call("POST", "/v1/project-keys/rotate", "admin", "")
 	expect(code, 201, body, "rotate after the cut")
