@@ -131,8 +131,8 @@ func (t *Target) Login(ctx context.Context) error {
 	return nil
 }
 
-// authorize sets the identity headers on req; service adds the service
-// role in noauth mode (project-key payloads are a service's business).
+// authorize sets the identity headers on req; service claims the object
+// servers' role in noauth mode (project-key payloads are theirs alone).
 func (t *Target) authorize(req *http.Request, service bool) {
 	switch t.Auth {
 	case "keystone":
@@ -141,7 +141,7 @@ func (t *Target) authorize(req *http.Request, service bool) {
 		req.Header.Set("X-Project-Id", t.Project)
 		req.Header.Set("X-User-Id", "loadgen")
 		if service {
-			req.Header.Set("X-Roles", "service,admin")
+			req.Header.Set("X-Roles", "key-manager:object-server")
 		}
 	}
 }
