@@ -303,8 +303,10 @@ token_cache_time = 0.001
 	return testapi.Start(t, testapi.Options{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: extra}), db
 }
 
+// serviceCredentials are the object servers' user's, arca-object: the
+// key-manager:object-server role and no other.
 func serviceCredentials(ks *testkeystone.Env) Credentials {
-	u := ks.Users[testkeystone.Arca]
+	u := ks.Users[testkeystone.ArcaObject]
 	return Credentials{AuthURL: ks.URL, Username: u.Name, Password: u.Password, ProjectName: u.Project,
 		UserDomainName: ks.UserDomain, ProjectDomainName: ks.ProjectDomain}
 }
