@@ -354,7 +354,7 @@ func shortLivedToken(t *testing.T, env *testkeystone.Env, lifetime time.Duration
 // once it has lapsed; the cached validation does not outlive the token.
 func TestExpiredTokenRealStack(t *testing.T) {
 	env := testkeystone.Load(t)
-	srv := keystoneServer(t, env, "")
+	srv := keystoneServer(t, env, "\n[metrics]\nbind =\n") // /metrics on the service port
 	token, expires := shortLivedToken(t, env, 8*time.Second)
 	t.Logf("token expires in %.1fs (%s)", time.Until(expires).Seconds(), expires.Format(time.RFC3339Nano))
 

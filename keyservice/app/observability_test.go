@@ -41,7 +41,8 @@ func TestObservabilityRealServer(t *testing.T) {
 	}
 	disable := filepath.Join(t.TempDir(), "arca-api.disabled")
 	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL.String(),
-		Extra: "\n[healthcheck]\ndisable_by_file_path = " + disable + "\n"})
+		// /metrics on the service port, which the test scrapes.
+		Extra: "\n[healthcheck]\ndisable_by_file_path = " + disable + "\n\n[metrics]\nbind =\n"})
 
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
@@ -175,7 +176,7 @@ func TestObservabilityRealServer(t *testing.T) {
 // an address, a credential or a token.
 func TestObservabilityKeystoneRealStack(t *testing.T) {
 	env := testkeystone.Load(t)
-	srv := keystoneServer(t, env, "")
+	srv := keystoneServer(t, env, "\n[metrics]\nbind =\n") // /metrics on the service port
 	get := func(base, path, token string) (int, []byte) {
 		t.Helper()
 		return testapi.Do(t, http.MethodGet, base+path, "", map[string]string{"X-Auth-Token": token})

@@ -33,6 +33,10 @@ connection = sqlite:///%s
 
 [crypto]
 master_key_file = %s
+
+[metrics]
+# an ephemeral port: two servers run side by side here
+bind = 127.0.0.1:0
 `, tlsLines, filepath.Join(dir, "arca.sqlite"), filepath.Join(dir, "master.key")))
 	for _, args := range [][]string{{"kek", "rotate"}, {"db", "upgrade"}} {
 		if out, err := testapi.Manage(t, conf, args...); err != nil {
