@@ -69,6 +69,34 @@ func (s *Server) writeKey(ctx context.Context, account string, h http.Header) (o
 	return s.material(ctx, project, k.ID)
 }
 
+// errKeyRotated: the key a PUT was encrypted under stopped being the
+// project's active key while the body streamed.
+var errKeyRotated = errors.New("objectserver: the project key was rotated during the upload")
+
+// confirmWriteKey runs just before a PUT is committed, that is before it
+// can be acknowledged: the key the object was encrypted under must still be
+// the project's active key as this server knows it. Then arca-api cannot
+// have destroyed it yet (it waits its active_key_cache_ttl, at least ours,
+// after a deactivation). An upload that outlived the rotation of its key is
+// refused (503, the client retries under the new key) rather than stored
+// under a key that may already be gone. The check is a cache hit nearly
+// always; cached active ids only move forward, so a different cached id
+// means the key was deactivated.
+func (s *Server) confirmWriteKey(ctx context.Context, account, keyID string) error {
+	project, err := s.projectFor(account)
+	if err != nil {
+		return err
+	}
+	k, err := s.keys.ActiveKey(ctx, project)
+	if err != nil {
+		return fmt.Errorf("confirming the active key of project %s: %w", project, err)
+	}
+	if k.ID != keyID {
+		return fmt.Errorf("%w: written under %s, active now %s", errKeyRotated, keyID, k.ID)
+	}
+	return nil
+}
+
 // readKey fetches the key an object was written with.
 func (s *Server) readKey(ctx context.Context, account, keyID string) (objcrypt.ProjectKey, error) {
 	project, err := s.projectFor(account)
@@ -92,6 +120,8 @@ func keyErrorStatus(err error) (int, string) {
 	switch {
 	case errors.Is(err, keyclient.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "key service unavailable"
+	case errors.Is(err, errKeyRotated):
+		return http.StatusServiceUnavailable, "the project key was rotated during the upload; retry"
 	case errors.Is(err, keyclient.ErrDestroyed):
 		return http.StatusGone, "the project key of this object was destroyed"
 	case errors.Is(err, keyclient.ErrNotFound):

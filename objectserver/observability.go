@@ -96,6 +96,8 @@ func (s *Server) countKeyError(req *request, err error) {
 		m.RefusedNoKey(project, "unavailable")
 	case errors.Is(err, errNoProject):
 		m.RefusedNoKey(project, "no_project")
+	case errors.Is(err, errKeyRotated):
+		m.RefusedNoKey(project, "rotated")
 	default:
 		s.countIntegrity(req, err)
 	}

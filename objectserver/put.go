@@ -280,6 +280,13 @@ func (s *Server) handlePut(req *request) {
 	for k, v := range cryptMeta {
 		meta[k] = v
 	}
+	if s.cfg.Encrypt {
+		// Acknowledged only under a key still active (keys.go).
+		if err := s.confirmWriteKey(req.ctx, req.account, key.ID); err != nil {
+			s.keyError(req, err)
+			return
+		}
+	}
 	if err := wr.Commit(req.ctx, req.ts.Internal()+".data", meta); err != nil {
 		s.diskError(req, err)
 		return

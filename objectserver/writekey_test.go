@@ -3,11 +3,14 @@ package objectserver
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/objcrypt"
@@ -158,4 +161,89 @@ func storedKeyID(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return md.Values[objcrypt.SysmetaPrefix+"Key-Id"]
+}
+
+// rotatingBody is a PUT body that, once read to the end, runs rotate: a
+// rotation that lands while the upload streams.
+type rotatingBody struct {
+	r      *strings.Reader
+	rotate func()
+	done   bool
+}
+
+func (b *rotatingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.rotate()
+	}
+	return n, err
+}
+
+// TestUploadAcrossARotation: the key check is repeated just before the
+// object is committed. An upload whose key stopped being the active one
+// (as the server knows it) while it streamed is refused with 503 and
+// leaves no object; one whose key the server still holds as active (the
+// rotation not seen yet, within active_key_cache_ttl) is stored under it.
+func TestUploadAcrossARotation(t *testing.T) {
+	for i, tc := range []struct {
+		name       string
+		cacheSeen  bool // the server's active-id cache learns of the rotation
+		wantStatus int
+	}{
+		{"rotation seen by the server before the commit", true, 503},
+		{"rotation not yet seen by the server", false, 201},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			cache := &cachingResolver{mem: e.keys, cached: map[string]keyclient.Key{}}
+			e.srv.keys = refreshingResolver{cache}
+			first, err := cache.ActiveKey(context.Background(), "p1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := &rotatingBody{r: strings.NewReader(strings.Repeat("streamed across a rotation ", 4096)), rotate: func() {
+				e.keys.rotate("p1")
+				if tc.cacheSeen {
+					cache.mu.Lock()
+					delete(cache.cached, "p1") // expired: the next lookup sees the new key
+					cache.mu.Unlock()
+				}
+			}}
+			path := fmt.Sprintf("/sda/1/AUTH_p1/c/up%d", i)
+			req, err := http.NewRequest("PUT", e.ts.URL+path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Timestamp", e.next())
+			req.Header.Set("Content-Type", "text/plain")
+			req.Header.Set(KeyIDHeader, first.ID)
+			// The body leaves only once the server reads it, after it
+			// chose the key (Go's server answers 100 Continue then).
+			req.Header.Set("Expect", "100-continue")
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.ExpectContinueTimeout = time.Minute
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := readBody(t, resp)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("PUT across a rotation: %d %q, want %d", resp.StatusCode, msg, tc.wantStatus)
+			}
+			var got []string
+			for _, f := range e.files() {
+				if filepath.Ext(f) == ".data" {
+					got = append(got, storedKeyID(t, f))
+				}
+			}
+			switch {
+			case tc.wantStatus != 201 && len(got) != 0:
+				t.Fatalf("refused upload left objects under %v", got)
+			case tc.wantStatus == 201 && (len(got) != 1 || got[0] != first.ID):
+				t.Fatalf("upload stored under %v, want %s", got, first.ID)
+			}
+		})
+	}
 }
