@@ -93,6 +93,7 @@ var systemOwner = keyservice.Caller{SystemScope: keyservice.SystemScopeAll, User
 
 type authzEnv struct {
 	t    *testing.T
+	svc  *keyservice.Service
 	srv  *Server
 	rec  *recordingAuthz
 	logs *bytes.Buffer
@@ -131,7 +132,7 @@ func newAuthzEnv(t *testing.T, callers testAuthn, overrides map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &authzEnv{t: t, srv: srv, rec: rec, logs: &logs}
+	return &authzEnv{t: t, svc: svc, srv: srv, rec: rec, logs: &logs}
 }
 
 type syncWriter struct {
@@ -636,4 +637,44 @@ Rules and defaults: ` + "`etc/arca/policy.yaml.sample`" + `; project keys: [proj
 		b.WriteString("\n")
 	}
 	return b.Bytes()
+}
+
+// TestScopeRefusalsAudited: a project-key operation refused for its token's
+// scope, before policy runs, is audited like one policy refused: denied,
+// under the key's own project (else the addressed one), with the scope in
+// the detail.
+func TestScopeRefusalsAudited(t *testing.T) {
+	domain := keyservice.Caller{DomainID: "dom", UserID: "u-domain", Roles: adminRoles}
+	system := keyservice.Caller{SystemScope: keyservice.SystemScopeAll, UserID: "u-system", Roles: adminRoles}
+	e := newAuthzEnv(t, testAuthn{"domain": domain, "system": system}, nil)
+	f := e.seed()
+	for _, r := range []struct{ who, method, path, action, detail string }{
+		{"domain", "POST", "/v1/project-keys/rotate?project_id=" + projP, keyservice.AuditRotate, "token scoped to domain dom"},
+		{"domain", "DELETE", "/v1/project-keys/" + f.oldKey + "?project_id=" + projP, keyservice.AuditDestroy, "token scoped to domain dom"},
+		{"system", "DELETE", "/v1/project-keys/" + f.oldKey, keyservice.AuditDestroy, "system-scoped token"},
+		{"system", "GET", "/v1/project-keys/" + f.oldKey + "/payload?project_id=" + projP, keyservice.AuditPayload, "system-scoped token"},
+	} {
+		if w := e.do(r.who, r.method, r.path, ""); w.Code != http.StatusForbidden {
+			t.Fatalf("%s %s as %s: %d %s", r.method, r.path, r.who, w.Code, w.Body)
+		}
+	}
+	recs, err := e.svc.ProjectKeyAudit(context.Background(), keyservice.KeyAuditFilter{ProjectID: projP, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denied []string
+	for _, rec := range recs {
+		if rec.Outcome == keyservice.OutcomeDenied {
+			denied = append(denied, rec.Action+" "+rec.ProjectID+" "+rec.KeyID+" "+rec.UserID+" "+rec.Detail)
+		}
+	}
+	want := []string{
+		keyservice.AuditRotate + " " + projP + "  u-domain token scoped to domain dom",
+		keyservice.AuditDestroy + " " + projP + " " + f.oldKey + " u-domain token scoped to domain dom",
+		keyservice.AuditDestroy + " " + projP + " " + f.oldKey + " u-system system-scoped token",
+		keyservice.AuditPayload + " " + projP + " " + f.oldKey + " u-system system-scoped token",
+	}
+	if !slices.Equal(denied, want) {
+		t.Fatalf("denied audit records:\n got %q\nwant %q", denied, want)
+	}
 }

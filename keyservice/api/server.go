@@ -228,6 +228,37 @@ func checkScope(c echo.Context, rt route, caller keyservice.Caller) error {
 	return keyservice.Errorf(keyservice.ErrForbidden, "Forbidden: this operation requires a project-scoped token.")
 }
 
+// auditScopeRefusal records a project-key operation refused for the
+// caller's token scope. As for refusals by policy (loadProjectKey), the
+// record names the key's own project when the key exists, so that its
+// owners see the attempt, else the addressed one.
+func (s *Server) auditScopeRefusal(c echo.Context, rt route, caller keyservice.Caller, cause error) {
+	ctx := c.Request().Context()
+	project := ""
+	if p, err := addressedProject(c); err == nil {
+		project = p
+	}
+	id := c.Param("id")
+	if id != "" {
+		if k, err := s.svc.LoadProjectKeyByID(ctx, id); err == nil {
+			project = k.ProjectID
+		}
+	}
+	s.svc.AuditProjectKeyAccess(ctx, caller, rt.audit, project, auditKeyID(id), cause, scopeDetail(caller))
+}
+
+// scopeDetail names a refused caller's token scope for the audit trail,
+// where its empty project would say nothing.
+func scopeDetail(caller keyservice.Caller) string {
+	switch {
+	case caller.SystemScope != "":
+		return "system-scoped token"
+	case caller.DomainID != "":
+		return "token scoped to domain " + caller.DomainID
+	}
+	return "token not project-scoped"
+}
+
 // wrap applies a route's authentication, token scope, body limit and
 // policy: collection routes are authorized here, and no route with a rule
 // can answer 2xx unless a policy check passed.
@@ -244,12 +275,7 @@ func (s *Server) wrap(rt route) echo.HandlerFunc {
 			c.Set(string(keyCaller), caller)
 			if err := checkScope(c, rt, caller); err != nil {
 				if rt.audit != "" {
-					project := ""
-					if p, err := addressedProject(c); err == nil {
-						project = p
-					}
-					s.svc.AuditProjectKeyAccess(c.Request().Context(), caller, rt.audit, project,
-						auditKeyID(c.Param("id")), err, "token not project-scoped")
+					s.auditScopeRefusal(c, rt, caller, err)
 				}
 				return err
 			}
