@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts arca-api for development, as "make run" does: SQLite and a master
 # key file under a local state folder, no-auth mode (the project comes from
-# the X-Project-Id header), listening on 127.0.0.1:9311. Everything it needs
-# is created on the first run; later runs keep the data.
+# the X-Project-Id header, the roles from X-Roles: admin, member and reader
+# when it is absent; the production policy decides, docs/policy.md),
+# listening on 127.0.0.1:9311. Everything it needs is created on the first
+# run; later runs keep the data.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +49,7 @@ arca-api (development mode: no authentication, SQLite in $state)
   curl -s -H 'X-Project-Id: demo' http://127.0.0.1:$port/v1/secrets
   curl -s -X POST -H 'X-Project-Id: demo' -H 'Content-Type: application/json' \\
        -d '{"type":"key","meta":{"algorithm":"aes","bit_length":256}}' http://127.0.0.1:$port/v1/orders
+  curl -s -H 'X-Project-Id: demo' -H 'X-Roles: reader' http://127.0.0.1:$port/v1/secrets   # 403: a reader lists nothing
 
 Stop with Ctrl-C.
 MSG
