@@ -99,7 +99,7 @@ var defaultRules = []ruleDefault{
 	same("observer", "role:observer", "Legacy role: read and decrypt."),
 	same("creator", "role:creator", "Legacy role: create, and delete what it created."),
 	same("admin", "role:admin", ""),
-	same("service_admin", "role:key-manager:service-admin", "Legacy role for project quotas."),
+	same("service_admin", "role:key-manager:service-admin", "Barbican's legacy role for project quotas; in Arca also rotates and destroys any project's keys."),
 	same("all_users", "rule:admin or rule:observer or rule:creator or rule:audit or rule:service_admin", ""),
 	same("all_but_audit", "rule:admin or rule:observer or rule:creator", ""),
 	same("admin_or_creator", "rule:admin or rule:creator", ""),
