@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 
 	"opendev.org/x/arca/internal/config"
@@ -102,42 +101,16 @@ func (s *Server) checkExposure(addr net.Addr) error {
 		"or bind_ip = 127.0.0.1", addr)
 }
 
-// secretOptions are the options whose values are credentials: the key
+// SecretOptions are the options whose values are credentials: the key
 // service user's password or application credential secret, which (with
 // the key-manager:object-server role) read every project's key material.
-var secretOptions = [...]struct{ section, key string }{{secArca, "password"}, {secArca, "application_credential_secret"}}
+var SecretOptions = []config.Option{{Section: secArca, Key: "password"}, {Section: secArca, Key: "application_credential_secret"}}
 
-// CheckCredentialFiles refuses a configuration file that sets a
-// credential (secretOptions) while its group or others have any access to
-// it, as arca-api refuses its master key file: a password readable by
-// every local account is a password given to them. Each file is checked
-// on its own, so that a credential kept in a file of its own (a later
-// --config-file) is checked and the shared object-server.conf may stay
-// readable.
+// CheckCredentialFiles refuses a configuration file that sets a credential
+// (SecretOptions) while its group or others have any access to it, as
+// arca-api refuses its master key file (config.CheckCredentialFiles: each
+// file on its own, so a credential kept in a private file of its own leaves
+// the shared object-server.conf free to stay readable).
 func CheckCredentialFiles(paths []string) error {
-	for _, p := range paths {
-		f, err := config.Load(p)
-		if err != nil {
-			return err
-		}
-		var holds []string
-		for _, o := range secretOptions {
-			if f.String(o.section, o.key, "") != "" {
-				holds = append(holds, "["+o.section+"] "+o.key)
-			}
-		}
-		if holds == nil {
-			continue
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("configuration file %s: %w", p, err)
-		}
-		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			return fmt.Errorf("configuration file %s holds a credential (%s) and has mode %04o: group and others must have no access to it; "+
-				"run \"chmod 600 %s\" (owned by the user the server runs as), or move the credential to a file of its own given with --config-file",
-				p, strings.Join(holds, ", "), perm, p)
-		}
-	}
-	return nil
+	return config.CheckCredentialFiles(paths, SecretOptions...)
 }
