@@ -217,6 +217,14 @@ func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 
 // handle does the work of one request; it returns once the response is done.
 func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *requestLog) {
+	// Swift has no CONNECT; forwarding one would tunnel a client's bytes
+	// through the shared connection pool to the proxy (the reverse-proxy
+	// case of GO-2026-6605). It ends here.
+	if r.Method == http.MethodConnect {
+		rl.outcome = "CONNECT refused"
+		localError(w, r, http.StatusMethodNotAllowed, "CONNECT is not a Swift method.")
+		return
+	}
 	if err := checkHeaders(r.Header); err != nil {
 		rl.outcome = err.Error()
 		localError(w, r, http.StatusBadRequest, "Ambiguous header name: use '-', not '_'.")

@@ -105,6 +105,9 @@ func TestHostileRequests(t *testing.T) {
 		{"overlong UTF-8 slash", req("PUT", "/v1/AUTH_demo/c/%c0%af", "x", demo), 400},
 		{"bad percent escape", req("PUT", "/v1/AUTH_demo/c/%zz", "x", demo), 400},
 		{"space in request target", req("PUT", "/v1/AUTH_demo/c/a b", "x", demo), 400},
+		// Swift has no CONNECT: never tunnelled to the proxy
+		{"CONNECT to the proxy's address", req("CONNECT", "127.0.0.1:8081", "", demo), 405},
+		{"CONNECT with an object path", req("CONNECT", obj, "", demo), 405},
 		// header injection
 		{"CR inside a header value", req("PUT", obj, "x", demo, "X-Object-Meta-A: a\rX-Arca-Key-Id: key-alt"), 400},
 		{"NUL in a header value", req("PUT", obj, "x", demo, "X-Object-Meta-A: a\x00b"), 400},
