@@ -11,6 +11,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/tools/soak"
 )
@@ -84,11 +86,11 @@ func TestSoak(t *testing.T) {
 		pid     int
 		metrics string
 	}
-	procs := []watched{{"arca-api", e.api.Pid(), e.apiURL + "/metrics"}}
+	procs := []watched{{"arca-api", e.api.Pid(), metricsURL(t, e.apiURL)}}
 	for i, p := range e.objServers {
-		procs = append(procs, watched{fmt.Sprintf("object-server-%d", i+1), p.Pid(), e.objURLs[i] + "/metrics"})
+		procs = append(procs, watched{fmt.Sprintf("object-server-%d", i+1), p.Pid(), metricsURL(t, e.objURLs[i])})
 	}
-	procs = append(procs, watched{"swift-filter", e.filterProc.Pid(), e.filter + "/metrics"})
+	procs = append(procs, watched{"swift-filter", e.filterProc.Pid(), metricsURL(t, e.filter)})
 	type sample struct {
 		at  float64
 		rss []float64 // MiB
@@ -366,4 +368,19 @@ func goroutines(c *http.Client, url string) int {
 		}
 	}
 	return -1
+}
+
+// metricsURL is the /metrics of the service at serviceURL: its own loopback
+// listener at the default port (metrics.DefaultBind), not the service port.
+func metricsURL(t *testing.T, serviceURL string) string {
+	t.Helper()
+	u, err := url.Parse(serviceURL)
+	if err != nil {
+		t.Fatalf("service URL %q: %v", serviceURL, err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("service URL %q has no port", serviceURL)
+	}
+	return "http://" + metrics.DefaultBind(port) + metrics.Path
 }
