@@ -12,7 +12,8 @@ import (
 )
 
 // KeyIDHeader carries the project key id the front filter chose for the
-// account in the path (ARCHITECTURE.md, "The key-id header").
+// account in the path: a hint, never trusted to choose the key a write is
+// stored under (docs/project-keys.md, docs/architecture.md).
 const KeyIDHeader = "X-Arca-Key-Id"
 
 // errNoProject: the account does not belong to an encrypted project (no
