@@ -21,7 +21,7 @@ import (
 )
 
 // KeyIDHeader is the header that carries the owning project's active key id
-// to the object servers (see ARCHITECTURE.md, "The key-id header").
+// to the object servers, as a hint (docs/architecture.md, docs/project-keys.md).
 const KeyIDHeader = "X-Arca-Key-Id"
 
 // TokenValidator validates Keystone tokens; *keystone.Validator is one. Errors
