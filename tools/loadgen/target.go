@@ -71,7 +71,7 @@ func (t *Target) Login(ctx context.Context) error {
 		}
 		return "", fmt.Errorf("target %s: %s is not set (eval \"$(tools/stack.sh env)\")", t.Name, k)
 	}
-	u := strings.ToUpper(t.User)
+	u := strings.ReplaceAll(strings.ToUpper(t.User), "-", "_") // arca-object: ARCA_TEST_ARCA_OBJECT_*
 	var vals [6]string
 	for i, k := range []string{"ARCA_TEST_KEYSTONE_URL", "ARCA_TEST_" + u + "_USER", "ARCA_TEST_" + u + "_PASSWORD",
 		"ARCA_TEST_" + u + "_PROJECT", "ARCA_TEST_USER_DOMAIN", "ARCA_TEST_PROJECT_DOMAIN"} {
