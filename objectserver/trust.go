@@ -50,6 +50,15 @@ func parseNetworks(items []string) ([]netip.Prefix, error) {
 	for _, it := range items {
 		it = strings.TrimSpace(it)
 		if p, err := netip.ParsePrefix(it); err == nil {
+			if p.Addr().Is4In6() {
+				// Peers are unmapped before the check (a dual-stack
+				// listener sees IPv4 peers as ::ffff:a.b.c.d), so an
+				// IPv4-mapped prefix kept as written would never match.
+				if p.Bits() < 96 {
+					return nil, fmt.Errorf("%q: an IPv4-mapped prefix must be /96 or longer (write the IPv4 network, e.g. 10.0.0.0/8)", it)
+				}
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,13 @@ func TestTrustedPeer(t *testing.T) {
 	nets, err := parseNetworks([]string{"10.1.0.0/24", " 192.0.2.7 ", "2001:db8::/64"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	mapped, err := parseNetworks([]string{"::ffff:10.0.0.0/104", "::ffff:192.0.2.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.9/32")}; !slices.Equal(mapped, want) {
+		t.Errorf("IPv4-mapped entries parse as %v, want %v", mapped, want)
 	}
 	for _, tc := range []struct {
 		nets   []netip.Prefix
@@ -36,13 +44,19 @@ func TestTrustedPeer(t *testing.T) {
 		{loopbackNetworks, "127.0.0.2:1", true},
 		{loopbackNetworks, "[::1]:1", true},
 		{loopbackNetworks, "10.1.0.9:1", false},
+		// written IPv4-mapped, a prefix stands for its IPv4 network
+		{mapped, "10.0.3.4:1", true},
+		{mapped, "[::ffff:10.0.3.4]:1", true},
+		{mapped, "11.0.0.1:1", false},
+		{mapped, "192.0.2.9:1", true},
+		{mapped, "192.0.2.10:1", false},
 	} {
 		s := &Server{trusted: tc.nets}
 		if got := s.trustedPeer(&http.Request{RemoteAddr: tc.remote}); got != tc.want {
 			t.Errorf("%v admits %s: %v, want %v", tc.nets, tc.remote, got, tc.want)
 		}
 	}
-	for _, bad := range [][]string{nil, {"10.1.0.0/33"}, {"example.com"}, {"10.1.0.0/24", ""}} {
+	for _, bad := range [][]string{nil, {"10.1.0.0/33"}, {"example.com"}, {"10.1.0.0/24", ""}, {"::ffff:0:0/80"}} {
 		if _, err := parseNetworks(bad); err == nil {
 			t.Errorf("trusted_networks = %q accepted", bad)
 		}
