@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -378,6 +379,23 @@ func TestUncheckedSuccessIsRefused(t *testing.T) {
 		"stream": func(c echo.Context) error {
 			return c.Stream(http.StatusOK, "text/plain", strings.NewReader(leak))
 		},
+		// Past echo's Response (and its Before hooks), straight to the
+		// http.ResponseWriter under it.
+		"raw": func(c echo.Context) error {
+			w := c.Response().Writer
+			w.Header().Set("Location", "/v1/x")
+			w.WriteHeader(http.StatusCreated)
+			_, err := w.Write([]byte(leak))
+			return err
+		},
+		"raw-implicit": func(c echo.Context) error { _, err := c.Response().Writer.Write([]byte(leak)); return err },
+		"raw-flush": func(c echo.Context) error {
+			if err := http.NewResponseController(c.Response().Writer).Flush(); err != nil {
+				return err
+			}
+			_, err := c.Response().Writer.Write([]byte(leak))
+			return err
+		},
 	}
 	for name, h := range handlers {
 		e.srv.echo.Add(http.MethodGet, "/test/unchecked/"+name, e.srv.wrap(route{method: http.MethodGet, rule: "secrets:get", handler: h}))
@@ -407,6 +425,23 @@ func TestUncheckedSuccessIsRefused(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "no policy check allowed") || strings.Contains(e.logs.String(), leak) {
 		t.Fatalf("log: %s", e.logs)
+	}
+}
+
+// TestUncheckedHijackIsRefused: the connection is not handed to a handler
+// whose route's check did not pass, where its bytes would pass no guard.
+func TestUncheckedHijackIsRefused(t *testing.T) {
+	member := keyservice.Caller{ProjectID: projP, UserID: "m", Roles: memberRoles}
+	e := newAuthzEnv(t, testAuthn{"member": member}, nil)
+	var hijackErr error
+	e.srv.echo.Add(http.MethodGet, "/test/hijack", e.srv.wrap(route{method: http.MethodGet, rule: "secrets:get",
+		handler: func(c echo.Context) error {
+			_, _, hijackErr = http.NewResponseController(c.Response().Writer).Hijack()
+			return hijackErr
+		}}))
+	w := e.do("member", http.MethodGet, "/test/hijack", "")
+	if hijackErr == nil || errors.Is(hijackErr, http.ErrNotSupported) || w.Code != http.StatusInternalServerError {
+		t.Fatalf("hijack: %v; answer %d %q", hijackErr, w.Code, w.Body)
 	}
 }
 

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -299,55 +301,117 @@ type policyGuard struct {
 
 // guard makes sure no 2xx leaves a route with a rule unless authorize
 // passed: a handler that forgot its check answers 500 (and an error is
-// logged) instead of handing out what it guards.
+// logged) instead of handing out what it guards. The decision is the
+// response writer's (guardWriter), so it holds whichever way the handler
+// writes: through echo's Response, through the http.ResponseWriter under
+// it, by flushing, or by hijacking the connection.
 func (s *Server) guard(c echo.Context) {
 	g := &policyGuard{}
 	c.Set(string(keyGuard), g)
 	resp := c.Response()
 	w := &guardWriter{ResponseWriter: resp.Writer}
-	resp.Writer = w
-	resp.Before(func() {
-		if resp.Status < 200 || resp.Status > 299 || g.passed {
-			return
+	w.refuse = func(code int) bool {
+		if code < 200 || code > 299 || g.passed {
+			return false
 		}
 		rt, _ := c.Get(string(keyRoute)).(route)
 		s.log.Error().Str("request_id", requestID(c)).Str("method", c.Request().Method).
-			Str("route", rt.path).Str("rule", rt.rule).Int("status", resp.Status).
+			Str("route", rt.path).Str("rule", rt.rule).Int("status", code).
 			Msg("refused a success answer that no policy check allowed (handler without authorize)")
-		h := resp.Header()
+		// Whatever the handler set for its answer goes: a Location or a
+		// key algorithm would confirm what the 500 withholds.
+		h := w.ResponseWriter.Header()
 		for _, k := range []string{echo.HeaderLocation, echo.HeaderContentLength, echo.HeaderContentEncoding, "X-Arca-Key-Algorithm"} {
 			h.Del(k)
 		}
 		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		// The access log and the metrics read the status from echo's
+		// Response, which a write past it does not update.
 		resp.Status = http.StatusInternalServerError
-		w.blocked = true
+		return true
+	}
+	resp.Writer = w
+	// Echo's own WriteHeader runs its Before hooks first: deciding there
+	// too lets it pass the 500 down, so its Status stays true.
+	resp.Before(func() {
+		if w.decide(resp.Status) {
+			resp.Status = http.StatusInternalServerError
+		}
 	})
 }
 
-// guardWriter discards the body of a refused answer and writes an error
-// body in its place.
+// guardWriter is the response writer of every route with a rule. The first
+// final status written through it is decided once: a 2xx without a passed
+// check (refuse) becomes a 500 with an error body, and the handler's body
+// is discarded.
 type guardWriter struct {
 	http.ResponseWriter
-	blocked bool
+	refuse      func(code int) bool
+	decided     bool // a final status went through decide
+	blocked     bool // and it was refused
+	wroteHeader bool
+}
+
+// decide makes the decision for the final status code, once.
+func (w *guardWriter) decide(code int) bool {
+	if code < 200 {
+		return false // informational: no answer yet
+	}
+	if !w.decided {
+		w.decided = true
+		w.blocked = w.refuse(code)
+	}
+	return w.blocked
 }
 
 func (w *guardWriter) WriteHeader(code int) {
-	w.ResponseWriter.WriteHeader(code)
-	if w.blocked {
-		body, _ := json.Marshal(errorBody{Code: code, Title: titleOf(code),
-			Description: "The server has either erred or is incapable of performing the requested operation."})
-		_, _ = w.ResponseWriter.Write(body)
+	if w.wroteHeader || !w.decide(code) {
+		if code >= 200 {
+			w.wroteHeader = true
+		}
+		w.ResponseWriter.WriteHeader(code)
+		return
 	}
+	w.wroteHeader = true
+	code = http.StatusInternalServerError
+	w.ResponseWriter.WriteHeader(code)
+	body, _ := json.Marshal(errorBody{Code: code, Title: titleOf(code),
+		Description: "The server has either erred or is incapable of performing the requested operation."})
+	_, _ = w.ResponseWriter.Write(body)
 }
 
 func (w *guardWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		// As net/http does: a body without a status is a 200.
+		w.WriteHeader(http.StatusOK)
+	}
 	if w.blocked {
 		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
 }
 
-// Unwrap lets http.ResponseController reach the connection's writer.
+// FlushError flushes through the guard: a flush before any status sends a
+// 200, which must be decided first. http.ResponseController (and echo's
+// Flush) use it instead of unwrapping to the connection's writer.
+func (w *guardWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection only to a request whose policy check passed:
+// bytes written on a hijacked connection would pass no guard.
+func (w *guardWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.wroteHeader || w.decide(http.StatusOK) {
+		return nil, nil, errors.New("hijack refused: no policy check allowed this request, or it has answered")
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer for
+// what the guard does not decide (deadlines, full duplex).
 func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const keyBody ctxKey = "body"
