@@ -62,6 +62,11 @@ const (
 	AuditRotate  = "rotate"
 	AuditDestroy = "destroy"
 	AuditPayload = "payload"
+	// Reads, audited when they address another project (?project_id=)
+	// and whenever they are refused.
+	AuditGetActive = "get_active"
+	AuditList      = "list"
+	AuditGet       = "get"
 
 	OutcomeSuccess  = "success"
 	OutcomeDenied   = "denied"

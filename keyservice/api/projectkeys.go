@@ -71,12 +71,20 @@ func (s *Server) getActiveProjectKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, caller := c.Request().Context(), callerOf(c)
 	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
+		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, "", err, "")
 		return err
 	}
-	k, err := s.svc.ActiveProjectKey(c.Request().Context(), callerOf(c), project)
+	k, err := s.svc.ActiveProjectKey(ctx, caller, project)
 	if err != nil {
+		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, "", err, "")
 		return err
+	}
+	// Another project's active id is what the object servers and the
+	// filter read: each such read is recorded, under the key's project.
+	if _, named := c.QueryParams()["project_id"]; named {
+		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, k.ID, nil, "")
 	}
 	return c.JSON(http.StatusOK, s.renderProjectKey(c, k))
 }
@@ -107,6 +115,7 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 		return err
 	}
 	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
+		s.svc.AuditProjectKeyAccess(c.Request().Context(), callerOf(c), keyservice.AuditList, project, "", err, "")
 		return err
 	}
 	list, total, err := s.svc.ListProjectKeys(c.Request().Context(), project, limit, offset)
@@ -146,18 +155,16 @@ func (s *Server) loadProjectKey(c echo.Context, action string) (*keyservice.Proj
 		}
 	}
 	if err != nil {
-		if action != "" {
-			// The audit names the key's real project when it exists, so
-			// its owners see probes from elsewhere.
-			audited, detail := caller.ProjectID, ""
-			if given {
-				audited, detail = project, "addressed project "+project
-			}
-			if k != nil {
-				audited = k.ProjectID
-			}
-			s.svc.AuditProjectKeyAccess(ctx, caller, action, audited, auditKeyID(id), err, detail)
+		// The audit names the key's real project when it exists, so its
+		// owners see probes from elsewhere.
+		audited, detail := caller.ProjectID, ""
+		if given {
+			audited, detail = project, "addressed project "+project
 		}
+		if k != nil {
+			audited = k.ProjectID
+		}
+		s.svc.AuditProjectKeyAccess(ctx, caller, action, audited, auditKeyID(id), err, detail)
 		return nil, err
 	}
 	return k, nil
@@ -173,7 +180,7 @@ func auditKeyID(id string) string {
 }
 
 func (s *Server) getProjectKey(c echo.Context) error {
-	k, err := s.loadProjectKey(c, "")
+	k, err := s.loadProjectKey(c, keyservice.AuditGet)
 	if err != nil {
 		return err
 	}

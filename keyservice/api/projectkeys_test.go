@@ -231,7 +231,7 @@ func TestProjectKeyResource(t *testing.T) {
 			"create:success:alice", "payload:success:arca", "payload:success:arca",
 			"payload:not_found:arca", "payload:not_found:bob", "payload:not_found:boss", "payload:not_found:alice", "payload:not_found:dora",
 			"payload:denied:alice", "payload:denied:dora",
-			"destroy:not_found:boss",
+			"destroy:not_found:boss", "get:not_found:boss",
 			"destroy:denied:alice", "destroy:success:dora", "payload:gone:arca", "destroy:gone:dora",
 		}
 		if strings.Join(trail, " ") != strings.Join(want, " ") {
@@ -288,6 +288,52 @@ func TestProjectKeyConcurrentFirstCalls(t *testing.T) {
 		}
 		if len(seen) != 1 || rows != 1 {
 			t.Fatalf("%d distinct keys, %d rows", len(seen), rows)
+		}
+	})
+}
+
+// TestProjectKeyReadsAudited: every read of another project's active id
+// (?project_id=, the object servers' and the filter's reads) and every
+// refused read of project keys is in the audit trail, under the addressed
+// or the key's own project: who, which project, the outcome.
+func TestProjectKeyReadsAudited(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		e := newPKEnv(t, dialect, keyservice.ProtocolAES256CBC)
+		filter := as{"service", "arca-filter", "key-manager:swift-filter"}
+		service := as{"service", "nova", "service,admin,member,reader"}
+		demoReader := as{"demo", "rita", "reader"}
+		id, _ := e.key(demoMember, "GET", "/v1/project-keys/active", 200)["key_id"].(string)
+		e.key(demoMember, "GET", "/v1/project-keys/active", 200) // its own project: not a read to record
+		e.key(objectServer, "GET", "/v1/project-keys/active?project_id=demo", 200)
+		e.key(filter, "GET", "/v1/project-keys/active?project_id=demo", 200)
+		e.status(altMember, "GET", "/v1/project-keys/active?project_id=demo", 403)
+		e.status(service, "GET", "/v1/project-keys/active?project_id=demo", 403)
+		e.status(demoReader, "GET", "/v1/project-keys/active", 403)
+		e.status(altAdmin, "GET", "/v1/project-keys?project_id=demo", 403)
+		e.status(filter, "GET", "/v1/project-keys?project_id=demo", 403)
+		e.status(altMember, "GET", "/v1/project-keys/"+id, 404)
+		e.status(filter, "GET", "/v1/project-keys/"+id+"?project_id=demo", 404)
+
+		recs, err := e.svc.ProjectKeyAudit(t.Context(), keyservice.KeyAuditFilter{ProjectID: "demo", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trail []string
+		for _, r := range recs {
+			if r.RequestID == "" || r.ProjectID != "demo" {
+				t.Fatalf("audit record %+v", r)
+			}
+			trail = append(trail, r.Action+":"+r.Outcome+":"+r.UserID+":"+r.KeyID)
+		}
+		want := []string{
+			"create:success:alice:" + id,
+			"get_active:success:arca:" + id, "get_active:success:arca-filter:" + id,
+			"get_active:denied:bob:", "get_active:denied:nova:", "get_active:denied:rita:",
+			"list:denied:boss:", "list:denied:arca-filter:",
+			"get:not_found:bob:" + id, "get:not_found:arca-filter:" + id,
+		}
+		if strings.Join(trail, " ") != strings.Join(want, " ") {
+			t.Fatalf("audit trail\n got %v\nwant %v", trail, want)
 		}
 	})
 }
