@@ -93,6 +93,25 @@
 // has not been rewrapped arrives with the old wrapping: check `status` on
 // every node after replication has settled before destroying a key.
 //
+// # Keys during a run
+//
+// The job keeps no key of its own: for each object it asks the key client
+// (the object server's, with its [arca] active_key_cache_ttl and
+// key_cache_ttl) for the project's active key id and, for a rewrap, the
+// bytes of both keys, and wipes its copies of the bytes when the file is
+// done. So a rotation during a run is seen within active_key_cache_ttl and
+// a destroyed key stops opening objects within key_cache_ttl: a run never
+// brings back objects crypto-shredded while it ran. Right before it commits
+// a rewrite the job asks for the active key id once more, as the object
+// server confirms a PUT's key before committing it; when it changed, the
+// file is left as it was and examined again onto the new key. So nothing
+// is committed onto a key that stopped being active as the client knows it,
+// which arca-api does not destroy for its own active_key_cache_ttl (at
+// least the object servers') after the rotation. Keys are asked for with
+// no partition lock held and asked again under the lock a moment later,
+// which the client's cache answers; only an entry that expired in between
+// costs one key service request under the lock.
+//
 // # Resuming and rate
 //
 // Partitions are processed by a few workers at once (--workers, default

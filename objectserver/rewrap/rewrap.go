@@ -150,30 +150,20 @@ type pending struct {
 	suf            *sufRec // the suffix it belongs to (nil: not tracked)
 }
 
-type activeKey struct {
-	key objcrypt.ProjectKey // Key is nil until material is needed
-	err error
-}
-
 type job struct {
-	o      Options
-	s      *Summary
-	active map[string]*activeKey
-	old    map[KeyRef]objcrypt.ProjectKey
-	oldErr map[KeyRef]error
+	o Options
+	s *Summary
 	// pending is what the workers left to restore when they stopped.
 	pending []pending
 	st      *state
 	skipTo  *position
 	skip    map[string]bool // partitions a previous run completed
 
-	keyMu   sync.Mutex // active, old, oldErr
-	fetchMu sync.Mutex // key service calls (never under keyMu or mu)
-	mu      sync.Mutex // s, fr, pending, st, saved, Progress
-	rateMu  sync.Mutex
-	next    time.Time // rate limiter
-	saved   time.Time
-	fr      *frontier
+	mu     sync.Mutex // s, fr, pending, st, saved, Progress
+	rateMu sync.Mutex
+	next   time.Time // rate limiter
+	saved  time.Time
+	fr     *frontier
 }
 
 var policyDir = regexp.MustCompile(`^objects(-[0-9]+)?$`)
@@ -198,7 +188,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if len(o.ResellerPrefixes) == 0 {
 		o.ResellerPrefixes = []string{"AUTH_"}
 	}
-	j := &job{o: o, s: s, active: map[string]*activeKey{}, old: map[KeyRef]objcrypt.ProjectKey{}, oldErr: map[KeyRef]error{}}
+	j := &job{o: o, s: s}
 	scope := "all-projects"
 	if o.Project != "" {
 		scope = "project:" + o.Project

@@ -181,8 +181,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 	keys.rotate("p1")
 	putObject(t, m, keys, "p1", "o", body(5), nil)
 	keys.rotate("p1")
-	j := &job{o: Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Hour, ResellerPrefixes: []string{"AUTH_"}}, s: &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}},
-		active: map[string]*activeKey{}, old: map[KeyRef]objcrypt.ProjectKey{}, oldErr: map[KeyRef]error{}}
+	j := &job{o: Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Hour, ResellerPrefixes: []string{"AUTH_"}}, s: &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}}}
 	if err := j.walk(context.Background()); err != nil { // no flush: the crash
 		t.Fatal(err)
 	}

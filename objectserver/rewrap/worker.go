@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
@@ -105,6 +104,7 @@ type worker struct {
 	j       *job
 	s       *Summary
 	pending []pending
+	warmed  map[keyNeed]warmth // when prefetch last asked for these keys
 }
 
 func newSummary() *Summary {
@@ -181,7 +181,7 @@ func (j *job) walk(ctx context.Context) error {
 	var first error
 	for range n {
 		wg.Go(func() {
-			w := &worker{j: j, s: newSummary()}
+			w := &worker{j: j, s: newSummary(), warmed: map[keyNeed]warmth{}}
 			for i := range idx {
 				if err := w.partition(wctx, j.fr.parts[i]); err != nil {
 					errOnce.Do(func() { first = err; cancel() })
@@ -257,27 +257,64 @@ func (j *job) progress() {
 	}
 }
 
-// keyNeed names keys an object needs that are not cached: they are fetched
-// with no partition lock held and the object is examined again.
+// keyNeed names keys an object needs that the key client may have to ask
+// the key service for: they are asked for with no partition lock held
+// (warming the client's cache) and the object is examined again.
 type keyNeed struct {
 	project, oldID string // oldID "": only the active key id
 }
 
-// fetched holds keys fetched for one object (errors included, also those
-// the caches do not keep).
-type fetched struct {
-	need   keyNeed
-	active *activeKey
-	old    objcrypt.ProjectKey
-	oldErr error
+// warmFor is how long after the worker asked the key client for a key,
+// with no lock held, it asks again under a partition lock: the client
+// then answers from its cache unless the entry expired in between (rare:
+// then one key service request is made under the lock). The job keeps no
+// key of its own, so what it uses is never older than the client's
+// active_key_cache_ttl and key_cache_ttl.
+const warmFor = time.Second
+
+// warmth is when prefetch last asked for some keys, and its failure: a
+// failure is reported for warmFor without asking again under the lock
+// (the client need not remember failures).
+type warmth struct {
+	at  time.Time
+	err error // a *reasonError
 }
 
-func (j *job) fetch(ctx context.Context, n keyNeed) *fetched {
-	f := &fetched{need: n, active: j.activeKey(ctx, n.project, n.oldID != "")}
-	if n.oldID != "" {
-		f.old, f.oldErr = j.oldKey(ctx, n.project, n.oldID)
+// warm reports whether the keys of n were asked for less than warmFor ago,
+// and the failure then.
+func (w *worker) warm(n keyNeed) (bool, error) {
+	e, ok := w.warmed[n]
+	if !ok || time.Since(e.at) >= warmFor {
+		return false, nil
 	}
-	return f
+	return true, e.err
+}
+
+// prefetch asks the key client for the keys of n with no lock held, so
+// that asking again under the lock is a cache hit. The answers are
+// dropped: they are asked for again where they are used.
+func (w *worker) prefetch(ctx context.Context, n keyNeed) {
+	j := w.j
+	if len(w.warmed) > 4096 {
+		clear(w.warmed)
+	}
+	k, err := j.o.Keys.ActiveKey(ctx, n.project)
+	var aerr error
+	if err != nil {
+		aerr = &reasonError{"active key: " + keyReason(err), err}
+	}
+	w.warmed[keyNeed{project: n.project}] = warmth{time.Now(), aerr}
+	if n.oldID == "" {
+		return
+	}
+	if aerr == nil {
+		if _, err := j.o.Keys.KeyMaterial(ctx, n.project, k.ID); err != nil {
+			aerr = &reasonError{"active key: " + keyReason(err), err}
+		} else if _, err := j.o.Keys.KeyMaterial(ctx, n.project, n.oldID); err != nil {
+			aerr = &reasonError{"old key: " + keyReason(err), err}
+		}
+	}
+	w.warmed[n] = warmth{time.Now(), aerr}
 }
 
 func (w *worker) suffix(ctx context.Context, p partition, suf string, sr *sufRec) error {
@@ -315,7 +352,6 @@ func (w *worker) suffix(ctx context.Context, p partition, suf string, sr *sufRec
 			return err
 		}
 		hdir := filepath.Join(dir, hashes[i])
-		var f *fetched
 		for try := 0; ; try++ {
 			if !j.o.DryRun && unlock == nil {
 				w.s.IO.Locks++
@@ -327,7 +363,7 @@ func (w *worker) suffix(ctx context.Context, p partition, suf string, sr *sufRec
 				}
 				held = 0
 			}
-			need := w.object(ctx, p, hdir, sr, f, unlock != nil)
+			need := w.object(ctx, p, hdir, sr, unlock != nil)
 			if need == nil {
 				break
 			}
@@ -336,7 +372,7 @@ func (w *worker) suffix(ctx context.Context, p partition, suf string, sr *sufRec
 				break
 			}
 			release() // never across a key service call
-			f = j.fetch(ctx, *need)
+			w.prefetch(ctx, *need)
 		}
 		if held++; held >= maxPerLock {
 			release()
@@ -362,44 +398,15 @@ func (j *job) reserve() time.Duration {
 	return d
 }
 
-// cachedActive returns the project's active key from the cache (with its
-// material when asked), or f's when it was fetched for this project.
-func (j *job) cachedActive(project string, material bool, f *fetched) (*activeKey, bool) {
-	if f != nil && f.need.project == project && (!material || f.need.oldID != "") {
-		return f.active, true
-	}
-	j.keyMu.Lock()
-	defer j.keyMu.Unlock()
-	ak, ok := j.active[project]
-	if !ok || (material && ak.err == nil && ak.key.Key == nil) {
-		return nil, false
-	}
-	return ak, true
-}
-
-func (j *job) cachedOld(project, id string, f *fetched) (objcrypt.ProjectKey, error, bool) {
-	if f != nil && f.need.project == project && f.need.oldID == id {
-		return f.old, f.oldErr, true
-	}
-	j.keyMu.Lock()
-	defer j.keyMu.Unlock()
-	ref := KeyRef{project, id}
-	if k, ok := j.old[ref]; ok {
-		return k, nil, true
-	}
-	if err, ok := j.oldErr[ref]; ok {
-		return objcrypt.ProjectKey{}, err, true
-	}
-	return objcrypt.ProjectKey{}, nil, false
-}
-
 // object examines one hash directory and rewraps its current .data file
 // when it is on a non-active key. Outside a dry run the caller holds the
 // partition lock (locked) from before the listing to after the rewrite, so
 // the file is the current .data and its metadata what was read throughout
-// for every other holder of the lock. It returns the keys to fetch when
-// they are not cached; nothing has changed then.
-func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, f *fetched, locked bool) *keyNeed {
+// for every other holder of the lock. It returns the keys to ask the key
+// client for with no lock held when they were not asked for a moment ago,
+// or when the active key changed before the rewrite was committed; nothing
+// has changed on disk then.
+func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, locked bool) *keyNeed {
 	j := w.j
 	w.s.IO.DirReads++
 	name, err := diskfile.CurrentData(dir)
@@ -463,31 +470,30 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.fail(path, "invalid crypto metadata", err)
 		return nil
 	}
-	ak, ok := j.cachedActive(project, false, f)
-	if !ok {
-		if locked {
-			return &keyNeed{project: project}
-		}
-		ak = j.activeKey(ctx, project, false)
+	var active string
+	var ok bool
+	if ok, err = w.warm(keyNeed{project: project}); locked && !ok {
+		return &keyNeed{project: project}
 	}
-	if ak.err == nil && m.KeyID != ak.key.ID && !j.o.DryRun {
-		// the keys of the rewrap, fetched before anything is counted
-		akm, ok1 := j.cachedActive(project, true, f)
-		_, _, ok2 := j.cachedOld(project, m.KeyID, f)
-		if (!ok1 || !ok2) && locked {
-			return &keyNeed{project: project, oldID: m.KeyID}
+	if err == nil {
+		if active, err = j.activeKey(ctx, project); err != nil {
+			err = &reasonError{"active key: " + keyReason(err), err}
 		}
-		if ok1 {
-			ak = akm
+	}
+	if err == nil && m.KeyID != active && locked {
+		// the material of the rewrap, asked for before anything is counted
+		n := keyNeed{project: project, oldID: m.KeyID}
+		if ok, err = w.warm(n); !ok {
+			return &n
 		}
 	}
 	w.s.Scanned++
 	switch {
-	case ak.err != nil:
+	case err != nil:
 		w.s.Keys[KeyRef{project, m.KeyID}]++
-		w.s.fail(path, "active key: "+keyReason(ak.err), ak.err)
+		w.s.fail(path, reasonOf(err), err)
 		return nil
-	case m.KeyID == ak.key.ID:
+	case m.KeyID == active:
 		w.s.Already++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		if raw.Checksum == nil && !j.o.DryRun {
@@ -500,7 +506,13 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		return nil
 	}
-	keyID, err := w.rewrap(p, path, fh, raw, m, project, ak, f, sr)
+	keyID, err := w.rewrap(ctx, p, path, fh, raw, m, project, active, sr)
+	if errors.Is(err, errRotated) && locked {
+		// Examined again, after asking with no lock held, onto the key
+		// that is active now.
+		w.s.Scanned--
+		return &keyNeed{project: project, oldID: m.KeyID}
+	}
 	w.s.Keys[KeyRef{project, keyID}]++
 	if err != nil {
 		w.s.fail(path, reasonOf(err), err)
@@ -508,24 +520,30 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	return nil
 }
 
-// rewrap moves one file, read as raw under the partition lock, to the
-// project's active key and returns the key the object depends on
-// afterwards.
-func (w *worker) rewrap(p partition, path string, fh *os.File, raw *diskfile.RawMetadata, m *objcrypt.Metadata, project string, ak *activeKey, f *fetched, sr *sufRec) (string, error) {
+// errRotated: the project's active key changed between the choice of the
+// key a file is rewrapped onto and the commit of the rewrite.
+var errRotated = errors.New("the project's active key changed before the rewrite was committed")
+
+// rewrap moves one file, read as raw under the partition lock, onto the
+// project's active key (active) and returns the key the object depends on
+// afterwards. Key material is asked for here, from the key client, and
+// wiped when the file is done: the job keeps none, so a destroyed key
+// stops opening objects once the client's key_cache_ttl has passed.
+func (w *worker) rewrap(ctx context.Context, p partition, path string, fh *os.File, raw *diskfile.RawMetadata, m *objcrypt.Metadata, project, active string, sr *sufRec) (string, error) {
+	j := w.j
 	keyID := m.KeyID
-	if ak.err != nil || ak.key.Key == nil {
-		err := ak.err
-		if err == nil {
-			err = errors.New("no key material")
-		}
+	newKey, err := j.material(ctx, project, active)
+	if err != nil {
 		return keyID, &reasonError{"active key: " + keyReason(err), err}
 	}
-	oldKey, err, _ := w.j.cachedOld(project, keyID, f)
+	defer clear(newKey.Key)
+	oldKey, err := j.material(ctx, project, keyID)
 	if err != nil {
 		return keyID, &reasonError{"old key: " + keyReason(err), err}
 	}
+	defer clear(oldKey.Key)
 	oldWrapped := base64.StdEncoding.EncodeToString(m.WrappedKey)
-	if err := objcrypt.Rewrap(m, oldKey, ak.key, raw.Values["name"], w.j.o.Rand); err != nil {
+	if err := objcrypt.Rewrap(m, oldKey, newKey, raw.Values["name"], j.o.Rand); err != nil {
 		return keyID, &reasonError{"unwrapping with the old key", err}
 	}
 	newPickle, err := substitute(raw, keyID, oldWrapped, m.KeyID, base64.StdEncoding.EncodeToString(m.WrappedKey))
@@ -534,6 +552,19 @@ func (w *worker) rewrap(p partition, path string, fh *os.File, raw *diskfile.Raw
 	}
 	if beforeReplace != nil {
 		beforeReplace(path)
+	}
+	// As the object server confirms a PUT's key before committing it: the
+	// new wrap must be under the key that is active now as the key client
+	// knows it (at most active_key_cache_ttl old). arca-api refuses to
+	// destroy a key deactivated less than that long ago, so a file is never
+	// committed onto a key that may already be gone. Cached active ids only
+	// move forward: another id means the key was deactivated.
+	now, err := j.activeKey(ctx, project)
+	if err != nil {
+		return keyID, &reasonError{"active key: " + keyReason(err), err}
+	}
+	if now != active {
+		return keyID, &reasonError{"active key rotated during the rewrap", fmt.Errorf("%w: %s, now %s", errRotated, active, now)}
 	}
 	calls, err := diskfile.ReplacePickle(fh, raw, newPickle)
 	w.s.IO.XattrWrites += int64(calls)
@@ -550,60 +581,28 @@ func (w *worker) rewrap(p partition, path string, fh *os.File, raw *diskfile.Raw
 	return m.KeyID, nil
 }
 
-// activeKey returns the project's active key, resolved once per run (a
-// rotation during the run is picked up by the next run); with material
-// it also fetches the key bytes. It may call the key service: never with
-// a partition lock held. Cached entries are never modified, only replaced.
-func (j *job) activeKey(ctx context.Context, project string, material bool) *activeKey {
-	j.fetchMu.Lock()
-	defer j.fetchMu.Unlock()
-	j.keyMu.Lock()
-	ak, ok := j.active[project]
-	j.keyMu.Unlock()
-	if !ok {
-		k, err := j.o.Keys.ActiveKey(ctx, project)
-		ak = &activeKey{key: objcrypt.ProjectKey{ID: k.ID}, err: err}
-		j.keyMu.Lock()
-		j.active[project] = ak
-		j.keyMu.Unlock()
-		if err == nil {
-			j.mu.Lock()
-			j.s.Active[project] = k.ID
-			j.mu.Unlock()
-		}
+// activeKey returns the project's active key id from the key client, each
+// time: the job keeps none, so a rotation during a run is seen within the
+// client's active_key_cache_ttl. It records the id for the summary.
+func (j *job) activeKey(ctx context.Context, project string) (string, error) {
+	k, err := j.o.Keys.ActiveKey(ctx, project)
+	if err != nil {
+		return "", err
 	}
-	if material && ak.err == nil && ak.key.Key == nil {
-		raw, err := j.o.Keys.KeyMaterial(ctx, project, ak.key.ID)
-		if err != nil {
-			return &activeKey{err: err}
-		}
-		ak = &activeKey{key: objcrypt.ProjectKey{ID: ak.key.ID, Key: append([]byte(nil), raw...)}}
-		j.keyMu.Lock()
-		j.active[project] = ak
-		j.keyMu.Unlock()
-	}
-	return ak
+	j.mu.Lock()
+	j.s.Active[project] = k.ID
+	j.mu.Unlock()
+	return k.ID, nil
 }
 
-func (j *job) oldKey(ctx context.Context, project, id string) (objcrypt.ProjectKey, error) {
-	j.fetchMu.Lock()
-	defer j.fetchMu.Unlock()
-	if k, err, ok := j.cachedOld(project, id, nil); ok {
-		return k, err
-	}
+// material returns a copy of a key's bytes, from the key client; the
+// caller wipes it when done.
+func (j *job) material(ctx context.Context, project, id string) (objcrypt.ProjectKey, error) {
 	raw, err := j.o.Keys.KeyMaterial(ctx, project, id)
-	ref := KeyRef{project, id}
-	j.keyMu.Lock()
-	defer j.keyMu.Unlock()
 	if err != nil {
-		if !errors.Is(err, keyclient.ErrUnavailable) {
-			j.oldErr[ref] = err
-		}
-		return objcrypt.ProjectKey{}, err
+		return objcrypt.ProjectKey{}, fmt.Errorf("key %s of project %s: %w", id, project, err)
 	}
-	k := objcrypt.ProjectKey{ID: id, Key: append([]byte(nil), raw...)}
-	j.old[ref] = k
-	return k, nil
+	return objcrypt.ProjectKey{ID: id, Key: append([]byte(nil), raw...)}, nil
 }
 
 // queue schedules the checksum of a rewritten pickle.
