@@ -247,25 +247,64 @@ func TestDiskDoesNotDecideDecryption(t *testing.T) {
 		}
 	}
 
-	// Metadata that disagrees with the authenticated data: GET finds it
-	// out after opening the data (HEAD answers from metadata, no data).
-	t.Run("plaintext length edited", func(t *testing.T) {
-		name := "length-edited"
-		if code, err := n.put(http.DefaultClient, name, secret, 0); err != nil || code != http.StatusCreated {
-			t.Fatalf("PUT: %d %v", code, err)
-		}
-		path := n.dataFile(t, name)
-		md := readXattrMeta(t, path)
-		md["X-Object-Sysmeta-Arca-Plaintext-Length"] = strconv.Itoa(len(secret) - 10)
-		writeXattrMeta(t, path, md)
-		if code, body := n.request(t, http.MethodGet, name, nil); code != http.StatusNotFound || bytes.Contains(body, secret[:10]) {
-			t.Fatalf("GET: %d %q, want 404", code, body)
-		}
-		if !n.quarantined(name) {
-			t.Fatal("not quarantined")
-		}
-	})
-
+	// Well-formed metadata that disagrees with the authenticated data.
+	// Every verb that answers from the metadata opens the data first: GET,
+	// HEAD (length and ETag) and POST (which sends them to the container
+	// listing). Before, HEAD answered 200 with the forged length and POST
+	// 202, sending it on.
+	answering := []struct {
+		name, method string
+		hdr          func() map[string]string
+	}{
+		{"GET", http.MethodGet, func() map[string]string { return nil }},
+		{"HEAD", http.MethodHead, func() map[string]string { return nil }},
+		{"POST", http.MethodPost, func() map[string]string {
+			return map[string]string{"X-Timestamp": diskfile.FromTime(time.Now()).Internal(), "X-Object-Meta-Color": "blue"}
+		}},
+	}
+	for _, v := range answering {
+		t.Run("plaintext length edited/"+v.name, func(t *testing.T) {
+			name := "length-edited-" + v.name
+			if code, err := n.put(http.DefaultClient, name, secret, 0); err != nil || code != http.StatusCreated {
+				t.Fatalf("PUT: %d %v", code, err)
+			}
+			path := n.dataFile(t, name)
+			md := readXattrMeta(t, path)
+			md["X-Object-Sysmeta-Arca-Plaintext-Length"] = strconv.Itoa(len(secret) - 10)
+			writeXattrMeta(t, path, md)
+			if code, body := n.request(t, v.method, name, v.hdr()); code != http.StatusNotFound || bytes.Contains(body, secret[:10]) {
+				t.Fatalf("%s: %d %q, want 404", v.name, code, body)
+			}
+			if !n.quarantined(name) {
+				t.Fatal("not quarantined")
+			}
+		})
+		// Another object's Arca metadata, all of it (a valid key id and
+		// wrapped key, another length and ETag): its data key is bound to
+		// the other path and does not open here.
+		t.Run("Arca metadata of another object/"+v.name, func(t *testing.T) {
+			name, donor := "borrowed-"+v.name, "donor-"+v.name
+			for _, o := range []struct {
+				name string
+				body []byte
+			}{{name, secret}, {donor, forged}} {
+				if code, err := n.put(http.DefaultClient, o.name, o.body, 0); err != nil || code != http.StatusCreated {
+					t.Fatalf("PUT %s: %d %v", o.name, code, err)
+				}
+			}
+			path := n.dataFile(t, name)
+			md := readXattrMeta(t, path)
+			for k, val := range readXattrMeta(t, n.dataFile(t, donor)) {
+				if strings.HasPrefix(strings.ToLower(k), "x-object-sysmeta-arca-") {
+					md[k] = val
+				}
+			}
+			writeXattrMeta(t, path, md)
+			if code, body := n.request(t, v.method, name, v.hdr()); code < 400 || bytes.Contains(body, secret[:10]) {
+				t.Fatalf("%s: %d %q, want a refusal", v.name, code, body)
+			}
+		})
+	}
 	// The control: an untouched object reads back.
 	if code, err := n.put(http.DefaultClient, "untouched", secret, 0); err != nil || code != http.StatusCreated {
 		t.Fatalf("PUT: %d %v", code, err)

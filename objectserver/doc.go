@@ -36,7 +36,11 @@
 // consistent Arca sysmeta over an objcrypt stream is refused and
 // quarantined as Swift's auditor would, and plaintext objects written
 // before encryption are served only behind legacy_plaintext_before; with
-// crypto_driver = none an encrypted object is refused (503).
+// crypto_driver = none an encrypted object is refused (503). HEAD and POST
+// open the data with the object's key as GET does (get.go, openCrypt), so
+// the plaintext length they answer or send to the container listing is
+// authenticated, and they fail closed (503, 410) as GET does; the
+// plaintext ETag is not authenticated (objcrypt does not carry it).
 //
 // The port serves plaintext without asking for a token, as Swift's object
 // servers do: only peers in [arca] trusted_networks are answered (403

@@ -187,6 +187,23 @@ func (s *Server) handleGet(req *request) {
 	if !ok {
 		return
 	}
+	// Authenticate before answering anything taken from the metadata,
+	// HEAD and conditional requests included: a key or integrity failure
+	// is then a clean error status, never a half-sent object nor a length
+	// or ETag that only the metadata vouches for.
+	head := r.Method == http.MethodHead
+	var src rangeSource = plainSource{obj.File}
+	if v.crypt != nil {
+		par := s.cfg.DecryptWorkers
+		if head {
+			par = 1 // nothing is decrypted
+		}
+		cr, ok := s.openCrypt(req, df, obj, v, par)
+		if !ok {
+			return
+		}
+		src = cryptSource{cr}
+	}
 	h := w.Header()
 	s.objectHeaders(h, v)
 	condEtag := v.etag
@@ -231,35 +248,6 @@ func (s *Server) handleGet(req *request) {
 				ranges = rs
 			} // a suffix range of an empty object: 200 with nothing, as swob
 		}
-	}
-	// Open the body before answering, so a key or integrity failure is a
-	// clean error status and never a half-sent object. HEAD answers from
-	// metadata alone (no key needed: listing and stat keep working for an
-	// object whose key was destroyed; only its data is gone).
-	head := r.Method == http.MethodHead
-	var src rangeSource = plainSource{obj.File}
-	if v.crypt != nil && !head {
-		key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
-		if err != nil {
-			s.keyError(req, err)
-			return
-		}
-		cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
-			KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: s.cfg.DecryptWorkers,
-		})
-		clear(key.Key)
-		if err != nil {
-			s.keyError(req, err)
-			return
-		}
-		if cr.Size() != v.length {
-			// The authenticated data disagrees with the metadata HEAD and
-			// listings answer from: metadata edited on disk.
-			s.quarantine(req, df, fmt.Sprintf("Arca metadata says %d plaintext bytes, the authenticated data %d", v.length, cr.Size()))
-			s.notFound(req, nil)
-			return
-		}
-		src = cryptSource{cr}
 	}
 	switch {
 	case len(ranges) <= 1:
@@ -327,6 +315,41 @@ func (s *Server) handleGet(req *request) {
 		}
 		_, _ = io.WriteString(w, tail)
 	}
+}
+
+// openCrypt opens an encrypted object's data with its key, for GET, HEAD
+// and POST alike. objcrypt authenticates the header, the data key wrapped
+// under the key id and bound to the object's path, and the trailer, which
+// carries the plaintext length, before it returns: a few small reads (the
+// whole file when it is small) and one key fetch, nearly always from the
+// key cache. So the length HEAD answers and POST sends to the container
+// listing is the authenticated one; metadata that contradicts it is
+// refused and the object quarantined (404). The plaintext ETag is the one
+// value it cannot check: objcrypt does not carry it, and only reading the
+// whole object could. Failing closed as GET does, a HEAD or POST of an
+// object whose key is unavailable answers 503, destroyed 410.
+func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (*objcrypt.Reader, bool) {
+	key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
+	if err != nil {
+		s.keyError(req, err)
+		return nil, false
+	}
+	cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
+		KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
+	})
+	clear(key.Key)
+	if err != nil {
+		s.keyError(req, err)
+		return nil, false
+	}
+	if cr.Size() != v.length {
+		// The authenticated data disagrees with the metadata HEAD and
+		// listings would answer from: metadata edited on disk.
+		s.quarantine(req, df, fmt.Sprintf("Arca metadata says %d plaintext bytes, the authenticated data %d", v.length, cr.Size()))
+		s.notFound(req, nil)
+		return nil, false
+	}
+	return cr, true
 }
 
 // copyRange streams plaintext bytes; on a read failure after the headers

@@ -43,10 +43,16 @@ func (s *Server) handlePost(req *request) {
 	}
 	// The container update carries the plaintext length and ETag: only of
 	// an object this server would serve (Swift's POST also answers 404 for
-	// an object it quarantines).
+	// an object it quarantines), its length authenticated as GET and HEAD
+	// authenticate it (openCrypt).
 	v, ok := s.openView(req, df, obj)
 	if !ok {
 		return
+	}
+	if v.crypt != nil {
+		if _, ok := s.openCrypt(req, df, obj, v, 1); !ok {
+			return
+		}
 	}
 	origTS := obj.Timestamp()
 	origCtypeTS := obj.ContentTypeTS
