@@ -49,7 +49,10 @@ type Options struct {
 	StateFile string
 	// ChecksumDelay: see DefaultChecksumDelay (0 means the default).
 	ChecksumDelay time.Duration
-	// Keys resolves active keys and key material (the key service).
+	// Keys resolves active keys and key material (the key service). It is
+	// asked for each object and the job keeps nothing of its answers, so
+	// its cache (keyclient.Client's active_key_cache_ttl and key_cache_ttl)
+	// bounds how long a rotation or a destroy goes unseen.
 	Keys keyclient.Resolver
 	// Workers is how many partitions are processed at once; 0 means
 	// GOMAXPROCS.
@@ -112,7 +115,7 @@ type Summary struct {
 	// Keys counts, per project key, the objects on this node that depend on
 	// it after the job (in a dry run: now).
 	Keys map[KeyRef]int
-	// Active is each project's active key id as the job saw it.
+	// Active is each project's active key id as the job last saw it.
 	Active map[string]string
 	// ResumedFrom is where a previous run had stopped, if any.
 	ResumedFrom string
