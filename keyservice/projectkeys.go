@@ -171,6 +171,16 @@ const maxKeyRaces = 16
 // with one key: each inserts under the project's unique active slot, the
 // losers read the winner's.
 func (s *Service) ActiveProjectKey(ctx context.Context, caller Caller, projectID string) (*ProjectKey, error) {
+	return s.ActiveProjectKeyWith(ctx, caller, projectID, nil)
+}
+
+// ActiveProjectKeyWith is ActiveProjectKey where making the project's
+// first key is a decision of its own: mayCreate (nil: allowed) is asked
+// only when the project has no active key. Its refusal (ErrForbidden) is
+// audited (create, denied) and answered ErrNotFound: the project has no
+// active key yet, and this caller does not make one. Any other error of
+// mayCreate fails the call.
+func (s *Service) ActiveProjectKeyWith(ctx context.Context, caller Caller, projectID string, mayCreate func(context.Context) error) (*ProjectKey, error) {
 	if !ValidProjectID(projectID) {
 		return nil, Errorf(ErrInvalid, "Invalid project id.")
 	}
@@ -182,6 +192,16 @@ func (s *Service) ActiveProjectKey(ctx context.Context, caller Caller, projectID
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("loading the active project key: %w", err)
+		}
+		if mayCreate != nil {
+			if err := mayCreate(ctx); err != nil {
+				_ = s.audit(ctx, caller, AuditCreate, projectID, "", err, "no active key; caller may not create the first") // logged by audit
+				if !errors.Is(err, ErrForbidden) {
+					return nil, fmt.Errorf("deciding whether to create the project key: %w", err)
+				}
+				return nil, Errorf(ErrNotFound, "The project has no active key yet.")
+			}
+			mayCreate = nil // decided: after a lost race the winner's key is read
 		}
 		k, err = s.newProjectKey(ctx, caller, projectID)
 		if err != nil {

@@ -362,9 +362,13 @@ func writeAccount(r *http.Request, t Target) (account string, needs bool, err er
 // the request to forward and 0, or the status and message of a refusal
 // (nothing is forwarded then).
 //
-// Resolving a project's active key creates it on first use, so it is done
-// only for a caller Keystone vouched for as a member of the owning project.
-// Every other write (anonymous: TempURL, FormPost, public-write containers;
+// The filter only learns the id of a key that exists: the key service never
+// lets its role create one (project_key:create), and answers 404 for a
+// project without an active key; such a write goes on without a key id,
+// and the object server, which creates the key of an account Swift let it
+// write to, makes the project's first. The id is asked for only for a
+// caller Keystone vouched for as a member of the owning project. Every other
+// write (anonymous: TempURL, FormPost, public-write containers;
 // a domain-scoped token; another project's token writing through an ACL or
 // as a reseller admin) goes on without a key id: Swift, which runs after the
 // filter, decides whether it is allowed at all, and the object server
@@ -396,11 +400,15 @@ func (f *Filter) attachKey(r *http.Request, account string, user *keystone.Token
 	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.KeyTimeout)
 	defer cancel()
 	key, err := f.keys.ActiveKey(ctx, project)
+	if errors.Is(err, keyclient.ErrNotFound) && r.Context().Err() == nil {
+		rl.outcome = "project has no active key yet: no key id, the object server makes the first"
+		return r, 0, ""
+	}
 	if err != nil {
 		f.countRefusal(r, project, err)
 		rl.outcome = "no key: " + err.Error()
 		switch {
-		case errors.Is(err, keyclient.ErrNotFound), errors.Is(err, keyclient.ErrDestroyed):
+		case errors.Is(err, keyclient.ErrDestroyed):
 			f.log.Warn().Err(err).Str("project_id", project).Msg("no active key for the account's project")
 			return r, http.StatusForbidden, "No encryption key is available for this account."
 		case r.Context().Err() != nil:

@@ -45,6 +45,8 @@ func (f *fakeTokens) Validate(_ context.Context, tok string) (*keystone.Token, e
 		return &keystone.Token{UserID: "u-alt", ProjectID: "alt"}, nil
 	case "tok-gone":
 		return &keystone.Token{UserID: "u-gone", ProjectID: "gone"}, nil
+	case "tok-new":
+		return &keystone.Token{UserID: "u-new", ProjectID: "new"}, nil
 	case "tok-odd":
 		return &keystone.Token{UserID: "u-odd", ProjectID: "a.b"}, nil
 	case "tok-domain": // domain-scoped: a domain, no project
@@ -56,8 +58,10 @@ func (f *fakeTokens) Validate(_ context.Context, tok string) (*keystone.Token, e
 }
 
 // fakeKeys gives project P the key "key-P", creating it on the first
-// ActiveKey call for P as the key service does; created lists the projects
-// it created keys for.
+// ActiveKey call for P as the key service does for a member of P; created
+// lists the projects it created keys for. Project "new" has no key, and
+// the caller may not make one (404, as the key service answers the
+// filter's role); project "gone" answers 410.
 type fakeKeys struct {
 	down  atomic.Bool
 	calls atomic.Int64
@@ -71,8 +75,11 @@ func (f *fakeKeys) ActiveKey(_ context.Context, project string) (keyclient.Key, 
 	if f.down.Load() {
 		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrUnavailable)
 	}
-	if project == "gone" {
+	switch project {
+	case "new":
 		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrNotFound)
+	case "gone":
+		return keyclient.Key{}, fmt.Errorf("fake: %w", keyclient.ErrDestroyed)
 	}
 	f.mu.Lock()
 	if !slices.Contains(f.created, project) {
@@ -240,7 +247,8 @@ func TestHeaderHygiene(t *testing.T) {
 		{"project with odd characters, its token", "PUT", "/v1/AUTH_a.b/c/o", "tok-odd", nil, 400, false, ""},
 		{"NUL in path", "PUT", "/v1/AUTH_demo/c/a%00b", demo, nil, 400, false, ""},
 		{"bad UTF-8 in path", "GET", "/v1/AUTH_demo/c/%ff", demo, nil, 400, false, ""},
-		{"unknown project key", "PUT", "/v1/AUTH_gone/c/o", "tok-gone", nil, 403, false, ""},
+		{"destroyed project key", "PUT", "/v1/AUTH_gone/c/o", "tok-gone", nil, 403, false, ""},
+		{"project without a key yet", "PUT", "/v1/AUTH_new/c/o", "tok-new", nil, 201, true, ""},
 		{"anonymous PUT", "PUT", "/v1/AUTH_demo/c/o", "", nil, 201, true, ""},
 		{"ACL write gets no key id", "PUT", "/v1/AUTH_demo/c/o", alt, nil, 201, true, ""},
 		{"invalid token", "PUT", "/v1/AUTH_demo/c/o", "tok-bad", nil, 401, false, ""},

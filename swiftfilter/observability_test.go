@@ -59,8 +59,11 @@ func TestMetricsAndHealth(t *testing.T) {
 	send("GET", "/v1/AUTH_demo/c", "tok-demo")
 	send("HEAD", "/v1/AUTH_demo", "tok-demo")
 	send("GET", "/v1/AUTH_demo/c/o", "tok-forged")                         // 401
-	if code := send("PUT", "/v1/AUTH_gone/c/o", "tok-gone"); code != 403 { // no key
-		t.Fatalf("PUT without a key: %d", code)
+	if code := send("PUT", "/v1/AUTH_gone/c/o", "tok-gone"); code != 403 { // key destroyed
+		t.Fatalf("PUT under a destroyed key: %d", code)
+	}
+	if code := send("PUT", "/v1/AUTH_new/c/o", "tok-new"); code != 201 { // no key yet: forwarded, not refused
+		t.Fatalf("PUT for a project without a key yet: %d", code)
 	}
 	send("GET", "/info", "")
 	after := metricstest.Scrape(t, srv.URL+"/metrics")
@@ -72,16 +75,17 @@ func TestMetricsAndHealth(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"arca_http_requests_total", []string{"route=object", "method=PUT"}, 4},
+		{"arca_http_requests_total", []string{"route=object", "method=PUT"}, 5},
 		{"arca_http_requests_total", []string{"route=object", "method=PUT", "code=403"}, 1},
 		{"arca_http_requests_total", []string{"route=object", "method=GET", "code=401"}, 1},
 		{"arca_http_requests_total", []string{"route=object", "method=GET"}, 2},
 		{"arca_http_requests_total", []string{"route=container", "method=GET"}, 1},
 		{"arca_http_requests_total", []string{"route=account", "method=HEAD"}, 1},
 		{"arca_http_requests_total", []string{"route=info"}, 1},
-		{"arca_token_validations_total", []string{"result=valid"}, 7},
+		{"arca_token_validations_total", []string{"result=valid"}, 8},
 		{"arca_token_validations_total", []string{"result=invalid"}, 1},
-		{"arca_objects_refused_no_key_total", []string{"reason=not_found"}, 1},
+		{"arca_objects_refused_no_key_total", []string{"reason=destroyed"}, 1},
+		{"arca_objects_refused_no_key_total", []string{"reason=not_found"}, 0},
 	} {
 		if got := delta(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)

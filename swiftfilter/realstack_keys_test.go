@@ -155,6 +155,27 @@ func TestRealStackNoKeysForStrangers(t *testing.T) {
 		t.Fatalf("%d project keys created by writes Swift refused", n)
 	}
 
+	t.Run("the owner's first write: the filter makes no key", func(t *testing.T) {
+		// The key service answers the filter's role 404 for a project
+		// without an active key (project_key:create is not its): the write
+		// goes on without a key id, for the object server to key.
+		noKeyID(t, http.StatusCreated, "PUT", demoAcct+"/"+cont+"/first", e.demoTok, forged)
+		if n := keysOf(e.demo); n != 0 {
+			t.Fatalf("%d keys made for demo through the filter's credential", n)
+		}
+		// demo's member makes the project's first key (as an object server
+		// would on the first keyed write).
+		req, _ := http.NewRequest("GET", api.URL+"/v1/project-keys/active", nil)
+		req.Header.Set("X-Auth-Token", e.demoTok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("demo's member asking for its active key: %d", resp.StatusCode)
+		}
+	})
 	t.Run("the owner's write gets its key id", func(t *testing.T) {
 		n := e.wire.count()
 		e.must(t, 201, "PUT", demoAcct+"/"+cont+"/mine", e.demoTok, []byte("mine"), forged)

@@ -264,10 +264,19 @@ var defaultRules = []ruleDefault{
 	// the project's own admin, Barbican's key-manager:service-admin and a
 	// system-scoped admin; the plain service and admin roles and an
 	// X-Service-Token grant nothing here.
-	{Name: "project_key:get_active", Description: "Read (creating it on first use) the project's active key id.",
+	{Name: "project_key:get_active", Description: "Read the project's active key id (project_key:create decides whether a project without one gets its first).",
 		Operations: []string{"GET /v1/project-keys/active"},
 		New:        "rule:arca_object_server or rule:arca_swift_filter or (role:member and rule:project_key_project_match)",
 		Legacy:     "rule:arca_object_server or rule:arca_swift_filter or (rule:all_but_audit and rule:project_key_project_match)"},
+	// Creating a project's first key is its own decision, checked only when
+	// get_active finds none: the filter's role reads an existing id but
+	// never makes a key, so its credential cannot fill the key table with
+	// keys for invented projects. The object servers create the key of an
+	// account Swift let them write to; a member creates their own project's.
+	{Name: "project_key:create", Description: "Create a project's first key, when get_active finds no active key.",
+		Operations: []string{"GET /v1/project-keys/active"},
+		New:        "rule:arca_object_server or (role:member and rule:project_key_project_match)",
+		Legacy:     "rule:arca_object_server or (rule:all_but_audit and rule:project_key_project_match)"},
 	{Name: "project_key:rotate", Description: "Make a new active key; the old one stays usable for decryption.",
 		Operations: []string{"POST /v1/project-keys/rotate"},
 		New:        projectKeyAdmin, Legacy: projectKeyAdmin},

@@ -218,6 +218,7 @@ func TestProjectKeyRules(t *testing.T) {
 	// Who may apply each rule to project A's keys; everyone else may not.
 	allowed := map[string][]string{
 		"project_key:get_active": {"member", "project admin", "object-server role", "filter role"},
+		"project_key:create":     {"member", "project admin", "object-server role"},
 		"project_key:payload":    {"object-server role"},
 		"project_key:list":       {"member", "reader", "project admin", "key-manager:service-admin", "system admin", "system reader"},
 		"project_key:rotate":     {"project admin", "key-manager:service-admin", "system admin"},
@@ -302,7 +303,7 @@ func TestDefaultsAreClosed(t *testing.T) {
 		"secretstores:get", "secretstores:get_global_default", "secretstores:get_preferred",
 		"secretstore_preferred:post", "secretstore_preferred:delete", "secretstore:get", "version:get",
 		"system_reader", "system_admin", "arca_object_server", "arca_swift_filter",
-		"project_key:get_active", "project_key:rotate", "project_key:list", "project_key:payload", "project_key:delete",
+		"project_key:get_active", "project_key:create", "project_key:rotate", "project_key:list", "project_key:payload", "project_key:delete",
 	} {
 		if !seen[want] {
 			t.Errorf("rule %s missing", want)

@@ -521,6 +521,11 @@ var policyMatrix = map[string][]string{
 	"DELETE /v1/project-keys/:id":          {"admin", "system"},
 }
 
+// firstKeyMatrix is who makes P's first key by asking for its active key
+// (?project_id=P) while P has none: project_key:create, asked only then.
+// The filter's role reads active ids but never creates a key.
+var firstKeyMatrix = []string{"member", "admin", "object-server"}
+
 // TestPolicyMatrix calls every route as every matrix caller, each on fresh
 // resources when the route changes something, and compares who got through
 // with policyMatrix. A refusal is a 403, or a 404 after policy refused (the
@@ -568,6 +573,24 @@ func TestPolicyMatrix(t *testing.T) {
 	for key := range policyMatrix {
 		if !seen[key] {
 			t.Errorf("policyMatrix names %s, which is not a route", key)
+		}
+	}
+	// The first key: each caller alone on a database where P has no key.
+	for _, c := range matrixCallers {
+		fe := newAuthzEnv(t, callers, nil)
+		w := fe.do(c.name, http.MethodGet, "/v1/project-keys/active?project_id="+projP, "")
+		denied := slices.ContainsFunc(fe.rec.take(), func(a authzCall) bool { return !a.allowed })
+		made := w.Code == http.StatusOK
+		if !made && w.Code != http.StatusForbidden && (w.Code != http.StatusNotFound || !denied) {
+			t.Errorf("first key as %s: %d (neither allowed nor refused by policy): %.200s", c.name, w.Code, w.Body)
+			continue
+		}
+		if made != slices.Contains(firstKeyMatrix, c.name) {
+			t.Errorf("first key as %s: made = %v, want %v (%d %.200s)", c.name, made, !made, w.Code, w.Body)
+		}
+		list, _, err := fe.svc.ListProjectKeys(context.Background(), projP, 10, 0)
+		if err != nil || len(list) != map[bool]int{true: 1, false: 0}[made] {
+			t.Errorf("first key as %s: P has %d keys (%v) after a %d", c.name, len(list), err, w.Code)
 		}
 	}
 
@@ -638,8 +661,11 @@ How the decisions are made:
   delete another project's secrets; project quotas belong to a system-scoped reader (read) or admin.
 - **Project keys.** ` + "`key-manager:object-server`" + ` (arca-object-server) reads key material and
   active key ids of any project; ` + "`key-manager:swift-filter`" + ` (arca-swift-filter) active key ids
-  only. The plain ` + "`service`" + ` and ` + "`admin`" + ` roles and an X-Service-Token grant nothing on
-  another project's keys. Rotation and destruction: the project's admin,
+  only: it reads the id of a key that exists but never makes a project's first key
+  (` + "`project_key:create`" + `, asked only when the project has no active key: the object servers' role
+  or a member of the project); it then forwards the write without a key id, and the object server,
+  which Swift let write to the account, makes the key. The plain ` + "`service`" + ` and ` + "`admin`" + ` roles
+  and an X-Service-Token grant nothing on another project's keys. Rotation and destruction: the project's admin,
   ` + "`key-manager:service-admin`" + ` or a system-scoped admin; every attempt is audited.
 - **No-auth mode** (` + "`auth_strategy = noauth`" + `, development only): X-Project-Id, X-User-Id and
   X-Roles are trusted; without X-Roles the caller holds admin, member and reader (a project admin's
@@ -670,6 +696,17 @@ Rules and defaults: ` + "`etc/arca/policy.yaml.sample`" + `; project keys: [proj
 			fmt.Fprintf(&b, " %s |", mark)
 		}
 		b.WriteString("\n")
+		if rt.rule == "project_key:get_active" {
+			b.WriteString("| `GET /v1/project-keys/active`, P without a key yet: makes P's first key | `project_key:create` |")
+			for _, c := range matrixCallers {
+				mark := "·"
+				if slices.Contains(firstKeyMatrix, c.name) {
+					mark = "✓"
+				}
+				fmt.Fprintf(&b, " %s |", mark)
+			}
+			b.WriteString("\n")
+		}
 	}
 	return b.Bytes()
 }

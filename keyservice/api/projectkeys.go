@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -76,7 +77,13 @@ func (s *Server) getActiveProjectKey(c echo.Context) error {
 		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, "", err, "")
 		return err
 	}
-	k, err := s.svc.ActiveProjectKey(ctx, caller, project)
+	// Reading the active id and making the project's first key are two
+	// decisions: the filter's role may do the first only.
+	target := projectKeyTarget(project)
+	mayCreate := func(ctx context.Context) error {
+		return s.authz.Authorize(ctx, "project_key:create", caller, target)
+	}
+	k, err := s.svc.ActiveProjectKeyWith(ctx, caller, project, mayCreate)
 	if err != nil {
 		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, "", err, "")
 		return err

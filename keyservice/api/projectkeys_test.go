@@ -261,7 +261,7 @@ func TestProjectKeyConcurrentFirstCalls(t *testing.T) {
 				defer wg.Done()
 				r, _ := http.NewRequest("GET", e.url+"/v1/project-keys/active?project_id=fresh", nil)
 				r.Header.Set("X-Project-Id", "service")
-				r.Header.Set("X-Roles", "key-manager:swift-filter")
+				r.Header.Set("X-Roles", "key-manager:object-server")
 				resp, err := http.DefaultClient.Do(r)
 				if err != nil {
 					t.Error(err)
