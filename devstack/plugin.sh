@@ -201,7 +201,7 @@ function configure_arca_api {
     iniset "$ARCA_CONF" DEFAULT auth_strategy keystone
     iniset "$ARCA_CONF" database connection "$(database_connection_url "$ARCA_DB_NAME")"
     iniset "$ARCA_CONF" crypto master_key_file "$ARCA_MASTER_KEY_FILE"
-    iniset "$ARCA_CONF" project_keys active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
+    iniset "$ARCA_CONF" project_keys active_key_cache_ttl "$((ARCA_ACTIVE_KEY_CACHE_TTL + ARCA_ACTIVE_KEY_CACHE_MARGIN))"
     iniset "$ARCA_CONF" oslo_policy enforce_new_defaults true
     _arca_authtoken "$ARCA_CONF" "$ARCA_SERVICE_USER"
 

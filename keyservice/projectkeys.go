@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -340,10 +341,36 @@ func (s *Service) openProjectKey(ctx context.Context, k *ProjectKey) ([]byte, er
 	return raw, nil
 }
 
+// ActiveKeyCacheMargin is what arca-api's destroy guard should exceed the
+// object servers' active-id cache by: the clocks of the arca-api hosts
+// (one records a deactivation, another may judge the destroy) may differ
+// by a few seconds, and an object server commits an upload a moment after
+// its last check of the active key.
+const ActiveKeyCacheMargin = 10 * time.Second
+
 // DefaultActiveKeyCacheTTL is the default of Options.ActiveKeyCacheTTL:
 // the object servers' default active-key cache lifetime
-// (keyclient.DefaultActiveTTL, checked equal by a test).
-const DefaultActiveKeyCacheTTL = 60 * time.Second
+// (keyclient.DefaultActiveTTL, 60 s, checked by a test) plus
+// ActiveKeyCacheMargin.
+const DefaultActiveKeyCacheTTL = 60*time.Second + ActiveKeyCacheMargin
+
+// ActiveKeyCacheTTLHeader is sent with every answer that names a project's
+// active key (get active, rotate): arca-api's destroy guard, in seconds.
+// The key client never caches an active id longer than that, counted from
+// when it sent the request, so that no id it still holds as active can
+// have been destroyed without force, however slow the answer was and
+// whatever active_key_cache_ttl the client was configured with.
+const ActiveKeyCacheTTLHeader = "X-Arca-Active-Key-Cache-Ttl"
+
+// ActiveKeyCacheTTL is the destroy guard (Options.ActiveKeyCacheTTL).
+func (s *Service) ActiveKeyCacheTTL() time.Duration { return s.destroyWait }
+
+// ActiveKeyCacheTTLValue renders d for ActiveKeyCacheTTLHeader: seconds,
+// with a fraction when d is not whole seconds, rounded down (a client may
+// cache for less than the guard, never for more).
+func ActiveKeyCacheTTLValue(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Truncate(time.Millisecond))/float64(time.Second), 'f', -1, 64)
+}
 
 // DestroyProjectKey wipes a key's material for good (crypto-shredding
 // every object written under it). Two refusals (409) protect writes that

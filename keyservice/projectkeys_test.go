@@ -422,11 +422,11 @@ func TestDestroyProjectKeyRules(t *testing.T) {
 		{name: "active with force", target: "active", age: time.Hour, force: true, want: ErrConflict,
 			says: []string{"active key", "rotate first"}, detail: "forced"},
 		{name: "just deactivated", target: "old", age: 10 * time.Second, want: ErrConflict,
-			says: []string{"deactivated 10s ago", "active_key_cache_ttl (1m0s)", "Retry in 50s", "force=true", "acknowledged", "unreadable"}, noDetail: true},
+			says: []string{"deactivated 10s ago", "active_key_cache_ttl (1m10s)", "Retry in 1m0s", "force=true", "acknowledged", "unreadable"}, noDetail: true},
 		{name: "deactivated a moment less than the TTL ago", target: "old", age: DefaultActiveKeyCacheTTL - time.Millisecond, want: ErrConflict,
 			says: []string{"Retry in 1s"}, noDetail: true},
 		{name: "just deactivated, forced", target: "old", age: 10 * time.Second, force: true,
-			detail: "within active_key_cache_ttl 1m0s"},
+			detail: "within active_key_cache_ttl 1m10s"},
 		{name: "deactivated the default TTL ago", target: "old", age: DefaultActiveKeyCacheTTL, noDetail: true},
 		{name: "shorter TTL passed", ttl: 5 * time.Second, target: "old", age: 6 * time.Second, noDetail: true},
 		{name: "longer TTL not passed", ttl: 10 * time.Minute, target: "old", age: 5 * time.Minute, want: ErrConflict,
@@ -491,11 +491,22 @@ func TestDestroyProjectKeyRules(t *testing.T) {
 }
 
 // TestDefaultActiveKeyCacheTTL: arca-api's default destroy guard is the
-// object servers' default active-key cache lifetime, so that a default
-// deployment never destroys a key an object server still writes under.
+// object servers' default active-key cache lifetime plus a margin of
+// several seconds (clock skew between arca-api hosts, an upload's commit
+// after its last key check), so that a default deployment never destroys
+// a key an object server still writes under.
 func TestDefaultActiveKeyCacheTTL(t *testing.T) {
-	if DefaultActiveKeyCacheTTL != keyclient.DefaultActiveTTL {
-		t.Fatalf("keyservice.DefaultActiveKeyCacheTTL %s, keyclient.DefaultActiveTTL %s", DefaultActiveKeyCacheTTL, keyclient.DefaultActiveTTL)
+	if ActiveKeyCacheMargin < 5*time.Second || DefaultActiveKeyCacheTTL != keyclient.DefaultActiveTTL+ActiveKeyCacheMargin {
+		t.Fatalf("keyservice.DefaultActiveKeyCacheTTL %s, keyclient.DefaultActiveTTL %s, margin %s",
+			DefaultActiveKeyCacheTTL, keyclient.DefaultActiveTTL, ActiveKeyCacheMargin)
+	}
+	for d, want := range map[time.Duration]string{
+		DefaultActiveKeyCacheTTL: "70", 500 * time.Millisecond: "0.5", 2500 * time.Millisecond: "2.5",
+		time.Millisecond: "0.001", 1999999 * time.Microsecond: "1.999",
+	} {
+		if got := ActiveKeyCacheTTLValue(d); got != want {
+			t.Errorf("ActiveKeyCacheTTLValue(%s) = %q, want %q (seconds, rounded down)", d, got, want)
+		}
 	}
 	if svc, _, _ := newKeyServiceWith(t, Options{}); svc.destroyWait != DefaultActiveKeyCacheTTL {
 		t.Fatalf("zero ActiveKeyCacheTTL gives %s", svc.destroyWait)

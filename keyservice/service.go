@@ -73,7 +73,9 @@ type Options struct {
 	// ActiveKeyCacheTTL is the longest time any object server may keep
 	// writing under a project key after it stopped being active (their
 	// active_key_cache_ttl): a key deactivated less than this long ago is
-	// destroyed only with force ([project_keys] active_key_cache_ttl).
+	// destroyed only with force ([project_keys] active_key_cache_ttl; set
+	// it a margin above theirs, ActiveKeyCacheMargin). It is also stated
+	// with every active key the API names (ActiveKeyCacheTTLHeader).
 	// Zero: DefaultActiveKeyCacheTTL.
 	ActiveKeyCacheTTL time.Duration
 }

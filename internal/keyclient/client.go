@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,12 +52,18 @@ type Client struct {
 
 var _ Resolver = (*Client)(nil)
 
-// activeEntry is a cached active key and when it was fetched (for
-// RefreshActiveKey's rate limit).
+// activeEntry is a cached active key, when its request was sent (for
+// RefreshActiveKey's rate limit) and until when it may be used.
 type activeEntry struct {
 	key     Key
 	fetched time.Time
+	expires time.Time
 }
+
+// ActiveKeyCacheTTLHeader is the header in which arca-api states its
+// destroy guard ([project_keys] active_key_cache_ttl, seconds) with an
+// active key; keyservice.ActiveKeyCacheTTLHeader.
+const ActiveKeyCacheTTLHeader = "X-Arca-Active-Key-Cache-Ttl"
 
 // materialKey indexes the material cache without building a string on
 // the hot path.
@@ -133,7 +141,7 @@ func (c *Client) Purge() {
 // ActiveKey returns the project's active key (the key service creates the
 // project's first key on demand).
 func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
-	if e, ok := c.active.Get(projectID); ok {
+	if e, ok := c.active.Get(projectID); ok && time.Now().Before(e.expires) {
 		c.hits.Add(1)
 		return e.key, nil
 	}
@@ -154,7 +162,8 @@ func (c *Client) RefreshActiveKey(ctx context.Context, projectID string) (Key, e
 func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge time.Duration) (Key, error) {
 	fresh := func() (Key, bool) {
 		e, ok := c.active.Get(projectID)
-		return e.key, ok && time.Since(e.fetched) < maxAge
+		now := time.Now()
+		return e.key, ok && now.Sub(e.fetched) < maxAge && now.Before(e.expires)
 	}
 	flight := "a\x00" + projectID
 	if err := c.rememberedError(flight); err != nil {
@@ -174,9 +183,18 @@ func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge tim
 		if k, ok := fresh(); ok {
 			return k, nil // another flight just filled it
 		}
-		k, err := c.fetchActive(ctx, projectID)
+		// The cache lifetime counts from before the request: the key
+		// service read the active key at some moment after this one, and
+		// its destroy guard counts from the deactivation, which can come
+		// right after that read, while the answer is still on its way.
+		sent := time.Now()
+		k, guard, err := c.fetchActive(ctx, projectID)
 		if err == nil {
-			c.active.Add(projectID, activeEntry{key: k, fetched: time.Now()})
+			ttl := c.opts.ActiveTTL
+			if guard < ttl {
+				ttl = guard
+			}
+			c.active.Add(projectID, activeEntry{key: k, fetched: sent, expires: sent.Add(ttl)})
 		}
 		return k, err
 	})
@@ -264,24 +282,45 @@ type activeKeyView struct {
 	BitLength int    `json:"bit_length"`
 }
 
-func (c *Client) fetchActive(ctx context.Context, projectID string) (Key, error) {
-	body, err := c.get(ctx, projectID, "/v1/project-keys/active?project_id="+url.QueryEscape(projectID), "application/json")
+// fetchActive asks for the project's active key. guard is how long the
+// answer may be held (ActiveKeyCacheTTLHeader); without the header (a key
+// service that predates it) the client's own ActiveTTL.
+func (c *Client) fetchActive(ctx context.Context, projectID string) (k Key, guard time.Duration, err error) {
+	body, header, err := c.get(ctx, projectID, "/v1/project-keys/active?project_id="+url.QueryEscape(projectID), "application/json")
 	if err != nil {
-		return Key{}, fmt.Errorf("active key of project %s: %w", projectID, err)
+		return Key{}, 0, fmt.Errorf("active key of project %s: %w", projectID, err)
 	}
 	var v activeKeyView
 	if err := json.Unmarshal(body, &v); err != nil {
-		return Key{}, fmt.Errorf("active key of project %s: %w: undecodable answer: %w", projectID, ErrUnavailable, err)
+		return Key{}, 0, fmt.Errorf("active key of project %s: %w: undecodable answer: %w", projectID, ErrUnavailable, err)
 	}
 	if v.ProjectID != projectID || !validID(v.KeyID) {
-		return Key{}, fmt.Errorf("active key of project %s: %w: answer names project %q, key %q", projectID, ErrUnavailable, v.ProjectID, v.KeyID)
+		return Key{}, 0, fmt.Errorf("active key of project %s: %w: answer names project %q, key %q", projectID, ErrUnavailable, v.ProjectID, v.KeyID)
 	}
-	return Key{ID: v.KeyID, ProjectID: v.ProjectID, Algorithm: v.Algorithm, BitLength: v.BitLength}, nil
+	return Key{ID: v.KeyID, ProjectID: v.ProjectID, Algorithm: v.Algorithm, BitLength: v.BitLength}, activeGuard(header, c.opts.ActiveTTL), nil
+}
+
+// activeGuard reads ActiveKeyCacheTTLHeader. A value that is not a
+// non-negative number of seconds counts as 0: the answer is used once and
+// not cached, rather than held for longer than the key service allows.
+func activeGuard(h http.Header, fallback time.Duration) time.Duration {
+	v, ok := h[http.CanonicalHeaderKey(ActiveKeyCacheTTLHeader)]
+	if !ok {
+		return fallback
+	}
+	if len(v) != 1 {
+		return 0
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64)
+	if err != nil || !(secs >= 0) || secs > float64(math.MaxInt64/int64(time.Second)) {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 func (c *Client) fetchMaterial(ctx context.Context, projectID, keyID string) ([]byte, error) {
 	path := "/v1/project-keys/" + url.PathEscape(keyID) + "/payload?project_id=" + url.QueryEscape(projectID)
-	body, err := c.get(ctx, projectID, path, "application/octet-stream")
+	body, _, err := c.get(ctx, projectID, path, "application/octet-stream")
 	if err != nil {
 		return nil, fmt.Errorf("key %s of project %s: %w", keyID, projectID, err)
 	}
@@ -295,16 +334,17 @@ func (c *Client) fetchMaterial(ctx context.Context, projectID, keyID string) ([]
 const maxAnswer = 64 << 10
 
 // get sends one GET to the key service, re-authenticating once on a 401,
-// and maps the outcome onto the package's errors.
-func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byte, error) {
+// and maps the outcome onto the package's errors. It returns the body and
+// headers of a 200.
+func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byte, http.Header, error) {
 	base, err := c.endpoint(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {
-			return nil, fmt.Errorf("building request: %w", err)
+			return nil, nil, fmt.Errorf("building request: %w", err)
 		}
 		req.Header.Set("Accept", accept)
 		req.Header.Set("User-Agent", "arca-keyclient")
@@ -324,28 +364,28 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 		resp, err := c.http.Do(req)
 		if err != nil {
 			c.observe(req.URL.Path, 0, start)
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err)
+			return nil, nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err)
 		}
 		c.observe(req.URL.Path, resp.StatusCode, start)
 		reqID := resp.Header.Get("X-Openstack-Request-Id")
 		switch {
 		case resp.StatusCode == http.StatusOK:
-			return body, nil
+			return body, resp.Header, nil
 		case resp.StatusCode == http.StatusUnauthorized && !c.opts.NoAuth && attempt == 0:
 			// The token expired or was revoked: get a new one, once.
 			if err := c.pc.Reauthenticate(ctx, token); err != nil {
-				return nil, authError("re-authenticating", err)
+				return nil, nil, authError("re-authenticating", err)
 			}
 			continue
 		}
 		c.log.Debug().Int("status", resp.StatusCode).Str("request_id", reqID).Str("path", req.URL.Path).
 			Msg("key service refused")
-		return nil, statusError(resp.StatusCode, reqID)
+		return nil, nil, statusError(resp.StatusCode, reqID)
 	}
 }
 

@@ -21,8 +21,11 @@ type fakeKeys struct {
 	// rotations > 0 names the active key "k-<project>-<rotations>".
 	rotations atomic.Int64
 	delay     time.Duration
-	mu        sync.Mutex
-	status    map[string]int // path -> forced status
+	// guard, when set, are the values of ActiveKeyCacheTTLHeader sent
+	// with the active key.
+	guard  []string
+	mu     sync.Mutex
+	status map[string]int // path -> forced status
 }
 
 func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +48,9 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id := "k-" + project
 		if n := f.rotations.Load(); n > 0 {
 			id += "-" + strconv.FormatInt(n, 10)
+		}
+		for _, v := range f.guard {
+			w.Header().Add(ActiveKeyCacheTTLHeader, v)
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"key_id": id, "project_id": project, "status": "ACTIVE",

@@ -72,9 +72,12 @@ type Options struct {
 	// with X-Roles: NoAuthRole. Endpoint is required.
 	NoAuth bool
 
-	// ActiveTTL is how long a project's active key id is cached: a rotation
-	// reaches writers after at most this long (arca-api's [project_keys]
-	// active_key_cache_ttl must be at least this). MaterialTTL is how long
+	// ActiveTTL is how long a project's active key id is cached, counted
+	// from when the request was sent: a rotation reaches writers after at
+	// most this long. arca-api's [project_keys] active_key_cache_ttl should
+	// exceed it by a margin (keyservice.ActiveKeyCacheMargin); the client
+	// also never holds an id longer than the value arca-api states with it
+	// (ActiveKeyCacheTTLHeader). MaterialTTL is how long
 	// key bytes are cached: after a key is destroyed, objects under it stay
 	// readable for at most this long, and after the key service becomes
 	// unreachable, objects stay readable for this long. ErrorTTL is how

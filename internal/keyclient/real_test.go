@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -417,4 +420,89 @@ func jsonField(t *testing.T, body, field string) string {
 	}
 	rest := body[i+len(field)+4:]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestRealDestroyGuardOutlivesTheCache is the destroy guard against a slow
+// answer, on a real arca-api (guard 1 s) behind a proxy that holds its
+// active-key answers for 500 ms: while an answer naming key K1 is on its
+// way, K1 is rotated out; then K1 is destroyed, without force, as soon as
+// arca-api allows. No client may still hold K1 as active by then: not one
+// configured with ActiveTTL equal to the guard (the answer's latency must
+// not extend it), nor one configured with a longer ActiveTTL (the guard in
+// the answer bounds it).
+func TestRealDestroyGuardOutlivesTheCache(t *testing.T) {
+	const guard, hold = time.Second, 500 * time.Millisecond
+	srv := testapi.Start(t, testapi.Options{Extra: "\n[project_keys]\nactive_key_cache_ttl = 1\n"})
+	answered := make(chan struct{}, 8)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Scheme, r.URL.Host, r.RequestURI, r.Host = "http", strings.TrimPrefix(srv.URL, "http://"), "", ""
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if strings.HasSuffix(r.URL.Path, "/active") {
+			answered <- struct{}{}
+			time.Sleep(hold)
+		}
+		maps.Copy(w.Header(), resp.Header)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(slow.Close)
+
+	project := newProject()
+	ctx := context.Background()
+	first, err := New(Options{NoAuth: true, Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := first.ActiveKey(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*Client{}
+	for name, ttl := range map[string]time.Duration{"ActiveTTL = the guard": guard, "ActiveTTL 1h": time.Hour} {
+		if clients[name], err = New(Options{NoAuth: true, Endpoint: slow.URL, ActiveTTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for name, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if k, err := c.ActiveKey(ctx, project); err != nil || k.ID != k1.ID {
+				t.Errorf("%s: %+v %v, want %s", name, k, err, k1.ID)
+			}
+		}()
+	}
+	for range clients {
+		<-answered // arca-api has read K1 for each; the answers are held
+	}
+	if st, body := noauthPost(t, srv.URL+"/v1/project-keys/rotate", project); st != http.StatusCreated {
+		t.Fatalf("rotate: %d %s", st, body)
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	deadline := time.Now().Add(guard + 5*time.Second)
+	for {
+		st, body := noauthDelete(t, srv.URL+"/v1/project-keys/"+k1.ID, project)
+		if st == http.StatusNoContent {
+			break
+		}
+		if st != http.StatusConflict || time.Now().After(deadline) {
+			t.Fatalf("destroy of the deactivated key: %d %s", st, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for name, c := range clients {
+		if k, err := c.ActiveKey(ctx, project); err != nil || k.ID == k1.ID {
+			t.Errorf("%s: right after %s was destroyed without force, the client holds it as active (%+v, %v)", name, k1.ID, k, err)
+		}
+	}
 }

@@ -93,6 +93,7 @@ func (s *Server) getActiveProjectKey(c echo.Context) error {
 	if _, named := c.QueryParams()["project_id"]; named {
 		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, k.ID, nil, "")
 	}
+	s.sayActiveKeyCacheTTL(c)
 	return c.JSON(http.StatusOK, s.renderProjectKey(c, k))
 }
 
@@ -109,7 +110,15 @@ func (s *Server) rotateProjectKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.sayActiveKeyCacheTTL(c)
 	return c.JSON(http.StatusCreated, s.renderProjectKey(c, k))
+}
+
+// sayActiveKeyCacheTTL tells the caller of an answer naming the active key
+// how long it may hold that id as active: the destroy guard
+// (keyservice.ActiveKeyCacheTTLHeader).
+func (s *Server) sayActiveKeyCacheTTL(c echo.Context) {
+	c.Response().Header().Set(keyservice.ActiveKeyCacheTTLHeader, keyservice.ActiveKeyCacheTTLValue(s.svc.ActiveKeyCacheTTL()))
 }
 
 func (s *Server) listProjectKeys(c echo.Context) error {

@@ -62,8 +62,9 @@ type Config struct {
 	// consumers unless the request says ?force=true.
 	BlockDeleteWithConsumers bool
 
-	// ActiveKeyCacheTTL is [project_keys] active_key_cache_ttl: at least the
-	// largest active_key_cache_ttl of any object server. A project key
+	// ActiveKeyCacheTTL is [project_keys] active_key_cache_ttl: the largest
+	// active_key_cache_ttl of any object server plus a margin
+	// (keyservice.ActiveKeyCacheMargin). A project key
 	// deactivated less than this long ago is destroyed only with force
 	// (object servers may still be writing under it).
 	ActiveKeyCacheTTL time.Duration
@@ -149,7 +150,7 @@ func ConfigFrom(f *config.File) (Config, error) {
 	if c.ActiveKeyCacheTTL <= 0 {
 		// Zero would let a key be destroyed while object servers still
 		// encrypt new writes under it.
-		return c, fmt.Errorf("[project_keys] active_key_cache_ttl must be more than 0 (the largest active_key_cache_ttl of the object servers, default %d)", int(keyservice.DefaultActiveKeyCacheTTL/time.Second))
+		return c, fmt.Errorf("[project_keys] active_key_cache_ttl must be more than 0 (the largest active_key_cache_ttl of the object servers plus a margin, default %d)", int(keyservice.DefaultActiveKeyCacheTTL/time.Second))
 	}
 	if c.DatabaseURL == "" {
 		return c, fmt.Errorf("[database] connection is not set: use e.g. mysql+pymysql://arca:PASSWORD@127.0.0.1/arca or sqlite:////var/lib/arca/arca.sqlite")

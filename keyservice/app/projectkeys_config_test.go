@@ -12,7 +12,7 @@ import (
 
 // TestActiveKeyCacheTTLOption: [project_keys] active_key_cache_ttl, the
 // destroy guard, defaults to the object servers' default active-key cache
-// lifetime and refuses 0 (which would let a key be destroyed while object
+// lifetime plus a margin and refuses 0 (which would let a key be destroyed while object
 // servers still write under it) and garbage.
 func TestActiveKeyCacheTTLOption(t *testing.T) {
 	for _, tc := range []struct {

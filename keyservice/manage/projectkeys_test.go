@@ -51,9 +51,9 @@ func TestProjectKeyCommands(t *testing.T) {
 		}
 	}
 	// Deactivated a moment ago, within the default active_key_cache_ttl
-	// (60 s): only with --force, and the refusal says what it risks.
+	// (70 s): only with --force, and the refusal says what it risks.
 	if out, err := srv.Manage(t, "project-key", "destroy", "--project", "ops", "--key", first); err == nil ||
-		!strings.Contains(out, "active_key_cache_ttl (1m0s)") || !strings.Contains(out, "unreadable") {
+		!strings.Contains(out, "active_key_cache_ttl (1m10s)") || !strings.Contains(out, "unreadable") {
 		t.Fatalf("destroying a key deactivated a moment ago without --force: %v %s", err, out)
 	}
 	run("project-key", "destroy", "--project", "ops", "--key", first, "--force")
