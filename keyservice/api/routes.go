@@ -33,18 +33,18 @@ func (s *Server) routes() []route {
 		// Secrets.
 		{method: http.MethodPost, path: "/v1/secrets", rule: "secrets:post", collection: true, bodyLimit: secretBodyLimit, trailingSlash: true, handler: s.createSecret},
 		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", collection: true, trailingSlash: true, handler: s.listSecrets},
-		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", handler: s.getSecret},
-		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, handler: s.getSecretPayload},
-		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, handler: s.putSecretPayload},
-		{method: http.MethodDelete, path: "/v1/secrets/:id", rule: "secret:delete", handler: s.deleteSecret},
+		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", load: s.secretLoader, handler: s.getSecret},
+		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, load: s.secretLoader, handler: s.getSecretPayload},
+		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, load: s.secretLoader, handler: s.putSecretPayload},
+		{method: http.MethodDelete, path: "/v1/secrets/:id", rule: "secret:delete", load: s.secretLoader, handler: s.deleteSecret},
 
 		// Secret user metadata.
-		{method: http.MethodGet, path: "/v1/secrets/:id/metadata", rule: "secret_meta:get", trailingSlash: true, handler: s.getSecretMetadata},
-		{method: http.MethodPut, path: "/v1/secrets/:id/metadata", rule: "secret_meta:put", bodyLimit: metadataBodyLimit, trailingSlash: true, handler: s.putSecretMetadata},
-		{method: http.MethodPost, path: "/v1/secrets/:id/metadata", rule: "secret_meta:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.postSecretMetadatum},
-		{method: http.MethodGet, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:get", handler: s.getSecretMetadatum},
-		{method: http.MethodPut, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:put", bodyLimit: smallBodyLimit, handler: s.putSecretMetadatum},
-		{method: http.MethodDelete, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:delete", handler: s.deleteSecretMetadatum},
+		{method: http.MethodGet, path: "/v1/secrets/:id/metadata", rule: "secret_meta:get", trailingSlash: true, load: s.secretLoader, handler: s.getSecretMetadata},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata", rule: "secret_meta:put", bodyLimit: metadataBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.putSecretMetadata},
+		{method: http.MethodPost, path: "/v1/secrets/:id/metadata", rule: "secret_meta:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.postSecretMetadatum},
+		{method: http.MethodGet, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:get", load: s.secretLoader, handler: s.getSecretMetadatum},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:put", bodyLimit: smallBodyLimit, load: s.secretLoader, handler: s.putSecretMetadatum},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:delete", load: s.secretLoader, handler: s.deleteSecretMetadatum},
 
 		// Orders.
 		{method: http.MethodPost, path: "/v1/orders", rule: "orders:post", collection: true, bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.createOrder},
@@ -70,10 +70,10 @@ func (s *Server) routes() []route {
 		// ACLs of secrets and containers (acls.go). DELETE answers 200 with
 		// the body null. The stored ACLs take part in every secret and
 		// container rule: a user in a "read" ACL may read from any project.
-		{method: http.MethodGet, path: "/v1/secrets/:id/acl", rule: "secret_acls:get", trailingSlash: true, handler: s.getACLs(keyservice.ACLSecret)},
-		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLSecret, true)},
-		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLSecret, false)},
-		{method: http.MethodDelete, path: "/v1/secrets/:id/acl", rule: "secret_acls:delete", trailingSlash: true, handler: s.deleteACLs(keyservice.ACLSecret)},
+		{method: http.MethodGet, path: "/v1/secrets/:id/acl", rule: "secret_acls:get", trailingSlash: true, load: s.secretLoader, handler: s.getACLs(keyservice.ACLSecret)},
+		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, true)},
+		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, false)},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/acl", rule: "secret_acls:delete", trailingSlash: true, load: s.secretLoader, handler: s.deleteACLs(keyservice.ACLSecret)},
 		{method: http.MethodGet, path: "/v1/containers/:id/acl", rule: "container_acls:get", trailingSlash: true, handler: s.getACLs(keyservice.ACLContainer)},
 		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, true)},
 		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, false)},
@@ -81,9 +81,9 @@ func (s *Server) routes() []route {
 
 		// Secret consumers (consumers.go; microversion 1.1 in Barbican, served
 		// at every version here): POST and DELETE answer 200 with the secret.
-		{method: http.MethodGet, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:get", trailingSlash: true, handler: s.listSecretConsumers},
-		{method: http.MethodPost, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addSecretConsumer},
-		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeSecretConsumer},
+		{method: http.MethodGet, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:get", trailingSlash: true, load: s.secretLoader, handler: s.listSecretConsumers},
+		{method: http.MethodPost, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.addSecretConsumer},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.removeSecretConsumer},
 
 		// Quotas (quotas.go). The project in /v1/project-quotas/{project}
 		// is what is managed, not a policy input: Barbican's rules ask for

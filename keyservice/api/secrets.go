@@ -91,21 +91,24 @@ func collectionTarget(c echo.Context) Target {
 	return Target{ProjectID: callerOf(c).ProjectID}
 }
 
-// loadSecret fetches the secret named in the path and checks the route's
-// rule against it, with the secret's stored ACLs.
-func (s *Server) loadSecret(c echo.Context) (*keyservice.Secret, error) {
+// secretLoader is the loader of the /v1/secrets/{id} routes: the secret
+// named in the path, and the target of its stored row with its ACLs.
+func (s *Server) secretLoader(c echo.Context) (any, Target, error) {
 	sec, err := s.svc.LoadSecret(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return nil, err
+		return nil, Target{}, err
 	}
 	acls, err := s.svc.SecretACLs(c.Request().Context(), sec)
 	if err != nil {
-		return nil, err
+		return nil, Target{}, err
 	}
-	if err := s.authorize(c, secretTarget(sec, acls)); err != nil {
-		return nil, err
-	}
-	return sec, nil
+	return sec, secretTarget(sec, acls), nil
+}
+
+// loadSecret returns the secret in the path, loaded and authorized by the
+// route wrapper (secretLoader).
+func (s *Server) loadSecret(c echo.Context) (*keyservice.Secret, error) {
+	return loaded[*keyservice.Secret](c)
 }
 
 // decodeSecretSpec validates a POST /v1/secrets body.

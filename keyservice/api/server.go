@@ -169,11 +169,19 @@ type route struct {
 	// unauthenticated discovery and health routes.
 	rule string
 	// collection routes act on the caller's own project (list, create,
-	// quotas): the wrapper checks rule before the handler runs. Every other
-	// route with a rule is a resource route: its handler must call
-	// authorize with the target built from the stored row. Either way a 2xx
-	// answer without a passed check is turned into a 500 (policyGuard).
+	// quotas): the wrapper checks rule before the handler runs.
 	collection bool
+	// load, on a resource route, fetches the resource in the path and
+	// returns it with the policy target built from its stored row; the
+	// wrapper checks rule against that target before the handler runs, and
+	// the handler gets the resource from loaded. Handlers do not authorize.
+	// Either way a 2xx answer without a passed check is turned into a 500
+	// (policyGuard).
+	load func(c echo.Context) (any, Target, error)
+	// denied, when set, turns a policy refusal on the loaded resource into
+	// the answer (a 404 where the API must not confirm that another
+	// project's resource exists).
+	denied func(c echo.Context, resource any, err error) error
 	// scope says which tokens besides project-scoped ones may call the
 	// route at all; the default, none, answers 403 to domain- and
 	// system-scoped tokens before policy runs.
@@ -290,8 +298,45 @@ func (s *Server) wrap(rt route) echo.HandlerFunc {
 		if err := readBody(c, rt.bodyLimit); err != nil {
 			return err
 		}
+		if rt.rule != "" && rt.load != nil {
+			if err := s.loadAuthorized(c, rt); err != nil {
+				return err
+			}
+		}
 		return rt.handler(c)
 	}
+}
+
+const keyResource ctxKey = "resource"
+
+// loadAuthorized loads a resource route's resource and checks the route's
+// rule against its stored row, before the handler runs.
+func (s *Server) loadAuthorized(c echo.Context, rt route) error {
+	res, target, err := rt.load(c)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, target); err != nil {
+		if rt.denied != nil {
+			return rt.denied(c, res, err)
+		}
+		return err
+	}
+	c.Set(string(keyResource), res)
+	return nil
+}
+
+// loaded returns the resource the route wrapper loaded and authorized for
+// this request. It fails closed: a handler of a route without that loader
+// gets an error, never a resource nobody checked.
+func loaded[T any](c echo.Context) (T, error) {
+	res, ok := c.Get(string(keyResource)).(T)
+	if !ok {
+		var zero T
+		rt, _ := c.Get(string(keyRoute)).(route)
+		return zero, fmt.Errorf("route %s %s: no authorized %T was loaded", rt.method, rt.path, zero)
+	}
+	return res, nil
 }
 
 // policyGuard records whether a policy check passed for the request.
