@@ -161,21 +161,25 @@ func containerTarget(ct *keyservice.Container, acls []keyservice.ACL) Target {
 	return Target{Kind: "container", ProjectID: ct.ProjectID, CreatorID: ct.CreatorID, ACLs: targetACLs(acls)}
 }
 
-// loadContainer fetches the container named in the path and checks the
-// route's rule against it (with its ACLs).
-func (s *Server) loadContainer(c echo.Context) (*keyservice.Container, error) {
+// containerLoader is the loader of the /v1/containers/{id} routes: the
+// container named in the path, and the target of its stored row with its
+// ACLs.
+func (s *Server) containerLoader(c echo.Context) (any, Target, error) {
 	ct, err := s.svc.LoadContainer(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return nil, err
+		return nil, Target{}, err
 	}
 	acls, err := s.svc.ACLs(c.Request().Context(), keyservice.ACLContainer, ct.ID)
 	if err != nil {
-		return nil, err
+		return nil, Target{}, err
 	}
-	if err := s.authorize(c, containerTarget(ct, acls)); err != nil {
-		return nil, err
-	}
-	return ct, nil
+	return ct, containerTarget(ct, acls), nil
+}
+
+// loadContainer returns the container in the path, loaded and authorized
+// by the route wrapper (containerLoader).
+func (s *Server) loadContainer(c echo.Context) (*keyservice.Container, error) {
+	return loaded[*keyservice.Container](c)
 }
 
 func (s *Server) getContainer(c echo.Context) error {

@@ -56,16 +56,16 @@ func (s *Server) routes() []route {
 		// be this service's refs to secrets of the caller's project.
 		{method: http.MethodPost, path: "/v1/containers", rule: "containers:post", collection: true, bodyLimit: containerBodyLimit, trailingSlash: true, handler: s.createContainer},
 		{method: http.MethodGet, path: "/v1/containers", rule: "containers:get", collection: true, trailingSlash: true, handler: s.listContainers},
-		{method: http.MethodGet, path: "/v1/containers/:id", rule: "container:get", handler: s.getContainer},
-		{method: http.MethodDelete, path: "/v1/containers/:id", rule: "container:delete", handler: s.deleteContainer},
-		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerSecret},
-		{method: http.MethodDelete, path: "/v1/containers/:id/secrets", rule: "container_secret:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeContainerSecret},
+		{method: http.MethodGet, path: "/v1/containers/:id", rule: "container:get", load: s.containerLoader, handler: s.getContainer},
+		{method: http.MethodDelete, path: "/v1/containers/:id", rule: "container:delete", load: s.containerLoader, handler: s.deleteContainer},
+		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.addContainerSecret},
+		{method: http.MethodDelete, path: "/v1/containers/:id/secrets", rule: "container_secret:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.removeContainerSecret},
 
 		// Container consumers (containers.go): POST and DELETE answer 200
 		// with the container.
-		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, handler: s.listContainerConsumers},
-		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.addContainerConsumer},
-		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.removeContainerConsumer},
+		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, load: s.containerLoader, handler: s.listContainerConsumers},
+		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.addContainerConsumer},
+		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.removeContainerConsumer},
 
 		// ACLs of secrets and containers (acls.go). DELETE answers 200 with
 		// the body null. The stored ACLs take part in every secret and
@@ -74,10 +74,10 @@ func (s *Server) routes() []route {
 		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, true)},
 		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, false)},
 		{method: http.MethodDelete, path: "/v1/secrets/:id/acl", rule: "secret_acls:delete", trailingSlash: true, load: s.secretLoader, handler: s.deleteACLs(keyservice.ACLSecret)},
-		{method: http.MethodGet, path: "/v1/containers/:id/acl", rule: "container_acls:get", trailingSlash: true, handler: s.getACLs(keyservice.ACLContainer)},
-		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, true)},
-		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, handler: s.setACLs(keyservice.ACLContainer, false)},
-		{method: http.MethodDelete, path: "/v1/containers/:id/acl", rule: "container_acls:delete", trailingSlash: true, handler: s.deleteACLs(keyservice.ACLContainer)},
+		{method: http.MethodGet, path: "/v1/containers/:id/acl", rule: "container_acls:get", trailingSlash: true, load: s.containerLoader, handler: s.getACLs(keyservice.ACLContainer)},
+		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.setACLs(keyservice.ACLContainer, true)},
+		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.setACLs(keyservice.ACLContainer, false)},
+		{method: http.MethodDelete, path: "/v1/containers/:id/acl", rule: "container_acls:delete", trailingSlash: true, load: s.containerLoader, handler: s.deleteACLs(keyservice.ACLContainer)},
 
 		// Secret consumers (consumers.go; microversion 1.1 in Barbican, served
 		// at every version here): POST and DELETE answer 200 with the secret.
