@@ -113,21 +113,29 @@ func (s *Server) createOrder(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]string{"order_ref": ref})
 }
 
-// loadOrder fetches the order in the path. An order of another project is
-// reported as not found, as Barbican does.
-func (s *Server) loadOrder(c echo.Context) (*keyservice.Order, error) {
+// orderLoader is the loader of the /v1/orders/{id} routes: the order in
+// the path and the target of its stored row.
+func (s *Server) orderLoader(c echo.Context) (any, Target, error) {
 	o, err := s.svc.LoadOrder(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return nil, err
+		return nil, Target{}, err
 	}
-	target := Target{Kind: "order", ProjectID: o.ProjectID, CreatorID: o.CreatorID}
-	if err := s.authorize(c, target); err != nil {
-		if errors.Is(err, keyservice.ErrForbidden) && o.ProjectID != callerOf(c).ProjectID {
-			return nil, keyservice.Errorf(keyservice.ErrNotFound, "Order not found.")
-		}
-		return nil, err
+	return o, Target{Kind: "order", ProjectID: o.ProjectID, CreatorID: o.CreatorID}, nil
+}
+
+// orderDenied reports an order of another project that policy refused as
+// not found, as Barbican does.
+func orderDenied(c echo.Context, res any, err error) error {
+	if o, ok := res.(*keyservice.Order); ok && errors.Is(err, keyservice.ErrForbidden) && o.ProjectID != callerOf(c).ProjectID {
+		return keyservice.Errorf(keyservice.ErrNotFound, "Order not found.")
 	}
-	return o, nil
+	return err
+}
+
+// loadOrder returns the order in the path, loaded and authorized by the
+// route wrapper (orderLoader).
+func (s *Server) loadOrder(c echo.Context) (*keyservice.Order, error) {
+	return loaded[*keyservice.Order](c)
 }
 
 func (s *Server) getOrder(c echo.Context) error {

@@ -49,8 +49,8 @@ func (s *Server) routes() []route {
 		// Orders.
 		{method: http.MethodPost, path: "/v1/orders", rule: "orders:post", collection: true, bodyLimit: smallBodyLimit, trailingSlash: true, handler: s.createOrder},
 		{method: http.MethodGet, path: "/v1/orders", rule: "orders:get", collection: true, trailingSlash: true, handler: s.listOrders},
-		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", handler: s.getOrder},
-		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", handler: s.deleteOrder},
+		{method: http.MethodGet, path: "/v1/orders/:id", rule: "order:get", load: s.orderLoader, denied: orderDenied, handler: s.getOrder},
+		{method: http.MethodDelete, path: "/v1/orders/:id", rule: "order:delete", load: s.orderLoader, denied: orderDenied, handler: s.deleteOrder},
 
 		// Containers (handlers in containers.go). Secret refs in bodies must
 		// be this service's refs to secrets of the caller's project.
