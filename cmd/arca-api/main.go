@@ -40,6 +40,11 @@ func main() {
 }
 
 func run(files []string) error {
+	// Before anything else: a Keystone or database password other local
+	// accounts can read is refused, as a readable master key file is.
+	if err := app.CheckCredentialFiles(files); err != nil {
+		return err
+	}
 	cfg, err := app.LoadConfig(files...)
 	if err != nil {
 		return err

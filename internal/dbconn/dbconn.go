@@ -282,6 +282,22 @@ func Redact(raw string) string {
 	return scheme + "://" + user + "@" + rest[at+1:]
 }
 
+// HasPassword reports whether a connection URL holds a non-empty password
+// (mysql+pymysql://user:PASSWORD@host/db), with Redact's reading of where
+// it is: everything between the user name and the last '@'.
+func HasPassword(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return false
+	}
+	_, password, _ := strings.Cut(rest[:at], ":")
+	return password != ""
+}
+
 // quote quotes a value from the URL for an error message if it cannot
 // hold a piece of the password (which needs ':' before and '@' after it).
 func quote(s string) string {
@@ -308,6 +324,9 @@ func Open(ctx context.Context, raw string, opts Options) (*sql.DB, string, error
 			}
 			if err := createPrivate(path); err != nil {
 				return nil, "", fmt.Errorf("sqlite database %s: %w", path, err)
+			}
+			if err := checkPrivate(path); err != nil {
+				return nil, "", fmt.Errorf("sqlite database: %w", err)
 			}
 		}
 	}
@@ -357,7 +376,8 @@ func configurePool(db *sql.DB, dialect string, memory bool, opts Options) {
 // does not exist yet. SQLite itself would create it 0644 (less the umask),
 // readable by every local user, and it creates the -wal and -shm files
 // with the mode of the database file, so they follow. An empty file is an
-// empty database to SQLite. An existing file keeps the mode it has.
+// empty database to SQLite. An existing file keeps the mode it has, and is
+// refused by checkPrivate if that lets group or others in.
 func createPrivate(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
@@ -367,6 +387,29 @@ func createPrivate(path string) error {
 		return fmt.Errorf("creating it with mode 0600: %w", err)
 	}
 	return f.Close()
+}
+
+// checkPrivate refuses an existing SQLite database, or its -wal or -shm
+// file, that group or others can read or write. Refused rather than
+// warned about: the secrets in it are sealed, but not their names,
+// projects and ACLs, nor the audit trail of who read which key, and write
+// access lets a local account grant itself a secret through an ACL row or
+// erase its traces. The fix is one chmod.
+func checkPrivate(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("checking the mode of %s: %w", p, err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("%s has mode %04o: group and others must have no access to it "+
+				"(it holds secret metadata and the key audit trail); run \"chmod 600 %s*\" as the user arca-api runs as", p, perm, path)
+		}
+	}
+	return nil
 }
 
 // checkDir turns SQLite's bare "unable to open database file" into a

@@ -334,3 +334,23 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestHasPassword: which connection URLs hold a password (arca-api and
+// arca-manage refuse such a URL in a file others can read).
+func TestHasPassword(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"mysql+pymysql://arca:s3cret@127.0.0.1/arca":  true,
+		"mysql+pymysql://arca:p@ss:w/rd@db:3306/arca": true,
+		"mysql+pymysql://arca@127.0.0.1/arca":         false,
+		"mysql+pymysql://arca:@127.0.0.1/arca":        false,
+		"mysql+pymysql://127.0.0.1/arca":              false,
+		"sqlite:////var/lib/arca/arca.sqlite":         false,
+		"sqlite:///rel/at@sign.db":                    false,
+		"":                                            false,
+		"mysql+pymysql://arca:s3cret@/arca?unix_socket=/run/mysqld/mysqld.sock": true,
+	} {
+		if got := HasPassword(raw); got != want {
+			t.Errorf("HasPassword(%q) = %v, want %v", Redact(raw), got, want)
+		}
+	}
+}

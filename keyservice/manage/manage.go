@@ -32,6 +32,16 @@ var ErrUsage = errors.New("usage")
 
 // Run executes one arca-manage command.
 func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
+	// arca-manage reads arca-api's files and refuses them for the same
+	// reason: a password that other local accounts can read is theirs.
+	// Refused rather than warned about, as the master key file is: the fix
+	// is one chmod, and a tool that works on an exposed credential hides
+	// the exposure from the operator most likely to fix it.
+	if len(args) > 0 {
+		if err := app.CheckCredentialFiles(configFiles); err != nil {
+			return err
+		}
+	}
 	if len(args) >= 1 && args[0] == "register" {
 		return register(ctx, configFiles, args[1:], stdout)
 	}
