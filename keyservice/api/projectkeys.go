@@ -67,16 +67,36 @@ func addressedProject(c echo.Context) (string, error) {
 	return p[0], nil
 }
 
-func (s *Server) getActiveProjectKey(c echo.Context) error {
+// addressed is the resource of the project-key routes that address a
+// project rather than a key (active, rotate, list).
+type addressed string
+
+// projectLoader is the loader of those routes: the addressed project, the
+// target of the policy check.
+func (s *Server) projectLoader(c echo.Context) (any, Target, error) {
 	project, err := addressedProject(c)
+	if err != nil {
+		return nil, Target{}, err
+	}
+	return addressed(project), projectKeyTarget(project), nil
+}
+
+// projectDenied audits a refusal by policy on the addressed project.
+func (s *Server) projectDenied(action string) func(echo.Context, any, error) error {
+	return func(c echo.Context, res any, err error) error {
+		project, _ := res.(addressed)
+		s.svc.AuditProjectKeyAccess(c.Request().Context(), callerOf(c), action, string(project), "", err, "")
+		return err
+	}
+}
+
+func (s *Server) getActiveProjectKey(c echo.Context) error {
+	p, err := loaded[addressed](c)
 	if err != nil {
 		return err
 	}
+	project := string(p)
 	ctx, caller := c.Request().Context(), callerOf(c)
-	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
-		s.svc.AuditProjectKeyAccess(ctx, caller, keyservice.AuditGetActive, project, "", err, "")
-		return err
-	}
 	// Reading the active id and making the project's first key are two
 	// decisions: the filter's role may do the first only.
 	target := projectKeyTarget(project)
@@ -98,15 +118,11 @@ func (s *Server) getActiveProjectKey(c echo.Context) error {
 }
 
 func (s *Server) rotateProjectKey(c echo.Context) error {
-	project, err := addressedProject(c)
+	project, err := loaded[addressed](c)
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
-		s.svc.AuditProjectKeyAccess(c.Request().Context(), callerOf(c), keyservice.AuditRotate, project, "", err, "")
-		return err
-	}
-	k, err := s.svc.RotateProjectKey(c.Request().Context(), callerOf(c), project)
+	k, err := s.svc.RotateProjectKey(c.Request().Context(), callerOf(c), string(project))
 	if err != nil {
 		return err
 	}
@@ -122,7 +138,7 @@ func (s *Server) sayActiveKeyCacheTTL(c echo.Context) {
 }
 
 func (s *Server) listProjectKeys(c echo.Context) error {
-	project, err := addressedProject(c)
+	project, err := loaded[addressed](c)
 	if err != nil {
 		return err
 	}
@@ -130,11 +146,7 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(c, projectKeyTarget(project)); err != nil {
-		s.svc.AuditProjectKeyAccess(c.Request().Context(), callerOf(c), keyservice.AuditList, project, "", err, "")
-		return err
-	}
-	list, total, err := s.svc.ListProjectKeys(c.Request().Context(), project, limit, offset)
+	list, total, err := s.svc.ListProjectKeys(c.Request().Context(), string(project), limit, offset)
 	if err != nil {
 		return err
 	}
@@ -145,45 +157,66 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 	return s.listPage(c, "project_keys", items, "/v1/project-keys", limit, offset, total)
 }
 
-// loadProjectKey fetches the key in the path and checks the route's rule
-// against its stored project. A key the caller may not see, or that is not
-// the ?project_id= project's, is reported as not found: the API never
-// confirms that a key exists in another project. Only a caller of the
-// key's own project learns that policy refused (403).
-func (s *Server) loadProjectKey(c echo.Context, action string) (*keyservice.ProjectKey, error) {
-	ctx, caller := c.Request().Context(), callerOf(c)
-	id := c.Param("id")
-	project := ""
-	_, given := c.QueryParams()["project_id"]
-	if given {
-		var err error
-		if project, err = addressedProject(c); err != nil {
-			return nil, err
+// projectKeyLoader is the loader of the /v1/project-keys/{id} routes: the
+// key in the path, and the target of its stored row (its project). A key
+// that is not the ?project_id= project's is reported as not found; action
+// audits every failure, under the key's real project when it exists, so
+// that its owners see probes from elsewhere.
+func (s *Server) projectKeyLoader(action string) func(echo.Context) (any, Target, error) {
+	return func(c echo.Context) (any, Target, error) {
+		id := c.Param("id")
+		project, given := "", false
+		if _, given = c.QueryParams()["project_id"]; given {
+			var err error
+			if project, err = addressedProject(c); err != nil {
+				return nil, Target{}, err
+			}
 		}
-	}
-	k, err := s.svc.LoadProjectKeyByID(ctx, id)
-	if err == nil && given && k.ProjectID != project {
-		err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
-	}
-	if err == nil {
-		if err = s.authorize(c, projectKeyTarget(k.ProjectID)); err != nil && errors.Is(err, keyservice.ErrForbidden) && caller.ProjectID != k.ProjectID {
+		k, err := s.svc.LoadProjectKeyByID(c.Request().Context(), id)
+		if err == nil && given && k.ProjectID != project {
 			err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
 		}
-	}
-	if err != nil {
-		// The audit names the key's real project when it exists, so its
-		// owners see probes from elsewhere.
-		audited, detail := caller.ProjectID, ""
-		if given {
-			audited, detail = project, "addressed project "+project
+		if err != nil {
+			s.auditKeyRefusal(c, action, k, err)
+			return nil, Target{}, err
 		}
-		if k != nil {
-			audited = k.ProjectID
-		}
-		s.svc.AuditProjectKeyAccess(ctx, caller, action, audited, auditKeyID(id), err, detail)
-		return nil, err
+		return k, projectKeyTarget(k.ProjectID), nil
 	}
-	return k, nil
+}
+
+// projectKeyDenied answers a refusal by policy on a key: not found, unless
+// the caller belongs to the key's project (the API never confirms that a
+// key exists in another project; only its own project learns that policy
+// refused, 403). The refusal is audited.
+func (s *Server) projectKeyDenied(action string) func(echo.Context, any, error) error {
+	return func(c echo.Context, res any, err error) error {
+		k, _ := res.(*keyservice.ProjectKey)
+		if k == nil || (errors.Is(err, keyservice.ErrForbidden) && callerOf(c).ProjectID != k.ProjectID) {
+			err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
+		}
+		s.auditKeyRefusal(c, action, k, err)
+		return err
+	}
+}
+
+// auditKeyRefusal records a refused or failed access to the key in the
+// path; k is the stored key when it was found.
+func (s *Server) auditKeyRefusal(c echo.Context, action string, k *keyservice.ProjectKey, err error) {
+	caller := callerOf(c)
+	audited, detail := caller.ProjectID, ""
+	if p, given := c.QueryParams()["project_id"]; given && len(p) == 1 {
+		audited, detail = p[0], "addressed project "+p[0]
+	}
+	if k != nil {
+		audited = k.ProjectID
+	}
+	s.svc.AuditProjectKeyAccess(c.Request().Context(), caller, action, audited, auditKeyID(c.Param("id")), err, detail)
+}
+
+// loadProjectKey returns the key in the path, loaded and authorized by the
+// route wrapper (projectKeyLoader).
+func (s *Server) loadProjectKey(c echo.Context) (*keyservice.ProjectKey, error) {
+	return loaded[*keyservice.ProjectKey](c)
 }
 
 // auditKeyID keeps what a client sent as a key id out of the audit table
@@ -196,7 +229,7 @@ func auditKeyID(id string) string {
 }
 
 func (s *Server) getProjectKey(c echo.Context) error {
-	k, err := s.loadProjectKey(c, keyservice.AuditGet)
+	k, err := s.loadProjectKey(c)
 	if err != nil {
 		return err
 	}
@@ -204,7 +237,7 @@ func (s *Server) getProjectKey(c echo.Context) error {
 }
 
 func (s *Server) getProjectKeyPayload(c echo.Context) error {
-	k, err := s.loadProjectKey(c, keyservice.AuditPayload)
+	k, err := s.loadProjectKey(c)
 	if err != nil {
 		return err
 	}
@@ -220,12 +253,24 @@ func (s *Server) getProjectKeyPayload(c echo.Context) error {
 	return c.Blob(http.StatusOK, keyservice.ContentTypeBinary, material)
 }
 
+// validPage checks a list's limit and offset.
+func validPage(c echo.Context) error {
+	_, _, err := pageParams(c.QueryParams())
+	return err
+}
+
+// validForce checks DELETE's force parameter.
+func validForce(c echo.Context) error {
+	_, err := parseBool(c.QueryParams(), "force")
+	return err
+}
+
 func (s *Server) deleteProjectKey(c echo.Context) error {
 	force, err := parseBool(c.QueryParams(), "force")
 	if err != nil {
 		return err
 	}
-	k, err := s.loadProjectKey(c, keyservice.AuditDestroy)
+	k, err := s.loadProjectKey(c)
 	if err != nil {
 		return err
 	}

@@ -99,14 +99,15 @@ func (s *Server) routes() []route {
 		// the default rules allow the object servers' and the filter's roles
 		// only (the payload route to the object servers alone). A system
 		// admin or reader manages a project's keys naming it with
-		// ?project_id=. Handlers authorize against the addressed project or
-		// the stored key row, and audit every refusal and every read of another
-		// project's active id (?project_id=).
-		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", audit: keyservice.AuditGetActive, handler: s.getActiveProjectKey},
-		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", scope: systemWithProject, audit: keyservice.AuditRotate, handler: s.rotateProjectKey},
-		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditList, trailingSlash: true, handler: s.listProjectKeys},
-		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditGet, handler: s.getProjectKey},
-		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", audit: keyservice.AuditPayload, handler: s.getProjectKeyPayload},
-		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, handler: s.deleteProjectKey},
+		// ?project_id=. The wrapper authorizes against the addressed project
+		// (projectLoader) or the stored key row (projectKeyLoader); every
+		// refusal and every read of another project's active id
+		// (?project_id=) is audited.
+		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", audit: keyservice.AuditGetActive, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditGetActive), handler: s.getActiveProjectKey},
+		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", scope: systemWithProject, audit: keyservice.AuditRotate, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditRotate), handler: s.rotateProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditList, trailingSlash: true, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditList), validate: validPage, handler: s.listProjectKeys},
+		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditGet, load: s.projectKeyLoader(keyservice.AuditGet), denied: s.projectKeyDenied(keyservice.AuditGet), handler: s.getProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", audit: keyservice.AuditPayload, load: s.projectKeyLoader(keyservice.AuditPayload), denied: s.projectKeyDenied(keyservice.AuditPayload), handler: s.getProjectKeyPayload},
+		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, load: s.projectKeyLoader(keyservice.AuditDestroy), denied: s.projectKeyDenied(keyservice.AuditDestroy), validate: validForce, handler: s.deleteProjectKey},
 	}
 }

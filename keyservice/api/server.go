@@ -182,6 +182,9 @@ type route struct {
 	// the answer (a 404 where the API must not confirm that another
 	// project's resource exists).
 	denied func(c echo.Context, resource any, err error) error
+	// validate, when set, checks the request's own parameters before load
+	// (their 400 comes first, whoever asks).
+	validate func(c echo.Context) error
 	// scope says which tokens besides project-scoped ones may call the
 	// route at all; the default, none, answers 403 to domain- and
 	// system-scoped tokens before policy runs.
@@ -312,6 +315,11 @@ const keyResource ctxKey = "resource"
 // loadAuthorized loads a resource route's resource and checks the route's
 // rule against its stored row, before the handler runs.
 func (s *Server) loadAuthorized(c echo.Context, rt route) error {
+	if rt.validate != nil {
+		if err := rt.validate(c); err != nil {
+			return err
+		}
+	}
 	res, target, err := rt.load(c)
 	if err != nil {
 		return err
