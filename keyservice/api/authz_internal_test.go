@@ -428,6 +428,27 @@ func TestUncheckedSuccessIsRefused(t *testing.T) {
 	}
 }
 
+// TestLegacyPayloadReadIsADecrypt: GET /v1/secrets/{id} without a
+// metadata Accept is Barbican's legacy payload read, checked against
+// secret:decrypt, not secret:get: a policy that lets a caller read a
+// secret's metadata but not decrypt it gives no payload this way.
+func TestLegacyPayloadReadIsADecrypt(t *testing.T) {
+	member := keyservice.Caller{ProjectID: projP, UserID: "m", Roles: memberRoles}
+	e := newAuthzEnv(t, testAuthn{"member": member}, map[string]string{"secret:decrypt": "!"})
+	f := e.seed()
+	r := httptest.NewRequest(http.MethodGet, "/v1/secrets/"+f.secret, nil)
+	r.Header.Set("Accept", "text/plain")
+	r.Header.Set("X-Test-Caller", "member")
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("legacy payload read with secret:decrypt refused: %d %q", w.Code, w.Body)
+	}
+	if w := e.do("member", http.MethodGet, "/v1/secrets/"+f.secret, ""); w.Code != http.StatusOK {
+		t.Fatalf("metadata read: %d %q", w.Code, w.Body)
+	}
+}
+
 // TestUncheckedHijackIsRefused: the connection is not handed to a handler
 // whose route's check did not pass, where its bytes would pass no guard.
 func TestUncheckedHijackIsRefused(t *testing.T) {

@@ -33,7 +33,7 @@ func (s *Server) routes() []route {
 		// Secrets.
 		{method: http.MethodPost, path: "/v1/secrets", rule: "secrets:post", collection: true, bodyLimit: secretBodyLimit, trailingSlash: true, handler: s.createSecret},
 		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", collection: true, trailingSlash: true, handler: s.listSecrets},
-		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", load: s.secretLoader, handler: s.getSecret},
+		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", ruleOf: getSecretRule, load: s.secretLoader, handler: s.getSecret},
 		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, load: s.secretLoader, handler: s.getSecretPayload},
 		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, load: s.secretLoader, handler: s.putSecretPayload},
 		{method: http.MethodDelete, path: "/v1/secrets/:id", rule: "secret:delete", load: s.secretLoader, handler: s.deleteSecret},

@@ -182,6 +182,9 @@ type route struct {
 	// the answer (a 404 where the API must not confirm that another
 	// project's resource exists).
 	denied func(c echo.Context, resource any, err error) error
+	// ruleOf, when set, picks the route's rule from the request before
+	// anything is checked (the legacy payload read of GET /v1/secrets/{id}).
+	ruleOf func(c echo.Context) string
 	// validate, when set, checks the request's own parameters before load
 	// (their 400 comes first, whoever asks).
 	validate func(c echo.Context) error
@@ -277,6 +280,9 @@ func scopeDetail(caller keyservice.Caller) string {
 // can answer 2xx unless a policy check passed.
 func (s *Server) wrap(rt route) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if rt.ruleOf != nil {
+			rt.rule = rt.ruleOf(c)
+		}
 		c.Set(string(keyRoute), rt)
 		if rt.rule != "" {
 			s.guard(c)
