@@ -270,6 +270,43 @@ func (e *authzEnv) policyRoutes() []route {
 
 // TestRoutesWithoutRule: the only routes without a policy rule are
 // discovery and health, as in Barbican.
+// TestEveryRouteAuthorizedByTheWrapper: every route with a rule is
+// authorized by the route wrapper before its handler runs, either on the
+// caller's project (collection) or on the stored row its loader returns;
+// and no handler authorizes on its own (only the wrapper calls authorize),
+// so no handler can check a target of its own making.
+func TestEveryRouteAuthorizedByTheWrapper(t *testing.T) {
+	e := newAuthzEnv(t, nil, nil)
+	for _, rt := range e.srv.routes() {
+		if rt.rule == "" {
+			continue
+		}
+		if rt.collection == (rt.load != nil) {
+			t.Errorf("%s %s: a route with a rule is either a collection route or has a loader (collection %v, loader %v)",
+				rt.method, rt.path, rt.collection, rt.load != nil)
+		}
+		if rt.load == nil && (rt.denied != nil || rt.validate != nil) {
+			t.Errorf("%s %s: denied and validate belong to a loader", rt.method, rt.path)
+		}
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "server.go" {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(src, []byte(".authorize(")) {
+			t.Errorf("%s calls authorize: only the route wrapper (server.go) does", f)
+		}
+	}
+}
+
 func TestRoutesWithoutRule(t *testing.T) {
 	e := newAuthzEnv(t, nil, nil)
 	var open []string
@@ -673,9 +710,11 @@ How the decisions are made:
   and project-key list, read, rotate and destroy when they name the project with ` + "`?project_id=`" + `.
   (Barbican's consumer rules also name ` + "`rule:system_admin`" + `; the consumer routes still need a
   project-scoped token here, because a consumer is registered on behalf of a project.)
-- **Enforced by the route table.** Collection routes (list, create, quotas) are checked by the
-  route wrapper; resource routes by their handlers, against the stored row. A route with a rule
-  cannot answer 2xx unless a check passed: such an answer becomes a 500 and an error in the log.
+- **Enforced by the route table.** Every route is checked by the route wrapper before its
+  handler runs: collection routes (list, create, quotas) on the caller's project, resource routes
+  on the stored row that the loader declared in the route table fetches (the handler then gets
+  that row); no handler checks on its own. A route with a rule cannot answer 2xx unless a check
+  passed, whichever way it writes: such an answer becomes a 500 and an error in the log.
   ` + "`TestDenyAllRouteWalk`" + ` calls every route with callers no rule admits and expects 403 from each.
 - **Barbican's rules, exactly.** The Barbican rules are Barbican 15's (a test compares them with
   ` + "`oslopolicy-sample-generator --namespace barbican`" + `): an admin of one project cannot read or

@@ -10,9 +10,12 @@
 // PolicyAuthorizer in every mode (no-auth identities meet the production
 // rules); the route wrapper refuses tokens of a scope the route does not
 // admit (every project resource needs a project-scoped token) and checks
-// the rule of collection routes itself; resource routes check theirs
-// against the stored row; and a route with a rule cannot answer 2xx unless
-// a check passed (the wrapper turns such an answer into a 500). The
-// deny-all route walk and the policy matrix (docs/policy.md) test all of it.
+// every route's rule before its handler runs: collection routes on the
+// caller's project, resource routes on the stored row that the loader the
+// route table declares fetches (handlers get that row and never authorize
+// themselves); and a route with a rule cannot answer 2xx unless a check
+// passed, whichever way the handler writes (the response writer turns such
+// an answer into a 500). The deny-all route walk and the policy matrix
+// (docs/policy.md) test all of it.
 // Nothing here touches SQL or key material beyond passing it through.
 package api

@@ -19,8 +19,9 @@ const (
 )
 
 // routes is the whole API surface: every path, the policy rule it enforces,
-// whether the wrapper checks it (collection) or the handler against the
-// stored row, which token scopes reach it, and how much body it accepts. Rules carry Barbican's names so a
+// what the wrapper checks it against (the caller's project for collection
+// routes, the stored row the route's loader fetches for the others), which
+// token scopes reach it, and how much body it accepts. Rules carry Barbican's names so a
 // policy.yaml written for Barbican applies unchanged.
 func (s *Server) routes() []route {
 	return []route{
