@@ -131,6 +131,16 @@ func (s *Server) getACLs(kind string) echo.HandlerFunc {
 	}
 }
 
+// validACLBody answers a bad ACL body 400 (or 415) before the secret or
+// container is loaded (route validate).
+func validACLBody(c echo.Context) error {
+	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return err
+	}
+	_, err := decodeACLs(body(c))
+	return err
+}
+
 func (s *Server) setACLs(kind string, replace bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {

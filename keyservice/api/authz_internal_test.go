@@ -307,6 +307,55 @@ func TestEveryRouteAuthorizedByTheWrapper(t *testing.T) {
 	}
 }
 
+// TestBadRequestsAnsweredFirst: a resource route's own request checks
+// (body, media type, paging) answer before the resource is loaded and
+// authorized, as when the handlers checked first: 400 or 415 for a
+// resource that does not exist and for a caller policy would refuse.
+func TestBadRequestsAnsweredFirst(t *testing.T) {
+	other := keyservice.Caller{ProjectID: projQ, UserID: "u-other", Roles: adminRoles}
+	e := newAuthzEnv(t, testAuthn{"other": other}, nil)
+	f := e.seed()
+	for _, r := range []struct {
+		method, path, ctype, body string
+		want                      int
+	}{
+		{"PUT", "/v1/secrets/%s", "application/json", "x", http.StatusUnsupportedMediaType},
+		{"PUT", "/v1/secrets/%s/metadata", "application/json", "{}", http.StatusBadRequest},
+		{"POST", "/v1/secrets/%s/metadata", "application/json", "{}", http.StatusBadRequest},
+		{"PUT", "/v1/secrets/%s/metadata/color", "application/json", `{"key":"other","value":"v"}`, http.StatusBadRequest},
+		{"POST", "/v1/secrets/%s/consumers", "application/json", "{}", http.StatusBadRequest},
+		{"DELETE", "/v1/secrets/%s/consumers", "application/json", "{}", http.StatusBadRequest},
+		{"GET", "/v1/secrets/%s/consumers?limit=x", "", "", http.StatusBadRequest},
+		{"PUT", "/v1/secrets/%s/acl", "application/json", `{"read":7}`, http.StatusBadRequest},
+		{"PATCH", "/v1/secrets/%s/acl", "application/json", `{"read":7}`, http.StatusBadRequest},
+		{"POST", "/v1/containers/%s/secrets", "application/json", "{}", http.StatusBadRequest},
+		{"DELETE", "/v1/containers/%s/secrets", "application/json", "{}", http.StatusBadRequest},
+		{"POST", "/v1/containers/%s/consumers", "application/json", "{}", http.StatusBadRequest},
+		{"DELETE", "/v1/containers/%s/consumers", "application/json", "{}", http.StatusBadRequest},
+		{"GET", "/v1/containers/%s/consumers?limit=x", "", "", http.StatusBadRequest},
+		{"PUT", "/v1/containers/%s/acl", "application/json", `{"read":7}`, http.StatusBadRequest},
+		{"PATCH", "/v1/containers/%s/acl", "application/json", `{"read":7}`, http.StatusBadRequest},
+	} {
+		id := f.secret
+		if strings.HasPrefix(r.path, "/v1/containers/") {
+			id = f.container
+		}
+		for _, c := range []struct{ who, id string }{{"owner", "00000000-0000-4000-8000-000000000000"}, {"other", id}} {
+			path := fmt.Sprintf(r.path, c.id)
+			req := httptest.NewRequest(r.method, path, strings.NewReader(r.body))
+			req.Header.Set("X-Test-Caller", c.who)
+			if r.ctype != "" {
+				req.Header.Set("Content-Type", r.ctype)
+			}
+			w := httptest.NewRecorder()
+			e.srv.ServeHTTP(w, req)
+			if w.Code != r.want {
+				t.Errorf("%s %s as %s: %d, want %d: %s", r.method, path, c.who, w.Code, r.want, w.Body)
+			}
+		}
+	}
+}
+
 func TestRoutesWithoutRule(t *testing.T) {
 	e := newAuthzEnv(t, nil, nil)
 	var open []string

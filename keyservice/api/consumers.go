@@ -68,6 +68,10 @@ func decodeSecretConsumer(c echo.Context) (keyservice.SecretConsumerSpec, error)
 	return spec, nil
 }
 
+// validSecretConsumer answers a bad consumer 400 before the secret is
+// loaded (route validate).
+func validSecretConsumer(c echo.Context) error { _, err := decodeSecretConsumer(c); return err }
+
 // changeSecretConsumer answers POST and DELETE with the secret as it is
 // now (consumers shown from 1.1), status 200.
 func (s *Server) changeSecretConsumer(c echo.Context, add bool) error {

@@ -219,16 +219,31 @@ func (s *Server) listContainers(c echo.Context) error {
 	return s.listPage(c, "containers", items, "/v1/containers", limit, offset, total)
 }
 
-// containerSecretChange reads the body of POST|DELETE
-// /v1/containers/{id}/secrets and loads the container.
-func (s *Server) containerSecretChange(c echo.Context) (*keyservice.Container, keyservice.ContainerSecret, error) {
+// decodeContainerSecretBody reads the body of POST|DELETE
+// /v1/containers/{id}/secrets.
+func (s *Server) decodeContainerSecretBody(c echo.Context) (keyservice.ContainerSecret, error) {
 	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
-		return nil, keyservice.ContainerSecret{}, err
+		return keyservice.ContainerSecret{}, err
 	}
 	if _, err := decodeObject(body(c)); err != nil {
-		return nil, keyservice.ContainerSecret{}, err
+		return keyservice.ContainerSecret{}, err
 	}
-	ref, err := s.decodeSecretRef(c, body(c))
+	return s.decodeSecretRef(c, body(c))
+}
+
+// Request checks that answer 400 before the container is loaded (route
+// validate).
+func (s *Server) validContainerSecretBody(c echo.Context) error {
+	_, err := s.decodeContainerSecretBody(c)
+	return err
+}
+
+func validContainerConsumer(c echo.Context) error { _, err := decodeConsumerSpec(c); return err }
+
+// containerSecretChange reads the body of POST|DELETE
+// /v1/containers/{id}/secrets and returns the container.
+func (s *Server) containerSecretChange(c echo.Context) (*keyservice.Container, keyservice.ContainerSecret, error) {
+	ref, err := s.decodeContainerSecretBody(c)
 	if err != nil {
 		return nil, ref, err
 	}

@@ -19,18 +19,50 @@ func (s *Server) getSecretMetadata(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"metadata": md})
 }
 
-func (s *Server) putSecretMetadata(c echo.Context) error {
+// decodeMetadataBody reads PUT /v1/secrets/{id}/metadata's body.
+func decodeMetadataBody(c echo.Context) (map[string]string, error) {
 	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
-		return err
+		return nil, err
 	}
 	obj, err := decodeObject(body(c))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var md map[string]string
 	raw, ok := obj["metadata"]
 	if !ok || json.Unmarshal(raw, &md) != nil || md == nil {
-		return invalid("Invalid metadata: expected {\"metadata\": {\"key\": \"value\", ...}}.")
+		return nil, invalid("Invalid metadata: expected {\"metadata\": {\"key\": \"value\", ...}}.")
+	}
+	return md, nil
+}
+
+// decodeMetadatumBody reads the body of POST /v1/secrets/{id}/metadata
+// and, with the key in the path (when the route has one), of PUT
+// /v1/secrets/{id}/metadata/{key}.
+func decodeMetadatumBody(c echo.Context) (key, value string, err error) {
+	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
+		return "", "", err
+	}
+	key, value, err = decodeMetadatum(body(c))
+	if err != nil {
+		return "", "", err
+	}
+	if c.Param("key") != "" && key != c.Param("key") {
+		return "", "", invalid("Invalid metadata: the key in the body must match the key in the URL.")
+	}
+	return key, value, nil
+}
+
+// Request checks that answer 400 before the secret is loaded (route
+// validate).
+func validMetadataBody(c echo.Context) error { _, err := decodeMetadataBody(c); return err }
+
+func validMetadatumBody(c echo.Context) error { _, _, err := decodeMetadatumBody(c); return err }
+
+func (s *Server) putSecretMetadata(c echo.Context) error {
+	md, err := decodeMetadataBody(c)
+	if err != nil {
+		return err
 	}
 	sec, err := s.loadSecret(c)
 	if err != nil {
@@ -63,10 +95,7 @@ func decodeMetadatum(body []byte) (key, value string, err error) {
 }
 
 func (s *Server) postSecretMetadatum(c echo.Context) error {
-	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
-		return err
-	}
-	key, value, err := decodeMetadatum(body(c))
+	key, value, err := decodeMetadatumBody(c)
 	if err != nil {
 		return err
 	}
@@ -101,15 +130,9 @@ func (s *Server) getSecretMetadatum(c echo.Context) error {
 }
 
 func (s *Server) putSecretMetadatum(c echo.Context) error {
-	if err := requireJSON(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
-		return err
-	}
-	key, value, err := decodeMetadatum(body(c))
+	key, value, err := decodeMetadatumBody(c)
 	if err != nil {
 		return err
-	}
-	if key != c.Param("key") {
-		return invalid("Invalid metadata: the key in the body must match the key in the URL.")
 	}
 	sec, err := s.loadSecret(c)
 	if err != nil {

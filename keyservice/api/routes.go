@@ -36,15 +36,15 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/v1/secrets", rule: "secrets:get", collection: true, trailingSlash: true, handler: s.listSecrets},
 		{method: http.MethodGet, path: "/v1/secrets/:id", rule: "secret:get", ruleOf: getSecretRule, load: s.secretLoader, handler: s.getSecret},
 		{method: http.MethodGet, path: "/v1/secrets/:id/payload", rule: "secret:decrypt", trailingSlash: true, load: s.secretLoader, handler: s.getSecretPayload},
-		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, load: s.secretLoader, handler: s.putSecretPayload},
+		{method: http.MethodPut, path: "/v1/secrets/:id", rule: "secret:put", bodyLimit: secretBodyLimit, load: s.secretLoader, validate: validPayloadBody, handler: s.putSecretPayload},
 		{method: http.MethodDelete, path: "/v1/secrets/:id", rule: "secret:delete", load: s.secretLoader, handler: s.deleteSecret},
 
 		// Secret user metadata.
 		{method: http.MethodGet, path: "/v1/secrets/:id/metadata", rule: "secret_meta:get", trailingSlash: true, load: s.secretLoader, handler: s.getSecretMetadata},
-		{method: http.MethodPut, path: "/v1/secrets/:id/metadata", rule: "secret_meta:put", bodyLimit: metadataBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.putSecretMetadata},
-		{method: http.MethodPost, path: "/v1/secrets/:id/metadata", rule: "secret_meta:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.postSecretMetadatum},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata", rule: "secret_meta:put", bodyLimit: metadataBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validMetadataBody, handler: s.putSecretMetadata},
+		{method: http.MethodPost, path: "/v1/secrets/:id/metadata", rule: "secret_meta:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validMetadatumBody, handler: s.postSecretMetadatum},
 		{method: http.MethodGet, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:get", load: s.secretLoader, handler: s.getSecretMetadatum},
-		{method: http.MethodPut, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:put", bodyLimit: smallBodyLimit, load: s.secretLoader, handler: s.putSecretMetadatum},
+		{method: http.MethodPut, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:put", bodyLimit: smallBodyLimit, load: s.secretLoader, validate: validMetadatumBody, handler: s.putSecretMetadatum},
 		{method: http.MethodDelete, path: "/v1/secrets/:id/metadata/:key", rule: "secret_meta:delete", load: s.secretLoader, handler: s.deleteSecretMetadatum},
 
 		// Orders.
@@ -59,32 +59,32 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/v1/containers", rule: "containers:get", collection: true, trailingSlash: true, handler: s.listContainers},
 		{method: http.MethodGet, path: "/v1/containers/:id", rule: "container:get", load: s.containerLoader, handler: s.getContainer},
 		{method: http.MethodDelete, path: "/v1/containers/:id", rule: "container:delete", load: s.containerLoader, handler: s.deleteContainer},
-		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.addContainerSecret},
-		{method: http.MethodDelete, path: "/v1/containers/:id/secrets", rule: "container_secret:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.removeContainerSecret},
+		{method: http.MethodPost, path: "/v1/containers/:id/secrets", rule: "container_secret:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, validate: s.validContainerSecretBody, handler: s.addContainerSecret},
+		{method: http.MethodDelete, path: "/v1/containers/:id/secrets", rule: "container_secret:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, validate: s.validContainerSecretBody, handler: s.removeContainerSecret},
 
 		// Container consumers (containers.go): POST and DELETE answer 200
 		// with the container.
-		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, load: s.containerLoader, handler: s.listContainerConsumers},
-		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.addContainerConsumer},
-		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.removeContainerConsumer},
+		{method: http.MethodGet, path: "/v1/containers/:id/consumers", rule: "container_consumers:get", trailingSlash: true, load: s.containerLoader, validate: validPage, handler: s.listContainerConsumers},
+		{method: http.MethodPost, path: "/v1/containers/:id/consumers", rule: "container_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, validate: validContainerConsumer, handler: s.addContainerConsumer},
+		{method: http.MethodDelete, path: "/v1/containers/:id/consumers", rule: "container_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.containerLoader, validate: validContainerConsumer, handler: s.removeContainerConsumer},
 
 		// ACLs of secrets and containers (acls.go). DELETE answers 200 with
 		// the body null. The stored ACLs take part in every secret and
 		// container rule: a user in a "read" ACL may read from any project.
 		{method: http.MethodGet, path: "/v1/secrets/:id/acl", rule: "secret_acls:get", trailingSlash: true, load: s.secretLoader, handler: s.getACLs(keyservice.ACLSecret)},
-		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, true)},
-		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.setACLs(keyservice.ACLSecret, false)},
+		{method: http.MethodPut, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validACLBody, handler: s.setACLs(keyservice.ACLSecret, true)},
+		{method: http.MethodPatch, path: "/v1/secrets/:id/acl", rule: "secret_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validACLBody, handler: s.setACLs(keyservice.ACLSecret, false)},
 		{method: http.MethodDelete, path: "/v1/secrets/:id/acl", rule: "secret_acls:delete", trailingSlash: true, load: s.secretLoader, handler: s.deleteACLs(keyservice.ACLSecret)},
 		{method: http.MethodGet, path: "/v1/containers/:id/acl", rule: "container_acls:get", trailingSlash: true, load: s.containerLoader, handler: s.getACLs(keyservice.ACLContainer)},
-		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.setACLs(keyservice.ACLContainer, true)},
-		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, handler: s.setACLs(keyservice.ACLContainer, false)},
+		{method: http.MethodPut, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, validate: validACLBody, handler: s.setACLs(keyservice.ACLContainer, true)},
+		{method: http.MethodPatch, path: "/v1/containers/:id/acl", rule: "container_acls:put_patch", bodyLimit: aclBodyLimit, trailingSlash: true, load: s.containerLoader, validate: validACLBody, handler: s.setACLs(keyservice.ACLContainer, false)},
 		{method: http.MethodDelete, path: "/v1/containers/:id/acl", rule: "container_acls:delete", trailingSlash: true, load: s.containerLoader, handler: s.deleteACLs(keyservice.ACLContainer)},
 
 		// Secret consumers (consumers.go; microversion 1.1 in Barbican, served
 		// at every version here): POST and DELETE answer 200 with the secret.
-		{method: http.MethodGet, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:get", trailingSlash: true, load: s.secretLoader, handler: s.listSecretConsumers},
-		{method: http.MethodPost, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.addSecretConsumer},
-		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, handler: s.removeSecretConsumer},
+		{method: http.MethodGet, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:get", trailingSlash: true, load: s.secretLoader, validate: validPage, handler: s.listSecretConsumers},
+		{method: http.MethodPost, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validSecretConsumer, handler: s.addSecretConsumer},
+		{method: http.MethodDelete, path: "/v1/secrets/:id/consumers", rule: "secret_consumers:delete", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretLoader, validate: validSecretConsumer, handler: s.removeSecretConsumer},
 
 		// Quotas (quotas.go). The project in /v1/project-quotas/{project}
 		// is what is managed, not a policy input: Barbican's rules ask for

@@ -302,30 +302,46 @@ func (s *Server) getSecretPayload(c echo.Context) error {
 	return c.Blob(http.StatusOK, contentType, payload)
 }
 
-func (s *Server) putSecretPayload(c echo.Context) error {
+// decodePayloadBody reads PUT /v1/secrets/{id}'s payload and media type.
+func decodePayloadBody(c echo.Context) (mt string, payload []byte, err error) {
 	mt, params, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || (mt != keyservice.ContentTypeText && mt != keyservice.ContentTypeBinary) {
-		return keyservice.Errorf(keyservice.ErrUnsupportedType, "Unsupported Media Type: the payload must be text/plain or application/octet-stream.")
+		return "", nil, keyservice.Errorf(keyservice.ErrUnsupportedType, "Unsupported Media Type: the payload must be text/plain or application/octet-stream.")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return keyservice.Errorf(keyservice.ErrUnsupportedType, "Unsupported Media Type: only charset=utf-8 is supported.")
+		return "", nil, keyservice.Errorf(keyservice.ErrUnsupportedType, "Unsupported Media Type: only charset=utf-8 is supported.")
 	}
-	payload := body(c)
+	payload = body(c)
 	switch enc := strings.TrimSpace(c.Request().Header.Get("Content-Encoding")); {
 	case strings.EqualFold(enc, "base64"):
 		decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(payload)))
 		if err != nil {
-			return invalid("Invalid payload: it is not valid base64.")
+			return "", nil, invalid("Invalid payload: it is not valid base64.")
 		}
 		payload = decoded
 	case enc != "":
-		return invalid(fmt.Sprintf("Invalid Content-Encoding %q: only base64 is supported.", enc))
+		return "", nil, invalid(fmt.Sprintf("Invalid Content-Encoding %q: only base64 is supported.", enc))
 	}
 	if len(payload) == 0 {
-		return invalid("No secret data was provided.")
+		return "", nil, invalid("No secret data was provided.")
 	}
 	if mt == keyservice.ContentTypeText && !utf8.Valid(payload) {
-		return invalid("Invalid payload: text/plain data must be UTF-8.")
+		return "", nil, invalid("Invalid payload: text/plain data must be UTF-8.")
+	}
+	return mt, payload, nil
+}
+
+// validPayloadBody answers a bad payload 400 or 415 before the secret is
+// loaded (route validate).
+func validPayloadBody(c echo.Context) error {
+	_, _, err := decodePayloadBody(c)
+	return err
+}
+
+func (s *Server) putSecretPayload(c echo.Context) error {
+	mt, payload, err := decodePayloadBody(c)
+	if err != nil {
+		return err
 	}
 	sec, err := s.loadSecret(c)
 	if err != nil {
