@@ -245,7 +245,7 @@ func checkScope(c echo.Context, rt route, caller keyservice.Caller) error {
 }
 
 // auditScopeRefusal records a project-key operation refused for the
-// caller's token scope. As for refusals by policy (loadProjectKey), the
+// caller's token scope. As for refusals by policy (projectKeyDenied), the
 // record names the key's own project when the key exists, so that its
 // owners see the attempt, else the addressed one.
 func (s *Server) auditScopeRefusal(c echo.Context, rt route, caller keyservice.Caller, cause error) {
