@@ -75,8 +75,11 @@ type envOptions struct {
 	keyServiceURL func(apiAddr string) string
 	// cacheTTL is the seconds of every key cache (active id, material,
 	// errors) of the filter and the object servers; 0 means 1. It is also
-	// arca-api's [project_keys] active_key_cache_ttl (the deployment rule:
-	// at least the object servers' active_key_cache_ttl).
+	// arca-api's [project_keys] active_key_cache_ttl. The deployment rule
+	// asks for the object servers' value plus a margin (70 s against 60 s by
+	// default); equal values are safe here because the key client ages an
+	// active id from the moment it asked and never keeps it longer than the
+	// guard arca-api states in X-Arca-Active-Key-Cache-Ttl.
 	cacheTTL int
 	// filterActiveTTL, when set, is the filter's active_key_cache_ttl
 	// instead of cacheTTL (a filter whose cache outlives a rotation).
