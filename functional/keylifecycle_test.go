@@ -16,7 +16,7 @@ import (
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
-// TestKeyLifecycleRealStack is issue 15's finding 4 on the real stack
+// TestKeyLifecycleRealStack checks the key lifecycle's promises on the real stack
 // (Keystone, MariaDB, the Swift proxy, arca-swift-filter, two
 // arca-object-servers as arca-object): no write is acknowledged under a key
 // that is not the project's active key, and reads under a destroyed key

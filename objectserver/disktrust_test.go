@@ -22,8 +22,8 @@ import (
 	"opendev.org/x/arca/objectserver/ringhash"
 )
 
-// These tests are issue 15's finding 3 ("the disk decides whether data is
-// decrypted") on the real binary over HTTP, as an attacker with write
+// These tests check that the disk does not decide whether data is
+// decrypted, on the real binary over HTTP, as an attacker with write
 // access to a device (or a backup tool that drops xattrs) would make it:
 // with crypto_driver = objcrypt, an object whose stored form is not what
 // the server writes is refused (404, as Swift answers a quarantined
@@ -170,8 +170,8 @@ var verbs = []struct {
 // TestDiskDoesNotDecideDecryption alters stored objects on the device of a
 // real arca-object-server (crypto_driver = objcrypt) and checks that each
 // read is refused and the object quarantined, and that no byte of what is
-// on disk (ciphertext or forged plaintext) is served. On the code before
-// issue 15 the stripped object was served raw (200, ciphertext) and the
+// on disk (ciphertext or forged plaintext) is served. Before this check
+// existed, the stripped object was served raw (200, ciphertext) and the
 // forged plain file as the object.
 func TestDiskDoesNotDecideDecryption(t *testing.T) {
 	n := newObjNode(t, t.TempDir())

@@ -26,8 +26,8 @@
 // objcrypt.Metadata.Map's X-Object-Sysmeta-Arca-* keys (version, algorithm,
 // segment size, key id, wrapped data key, plaintext length and MD5). Those
 // live only in the .data file: a fast-POST .meta never carries them, and when
-// merging, sysmeta always comes from the .data file. A rewrap (issue 10,
-// package rewrap) therefore replaces Key-Id and Wrapped-Key in the .data
+// merging, sysmeta always comes from the .data file. A rewrap (package
+// rewrap) therefore replaces Key-Id and Wrapped-Key in the .data
 // file's metadata, in single-xattr steps that each leave a readable file
 // (see rewrap's documentation); the header inside the data keeps the
 // original key part and readers use the metadata's (objcrypt.ReaderOptions).

@@ -13,7 +13,7 @@ import (
 )
 
 // Whether an object is decrypted is the server's decision, never the
-// disk's (issue 15, finding 3). With crypto_driver = objcrypt every object
+// disk's. With crypto_driver = objcrypt every object
 // this server stores has Arca sysmeta in its .data file's xattrs and an
 // objcrypt stream as its data; anything else found under that
 // configuration was not written by it: xattrs stripped by a backup tool or

@@ -11,7 +11,7 @@ import (
 	"opendev.org/x/arca/internal/config"
 )
 
-// Who may talk to the object-server port (issue 15, finding 6). The port
+// Who may talk to the object-server port. The port
 // answers GET with plaintext: anyone who reaches it reads every tenant's
 // data, with no token (Swift's object servers trust their network; the
 // proxy is where users are authenticated). So the server answers only the

@@ -29,11 +29,11 @@ func clientFrom(ip string) *http.Client {
 	}}
 }
 
-// TestUntrustedPeerGetsNothing (issue 15, finding 6) runs the real binary
+// TestUntrustedPeerGetsNothing runs the real binary
 // with trusted_networks = 127.0.0.1/32 and talks to it from 127.0.0.2: every
 // verb of the object protocol (and OPTIONS and the detailed health check)
 // answers 403 and no byte of the object, while the plain /healthcheck
-// stays open and the trusted peer is served. On the code before issue 15
+// stays open and the trusted peer is served. Before trusted_networks existed
 // the untrusted peer read the object's plaintext.
 func TestUntrustedPeerGetsNothing(t *testing.T) {
 	n := newObjNode(t, t.TempDir())

@@ -13,7 +13,7 @@ import (
 // project owns the account written to. Each case is an attacker who must NOT
 // make the key service create or hand out a key: the request goes on to
 // Swift without a key id (Swift decides) or is refused by the filter, and the
-// key service is never asked. Issue 15, finding 5: 200 anonymous PUTs to
+// key service is never asked. Before this rule, 200 anonymous PUTs to
 // invented accounts made 200 project keys.
 func TestKeyIDOnlyForOwner(t *testing.T) {
 	type hdr = map[string][]string

@@ -62,8 +62,8 @@ func inventedProject(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// TestRealStackNoKeysForStrangers is issue 15's finding 5 on the real
-// stack: the filter (as arca-filter, with the real key client) in front of a
+// TestRealStackNoKeysForStrangers checks that strangers create no keys, on the
+// real stack: the filter (as arca-filter, with the real key client) in front of a
 // real Swift proxy and Keystone, backed by a real arca-api on MariaDB.
 // Anonymous writes, writes with another project's token, a domain-scoped
 // and a system-scoped token, to invented accounts and to real ones, reach

@@ -114,7 +114,7 @@ func startConf(t *testing.T, bindIP, arcaLines string, mode os.FileMode) (port i
 	return port, p.Exited(), log.String(), nil
 }
 
-// TestRefusesToListenBeyondLoopbackUntrusted (issue 15, finding 6): the
+// TestRefusesToListenBeyondLoopbackUntrusted: the
 // server answers plaintext to whoever reaches its port, so it does not
 // start on a non-loopback address unless trusted_networks says who may.
 func TestRefusesToListenBeyondLoopbackUntrusted(t *testing.T) {
@@ -140,7 +140,7 @@ func TestRefusesToListenBeyondLoopbackUntrusted(t *testing.T) {
 	}
 }
 
-// TestRefusesReadableCredentialFile (issue 15, finding 6): a configuration
+// TestRefusesReadableCredentialFile: a configuration
 // file holding the key service password is refused when its group or
 // others have any access to it, as arca-api refuses its master key file;
 // the error names the file and the fix.

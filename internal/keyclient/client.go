@@ -352,7 +352,7 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 		if c.opts.NoAuth {
 			req.Header.Set("X-Project-Id", projectID)
 			req.Header.Set("X-User-Id", "arca-keyclient")
-			// the object servers' role (issue 15): no-auth arca-api runs the
+			// the object servers' role: no-auth arca-api runs the
 			// same policy as with Keystone, where "service" reads no key
 			req.Header.Set("X-Roles", NoAuthRole)
 		} else {

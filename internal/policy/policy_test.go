@@ -189,7 +189,7 @@ func TestLegacyDefaults(t *testing.T) {
 // any project, the filter role active ids only; rotation and destruction
 // belong to the project's admin, key-manager:service-admin and a system
 // admin. The plain service and admin roles and an X-Service-Token grant
-// nothing beyond a user's own project (issue 15, finding 1).
+// nothing beyond a user's own project.
 func TestProjectKeyRules(t *testing.T) {
 	member := creds(userA1, projA, "member", "reader", "creator")
 	reader := creds(userA2, projA, "reader")

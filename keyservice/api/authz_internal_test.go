@@ -552,7 +552,7 @@ func TestUncheckedHijackIsRefused(t *testing.T) {
 	}
 }
 
-// The callers of the policy matrix (issue 15): users of project P with each
+// The callers of the policy matrix: users of project P with each
 // role, an admin of project Q, a service's token (service and admin roles
 // in project service, with a valid X-Service-Token), the object servers'
 // and the filter's users, a domain-scoped admin and a system-scoped admin.

@@ -185,7 +185,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 	// nothing on project keys: the payload rule and ?project_id= of another
 	// project need the object servers' or the filter's own role, which no
 	// user token of demo's carries, whatever service token comes along
-	// (issue 15, finding 1; scope_test.go has the roles that do pass).
+	// (scope_test.go has the roles that do pass).
 	status, _, body = request("GET", "/v1/project-keys/active", demoToken, "")
 	if status != http.StatusOK {
 		t.Fatalf("demo's active key: %d %s", status, body)

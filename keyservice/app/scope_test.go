@@ -11,7 +11,7 @@ import (
 )
 
 // TestTokenScopesRealStack drives arca-api with real Keystone tokens of
-// every scope (issue 15, finding 2, and finding 1 through real tokens).
+// every scope, and the service roles through real tokens.
 // Domain-scoped tokens once became project "": two users of different
 // domains then shared one set of secrets. Now every project-owned route
 // needs a project-scoped token, and a system-scoped admin reaches only
@@ -101,13 +101,13 @@ func TestTokenScopesRealStack(t *testing.T) {
 		{"system gets demo's active key", "GET", "/v1/project-keys/active" + ofDemo, system, "", 403, needProject},
 		{"system rotates demo's key", "POST", "/v1/project-keys/rotate" + ofDemo, system, "", 201, ""},
 
-		// Admin of another project (finding 7): no power over demo's secrets or quotas.
+		// Admin of another project: no power over demo's secrets or quotas.
 		{"admin reads demo's secret", "GET", "/v1/secrets/" + secret, admin, "", 403, "policy does not allow"},
 		{"admin deletes demo's secret", "DELETE", "/v1/secrets/" + secret, admin, "", 403, "policy does not allow"},
 		{"admin sets quotas", "PUT", "/v1/project-quotas/" + demoProject, admin, `{"project_quotas":{"cas":0}}`, 403, "policy does not allow"},
 		{"admin rotates demo's key", "POST", "/v1/project-keys/rotate" + ofDemo, admin, "", 403, "policy does not allow"},
 
-		// Services (finding 1): the service and admin roles, with or without
+		// Services: the service and admin roles, with or without
 		// X-Service-Token, get nothing of demo's keys; the object servers'
 		// role reads material, the filter's only active ids.
 		{"arca reads demo's key material", "GET", "/v1/project-keys/" + key.KeyID + "/payload" + ofDemo, arca, "", 404, ""},

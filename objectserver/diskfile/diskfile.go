@@ -506,7 +506,7 @@ func (d *DiskFile) readMetaFile(name string) (map[string]string, error) {
 // *NotFoundError (Quarantined set to reason) that the caller answers: a
 // 404, which the proxy takes as "not on this node" and so asks the next.
 // Callers use it for objects that open fine but that the object server
-// refuses (issue 15: what the disk says about encryption is not trusted).
+// refuses (what the disk says about encryption is not trusted).
 func (d *DiskFile) Quarantine(reason string) error { return d.quarantine(reason) }
 
 // quarantine moves the hash directory aside, as Swift does, so replication

@@ -1,5 +1,5 @@
 // Package rewrap is the object key rewrap job of one storage node
-// (`arca-object-server rewrap`, issue 10): it moves every stored object of
+// (`arca-object-server rewrap`): it moves every stored object of
 // a project from older project keys to the project's active key by
 // rewrapping the object's data key, so the old keys can be destroyed. It
 // touches only metadata: no object body is read or written.

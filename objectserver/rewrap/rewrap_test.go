@@ -434,7 +434,7 @@ func TestCrashAfterEachStep(t *testing.T) {
 
 // TestStrippedMetadataIsNotPlain: ciphertext whose crypto metadata was
 // stripped from the xattrs is reported as a failure, not counted as a
-// plaintext object (issue 15, finding 3): status would otherwise hide the
+// plaintext object: status would otherwise hide the
 // key it still depends on. A real plaintext object stays plain.
 func TestStrippedMetadataIsNotPlain(t *testing.T) {
 	m := newNode(t)
