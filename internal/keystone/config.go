@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
 )
 
 // Auth types accepted in Config.AuthType, as in keystoneauth's auth_type.
@@ -111,6 +113,39 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.HTTPTimeout = DefaultHTTPTimeout
 	}
 	return cfg, nil
+}
+
+// AuthOptions are gophercloud's credentials for the service user cfg
+// describes: its application credential, which carries its own project, or
+// its password with a token scoped to project_name (unscoped without one).
+// A user or project domain left unset is Keystone's "default" domain.
+// Re-authentication is allowed, so a long-lived client replaces an expired
+// token by itself. The validator and arca-manage register both log in
+// with these, so the two cannot read one section differently.
+func (cfg Config) AuthOptions() (gophercloud.AuthOptions, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return gophercloud.AuthOptions{}, err
+	}
+	ao := gophercloud.AuthOptions{IdentityEndpoint: cfg.AuthURL, AllowReauth: true}
+	if cfg.AuthType == AuthTypeApplicationCredential {
+		ao.ApplicationCredentialID = cfg.ApplicationCredentialID
+		ao.ApplicationCredentialSecret = cfg.ApplicationCredentialSecret
+		return ao, nil
+	}
+	ao.Username, ao.Password = cfg.Username, cfg.Password
+	ao.DomainName, ao.DomainID = cfg.UserDomainName, cfg.UserDomainID
+	if ao.DomainName == "" && ao.DomainID == "" {
+		ao.DomainID = "default"
+	}
+	if cfg.ProjectName != "" {
+		ao.Scope = &gophercloud.AuthScope{ProjectName: cfg.ProjectName,
+			DomainName: cfg.ProjectDomainName, DomainID: cfg.ProjectDomainID}
+		if ao.Scope.DomainName == "" && ao.Scope.DomainID == "" {
+			ao.Scope.DomainID = "default"
+		}
+	}
+	return ao, nil
 }
 
 // WWWAuthenticate is the WWW-Authenticate header value of a 401, as

@@ -204,24 +204,9 @@ func (v *Validator) identityClient(ctx context.Context) (*gophercloud.ServiceCli
 	if v.identity != nil {
 		return v.identity, nil
 	}
-	ao := gophercloud.AuthOptions{IdentityEndpoint: v.cfg.AuthURL, AllowReauth: true}
-	switch v.cfg.AuthType {
-	case AuthTypeApplicationCredential:
-		ao.ApplicationCredentialID = v.cfg.ApplicationCredentialID
-		ao.ApplicationCredentialSecret = v.cfg.ApplicationCredentialSecret
-	default:
-		ao.Username, ao.Password = v.cfg.Username, v.cfg.Password
-		ao.DomainName, ao.DomainID = v.cfg.UserDomainName, v.cfg.UserDomainID
-		if ao.DomainName == "" && ao.DomainID == "" {
-			ao.DomainID = "default"
-		}
-		if v.cfg.ProjectName != "" {
-			ao.Scope = &gophercloud.AuthScope{ProjectName: v.cfg.ProjectName,
-				DomainName: v.cfg.ProjectDomainName, DomainID: v.cfg.ProjectDomainID}
-			if ao.Scope.DomainName == "" && ao.Scope.DomainID == "" {
-				ao.Scope.DomainID = "default"
-			}
-		}
+	ao, err := v.cfg.AuthOptions()
+	if err != nil {
+		return nil, unavailable("service user credentials", err)
 	}
 	if err := openstack.AuthenticateV3(ctx, v.provider, &ao, gophercloud.EndpointOpts{}); err != nil {
 		return nil, classifyServiceAuth(err)

@@ -182,7 +182,8 @@ func listEndpoints(ctx context.Context, identity *gophercloud.ServiceClient, ser
 
 // IdentityClient authenticates for catalog changes: with the OS_*
 // environment variables when OS_AUTH_URL is set (an admin's openrc), else
-// with the service credentials of [keystone_authtoken].
+// as arca-api's service user of [keystone_authtoken], with the credentials
+// arca-api's token validator uses (a password or an application credential).
 func IdentityClient(ctx context.Context, f *config.File) (*gophercloud.ServiceClient, error) {
 	var auth gophercloud.AuthOptions
 	if os.Getenv("OS_AUTH_URL") != "" {
@@ -192,10 +193,8 @@ func IdentityClient(ctx context.Context, f *config.File) (*gophercloud.ServiceCl
 		if err != nil {
 			return nil, fmt.Errorf("no OS_AUTH_URL in the environment and %w", err)
 		}
-		auth = gophercloud.AuthOptions{
-			IdentityEndpoint: kcfg.AuthURL, Username: kcfg.Username, Password: kcfg.Password,
-			DomainName: kcfg.UserDomainName, DomainID: kcfg.UserDomainID,
-			Scope: &gophercloud.AuthScope{ProjectName: kcfg.ProjectName, DomainName: kcfg.ProjectDomainName, DomainID: kcfg.ProjectDomainID},
+		if auth, err = kcfg.AuthOptions(); err != nil {
+			return nil, fmt.Errorf("no OS_AUTH_URL in the environment and [keystone_authtoken]: %w", err)
 		}
 	}
 	provider, err := openstack.AuthenticatedClient(ctx, auth)
