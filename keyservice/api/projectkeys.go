@@ -165,8 +165,9 @@ func (s *Server) listProjectKeys(c echo.Context) error {
 func (s *Server) projectKeyLoader(action string) func(echo.Context) (any, Target, error) {
 	return func(c echo.Context) (any, Target, error) {
 		id := c.Param("id")
-		project, given := "", false
-		if _, given = c.QueryParams()["project_id"]; given {
+		project := ""
+		_, given := c.QueryParams()["project_id"]
+		if given {
 			var err error
 			if project, err = addressedProject(c); err != nil {
 				return nil, Target{}, err

@@ -206,10 +206,11 @@ type route struct {
 type routeScope int
 
 const (
-	// projectScope: project-scoped tokens only. Every Barbican resource
-	// belongs to a project; a domain- or system-scoped token has none, and
-	// must not fall back to an empty one shared by all such tokens.
-	projectScope routeScope = iota
+	// projectScope (the zero value: a route that says nothing): project-
+	// scoped tokens only. Every Barbican resource belongs to a project; a
+	// domain- or system-scoped token has none, and must not fall back to an
+	// empty one shared by all such tokens.
+	_ routeScope = iota
 	// systemScope: also system-scoped tokens (rules naming system_reader
 	// or system_admin, on resources that belong to no project).
 	systemScope
@@ -379,7 +380,7 @@ func (s *Server) guard(c echo.Context) {
 			Msg("refused a success answer that no policy check allowed (handler without authorize)")
 		// Whatever the handler set for its answer goes: a Location or a
 		// key algorithm would confirm what the 500 withholds.
-		h := w.ResponseWriter.Header()
+		h := w.Header()
 		for _, k := range []string{echo.HeaderLocation, echo.HeaderContentLength, echo.HeaderContentEncoding, "X-Arca-Key-Algorithm"} {
 			h.Del(k)
 		}
