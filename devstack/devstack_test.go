@@ -310,9 +310,21 @@ wait_for_service 60 http://127.0.0.1:%d/info`, sw, filterPort)
 			"username = " + svcUser,
 			"auth_url = " + keystoneURI,
 			"[keystone_authtoken]",
+			// The destroy guard: the object servers' active-id cache
+			// (60 s) plus the margin (10 s).
+			"[project_keys]",
+			"active_key_cache_ttl = 70\n",
 		} {
 			if !strings.Contains(arca, want) {
 				t.Errorf("arca.conf lacks %q:\n%s", want, arca)
+			}
+		}
+		// Each object server: the caches the guard is measured against, and
+		// the peers it answers.
+		obj := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "object-server-1.conf"))
+		for _, want := range []string{"\nactive_key_cache_ttl = 60\n", "\nkey_cache_ttl = 60\n", "\ntrusted_networks = "} {
+			if !strings.Contains(obj, want) {
+				t.Errorf("object-server-1.conf lacks %q:\n%s", want, obj)
 			}
 		}
 		key, err := os.Stat(filepath.Join(p.vars["ARCA_CONF_DIR"], "master.key"))
