@@ -130,7 +130,7 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 	var tokens TokenValidator = &fakeTokens{}
 	if withKeystone {
-		v, err := keystone.NewValidator(context.Background(), testkeystone.Load(t).UserConfig(testkeystone.ArcaFilter))
+		v, err := keystone.NewValidator(testkeystone.Load(t).UserConfig(testkeystone.ArcaFilter))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func BenchmarkFilterSwift(b *testing.B) {
 		b.Skip("no stack: eval \"$(tools/stack.sh env)\"")
 	}
 	ks := testkeystone.Load(b)
-	v, err := keystone.NewValidator(context.Background(), ks.UserConfig(testkeystone.ArcaFilter))
+	v, err := keystone.NewValidator(ks.UserConfig(testkeystone.ArcaFilter))
 	if err != nil {
 		b.Fatal(err)
 	}

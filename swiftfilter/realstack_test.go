@@ -199,7 +199,7 @@ func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) 
 	// The filter validates tokens as its own service user (service and
 	// key-manager:swift-filter, nothing else), as deployed.
 	kcfg := ks.UserConfig(testkeystone.ArcaFilter)
-	v, err := keystone.NewValidator(context.Background(), kcfg)
+	v, err := keystone.NewValidator(kcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func run(files []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	validator, err := keystone.NewValidator(ctx, s.Keystone, keystone.WithLogger(log))
+	validator, err := keystone.NewValidator(s.Keystone, keystone.WithLogger(log))
 	if err != nil {
 		return err
 	}

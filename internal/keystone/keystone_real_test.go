@@ -34,7 +34,7 @@ func realValidator(t *testing.T, env *testkeystone.Env, mod func(*keystone.Confi
 		mod(&cfg)
 	}
 	ct := &countingTransport{next: http.DefaultTransport}
-	v, err := keystone.NewValidator(context.Background(), cfg, keystone.WithHTTPClient(&http.Client{Transport: ct}))
+	v, err := keystone.NewValidator(cfg, keystone.WithHTTPClient(&http.Client{Transport: ct}))
 	if err != nil {
 		t.Fatal(err)
 	}

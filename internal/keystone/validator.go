@@ -57,10 +57,11 @@ type cacheEntry struct {
 	until time.Time
 }
 
-// NewValidator checks cfg and prepares a Validator. It does not contact Keystone:
-// the service user authenticates on first use, so a service can start before
-// Keystone does; until then validations fail with ErrUnavailable.
-func NewValidator(ctx context.Context, cfg Config, opts ...Option) (*Validator, error) {
+// NewValidator checks cfg and prepares a Validator. It does no I/O, hence takes
+// no context: the service user authenticates on first use, under that call's
+// context, so a service can start before Keystone does; until then validations
+// fail with ErrUnavailable.
+func NewValidator(cfg Config, opts ...Option) (*Validator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -94,7 +95,6 @@ func NewValidator(ctx context.Context, cfg Config, opts ...Option) (*Validator, 
 	provider.HTTPClient = *v.httpClient
 	provider.UserAgent.Prepend("arca-keystone")
 	v.provider = provider
-	_ = ctx // authentication is lazy; ctx is kept in the signature for a future eager mode
 	return v, nil
 }
 

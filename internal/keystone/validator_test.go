@@ -118,7 +118,7 @@ func newTestValidator(t *testing.T, f *fakeKeystone, c *clock, mod func(*Config)
 	if c != nil {
 		opts = append(opts, WithClock(c.now))
 	}
-	v, err := NewValidator(context.Background(), cfg, opts...)
+	v, err := NewValidator(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestUnreachableKeystone(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there any more
-	v, err := NewValidator(context.Background(), Config{AuthURL: "http://" + addr + "/v3", Username: "arca", Password: "x", HTTPTimeout: 2 * time.Second})
+	v, err := NewValidator(Config{AuthURL: "http://" + addr + "/v3", Username: "arca", Password: "x", HTTPTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,16 +310,16 @@ func TestUnreachableKeystone(t *testing.T) {
 }
 
 func TestConfigAndHeader(t *testing.T) {
-	if _, err := NewValidator(context.Background(), Config{}); err == nil {
+	if _, err := NewValidator(Config{}); err == nil {
 		t.Error("empty config accepted")
 	}
-	if _, err := NewValidator(context.Background(), Config{AuthURL: "http://k/v3", AuthType: "token"}); err == nil {
+	if _, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "token"}); err == nil {
 		t.Error("unsupported auth_type accepted")
 	}
-	if _, err := NewValidator(context.Background(), Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential"}); err == nil {
+	if _, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential"}); err == nil {
 		t.Error("application credential without id/secret accepted")
 	}
-	v, err := NewValidator(context.Background(), Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential",
+	v, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential",
 		ApplicationCredentialID: "id", ApplicationCredentialSecret: "s", MemcachedServers: []string{"127.0.0.1:11211"}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 func TestRealTokensThroughPolicy(t *testing.T) {
 	env := testkeystone.Load(t)
 	ctx := context.Background()
-	v, err := keystone.NewValidator(ctx, env.ServiceConfig())
+	v, err := keystone.NewValidator(env.ServiceConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		}
 		opts.Authenticator = api.NoAuth{}
 	case "keystone":
-		if err := a.keystoneAuth(ctx, &opts); err != nil {
+		if err := a.keystoneAuth(&opts); err != nil {
 			_ = a.Close()
 			return nil, err
 		}

@@ -48,12 +48,12 @@ func KeystoneConfig(f *config.File) (keystone.Config, error) {
 }
 
 // keystoneAuth wires Keystone token validation.
-func (a *App) keystoneAuth(ctx context.Context, opts *api.Options) error {
+func (a *App) keystoneAuth(opts *api.Options) error {
 	kcfg, err := KeystoneConfig(a.Config.Raw)
 	if err != nil {
 		return err
 	}
-	validator, err := keystone.NewValidator(ctx, kcfg, keystone.WithLogger(a.Log))
+	validator, err := keystone.NewValidator(kcfg, keystone.WithLogger(a.Log))
 	if err != nil {
 		return fmt.Errorf("keystone: %w", err)
 	}
