@@ -32,7 +32,7 @@ func tablesFor(kind string) (aclTables, error) {
 }
 
 // GetACLs returns a resource's ACLs with two queries.
-func (s *Store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
+func (s *store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
 	t, err := tablesFor(kind)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func (s *Store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL,
 // ReplaceACLs replaces a resource's ACLs in one transaction, holding the
 // resource's row lock (MySQL; SQLite transactions are IMMEDIATE) so that
 // concurrent replacements apply one after the other.
-func (s *Store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
+func (s *store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
 	t, err := tablesFor(kind)
 	if err != nil {
 		return err

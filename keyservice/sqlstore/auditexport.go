@@ -11,7 +11,7 @@ import (
 // ScanKeyAudit reads key_audit for export (keyservice/auditexport.go):
 // records after q.AfterID, optionally of one project and since a time,
 // oldest first. The conditions are fixed strings; values are bound.
-func (s *Store) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([]keyservice.KeyAuditRecord, error) {
+func (s *store) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([]keyservice.KeyAuditRecord, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 1000

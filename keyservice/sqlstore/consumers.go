@@ -13,7 +13,7 @@ import (
 const secretConsumerColumns = "secret_id, project_id, service, resource_type, resource_id, created, updated"
 
 // PutSecretConsumer registers a consumer, or refreshes it.
-func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
+func (s *store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -39,7 +39,7 @@ func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsu
 }
 
 // RemoveSecretConsumer removes a consumer.
-func (s *Store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
+func (s *store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM secret_consumers WHERE secret_id = ? AND service = ? AND resource_type = ? AND resource_id = ?",
 		secretID, service, resourceType, resourceID)
 	if err != nil {
@@ -54,7 +54,7 @@ func (s *Store) RemoveSecretConsumer(ctx context.Context, secretID, service, res
 }
 
 // ListSecretConsumers returns one page of a secret's consumers.
-func (s *Store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
+func (s *store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM secret_consumers WHERE secret_id = ?", secretID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting consumers of secret %s: %w", secretID, err)

@@ -39,7 +39,7 @@ func scanContainer(row interface{ Scan(...any) error }) (*keyservice.Container, 
 
 // CreateContainer inserts a container and its references in one
 // transaction, normalising its times like CreateSecret.
-func (s *Store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
+func (s *store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -72,7 +72,7 @@ func (s *Store) CreateContainer(ctx context.Context, c *keyservice.Container) er
 }
 
 // GetContainer returns a container with its references and consumers.
-func (s *Store) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
+func (s *store) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
 	c, err := scanContainer(s.db.QueryRowContext(ctx, "SELECT "+containerColumns+" FROM containers WHERE id = ?", id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -88,7 +88,7 @@ func (s *Store) GetContainer(ctx context.Context, id string) (*keyservice.Contai
 
 // loadContainerChildren fills the references and consumers of a page of
 // containers with two queries.
-func (s *Store) loadContainerChildren(ctx context.Context, list []*keyservice.Container) error {
+func (s *store) loadContainerChildren(ctx context.Context, list []*keyservice.Container) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -134,7 +134,7 @@ func (s *Store) loadContainerChildren(ctx context.Context, list []*keyservice.Co
 
 // ListContainers returns one page of a project's containers, oldest first.
 // A Limit <= 0 returns only the count.
-func (s *Store) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
+func (s *store) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
 	where := []string{"project_id = ?"}
 	args := []any{f.ProjectID}
 	if f.Name != "" {
@@ -180,7 +180,7 @@ func (s *Store) ListContainers(ctx context.Context, f keyservice.ContainerFilter
 }
 
 // DeleteContainer removes a container and what hangs off it.
-func (s *Store) DeleteContainer(ctx context.Context, id string) error {
+func (s *store) DeleteContainer(ctx context.Context, id string) error {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if !s.mysql {
@@ -211,7 +211,7 @@ func (s *Store) DeleteContainer(ctx context.Context, id string) error {
 var containerChildTables = []string{"container_secrets", "container_consumers", "container_acl_users", "container_acls"}
 
 // touchContainer sets a container's updated time; ErrNotFound if absent.
-func (s *Store) touchContainer(ctx context.Context, ex execer, id string, updated time.Time) error {
+func (s *store) touchContainer(ctx context.Context, ex execer, id string, updated time.Time) error {
 	if updated.IsZero() {
 		updated = now()
 	}
@@ -235,7 +235,7 @@ func (s *Store) touchContainer(ctx context.Context, ex execer, id string, update
 }
 
 // AddContainerSecret adds one reference to a container.
-func (s *Store) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+func (s *store) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO container_secrets (container_id, name, secret_id) VALUES (?, ?, ?)",
 			containerID, ref.Name, ref.SecretID); err != nil {
@@ -257,7 +257,7 @@ func (s *Store) AddContainerSecret(ctx context.Context, containerID string, ref 
 }
 
 // RemoveContainerSecret removes one reference from a container.
-func (s *Store) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+func (s *store) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM container_secrets WHERE container_id = ? AND name = ? AND secret_id = ?",
 			containerID, ref.Name, ref.SecretID)
@@ -281,7 +281,7 @@ func (s *Store) RemoveContainerSecret(ctx context.Context, containerID string, r
 
 const containerConsumerColumns = "container_id, project_id, name, url, created, updated"
 
-func (s *Store) scanContainerConsumers(ctx context.Context, q querier, query string, args ...any) ([]keyservice.ContainerConsumer, error) {
+func (s *store) scanContainerConsumers(ctx context.Context, q querier, query string, args ...any) ([]keyservice.ContainerConsumer, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading container consumers: %w", err)
@@ -305,7 +305,7 @@ func (s *Store) scanContainerConsumers(ctx context.Context, q querier, query str
 
 // PutContainerConsumer registers a consumer, or refreshes its Updated time
 // when it is registered already (Barbican's create_or_update).
-func (s *Store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
+func (s *store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -331,7 +331,7 @@ func (s *Store) PutContainerConsumer(ctx context.Context, c *keyservice.Containe
 }
 
 // RemoveContainerConsumer removes a consumer.
-func (s *Store) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
+func (s *store) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM container_consumers WHERE container_id = ? AND name = ? AND url = ?", containerID, name, url)
 	if err != nil {
 		return fmt.Errorf("removing a consumer of container %s: %w", containerID, err)
@@ -345,7 +345,7 @@ func (s *Store) RemoveContainerConsumer(ctx context.Context, containerID, name, 
 }
 
 // ListContainerConsumers returns one page of a container's consumers.
-func (s *Store) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
+func (s *store) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM container_consumers WHERE container_id = ?", containerID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting consumers of container %s: %w", containerID, err)

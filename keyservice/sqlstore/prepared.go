@@ -18,7 +18,7 @@ import (
 // queryRowHot runs query, a constant, as a prepared statement. When the
 // statement cannot be prepared (the database is down), it runs the query
 // as text so that the caller sees the same error as for any other query.
-func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) *sql.Row {
+func (s *store) queryRowHot(ctx context.Context, query string, args ...any) *sql.Row {
 	if st, ok := s.hot.Load(query); ok {
 		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
 	}

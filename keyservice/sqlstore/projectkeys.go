@@ -33,7 +33,7 @@ func scanProjectKey(row interface{ Scan(...any) error }) (*keyservice.ProjectKey
 }
 
 // insertProjectKey inserts k as its project's active key.
-func (s *Store) insertProjectKey(ctx context.Context, q interface {
+func (s *store) insertProjectKey(ctx context.Context, q interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, k *keyservice.ProjectKey) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO project_keys (id, project_id, active_project_id, algorithm, bit_length, status, creator_id, material, created)
@@ -49,12 +49,12 @@ func (s *Store) insertProjectKey(ctx context.Context, q interface {
 }
 
 // CreateProjectKey inserts k as its project's ACTIVE key.
-func (s *Store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
+func (s *store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
 	return s.insertProjectKey(ctx, s.db, k)
 }
 
 // GetActiveProjectKey returns the project's ACTIVE key.
-func (s *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
+func (s *store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
 	k, err := scanProjectKey(s.db.QueryRowContext(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE active_project_id = ?", projectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("active key of project %s: %w", projectID, keyservice.ErrNotFound)
@@ -66,7 +66,7 @@ func (s *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*key
 }
 
 // GetProjectKey returns a key by id.
-func (s *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
+func (s *store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
 	k, err := scanProjectKey(s.queryRowHot(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("project key %s: %w", id, keyservice.ErrNotFound)
@@ -78,7 +78,7 @@ func (s *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.Proje
 }
 
 // ListProjectKeys returns a page of a project's keys, newest first.
-func (s *Store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
+func (s *store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM project_keys WHERE project_id = ?", projectID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting project keys: %w", err)
@@ -110,7 +110,7 @@ func (s *Store) ListProjectKeys(ctx context.Context, projectID string, limit, of
 // one transaction: the conditional update takes the old key out of the
 // unique slot only if it still holds it, so two rotations from the same
 // old key cannot both succeed.
-func (s *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
+func (s *store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE project_keys SET status = ?, active_project_id = NULL, deactivated = ?
 			WHERE id = ? AND active_project_id = ?`,
@@ -140,7 +140,7 @@ func (s *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyser
 // DESTROYED. The conditions are in the UPDATE itself, not checked before
 // it: a key that is (or becomes, by a racing request) ACTIVE, or that a
 // racing rotation deactivated a moment ago, is never matched.
-func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
+func (s *store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
 	q := `UPDATE project_keys SET status = ?, material = NULL, destroyed = ?
 		WHERE id = ? AND status = ? AND active_project_id IS NULL`
 	args := []any{keyservice.ProjectKeyDestroyed, s.tv(now), id, keyservice.ProjectKeyDeactivated}
@@ -180,7 +180,7 @@ const auditColumns = "created, request_id, action, outcome, project_id, key_id, 
 // transaction. A record whose EventID is already stored is skipped, so
 // writing a batch again after a commit of unknown outcome (the connection
 // cut during COMMIT) records each event once.
-func (s *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
+func (s *store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -236,7 +236,7 @@ func clip(v string, n int) string {
 }
 
 // ListKeyAudit returns audit records of a project, oldest first.
-func (s *Store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
+func (s *store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000

@@ -26,8 +26,9 @@ const (
 // comparison is time comparison.
 const sqliteTime = "2006-01-02 15:04:05.000000"
 
-// Store is the SQL implementation of keyservice.Store.
-type Store struct {
+// store runs the SQL. It is reached only through Store, which classifies its
+// database errors, so that no caller sees an outage as an internal error.
+type store struct {
 	db      *sql.DB
 	mysql   bool
 	likeEsc string // the LIKE ... ESCAPE clause, spelled for the dialect
@@ -35,24 +36,20 @@ type Store struct {
 	hot sync.Map // query string -> *sql.Stmt (prepared.go)
 }
 
-var _ keyservice.Store = (*Store)(nil)
-
 // New returns a Store over db, which must have been opened by package
 // dbconn and migrated by package migrations. It panics on a dialect other
 // than "mysql" or "sqlite": that is a wiring bug, not a runtime condition.
-//
-// Database outages come back as keyservice.ErrUnavailable (unavailable.go).
-func New(db *sql.DB, dialect string) keyservice.Store {
-	return outageStore{newStore(db, dialect)}
+func New(db *sql.DB, dialect string) *Store {
+	return &Store{s: newStore(db, dialect)}
 }
 
-func newStore(db *sql.DB, dialect string) *Store {
+func newStore(db *sql.DB, dialect string) *store {
 	switch dialect {
 	case MySQL:
 		// MySQL string literals treat the backslash as an escape itself.
-		return &Store{db: db, mysql: true, likeEsc: ` ESCAPE '\\'`}
+		return &store{db: db, mysql: true, likeEsc: ` ESCAPE '\\'`}
 	case SQLite:
-		return &Store{db: db, likeEsc: ` ESCAPE '\'`}
+		return &store{db: db, likeEsc: ` ESCAPE '\'`}
 	}
 	panic(fmt.Sprintf("sqlstore: unknown dialect %q", dialect))
 }
@@ -64,7 +61,7 @@ func now() time.Time { return norm(time.Now()) }
 func norm(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // tv converts a time to the argument the dialect stores.
-func (s *Store) tv(t time.Time) any {
+func (s *store) tv(t time.Time) any {
 	t = norm(t)
 	if s.mysql {
 		return t
@@ -73,7 +70,7 @@ func (s *Store) tv(t time.Time) any {
 }
 
 // tvp is tv for an optional time.
-func (s *Store) tvp(t *time.Time) any {
+func (s *store) tvp(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
@@ -191,7 +188,7 @@ func classify(err error, format string, args ...any) error {
 }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("database ping: %w", err)
 	}
@@ -199,7 +196,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // exists reports whether a row matches; table and cond are constants.
-func (s *Store) exists(ctx context.Context, table, cond string, args ...any) (bool, error) {
+func (s *store) exists(ctx context.Context, table, cond string, args ...any) (bool, error) {
 	var one int
 	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE "+cond+" LIMIT 1", args...).Scan(&one)
 	switch {
@@ -224,7 +221,7 @@ func scanKEK(row interface{ Scan(...any) error }) (keyservice.ProjectKEK, error)
 }
 
 // GetProjectKEK returns the project's sealed KEK.
-func (s *Store) GetProjectKEK(ctx context.Context, projectID string) (keyservice.ProjectKEK, error) {
+func (s *store) GetProjectKEK(ctx context.Context, projectID string) (keyservice.ProjectKEK, error) {
 	k, err := scanKEK(s.db.QueryRowContext(ctx, "SELECT "+kekColumns+" FROM project_keks WHERE project_id = ?", projectID))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -236,7 +233,7 @@ func (s *Store) GetProjectKEK(ctx context.Context, projectID string) (keyservice
 }
 
 // CreateProjectKEK inserts a KEK; ErrConflict if the project has one.
-func (s *Store) CreateProjectKEK(ctx context.Context, kek keyservice.ProjectKEK) error {
+func (s *store) CreateProjectKEK(ctx context.Context, kek keyservice.ProjectKEK) error {
 	created, updated := kek.Created, kek.Updated
 	if created.IsZero() {
 		created = now()
@@ -257,7 +254,7 @@ func (s *Store) CreateProjectKEK(ctx context.Context, kek keyservice.ProjectKEK)
 
 // ReplaceProjectKEK swaps the sealed KEK if it is still sealed by
 // oldMasterKeyID.
-func (s *Store) ReplaceProjectKEK(ctx context.Context, kek keyservice.ProjectKEK, oldMasterKeyID string) error {
+func (s *store) ReplaceProjectKEK(ctx context.Context, kek keyservice.ProjectKEK, oldMasterKeyID string) error {
 	updated := kek.Updated
 	if updated.IsZero() {
 		updated = now()
@@ -286,7 +283,7 @@ func (s *Store) ReplaceProjectKEK(ctx context.Context, kek keyservice.ProjectKEK
 
 // ListProjectKEKs returns up to limit KEKs with ProjectID > after, in
 // ProjectID order. A limit <= 0 means 1000.
-func (s *Store) ListProjectKEKs(ctx context.Context, after string, limit int) ([]keyservice.ProjectKEK, error) {
+func (s *store) ListProjectKEKs(ctx context.Context, after string, limit int) ([]keyservice.ProjectKEK, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -332,7 +329,7 @@ func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.
 
 // CreateSecret inserts a secret. It normalises sec's times to what the
 // store keeps (UTC, microseconds; zero Created/Updated become now).
-func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error {
+func (s *store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error {
 	if sec.Created.IsZero() {
 		sec.Created = now()
 	}
@@ -361,7 +358,7 @@ const getSecretQuery = "SELECT " + secretColumns +
 	", EXISTS (SELECT 1 FROM secret_acls WHERE secret_acls.secret_id = secrets.id) FROM secrets WHERE id = ?"
 
 // GetSecret returns a secret by id, whatever its project or expiration.
-func (s *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
+func (s *store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
 	// Whether the secret has ACLs comes with the row: every secret read is
 	// followed by an authorization that needs them, and most secrets have
 	// none (the ACL query is then skipped). A subquery on secret_acls'
@@ -381,7 +378,7 @@ func (s *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, e
 }
 
 // SetSecretPayload stores the payload of a secret that has none.
-func (s *Store) SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error {
+func (s *store) SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error {
 	if sealed == nil {
 		// nil means "no payload" in the schema; store an empty payload as such.
 		sealed = []byte{}
@@ -411,7 +408,7 @@ func (s *Store) SetSecretPayload(ctx context.Context, id, contentType string, se
 }
 
 // DeleteSecret removes a secret and its user metadata.
-func (s *Store) DeleteSecret(ctx context.Context, id string) error {
+func (s *store) DeleteSecret(ctx context.Context, id string) error {
 	var n int64
 	del := func(ex interface {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
@@ -447,7 +444,7 @@ func (s *Store) DeleteSecret(ctx context.Context, id string) error {
 }
 
 // inTx runs f in a transaction, committed if f returns nil.
-func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -472,7 +469,7 @@ var cmpOps = map[string]string{
 
 // ListSecrets returns one page of a project's live secrets and the number
 // of secrets matching the filter. A Limit <= 0 returns only the count.
-func (s *Store) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*keyservice.Secret, int, error) {
+func (s *store) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*keyservice.Secret, int, error) {
 	nowT := f.Now
 	if nowT.IsZero() {
 		nowT = time.Now()
@@ -564,7 +561,7 @@ func (s *Store) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*
 // GetSecretMetadata returns a secret's user metadata (never nil);
 // ErrNotFound if the secret does not exist. One query: the secret row,
 // joined with its metadata if any.
-func (s *Store) GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error) {
+func (s *store) GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error) {
 	rows, err := s.db.QueryContext(ctx,
 		"SELECT m.`key`, m.`value` FROM secrets s LEFT JOIN secret_user_metadata m ON m.secret_id = s.id WHERE s.id = ?", secretID)
 	if err != nil {
@@ -592,7 +589,7 @@ func (s *Store) GetSecretMetadata(ctx context.Context, secretID string) (map[str
 }
 
 // ReplaceSecretMetadata replaces all user metadata of a secret.
-func (s *Store) ReplaceSecretMetadata(ctx context.Context, secretID string, md map[string]string) error {
+func (s *store) ReplaceSecretMetadata(ctx context.Context, secretID string, md map[string]string) error {
 	lock := "SELECT 1 FROM secrets WHERE id = ?"
 	if s.mysql {
 		// Serialises concurrent replacements of one secret's metadata (a
@@ -637,7 +634,7 @@ func (s *Store) ReplaceSecretMetadata(ctx context.Context, secretID string, md m
 
 // AddSecretMetadatum adds one key; ErrConflict if it exists, ErrNotFound
 // if the secret does not.
-func (s *Store) AddSecretMetadatum(ctx context.Context, secretID, key, value string) error {
+func (s *store) AddSecretMetadatum(ctx context.Context, secretID, key, value string) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO secret_user_metadata (secret_id, `key`, `value`) VALUES (?, ?, ?)", secretID, key, value)
 	switch {
 	case err == nil:
@@ -652,7 +649,7 @@ func (s *Store) AddSecretMetadatum(ctx context.Context, secretID, key, value str
 
 // UpdateSecretMetadatum sets an existing key; ErrNotFound if the key or
 // the secret is absent.
-func (s *Store) UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error {
+func (s *store) UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE secret_user_metadata SET `value` = ? WHERE secret_id = ? AND `key` = ?", value, secretID, key)
 	if err != nil {
 		return classify(err, "updating metadata of secret %s", secretID)
@@ -673,7 +670,7 @@ func (s *Store) UpdateSecretMetadatum(ctx context.Context, secretID, key, value 
 }
 
 // DeleteSecretMetadatum removes one key; ErrNotFound if absent.
-func (s *Store) DeleteSecretMetadatum(ctx context.Context, secretID, key string) error {
+func (s *store) DeleteSecretMetadatum(ctx context.Context, secretID, key string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM secret_user_metadata WHERE secret_id = ? AND `key` = ?", secretID, key)
 	if err != nil {
 		return fmt.Errorf("deleting metadata of secret %s: %w", secretID, err)
@@ -709,7 +706,7 @@ func scanOrder(row interface{ Scan(...any) error }) (*keyservice.Order, error) {
 }
 
 // CreateOrder inserts an order, normalising its times like CreateSecret.
-func (s *Store) CreateOrder(ctx context.Context, o *keyservice.Order) error {
+func (s *store) CreateOrder(ctx context.Context, o *keyservice.Order) error {
 	if o.Created.IsZero() {
 		o.Created = now()
 	}
@@ -735,7 +732,7 @@ func (s *Store) CreateOrder(ctx context.Context, o *keyservice.Order) error {
 
 // UpdateOrder stores an order's status, result and error fields (and its
 // Updated time, normalised; zero means now).
-func (s *Store) UpdateOrder(ctx context.Context, o *keyservice.Order) error {
+func (s *store) UpdateOrder(ctx context.Context, o *keyservice.Order) error {
 	if o.Updated.IsZero() {
 		o.Updated = now()
 	}
@@ -763,7 +760,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o *keyservice.Order) error {
 }
 
 // GetOrder returns an order by id, whatever its project.
-func (s *Store) GetOrder(ctx context.Context, id string) (*keyservice.Order, error) {
+func (s *store) GetOrder(ctx context.Context, id string) (*keyservice.Order, error) {
 	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -776,7 +773,7 @@ func (s *Store) GetOrder(ctx context.Context, id string) (*keyservice.Order, err
 
 // ListOrders returns one page of a project's orders, oldest first, and the
 // project's total. A limit <= 0 returns only the count.
-func (s *Store) ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.Order, int, error) {
+func (s *store) ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.Order, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE project_id = ?", projectID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting orders of project %s: %w", projectID, err)
@@ -806,7 +803,7 @@ func (s *Store) ListOrders(ctx context.Context, projectID string, limit, offset 
 }
 
 // DeleteOrder removes an order, not the secret it produced.
-func (s *Store) DeleteOrder(ctx context.Context, id string) error {
+func (s *store) DeleteOrder(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM orders WHERE id = ?", id)
 	if err != nil {
 		return fmt.Errorf("deleting order %s: %w", id, err)

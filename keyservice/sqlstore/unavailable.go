@@ -94,222 +94,224 @@ func unavailable(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", keyservice.ErrUnavailable, err)
 }
 
-// outageStore is what New returns: the Store with its outages classified.
-// Every method of keyservice.Store is listed here; a method added to *Store
-// later is promoted unchanged until it is listed too.
-// It holds the Store in a named field rather than embedding it, so that a
-// Store method added without an outage wrapper here fails to compile
-// instead of silently answering 500 during an outage.
-type outageStore struct{ s *Store }
+// Store is the SQL implementation of keyservice.Store. Database outages come
+// back as keyservice.ErrUnavailable (HTTP 503), wrapped around the driver's
+// error; other errors pass unchanged.
+//
+// Every method wraps the matching method of the unexported store. Store holds
+// it in a named field rather than embedding it, so that a keyservice.Store
+// method added to store without a wrapper here fails to compile (the
+// assertion below) instead of silently answering 500 during an outage.
+type Store struct{ s *store }
 
-func (o outageStore) Ping(ctx context.Context) error { return unavailable(ctx, o.s.Ping(ctx)) }
+var _ keyservice.Store = (*Store)(nil)
 
-func (o outageStore) GetProjectKEK(ctx context.Context, projectID string) (keyservice.ProjectKEK, error) {
+func (o *Store) Ping(ctx context.Context) error { return unavailable(ctx, o.s.Ping(ctx)) }
+
+func (o *Store) GetProjectKEK(ctx context.Context, projectID string) (keyservice.ProjectKEK, error) {
 	k, err := o.s.GetProjectKEK(ctx, projectID)
 	return k, unavailable(ctx, err)
 }
 
-func (o outageStore) CreateProjectKEK(ctx context.Context, kek keyservice.ProjectKEK) error {
+func (o *Store) CreateProjectKEK(ctx context.Context, kek keyservice.ProjectKEK) error {
 	return unavailable(ctx, o.s.CreateProjectKEK(ctx, kek))
 }
 
-func (o outageStore) ReplaceProjectKEK(ctx context.Context, kek keyservice.ProjectKEK, oldMasterKeyID string) error {
+func (o *Store) ReplaceProjectKEK(ctx context.Context, kek keyservice.ProjectKEK, oldMasterKeyID string) error {
 	return unavailable(ctx, o.s.ReplaceProjectKEK(ctx, kek, oldMasterKeyID))
 }
 
-func (o outageStore) ListProjectKEKs(ctx context.Context, after string, limit int) ([]keyservice.ProjectKEK, error) {
+func (o *Store) ListProjectKEKs(ctx context.Context, after string, limit int) ([]keyservice.ProjectKEK, error) {
 	l, err := o.s.ListProjectKEKs(ctx, after, limit)
 	return l, unavailable(ctx, err)
 }
 
-func (o outageStore) CreateSecret(ctx context.Context, s *keyservice.Secret) error {
+func (o *Store) CreateSecret(ctx context.Context, s *keyservice.Secret) error {
 	return unavailable(ctx, o.s.CreateSecret(ctx, s))
 }
 
-func (o outageStore) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
+func (o *Store) GetSecret(ctx context.Context, id string) (*keyservice.Secret, error) {
 	s, err := o.s.GetSecret(ctx, id)
 	return s, unavailable(ctx, err)
 }
 
-func (o outageStore) SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error {
+func (o *Store) SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error {
 	return unavailable(ctx, o.s.SetSecretPayload(ctx, id, contentType, sealed, updated))
 }
 
-func (o outageStore) DeleteSecret(ctx context.Context, id string) error {
+func (o *Store) DeleteSecret(ctx context.Context, id string) error {
 	return unavailable(ctx, o.s.DeleteSecret(ctx, id))
 }
 
-func (o outageStore) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*keyservice.Secret, int, error) {
+func (o *Store) ListSecrets(ctx context.Context, f keyservice.SecretFilter) ([]*keyservice.Secret, int, error) {
 	l, n, err := o.s.ListSecrets(ctx, f)
 	return l, n, unavailable(ctx, err)
 }
 
-func (o outageStore) GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error) {
+func (o *Store) GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error) {
 	md, err := o.s.GetSecretMetadata(ctx, secretID)
 	return md, unavailable(ctx, err)
 }
 
-func (o outageStore) ReplaceSecretMetadata(ctx context.Context, secretID string, md map[string]string) error {
+func (o *Store) ReplaceSecretMetadata(ctx context.Context, secretID string, md map[string]string) error {
 	return unavailable(ctx, o.s.ReplaceSecretMetadata(ctx, secretID, md))
 }
 
-func (o outageStore) AddSecretMetadatum(ctx context.Context, secretID, key, value string) error {
+func (o *Store) AddSecretMetadatum(ctx context.Context, secretID, key, value string) error {
 	return unavailable(ctx, o.s.AddSecretMetadatum(ctx, secretID, key, value))
 }
 
-func (o outageStore) UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error {
+func (o *Store) UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error {
 	return unavailable(ctx, o.s.UpdateSecretMetadatum(ctx, secretID, key, value))
 }
 
-func (o outageStore) DeleteSecretMetadatum(ctx context.Context, secretID, key string) error {
+func (o *Store) DeleteSecretMetadatum(ctx context.Context, secretID, key string) error {
 	return unavailable(ctx, o.s.DeleteSecretMetadatum(ctx, secretID, key))
 }
 
-func (o outageStore) CreateOrder(ctx context.Context, ord *keyservice.Order) error {
+func (o *Store) CreateOrder(ctx context.Context, ord *keyservice.Order) error {
 	return unavailable(ctx, o.s.CreateOrder(ctx, ord))
 }
 
-func (o outageStore) UpdateOrder(ctx context.Context, ord *keyservice.Order) error {
+func (o *Store) UpdateOrder(ctx context.Context, ord *keyservice.Order) error {
 	return unavailable(ctx, o.s.UpdateOrder(ctx, ord))
 }
 
-func (o outageStore) GetOrder(ctx context.Context, id string) (*keyservice.Order, error) {
+func (o *Store) GetOrder(ctx context.Context, id string) (*keyservice.Order, error) {
 	ord, err := o.s.GetOrder(ctx, id)
 	return ord, unavailable(ctx, err)
 }
 
-func (o outageStore) ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.Order, int, error) {
+func (o *Store) ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.Order, int, error) {
 	l, n, err := o.s.ListOrders(ctx, projectID, limit, offset)
 	return l, n, unavailable(ctx, err)
 }
 
-func (o outageStore) DeleteOrder(ctx context.Context, id string) error {
+func (o *Store) DeleteOrder(ctx context.Context, id string) error {
 	return unavailable(ctx, o.s.DeleteOrder(ctx, id))
 }
 
-func (o outageStore) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
+func (o *Store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
 	return unavailable(ctx, o.s.CreateProjectKey(ctx, k))
 }
 
-func (o outageStore) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
+func (o *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
 	k, err := o.s.GetActiveProjectKey(ctx, projectID)
 	return k, unavailable(ctx, err)
 }
 
-func (o outageStore) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
+func (o *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
 	k, err := o.s.GetProjectKey(ctx, id)
 	return k, unavailable(ctx, err)
 }
 
-func (o outageStore) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
+func (o *Store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
 	l, n, err := o.s.ListProjectKeys(ctx, projectID, limit, offset)
 	return l, n, unavailable(ctx, err)
 }
 
-func (o outageStore) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
+func (o *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
 	return unavailable(ctx, o.s.RotateProjectKey(ctx, oldID, next))
 }
 
-func (o outageStore) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
+func (o *Store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
 	return unavailable(ctx, o.s.DestroyProjectKey(ctx, id, force, deactivatedBy, now))
 }
 
-func (o outageStore) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
+func (o *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
 	return unavailable(ctx, o.s.AppendKeyAudit(ctx, recs))
 }
 
-func (o outageStore) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
+func (o *Store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
 	l, err := o.s.ListKeyAudit(ctx, f)
 	return l, unavailable(ctx, err)
 }
 
-func (o outageStore) CreateContainer(ctx context.Context, c *keyservice.Container) error {
+func (o *Store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
 	return unavailable(ctx, o.s.CreateContainer(ctx, c))
 }
 
-func (o outageStore) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
+func (o *Store) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
 	v, err := o.s.GetContainer(ctx, id)
 	return v, unavailable(ctx, err)
 }
 
-func (o outageStore) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
+func (o *Store) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
 	v, n, err := o.s.ListContainers(ctx, f)
 	return v, n, unavailable(ctx, err)
 }
 
-func (o outageStore) DeleteContainer(ctx context.Context, id string) error {
+func (o *Store) DeleteContainer(ctx context.Context, id string) error {
 	return unavailable(ctx, o.s.DeleteContainer(ctx, id))
 }
 
-func (o outageStore) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+func (o *Store) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
 	return unavailable(ctx, o.s.AddContainerSecret(ctx, containerID, ref, updated))
 }
 
-func (o outageStore) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+func (o *Store) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
 	return unavailable(ctx, o.s.RemoveContainerSecret(ctx, containerID, ref, updated))
 }
 
-func (o outageStore) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
+func (o *Store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
 	return unavailable(ctx, o.s.PutContainerConsumer(ctx, c))
 }
 
-func (o outageStore) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
+func (o *Store) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
 	return unavailable(ctx, o.s.RemoveContainerConsumer(ctx, containerID, name, url))
 }
 
-func (o outageStore) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
+func (o *Store) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
 	v, n, err := o.s.ListContainerConsumers(ctx, containerID, limit, offset)
 	return v, n, unavailable(ctx, err)
 }
 
-func (o outageStore) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
+func (o *Store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
 	v, err := o.s.GetACLs(ctx, kind, id)
 	return v, unavailable(ctx, err)
 }
 
-func (o outageStore) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
+func (o *Store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
 	return unavailable(ctx, o.s.ReplaceACLs(ctx, kind, id, acls))
 }
 
-func (o outageStore) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
+func (o *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
 	return unavailable(ctx, o.s.PutSecretConsumer(ctx, c))
 }
 
-func (o outageStore) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
+func (o *Store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
 	return unavailable(ctx, o.s.RemoveSecretConsumer(ctx, secretID, service, resourceType, resourceID))
 }
 
-func (o outageStore) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
+func (o *Store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
 	v, n, err := o.s.ListSecretConsumers(ctx, secretID, limit, offset)
 	return v, n, unavailable(ctx, err)
 }
 
-func (o outageStore) GetProjectQuotas(ctx context.Context, projectID string) (*keyservice.ProjectQuotas, error) {
+func (o *Store) GetProjectQuotas(ctx context.Context, projectID string) (*keyservice.ProjectQuotas, error) {
 	v, err := o.s.GetProjectQuotas(ctx, projectID)
 	return v, unavailable(ctx, err)
 }
 
-func (o outageStore) SetProjectQuotas(ctx context.Context, q *keyservice.ProjectQuotas) error {
+func (o *Store) SetProjectQuotas(ctx context.Context, q *keyservice.ProjectQuotas) error {
 	return unavailable(ctx, o.s.SetProjectQuotas(ctx, q))
 }
 
-func (o outageStore) DeleteProjectQuotas(ctx context.Context, projectID string) error {
+func (o *Store) DeleteProjectQuotas(ctx context.Context, projectID string) error {
 	return unavailable(ctx, o.s.DeleteProjectQuotas(ctx, projectID))
 }
 
-func (o outageStore) ListProjectQuotas(ctx context.Context, limit, offset int) ([]*keyservice.ProjectQuotas, int, error) {
+func (o *Store) ListProjectQuotas(ctx context.Context, limit, offset int) ([]*keyservice.ProjectQuotas, int, error) {
 	v, n, err := o.s.ListProjectQuotas(ctx, limit, offset)
 	return v, n, unavailable(ctx, err)
 }
 
-func (o outageStore) CountResources(ctx context.Context, projectID, resource string, now time.Time) (int, error) {
+func (o *Store) CountResources(ctx context.Context, projectID, resource string, now time.Time) (int, error) {
 	v, err := o.s.CountResources(ctx, projectID, resource, now)
 	return v, unavailable(ctx, err)
 }
 
-func (o outageStore) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([]keyservice.KeyAuditRecord, error) {
+func (o *Store) ScanKeyAudit(ctx context.Context, q keyservice.KeyAuditQuery) ([]keyservice.KeyAuditRecord, error) {
 	v, err := o.s.ScanKeyAudit(ctx, q)
 	return v, unavailable(ctx, err)
 }
-
-var _ keyservice.Store = outageStore{}
