@@ -65,14 +65,15 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
+	reg := metrics.New("arca-swift-filter", version, s.Metrics)
 	s.Keys.Logger = log
+	s.Keys.Observer = reg.ObserveKeyService
 	keys, err := keyclient.New(s.Keys)
 	if err != nil {
 		return err
 	}
 	deps := swiftfilter.Deps{Tokens: validator, Keys: keys, Log: log}
-	reg, err := observability(s, &deps, validator, keys, log)
-	if err != nil {
+	if err := observability(s, &deps, reg, validator, keys, log); err != nil {
 		return err
 	}
 	filter, err := swiftfilter.New(s.Filter, deps)

@@ -17,14 +17,13 @@ import (
 // version is reported by arca_build_info; set with -ldflags.
 var version = "dev"
 
-// observability wires the filter's metrics and health check into deps
-// (docs/operations.md): the detailed check asks Keystone, the key service
-// and the Swift proxy behind the filter.
-func observability(s swiftfilter.Settings, deps *swiftfilter.Deps, v *keystone.Validator, keys *keyclient.Client, log zerolog.Logger) (*metrics.Registry, error) {
-	reg := metrics.New("arca-swift-filter", version, s.Metrics)
+// observability wires the filter's metrics (reg, which keys already reports
+// its requests to) and health check into deps (docs/operations.md): the
+// detailed check asks Keystone, the key service and the Swift proxy behind
+// the filter.
+func observability(s swiftfilter.Settings, deps *swiftfilter.Deps, reg *metrics.Registry, v *keystone.Validator, keys *keyclient.Client, log zerolog.Logger) error {
 	reg.WatchValidator(v)
 	reg.WatchKeyClient(keys)
-	keys.SetObserver(reg.ObserveKeyService)
 	deps.Metrics = reg
 	if s.Metrics.Enabled && s.Metrics.Bind == "" {
 		deps.MetricsHandler = reg.Handler()
@@ -38,8 +37,8 @@ func observability(s swiftfilter.Settings, deps *swiftfilter.Deps, v *keystone.V
 	}
 	h, err := health.New(s.Health, checks, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	deps.Health = h
-	return reg, nil
+	return nil
 }

@@ -97,6 +97,9 @@ func New(opts Options) (*Client, error) {
 		active:   expirable.NewLRU[string, activeEntry](opts.CacheSize, nil, opts.ActiveTTL),
 		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
 	}
+	if opts.Observer != nil {
+		c.SetObserver(opts.Observer)
+	}
 	if opts.ErrorTTL > 0 {
 		c.errs = expirable.NewLRU[string, error](opts.CacheSize, nil, opts.ErrorTTL)
 	}

@@ -14,7 +14,10 @@ import (
 // for concurrent use; it never sees a project id, key id or token.
 type Observer func(operation string, status int, d time.Duration)
 
-// SetObserver installs o (nil removes it). Safe to call at any time.
+// SetObserver installs o (nil removes it). Safe to call at any time. Prefer
+// Options.Observer; this is for a client built before its observer exists, as
+// the object server's is (objectserver.Build makes it before the metrics
+// registry is set up).
 func (c *Client) SetObserver(o Observer) {
 	if o == nil {
 		c.observer.Store(nil)

@@ -10,17 +10,17 @@ import (
 )
 
 func TestObserverAndPing(t *testing.T) {
-	f, srv, c := newFake(t, Options{ErrorTTL: -1})
 	var mu sync.Mutex
 	seen := map[string]int{}
-	c.SetObserver(func(op string, status int, d time.Duration) {
+	observe := func(op string, status int, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[op+" "+http.StatusText(status)]++
 		if d < 0 {
 			t.Errorf("negative duration")
 		}
-	})
+	}
+	f, srv, c := newFake(t, Options{ErrorTTL: -1, Observer: observe})
 	ctx := context.Background()
 	for range 3 {
 		if _, err := c.ActiveKey(ctx, "p1"); err != nil {

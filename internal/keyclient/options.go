@@ -95,6 +95,9 @@ type Options struct {
 	// with pooled keep-alive connections.
 	HTTPClient *http.Client
 	Logger     zerolog.Logger
+	// Observer, when set, is told of every request sent to the key service
+	// (metrics); see Observer.
+	Observer Observer
 }
 
 func (o Options) withDefaults() (Options, error) {
