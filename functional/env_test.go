@@ -139,8 +139,17 @@ func do(t *testing.T, method, url, token string, body []byte, hdr map[string]str
 // .data file (Swift's xattr metadata), read with the diskfile package.
 func (e *env) keyIDs(account, container, object string) []string {
 	e.t.Helper()
-	name := "/" + account + "/" + container + "/" + object
 	var ids []string
+	e.eachDataFile(account, container, object, func(_, _ string, md *diskfile.RawMetadata) {
+		ids = append(ids, md.Values[keyIDHeader])
+	})
+	return ids
+}
+
+// eachDataFile calls fn with the device folder, the path and the metadata
+// of every .data file of the object on the object devices.
+func (e *env) eachDataFile(account, container, object string, fn func(dev, path string, md *diskfile.RawMetadata)) {
+	name := "/" + account + "/" + container + "/" + object
 	for _, dev := range e.devices {
 		_ = filepath.WalkDir(dev, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".data") {
@@ -155,11 +164,10 @@ func (e *env) keyIDs(account, container, object string) []string {
 			if err != nil || md.Values["name"] != name {
 				return nil
 			}
-			ids = append(ids, md.Values[keyIDHeader])
+			fn(dev, path, md)
 			return nil
 		})
 	}
-	return ids
 }
 
 // grepDevices returns the files under the object devices that contain needle.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -218,28 +217,12 @@ func (e *env) device(i int) string {
 // object's .data file (from its path: <devices>/<dev>/objects/<part>/...).
 func (e *env) partitions(account, container, object string) map[string]string {
 	e.t.Helper()
-	name := "/" + account + "/" + container + "/" + object
 	out := map[string]string{}
-	for _, devs := range e.devices {
-		_ = filepath.WalkDir(devs, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".data") {
-				return nil
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				return nil
-			}
-			defer f.Close()
-			md, err := diskfile.ReadRawMetadata(f)
-			if err != nil || md.Values["name"] != name {
-				return nil
-			}
-			rel, _ := filepath.Rel(devs, p)
-			if parts := strings.Split(rel, string(filepath.Separator)); len(parts) > 2 && parts[1] == "objects" {
-				out[devs] = parts[2]
-			}
-			return nil
-		})
-	}
+	e.eachDataFile(account, container, object, func(dev, path string, _ *diskfile.RawMetadata) {
+		rel, _ := filepath.Rel(dev, path)
+		if parts := strings.Split(rel, string(filepath.Separator)); len(parts) > 2 && parts[1] == "objects" {
+			out[dev] = parts[2]
+		}
+	})
 	return out
 }

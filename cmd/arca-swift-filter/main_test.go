@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,12 +13,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/teststack"
 )
 
 // Tests of the arca-swift-filter binary itself, built once per test run and
@@ -149,96 +149,37 @@ func writeFile(t *testing.T, path, body string, mode os.FileMode) string {
 	return path
 }
 
-type process struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// start runs the binary with the given --config-file list; it is stopped
-// (SIGTERM to its own process group) when the test ends.
-func start(t *testing.T, files ...string) *process {
-	t.Helper()
+// configArgs is the --config-file list of files.
+func configArgs(files []string) []string {
 	var args []string
 	for _, f := range files {
 		args = append(args, "--config-file", f)
 	}
-	p := &process{cmd: exec.Command(binary(t), args...), out: &syncBuffer{}, exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-			t.Error("arca-swift-filter did not stop on SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("arca-swift-filter output:\n%s", p.out.String())
-		}
-	})
-	return p
+	return args
 }
 
-// waitExit waits for the process to exit and returns its error.
-func (p *process) waitExit(t *testing.T) error {
+// start runs the binary with the given --config-file list until the test
+// ends (teststack.Proc: its own process group, output shown on failure).
+func start(t *testing.T, files ...string) *teststack.Proc {
 	t.Helper()
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatalf("arca-swift-filter still running; output:\n%s", p.out.String())
-		return nil
-	}
+	return teststack.Start(t, nil, binary(t), configArgs(files)...)
 }
 
-// waitHealthy waits for GET /healthcheck on port to answer 200.
-func (p *process) waitHealthy(t *testing.T, port int) {
+// runToExit runs the binary, which must end by itself (a refused start),
+// and returns its combined output and exit error.
+func runToExit(t *testing.T, files ...string) (string, error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	c := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.exited:
-			p.exited <- err
-			t.Fatalf("arca-swift-filter exited (%v):\n%s", err, p.out.String())
-		default:
-		}
-		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary(t), configArgs(files)...).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("arca-swift-filter still running after 20 s:\n%s", out)
 	}
-	t.Fatalf("arca-swift-filter not healthy on %d:\n%s", port, p.out.String())
+	return string(out), err
 }
+
+// healthURL is the filter's /healthcheck on port.
+func healthURL(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port) }
 
 // TestCredentialFileMode: arca-swift-filter refuses to start when a
 // configuration file that holds its service user's password (or an
@@ -284,17 +225,15 @@ func TestCredentialFileMode(t *testing.T) {
 			dir := t.TempDir()
 			port, _ := freePorts(t)
 			main, secrets := filterConf(ks, port, up.URL)
-			p := start(t, c.files(dir, main, secrets)...)
 			if c.refused == "" {
-				p.waitHealthy(t, port)
+				start(t, c.files(dir, main, secrets)...).WaitHealthy(t, healthURL(port))
 				return
 			}
-			err := p.waitExit(t)
+			out, err := runToExit(t, c.files(dir, main, secrets)...)
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 				t.Fatalf("exit: %v, want status 1", err)
 			}
-			out := p.out.String()
 			path := filepath.Join(dir, c.refused)
 			for _, want := range []string{path, c.option, "chmod 600 " + path, "group and others"} {
 				if !strings.Contains(out, want) {

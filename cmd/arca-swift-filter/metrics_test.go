@@ -40,7 +40,7 @@ func TestMetricsNotOnServicePort(t *testing.T) {
 		port, metricsAddr := freePorts(t)
 		main, secrets := filterConf(ks, port, up.URL)
 		p := start(t, writeFile(t, filepath.Join(t.TempDir(), "f.conf"), main+secrets, 0o600))
-		p.waitHealthy(t, port)
+		p.WaitHealthy(t, healthURL(port))
 		status, body, h := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		if status != http.StatusPreconditionFailed || h.Get("X-Upstream") != "swift" || strings.Contains(body, "arca_") {
 			t.Errorf("service port /metrics: %d %q (X-Upstream %q), want Swift's answer", status, body, h.Get("X-Upstream"))
@@ -58,7 +58,7 @@ func TestMetricsNotOnServicePort(t *testing.T) {
 		port, metricsAddr := freePorts(t)
 		main, secrets := filterConf(ks, port, up.URL)
 		p := start(t, writeFile(t, filepath.Join(t.TempDir(), "f.conf"), main+secrets+"\n[metrics]\nbind =\n", 0o600))
-		p.waitHealthy(t, port)
+		p.WaitHealthy(t, healthURL(port))
 		status, body, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		if status != http.StatusOK || !strings.Contains(body, "arca_build_info") {
 			t.Errorf("service port /metrics with bind empty: %d %.200q", status, body)

@@ -12,7 +12,9 @@ import (
 // later: its destroy guard counts from that rotation, so a cache counted
 // from the arrival would outlive the guard by the answer's latency.
 func TestActiveIDAgesFromTheRequest(t *testing.T) {
-	const ttl, latency = 600 * time.Millisecond, 400 * time.Millisecond
+	// Wide enough that a loaded machine still lands in the window between
+	// ttl after the request and ttl after the answer (1.35 s here).
+	const ttl, latency = 1500 * time.Millisecond, 1500 * time.Millisecond
 	f, _, c := newFake(t, Options{ActiveTTL: ttl, ErrorTTL: -1})
 	f.delay = latency
 	ctx := context.Background()
@@ -23,8 +25,9 @@ func TestActiveIDAgesFromTheRequest(t *testing.T) {
 	f.rotations.Add(1)
 	// Past ttl after the request, within ttl after the answer.
 	time.Sleep(time.Until(sent.Add(ttl + 50*time.Millisecond)))
-	if time.Since(sent) > ttl+latency-100*time.Millisecond {
-		t.Skip("too slow a machine for the timing this test needs")
+	if late := time.Since(sent); late > ttl+latency-100*time.Millisecond {
+		t.Fatalf("the check ran %s after the request, past the window that tells the two clocks apart (%s)",
+			late.Round(time.Millisecond), ttl+latency)
 	}
 	k, err := c.ActiveKey(ctx, "p")
 	if err != nil || k.ID != "k-p-1" {

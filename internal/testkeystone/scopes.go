@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 )
 
@@ -107,17 +105,7 @@ func (e *Env) roleID(ctx context.Context, t testing.TB, ic *gophercloud.ServiceC
 // issue creates a token with ao: one request to Keystone.
 func (e *Env) issue(t testing.TB, ao gophercloud.AuthOptions) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pc, err := openstack.NewClient(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := tokens.Create(ctx, ic, &ao).ExtractTokenID()
+	id, err := e.createWith(t, ao).ExtractTokenID()
 	if err != nil {
 		t.Fatalf("testkeystone: token for %s: %v", ao.Username, err)
 	}

@@ -185,6 +185,18 @@ func (e *Env) ScopedToken(t testing.TB, who string) (token, projectID string) {
 // lookups of an authenticated client: one request to Keystone.
 func (e *Env) createToken(t testing.TB, who string) (string, tokens.CreateResult) {
 	t.Helper()
+	res := e.createWith(t, e.authOptions(t, who))
+	id, err := res.ExtractTokenID()
+	if err != nil {
+		t.Fatalf("testkeystone: token for %s: %v", who, err)
+	}
+	return id, res
+}
+
+// createWith sends one token request with ao, without the catalog lookups
+// of an authenticated client.
+func (e *Env) createWith(t testing.TB, ao gophercloud.AuthOptions) tokens.CreateResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pc, err := openstack.NewClient(e.URL)
@@ -195,13 +207,7 @@ func (e *Env) createToken(t testing.TB, who string) (string, tokens.CreateResult
 	if err != nil {
 		t.Fatal(err)
 	}
-	ao := e.authOptions(t, who)
-	res := tokens.Create(ctx, ic, &ao)
-	id, err := res.ExtractTokenID()
-	if err != nil {
-		t.Fatalf("testkeystone: token for %s: %v", who, err)
-	}
-	return id, res
+	return tokens.Create(ctx, ic, &ao)
 }
 
 // AuthtokenSection is a [keystone_authtoken] section for the service user
