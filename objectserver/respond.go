@@ -150,9 +150,8 @@ func notFound(req *request, tombstone *diskfile.Timestamp) *swiftError {
 	if strings.TrimSpace(req.r.Header.Get("If-Match")) == "*" {
 		status = http.StatusPreconditionFailed
 	}
-	e := answer(status, "")
 	if tombstone != nil {
-		e.with("X-Backend-Timestamp", tombstone.Internal())
+		return answer(status, "").with("X-Backend-Timestamp", tombstone.Internal())
 	}
-	return e
+	return answer(status, "")
 }
