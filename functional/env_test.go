@@ -22,12 +22,12 @@ import (
 	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/internal/testkeystone"
 	"opendev.org/x/arca/internal/teststack"
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // keyIDHeader is where arca-object-server records an object's key id.
-const keyIDHeader = objcrypt.SysmetaPrefix + "Key-Id"
+const keyIDHeader = sysmeta.Prefix + "Key-Id"
 
 func md5hex(b []byte) string {
 	s := md5.Sum(b) //nolint:gosec // checksums of test files, as swift does

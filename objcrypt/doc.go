@@ -10,12 +10,13 @@
 // extension or splicing fails to decrypt. SPEC.md describes the format byte
 // by byte and the threat model.
 //
-// The API follows io: a Writer encrypts a stream (and computes the
-// plaintext MD5 on another core), a Reader decrypts an io.ReaderAt, the
-// whole object or any range of it, touching only the segments that cover
-// the range and decrypting them on several cores. Layout computes sizes and
-// segment positions without I/O. Metadata is what an object server keeps
-// in X-Object-Sysmeta-Arca-* headers.
+// The API follows io: a Writer encrypts a stream (and hands the plaintext
+// and the stored bytes to an Observer on another core, for the caller's
+// hashes), a Reader decrypts an io.ReaderAt, the whole object or any range
+// of it, touching only the segments that cover the range and decrypting
+// them on several cores. Layout computes sizes and segment positions
+// without I/O. Metadata is what a caller keeps beside an object (the
+// object server: in Swift sysmeta, package objectserver/sysmeta).
 //
 // What it is not: it knows nothing of HTTP, Swift or Keystone, does not
 // fetch or cache project keys (callers pass raw key bytes and an id), and

@@ -2,21 +2,29 @@ package objcrypt_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 
 	"opendev.org/x/arca/objcrypt"
 )
 
+// plainMD5 observes a Writer's plaintext: an object server's ETag.
+type plainMD5 struct{ hash.Hash }
+
+func (h plainMD5) Observe(plain, _ []byte) { h.Write(plain) }
+
 // An object server's PUT and ranged GET, in memory.
 func Example() {
 	key := objcrypt.ProjectKey{ID: "6f1c2c7e-0d7b-4a8e-9c55-2d1f3f0a9b11", Key: bytes.Repeat([]byte{7}, 32)}
 	path := "/AUTH_p/c/o"
 
-	// PUT: plaintext in, stored bytes out, metadata for the sysmeta headers.
+	// PUT: plaintext in, stored bytes out, metadata for the server to keep.
 	var disk bytes.Buffer
-	w, err := objcrypt.NewWriter(&disk, key, path, nil)
+	etag := plainMD5{md5.New()}
+	w, err := objcrypt.NewWriter(&disk, key, path, &objcrypt.WriterOptions{Observer: etag})
 	if err != nil {
 		panic(err)
 	}
@@ -27,15 +35,10 @@ func Example() {
 		panic(err)
 	}
 	md := w.Metadata()
-	fmt.Println(md.PlaintextLength, md.PlaintextMD5, md.StoredLength == w.Layout().EncryptedSize(md.PlaintextLength))
-	sysmeta := md.Map()
+	fmt.Printf("%d %x %v\n", md.PlaintextLength, etag.Sum(nil), md.StoredLength == w.Layout().EncryptedSize(md.PlaintextLength))
 
-	// GET Range: bytes=7-15, with the key found through the stored key id.
-	back, err := objcrypt.ParseMetadata(sysmeta)
-	if err != nil {
-		panic(err)
-	}
-	_ = back.KeyID // the object server fetches this key from the key service
+	// GET Range: bytes=7-15, with the key found through the kept key id.
+	_ = md.KeyID // the object server fetches this key from the key service
 	r, err := objcrypt.NewReader(bytes.NewReader(disk.Bytes()), int64(disk.Len()), key, path, nil)
 	if err != nil {
 		panic(err)

@@ -2,7 +2,10 @@ package objcrypt
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -63,6 +66,28 @@ func seal(t testing.TB, pt []byte, key ProjectKey, path string, o *WriterOptions
 	}
 	return buf.Bytes(), w.Metadata()
 }
+
+// md5Observer is a Writer's observer that hashes the plaintext and, when
+// stored is set, the stored bytes with crypto/md5.
+type md5Observer struct{ plain, stored hash.Hash }
+
+func newMD5Observer(stored bool) *md5Observer {
+	o := &md5Observer{plain: md5.New()}
+	if stored {
+		o.stored = md5.New()
+	}
+	return o
+}
+
+func (o *md5Observer) Observe(plain, stored []byte) {
+	o.plain.Write(plain)
+	if o.stored != nil {
+		o.stored.Write(stored)
+	}
+}
+
+func (o *md5Observer) plainSum() string  { return hex.EncodeToString(o.plain.Sum(nil)) }
+func (o *md5Observer) storedSum() string { return hex.EncodeToString(o.stored.Sum(nil)) }
 
 // open decrypts [off, off+n) of a stored object, or returns the error.
 func open(stored []byte, key ProjectKey, path string, off, n int64, o *ReaderOptions) ([]byte, error) {

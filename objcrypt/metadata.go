@@ -1,23 +1,14 @@
 package objcrypt
 
-import (
-	"encoding/base64"
-	"fmt"
-	"net/textproto"
-	"strconv"
-	"strings"
-)
+import "fmt"
 
-// SysmetaPrefix is the prefix of the Swift system-metadata headers that
-// carry an object's crypto metadata (Metadata.Map and ParseMetadata).
-const SysmetaPrefix = "X-Object-Sysmeta-Arca-"
-
-// Metadata is what an object server keeps beside an encrypted object. The
-// stored file is self-describing (its header repeats the format fields and
-// the wrapped key); metadata is what the server needs without opening the
-// file: the plaintext length and ETag for HEAD and container listings, and
-// the key id to fetch the project key. After a Rewrap the metadata's key id
-// and wrapped key supersede the header's.
+// Metadata is what a caller keeps beside an encrypted object. The stored
+// file is self-describing (its header repeats the format fields and the
+// wrapped key); metadata is what a caller needs without opening the file:
+// the plaintext length, and the key id to fetch the project key. After a
+// Rewrap the metadata's key id and wrapped key supersede the header's.
+// How it is recorded is the caller's business (the object server keeps it
+// in Swift sysmeta).
 type Metadata struct {
 	Version         int
 	Algorithm       Algorithm
@@ -26,12 +17,8 @@ type Metadata struct {
 	KeyID           string
 	WrappedKey      []byte
 	PlaintextLength int64
-	PlaintextMD5    string // hex; the ETag clients see
-
-	// Not part of Map: the object server records these in Swift's own
-	// metadata (Content-Length and ETag of the file as stored).
+	// StoredLength is the number of bytes the Writer wrote.
 	StoredLength int64
-	StoredMD5    string // hex; empty unless WriterOptions.StoredMD5
 }
 
 // Layout returns the object's layout, computed from the metadata alone.
@@ -44,95 +31,35 @@ func (m *Metadata) Layout() Layout {
 	}
 }
 
-// Metadata header names, after SysmetaPrefix.
-const (
-	mdVersion    = "Version"
-	mdAlgorithm  = "Algorithm"
-	mdSegment    = "Segment-Size"
-	mdDecorators = "Decorators"
-	mdKeyID      = "Key-Id"
-	mdWrapped    = "Wrapped-Key"
-	mdLength     = "Plaintext-Length"
-	mdEtag       = "Plaintext-Etag"
-)
-
-// Map renders the metadata as Swift sysmeta headers (canonical names with
-// SysmetaPrefix; values are ASCII, binary values base64).
-func (m *Metadata) Map() map[string]string {
-	out := map[string]string{
-		SysmetaPrefix + mdVersion:   strconv.Itoa(m.Version),
-		SysmetaPrefix + mdAlgorithm: m.Algorithm.String(),
-		SysmetaPrefix + mdSegment:   strconv.Itoa(m.SegmentSize),
-		SysmetaPrefix + mdKeyID:     m.KeyID,
-		SysmetaPrefix + mdWrapped:   base64.StdEncoding.EncodeToString(m.WrappedKey),
-		SysmetaPrefix + mdLength:    strconv.FormatInt(m.PlaintextLength, 10),
-		SysmetaPrefix + mdEtag:      m.PlaintextMD5,
-	}
-	if len(m.Decorators) > 0 {
-		names := make([]string, len(m.Decorators))
-		for i, d := range m.Decorators {
-			names[i] = d.String()
-		}
-		out[SysmetaPrefix+mdDecorators] = strings.Join(names, ",")
-	}
-	return out
-}
-
-// ParseMetadata reads metadata from headers as Map writes them. Header names
-// match case-insensitively; headers without SysmetaPrefix are ignored.
-// The values are not authenticated here: the wrapped key is (by its AEAD)
-// when NewReader uses it, and the plaintext length and ETag are facts the
-// reader re-derives from the authenticated data.
-func ParseMetadata(h map[string]string) (*Metadata, error) {
-	get := map[string]string{}
-	for k, v := range h {
-		ck := textproto.CanonicalMIMEHeaderKey(k)
-		if name, ok := strings.CutPrefix(ck, SysmetaPrefix); ok {
-			get[name] = v
-		}
-	}
-	m := &Metadata{}
-	var err error
-	bad := func(name string, e error) error {
-		return fmt.Errorf("%w: metadata %s%s: %w", ErrInvalid, SysmetaPrefix, name, e)
-	}
-	if m.Version, err = strconv.Atoi(get[mdVersion]); err != nil {
-		return nil, bad(mdVersion, err)
-	}
+// Validate checks metadata read back from where a caller kept it: this
+// package's version, a known algorithm, a valid segment size, known
+// decorators, a key id of a valid length and a length that is not
+// negative. It does not authenticate anything: the wrapped key is
+// authenticated (by its AEAD) when NewReader uses it, and the plaintext
+// length is a fact the reader re-derives from the authenticated data.
+func (m *Metadata) Validate() error {
 	if m.Version != Version {
-		return nil, fmt.Errorf("%w: metadata version %d", ErrUnsupported, m.Version)
+		return fmt.Errorf("%w: metadata version %d", ErrUnsupported, m.Version)
 	}
-	if m.Algorithm, err = ParseAlgorithm(get[mdAlgorithm]); err != nil {
-		return nil, err
-	}
-	if m.SegmentSize, err = strconv.Atoi(get[mdSegment]); err != nil {
-		return nil, bad(mdSegment, err)
+	if !m.Algorithm.valid() {
+		return fmt.Errorf("%w: algorithm %v", ErrInvalid, m.Algorithm)
 	}
 	if err := checkSegmentSize(m.SegmentSize); err != nil {
-		return nil, bad(mdSegment, err)
+		return fmt.Errorf("%w: segment size: %w", ErrInvalid, err)
 	}
-	if s := get[mdDecorators]; s != "" {
-		for name := range strings.SplitSeq(s, ",") {
-			d, err := ParseDecorator(name)
-			if err != nil {
-				return nil, err
-			}
-			m.Decorators = append(m.Decorators, d)
-		}
-		if len(m.Decorators) > maxDecorators {
-			return nil, bad(mdDecorators, fmt.Errorf("%d decorators", len(m.Decorators)))
+	if len(m.Decorators) > maxDecorators {
+		return fmt.Errorf("%w: %d decorators", ErrInvalid, len(m.Decorators))
+	}
+	for _, d := range m.Decorators {
+		if d != Zstd {
+			return fmt.Errorf("%w: decorator %v", ErrInvalid, d)
 		}
 	}
-	m.KeyID = get[mdKeyID]
 	if m.KeyID == "" || len(m.KeyID) > MaxKeyIDLen {
-		return nil, bad(mdKeyID, fmt.Errorf("length %d", len(m.KeyID)))
+		return fmt.Errorf("%w: key id length %d", ErrInvalid, len(m.KeyID))
 	}
-	if m.WrappedKey, err = base64.StdEncoding.DecodeString(get[mdWrapped]); err != nil {
-		return nil, bad(mdWrapped, err)
+	if m.PlaintextLength < 0 {
+		return fmt.Errorf("%w: plaintext length %d", ErrInvalid, m.PlaintextLength)
 	}
-	if m.PlaintextLength, err = strconv.ParseInt(get[mdLength], 10, 64); err != nil || m.PlaintextLength < 0 {
-		return nil, bad(mdLength, fmt.Errorf("%q", get[mdLength]))
-	}
-	m.PlaintextMD5 = get[mdEtag]
-	return m, nil
+	return nil
 }

@@ -21,26 +21,25 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"aes128", WriterOptions{SegmentSize: seg}, testKey},
 		{"aes256", WriterOptions{SegmentSize: seg, Algorithm: AES256CBC}, testKey16},
-		{"aes128-zstd", WriterOptions{SegmentSize: seg, Decorators: []Decorator{Zstd}, StoredMD5: true}, testKey},
+		{"aes128-zstd", WriterOptions{SegmentSize: seg, Decorators: []Decorator{Zstd}}, testKey},
 		{"aes256-zstd", WriterOptions{SegmentSize: seg, Algorithm: AES256CBC, Decorators: []Decorator{Zstd}}, testKey},
 	}
 	for _, tc := range opts {
 		for _, size := range sizes {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, size), func(t *testing.T) {
 				pt := payload(size, uint64(size))
-				stored, md := seal(t, pt, tc.key, testPath, &tc.o)
+				o, obs := tc.o, newMD5Observer(true)
+				o.Observer = obs
+				stored, md := seal(t, pt, tc.key, testPath, &o)
 				sum := md5.Sum(pt)
-				if md.PlaintextMD5 != hex.EncodeToString(sum[:]) || md.PlaintextLength != int64(size) {
+				if obs.plainSum() != hex.EncodeToString(sum[:]) || md.PlaintextLength != int64(size) {
 					t.Fatalf("metadata %+v", md)
 				}
 				if md.StoredLength != int64(len(stored)) {
 					t.Fatalf("stored length %d, wrote %d", md.StoredLength, len(stored))
 				}
-				if tc.o.StoredMD5 {
-					s := md5.Sum(stored)
-					if md.StoredMD5 != hex.EncodeToString(s[:]) {
-						t.Fatal("stored MD5 mismatch")
-					}
+				if s := md5.Sum(stored); obs.storedSum() != hex.EncodeToString(s[:]) {
+					t.Fatal("stored MD5 mismatch")
 				}
 				l := md.Layout()
 				if es := l.EncryptedSize(int64(size)); l.Decorated && es < int64(len(stored)) || !l.Decorated && es != int64(len(stored)) {
@@ -153,39 +152,6 @@ func TestRangesLarge(t *testing.T) {
 	}
 }
 
-func TestMetadataMap(t *testing.T) {
-	_, md := seal(t, payload(5000, 1), testKey, testPath, &WriterOptions{SegmentSize: 2048, Decorators: []Decorator{Zstd}, Algorithm: AES256CBC})
-	m := md.Map()
-	lower := map[string]string{}
-	for k, v := range m {
-		lower[string(bytes.ToLower([]byte(k)))] = v
-	}
-	back, err := ParseMetadata(lower)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md.StoredLength, md.StoredMD5 = 0, ""
-	if fmt.Sprint(*back) != fmt.Sprint(md) {
-		t.Fatalf("metadata round trip:\n%+v\n%+v", *back, md)
-	}
-	if back.Layout() != md.Layout() {
-		t.Fatal("layout differs")
-	}
-	for bad, val := range map[string]string{
-		mdVersion: "2", mdAlgorithm: "rot13", mdSegment: "1000", mdDecorators: "gzip",
-		mdKeyID: "", mdWrapped: "!!", mdLength: "-1",
-	} {
-		c := map[string]string{}
-		for k, v := range m {
-			c[k] = v
-		}
-		c[SysmetaPrefix+bad] = val
-		if _, err := ParseMetadata(c); err == nil {
-			t.Errorf("%s=bogus accepted", bad)
-		}
-	}
-}
-
 func TestRewrap(t *testing.T) {
 	pt := payload(10000, 5)
 	stored, md := seal(t, pt, testKey, testPath, nil)
@@ -294,30 +260,35 @@ func TestSteadyStateAllocs(t *testing.T) {
 
 // Writers take their segment buffers from a pool and give them back on
 // Close, dirty: objects written one after another, of every shape, and
-// with both hashes in and out of the pool, still decrypt to what was
-// written and report the right MD5s.
+// with and without an observer of both streams, in and out of the pool,
+// still decrypt to what was written and show the observer the right bytes.
 func TestPooledWriterBuffers(t *testing.T) {
 	sizes := []int{200 << 10, 3, 0, 16 << 10, 16<<10 + 1, 64 << 10, 64<<10 + 5, 1, 130 << 10}
 	for round := range 2 {
 		for i, n := range sizes {
 			pt := payload(n, uint64(10*round+i))
 			for _, stored := range []bool{false, true} {
-				o := &WriterOptions{StoredMD5: stored}
+				o := &WriterOptions{}
+				obs := newMD5Observer(true)
+				if stored {
+					o.Observer = obs
+				}
 				if i%2 == 1 {
 					o.SegmentSize = 4096
 				}
-				enc, m := seal(t, pt, testKey, testPath, o)
+				enc, _ := seal(t, pt, testKey, testPath, o)
 				got, err := open(enc, testKey, testPath, 0, int64(n), nil)
 				if err != nil || !bytes.Equal(got, pt) {
 					t.Fatalf("size %d stored=%v: %v (%d bytes back)", n, stored, err, len(got))
 				}
-				if want := fmt.Sprintf("%x", md5.Sum(pt)); m.PlaintextMD5 != want {
-					t.Fatalf("size %d: plaintext MD5 %s, want %s", n, m.PlaintextMD5, want)
+				if !stored {
+					continue
 				}
-				if stored {
-					if want := fmt.Sprintf("%x", md5.Sum(enc)); m.StoredMD5 != want {
-						t.Fatalf("size %d: stored MD5 %s, want %s", n, m.StoredMD5, want)
-					}
+				if want := fmt.Sprintf("%x", md5.Sum(pt)); obs.plainSum() != want {
+					t.Fatalf("size %d: plaintext MD5 %s, want %s", n, obs.plainSum(), want)
+				}
+				if want := fmt.Sprintf("%x", md5.Sum(enc)); obs.storedSum() != want {
+					t.Fatalf("size %d: stored MD5 %s, want %s", n, obs.storedSum(), want)
 				}
 			}
 			// An abandoned writer (an aborted PUT never closes it) must not

@@ -1,28 +1,36 @@
 package objcrypt
 
 import (
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
 )
 
 var defaultRand io.Reader = rand.Reader
 
+// Observer sees an object's bytes as a Writer produces them: the plaintext
+// and the bytes written out, each in stream order (a caller hashes them,
+// for example). Observe is called with the next plaintext and the next
+// stored bytes, either possibly empty. Calls never overlap, but may come
+// from another goroutine than the Writer's caller: a segment's plaintext
+// and the previous segment's stored bytes are observed while the Writer
+// encrypts, so observing costs another core's time rather than the
+// caller's. The slices are valid only during the call.
+type Observer interface {
+	Observe(plain, stored []byte)
+}
+
 // WriterOptions configure a Writer. The zero value (or nil) means AES-128-CBC,
-// 64 KiB segments, no decorators, no stored MD5, crypto/rand.
+// 64 KiB segments, no decorators, no observer, crypto/rand.
 type WriterOptions struct {
 	Algorithm   Algorithm
 	SegmentSize int
 	// Decorators are applied to each segment in order before encryption.
 	Decorators []Decorator
-	// StoredMD5 also computes the MD5 of the bytes written (for Swift's
-	// auditor). It costs a second MD5 pass; ask only if it is needed.
-	StoredMD5 bool
+	// Observer, when set, is handed every byte of plaintext and of output.
+	Observer Observer
 	// Rand supplies the data key, the key-wrap nonce and every IV. Tests
 	// inject a deterministic reader; production leaves it nil.
 	Rand io.Reader
@@ -30,8 +38,8 @@ type WriterOptions struct {
 
 // Writer encrypts a plaintext stream into the stored object format. Write
 // plaintext, then Close; Close writes the trailer and makes Metadata
-// available. The MD5 of the plaintext (and optionally of the output) is
-// computed on another core while this goroutine encrypts.
+// available. An Observer, when set, sees the plaintext and the output on
+// another core while this goroutine encrypts.
 //
 // A Writer is not safe for concurrent use. Its buffers are two segments of
 // plaintext and two of ciphertext, taken when first needed (an object of
@@ -48,8 +56,8 @@ type Writer struct {
 	decorators []Decorator
 	scratch    [][]byte
 
-	pt [2][]byte // plaintext segments: one filling, one being hashed
-	ct [2][]byte // frames: one being written, one being hashed
+	pt [2][]byte // plaintext segments: one filling, one being observed
+	ct [2][]byte // frames: one being written, one being observed
 	// segSize and frameCap are the sizes of pt and ct buffers.
 	segSize, frameCap int
 	cur               int
@@ -57,15 +65,14 @@ type Writer struct {
 	index             []byte
 	iv                [ivLen]byte
 	peek              [1]byte // ReadFrom's look-ahead at a segment boundary
-	// prevFrame is the last frame written, not yet in the stored MD5.
+	// prevFrame is the last frame written, not yet observed.
 	prevFrame []byte
 
 	idx           int64
 	plainLen      int64
 	stored        int64
-	ptMD5, ctMD5  hash.Hash
-	pair          *[2]*md5d // ptMD5 and ctMD5 when both are kept
-	job           hashJob
+	obs           Observer
+	job           observeJob
 	pending       bool
 	done          chan struct{}
 	headerWritten bool
@@ -73,61 +80,31 @@ type Writer struct {
 	err           error
 }
 
-// hashJob hashes one segment's plaintext (and the previous segment's frame)
-// on the pool while the writer encrypts. At most one is in flight per writer, which
-// keeps the hashes in stream order.
-type hashJob struct {
+// observeJob hands one segment's plaintext (and the previous segment's
+// frame) to the observer on the pool while the writer encrypts. At most
+// one is in flight per writer, which keeps the observer's calls in stream
+// order.
+type observeJob struct {
 	w      *Writer
 	pt, ct []byte
 }
 
-func (j *hashJob) run() {
-	j.hash()
+func (j *observeJob) run() {
+	j.w.obs.Observe(j.pt, j.ct)
 	j.w.done <- struct{}{}
 }
 
-func (j *hashJob) hash() {
-	if j.w.pair != nil {
-		md5Pair(j.w.pair[0], j.w.pair[1], j.pt, j.ct)
-		return
-	}
-	j.w.ptMD5.Write(j.pt)
-	if len(j.ct) > 0 {
-		j.w.ctMD5.Write(j.ct)
-	}
-}
-
-// inlineHashMax is the largest segment the writer hashes itself rather
-// than on the pool.
-const inlineHashMax = 16 << 10
+// inlineObserveMax is the largest segment the writer observes itself
+// rather than on the pool.
+const inlineObserveMax = 16 << 10
 
 // NewWriter returns a Writer that encrypts for the object at path (for
 // example "/AUTH_p/c/o") under the project key, writing to out. Nothing is
 // written before the first Write or Close.
 func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) (*Writer, error) {
-	var o WriterOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Algorithm == 0 {
-		o.Algorithm = AES128CBC
-	}
-	if !o.Algorithm.valid() {
-		return nil, fmt.Errorf("%w: algorithm %v", ErrInvalid, o.Algorithm)
-	}
-	if o.SegmentSize == 0 {
-		o.SegmentSize = DefaultSegmentSize
-	}
-	if err := checkSegmentSize(o.SegmentSize); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if len(o.Decorators) > maxDecorators {
-		return nil, fmt.Errorf("%w: %d decorators", ErrInvalid, len(o.Decorators))
-	}
-	for i, d := range o.Decorators {
-		if d != Zstd || slices.Contains(o.Decorators[:i], d) {
-			return nil, fmt.Errorf("%w: decorator %v", ErrInvalid, d)
-		}
+	o, err := writerOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := key.check(); err != nil {
 		return nil, err
@@ -135,11 +112,8 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if o.Rand == nil {
-		o.Rand = defaultRand
-	}
-
 	dataKey := make([]byte, dataKeyLen)
+	defer clear(dataKey)
 	if _, err := io.ReadFull(o.Rand, dataKey); err != nil {
 		return nil, fmt.Errorf("objcrypt: reading randomness: %w", err)
 	}
@@ -156,7 +130,6 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 	}
 	hdr := appendHeader(nil, h)
 	keys, err := newObjectKeys(dataKey, h.alg, hdr[:h.formatLen()])
-	clear(dataKey)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +140,7 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 		keys:       keys,
 		seg:        newSegState(keys),
 		decorators: h.decorators,
-		ptMD5:      md5.New(),
+		obs:        o.Observer,
 		done:       make(chan struct{}, 1),
 		meta: Metadata{
 			Version:     Version,
@@ -180,13 +153,6 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 	}
 	w.job.w = w
 	w.layout = w.meta.Layout()
-	if o.StoredMD5 {
-		// Both streams through one two-lane MD5: about a third less CPU
-		// than two crypto/md5 passes.
-		pt, ct := newMD5d(), newMD5d()
-		w.pair = &[2]*md5d{pt, ct}
-		w.ptMD5, w.ctMD5 = pt, ct
-	}
 	w.segSize = o.SegmentSize
 	w.frameCap = int(frameLen(w.layout.maxBody(int64(o.SegmentSize))))
 	w.scratch = make([][]byte, len(h.decorators))
@@ -194,6 +160,38 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 		w.scratch[i] = make([]byte, 0, o.SegmentSize+len(h.decorators)+64)
 	}
 	return w, nil
+}
+
+// writerOptions checks opts and fills in the defaults.
+func writerOptions(opts *WriterOptions) (WriterOptions, error) {
+	var o WriterOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Algorithm == 0 {
+		o.Algorithm = AES128CBC
+	}
+	if !o.Algorithm.valid() {
+		return o, fmt.Errorf("%w: algorithm %v", ErrInvalid, o.Algorithm)
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if err := checkSegmentSize(o.SegmentSize); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if len(o.Decorators) > maxDecorators {
+		return o, fmt.Errorf("%w: %d decorators", ErrInvalid, len(o.Decorators))
+	}
+	for i, d := range o.Decorators {
+		if d != Zstd || slices.Contains(o.Decorators[:i], d) {
+			return o, fmt.Errorf("%w: decorator %v", ErrInvalid, d)
+		}
+	}
+	if o.Rand == nil {
+		o.Rand = defaultRand
+	}
+	return o, nil
 }
 
 // Layout returns the layout of the object being written.
@@ -270,7 +268,7 @@ func (w *Writer) ensurePT() {
 	}
 }
 
-// release returns the buffers to the pool; no hash job may be in flight.
+// release returns the buffers to the pool; no observe job may be in flight.
 func (w *Writer) release() {
 	for i := range 2 {
 		putBuf(w.pt[i])
@@ -301,13 +299,13 @@ func (w *Writer) writeHeader() error {
 		return nil
 	}
 	w.headerWritten = true
-	if w.ctMD5 != nil {
-		w.ctMD5.Write(w.hdr) // before any hash job: stream order
+	if w.obs != nil {
+		w.obs.Observe(nil, w.hdr) // before any observe job: stream order
 	}
 	return w.writeOut(w.hdr)
 }
 
-// wait waits for the hash job in flight, if any.
+// wait waits for the observe job in flight, if any.
 func (w *Writer) wait() {
 	if w.pending {
 		<-w.done
@@ -316,9 +314,9 @@ func (w *Writer) wait() {
 }
 
 // flush seals pt[cur] as segment idx and writes it. The segment's
-// plaintext goes to the pool for MD5 before encryption starts, so hashing
-// and encryption of the same segment overlap; the stored MD5, which needs
-// the frame, trails by one segment.
+// plaintext goes to the pool for the observer before encryption starts, so
+// observing and encrypting the same segment overlap; the stored bytes,
+// which need the frame, are observed one segment behind.
 func (w *Writer) flush(last bool) error {
 	if err := w.writeHeader(); err != nil {
 		return err
@@ -329,16 +327,7 @@ func (w *Writer) flush(last bool) error {
 	}
 	w.wait() // the previous job read the other pt buffer and the ct buffer reused below
 	pt := w.pt[w.cur][:w.n]
-	if w.n <= inlineHashMax {
-		// A short (last) segment is hashed here: handing it to the pool
-		// costs more than it saves, and small objects are mostly that.
-		w.job.pt, w.job.ct = pt, w.prevFrame
-		w.job.hash()
-	} else {
-		w.job.pt, w.job.ct = pt, w.prevFrame
-		w.pending = true
-		submit(&w.job)
-	}
+	w.observe(pt)
 	if w.ct[w.cur] == nil {
 		w.ct[w.cur] = getBuf(w.frameCap)
 	}
@@ -360,7 +349,7 @@ func (w *Writer) flush(last bool) error {
 	if err := w.writeOut(frame); err != nil {
 		return err
 	}
-	if w.ctMD5 != nil {
+	if w.obs != nil {
 		w.prevFrame = frame
 	}
 	w.plainLen += int64(w.n)
@@ -368,6 +357,22 @@ func (w *Writer) flush(last bool) error {
 	w.cur ^= 1
 	w.n = 0
 	return nil
+}
+
+// observe hands the segment's plaintext and the previous frame to the
+// observer: on the pool, or here for a short (last) segment, where handing
+// it over costs more than it saves (and small objects are mostly that).
+func (w *Writer) observe(pt []byte) {
+	if w.obs == nil {
+		return
+	}
+	if len(pt) <= inlineObserveMax {
+		w.obs.Observe(pt, w.prevFrame)
+		return
+	}
+	w.job.pt, w.job.ct = pt, w.prevFrame
+	w.pending = true
+	submit(&w.job)
 }
 
 // Close seals the last segment, writes the trailer and completes the
@@ -394,25 +399,21 @@ func (w *Writer) Close() error {
 		return err
 	}
 	if w.prevFrame != nil {
-		w.ctMD5.Write(w.prevFrame)
+		w.obs.Observe(nil, w.prevFrame)
 	}
 	w.release()
 	trailer := make([]byte, 0, len(w.index)+trailerLen)
 	trailer = append(trailer, w.index...)
 	trailer = binary.BigEndian.AppendUint64(trailer, uint64(w.plainLen))
 	trailer = append(trailer, w.seg.trailerMAC(w.plainLen, w.index)...)
-	if w.ctMD5 != nil {
-		w.ctMD5.Write(trailer)
+	if w.obs != nil {
+		w.obs.Observe(nil, trailer)
 	}
 	if err := w.writeOut(trailer); err != nil {
 		return err
 	}
 	w.meta.PlaintextLength = w.plainLen
-	w.meta.PlaintextMD5 = hex.EncodeToString(w.ptMD5.Sum(nil))
 	w.meta.StoredLength = w.stored
-	if w.ctMD5 != nil {
-		w.meta.StoredMD5 = hex.EncodeToString(w.ctMD5.Sum(nil))
-	}
 	return nil
 }
 

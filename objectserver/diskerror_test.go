@@ -18,7 +18,7 @@ func TestDiskErrorNoSpaceIs507(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
 		rec := httptest.NewRecorder()
 		err := fmt.Errorf("writing object: objcrypt: writing object: %w", &os.PathError{Op: "write", Path: "/srv/node/sda/tmp/tmp1", Err: errno})
-		s.diskError(&request{w: rec, log: zerolog.Nop(), device: "sda"}, err)
+		s.respond(&request{w: rec, log: zerolog.Nop(), device: "sda"}, diskFailed(err))
 		if rec.Code != http.StatusInsufficientStorage {
 			t.Errorf("%v: %d, want 507", errno, rec.Code)
 		}

@@ -22,9 +22,11 @@
 //
 // On disk, an encrypted object's .data file holds the objcrypt stream; its
 // user.swift.metadata pickle has Swift's keys (name, X-Timestamp,
-// Content-Type, Content-Length and ETag of the stored bytes) plus
-// objcrypt.Metadata.Map's X-Object-Sysmeta-Arca-* keys (version, algorithm,
-// segment size, key id, wrapped data key, plaintext length and MD5). Those
+// Content-Type, Content-Length and ETag of the stored bytes) plus the
+// X-Object-Sysmeta-Arca-* keys of subpackage sysmeta (objcrypt's metadata:
+// version, algorithm, segment size, key id, wrapped data key, plaintext
+// length; and the plaintext MD5). Subpackage internal/etag computes both
+// MD5s as objcrypt's Writer encrypts (its Observer). Those
 // live only in the .data file: a fast-POST .meta never carries them, and when
 // merging, sysmeta always comes from the .data file. A rewrap (package
 // rewrap) therefore replaces Key-Id and Wrapped-Key in the .data
@@ -48,6 +50,14 @@
 // beyond loopback without that list, and a configuration file holding the
 // key-service credential must not be readable by group or others
 // (trust.go).
+//
+// Each verb's handler (put.go, get.go, post.go, delete.go) reads as its
+// phases: parse, preconditions, key, body, metadata, commit, notify. A
+// handler writes its success itself and returns anything else as an
+// error; respond (respond.go) is the one place that turns an error into
+// Swift's answer: a *swiftError the protocol decided (status, body,
+// headers), or an internal failure answered by where it happened (disk,
+// key service, request body).
 //
 // What it is not: an erasure-coding object server (EC policies answer 503),
 // an SSYNC receiver (use rsync replication), or a key cache of its own (the

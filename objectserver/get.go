@@ -26,7 +26,7 @@ type plainView struct {
 	timestamp diskfile.Timestamp
 }
 
-// body returns a reader of plaintext bytes [off, off+n).
+// rangeSource gives readers of plaintext bytes [off, off+n).
 type rangeSource interface {
 	Range(off, n int64) (io.Reader, error)
 }
@@ -156,12 +156,48 @@ func asciiLower(dst []byte, k string) ([]byte, bool) {
 	return dst, true
 }
 
-func (s *Server) handleGet(req *request) {
-	w, r := req.w, req.r
+// handleGet answers GET and HEAD: open, authenticate, preconditions, then
+// the body (one range or several). Everything answered from the metadata
+// waits for the authentication, HEAD and conditional requests included:
+// a key or integrity failure is then a clean error status, never a
+// half-sent object nor a length or ETag that only the metadata vouches
+// for.
+func (s *Server) handleGet(req *request) error {
+	df, obj, err := s.openForRead(req)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	v, err := s.openView(req, df, obj)
+	if err != nil {
+		return err
+	}
+	src, err := s.readSource(req, df, obj, v)
+	if err != nil {
+		return err
+	}
+	h := req.w.Header()
+	s.objectHeaders(h, v)
+	if done, err := getPreconditions(req, obj, v); done || err != nil {
+		return err
+	}
+	ranges, err := getRanges(req, obj, v)
+	if err != nil {
+		return err
+	}
+	if len(ranges) <= 1 {
+		return s.sendRange(req, v, src, ranges)
+	}
+	s.sendRanges(req, v, src, ranges)
+	return nil
+}
+
+// openForRead opens the object a GET or HEAD names; an expired object is
+// not found (unless the replicator asks).
+func (s *Server) openForRead(req *request) (*diskfile.DiskFile, *diskfile.Object, error) {
 	df, err := s.disk.Object(req.device, req.partition, req.policy, req.account, req.container, req.object)
 	if err != nil {
-		s.diskError(req, err)
-		return
+		return nil, nil, diskFailed(err)
 	}
 	now := diskfile.FromTime(s.now())
 	if req.hasTS {
@@ -171,41 +207,40 @@ func (s *Server) handleGet(req *request) {
 	if err != nil {
 		var nf *diskfile.NotFoundError
 		if errors.As(err, &nf) {
-			s.notFound(req, nf.Tombstone)
-			return
+			return nil, nil, notFound(req, nf.Tombstone)
 		}
-		s.diskError(req, err)
-		return
+		return nil, nil, diskFailed(err)
 	}
-	defer obj.Close()
-	if expired(obj.Metadata, now) && !isTrue(r.Header.Get("X-Backend-Replication")) {
+	if expired(obj.Metadata, now) && !isTrue(req.r.Header.Get("X-Backend-Replication")) {
+		obj.Close()
 		ts := obj.Timestamp()
-		s.notFound(req, &ts)
-		return
+		return nil, nil, notFound(req, &ts)
 	}
-	v, ok := s.openView(req, df, obj)
-	if !ok {
-		return
+	return df, obj, nil
+}
+
+// readSource is where the plaintext comes from: the file, or objcrypt's
+// reader opened (and authenticated) with the object's key.
+func (s *Server) readSource(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView) (rangeSource, error) {
+	if v.crypt == nil {
+		return plainSource{obj.File}, nil
 	}
-	// Authenticate before answering anything taken from the metadata,
-	// HEAD and conditional requests included: a key or integrity failure
-	// is then a clean error status, never a half-sent object nor a length
-	// or ETag that only the metadata vouches for.
-	head := r.Method == http.MethodHead
-	var src rangeSource = plainSource{obj.File}
-	if v.crypt != nil {
-		par := s.cfg.DecryptWorkers
-		if head {
-			par = 1 // nothing is decrypted
-		}
-		cr, ok := s.openCrypt(req, df, obj, v, par)
-		if !ok {
-			return
-		}
-		src = cryptSource{cr}
+	par := s.cfg.DecryptWorkers
+	if req.r.Method == http.MethodHead {
+		par = 1 // nothing is decrypted
 	}
-	h := w.Header()
-	s.objectHeaders(h, v)
+	cr, err := s.openCrypt(req, df, obj, v, par)
+	if err != nil {
+		return nil, err
+	}
+	return cryptSource{cr}, nil
+}
+
+// getPreconditions evaluates the conditional headers against the ETag
+// (or the metadata X-Backend-Etag-Is-At names) and the time; done
+// reports a 304 already sent.
+func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bool, err error) {
+	r, h := req.r, req.w.Header()
 	condEtag := v.etag
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
 		for name := range strings.SplitSeq(at, ",") {
@@ -215,16 +250,23 @@ func (s *Server) handleGet(req *request) {
 			}
 		}
 	}
-	if code := checkConditions(r, condEtag, v.timestamp.Ceil()); code != 0 {
-		if code == http.StatusNotModified {
-			h.Del("Content-Type")
-			w.WriteHeader(code)
-			return
-		}
+	switch code := checkConditions(r, condEtag, v.timestamp.Ceil()); code {
+	case 0:
+		return false, nil
+	case http.StatusNotModified:
+		h.Del("Content-Type")
+		req.w.WriteHeader(code)
+		return true, nil
+	default:
 		h.Del("Etag")
-		textError(w, code, "")
-		return
+		return false, answer(code, "")
 	}
+}
+
+// getRanges is the satisfiable ranges of the Range header (none for the
+// whole object), or 416.
+func getRanges(req *request, obj *diskfile.Object, v *plainView) ([]byteRange, error) {
+	r, h := req.r, req.w.Header()
 	rangeHeader := r.Header.Get("Range")
 	if ign := r.Header.Get("X-Backend-Ignore-Range-If-Metadata-Present"); ign != "" && rangeHeader != "" {
 		for name := range strings.SplitSeq(ign, ",") {
@@ -234,87 +276,94 @@ func (s *Server) handleGet(req *request) {
 			}
 		}
 	}
-	var ranges []byteRange
-	if rangeHeader != "" {
-		if specs, ok := parseRange(rangeHeader); ok {
-			rs, satisfiable := rangesForLength(specs, v.length)
-			if !satisfiable {
-				h.Set("Content-Range", fmt.Sprintf("bytes */%d", v.length))
-				h.Del("Etag")
-				textError(w, http.StatusRequestedRangeNotSatisfiable, "")
-				return
-			}
-			if v.length > 0 {
-				ranges = rs
-			} // a suffix range of an empty object: 200 with nothing, as swob
-		}
+	if rangeHeader == "" {
+		return nil, nil
 	}
-	switch {
-	case len(ranges) <= 1:
-		br, code := byteRange{0, v.length}, http.StatusOK
-		if len(ranges) == 1 {
-			br, code = ranges[0], http.StatusPartialContent
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", br.Start, br.End-1, v.length))
-		}
-		h.Set("Content-Length", strconv.FormatInt(br.End-br.Start, 10))
-		if head {
-			w.WriteHeader(code)
-			return
-		}
-		// Authenticate the first window before answering: small objects
-		// (most of them) then fail with a clean status, never mid-stream.
-		rd, err := src.Range(br.Start, br.End-br.Start)
-		var first []byte
-		if err == nil {
-			n := min(br.End-br.Start, firstWindow)
-			bp, class := getWindow(n)
-			defer putWindow(bp, class)
-			first = (*bp)[:n]
-			_, err = io.ReadFull(rd, first)
-		}
-		if err != nil {
-			clear(h)
-			s.keyError(req, err)
-			return
-		}
+	specs, ok := parseRange(rangeHeader)
+	if !ok {
+		return nil, nil
+	}
+	rs, satisfiable := rangesForLength(specs, v.length)
+	if !satisfiable {
+		h.Del("Etag")
+		return nil, answer(http.StatusRequestedRangeNotSatisfiable, "").with("Content-Range", fmt.Sprintf("bytes */%d", v.length))
+	}
+	if v.length == 0 {
+		return nil, nil // a suffix range of an empty object: 200 with nothing, as swob
+	}
+	return rs, nil
+}
+
+// sendRange answers the whole object or one range of it. The first window
+// is read (and authenticated) before the status goes out: small objects,
+// most of them, then fail with a clean status, never mid-stream.
+func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges []byteRange) error {
+	w, h := req.w, req.w.Header()
+	br, code := byteRange{0, v.length}, http.StatusOK
+	if len(ranges) == 1 {
+		br, code = ranges[0], http.StatusPartialContent
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", br.Start, br.End-1, v.length))
+	}
+	h.Set("Content-Length", strconv.FormatInt(br.End-br.Start, 10))
+	if req.r.Method == http.MethodHead {
 		w.WriteHeader(code)
-		if _, err := w.Write(first); err != nil {
-			return
-		}
-		if s.copyRange(req, readerSource{rd}, 0, br.End-br.Start-int64(len(first))) {
-			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
-		}
-	default:
-		boundary := newBoundary()
-		ct := h.Get("Content-Type")
-		var total int64
-		partHeads := make([]string, len(ranges))
-		for i, br := range ranges {
-			partHeads[i] = fmt.Sprintf("--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n", boundary, ct, br.Start, br.End-1, v.length)
-			total += int64(len(partHeads[i])) + (br.End - br.Start) + 2
-		}
-		tail := "--" + boundary + "--"
-		total += int64(len(tail))
-		h.Set("Content-Type", "multipart/byteranges;boundary="+boundary)
-		h.Set("Content-Length", strconv.FormatInt(total, 10))
-		w.WriteHeader(http.StatusPartialContent)
-		if head {
-			return
-		}
-		for i, br := range ranges {
-			if _, err := io.WriteString(w, partHeads[i]); err != nil {
-				return
-			}
-			if !s.copyRange(req, src, br.Start, br.End-br.Start) {
-				return
-			}
-			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
-			if _, err := io.WriteString(w, "\r\n"); err != nil {
-				return
-			}
-		}
-		_, _ = io.WriteString(w, tail)
+		return nil
 	}
+	rd, err := src.Range(br.Start, br.End-br.Start)
+	var first []byte
+	if err == nil {
+		n := min(br.End-br.Start, firstWindow)
+		bp, class := getWindow(n)
+		defer putWindow(bp, class)
+		first = (*bp)[:n]
+		_, err = io.ReadFull(rd, first)
+	}
+	if err != nil {
+		clear(h)
+		return keyFailed(err)
+	}
+	w.WriteHeader(code)
+	if _, err := w.Write(first); err != nil {
+		return nil // the client went away; nothing more to answer
+	}
+	if s.copyRange(req, readerSource{rd}, 0, br.End-br.Start-int64(len(first))) {
+		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+	}
+	return nil
+}
+
+// sendRanges answers several ranges as multipart/byteranges.
+func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges []byteRange) {
+	w, h := req.w, req.w.Header()
+	boundary := newBoundary()
+	ct := h.Get("Content-Type")
+	var total int64
+	partHeads := make([]string, len(ranges))
+	for i, br := range ranges {
+		partHeads[i] = fmt.Sprintf("--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n", boundary, ct, br.Start, br.End-1, v.length)
+		total += int64(len(partHeads[i])) + (br.End - br.Start) + 2
+	}
+	tail := "--" + boundary + "--"
+	total += int64(len(tail))
+	h.Set("Content-Type", "multipart/byteranges;boundary="+boundary)
+	h.Set("Content-Length", strconv.FormatInt(total, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	if req.r.Method == http.MethodHead {
+		return
+	}
+	for i, br := range ranges {
+		if _, err := io.WriteString(w, partHeads[i]); err != nil {
+			return
+		}
+		if !s.copyRange(req, src, br.Start, br.End-br.Start) {
+			return
+		}
+		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		if _, err := io.WriteString(w, "\r\n"); err != nil {
+			return
+		}
+	}
+	_, _ = io.WriteString(w, tail)
 }
 
 // openCrypt opens an encrypted object's data with its key, for GET, HEAD
@@ -328,28 +377,25 @@ func (s *Server) handleGet(req *request) {
 // value it cannot check: objcrypt does not carry it, and only reading the
 // whole object could. Failing closed as GET does, a HEAD or POST of an
 // object whose key is unavailable answers 503, destroyed 410.
-func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (*objcrypt.Reader, bool) {
+func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (*objcrypt.Reader, error) {
 	key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
 	if err != nil {
-		s.keyError(req, err)
-		return nil, false
+		return nil, keyFailed(err)
 	}
 	cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
 		KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
 	})
 	clear(key.Key)
 	if err != nil {
-		s.keyError(req, err)
-		return nil, false
+		return nil, keyFailed(err)
 	}
 	if cr.Size() != v.length {
 		// The authenticated data disagrees with the metadata HEAD and
 		// listings would answer from: metadata edited on disk.
 		s.quarantine(req, df, fmt.Sprintf("Arca metadata says %d plaintext bytes, the authenticated data %d", v.length, cr.Size()))
-		s.notFound(req, nil)
-		return nil, false
+		return nil, notFound(req, nil)
 	}
-	return cr, true
+	return cr, nil
 }
 
 // copyRange streams plaintext bytes; on a read failure after the headers
@@ -372,17 +418,6 @@ func (s *Server) copyRange(req *request, src rangeSource, off, n int64) bool {
 		panic(http.ErrAbortHandler)
 	}
 	return true
-}
-
-func (s *Server) notFound(req *request, tombstone *diskfile.Timestamp) {
-	if tombstone != nil {
-		req.w.Header().Set("X-Backend-Timestamp", tombstone.Internal())
-	}
-	if strings.TrimSpace(req.r.Header.Get("If-Match")) == "*" {
-		textError(req.w, http.StatusPreconditionFailed, "")
-		return
-	}
-	textError(req.w, http.StatusNotFound, "")
 }
 
 func expired(md map[string]string, now diskfile.Timestamp) bool {

@@ -15,6 +15,7 @@ import (
 	"opendev.org/x/arca/internal/metrics/metricstest"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // TestMetrics drives PUT/GET, a destroyed key and tampered data through the
@@ -136,7 +137,7 @@ func stripArcaMetadata(t *testing.T, path string) {
 	}
 	kept := map[string]string{}
 	for k, v := range raw.Values {
-		if !isArcaName(k) {
+		if !sysmeta.IsArca(k) {
 			kept[k] = v
 		}
 	}

@@ -1,372 +1,367 @@
 package objectserver
 
 import (
-	"crypto/md5" //nolint:gosec // G501: Swift's ETag is the MD5 of the object
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/internal/etag"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
-// errTooLarge: a chunked body grew past max_file_size.
-var errTooLarge = errors.New("objectserver: object too large")
-
-// maxFooterSize bounds the footer document.
-const maxFooterSize = 1 << 20
-
-// copyBufPool holds the buffers of unencrypted PUT bodies: 256 KiB (four
-// segments) a read and a write, where io.Copy's 32 KiB took eight times
-// the system calls.
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// deadlineReader re-arms the connection's read deadline before every read,
-// so a stalled client gets 408 after client_timeout of silence.
-type deadlineReader struct {
-	r       io.Reader
-	rc      *http.ResponseController
-	timeout time.Duration
-	n       int64
-	max     int64
+// putParams is what a PUT's headers say, checked before anything is read.
+type putParams struct {
+	contentType string
+	footers     bool              // the metadata follows the body in a MIME footer
+	expected    int64             // the body's length, or -1 when unknown
+	deleteAt    int64             // X-Delete-At, 0 when none
+	headers     map[string]string // the first value of each request header
 }
 
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	if d.rc != nil {
-		_ = d.rc.SetReadDeadline(time.Now().Add(d.timeout))
-	}
-	n, err := d.r.Read(p)
-	d.n += int64(n)
-	if d.max > 0 && d.n > d.max {
-		return n, errTooLarge
-	}
-	return n, err
+// putOriginal is the object a PUT replaces, if any.
+type putOriginal struct {
+	ts     diskfile.Timestamp // of the object or its tombstone
+	meta   map[string]string
+	etag   string
+	exists bool
 }
 
-// bodyErrorStatus classifies a failure to read the request body.
-func bodyErrorStatus(err error) (int, string) {
-	var ne interface{ Timeout() bool }
-	switch {
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge, "Your request is too large."
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout, "Request Timeout"
-	}
-	return 499, "Client Disconnect"
+// putBody is what reading the body found.
+type putBody struct {
+	n                   int64  // plaintext bytes
+	plainMD5, storedMD5 string // hex; storedMD5 is Swift's ETag on disk
+	storedLen           int64
+	crypt               *sysmeta.Object // nil when stored in the clear
+	footers             map[string]string
 }
 
-func (s *Server) handlePut(req *request) {
-	w, r := req.w, req.r
-	h := r.Header
-	contentType := h.Get("Content-Type")
-	if contentType == "" {
-		textError(w, http.StatusBadRequest, "No content type")
-		return
-	}
-	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
-	if h.Get("Content-Length") == "" && !chunked {
-		textError(w, http.StatusLengthRequired, "Missing Content-Length")
-		return
-	}
-	footers := isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
-	expected := r.ContentLength
-	if footers {
-		expected = -1
-		if v := h.Get("X-Backend-Obj-Content-Length"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				textError(w, http.StatusBadRequest, "Invalid X-Backend-Obj-Content-Length")
-				return
-			}
-			expected = n
-		}
-	}
-	if isTrue(h.Get("X-Backend-Obj-Multiphase-Commit")) {
-		textError(w, http.StatusBadRequest, "Multiphase commit (erasure coding) is not supported")
-		return
-	}
-	if expected > s.cfg.MaxFileSize {
-		textError(w, http.StatusRequestEntityTooLarge, "Your request is too large.")
-		return
-	}
-	newDeleteAt, ok := parseDeleteAt(h.Get("X-Delete-At"))
-	if !ok {
-		textError(w, http.StatusBadRequest, "Non-integer X-Delete-At")
-		return
-	}
-	if newDeleteAt != 0 && newDeleteAt*100000 < req.ts.Raw {
-		textError(w, http.StatusBadRequest, "X-Delete-At in past")
-		return
+// handlePut stores an object: parse, preconditions, key, body, metadata,
+// commit, notify. Nothing is read from the body before the preconditions
+// and the key are settled.
+func (s *Server) handlePut(req *request) error {
+	p, err := s.parsePut(req)
+	if err != nil {
+		return err
 	}
 	df, err := s.disk.Object(req.device, req.partition, req.policy, req.account, req.container, req.object)
 	if err != nil {
-		s.diskError(req, err)
-		return
+		return diskFailed(err)
 	}
-	// Decide everything that does not need the body before reading it.
-	var origTS diskfile.Timestamp
-	var origMeta map[string]string
-	var origEtag string
-	exists := false
+	orig, err := s.putPreconditions(req, df)
+	if err != nil {
+		return err
+	}
+	var key objcrypt.ProjectKey
+	if s.cfg.Encrypt {
+		if key, err = s.writeKey(req.ctx, req.account, req.r.Header); err != nil {
+			return keyFailed(err)
+		}
+		defer clear(key.Key)
+	}
+	sendContinue(req, p)
+	wr, err := df.Create()
+	if err != nil {
+		return diskFailed(err)
+	}
+	defer wr.Abort()
+	b, err := s.readPutBody(req, p, wr.File(), df.Name, key)
+	if err != nil {
+		return err
+	}
+	meta := s.putMetadata(req, p, b)
+	if err := s.commitPut(req, wr, key, meta); err != nil {
+		return err
+	}
+	s.notifyPut(req, p, orig, b, meta)
+	req.w.Header().Set("Etag", quoteEtag(b.plainMD5))
+	textError(req.w, http.StatusCreated, "")
+	return nil
+}
+
+// parsePut checks a PUT's headers.
+func (s *Server) parsePut(req *request) (*putParams, error) {
+	r, h := req.r, req.r.Header
+	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
+	if p.contentType == "" {
+		return nil, answer(http.StatusBadRequest, "No content type")
+	}
+	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
+	if h.Get("Content-Length") == "" && !chunked {
+		return nil, answer(http.StatusLengthRequired, "Missing Content-Length")
+	}
+	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
+	p.expected = r.ContentLength
+	if p.footers {
+		p.expected = -1
+		if v := h.Get("X-Backend-Obj-Content-Length"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, answer(http.StatusBadRequest, "Invalid X-Backend-Obj-Content-Length")
+			}
+			p.expected = n
+		}
+	}
+	if isTrue(h.Get("X-Backend-Obj-Multiphase-Commit")) {
+		return nil, answer(http.StatusBadRequest, "Multiphase commit (erasure coding) is not supported")
+	}
+	if p.expected > s.cfg.MaxFileSize {
+		return nil, answer(http.StatusRequestEntityTooLarge, "Your request is too large.")
+	}
+	var err error
+	if p.deleteAt, err = parseNewDeleteAt(req); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parseNewDeleteAt reads a PUT's or POST's X-Delete-At, which must not be
+// in the past.
+func parseNewDeleteAt(req *request) (int64, error) {
+	at, ok := parseDeleteAt(req.r.Header.Get("X-Delete-At"))
+	if !ok {
+		return 0, answer(http.StatusBadRequest, "Non-integer X-Delete-At")
+	}
+	if at != 0 && at*100000 < req.ts.Raw {
+		return 0, answer(http.StatusBadRequest, "X-Delete-At in past")
+	}
+	return at, nil
+}
+
+// putPreconditions looks at the object a PUT would replace: the PUT must
+// be newer (409), and If-None-Match must not match it (412).
+func (s *Server) putPreconditions(req *request, df *diskfile.DiskFile) (*putOriginal, error) {
+	orig := &putOriginal{}
 	obj, err := df.Open()
 	var nf *diskfile.NotFoundError
 	switch {
 	case err == nil:
-		exists = true
-		origTS, origMeta = obj.DataTS, obj.Metadata
+		orig.exists = true
+		orig.ts, orig.meta = obj.DataTS, obj.Metadata
 		// only for If-None-Match: an object this server would refuse to
 		// serve is not quarantined here, the next GET or HEAD does it
 		if v, err := s.storedView(obj); err == nil {
-			origEtag = v.etag
+			orig.etag = v.etag
 		}
 		obj.Close()
 	case errors.As(err, &nf):
 		if nf.Tombstone != nil {
-			origTS = *nf.Tombstone
+			orig.ts = *nf.Tombstone
 		}
 	default:
-		s.diskError(req, err)
-		return
+		return nil, diskFailed(err)
 	}
-	if !origTS.IsZero() && !req.ts.After(origTS) {
-		w.Header().Set("X-Backend-Timestamp", origTS.Internal())
-		textError(w, http.StatusConflict, "")
-		return
+	if !orig.ts.IsZero() && !req.ts.After(orig.ts) {
+		return nil, answer(http.StatusConflict, "").with("X-Backend-Timestamp", orig.ts.Internal())
 	}
-	if inm := h.Get("If-None-Match"); inm != "" && exists && etagMatches(inm, origEtag) {
-		textError(w, http.StatusPreconditionFailed, "")
-		return
+	if inm := req.r.Header.Get("If-None-Match"); inm != "" && orig.exists && etagMatches(inm, orig.etag) {
+		return nil, answer(http.StatusPreconditionFailed, "")
 	}
-	var key objcrypt.ProjectKey
-	if s.cfg.Encrypt {
-		key, err = s.writeKey(req.ctx, req.account, h)
-		if err != nil {
-			s.keyError(req, err)
-			return
-		}
-		defer clear(key.Key)
-	}
-	if footers && strings.Contains(strings.ToLower(h.Get("Expect")), "100-continue") {
-		w.Header().Set("X-Obj-Metadata-Footer", "yes")
-		w.WriteHeader(http.StatusContinue)
-		w.Header().Del("X-Obj-Metadata-Footer")
-	}
+	return orig, nil
+}
 
-	wr, err := df.Create()
+// sendContinue answers 100 Continue, offering footers, to a proxy that
+// sends its metadata after the body.
+func sendContinue(req *request, p *putParams) {
+	if p.footers && strings.Contains(strings.ToLower(req.r.Header.Get("Expect")), "100-continue") {
+		req.w.Header().Set("X-Obj-Metadata-Footer", "yes")
+		req.w.WriteHeader(http.StatusContinue)
+		req.w.Header().Del("X-Obj-Metadata-Footer")
+	}
+}
+
+// readPutBody stores the body in f, encrypted under key when encryption
+// is on, reads the footers, and checks the length and ETag announced.
+func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string, key objcrypt.ProjectKey) (*putBody, error) {
+	src, mr, err := s.bodySource(req, p)
 	if err != nil {
-		s.diskError(req, err)
-		return
+		return nil, err
 	}
-	defer wr.Abort()
-	body := &deadlineReader{r: r.Body, rc: http.NewResponseController(w), timeout: s.cfg.ClientTimeout, max: s.cfg.MaxFileSize}
-	var objectBody io.Reader = body
-	var mr *multipart.Reader
-	if footers {
-		boundary := h.Get("X-Backend-Obj-Multipart-Mime-Boundary")
-		if boundary == "" {
-			textError(w, http.StatusBadRequest, "no MIME boundary")
-			return
-		}
-		mr = multipart.NewReader(body, boundary)
-		part, err := mr.NextRawPart()
-		if err != nil || part.Header.Get("X-Document") != "object body" {
-			textError(w, http.StatusBadRequest, "bad object body part")
-			return
-		}
-		objectBody = part
-	}
-
-	var n int64
-	var plainMD5 string
-	var storedMD5 string
-	var storedLen int64
-	var cryptMeta map[string]string
+	var b *putBody
 	if s.cfg.Encrypt {
-		ow, err := objcrypt.NewWriter(wr.File(), key, df.Name, &objcrypt.WriterOptions{
-			Algorithm: s.cfg.Algorithm, SegmentSize: s.cfg.SegmentSize, StoredMD5: s.cfg.StoredEtag,
-		})
-		if err != nil {
-			s.keyError(req, err)
-			return
-		}
-		n, err = ow.ReadFrom(objectBody)
-		if err == nil {
-			err = ow.Close()
-		}
-		if err != nil {
-			s.putBodyError(req, err)
-			return
-		}
-		m := ow.Metadata()
-		plainMD5, storedMD5, storedLen = m.PlaintextMD5, m.StoredMD5, m.StoredLength
-		s.countEncrypted(req, n)
-		cryptMeta = m.Map()
+		b, err = s.encryptBody(req, f, name, key, src)
 	} else {
-		hh := md5.New() //nolint:gosec // G401: Swift's ETag
-		bp := copyBufPool.Get().(*[]byte)
-		n, err = io.CopyBuffer(io.MultiWriter(wr.File(), hh), objectBody, *bp)
-		copyBufPool.Put(bp)
-		if err != nil {
-			s.putBodyError(req, err)
-			return
-		}
-		plainMD5 = hex.EncodeToString(hh.Sum(nil))
-		storedMD5, storedLen = plainMD5, n
+		b, err = storePlainBody(f, src)
 	}
-	if expected >= 0 && n != expected {
-		textError(w, 499, "Client Disconnect")
-		return
+	if err != nil {
+		return nil, err
 	}
-	footerMeta := map[string]string{}
-	if footers {
-		footerMeta, err = readFooters(mr)
-		if err != nil {
+	if p.expected >= 0 && b.n != p.expected {
+		return nil, answer(499, "Client Disconnect")
+	}
+	b.footers = map[string]string{}
+	if p.footers {
+		if b.footers, err = readFooters(mr); err != nil {
 			code := http.StatusBadRequest
 			if errors.Is(err, errFooterChecksum) {
 				code = http.StatusUnprocessableEntity
 			}
-			textError(w, code, err.Error())
-			return
+			return nil, answer(code, err.Error())
 		}
 	}
-	wantEtag := unquoteEtag(h.Get("Etag"))
-	if v, ok := lookupFold(footerMeta, "Etag"); ok {
+	wantEtag := unquoteEtag(req.r.Header.Get("Etag"))
+	if v, ok := lookupFold(b.footers, "Etag"); ok {
 		wantEtag = unquoteEtag(v)
 	}
-	if wantEtag != "" && !strings.EqualFold(wantEtag, plainMD5) {
-		textError(w, http.StatusUnprocessableEntity, "Unprocessable Entity")
-		return
+	if wantEtag != "" && !strings.EqualFold(wantEtag, b.plainMD5) {
+		return nil, answer(http.StatusUnprocessableEntity, "Unprocessable Entity")
 	}
-	if storedMD5 == "" {
-		storedMD5 = plainMD5 // stored_etag = false: ETag is the plaintext MD5 (the auditor will object)
+	if b.storedMD5 == "" {
+		b.storedMD5 = b.plainMD5 // stored_etag = false: ETag is the plaintext MD5 (the auditor will object)
 	}
+	return b, nil
+}
+
+// bodySource is the object's bytes in the request body: all of it, or its
+// first MIME part when footers follow (mr then reads them).
+func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.Reader, error) {
+	body := &deadlineReader{r: req.r.Body, rc: http.NewResponseController(req.w), timeout: s.cfg.ClientTimeout, max: s.cfg.MaxFileSize}
+	if !p.footers {
+		return body, nil, nil
+	}
+	boundary := req.r.Header.Get("X-Backend-Obj-Multipart-Mime-Boundary")
+	if boundary == "" {
+		return nil, nil, answer(http.StatusBadRequest, "no MIME boundary")
+	}
+	mr := multipart.NewReader(body, boundary)
+	part, err := mr.NextRawPart()
+	if err != nil || part.Header.Get("X-Document") != "object body" {
+		return nil, nil, answer(http.StatusBadRequest, "bad object body part")
+	}
+	return part, mr, nil
+}
+
+// encryptBody encrypts src into f, hashing the plaintext (and, with
+// stored_etag, the stored bytes) for Swift's ETags.
+func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt.ProjectKey, src io.Reader) (*putBody, error) {
+	sums := etag.New(s.cfg.StoredEtag)
+	ow, err := objcrypt.NewWriter(f, key, name, &objcrypt.WriterOptions{
+		Algorithm: s.cfg.Algorithm, SegmentSize: s.cfg.SegmentSize, Observer: sums,
+	})
+	if err != nil {
+		return nil, keyFailed(err)
+	}
+	n, err := ow.ReadFrom(src)
+	if err == nil {
+		err = ow.Close()
+	}
+	if err != nil {
+		return nil, bodyFailed(err)
+	}
+	s.countEncrypted(req, n)
+	m := ow.Metadata()
+	return &putBody{
+		n: n, plainMD5: sums.Plaintext(), storedMD5: sums.Stored(), storedLen: m.StoredLength,
+		crypt: &sysmeta.Object{Metadata: m, PlaintextEtag: sums.Plaintext()},
+	}, nil
+}
+
+// storePlainBody copies src into f (crypto_driver = none).
+func storePlainBody(f *os.File, src io.Reader) (*putBody, error) {
+	sums := etag.New(false)
+	bp := copyBufPool.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(f, sums), src, *bp)
+	copyBufPool.Put(bp)
+	if err != nil {
+		return nil, bodyFailed(err)
+	}
+	return &putBody{n: n, plainMD5: sums.Plaintext(), storedLen: n}, nil
+}
+
+// putMetadata is the .data file's metadata: Swift's keys for the bytes as
+// stored, what the request and its footers may persist, and Arca's
+// sysmeta, which no request can set.
+func (s *Server) putMetadata(req *request, p *putParams, b *putBody) map[string]string {
 	meta := map[string]string{
 		"X-Timestamp":    req.ts.Internal(),
-		"Content-Type":   contentType,
-		"ETag":           storedMD5,
-		"Content-Length": strconv.FormatInt(storedLen, 10),
+		"Content-Type":   p.contentType,
+		"ETag":           b.storedMD5,
+		"Content-Length": strconv.FormatInt(b.storedLen, 10),
 	}
-	copyPersisted := func(src map[string]string) {
-		for k, v := range src {
-			lk := strings.ToLower(k)
-			switch {
-			case isArcaMeta(lk):
-				// never taken from a request: forged or copied from a source object
-			case isUserMeta(lk) || isSysMeta(lk) || isTransientSysMeta(lk):
-				meta[pythonTitle(k)] = v
-			case s.allowed[lk]:
-				meta[pythonTitle(k)] = v
-			}
-		}
-	}
-	reqHeaders := make(map[string]string, len(h))
-	for k, v := range h {
-		reqHeaders[k] = v[0]
-	}
-	copyPersisted(reqHeaders)
-	copyPersisted(footerMeta)
-	if ct, ok := lookupFold(footerMeta, "Content-Type"); ok && ct != "" {
+	s.copyPersisted(meta, p.headers)
+	s.copyPersisted(meta, b.footers)
+	if ct, ok := lookupFold(b.footers, "Content-Type"); ok && ct != "" {
 		meta["Content-Type"] = ct
 	}
-	for k, v := range cryptMeta {
-		meta[k] = v
+	if b.crypt != nil {
+		for k, v := range b.crypt.Map() {
+			meta[k] = v
+		}
 	}
+	return meta
+}
+
+// copyPersisted copies into meta what a PUT may persist from src: user
+// metadata, sysmeta (never Arca's) and the allowed headers.
+func (s *Server) copyPersisted(meta, src map[string]string) {
+	for k, v := range src {
+		lk := strings.ToLower(k)
+		switch {
+		case isArcaMeta(lk):
+			// never taken from a request: forged or copied from a source object
+		case isUserMeta(lk) || isSysMeta(lk) || isTransientSysMeta(lk):
+			meta[pythonTitle(k)] = v
+		case s.allowed[lk]:
+			meta[pythonTitle(k)] = v
+		}
+	}
+}
+
+// requestHeaders is the first value of each request header.
+func requestHeaders(req *request) map[string]string {
+	out := make(map[string]string, len(req.r.Header))
+	for k, v := range req.r.Header {
+		out[k] = v[0]
+	}
+	return out
+}
+
+// commitPut makes the object durable; an encrypted one only while its key
+// is still the project's active key (keys.go), since a commit can be
+// acknowledged.
+func (s *Server) commitPut(req *request, wr *diskfile.Writer, key objcrypt.ProjectKey, meta map[string]string) error {
 	if s.cfg.Encrypt {
-		// Acknowledged only under a key still active (keys.go).
 		if err := s.confirmWriteKey(req.ctx, req.account, key.ID); err != nil {
-			s.keyError(req, err)
-			return
+			return keyFailed(err)
 		}
 	}
 	if err := wr.Commit(req.ctx, req.ts.Internal()+".data", meta); err != nil {
-		s.diskError(req, err)
-		return
+		return diskFailed(err)
 	}
+	return nil
+}
 
-	// Expirer queue and container updates, with plaintext size and etag.
-	oldDeleteAt, _ := parseDeleteAt(origMeta["X-Delete-At"])
-	if oldDeleteAt != newDeleteAt {
-		if newDeleteAt != 0 {
-			s.deleteAtUpdate(req, "PUT", newDeleteAt)
-		}
-		if oldDeleteAt != 0 {
-			s.deleteAtUpdate(req, "DELETE", oldDeleteAt)
-		}
-	}
+// notifyPut tells the expirer queue and the container servers, with the
+// plaintext size and ETag.
+func (s *Server) notifyPut(req *request, p *putParams, orig *putOriginal, b *putBody, meta map[string]string) {
+	oldDeleteAt, _ := parseDeleteAt(orig.meta["X-Delete-At"])
+	s.updateExpirer(req, oldDeleteAt, p.deleteAt)
 	upd := map[string]string{
-		"X-Size":         strconv.FormatInt(n, 10),
+		"X-Size":         strconv.FormatInt(b.n, 10),
 		"X-Content-Type": meta["Content-Type"],
 		"X-Timestamp":    req.ts.Internal(),
-		"X-Etag":         plainMD5,
+		"X-Etag":         b.plainMD5,
 	}
-	applyOverrides(upd, reqHeaders, footerMeta)
+	applyOverrides(upd, p.headers, b.footers)
 	s.containerUpdate(req, "PUT", upd)
-	w.Header().Set("Etag", quoteEtag(plainMD5))
-	textError(w, http.StatusCreated, "")
 }
 
-func (s *Server) putBodyError(req *request, err error) {
-	if errors.Is(err, objcrypt.ErrInvalid) || errors.Is(err, objcrypt.ErrClosed) {
-		s.keyError(req, err)
+// updateExpirer moves the object's entry in the expirer queue when its
+// X-Delete-At changes.
+func (s *Server) updateExpirer(req *request, oldDeleteAt, newDeleteAt int64) {
+	if oldDeleteAt == newDeleteAt {
 		return
 	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		s.diskError(req, fmt.Errorf("writing object: %w", err))
-		return
+	if newDeleteAt != 0 {
+		s.deleteAtUpdate(req, "PUT", newDeleteAt)
 	}
-	code, msg := bodyErrorStatus(err)
-	req.log.Warn().Err(err).Int("status", code).Msg("reading PUT body failed")
-	textError(req.w, code, msg)
-}
-
-var errFooterChecksum = errors.New("footer MD5 mismatch")
-
-// readFooters reads the "object metadata" part (JSON with Content-MD5).
-func readFooters(mr *multipart.Reader) (map[string]string, error) {
-	part, err := mr.NextRawPart()
-	if err != nil {
-		return nil, fmt.Errorf("missing footer: %w", err)
-	}
-	if part.Header.Get("X-Document") != "object metadata" {
-		return nil, errors.New("bad footer document")
-	}
-	sum := part.Header.Get("Content-Md5")
-	if sum == "" {
-		return nil, errors.New("footer without Content-MD5")
-	}
-	data, err := io.ReadAll(io.LimitReader(part, maxFooterSize+1))
-	if err != nil || len(data) > maxFooterSize {
-		return nil, errors.New("unreadable footer")
-	}
-	hh := md5.New() //nolint:gosec // G401: Swift's footer Content-MD5
-	hh.Write(data)
-	if !strings.EqualFold(hex.EncodeToString(hh.Sum(nil)), strings.TrimSpace(sum)) {
-		return nil, errFooterChecksum
-	}
-	out := map[string]string{}
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("bad footer JSON: %w", err)
-	}
-	drainParts(mr)
-	return out, nil
-}
-
-// drainParts reads up to the closing boundary; what follows it is ignored.
-func drainParts(mr *multipart.Reader) {
-	for i := 0; i < 16; i++ {
-		if _, err := mr.NextRawPart(); err != nil {
-			return
-		}
+	if oldDeleteAt != 0 {
+		s.deleteAtUpdate(req, "DELETE", oldDeleteAt)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -193,20 +192,22 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.w, req.r, req.log, req.ctx, req.start = sw, r, log, r.Context(), start
+	var err error
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		s.handleGet(req)
+		err = s.handleGet(req)
 	case http.MethodPut:
-		s.handlePut(req)
+		err = s.handlePut(req)
 	case http.MethodPost:
-		s.handlePost(req)
+		err = s.handlePost(req)
 	case http.MethodDelete:
-		s.handleDelete(req)
+		err = s.handleDelete(req)
 	case "REPLICATE":
-		s.handleReplicate(req)
+		err = s.handleReplicate(req)
 	default:
-		textError(sw, http.StatusMethodNotAllowed, "Method not allowed")
+		err = answer(http.StatusMethodNotAllowed, "Method not allowed")
 	}
+	s.respond(req, err) // respond.go: the one place errors become answers
 }
 
 func textError(w http.ResponseWriter, code int, msg string) {
@@ -294,37 +295,6 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	return req, 0, ""
 }
 
-// diskError answers a diskfile error.
-func (s *Server) diskError(req *request, err error) {
-	switch {
-	case errors.Is(err, diskfile.ErrDeviceUnavailable):
-		textError(req.w, http.StatusInsufficientStorage, "<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: "+req.device+"</p></html>")
-	case errors.Is(err, diskfile.ErrNoSpace), errors.Is(err, diskfile.ErrXattrNotSupported),
-		// a body write that fills the disk fails in objcrypt's or io.Copy's
-		// write, outside diskfile's own mapping: still 507, as Swift answers
-		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
-		textError(req.w, http.StatusInsufficientStorage, "")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		textError(req.w, http.StatusRequestTimeout, "")
-	default:
-		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
-		textError(req.w, http.StatusInternalServerError, "")
-	}
-}
-
-// keyError answers a key or crypto error and logs it (never key material).
-func (s *Server) keyError(req *request, err error) {
-	code, msg := keyErrorStatus(err)
-	ev := req.log.Warn()
-	if code >= 500 {
-		ev = req.log.Error()
-	}
-	ev.Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Int("status", code).Msg(msg)
-	s.countKeyError(req, err)
-	textError(req.w, code, msg)
-}
-
 // pythonTitle is str.title() for ASCII header names: a letter is upper
 // case after a non-letter, lower case after a letter.
 func pythonTitle(s string) string {
@@ -349,7 +319,8 @@ const (
 	userMetaPrefix         = "x-object-meta-"
 	sysMetaPrefix          = "x-object-sysmeta-"
 	transientSysMetaPrefix = "x-object-transient-sysmeta-"
-	arcaMetaPrefix         = "x-object-sysmeta-arca-"
+	arcaMetaPrefix         = "x-object-sysmeta-arca-" // sysmeta.Prefix, lower case
+
 )
 
 func isUserMeta(lk string) bool {

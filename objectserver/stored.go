@@ -6,10 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
-	"strings"
 
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // Whether an object is decrypted is the server's decision, never the
@@ -52,7 +51,7 @@ var errEncryptedNoDriver = errors.New("objectserver: encrypted object, but crypt
 func arcaKeys(md map[string]string) (bool, error) {
 	found, canonical := false, true
 	for k := range md {
-		if isArcaName(k) {
+		if sysmeta.IsArca(k) {
 			found = true
 			canonical = canonical && textproto.CanonicalMIMEHeaderKey(k) == k
 		}
@@ -62,7 +61,7 @@ func arcaKeys(md map[string]string) (bool, error) {
 	}
 	seen := map[string]bool{}
 	for k := range md {
-		if !isArcaName(k) {
+		if !sysmeta.IsArca(k) {
 			continue
 		}
 		ck := textproto.CanonicalMIMEHeaderKey(k)
@@ -72,12 +71,6 @@ func arcaKeys(md map[string]string) (bool, error) {
 		seen[ck] = true
 	}
 	return true, nil
-}
-
-// isArcaName reports whether a metadata name has the Arca sysmeta prefix,
-// in any case.
-func isArcaName(k string) bool {
-	return len(k) >= len(objcrypt.SysmetaPrefix) && strings.EqualFold(k[:len(objcrypt.SysmetaPrefix)], objcrypt.SysmetaPrefix)
 }
 
 // hasMagic reports whether the data file starts with objcrypt's magic (one
@@ -136,16 +129,16 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 		return nil, err
 	}
 	if arca {
-		m, err := objcrypt.ParseMetadata(obj.DataMetadata)
+		m, err := sysmeta.Parse(obj.DataMetadata)
 		switch {
 		case err != nil:
 			return nil, refuse("invalid Arca metadata: %v", err)
-		case !isHexMD5(m.PlaintextMD5):
-			return nil, refuse("invalid Arca metadata: plaintext ETag %q", m.PlaintextMD5)
+		case !isHexMD5(m.PlaintextEtag):
+			return nil, refuse("invalid Arca metadata: plaintext ETag %q", m.PlaintextEtag)
 		case !magic:
 			return nil, refuse("Arca metadata on data that is not an objcrypt stream")
 		}
-		return &plainView{obj: obj, crypt: m, length: m.PlaintextLength, etag: m.PlaintextMD5, timestamp: obj.Timestamp()}, nil
+		return &plainView{obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag, timestamp: obj.Timestamp()}, nil
 	}
 	if magic {
 		return nil, refuse("objcrypt data without Arca metadata")
@@ -159,27 +152,24 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 	return &plainView{obj: obj, timestamp: obj.Timestamp(), etag: obj.Metadata["ETag"], length: obj.Size}, nil
 }
 
-// openView is storedView for a request: on a refusal it quarantines the
-// object and answers 404 (as Swift answers a quarantined object), on
-// another failure an error status; it reports whether the caller may go
-// on with the view.
-func (s *Server) openView(req *request, df *diskfile.DiskFile, obj *diskfile.Object) (*plainView, bool) {
+// openView is storedView for a request: a refused object is quarantined
+// and answered 404 (as Swift answers a quarantined object), an encrypted
+// one on a server that cannot decrypt 503.
+func (s *Server) openView(req *request, df *diskfile.DiskFile, obj *diskfile.Object) (*plainView, error) {
 	v, err := s.storedView(obj)
 	if err == nil {
-		return v, true
+		return v, nil
 	}
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
 		s.quarantine(req, df, ref.reason)
-		s.notFound(req, nil)
+		return nil, notFound(req, nil)
 	case errors.Is(err, errEncryptedNoDriver):
 		req.log.Error().Str("path", df.Name).Msg("encrypted object on a server with crypto_driver = none: not served")
-		textError(req.w, http.StatusServiceUnavailable, "encrypted object: this server has crypto_driver = none")
-	default:
-		s.diskError(req, err)
+		return nil, answer(http.StatusServiceUnavailable, "encrypted object: this server has crypto_driver = none")
 	}
-	return nil, false
+	return nil, diskFailed(err)
 }
 
 // quarantine moves a refused object aside and says so in the log (path

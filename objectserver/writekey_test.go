@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // cachingResolver is a resolver with an active-id cache in front of a
@@ -160,7 +160,7 @@ func storedKeyID(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return md.Values[objcrypt.SysmetaPrefix+"Key-Id"]
+	return md.Values[sysmeta.Prefix+"Key-Id"]
 }
 
 // rotatingBody is a PUT body that, once read to the end, runs rotate: a

@@ -182,6 +182,20 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 		return nil, err
 	}
 	defer unlock()
+	hashes, err := knownHashes(partPath, recalculate)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.rehash(ctx, partPath, hashes); err != nil {
+		return nil, err
+	}
+	return m.saveHashes(partPath, hashes)
+}
+
+// knownHashes is the partition's hashes.pkl (when valid) with the
+// suffixes to compute again set to nil: those in hashes.invalid, those
+// asked for, and every suffix directory when hashes.pkl was not valid.
+func knownHashes(partPath string, recalculate []string) (map[string]any, error) {
 	old, valid := readHashes(partPath)
 	hashes := map[string]any{}
 	if valid {
@@ -215,12 +229,18 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 			hashes[s] = nil
 		}
 	}
+	return hashes, nil
+}
+
+// rehash computes the suffix hashes that are missing; a suffix that is
+// gone is dropped, one that cannot be hashed stays nil.
+func (m *Manager) rehash(ctx context.Context, partPath string, hashes map[string]any) error {
 	for suffix, h := range hashes {
 		if hs, ok := h.(string); ok && hs != "" {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		sum, exists, err := m.hashSuffix(filepath.Join(partPath, suffix))
 		switch {
@@ -232,6 +252,12 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 			hashes[suffix] = sum
 		}
 	}
+	return nil
+}
+
+// saveHashes writes hashes.pkl, empties hashes.invalid and returns the
+// hashes ("" for a suffix that could not be hashed).
+func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string]string, error) {
 	out := make(map[string]any, len(hashes)+2)
 	result := make(map[string]string, len(hashes))
 	for k, v := range hashes {

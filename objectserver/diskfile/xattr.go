@@ -146,8 +146,13 @@ func readMetadata(f *os.File) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadMetadata, err)
 	}
-	// When no key changes (non-ASCII header names are rare), values are
-	// converted in place and the common case costs no second map.
+	return fromStoredMap(m), nil
+}
+
+// fromStoredMap converts a stored metadata map (fromStored). When no key
+// changes (non-ASCII header names are rare), values are converted in
+// place and the common case costs no second map.
+func fromStoredMap(m map[string]string) map[string]string {
 	keysStored := true
 	for k := range m {
 		if k != "name" && fromStored(k) != k {
@@ -164,7 +169,7 @@ func readMetadata(f *os.File) (map[string]string, error) {
 				m[k] = fv
 			}
 		}
-		return m, nil
+		return m
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
@@ -174,7 +179,7 @@ func readMetadata(f *os.File) (map[string]string, error) {
 		}
 		out[fromStored(k)] = fromStored(v)
 	}
-	return out, nil
+	return out
 }
 
 // toStored converts raw header bytes to what Python 3 Swift stores: the

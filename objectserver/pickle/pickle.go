@@ -313,77 +313,109 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 		b.Write(n[:])
 		b.WriteString(string(x))
 	case Bytes:
-		// _codecs.encode(<str of the bytes as latin-1>, 'latin1')
-		b.WriteString("c_codecs\nencode\n")
-		latin := make([]rune, 0, len(x))
-		for i := 0; i < len(x); i++ {
-			latin = append(latin, rune(x[i]))
-		}
-		if err := encode(b, Unicode(string(latin)), depth+1); err != nil {
-			return err
-		}
-		if err := encode(b, Unicode("latin1"), depth+1); err != nil {
-			return err
-		}
-		b.WriteByte(0x86) // TUPLE2
-		b.WriteByte('R')  // REDUCE
+		return encodeBytes(b, x, depth)
 	case []any:
-		b.WriteByte(']') // EMPTY_LIST
-		if len(x) > 0 {
-			b.WriteByte('(') // MARK
-			for _, e := range x {
-				if err := encode(b, e, depth+1); err != nil {
-					return err
-				}
-			}
-			b.WriteByte('e') // APPENDS
-		}
+		return encodeList(b, x, depth)
 	case map[string]string:
-		keys := sortedKeys(x)
-		b.WriteByte('}')
-		if len(keys) > 0 {
-			b.WriteByte('(')
-			for _, k := range keys {
-				encodeByteString(b, k)
-				encodeByteString(b, x[k])
-			}
-			b.WriteByte('u') // SETITEMS
-		}
+		encodeStringMap(b, x)
 	case map[string]any:
-		keys := sortedKeys(x)
-		b.WriteByte('}')
-		if len(keys) > 0 {
-			b.WriteByte('(')
-			for _, k := range keys {
-				encodeByteString(b, k)
-				if err := encode(b, x[k], depth+1); err != nil {
-					return err
-				}
-			}
-			b.WriteByte('u')
-		}
+		return encodeMap(b, x, depth)
 	case map[Unicode]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, string(k))
-		}
-		sort.Strings(keys)
-		b.WriteByte('}')
-		if len(keys) > 0 {
-			b.WriteByte('(')
-			for _, k := range keys {
-				if err := encode(b, Unicode(k), depth+1); err != nil {
-					return err
-				}
-				if err := encode(b, x[Unicode(k)], depth+1); err != nil {
-					return err
-				}
-			}
-			b.WriteByte('u')
-		}
+		return encodeUnicodeMap(b, x, depth)
 	default:
 		return fmt.Errorf("pickle: cannot encode %T", v)
 	}
+	return nil
+}
+
+// encodeBytes writes Python 3's bytes: _codecs.encode(<str of the bytes
+// as latin-1>, 'latin1').
+func encodeBytes(b *bytes.Buffer, x Bytes, depth int) error {
+	b.WriteString("c_codecs\nencode\n")
+	latin := make([]rune, 0, len(x))
+	for i := 0; i < len(x); i++ {
+		latin = append(latin, rune(x[i]))
+	}
+	if err := encode(b, Unicode(string(latin)), depth+1); err != nil {
+		return err
+	}
+	if err := encode(b, Unicode("latin1"), depth+1); err != nil {
+		return err
+	}
+	b.WriteByte(0x86) // TUPLE2
+	b.WriteByte('R')  // REDUCE
+	return nil
+}
+
+func encodeList(b *bytes.Buffer, x []any, depth int) error {
+	b.WriteByte(']') // EMPTY_LIST
+	if len(x) == 0 {
+		return nil
+	}
+	b.WriteByte('(') // MARK
+	for _, e := range x {
+		if err := encode(b, e, depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('e') // APPENDS
+	return nil
+}
+
+// encodeStringMap writes a dict of byte strings, keys sorted.
+func encodeStringMap(b *bytes.Buffer, x map[string]string) {
+	keys := sortedKeys(x)
+	b.WriteByte('}') // EMPTY_DICT
+	if len(keys) == 0 {
+		return
+	}
+	b.WriteByte('(') // MARK
+	for _, k := range keys {
+		encodeByteString(b, k)
+		encodeByteString(b, x[k])
+	}
+	b.WriteByte('u') // SETITEMS
+}
+
+// encodeMap writes a dict with byte-string keys, sorted.
+func encodeMap(b *bytes.Buffer, x map[string]any, depth int) error {
+	keys := sortedKeys(x)
+	b.WriteByte('}')
+	if len(keys) == 0 {
+		return nil
+	}
+	b.WriteByte('(')
+	for _, k := range keys {
+		encodeByteString(b, k)
+		if err := encode(b, x[k], depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('u')
+	return nil
+}
+
+// encodeUnicodeMap writes a dict with str keys, sorted.
+func encodeUnicodeMap(b *bytes.Buffer, x map[Unicode]any, depth int) error {
+	keys := make([]string, 0, len(x))
+	for k := range x {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	b.WriteByte('}')
+	if len(keys) == 0 {
+		return nil
+	}
+	b.WriteByte('(')
+	for _, k := range keys {
+		if err := encode(b, Unicode(k), depth+1); err != nil {
+			return err
+		}
+		if err := encode(b, x[Unicode(k)], depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('u')
 	return nil
 }
 

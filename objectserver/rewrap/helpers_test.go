@@ -13,6 +13,8 @@ import (
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/internal/etag"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // fakeKeys is a key service in memory.
@@ -124,7 +126,8 @@ func writeObject(m *diskfile.Manager, keys *fakeKeys, project, obj string, body 
 		return err
 	}
 	defer w.Abort()
-	ow, err := objcrypt.NewWriter(w.File(), objcrypt.ProjectKey{ID: id.ID, Key: pk}, df.Name, &objcrypt.WriterOptions{Algorithm: objcrypt.AES256CBC, StoredMD5: true})
+	sums := etag.New(true)
+	ow, err := objcrypt.NewWriter(w.File(), objcrypt.ProjectKey{ID: id.ID, Key: pk}, df.Name, &objcrypt.WriterOptions{Algorithm: objcrypt.AES256CBC, Observer: sums})
 	if err != nil {
 		return err
 	}
@@ -134,10 +137,10 @@ func writeObject(m *diskfile.Manager, keys *fakeKeys, project, obj string, body 
 	if err := ow.Close(); err != nil {
 		return err
 	}
-	cm := ow.Metadata()
+	cm := sysmeta.Object{Metadata: ow.Metadata(), PlaintextEtag: sums.Plaintext()}
 	meta := cm.Map()
 	meta["Content-Length"] = fmt.Sprint(cm.StoredLength)
-	meta["ETag"] = cm.StoredMD5
+	meta["ETag"] = sums.Stored()
 	meta["Content-Type"] = "text/plain"
 	ts := nextTS()
 	meta["X-Timestamp"] = ts.Internal()
@@ -195,7 +198,7 @@ func readObject(tb testing.TB, m *diskfile.Manager, keys *fakeKeys, project, obj
 		tb.Fatalf("open %s: %v", obj, err)
 	}
 	defer o.Close()
-	cm, err := objcrypt.ParseMetadata(o.Metadata)
+	cm, err := sysmeta.Parse(o.Metadata)
 	if err != nil {
 		tb.Fatal(err)
 	}

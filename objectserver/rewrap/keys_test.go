@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
-	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // ttlKeys caches a resolver's answers for ttl since they were fetched, as
@@ -87,7 +87,7 @@ func TestRotationDuringRunCommitsNothingOnTheOldKey(t *testing.T) {
 	for i := range n {
 		obj := fmt.Sprint("o", i)
 		got, o := readObject(t, m, keys, "p1", obj)
-		cm, err := objcrypt.ParseMetadata(o.Metadata)
+		cm, err := sysmeta.Parse(o.Metadata)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestDestroyDuringRunStopsWithinKeyCacheTTL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cm, err := objcrypt.ParseMetadata(o.Metadata)
+		cm, err := sysmeta.Parse(o.Metadata)
 		o.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // names lists a hash directory's files, sorted; errors give nil (it is
@@ -104,7 +104,7 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 				if raw.Checksum == nil {
 					t.Error("the new .data lost its checksum")
 				}
-				if id := raw.Values[objcrypt.SysmetaPrefix+"Key-Id"]; id != e.activeKey {
+				if id := raw.Values[sysmeta.Prefix+"Key-Id"]; id != e.activeKey {
 					t.Errorf("the new .data is on key %s, want %s", id, e.activeKey)
 				}
 				got, o := readObject(t, e.m, e.keys, "p1", "o")
@@ -128,7 +128,7 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 				if raw.Checksum == nil {
 					t.Error("the .data has no checksum")
 				}
-				if id := raw.Values[objcrypt.SysmetaPrefix+"Key-Id"]; id != e.activeKey {
+				if id := raw.Values[sysmeta.Prefix+"Key-Id"]; id != e.activeKey {
 					t.Errorf("the .data is on key %s, want %s", id, e.activeKey)
 				}
 				got, o := readObject(t, e.m, e.keys, "p1", "o")

@@ -20,9 +20,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/keyclient"
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // DefaultChecksumDelay is how long a rewrapped file stays without its
@@ -322,7 +322,7 @@ func readDir(dir string) ([]string, error) {
 
 // sysmeta finds the stored key of a crypto metadata field.
 func sysmetaKey(values map[string]string, field string) (string, bool) {
-	want := objcrypt.SysmetaPrefix + field
+	want := sysmeta.Prefix + field
 	if _, ok := values[want]; ok {
 		return want, true
 	}
@@ -349,7 +349,7 @@ func objcryptWithoutMetadata(f *os.File) (bool, error) {
 }
 
 func hasCrypto(values map[string]string) bool {
-	p := strings.ToLower(objcrypt.SysmetaPrefix)
+	p := strings.ToLower(sysmeta.Prefix)
 	for k := range values {
 		if strings.HasPrefix(strings.ToLower(k), p) {
 			return true

@@ -16,6 +16,7 @@ import (
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 func newNode(t testing.TB) *diskfile.Manager {
@@ -118,7 +119,7 @@ func TestRewrapMovesEveryObjectAndChangesNothingElse(t *testing.T) {
 			t.Fatalf("%s reads %q", name, got)
 		}
 		for k, v := range metaBefore[name] {
-			if k != objcrypt.SysmetaPrefix+"Key-Id" && k != objcrypt.SysmetaPrefix+"Wrapped-Key" && o.Metadata[k] != v {
+			if k != sysmeta.Prefix+"Key-Id" && k != sysmeta.Prefix+"Wrapped-Key" && o.Metadata[k] != v {
 				t.Errorf("%s: %s was %q, is %q", name, k, v, o.Metadata[k])
 			}
 		}
@@ -374,7 +375,7 @@ func TestCrashAfterEachStep(t *testing.T) {
 				f.Close()
 				t.Fatalf("metadata before the crash: %v (or no checksum)", err)
 			}
-			cm, err := objcrypt.ParseMetadata(raw.Values)
+			cm, err := sysmeta.Parse(raw.Values)
 			if err != nil {
 				f.Close()
 				t.Fatal(err)
@@ -382,7 +383,7 @@ func TestCrashAfterEachStep(t *testing.T) {
 			oldWrapped := base64.StdEncoding.EncodeToString(cm.WrappedKey)
 			oldKey, _ := keys.KeyMaterial(context.Background(), "p1", old)
 			newKey, _ := keys.KeyMaterial(context.Background(), "p1", active)
-			if err := objcrypt.Rewrap(cm, objcrypt.ProjectKey{ID: old, Key: oldKey}, objcrypt.ProjectKey{ID: active, Key: newKey}, raw.Values["name"], nil); err != nil {
+			if err := objcrypt.Rewrap(&cm.Metadata, objcrypt.ProjectKey{ID: old, Key: oldKey}, objcrypt.ProjectKey{ID: active, Key: newKey}, raw.Values["name"], nil); err != nil {
 				f.Close()
 				t.Fatal(err)
 			}
@@ -403,8 +404,8 @@ func TestCrashAfterEachStep(t *testing.T) {
 				t.Fatalf("not the crashed state: checksum %q, pickle equal %v", crashed.Checksum, bytes.Equal(crashed.Pickle(), wantPickle))
 			}
 			got, o := readObject(t, m, keys, "p1", "o")
-			if !bytes.Equal(got, body(9)) || o.Metadata[objcrypt.SysmetaPrefix+"Key-Id"] != wantKey || o.Metadata["X-Object-Meta-Color"] != "red" {
-				t.Fatalf("after the crash reads %q on key %s with Color %q, want key %s", got, o.Metadata[objcrypt.SysmetaPrefix+"Key-Id"], o.Metadata["X-Object-Meta-Color"], wantKey)
+			if !bytes.Equal(got, body(9)) || o.Metadata[sysmeta.Prefix+"Key-Id"] != wantKey || o.Metadata["X-Object-Meta-Color"] != "red" {
+				t.Fatalf("after the crash reads %q on key %s with Color %q, want key %s", got, o.Metadata[sysmeta.Prefix+"Key-Id"], o.Metadata["X-Object-Meta-Color"], wantKey)
 			}
 			if _, err := os.Stat(path); err != nil {
 				t.Fatalf("the crashed file is gone (quarantined?): %v", err)
@@ -418,8 +419,8 @@ func TestCrashAfterEachStep(t *testing.T) {
 				t.Fatalf("repair run: %+v", s)
 			}
 			repaired := rawOf(t, path) // verifies the checksum it has
-			if repaired.Checksum == nil || repaired.Values[objcrypt.SysmetaPrefix+"Key-Id"] != active {
-				t.Fatalf("after the repair run: checksum %q, key %s", repaired.Checksum, repaired.Values[objcrypt.SysmetaPrefix+"Key-Id"])
+			if repaired.Checksum == nil || repaired.Values[sysmeta.Prefix+"Key-Id"] != active {
+				t.Fatalf("after the repair run: checksum %q, key %s", repaired.Checksum, repaired.Values[sysmeta.Prefix+"Key-Id"])
 			}
 			keys.destroy("p1", old)
 			if got, o := readObject(t, m, keys, "p1", "o"); !bytes.Equal(got, body(9)) || o.Metadata["X-Object-Meta-Color"] != "red" {
@@ -465,7 +466,7 @@ func TestStrippedMetadataIsNotPlain(t *testing.T) {
 	}
 	kept := map[string]string{}
 	for k, v := range raw.Values {
-		if !strings.HasPrefix(k, objcrypt.SysmetaPrefix) {
+		if !strings.HasPrefix(k, sysmeta.Prefix) {
 			kept[k] = v
 		}
 	}

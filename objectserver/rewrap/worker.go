@@ -15,6 +15,7 @@ import (
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // Test seams, nil in production. beforeReplace is called with the
@@ -464,7 +465,7 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.Plain++
 		return nil
 	}
-	m, err := objcrypt.ParseMetadata(raw.Values)
+	m, err := sysmeta.Parse(raw.Values)
 	if err != nil {
 		w.s.Scanned++
 		w.s.fail(path, "invalid crypto metadata", err)
@@ -506,7 +507,7 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		return nil
 	}
-	keyID, err := w.rewrap(ctx, p, path, fh, raw, m, project, active, sr)
+	keyID, err := w.rewrap(ctx, p, path, fh, raw, &m.Metadata, project, active, sr)
 	if errors.Is(err, errRotated) && locked {
 		// Examined again, after asking with no lock held, onto the key
 		// that is active now.

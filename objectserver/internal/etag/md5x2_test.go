@@ -1,4 +1,4 @@
-package objcrypt
+package etag
 
 import (
 	"crypto/md5"

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package objcrypt
+package etag
 
 //go:generate go run md5x2_gen.go
 

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package objcrypt
+package etag
 
 import (
 	"encoding/binary"

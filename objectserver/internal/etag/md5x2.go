@@ -1,12 +1,12 @@
-package objcrypt
+package etag
 
 import (
 	"encoding/binary"
 	"hash"
 )
 
-// md5d is an MD5 digest whose blocks go through md5x2, so that the
-// Writer's two streams (the plaintext, for Swift's ETag, and the stored
+// md5d is an MD5 digest whose blocks go through md5x2, so that an
+// object's two streams (the plaintext, for Swift's ETag, and the stored
 // bytes, for Swift's auditor) are hashed together in one pass at nearly
 // the cost of one. crypto/md5 remains the reference: the tests compare
 // every length and split against it.
