@@ -111,7 +111,8 @@ func (s *Server) loadSecret(c echo.Context) (*keyservice.Secret, error) {
 	return loaded[*keyservice.Secret](c)
 }
 
-// decodeSecretSpec validates a POST /v1/secrets body.
+// decodeSecretSpec validates a POST /v1/secrets body: the attributes, then
+// the payload, which is optional but comes with its content type.
 func decodeSecretSpec(body []byte) (keyservice.SecretSpec, error) {
 	var spec keyservice.SecretSpec
 	obj, err := decodeObject(body)
@@ -128,6 +129,26 @@ func decodeSecretSpec(body []byte) (keyservice.SecretSpec, error) {
 	if err != nil {
 		return spec, err
 	}
+	if err := setSecretAttributes(&spec, strs, bits); err != nil {
+		return spec, err
+	}
+	payload, contentType, encoding := strs["payload"], strs["payload_content_type"], strs["payload_content_encoding"]
+	if payload == nil {
+		if contentType != nil {
+			return spec, invalid("If 'payload_content_type' is specified, 'payload' must be too.")
+		}
+		if encoding != nil {
+			return spec, invalid("If 'payload_content_encoding' is specified, 'payload' must be too.")
+		}
+		return spec, nil
+	}
+	spec.PayloadContentType, spec.Payload, err = decodeSecretPayload(*payload, contentType, encoding)
+	return spec, err
+}
+
+// setSecretAttributes copies the optional attributes of a secret's body
+// into spec; an expiration must be a timestamp.
+func setSecretAttributes(spec *keyservice.SecretSpec, strs map[string]*string, bits *int) error {
 	if p := strs["name"]; p != nil {
 		spec.Name = *p
 	}
@@ -146,55 +167,52 @@ func decodeSecretSpec(body []byte) (keyservice.SecretSpec, error) {
 	if p := strs["expiration"]; p != nil && strings.TrimSpace(*p) != "" {
 		t, err := ParseTimestamp(*p)
 		if err != nil {
-			return spec, invalid("Invalid date for 'expiration'.")
+			return invalid("Invalid date for 'expiration'.")
 		}
 		spec.Expiration = &t
 	}
-	payload, contentType, encoding := strs["payload"], strs["payload_content_type"], strs["payload_content_encoding"]
-	if payload == nil {
-		if contentType != nil {
-			return spec, invalid("If 'payload_content_type' is specified, 'payload' must be too.")
-		}
-		if encoding != nil {
-			return spec, invalid("If 'payload_content_encoding' is specified, 'payload' must be too.")
-		}
-		return spec, nil
+	return nil
+}
+
+// decodeSecretPayload checks a secret's payload against its content type
+// and encoding (nil when absent) and returns the normalized content type
+// and the payload's bytes: text as given, binary decoded from base64.
+func decodeSecretPayload(payload string, contentType, encoding *string) (string, []byte, error) {
+	if len(payload) > keyservice.MaxPayloadBytes*4/3+4 {
+		return "", nil, keyservice.Errorf(keyservice.ErrTooLarge, "Could not add secret data as it was too large.")
 	}
-	if len(*payload) > keyservice.MaxPayloadBytes*4/3+4 {
-		return spec, keyservice.Errorf(keyservice.ErrTooLarge, "Could not add secret data as it was too large.")
-	}
-	trimmed := strings.TrimSpace(*payload)
+	trimmed := strings.TrimSpace(payload)
 	if trimmed == "" {
-		return spec, invalid("If 'payload' is specified, it must not be empty.")
+		return "", nil, invalid("If 'payload' is specified, it must not be empty.")
 	}
 	if contentType == nil {
-		return spec, invalid("If 'payload' is specified, 'payload_content_type' must be too.")
+		return "", nil, invalid("If 'payload' is specified, 'payload_content_type' must be too.")
 	}
 	normalized, binary, err := normalizeContentType(*contentType)
 	if err != nil {
-		return spec, invalid(fmt.Sprintf("Invalid payload_content_type %q.", *contentType))
+		return "", nil, invalid(fmt.Sprintf("Invalid payload_content_type %q.", *contentType))
 	}
-	spec.PayloadContentType = normalized
+	var data []byte
 	switch {
 	case encoding != nil && !strings.EqualFold(*encoding, "base64"):
-		return spec, invalid(fmt.Sprintf("Invalid payload_content_encoding %q: only 'base64' is supported.", *encoding))
+		return "", nil, invalid(fmt.Sprintf("Invalid payload_content_encoding %q: only 'base64' is supported.", *encoding))
 	case binary && encoding == nil:
-		return spec, invalid("payload_content_encoding 'base64' is required for binary payloads.")
+		return "", nil, invalid("payload_content_encoding 'base64' is required for binary payloads.")
 	case !binary && encoding != nil:
-		return spec, invalid("payload_content_encoding is not allowed with text/plain payloads.")
+		return "", nil, invalid("payload_content_encoding is not allowed with text/plain payloads.")
 	case binary:
 		decoded, err := base64.StdEncoding.DecodeString(trimmed)
 		if err != nil {
-			return spec, invalid("Invalid payload: it is not valid base64.")
+			return "", nil, invalid("Invalid payload: it is not valid base64.")
 		}
-		spec.Payload = decoded
+		data = decoded
 	default:
-		spec.Payload = []byte(trimmed)
+		data = []byte(trimmed)
 	}
-	if len(spec.Payload) == 0 {
-		return spec, invalid("If 'payload' is specified, it must not be empty.")
+	if len(data) == 0 {
+		return "", nil, invalid("If 'payload' is specified, it must not be empty.")
 	}
-	return spec, nil
+	return normalized, data, nil
 }
 
 func (s *Server) createSecret(c echo.Context) error {

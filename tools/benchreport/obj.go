@@ -94,203 +94,65 @@ func quantileMS(d []time.Duration, q float64) float64 {
 	return float64(d[i]) / 1e6
 }
 
-// objCmd: benchreport obj -target NAME=URL ... -out FILE
-func objCmd(args []string) error {
+// objConfig is what `benchreport obj`'s flags ask for.
+type objConfig struct {
+	targets        []objTarget
+	user           string
+	sizes          string
+	smallC, largeC int
+	dur            time.Duration
+	largeN         int
+	out            string
+}
+
+func parseObjFlags(args []string) (objConfig, error) {
+	var cfg objConfig
 	fs := flag.NewFlagSet("obj", flag.ExitOnError)
-	var targets []objTarget
 	fs.Func("target", "NAME=URL of a Swift API endpoint (repeatable, measured in turn)", func(v string) error {
 		n, u, ok := strings.Cut(v, "=")
 		if !ok {
 			return errors.New("want NAME=URL")
 		}
-		targets = append(targets, objTarget{n, strings.TrimSuffix(u, "/")})
+		cfg.targets = append(cfg.targets, objTarget{n, strings.TrimSuffix(u, "/")})
 		return nil
 	})
-	user := fs.String("user", "demo", "stack account (ARCA_TEST_<USER>_*)")
-	sizes := fs.String("sizes", "4096,16777216", "object sizes in bytes")
-	smallC := fs.Int("c-small", 16, "concurrency for objects under 1 MiB")
-	largeC := fs.Int("c-large", 2, "concurrency for objects of 1 MiB and more")
-	dur := fs.Duration("duration", 5*time.Second, "measured time per small-object phase")
-	largeN := fs.Int("n-large", 12, "requests per large-object phase")
-	out := fs.String("out", "", "JSON output file")
+	fs.StringVar(&cfg.user, "user", "demo", "stack account (ARCA_TEST_<USER>_*)")
+	fs.StringVar(&cfg.sizes, "sizes", "4096,16777216", "object sizes in bytes")
+	fs.IntVar(&cfg.smallC, "c-small", 16, "concurrency for objects under 1 MiB")
+	fs.IntVar(&cfg.largeC, "c-large", 2, "concurrency for objects of 1 MiB and more")
+	fs.DurationVar(&cfg.dur, "duration", 5*time.Second, "measured time per small-object phase")
+	fs.IntVar(&cfg.largeN, "n-large", 12, "requests per large-object phase")
+	fs.StringVar(&cfg.out, "out", "", "JSON output file")
 	_ = fs.Parse(args)
-	if len(targets) == 0 {
-		return errors.New("obj: no -target")
+	if len(cfg.targets) == 0 {
+		return cfg, errors.New("obj: no -target")
 	}
-	ctx := context.Background()
-	token, project, err := login(ctx, *user)
+	return cfg, nil
+}
+
+// objCmd: benchreport obj -target NAME=URL ... -out FILE
+func objCmd(args []string) error {
+	cfg, err := parseObjFlags(args)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Transport: &http.Transport{
-		Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 64, DisableCompression: true,
-	}, Timeout: 2 * time.Minute}
-	do := func(method, u string, body []byte) (int, []byte, error) {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return 0, nil, err
-		}
-		req.Header.Set("X-Auth-Token", token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, b, err
+	ctx := context.Background()
+	token, project, err := login(ctx, cfg.user)
+	if err != nil {
+		return err
 	}
-	// one container per target: the proxies share the account and container servers
-	stamp := time.Now().UnixNano()
-	contOf := func(t objTarget) string { return fmt.Sprintf("arca-bench-report-%d-%s", stamp, t.name) }
-	for _, t := range targets {
-		st, b, err := do(http.MethodPut, t.base+"/v1/AUTH_"+project+"/"+contOf(t), nil)
-		if err != nil || st/100 != 2 {
-			return fmt.Errorf("%s: create container: %d %v %.200s", t.name, st, err, b)
-		}
+	s := newObjSession(ctx, cfg.targets, token, project)
+	if err := s.createContainers(); err != nil {
+		return err
 	}
-	var rows []ObjRow
-	type made struct{ names []string }
-	created := map[string]*made{}
-	for _, t := range targets {
-		created[t.name] = &made{}
+	defer s.deleteAll()
+	rows, err := s.measure(cfg)
+	if err != nil {
+		return err
 	}
-	defer func() { // delete everything, best effort
-		for _, t := range targets {
-			names := created[t.name].names
-			var wg sync.WaitGroup
-			var next atomic.Int64
-			for range 8 {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1) - 1)
-						if i >= len(names) {
-							return
-						}
-						_, _, _ = do(http.MethodDelete, t.base+"/v1/AUTH_"+project+"/"+contOf(t)+"/"+names[i], nil)
-					}
-				})
-			}
-			wg.Wait()
-			_, _, _ = do(http.MethodDelete, t.base+"/v1/AUTH_"+project+"/"+contOf(t), nil)
-		}
-	}()
-	for _, ss := range strings.Split(*sizes, ",") {
-		size, err := strconv.Atoi(strings.TrimSpace(ss))
-		if err != nil || size <= 0 {
-			return fmt.Errorf("bad size %q", ss)
-		}
-		data := make([]byte, size)
-		_, _ = rand.Read(data)
-		sum := md5.Sum(data)
-		c, n, d := *smallC, 0, *dur
-		if size >= 1<<20 {
-			c, n, d = *largeC, *largeN, 0
-		}
-		for _, op := range []string{"PUT", "GET"} {
-		perTarget:
-			for _, t := range targets {
-				base := t.base + "/v1/AUTH_" + project + "/" + contOf(t) + "/"
-				m := created[t.name]
-				// failed: a row that says why this phase was not measured,
-				// so one target's failure leaves the others' figures.
-				failed := func(format string, a ...any) {
-					r := ObjRow{Target: t.name, Op: op, Size: size, Concurrency: c, Errors: 1, ErrorSample: fmt.Sprintf(format, a...)}
-					rows = append(rows, r)
-					fmt.Printf("%-16s %3s %9d B not measured: %s\n", r.Target, r.Op, r.Size, r.ErrorSample)
-				}
-				var pool []string
-				if op == "GET" {
-					for _, nm := range m.names {
-						if strings.HasPrefix(nm, fmt.Sprintf("s%d-", size)) {
-							pool = append(pool, nm)
-						}
-					}
-					if len(pool) == 0 {
-						failed("no %d-byte objects to GET (their PUT failed)", size)
-						continue
-					}
-				}
-				// unmeasured warm-up: a few requests
-				for i := range 2 {
-					if op == "PUT" {
-						nm := fmt.Sprintf("s%d-warm-%d", size, i)
-						if st, b, err := do(http.MethodPut, base+nm, data); err != nil || st != http.StatusCreated {
-							failed("warm-up PUT: %d %v %.200s", st, err, b)
-							continue perTarget
-						}
-						m.names = append(m.names, nm)
-					} else {
-						_, _, _ = do(http.MethodGet, base+pool[i%len(pool)], nil)
-					}
-				}
-				var mu sync.Mutex
-				var lats []time.Duration
-				var errs int
-				var sample string
-				var next atomic.Int64
-				deadline := time.Now().Add(d)
-				start := time.Now()
-				var wg sync.WaitGroup
-				for w := range c {
-					wg.Go(func() {
-						for {
-							i := int(next.Add(1) - 1)
-							if (n > 0 && i >= n) || (n == 0 && time.Now().After(deadline)) {
-								return
-							}
-							var nm string
-							t0 := time.Now()
-							var st int
-							var b []byte
-							var err error
-							if op == "PUT" {
-								nm = fmt.Sprintf("s%d-w%d-%d", size, w, i)
-								st, b, err = do(http.MethodPut, base+nm, data)
-								if err == nil && st != http.StatusCreated {
-									err = fmt.Errorf("status %d: %.120s", st, b)
-								}
-							} else {
-								st, b, err = do(http.MethodGet, base+pool[i%len(pool)], nil)
-								if err == nil && (st != http.StatusOK || md5.Sum(b) != sum) {
-									err = fmt.Errorf("status %d, %d bytes, checksum mismatch or error", st, len(b))
-								}
-							}
-							el := time.Since(t0)
-							mu.Lock()
-							if err != nil {
-								errs++
-								if sample == "" {
-									sample = err.Error()
-								}
-							} else {
-								lats = append(lats, el)
-								if op == "PUT" {
-									m.names = append(m.names, nm)
-								}
-							}
-							mu.Unlock()
-						}
-					})
-				}
-				wg.Wait()
-				el := time.Since(start).Seconds()
-				r := ObjRow{Target: t.name, Op: op, Size: size, Concurrency: c, Requests: len(lats), Errors: errs,
-					RPS: float64(len(lats)) / el, P50ms: quantileMS(lats, 0.5), P99ms: quantileMS(lats, 0.99), ErrorSample: sample}
-				r.MBps = r.RPS * float64(size) / 1e6
-				rows = append(rows, r)
-				fmt.Printf("%-16s %3s %9d B c=%-2d %6d req %8.1f req/s %8.1f MB/s p50 %8.2f ms p99 %8.2f ms errors %d %s\n",
-					r.Target, r.Op, r.Size, r.Concurrency, r.Requests, r.RPS, r.MBps, r.P50ms, r.P99ms, r.Errors, r.ErrorSample)
-			}
-		}
-	}
-	if *out != "" {
+	if cfg.out != "" {
 		b, _ := json.MarshalIndent(rows, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(cfg.out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
@@ -300,4 +162,231 @@ func objCmd(args []string) error {
 		}
 	}
 	return nil
+}
+
+// objSession is one run of `benchreport obj`: the logged-in account, a
+// container per target and the objects written to each, deleted at the end.
+type objSession struct {
+	ctx            context.Context
+	client         *http.Client
+	token, project string
+	stamp          int64
+	targets        []objTarget
+	created        map[string]*[]string // target name -> object names PUT so far
+}
+
+func newObjSession(ctx context.Context, targets []objTarget, token, project string) *objSession {
+	s := &objSession{
+		ctx: ctx, token: token, project: project, targets: targets,
+		client: &http.Client{Transport: &http.Transport{
+			Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 64, DisableCompression: true,
+		}, Timeout: 2 * time.Minute},
+		stamp:   time.Now().UnixNano(),
+		created: map[string]*[]string{},
+	}
+	for _, t := range targets {
+		s.created[t.name] = new([]string)
+	}
+	return s
+}
+
+func (s *objSession) do(method, u string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(s.ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Auth-Token", s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// containerURL: one container per target, because the proxies share the
+// account and container servers.
+func (s *objSession) containerURL(t objTarget) string {
+	return t.base + "/v1/AUTH_" + s.project + "/" + fmt.Sprintf("arca-bench-report-%d-%s", s.stamp, t.name)
+}
+
+func (s *objSession) createContainers() error {
+	for _, t := range s.targets {
+		st, b, err := s.do(http.MethodPut, s.containerURL(t), nil)
+		if err != nil || st/100 != 2 {
+			return fmt.Errorf("%s: create container: %d %v %.200s", t.name, st, err, b)
+		}
+	}
+	return nil
+}
+
+// deleteAll deletes every object written and the containers, best effort.
+func (s *objSession) deleteAll() {
+	for _, t := range s.targets {
+		names := *s.created[t.name]
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range 8 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(names) {
+						return
+					}
+					_, _, _ = s.do(http.MethodDelete, s.containerURL(t)+"/"+names[i], nil)
+				}
+			})
+		}
+		wg.Wait()
+		_, _, _ = s.do(http.MethodDelete, s.containerURL(t), nil)
+	}
+}
+
+// objPhase is one operation at one object size, run against each target in
+// turn: c workers for d (small objects) or for n requests (large ones).
+type objPhase struct {
+	op   string
+	size int
+	data []byte
+	sum  [md5.Size]byte
+	c, n int
+	d    time.Duration
+}
+
+// measure runs PUT then GET for every size, target after target.
+func (s *objSession) measure(cfg objConfig) ([]ObjRow, error) {
+	var rows []ObjRow
+	for _, ss := range strings.Split(cfg.sizes, ",") {
+		size, err := strconv.Atoi(strings.TrimSpace(ss))
+		if err != nil || size <= 0 {
+			return nil, fmt.Errorf("bad size %q", ss)
+		}
+		p := objPhase{size: size, data: make([]byte, size), c: cfg.smallC, d: cfg.dur}
+		_, _ = rand.Read(p.data)
+		p.sum = md5.Sum(p.data)
+		if size >= 1<<20 {
+			p.c, p.n, p.d = cfg.largeC, cfg.largeN, 0
+		}
+		for _, op := range []string{"PUT", "GET"} {
+			p.op = op
+			for _, t := range s.targets {
+				rows = append(rows, s.runPhase(t, p))
+			}
+		}
+	}
+	return rows, nil
+}
+
+// runPhase measures one phase against one target and prints its line. A
+// phase that cannot run gives a row that says why, so one target's failure
+// leaves the others' figures.
+func (s *objSession) runPhase(t objTarget, p objPhase) ObjRow {
+	failed := func(format string, a ...any) ObjRow {
+		r := ObjRow{Target: t.name, Op: p.op, Size: p.size, Concurrency: p.c, Errors: 1, ErrorSample: fmt.Sprintf(format, a...)}
+		fmt.Printf("%-16s %3s %9d B not measured: %s\n", r.Target, r.Op, r.Size, r.ErrorSample)
+		return r
+	}
+	base := s.containerURL(t) + "/"
+	names := s.created[t.name]
+	var pool []string
+	if p.op == "GET" {
+		prefix := fmt.Sprintf("s%d-", p.size)
+		for _, nm := range *names {
+			if strings.HasPrefix(nm, prefix) {
+				pool = append(pool, nm)
+			}
+		}
+		if len(pool) == 0 {
+			return failed("no %d-byte objects to GET (their PUT failed)", p.size)
+		}
+	}
+	// unmeasured warm-up: a few requests
+	for i := range 2 {
+		if p.op == "PUT" {
+			nm := fmt.Sprintf("s%d-warm-%d", p.size, i)
+			if st, b, err := s.do(http.MethodPut, base+nm, p.data); err != nil || st != http.StatusCreated {
+				return failed("warm-up PUT: %d %v %.200s", st, err, b)
+			}
+			*names = append(*names, nm)
+		} else {
+			_, _, _ = s.do(http.MethodGet, base+pool[i%len(pool)], nil)
+		}
+	}
+	tally, el := s.timed(base, p, pool, names)
+	r := ObjRow{Target: t.name, Op: p.op, Size: p.size, Concurrency: p.c, Requests: len(tally.lats), Errors: tally.errs,
+		RPS: float64(len(tally.lats)) / el, P50ms: quantileMS(tally.lats, 0.5), P99ms: quantileMS(tally.lats, 0.99), ErrorSample: tally.sample}
+	r.MBps = r.RPS * float64(p.size) / 1e6
+	fmt.Printf("%-16s %3s %9d B c=%-2d %6d req %8.1f req/s %8.1f MB/s p50 %8.2f ms p99 %8.2f ms errors %d %s\n",
+		r.Target, r.Op, r.Size, r.Concurrency, r.Requests, r.RPS, r.MBps, r.P50ms, r.P99ms, r.Errors, r.ErrorSample)
+	return r
+}
+
+// objTally collects a phase's latencies and errors from its workers.
+type objTally struct {
+	mu     sync.Mutex
+	lats   []time.Duration
+	errs   int
+	sample string
+}
+
+// timed runs the measured part of a phase and returns its tally and the
+// seconds it took; names gains every object a PUT wrote.
+func (s *objSession) timed(base string, p objPhase, pool []string, names *[]string) (*objTally, float64) {
+	tally := &objTally{}
+	var next atomic.Int64
+	deadline := time.Now().Add(p.d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range p.c {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if (p.n > 0 && i >= p.n) || (p.n == 0 && time.Now().After(deadline)) {
+					return
+				}
+				t0 := time.Now()
+				nm, err := s.request(base, p, pool, w, i)
+				el := time.Since(t0)
+				tally.mu.Lock()
+				if err != nil {
+					tally.errs++
+					if tally.sample == "" {
+						tally.sample = err.Error()
+					}
+				} else {
+					tally.lats = append(tally.lats, el)
+					if p.op == "PUT" {
+						*names = append(*names, nm)
+					}
+				}
+				tally.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return tally, time.Since(start).Seconds()
+}
+
+// request is worker w's i-th measured request: a PUT of a new object (whose
+// name it returns) or a GET of one already written, checked against p.sum.
+func (s *objSession) request(base string, p objPhase, pool []string, w, i int) (string, error) {
+	if p.op == "PUT" {
+		nm := fmt.Sprintf("s%d-w%d-%d", p.size, w, i)
+		st, b, err := s.do(http.MethodPut, base+nm, p.data)
+		if err == nil && st != http.StatusCreated {
+			err = fmt.Errorf("status %d: %.120s", st, b)
+		}
+		return nm, err
+	}
+	st, b, err := s.do(http.MethodGet, base+pool[i%len(pool)], nil)
+	if err == nil && (st != http.StatusOK || md5.Sum(b) != p.sum) {
+		err = fmt.Errorf("status %d, %d bytes, checksum mismatch or error", st, len(b))
+	}
+	return "", err
 }

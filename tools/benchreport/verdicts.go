@@ -22,41 +22,56 @@ const (
 	notMeasured = "not measured in this run (section missing)"
 )
 
-// verdicts judges the component issues' targets from the report's figures.
+// verdicts judges the component issues' targets from the report's figures,
+// ordered by issue (rows of one issue in the order below).
 func verdicts(krows []KeyRow, orows []ObjRow, mrows []MemRow) []Verdict {
 	var vs []Verdict
+	vs = append(vs, keyServiceVerdicts(krows)...)
+	vs = append(vs, benchOnlyVerdicts()...)
+	vs = append(vs, memoryVerdict(orows, mrows))
+	vs = append(vs, filterVerdicts(orows)...)
+	vs = append(vs, Verdict{10, "rewrap >= 2,000 objects/s (small objects)", "-", byMakeBench})
+	slices.SortStableFunc(vs, func(a, b Verdict) int { return a.Issue - b.Issue })
+	return vs
+}
 
-	// Issue 2: the key service beside Barbican, concurrency 16.
-	n2 := 0
+// keyServiceVerdicts: issue 2, the key service beside Barbican, concurrency 16.
+func keyServiceVerdicts(krows []KeyRow) []Verdict {
+	var vs []Verdict
 	for _, grp := range groupKeyRows(krows) {
 		k, a, b := grp.key, grp.byTarget["arca"], grp.byTarget["barbican"]
 		if k.c < 16 || a.RPS <= 0 || b.RPS <= 0 {
 			continue
 		}
-		n2++
 		vs = append(vs,
 			Verdict{2, fmt.Sprintf("%s at c=%d: Arca >= 20x Barbican req/s", k.sc, k.c),
 				fmt.Sprintf("%.1fx (%.0f vs %.1f req/s)%s", a.RPS/b.RPS, a.RPS, b.RPS, keyErrors(a, b)), metStr(a.RPS >= 20*b.RPS)},
 			Verdict{2, fmt.Sprintf("%s at c=%d: Arca p99 < 10 ms", k.sc, k.c),
 				fmt.Sprintf("%.2f ms", a.P99ms), metStr(a.P99ms < 10)})
 	}
-	if n2 == 0 {
+	if len(vs) == 0 {
 		vs = append(vs, Verdict{2, "Arca >= 20x Barbican req/s, p99 < 10 ms at c=16", notMeasured, "-"})
 	}
+	return vs
+}
 
-	// Issues 3, 4, 5: figures of make bench alone (this run's Arca is noauth,
-	// it does not load project keys at c=32, and objcrypt is measured in Go).
-	vs = append(vs,
-		Verdict{3, "authenticated secret GETs within 1.5x of the no-auth figure", "- (Arca runs noauth here)", byMakeBench},
-		Verdict{4, "project-key payloads at c=32: >= 5,000 req/s, p99 < 10 ms; client cache hit < 1 µs", "-", byMakeBench},
-		Verdict{5, "objcrypt: encrypt + MAC + MD5 >= 85 % of the primitives' bound; range decrypt >= 1.5x stdlib; allocation-free", "-", byMakeBench},
-		Verdict{6, "object server, directly: 4 KiB >= 5x the Python object server's req/s; 64 MiB PUT >= 75 % of the crypto bound, GET >= 800 MB/s",
+// benchOnlyVerdicts: issues 3, 4, 5 and 6's throughput are figures of make
+// bench alone (this run's Arca is noauth, it does not load project keys at
+// c=32, and objcrypt is measured in Go).
+func benchOnlyVerdicts() []Verdict {
+	return []Verdict{
+		{3, "authenticated secret GETs within 1.5x of the no-auth figure", "- (Arca runs noauth here)", byMakeBench},
+		{4, "project-key payloads at c=32: >= 5,000 req/s, p99 < 10 ms; client cache hit < 1 µs", "-", byMakeBench},
+		{5, "objcrypt: encrypt + MAC + MD5 >= 85 % of the primitives' bound; range decrypt >= 1.5x stdlib; allocation-free", "-", byMakeBench},
+		{6, "object server, directly: 4 KiB >= 5x the Python object server's req/s; 64 MiB PUT >= 75 % of the crypto bound, GET >= 800 MB/s",
 			"- (here through the Swift proxy, 4 KiB and 16 MiB)", byMakeBench},
-	)
+	}
+}
 
-	// Issue 6: memory per in-flight request bounded by a few segments,
-	// whatever the object size. One size, RSS with the process's base:
-	// the figures are shown, the bound is not judged.
+// memoryVerdict: issue 6, memory per in-flight request bounded by a few
+// segments, whatever the object size. One size, RSS with the process's
+// base: the figures are shown, the bound is not judged.
+func memoryVerdict(orows []ObjRow, mrows []MemRow) Verdict {
 	var rss []string
 	for _, m := range mrows {
 		if strings.HasPrefix(m.Name, "arca-object-server") {
@@ -73,13 +88,15 @@ func verdicts(krows []KeyRow, orows []ObjRow, mrows []MemRow) []Verdict {
 			memFigure += fmt.Sprintf(" (objects up to %s at c=%d through them)", humanSize(size), c)
 		}
 	}
-	vs = append(vs, Verdict{6, "memory per in-flight request bounded by a few segments, whatever the object size", memFigure,
-		"not judged here: the peak RSS shows what the servers held at most, base included, after one object size; it cannot show how memory grows with object size or requests in flight. The object server's report in make bench prints peak RSS for 4 KiB to 64 MiB (docs/benchmarks.md)"})
+	return Verdict{6, "memory per in-flight request bounded by a few segments, whatever the object size", memFigure,
+		"not judged here: the peak RSS shows what the servers held at most, base included, after one object size; it cannot show how memory grows with object size or requests in flight. The object server's report in make bench prints peak RSS for 4 KiB to 64 MiB (docs/benchmarks.md)"}
+}
 
-	// Issue 7: the filter's cost, client -> filter -> proxy against client ->
-	// proxy. Here arca is filter + proxy + encrypting arca-object-servers
-	// against the stack's proxy and Python object server: not that
-	// comparison, so the ratios are information.
+// filterVerdicts: issue 7, the filter's cost, client -> filter -> proxy
+// against client -> proxy. Here arca is filter + proxy + encrypting
+// arca-object-servers against the stack's proxy and Python object server:
+// not that comparison, so the ratios are information.
+func filterVerdicts(orows []ObjRow) []Verdict {
 	const info7 = "information, not a verdict: arca here adds encryption and other object servers to the filter, so this is not the same proxy with and without the filter; measured by make bench (tools/bench-filter.sh, docs/benchmarks.md)"
 	oby := map[string]ObjRow{}
 	for _, r := range orows {
@@ -109,13 +126,10 @@ func verdicts(krows []KeyRow, orows []ObjRow, mrows []MemRow) []Verdict {
 		}
 		return prefix + strings.Join(parts, ", ")
 	}
-	vs = append(vs,
-		Verdict{7, "added p50 per small request through the filter < 0.5 ms", fig("p50 arca - swift: ", small), info7},
-		Verdict{7, "large PUT/GET through the filter >= 95 % of the throughput without it", fig("arca / swift req/s: ", large), info7},
-		Verdict{10, "rewrap >= 2,000 objects/s (small objects)", "-", byMakeBench},
-	)
-	slices.SortStableFunc(vs, func(a, b Verdict) int { return a.Issue - b.Issue })
-	return vs
+	return []Verdict{
+		{7, "added p50 per small request through the filter < 0.5 ms", fig("p50 arca - swift: ", small), info7},
+		{7, "large PUT/GET through the filter >= 95 % of the throughput without it", fig("arca / swift req/s: ", large), info7},
+	}
 }
 
 // keyErrors notes failed requests behind a key-service ratio.

@@ -60,85 +60,141 @@ func main() {
 	os.Exit(run())
 }
 
-func run() int {
-	var (
-		targetSpecs, ratios, maxP99s, minRPSs, pids listFlag
-		scenarios                                   = flag.String("scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
-		projectKeys                                 = flag.Bool("project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
-		pkProject                                   = flag.String("pk-project", "", "project_id for project-key payloads (default: the target's own project)")
-		concurrency                                 = flag.Int("c", 16, "concurrent workers (keep-alive connections)")
-		duration                                    = flag.Duration("duration", 10*time.Second, "measured time per scenario and target")
-		requests                                    = flag.Uint64("requests", 0, "measure this many requests instead of a duration")
-		warmup                                      = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
-		pool                                        = flag.Int("pool", 100, "secrets created beforehand for the GET scenarios")
-		payloadSize                                 = flag.Int("payload-size", 32, "bytes of text payload per stored secret")
-		timeout                                     = flag.Duration("timeout", 30*time.Second, "per-request timeout")
-		rounds                                      = flag.Int("rounds", 1, "split each target's measurement into this many slices, alternating between targets")
-		title                                       = flag.String("title", "", "label printed on the table and CHECK lines")
-		mysqlDSN                                    = flag.String("mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
-		jsonOut                                     = flag.String("json", "", "also write every result (scenario, target, concurrency, req/s, p50/p99 ms, errors) to this file as JSON")
-	)
-	flag.Var(&targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
-	flag.Var(&ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
-	flag.Var(&maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
-	flag.Var(&minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
-	flag.Var(&pids, "pid", "NAME=PID: report the CPU time per request of this process and its descendants (repeatable)")
-	flag.Parse()
+// cliFlags are the command line's values, before options checks them.
+type cliFlags struct {
+	targetSpecs, ratios, maxP99s, minRPSs, pids listFlag
 
-	o := options{concurrency: *concurrency, duration: *duration, requests: *requests, warmup: *warmup, rounds: *rounds, title: *title}
-	fatal := func(err error) int {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		return 2
+	scenarios   string
+	projectKeys bool
+	pkProject   string
+	concurrency int
+	duration    time.Duration
+	requests    uint64
+	warmup      time.Duration
+	pool        int
+	payloadSize int
+	timeout     time.Duration
+	rounds      int
+	title       string
+	mysqlDSN    string
+	jsonOut     string
+}
+
+// defineFlags registers the command line on fs.
+func defineFlags(fs *flag.FlagSet) *cliFlags {
+	f := &cliFlags{}
+	fs.StringVar(&f.scenarios, "scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
+	fs.BoolVar(&f.projectKeys, "project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
+	fs.StringVar(&f.pkProject, "pk-project", "", "project_id for project-key payloads (default: the target's own project)")
+	fs.IntVar(&f.concurrency, "c", 16, "concurrent workers (keep-alive connections)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per scenario and target")
+	fs.Uint64Var(&f.requests, "requests", 0, "measure this many requests instead of a duration")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
+	fs.IntVar(&f.pool, "pool", 100, "secrets created beforehand for the GET scenarios")
+	fs.IntVar(&f.payloadSize, "payload-size", 32, "bytes of text payload per stored secret")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.IntVar(&f.rounds, "rounds", 1, "split each target's measurement into this many slices, alternating between targets")
+	fs.StringVar(&f.title, "title", "", "label printed on the table and CHECK lines")
+	fs.StringVar(&f.mysqlDSN, "mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
+	fs.StringVar(&f.jsonOut, "json", "", "also write every result (scenario, target, concurrency, req/s, p50/p99 ms, errors) to this file as JSON")
+	fs.Var(&f.targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
+	fs.Var(&f.ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
+	fs.Var(&f.maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
+	fs.Var(&f.minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
+	fs.Var(&f.pids, "pid", "NAME=PID: report the CPU time per request of this process and its descendants (repeatable)")
+	return f
+}
+
+// options checks the flags and turns them into the run's options; it
+// opens the -mysql connection last.
+func (f *cliFlags) options() (options, error) {
+	o := options{concurrency: f.concurrency, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title}
+	if o.concurrency < 1 || f.pool < 1 || o.rounds < 1 || len(f.targetSpecs) == 0 {
+		return o, errors.New("need -c >= 1, -pool >= 1, -rounds >= 1 and at least one -target")
 	}
-	if o.concurrency < 1 || *pool < 1 || o.rounds < 1 || len(targetSpecs) == 0 {
-		return fatal(errors.New("need -c >= 1, -pool >= 1, -rounds >= 1 and at least one -target"))
-	}
-	for _, s := range targetSpecs {
+	for _, s := range f.targetSpecs {
 		t, err := ParseTarget(s)
 		if err != nil {
-			return fatal(err)
+			return o, err
 		}
 		o.targets = append(o.targets, t)
 	}
-	for _, s := range pids {
+	for _, s := range f.pids {
 		name, v, ok := strings.Cut(s, "=")
 		pid, err := strconv.Atoi(v)
 		if !ok || err != nil || name == "" || pid <= 1 {
-			return fatal(fmt.Errorf("-pid %q: want NAME=PID", s))
+			return o, fmt.Errorf("-pid %q: want NAME=PID", s)
 		}
 		o.watches = append(o.watches, Watch{Name: name, PID: pid})
 	}
-	for _, s := range strings.Split(*scenarios, ",") {
+	for _, s := range strings.Split(f.scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			if !slices.Contains(scenarioNames, s) {
-				return fatal(fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(scenarioNames, ", ")))
+				return o, fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(scenarioNames, ", "))
 			}
 			o.scenarios = append(o.scenarios, s)
 		}
 	}
-	if *projectKeys && !slices.Contains(o.scenarios, ScenarioProjectKey) {
+	if f.projectKeys && !slices.Contains(o.scenarios, ScenarioProjectKey) {
 		o.scenarios = append(o.scenarios, ScenarioProjectKey)
 	}
 	var err error
-	if o.checks, err = parseChecks(ratios, maxP99s, minRPSs); err != nil {
-		return fatal(err)
+	if o.checks, err = parseChecks(f.ratios, f.maxP99s, f.minRPSs); err != nil {
+		return o, err
 	}
-	if o.sql, err = OpenSQLStats(*mysqlDSN); err != nil {
+	if o.sql, err = OpenSQLStats(f.mysqlDSN); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// fatal reports an error that stops the run before its figures are valid.
+func fatal(err error) int {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	return 2
+}
+
+func run() int {
+	f := defineFlags(flag.CommandLine)
+	flag.Parse()
+	o, err := f.options()
+	if err != nil {
 		return fatal(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &Env{
-		Client: newClient(o.concurrency, *timeout), PoolSize: *pool, PayloadSize: *payloadSize,
-		PKProject: *pkProject, SetupConc: min(o.concurrency, 8),
+		Client: newClient(o.concurrency, f.timeout), PoolSize: f.pool, PayloadSize: f.payloadSize,
+		PKProject: f.pkProject, SetupConc: min(o.concurrency, 8),
 	}
 	for _, t := range o.targets {
 		if err := t.Login(ctx); err != nil {
 			return fatal(err)
 		}
 	}
+	printHeader(o)
 
+	var all []*Result
+	for _, sc := range o.scenarios {
+		results, err := runScenario(ctx, env, o, sc)
+		if err != nil {
+			return fatal(err)
+		}
+		printTable(o, sc, results)
+		all = append(all, results...)
+	}
+
+	if f.jsonOut != "" {
+		if err := writeJSON(f.jsonOut, o, all); err != nil {
+			return fatal(err)
+		}
+	}
+	return printSummary(o, all)
+}
+
+// printHeader says what the run measures, on what, and against which targets.
+func printHeader(o options) {
 	measure := fmt.Sprintf("%v measured", o.duration)
 	if o.requests > 0 {
 		measure = fmt.Sprintf("%d requests measured", o.requests)
@@ -152,22 +208,12 @@ func run() int {
 	for _, t := range o.targets {
 		fmt.Printf("  target %s\n", t)
 	}
+}
 
-	var all []*Result
-	for _, sc := range o.scenarios {
-		results, err := runScenario(ctx, env, o, sc)
-		if err != nil {
-			return fatal(err)
-		}
-		printTable(o, sc, results)
-		all = append(all, results...)
-	}
-
-	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, o, all); err != nil {
-			return fatal(err)
-		}
-	}
+// printSummary prints every scenario's figures, the CHECK lines and the
+// failed requests, and returns the exit status: 1 when a target is missed,
+// 2 when requests failed in a measured phase.
+func printSummary(o options, all []*Result) int {
 	fmt.Println()
 	fmt.Printf("== loadgen %s: all scenarios\n", o.title)
 	printRows(all)

@@ -84,91 +84,30 @@ func (r *Result) RPS() float64 {
 func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, duration time.Duration, requests uint64) *Result {
 	res := &Result{}
 	var mu sync.Mutex
+	fail := func(msg string) {
+		mu.Lock()
+		res.Errors++
+		if len(res.ErrorSamples) < 5 {
+			res.ErrorSamples = append(res.ErrorSamples, msg)
+		}
+		mu.Unlock()
+	}
 	var sent atomic.Uint64
 	hists := make([]Histogram, concurrency)
 	start := time.Now()
 	deadline := start.Add(duration)
+	more := func() bool {
+		if requests > 0 {
+			return sent.Add(1) <= requests
+		}
+		return time.Now().Before(deadline)
+	}
 	var wg sync.WaitGroup
 	for worker := range concurrency {
 		wg.Go(func() {
-			h := &hists[worker]
-			fail := func(msg string) {
-				mu.Lock()
-				res.Errors++
-				if len(res.ErrorSamples) < 5 {
-					res.ErrorSamples = append(res.ErrorSamples, msg)
-				}
-				mu.Unlock()
-			}
-			// Plain-http targets are driven by rawhttp: the load
-			// generator's CPU per request is taken from the servers'.
-			var raw *rawhttp.Conn
-			defer func() {
-				if raw != nil {
-					raw.Close()
-				}
-			}()
-			for i := uint64(0); ; i++ {
-				if requests > 0 {
-					if sent.Add(1) > requests {
-						return
-					}
-				} else if !time.Now().Before(deadline) {
-					return
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				req, err := w.Build(ctx, worker, i)
-				if err != nil {
-					fail(err.Error())
-					return
-				}
-				if req.URL.Scheme == "http" {
-					if raw == nil || raw.Host() != req.URL.Host {
-						if raw != nil {
-							raw.Close()
-						}
-						raw = rawhttp.New(req.URL.Host, rawhttp.HostPort(req.URL.Host), c.Timeout)
-					}
-					t0 := time.Now()
-					status, body, err := raw.Do(req)
-					h.Record(time.Since(t0))
-					switch {
-					case err != nil:
-						fail(fmt.Sprintf("%s %s: %v", req.Method, req.URL.Path, err))
-					case status/100 != 2:
-						fail(fmt.Sprintf("%s %s: %d %s: %.200s", req.Method, req.URL.Path, status, http.StatusText(status), body))
-					case w.Keep != nil:
-						w.Keep(body)
-					}
-					continue
-				}
-				t0 := time.Now()
-				resp, err := c.Do(req)
-				if err != nil {
-					h.Record(time.Since(t0))
-					fail(err.Error())
-					continue
-				}
-				ok := resp.StatusCode/100 == 2
-				var body []byte
-				if !ok || w.Keep != nil {
-					body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-				} else {
-					_, err = io.Copy(io.Discard, resp.Body)
-				}
-				resp.Body.Close()
-				h.Record(time.Since(t0))
-				switch {
-				case err != nil:
-					fail(fmt.Sprintf("%s %s: reading body: %v", req.Method, req.URL.Path, err))
-				case !ok:
-					fail(fmt.Sprintf("%s %s: %s: %.200s", req.Method, req.URL.Path, resp.Status, body))
-				case w.Keep != nil:
-					w.Keep(body)
-				}
-			}
+			pw := &phaseWorker{c: c, w: w, id: worker, h: &hists[worker], fail: fail}
+			defer pw.close()
+			pw.loop(ctx, more)
 		})
 	}
 	wg.Wait()
@@ -177,4 +116,92 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 		res.Hist.Merge(&hists[i])
 	}
 	return res
+}
+
+// phaseWorker is one of Phase's workers: its own histogram and, for
+// plain-http targets, its own rawhttp connection; fail counts an error in
+// the phase's result.
+type phaseWorker struct {
+	c    *http.Client
+	w    *Workload
+	id   int
+	h    *Histogram
+	raw  *rawhttp.Conn
+	fail func(msg string)
+}
+
+// loop sends requests while more says so and ctx is live.
+func (pw *phaseWorker) loop(ctx context.Context, more func() bool) {
+	for i := uint64(0); ; i++ {
+		if !more() || ctx.Err() != nil {
+			return
+		}
+		req, err := pw.w.Build(ctx, pw.id, i)
+		if err != nil {
+			pw.fail(err.Error())
+			return
+		}
+		// Plain-http targets are driven by rawhttp: the load generator's
+		// CPU per request is taken from the servers'.
+		if req.URL.Scheme == "http" {
+			pw.doRaw(req)
+		} else {
+			pw.doHTTP(req)
+		}
+	}
+}
+
+func (pw *phaseWorker) close() {
+	if pw.raw != nil {
+		pw.raw.Close()
+	}
+}
+
+// doRaw sends req on the worker's rawhttp connection, opened (again) when
+// the host changes.
+func (pw *phaseWorker) doRaw(req *http.Request) {
+	if pw.raw == nil || pw.raw.Host() != req.URL.Host {
+		pw.close()
+		pw.raw = rawhttp.New(req.URL.Host, rawhttp.HostPort(req.URL.Host), pw.c.Timeout)
+	}
+	t0 := time.Now()
+	status, body, err := pw.raw.Do(req)
+	pw.h.Record(time.Since(t0))
+	switch {
+	case err != nil:
+		pw.fail(fmt.Sprintf("%s %s: %v", req.Method, req.URL.Path, err))
+	case status/100 != 2:
+		pw.fail(fmt.Sprintf("%s %s: %d %s: %.200s", req.Method, req.URL.Path, status, http.StatusText(status), body))
+	case pw.w.Keep != nil:
+		pw.w.Keep(body)
+	}
+}
+
+// doHTTP sends req with net/http; the body is read only when it is kept
+// or tells why the request failed.
+func (pw *phaseWorker) doHTTP(req *http.Request) {
+	t0 := time.Now()
+	resp, err := pw.c.Do(req)
+	if err != nil {
+		pw.h.Record(time.Since(t0))
+		pw.fail(err.Error())
+		return
+	}
+	ok := resp.StatusCode/100 == 2
+	var body []byte
+	if !ok || pw.w.Keep != nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	} else {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	resp.Body.Close()
+	pw.h.Record(time.Since(t0))
+	switch {
+	case err != nil:
+		pw.fail(fmt.Sprintf("%s %s: reading body: %v", req.Method, req.URL.Path, err))
+	case !ok:
+		pw.fail(fmt.Sprintf("%s %s: %s: %.200s", req.Method, req.URL.Path, resp.Status, body))
+	case pw.w.Keep != nil:
+		pw.w.Keep(body)
+	}
 }
