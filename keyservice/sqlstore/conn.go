@@ -24,7 +24,7 @@ func (c conn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (c conn) QueryContext(ctx context.Context, query string, args ...any) (*rows, error) {
-	r, err := c.db.QueryContext(ctx, query, args...)
+	r, err := c.db.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller checks Err of the rows returned
 	if err != nil {
 		return nil, unavailable(ctx, err)
 	}
@@ -52,7 +52,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*rows, error) {
-	r, err := t.tx.QueryContext(ctx, query, args...)
+	r, err := t.tx.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller checks Err of the rows returned
 	if err != nil {
 		return nil, unavailable(ctx, err)
 	}
