@@ -58,11 +58,11 @@ func (s *Service) DeleteACLs(ctx context.Context, kind, id string) error {
 func (s *Service) changeACLs(ctx context.Context, kind, id string, specs map[string]ACLSpec, replace bool) error {
 	for op, spec := range specs {
 		if op != ACLRead {
-			return Errorf(ErrInvalid, fmt.Sprintf("Invalid ACL operation %q: only 'read' is supported.", op))
+			return Errorf(ErrInvalid, "Invalid ACL operation %q: only 'read' is supported.", op)
 		}
 		if spec.Users != nil {
 			if len(*spec.Users) > MaxACLUsers {
-				return Errorf(ErrInvalid, fmt.Sprintf("Invalid ACL: at most %d users.", MaxACLUsers))
+				return Errorf(ErrInvalid, "Invalid ACL: at most %d users.", MaxACLUsers)
 			}
 			for _, u := range *spec.Users {
 				if u == "" || len(u) > 255 {

@@ -23,7 +23,7 @@ const (
 )
 
 type auditWriter struct {
-	store Store
+	store AuditStore
 	log   zerolog.Logger
 
 	mu      sync.Mutex
@@ -37,7 +37,7 @@ type auditWriter struct {
 	done    chan struct{}
 }
 
-func newAuditWriter(store Store, log zerolog.Logger) *auditWriter {
+func newAuditWriter(store AuditStore, log zerolog.Logger) *auditWriter {
 	a := &auditWriter{store: store, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
 	go a.run()

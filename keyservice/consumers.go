@@ -18,7 +18,7 @@ func validateConsumer(spec ConsumerSpec) error {
 		return Errorf(ErrInvalid, "Invalid consumer: 'name' and 'URL' are required non-empty strings.")
 	}
 	if len(spec.Name) > MaxNameLength || len(spec.URL) > MaxNameLength {
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid consumer: 'name' and 'URL' are at most %d characters.", MaxNameLength))
+		return Errorf(ErrInvalid, "Invalid consumer: 'name' and 'URL' are at most %d characters.", MaxNameLength)
 	}
 	return nil
 }

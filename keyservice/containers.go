@@ -35,7 +35,7 @@ func (s *Service) CreateContainer(ctx context.Context, caller Caller, spec Conta
 	for _, ref := range spec.Secrets {
 		if _, err := s.projectSecret(ctx, caller.ProjectID, ref.SecretID); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return nil, Errorf(ErrNotFound, fmt.Sprintf("Secret provided for '%s' doesn't exist.", ref.Name))
+				return nil, Errorf(ErrNotFound, "Secret provided for '%s' doesn't exist.", ref.Name)
 			}
 			return nil, err
 		}
@@ -76,12 +76,12 @@ func validateContainerSpec(spec ContainerSpec) error {
 		return Errorf(ErrInvalid, "Invalid container type: must be one of generic, rsa, certificate.")
 	}
 	if len(spec.Name) > MaxNameLength {
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid name: longer than %d characters.", MaxNameLength))
+		return Errorf(ErrInvalid, "Invalid name: longer than %d characters.", MaxNameLength)
 	}
 	names, ids := map[string]bool{}, map[string]bool{}
 	for _, ref := range spec.Secrets {
 		if len(ref.Name) > MaxNameLength {
-			return Errorf(ErrInvalid, fmt.Sprintf("Invalid secret reference name: longer than %d characters.", MaxNameLength))
+			return Errorf(ErrInvalid, "Invalid secret reference name: longer than %d characters.", MaxNameLength)
 		}
 		if names[ref.Name] {
 			return Errorf(ErrInvalid, "Duplicate reference names are not allowed.")
@@ -174,7 +174,7 @@ func (s *Service) AddContainerSecret(ctx context.Context, caller Caller, c *Cont
 		return Errorf(ErrInvalid, "Only 'generic' containers can be modified.")
 	}
 	if len(ref.Name) > MaxNameLength {
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid secret reference name: longer than %d characters.", MaxNameLength))
+		return Errorf(ErrInvalid, "Invalid secret reference name: longer than %d characters.", MaxNameLength)
 	}
 	if c.ProjectID != caller.ProjectID {
 		return Errorf(ErrNotFound, "Secret provided doesn't exist.")

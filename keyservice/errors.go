@@ -2,12 +2,13 @@ package keyservice
 
 import (
 	"errors"
-	"net/http"
+	"fmt"
 )
 
-// Sentinel errors callers branch on. Service methods wrap them with context
-// (fmt.Errorf("...: %w", ErrNotFound)); the HTTP layer maps them to statuses
-// with StatusOf and to the Barbican error body.
+// Sentinel errors callers branch on: the kinds of error the service reports.
+// Service methods wrap them with context (fmt.Errorf("...: %w",
+// ErrNotFound)); KindOf names the kind of any error, and the HTTP edge (package
+// api) maps kinds to statuses and to the Barbican error body.
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrForbidden       = errors.New("forbidden")
@@ -19,6 +20,28 @@ var (
 	ErrGone            = errors.New("gone")
 	ErrUnavailable     = errors.New("service unavailable")
 )
+
+// kinds lists the sentinels in the order KindOf tries them: an error that
+// wraps several (a conflict found while the database was failing, say) is
+// of the first kind it matches.
+var kinds = []error{
+	ErrNotFound, ErrForbidden, ErrConflict, ErrInvalid, ErrTooLarge,
+	ErrUnsupportedType, ErrNotAcceptable, ErrGone, ErrUnavailable,
+}
+
+// KindOf returns the sentinel err is built on, or nil for an error no one
+// classified (nil as well): such an error is an internal one, our fault.
+func KindOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return nil
+}
 
 // Error is an error with a message meant for the API client. The message is
 // what Barbican would put in the "description" field; Kind is one of the
@@ -33,36 +56,8 @@ func (e *Error) Error() string { return e.Description }
 // Unwrap lets errors.Is(err, ErrNotFound) see through an *Error.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// Errorf builds a client-facing error of the given kind.
-func Errorf(kind error, description string) error {
-	return &Error{Kind: kind, Description: description}
-}
-
-// StatusOf returns the HTTP status for an error built on the sentinels, and
-// 500 for anything else: an error we did not classify is our fault.
-func StatusOf(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrUnsupportedType):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrNotAcceptable):
-		return http.StatusNotAcceptable
-	case errors.Is(err, ErrGone):
-		return http.StatusGone
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
+// Errorf builds a client-facing error of the given kind whose description
+// is formatted as by fmt.Sprintf (go vet checks the format).
+func Errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Description: fmt.Sprintf(format, args...)}
 }

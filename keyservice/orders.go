@@ -44,7 +44,7 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 		return nil, Errorf(ErrInvalid, "Invalid extra data: 'bit_length' must be a positive multiple of 8.")
 	}
 	if m.Name != nil && len(*m.Name) > MaxNameLength {
-		return nil, Errorf(ErrInvalid, fmt.Sprintf("Invalid name: longer than %d characters.", MaxNameLength))
+		return nil, Errorf(ErrInvalid, "Invalid name: longer than %d characters.", MaxNameLength)
 	}
 	if m.PayloadContentType != nil && *m.PayloadContentType != ContentTypeBinary {
 		return nil, Errorf(ErrInvalid, "Invalid payload_content_type: key orders produce application/octet-stream.")

@@ -430,10 +430,10 @@ func (s *Service) destroyConflict(ctx context.Context, keyID string, now time.Ti
 	}
 	// Rounded up, so that a retry after the time said succeeds.
 	wait = max((wait + time.Second - 1).Truncate(time.Second), time.Second)
-	return Errorf(ErrConflict, fmt.Sprintf("The project key was deactivated %s, less than active_key_cache_ttl (%s) ago: "+
+	return Errorf(ErrConflict, "The project key was deactivated %s, less than active_key_cache_ttl (%s) ago: "+
 		"object servers may still be encrypting new writes under it. Retry in %s, or destroy it now with force=true: "+
 		"objects written under it in that window, already acknowledged, would become unreadable for good.",
-		since, s.destroyWait, wait))
+		since, s.destroyWait, wait)
 }
 
 // AuditProjectKeyAccess records an operation refused before it reached the

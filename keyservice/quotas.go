@@ -69,7 +69,7 @@ func (s *Service) checkQuota(ctx context.Context, projectID, resource string) er
 		}
 	}
 	if n >= limit {
-		return Errorf(ErrForbidden, fmt.Sprintf("Quota reached for project %s. Only %d %s are allowed.", projectID, limit, resource))
+		return Errorf(ErrForbidden, "Quota reached for project %s. Only %d %s are allowed.", projectID, limit, resource)
 	}
 	return nil
 }
@@ -103,10 +103,10 @@ func (s *Service) SetProjectQuotas(ctx context.Context, projectID string, q Quot
 			known = known || k == r
 		}
 		if !known {
-			return Errorf(ErrInvalid, fmt.Sprintf("Invalid quota resource %q.", r))
+			return Errorf(ErrInvalid, "Invalid quota resource %q.", r)
 		}
 		if v < Unlimited {
-			return Errorf(ErrInvalid, fmt.Sprintf("Invalid quota for %s: must be -1 (unlimited) or more.", r))
+			return Errorf(ErrInvalid, "Invalid quota for %s: must be -1 (unlimited) or more.", r)
 		}
 	}
 	now := s.Now()

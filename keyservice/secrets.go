@@ -90,11 +90,11 @@ func (s *Service) CreateSecret(ctx context.Context, caller Caller, spec SecretSp
 func (s *Service) validateSpec(spec SecretSpec, now time.Time) error {
 	switch {
 	case len(spec.Name) > MaxNameLength:
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid name: longer than %d characters.", MaxNameLength))
+		return Errorf(ErrInvalid, "Invalid name: longer than %d characters.", MaxNameLength)
 	case spec.SecretType != "" && !secretTypes[spec.SecretType]:
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid secret_type %q: must be one of symmetric, public, private, passphrase, certificate, opaque.", spec.SecretType))
+		return Errorf(ErrInvalid, "Invalid secret_type %q: must be one of symmetric, public, private, passphrase, certificate, opaque.", spec.SecretType)
 	case spec.BitLength < 0 || spec.BitLength > MaxBitLength:
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid bit_length: must be an integer from 1 to %d.", MaxBitLength))
+		return Errorf(ErrInvalid, "Invalid bit_length: must be an integer from 1 to %d.", MaxBitLength)
 	case spec.Expiration != nil && !spec.Expiration.After(now):
 		return Errorf(ErrInvalid, "Invalid expiration: the date must be in the future.")
 	case len(spec.Algorithm) > 255 || len(spec.Mode) > 255:
@@ -201,7 +201,7 @@ func (s *Service) ListSecrets(ctx context.Context, f SecretFilter) ([]*Secret, i
 	f.Now = s.Now()
 	for _, k := range f.Sort {
 		if !SortableSecretFields[k.Field] {
-			return nil, 0, Errorf(ErrInvalid, fmt.Sprintf("Invalid sort key %q.", k.Field))
+			return nil, 0, Errorf(ErrInvalid, "Invalid sort key %q.", k.Field)
 		}
 	}
 	list, total, err := s.store.ListSecrets(ctx, f)
@@ -224,7 +224,7 @@ func NormalizeMetadataKey(key string) (string, error) {
 
 func validMetadataValue(v string) error {
 	if len(v) > MaxMetadataLen {
-		return Errorf(ErrInvalid, fmt.Sprintf("Invalid metadata value: longer than %d characters.", MaxMetadataLen))
+		return Errorf(ErrInvalid, "Invalid metadata value: longer than %d characters.", MaxMetadataLen)
 	}
 	return nil
 }
@@ -241,7 +241,7 @@ func (s *Service) SecretMetadata(ctx context.Context, sec *Secret) (map[string]s
 // ReplaceSecretMetadata replaces all user metadata of a secret.
 func (s *Service) ReplaceSecretMetadata(ctx context.Context, sec *Secret, md map[string]string) error {
 	if len(md) > MaxMetadataKeys {
-		return Errorf(ErrInvalid, fmt.Sprintf("Too many metadata keys (at most %d).", MaxMetadataKeys))
+		return Errorf(ErrInvalid, "Too many metadata keys (at most %d).", MaxMetadataKeys)
 	}
 	clean := make(map[string]string, len(md))
 	for k, v := range md {

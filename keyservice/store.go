@@ -5,18 +5,39 @@ import (
 	"time"
 )
 
-// Store persists the key service's resources. Implementations must be safe
-// for concurrent use by many goroutines and many processes sharing one
-// database, and must not rely on table locks (Galera-ready): conflicts are
-// detected with unique keys and conditional updates.
+// Store persists the key service's resources: one interface per resource,
+// so that a consumer (or a test fake) takes only the part it needs.
+// Implementations must be safe for concurrent use by many goroutines and many
+// processes sharing one database, and must not rely on table locks
+// (Galera-ready): conflicts are detected with unique keys and conditional
+// updates.
 //
 // Errors: ErrNotFound when a row does not exist, ErrConflict when a unique
-// key or a precondition is violated; anything else is an internal error,
+// key or a precondition is violated, ErrUnavailable when the database cannot
+// be reached or does not answer in time; anything else is an internal error,
 // wrapped with context. Stores never see plaintext key material.
 type Store interface {
+	HealthStore
+	KEKStore
+	SecretStore
+	SecretMetadataStore
+	OrderStore
+	ProjectKeyStore
+	AuditStore
+	ContainerStore
+	ACLStore
+	ConsumerStore
+	QuotaStore
+}
+
+// HealthStore is what a health check needs.
+type HealthStore interface {
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+}
 
+// KEKStore keeps each project's sealed key-encryption key.
+type KEKStore interface {
 	// GetProjectKEK returns the project's sealed KEK, ErrNotFound if none.
 	GetProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error)
 	// CreateProjectKEK inserts a KEK; ErrConflict if the project has one
@@ -29,7 +50,10 @@ type Store interface {
 	// ListProjectKEKs returns up to limit KEKs with ProjectID > after,
 	// ordered by ProjectID: the cursor of a resumable rewrap.
 	ListProjectKEKs(ctx context.Context, after string, limit int) ([]ProjectKEK, error)
+}
 
+// SecretStore keeps secrets and their sealed payloads.
+type SecretStore interface {
 	// CreateSecret inserts a secret (with or without payload).
 	CreateSecret(ctx context.Context, s *Secret) error
 	// GetSecret returns a secret by id, whatever its project.
@@ -42,7 +66,11 @@ type Store interface {
 	// ListSecrets returns one page of a project's secrets and the total
 	// number matching the filter.
 	ListSecrets(ctx context.Context, f SecretFilter) ([]*Secret, int, error)
+}
 
+// SecretMetadataStore keeps the user metadata of secrets; it goes with its
+// secret.
+type SecretMetadataStore interface {
 	// GetSecretMetadata returns a secret's user metadata (never nil).
 	GetSecretMetadata(ctx context.Context, secretID string) (map[string]string, error)
 	// ReplaceSecretMetadata replaces all user metadata of a secret.
@@ -53,7 +81,10 @@ type Store interface {
 	UpdateSecretMetadatum(ctx context.Context, secretID, key, value string) error
 	// DeleteSecretMetadatum removes one key; ErrNotFound if absent.
 	DeleteSecretMetadatum(ctx context.Context, secretID, key string) error
+}
 
+// OrderStore keeps orders.
+type OrderStore interface {
 	// CreateOrder inserts an order.
 	CreateOrder(ctx context.Context, o *Order) error
 	// UpdateOrder stores an order's status, result and error fields.
@@ -65,11 +96,12 @@ type Store interface {
 	ListOrders(ctx context.Context, projectID string, limit, offset int) ([]*Order, int, error)
 	// DeleteOrder removes an order (not the secret it produced).
 	DeleteOrder(ctx context.Context, id string) error
+}
 
-	// ---- Project keys and their audit trail (projectkeys.go,
-	// docs/project-keys.md). At most one ACTIVE key per project, enforced
-	// by a unique key, never by a lock.
-
+// ProjectKeyStore keeps project keys (projectkeys.go,
+// docs/project-keys.md). At most one ACTIVE key per project, enforced by a
+// unique key, never by a lock.
+type ProjectKeyStore interface {
 	// CreateProjectKey inserts k as its project's ACTIVE key; ErrConflict
 	// if the project already has an active key (a concurrent creator won).
 	CreateProjectKey(ctx context.Context, k *ProjectKey) error
@@ -92,16 +124,26 @@ type Store interface {
 	// key deactivated after deactivatedBy (ErrConflict). ErrGone if it is
 	// destroyed already, ErrNotFound if absent.
 	DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error
+}
+
+// AuditStore keeps the project keys' audit trail (audit.go, auditexport.go,
+// docs/operations.md).
+type AuditStore interface {
 	// AppendKeyAudit writes audit records, all or none.
 	AppendKeyAudit(ctx context.Context, recs []KeyAuditRecord) error
 	// ListKeyAudit returns audit records, oldest first.
 	ListKeyAudit(ctx context.Context, f KeyAuditFilter) ([]KeyAuditRecord, error)
+	// ScanKeyAudit returns audit records with ID > q.AfterID, of
+	// q.ProjectID (empty: all projects), written at or after q.Since (zero:
+	// any time), oldest first, at most q.Limit (0: 1000).
+	ScanKeyAudit(ctx context.Context, q KeyAuditQuery) ([]KeyAuditRecord, error)
+}
 
-	// ---- Containers and container consumers (containers.go,
-	// consumers.go). Containers reference secrets by id; deleting a secret
-	// removes it from every container, deleting a container removes its
-	// references and consumers (foreign keys, ON DELETE CASCADE).
-
+// ContainerStore keeps containers (containers.go). Containers reference
+// secrets by id; deleting a secret removes it from every container, deleting
+// a container removes its references and consumers (foreign keys, ON DELETE
+// CASCADE).
+type ContainerStore interface {
 	// CreateContainer inserts a container and its secret references, all
 	// or nothing; ErrNotFound if a referenced secret does not exist.
 	CreateContainer(ctx context.Context, c *Container) error
@@ -119,29 +161,22 @@ type Store interface {
 	AddContainerSecret(ctx context.Context, containerID string, ref ContainerSecret, updated time.Time) error
 	// RemoveContainerSecret removes a reference; ErrNotFound if absent.
 	RemoveContainerSecret(ctx context.Context, containerID string, ref ContainerSecret, updated time.Time) error
-	// PutContainerConsumer registers a consumer; registering one again
-	// only refreshes its Updated time. ErrNotFound if the container does
-	// not exist.
-	PutContainerConsumer(ctx context.Context, c *ContainerConsumer) error
-	// RemoveContainerConsumer removes a consumer; ErrNotFound if absent.
-	RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error
-	// ListContainerConsumers returns one page of a container's consumers,
-	// oldest first, and their total.
-	ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]ContainerConsumer, int, error)
+}
 
-	// ---- ACLs of secrets and containers (acls.go). kind is ACLSecret or
-	// ACLContainer; ACLs go with the resource they belong to.
-
+// ACLStore keeps the ACLs of secrets and containers (acls.go). kind is
+// ACLSecret or ACLContainer; ACLs go with the resource they belong to.
+type ACLStore interface {
 	// GetACLs returns a resource's ACLs ordered by operation, with users
 	// sorted; none (not an error) when it has none or does not exist.
 	GetACLs(ctx context.Context, kind, id string) ([]ACL, error)
 	// ReplaceACLs replaces all ACLs of a resource, atomically; an empty
 	// list deletes them. ErrNotFound if the resource does not exist.
 	ReplaceACLs(ctx context.Context, kind, id string, acls []ACL) error
+}
 
-	// ---- Secret consumers (consumers.go, microversion 1.1); they go with
-	// their secret.
-
+// ConsumerStore keeps the consumers of secrets (microversion 1.1) and of
+// containers (consumers.go); they go with the resource they consume.
+type ConsumerStore interface {
 	// PutSecretConsumer registers a consumer; registering one again only
 	// refreshes its Updated time. ErrNotFound if the secret does not exist.
 	PutSecretConsumer(ctx context.Context, c *SecretConsumer) error
@@ -151,8 +186,20 @@ type Store interface {
 	// first, and their total (limit <= 0: only the total).
 	ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]SecretConsumer, int, error)
 
-	// ---- Quotas (quotas.go).
+	// PutContainerConsumer registers a consumer; registering one again
+	// only refreshes its Updated time. ErrNotFound if the container does
+	// not exist.
+	PutContainerConsumer(ctx context.Context, c *ContainerConsumer) error
+	// RemoveContainerConsumer removes a consumer; ErrNotFound if absent.
+	RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error
+	// ListContainerConsumers returns one page of a container's consumers,
+	// oldest first, and their total.
+	ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]ContainerConsumer, int, error)
+}
 
+// QuotaStore keeps configured project quotas and counts what they limit
+// (quotas.go).
+type QuotaStore interface {
 	// GetProjectQuotas returns a project's configured quotas (only the
 	// resources set); ErrNotFound if none are configured.
 	GetProjectQuotas(ctx context.Context, projectID string) (*ProjectQuotas, error)
@@ -167,13 +214,6 @@ type Store interface {
 	// (QuotaSecrets: not expired at now; QuotaConsumers: container and
 	// secret consumers registered by the project).
 	CountResources(ctx context.Context, projectID, resource string, now time.Time) (int, error)
-
-	// ---- Audit export (auditexport.go, docs/operations.md). Read-only.
-
-	// ScanKeyAudit returns audit records with ID > q.AfterID, of
-	// q.ProjectID (empty: all projects), written at or after q.Since (zero:
-	// any time), oldest first, at most q.Limit (0: 1000).
-	ScanKeyAudit(ctx context.Context, q KeyAuditQuery) ([]KeyAuditRecord, error)
 }
 
 // Comparison operators of the created/updated/expiration list filters.

@@ -16,12 +16,8 @@ import (
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-)
 
-// Dialects, spelled as package dbconn returns them.
-const (
-	MySQL  = "mysql"
-	SQLite = "sqlite"
+	"opendev.org/x/arca/internal/dbconn"
 )
 
 // versionTable is golang-migrate's default; keeping it lets an operator use
@@ -39,16 +35,16 @@ var (
 )
 
 // FS returns the migration files of a dialect, for tests and tools.
-func FS(dialect string) (fs.FS, error) {
-	if dialect != MySQL && dialect != SQLite {
-		return nil, fmt.Errorf("migrations: unknown dialect %q", dialect)
+func FS(dialect dbconn.Dialect) (fs.FS, error) {
+	if err := dialect.Check(); err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	return fs.Sub(files, dialect)
+	return fs.Sub(files, string(dialect))
 }
 
 // Latest returns the highest version the embedded files of the dialect
 // define, 0 for an unknown dialect.
-func Latest(dialect string) uint {
+func Latest(dialect dbconn.Dialect) uint {
 	vs, err := versions(dialect)
 	if err != nil || len(vs) == 0 {
 		return 0
@@ -58,7 +54,7 @@ func Latest(dialect string) uint {
 
 // versions lists the versions that have an up file, ascending (fs.ReadDir
 // sorts by name and the names are zero-padded).
-func versions(dialect string) ([]uint, error) {
+func versions(dialect dbconn.Dialect) ([]uint, error) {
 	sub, err := FS(dialect)
 	if err != nil {
 		return nil, err
@@ -83,17 +79,17 @@ func versions(dialect string) ([]uint, error) {
 }
 
 // Up applies every migration not yet applied.
-func Up(ctx context.Context, db *sql.DB, dialect string) error {
+func Up(ctx context.Context, db *sql.DB, dialect dbconn.Dialect) error {
 	return run(ctx, db, dialect, "up", (*migrate.Migrate).Up)
 }
 
 // Down reverts every migration: it drops all of Arca's tables and data.
-func Down(ctx context.Context, db *sql.DB, dialect string) error {
+func Down(ctx context.Context, db *sql.DB, dialect dbconn.Dialect) error {
 	return run(ctx, db, dialect, "down", (*migrate.Migrate).Down)
 }
 
 // Steps applies n migrations forward (n > 0) or reverts -n (n < 0).
-func Steps(ctx context.Context, db *sql.DB, dialect string, n int) error {
+func Steps(ctx context.Context, db *sql.DB, dialect dbconn.Dialect, n int) error {
 	return run(ctx, db, dialect, fmt.Sprintf("steps %d", n), func(m *migrate.Migrate) error { return m.Steps(n) })
 }
 
@@ -101,7 +97,7 @@ func Steps(ctx context.Context, db *sql.DB, dialect string, n int) error {
 // running anything: the way out of a dirty state once an operator has
 // checked by hand what the failed migration did (version 0 means "no
 // schema").
-func Force(ctx context.Context, db *sql.DB, dialect string, version uint) error {
+func Force(ctx context.Context, db *sql.DB, dialect dbconn.Dialect, version uint) error {
 	v := int(version)
 	if version == 0 {
 		v = database.NilVersion
@@ -113,7 +109,7 @@ func Force(ctx context.Context, db *sql.DB, dialect string, version uint) error 
 // driver's Close closes the *sql.DB it was given, so it is never called,
 // and the MySQL driver gets a dedicated connection (its advisory lock
 // must be released on the connection that took it) which we close.
-func run(ctx context.Context, db *sql.DB, dialect, what string, op func(*migrate.Migrate) error) error {
+func run(ctx context.Context, db *sql.DB, dialect dbconn.Dialect, what string, op func(*migrate.Migrate) error) error {
 	sub, err := FS(dialect)
 	if err != nil {
 		return err
@@ -125,7 +121,7 @@ func run(ctx context.Context, db *sql.DB, dialect, what string, op func(*migrate
 	defer src.Close()
 	var drv database.Driver
 	switch dialect {
-	case MySQL:
+	case dbconn.MySQL:
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			return fmt.Errorf("migrations: %w", err)
@@ -135,13 +131,13 @@ func run(ctx context.Context, db *sql.DB, dialect, what string, op func(*migrate
 		if err != nil {
 			return fmt.Errorf("migrations: preparing mysql: %w", err)
 		}
-	case SQLite:
+	case dbconn.SQLite:
 		drv, err = migratesqlite.WithInstance(db, &migratesqlite.Config{MigrationsTable: versionTable})
 		if err != nil {
 			return fmt.Errorf("migrations: preparing sqlite: %w", err)
 		}
 	}
-	m, err := migrate.NewWithInstance("iofs", src, dialect, drv)
+	m, err := migrate.NewWithInstance("iofs", src, string(dialect), drv)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -171,14 +167,14 @@ func run(ctx context.Context, db *sql.DB, dialect, what string, op func(*migrate
 // Version returns the schema version recorded in the database (0 when
 // there is no schema) and whether the last migration failed part-way. It
 // only reads.
-func Version(db *sql.DB, dialect string) (version uint, dirty bool, err error) {
+func Version(db *sql.DB, dialect dbconn.Dialect) (version uint, dirty bool, err error) {
 	ctx := context.Background()
 	var exists int
 	var q string
 	switch dialect {
-	case MySQL:
+	case dbconn.MySQL:
 		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
-	case SQLite:
+	case dbconn.SQLite:
 		q = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
 	default:
 		return 0, false, fmt.Errorf("migrations: unknown dialect %q", dialect)
@@ -204,7 +200,7 @@ func Version(db *sql.DB, dialect string) (version uint, dirty bool, err error) {
 
 // Check returns nil if the database schema is exactly what this build
 // needs, and otherwise an error that tells the operator what to do.
-func Check(db *sql.DB, dialect string) error {
+func Check(db *sql.DB, dialect dbconn.Dialect) error {
 	v, dirty, err := Version(db, dialect)
 	if err != nil {
 		return err

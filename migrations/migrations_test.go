@@ -11,27 +11,28 @@ import (
 	"strings"
 	"testing"
 
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/migrations"
 )
 
 type dialectDB struct {
-	dialect string
+	dialect dbconn.Dialect
 	open    func(t *testing.T) *sql.DB
 }
 
 var dialects = []dialectDB{
-	{migrations.SQLite, func(t *testing.T) *sql.DB { return testdb.RawSQLite(t) }},
-	{migrations.MySQL, func(t *testing.T) *sql.DB { db, _ := testdb.RawMySQL(t); return db }},
+	{dbconn.SQLite, func(t *testing.T) *sql.DB { return testdb.RawSQLite(t) }},
+	{dbconn.MySQL, func(t *testing.T) *sql.DB { db, _ := testdb.RawMySQL(t); return db }},
 }
 
 // Tables a full upgrade must create (later versions add more).
 var tables = []string{"orders", "project_keks", "secret_user_metadata", "secrets"}
 
-func listTables(t *testing.T, db *sql.DB, dialect string) []string {
+func listTables(t *testing.T, db *sql.DB, dialect dbconn.Dialect) []string {
 	t.Helper()
 	q := "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"
-	if dialect == migrations.MySQL {
+	if dialect == dbconn.MySQL {
 		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> 'schema_migrations' ORDER BY table_name"
 	}
 	rows, err := db.Query(q)
@@ -53,7 +54,7 @@ func listTables(t *testing.T, db *sql.DB, dialect string) []string {
 	return out
 }
 
-func checkVersion(t *testing.T, db *sql.DB, dialect string, want uint) {
+func checkVersion(t *testing.T, db *sql.DB, dialect dbconn.Dialect, want uint) {
 	t.Helper()
 	v, dirty, err := migrations.Version(db, dialect)
 	if err != nil {
@@ -66,7 +67,7 @@ func checkVersion(t *testing.T, db *sql.DB, dialect string, want uint) {
 
 func TestUpDownUp(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.dialect, func(t *testing.T) {
+		t.Run(string(d.dialect), func(t *testing.T) {
 			ctx := context.Background()
 			db := d.open(t)
 			latest := migrations.Latest(d.dialect)
@@ -106,7 +107,7 @@ func TestUpDownUp(t *testing.T) {
 
 func TestStepsAndCheckMessages(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.dialect, func(t *testing.T) {
+		t.Run(string(d.dialect), func(t *testing.T) {
 			ctx := context.Background()
 			db := d.open(t)
 			latest := migrations.Latest(d.dialect)
@@ -168,7 +169,7 @@ func TestCancelledContext(t *testing.T) {
 	db := testdb.RawSQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := migrations.Up(ctx, db, migrations.SQLite); err == nil {
+	if err := migrations.Up(ctx, db, dbconn.SQLite); err == nil {
 		t.Fatal("Up with a cancelled context succeeded")
 	}
 }
@@ -178,8 +179,8 @@ var fileName = regexp.MustCompile(`^(\d{6})_[a-z0-9_]+\.(up|down)\.sql$`)
 // TestFiles keeps the folders in step: the same versions in both dialects,
 // an up and a down for each, one statement per MySQL file.
 func TestFiles(t *testing.T) {
-	names := map[string]map[string]bool{}
-	for _, dialect := range []string{migrations.MySQL, migrations.SQLite} {
+	names := map[dbconn.Dialect]map[string]bool{}
+	for _, dialect := range []dbconn.Dialect{dbconn.MySQL, dbconn.SQLite} {
 		sub, err := migrations.FS(dialect)
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +196,7 @@ func TestFiles(t *testing.T) {
 				continue
 			}
 			names[dialect][e.Name()] = true
-			if dialect == migrations.MySQL {
+			if dialect == dbconn.MySQL {
 				b, err := fs.ReadFile(sub, e.Name())
 				if err != nil {
 					t.Fatal(err)
@@ -218,18 +219,18 @@ func TestFiles(t *testing.T) {
 			}
 		}
 	}
-	for n := range names[migrations.MySQL] {
-		if !names[migrations.SQLite][n] {
+	for n := range names[dbconn.MySQL] {
+		if !names[dbconn.SQLite][n] {
 			t.Errorf("mysql/%s has no sqlite counterpart", n)
 		}
 	}
-	for n := range names[migrations.SQLite] {
-		if !names[migrations.MySQL][n] {
+	for n := range names[dbconn.SQLite] {
+		if !names[dbconn.MySQL][n] {
 			t.Errorf("sqlite/%s has no mysql counterpart", n)
 		}
 	}
-	if migrations.Latest(migrations.MySQL) != migrations.Latest(migrations.SQLite) || migrations.Latest(migrations.MySQL) == 0 {
-		t.Errorf("Latest: mysql %d, sqlite %d", migrations.Latest(migrations.MySQL), migrations.Latest(migrations.SQLite))
+	if migrations.Latest(dbconn.MySQL) != migrations.Latest(dbconn.SQLite) || migrations.Latest(dbconn.MySQL) == 0 {
+		t.Errorf("Latest: mysql %d, sqlite %d", migrations.Latest(dbconn.MySQL), migrations.Latest(dbconn.SQLite))
 	}
 	if migrations.Latest("postgres") != 0 {
 		t.Error("Latest of an unknown dialect")

@@ -17,12 +17,26 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// Dialects, as returned by ParseURL and Open and understood by the
-// migrations and sqlstore packages.
+// Dialect names one of the SQL dialects Arca runs on, as ParseURL and Open
+// return it and the migrations and sqlstore packages take it. Its value is
+// also the name of the dialect's directory of migration files.
+type Dialect string
+
+// The dialects.
 const (
-	MySQL  = "mysql"
-	SQLite = "sqlite"
+	MySQL  Dialect = "mysql"
+	SQLite Dialect = "sqlite"
 )
+
+// Check returns an error for a value that is not one of the dialects: a
+// caller converting a string gets an error, not a panic, for a typo.
+func (d Dialect) Check() error {
+	switch d {
+	case MySQL, SQLite:
+		return nil
+	}
+	return fmt.Errorf("unknown database dialect %q (want %q or %q)", string(d), MySQL, SQLite)
+}
 
 // Driver names registered with database/sql.
 const (
@@ -91,7 +105,7 @@ var ignoredMySQLParams = map[string]bool{"plugin": true}
 // SQLite URLs follow SQLAlchemy: sqlite:///rel/path.db is relative to the
 // working directory, sqlite:////abs/path.db absolute, sqlite:// (or
 // sqlite:///:memory:) an in-memory database. Query parameters are ignored.
-func ParseURL(raw string) (dialect, driverName, dsn string, err error) {
+func ParseURL(raw string) (dialect Dialect, driverName, dsn string, err error) {
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok {
 		return "", "", "", fmt.Errorf("%w %s: expected dialect://..., e.g. mysql+pymysql://user:password@host/arca or sqlite:////var/lib/arca/arca.db", ErrInvalidURL, Redact(raw))
@@ -119,91 +133,28 @@ func parse(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// mysqlDSN translates a mysql:// URL into go-sql-driver's DSN: the address
+// and credentials from the URL, the settings every Arca process shares, then
+// the query parameters, and a check that the DSN reads back as meant.
 func mysqlDSN(raw string) (string, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %s: %s", ErrInvalidURL, Redact(raw), fmt.Sprintf(format, args...))
+	}
 	u, err := parse(raw)
 	if err != nil {
 		return "", err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w %s: %s", ErrInvalidURL, Redact(raw), fmt.Sprintf(format, args...))
-	}
-	if u.Opaque != "" {
-		return "", bad("expected mysql+pymysql://user:password@host[:port]/database")
-	}
-	cfg := mysql.NewConfig()
-	if u.User != nil {
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-	}
-	cfg.DBName = strings.TrimPrefix(u.Path, "/")
-	if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
-		return "", bad("the path must name one database, e.g. /arca")
-	}
-	cfg.Net, cfg.Addr = "tcp", "localhost:3306"
-	if host := u.Hostname(); host != "" {
-		port := u.Port()
-		if port == "" {
-			port = "3306"
-		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", bad("invalid port %s", quote(port))
-		}
-		cfg.Addr = net.JoinHostPort(host, port)
-	} else if u.Port() != "" {
-		return "", bad("a port without a host")
-	}
-	cfg.ParseTime = true
-	cfg.Loc = time.UTC
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = mysqlDialTimeout, mysqlReadTimeout, mysqlWriteTimeout
-	// Placeholders are interpolated client-side: one round trip per query
-	// instead of prepare/execute/close. The driver does it safely for
-	// utf8mb4 (it refuses for charsets where escaping is ambiguous).
-	cfg.InterpolateParams = true
-	// An UPDATE reports the rows it matched, not only those it changed, as
-	// SQLite does: conditional updates that rewrite a value with itself
-	// must not look like misses.
-	cfg.ClientFoundRows = true
-	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
-		return "", bad("%v", err)
-	}
-	// Sessions compute in UTC and reject what would be silently truncated
-	// or zeroed (an over-long name, an invalid date).
-	cfg.Params = map[string]string{
-		"time_zone": "'+00:00'",
-		"sql_mode":  "'TRADITIONAL'",
+	cfg, err := mysqlBaseConfig(u, bad)
+	if err != nil {
+		return "", err
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return "", bad("malformed query string")
 	}
 	for key, vals := range q {
-		val := vals[len(vals)-1]
-		switch {
-		case key == "charset":
-			if v := strings.ToLower(val); v != "utf8" && v != "utf8mb4" && v != "utf8mb3" {
-				return "", bad("charset %s: only utf8/utf8mb4 are supported (Arca always uses utf8mb4)", quote(val))
-			}
-		case key == "unix_socket":
-			if val == "" {
-				return "", bad("empty unix_socket")
-			}
-			cfg.Net, cfg.Addr = "unix", val
-		case key == "connect_timeout" || key == "read_timeout" || key == "write_timeout":
-			secs, err := strconv.Atoi(val)
-			if err != nil || secs <= 0 || secs > 86400 {
-				return "", bad("%s must be a number of seconds, got %s", key, quote(val))
-			}
-			d := time.Duration(secs) * time.Second
-			switch key {
-			case "connect_timeout":
-				cfg.Timeout = d
-			case "read_timeout":
-				cfg.ReadTimeout = d
-			default:
-				cfg.WriteTimeout = d
-			}
-		case ignoredMySQLParams[key]:
-		default:
-			return "", bad("unsupported query parameter %s", quote(key))
+		if err := applyMySQLParam(cfg, key, vals[len(vals)-1], bad); err != nil {
+			return "", err
 		}
 	}
 	// The driver's DSN syntax has no escaping for the address or the
@@ -217,6 +168,92 @@ func mysqlDSN(raw string) (string, error) {
 		return "", bad("the host, unix_socket or database name holds characters the MySQL driver cannot express in its DSN (such as '@' in a socket path)")
 	}
 	return dsn, nil
+}
+
+// badURL builds the error for a malformed URL; the URL in it is redacted.
+type badURL func(format string, args ...any) error
+
+// mysqlBaseConfig reads the user, password, database and address of u and
+// sets the connection settings every Arca process shares.
+func mysqlBaseConfig(u *url.URL, bad badURL) (*mysql.Config, error) {
+	if u.Opaque != "" {
+		return nil, bad("expected mysql+pymysql://user:password@host[:port]/database")
+	}
+	cfg := mysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
+		return nil, bad("the path must name one database, e.g. /arca")
+	}
+	cfg.Net, cfg.Addr = "tcp", "localhost:3306"
+	if host := u.Hostname(); host != "" {
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, bad("invalid port %s", quote(port))
+		}
+		cfg.Addr = net.JoinHostPort(host, port)
+	} else if u.Port() != "" {
+		return nil, bad("a port without a host")
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = mysqlDialTimeout, mysqlReadTimeout, mysqlWriteTimeout
+	// Placeholders are interpolated client-side: one round trip per query
+	// instead of prepare/execute/close. The driver does it safely for
+	// utf8mb4 (it refuses for charsets where escaping is ambiguous).
+	cfg.InterpolateParams = true
+	// An UPDATE reports the rows it matched, not only those it changed, as
+	// SQLite does: conditional updates that rewrite a value with itself
+	// must not look like misses.
+	cfg.ClientFoundRows = true
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return nil, bad("%v", err)
+	}
+	// Sessions compute in UTC and reject what would be silently truncated
+	// or zeroed (an over-long name, an invalid date).
+	cfg.Params = map[string]string{
+		"time_zone": "'+00:00'",
+		"sql_mode":  "'TRADITIONAL'",
+	}
+	return cfg, nil
+}
+
+// applyMySQLParam applies one query parameter of the URL (its last value).
+func applyMySQLParam(cfg *mysql.Config, key, val string, bad badURL) error {
+	switch {
+	case key == "charset":
+		if v := strings.ToLower(val); v != "utf8" && v != "utf8mb4" && v != "utf8mb3" {
+			return bad("charset %s: only utf8/utf8mb4 are supported (Arca always uses utf8mb4)", quote(val))
+		}
+	case key == "unix_socket":
+		if val == "" {
+			return bad("empty unix_socket")
+		}
+		cfg.Net, cfg.Addr = "unix", val
+	case key == "connect_timeout" || key == "read_timeout" || key == "write_timeout":
+		secs, err := strconv.Atoi(val)
+		if err != nil || secs <= 0 || secs > 86400 {
+			return bad("%s must be a number of seconds, got %s", key, quote(val))
+		}
+		d := time.Duration(secs) * time.Second
+		switch key {
+		case "connect_timeout":
+			cfg.Timeout = d
+		case "read_timeout":
+			cfg.ReadTimeout = d
+		default:
+			cfg.WriteTimeout = d
+		}
+	case ignoredMySQLParams[key]:
+	default:
+		return bad("unsupported query parameter %s", quote(key))
+	}
+	return nil
 }
 
 // sqlitePragmas apply to every connection of the pool: WAL lets readers run
@@ -309,7 +346,7 @@ func quote(s string) string {
 
 // Open parses the URL, opens the database with the pool configured from
 // opts and checks that it answers within ctx. It returns the dialect.
-func Open(ctx context.Context, raw string, opts Options) (*sql.DB, string, error) {
+func Open(ctx context.Context, raw string, opts Options) (*sql.DB, Dialect, error) {
 	dialect, driver, dsn, err := ParseURL(raw)
 	if err != nil {
 		return nil, "", err
@@ -342,7 +379,7 @@ func Open(ctx context.Context, raw string, opts Options) (*sql.DB, string, error
 	return db, dialect, nil
 }
 
-func configurePool(db *sql.DB, dialect string, memory bool, opts Options) {
+func configurePool(db *sql.DB, dialect Dialect, memory bool, opts Options) {
 	maxOpen := opts.MaxOpenConns
 	if maxOpen <= 0 {
 		maxOpen = DefaultMaxOpenConns

@@ -354,3 +354,14 @@ func TestHasPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestDialectCheck(t *testing.T) {
+	for _, d := range []Dialect{MySQL, SQLite} {
+		if err := d.Check(); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if err := Dialect("postgres").Check(); err == nil || !strings.Contains(err.Error(), `"postgres"`) {
+		t.Errorf("postgres: %v, want an error naming it", err)
+	}
+}

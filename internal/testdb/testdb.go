@@ -153,7 +153,7 @@ func server(t testing.TB) (*sql.DB, *mysql.Config) {
 	return serverDB, serverCfg
 }
 
-func migrate(t testing.TB, db *sql.DB, dialect string) {
+func migrate(t testing.TB, db *sql.DB, dialect dbconn.Dialect) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -16,11 +15,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
-	"opendev.org/x/arca/keyservice/envelope"
-	"opendev.org/x/arca/keyservice/sqlstore"
 )
 
 // env is an arca-api handler over a real database.
@@ -28,34 +25,20 @@ type env struct {
 	t       *testing.T
 	url     string
 	db      *sql.DB
-	dialect string
+	dialect dbconn.Dialect
 }
 
-func newEnv(t *testing.T, dialect string) *env {
+func newEnv(t *testing.T, dialect dbconn.Dialect) *env {
 	t.Helper()
 	return newEnvWith(t, dialect, keyservice.Options{})
 }
 
 // newEnvWith is newEnv with service options (quotas, consumer rules).
-func newEnvWith(t *testing.T, dialect string, opts keyservice.Options) *env {
+func newEnvWith(t *testing.T, dialect dbconn.Dialect, opts keyservice.Options) *env {
 	t.Helper()
-	var db *sql.DB
-	switch dialect {
-	case "sqlite":
-		db = testdb.SQLite(t)
-	case "mysql":
-		db, _ = testdb.MySQL(t)
-	}
-	master := make([]byte, envelope.KeySize)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := envelope.NewKeyring([]envelope.MasterKey{{ID: "test", Key: master}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := openStore(t, dialect)
 	opts.Logger = zerolog.Nop()
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, opts)
+	svc, err := keyservice.New(store, testKeyring(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +54,8 @@ func newEnvWith(t *testing.T, dialect string, opts keyservice.Options) *env {
 
 // forEachDatabase runs f against SQLite and the real MariaDB.
 func forEachDatabase(t *testing.T, f func(t *testing.T, e *env)) {
-	for _, dialect := range []string{"sqlite", "mysql"} {
-		t.Run(dialect, func(t *testing.T) {
+	for _, dialect := range []dbconn.Dialect{dbconn.SQLite, dbconn.MySQL} {
+		t.Run(string(dialect), func(t *testing.T) {
 			t.Parallel()
 			f(t, newEnv(t, dialect))
 		})

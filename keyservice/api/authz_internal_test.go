@@ -113,7 +113,11 @@ func newAuthzEnv(t *testing.T, callers testAuthn, overrides map[string]string) *
 	}
 	// A deactivated key is destroyable at once: the matrix is about policy,
 	// the destroy guard has its own tests.
-	svc, err := keyservice.New(sqlstore.New(db, dbconn.SQLite), ring, keyservice.Options{Logger: zerolog.Nop(), ActiveKeyCacheTTL: time.Nanosecond})
+	store, err := sqlstore.New(db, dbconn.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: zerolog.Nop(), ActiveKeyCacheTTL: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

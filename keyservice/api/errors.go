@@ -74,7 +74,7 @@ func (s *Server) classify(err error, c echo.Context) (int, string) {
 	if errors.Is(err, ErrUnauthenticated) {
 		return http.StatusUnauthorized, describe(err, "The request you have made requires authentication.")
 	}
-	status := keyservice.StatusOf(err)
+	status := statusOf(err)
 	if status >= 500 {
 		event := s.log.Error()
 		if status == http.StatusServiceUnavailable {
@@ -117,5 +117,31 @@ func titleOf(status int) string {
 }
 
 func invalid(description string) error {
-	return keyservice.Errorf(keyservice.ErrInvalid, description)
+	return &keyservice.Error{Kind: keyservice.ErrInvalid, Description: description}
+}
+
+// kindStatus maps the service's kinds of error to HTTP statuses.
+var kindStatus = map[error]int{
+	keyservice.ErrNotFound:        http.StatusNotFound,
+	keyservice.ErrForbidden:       http.StatusForbidden,
+	keyservice.ErrConflict:        http.StatusConflict,
+	keyservice.ErrInvalid:         http.StatusBadRequest,
+	keyservice.ErrTooLarge:        http.StatusRequestEntityTooLarge,
+	keyservice.ErrUnsupportedType: http.StatusUnsupportedMediaType,
+	keyservice.ErrNotAcceptable:   http.StatusNotAcceptable,
+	keyservice.ErrGone:            http.StatusGone,
+	keyservice.ErrUnavailable:     http.StatusServiceUnavailable,
+}
+
+// statusOf returns the HTTP status of an error of the service's kinds
+// (keyservice.KindOf), 200 for nil and 500 for anything else: an error no
+// one classified is our fault.
+func statusOf(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	if status, ok := kindStatus[keyservice.KindOf(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
 }

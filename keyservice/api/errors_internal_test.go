@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -46,5 +47,32 @@ func TestErrorStatusOfCancellation(t *testing.T) {
 				t.Errorf("log %q lacks %s", logs.String(), tt.wantLevel)
 			}
 		})
+	}
+}
+
+// TestStatusOfKinds: each kind of service error, wrapped or not, maps to
+// its status; nil is 200 and an unclassified error 500.
+func TestStatusOfKinds(t *testing.T) {
+	for kind, want := range map[error]int{
+		keyservice.ErrNotFound: 404, keyservice.ErrForbidden: 403, keyservice.ErrConflict: 409,
+		keyservice.ErrInvalid: 400, keyservice.ErrTooLarge: 413, keyservice.ErrUnsupportedType: 415,
+		keyservice.ErrNotAcceptable: 406, keyservice.ErrGone: 410, keyservice.ErrUnavailable: 503,
+	} {
+		if got := statusOf(fmt.Errorf("context: %w", kind)); got != want {
+			t.Errorf("statusOf(wrapped %v) = %d, want %d", kind, got, want)
+		}
+		if got := statusOf(keyservice.Errorf(kind, "described %d", 1)); got != want {
+			t.Errorf("statusOf(Errorf(%v)) = %d, want %d", kind, got, want)
+		}
+	}
+	if got := statusOf(nil); got != 200 {
+		t.Errorf("statusOf(nil) = %d", got)
+	}
+	if got := statusOf(errors.New("boom")); got != 500 {
+		t.Errorf("statusOf(unclassified) = %d", got)
+	}
+	// A conflict found while the database failed is a conflict.
+	if got := statusOf(fmt.Errorf("%w: %w", keyservice.ErrUnavailable, keyservice.ErrConflict)); got != 409 {
+		t.Errorf("statusOf(unavailable and conflict) = %d, want 409", got)
 	}
 }

@@ -3,8 +3,6 @@ package api
 import (
 	"net/url"
 	"testing"
-
-	"opendev.org/x/arca/keyservice"
 )
 
 // The decoders below see every byte a client sends. They must never panic,
@@ -15,7 +13,7 @@ func requireClientError(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	if status := keyservice.StatusOf(err); status < 400 || status >= 500 {
+	if status := statusOf(err); status < 400 || status >= 500 {
 		t.Fatalf("decoder error %v maps to %d, want 4xx", err, status)
 	}
 }

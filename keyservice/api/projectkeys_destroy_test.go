@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -36,7 +37,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // risks; with force, or once the TTL has passed, it is destroyed.
 func TestProjectKeyDestroyGuards(t *testing.T) {
 	const ttl = 60 * time.Second
-	forEachDB(t, func(t *testing.T, dialect string) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
 		clock := &fakeClock{now: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
 		e := newPKEnvWith(t, dialect, keyservice.Options{Now: clock.Now, ActiveKeyCacheTTL: ttl})
 		for i, tc := range []struct {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -14,12 +13,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/policy"
-	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
-	"opendev.org/x/arca/keyservice/envelope"
-	"opendev.org/x/arca/keyservice/sqlstore"
 )
 
 // pkEnv is arca-api's handler over a real database with the real default
@@ -32,7 +29,7 @@ type pkEnv struct {
 	svc *keyservice.Service
 }
 
-func newPKEnv(t *testing.T, dialect, protocol string) *pkEnv {
+func newPKEnv(t *testing.T, dialect dbconn.Dialect, protocol string) *pkEnv {
 	t.Helper()
 	// A key is destroyable a nanosecond after its rotation here; the
 	// active_key_cache_ttl guard has its own test (projectkeys_destroy_test.go).
@@ -40,25 +37,11 @@ func newPKEnv(t *testing.T, dialect, protocol string) *pkEnv {
 }
 
 // newPKEnvWith is newPKEnv with the service's options (a logger is added).
-func newPKEnvWith(t *testing.T, dialect string, opts keyservice.Options) *pkEnv {
+func newPKEnvWith(t *testing.T, dialect dbconn.Dialect, opts keyservice.Options) *pkEnv {
 	t.Helper()
-	var db *sql.DB
-	switch dialect {
-	case "sqlite":
-		db = testdb.SQLite(t)
-	case "mysql":
-		db, _ = testdb.MySQL(t)
-	}
-	master := make([]byte, envelope.KeySize)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := envelope.NewKeyring([]envelope.MasterKey{{ID: "test", Key: master}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := openStore(t, dialect)
 	opts.Logger = zerolog.Nop()
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, opts)
+	svc, err := keyservice.New(store, testKeyring(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +112,9 @@ func (e *pkEnv) status(who as, method, path string, want int) []byte {
 	return body
 }
 
-func forEachDB(t *testing.T, f func(t *testing.T, dialect string)) {
-	for _, dialect := range []string{"sqlite", "mysql"} {
-		t.Run(dialect, func(t *testing.T) {
+func forEachDB(t *testing.T, f func(t *testing.T, dialect dbconn.Dialect)) {
+	for _, dialect := range []dbconn.Dialect{dbconn.SQLite, dbconn.MySQL} {
+		t.Run(string(dialect), func(t *testing.T) {
 			t.Parallel()
 			f(t, dialect)
 		})
@@ -139,7 +122,7 @@ func forEachDB(t *testing.T, f func(t *testing.T, dialect string)) {
 }
 
 func TestProjectKeyResource(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dialect string) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
 		e := newPKEnv(t, dialect, keyservice.ProtocolAES256CBC)
 		first := e.key(demoMember, "GET", "/v1/project-keys/active", 200)
 		id, _ := first["key_id"].(string)
@@ -251,7 +234,7 @@ func TestProjectKeyResource(t *testing.T) {
 }
 
 func TestProjectKeyConcurrentFirstCalls(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dialect string) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
 		e := newPKEnv(t, dialect, "")
 		var wg sync.WaitGroup
 		ids := make(chan string, 64)
@@ -297,7 +280,7 @@ func TestProjectKeyConcurrentFirstCalls(t *testing.T) {
 // refused read of project keys is in the audit trail, under the addressed
 // or the key's own project: who, which project, the outcome.
 func TestProjectKeyReadsAudited(t *testing.T) {
-	forEachDB(t, func(t *testing.T, dialect string) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
 		e := newPKEnv(t, dialect, keyservice.ProtocolAES256CBC)
 		filter := as{"service", "arca-filter", "key-manager:swift-filter"}
 		service := as{"service", "nova", "service,admin,member,reader"}

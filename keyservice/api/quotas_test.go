@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -81,8 +82,8 @@ func TestDeleteWithConsumersAllowed(t *testing.T) {
 }
 
 func TestQuotas(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "mysql"} {
-		t.Run(dialect, func(t *testing.T) {
+	for _, dialect := range []dbconn.Dialect{dbconn.SQLite, dbconn.MySQL} {
+		t.Run(string(dialect), func(t *testing.T) {
 			t.Parallel()
 			e := newEnvWith(t, dialect, keyservice.Options{Quotas: keyservice.Quotas{
 				keyservice.QuotaSecrets: 2, keyservice.QuotaOrders: 1, keyservice.QuotaContainers: 1, keyservice.QuotaConsumers: 1,

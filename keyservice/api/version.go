@@ -69,13 +69,13 @@ func (s *Server) microversionMiddleware(next echo.HandlerFunc) echo.HandlerFunc 
 		requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeader))
 		if err != nil {
 			h.Set(versionHeader, "key-manager "+MinVersion.String())
-			return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: "+err.Error()+".")
+			return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: %s.", err)
 		}
 		if ok {
 			if !requested.AtLeast(MinVersion) || !MaxVersion.AtLeast(requested) {
 				h.Set(versionHeader, "key-manager "+MinVersion.String())
 				return keyservice.Errorf(keyservice.ErrNotAcceptable,
-					fmt.Sprintf("Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion))
+					"Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion)
 			}
 			v = requested
 		}

@@ -31,7 +31,7 @@ var Version = "dev"
 type App struct {
 	Config  Config
 	DB      *sql.DB
-	Dialect string
+	Dialect dbconn.Dialect
 	Service *keyservice.Service
 	Handler http.Handler
 	Log     zerolog.Logger
@@ -54,7 +54,7 @@ func LoadKeyring(cfg Config) (*envelope.Keyring, error) {
 }
 
 // OpenDatabase opens the configured database. It does not migrate.
-func OpenDatabase(ctx context.Context, cfg Config) (*sql.DB, string, error) {
+func OpenDatabase(ctx context.Context, cfg Config) (*sql.DB, dbconn.Dialect, error) {
 	db, dialect, err := dbconn.Open(ctx, cfg.DatabaseURL, dbconn.Options{
 		MaxOpenConns: cfg.MaxPoolSize, ConnMaxLifetime: cfg.ConnMaxLifetime,
 	})
@@ -85,7 +85,11 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
-	store := sqlstore.New(db, dialect)
+	store, err := sqlstore.New(db, dialect)
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	a.Service, err = keyservice.New(store, ring, keyservice.Options{
 		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
@@ -188,7 +192,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	a.Log.Info().Str("address", ln.Addr().String()).Str("auth_strategy", a.Config.AuthStrategy).
-		Str("database", a.Dialect).Msg("arca-api listening")
+		Str("database", string(a.Dialect)).Msg("arca-api listening")
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if a.Config.Metrics.Bind != "" && a.Config.Metrics.Enabled && a.Metrics != nil {

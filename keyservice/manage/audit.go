@@ -15,37 +15,22 @@ import (
 
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/app"
-	"opendev.org/x/arca/keyservice/sqlstore"
-	"opendev.org/x/arca/migrations"
 )
+
+// auditOptions are the flags of "audit list|export".
+type auditOptions struct {
+	sub     string // list or export
+	project string
+	since   time.Time
+	format  string
+	output  string
+	limit   int
+}
 
 // audit runs "audit list|export": the key audit trail as AuditEvents
 // (keyservice/auditexport.go, docs/operations.md). Read-only.
 func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
-	if len(args) < 1 || (args[0] != "list" && args[0] != "export") {
-		return ErrUsage
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	project := fs.String("project", "", "Keystone project id (list: required; export: all projects when empty)")
-	sinceArg := fs.String("since", "", "only records at or after T: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02, UTC) or an age (24h)")
-	format := fs.String("format", "table", "list output: table or json (JSON lines, as export)")
-	output := fs.String("output", "-", "export: file to write (created 0600), - for stdout")
-	limit := fs.Int("limit", 0, "list: at most this many records (0: all)")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
-		return ErrUsage
-	}
-	if sub == "list" && !keyservice.ValidProjectID(*project) {
-		return errors.New("audit list: --project P is required (the Keystone project id); use audit export for every project")
-	}
-	if *project != "" && !keyservice.ValidProjectID(*project) {
-		return errors.New("--project: give the Keystone project id (letters, digits, '-', '_')")
-	}
-	if *format != "table" && *format != "json" {
-		return errors.New("--format: table or json")
-	}
-	since, err := parseSince(*sinceArg, time.Now())
+	o, err := parseAuditArgs(args, stderr)
 	if err != nil {
 		return err
 	}
@@ -53,42 +38,86 @@ func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	db, store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Check(db, dialect); err != nil {
-		return err
-	}
-	store := sqlstore.New(db, dialect)
-
 	out := stdout
 	var file *os.File
-	if sub == "export" && *output != "-" {
-		file, err = os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if o.sub == "export" && o.output != "-" {
+		file, err = os.OpenFile(o.output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit export: %w", err)
 		}
 		defer file.Close()
 		out = file
 	}
+	n, err := writeAudit(ctx, store, o, out)
+	if err != nil {
+		return err
+	}
+	if file != nil {
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("audit export: %w", err)
+		}
+		fmt.Fprintf(stderr, "%d audit records written to %s\n", n, o.output)
+	}
+	return nil
+}
+
+// parseAuditArgs reads and checks the subcommand and flags of "audit".
+func parseAuditArgs(args []string, stderr io.Writer) (auditOptions, error) {
+	if len(args) < 1 || (args[0] != "list" && args[0] != "export") {
+		return auditOptions{}, ErrUsage
+	}
+	o := auditOptions{sub: args[0]}
+	fs := flag.NewFlagSet("audit "+o.sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.project, "project", "", "Keystone project id (list: required; export: all projects when empty)")
+	sinceArg := fs.String("since", "", "only records at or after T: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02, UTC) or an age (24h)")
+	fs.StringVar(&o.format, "format", "table", "list output: table or json (JSON lines, as export)")
+	fs.StringVar(&o.output, "output", "-", "export: file to write (created 0600), - for stdout")
+	fs.IntVar(&o.limit, "limit", 0, "list: at most this many records (0: all)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		return auditOptions{}, ErrUsage
+	}
+	if o.sub == "list" && !keyservice.ValidProjectID(o.project) {
+		return auditOptions{}, errors.New("audit list: --project P is required (the Keystone project id); use audit export for every project")
+	}
+	if o.project != "" && !keyservice.ValidProjectID(o.project) {
+		return auditOptions{}, errors.New("--project: give the Keystone project id (letters, digits, '-', '_')")
+	}
+	if o.format != "table" && o.format != "json" {
+		return auditOptions{}, errors.New("--format: table or json")
+	}
+	since, err := parseSince(*sinceArg, time.Now())
+	if err != nil {
+		return auditOptions{}, err
+	}
+	o.since = since
+	return o, nil
+}
+
+// writeAudit pages through the selected records and writes them to out, as
+// a table or as JSON lines; it returns how many it wrote.
+func writeAudit(ctx context.Context, store keyservice.AuditStore, o auditOptions, out io.Writer) (int, error) {
 	bw := bufio.NewWriter(out)
 	var tw *tabwriter.Writer
-	if sub == "list" && *format == "table" {
+	if o.sub == "list" && o.format == "table" {
 		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTIME\tACTION\tOUTCOME\tREASON\tTARGET\tINITIATOR\tREQUEST")
 	}
 	enc := json.NewEncoder(bw)
-	q := keyservice.KeyAuditQuery{ProjectID: *project, Since: since, Limit: 1000}
+	q := keyservice.KeyAuditQuery{ProjectID: o.project, Since: o.since, Limit: 1000}
 	n := 0
 	for {
 		recs, err := store.ScanKeyAudit(ctx, q)
 		if err != nil {
-			return err
+			return n, err
 		}
 		for _, r := range recs {
-			if *limit > 0 && n >= *limit {
+			if o.limit > 0 && n >= o.limit {
 				break
 			}
 			ev := keyservice.AuditEventOf(r)
@@ -96,30 +125,24 @@ func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Wr
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s (%s)\t%s\n", ev.ID, ev.EventTime, ev.Action, ev.Outcome,
 					dash(ev.Reason), ev.Target.Type, dash(ev.Target.ID), dash(ev.Initiator.ID), ev.Initiator.Type, ev.RequestID)
 			} else if err := enc.Encode(ev); err != nil {
-				return fmt.Errorf("audit %s: %w", sub, err)
+				return n, fmt.Errorf("audit %s: %w", o.sub, err)
 			}
 			n++
 		}
-		if len(recs) < q.Limit || (*limit > 0 && n >= *limit) {
+		if len(recs) < q.Limit || (o.limit > 0 && n >= o.limit) {
 			break
 		}
 		q.AfterID = recs[len(recs)-1].ID
 	}
 	if tw != nil {
 		if err := tw.Flush(); err != nil {
-			return err
+			return n, err
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("audit %s: %w", sub, err)
+		return n, fmt.Errorf("audit %s: %w", o.sub, err)
 	}
-	if file != nil {
-		if err := file.Close(); err != nil {
-			return fmt.Errorf("audit export: %w", err)
-		}
-		fmt.Fprintf(stderr, "%d audit records written to %s\n", n, *output)
-	}
-	return nil
+	return n, nil
 }
 
 func dash(s string) string {

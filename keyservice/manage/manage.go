@@ -23,7 +23,6 @@ import (
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/app"
 	"opendev.org/x/arca/keyservice/envelope"
-	"opendev.org/x/arca/keyservice/sqlstore"
 	"opendev.org/x/arca/migrations"
 )
 
@@ -261,16 +260,13 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	db, store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Check(db, dialect); err != nil {
-		return err
-	}
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: log})
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log})
 	if err != nil {
 		return err
 	}

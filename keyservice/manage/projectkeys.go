@@ -2,6 +2,7 @@ package manage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,37 +30,50 @@ func operator() keyservice.Caller {
 	return keyservice.Caller{UserID: user, RequestID: "arca-manage-" + keyservice.NewID(), Roles: []string{"admin"}}
 }
 
+// openStore opens the configured database, checks that its schema is
+// current and returns the store over it; the caller closes the database.
+func openStore(ctx context.Context, cfg app.Config) (*sql.DB, *sqlstore.Store, error) {
+	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := migrations.Check(db, dialect); err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	store, err := sqlstore.New(db, dialect)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, store, nil
+}
+
+// projectKeyOptions are the flags of "project-key".
+type projectKeyOptions struct {
+	project string
+	keyID   string
+	force   bool
+	limit   int
+}
+
 // projectKey runs "project-key rotate|destroy|list --project P".
 func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("project-key "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	project := fs.String("project", "", "Keystone project id")
-	keyID := fs.String("key", "", "key id (destroy)")
-	force := fs.Bool("force", false, "destroy a key deactivated less than [project_keys] active_key_cache_ttl ago (objects acknowledged under it since its rotation become unreadable); never the ACTIVE key")
-	limit := fs.Int("limit", 100, "list at most this many keys, newest first")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return ErrUsage
-	}
-	if !keyservice.ValidProjectID(*project) {
-		return errors.New("--project: give the Keystone project id (letters, digits, '-', '_')")
-	}
-	if sub == "destroy" && *keyID == "" {
-		return errors.New("project-key destroy: --key KEY_ID is required (see \"project-key list\")")
+	o, err := parseProjectKeyArgs(sub, args, stderr)
+	if err != nil {
+		return err
 	}
 	ring, err := app.LoadKeyring(cfg)
 	if err != nil {
 		return err
 	}
-	db, dialect, err := app.OpenDatabase(ctx, cfg)
+	db, store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Check(db, dialect); err != nil {
-		return err
-	}
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(sqlstore.New(db, dialect), ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL})
 	if err != nil {
 		return err
@@ -72,44 +86,76 @@ func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, 
 			fmt.Fprintln(stderr, "arca-manage: writing audit records:", cerr)
 		}
 	}()
-	caller := operator()
 	switch sub {
 	case "rotate":
-		k, err := svc.RotateProjectKey(ctx, caller, *project)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "project %s: new active key %s (%s); the previous key stays readable\n", *project, k.ID, k.Algorithm)
-		return nil
+		return rotateProjectKey(ctx, svc, o, stdout)
 	case "destroy":
-		k, err := svc.LoadProjectKey(ctx, *project, *keyID)
-		if err != nil {
-			return fmt.Errorf("project %s: %w", *project, err)
-		}
-		if err := svc.DestroyProjectKey(ctx, caller, k, *force); err != nil {
-			return fmt.Errorf("project %s, key %s: %w", *project, k.ID, err)
-		}
-		fmt.Fprintf(stdout, "project %s: key %s destroyed; objects encrypted with it are unreadable for good\n", *project, k.ID)
-		return nil
+		return destroyProjectKey(ctx, svc, o, stdout)
 	default:
-		list, total, err := svc.ListProjectKeys(ctx, *project, max(*limit, 1), 0)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KEY ID\tSTATUS\tALGORITHM\tCREATED\tDEACTIVATED\tDESTROYED")
-		for _, k := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Status, k.Algorithm,
-				stamp(&k.Created), stamp(k.Deactivated), stamp(k.Destroyed))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if total > len(list) {
-			fmt.Fprintf(stdout, "(%d of %d keys shown; --limit to see more)\n", len(list), total)
-		}
-		return nil
+		return listProjectKeys(ctx, svc, o, stdout)
 	}
+}
+
+// parseProjectKeyArgs reads and checks the flags of "project-key sub".
+func parseProjectKeyArgs(sub string, args []string, stderr io.Writer) (projectKeyOptions, error) {
+	var o projectKeyOptions
+	fs := flag.NewFlagSet("project-key "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.project, "project", "", "Keystone project id")
+	fs.StringVar(&o.keyID, "key", "", "key id (destroy)")
+	fs.BoolVar(&o.force, "force", false, "destroy a key deactivated less than [project_keys] active_key_cache_ttl ago (objects acknowledged under it since its rotation become unreadable); never the ACTIVE key")
+	fs.IntVar(&o.limit, "limit", 100, "list at most this many keys, newest first")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return o, ErrUsage
+	}
+	if !keyservice.ValidProjectID(o.project) {
+		return o, errors.New("--project: give the Keystone project id (letters, digits, '-', '_')")
+	}
+	if sub == "destroy" && o.keyID == "" {
+		return o, errors.New("project-key destroy: --key KEY_ID is required (see \"project-key list\")")
+	}
+	return o, nil
+}
+
+func rotateProjectKey(ctx context.Context, svc *keyservice.Service, o projectKeyOptions, stdout io.Writer) error {
+	k, err := svc.RotateProjectKey(ctx, operator(), o.project)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "project %s: new active key %s (%s); the previous key stays readable\n", o.project, k.ID, k.Algorithm)
+	return nil
+}
+
+func destroyProjectKey(ctx context.Context, svc *keyservice.Service, o projectKeyOptions, stdout io.Writer) error {
+	k, err := svc.LoadProjectKey(ctx, o.project, o.keyID)
+	if err != nil {
+		return fmt.Errorf("project %s: %w", o.project, err)
+	}
+	if err := svc.DestroyProjectKey(ctx, operator(), k, o.force); err != nil {
+		return fmt.Errorf("project %s, key %s: %w", o.project, k.ID, err)
+	}
+	fmt.Fprintf(stdout, "project %s: key %s destroyed; objects encrypted with it are unreadable for good\n", o.project, k.ID)
+	return nil
+}
+
+func listProjectKeys(ctx context.Context, svc *keyservice.Service, o projectKeyOptions, stdout io.Writer) error {
+	list, total, err := svc.ListProjectKeys(ctx, o.project, max(o.limit, 1), 0)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY ID\tSTATUS\tALGORITHM\tCREATED\tDEACTIVATED\tDESTROYED")
+	for _, k := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Status, k.Algorithm,
+			stamp(&k.Created), stamp(k.Deactivated), stamp(k.Destroyed))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if total > len(list) {
+		fmt.Fprintf(stdout, "(%d of %d keys shown; --limit to see more)\n", len(list), total)
+	}
+	return nil
 }
 
 func stamp(t *time.Time) string {

@@ -32,7 +32,7 @@ func tablesFor(kind string) (aclTables, error) {
 }
 
 // GetACLs returns a resource's ACLs with two queries.
-func (s *store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
+func (s *Store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL, error) {
 	t, err := tablesFor(kind)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func (s *store) GetACLs(ctx context.Context, kind, id string) ([]keyservice.ACL,
 // ReplaceACLs replaces a resource's ACLs in one transaction, holding the
 // resource's row lock (MySQL; SQLite transactions are IMMEDIATE) so that
 // concurrent replacements apply one after the other.
-func (s *store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
+func (s *Store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyservice.ACL) error {
 	t, err := tablesFor(kind)
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (s *store) ReplaceACLs(ctx context.Context, kind, id string, acls []keyserv
 	if s.mysql {
 		lock += " FOR UPDATE"
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *txn) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, lock, id).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

@@ -13,7 +13,7 @@ import (
 const secretConsumerColumns = "secret_id, project_id, service, resource_type, resource_id, created, updated"
 
 // PutSecretConsumer registers a consumer, or refreshes it.
-func (s *store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
+func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -39,7 +39,7 @@ func (s *store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsu
 }
 
 // RemoveSecretConsumer removes a consumer.
-func (s *store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
+func (s *Store) RemoveSecretConsumer(ctx context.Context, secretID, service, resourceType, resourceID string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM secret_consumers WHERE secret_id = ? AND service = ? AND resource_type = ? AND resource_id = ?",
 		secretID, service, resourceType, resourceID)
 	if err != nil {
@@ -54,7 +54,7 @@ func (s *store) RemoveSecretConsumer(ctx context.Context, secretID, service, res
 }
 
 // ListSecretConsumers returns one page of a secret's consumers.
-func (s *store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
+func (s *Store) ListSecretConsumers(ctx context.Context, secretID string, limit, offset int) ([]keyservice.SecretConsumer, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM secret_consumers WHERE secret_id = ?", secretID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting consumers of secret %s: %w", secretID, err)
@@ -83,4 +83,87 @@ func (s *store) ListSecretConsumers(ctx context.Context, secretID string, limit,
 		return nil, 0, fmt.Errorf("listing consumers of secret %s: %w", secretID, err)
 	}
 	return out, total, nil
+}
+
+const containerConsumerColumns = "container_id, project_id, name, url, created, updated"
+
+func (s *Store) scanContainerConsumers(ctx context.Context, q querier, query string, args ...any) ([]keyservice.ContainerConsumer, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading container consumers: %w", err)
+	}
+	defer rows.Close()
+	out := []keyservice.ContainerConsumer{}
+	for rows.Next() {
+		var c keyservice.ContainerConsumer
+		var created, updated dbTime
+		if err := rows.Scan(&c.ContainerID, &c.ProjectID, &c.Name, &c.URL, &created, &updated); err != nil {
+			return nil, fmt.Errorf("reading container consumers: %w", err)
+		}
+		c.Created, c.Updated = created.T, updated.T
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading container consumers: %w", err)
+	}
+	return out, nil
+}
+
+// PutContainerConsumer registers a consumer, or refreshes its Updated time
+// when it is registered already (Barbican's create_or_update).
+func (s *Store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
+	if c.Created.IsZero() {
+		c.Created = now()
+	}
+	if c.Updated.IsZero() {
+		c.Updated = c.Created
+	}
+	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO container_consumers ("+containerConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		c.ContainerID, c.ProjectID, c.Name, c.URL, s.tv(c.Created), s.tv(c.Updated))
+	switch {
+	case err == nil:
+		return nil
+	case isMissingParent(err):
+		return fmt.Errorf("container %s: %w", c.ContainerID, keyservice.ErrNotFound)
+	case isDuplicate(err) || isDeadlock(err):
+		_, err = s.db.ExecContext(ctx, "UPDATE container_consumers SET updated = ? WHERE container_id = ? AND name = ? AND url = ?",
+			s.tv(c.Updated), c.ContainerID, c.Name, c.URL)
+		if err == nil {
+			return nil
+		}
+	}
+	return classify(err, "registering a consumer of container %s", c.ContainerID)
+}
+
+// RemoveContainerConsumer removes a consumer.
+func (s *Store) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM container_consumers WHERE container_id = ? AND name = ? AND url = ?", containerID, name, url)
+	if err != nil {
+		return fmt.Errorf("removing a consumer of container %s: %w", containerID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("removing a consumer of container %s: %w", containerID, err)
+	} else if n == 0 {
+		return fmt.Errorf("consumer %q %q of container %s: %w", name, url, containerID, keyservice.ErrNotFound)
+	}
+	return nil
+}
+
+// ListContainerConsumers returns one page of a container's consumers.
+func (s *Store) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM container_consumers WHERE container_id = ?", containerID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting consumers of container %s: %w", containerID, err)
+	}
+	offset = max(offset, 0)
+	if limit <= 0 || offset >= total {
+		return []keyservice.ContainerConsumer{}, total, nil
+	}
+	list, err := s.scanContainerConsumers(ctx, s.db, "SELECT "+containerConsumerColumns+
+		" FROM container_consumers WHERE container_id = ? ORDER BY created, name, url LIMIT ? OFFSET ?", containerID, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	return list, total, nil
 }

@@ -17,14 +17,6 @@ import (
 
 const containerColumns = "id, project_id, creator_id, name, type, status, created, updated"
 
-type execer interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}
-
-type querier interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}
-
 func scanContainer(row interface{ Scan(...any) error }) (*keyservice.Container, error) {
 	var c keyservice.Container
 	var name sql.NullString
@@ -39,7 +31,7 @@ func scanContainer(row interface{ Scan(...any) error }) (*keyservice.Container, 
 
 // CreateContainer inserts a container and its references in one
 // transaction, normalising its times like CreateSecret.
-func (s *store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
+func (s *Store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -47,7 +39,7 @@ func (s *store) CreateContainer(ctx context.Context, c *keyservice.Container) er
 		c.Updated = c.Created
 	}
 	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO containers ("+containerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			c.ID, c.ProjectID, c.CreatorID, nullString(c.Name), c.Type, c.Status, s.tv(c.Created), s.tv(c.Updated)); err != nil {
 			return err
@@ -72,7 +64,7 @@ func (s *store) CreateContainer(ctx context.Context, c *keyservice.Container) er
 }
 
 // GetContainer returns a container with its references and consumers.
-func (s *store) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
+func (s *Store) GetContainer(ctx context.Context, id string) (*keyservice.Container, error) {
 	c, err := scanContainer(s.db.QueryRowContext(ctx, "SELECT "+containerColumns+" FROM containers WHERE id = ?", id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -88,7 +80,7 @@ func (s *store) GetContainer(ctx context.Context, id string) (*keyservice.Contai
 
 // loadContainerChildren fills the references and consumers of a page of
 // containers with two queries.
-func (s *store) loadContainerChildren(ctx context.Context, list []*keyservice.Container) error {
+func (s *Store) loadContainerChildren(ctx context.Context, list []*keyservice.Container) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -134,7 +126,7 @@ func (s *store) loadContainerChildren(ctx context.Context, list []*keyservice.Co
 
 // ListContainers returns one page of a project's containers, oldest first.
 // A Limit <= 0 returns only the count.
-func (s *store) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
+func (s *Store) ListContainers(ctx context.Context, f keyservice.ContainerFilter) ([]*keyservice.Container, int, error) {
 	where := []string{"project_id = ?"}
 	args := []any{f.ProjectID}
 	if f.Name != "" {
@@ -180,9 +172,9 @@ func (s *store) ListContainers(ctx context.Context, f keyservice.ContainerFilter
 }
 
 // DeleteContainer removes a container and what hangs off it.
-func (s *store) DeleteContainer(ctx context.Context, id string) error {
+func (s *Store) DeleteContainer(ctx context.Context, id string) error {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if !s.mysql {
 			// As in DeleteSecret: do not rely on SQLite's foreign_keys pragma.
 			for _, table := range containerChildTables {
@@ -211,7 +203,7 @@ func (s *store) DeleteContainer(ctx context.Context, id string) error {
 var containerChildTables = []string{"container_secrets", "container_consumers", "container_acl_users", "container_acls"}
 
 // touchContainer sets a container's updated time; ErrNotFound if absent.
-func (s *store) touchContainer(ctx context.Context, ex execer, id string, updated time.Time) error {
+func (s *Store) touchContainer(ctx context.Context, ex execer, id string, updated time.Time) error {
 	if updated.IsZero() {
 		updated = now()
 	}
@@ -235,8 +227,8 @@ func (s *store) touchContainer(ctx context.Context, ex execer, id string, update
 }
 
 // AddContainerSecret adds one reference to a container.
-func (s *store) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) AddContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO container_secrets (container_id, name, secret_id) VALUES (?, ?, ?)",
 			containerID, ref.Name, ref.SecretID); err != nil {
 			return err
@@ -257,8 +249,8 @@ func (s *store) AddContainerSecret(ctx context.Context, containerID string, ref 
 }
 
 // RemoveContainerSecret removes one reference from a container.
-func (s *store) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) RemoveContainerSecret(ctx context.Context, containerID string, ref keyservice.ContainerSecret, updated time.Time) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM container_secrets WHERE container_id = ? AND name = ? AND secret_id = ?",
 			containerID, ref.Name, ref.SecretID)
 		if err != nil {
@@ -275,89 +267,4 @@ func (s *store) RemoveContainerSecret(ctx context.Context, containerID string, r
 		return fmt.Errorf("removing a secret from container %s: %w", containerID, err)
 	}
 	return err
-}
-
-// ---- container consumers ----
-
-const containerConsumerColumns = "container_id, project_id, name, url, created, updated"
-
-func (s *store) scanContainerConsumers(ctx context.Context, q querier, query string, args ...any) ([]keyservice.ContainerConsumer, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading container consumers: %w", err)
-	}
-	defer rows.Close()
-	out := []keyservice.ContainerConsumer{}
-	for rows.Next() {
-		var c keyservice.ContainerConsumer
-		var created, updated dbTime
-		if err := rows.Scan(&c.ContainerID, &c.ProjectID, &c.Name, &c.URL, &created, &updated); err != nil {
-			return nil, fmt.Errorf("reading container consumers: %w", err)
-		}
-		c.Created, c.Updated = created.T, updated.T
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading container consumers: %w", err)
-	}
-	return out, nil
-}
-
-// PutContainerConsumer registers a consumer, or refreshes its Updated time
-// when it is registered already (Barbican's create_or_update).
-func (s *store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
-	if c.Created.IsZero() {
-		c.Created = now()
-	}
-	if c.Updated.IsZero() {
-		c.Updated = c.Created
-	}
-	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO container_consumers ("+containerConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		c.ContainerID, c.ProjectID, c.Name, c.URL, s.tv(c.Created), s.tv(c.Updated))
-	switch {
-	case err == nil:
-		return nil
-	case isMissingParent(err):
-		return fmt.Errorf("container %s: %w", c.ContainerID, keyservice.ErrNotFound)
-	case isDuplicate(err) || isDeadlock(err):
-		_, err = s.db.ExecContext(ctx, "UPDATE container_consumers SET updated = ? WHERE container_id = ? AND name = ? AND url = ?",
-			s.tv(c.Updated), c.ContainerID, c.Name, c.URL)
-		if err == nil {
-			return nil
-		}
-	}
-	return classify(err, "registering a consumer of container %s", c.ContainerID)
-}
-
-// RemoveContainerConsumer removes a consumer.
-func (s *store) RemoveContainerConsumer(ctx context.Context, containerID, name, url string) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM container_consumers WHERE container_id = ? AND name = ? AND url = ?", containerID, name, url)
-	if err != nil {
-		return fmt.Errorf("removing a consumer of container %s: %w", containerID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("removing a consumer of container %s: %w", containerID, err)
-	} else if n == 0 {
-		return fmt.Errorf("consumer %q %q of container %s: %w", name, url, containerID, keyservice.ErrNotFound)
-	}
-	return nil
-}
-
-// ListContainerConsumers returns one page of a container's consumers.
-func (s *store) ListContainerConsumers(ctx context.Context, containerID string, limit, offset int) ([]keyservice.ContainerConsumer, int, error) {
-	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM container_consumers WHERE container_id = ?", containerID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("counting consumers of container %s: %w", containerID, err)
-	}
-	offset = max(offset, 0)
-	if limit <= 0 || offset >= total {
-		return []keyservice.ContainerConsumer{}, total, nil
-	}
-	list, err := s.scanContainerConsumers(ctx, s.db, "SELECT "+containerConsumerColumns+
-		" FROM container_consumers WHERE container_id = ? ORDER BY created, name, url LIMIT ? OFFSET ?", containerID, limit, offset)
-	if err != nil {
-		return nil, 0, err
-	}
-	return list, total, nil
 }

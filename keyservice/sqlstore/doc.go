@@ -14,6 +14,13 @@
 // truncated to microseconds, and the structs passed to Create* are
 // normalised the same way, so a caller holds exactly what a re-read yields.
 //
+// One file per resource, as keyservice.Store is one interface per resource
+// (secrets.go, metadata.go, orders.go, keks.go, projectkeys.go, audit.go,
+// containers.go, acls.go, consumers.go, quotas.go). Every statement runs
+// through conn (conn.go), which turns a database outage into
+// keyservice.ErrUnavailable where the error is produced (unavailable.go), so
+// no method needs a wrapper of its own to answer 503 rather than 500.
+//
 // The schema is owned by package migrations; the database handle comes from
 // package dbconn, whose connection settings (UTC, utf8mb4, client found
 // rows, SQLite pragmas) this package expects.

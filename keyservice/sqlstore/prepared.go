@@ -18,11 +18,11 @@ import (
 // queryRowHot runs query, a constant, as a prepared statement. When the
 // statement cannot be prepared (the database is down), it runs the query
 // as text so that the caller sees the same error as for any other query.
-func (s *store) queryRowHot(ctx context.Context, query string, args ...any) *sql.Row {
+func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) row {
 	if st, ok := s.hot.Load(query); ok {
-		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+		return row{ctx: ctx, r: st.(*sql.Stmt).QueryRowContext(ctx, args...)}
 	}
-	st, err := s.db.PrepareContext(ctx, query)
+	st, err := s.db.db.PrepareContext(ctx, query)
 	if err != nil {
 		return s.db.QueryRowContext(ctx, query, args...)
 	}
@@ -30,5 +30,5 @@ func (s *store) queryRowHot(ctx context.Context, query string, args ...any) *sql
 		_ = st.Close() //nolint:sqlclosecheck // a duplicate: another request prepared it first, and the map keeps that one
 		st = prev.(*sql.Stmt)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return row{ctx: ctx, r: st.QueryRowContext(ctx, args...)}
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -33,9 +32,7 @@ func scanProjectKey(row interface{ Scan(...any) error }) (*keyservice.ProjectKey
 }
 
 // insertProjectKey inserts k as its project's active key.
-func (s *store) insertProjectKey(ctx context.Context, q interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, k *keyservice.ProjectKey) error {
+func (s *Store) insertProjectKey(ctx context.Context, q execer, k *keyservice.ProjectKey) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO project_keys (id, project_id, active_project_id, algorithm, bit_length, status, creator_id, material, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.ProjectID, k.ProjectID, k.Algorithm, k.BitLength, keyservice.ProjectKeyActive, k.CreatorID, k.Material, s.tv(k.Created))
@@ -49,12 +46,12 @@ func (s *store) insertProjectKey(ctx context.Context, q interface {
 }
 
 // CreateProjectKey inserts k as its project's ACTIVE key.
-func (s *store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
+func (s *Store) CreateProjectKey(ctx context.Context, k *keyservice.ProjectKey) error {
 	return s.insertProjectKey(ctx, s.db, k)
 }
 
 // GetActiveProjectKey returns the project's ACTIVE key.
-func (s *store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
+func (s *Store) GetActiveProjectKey(ctx context.Context, projectID string) (*keyservice.ProjectKey, error) {
 	k, err := scanProjectKey(s.db.QueryRowContext(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE active_project_id = ?", projectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("active key of project %s: %w", projectID, keyservice.ErrNotFound)
@@ -66,7 +63,7 @@ func (s *store) GetActiveProjectKey(ctx context.Context, projectID string) (*key
 }
 
 // GetProjectKey returns a key by id.
-func (s *store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
+func (s *Store) GetProjectKey(ctx context.Context, id string) (*keyservice.ProjectKey, error) {
 	k, err := scanProjectKey(s.queryRowHot(ctx, "SELECT "+projectKeyColumns+" FROM project_keys WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("project key %s: %w", id, keyservice.ErrNotFound)
@@ -78,7 +75,7 @@ func (s *store) GetProjectKey(ctx context.Context, id string) (*keyservice.Proje
 }
 
 // ListProjectKeys returns a page of a project's keys, newest first.
-func (s *store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
+func (s *Store) ListProjectKeys(ctx context.Context, projectID string, limit, offset int) ([]*keyservice.ProjectKey, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM project_keys WHERE project_id = ?", projectID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting project keys: %w", err)
@@ -110,8 +107,8 @@ func (s *store) ListProjectKeys(ctx context.Context, projectID string, limit, of
 // one transaction: the conditional update takes the old key out of the
 // unique slot only if it still holds it, so two rotations from the same
 // old key cannot both succeed.
-func (s *store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) RotateProjectKey(ctx context.Context, oldID string, next *keyservice.ProjectKey) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE project_keys SET status = ?, active_project_id = NULL, deactivated = ?
 			WHERE id = ? AND active_project_id = ?`,
 			keyservice.ProjectKeyDeactivated, s.tv(next.Created), oldID, next.ProjectID)
@@ -140,7 +137,7 @@ func (s *store) RotateProjectKey(ctx context.Context, oldID string, next *keyser
 // DESTROYED. The conditions are in the UPDATE itself, not checked before
 // it: a key that is (or becomes, by a racing request) ACTIVE, or that a
 // racing rotation deactivated a moment ago, is never matched.
-func (s *store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
+func (s *Store) DestroyProjectKey(ctx context.Context, id string, force bool, deactivatedBy, now time.Time) error {
 	q := `UPDATE project_keys SET status = ?, material = NULL, destroyed = ?
 		WHERE id = ? AND status = ? AND active_project_id IS NULL`
 	args := []any{keyservice.ProjectKeyDestroyed, s.tv(now), id, keyservice.ProjectKeyDeactivated}
@@ -171,105 +168,6 @@ func (s *store) DestroyProjectKey(ctx context.Context, id string, force bool, de
 		return fmt.Errorf("project key %s is its project's active key: %w", id, keyservice.ErrConflict)
 	}
 	return fmt.Errorf("project key %s was deactivated after %s: %w", id, norm(deactivatedBy).Format(time.RFC3339Nano), keyservice.ErrConflict)
-}
-
-// auditColumns are key_audit's columns after its id.
-const auditColumns = "created, request_id, action, outcome, project_id, key_id, user_id, user_project_id, is_service, roles, detail"
-
-// AppendKeyAudit writes audit records with multi-row inserts in one
-// transaction. A record whose EventID is already stored is skipped, so
-// writing a batch again after a commit of unknown outcome (the connection
-// cut during COMMIT) records each event once.
-func (s *store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	const perStatement = 250
-	// Only a duplicate event_id is ignored; every other error still fails
-	// the statement (unlike INSERT IGNORE, which would turn them into
-	// warnings).
-	onDuplicate := " ON CONFLICT (event_id) DO NOTHING"
-	if s.mysql {
-		onDuplicate = " ON DUPLICATE KEY UPDATE event_id = event_id"
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(recs); start += perStatement {
-			chunk := recs[start:min(start+perStatement, len(recs))]
-			var sb strings.Builder
-			sb.WriteString("INSERT INTO key_audit (" + auditColumns + ", event_id) VALUES ")
-			args := make([]any, 0, len(chunk)*12)
-			for i, r := range chunk {
-				if i > 0 {
-					sb.WriteByte(',')
-				}
-				sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				service := 0
-				if r.Service {
-					service = 1
-				}
-				var eventID any // NULL: no id, no deduplication
-				if r.EventID != "" {
-					eventID = clip(r.EventID, 36)
-				}
-				args = append(args, s.tv(r.Time), clip(r.RequestID, 64), r.Action, r.Outcome, clip(r.ProjectID, 255),
-					clip(r.KeyID, 64), clip(r.UserID, 255), clip(r.UserProjectID, 255), service, clip(r.Roles, 255), clip(r.Detail, 255),
-					eventID)
-			}
-			sb.WriteString(onDuplicate)
-			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-				return classify(err, "writing key audit records")
-			}
-		}
-		return nil
-	})
-}
-
-// clip bounds a value to a column's length, on a UTF-8 boundary.
-func clip(v string, n int) string {
-	if len(v) <= n {
-		return v
-	}
-	for n > 0 && v[n]&0xC0 == 0x80 {
-		n--
-	}
-	return v[:n]
-}
-
-// ListKeyAudit returns audit records of a project, oldest first.
-func (s *store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) ([]keyservice.KeyAuditRecord, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	q := "SELECT id, " + auditColumns + " FROM key_audit WHERE project_id = ? AND id > ?"
-	args := []any{f.ProjectID, f.AfterID}
-	if f.KeyID != "" {
-		q += " AND key_id = ?"
-		args = append(args, f.KeyID)
-	}
-	q += " ORDER BY id LIMIT ?"
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing key audit records: %w", err)
-	}
-	defer rows.Close()
-	var out []keyservice.KeyAuditRecord
-	for rows.Next() {
-		var r keyservice.KeyAuditRecord
-		var at dbTime
-		var service int
-		if err := rows.Scan(&r.ID, &at, &r.RequestID, &r.Action, &r.Outcome, &r.ProjectID, &r.KeyID, &r.UserID,
-			&r.UserProjectID, &service, &r.Roles, &r.Detail); err != nil {
-			return nil, fmt.Errorf("listing key audit records: %w", err)
-		}
-		r.Time, r.Service = at.T, service != 0
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing key audit records: %w", err)
-	}
-	return out, nil
 }
 
 // isBusy reports a write that lost a race for the database lock (SQLite

@@ -37,7 +37,7 @@ func scanProjectQuotas(row interface{ Scan(...any) error }) (*keyservice.Project
 }
 
 // GetProjectQuotas returns a project's configured quotas.
-func (s *store) GetProjectQuotas(ctx context.Context, projectID string) (*keyservice.ProjectQuotas, error) {
+func (s *Store) GetProjectQuotas(ctx context.Context, projectID string) (*keyservice.ProjectQuotas, error) {
 	q, err := scanProjectQuotas(s.queryRowHot(ctx, "SELECT "+projectQuotaColumns+" FROM project_quotas WHERE project_id = ?", projectID))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -50,7 +50,7 @@ func (s *store) GetProjectQuotas(ctx context.Context, projectID string) (*keyser
 
 // SetProjectQuotas inserts or replaces a project's quotas; Created is kept
 // when the row exists.
-func (s *store) SetProjectQuotas(ctx context.Context, q *keyservice.ProjectQuotas) error {
+func (s *Store) SetProjectQuotas(ctx context.Context, q *keyservice.ProjectQuotas) error {
 	if q.Created.IsZero() {
 		q.Created = now()
 	}
@@ -96,7 +96,7 @@ func (s *store) SetProjectQuotas(ctx context.Context, q *keyservice.ProjectQuota
 }
 
 // DeleteProjectQuotas removes a project's quotas.
-func (s *store) DeleteProjectQuotas(ctx context.Context, projectID string) error {
+func (s *Store) DeleteProjectQuotas(ctx context.Context, projectID string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM project_quotas WHERE project_id = ?", projectID)
 	if err != nil {
 		return fmt.Errorf("deleting quotas of project %s: %w", projectID, err)
@@ -110,7 +110,7 @@ func (s *store) DeleteProjectQuotas(ctx context.Context, projectID string) error
 }
 
 // ListProjectQuotas returns a page of configured project quotas.
-func (s *store) ListProjectQuotas(ctx context.Context, limit, offset int) ([]*keyservice.ProjectQuotas, int, error) {
+func (s *Store) ListProjectQuotas(ctx context.Context, limit, offset int) ([]*keyservice.ProjectQuotas, int, error) {
 	var total int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM project_quotas").Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting project quotas: %w", err)
@@ -149,7 +149,7 @@ var countQueries = map[string]string{
 
 // CountResources counts a project's live resources of one kind. Arca has
 // no certificate authorities: QuotaCAs counts zero.
-func (s *store) CountResources(ctx context.Context, projectID, resource string, at time.Time) (int, error) {
+func (s *Store) CountResources(ctx context.Context, projectID, resource string, at time.Time) (int, error) {
 	if resource == keyservice.QuotaCAs {
 		return 0, nil
 	}

@@ -3,28 +3,49 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/testdb"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/sqlstore"
 	"opendev.org/x/arca/keyservice/storetest"
 )
 
+// newStore returns the store over db, failing the test if New refuses.
+func newStore(tb testing.TB, db *sql.DB, dialect dbconn.Dialect) *sqlstore.Store {
+	tb.Helper()
+	s, err := sqlstore.New(db, dialect)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
-		return sqlstore.New(testdb.SQLite(t), "sqlite")
+		return newStore(t, testdb.SQLite(t), dbconn.SQLite)
 	})
 }
 
 func TestMySQL(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
 		db, _ := testdb.MySQL(t)
-		return sqlstore.New(db, "mysql")
+		return newStore(t, db, dbconn.MySQL)
 	})
+}
+
+// TestNewUnknownDialect: a dialect New does not know is an error, not a
+// panic and not a store that fails later.
+func TestNewUnknownDialect(t *testing.T) {
+	s, err := sqlstore.New(testdb.SQLite(t), dbconn.Dialect("postgres"))
+	if err == nil || s != nil || !strings.Contains(err.Error(), `unknown database dialect "postgres"`) {
+		t.Fatalf("New with dialect postgres: %v, %v; want an error naming the dialect", s, err)
+	}
 }
 
 // TestStoredTimeFormat pins how times sit in the database, which other
@@ -32,15 +53,15 @@ func TestMySQL(t *testing.T) {
 // fixed-width text that sorts as time.
 func TestStoredTimeFormat(t *testing.T) {
 	ctx := context.Background()
-	for _, dialect := range []string{"sqlite", "mysql"} {
-		t.Run(dialect, func(t *testing.T) {
+	for _, dialect := range []dbconn.Dialect{dbconn.SQLite, dbconn.MySQL} {
+		t.Run(string(dialect), func(t *testing.T) {
 			var db *sql.DB
 			if dialect == "sqlite" {
 				db = testdb.SQLite(t)
 			} else {
 				db, _ = testdb.MySQL(t)
 			}
-			s := sqlstore.New(db, dialect)
+			s := newStore(t, db, dialect)
 			created := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.FixedZone("X", -5*3600))
 			sec := &keyservice.Secret{ID: uuid.NewString(), ProjectID: "p", SecretType: "opaque", Status: "ACTIVE", Created: created, Updated: created}
 			if err := s.CreateSecret(ctx, sec); err != nil {
@@ -99,9 +120,9 @@ func BenchmarkGetSecret(b *testing.B) {
 }
 
 func forEachDB(b *testing.B, f func(b *testing.B, s keyservice.Store)) {
-	b.Run("sqlite", func(b *testing.B) { f(b, sqlstore.New(testdb.SQLite(b), "sqlite")) })
+	b.Run("sqlite", func(b *testing.B) { f(b, newStore(b, testdb.SQLite(b), dbconn.SQLite)) })
 	b.Run("mysql", func(b *testing.B) {
 		db, _ := testdb.MySQL(b)
-		f(b, sqlstore.New(db, "mysql"))
+		f(b, newStore(b, db, dbconn.MySQL))
 	})
 }

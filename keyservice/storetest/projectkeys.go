@@ -174,10 +174,14 @@ func testProjectKeyDestroy(t *testing.T, s keyservice.Store) {
 			wantErr(t, s.DestroyProjectKey(c, first.ID, true, destroyedAt, destroyedAt), keyservice.ErrGone, "destroy twice")
 		})
 	}
+	testProjectKeyDestroyRace(t, s)
+}
 
-	// A destroy racing the rotation that deactivates its key: whichever
-	// runs first, the key just deactivated (after deactivatedBy) survives
-	// and the project keeps exactly one active key.
+// testProjectKeyDestroyRace: a destroy racing the rotation that deactivates
+// its key: whichever runs first, the key just deactivated (after
+// deactivatedBy) survives and the project keeps exactly one active key.
+func testProjectKeyDestroyRace(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
 	for round := range 4 {
 		project := fmt.Sprintf("destroy-race-%d-%s", round, keyservice.NewID())
 		cur := newProjectKey(project, base)
