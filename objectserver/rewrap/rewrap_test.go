@@ -481,6 +481,10 @@ func TestStrippedMetadataIsNotPlain(t *testing.T) {
 	if s.Plain != 1 || s.Failed != 1 || s.Reasons["objcrypt data without crypto metadata"] != 1 {
 		t.Fatalf("plain %d, failed %d %v; want one plain object and one failure", s.Plain, s.Failed, s.Reasons)
 	}
+	// both were told apart by their first bytes, and the summary says so
+	if s.IO.DataReads != 2 {
+		t.Fatalf("data reads %d, want 2", s.IO.DataReads)
+	}
 }
 
 // TestStateFileErrorStopsEveryWorker: a state file that cannot be written

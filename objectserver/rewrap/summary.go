@@ -118,6 +118,7 @@ func (s *Summary) add(d *Summary) {
 	s.IO.XattrReads += d.IO.XattrReads
 	s.IO.XattrWrites += d.IO.XattrWrites
 	s.IO.Locks += d.IO.Locks
+	s.IO.DataReads += d.IO.DataReads
 }
 
 // Report writes a summary (and, with keys, the per-key table) to w.
