@@ -169,12 +169,13 @@ func (w *worker) keysFor(ctx context.Context, project, keyID string, locked bool
 // commit rewraps the object onto the active key and counts it; under the
 // lock, a rotation before the commit has it examined again.
 func (w *worker) commit(ctx context.Context, p partition, df *dataFile, m *objcrypt.Metadata, project, active string, sr *sufRec, locked bool) *keyNeed {
+	oldID := m.KeyID // rewrap moves m onto the new key
 	keyID, err := w.rewrap(ctx, p, df, m, project, active, sr)
 	if errors.Is(err, errRotated) && locked {
 		// Examined again, after asking with no lock held, onto the key
 		// that is active now.
 		w.s.Scanned--
-		return &keyNeed{project: project, oldID: m.KeyID}
+		return &keyNeed{project: project, oldID: oldID}
 	}
 	w.s.Keys[KeyRef{project, keyID}]++
 	if err != nil {
