@@ -1,7 +1,6 @@
 package rewrap
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -94,8 +93,5 @@ func (j *job) save(force bool) error {
 		j.st.Completed = nil
 	}
 	j.saved = time.Now()
-	if err := saveState(j.o.StateFile, j.st); err != nil {
-		return fmt.Errorf("rewrap: %w", err)
-	}
-	return nil
+	return saveState(j.o.StateFile, j.st) // its errors say "rewrap: writing state file"
 }

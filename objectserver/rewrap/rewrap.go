@@ -53,6 +53,8 @@ type Options struct {
 	Progress func(done, total int, s *Summary)
 }
 
+// job is one run: its options, its summary, and the progress its workers
+// share under mu.
 type job struct {
 	o Options
 	s *Summary
@@ -76,7 +78,8 @@ type job struct {
 // Summary.Failed).
 func Run(ctx context.Context, o Options) (*Summary, error) {
 	start := time.Now()
-	s := &Summary{DryRun: o.DryRun, Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}}
+	s := newSummary()
+	s.DryRun = o.DryRun
 	if o.Project == "" && !o.AllProjects {
 		return s, errors.New("rewrap: choose a project or all projects")
 	}
