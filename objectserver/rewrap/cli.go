@@ -5,12 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -44,87 +41,21 @@ var newResolver = func(o keyclient.Options) (keyclient.Resolver, error) { return
 
 // Main is `arca-object-server rewrap ARGS`; it returns the exit status.
 func Main(args []string, stdout, stderr *os.File) int {
-	status := false
-	if len(args) > 0 && args[0] == "status" {
-		status, args = true, args[1:]
+	a, code := parseArgs(args, stderr)
+	if a == nil {
+		return code
 	}
-	fs := flag.NewFlagSet("rewrap", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	var files configFiles
-	fs.Var(&files, "config-file", "object-server.conf (repeatable; default /etc/swift/object-server.conf)")
-	project := fs.String("project", "", "the project whose objects to rewrap")
-	all := fs.Bool("all-projects", false, "rewrap the objects of every project")
-	devices := fs.String("devices", "", "devices folder (default: the configuration's devices)")
-	rate := fs.Float64("rate", 0, "objects examined per second (0: no limit)")
-	workers := fs.Int("workers", 0, "partitions processed at once (0: GOMAXPROCS)")
-	dry := fs.Bool("dry-run", false, "change nothing; report what would be rewrapped")
-	stateFile := fs.String("state-file", "", "file recording progress, to resume an interrupted run")
-	delay := fs.Duration("checksum-delay", DefaultChecksumDelay, "how long a rewrapped file waits for its metadata checksum")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if (*project == "") == !*all || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	if len(files) == 0 {
-		files = configFiles{"/etc/swift/object-server.conf"}
-	}
-	// the same credential, refused in a file others may read (the server's rule)
-	if err := objectserver.CheckCredentialFiles(files); err != nil {
-		fmt.Fprintln(stderr, "rewrap:", err)
-		return 1
-	}
-	f, err := config.Load(files...)
+	o, err := a.options()
 	if err != nil {
 		fmt.Fprintln(stderr, "rewrap:", err)
 		return 1
 	}
-	cfg, err := objectserver.LoadConfig(f)
-	if err != nil {
-		fmt.Fprintln(stderr, "rewrap:", err)
-		return 1
-	}
-	log := logging.New(logging.Options{Format: cfg.LogFormat, Service: "arca-object-server-rewrap", Output: stderr})
-	kopts := cfg.KeyClient
-	kopts.Logger = log.With().Str("component", "keyclient").Logger()
-	keys, err := newResolver(kopts)
-	if err != nil {
-		fmt.Fprintln(stderr, "rewrap: key service client:", err)
-		return 1
-	}
-	o := Options{
-		Devices: cfg.Devices, MountCheck: cfg.MountCheck, Project: *project, AllProjects: *all,
-		ResellerPrefixes: cfg.ResellerPrefixes, Rate: *rate, Workers: *workers, DryRun: *dry || status,
-		StateFile: *stateFile, ChecksumDelay: *delay, Keys: keys, Log: log,
-	}
-	if *devices != "" {
-		o.Devices = *devices
-	}
-	if o.DryRun {
-		o.StateFile = ""
-	}
-	var bar *progressbar.ProgressBar
-	if term.IsTerminal(int(stderr.Fd())) {
-		o.Progress = func(done, total int, s *Summary) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
-					progressbar.OptionSetDescription("partitions"), progressbar.OptionShowCount(),
-					progressbar.OptionSetItsString("part"), progressbar.OptionShowIts(),
-					progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-			}
-			bar.Describe(fmt.Sprintf("scanned %d rewrapped %d failed %d", s.Scanned, s.Rewrapped, s.Failed))
-			_ = bar.Set(done)
-		}
-	}
+	bar := showProgress(&o, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := Run(ctx, o)
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	Report(stdout, s, status)
+	bar.finish()
+	Report(stdout, s, a.status)
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "rewrap:", err)
@@ -135,61 +66,120 @@ func Main(args []string, stdout, stderr *os.File) int {
 	return 0
 }
 
-// Report writes a summary (and, with keys, the per-key table) to w.
-func Report(w io.Writer, s *Summary, keys bool) {
-	verb := "rewrapped"
-	if s.DryRun {
-		verb = "to rewrap"
+// cliArgs is the command line of Main.
+type cliArgs struct {
+	status    bool // "status": a dry run that shows the per-key table
+	files     configFiles
+	project   string
+	all       bool
+	devices   string
+	rate      float64
+	workers   int
+	dry       bool
+	stateFile string
+	delay     time.Duration
+	stderr    *os.File
+}
+
+// parseArgs reads the command line; nil and the exit status when it is
+// not one to run.
+func parseArgs(args []string, stderr *os.File) (*cliArgs, int) {
+	a := &cliArgs{stderr: stderr}
+	if len(args) > 0 && args[0] == "status" {
+		a.status, args = true, args[1:]
 	}
-	if s.ResumedFrom != "" {
-		fmt.Fprintf(w, "resumed after %s\n", s.ResumedFrom)
+	fs := flag.NewFlagSet("rewrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Var(&a.files, "config-file", "object-server.conf (repeatable; default /etc/swift/object-server.conf)")
+	fs.StringVar(&a.project, "project", "", "the project whose objects to rewrap")
+	fs.BoolVar(&a.all, "all-projects", false, "rewrap the objects of every project")
+	fs.StringVar(&a.devices, "devices", "", "devices folder (default: the configuration's devices)")
+	fs.Float64Var(&a.rate, "rate", 0, "objects examined per second (0: no limit)")
+	fs.IntVar(&a.workers, "workers", 0, "partitions processed at once (0: GOMAXPROCS)")
+	fs.BoolVar(&a.dry, "dry-run", false, "change nothing; report what would be rewrapped")
+	fs.StringVar(&a.stateFile, "state-file", "", "file recording progress, to resume an interrupted run")
+	fs.DurationVar(&a.delay, "checksum-delay", DefaultChecksumDelay, "how long a rewrapped file waits for its metadata checksum")
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
 	}
-	fmt.Fprintf(w, "scanned %d, %s %d, skipped %d (already on the active key %d, other projects %d, not encrypted %d, changed meanwhile %d), failed %d, checksums restored %d in %s\n",
-		s.Scanned, verb, s.Rewrapped, s.Already+s.OtherProject+s.Plain+s.Changed, s.Already, s.OtherProject, s.Plain, s.Changed,
-		s.Failed, s.Checksums, s.Elapsed.Round(time.Millisecond))
-	if s.Elapsed > 0 && s.Scanned > 0 {
-		fmt.Fprintf(w, "rate %.0f objects/s; I/O: %d directory reads, %d opens, %d xattr reads, %d xattr writes, %d partition locks\n",
-			float64(s.Scanned)/s.Elapsed.Seconds(), s.IO.DirReads, s.IO.Opens, s.IO.XattrReads, s.IO.XattrWrites, s.IO.Locks)
+	if (a.project == "") == !a.all || fs.NArg() > 0 {
+		fs.Usage()
+		return nil, 2
 	}
-	if s.Interrupted {
-		fmt.Fprintln(w, "interrupted: run again (with the same --state-file) to continue")
+	if len(a.files) == 0 {
+		a.files = configFiles{"/etc/swift/object-server.conf"}
 	}
-	reasons := make([]string, 0, len(s.Reasons))
-	for r := range s.Reasons {
-		reasons = append(reasons, r)
+	return a, 0
+}
+
+// options loads the object server's configuration and builds the job's
+// options and key client from it and the command line.
+func (a *cliArgs) options() (Options, error) {
+	// the same credential, refused in a file others may read (the server's rule)
+	if err := objectserver.CheckCredentialFiles(a.files); err != nil {
+		return Options{}, err
 	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Fprintf(w, "failed: %s: %d\n", r, s.Reasons[r])
+	f, err := config.Load(a.files...)
+	if err != nil {
+		return Options{}, err
 	}
-	for _, e := range s.Examples {
-		fmt.Fprintf(w, "  %s\n", e)
+	cfg, err := objectserver.LoadConfig(f)
+	if err != nil {
+		return Options{}, err
 	}
-	if !keys && !s.DryRun {
-		return
+	log := logging.New(logging.Options{Format: cfg.LogFormat, Service: "arca-object-server-rewrap", Output: a.stderr})
+	kopts := cfg.KeyClient
+	kopts.Logger = log.With().Str("component", "keyclient").Logger()
+	keys, err := newResolver(kopts)
+	if err != nil {
+		return Options{}, fmt.Errorf("key service client: %w", err)
 	}
-	refs := make([]KeyRef, 0, len(s.Keys))
-	for k := range s.Keys {
-		refs = append(refs, k)
+	o := Options{
+		Devices: cfg.Devices, MountCheck: cfg.MountCheck, Project: a.project, AllProjects: a.all,
+		ResellerPrefixes: cfg.ResellerPrefixes, Rate: a.rate, Workers: a.workers, DryRun: a.dry || a.status,
+		StateFile: a.stateFile, ChecksumDelay: a.delay, Keys: keys, Log: log,
 	}
-	sort.Slice(refs, func(a, b int) bool {
-		if refs[a].Project != refs[b].Project {
-			return refs[a].Project < refs[b].Project
-		}
-		return refs[a].KeyID < refs[b].KeyID
-	})
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECT\tKEY ID\tSTATE\tOBJECTS")
-	for _, k := range refs {
-		st := "inactive"
-		switch a, ok := s.Active[k.Project]; {
-		case !ok:
-			st = "unknown"
-		case a == k.KeyID:
-			st = "active"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", k.Project, k.KeyID, st, s.Keys[k])
+	if a.devices != "" {
+		o.Devices = a.devices
 	}
-	_ = tw.Flush()
-	fmt.Fprintf(w, "objects on inactive keys: %d\n", s.Objects(true))
+	if o.DryRun {
+		o.StateFile = ""
+	}
+	return o, nil
+}
+
+// progressBar draws the job's progress on a terminal; the bar is made at
+// the first call, when the number of partitions is known.
+type progressBar struct {
+	out *os.File
+	bar *progressbar.ProgressBar
+}
+
+// showProgress sets o.Progress to draw a progress bar when stderr is a
+// terminal.
+func showProgress(o *Options, stderr *os.File) *progressBar {
+	p := &progressBar{out: stderr}
+	if term.IsTerminal(int(stderr.Fd())) {
+		o.Progress = p.update
+	}
+	return p
+}
+
+func (p *progressBar) update(done, total int, s *Summary) {
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.out),
+			progressbar.OptionSetDescription("partitions"), progressbar.OptionShowCount(),
+			progressbar.OptionSetItsString("part"), progressbar.OptionShowIts(),
+			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	p.bar.Describe(fmt.Sprintf("scanned %d rewrapped %d failed %d", s.Scanned, s.Rewrapped, s.Failed))
+	_ = p.bar.Set(done)
+}
+
+// finish completes the bar, if one was drawn.
+func (p *progressBar) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
 }

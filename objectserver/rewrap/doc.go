@@ -122,7 +122,24 @@
 // it that are complete. A new run with the same scope skips exactly those,
 // so it never skips an unfinished suffix; a completed run makes the next
 // start over. The rate limit counts objects examined per second, over all
-// workers.
+// workers. What stops one worker stops them all at their next object (an
+// interruption, or a state file that cannot be written: the run's error);
+// a failure of one object does not (it is counted and the walk goes on).
+// Either way every file already rewritten gets its checksum back, after
+// the delay, before Run returns.
+//
+// # Where the code is
+//
+// Run (rewrap.go) resumes from the state file (state.go) and walks
+// (walk.go): the partitions are listed and handed to the workers, at most
+// --workers at once (an errgroup). A worker walks a partition's suffixes
+// (suffix.go: the partition lock, the rate limit, examining an object
+// again after warming its keys) and examines each object (object.go: the
+// current .data, its project and crypto metadata, the keys; keys.go asks
+// the key client), rewraps it (rewrite.go: steps 1 and 2) and queues its
+// checksum (checksum.go: step 3). frontier.go records what is done for the
+// state file; summary.go adds up the workers' counts and writes the report
+// that cli.go (the command line) prints.
 //
 // What it is not: a re-encryption (the data key stays the same; rotating it
 // needs a rewrite of the object through the proxy), a cluster-wide job (one

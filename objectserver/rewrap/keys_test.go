@@ -61,6 +61,39 @@ func (c *ttlKeys) KeyMaterial(ctx context.Context, project, id string) ([]byte, 
 	return raw, err
 }
 
+// askedKeys records the key material asked for, and marks (rotated) the
+// instant a test rotates a key.
+type askedKeys struct {
+	keyclient.Resolver
+	mu    sync.Mutex
+	asked []string
+}
+
+func (a *askedKeys) KeyMaterial(ctx context.Context, project, id string) ([]byte, error) {
+	a.mu.Lock()
+	a.asked = append(a.asked, id)
+	a.mu.Unlock()
+	return a.Resolver.KeyMaterial(ctx, project, id)
+}
+
+func (a *askedKeys) rotated() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, "(rotated)")
+}
+
+// since lists the key ids asked for after the last rotation.
+func (a *askedKeys) since() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.asked) - 1; i >= 0; i-- {
+		if a.asked[i] == "(rotated)" {
+			return append([]string(nil), a.asked[i+1:]...)
+		}
+	}
+	return nil
+}
+
 // TestRotationDuringRunCommitsNothingOnTheOldKey rotates the project's key
 // while a run is rewrapping onto it. arca-api lets a key deactivated
 // active_key_cache_ttl ago be destroyed, so an object committed onto it
@@ -78,11 +111,20 @@ func TestRotationDuringRunCommitsNothingOnTheOldKey(t *testing.T) {
 	target := keys.rotate("p1")
 	var once sync.Once
 	var now string
-	beforeReplace = func(string) { once.Do(func() { now = keys.rotate("p1") }) }
+	asked := &askedKeys{Resolver: keys}
+	beforeReplace = func(string) { once.Do(func() { now = keys.rotate("p1"); asked.rotated() }) }
 	t.Cleanup(func() { beforeReplace = nil })
-	s := run(t, m, keys, func(o *Options) { o.Workers = 1 })
+	s := run(t, m, keys, func(o *Options) { o.Workers, o.Keys = 1, asked })
 	if s.Rewrapped != n || s.Failed != 0 || s.Keys[KeyRef{"p1", now}] != n || s.Active["p1"] != now {
 		t.Fatalf("%+v", s)
+	}
+	// The object caught by the rotation is examined again after asking, with
+	// no lock held, for the keys it needs: its own old key and the new one,
+	// never the key rotated out.
+	for _, id := range asked.since() {
+		if id == target {
+			t.Fatalf("asked for the material of %s after it was rotated out: %v", target, asked.since())
+		}
 	}
 	for i := range n {
 		obj := fmt.Sprint("o", i)

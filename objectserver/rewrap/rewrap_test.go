@@ -482,4 +482,37 @@ func TestStrippedMetadataIsNotPlain(t *testing.T) {
 	if s.Plain != 1 || s.Failed != 1 || s.Reasons["objcrypt data without crypto metadata"] != 1 {
 		t.Fatalf("plain %d, failed %d %v; want one plain object and one failure", s.Plain, s.Failed, s.Reasons)
 	}
+	// both were told apart by their first bytes, and the summary says so
+	if s.IO.DataReads != 2 {
+		t.Fatalf("data reads %d, want 2", s.IO.DataReads)
+	}
+}
+
+// TestStateFileErrorStopsEveryWorker: a state file that cannot be written
+// stops the run with that error (not as an interruption), and the other
+// workers stop at their next object instead of walking on; the checksums
+// of what was rewrapped are restored all the same.
+func TestStateFileErrorStopsEveryWorker(t *testing.T) {
+	m := newNode(t)
+	keys := newFakeKeys()
+	keys.rotate("p1")
+	const n = 300
+	for i := range n {
+		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
+	}
+	keys.rotate("p1")
+	// its folder does not exist: the first save after a suffix fails
+	stateFile := filepath.Join(t.TempDir(), "missing", "state.json")
+	s, err := Run(context.Background(), Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Millisecond,
+		StateFile: stateFile, Workers: 3})
+	if err == nil || !strings.Contains(err.Error(), "writing state file") || s.Interrupted {
+		t.Fatalf("%v %+v", err, s)
+	}
+	// a few objects per worker at most (a partition holds about 37)
+	if s.Scanned == 0 || s.Scanned > 4*3 || s.Failed != 0 {
+		t.Fatalf("the workers went on after the error: %+v", s)
+	}
+	if s.Checksums != s.Rewrapped {
+		t.Fatalf("checksums restored %d of %d rewrapped", s.Checksums, s.Rewrapped)
+	}
 }

@@ -112,6 +112,45 @@ func loadState(path string) (*state, error) {
 	return &st, nil
 }
 
+// resume loads the state file: a run over the same scope left unfinished
+// is continued after what it completed, anything else starts over (a state
+// file of another scope is refused).
+func (j *job) resume() error {
+	o, s := j.o, j.s
+	scope := "all-projects"
+	if o.Project != "" {
+		scope = "project:" + o.Project
+	}
+	st, err := loadState(o.StateFile)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st == nil || st.Complete:
+		st = &state{}
+	case st.Scope != scope || st.Devices != o.Devices:
+		return fmt.Errorf("rewrap: state file %s belongs to a run over %s of %s; remove it or use another", o.StateFile, st.Scope, st.Devices)
+	default:
+		if st.Done != nil {
+			j.skipTo = st.Done
+			s.ResumedFrom = st.Done.String()
+		}
+		if len(st.Completed) > 0 {
+			j.skip = map[string]bool{}
+			for _, p := range st.Completed {
+				j.skip[p] = true
+			}
+			if s.ResumedFrom == "" {
+				s.ResumedFrom = "(no complete prefix)"
+			}
+			s.ResumedFrom += fmt.Sprintf(" and %d later partitions", len(st.Completed))
+		}
+	}
+	st.Scope, st.Devices, st.Complete = scope, o.Devices, false
+	j.st = st
+	return nil
+}
+
 // saveState writes the state file atomically (temp file, fsync, rename).
 func saveState(path string, st *state) error {
 	st.Version = stateVersion

@@ -1,0 +1,225 @@
+package rewrap
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
+)
+
+// dataFile is an object's current .data file, open, with its metadata as
+// read once under the partition lock.
+type dataFile struct {
+	path string
+	fh   *os.File
+	raw  *diskfile.RawMetadata
+}
+
+// object examines one hash directory and rewraps its current .data file
+// when it is on a non-active key. Outside a dry run the caller holds the
+// partition lock (locked) from before the listing to after the rewrite, so
+// the file is the current .data and its metadata what was read throughout
+// for every other holder of the lock. It returns the keys to ask the key
+// client for with no lock held when they were not asked for a moment ago,
+// or when the active key changed before the rewrite was committed; nothing
+// has changed on disk then.
+func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, locked bool) *keyNeed {
+	df := w.openCurrent(dir)
+	if df == nil {
+		return nil
+	}
+	defer df.fh.Close()
+	project, m := w.cryptoMetadata(df)
+	if m == nil {
+		return nil
+	}
+	active, need, err := w.keysFor(ctx, project, m.KeyID, locked)
+	if need != nil {
+		return need
+	}
+	w.s.Scanned++
+	switch {
+	case err != nil:
+		w.s.Keys[KeyRef{project, m.KeyID}]++
+		w.s.fail(df.path, reasonOf(err), err)
+		return nil
+	case m.KeyID == active:
+		w.s.Already++
+		w.s.Keys[KeyRef{project, m.KeyID}]++
+		if df.raw.Checksum == nil && !w.j.o.DryRun {
+			// a run stopped between the two steps: restore it after the delay
+			w.queue(df.path, p.path, df.raw.Pickle(), sr)
+		}
+		return nil
+	case w.j.o.DryRun:
+		w.s.Rewrapped++
+		w.s.Keys[KeyRef{project, m.KeyID}]++
+		return nil
+	}
+	return w.commit(ctx, p, df, m, project, active, sr, locked)
+}
+
+// openCurrent opens the current .data file of a hash directory and reads
+// its metadata; nil when there is none to examine (deleted, changed
+// meanwhile or failed, counted as such).
+func (w *worker) openCurrent(dir string) *dataFile {
+	w.s.IO.DirReads++
+	name, err := diskfile.CurrentData(dir)
+	if err != nil {
+		w.s.fail(dir, "listing object", err)
+		return nil
+	}
+	if name == "" {
+		return nil // deleted (tombstone) or nothing left: nothing to rewrap
+	}
+	path := filepath.Join(dir, name)
+	w.s.IO.Opens++
+	fh, err := os.Open(path) //nolint:gosec // G304: a file listed in a hash directory
+	if errors.Is(err, fs.ErrNotExist) {
+		w.s.Changed++
+		return nil
+	}
+	if err != nil {
+		w.s.fail(path, "opening data file", err)
+		return nil
+	}
+	raw, err := diskfile.ReadRawMetadata(fh)
+	if raw != nil {
+		w.s.IO.XattrReads += int64(len(raw.Chunks) + 2)
+	}
+	if err != nil {
+		fh.Close()
+		w.s.Scanned++
+		w.s.fail(path, "unreadable metadata", err)
+		return nil
+	}
+	return &dataFile{path: path, fh: fh, raw: raw}
+}
+
+// cryptoMetadata returns the object's project and crypto metadata; a nil
+// metadata when the object is not the job's (another project, not
+// encrypted) or its metadata is invalid, counted as such.
+func (w *worker) cryptoMetadata(df *dataFile) (string, *objcrypt.Metadata) {
+	project := w.j.project(df.raw.Values["name"])
+	if w.j.o.Project != "" && project != w.j.o.Project {
+		w.s.Scanned++
+		w.s.OtherProject++
+		return "", nil
+	}
+	if project == "" || !hasCrypto(df.raw.Values) {
+		w.s.Scanned++
+		if project != "" {
+			// Counted as plain, ciphertext whose metadata was stripped
+			// would hide from status the key it depends on (its header
+			// still names it). The job only reports it: moving files
+			// aside is the object server's (and Swift's auditor's) part.
+			w.s.IO.DataReads++
+			if stripped, err := objcryptWithoutMetadata(df.fh); err != nil {
+				w.s.fail(df.path, "reading data", err)
+				return "", nil
+			} else if stripped {
+				w.s.fail(df.path, "objcrypt data without crypto metadata", errStripped)
+				return "", nil
+			}
+		}
+		w.s.Plain++
+		return "", nil
+	}
+	m, err := sysmeta.Parse(df.raw.Values)
+	if err != nil {
+		w.s.Scanned++
+		w.s.fail(df.path, "invalid crypto metadata", err)
+		return "", nil
+	}
+	return project, &m.Metadata
+}
+
+// keysFor returns the project's active key id for an object on keyID, or
+// (under the lock) the keys to ask for first with no lock held: the active
+// id and, for a rewrap, the material of both keys, asked for before
+// anything is counted. A key failure prefetch saw a moment ago is returned
+// without asking again.
+func (w *worker) keysFor(ctx context.Context, project, keyID string, locked bool) (string, *keyNeed, error) {
+	ok, err := w.warm(keyNeed{project: project})
+	if locked && !ok {
+		return "", &keyNeed{project: project}, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	active, err := w.j.activeKey(ctx, project)
+	if err != nil {
+		return "", nil, keyError("active key", err)
+	}
+	if keyID != active && locked {
+		n := keyNeed{project: project, oldID: keyID}
+		if ok, err = w.warm(n); !ok {
+			return "", &n, nil
+		}
+	}
+	return active, nil, err
+}
+
+// commit rewraps the object onto the active key and counts it; under the
+// lock, a rotation before the commit has it examined again.
+func (w *worker) commit(ctx context.Context, p partition, df *dataFile, m *objcrypt.Metadata, project, active string, sr *sufRec, locked bool) *keyNeed {
+	oldID := m.KeyID // rewrap moves m onto the new key
+	keyID, err := w.rewrap(ctx, p, df, m, project, active, sr)
+	if errors.Is(err, errRotated) && locked {
+		// Examined again, after asking with no lock held, onto the key
+		// that is active now.
+		w.s.Scanned--
+		return &keyNeed{project: project, oldID: oldID}
+	}
+	w.s.Keys[KeyRef{project, keyID}]++
+	if err != nil {
+		w.s.fail(df.path, reasonOf(err), err)
+	}
+	return nil
+}
+
+// errStripped: an objcrypt stream whose .data file has no crypto metadata.
+var errStripped = errors.New("the data is an objcrypt stream but the metadata has no X-Object-Sysmeta-Arca-* keys (stripped?); the object server refuses and quarantines it")
+
+// objcryptWithoutMetadata reports whether f, a file without crypto
+// metadata, starts with objcrypt's magic (objcrypt/SPEC.md).
+func objcryptWithoutMetadata(f *os.File) (bool, error) {
+	var b [4]byte
+	n, err := f.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return n == len(b) && string(b[:]) == "ARCA", nil
+}
+
+func hasCrypto(values map[string]string) bool {
+	p := strings.ToLower(sysmeta.Prefix)
+	for k := range values {
+		if strings.HasPrefix(strings.ToLower(k), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// project returns the project of an object's account (AUTH_<project>),
+// "" outside project accounts.
+func (j *job) project(name string) string {
+	acct, _, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
+	if !ok {
+		return ""
+	}
+	for _, p := range j.o.ResellerPrefixes {
+		if rest, ok := strings.CutPrefix(acct, p); ok && rest != "" {
+			return rest
+		}
+	}
+	return ""
+}

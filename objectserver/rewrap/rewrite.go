@@ -1,0 +1,123 @@
+package rewrap
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"net/textproto"
+
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/pickle"
+	"opendev.org/x/arca/objectserver/sysmeta"
+)
+
+// beforeReplace is a test seam, nil in production: it is called with the
+// partition lock held just before a file's metadata is replaced (steps 1
+// and 2), the instant at which a concurrent PUT, POST or DELETE of the
+// same object would do the most harm, so tests land one there.
+var beforeReplace func(path string)
+
+// errRotated: the project's active key changed between the choice of the
+// key a file is rewrapped onto and the commit of the rewrite.
+var errRotated = errors.New("the project's active key changed before the rewrite was committed")
+
+// rewrap moves one file, read as raw under the partition lock, onto the
+// project's active key (active) and returns the key the object depends on
+// afterwards. Key material is asked for here, from the key client, and
+// wiped when the file is done: the job keeps none, so a destroyed key
+// stops opening objects once the client's key_cache_ttl has passed.
+func (w *worker) rewrap(ctx context.Context, p partition, df *dataFile, m *objcrypt.Metadata, project, active string, sr *sufRec) (string, error) {
+	j := w.j
+	path, fh, raw := df.path, df.fh, df.raw
+	keyID := m.KeyID
+	newKey, err := j.material(ctx, project, active)
+	if err != nil {
+		return keyID, keyError("active key", err)
+	}
+	defer clear(newKey.Key)
+	oldKey, err := j.material(ctx, project, keyID)
+	if err != nil {
+		return keyID, keyError("old key", err)
+	}
+	defer clear(oldKey.Key)
+	oldWrapped := base64.StdEncoding.EncodeToString(m.WrappedKey)
+	if err := objcrypt.Rewrap(m, oldKey, newKey, raw.Values["name"], j.o.Rand); err != nil {
+		return keyID, &reasonError{"unwrapping with the old key", err}
+	}
+	newPickle, err := substitute(raw, keyID, oldWrapped, m.KeyID, base64.StdEncoding.EncodeToString(m.WrappedKey))
+	if err != nil {
+		return keyID, &reasonError{"re-encoding metadata", err}
+	}
+	if beforeReplace != nil {
+		beforeReplace(path)
+	}
+	// As the object server confirms a PUT's key before committing it: the
+	// new wrap must be under the key that is active now as the key client
+	// knows it (at most active_key_cache_ttl old). arca-api refuses to
+	// destroy a key deactivated less than that long ago, so a file is never
+	// committed onto a key that may already be gone. Cached active ids only
+	// move forward: another id means the key was deactivated.
+	now, err := j.activeKey(ctx, project)
+	if err != nil {
+		return keyID, keyError("active key", err)
+	}
+	if now != active {
+		return keyID, &reasonError{"active key rotated during the rewrap", fmt.Errorf("%w: %s, now %s", errRotated, active, now)}
+	}
+	calls, err := diskfile.ReplacePickle(fh, raw, newPickle)
+	w.s.IO.XattrWrites += int64(calls)
+	if err != nil {
+		if calls > 1 {
+			// the chunk write failed after the checksum went: the old pickle
+			// is there unchecked, restore its checksum
+			w.queue(path, p.path, raw.Pickle(), sr)
+		}
+		return keyID, &reasonError{"writing metadata", err}
+	}
+	w.s.Rewrapped++
+	w.queue(path, p.path, newPickle, sr)
+	return m.KeyID, nil
+}
+
+// substitute returns the stored pickle with the key id and wrapped key
+// replaced. When the new values have the old lengths it edits the bytes in
+// place, which keeps every other byte (and so the xattr chunk boundaries)
+// as they were; it checks the result decodes to exactly the old metadata
+// with the two values changed, and re-encodes the whole pickle otherwise.
+func substitute(raw *diskfile.RawMetadata, oldID, oldWrapped, newID, newWrapped string) ([]byte, error) {
+	idKey, ok1 := sysmetaKey(raw.Values, "Key-Id")
+	wrKey, ok2 := sysmetaKey(raw.Values, "Wrapped-Key")
+	if !ok1 || !ok2 {
+		return nil, errors.New("crypto metadata without key id or wrapped key")
+	}
+	want := maps.Clone(raw.Values)
+	want[idKey], want[wrKey] = newID, newWrapped
+	old := raw.Pickle()
+	if len(oldID) == len(newID) && len(oldWrapped) == len(newWrapped) &&
+		bytes.Count(old, []byte(oldID)) == 1 && bytes.Count(old, []byte(oldWrapped)) == 1 {
+		out := bytes.Replace(old, []byte(oldID), []byte(newID), 1)
+		out = bytes.Replace(out, []byte(oldWrapped), []byte(newWrapped), 1)
+		if got, err := pickle.StringMap(out); err == nil && maps.Equal(got, want) {
+			return out, nil
+		}
+	}
+	return pickle.Encode(want)
+}
+
+// sysmetaKey finds the stored key of a crypto metadata field.
+func sysmetaKey(values map[string]string, field string) (string, bool) {
+	want := sysmeta.Prefix + field
+	if _, ok := values[want]; ok {
+		return want, true
+	}
+	for k := range values {
+		if textproto.CanonicalMIMEHeaderKey(k) == want {
+			return k, true
+		}
+	}
+	return "", false
+}
