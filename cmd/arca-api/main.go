@@ -12,17 +12,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"opendev.org/x/arca/internal/config"
+
 	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/keyservice/app"
 )
 
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
-
 func main() {
-	var files configFiles
+	var files config.StringList
 	flag.Var(&files, "config-file", "oslo-style configuration file (repeatable; later files override)")
 	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -31,7 +28,7 @@ func main() {
 		return
 	}
 	if len(files) == 0 {
-		files = configFiles{"/etc/arca/arca.conf"}
+		files = config.StringList{"/etc/arca/arca.conf"}
 	}
 	if err := run(files); err != nil {
 		fmt.Fprintln(os.Stderr, "arca-api:", err)

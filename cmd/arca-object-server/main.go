@@ -25,16 +25,11 @@ import (
 	"opendev.org/x/arca/objectserver/rewrap"
 )
 
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
-
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rewrap" {
 		os.Exit(rewrap.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	var files configFiles
+	var files config.StringList
 	flag.Var(&files, "config-file", "Swift-style object-server.conf (repeatable; later files override)")
 	verbose := flag.Bool("v", false, "log to stdout (accepted for swift-object-server compatibility)")
 	version := flag.Bool("version", false, "print the version and exit")
@@ -61,7 +56,7 @@ func main() {
 		}
 	}
 	if len(files) == 0 {
-		files = configFiles{"/etc/swift/object-server.conf"}
+		files = config.StringList{"/etc/swift/object-server.conf"}
 	}
 	if err := run(files, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "arca-object-server:", err)

@@ -26,22 +26,17 @@ import (
 )
 
 func main() {
-	var files multiFlag
+	var files config.StringList
 	flag.Var(&files, "config-file", "configuration file (repeatable; later files override earlier ones)")
 	flag.Parse()
 	if len(files) == 0 {
-		files = multiFlag{"/etc/arca/swift-filter.conf"}
+		files = config.StringList{"/etc/arca/swift-filter.conf"}
 	}
 	if err := run(files); err != nil {
 		fmt.Fprintln(os.Stderr, "arca-swift-filter:", err)
 		os.Exit(1)
 	}
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func run(files []string) error {
 	f, err := config.Load(files...)

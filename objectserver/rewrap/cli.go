@@ -22,11 +22,6 @@ import (
 	"opendev.org/x/arca/objectserver"
 )
 
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
-
 const usage = `usage:
   arca-object-server rewrap [status] (--project P | --all-projects) [--config-file F]
       [--devices DIR] [--rate N] [--workers N] [--dry-run] [--state-file F]
@@ -51,7 +46,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 	fs := flag.NewFlagSet("rewrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	var files configFiles
+	var files config.StringList
 	fs.Var(&files, "config-file", "object-server.conf (repeatable; default /etc/swift/object-server.conf)")
 	project := fs.String("project", "", "the project whose objects to rewrap")
 	all := fs.Bool("all-projects", false, "rewrap the objects of every project")
@@ -69,7 +64,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 		return 2
 	}
 	if len(files) == 0 {
-		files = configFiles{"/etc/swift/object-server.conf"}
+		files = config.StringList{"/etc/swift/object-server.conf"}
 	}
 	// the same credential, refused in a file others may read (the server's rule)
 	if err := objectserver.CheckCredentialFiles(files); err != nil {

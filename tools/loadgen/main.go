@@ -35,12 +35,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"opendev.org/x/arca/internal/config"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
 	targets     []*Target
@@ -62,7 +59,7 @@ func main() {
 
 func run() int {
 	var (
-		targetSpecs, ratios, maxP99s, minRPSs, pids listFlag
+		targetSpecs, ratios, maxP99s, minRPSs, pids config.StringList
 		scenarios                                   = flag.String("scenarios", ScenarioStore+","+ScenarioGetPayload, "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
 		projectKeys                                 = flag.Bool("project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
 		pkProject                                   = flag.String("pk-project", "", "project_id for project-key payloads (default: the target's own project)")
