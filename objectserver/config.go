@@ -7,6 +7,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
 	"opendev.org/x/arca/internal/tlsconf"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -110,56 +111,8 @@ func LoadConfig(f *config.File) (*Config, error) {
 			Names: tlsconf.SwiftNames,
 		},
 	}
-	c.Encrypt = f.Choice(secArca, "crypto_driver", "objcrypt", "objcrypt", "none") == "objcrypt"
-	alg, err := objcrypt.ParseAlgorithm(f.String(secArca, "crypto_protocol", "aes_256_cbc"))
-	if err != nil {
-		return nil, fmt.Errorf("[arca] crypto_protocol: %w", err)
-	}
-	c.Algorithm = alg
-	c.SegmentSize = f.Int(secArca, "segment_size", objcrypt.DefaultSegmentSize, objcrypt.MinSegmentSize, objcrypt.MaxSegmentSize)
-	c.StoredEtag = f.Bool(secArca, "stored_etag", true)
-	c.DecryptWorkers = f.Int(secArca, "decrypt_workers", 0, 0, 256)
-	c.ResellerPrefixes = f.List(secArca, "reseller_prefixes", []string{"AUTH_"})
-	c.KeyStore = f.Choice(secArca, "crypto_keystore_driver", "keyservice", "keyservice", "sql")
-	if c.KeyStore == "sql" {
-		return nil, fmt.Errorf("[arca] crypto_keystore_driver = sql is not supported by arca-object-server: keys come from arca-api (keyservice)")
-	}
-	c.KeyClient = keyclient.Options{
-		Endpoint:  f.String(secArca, "key_service_url", ""),
-		Region:    f.String(secArca, "region_name", ""),
-		Interface: f.String(secArca, "interface", "internal"),
-		NoAuth:    f.Bool(secArca, "key_service_noauth", false),
-		Credentials: keyclient.Credentials{
-			AuthURL:           f.String(secArca, "auth_url", ""),
-			Username:          f.String(secArca, "username", ""),
-			Password:          f.String(secArca, "password", ""),
-			UserDomainName:    f.String(secArca, "user_domain_name", "Default"),
-			ProjectName:       f.String(secArca, "project_name", "service"),
-			ProjectDomainName: f.String(secArca, "project_domain_name", "Default"),
-			// or an application credential of the object servers' user
-			ApplicationCredentialID:     f.String(secArca, "application_credential_id", ""),
-			ApplicationCredentialName:   f.String(secArca, "application_credential_name", ""),
-			ApplicationCredentialSecret: f.String(secArca, "application_credential_secret", ""),
-		},
-		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
-		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
-		ErrorTTL:    f.Seconds(secArca, "error_cache_ttl", keyclient.DefaultErrorTTL),
-		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
-		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
-	}
-	if v := f.String(secArca, "legacy_plaintext_before", ""); v != "" {
-		t, err := parseCutoff(v)
-		if err != nil {
-			return nil, fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
-		}
-		c.LegacyPlaintextBefore = t
-	}
-	if f.Has(secArca, "trusted_networks") {
-		nets, err := parseNetworks(f.List(secArca, "trusted_networks", nil))
-		if err != nil {
-			return nil, fmt.Errorf("[arca] trusted_networks: %w", err)
-		}
-		c.TrustedNetworks = nets
+	if err := loadArca(f, c); err != nil {
+		return nil, err
 	}
 	if err := f.Err(); err != nil {
 		return nil, err
@@ -168,6 +121,62 @@ func LoadConfig(f *config.File) (*Config, error) {
 		return nil, fmt.Errorf("[arca] auth_url is required (or key_service_noauth = true for development)")
 	}
 	return c, nil
+}
+
+// loadArca reads [arca]: encryption, the key service, the migration and
+// trust options.
+func loadArca(f *config.File, c *Config) error {
+	c.Encrypt = f.Choice(secArca, "crypto_driver", "objcrypt", "objcrypt", "none") == "objcrypt"
+	alg, err := objcrypt.ParseAlgorithm(f.String(secArca, "crypto_protocol", "aes_256_cbc"))
+	if err != nil {
+		return fmt.Errorf("[arca] crypto_protocol: %w", err)
+	}
+	c.Algorithm = alg
+	c.SegmentSize = f.Int(secArca, "segment_size", objcrypt.DefaultSegmentSize, objcrypt.MinSegmentSize, objcrypt.MaxSegmentSize)
+	c.StoredEtag = f.Bool(secArca, "stored_etag", true)
+	c.DecryptWorkers = f.Int(secArca, "decrypt_workers", 0, 0, 256)
+	c.ResellerPrefixes = f.List(secArca, "reseller_prefixes", []string{"AUTH_"})
+	c.KeyStore = f.Choice(secArca, "crypto_keystore_driver", "keyservice", "keyservice", "sql")
+	if c.KeyStore == "sql" {
+		return fmt.Errorf("[arca] crypto_keystore_driver = sql is not supported by arca-object-server: keys come from arca-api (keyservice)")
+	}
+	c.KeyClient = loadKeyClient(f)
+	if v := f.String(secArca, "legacy_plaintext_before", ""); v != "" {
+		t, err := parseCutoff(v)
+		if err != nil {
+			return fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
+		}
+		c.LegacyPlaintextBefore = t
+	}
+	if f.Has(secArca, "trusted_networks") {
+		nets, err := parseNetworks(f.List(secArca, "trusted_networks", nil))
+		if err != nil {
+			return fmt.Errorf("[arca] trusted_networks: %w", err)
+		}
+		c.TrustedNetworks = nets
+	}
+	return nil
+}
+
+// loadKeyClient reads the key client's options of [arca]; the credentials
+// are a service user's, read as every binary reads them
+// (keystone.LoadCredentials).
+func loadKeyClient(f *config.File) keyclient.Options {
+	return keyclient.Options{
+		Endpoint:  f.String(secArca, "key_service_url", ""),
+		Region:    f.String(secArca, "region_name", ""),
+		Interface: f.String(secArca, "interface", "internal"),
+		NoAuth:    f.Bool(secArca, "key_service_noauth", false),
+		// a password of the object servers' user, or an application credential
+		Credentials: keystone.LoadCredentials(f, secArca, keystone.Credentials{
+			UserDomainName: "Default", ProjectName: "service", ProjectDomainName: "Default",
+		}),
+		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
+		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
+		ErrorTTL:    f.Seconds(secArca, "error_cache_ttl", keyclient.DefaultErrorTTL),
+		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
+		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
+	}
 }
 
 // parseCutoff reads legacy_plaintext_before: a UNIX time in seconds, as

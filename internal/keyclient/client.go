@@ -116,7 +116,7 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	if !opts.NoAuth {
-		if c.ao, err = opts.Credentials.authOptions(); err != nil {
+		if c.ao, err = authOptions(opts.Credentials); err != nil {
 			return nil, err
 		}
 		if c.pc, err = openstack.NewClient(opts.Credentials.AuthURL); err != nil {
