@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/internal/tlsconf"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -35,6 +38,13 @@ type Config struct {
 	ReplicationServer      bool
 	LogLevel               string
 	LogFormat              string
+	// ShutdownTimeout is shutdown_timeout: how long in-flight requests
+	// may finish after SIGTERM (serve.DefaultGrace).
+	ShutdownTimeout time.Duration
+	// Metrics and Health are [metrics] and [healthcheck]
+	// (docs/operations.md).
+	Metrics metrics.Config
+	Health  health.Config
 	// TLS is cert_file, key_file (Swift's names) and ca_file (client
 	// certificates required), read like every other [DEFAULT] option.
 	TLS tlsconf.Options
@@ -101,6 +111,7 @@ func LoadConfig(f *config.File) (*Config, error) {
 		NodeTimeout:            secs("node_timeout", 3*time.Second),
 		ContainerUpdateTimeout: secs("container_update_timeout", time.Second),
 		ClientTimeout:          secs("client_timeout", 60*time.Second),
+		ShutdownTimeout:        secs("shutdown_timeout", serve.DefaultGrace),
 		MaxFileSize:            int64(integer("max_file_size", 5368709122, 1, 1<<62)),
 		AllowedHeaders:         f.List(secApp, "allowed_headers", DefaultAllowedHeaders),
 		ReplicationServer:      boolean("replication_server", true),
@@ -114,7 +125,12 @@ func LoadConfig(f *config.File) (*Config, error) {
 	if err := loadArca(f, c); err != nil {
 		return nil, err
 	}
+	c.Metrics = metrics.LoadConfig(f, c.BindPort)
+	c.Health = health.LoadConfig(f)
 	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.Metrics.Check(); err != nil {
 		return nil, err
 	}
 	if c.Encrypt && !c.KeyClient.NoAuth && c.KeyClient.Credentials.AuthURL == "" {

@@ -9,12 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"opendev.org/x/arca/internal/config"
 
 	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice/app"
 )
 
@@ -47,7 +46,7 @@ func run(files []string) error {
 		return err
 	}
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()
 	a, err := app.Build(ctx, cfg, log)
 	if err != nil {
