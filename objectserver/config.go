@@ -6,7 +6,11 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/internal/tlsconf"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -34,6 +38,13 @@ type Config struct {
 	ReplicationServer      bool
 	LogLevel               string
 	LogFormat              string
+	// ShutdownTimeout is shutdown_timeout: how long in-flight requests
+	// may finish after SIGTERM (serve.DefaultGrace).
+	ShutdownTimeout time.Duration
+	// Metrics and Health are [metrics] and [healthcheck]
+	// (docs/operations.md).
+	Metrics metrics.Config
+	Health  health.Config
 	// TLS is cert_file, key_file (Swift's names) and ca_file (client
 	// certificates required), read like every other [DEFAULT] option.
 	TLS tlsconf.Options
@@ -100,6 +111,7 @@ func LoadConfig(f *config.File) (*Config, error) {
 		NodeTimeout:            secs("node_timeout", 3*time.Second),
 		ContainerUpdateTimeout: secs("container_update_timeout", time.Second),
 		ClientTimeout:          secs("client_timeout", 60*time.Second),
+		ShutdownTimeout:        secs("shutdown_timeout", serve.DefaultGrace),
 		MaxFileSize:            int64(integer("max_file_size", 5368709122, 1, 1<<62)),
 		AllowedHeaders:         f.List(secApp, "allowed_headers", DefaultAllowedHeaders),
 		ReplicationServer:      boolean("replication_server", true),
@@ -110,10 +122,30 @@ func LoadConfig(f *config.File) (*Config, error) {
 			Names: tlsconf.SwiftNames,
 		},
 	}
+	if err := loadArca(f, c); err != nil {
+		return nil, err
+	}
+	c.Metrics = metrics.LoadConfig(f, c.BindPort)
+	c.Health = health.LoadConfig(f)
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.Metrics.Check(); err != nil {
+		return nil, err
+	}
+	if c.Encrypt && !c.KeyClient.NoAuth && c.KeyClient.Credentials.AuthURL == "" {
+		return nil, fmt.Errorf("[arca] auth_url is required (or key_service_noauth = true for development)")
+	}
+	return c, nil
+}
+
+// loadArca reads [arca]: encryption, the key service, the migration and
+// trust options.
+func loadArca(f *config.File, c *Config) error {
 	c.Encrypt = f.Choice(secArca, "crypto_driver", "objcrypt", "objcrypt", "none") == "objcrypt"
 	alg, err := objcrypt.ParseAlgorithm(f.String(secArca, "crypto_protocol", "aes_256_cbc"))
 	if err != nil {
-		return nil, fmt.Errorf("[arca] crypto_protocol: %w", err)
+		return fmt.Errorf("[arca] crypto_protocol: %w", err)
 	}
 	c.Algorithm = alg
 	c.SegmentSize = f.Int(secArca, "segment_size", objcrypt.DefaultSegmentSize, objcrypt.MinSegmentSize, objcrypt.MaxSegmentSize)
@@ -122,52 +154,45 @@ func LoadConfig(f *config.File) (*Config, error) {
 	c.ResellerPrefixes = f.List(secArca, "reseller_prefixes", []string{"AUTH_"})
 	c.KeyStore = f.Choice(secArca, "crypto_keystore_driver", "keyservice", "keyservice", "sql")
 	if c.KeyStore == "sql" {
-		return nil, fmt.Errorf("[arca] crypto_keystore_driver = sql is not supported by arca-object-server: keys come from arca-api (keyservice)")
+		return fmt.Errorf("[arca] crypto_keystore_driver = sql is not supported by arca-object-server: keys come from arca-api (keyservice)")
 	}
-	c.KeyClient = keyclient.Options{
-		Endpoint:  f.String(secArca, "key_service_url", ""),
-		Region:    f.String(secArca, "region_name", ""),
-		Interface: f.String(secArca, "interface", "internal"),
-		NoAuth:    f.Bool(secArca, "key_service_noauth", false),
-		Credentials: keyclient.Credentials{
-			AuthURL:           f.String(secArca, "auth_url", ""),
-			Username:          f.String(secArca, "username", ""),
-			Password:          f.String(secArca, "password", ""),
-			UserDomainName:    f.String(secArca, "user_domain_name", "Default"),
-			ProjectName:       f.String(secArca, "project_name", "service"),
-			ProjectDomainName: f.String(secArca, "project_domain_name", "Default"),
-			// or an application credential of the object servers' user
-			ApplicationCredentialID:     f.String(secArca, "application_credential_id", ""),
-			ApplicationCredentialName:   f.String(secArca, "application_credential_name", ""),
-			ApplicationCredentialSecret: f.String(secArca, "application_credential_secret", ""),
-		},
-		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
-		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
-		ErrorTTL:    f.Seconds(secArca, "error_cache_ttl", keyclient.DefaultErrorTTL),
-		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
-		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
-	}
+	c.KeyClient = loadKeyClient(f)
 	if v := f.String(secArca, "legacy_plaintext_before", ""); v != "" {
 		t, err := parseCutoff(v)
 		if err != nil {
-			return nil, fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
+			return fmt.Errorf("[arca] legacy_plaintext_before: %w", err)
 		}
 		c.LegacyPlaintextBefore = t
 	}
 	if f.Has(secArca, "trusted_networks") {
 		nets, err := parseNetworks(f.List(secArca, "trusted_networks", nil))
 		if err != nil {
-			return nil, fmt.Errorf("[arca] trusted_networks: %w", err)
+			return fmt.Errorf("[arca] trusted_networks: %w", err)
 		}
 		c.TrustedNetworks = nets
 	}
-	if err := f.Err(); err != nil {
-		return nil, err
+	return nil
+}
+
+// loadKeyClient reads the key client's options of [arca]; the credentials
+// are a service user's, read as every binary reads them
+// (keystone.LoadCredentials).
+func loadKeyClient(f *config.File) keyclient.Options {
+	return keyclient.Options{
+		Endpoint:  f.String(secArca, "key_service_url", ""),
+		Region:    f.String(secArca, "region_name", ""),
+		Interface: f.String(secArca, "interface", "internal"),
+		NoAuth:    f.Bool(secArca, "key_service_noauth", false),
+		// a password of the object servers' user, or an application credential
+		Credentials: keystone.LoadCredentials(f, secArca, keystone.Credentials{
+			UserDomainName: "Default", ProjectName: "service", ProjectDomainName: "Default",
+		}),
+		ActiveTTL:   f.Seconds(secArca, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
+		MaterialTTL: f.Seconds(secArca, "key_cache_ttl", keyclient.DefaultMaterialTTL),
+		ErrorTTL:    f.Seconds(secArca, "error_cache_ttl", keyclient.DefaultErrorTTL),
+		CacheSize:   f.Int(secArca, "key_cache_size", keyclient.DefaultCacheSize, 1, 1<<24),
+		Timeout:     f.Seconds(secArca, "key_service_timeout", keyclient.DefaultTimeout),
 	}
-	if c.Encrypt && !c.KeyClient.NoAuth && c.KeyClient.Credentials.AuthURL == "" {
-		return nil, fmt.Errorf("[arca] auth_url is required (or key_service_noauth = true for development)")
-	}
-	return c, nil
 }
 
 // parseCutoff reads legacy_plaintext_before: a UNIX time in seconds, as

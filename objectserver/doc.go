@@ -59,6 +59,12 @@
 // headers), or an internal failure answered by where it happened (disk,
 // key service, request body).
 //
+// Wiring: LoadConfig reads object-server.conf once (the key client's
+// credentials through keystone.LoadCredentials), Build assembles the
+// metrics, key client, health check and Server (New with options), and
+// Server.Serve runs it with internal/serve; cmd/arca-object-server only
+// calls these.
+//
 // What it is not: an erasure-coding object server (EC policies answer 503),
 // an SSYNC receiver (use rsync replication), or a key cache of its own (the
 // keyclient caches).

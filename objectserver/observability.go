@@ -7,14 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/objcrypt"
 )
 
 // Observability hook of the object server (docs/operations.md), kept apart
 // from the protocol code: the server reports to a Metrics and serves the
-// handlers it is given; cmd/arca-object-server wires internal/metrics and
-// internal/health in.
+// handlers it is given; Build wires internal/metrics and internal/health
+// in.
 
 // Metrics receives the object server's measurements; *metrics.Registry is
 // one. Reasons and kinds are internal/metrics' Reason* and Integrity*
@@ -28,19 +32,48 @@ type Metrics interface {
 	IntegrityFailure(project, kind string)
 }
 
-// Observability is what SetObservability installs; nil fields are off.
+// Observability is what WithObservability installs; nil fields are off.
 type Observability struct {
 	Metrics Metrics
-	// MetricsHandler is served at GET /metrics.
+	// MetricsHandler is served at GET /metrics on the service's port.
 	MetricsHandler http.Handler
+	// MetricsListener is served at GET /metrics on the separate listener
+	// of [metrics] bind, which Serve opens beside the service's.
+	MetricsListener http.Handler
 	// Health answers /healthcheck and /healthcheck/detailed instead of the
 	// built-in plain check.
 	Health http.Handler
 }
 
-// SetObservability installs metrics and health handlers. Call it before
-// serving.
-func (s *Server) SetObservability(o Observability) { s.obs = o }
+// WithObservability makes the server report to o and serve its handlers.
+func WithObservability(o Observability) Option { return func(s *Server) { s.obs = o } }
+
+// observability is what Build wires in: the registry (reporting the key
+// client's requests from its construction on) and the health check, whose
+// detailed form asks the key service and Keystone without showing their
+// addresses.
+func observability(cfg Config, reg *metrics.Registry, kc *keyclient.Client, log zerolog.Logger) (Observability, error) {
+	var checks []health.Check
+	if kc != nil {
+		reg.WatchKeyClient(kc)
+		checks = append(checks, health.Check{Name: "key_service", Run: func(ctx context.Context) error { return kc.Ping(ctx) }})
+		if !cfg.KeyClient.NoAuth && cfg.KeyClient.Credentials.AuthURL != "" {
+			checks = append(checks, health.HTTPCheck("keystone", cfg.KeyClient.Credentials.AuthURL, &http.Client{}))
+		}
+	}
+	h, err := health.New(cfg.Health, checks, log)
+	if err != nil {
+		return Observability{}, err
+	}
+	o := Observability{Metrics: reg, Health: h}
+	switch {
+	case cfg.Metrics.Enabled && cfg.Metrics.Bind == "":
+		o.MetricsHandler = reg.Handler()
+	case cfg.Metrics.Enabled:
+		o.MetricsListener = reg.Handler()
+	}
+	return o, nil
+}
 
 // serveObservability answers /metrics and the health check when configured.
 func (s *Server) serveObservability(w http.ResponseWriter, r *http.Request) bool {

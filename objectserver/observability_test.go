@@ -28,7 +28,8 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.SetObservability(Observability{Metrics: reg, MetricsHandler: reg.Handler(), Health: hh})
+	// the constructor's option, applied to the server newEnv built
+	WithObservability(Observability{Metrics: reg, MetricsHandler: reg.Handler(), Health: hh})(e.srv)
 	e.ts.Close()
 	e.ts = httptest.NewServer(e.srv) // serves with the hook installed
 	before := metricstest.Scrape(t, e.ts.URL+"/metrics")

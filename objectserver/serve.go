@@ -2,7 +2,6 @@ package objectserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,40 +10,39 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/objectserver/ringhash"
 )
 
-// Build loads the configuration files and swift.conf and wires the key
-// client: everything cmd/arca-object-server needs.
-func Build(paths []string, log zerolog.Logger) (*Server, error) {
-	if err := CheckCredentialFiles(paths); err != nil {
-		return nil, err
-	}
-	f, err := config.Load(paths...)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(f)
-	if err != nil {
-		return nil, err
-	}
+// Build wires the object server from its configuration: swift.conf, the
+// metrics registry, the key client (reporting its requests to the registry
+// from its construction on), the health check and the server. It opens no
+// listener and asks no service: the key service and Keystone are reached
+// on first use.
+func Build(cfg Config, log zerolog.Logger) (*Server, error) {
 	swift, err := ringhash.Load(cfg.SwiftConf)
 	if err != nil {
 		return nil, err
 	}
+	reg := metrics.New("arca-object-server", Version, cfg.Metrics)
+	var kc *keyclient.Client
 	var keys keyclient.Resolver
 	if cfg.Encrypt {
 		opts := cfg.KeyClient
 		opts.Logger = log.With().Str("component", "keyclient").Logger()
-		c, err := keyclient.New(opts)
-		if err != nil {
+		opts.Observer = reg.ObserveKeyService
+		if kc, err = keyclient.New(opts); err != nil {
 			return nil, fmt.Errorf("key service client: %w", err)
 		}
-		keys = c
+		keys = kc
 	}
-	return New(*cfg, swift, keys, log)
+	obs, err := observability(cfg, reg, kc, log)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, swift, keys, log, WithObservability(obs))
 }
 
 // Addr is the configured listen address.
@@ -52,10 +50,20 @@ func (s *Server) Addr() string {
 	return net.JoinHostPort(s.cfg.BindIP, strconv.Itoa(s.cfg.BindPort))
 }
 
-// Serve answers on ln until ctx ends, then drains requests and the
-// container updates still in flight. ln is wrapped in TLS when cert_file
-// is set.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve listens on the configured address until ctx ends (ServeListener).
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := serve.Listen(ctx, s.Addr())
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener answers on ln, and on the separate /metrics listener when
+// [metrics] bind asks for one, until ctx ends; then requests have
+// shutdown_timeout to finish, and the container updates still in flight
+// are waited for. ln is wrapped in TLS when cert_file is set.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	if err := s.checkExposure(ln.Addr()); err != nil {
 		_ = ln.Close()
 		return err
@@ -66,23 +74,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	ln = tln
-	// Nothing of this process is in flight yet: every temp file older than
-	// now is a dead process's unacknowledged write (diskfile.RemoveStaleTemp).
-	start := time.Now()
-	if n, err := s.disk.RemoveStaleTemp(start); err != nil {
-		s.log.Warn().Err(err).Int("removed", n).Msg("removing stale temp files")
-	} else if n > 0 {
-		s.log.Info().Int("removed", n).Msg("removed stale temp files of unfinished writes")
-	}
-	hs := &http.Server{
+	servers := []serve.Server{{Listener: ln, HTTP: &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.cfg.ClientTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          nil,
+	}}}
+	if s.obs.MetricsListener != nil {
+		m, err := metrics.Listener(ctx, s.cfg.Metrics, s.obs.MetricsListener, s.log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		if m != nil {
+			servers = append(servers, *m)
+		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	s.logStart(ln.Addr())
+	err = serve.Run(ctx, s.cfg.ShutdownTimeout, servers...)
+	s.Wait()
+	return err
+}
+
+// logStart removes the temp files of dead writers and says how the server
+// is set up.
+func (s *Server) logStart(addr net.Addr) {
+	// Nothing of this process is in flight yet: every temp file older than
+	// now is a dead process's unacknowledged write (diskfile.RemoveStaleTemp).
+	if n, err := s.disk.RemoveStaleTemp(time.Now()); err != nil {
+		s.log.Warn().Err(err).Int("removed", n).Msg("removing stale temp files")
+	} else if n > 0 {
+		s.log.Info().Int("removed", n).Msg("removed stale temp files of unfinished writes")
+	}
 	if !s.legacyBefore.IsZero() {
 		s.log.Warn().Str("legacy_plaintext_before", s.legacyBefore.Normal()).
 			Msg("migration option set: objects without Arca metadata written before this time are served in the clear; remove it once they are rewritten")
@@ -91,19 +114,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for i, p := range s.trusted {
 		trusted[i] = p.String()
 	}
-	s.log.Info().Str("addr", ln.Addr().String()).Strs("trusted_networks", trusted).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
+	s.log.Info().Str("addr", addr.String()).Strs("trusted_networks", trusted).Str("devices", s.cfg.Devices).Bool("encrypt", s.cfg.Encrypt).
 		Bool("tls", s.cfg.TLS.Enabled()).Bool("client_certificates", s.cfg.TLS.CAFile != "").Msg("arca-object-server listening")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = hs.Shutdown(sctx)
-	s.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
 }

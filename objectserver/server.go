@@ -44,8 +44,11 @@ type Server struct {
 	trusted []netip.Prefix
 }
 
+// Option configures a Server at construction.
+type Option func(*Server)
+
 // New builds a server. keys may be nil only when encryption is off.
-func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if cfg.Encrypt && keys == nil {
 		return nil, errors.New("objectserver: encryption needs a key resolver")
 	}
@@ -95,6 +98,9 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 	}
 	for _, h := range cfg.AllowedHeaders {
 		s.allowed[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	s.client = &http.Client{
 		Transport: &http.Transport{

@@ -24,7 +24,7 @@ func serveTLS(t *testing.T, e *env) (string, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- e.srv.Serve(ctx, ln) }()
+	go func() { errc <- e.srv.ServeListener(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-errc })
 	select {
 	case err := <-errc:

@@ -44,7 +44,7 @@ type Settings struct {
 const (
 	secDefault  = "DEFAULT"
 	secUpstream = "upstream"
-	secKeystone = "keystone_authtoken"
+	secKeystone = keystone.Section
 	secKeys     = "key_service"
 )
 
@@ -69,87 +69,10 @@ func CheckCredentialFiles(paths []string) error {
 // LoadSettings reads a loaded swift-filter.conf. All bad values are reported
 // together.
 func LoadSettings(f *config.File) (Settings, error) {
-	s := Settings{
-		BindIP:          f.String(secDefault, "bind_ip", "0.0.0.0"),
-		BindPort:        f.Int(secDefault, "bind_port", 8080, 1, 65535),
-		LogFormat:       f.Choice(secDefault, "log_format", "text", "text", "json"),
-		Debug:           f.Bool(secDefault, "debug", false),
-		ClientTimeout:   f.Seconds(secDefault, "client_timeout", 60*time.Second),
-		ShutdownTimeout: f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
-		TLS: tlsconf.Options{
-			CertFile: f.String(secDefault, "cert_file", ""),
-			KeyFile:  f.String(secDefault, "key_file", ""),
-			CAFile:   f.String(secDefault, "ca_file", ""),
-			Names:    tlsconf.SwiftNames,
-		},
-	}
-	s.Filter = Config{
-		ResellerPrefixes:      f.List(secDefault, "reseller_prefix", []string{"AUTH"}),
-		DisableByFilePath:     f.String(secDefault, "disable_by_file_path", ""),
-		AccessLog:             f.Bool(secDefault, "access_log", true),
-		Upstream:              f.String(secUpstream, "url", "http://127.0.0.1:8081"),
-		ConnTimeout:           f.Seconds(secUpstream, "conn_timeout", 2*time.Second),
-		ResponseHeaderTimeout: f.Seconds(secUpstream, "node_timeout", 60*time.Second),
-		ExpectContinueTimeout: f.Seconds(secUpstream, "expect_continue_timeout", 10*time.Second),
-		IdleConnTimeout:       f.Seconds(secUpstream, "idle_conn_timeout", 90*time.Second),
-		MaxIdleConns:          f.Int(secUpstream, "max_idle_conns", 256, 1, 100000),
-		KeyTimeout:            f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
-	}
-	const k = secKeystone
-	s.Keystone = keystone.Config{
-		WWWAuthenticateURI:          f.String(k, "www_authenticate_uri", f.String(k, "auth_uri", "")),
-		AuthURL:                     f.String(k, "auth_url", ""),
-		AuthType:                    f.String(k, "auth_type", keystone.AuthTypePassword),
-		Username:                    f.String(k, "username", ""),
-		Password:                    f.String(k, "password", ""),
-		ProjectName:                 f.String(k, "project_name", ""),
-		UserDomainName:              f.String(k, "user_domain_name", ""),
-		UserDomainID:                f.String(k, "user_domain_id", ""),
-		ProjectDomainName:           f.String(k, "project_domain_name", ""),
-		ProjectDomainID:             f.String(k, "project_domain_id", ""),
-		ApplicationCredentialID:     f.String(k, "application_credential_id", ""),
-		ApplicationCredentialSecret: f.String(k, "application_credential_secret", ""),
-		RegionName:                  f.String(k, "region_name", ""),
-		Interface:                   f.String(k, "interface", ""),
-		MemcachedServers:            f.List(k, "memcached_servers", nil),
-		TokenCacheTime:              f.Seconds(k, "token_cache_time", keystone.DefaultTokenCacheTime),
-		NegativeCacheTime:           f.Seconds(k, "negative_cache_time", keystone.DefaultNegativeCacheTime),
-		CacheSize:                   f.Int(k, "token_cache_size", keystone.DefaultCacheSize, 1, 10000000),
-		HTTPTimeout:                 f.Seconds(k, "http_connect_timeout", keystone.DefaultHTTPTimeout),
-	}
-	// The key service is reached as a service user: its own credentials in
-	// [key_service], or those of [keystone_authtoken] when it sets no
-	// auth_url of its own.
-	cred := secKeys
-	if !f.Has(secKeys, "auth_url") {
-		cred = secKeystone
-	}
-	s.Keys = keyclient.Options{
-		Credentials: keyclient.Credentials{
-			AuthURL:                     f.String(cred, "auth_url", ""),
-			Username:                    f.String(cred, "username", ""),
-			UserID:                      f.String(cred, "user_id", ""),
-			Password:                    f.String(cred, "password", ""),
-			UserDomainName:              f.String(cred, "user_domain_name", ""),
-			UserDomainID:                f.String(cred, "user_domain_id", ""),
-			ProjectName:                 f.String(cred, "project_name", ""),
-			ProjectID:                   f.String(cred, "project_id", ""),
-			ProjectDomainName:           f.String(cred, "project_domain_name", ""),
-			ProjectDomainID:             f.String(cred, "project_domain_id", ""),
-			ApplicationCredentialID:     f.String(cred, "application_credential_id", ""),
-			ApplicationCredentialName:   f.String(cred, "application_credential_name", ""),
-			ApplicationCredentialSecret: f.String(cred, "application_credential_secret", ""),
-		},
-		Endpoint:    f.String(secKeys, "endpoint", ""),
-		Region:      f.String(secKeys, "region_name", f.String(secKeystone, "region_name", "")),
-		Interface:   f.Choice(secKeys, "interface", "public", "public", "internal", "admin"),
-		NoAuth:      f.Bool(secKeys, "noauth", false),
-		ActiveTTL:   f.Seconds(secKeys, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
-		MaterialTTL: keyclient.DefaultMaterialTTL, // the filter never reads key bytes
-		ErrorTTL:    f.Seconds(secKeys, "error_cache_ttl", keyclient.DefaultErrorTTL),
-		CacheSize:   f.Int(secKeys, "cache_size", keyclient.DefaultCacheSize, 1, 10000000),
-		Timeout:     f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
-	}
+	s := loadServer(f)
+	s.Filter = loadFilter(f)
+	s.Keystone = keystone.LoadConfig(f)
+	s.Keys = loadKeys(f)
 	s.Metrics = metrics.LoadConfig(f, s.BindPort)
 	s.Health = health.LoadConfig(f)
 	if s.Health.DisableByFilePath == "" {
@@ -171,4 +94,60 @@ func LoadSettings(f *config.File) (Settings, error) {
 	// A validation may need the service user's authentication first.
 	s.Filter.TokenTimeout = 2*s.Keystone.HTTPTimeout + time.Second
 	return s, nil
+}
+
+// loadServer reads the listener's options of [DEFAULT].
+func loadServer(f *config.File) Settings {
+	return Settings{
+		BindIP:          f.String(secDefault, "bind_ip", "0.0.0.0"),
+		BindPort:        f.Int(secDefault, "bind_port", 8080, 1, 65535),
+		LogFormat:       f.Choice(secDefault, "log_format", "text", "text", "json"),
+		Debug:           f.Bool(secDefault, "debug", false),
+		ClientTimeout:   f.Seconds(secDefault, "client_timeout", 60*time.Second),
+		ShutdownTimeout: f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
+		TLS: tlsconf.Options{
+			CertFile: f.String(secDefault, "cert_file", ""),
+			KeyFile:  f.String(secDefault, "key_file", ""),
+			CAFile:   f.String(secDefault, "ca_file", ""),
+			Names:    tlsconf.SwiftNames,
+		},
+	}
+}
+
+// loadFilter reads the filter's own options and [upstream].
+func loadFilter(f *config.File) Config {
+	return Config{
+		ResellerPrefixes:      f.List(secDefault, "reseller_prefix", []string{"AUTH"}),
+		DisableByFilePath:     f.String(secDefault, "disable_by_file_path", ""),
+		AccessLog:             f.Bool(secDefault, "access_log", true),
+		Upstream:              f.String(secUpstream, "url", "http://127.0.0.1:8081"),
+		ConnTimeout:           f.Seconds(secUpstream, "conn_timeout", 2*time.Second),
+		ResponseHeaderTimeout: f.Seconds(secUpstream, "node_timeout", 60*time.Second),
+		ExpectContinueTimeout: f.Seconds(secUpstream, "expect_continue_timeout", 10*time.Second),
+		IdleConnTimeout:       f.Seconds(secUpstream, "idle_conn_timeout", 90*time.Second),
+		MaxIdleConns:          f.Int(secUpstream, "max_idle_conns", 256, 1, 100000),
+		KeyTimeout:            f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
+	}
+}
+
+// loadKeys reads [key_service]. The key service is reached as a service
+// user: its own credentials in [key_service], or those of
+// [keystone_authtoken] when it sets no auth_url of its own.
+func loadKeys(f *config.File) keyclient.Options {
+	cred := secKeys
+	if !f.Has(secKeys, "auth_url") {
+		cred = secKeystone
+	}
+	return keyclient.Options{
+		Credentials: keystone.LoadCredentials(f, cred, keystone.Credentials{}),
+		Endpoint:    f.String(secKeys, "endpoint", ""),
+		Region:      f.String(secKeys, "region_name", f.String(secKeystone, "region_name", "")),
+		Interface:   f.Choice(secKeys, "interface", "public", "public", "internal", "admin"),
+		NoAuth:      f.Bool(secKeys, "noauth", false),
+		ActiveTTL:   f.Seconds(secKeys, "active_key_cache_ttl", keyclient.DefaultActiveTTL),
+		MaterialTTL: keyclient.DefaultMaterialTTL, // the filter never reads key bytes
+		ErrorTTL:    f.Seconds(secKeys, "error_cache_ttl", keyclient.DefaultErrorTTL),
+		CacheSize:   f.Int(secKeys, "cache_size", keyclient.DefaultCacheSize, 1, 10000000),
+		Timeout:     f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
+	}
 }

@@ -68,6 +68,11 @@
 // for the account's active key itself. A missing key id is therefore never
 // a hole; a forged one would be, and none gets through.
 //
+// Wiring: LoadSettings reads swift-filter.conf ([keystone_authtoken] through
+// keystone.LoadConfig, as arca-api reads it), Build assembles the validator,
+// metrics, key client, health check and Filter, and Service.Serve runs them
+// with internal/serve; cmd/arca-swift-filter only calls these.
+//
 // Not here: encryption (objcrypt, the object server), Swift authorization
 // (keystoneauth in the Swift proxy decides what a token may do).
 package swiftfilter

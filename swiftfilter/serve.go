@@ -1,9 +1,117 @@
 package swiftfilter
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/health"
+	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 )
+
+// Version is reported by arca_build_info; set with -ldflags.
+var Version = "dev"
+
+// Service is an assembled arca-swift-filter: the filter and what it
+// reports to, ready to serve.
+type Service struct {
+	Settings Settings
+	Filter   *Filter
+	Metrics  *metrics.Registry
+	log      zerolog.Logger
+}
+
+// Build wires the filter from its settings: the token validator, the
+// metrics registry, the key client (which reports its requests to the
+// registry from its construction on), the health check and the filter.
+// It does no I/O: Keystone and the key service are reached on first use.
+func Build(s Settings, log zerolog.Logger) (*Service, error) {
+	validator, err := keystone.NewValidator(s.Keystone, keystone.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	reg := metrics.New("arca-swift-filter", Version, s.Metrics)
+	kopts := s.Keys
+	kopts.Logger = log
+	kopts.Observer = reg.ObserveKeyService
+	keys, err := keyclient.New(kopts)
+	if err != nil {
+		return nil, err
+	}
+	deps := Deps{Tokens: validator, Keys: keys, Log: log}
+	if err := observability(s, &deps, reg, validator, keys, log); err != nil {
+		return nil, err
+	}
+	filter, err := New(s.Filter, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Settings: s, Filter: filter, Metrics: reg, log: log}, nil
+}
+
+// observability wires the filter's metrics (reg, which keys already
+// reports its requests to) and health check into deps
+// (docs/operations.md): the detailed check asks Keystone, the key service
+// and the Swift proxy behind the filter.
+func observability(s Settings, deps *Deps, reg *metrics.Registry, v *keystone.Validator, keys *keyclient.Client, log zerolog.Logger) error {
+	reg.WatchValidator(v)
+	reg.WatchKeyClient(keys)
+	deps.Metrics = reg
+	if s.Metrics.Enabled && s.Metrics.Bind == "" {
+		deps.MetricsHandler = reg.Handler()
+	}
+	checks := []health.Check{
+		health.HTTPCheck("keystone", s.Keystone.AuthURL, &http.Client{}),
+		{Name: "key_service", Run: func(ctx context.Context) error { return keys.Ping(ctx) }},
+	}
+	if s.Filter.Upstream != "" {
+		checks = append(checks, health.HTTPCheck("swift_proxy", strings.TrimRight(s.Filter.Upstream, "/")+"/healthcheck", &http.Client{}))
+	}
+	h, err := health.New(s.Health, checks, log)
+	if err != nil {
+		return err
+	}
+	deps.Health = h
+	return nil
+}
+
+// Serve listens on bind_ip:bind_port (TLS when cert_file is set) and on
+// the separate /metrics listener, until ctx ends; then in-flight requests
+// have shutdown_timeout to finish.
+func (svc *Service) Serve(ctx context.Context) error {
+	s := svc.Settings
+	tcp, err := serve.Listen(ctx, net.JoinHostPort(s.BindIP, strconv.Itoa(s.BindPort)))
+	if err != nil {
+		return err
+	}
+	ln, err := s.Listen(tcp)
+	if err != nil {
+		_ = tcp.Close()
+		return err
+	}
+	servers := []serve.Server{{HTTP: s.HTTPServer(svc.Filter), Listener: ln}}
+	m, err := metrics.Listener(ctx, s.Metrics, svc.Metrics.Handler(), svc.log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	if m != nil {
+		servers = append(servers, *m)
+	}
+	svc.log.Info().Str("listen", ln.Addr().String()).Str("upstream", s.Filter.Upstream).
+		Strs("reseller_prefix", svc.Filter.Prefixes()).Bool("tls", s.TLS.Enabled()).
+		Bool("client_certificates", s.TLS.CAFile != "").Msg("arca-swift-filter started")
+	stopLog := context.AfterFunc(ctx, func() { svc.log.Info().Msg("shutting down") })
+	defer stopLog()
+	return serve.Run(ctx, s.ShutdownTimeout, servers...)
+}
 
 // HTTPServer is the server arca-swift-filter runs h in: request headers
 // within ClientTimeout and 1 MiB, idle keep-alive connections closed after

@@ -9,20 +9,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"opendev.org/x/arca/internal/config"
 
 	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice/app"
 )
 
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
-
 func main() {
-	var files configFiles
+	var files config.StringList
 	flag.Var(&files, "config-file", "oslo-style configuration file (repeatable; later files override)")
 	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -31,7 +27,7 @@ func main() {
 		return
 	}
 	if len(files) == 0 {
-		files = configFiles{"/etc/arca/arca.conf"}
+		files = config.StringList{"/etc/arca/arca.conf"}
 	}
 	if err := run(files); err != nil {
 		fmt.Fprintln(os.Stderr, "arca-api:", err)
@@ -50,7 +46,7 @@ func run(files []string) error {
 		return err
 	}
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()
 	a, err := app.Build(ctx, cfg, log)
 	if err != nil {

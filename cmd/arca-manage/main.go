@@ -18,13 +18,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"opendev.org/x/arca/internal/config"
+
 	"opendev.org/x/arca/keyservice/manage"
 )
-
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 const usage = `usage: arca-manage [--config-file FILE]... COMMAND
 
@@ -51,12 +48,12 @@ commands:
 `
 
 func main() {
-	var files configFiles
+	var files config.StringList
 	flag.Var(&files, "config-file", "oslo-style configuration file (repeatable)")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	flag.Parse()
 	if len(files) == 0 {
-		files = configFiles{"/etc/arca/arca.conf"}
+		files = config.StringList{"/etc/arca/arca.conf"}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -10,31 +10,22 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/logging"
-	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/objectserver"
 	"opendev.org/x/arca/objectserver/rewrap"
 )
-
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rewrap" {
 		os.Exit(rewrap.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	var files configFiles
+	var files config.StringList
 	flag.Var(&files, "config-file", "Swift-style object-server.conf (repeatable; later files override)")
 	verbose := flag.Bool("v", false, "log to stdout (accepted for swift-object-server compatibility)")
 	version := flag.Bool("version", false, "print the version and exit")
@@ -61,7 +52,7 @@ func main() {
 		}
 	}
 	if len(files) == 0 {
-		files = configFiles{"/etc/swift/object-server.conf"}
+		files = config.StringList{"/etc/swift/object-server.conf"}
 	}
 	if err := run(files, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "arca-object-server:", err)
@@ -70,50 +61,46 @@ func main() {
 }
 
 func run(files []string, verbose bool) error {
+	// Before anything else: a key-service password other local accounts
+	// can read is refused, as arca-api refuses such a master key file.
+	if err := objectserver.CheckCredentialFiles(files); err != nil {
+		return err
+	}
 	f, err := config.Load(files...)
 	if err != nil {
 		return err
 	}
+	cfg, err := objectserver.LoadConfig(f)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, verbose)
+	ctx, stop := serve.SignalContext(context.Background())
+	defer stop()
+	srv, err := objectserver.Build(*cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+// newLogger logs to stderr (stdout with -v). Swift reads log_level without
+// regard to case (WARNING, warning), and so does the configuration;
+// warning and error leave out the access log and info messages, as they do
+// in swift-object-server.
+func newLogger(cfg *objectserver.Config, verbose bool) zerolog.Logger {
 	out := os.Stderr
 	if verbose {
 		out = os.Stdout
 	}
-	// Swift reads log_level without regard to case (WARNING, warning), and
-	// so does the configuration's check of it.
-	level := strings.ToLower(f.String("DEFAULT", "log_level", "info"))
 	log := logging.New(logging.Options{
-		Debug:   level == "debug",
-		Format:  f.String("DEFAULT", "log_format", "text"),
-		Service: "arca-object-server",
-		Output:  out,
+		Debug: cfg.LogLevel == "debug", Format: cfg.LogFormat, Service: "arca-object-server", Output: out,
 	})
-	// log_level = warning or error (Swift's levels, accepted by the
-	// configuration) leave out the access log and info messages, as they
-	// do in swift-object-server.
-	switch level {
+	switch cfg.LogLevel {
 	case "warning":
 		log = log.Level(zerolog.WarnLevel)
 	case "error":
 		log = log.Level(zerolog.ErrorLevel)
 	}
-	srv, err := objectserver.Build(files, log)
-	if err != nil {
-		return err
-	}
-	reg, mcfg, err := observability(f, srv, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		if err := metrics.Serve(ctx, mcfg, reg.Handler(), log); err != nil {
-			log.Error().Err(err).Msg("metrics listener failed")
-		}
-	}()
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", srv.Addr())
-	if err != nil {
-		return err
-	}
-	return srv.Serve(ctx, ln)
+	return log
 }

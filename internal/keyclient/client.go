@@ -47,7 +47,7 @@ type Client struct {
 
 	hits, misses, requests, failures atomic.Uint64
 
-	observer atomic.Pointer[Observer] // observe.go
+	observer Observer // Options.Observer, fixed at construction (observe.go)
 }
 
 var _ Resolver = (*Client)(nil)
@@ -96,9 +96,7 @@ func New(opts Options) (*Client, error) {
 		http:     opts.HTTPClient,
 		active:   expirable.NewLRU[string, activeEntry](opts.CacheSize, nil, opts.ActiveTTL),
 		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
-	}
-	if opts.Observer != nil {
-		c.SetObserver(opts.Observer)
+		observer: opts.Observer,
 	}
 	if opts.ErrorTTL > 0 {
 		c.errs = expirable.NewLRU[string, error](opts.CacheSize, nil, opts.ErrorTTL)
@@ -116,7 +114,7 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	if !opts.NoAuth {
-		if c.ao, err = opts.Credentials.authOptions(); err != nil {
+		if c.ao, err = authOptions(opts.Credentials); err != nil {
 			return nil, err
 		}
 		if c.pc, err = openstack.NewClient(opts.Credentials.AuthURL); err != nil {

@@ -14,28 +14,15 @@ import (
 // for concurrent use; it never sees a project id, key id or token.
 type Observer func(operation string, status int, d time.Duration)
 
-// SetObserver installs o (nil removes it). Safe to call at any time. Prefer
-// Options.Observer; this is for a client built before its observer exists, as
-// the object server's is (objectserver.Build makes it before the metrics
-// registry is set up).
-func (c *Client) SetObserver(o Observer) {
-	if o == nil {
-		c.observer.Store(nil)
-		return
-	}
-	c.observer.Store(&o)
-}
-
 func (c *Client) observe(path string, status int, start time.Time) {
-	p := c.observer.Load()
-	if p == nil {
+	if c.observer == nil {
 		return
 	}
 	op := "active"
 	if len(path) > len("/payload") && path[len(path)-len("/payload"):] == "/payload" {
 		op = "payload"
 	}
-	(*p)(op, status, time.Since(start))
+	c.observer(op, status, time.Since(start))
 }
 
 // Ping checks that the key service answers: it locates it (authenticating

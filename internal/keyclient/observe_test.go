@@ -49,5 +49,4 @@ func TestObserverAndPing(t *testing.T) {
 	if err := c.Ping(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ping of a closed server: %v", err)
 	}
-	c.SetObserver(nil)
 }

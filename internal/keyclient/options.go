@@ -2,11 +2,14 @@ package keyclient
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/keystone"
 )
 
 // Defaults of Options.
@@ -27,29 +30,11 @@ const (
 	ServiceType = "key-manager"
 )
 
-// Credentials are the service user's, with keystoneauth's option names:
-// either a password (Username or UserID, Password, and the project the
-// token is scoped to) or an application credential (ID, or Name with
-// Username and user domain, and Secret).
-type Credentials struct {
-	// AuthURL is Keystone, versioned (http://keystone:5000/v3) or not.
-	AuthURL string
-
-	Username       string
-	UserID         string
-	Password       string
-	UserDomainName string
-	UserDomainID   string
-
-	ProjectName       string
-	ProjectID         string
-	ProjectDomainName string
-	ProjectDomainID   string
-
-	ApplicationCredentialID     string
-	ApplicationCredentialName   string
-	ApplicationCredentialSecret string
-}
+// Credentials are the service user's (keystone.Credentials: one reader,
+// one builder of gophercloud's options for every service user of Arca).
+// The key service's service role is project-scoped, so a password needs a
+// project.
+type Credentials = keystone.Credentials
 
 // NoAuthRole is the role a NoAuth client claims: the object servers'
 // (key material and active key ids of any project, under arca-api's
@@ -141,43 +126,15 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// authOptions turns the credentials into gophercloud's, with re-authentication
-// allowed so that an expired or revoked token is replaced on a 401.
-func (c Credentials) authOptions() (gophercloud.AuthOptions, error) {
-	ao := gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, AllowReauth: true}
-	if c.ApplicationCredentialID != "" || c.ApplicationCredentialName != "" {
-		if c.ApplicationCredentialSecret == "" {
-			return ao, errors.New("keyclient: application_credential_secret is not set")
-		}
-		ao.ApplicationCredentialID = c.ApplicationCredentialID
-		ao.ApplicationCredentialName = c.ApplicationCredentialName
-		ao.ApplicationCredentialSecret = c.ApplicationCredentialSecret
-		if c.ApplicationCredentialID == "" {
-			ao.Username, ao.UserID = c.Username, c.UserID
-			ao.DomainName, ao.DomainID = c.UserDomainName, c.UserDomainID
-		}
-		return ao, nil
+// authOptions are gophercloud's options for the service user: a password
+// login must name a project, since the service role is project-scoped.
+func authOptions(c Credentials) (gophercloud.AuthOptions, error) {
+	ao, err := c.AuthOptions()
+	if err != nil {
+		return ao, fmt.Errorf("keyclient: %w", err)
 	}
-	if (c.Username == "" && c.UserID == "") || c.Password == "" {
-		return ao, errors.New("keyclient: set username and password, or an application credential")
-	}
-	if c.ProjectName == "" && c.ProjectID == "" {
+	if ao.ApplicationCredentialID == "" && ao.ApplicationCredentialName == "" && ao.Scope == nil {
 		return ao, errors.New("keyclient: set project_name or project_id: the service role is project-scoped")
 	}
-	ao.Username, ao.UserID, ao.Password = c.Username, c.UserID, c.Password
-	if c.UserID == "" {
-		ao.DomainName, ao.DomainID = c.UserDomainName, c.UserDomainID
-		if ao.DomainName == "" && ao.DomainID == "" {
-			ao.DomainID = "default"
-		}
-	}
-	scope := &gophercloud.AuthScope{ProjectName: c.ProjectName, ProjectID: c.ProjectID}
-	if c.ProjectID == "" {
-		scope.DomainName, scope.DomainID = c.ProjectDomainName, c.ProjectDomainID
-		if scope.DomainName == "" && scope.DomainID == "" {
-			scope.DomainID = "default"
-		}
-	}
-	ao.Scope = scope
 	return ao, nil
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/gophercloud/gophercloud/v2"
 )
 
 // Auth types accepted in Config.AuthType, as in keystoneauth's auth_type.
@@ -22,30 +20,17 @@ const (
 	DefaultHTTPTimeout       = 10 * time.Second
 )
 
-// Config mirrors the [keystone_authtoken] section. The config package fills it
-// from arca.conf; zero values take the defaults documented on each field.
+// Config mirrors the [keystone_authtoken] section; LoadConfig fills it from
+// a configuration file. Zero values take the defaults documented on each
+// field.
 type Config struct {
 	// WWWAuthenticateURI is the public Keystone URL clients are pointed to in the
 	// WWW-Authenticate header of a 401 (www_authenticate_uri). Empty: AuthURL.
 	WWWAuthenticateURI string
-	// AuthURL is the Keystone endpoint the service user authenticates against
-	// and tokens are validated at (auth_url), versioned or not.
-	AuthURL string
-	// AuthType is "password" (default) or "v3applicationcredential".
-	AuthType string
-
-	// password
-	Username          string
-	Password          string
-	ProjectName       string
-	UserDomainName    string
-	UserDomainID      string
-	ProjectDomainName string
-	ProjectDomainID   string
-
-	// v3applicationcredential
-	ApplicationCredentialID     string
-	ApplicationCredentialSecret string
+	// Credentials are the service user's, who validates tokens. Its
+	// AuthURL is also where tokens are validated (auth_url), versioned or
+	// not; AuthType defaults to "password".
+	Credentials
 
 	// RegionName and Interface: when Interface is set (public, internal, admin),
 	// tokens are validated at the identity endpoint of that interface (and region)
@@ -80,22 +65,11 @@ type Config struct {
 
 // withDefaults returns cfg with zero values replaced and the auth settings checked.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.AuthURL == "" {
-		return cfg, fmt.Errorf("keystone: auth_url is required")
-	}
-	switch strings.ToLower(cfg.AuthType) {
-	case "", AuthTypePassword:
+	if cfg.AuthType == "" {
 		cfg.AuthType = AuthTypePassword
-		if cfg.Username == "" || cfg.Password == "" {
-			return cfg, fmt.Errorf("keystone: auth_type password needs username and password")
-		}
-	case AuthTypeApplicationCredential, "v3_application_credential", "application_credential":
-		cfg.AuthType = AuthTypeApplicationCredential
-		if cfg.ApplicationCredentialID == "" || cfg.ApplicationCredentialSecret == "" {
-			return cfg, fmt.Errorf("keystone: auth_type %s needs application_credential_id and application_credential_secret", AuthTypeApplicationCredential)
-		}
-	default:
-		return cfg, fmt.Errorf("keystone: unsupported auth_type %q (want %s or %s)", cfg.AuthType, AuthTypePassword, AuthTypeApplicationCredential)
+	}
+	if _, err := cfg.AuthOptions(); err != nil {
+		return cfg, err
 	}
 	if cfg.TokenCacheTime == 0 {
 		cfg.TokenCacheTime = DefaultTokenCacheTime
@@ -113,39 +87,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.HTTPTimeout = DefaultHTTPTimeout
 	}
 	return cfg, nil
-}
-
-// AuthOptions are gophercloud's credentials for the service user cfg
-// describes: its application credential, which carries its own project, or
-// its password with a token scoped to project_name (unscoped without one).
-// A user or project domain left unset is Keystone's "default" domain.
-// Re-authentication is allowed, so a long-lived client replaces an expired
-// token by itself. The validator and arca-manage register both log in
-// with these, so the two cannot read one section differently.
-func (cfg Config) AuthOptions() (gophercloud.AuthOptions, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return gophercloud.AuthOptions{}, err
-	}
-	ao := gophercloud.AuthOptions{IdentityEndpoint: cfg.AuthURL, AllowReauth: true}
-	if cfg.AuthType == AuthTypeApplicationCredential {
-		ao.ApplicationCredentialID = cfg.ApplicationCredentialID
-		ao.ApplicationCredentialSecret = cfg.ApplicationCredentialSecret
-		return ao, nil
-	}
-	ao.Username, ao.Password = cfg.Username, cfg.Password
-	ao.DomainName, ao.DomainID = cfg.UserDomainName, cfg.UserDomainID
-	if ao.DomainName == "" && ao.DomainID == "" {
-		ao.DomainID = "default"
-	}
-	if cfg.ProjectName != "" {
-		ao.Scope = &gophercloud.AuthScope{ProjectName: cfg.ProjectName,
-			DomainName: cfg.ProjectDomainName, DomainID: cfg.ProjectDomainID}
-		if ao.Scope.DomainName == "" && ao.Scope.DomainID == "" {
-			ao.Scope.DomainID = "default"
-		}
-	}
-	return ao, nil
 }
 
 // WWWAuthenticate is the WWW-Authenticate header value of a 401, as

@@ -26,6 +26,14 @@
 // X-Service-Token is examined with ValidateService, which says whether it carries
 // one of service_token_roles.
 //
-// Not here: reading the INI file (the config package fills Config), the no-auth
-// mode, policy decisions (package policy).
+// # Configuration and credentials
+//
+// LoadConfig is the one reader of [keystone_authtoken] (arca-api, the filter,
+// arca-manage register), and LoadCredentials the one reader of a service user's
+// credentials in any section (also the filter's [key_service] and the object
+// server's [arca]). Credentials.AuthOptions is the one builder of gophercloud's
+// options from them, used by the Validator, the key clients (internal/keyclient)
+// and arca-manage register.
+//
+// Not here: the no-auth mode, policy decisions (package policy).
 package keystone

@@ -110,7 +110,7 @@ func (c *clock) advance(d time.Duration) {
 
 func newTestValidator(t *testing.T, f *fakeKeystone, c *clock, mod func(*Config)) *Validator {
 	t.Helper()
-	cfg := Config{AuthURL: f.srv.URL + "/v3", Username: "arca", Password: "pw", ProjectName: "service"}
+	cfg := Config{Credentials: Credentials{AuthURL: f.srv.URL + "/v3", Username: "arca", Password: "pw", ProjectName: "service"}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -298,7 +298,7 @@ func TestUnreachableKeystone(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there any more
-	v, err := NewValidator(Config{AuthURL: "http://" + addr + "/v3", Username: "arca", Password: "x", HTTPTimeout: 2 * time.Second})
+	v, err := NewValidator(Config{Credentials: Credentials{AuthURL: "http://" + addr + "/v3", Username: "arca", Password: "x"}, HTTPTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,24 +313,24 @@ func TestConfigAndHeader(t *testing.T) {
 	if _, err := NewValidator(Config{}); err == nil {
 		t.Error("empty config accepted")
 	}
-	if _, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "token"}); err == nil {
+	if _, err := NewValidator(Config{Credentials: Credentials{AuthURL: "http://k/v3", AuthType: "token"}}); err == nil {
 		t.Error("unsupported auth_type accepted")
 	}
-	if _, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential"}); err == nil {
+	if _, err := NewValidator(Config{Credentials: Credentials{AuthURL: "http://k/v3", AuthType: "v3applicationcredential"}}); err == nil {
 		t.Error("application credential without id/secret accepted")
 	}
-	v, err := NewValidator(Config{AuthURL: "http://k/v3", AuthType: "v3applicationcredential",
-		ApplicationCredentialID: "id", ApplicationCredentialSecret: "s", MemcachedServers: []string{"127.0.0.1:11211"}})
+	v, err := NewValidator(Config{Credentials: Credentials{AuthURL: "http://k/v3", AuthType: "v3applicationcredential",
+		ApplicationCredentialID: "id", ApplicationCredentialSecret: "s"}, MemcachedServers: []string{"127.0.0.1:11211"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := v.Config(); c.TokenCacheTime != DefaultTokenCacheTime || len(c.ServiceTokenRoles) != 1 || c.ServiceTokenRoles[0] != "service" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
-	if got := WWWAuthenticate(Config{WWWAuthenticateURI: "http://127.0.0.1:5000/v3", AuthURL: "http://x"}); got != `Keystone uri="http://127.0.0.1:5000/v3"` {
+	if got := WWWAuthenticate(Config{WWWAuthenticateURI: "http://127.0.0.1:5000/v3", Credentials: Credentials{AuthURL: "http://x"}}); got != `Keystone uri="http://127.0.0.1:5000/v3"` {
 		t.Errorf("WWWAuthenticate = %s", got)
 	}
-	if got := WWWAuthenticate(Config{AuthURL: "http://a\"b"}); got != `Keystone uri="http://a%22b"` {
+	if got := WWWAuthenticate(Config{Credentials: Credentials{AuthURL: "http://a\"b"}}); got != `Keystone uri="http://a%22b"` {
 		t.Errorf("WWWAuthenticate = %s", got)
 	}
 }

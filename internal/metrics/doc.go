@@ -3,7 +3,9 @@
 //
 // Each service makes one Registry (never the process-wide default
 // registry) and exposes it on /metrics of its own listener, or on a
-// separate listener when [metrics] bind is set. The Registry owns every
+// separate listener when [metrics] bind is set (Listener, which the
+// service runs beside its own with serve.Run, so both drain and stop
+// together). The Registry owns every
 // Arca metric (docs/operations.md lists them with their meaning) and
 // offers small, typed recording methods so that callers never build label
 // values themselves.

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/serve"
 )
 
 // Namespace prefixes every Arca metric.
@@ -363,37 +363,32 @@ func (r *Registry) WatchDB(db *sql.DB, name string) {
 	r.reg.MustRegister(collectors.NewDBStatsCollector(db, name))
 }
 
-// Serve serves h on its own listener at cfg.Bind until ctx ends; it
-// returns at once when no separate bind is configured. It is meant to run
-// in a goroutine beside the service's main listener.
-func Serve(ctx context.Context, cfg Config, h http.Handler, log zerolog.Logger) error {
+// Listener opens the separate /metrics listener at cfg.Bind, serving h
+// there; nil when no separate bind is configured (metrics off, or on the
+// service's own port). serve.Run runs it beside the service's listener, so
+// it drains and stops with it.
+func Listener(ctx context.Context, cfg Config, h http.Handler, log zerolog.Logger) (*serve.Server, error) {
 	if !cfg.Enabled || cfg.Bind == "" {
-		return nil
+		return nil, nil
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Bind)
+	ln, err := serve.Listen(ctx, cfg.Bind)
 	if err != nil {
-		return fmt.Errorf("[metrics] bind %s: %w", cfg.Bind, err)
+		return nil, fmt.Errorf("[metrics] bind %s: %w", cfg.Bind, err)
 	}
-	return ServeListener(ctx, ln, h, log)
+	return listenerOn(ln, h, log), nil
+}
+
+func listenerOn(ln net.Listener, h http.Handler, log zerolog.Logger) *serve.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+Path, h)
+	log.Info().Str("address", ln.Addr().String()).Msg("metrics listening")
+	return &serve.Server{
+		HTTP:     &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		Listener: ln,
+	}
 }
 
 // ServeListener serves h (at /metrics only) on ln until ctx ends.
 func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+Path, h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	log.Info().Str("address", ln.Addr().String()).Msg("metrics listening")
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("metrics listener: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	return nil
+	return serve.Run(ctx, 0, *listenerOn(ln, h, log))
 }

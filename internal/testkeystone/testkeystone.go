@@ -121,14 +121,16 @@ func (e *Env) UserConfig(who string) keystone.Config {
 	u := e.Users[who]
 	return keystone.Config{
 		WWWAuthenticateURI: e.URL,
-		AuthURL:            e.URL,
-		AuthType:           keystone.AuthTypePassword,
-		Username:           u.Name,
-		Password:           u.Password,
-		ProjectName:        u.Project,
-		UserDomainName:     e.UserDomain,
-		ProjectDomainName:  e.ProjectDomain,
-		RegionName:         e.Region,
+		Credentials: keystone.Credentials{
+			AuthURL:           e.URL,
+			AuthType:          keystone.AuthTypePassword,
+			Username:          u.Name,
+			Password:          u.Password,
+			ProjectName:       u.Project,
+			UserDomainName:    e.UserDomain,
+			ProjectDomainName: e.ProjectDomain,
+		},
+		RegionName: e.Region,
 	}
 }
 

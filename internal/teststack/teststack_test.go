@@ -99,8 +99,8 @@ func TestRunReportsStderr(t *testing.T) {
 func TestObjectServerConfig(t *testing.T) {
 	c := teststack.ObjectServerConfig{
 		Devices: "/srv/node", Port: 6200, RingDir: "/etc/swift",
-		Keystone: keystone.Config{AuthURL: "http://ks/v3", Username: "arca", Password: "pw", ProjectName: "service",
-			UserDomainName: "Default", ProjectDomainName: "Default", RegionName: "R1"},
+		Keystone: keystone.Config{Credentials: keystone.Credentials{AuthURL: "http://ks/v3", Username: "arca", Password: "pw",
+			ProjectName: "service", UserDomainName: "Default", ProjectDomainName: "Default"}, RegionName: "R1"},
 		DefaultOptions: "user = root", Sections: "[object-updater]\ninterval = 1\n",
 	}
 	got := c.String()

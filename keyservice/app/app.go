@@ -17,6 +17,7 @@ import (
 	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/policy"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 	"opendev.org/x/arca/keyservice/envelope"
@@ -124,21 +125,9 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	opts.Authorizer = &api.PolicyAuthorizer{Enforcer: enforcer}
-	switch cfg.AuthStrategy {
-	case "noauth":
-		log.Warn().Msg("auth_strategy = noauth: the project and roles are taken from X-Project-Id and X-Roles unchecked " +
-			"(admin, member, reader without X-Roles); development only")
-		if !isLoopback(cfg.BindHost) {
-			// Only allow_insecure_noauth_bind gets here (CheckNoAuthBind).
-			log.Warn().Str("bind_host", cfg.BindHost).Msg("auth_strategy = noauth beyond loopback " +
-				"(allow_insecure_noauth_bind = true): anyone who reaches this port is any project, with any role")
-		}
-		opts.Authenticator = api.NoAuth{}
-	case "keystone":
-		if err := a.keystoneAuth(&opts); err != nil {
-			_ = a.Close()
-			return nil, err
-		}
+	if err := a.authenticate(&opts); err != nil {
+		_ = a.Close()
+		return nil, err
 	}
 	if err := a.observability(&opts, store); err != nil {
 		_ = a.Close()
@@ -153,6 +142,25 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	return a, nil
 }
 
+// authenticate sets the authenticator of auth_strategy: no-auth (loopback
+// unless allowed otherwise: Config.CheckNoAuthBind) or Keystone's.
+func (a *App) authenticate(opts *api.Options) error {
+	switch a.Config.AuthStrategy {
+	case "noauth":
+		a.Log.Warn().Msg("auth_strategy = noauth: the project and roles are taken from X-Project-Id and X-Roles unchecked " +
+			"(admin, member, reader without X-Roles); development only")
+		if !isLoopback(a.Config.BindHost) {
+			// Only allow_insecure_noauth_bind gets here (CheckNoAuthBind).
+			a.Log.Warn().Str("bind_host", a.Config.BindHost).Msg("auth_strategy = noauth beyond loopback " +
+				"(allow_insecure_noauth_bind = true): anyone who reaches this port is any project, with any role")
+		}
+		opts.Authenticator = api.NoAuth{}
+	case "keystone":
+		return a.keystoneAuth(opts)
+	}
+	return nil
+}
+
 // Close releases the app's resources.
 func (a *App) Close() error {
 	var errs []error
@@ -163,57 +171,52 @@ func (a *App) Close() error {
 }
 
 // Serve listens on the configured address until ctx is done, then drains
-// in-flight requests for up to 10 seconds.
+// in-flight requests for up to [DEFAULT] shutdown_timeout
+// (serve.DefaultGrace).
 func (a *App) Serve(ctx context.Context) error {
-	addr := net.JoinHostPort(a.Config.BindHost, strconv.Itoa(a.Config.BindPort))
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := serve.Listen(ctx, net.JoinHostPort(a.Config.BindHost, strconv.Itoa(a.Config.BindPort)))
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
+		return err
 	}
 	return a.ServeListener(ctx, ln)
 }
 
 // ServeListener serves on ln until ctx is done (over TLS when
-// ssl_cert_file is set: tls.go).
+// ssl_cert_file is set: tls.go), with the separate /metrics listener when
+// [metrics] bind asks for one.
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	tln, err := a.listenTLS(ln)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	ln = tln
-	srv := &http.Server{
+	servers := []serve.Server{{Listener: tln, HTTP: &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: a.Config.ReadHeaderTimeout,
 		ReadTimeout:       a.Config.ReadTimeout,
 		WriteTimeout:      a.Config.WriteTimeout,
 		IdleTimeout:       a.Config.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+	}}}
+	if a.Metrics != nil {
+		m, err := metrics.Listener(ctx, a.Config.Metrics, a.Metrics.Handler(), a.Log)
+		if err != nil {
+			_ = tln.Close()
+			return err
+		}
+		if m != nil {
+			servers = append(servers, *m)
+		}
 	}
-	a.Log.Info().Str("address", ln.Addr().String()).Str("auth_strategy", a.Config.AuthStrategy).
+	a.Log.Info().Str("address", tln.Addr().String()).Str("auth_strategy", a.Config.AuthStrategy).
 		Str("database", string(a.Dialect)).Msg("arca-api listening")
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	if a.Config.Metrics.Bind != "" && a.Config.Metrics.Enabled && a.Metrics != nil {
-		go func() {
-			if err := metrics.Serve(ctx, a.Config.Metrics, a.Metrics.Handler(), a.Log); err != nil {
-				errc <- err
-			}
-		}()
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	if err := serve.Run(ctx, a.Config.ShutdownTimeout, servers...); err != nil {
+		return err
 	}
 	// Requests have stopped: write the audit records still queued.
-	if err := a.Service.Close(shutdown); err != nil {
+	flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := a.Service.Close(flush); err != nil {
 		return fmt.Errorf("flushing audit records: %w", err)
 	}
 	a.Log.Info().Msg("arca-api stopped")

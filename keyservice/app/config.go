@@ -10,6 +10,7 @@ import (
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/metrics"
+	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+	// ShutdownTimeout is [DEFAULT] shutdown_timeout: how long in-flight
+	// requests may finish, and queued audit records be written, after
+	// SIGTERM (serve.DefaultGrace).
+	ShutdownTimeout time.Duration
 
 	DatabaseURL     string
 	MaxPoolSize     int
@@ -122,6 +127,7 @@ func ConfigFrom(f *config.File) (Config, error) {
 		ReadTimeout:        f.Seconds("DEFAULT", "client_socket_timeout", 60*time.Second),
 		WriteTimeout:       f.Seconds("DEFAULT", "client_write_timeout", 60*time.Second),
 		IdleTimeout:        f.Seconds("DEFAULT", "client_idle_timeout", 120*time.Second),
+		ShutdownTimeout:    f.Seconds("DEFAULT", "shutdown_timeout", serve.DefaultGrace),
 		DatabaseURL:        f.String("database", "connection", ""),
 		MaxPoolSize:        f.Int("database", "max_pool_size", 32, 1, 4096),
 		ConnMaxLifetime:    f.Seconds("database", "connection_recycle_time", time.Hour),

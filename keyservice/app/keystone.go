@@ -13,31 +13,11 @@ import (
 	"opendev.org/x/arca/keyservice/api"
 )
 
-// KeystoneConfig reads [keystone_authtoken] with keystonemiddleware's option
-// names, so an operator's existing section works unchanged.
+// KeystoneConfig reads [keystone_authtoken] (keystone.LoadConfig: the
+// option names and defaults every binary accepts) and refuses it without
+// auth_url.
 func KeystoneConfig(f *config.File) (keystone.Config, error) {
-	const s = "keystone_authtoken"
-	cfg := keystone.Config{
-		WWWAuthenticateURI:          f.String(s, "www_authenticate_uri", f.String(s, "auth_uri", "")),
-		AuthURL:                     f.String(s, "auth_url", ""),
-		AuthType:                    f.String(s, "auth_type", keystone.AuthTypePassword),
-		Username:                    f.String(s, "username", ""),
-		Password:                    f.String(s, "password", ""),
-		ProjectName:                 f.String(s, "project_name", ""),
-		UserDomainName:              f.String(s, "user_domain_name", ""),
-		UserDomainID:                f.String(s, "user_domain_id", ""),
-		ProjectDomainName:           f.String(s, "project_domain_name", ""),
-		ProjectDomainID:             f.String(s, "project_domain_id", ""),
-		ApplicationCredentialID:     f.String(s, "application_credential_id", ""),
-		ApplicationCredentialSecret: f.String(s, "application_credential_secret", ""),
-		RegionName:                  f.String(s, "region_name", ""),
-		Interface:                   f.String(s, "interface", ""),
-		MemcachedServers:            f.List(s, "memcached_servers", nil),
-		TokenCacheTime:              f.Seconds(s, "token_cache_time", keystone.DefaultTokenCacheTime),
-		ServiceTokenRoles:           f.List(s, "service_token_roles", []string{"service"}),
-		ServiceTokenRolesRequired:   f.Bool(s, "service_token_roles_required", false),
-		HTTPTimeout:                 f.Seconds(s, "http_connect_timeout", keystone.DefaultHTTPTimeout),
-	}
+	cfg := keystone.LoadConfig(f)
 	if err := f.Err(); err != nil {
 		return cfg, err
 	}

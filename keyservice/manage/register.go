@@ -49,58 +49,16 @@ var ErrOtherKeyManager = errors.New("another key-manager service is registered i
 // appends "v1/" and a /v1 catalog URL breaks it.
 func Register(ctx context.Context, identity *gophercloud.ServiceClient, opts RegisterOptions) (RegisterResult, error) {
 	var res RegisterResult
-	if opts.Name == "" {
-		opts.Name = "arca"
-	}
-	if opts.InternalURL == "" {
-		opts.InternalURL = opts.PublicURL
-	}
-	if opts.AdminURL == "" {
-		opts.AdminURL = opts.InternalURL
-	}
-	for _, u := range []string{opts.PublicURL, opts.InternalURL, opts.AdminURL} {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return res, fmt.Errorf("endpoint URL %q must start with http:// or https://", u)
-		}
-		if trimmed := strings.TrimRight(u, "/"); strings.HasSuffix(trimmed, "/v1") {
-			return res, fmt.Errorf("endpoint URL %q must be unversioned (without /v1): clients append the version", u)
-		}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return res, err
 	}
 	if err := ensureRegion(ctx, identity, opts.Region, &res); err != nil {
 		return res, err
 	}
-	pages, err := services.List(identity, services.ListOpts{ServiceType: ServiceType}).AllPages(ctx)
+	ours, err := claimRegion(ctx, identity, opts, &res)
 	if err != nil {
-		return res, fmt.Errorf("listing key-manager services: %w", err)
-	}
-	existing, err := services.ExtractServices(pages)
-	if err != nil {
-		return res, fmt.Errorf("listing key-manager services: %w", err)
-	}
-	var ours *services.Service
-	for i := range existing {
-		svc := &existing[i]
-		if svc.Name == opts.Name && ours == nil {
-			ours = svc
-			continue
-		}
-		eps, err := listEndpoints(ctx, identity, svc.ID, opts.Region)
-		if err != nil {
-			return res, err
-		}
-		if len(eps) == 0 {
-			continue
-		}
-		if !opts.Replace {
-			return res, fmt.Errorf("%w: service %q (%s) has %d endpoint(s) in region %s; rerun with --replace to remove them and register %q instead",
-				ErrOtherKeyManager, svc.Name, svc.ID, len(eps), opts.Region, opts.Name)
-		}
-		for _, ep := range eps {
-			if err := endpoints.Delete(ctx, identity, ep.ID).ExtractErr(); err != nil {
-				return res, fmt.Errorf("deleting endpoint %s of service %q: %w", ep.ID, svc.Name, err)
-			}
-			res.Created = append(res.Created, fmt.Sprintf("deleted %s endpoint %s of service %q", ep.Availability, ep.URL, svc.Name))
-		}
+		return res, err
 	}
 	if ours == nil {
 		created, err := services.Create(ctx, identity, services.CreateOpts{
@@ -113,9 +71,78 @@ func Register(ctx context.Context, identity *gophercloud.ServiceClient, opts Reg
 		res.Created = append(res.Created, fmt.Sprintf("created service %q (%s)", opts.Name, ours.ID))
 	}
 	res.ServiceID = ours.ID
-	eps, err := listEndpoints(ctx, identity, ours.ID, opts.Region)
+	return res, ensureEndpoints(ctx, identity, ours.ID, opts, &res)
+}
+
+// withDefaults fills the internal and admin URLs and checks all three.
+func (opts RegisterOptions) withDefaults() (RegisterOptions, error) {
+	if opts.Name == "" {
+		opts.Name = "arca"
+	}
+	if opts.InternalURL == "" {
+		opts.InternalURL = opts.PublicURL
+	}
+	if opts.AdminURL == "" {
+		opts.AdminURL = opts.InternalURL
+	}
+	for _, u := range []string{opts.PublicURL, opts.InternalURL, opts.AdminURL} {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return opts, fmt.Errorf("endpoint URL %q must start with http:// or https://", u)
+		}
+		if trimmed := strings.TrimRight(u, "/"); strings.HasSuffix(trimmed, "/v1") {
+			return opts, fmt.Errorf("endpoint URL %q must be unversioned (without /v1): clients append the version", u)
+		}
+	}
+	return opts, nil
+}
+
+// claimRegion finds the key-manager service named opts.Name (nil when
+// there is none) and makes sure no other key-manager service has endpoints
+// in the region: with Replace they are deleted, without it that is
+// ErrOtherKeyManager.
+func claimRegion(ctx context.Context, identity *gophercloud.ServiceClient, opts RegisterOptions, res *RegisterResult) (*services.Service, error) {
+	pages, err := services.List(identity, services.ListOpts{ServiceType: ServiceType}).AllPages(ctx)
 	if err != nil {
-		return res, err
+		return nil, fmt.Errorf("listing key-manager services: %w", err)
+	}
+	existing, err := services.ExtractServices(pages)
+	if err != nil {
+		return nil, fmt.Errorf("listing key-manager services: %w", err)
+	}
+	var ours *services.Service
+	for i := range existing {
+		svc := &existing[i]
+		if svc.Name == opts.Name && ours == nil {
+			ours = svc
+			continue
+		}
+		eps, err := listEndpoints(ctx, identity, svc.ID, opts.Region)
+		if err != nil {
+			return nil, err
+		}
+		if len(eps) == 0 {
+			continue
+		}
+		if !opts.Replace {
+			return nil, fmt.Errorf("%w: service %q (%s) has %d endpoint(s) in region %s; rerun with --replace to remove them and register %q instead",
+				ErrOtherKeyManager, svc.Name, svc.ID, len(eps), opts.Region, opts.Name)
+		}
+		for _, ep := range eps {
+			if err := endpoints.Delete(ctx, identity, ep.ID).ExtractErr(); err != nil {
+				return nil, fmt.Errorf("deleting endpoint %s of service %q: %w", ep.ID, svc.Name, err)
+			}
+			res.Created = append(res.Created, fmt.Sprintf("deleted %s endpoint %s of service %q", ep.Availability, ep.URL, svc.Name))
+		}
+	}
+	return ours, nil
+}
+
+// ensureEndpoints creates or corrects the service's public, internal and
+// admin endpoints in the region.
+func ensureEndpoints(ctx context.Context, identity *gophercloud.ServiceClient, serviceID string, opts RegisterOptions, res *RegisterResult) error {
+	eps, err := listEndpoints(ctx, identity, serviceID, opts.Region)
+	if err != nil {
+		return err
 	}
 	want := map[gophercloud.Availability]string{
 		gophercloud.AvailabilityPublic: opts.PublicURL, gophercloud.AvailabilityInternal: opts.InternalURL,
@@ -133,19 +160,19 @@ func Register(ctx context.Context, identity *gophercloud.ServiceClient, opts Reg
 		switch {
 		case found == nil:
 			if _, err := endpoints.Create(ctx, identity, endpoints.CreateOpts{
-				Availability: iface, Region: opts.Region, URL: url, ServiceID: ours.ID,
+				Availability: iface, Region: opts.Region, URL: url, ServiceID: serviceID,
 			}).Extract(); err != nil {
-				return res, fmt.Errorf("creating %s endpoint: %w", iface, err)
+				return fmt.Errorf("creating %s endpoint: %w", iface, err)
 			}
 			res.Created = append(res.Created, fmt.Sprintf("created %s endpoint %s", iface, url))
 		case found.URL != url:
 			if _, err := endpoints.Update(ctx, identity, found.ID, endpoints.UpdateOpts{URL: url}).Extract(); err != nil {
-				return res, fmt.Errorf("updating %s endpoint: %w", iface, err)
+				return fmt.Errorf("updating %s endpoint: %w", iface, err)
 			}
 			res.Created = append(res.Created, fmt.Sprintf("changed %s endpoint %s -> %s", iface, found.URL, url))
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // ensureRegion creates the region when Keystone does not know it yet:

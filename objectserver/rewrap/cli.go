@@ -19,11 +19,6 @@ import (
 	"opendev.org/x/arca/objectserver"
 )
 
-type configFiles []string
-
-func (c *configFiles) String() string     { return fmt.Sprint(*c) }
-func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
-
 const usage = `usage:
   arca-object-server rewrap [status] (--project P | --all-projects) [--config-file F]
       [--devices DIR] [--rate N] [--workers N] [--dry-run] [--state-file F]
@@ -69,7 +64,7 @@ func Main(args []string, stdout, stderr *os.File) int {
 // cliArgs is the command line of Main.
 type cliArgs struct {
 	status    bool // "status": a dry run that shows the per-key table
-	files     configFiles
+	files     config.StringList
 	project   string
 	all       bool
 	devices   string
@@ -108,7 +103,7 @@ func parseArgs(args []string, stderr *os.File) (*cliArgs, int) {
 		return nil, 2
 	}
 	if len(a.files) == 0 {
-		a.files = configFiles{"/etc/swift/object-server.conf"}
+		a.files = config.StringList{"/etc/swift/object-server.conf"}
 	}
 	return a, 0
 }

@@ -35,12 +35,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"opendev.org/x/arca/internal/config"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
 	targets     []*Target
@@ -62,7 +59,7 @@ func main() {
 
 // cliFlags are the command line's values, before options checks them.
 type cliFlags struct {
-	targetSpecs, ratios, maxP99s, minRPSs, pids listFlag
+	targetSpecs, ratios, maxP99s, minRPSs, pids config.StringList
 
 	scenarios   string
 	projectKeys bool
