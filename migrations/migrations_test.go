@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/migrations"
 )
 
@@ -21,8 +21,8 @@ type dialectDB struct {
 }
 
 var dialects = []dialectDB{
-	{migrations.SQLite, func(t *testing.T) *sql.DB { return testdb.RawSQLite(t) }},
-	{migrations.MySQL, func(t *testing.T) *sql.DB { db, _ := testdb.RawMySQL(t); return db }},
+	{migrations.SQLite, func(t *testing.T) *sql.DB { return testenv.RawSQLite(t) }},
+	{migrations.MySQL, func(t *testing.T) *sql.DB { db, _ := testenv.RawMySQL(t); return db }},
 }
 
 // Tables a full upgrade must create (later versions add more).
@@ -165,7 +165,7 @@ func TestStepsAndCheckMessages(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	db := testdb.RawSQLite(t)
+	db := testenv.RawSQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := migrations.Up(ctx, db, migrations.SQLite); err == nil {

@@ -26,7 +26,7 @@ import (
 
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // stackSkip skips, or fails under ARCA_REQUIRE_STACK=1.
@@ -171,7 +171,7 @@ func (p *swiftProxy) stop(t *testing.T) {
 }
 
 type realEnv struct {
-	ks              *testkeystone.Env
+	ks              *testenv.KeystoneEnv
 	proxy           *swiftProxy
 	wire            *wireLog
 	filter          *httptest.Server
@@ -184,11 +184,11 @@ type realEnv struct {
 // private Swift proxy of the stack, resolving key ids with fakeKeys.
 func startReal(t *testing.T) *realEnv {
 	t.Helper()
-	return startRealWith(t, testkeystone.Load(t), &fakeKeys{})
+	return startRealWith(t, testenv.LoadKeystone(t), &fakeKeys{})
 }
 
 // startRealWith is startReal with the key resolver given.
-func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) *realEnv {
+func startRealWith(t *testing.T, ks *testenv.KeystoneEnv, keys keyclient.Resolver) *realEnv {
 	t.Helper()
 	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
 	if swiftDir == "" {
@@ -198,7 +198,7 @@ func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) 
 	e.proxy = newSwiftProxy(t, swiftDir)
 	// The filter validates tokens as its own service user (service and
 	// key-manager:swift-filter, nothing else), as deployed.
-	kcfg := ks.UserConfig(testkeystone.ArcaFilter)
+	kcfg := ks.UserConfig(testenv.UserArcaFilter)
 	v, err := keystone.NewValidator(kcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) 
 	}
 	e.filter = httptest.NewServer(f)
 	t.Cleanup(e.filter.Close)
-	e.demoTok, e.altTok = ks.Token(t, testkeystone.Demo), ks.Token(t, testkeystone.Alt)
+	e.demoTok, e.altTok = ks.Token(t, testenv.UserDemo), ks.Token(t, testenv.UserAlt)
 	for tok, id := range map[string]*string{e.demoTok: &e.demo, e.altTok: &e.alt} {
 		kt, err := v.Validate(context.Background(), tok)
 		if err != nil {

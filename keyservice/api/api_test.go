@@ -16,7 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 	"opendev.org/x/arca/keyservice/envelope"
@@ -42,9 +42,9 @@ func newEnvWith(t *testing.T, dialect string, opts keyservice.Options) *env {
 	var db *sql.DB
 	switch dialect {
 	case "sqlite":
-		db = testdb.SQLite(t)
+		db = testenv.SQLite(t)
 	case "mysql":
-		db, _ = testdb.MySQL(t)
+		db, _ = testenv.MySQL(t)
 	}
 	master := make([]byte, envelope.KeySize)
 	if _, err := rand.Read(master); err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/policy"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/api"
 	"opendev.org/x/arca/keyservice/envelope"
@@ -45,9 +45,9 @@ func newPKEnvWith(t *testing.T, dialect string, opts keyservice.Options) *pkEnv 
 	var db *sql.DB
 	switch dialect {
 	case "sqlite":
-		db = testdb.SQLite(t)
+		db = testenv.SQLite(t)
 	case "mysql":
-		db, _ = testdb.MySQL(t)
+		db, _ = testenv.MySQL(t)
 	}
 	master := make([]byte, envelope.KeySize)
 	if _, err := rand.Read(master); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/sqlstore"
 	"opendev.org/x/arca/keyservice/storetest"
@@ -16,13 +16,13 @@ import (
 
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
-		return sqlstore.New(testdb.SQLite(t), "sqlite")
+		return sqlstore.New(testenv.SQLite(t), "sqlite")
 	})
 }
 
 func TestMySQL(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
-		db, _ := testdb.MySQL(t)
+		db, _ := testenv.MySQL(t)
 		return sqlstore.New(db, "mysql")
 	})
 }
@@ -36,9 +36,9 @@ func TestStoredTimeFormat(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			var db *sql.DB
 			if dialect == "sqlite" {
-				db = testdb.SQLite(t)
+				db = testenv.SQLite(t)
 			} else {
-				db, _ = testdb.MySQL(t)
+				db, _ = testenv.MySQL(t)
 			}
 			s := sqlstore.New(db, dialect)
 			created := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.FixedZone("X", -5*3600))
@@ -99,9 +99,9 @@ func BenchmarkGetSecret(b *testing.B) {
 }
 
 func forEachDB(b *testing.B, f func(b *testing.B, s keyservice.Store)) {
-	b.Run("sqlite", func(b *testing.B) { f(b, sqlstore.New(testdb.SQLite(b), "sqlite")) })
+	b.Run("sqlite", func(b *testing.B) { f(b, sqlstore.New(testenv.SQLite(b), "sqlite")) })
 	b.Run("mysql", func(b *testing.B) {
-		db, _ := testdb.MySQL(b)
+		db, _ := testenv.MySQL(b)
 		f(b, sqlstore.New(db, "mysql"))
 	})
 }
