@@ -35,13 +35,7 @@ func repoRoot(t *testing.T) string {
 
 // TestShellcheck keeps the plugin and the stand-ins shellcheck-clean.
 func TestShellcheck(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		// make test installs it with the stack: there it must run.
-		if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-			t.Fatal("shellcheck is not installed, though tools/stack.sh install provides it")
-		}
-		t.Skip("shellcheck is not installed (tools/stack.sh install provides it)")
-	}
+	testenv.RequireTools(t, "shellcheck")
 	cmd := exec.Command("shellcheck", "-x", "devstack/plugin.sh", "devstack/settings", "devstack/testdata/standins.sh")
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -366,9 +365,7 @@ key_service_noauth = true
 // startPythonObjectServer runs Debian's swift-object-server (2 workers).
 func startPythonObjectServer(t *testing.T) benchTarget {
 	t.Helper()
-	if _, err := exec.LookPath("swift-object-server"); err != nil {
-		t.Skip("swift-object-server not installed")
-	}
+	testenv.RequireTools(t, "swift-object-server")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "node", "sda"), 0o755); err != nil {
 		t.Fatal(err)

@@ -29,15 +29,6 @@ import (
 	"opendev.org/x/arca/internal/testenv"
 )
 
-// stackSkip skips, or fails under ARCA_REQUIRE_STACK=1.
-func stackSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s; run tools/stack.sh up", why)
-	}
-	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
-}
-
 // wireLog records what the filter sends to the Swift proxy: the requests
 // that reached it, with every header Swift would read as X-Arca-Key-Id.
 type wireLog struct {
@@ -92,11 +83,9 @@ func newSwiftProxy(t *testing.T, swiftDir string) *swiftProxy {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
 	if err != nil {
-		stackSkip(t, "no Swift proxy configuration in ARCA_TEST_SWIFT_DIR")
+		testenv.StackMissing(t, "no Swift proxy configuration in ARCA_TEST_SWIFT_DIR")
 	}
-	if _, err := exec.LookPath("swift-proxy-server"); err != nil {
-		stackSkip(t, "swift-proxy-server is not installed")
-	}
+	testenv.RequireTools(t, "swift-proxy-server")
 	p := &swiftProxy{port: freePort(t)}
 	dir := t.TempDir()
 	conf := regexp.MustCompile(`(?m)^bind_port = \d+$`).ReplaceAllString(string(src), fmt.Sprintf("bind_port = %d", p.port))
@@ -190,10 +179,7 @@ func startReal(t *testing.T) *realEnv {
 // startRealWith is startReal with the key resolver given.
 func startRealWith(t *testing.T, ks *testenv.KeystoneEnv, keys keyclient.Resolver) *realEnv {
 	t.Helper()
-	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
-	if swiftDir == "" {
-		stackSkip(t, "ARCA_TEST_SWIFT_DIR is not set")
-	}
+	swiftDir := testenv.SwiftDir(t)
 	e := &realEnv{ks: ks, logs: &syncBuffer{}}
 	e.proxy = newSwiftProxy(t, swiftDir)
 	// The filter validates tokens as its own service user (service and
@@ -287,9 +273,7 @@ func TestRealStackFilter(t *testing.T) {
 	e.must(t, 201, "PUT", acct+"/"+cont, e.demoTok, nil, nil)
 
 	t.Run("swift CLI upload download copy", func(t *testing.T) {
-		if _, err := exec.LookPath("swift"); err != nil {
-			stackSkip(t, "the swift CLI (python3-swiftclient) is not installed")
-		}
+		testenv.RequireTools(t, "swift") // python3-swiftclient
 		dir := t.TempDir()
 		src := filepath.Join(dir, "in.bin")
 		data := bytes.Repeat([]byte("arca swift filter "), 100000)

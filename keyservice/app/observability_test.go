@@ -29,7 +29,7 @@ func TestObservabilityRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Net != "tcp" {
-		t.Skipf("the test server is reached over %s", cfg.Net)
+		testenv.StackMissing(t, "the test server is reached over "+cfg.Net+", not TCP")
 	}
 	dbURL := url.URL{Scheme: "mysql+pymysql", User: url.UserPassword(cfg.User, cfg.Passwd), Host: cfg.Addr,
 		Path: "/" + cfg.DBName, RawQuery: "connect_timeout=2&read_timeout=5&write_timeout=5"}
