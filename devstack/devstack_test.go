@@ -236,6 +236,9 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Fatalf("no bind_port in the stack's object-server.conf")
 	}
 
+	// The plugin, as DevStack, finds the key-manager service by type: no
+	// other test's may come or go meanwhile (testenv.OwnKeyManagers).
+	ks.OwnKeyManagers(t)
 	// Cleanup, registered before anything is created, runs last: processes
 	// by recorded PID, catalog entries in our region, the region, our
 	// service user, our service (only if the plugin created it), the database.

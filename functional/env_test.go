@@ -288,6 +288,7 @@ active_key_cache_ttl = %d
 	// Scenario 1's registration comes first: the filter and the object
 	// servers find arca-api in the private region's catalog. Its entries go
 	// when the test ends.
+	ks.ShareKeyManagers(t)
 	t.Cleanup(func() { ks.RemoveRegion(t, e.region, e.svcName) })
 	// With the admin's openrc as the openstack CLI and DevStack write it
 	// (OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME).

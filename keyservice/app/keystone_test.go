@@ -34,21 +34,23 @@ func keystoneServer(t *testing.T, env *testenv.KeystoneEnv, extra string) *teste
 	return testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
 }
 
-// registerInFreshRegion puts srv in the catalog in a region of its own, so
-// tests running side by side never see each other's endpoints.
+// registerInFreshRegion puts srv in the catalog as a key-manager service
+// of its own name in a region of its own, so tests running side by side
+// never see each other's endpoints, and removes both when the test ends.
 func registerInFreshRegion(t *testing.T, env *testenv.KeystoneEnv, srv *testenv.API) string {
 	t.Helper()
-	region := "ArcaTest-" + testenv.RandomHex(t, 4)
+	tag := testenv.RandomHex(t, 4)
+	region, name := "ArcaTest-"+tag, "arca-app-"+tag
 	admin := env.Client(t, testenv.UserAdmin)
 	ctx := context.Background()
-	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	env.ShareKeyManagers(t)
+	t.Cleanup(func() { env.RemoveRegion(t, region, name) })
+	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, Name: name, PublicURL: srv.URL})
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	// Only the endpoints and the region: the key-manager service is shared.
-	t.Cleanup(func() { env.RemoveRegion(t, region, "") })
 	// Registering again changes nothing.
-	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, Name: name, PublicURL: srv.URL})
 	if err != nil || len(again.Created) != 0 || again.ServiceID != res.ServiceID {
 		t.Fatalf("second register: %+v, %v", again, err)
 	}
@@ -441,6 +443,7 @@ func TestRegisterReplaceRealStack(t *testing.T) {
 	tag := testenv.RandomHex(t, 4)
 	region := "ArcaRegister-" + tag
 	first, second := "arca-reg-a-"+tag, "arca-reg-b-"+tag
+	env.ShareKeyManagers(t)
 	t.Cleanup(func() {
 		env.RemoveRegion(t, region, first)
 		env.RemoveRegion(t, region, second)

@@ -57,6 +57,7 @@ func TestRegisterWithApplicationCredentialRealStack(t *testing.T) {
 	})
 
 	region, name := "ArcaRegisterAppCred-"+tag, "arca-appcred-"+tag
+	env.ShareKeyManagers(t)
 	t.Cleanup(func() { env.RemoveRegion(t, region, name) })
 
 	conf := filepath.Join(t.TempDir(), "arca.conf")
