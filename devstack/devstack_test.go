@@ -25,10 +25,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 func repoRoot(t *testing.T) string {
@@ -38,13 +35,7 @@ func repoRoot(t *testing.T) string {
 
 // TestShellcheck keeps the plugin and the stand-ins shellcheck-clean.
 func TestShellcheck(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		// make test installs it with the stack: there it must run.
-		if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-			t.Fatal("shellcheck is not installed, though tools/stack.sh install provides it")
-		}
-		t.Skip("shellcheck is not installed (tools/stack.sh install provides it)")
-	}
+	testenv.RequireTools(t, "shellcheck")
 	cmd := exec.Command("shellcheck", "-x", "devstack/plugin.sh", "devstack/settings", "devstack/testdata/standins.sh")
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -160,12 +151,12 @@ func killRecorded(t *testing.T, serviceDir string) {
 // MariaDB, a private Swift proxy and object ring derived from the stack's,
 // and real processes. Then the catalog, the configs and the services.
 func TestRealStackDevStackPlugin(t *testing.T) {
-	ks := testkeystone.Load(t)
-	swiftDir := teststack.SwiftDir(t)
-	teststack.RequireTools(t, "openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3")
+	ks := testenv.LoadKeystone(t)
+	swiftDir := testenv.SwiftDir(t)
+	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3")
 	dsn := os.Getenv("ARCA_TEST_MYSQL_DSN")
 	if dsn == "" {
-		dsn = testdb.DefaultMySQLDSN
+		dsn = testenv.DefaultMySQLDSN
 	}
 	mcfg, err := mysql.ParseDSN(dsn)
 	if err != nil || mcfg.Net != "tcp" {
@@ -176,23 +167,23 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tag := teststack.RandomHex(t, 4)
-	ic := ks.Client(t, testkeystone.Admin)
+	tag := testenv.RandomHex(t, 4)
+	ic := ks.Client(t, testenv.UserAdmin)
 	dir := t.TempDir()
 	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
-	admin := ks.OpenRC(testkeystone.Admin, ks.Region)
+	admin := ks.OpenRC(testenv.UserAdmin, ks.Region)
 	p.osAdmin = admin
 	region := "arca-dstest-" + tag
 	svcUser := "arca-dstest-" + tag
 	objUser, filterUser := "arca-dstest-obj-"+tag, "arca-dstest-flt-"+tag
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
-	apiPort, filterPort, proxyPort, objBase := testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t), testapi.FreePort(t)
+	apiPort, filterPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	p.vars = map[string]string{
 		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": "root",
 		"SERVICE_DIR": filepath.Join(dir, "status"), "LOGDIR": filepath.Join(dir, "logs"),
 		"SERVICE_HOST": "127.0.0.1", "SERVICE_LISTEN_ADDRESS": "127.0.0.1", "SERVICE_PROTOCOL": "http",
-		"SERVICE_PASSWORD": "Dst-" + teststack.RandomHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testkeystone.Arca].Project,
+		"SERVICE_PASSWORD": "Dst-" + testenv.RandomHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testenv.UserArca].Project,
 		"SERVICE_DOMAIN_NAME": ks.UserDomain, "KEYSTONE_SERVICE_URI": keystoneURI, "REGION_NAME": ks.Region,
 		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "",
 		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
@@ -230,7 +221,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	for _, f := range []string{"account.ring.gz", "container.ring.gz", "object.builder", "object.ring.gz"} {
 		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
 	}
-	proxyConf := teststack.ProxyConfig(t, swiftDir, sw, 0)
+	proxyConf := testenv.SwiftProxyConfig(t, swiftDir, sw, 0)
 	if err := os.WriteFile(filepath.Join(sw, "proxy-server.conf"), []byte(proxyConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +236,9 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Fatalf("no bind_port in the stack's object-server.conf")
 	}
 
+	// The plugin, as DevStack, finds the key-manager service by type: no
+	// other test's may come or go meanwhile (testenv.OwnKeyManagers).
+	ks.OwnKeyManagers(t)
 	// Cleanup, registered before anything is created, runs last: processes
 	// by recorded PID, catalog entries in our region, the region, our
 	// service user, our service (only if the plugin created it), the database.
@@ -406,7 +400,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 			objUser:    "key-manager:object-server",
 			filterUser: "key-manager:swift-filter service",
 		} {
-			out, err := teststack.Run(admin, "", "openstack", "role", "assignment", "list", "--names",
+			out, err := testenv.Run(admin, "", "openstack", "role", "assignment", "list", "--names",
 				"--user", user, "--user-domain", p.vars["SERVICE_DOMAIN_NAME"], "-f", "value", "-c", "Role", "-c", "Project")
 			if err != nil {
 				t.Fatal(err)
@@ -451,7 +445,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 				t.Errorf("key-manager %s endpoint in region %s: %q, want the unversioned %s", iface, region, got[iface], url)
 			}
 		}
-		cat, err := teststack.Run(ks.OpenRC(testkeystone.Demo, region), "", "openstack", "catalog", "list", "-f", "value")
+		cat, err := testenv.Run(ks.OpenRC(testenv.UserDemo, region), "", "openstack", "catalog", "list", "-f", "value")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,11 +464,11 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 				t.Errorf("%s: GET %s answered %d", name, url, code)
 			}
 		}
-		demo := ks.OpenRC(testkeystone.Demo, region)
+		demo := ks.OpenRC(testenv.UserDemo, region)
 		name := "dstest-" + tag
 		// A secret stored over HTTP, then listed by the CLI, which finds
 		// arca-api in the private region of the catalog.
-		token := ks.Token(t, testkeystone.Demo)
+		token := ks.Token(t, testenv.UserDemo)
 		body := fmt.Sprintf(`{"name":%q,"payload":"p-%s","payload_content_type":"text/plain"}`, name, tag)
 		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/v1/secrets", apiPort), strings.NewReader(body))
 		req.Header.Set("X-Auth-Token", token)
@@ -491,7 +485,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		if resp.StatusCode != 201 || err != nil {
 			t.Fatalf("storing a secret: %d %v", resp.StatusCode, err)
 		}
-		list, err := teststack.Run(demo, "", "openstack", "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
+		list, err := testenv.Run(demo, "", "openstack", "secret", "list", "--name", name, "-f", "value", "-c", "Secret href")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -508,7 +502,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	})
 
 	t.Run("swift through the filter", func(t *testing.T) {
-		token, project := ks.ScopedToken(t, testkeystone.Demo)
+		token, project := ks.ScopedToken(t, testenv.UserDemo)
 		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
 		work := t.TempDir()
 		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
@@ -518,7 +512,7 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		cont := "dstest-" + tag
 		swift := func(args ...string) {
 			t.Helper()
-			if _, err := teststack.Run(nil, work, "swift", append([]string{"--os-auth-token", token, "--os-storage-url", storage}, args...)...); err != nil {
+			if _, err := testenv.Run(nil, work, "swift", append([]string{"--os-auth-token", token, "--os-storage-url", storage}, args...)...); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -578,8 +572,8 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 }
 
 // removeUser deletes the service user the plugin created in Keystone.
-func removeUser(t *testing.T, ks *testkeystone.Env, userName string) {
-	ic := ks.Client(t, testkeystone.Admin)
+func removeUser(t *testing.T, ks *testenv.KeystoneEnv, userName string) {
+	ic := ks.Client(t, testenv.UserAdmin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if pages, err := users.List(ic, users.ListOpts{Name: userName}).AllPages(ctx); err == nil {

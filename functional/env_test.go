@@ -18,10 +18,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
@@ -37,7 +34,7 @@ func md5hex(b []byte) string {
 // env is the private deployment of the scenario.
 type env struct {
 	t        *testing.T
-	ks       *testkeystone.Env
+	ks       *testenv.KeystoneEnv
 	tag      string
 	work     string
 	bins     string
@@ -45,8 +42,8 @@ type env struct {
 	svcName  string
 	apiURL   string
 	apiConf  string
-	api      *teststack.Proc
-	apiLog   *teststack.LogBuffer
+	api      *testenv.Proc
+	apiLog   *testenv.LogBuffer
 	filter   string // URL of arca-swift-filter
 	proxy    string // URL of the private swift-proxy-server
 	devices  []string
@@ -54,23 +51,23 @@ type env struct {
 	adminEnv []string
 	// logs are the daemons' logs by name, for tests that read them; each
 	// is shown when the test fails.
-	logs map[string]*teststack.LogBuffer
+	logs map[string]*testenv.LogBuffer
 	// registered is arca-manage register's output.
 	registered string
 	// keyURL is the key-manager URL in the catalog: apiURL, or what
 	// envOptions.keyServiceURL returned.
 	keyURL string
 	// The daemons started besides arca-api, for tests that watch them.
-	objServers []*teststack.Proc
+	objServers []*testenv.Proc
 	objURLs    []string
-	proxyProc  *teststack.Proc
-	filterProc *teststack.Proc
+	proxyProc  *testenv.Proc
+	filterProc *testenv.Proc
 }
 
 // envOptions adjust the deployment of newEnvWith; the zero value is newEnv's.
 type envOptions struct {
 	// keyServiceURL, when set, is given arca-api's host:port and returns
-	// the URL to register in the catalog instead (a testproxy in front of
+	// the URL to register in the catalog instead (a testenv.TCPProxy in front of
 	// arca-api, say), which the filter and the object servers then use.
 	keyServiceURL func(apiAddr string) string
 	// cacheTTL is the seconds of every key cache (active id, material,
@@ -97,7 +94,7 @@ type user struct {
 func (e *env) swift(u *user, dir string, args ...string) (string, error) {
 	e.t.Helper()
 	full := append([]string{"--os-auth-token", u.token, "--os-storage-url", e.storage(u.project)}, args...)
-	return teststack.Run(nil, dir, "swift", full...)
+	return testenv.Run(nil, dir, "swift", full...)
 }
 
 func (e *env) storage(project string) string { return e.filter + "/v1/AUTH_" + project }
@@ -105,7 +102,7 @@ func (e *env) storage(project string) string { return e.filter + "/v1/AUTH_" + p
 // manage runs arca-manage with the private arca-api's configuration.
 func (e *env) manage(args ...string) (string, error) {
 	e.t.Helper()
-	return teststack.Run(e.adminEnv, "", filepath.Join(e.bins, "arca-manage"), append([]string{"--config-file", e.apiConf}, args...)...)
+	return testenv.Run(e.adminEnv, "", filepath.Join(e.bins, "arca-manage"), append([]string{"--config-file", e.apiConf}, args...)...)
 }
 
 // do is one HTTP request; body nil means none.
@@ -231,16 +228,16 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	if o.apiActiveKeyTTL <= 0 {
 		o.apiActiveKeyTTL = o.cacheTTL
 	}
-	ks := testkeystone.Load(t)
-	swiftDir := teststack.SwiftDir(t)
-	teststack.RequireTools(t, "openstack", "swift", "swift-proxy-server", "/usr/bin/python3")
-	e := &env{t: t, ks: ks, tag: teststack.RandomHex(t, 4), work: t.TempDir(), bins: testapi.Binaries(t), logs: map[string]*teststack.LogBuffer{}}
+	ks := testenv.LoadKeystone(t)
+	swiftDir := testenv.SwiftDir(t)
+	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "/usr/bin/python3")
+	e := &env{t: t, ks: ks, tag: testenv.RandomHex(t, 4), work: t.TempDir(), bins: testenv.Binaries(t), logs: map[string]*testenv.LogBuffer{}}
 	e.region = "arca-func-" + e.tag
 	e.svcName = "arca-func-" + e.tag
-	e.adminEnv = ks.OpenRC(testkeystone.Admin, ks.Region)
+	e.adminEnv = ks.OpenRC(testenv.UserAdmin, ks.Region)
 
 	// arca-api on a fresh MariaDB database, keys and schema by arca-manage.
-	_, dsn := testdb.RawMySQL(t)
+	_, dsn := testenv.RawMySQL(t)
 	mcfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +248,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	} else {
 		dbURL.User = url.User(mcfg.User)
 	}
-	apiPort := testapi.FreePort(t)
+	apiPort := testenv.FreePort(t)
 	e.apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	e.apiConf = filepath.Join(e.work, "arca.conf")
 	authtoken := ks.AuthtokenSection()
@@ -280,7 +277,7 @@ active_key_cache_ttl = %d
 			t.Fatalf("arca-manage %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	e.apiLog = teststack.NewLog(t, "arca-api")
+	e.apiLog = testenv.NewLog(t, "arca-api")
 	e.logs["arca-api"] = e.apiLog
 	e.startAPI()
 	e.keyURL = e.apiURL
@@ -291,6 +288,7 @@ active_key_cache_ttl = %d
 	// Scenario 1's registration comes first: the filter and the object
 	// servers find arca-api in the private region's catalog. Its entries go
 	// when the test ends.
+	ks.ShareKeyManagers(t)
 	t.Cleanup(func() { ks.RemoveRegion(t, e.region, e.svcName) })
 	// With the admin's openrc as the openstack CLI and DevStack write it
 	// (OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME).
@@ -312,9 +310,9 @@ active_key_cache_ttl = %d
 	// through the catalog of the private region, behind a private Swift
 	// proxy from the stack's configuration.
 	// As arca-object (key-manager:object-server only), as deployed.
-	objConf := teststack.ObjectServerConfig{Keystone: ks.UserConfig(testkeystone.ArcaObject), CacheTTL: o.cacheTTL}
+	objConf := testenv.ObjectServerConfig{Keystone: ks.UserConfig(testenv.UserArcaObject), CacheTTL: o.cacheTTL}
 	objConf.Keystone.RegionName = e.region
-	cluster := teststack.StartCluster(t, swiftDir, teststack.ClusterOptions{Work: e.work, PartPower: 6, Object: objConf})
+	cluster := testenv.StartCluster(t, swiftDir, testenv.ClusterOptions{Work: e.work, PartPower: 6, Object: objConf})
 	for _, n := range cluster.Nodes {
 		e.devices = append(e.devices, n.Devices)
 		e.objServers = append(e.objServers, n.Proc)
@@ -327,10 +325,10 @@ active_key_cache_ttl = %d
 	// arca-swift-filter in front of it, the key service from the catalog.
 	// As its own service user, arca-filter (service and
 	// key-manager:swift-filter), as deployed.
-	fc := ks.UserConfig(testkeystone.ArcaFilter)
+	fc := ks.UserConfig(testenv.UserArcaFilter)
 	filterAuth := fmt.Sprintf("[keystone_authtoken]\nwww_authenticate_uri = %s\nauth_type = %s\n", fc.WWWAuthenticateURI, fc.AuthType) +
-		testkeystone.PasswordOptions(fc)
-	filterPort := testapi.FreePort(t)
+		testenv.PasswordOptions(fc)
+	filterPort := testenv.FreePort(t)
 	e.filter = fmt.Sprintf("http://127.0.0.1:%d", filterPort)
 	fconf := filepath.Join(e.work, "swift-filter.conf")
 	fbody := fmt.Sprintf(`[DEFAULT]
@@ -350,13 +348,13 @@ error_cache_ttl = %[5]d
 	if err := os.WriteFile(fconf, []byte(fbody), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fl := teststack.NewLog(t, "arca-swift-filter")
+	fl := testenv.NewLog(t, "arca-swift-filter")
 	e.logs["arca-swift-filter"] = fl
-	e.filterProc = teststack.Start(t, fl, filepath.Join(e.bins, "arca-swift-filter"), "--config-file", fconf)
+	e.filterProc = testenv.StartProc(t, fl, filepath.Join(e.bins, "arca-swift-filter"), "--config-file", fconf)
 	e.filterProc.WaitHealthy(t, e.filter+"/healthcheck")
 
 	e.users = map[string]*user{}
-	for _, who := range []string{testkeystone.Demo, testkeystone.Alt} {
+	for _, who := range []string{testenv.UserDemo, testenv.UserAlt} {
 		u := &user{name: who}
 		u.token, u.project = ks.ScopedToken(t, who)
 		e.users[who] = u
@@ -367,6 +365,6 @@ error_cache_ttl = %[5]d
 // startAPI (re)starts arca-api from its configuration.
 func (e *env) startAPI() {
 	e.t.Helper()
-	e.api = teststack.Start(e.t, e.apiLog, filepath.Join(e.bins, "arca-api"), "--config-file", e.apiConf)
+	e.api = testenv.StartProc(e.t, e.apiLog, filepath.Join(e.bins, "arca-api"), "--config-file", e.apiConf)
 	e.api.WaitHealthy(e.t, e.apiURL+"/healthcheck")
 }

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // cacheWait outlasts the 1 s key caches of the filter and object servers.
@@ -24,8 +23,8 @@ const cacheWait = 1500 * time.Millisecond
 // order: each builds on the objects and keys of the ones before.
 func TestFunctionalEndToEnd(t *testing.T) {
 	e := newEnv(t)
-	demo, alt := e.users[testkeystone.Demo], e.users[testkeystone.Alt]
-	demoEnv := e.ks.OpenRC(testkeystone.Demo, e.region)
+	demo, alt := e.users[testenv.UserDemo], e.users[testenv.UserAlt]
+	demoEnv := e.ks.OpenRC(testenv.UserDemo, e.region)
 	acct := "AUTH_" + demo.project
 	cont := "func-" + e.tag
 	marker := []byte("ARCA-FUNCTIONAL-PLAINTEXT-" + e.tag)
@@ -38,7 +37,7 @@ func TestFunctionalEndToEnd(t *testing.T) {
 
 	// --- 1. arca-manage register; openstack catalog list shows key-manager.
 	t.Logf("arca-manage register:\n%s", e.registered)
-	cat, err := teststack.Run(demoEnv, "", "openstack", "catalog", "list", "-f", "value")
+	cat, err := testenv.Run(demoEnv, "", "openstack", "catalog", "list", "-f", "value")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +47,12 @@ func TestFunctionalEndToEnd(t *testing.T) {
 
 	// --- 2. As demo: a secret through the catalog; a directory through the
 	// filter; no plaintext on the devices; identical downloads.
-	ref, err := teststack.Run(demoEnv, "", "openstack", "secret", "store", "--name", "func-"+e.tag, "--payload", "s3cret-"+e.tag, "-f", "value", "-c", "Secret href")
+	ref, err := testenv.Run(demoEnv, "", "openstack", "secret", "store", "--name", "func-"+e.tag, "--payload", "s3cret-"+e.tag, "-f", "value", "-c", "Secret href")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref = strings.TrimSpace(ref)
-	payload, err := teststack.Run(demoEnv, "", "openstack", "secret", "get", "--payload", ref, "-f", "value", "-c", "Payload")
+	payload, err := testenv.Run(demoEnv, "", "openstack", "secret", "get", "--payload", ref, "-f", "value", "-c", "Payload")
 	if err != nil || strings.TrimSpace(payload) != "s3cret-"+e.tag {
 		t.Fatalf("2: openstack secret get --payload: %q %v", payload, err)
 	}
@@ -162,7 +161,7 @@ func TestFunctionalEndToEnd(t *testing.T) {
 	if code, _ := do(t, "GET", e.storage(demo.project)+"/"+cont+"/after.txt", alt.token, nil, nil); code != 403 {
 		t.Errorf("6: alt GET demo's object: %d, want 403", code)
 	}
-	if _, err := teststack.Run(e.ks.OpenRC(testkeystone.Alt, e.region), "", "openstack", "secret", "get", "--payload", ref); err == nil {
+	if _, err := testenv.Run(e.ks.OpenRC(testenv.UserAlt, e.region), "", "openstack", "secret", "get", "--payload", ref); err == nil {
 		t.Errorf("6: alt read demo's secret %s", ref)
 	}
 	if code, body := do(t, "GET", e.apiURL+"/v1/project-keys/active?project_id="+demo.project, alt.token, nil, nil); code != 403 {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
@@ -36,8 +36,8 @@ func TestKeyLifecycleRealStack(t *testing.T) {
 		apiTTL   = 60  // s: arca-api's guard, at least the object servers' ttl
 	)
 	e := newEnvWith(t, envOptions{cacheTTL: ttl, filterActiveTTL: filterTT, apiActiveKeyTTL: apiTTL})
-	demo := e.users[testkeystone.Demo]
-	sysAdmin := e.ks.SystemToken(t, testkeystone.Admin)
+	demo := e.users[testenv.UserDemo]
+	sysAdmin := e.ks.SystemToken(t, testenv.UserAdmin)
 	acct := "AUTH_" + demo.project
 	cont := "lifecycle-" + e.tag
 	base := e.storage(demo.project) + "/" + cont

@@ -11,26 +11,24 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/health"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/testproxy"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestKeyServiceOutageRealStack is issue 9's "key service unreachable for
 // longer than the cache TTLs" on the whole Swift path: the filter and both
-// object servers reach arca-api through a testproxy (the URL registered in
+// object servers reach arca-api through a testenv.TCPProxy (the URL registered in
 // the catalog) with 2 s key caches. The proxy is cut for longer than the
 // caches: object GETs answer 503 (never 200 with other bytes, never 500)
 // and a PUT answers 503 with nothing written on either device; restored,
 // the same processes serve every object byte for byte again.
 func TestKeyServiceOutageRealStack(t *testing.T) {
 	const ttl = 2 // seconds, every key cache of the filter and object servers
-	var kp *testproxy.Proxy
+	var kp *testenv.TCPProxy
 	e := newEnvWith(t, envOptions{cacheTTL: ttl, keyServiceURL: func(apiAddr string) string {
-		kp = testproxy.Start(t, apiAddr)
+		kp = testenv.StartTCPProxy(t, apiAddr)
 		return "http://" + kp.Addr
 	}})
-	demo := e.users[testkeystone.Demo]
+	demo := e.users[testenv.UserDemo]
 	acct := "AUTH_" + demo.project
 	cont := "outage-" + e.tag
 	base := e.storage(demo.project) + "/" + cont
@@ -130,7 +128,7 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 
 	for name, l := range e.logs {
 		if s := l.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
-			t.Errorf("%s logged a panic:\n%s", name, teststack.Tail(s, 3000))
+			t.Errorf("%s logged a panic:\n%s", name, testenv.Tail(s, 3000))
 		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/metrics"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/tools/soak"
 )
 
@@ -47,7 +47,7 @@ func TestSoak(t *testing.T) {
 		out = t.TempDir()
 	}
 	e := newEnv(t)
-	demo := e.users[testkeystone.Demo]
+	demo := e.users[testenv.UserDemo]
 	cont := "soak-" + e.tag
 	base := e.storage(demo.project) + "/" + cont
 

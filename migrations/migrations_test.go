@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"opendev.org/x/arca/internal/dbconn"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/migrations"
 )
 
@@ -22,8 +22,8 @@ type dialectDB struct {
 }
 
 var dialects = []dialectDB{
-	{dbconn.SQLite, func(t *testing.T) *sql.DB { return testdb.RawSQLite(t) }},
-	{dbconn.MySQL, func(t *testing.T) *sql.DB { db, _ := testdb.RawMySQL(t); return db }},
+	{dbconn.SQLite, func(t *testing.T) *sql.DB { return testenv.RawSQLite(t) }},
+	{dbconn.MySQL, func(t *testing.T) *sql.DB { db, _ := testenv.RawMySQL(t); return db }},
 }
 
 // Tables a full upgrade must create (later versions add more).
@@ -166,7 +166,7 @@ func TestStepsAndCheckMessages(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	db := testdb.RawSQLite(t)
+	db := testenv.RawSQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := migrations.Up(ctx, db, dbconn.SQLite); err == nil {

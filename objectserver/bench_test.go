@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,8 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/rawhttp"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/ringhash"
@@ -338,7 +336,7 @@ func startArcaObjectServer(t *testing.T, name string, encrypt bool, keyServiceUR
 	if encrypt {
 		driver = "objcrypt"
 	}
-	port := testapi.FreePort(t)
+	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "object-server.conf")
 	text := fmt.Sprintf(`[DEFAULT]
 devices = %s/node
@@ -358,7 +356,7 @@ key_service_noauth = true
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := teststack.Start(t, teststack.NewLog(t, name), filepath.Join(testapi.Binaries(t), "arca-object-server"), "--config-file", conf)
+	p := testenv.StartProc(t, testenv.NewLog(t, name), filepath.Join(testenv.Binaries(t), "arca-object-server"), "--config-file", conf)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p.WaitHealthy(t, base+"/healthcheck")
 	return benchTarget{name: name, base: base, pgid: p.Pid()}
@@ -367,20 +365,18 @@ key_service_noauth = true
 // startPythonObjectServer runs Debian's swift-object-server (2 workers).
 func startPythonObjectServer(t *testing.T) benchTarget {
 	t.Helper()
-	if _, err := exec.LookPath("swift-object-server"); err != nil {
-		t.Skip("swift-object-server not installed")
-	}
+	testenv.RequireTools(t, "swift-object-server")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "node", "sda"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := testapi.FreePort(t)
+	port := testenv.FreePort(t)
 	conf := fmt.Sprintf("[DEFAULT]\nuser = root\nbind_ip = 127.0.0.1\nbind_port = %d\nworkers = 2\ndevices = %s/node\nmount_check = false\nlog_address = %s/no-syslog\nlog_level = WARNING\n[pipeline:main]\npipeline = object-server\n[app:object-server]\nuse = egg:swift#object\n", port, dir, dir)
 	cpath := filepath.Join(dir, "object-server.conf")
 	if err := os.WriteFile(cpath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := teststack.Start(t, nil, "swift-object-server", cpath, "-v")
+	p := testenv.StartProc(t, nil, "swift-object-server", cpath, "-v")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// Without a healthcheck middleware in the pipeline, OPTIONS is the
 	// object server's own answer.
@@ -459,7 +455,7 @@ func TestBenchReport(t *testing.T) {
 		t.Skip("set ARCA_BENCH=1 for the object-server speed report")
 	}
 	py := startPythonObjectServer(t)
-	api := testapi.Start(t, testapi.Options{})
+	api := testenv.StartAPI(t, testenv.APIOptions{})
 	servers := []benchTarget{
 		startArcaObjectServer(t, "arca encrypted", true, api.URL),
 		startArcaObjectServer(t, "arca plaintext", false, api.URL),

@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
@@ -43,7 +42,7 @@ func newObjNode(t *testing.T, devices string) *objNode {
 	if testing.Short() {
 		t.Skip("builds and runs arca-api and arca-object-server")
 	}
-	api := testapi.Start(t, testapi.Options{})
+	api := testenv.StartAPI(t, testenv.APIOptions{})
 	work := t.TempDir()
 	n := &objNode{t: t, devices: devices, device: "sda", conf: filepath.Join(work, "object-server.conf")}
 	if err := os.MkdirAll(filepath.Join(devices, n.device), 0o755); err != nil {
@@ -53,7 +52,7 @@ func newObjNode(t *testing.T, devices string) *objNode {
 	if err := os.WriteFile(swiftConf, []byte("[swift-hash]\nswift_hash_path_prefix = pre\nswift_hash_path_suffix = suf\n\n[storage-policy:0]\nname = gold\ndefault = yes\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := testapi.FreePort(t)
+	port := testenv.FreePort(t)
 	n.url = fmt.Sprintf("http://127.0.0.1:%d", port)
 	conf := fmt.Sprintf(`[DEFAULT]
 devices = %s
@@ -73,7 +72,7 @@ key_service_noauth = true
 	t.Cleanup(func() {
 		n.kill(syscall.SIGTERM)
 		if t.Failed() && n.out != nil {
-			t.Logf("--- arca-object-server output ---\n%s", teststack.Tail(n.out.String(), 4000))
+			t.Logf("--- arca-object-server output ---\n%s", testenv.Tail(n.out.String(), 4000))
 		}
 	})
 	n.start()
@@ -84,7 +83,7 @@ key_service_noauth = true
 func (n *objNode) start() {
 	t := n.t
 	t.Helper()
-	n.cmd = exec.Command(filepath.Join(testapi.Binaries(t), "arca-object-server"), n.conf, "-v")
+	n.cmd = exec.Command(filepath.Join(testenv.Binaries(t), "arca-object-server"), n.conf, "-v")
 	n.out = &bytes.Buffer{}
 	w := &lockedBuf{b: n.out}
 	n.cmd.Stdout, n.cmd.Stderr = w, w

@@ -18,29 +18,28 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
-// stack is the real-stack set-up of TestRealStack (teststack's
+// stack is the real-stack set-up of TestRealStack (testenv's
 // ObjectStack): Keystone, account and container servers from
 // tools/stack.sh; a real arca-api; two arca-object-servers on two devices
 // behind a private Swift proxy whose object ring has 2 replicas on them.
 type stack struct {
-	*teststack.ObjectStack
+	*testenv.ObjectStack
 	t    *testing.T
 	work string
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	teststack.RequireTools(t, "swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3")
+	testenv.RequireTools(t, "swift", "swift-proxy-server", "swift-object-auditor", "swift-object-updater", "/usr/bin/python3")
 	s := &stack{t: t, work: t.TempDir()}
 	// The object servers' configurations serve Swift's Python auditor,
 	// updater and replicator too: as root, logging to no syslog, with
 	// one-second intervals.
-	s.ObjectStack = teststack.StartObjectStack(t, teststack.ClusterOptions{Work: s.work, PartPower: 8,
-		Object: teststack.ObjectServerConfig{
+	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: 8,
+		Object: testenv.ObjectServerConfig{
 			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
 			Sections:       "[object-auditor]\ninterval = 1\n[object-updater]\ninterval = 1\n",
 		}})
@@ -51,7 +50,7 @@ func newStack(t *testing.T) *stack {
 func (s *stack) swift(dir string, args ...string) string {
 	s.t.Helper()
 	full := append([]string{"--os-auth-token", s.Token, "--os-storage-url", s.Storage}, args...)
-	out, err := teststack.Run(nil, dir, "swift", full...)
+	out, err := testenv.Run(nil, dir, "swift", full...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -200,7 +199,7 @@ func TestRealStack(t *testing.T) {
 			t.Fatalf("auditor: %v\n%s", err, out)
 		}
 		if q, err := filepath.Glob(filepath.Join(n.Devices, "*", "quarantined", "*", "*")); err != nil || len(q) > 0 {
-			t.Fatalf("auditor quarantined %v\n%s", q, teststack.Tail(string(out), 3000))
+			t.Fatalf("auditor quarantined %v\n%s", q, testenv.Tail(string(out), 3000))
 		}
 	}
 
@@ -240,7 +239,7 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	}
 	_ = os.Remove(filepath.Join(partDir, "hashes.pkl"))
 
-	rsyncPort := testapi.FreePort(t)
+	rsyncPort := testenv.FreePort(t)
 	rconf := filepath.Join(s.work, "rsyncd.conf")
 	conf := fmt.Sprintf("uid = root\ngid = root\nuse chroot = no\npid file = %s/rsyncd.pid\n", s.work)
 	for _, n := range s.Nodes {
@@ -249,7 +248,7 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	if err := os.WriteFile(rconf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	teststack.Start(t, teststack.NewLog(t, "rsyncd"), "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
+	testenv.StartProc(t, testenv.NewLog(t, "rsyncd"), "rsync", "--daemon", "--no-detach", "--address=127.0.0.1", "--port="+strconv.Itoa(rsyncPort), "--config="+rconf)
 	n1conf, err := os.ReadFile(s.Nodes[0].Config)
 	if err != nil {
 		t.Fatal(err)
@@ -264,13 +263,13 @@ func (s *stack) replicatorRestores(t *testing.T, cont string, want []byte) {
 	for {
 		out, err := exec.Command("swift-object-replicator", repConf, "--once", "-v").CombinedOutput()
 		if err != nil {
-			t.Fatalf("replicator: %v\n%s", err, teststack.Tail(string(out), 3000))
+			t.Fatalf("replicator: %v\n%s", err, testenv.Tail(string(out), 3000))
 		}
 		if _, err := os.Stat(victim); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replicator did not restore %s\n%s", victim, teststack.Tail(string(out), 3000))
+			t.Fatalf("replicator did not restore %s\n%s", victim, testenv.Tail(string(out), 3000))
 		}
 		time.Sleep(time.Second)
 	}
@@ -316,10 +315,10 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	}
 	out, err := exec.Command("swift-object-updater", n1.Config, "--once", "-v").CombinedOutput()
 	if err != nil {
-		t.Fatalf("updater: %v\n%s", err, teststack.Tail(string(out), 3000))
+		t.Fatalf("updater: %v\n%s", err, testenv.Tail(string(out), 3000))
 	}
 	if left, _ := filepath.Glob(filepath.Join(n1.Devices, n1.Device, "async_pending", "*", "*")); len(left) > 0 {
-		t.Fatalf("async_pending left: %v\n%s", left, teststack.Tail(string(out), 3000))
+		t.Fatalf("async_pending left: %v\n%s", left, testenv.Tail(string(out), 3000))
 	}
 	_, listing := s.http("GET", "/"+cont+"?format=json&prefix=async", nil)
 	want := fmt.Sprintf(`"bytes": %d`, len(body))

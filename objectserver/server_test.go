@@ -27,6 +27,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
 	"opendev.org/x/arca/objectserver/ringhash"
@@ -614,9 +615,10 @@ func TestReplicate(t *testing.T) {
 // TestSwiftObjectInfoReadsOurFiles runs Swift's own python tool on a file
 // we wrote, when Swift is installed.
 func TestSwiftObjectInfoReadsOurFiles(t *testing.T) {
+	testenv.RequireTools(t, "swift-object-info")
 	tool, err := exec.LookPath("swift-object-info")
 	if err != nil {
-		t.Skip("swift-object-info not installed")
+		t.Fatal(err)
 	}
 	e := newEnv(t)
 	readBody(t, e.put(objPath, "hello swift", map[string]string{"X-Object-Meta-Color": "bl\xc3\xbce"}))

@@ -23,7 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // Benchmarks compare client → filter → upstream with client → upstream in
@@ -130,7 +130,7 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 	var tokens TokenValidator = &fakeTokens{}
 	if withKeystone {
-		v, err := keystone.NewValidator(testkeystone.Load(t).UserConfig(testkeystone.ArcaFilter))
+		v, err := keystone.NewValidator(testenv.LoadKeystone(t).UserConfig(testenv.UserArcaFilter))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,16 +299,16 @@ func BenchmarkFilterLarge(b *testing.B) {
 // BenchmarkFilterSwift: small object GET/PUT against the stack's real Swift
 // proxy, with a real Keystone token (the filter's keystone cache warm).
 func BenchmarkFilterSwift(b *testing.B) {
+	ks := testenv.LoadKeystone(b)
 	swiftURL := os.Getenv("ARCA_TEST_SWIFT_URL")
-	if swiftURL == "" || os.Getenv("ARCA_TEST_KEYSTONE_URL") == "" {
-		b.Skip("no stack: eval \"$(tools/stack.sh env)\"")
+	if swiftURL == "" {
+		testenv.StackMissing(b, "ARCA_TEST_SWIFT_URL is not set")
 	}
-	ks := testkeystone.Load(b)
-	v, err := keystone.NewValidator(ks.UserConfig(testkeystone.ArcaFilter))
+	v, err := keystone.NewValidator(ks.UserConfig(testenv.UserArcaFilter))
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok := ks.Token(b, testkeystone.Demo)
+	tok := ks.Token(b, testenv.UserDemo)
 	kt, err := v.Validate(context.Background(), tok)
 	if err != nil {
 		b.Fatal(err)

@@ -13,17 +13,15 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"opendev.org/x/arca/internal/keyclient"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // realKeyService starts arca-api (auth_strategy = keystone, the stack's
 // Keystone, a fresh MariaDB database) and returns it with a handle on its
 // database, where the test counts project keys.
-func realKeyService(t *testing.T, ks *testkeystone.Env) (*testapi.Server, *sql.DB) {
+func realKeyService(t *testing.T, ks *testenv.KeystoneEnv) (*testenv.API, *sql.DB) {
 	t.Helper()
-	db, dsn := testdb.MySQL(t)
+	db, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -33,15 +31,15 @@ func realKeyService(t *testing.T, ks *testkeystone.Env) (*testapi.Server, *sql.D
 		dbURL += ":" + cfg.Passwd
 	}
 	dbURL += "@" + cfg.Addr + "/" + cfg.DBName + "?charset=utf8mb4"
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: "\n" + ks.AuthtokenSection()})
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: "\n" + ks.AuthtokenSection()})
 	return srv, db
 }
 
 // filterKeyClient is the key client arca-swift-filter builds: the
 // arca-filter service user (roles service and key-manager:swift-filter).
-func filterKeyClient(t *testing.T, ks *testkeystone.Env, endpoint string) *keyclient.Client {
+func filterKeyClient(t *testing.T, ks *testenv.KeystoneEnv, endpoint string) *keyclient.Client {
 	t.Helper()
-	c := ks.UserConfig(testkeystone.ArcaFilter)
+	c := ks.UserConfig(testenv.UserArcaFilter)
 	kc, err := keyclient.New(keyclient.Options{
 		Credentials: keyclient.Credentials{AuthURL: c.AuthURL, Username: c.Username, Password: c.Password,
 			UserDomainName: c.UserDomainName, ProjectName: c.ProjectName, ProjectDomainName: c.ProjectDomainName},
@@ -72,7 +70,7 @@ func inventedProject(t *testing.T) string {
 // owning project's own write still gets its key id, which the store then
 // holds as that project's active key.
 func TestRealStackNoKeysForStrangers(t *testing.T) {
-	ks := testkeystone.Load(t)
+	ks := testenv.LoadKeystone(t)
 	api, db := realKeyService(t, ks)
 	e := startRealWith(t, ks, filterKeyClient(t, ks, api.URL))
 	keysOf := func(project string) int {
@@ -143,7 +141,7 @@ func TestRealStackNoKeysForStrangers(t *testing.T) {
 	t.Run("domain-scoped and system-scoped tokens", func(t *testing.T) {
 		du := ks.NewDomainUser(t, "admin")
 		noKeyID(t, http.StatusForbidden, "PUT", "/v1/AUTH_"+du.DomainID+"/c/o", du.Token(t, ks), nil)
-		resp, b := e.do(t, "PUT", "/v1/AUTH_"+inventedProject(t)+"/c/o", ks.SystemToken(t, testkeystone.Admin), []byte("x"), nil)
+		resp, b := e.do(t, "PUT", "/v1/AUTH_"+inventedProject(t)+"/c/o", ks.SystemToken(t, testenv.UserAdmin), []byte("x"), nil)
 		if resp.StatusCode < 400 {
 			t.Fatalf("system-scoped PUT to an invented account: %d %s", resp.StatusCode, b)
 		}

@@ -26,17 +26,8 @@ import (
 
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
-
-// stackSkip skips, or fails under ARCA_REQUIRE_STACK=1.
-func stackSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real stack required (ARCA_REQUIRE_STACK=1) but %s; run tools/stack.sh up", why)
-	}
-	t.Skipf("skipping: %s; run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
-}
 
 // wireLog records what the filter sends to the Swift proxy: the requests
 // that reached it, with every header Swift would read as X-Arca-Key-Id.
@@ -92,11 +83,9 @@ func newSwiftProxy(t *testing.T, swiftDir string) *swiftProxy {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
 	if err != nil {
-		stackSkip(t, "no Swift proxy configuration in ARCA_TEST_SWIFT_DIR")
+		testenv.StackMissing(t, "no Swift proxy configuration in ARCA_TEST_SWIFT_DIR")
 	}
-	if _, err := exec.LookPath("swift-proxy-server"); err != nil {
-		stackSkip(t, "swift-proxy-server is not installed")
-	}
+	testenv.RequireTools(t, "swift-proxy-server")
 	p := &swiftProxy{port: freePort(t)}
 	dir := t.TempDir()
 	conf := regexp.MustCompile(`(?m)^bind_port = \d+$`).ReplaceAllString(string(src), fmt.Sprintf("bind_port = %d", p.port))
@@ -171,7 +160,7 @@ func (p *swiftProxy) stop(t *testing.T) {
 }
 
 type realEnv struct {
-	ks              *testkeystone.Env
+	ks              *testenv.KeystoneEnv
 	proxy           *swiftProxy
 	wire            *wireLog
 	filter          *httptest.Server
@@ -184,21 +173,18 @@ type realEnv struct {
 // private Swift proxy of the stack, resolving key ids with fakeKeys.
 func startReal(t *testing.T) *realEnv {
 	t.Helper()
-	return startRealWith(t, testkeystone.Load(t), &fakeKeys{})
+	return startRealWith(t, testenv.LoadKeystone(t), &fakeKeys{})
 }
 
 // startRealWith is startReal with the key resolver given.
-func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) *realEnv {
+func startRealWith(t *testing.T, ks *testenv.KeystoneEnv, keys keyclient.Resolver) *realEnv {
 	t.Helper()
-	swiftDir := os.Getenv("ARCA_TEST_SWIFT_DIR")
-	if swiftDir == "" {
-		stackSkip(t, "ARCA_TEST_SWIFT_DIR is not set")
-	}
+	swiftDir := testenv.SwiftDir(t)
 	e := &realEnv{ks: ks, logs: &syncBuffer{}}
 	e.proxy = newSwiftProxy(t, swiftDir)
 	// The filter validates tokens as its own service user (service and
 	// key-manager:swift-filter, nothing else), as deployed.
-	kcfg := ks.UserConfig(testkeystone.ArcaFilter)
+	kcfg := ks.UserConfig(testenv.UserArcaFilter)
 	v, err := keystone.NewValidator(kcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +199,7 @@ func startRealWith(t *testing.T, ks *testkeystone.Env, keys keyclient.Resolver) 
 	}
 	e.filter = httptest.NewServer(f)
 	t.Cleanup(e.filter.Close)
-	e.demoTok, e.altTok = ks.Token(t, testkeystone.Demo), ks.Token(t, testkeystone.Alt)
+	e.demoTok, e.altTok = ks.Token(t, testenv.UserDemo), ks.Token(t, testenv.UserAlt)
 	for tok, id := range map[string]*string{e.demoTok: &e.demo, e.altTok: &e.alt} {
 		kt, err := v.Validate(context.Background(), tok)
 		if err != nil {
@@ -287,9 +273,7 @@ func TestRealStackFilter(t *testing.T) {
 	e.must(t, 201, "PUT", acct+"/"+cont, e.demoTok, nil, nil)
 
 	t.Run("swift CLI upload download copy", func(t *testing.T) {
-		if _, err := exec.LookPath("swift"); err != nil {
-			stackSkip(t, "the swift CLI (python3-swiftclient) is not installed")
-		}
+		testenv.RequireTools(t, "swift") // python3-swiftclient
 		dir := t.TempDir()
 		src := filepath.Join(dir, "in.bin")
 		data := bytes.Repeat([]byte("arca swift filter "), 100000)

@@ -11,15 +11,14 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/metrics"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestLogLevel runs the real binary with each log_level an operator may
 // write (Swift's levels, in any case) and checks what reaches the log: the
 // access line of a request at info and debug, nothing at warning or error.
 func TestLogLevel(t *testing.T) {
-	bin := filepath.Join(testapi.Binaries(t), "arca-object-server")
+	bin := filepath.Join(testenv.Binaries(t), "arca-object-server")
 	for _, tc := range []struct {
 		level      string
 		accessLine bool
@@ -39,7 +38,7 @@ func TestLogLevel(t *testing.T) {
 			if err := os.WriteFile(swiftConf, []byte("[swift-hash]\nswift_hash_path_prefix = p\nswift_hash_path_suffix = s\n[storage-policy:0]\nname = gold\ndefault = yes\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			port := testapi.FreePort(t)
+			port := testenv.FreePort(t)
 			conf := filepath.Join(dir, "object-server.conf")
 			// No encryption: the key service is never asked, so its URL
 			// need not answer.
@@ -49,8 +48,8 @@ func TestLogLevel(t *testing.T) {
 			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			log := teststack.NewLog(t, "arca-object-server")
-			p := teststack.Start(t, log, bin, "--config-file", conf)
+			log := testenv.NewLog(t, "arca-object-server")
+			p := testenv.StartProc(t, log, bin, "--config-file", conf)
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
 			p.WaitHealthy(t, base+"/healthcheck")
 			resp, err := http.Get(base + "/sda/0/a/c/missing")
@@ -78,7 +77,7 @@ func TestLogLevel(t *testing.T) {
 // by the test's cleanup).
 func startConf(t *testing.T, bindIP, arcaLines string, mode os.FileMode) (port int, exited bool, out string, err error) {
 	t.Helper()
-	bin := filepath.Join(testapi.Binaries(t), "arca-object-server")
+	bin := filepath.Join(testenv.Binaries(t), "arca-object-server")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "node", "sda"), 0o755); err != nil {
 		t.Fatal(err)
@@ -87,7 +86,7 @@ func startConf(t *testing.T, bindIP, arcaLines string, mode os.FileMode) (port i
 	if err := os.WriteFile(swiftConf, []byte("[swift-hash]\nswift_hash_path_prefix = p\nswift_hash_path_suffix = s\n[storage-policy:0]\nname = gold\ndefault = yes\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port = testapi.FreePort(t)
+	port = testenv.FreePort(t)
 	conf := filepath.Join(dir, "object-server.conf")
 	text := fmt.Sprintf("[DEFAULT]\ndevices = %s/node\nmount_check = false\nbind_ip = %s\nbind_port = %d\n"+
 		"swift_dir = %s\nswift_conf = %s\n[app:object-server]\n[arca]\ncrypto_driver = none\n"+
@@ -98,8 +97,8 @@ func startConf(t *testing.T, bindIP, arcaLines string, mode os.FileMode) (port i
 	if err := os.Chmod(conf, mode); err != nil { // whatever the umask did
 		t.Fatal(err)
 	}
-	log := teststack.NewLog(t, "arca-object-server")
-	p := teststack.Start(t, log, bin, "--config-file", conf)
+	log := testenv.NewLog(t, "arca-object-server")
+	p := testenv.StartProc(t, log, bin, "--config-file", conf)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if p.Exited() {
@@ -131,10 +130,10 @@ func TestRefusesToListenBeyondLoopbackUntrusted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, exited, out, _ := startConf(t, tc.bindIP, tc.arca, 0o600)
 			if exited == tc.starts {
-				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, teststack.Tail(out, 2000))
+				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, testenv.Tail(out, 2000))
 			}
 			if !tc.starts && !strings.Contains(out, "trusted_networks") {
-				t.Fatalf("the error does not name trusted_networks:\n%s", teststack.Tail(out, 2000))
+				t.Fatalf("the error does not name trusted_networks:\n%s", testenv.Tail(out, 2000))
 			}
 		})
 	}
@@ -165,10 +164,10 @@ func TestRefusesReadableCredentialFile(t *testing.T) {
 			}
 			_, exited, out, _ := startConf(t, "127.0.0.1", lines, tc.mode)
 			if exited == tc.starts {
-				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, teststack.Tail(out, 2000))
+				t.Fatalf("exited = %v, want %v; log:\n%s", exited, !tc.starts, testenv.Tail(out, 2000))
 			}
 			if !tc.starts && (!strings.Contains(out, "object-server.conf") || !strings.Contains(out, "chmod 600")) {
-				t.Fatalf("the error does not name the file and the fix:\n%s", teststack.Tail(out, 2000))
+				t.Fatalf("the error does not name the file and the fix:\n%s", testenv.Tail(out, 2000))
 			}
 			if strings.Contains(out, "s3cret-of-the-object-server") {
 				t.Fatal("the password is in the log")

@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/metrics"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // Tests of the arca-swift-filter binary itself, built once per test run and
@@ -111,8 +110,8 @@ func (r *recorder) saw(path string) bool {
 
 // filterConf is a swift-filter.conf for arca-filter; secrets are its
 // credential lines (kept separate so a test can put them in another file).
-func filterConf(ks *testkeystone.Env, port int, upstream string) (main, secrets string) {
-	c := ks.UserConfig(testkeystone.ArcaFilter)
+func filterConf(ks *testenv.KeystoneEnv, port int, upstream string) (main, secrets string) {
+	c := ks.UserConfig(testenv.UserArcaFilter)
 	main = fmt.Sprintf(`[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = %d
@@ -159,10 +158,10 @@ func configArgs(files []string) []string {
 }
 
 // start runs the binary with the given --config-file list until the test
-// ends (teststack.Proc: its own process group, output shown on failure).
-func start(t *testing.T, files ...string) *teststack.Proc {
+// ends (testenv.Proc: its own process group, output shown on failure).
+func start(t *testing.T, files ...string) *testenv.Proc {
 	t.Helper()
-	return teststack.Start(t, nil, binary(t), configArgs(files)...)
+	return testenv.StartProc(t, nil, binary(t), configArgs(files)...)
 }
 
 // runToExit runs the binary, which must end by itself (a refused start),
@@ -187,9 +186,9 @@ func healthURL(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/health
 // the option and the fix, and never prints the secret. A readable file
 // without credentials beside a private one with them is fine.
 func TestCredentialFileMode(t *testing.T) {
-	ks := testkeystone.Load(t)
+	ks := testenv.LoadKeystone(t)
 	up := newRecorder(t)
-	password := ks.UserConfig(testkeystone.ArcaFilter).Password
+	password := ks.UserConfig(testenv.UserArcaFilter).Password
 	cases := []struct {
 		name    string
 		files   func(dir, main, secrets string) []string

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestMetricsNotOnServicePort: by default the filter's /metrics is on its
@@ -21,7 +21,7 @@ import (
 // filter's counters. With [metrics] bind set empty, the service port serves
 // them and Swift never sees the path.
 func TestMetricsNotOnServicePort(t *testing.T) {
-	ks := testkeystone.Load(t)
+	ks := testenv.LoadKeystone(t)
 	get := func(t *testing.T, url string) (int, string, http.Header) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -18,9 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // Tests against real arca-api processes on the real MariaDB (and, for the
@@ -51,7 +49,7 @@ func counting(t *testing.T, serverURL string) (*http.Client, *countingTransport)
 // a handle to check rows with.
 func mariaDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	db, dsn := testdb.MySQL(t)
+	db, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +68,9 @@ func newProject() string { return strings.ReplaceAll(uuid.NewString(), "-", "") 
 // database, yield exactly one key.
 func TestRealConcurrentFirstCallsTwoServers(t *testing.T) {
 	dbURL, db := mariaDB(t)
-	a := testapi.Start(t, testapi.Options{DatabaseURL: dbURL})
-	b := testapi.Start(t, testapi.Options{DatabaseURL: dbURL, MasterKeyFile: a.KeyFile})
-	servers := []*testapi.Server{a, b}
+	a := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL})
+	b := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL, MasterKeyFile: a.KeyFile})
+	servers := []*testenv.API{a, b}
 	project := newProject()
 	start := make(chan struct{})
 	ids := make(chan string, 64)
@@ -147,7 +145,7 @@ func TestRealClientCache(t *testing.T) {
 	dbURL, _ := mariaDB(t)
 	// arca-api's destroy guard matches the client's ActiveTTL, as the
 	// deployment rule says (docs/project-keys.md).
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL,
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL,
 		Extra: "\n[crypto]\ncrypto_protocol = aes_256_cbc\n[project_keys]\nactive_key_cache_ttl = 0.5\n"})
 	hc, ct := counting(t, srv.URL)
 	c, err := New(Options{NoAuth: true, Endpoint: srv.URL + "/v1", HTTPClient: hc,
@@ -286,10 +284,10 @@ func noauthDo(t *testing.T, method, url, project string) (int, string) {
 // keystoneServer starts arca-api with auth_strategy = keystone against the
 // stack's Keystone, on a fresh MariaDB database. Its token cache keeps a
 // validation for 1 ms, so that a revoked token is refused at once.
-func keystoneServer(t *testing.T, ks *testkeystone.Env) (*testapi.Server, *sql.DB) {
+func keystoneServer(t *testing.T, ks *testenv.KeystoneEnv) (*testenv.API, *sql.DB) {
 	t.Helper()
 	dbURL, db := mariaDB(t)
-	u := ks.Users[testkeystone.Arca]
+	u := ks.Users[testenv.UserArca]
 	extra := fmt.Sprintf(`
 [keystone_authtoken]
 www_authenticate_uri = %[1]s
@@ -303,13 +301,13 @@ project_domain_name = %[6]s
 region_name = %[7]s
 token_cache_time = 0.001
 `, ks.URL, u.Name, u.Password, u.Project, ks.UserDomain, ks.ProjectDomain, ks.Region)
-	return testapi.Start(t, testapi.Options{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: extra}), db
+	return testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: extra}), db
 }
 
 // serviceCredentials are the object servers' user's, arca-object: the
 // key-manager:object-server role and no other.
-func serviceCredentials(ks *testkeystone.Env) Credentials {
-	u := ks.Users[testkeystone.ArcaObject]
+func serviceCredentials(ks *testenv.KeystoneEnv) Credentials {
+	u := ks.Users[testenv.UserArcaObject]
 	return Credentials{AuthURL: ks.URL, Username: u.Name, Password: u.Password, ProjectName: u.Project,
 		UserDomainName: ks.UserDomain, ProjectDomainName: ks.ProjectDomain}
 }
@@ -332,7 +330,7 @@ func tokenGet(t *testing.T, url, token string) (int, string) {
 // through Keystone auth, re-authenticates when its token is revoked, and
 // users get 403/404 as the binding rules say.
 func TestRealKeystoneClient(t *testing.T) {
-	ks := testkeystone.Load(t)
+	ks := testenv.LoadKeystone(t)
 	srv, db := keystoneServer(t, ks)
 	hc, ct := counting(t, srv.URL)
 	c, err := New(Options{Credentials: serviceCredentials(ks), Endpoint: srv.URL, HTTPClient: hc, ErrorTTL: -1})
@@ -340,8 +338,8 @@ func TestRealKeystoneClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	demoToken := ks.Token(t, testkeystone.Demo)
-	altToken := ks.Token(t, testkeystone.Alt)
+	demoToken := ks.Token(t, testenv.UserDemo)
+	altToken := ks.Token(t, testenv.UserAlt)
 	// The projects' ids, from the tokens.
 	st, body := tokenGet(t, srv.URL+"/v1/project-keys/active", demoToken)
 	if st != http.StatusOK {
@@ -432,7 +430,7 @@ func jsonField(t *testing.T, body, field string) string {
 // the answer bounds it).
 func TestRealDestroyGuardOutlivesTheCache(t *testing.T) {
 	const guard, hold = time.Second, 500 * time.Millisecond
-	srv := testapi.Start(t, testapi.Options{Extra: "\n[project_keys]\nactive_key_cache_ttl = 1\n"})
+	srv := testenv.StartAPI(t, testenv.APIOptions{Extra: "\n[project_keys]\nactive_key_cache_ttl = 1\n"})
 	answered := make(chan struct{}, 8)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Scheme, r.URL.Host, r.RequestURI, r.Host = "http", strings.TrimPrefix(srv.URL, "http://"), "", ""

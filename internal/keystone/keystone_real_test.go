@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // countingTransport counts token validations (GET /v3/auth/tokens) that reach Keystone.
@@ -27,7 +27,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-func realValidator(t *testing.T, env *testkeystone.Env, mod func(*keystone.Config)) (*keystone.Validator, *countingTransport) {
+func realValidator(t *testing.T, env *testenv.KeystoneEnv, mod func(*keystone.Config)) (*keystone.Validator, *countingTransport) {
 	t.Helper()
 	cfg := env.ServiceConfig()
 	if mod != nil {
@@ -42,10 +42,10 @@ func realValidator(t *testing.T, env *testkeystone.Env, mod func(*keystone.Confi
 }
 
 func TestRealValidToken(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, nil)
 	ctx := context.Background()
-	for _, who := range []string{testkeystone.Demo, testkeystone.Alt} {
+	for _, who := range []string{testenv.UserDemo, testenv.UserAlt} {
 		tok, err := v.Validate(ctx, env.Token(t, who))
 		if err != nil {
 			t.Fatalf("%s: %v", who, err)
@@ -63,18 +63,18 @@ func TestRealValidToken(t *testing.T) {
 			t.Errorf("%s: audit/expiry/issue = %v %v %v", who, tok.AuditIDs, tok.ExpiresAt, tok.IssuedAt)
 		}
 	}
-	demo, _ := v.Validate(ctx, env.Token(t, testkeystone.Demo))
-	alt, _ := v.Validate(ctx, env.Token(t, testkeystone.Alt))
+	demo, _ := v.Validate(ctx, env.Token(t, testenv.UserDemo))
+	alt, _ := v.Validate(ctx, env.Token(t, testenv.UserAlt))
 	if demo.ProjectID == alt.ProjectID || demo.UserID == alt.UserID {
 		t.Fatal("demo and alt map to the same project or user")
 	}
 }
 
 func TestRealInvalidTokens(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, ct := realValidator(t, env, nil)
 	ctx := context.Background()
-	real := env.Token(t, testkeystone.Demo)
+	real := env.Token(t, testenv.UserDemo)
 	for name, tok := range map[string]string{
 		"empty":          "",
 		"garbage":        "garbage",
@@ -96,10 +96,10 @@ func TestRealInvalidTokens(t *testing.T) {
 }
 
 func TestRealRevokedToken(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, func(c *keystone.Config) { c.TokenCacheTime = -1 })
 	ctx := context.Background()
-	tok := env.Token(t, testkeystone.Alt)
+	tok := env.Token(t, testenv.UserAlt)
 	if _, err := v.Validate(ctx, tok); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
@@ -112,10 +112,10 @@ func TestRealRevokedToken(t *testing.T) {
 // With the cache on, a revoked token stays valid until token_cache_time: the
 // documented keystonemiddleware trade-off, pinned here so a change is noticed.
 func TestRealRevokedTokenCachedUntilCacheTime(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, nil)
 	ctx := context.Background()
-	tok := env.Token(t, testkeystone.Alt)
+	tok := env.Token(t, testenv.UserAlt)
 	if _, err := v.Validate(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +126,10 @@ func TestRealRevokedTokenCachedUntilCacheTime(t *testing.T) {
 }
 
 func TestRealCacheHitMakesNoRequest(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, ct := realValidator(t, env, nil)
 	ctx := context.Background()
-	tok := env.Token(t, testkeystone.Demo)
+	tok := env.Token(t, testenv.UserDemo)
 	first, err := v.Validate(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -154,14 +154,14 @@ func TestRealCacheHitMakesNoRequest(t *testing.T) {
 }
 
 func TestRealSingleflight(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, ct := realValidator(t, env, nil)
 	ctx := context.Background()
 	// authenticate the service user first so that only validations are in flight
-	if _, err := v.Validate(ctx, env.Token(t, testkeystone.Alt)); err != nil {
+	if _, err := v.Validate(ctx, env.Token(t, testenv.UserAlt)); err != nil {
 		t.Fatal(err)
 	}
-	tok := env.Token(t, testkeystone.Demo)
+	tok := env.Token(t, testenv.UserDemo)
 	before := ct.validates.Load()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -189,21 +189,21 @@ func TestRealSingleflight(t *testing.T) {
 }
 
 func TestRealServiceToken(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, nil)
 	ctx := context.Background()
-	if tok, ok, err := v.ValidateService(ctx, env.Token(t, testkeystone.Arca)); err != nil || !ok || !tok.HasRole("service") {
+	if tok, ok, err := v.ValidateService(ctx, env.Token(t, testenv.UserArca)); err != nil || !ok || !tok.HasRole("service") {
 		t.Fatalf("arca's token: ok=%v err=%v", ok, err)
 	}
-	if _, ok, err := v.ValidateService(ctx, env.Token(t, testkeystone.Demo)); err != nil || ok {
+	if _, ok, err := v.ValidateService(ctx, env.Token(t, testenv.UserDemo)); err != nil || ok {
 		t.Fatalf("demo's token as service token: ok=%v err=%v", ok, err)
 	}
 }
 
 func TestRealWrongServicePassword(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, func(c *keystone.Config) { c.Password = "wrong" })
-	_, err := v.Validate(context.Background(), env.Token(t, testkeystone.Demo))
+	_, err := v.Validate(context.Background(), env.Token(t, testenv.UserDemo))
 	if !errors.Is(err, keystone.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable (our credentials, not the client's token)", err)
 	}
@@ -213,11 +213,11 @@ func TestRealWrongServicePassword(t *testing.T) {
 // fields, never into a project: a domain token once became project "" and
 // shared it with every other domain's users.
 func TestRealScopedTokens(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	v, _ := realValidator(t, env, nil)
 	ctx := context.Background()
 
-	sys, err := v.Validate(ctx, env.SystemToken(t, testkeystone.Admin))
+	sys, err := v.Validate(ctx, env.SystemToken(t, testenv.UserAdmin))
 	if err != nil {
 		t.Fatalf("system-scoped token: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestRealScopedTokens(t *testing.T) {
 		t.Errorf("domain-scoped token user = %s/%s roles %v", dom.UserID, dom.UserDomainID, dom.Roles)
 	}
 
-	proj, err := v.Validate(ctx, env.Token(t, testkeystone.Demo))
+	proj, err := v.Validate(ctx, env.Token(t, testenv.UserDemo))
 	if err != nil || !proj.ProjectScoped() || proj.SystemScope != "" || proj.DomainID != "" {
 		t.Errorf("project-scoped token = %+v, %v", proj, err)
 	}

@@ -2,12 +2,13 @@ package policy
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // arcaOnlyRules are the rules Arca defines that Barbican does not: version
@@ -23,12 +24,11 @@ var arcaOnlyRules = []string{
 // deprecated (legacy) check strings.
 func barbicanDefaults(t *testing.T) (defaults, deprecated map[string]string) {
 	t.Helper()
+	// barbican-common and python3-oslo.policy provide it (tools/stack.sh install).
+	testenv.RequireTools(t, "oslopolicy-sample-generator")
 	gen, err := exec.LookPath("oslopolicy-sample-generator")
 	if err != nil {
-		if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-			t.Fatalf("oslopolicy-sample-generator not found (ARCA_REQUIRE_STACK=1): install barbican-common and python3-oslo.policy")
-		}
-		t.Skip("oslopolicy-sample-generator not found; install barbican-common and python3-oslo.policy")
+		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(gen, "--namespace", "barbican")

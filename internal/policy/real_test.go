@@ -6,7 +6,7 @@ import (
 
 	"opendev.org/x/arca/internal/keystone"
 	"opendev.org/x/arca/internal/policy"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // Real tokens through the default (new) rules: demo may store and read its own
@@ -14,7 +14,7 @@ import (
 // payloads (not arca, whose token has the service and admin roles), and a
 // system-scoped admin manages quotas but reads no secret.
 func TestRealTokensThroughPolicy(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	ctx := context.Background()
 	v, err := keystone.NewValidator(env.ServiceConfig())
 	if err != nil {
@@ -32,9 +32,9 @@ func TestRealTokensThroughPolicy(t *testing.T) {
 		return policy.CredentialsFromToken(tok, false)
 	}
 	creds := func(who string) policy.Credentials { return credsOf(env.Token(t, who)) }
-	demo, alt, arca := creds(testkeystone.Demo), creds(testkeystone.Alt), creds(testkeystone.Arca)
-	object, filter, admin := creds(testkeystone.ArcaObject), creds(testkeystone.ArcaFilter), creds(testkeystone.Admin)
-	system := credsOf(env.SystemToken(t, testkeystone.Admin))
+	demo, alt, arca := creds(testenv.UserDemo), creds(testenv.UserAlt), creds(testenv.UserArca)
+	object, filter, admin := creds(testenv.UserArcaObject), creds(testenv.UserArcaFilter), creds(testenv.UserAdmin)
+	system := credsOf(env.SystemToken(t, testenv.UserAdmin))
 	if system.SystemScope != "all" || system.ProjectID != "" {
 		t.Fatalf("system-scoped credentials = %+v", system)
 	}

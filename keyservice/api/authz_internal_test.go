@@ -23,7 +23,7 @@ import (
 
 	"opendev.org/x/arca/internal/dbconn"
 	"opendev.org/x/arca/internal/policy"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/envelope"
 	"opendev.org/x/arca/keyservice/sqlstore"
@@ -102,7 +102,7 @@ type authzEnv struct {
 
 func newAuthzEnv(t *testing.T, callers testAuthn, overrides map[string]string) *authzEnv {
 	t.Helper()
-	db := testdb.SQLite(t)
+	db := testenv.SQLite(t)
 	master := make([]byte, envelope.KeySize)
 	if _, err := rand.Read(master); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"opendev.org/x/arca/internal/dbconn"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice/envelope"
 	"opendev.org/x/arca/keyservice/sqlstore"
 )
@@ -19,9 +19,9 @@ func openStore(t *testing.T, dialect dbconn.Dialect) (*sql.DB, *sqlstore.Store) 
 	var db *sql.DB
 	switch dialect {
 	case dbconn.SQLite:
-		db = testdb.SQLite(t)
+		db = testenv.SQLite(t)
 	case dbconn.MySQL:
-		db, _ = testdb.MySQL(t)
+		db, _ = testenv.MySQL(t)
 	}
 	store, err := sqlstore.New(db, dialect)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/dbconn"
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // The hostile-request suite runs against a real arca-api process (its
@@ -36,9 +36,9 @@ import (
 
 // hostileServer starts arca-api on SQLite with short client timeouts and
 // opens its database for counting rows.
-func hostileServer(t *testing.T) (*testapi.Server, *sql.DB) {
+func hostileServer(t *testing.T) (*testenv.API, *sql.DB) {
 	t.Helper()
-	srv := testapi.Start(t, testapi.Options{Extra: `
+	srv := testenv.StartAPI(t, testenv.APIOptions{Extra: `
 [DEFAULT]
 client_header_timeout = 1
 client_socket_timeout = 2

@@ -14,15 +14,14 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/orders"
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/secrets"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // databases returns the [database] connection URLs the real-client tests
 // run against: a fresh SQLite file and a fresh database on the real MariaDB.
 func databases(t *testing.T) map[string]string {
 	t.Helper()
-	_, dsn := testdb.MySQL(t)
+	_, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +43,13 @@ func TestBarbicanCLI(t *testing.T) {
 	for name, dbURL := range databases(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL})
+			srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL})
 			cli := func(args ...string) string {
 				t.Helper()
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
 				full := append([]string{"--no-auth", "--endpoint", srv.URL, "--os-project-id", "demo"}, args...)
-				out, errOut, err := testapi.Run(ctx, nil, "barbican", full...)
+				out, errOut, err := testenv.RunOutputs(ctx, nil, "barbican", full...)
 				if err != nil {
 					t.Fatalf("barbican %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
 				}
@@ -135,7 +134,7 @@ func TestBarbicanCLI(t *testing.T) {
 func TestGophercloud(t *testing.T) {
 	for name, dbURL := range databases(t) {
 		t.Run(name, func(t *testing.T) {
-			srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL})
+			srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL})
 			ctx := context.Background()
 			client := &gophercloud.ServiceClient{
 				ProviderClient: &gophercloud.ProviderClient{},

@@ -9,8 +9,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestContainersAndACLsRealStack drives containers and ACLs with the real
@@ -19,14 +18,14 @@ import (
 // and then exactly read. The isolation checks go over HTTP with the token
 // (each CLI call costs seconds); one read goes through alt's CLI too.
 func TestContainersAndACLsRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
 	region := registerInFreshRegion(t, env, srv)
-	demo := openstackCLI(t, env, testkeystone.Demo, region)
-	altCLI := openstackCLI(t, env, testkeystone.Alt, region)
-	demoToken, altToken := env.Token(t, testkeystone.Demo), env.Token(t, testkeystone.Alt)
+	demo := openstackCLI(t, env, testenv.UserDemo, region)
+	altCLI := openstackCLI(t, env, testenv.UserAlt, region)
+	demoToken, altToken := env.Token(t, testenv.UserDemo), env.Token(t, testenv.UserAlt)
 
-	altClient := env.Client(t, testkeystone.Alt)
+	altClient := env.Client(t, testenv.UserAlt)
 	altUser, err := tokens.Get(context.Background(), altClient, altToken).ExtractUser()
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +33,7 @@ func TestContainersAndACLsRealStack(t *testing.T) {
 
 	request := func(token, method, url, body string) (int, string) {
 		t.Helper()
-		code, b := testapi.Do(t, method, url, body, map[string]string{"X-Auth-Token": token})
+		code, b := testenv.Do(t, method, url, body, map[string]string{"X-Auth-Token": token})
 		return code, string(b)
 	}
 	create := func(path, body, refKey string) string {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestCredentialFileModeRefusedByBinaries: the real arca-api and
@@ -20,7 +20,7 @@ import (
 // readable file without a credential, or one whose credential lives in a
 // private file of its own, is accepted.
 func TestCredentialFileModeRefusedByBinaries(t *testing.T) {
-	bin := testapi.Binaries(t)
+	bin := testenv.Binaries(t)
 	const keystone = "[keystone_authtoken]\nauth_url = http://127.0.0.1:1/v3\nusername = arca\n"
 	for _, tc := range []struct {
 		name    string
@@ -43,7 +43,7 @@ func TestCredentialFileModeRefusedByBinaries(t *testing.T) {
 			dir := t.TempDir()
 			conf := filepath.Join(dir, "arca.conf")
 			content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\nbind_port = %d\n[database]\nconnection = sqlite:///%s/arca.sqlite\n[crypto]\nmaster_key_file = %s/master.key\n%s",
-				testapi.FreePort(t), dir, dir, tc.conf)
+				testenv.FreePort(t), dir, dir, tc.conf)
 			if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestCredentialFileModeRefusedByBinaries(t *testing.T) {
 			}
 			// The key and schema exist, so that only the mode can stop them.
 			for _, cmd := range [][]string{{"kek", "rotate"}, {"db", "upgrade"}} {
-				if _, out, err := testapi.Run(context.Background(), nil, filepath.Join(bin, "arca-manage"), append(args, cmd...)...); err != nil &&
+				if _, out, err := testenv.RunOutputs(context.Background(), nil, filepath.Join(bin, "arca-manage"), append(args, cmd...)...); err != nil &&
 					!strings.Contains(tc.conf, "mysql") {
 					t.Fatalf("arca-manage %s: %v %s", cmd, err, out)
 				}
@@ -68,8 +68,8 @@ func TestCredentialFileModeRefusedByBinaries(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			_, apiErr, err := testapi.Run(ctx, nil, filepath.Join(bin, "arca-api"), args...)
-			_, manageErr, merr := testapi.Run(context.Background(), nil, filepath.Join(bin, "arca-manage"), append(args, "db", "version")...)
+			_, apiErr, err := testenv.RunOutputs(ctx, nil, filepath.Join(bin, "arca-api"), args...)
+			_, manageErr, merr := testenv.RunOutputs(context.Background(), nil, filepath.Join(bin, "arca-manage"), append(args, "db", "version")...)
 			if tc.refused == "" {
 				if ctx.Err() == nil {
 					t.Errorf("arca-api exited (%v): %s", err, apiErr)

@@ -22,35 +22,35 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"opendev.org/x/arca/internal/metrics/metricstest"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice/manage"
 )
 
 // keystoneServer starts arca-api in keystone mode against the real
 // Keystone, on a fresh MariaDB database, with extra config appended.
-func keystoneServer(t *testing.T, env *testkeystone.Env, extra string) *testapi.Server {
+func keystoneServer(t *testing.T, env *testenv.KeystoneEnv, extra string) *testenv.API {
 	t.Helper()
 	authtoken := "\n" + env.AuthtokenSection() + "token_cache_time = 300\n" + extra
-	return testapi.Start(t, testapi.Options{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
+	return testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
 }
 
-// registerInFreshRegion puts srv in the catalog in a region of its own, so
-// tests running side by side never see each other's endpoints.
-func registerInFreshRegion(t *testing.T, env *testkeystone.Env, srv *testapi.Server) string {
+// registerInFreshRegion puts srv in the catalog as a key-manager service
+// of its own name in a region of its own, so tests running side by side
+// never see each other's endpoints, and removes both when the test ends.
+func registerInFreshRegion(t *testing.T, env *testenv.KeystoneEnv, srv *testenv.API) string {
 	t.Helper()
-	region := "ArcaTest-" + teststack.RandomHex(t, 4)
-	admin := env.Client(t, testkeystone.Admin)
+	tag := testenv.RandomHex(t, 4)
+	region, name := "ArcaTest-"+tag, "arca-app-"+tag
+	admin := env.Client(t, testenv.UserAdmin)
 	ctx := context.Background()
-	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	env.ShareKeyManagers(t)
+	t.Cleanup(func() { env.RemoveRegion(t, region, name) })
+	res, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, Name: name, PublicURL: srv.URL})
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	// Only the endpoints and the region: the key-manager service is shared.
-	t.Cleanup(func() { env.RemoveRegion(t, region, "") })
 	// Registering again changes nothing.
-	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, PublicURL: srv.URL})
+	again, err := manage.Register(ctx, admin, manage.RegisterOptions{Region: region, Name: name, PublicURL: srv.URL})
 	if err != nil || len(again.Created) != 0 || again.ServiceID != res.ServiceID {
 		t.Fatalf("second register: %+v, %v", again, err)
 	}
@@ -58,13 +58,13 @@ func registerInFreshRegion(t *testing.T, env *testkeystone.Env, srv *testapi.Ser
 }
 
 // openstackCLI runs the real openstack CLI as a Keystone user.
-func openstackCLI(t *testing.T, env *testkeystone.Env, who, region string) func(args ...string) (string, error) {
+func openstackCLI(t *testing.T, env *testenv.KeystoneEnv, who, region string) func(args ...string) (string, error) {
 	vars := env.OpenRC(who, region)
 	return func(args ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		out, errOut, err := testapi.Run(ctx, vars, "openstack", args...)
+		out, errOut, err := testenv.RunOutputs(ctx, vars, "openstack", args...)
 		if err != nil {
 			return out, fmt.Errorf("openstack %s: %v: %s", strings.Join(args, " "), err, errOut)
 		}
@@ -84,10 +84,10 @@ func mustCLI(t *testing.T, run func(...string) (string, error), args ...string) 
 // TestKeystoneCatalogRealStack registers arca-api in the real Keystone's
 // catalog and drives it with the real openstack CLI as Keystone users.
 func TestKeystoneCatalogRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
 	region := registerInFreshRegion(t, env, srv)
-	demo := openstackCLI(t, env, testkeystone.Demo, region)
+	demo := openstackCLI(t, env, testenv.UserDemo, region)
 
 	ref := mustCLI(t, demo, "secret", "store", "--name", "ks-secret", "--payload", "member-can-store", "-f", "value", "-c", "Secret href")
 	if !strings.HasPrefix(ref, srv.URL+"/v1/secrets/") {
@@ -118,7 +118,7 @@ func TestKeystoneCatalogRealStack(t *testing.T) {
 	}
 
 	// Isolation: alt sees nothing of demo's, through the same catalog.
-	alt := openstackCLI(t, env, testkeystone.Alt, region)
+	alt := openstackCLI(t, env, testenv.UserAlt, region)
 	if _, err := alt("secret", "get", "--payload", ref); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Fatalf("alt read demo's payload: %v", err)
 	}
@@ -138,9 +138,9 @@ func TestKeystoneCatalogRealStack(t *testing.T) {
 
 // TestKeystoneTokensRealStack checks token handling without the CLI.
 func TestKeystoneTokensRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
-	demoToken, demoProject := env.ScopedToken(t, testkeystone.Demo)
+	demoToken, demoProject := env.ScopedToken(t, testenv.UserDemo)
 
 	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
@@ -172,7 +172,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 	var created map[string]string
 	_ = json.Unmarshal([]byte(body), &created)
 	id := created["secret_ref"][strings.LastIndex(created["secret_ref"], "/")+1:]
-	altToken := env.Token(t, testkeystone.Alt)
+	altToken := env.Token(t, testenv.UserAlt)
 	if status, _, _ := request("GET", "/v1/secrets/"+id, altToken, ""); status != http.StatusForbidden {
 		t.Fatalf("alt GET of demo's secret: %d", status)
 	}
@@ -198,8 +198,8 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &key); err != nil || key.KeyID == "" || key.ProjectID != demoProject {
 		t.Fatalf("demo's active key: %v %s", err, body)
 	}
-	_, altProject := env.ScopedToken(t, testkeystone.Alt)
-	serviceToken := env.Token(t, testkeystone.Arca)
+	_, altProject := env.ScopedToken(t, testenv.UserAlt)
+	serviceToken := env.Token(t, testenv.UserArca)
 	payload := "/v1/project-keys/" + key.KeyID + "/payload"
 	others := "/v1/project-keys/active?project_id=" + altProject
 	serviceCases := []struct {
@@ -208,7 +208,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 	}{
 		{"payload without a service token", payload, "", http.StatusForbidden},
 		{"payload with demo's own token as service token", payload, demoToken, http.StatusForbidden},
-		{"payload with a bogus service token", payload, "gAAAAABbogus-service-token-" + teststack.RandomHex(t, 8), http.StatusUnauthorized},
+		{"payload with a bogus service token", payload, "gAAAAABbogus-service-token-" + testenv.RandomHex(t, 8), http.StatusUnauthorized},
 		{"payload with the service token", payload, serviceToken, http.StatusForbidden},
 		{"other project's key without a service token", others, "", http.StatusForbidden},
 		{"other project's key with a bogus service token", others, "not-a-service-token", http.StatusUnauthorized},
@@ -264,7 +264,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 		}
 	}
 	// A token revoked before arca-api ever saw it is refused.
-	revoked := env.Token(t, testkeystone.Demo)
+	revoked := env.Token(t, testenv.UserDemo)
 	env.Revoke(t, revoked)
 	if status, _, _ := request("GET", "/v1/secrets", revoked, ""); status != http.StatusUnauthorized {
 		t.Fatalf("revoked token: %d", status)
@@ -285,18 +285,18 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 // application credential expiring then, and Keystone caps a token's
 // expires_at at its application credential's. It returns the token and the
 // expires_at Keystone put in it.
-func shortLivedToken(t *testing.T, env *testkeystone.Env, lifetime time.Duration) (string, time.Time) {
+func shortLivedToken(t *testing.T, env *testenv.KeystoneEnv, lifetime time.Duration) (string, time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	demo := env.Client(t, testkeystone.Demo)
+	demo := env.Client(t, testenv.UserDemo)
 	user, err := tokens.Get(ctx, demo, demo.Token()).ExtractUser()
 	if err != nil {
 		t.Fatalf("demo's user: %v", err)
 	}
 	credExpiry := time.Now().Add(lifetime).UTC()
 	cred, err := applicationcredentials.Create(ctx, demo, user.ID, applicationcredentials.CreateOpts{
-		Name: "arca-expiry-" + teststack.RandomHex(t, 4), ExpiresAt: &credExpiry,
+		Name: "arca-expiry-" + testenv.RandomHex(t, 4), ExpiresAt: &credExpiry,
 	}).Extract()
 	if err != nil {
 		t.Fatalf("application credential: %v", err)
@@ -304,7 +304,7 @@ func shortLivedToken(t *testing.T, env *testkeystone.Env, lifetime time.Duration
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := applicationcredentials.Delete(ctx, env.Client(t, testkeystone.Demo), user.ID, cred.ID).ExtractErr()
+		err := applicationcredentials.Delete(ctx, env.Client(t, testenv.UserDemo), user.ID, cred.ID).ExtractErr()
 		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			t.Errorf("cleanup: application credential %s: %v", cred.ID, err)
 		}
@@ -353,7 +353,7 @@ func shortLivedToken(t *testing.T, env *testkeystone.Env, lifetime time.Duration
 // cache, set to 300 s), refused with 401 and the WWW-Authenticate challenge
 // once it has lapsed; the cached validation does not outlive the token.
 func TestExpiredTokenRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "\n[metrics]\nbind =\n") // /metrics on the service port
 	token, expires := shortLivedToken(t, env, 8*time.Second)
 	t.Logf("token expires in %.1fs (%s)", time.Until(expires).Seconds(), expires.Format(time.RFC3339Nano))
@@ -407,7 +407,7 @@ func TestExpiredTokenRealStack(t *testing.T) {
 // TestPolicyOverrideRealStack flips one rule in a policy.yaml and sees the
 // change take effect for a real Keystone user.
 func TestPolicyOverrideRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte("\"secrets:post\": \"role:admin\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -424,10 +424,10 @@ func TestPolicyOverrideRealStack(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := post(env.Token(t, testkeystone.Demo)); got != http.StatusForbidden {
+	if got := post(env.Token(t, testenv.UserDemo)); got != http.StatusForbidden {
 		t.Fatalf("member stored a secret against the override: %d", got)
 	}
-	if got := post(env.Token(t, testkeystone.Admin)); got != http.StatusCreated {
+	if got := post(env.Token(t, testenv.UserAdmin)); got != http.StatusCreated {
 		t.Fatalf("admin could not store: %d", got)
 	}
 }
@@ -439,10 +439,11 @@ func TestPolicyOverrideRealStack(t *testing.T) {
 // endpoints are the region's only key-manager endpoints; a /v1 URL is
 // refused before anything is created.
 func TestRegisterReplaceRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
-	tag := teststack.RandomHex(t, 4)
+	env := testenv.LoadKeystone(t)
+	tag := testenv.RandomHex(t, 4)
 	region := "ArcaRegister-" + tag
 	first, second := "arca-reg-a-"+tag, "arca-reg-b-"+tag
+	env.ShareKeyManagers(t)
 	t.Cleanup(func() {
 		env.RemoveRegion(t, region, first)
 		env.RemoveRegion(t, region, second)
@@ -451,10 +452,10 @@ func TestRegisterReplaceRealStack(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[DEFAULT]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(testapi.Binaries(t), "arca-manage")
+	bin := filepath.Join(testenv.Binaries(t), "arca-manage")
 	register := func(args ...string) (string, error) {
 		t.Helper()
-		return teststack.Run(env.OpenRC(testkeystone.Admin, env.Region), "", bin, append([]string{"--config-file", conf, "register", "--region", region}, args...)...)
+		return testenv.Run(env.OpenRC(testenv.UserAdmin, env.Region), "", bin, append([]string{"--config-file", conf, "register", "--region", region}, args...)...)
 	}
 	const urlA, urlB = "http://127.0.0.1:19311", "http://127.0.0.1:29311"
 
@@ -473,7 +474,7 @@ func TestRegisterReplaceRealStack(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	admin := env.Client(t, testkeystone.Admin)
+	admin := env.Client(t, testenv.UserAdmin)
 	serviceID := func(name string) string {
 		t.Helper()
 		pages, err := services.List(admin, services.ListOpts{Name: name}).AllPages(ctx)
@@ -539,7 +540,7 @@ func TestRegisterReplaceRealStack(t *testing.T) {
 	// A versioned URL is refused before anything is created.
 	versioned := "ArcaRegisterV1-" + tag
 	t.Cleanup(func() { env.RemoveRegion(t, versioned, "") })
-	out, err = teststack.Run(env.OpenRC(testkeystone.Admin, env.Region), "", bin, "--config-file", conf,
+	out, err = testenv.Run(env.OpenRC(testenv.UserAdmin, env.Region), "", bin, "--config-file", conf,
 		"register", "--region", versioned, "--name", second, "--url", urlB+"/v1/")
 	if err == nil || !strings.Contains(err.Error(), "must be unversioned") {
 		t.Fatalf("a /v1 URL: %v\n%s", err, out)

@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testmariadb"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestMariaDBKill9UnderLoad kills a private MariaDB with SIGKILL while
@@ -29,18 +28,18 @@ import (
 // key acknowledged at any point must read back unchanged.
 func TestMariaDBKill9UnderLoad(t *testing.T) {
 	began := time.Now()
-	db := testmariadb.Start(t)
+	db := testenv.StartMariaDB(t)
 	db.CreateDatabase(t, "arca")
 	dbSetup := time.Since(began)
 	// Built once per test binary and shared with the package's other
 	// tests: left out of this test's figures.
 	building := time.Now()
-	testapi.Binaries(t)
+	testenv.Binaries(t)
 	build := time.Since(building)
 	apiStart := time.Now()
 	// Short driver timeouts, as in TestDatabaseOutageRealServer: a request
 	// must not hang on a database that is gone.
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: db.URL("arca", url.Values{
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: db.URL("arca", url.Values{
 		"charset": {"utf8mb4"}, "connect_timeout": {"2"}, "read_timeout": {"5"}, "write_timeout": {"5"}})})
 	apiSetup := time.Since(apiStart)
 

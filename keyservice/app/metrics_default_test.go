@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/metrics"
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestMetricsNotOnServicePort: the real arca-api, with no [metrics]
@@ -19,7 +19,7 @@ import (
 // Barbican API would read every route's traffic and the build), but on its
 // own listener on loopback, at the port metrics.DefaultBind derives.
 func TestMetricsNotOnServicePort(t *testing.T) {
-	srv := testapi.Start(t, testapi.Options{})
+	srv := testenv.StartAPI(t, testenv.APIOptions{})
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice/app"
 )
 
@@ -78,24 +78,24 @@ func TestNoAuthBindsLoopbackOnly(t *testing.T) {
 // TestNoAuthAnyAddressRefusedByBinary runs the real arca-api in no-auth
 // mode on 0.0.0.0: it must exit with the reason before listening.
 func TestNoAuthAnyAddressRefusedByBinary(t *testing.T) {
-	bin := testapi.Binaries(t)
+	bin := testenv.Binaries(t)
 	dir := t.TempDir()
-	port := testapi.FreePort(t)
+	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "arca.conf")
 	content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\nbind_host = 0.0.0.0\nbind_port = %d\n[database]\nconnection = sqlite:///%s/arca.sqlite\n[crypto]\nmaster_key_file = %s/master.key\n",
 		port, dir, dir)
 	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := testapi.Manage(t, conf, "kek", "rotate"); err != nil {
+	if out, err := testenv.Manage(t, conf, "kek", "rotate"); err != nil {
 		t.Fatalf("kek rotate: %v %s", err, out)
 	}
-	if out, err := testapi.Manage(t, conf, "db", "upgrade"); err != nil {
+	if out, err := testenv.Manage(t, conf, "db", "upgrade"); err != nil {
 		t.Fatalf("db upgrade: %v %s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	stdout, stderr, err := testapi.Run(ctx, nil, filepath.Join(bin, "arca-api"), "--config-file", conf)
+	stdout, stderr, err := testenv.RunOutputs(ctx, nil, filepath.Join(bin, "arca-api"), "--config-file", conf)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("arca-api in no-auth mode kept running on 0.0.0.0:%d (err %v); stdout %s", port, err, stdout)
 	}

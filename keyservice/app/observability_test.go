@@ -15,10 +15,7 @@ import (
 
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/metrics/metricstest"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestObservabilityRealServer drives a real arca-api on MariaDB and checks
@@ -26,13 +23,13 @@ import (
 // disable file, and that dropping the database fails the detailed health
 // check while the plain one keeps answering.
 func TestObservabilityRealServer(t *testing.T) {
-	db, dsn := testdb.MySQL(t)
+	db, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Net != "tcp" {
-		t.Skipf("the test server is reached over %s", cfg.Net)
+		testenv.StackMissing(t, "the test server is reached over "+cfg.Net+", not TCP")
 	}
 	dbURL := url.URL{Scheme: "mysql+pymysql", User: url.UserPassword(cfg.User, cfg.Passwd), Host: cfg.Addr,
 		Path: "/" + cfg.DBName, RawQuery: "connect_timeout=2&read_timeout=5&write_timeout=5"}
@@ -40,13 +37,13 @@ func TestObservabilityRealServer(t *testing.T) {
 		dbURL.User = url.User(cfg.User)
 	}
 	disable := filepath.Join(t.TempDir(), "arca-api.disabled")
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL.String(),
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL.String(),
 		// /metrics on the service port, which the test scrapes.
 		Extra: "\n[healthcheck]\ndisable_by_file_path = " + disable + "\n\n[metrics]\nbind =\n"})
 
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
-		return testapi.Do(t, method, srv.URL+path, body,
+		return testenv.Do(t, method, srv.URL+path, body,
 			map[string]string{"X-Project-Id": "obsproject", "X-User-Id": "obsuser", "X-Roles": "admin,member,reader"})
 	}
 
@@ -175,14 +172,14 @@ func TestObservabilityRealServer(t *testing.T) {
 // reachable, or unreachable when auth_url points nowhere, without leaking
 // an address, a credential or a token.
 func TestObservabilityKeystoneRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "\n[metrics]\nbind =\n") // /metrics on the service port
 	get := func(base, path, token string) (int, []byte) {
 		t.Helper()
-		return testapi.Do(t, http.MethodGet, base+path, "", map[string]string{"X-Auth-Token": token})
+		return testenv.Do(t, http.MethodGet, base+path, "", map[string]string{"X-Auth-Token": token})
 	}
-	token := env.Token(t, testkeystone.Demo)
-	invalid := "gAAAAABnot-a-real-token-" + teststack.RandomHex(t, 16)
+	token := env.Token(t, testenv.UserDemo)
+	invalid := "gAAAAABnot-a-real-token-" + testenv.RandomHex(t, 16)
 
 	before := metricstest.Scrape(t, srv.URL+"/metrics")
 	for _, r := range []struct {
@@ -226,7 +223,7 @@ func TestObservabilityKeystoneRealStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaks := []string{keystoneURL.Host, keystoneURL.Port(), "127.0.0.1", "http", svc.Password, svc.Username, token, "mysql"}
-	detailed := func(srv *testapi.Server, wantCode int, wantKeystone bool) {
+	detailed := func(srv *testenv.API, wantCode int, wantKeystone bool) {
 		t.Helper()
 		code, body := get(srv.URL, "/healthcheck/detailed", "")
 		var rep health.Report
@@ -247,8 +244,8 @@ func TestObservabilityKeystoneRealStack(t *testing.T) {
 	// A service whose Keystone is out of reach (on SQLite, quicker to set
 	// up): auth_url given again, later in the file, wins (as with
 	// oslo.config).
-	down := testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection() +
-		fmt.Sprintf("auth_url = http://127.0.0.1:%d/v3\n", testapi.FreePort(t))})
+	down := testenv.StartAPI(t, testenv.APIOptions{AuthStrategy: "keystone", Extra: "\n" + env.AuthtokenSection() +
+		fmt.Sprintf("auth_url = http://127.0.0.1:%d/v3\n", testenv.FreePort(t))})
 	detailed(down, http.StatusServiceUnavailable, false)
 	if code, body := get(down.URL, "/healthcheck/detailed", ""); !strings.Contains(string(body), `"keystone":{"ok":false,"reason":"unreachable"`) {
 		t.Errorf("detailed health without Keystone: %d %s", code, body)
@@ -259,8 +256,8 @@ func TestObservabilityKeystoneRealStack(t *testing.T) {
 // [metrics] bind: it is served there, counting the main listener's
 // requests, and no longer on the main listener.
 func TestMetricsSeparateBind(t *testing.T) {
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testapi.FreePort(t))
-	srv := testapi.Start(t, testapi.Options{Extra: "\n[metrics]\nbind = " + metricsAddr + "\n"})
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	srv := testenv.StartAPI(t, testenv.APIOptions{Extra: "\n[metrics]\nbind = " + metricsAddr + "\n"})
 	get := func(u string) int {
 		t.Helper()
 		req, _ := http.NewRequest("GET", u, nil)

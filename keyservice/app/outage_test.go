@@ -15,9 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testproxy"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // call sends a no-auth request as project "demo" and returns status and body.
@@ -52,21 +50,21 @@ var traceMarkers = []string{"goroutine ", "panic", ".go:", "runtime/", "dial tcp
 // internal detail on every route that needs the database, then restores it
 // and expects the same process to serve again with no manual step.
 func TestDatabaseOutageRealServer(t *testing.T) {
-	_, dsn := testdb.MySQL(t)
+	_, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Net != "tcp" {
-		t.Skipf("the test server is reached over %s, not TCP", cfg.Net)
+		testenv.StackMissing(t, "the test server is reached over "+cfg.Net+", not TCP (the proxy forwards TCP)")
 	}
-	proxy := testproxy.Start(t, cfg.Addr)
+	proxy := testenv.StartTCPProxy(t, cfg.Addr)
 	dbURL := url.URL{Scheme: "mysql+pymysql", User: url.UserPassword(cfg.User, cfg.Passwd), Host: proxy.Addr,
 		Path: "/" + cfg.DBName, RawQuery: "charset=utf8mb4&connect_timeout=2&read_timeout=5&write_timeout=5"}
 	if cfg.Passwd == "" {
 		dbURL.User = url.User(cfg.User)
 	}
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: dbURL.String()})
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL.String()})
 
 	status, body := call(t, "POST", srv.URL+"/v1/secrets", `{"name":"before","payload":"outage-test-payload","payload_content_type":"text/plain"}`)
 	if status != http.StatusCreated {
@@ -152,7 +150,7 @@ func TestDatabaseOutageRealServer(t *testing.T) {
 // master key, and reads back every secret that was acknowledged with 201:
 // an acknowledgement means the secret is durable.
 func TestKill9UnderConcurrentStores(t *testing.T) {
-	_, dsn := testdb.MySQL(t)
+	_, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +163,7 @@ func TestKill9UnderConcurrentStores(t *testing.T) {
 	if cfg.Net == "unix" {
 		u.Host, u.RawQuery = "", url.Values{"unix_socket": {cfg.Addr}, "charset": {"utf8mb4"}}.Encode()
 	}
-	first := testapi.Start(t, testapi.Options{DatabaseURL: u.String()})
+	first := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: u.String()})
 
 	type acked struct{ id, payload string }
 	var (
@@ -229,7 +227,7 @@ func TestKill9UnderConcurrentStores(t *testing.T) {
 		t.Fatal("no secret was acknowledged before the kill")
 	}
 
-	second := testapi.Start(t, testapi.Options{DatabaseURL: u.String(), MasterKeyFile: first.KeyFile})
+	second := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: u.String(), MasterKeyFile: first.KeyFile})
 	for _, a := range acks {
 		req, _ := http.NewRequest("GET", second.URL+"/v1/secrets/"+a.id+"/payload", nil)
 		req.Header.Set("X-Project-Id", "demo")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestTokenScopesRealStack drives arca-api with real Keystone tokens of
@@ -17,14 +17,14 @@ import (
 // needs a project-scoped token, and a system-scoped admin reaches only
 // project quotas and, naming the project, project-key management.
 func TestTokenScopesRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
-	demo, demoProject := env.ScopedToken(t, testkeystone.Demo)
-	system := env.SystemToken(t, testkeystone.Admin)
-	admin := env.Token(t, testkeystone.Admin) // admin of project admin
-	arca := env.Token(t, testkeystone.Arca)   // service and admin roles in project service
-	object := env.Token(t, testkeystone.ArcaObject)
-	filter := env.Token(t, testkeystone.ArcaFilter)
+	demo, demoProject := env.ScopedToken(t, testenv.UserDemo)
+	system := env.SystemToken(t, testenv.UserAdmin)
+	admin := env.Token(t, testenv.UserAdmin) // admin of project admin
+	arca := env.Token(t, testenv.UserArca)   // service and admin roles in project service
+	object := env.Token(t, testenv.UserArcaObject)
+	filter := env.Token(t, testenv.UserArcaFilter)
 	// Two users of two other domains, each with admin (and so member and
 	// reader) on their own domain and no project anywhere.
 	dom1, dom2 := env.NewDomainUser(t, "admin"), env.NewDomainUser(t, "admin")

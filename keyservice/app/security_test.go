@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"opendev.org/x/arca/internal/testkeystone"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // recorder sends requests to one arca-api and keeps every response, so a
@@ -67,7 +67,7 @@ func refID(t *testing.T, body []byte, field string) string {
 }
 
 // projectOf asks Keystone which project a token is scoped to.
-func projectOf(t *testing.T, env *testkeystone.Env, token string) string {
+func projectOf(t *testing.T, env *testenv.KeystoneEnv, token string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", env.URL+"/auth/tokens", nil)
 	req.Header.Set("X-Auth-Token", token)
@@ -96,10 +96,10 @@ func projectOf(t *testing.T, env *testkeystone.Env, token string) string {
 // (and forged identity headers) and must get 403 each time, and demo's
 // secret must come through untouched.
 func TestCVE20223100QueryCannotSteerPolicy(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
 	r := &recorder{t: t, url: srv.URL}
-	demo, alt := env.Token(t, testkeystone.Demo), env.Token(t, testkeystone.Alt)
+	demo, alt := env.Token(t, testenv.UserDemo), env.Token(t, testenv.UserAlt)
 	demoProject, altProject := projectOf(t, env, demo), projectOf(t, env, alt)
 
 	status, body := r.do("POST", "/v1/secrets", demo, `{"name":"cve","payload":"cve-2022-3100-canary","payload_content_type":"text/plain"}`)
@@ -178,12 +178,12 @@ func TestCVE20223100QueryCannotSteerPolicy(t *testing.T) {
 // key, master key, token and password the scenario used, in plain, base64
 // and hex spellings.
 func TestSecretsStayOutOfLogs(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	srv := keystoneServer(t, env, "")
 	r := &recorder{t: t, url: srv.URL}
-	demo, alt, arca := env.Token(t, testkeystone.Demo), env.Token(t, testkeystone.Alt), env.Token(t, testkeystone.Arca)
+	demo, alt, arca := env.Token(t, testenv.UserDemo), env.Token(t, testenv.UserAlt), env.Token(t, testenv.UserArca)
 	// The object servers' user reads key material; a system-scoped admin rotates.
-	object, system := env.Token(t, testkeystone.ArcaObject), env.SystemToken(t, testkeystone.Admin)
+	object, system := env.Token(t, testenv.UserArcaObject), env.SystemToken(t, testenv.UserAdmin)
 	demoProject := projectOf(t, env, demo)
 
 	var secrets [][]byte // every secret value, as bytes
@@ -322,7 +322,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 		}
 	}
 	t.Logf("scanned %d bytes of logs and %d responses for %d needles: %d leaks", len(srv.Logs()), len(haystacks)-1, len(needles), leaks)
-	// debug = true (testapi's configuration) sets the level to debug; the
+	// debug = true (testenv's configuration) sets the level to debug; the
 	// request path logs few debug lines today, so this also guards the
 	// ones added later.
 }

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestRefusesToStart checks that arca-api exits with a message that says
 // what is wrong and how to fix it, instead of serving with unsafe keys or a
 // stale schema.
 func TestRefusesToStart(t *testing.T) {
-	bin := testapi.Binaries(t)
+	bin := testenv.Binaries(t)
 	good := "mk1 " + strings.Repeat("QUFB", 10) + "QUE=\n" // 32 bytes of 'A'
 	short := "mk1 QUFBQUFBQUFBQUFBQUFBQQ==\n"              // 16 bytes
 	tests := []struct {
@@ -47,18 +47,18 @@ func TestRefusesToStart(t *testing.T) {
 			}
 			conf := filepath.Join(dir, "arca.conf")
 			content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\nbind_port = %d\n[database]\nconnection = sqlite:///%s/arca.sqlite\n[crypto]\nmaster_key_file = %s\n",
-				testapi.FreePort(t), dir, keyPath)
+				testenv.FreePort(t), dir, keyPath)
 			if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if tt.migrate {
-				if out, err := testapi.Manage(t, conf, "db", "upgrade"); err != nil {
+				if out, err := testenv.Manage(t, conf, "db", "upgrade"); err != nil {
 					t.Fatalf("db upgrade: %v %s", err, out)
 				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			stdout, stderr, err := testapi.Run(ctx, nil, filepath.Join(bin, "arca-api"), "--config-file", conf)
+			stdout, stderr, err := testenv.RunOutputs(ctx, nil, filepath.Join(bin, "arca-api"), "--config-file", conf)
 			if err == nil || ctx.Err() != nil {
 				t.Fatalf("arca-api started (err %v); stdout %s", err, stdout)
 			}
@@ -78,7 +78,7 @@ func TestRefusesToStart(t *testing.T) {
 // secret with a consumer is deleted without ?force=true (the default,
 // true, would refuse it).
 func TestQuotaAndConsumerOptionsReachServer(t *testing.T) {
-	srv := testapi.Start(t, testapi.Options{Extra: `
+	srv := testenv.StartAPI(t, testenv.APIOptions{Extra: `
 [quotas]
 quota_secrets = 2
 quota_orders = 3
@@ -91,7 +91,7 @@ block_delete_with_consumers = false
 `})
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()
-		return testapi.Do(t, method, srv.URL+path, body,
+		return testenv.Do(t, method, srv.URL+path, body,
 			map[string]string{"X-Project-Id": "quotaproject", "X-User-Id": "quotauser", "X-Roles": "admin,member,reader"})
 	}
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/internal/tlsconf/tlsconftest"
 	"opendev.org/x/arca/keyservice/app"
 )
@@ -39,7 +39,7 @@ master_key_file = %s
 bind = 127.0.0.1:0
 `, tlsLines, filepath.Join(dir, "arca.sqlite"), filepath.Join(dir, "master.key")))
 	for _, args := range [][]string{{"kek", "rotate"}, {"db", "upgrade"}} {
-		if out, err := testapi.Manage(t, conf, args...); err != nil {
+		if out, err := testenv.Manage(t, conf, args...); err != nil {
 			t.Fatalf("arca-manage %v: %v\n%s", args, err, out)
 		}
 	}

@@ -15,8 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 )
 
@@ -25,14 +24,14 @@ import (
 // is there, in order, with the right outcome, and no record holds key
 // material, a secret payload or a token.
 func TestAuditExport(t *testing.T) {
-	_, dsn := testdb.MySQL(t)
+	_, dsn := testenv.MySQL(t)
 	// The old key is destroyed right after the rotation below.
-	srv := testapi.Start(t, testapi.Options{DatabaseURL: osloFromDSN(t, dsn), Extra: "\n[project_keys]\nactive_key_cache_ttl = 0.001\n"})
+	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: osloFromDSN(t, dsn), Extra: "\n[project_keys]\nactive_key_cache_ttl = 0.001\n"})
 	const project, token = "auditproj", "gAAAAAB-not-a-real-token-0123456789"
 	caller := project
 	call := func(method, path, roles, body string) (int, []byte) {
 		t.Helper()
-		return testapi.Do(t, method, srv.URL+path, body, map[string]string{
+		return testenv.Do(t, method, srv.URL+path, body, map[string]string{
 			"X-Project-Id": caller, "X-User-Id": "auditor-user", "X-Roles": roles,
 			"X-Auth-Token": token, // ignored in noauth mode; must never be recorded
 		})

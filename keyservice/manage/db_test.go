@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/migrations"
 )
 
@@ -22,7 +22,7 @@ func TestInterruptedUpgrade(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (string, error) { return testapi.Manage(t, conf, args...) }
+	run := func(args ...string) (string, error) { return testenv.Manage(t, conf, args...) }
 	if out, err := run("db", "upgrade"); err != nil {
 		t.Fatalf("db upgrade: %v %s", err, out)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice/envelope"
 	"opendev.org/x/arca/keyservice/manage"
 
@@ -22,10 +22,10 @@ import (
 // KEK while arca-api keeps serving, runs the rewrap twice, then drops the old
 // master key from the file: every secret must still read.
 func TestKEKRotateAndRewrap(t *testing.T) {
-	srv := testapi.Start(t, testapi.Options{})
+	srv := testenv.StartAPI(t, testenv.APIOptions{})
 	request := func(method, project, path, body string) (int, string) {
 		t.Helper()
-		code, b := testapi.Do(t, method, srv.URL+path, body, map[string]string{"X-Project-Id": project})
+		code, b := testenv.Do(t, method, srv.URL+path, body, map[string]string{"X-Project-Id": project})
 		return code, string(b)
 	}
 	store := func(project, payload string) string {
@@ -105,7 +105,7 @@ func TestKEKRotateAndRewrap(t *testing.T) {
 	if err := os.WriteFile(srv.KeyFile, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	second := testapi.Start(t, testapi.Options{
+	second := testenv.StartAPI(t, testenv.APIOptions{
 		DatabaseURL: "sqlite:///" + filepath.Join(srv.Dir, "arca.sqlite"), MasterKeyFile: srv.KeyFile,
 	})
 	srv = second // request() now talks to the fresh server

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"opendev.org/x/arca/internal/testapi"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestProjectKeyCommands runs arca-manage project-key list|rotate|destroy
 // as an operator would, beside a running arca-api on the same database.
 func TestProjectKeyCommands(t *testing.T) {
-	srv := testapi.Start(t, testapi.Options{})
+	srv := testenv.StartAPI(t, testenv.APIOptions{})
 	get := func(path string) map[string]any {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)

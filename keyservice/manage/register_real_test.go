@@ -18,9 +18,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice/manage"
 )
 
@@ -31,18 +29,18 @@ import (
 // that credential (not as a password user with an empty name) and put the
 // public, internal and admin endpoints in a region of the test's own.
 func TestRegisterWithApplicationCredentialRealStack(t *testing.T) {
-	env := testkeystone.Load(t)
+	env := testenv.LoadKeystone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	// The credential carries the arca user's roles in its project, admin
 	// among them, which the catalog changes need.
-	arca := env.Client(t, testkeystone.Arca)
+	arca := env.Client(t, testenv.UserArca)
 	user, err := tokens.Get(ctx, arca, arca.Token()).ExtractUser()
 	if err != nil {
 		t.Fatalf("the arca user: %v", err)
 	}
-	tag := teststack.RandomHex(t, 4)
+	tag := testenv.RandomHex(t, 4)
 	cred, err := applicationcredentials.Create(ctx, arca, user.ID, applicationcredentials.CreateOpts{
 		Name: "arca-register-" + tag, Description: "arca-manage register test",
 	}).Extract()
@@ -52,13 +50,14 @@ func TestRegisterWithApplicationCredentialRealStack(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := applicationcredentials.Delete(ctx, env.Client(t, testkeystone.Arca), user.ID, cred.ID).ExtractErr()
+		err := applicationcredentials.Delete(ctx, env.Client(t, testenv.UserArca), user.ID, cred.ID).ExtractErr()
 		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			t.Errorf("cleanup: application credential %s: %v", cred.ID, err)
 		}
 	})
 
 	region, name := "ArcaRegisterAppCred-"+tag, "arca-appcred-"+tag
+	env.ShareKeyManagers(t)
 	t.Cleanup(func() { env.RemoveRegion(t, region, name) })
 
 	conf := filepath.Join(t.TempDir(), "arca.conf")
@@ -72,7 +71,7 @@ application_credential_secret = %s
 		t.Fatal(err)
 	}
 	const url = "http://127.0.0.1:39311"
-	cmd := exec.CommandContext(ctx, filepath.Join(testapi.Binaries(t), "arca-manage"),
+	cmd := exec.CommandContext(ctx, filepath.Join(testenv.Binaries(t), "arca-manage"),
 		"--config-file", conf, "register", "--region", region, "--name", name, "--url", url)
 	cmd.Env = withoutOpenrc(os.Environ())
 	out, err := cmd.CombinedOutput()
@@ -83,7 +82,7 @@ application_credential_secret = %s
 		t.Errorf("register does not report the region it created:\n%s", out)
 	}
 
-	admin := env.Client(t, testkeystone.Admin)
+	admin := env.Client(t, testenv.UserAdmin)
 	pages, err := services.List(admin, services.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
 		t.Fatal(err)

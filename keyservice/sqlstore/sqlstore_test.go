@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"opendev.org/x/arca/internal/dbconn"
-	"opendev.org/x/arca/internal/testdb"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/sqlstore"
 	"opendev.org/x/arca/keyservice/storetest"
@@ -28,13 +28,13 @@ func newStore(tb testing.TB, db *sql.DB, dialect dbconn.Dialect) *sqlstore.Store
 
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
-		return newStore(t, testdb.SQLite(t), dbconn.SQLite)
+		return newStore(t, testenv.SQLite(t), dbconn.SQLite)
 	})
 }
 
 func TestMySQL(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyservice.Store {
-		db, _ := testdb.MySQL(t)
+		db, _ := testenv.MySQL(t)
 		return newStore(t, db, dbconn.MySQL)
 	})
 }
@@ -42,7 +42,7 @@ func TestMySQL(t *testing.T) {
 // TestNewUnknownDialect: a dialect New does not know is an error, not a
 // panic and not a store that fails later.
 func TestNewUnknownDialect(t *testing.T) {
-	s, err := sqlstore.New(testdb.SQLite(t), dbconn.Dialect("postgres"))
+	s, err := sqlstore.New(testenv.SQLite(t), dbconn.Dialect("postgres"))
 	if err == nil || s != nil || !strings.Contains(err.Error(), `unknown database dialect "postgres"`) {
 		t.Fatalf("New with dialect postgres: %v, %v; want an error naming the dialect", s, err)
 	}
@@ -57,9 +57,9 @@ func TestStoredTimeFormat(t *testing.T) {
 		t.Run(string(dialect), func(t *testing.T) {
 			var db *sql.DB
 			if dialect == "sqlite" {
-				db = testdb.SQLite(t)
+				db = testenv.SQLite(t)
 			} else {
-				db, _ = testdb.MySQL(t)
+				db, _ = testenv.MySQL(t)
 			}
 			s := newStore(t, db, dialect)
 			created := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.FixedZone("X", -5*3600))
@@ -120,9 +120,9 @@ func BenchmarkGetSecret(b *testing.B) {
 }
 
 func forEachDB(b *testing.B, f func(b *testing.B, s keyservice.Store)) {
-	b.Run("sqlite", func(b *testing.B) { f(b, newStore(b, testdb.SQLite(b), dbconn.SQLite)) })
+	b.Run("sqlite", func(b *testing.B) { f(b, newStore(b, testenv.SQLite(b), dbconn.SQLite)) })
 	b.Run("mysql", func(b *testing.B) {
-		db, _ := testdb.MySQL(b)
+		db, _ := testenv.MySQL(b)
 		f(b, newStore(b, db, dbconn.MySQL))
 	})
 }

@@ -16,8 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"opendev.org/x/arca/internal/dbconn"
-	"opendev.org/x/arca/internal/testdb"
-	"opendev.org/x/arca/internal/testproxy"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/sqlstore"
 )
@@ -60,15 +59,15 @@ func TestUnavailableClassifies(t *testing.T) {
 // ErrUnavailable from every kind of call, then restores it and expects the
 // same *sql.DB to work again with no intervention.
 func TestDatabaseOutage(t *testing.T) {
-	_, dsn := testdb.MySQL(t)
+	_, dsn := testenv.MySQL(t)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Net != "tcp" {
-		t.Skipf("the test server is reached over %s, not TCP", cfg.Net)
+		testenv.StackMissing(t, "the test server is reached over "+cfg.Net+", not TCP (the proxy forwards TCP)")
 	}
-	proxy := testproxy.Start(t, cfg.Addr)
+	proxy := testenv.StartTCPProxy(t, cfg.Addr)
 	u := url.URL{Scheme: "mysql+pymysql", User: url.UserPassword(cfg.User, cfg.Passwd), Host: proxy.Addr,
 		Path: "/" + cfg.DBName, RawQuery: "connect_timeout=2&read_timeout=5&write_timeout=5"}
 	ctx := context.Background()
@@ -151,7 +150,7 @@ func TestDatabaseOutage(t *testing.T) {
 // connection: a write that cannot get it before its deadline is an outage
 // (503), not an internal error.
 func TestSQLiteBusyIsUnavailable(t *testing.T) {
-	db := testdb.SQLite(t)
+	db := testenv.SQLite(t)
 	store := newStore(t, db, dbconn.SQLite)
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"reflect"
 	"testing"
+
+	"opendev.org/x/arca/internal/testenv"
 )
 
 func TestDecodePython3Files(t *testing.T) {
@@ -118,9 +120,10 @@ func TestDecodeRejects(t *testing.T) {
 // that Swift's read_metadata idiom (pickle.loads(encoding='bytes')) and
 // plain pickle.loads both read what we write.
 func TestPythonReadsOurPickles(t *testing.T) {
+	testenv.RequireTools(t, "python3")
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not installed")
+		t.Fatal(err)
 	}
 	data := MustEncode(map[string]string{"name": "/a/c/o ü", "X-Timestamp": "1700000000.00000"})
 	cmd := exec.Command(py, "-c", `import pickle,sys

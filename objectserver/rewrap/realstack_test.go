@@ -21,17 +21,16 @@ import (
 	"testing"
 	"time"
 
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
 
-// stack is the real-stack set-up (teststack's ObjectStack): Keystone,
+// stack is the real-stack set-up (testenv's ObjectStack): Keystone,
 // account and container servers from tools/stack.sh, a real arca-api, two
 // arca-object-servers behind a private Swift proxy whose object ring has 2
 // replicas on them.
 type stack struct {
-	*teststack.ObjectStack
+	*testenv.ObjectStack
 	t    *testing.T
 	work string
 	bins string
@@ -39,9 +38,9 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	teststack.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
-	s := &stack{t: t, work: t.TempDir(), bins: testapi.Binaries(t)}
-	s.ObjectStack = teststack.StartObjectStack(t, teststack.ClusterOptions{Work: s.work, PartPower: 6})
+	testenv.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
+	s := &stack{t: t, work: t.TempDir(), bins: testenv.Binaries(t)}
+	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: 6})
 	return s
 }
 
@@ -75,7 +74,7 @@ func (s *stack) must(method, path string, body []byte, hdr map[string]string, wa
 }
 
 // rewrap runs `arca-object-server rewrap` for a node.
-func (s *stack) rewrap(n teststack.Node, args ...string) (string, error) {
+func (s *stack) rewrap(n testenv.Node, args ...string) (string, error) {
 	all := append([]string{"rewrap"}, args...)
 	all = append(all, "--config-file", n.Config, "--project", s.Project, "--checksum-delay", "300ms")
 	out, err := exec.Command(filepath.Join(s.bins, "arca-object-server"), all...).CombinedOutput()
@@ -84,7 +83,7 @@ func (s *stack) rewrap(n teststack.Node, args ...string) (string, error) {
 
 var inactiveRe = regexp.MustCompile(`objects on inactive keys: (\d+)`)
 
-func (s *stack) inactive(t *testing.T, n teststack.Node) int {
+func (s *stack) inactive(t *testing.T, n testenv.Node) int {
 	t.Helper()
 	out, err := s.rewrap(n, "status")
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package testmariadb
+package testenv
 
 import "syscall"
 

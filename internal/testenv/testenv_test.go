@@ -1,4 +1,4 @@
-package teststack_test
+package testenv_test
 
 import (
 	"fmt"
@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/teststack"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 func TestLogBufferConcurrentWrites(t *testing.T) {
-	var l teststack.LogBuffer
+	var l testenv.LogBuffer
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -44,7 +44,7 @@ func TestTail(t *testing.T) {
 		n    int
 		want string
 	}{{"abcdef", 3, "def"}, {"ab", 3, "ab"}, {"", 1, ""}} {
-		if got := teststack.Tail(c.s, c.n); got != c.want {
+		if got := testenv.Tail(c.s, c.n); got != c.want {
 			t.Errorf("Tail(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
 		}
 	}
@@ -53,7 +53,7 @@ func TestTail(t *testing.T) {
 // TestProcStopsItsProcessGroup: Stop ends the daemon and what it forked.
 func TestProcStopsItsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	p := teststack.Start(t, nil, "/bin/sh", "-c", `sleep 300 & echo $! > "$1"; echo started; wait`, "sh", pidFile)
+	p := testenv.StartProc(t, nil, "/bin/sh", "-c", `sleep 300 & echo $! > "$1"; echo started; wait`, "sh", pidFile)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	p.WaitHealthy(t, srv.URL)
@@ -87,7 +87,7 @@ func TestProcStopsItsProcessGroup(t *testing.T) {
 }
 
 func TestRunReportsStderr(t *testing.T) {
-	out, err := teststack.Run([]string{"ARCA_TESTSTACK=x"}, t.TempDir(), "/bin/sh", "-c", `echo "out $ARCA_TESTSTACK"; pwd >&2; exit 3`)
+	out, err := testenv.Run([]string{"ARCA_TESTENV=x"}, t.TempDir(), "/bin/sh", "-c", `echo "out $ARCA_TESTENV"; pwd >&2; exit 3`)
 	if err == nil || out != "out x\n" {
 		t.Fatalf("Run: %q, %v", out, err)
 	}
@@ -97,7 +97,7 @@ func TestRunReportsStderr(t *testing.T) {
 }
 
 func TestObjectServerConfig(t *testing.T) {
-	c := teststack.ObjectServerConfig{
+	c := testenv.ObjectServerConfig{
 		Devices: "/srv/node", Port: 6200, RingDir: "/etc/swift",
 		Keystone: keystone.Config{Credentials: keystone.Credentials{AuthURL: "http://ks/v3", Username: "arca", Password: "pw",
 			ProjectName: "service", UserDomainName: "Default", ProjectDomainName: "Default"}, RegionName: "R1"},
@@ -125,10 +125,10 @@ func TestObjectServerConfig(t *testing.T) {
 // TestRingsRealStack builds rings and a proxy configuration from the
 // stack's and reads the object ring back with Swift's own code.
 func TestRingsRealStack(t *testing.T) {
-	swiftDir := teststack.SwiftDir(t)
-	teststack.RequireTools(t, "/usr/bin/python3")
+	swiftDir := testenv.SwiftDir(t)
+	testenv.RequireTools(t, "/usr/bin/python3")
 	ringDir := filepath.Join(t.TempDir(), "rings")
-	teststack.WriteRings(t, swiftDir, ringDir, 6, []int{6011, 6012})
+	testenv.WriteRings(t, swiftDir, ringDir, 6, []int{6011, 6012})
 	out, err := exec.Command("/usr/bin/python3", "-c", `
 import sys
 from swift.common.ring import Ring
@@ -146,7 +146,7 @@ print(r.replica_count, r.partition_count, ' '.join('%d/%s' % (d['port'], d['devi
 			t.Error(err)
 		}
 	}
-	conf := teststack.ProxyConfig(t, swiftDir, ringDir, 6999)
+	conf := testenv.SwiftProxyConfig(t, swiftDir, ringDir, 6999)
 	for _, want := range []string{"\nbind_port = 6999\n", "\nswift_dir = " + ringDir + "\nuser = root\n"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("proxy config lacks %q:\n%s", want, conf)

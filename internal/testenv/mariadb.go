@@ -1,4 +1,4 @@
-package testmariadb
+package testenv
 
 import (
 	"context"
@@ -30,9 +30,9 @@ const (
 	stopTimeout    = 30 * time.Second
 )
 
-// Server is a private mariadbd. Its methods are meant for the test's own
+// MariaDB is a private mariadbd. Its methods are meant for the test's own
 // goroutine; they are not safe for concurrent use.
-type Server struct {
+type MariaDB struct {
 	// Addr is host:port on 127.0.0.1; it stays the same across restarts.
 	Addr string
 	// DataDir is the server's datadir, kept across restarts.
@@ -47,35 +47,35 @@ type Server struct {
 	waitErr error         // cmd.Wait's result, valid once exited is closed
 }
 
-// Start initialises a datadir under t.TempDir() and starts mariadbd on it;
+// StartMariaDB initialises a datadir under t.TempDir() and starts mariadbd on it;
 // it returns once the server accepts connections. The server is killed
 // when the test ends.
-func Start(t testing.TB) *Server {
+func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
 	server, err := lookBin("mariadbd", "mysqld")
 	if err != nil {
-		unavailable(t, err)
+		StackMissing(t, err.Error()+" (tools/stack.sh install installs mariadb-server)")
 	}
 	install, err := lookBin("mariadb-install-db", "mysql_install_db")
 	if err != nil {
-		unavailable(t, err)
+		StackMissing(t, err.Error()+" (tools/stack.sh install installs mariadb-server)")
 	}
 
 	dir := t.TempDir()
-	s := &Server{DataDir: filepath.Join(dir, "data"), bin: server,
+	s := &MariaDB{DataDir: filepath.Join(dir, "data"), bin: server,
 		errLog: filepath.Join(dir, "error.log"), outLog: filepath.Join(dir, "output.log")}
 	socket := filepath.Join(dir, "mysqld.sock")
 	if len(socket) > 100 { // sun_path holds 108 bytes; a long TMPDIR would not fit
 		short, err := os.MkdirTemp("", "mdb")
 		if err != nil {
-			t.Fatalf("testmariadb: %v", err)
+			t.Fatalf("testenv: %v", err)
 		}
 		t.Cleanup(func() { _ = os.RemoveAll(short) })
 		socket = filepath.Join(short, "s")
 	}
-	port, err := freePort()
+	port, err := quietPort()
 	if err != nil {
-		t.Fatalf("testmariadb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
@@ -96,7 +96,7 @@ func Start(t testing.TB) *Server {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, install, append(installArgs, innodb...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("testmariadb: %s: %v\n%s", install, err, out)
+		t.Fatalf("testenv: %s: %v\n%s", install, err, out)
 	}
 
 	s.args = append([]string{
@@ -119,45 +119,45 @@ func Start(t testing.TB) *Server {
 
 	t.Cleanup(func() { s.stop(t) })
 	if err := s.launch(); err != nil {
-		t.Fatalf("testmariadb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	if err := s.waitReady(); err != nil {
-		t.Fatalf("testmariadb: %v\n%s", err, s.Log())
+		t.Fatalf("testenv: %v\n%s", err, s.Log())
 	}
 	return s
 }
 
 // PID is the process id of the running mariadbd.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *MariaDB) PID() int { return s.cmd.Process.Pid }
 
 // Kill sends SIGKILL to mariadbd, as a crash or the OOM killer would, and
 // returns once the process is gone.
-func (s *Server) Kill(t testing.TB) {
+func (s *MariaDB) Kill(t testing.TB) {
 	t.Helper()
 	if err := syscall.Kill(s.PID(), syscall.SIGKILL); err != nil {
-		t.Fatalf("testmariadb: kill -9 %d: %v", s.PID(), err)
+		t.Fatalf("testenv: kill -9 %d: %v", s.PID(), err)
 	}
 	select {
 	case <-s.exited:
 	case <-time.After(stopTimeout):
-		t.Fatalf("testmariadb: mariadbd %d still running %s after SIGKILL", s.PID(), stopTimeout)
+		t.Fatalf("testenv: mariadbd %d still running %s after SIGKILL", s.PID(), stopTimeout)
 	}
 }
 
 // Restart starts mariadbd again on the same datadir and port, after Kill,
 // and returns once it accepts connections (InnoDB crash recovery included).
-func (s *Server) Restart(t testing.TB) {
+func (s *MariaDB) Restart(t testing.TB) {
 	t.Helper()
 	select {
 	case <-s.exited:
 	default:
-		t.Fatalf("testmariadb: Restart while mariadbd %d is running", s.PID())
+		t.Fatalf("testenv: Restart while mariadbd %d is running", s.PID())
 	}
 	if err := s.launch(); err != nil {
-		t.Fatalf("testmariadb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	if err := s.waitReady(); err != nil {
-		t.Fatalf("testmariadb: restart: %v\n%s", err, s.Log())
+		t.Fatalf("testenv: restart: %v\n%s", err, s.Log())
 	}
 }
 
@@ -166,10 +166,10 @@ var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // CreateDatabase creates an empty utf8mb4 database, as operators are told
 // to.
-func (s *Server) CreateDatabase(t testing.TB, name string) {
+func (s *MariaDB) CreateDatabase(t testing.TB, name string) {
 	t.Helper()
 	if !validName.MatchString(name) {
-		t.Fatalf("testmariadb: database name %q: use [a-z][a-z0-9_]*", name)
+		t.Fatalf("testenv: database name %q: use [a-z][a-z0-9_]*", name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -177,18 +177,18 @@ func (s *Server) CreateDatabase(t testing.TB, name string) {
 	defer db.Close() // no idle connection left to die with the server
 	// The name matched validName: nothing to quote.
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("testmariadb: creating database %s: %v", name, err)
+		t.Fatalf("testenv: creating database %s: %v", name, err)
 	}
 }
 
 // Open returns a connection pool to dbName ("" for none), for a test to
 // look at what a server under test wrote; it is closed when the test ends.
 // Like any client's, its connections fail while the server is down.
-func (s *Server) Open(t testing.TB, dbName string) *sql.DB {
+func (s *MariaDB) Open(t testing.TB, dbName string) *sql.DB {
 	t.Helper()
 	connector, err := mysql.NewConnector(s.config(dbName))
 	if err != nil {
-		t.Fatalf("testmariadb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	db := sql.OpenDB(connector)
 	t.Cleanup(func() { _ = db.Close() }) // runs before the server stops
@@ -197,14 +197,14 @@ func (s *Server) Open(t testing.TB, dbName string) *sql.DB {
 
 // URL is the [database] connection for dbName, oslo-style
 // (mysql+pymysql://root@127.0.0.1:PORT/dbName?query).
-func (s *Server) URL(dbName string, query url.Values) string {
+func (s *MariaDB) URL(dbName string, query url.Values) string {
 	u := url.URL{Scheme: "mysql+pymysql", User: url.User("root"), Host: s.Addr, Path: "/" + dbName, RawQuery: query.Encode()}
 	return u.String()
 }
 
 // Log returns the server's error log (every start, appended) and whatever
 // it wrote to stdout and stderr, for failure messages.
-func (s *Server) Log() string {
+func (s *MariaDB) Log() string {
 	var logs []byte
 	for _, name := range []string{s.errLog, s.outLog} {
 		b, err := os.ReadFile(name)
@@ -216,7 +216,7 @@ func (s *Server) Log() string {
 	return string(logs)
 }
 
-func (s *Server) config(dbName string) *mysql.Config {
+func (s *MariaDB) config(dbName string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "root", "tcp", s.Addr, dbName
 	cfg.Timeout = time.Second
@@ -225,7 +225,7 @@ func (s *Server) config(dbName string) *mysql.Config {
 
 // launch starts a mariadbd process; only the test goroutine calls it, and
 // never while one is running.
-func (s *Server) launch() error {
+func (s *MariaDB) launch() error {
 	// A file rather than a buffer: the child writes to it directly, so
 	// reading it while mariadbd runs races with nothing.
 	out, err := os.OpenFile(s.outLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -250,7 +250,7 @@ func (s *Server) launch() error {
 
 // waitReady returns once a client can log in, or when mariadbd exits or
 // takes longer than readyTimeout.
-func (s *Server) waitReady() error {
+func (s *MariaDB) waitReady() error {
 	connector, err := mysql.NewConnector(s.config(""))
 	if err != nil {
 		return err
@@ -275,7 +275,7 @@ func (s *Server) waitReady() error {
 // stop kills the server if it is running. Nothing is lost by not shutting
 // it down cleanly: its datadir is deleted next, and InnoDB's clean
 // shutdown takes seconds on a loaded machine.
-func (s *Server) stop(t testing.TB) {
+func (s *MariaDB) stop(t testing.TB) {
 	if s.cmd == nil {
 		return
 	}
@@ -286,11 +286,11 @@ func (s *Server) stop(t testing.TB) {
 		select {
 		case <-s.exited:
 		case <-time.After(stopTimeout):
-			t.Errorf("testmariadb: mariadbd %d still running %s after SIGKILL", s.PID(), stopTimeout)
+			t.Errorf("testenv: mariadbd %d still running %s after SIGKILL", s.PID(), stopTimeout)
 		}
 	}
 	if t.Failed() {
-		t.Logf("testmariadb: mariadbd log:\n%s", s.Log())
+		t.Logf("testenv: mariadbd log:\n%s", s.Log())
 	}
 }
 
@@ -310,11 +310,11 @@ func lookBin(names ...string) (string, error) {
 	return "", fmt.Errorf("none of %s is installed (PATH, /usr/sbin, /usr/bin)", strings.Join(names, ", "))
 }
 
-// freePort picks a free loopback port below Linux's default ephemeral range
+// quietPort picks a free loopback port below Linux's default ephemeral range
 // (32768-60999). While the server is down, a port from that range could be
 // handed to an outgoing connection, or to a client dialling the server's
 // own port (a TCP self-connect), and the restart would find it taken.
-func freePort() (int, error) {
+func quietPort() (int, error) {
 	var err error
 	for range 100 {
 		port := 20000 + rand.IntN(12000)
@@ -324,14 +324,4 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free loopback port in 20000-31999: %w", err)
-}
-
-// unavailable skips the test, or fails it when the environment promises a
-// complete stack (ARCA_REQUIRE_STACK=1), as the other stack helpers do.
-func unavailable(t testing.TB, err error) {
-	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("testmariadb: %v (ARCA_REQUIRE_STACK=1; tools/stack.sh installs mariadb-server)", err)
-	}
-	t.Skipf("testmariadb: skipping: %v; install mariadb-server (tools/stack.sh does) (ARCA_REQUIRE_STACK=1 makes this a failure)", err)
 }

@@ -1,9 +1,7 @@
-package testkeystone
+package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -18,11 +16,11 @@ import (
 // the test creates in a domain of its own, with a role on that domain).
 
 // SystemToken issues a system-scoped token ("system": {"all": true}) for who.
-func (e *Env) SystemToken(t testing.TB, who string) string {
+func (e *KeystoneEnv) SystemToken(t testing.TB, who string) string {
 	t.Helper()
 	u, ok := e.Users[who]
 	if !ok {
-		t.Fatalf("testkeystone: unknown user %q", who)
+		t.Fatalf("testenv: unknown user %q", who)
 	}
 	return e.issue(t, gophercloud.AuthOptions{
 		IdentityEndpoint: e.URL, Username: u.Name, Password: u.Password, DomainName: e.UserDomain,
@@ -40,19 +38,19 @@ type DomainUser struct {
 // NewDomainUser creates, as the admin, a domain, a user in it and a role
 // assignment of role on that domain (no project anywhere), and removes all
 // three when the test ends.
-func (e *Env) NewDomainUser(t testing.TB, role string) DomainUser {
+func (e *KeystoneEnv) NewDomainUser(t testing.TB, role string) DomainUser {
 	t.Helper()
-	ic := e.Client(t, Admin)
+	ic := e.Client(t, UserAdmin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	suffix := randomHex(t)
-	d := DomainUser{DomainName: "arca-test-" + suffix, UserName: "arca-test-" + suffix, password: randomHex(t) + randomHex(t)}
+	suffix := RandomHex(t, 6)
+	d := DomainUser{DomainName: "arca-test-" + suffix, UserName: "arca-test-" + suffix, password: RandomHex(t, 6) + RandomHex(t, 6)}
 
 	enabled := true
 	dom, err := domains.Create(ctx, ic, domains.CreateOpts{Name: d.DomainName, Enabled: &enabled,
 		Description: "created by an Arca test; removed when it ends"}).Extract()
 	if err != nil {
-		t.Fatalf("testkeystone: creating domain %s: %v", d.DomainName, err)
+		t.Fatalf("testenv: creating domain %s: %v", d.DomainName, err)
 	}
 	d.DomainID = dom.ID
 	t.Cleanup(func() {
@@ -70,18 +68,18 @@ func (e *Env) NewDomainUser(t testing.TB, role string) DomainUser {
 	})
 	user, err := users.Create(ctx, ic, users.CreateOpts{Name: d.UserName, DomainID: dom.ID, Password: d.password, Enabled: &enabled}).Extract()
 	if err != nil {
-		t.Fatalf("testkeystone: creating user %s: %v", d.UserName, err)
+		t.Fatalf("testenv: creating user %s: %v", d.UserName, err)
 	}
 	d.UserID = user.ID
 	roleID := e.roleID(ctx, t, ic, role)
 	if err := roles.Assign(ctx, ic, roleID, roles.AssignOpts{UserID: user.ID, DomainID: dom.ID}).ExtractErr(); err != nil {
-		t.Fatalf("testkeystone: assigning %s on domain %s: %v", role, d.DomainName, err)
+		t.Fatalf("testenv: assigning %s on domain %s: %v", role, d.DomainName, err)
 	}
 	return d
 }
 
 // Token issues a domain-scoped token for the user.
-func (d DomainUser) Token(t testing.TB, e *Env) string {
+func (d DomainUser) Token(t testing.TB, e *KeystoneEnv) string {
 	t.Helper()
 	return e.issue(t, gophercloud.AuthOptions{
 		IdentityEndpoint: e.URL, Username: d.UserName, Password: d.password, DomainID: d.DomainID,
@@ -89,34 +87,25 @@ func (d DomainUser) Token(t testing.TB, e *Env) string {
 	})
 }
 
-func (e *Env) roleID(ctx context.Context, t testing.TB, ic *gophercloud.ServiceClient, name string) string {
+func (e *KeystoneEnv) roleID(ctx context.Context, t testing.TB, ic *gophercloud.ServiceClient, name string) string {
 	t.Helper()
 	pages, err := roles.List(ic, roles.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
-		t.Fatalf("testkeystone: listing role %s: %v", name, err)
+		t.Fatalf("testenv: listing role %s: %v", name, err)
 	}
 	list, err := roles.ExtractRoles(pages)
 	if err != nil || len(list) != 1 {
-		t.Fatalf("testkeystone: role %s: %d found, %v", name, len(list), err)
+		t.Fatalf("testenv: role %s: %d found, %v", name, len(list), err)
 	}
 	return list[0].ID
 }
 
 // issue creates a token with ao: one request to Keystone.
-func (e *Env) issue(t testing.TB, ao gophercloud.AuthOptions) string {
+func (e *KeystoneEnv) issue(t testing.TB, ao gophercloud.AuthOptions) string {
 	t.Helper()
 	id, err := e.createWith(t, ao).ExtractTokenID()
 	if err != nil {
-		t.Fatalf("testkeystone: token for %s: %v", ao.Username, err)
+		t.Fatalf("testenv: token for %s: %v", ao.Username, err)
 	}
 	return id
-}
-
-func randomHex(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

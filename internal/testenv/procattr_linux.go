@@ -1,4 +1,4 @@
-package testmariadb
+package testenv
 
 import "syscall"
 

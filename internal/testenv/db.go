@@ -1,10 +1,8 @@
-package testdb
+package testenv
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -41,7 +39,7 @@ func RawSQLite(t testing.TB) *sql.DB {
 	u := &url.URL{Scheme: "sqlite", Path: "/" + path}
 	db, _, err := dbconn.Open(context.Background(), u.String(), dbconn.Options{MaxOpenConns: poolSize})
 	if err != nil {
-		t.Fatalf("testdb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
@@ -60,28 +58,28 @@ func MySQL(t testing.TB) (*sql.DB, string) {
 func RawMySQL(t testing.TB) (*sql.DB, string) {
 	t.Helper()
 	admin, cfg := server(t)
-	name := "arca_test_" + randomHex(t, 6)
+	name := "arca_test_" + RandomHex(t, 6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The name is ours (hex), never user input.
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("testdb: creating database %s: %v", name, err)
+		t.Fatalf("testenv: creating database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("testdb: dropping database %s: %v", name, err)
+			t.Errorf("testenv: dropping database %s: %v", name, err)
 		}
 	})
 	db, _, err := dbconn.Open(ctx, osloURL(cfg, name), dbconn.Options{MaxOpenConns: poolSize})
 	if err != nil {
-		t.Fatalf("testdb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() }) // runs before the drop (LIFO)
 	_, _, dsn, err := dbconn.ParseURL(osloURL(cfg, name))
 	if err != nil {
-		t.Fatalf("testdb: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	return db, dsn
 }
@@ -145,10 +143,7 @@ func server(t testing.TB) (*sql.DB, *mysql.Config) {
 		serverDB, serverCfg = db, cfg
 	})
 	if serverErr != nil {
-		if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-			t.Fatalf("testdb: %v (ARCA_REQUIRE_STACK=1)", serverErr)
-		}
-		t.Skipf("testdb: skipping: %v; start it with tools/stack.sh or point ARCA_TEST_MYSQL_DSN at one (ARCA_REQUIRE_STACK=1 makes this a failure)", serverErr)
+		StackMissing(t, fmt.Sprintf("%v (or point ARCA_TEST_MYSQL_DSN at a server)", serverErr))
 	}
 	return serverDB, serverCfg
 }
@@ -158,14 +153,6 @@ func migrate(t testing.TB, db *sql.DB, dialect dbconn.Dialect) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := migrations.Up(ctx, db, dialect); err != nil {
-		t.Fatalf("testdb: migrating %s: %v", dialect, err)
+		t.Fatalf("testenv: migrating %s: %v", dialect, err)
 	}
-}
-
-func randomHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -3,7 +3,7 @@
 // closes the listener and every open connection as a dead network or a
 // crashed peer would, and restores it on the same port later. It is a test
 // helper only: nothing outside _test.go files should import it.
-package testproxy
+package testenv
 
 import (
 	"errors"
@@ -13,8 +13,8 @@ import (
 	"testing"
 )
 
-// Proxy forwards connections from Addr to a backend.
-type Proxy struct {
+// TCPProxy forwards connections from Addr to a backend.
+type TCPProxy struct {
 	// Addr is the proxy's host:port on 127.0.0.1; it stays the same across
 	// Cut and Restore.
 	Addr    string
@@ -26,15 +26,15 @@ type Proxy struct {
 	wg    sync.WaitGroup
 }
 
-// Start listens on a free loopback port and forwards to backend; the proxy
+// StartTCPProxy listens on a free loopback port and forwards to backend; the proxy
 // is closed when the test ends.
-func Start(t testing.TB, backend string) *Proxy {
+func StartTCPProxy(t testing.TB, backend string) *TCPProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), backend: backend, conns: map[net.Conn]struct{}{}}
+	p := &TCPProxy{Addr: ln.Addr().String(), backend: backend, conns: map[net.Conn]struct{}{}}
 	p.serve(ln)
 	t.Cleanup(p.Cut)
 	return p
@@ -42,7 +42,7 @@ func Start(t testing.TB, backend string) *Proxy {
 
 // Cut closes the listener (new connections are refused) and every
 // forwarded connection (both ends see them reset). Cutting twice is fine.
-func (p *Proxy) Cut() {
+func (p *TCPProxy) Cut() {
 	p.mu.Lock()
 	if p.ln != nil {
 		_ = p.ln.Close()
@@ -59,7 +59,7 @@ func (p *Proxy) Cut() {
 }
 
 // Restore listens again on the same address.
-func (p *Proxy) Restore(t testing.TB) {
+func (p *TCPProxy) Restore(t testing.TB) {
 	t.Helper()
 	ln, err := net.Listen("tcp", p.Addr)
 	if err != nil {
@@ -68,7 +68,7 @@ func (p *Proxy) Restore(t testing.TB) {
 	p.serve(ln)
 }
 
-func (p *Proxy) serve(ln net.Listener) {
+func (p *TCPProxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
@@ -89,7 +89,7 @@ func (p *Proxy) serve(ln net.Listener) {
 	}()
 }
 
-func (p *Proxy) track(c net.Conn) bool {
+func (p *TCPProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln == nil {
@@ -100,14 +100,14 @@ func (p *Proxy) track(c net.Conn) bool {
 	return true
 }
 
-func (p *Proxy) untrack(c net.Conn) {
+func (p *TCPProxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
 	_ = c.Close()
 }
 
-func (p *Proxy) forward(client net.Conn) {
+func (p *TCPProxy) forward(client net.Conn) {
 	if !p.track(client) {
 		return
 	}

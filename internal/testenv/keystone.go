@@ -1,17 +1,4 @@
-// Package testkeystone gives tests the real Keystone of the project's stack
-// (tools/stack.sh): its URL, the service configuration for user arca, and fresh
-// tokens for the test users demo and alt (members of projects demo and alt),
-// admin, arca (arca-api's service user), arca-object (the object servers'
-// key-manager:object-server role) and arca-filter (the filter's
-// key-manager:swift-filter role); the [keystone_authtoken] section and openstack CLI
-// environment for them; and the removal of a test's private catalog region.
-// Set the environment with
-//
-//	eval "$(tools/stack.sh env)"
-//
-// Without it a test is skipped, or fails when ARCA_REQUIRE_STACK=1 (CI, make
-// test): nothing is silently skipped where the stack is supposed to be up.
-package testkeystone
+package testenv
 
 import (
 	"context"
@@ -33,62 +20,53 @@ import (
 	"opendev.org/x/arca/internal/keystone"
 )
 
-// User names the stack provisions.
+// Names of the users the stack provisions.
 const (
-	Admin = "admin"
-	Demo  = "demo"
-	Alt   = "alt"
-	Arca  = "arca" // arca-api's service user: roles admin and service in project service
-	// ArcaObject is the object servers' user: only key-manager:object-server
+	UserAdmin = "admin"
+	UserDemo  = "demo"
+	UserAlt   = "alt"
+	UserArca  = "arca" // arca-api's service user: roles admin and service in project service
+	// UserArcaObject is the object servers' user: only key-manager:object-server
 	// (key material and active key ids of any project).
-	ArcaObject = "arca-object"
-	// ArcaFilter is the filter's user: service (to validate tokens) and
+	UserArcaObject = "arca-object"
+	// UserArcaFilter is the filter's user: service (to validate tokens) and
 	// key-manager:swift-filter (active key ids of any project, no material).
-	ArcaFilter = "arca-filter"
+	UserArcaFilter = "arca-filter"
 )
 
-// User is one test user's credentials.
-type User struct {
+// KeystoneUser is one test user's credentials.
+type KeystoneUser struct {
 	Name, Password, Project string
 }
 
-// Env is the stack's Keystone as described by `tools/stack.sh env`.
-type Env struct {
+// KeystoneEnv is the stack's Keystone as described by `tools/stack.sh env`.
+type KeystoneEnv struct {
 	URL           string // versioned, e.g. http://127.0.0.1:5000/v3
 	Region        string
 	UserDomain    string
 	ProjectDomain string
-	Users         map[string]User
+	Users         map[string]KeystoneUser
 }
 
-// unavailable skips or fails the test, as ARCA_REQUIRE_STACK says.
-func unavailable(t testing.TB, why string) {
+// LoadKeystone reads the environment and checks that Keystone answers.
+func LoadKeystone(t testing.TB) *KeystoneEnv {
 	t.Helper()
-	if os.Getenv("ARCA_REQUIRE_STACK") == "1" {
-		t.Fatalf("real Keystone required (ARCA_REQUIRE_STACK=1) but %s; run tools/stack.sh up", why)
-	}
-	t.Skipf("skipping: no real Keystone (%s); run tools/stack.sh up and eval \"$(tools/stack.sh env)\"", why)
-}
-
-// Load reads the environment and checks that Keystone answers.
-func Load(t testing.TB) *Env {
-	t.Helper()
-	e := &Env{
+	e := &KeystoneEnv{
 		URL:           os.Getenv("ARCA_TEST_KEYSTONE_URL"),
 		Region:        os.Getenv("ARCA_TEST_REGION"),
 		UserDomain:    envOr("ARCA_TEST_USER_DOMAIN", "Default"),
 		ProjectDomain: envOr("ARCA_TEST_PROJECT_DOMAIN", "Default"),
-		Users:         map[string]User{},
+		Users:         map[string]KeystoneUser{},
 	}
 	if e.URL == "" {
-		unavailable(t, "ARCA_TEST_KEYSTONE_URL is not set")
+		StackMissing(t, "no real Keystone: ARCA_TEST_KEYSTONE_URL is not set")
 	}
-	for _, who := range []string{Admin, Demo, Alt, Arca, ArcaObject, ArcaFilter} {
+	for _, who := range []string{UserAdmin, UserDemo, UserAlt, UserArca, UserArcaObject, UserArcaFilter} {
 		up := strings.ReplaceAll(strings.ToUpper(who), "-", "_")
-		u := User{Name: os.Getenv("ARCA_TEST_" + up + "_USER"), Password: os.Getenv("ARCA_TEST_" + up + "_PASSWORD"),
+		u := KeystoneUser{Name: os.Getenv("ARCA_TEST_" + up + "_USER"), Password: os.Getenv("ARCA_TEST_" + up + "_PASSWORD"),
 			Project: os.Getenv("ARCA_TEST_" + up + "_PROJECT")}
 		if u.Name == "" || u.Password == "" || u.Project == "" {
-			unavailable(t, "ARCA_TEST_"+up+"_{USER,PASSWORD,PROJECT} are not all set")
+			StackMissing(t, "no real Keystone: ARCA_TEST_"+up+"_{USER,PASSWORD,PROJECT} are not all set")
 		}
 		e.Users[who] = u
 	}
@@ -98,7 +76,7 @@ func Load(t testing.TB) *Env {
 	}
 	c, err := net.DialTimeout("tcp", parsed.Host, 2*time.Second)
 	if err != nil {
-		unavailable(t, "Keystone at "+parsed.Host+" does not answer")
+		StackMissing(t, "no real Keystone: Keystone at "+parsed.Host+" does not answer")
 	} else {
 		c.Close()
 	}
@@ -113,11 +91,11 @@ func envOr(k, def string) string {
 }
 
 // ServiceConfig is a [keystone_authtoken] for the service user arca.
-func (e *Env) ServiceConfig() keystone.Config { return e.UserConfig(Arca) }
+func (e *KeystoneEnv) ServiceConfig() keystone.Config { return e.UserConfig(UserArca) }
 
 // UserConfig is a [keystone_authtoken] for one of the stack's service users
-// (Arca, ArcaObject, ArcaFilter).
-func (e *Env) UserConfig(who string) keystone.Config {
+// (UserArca, UserArcaObject, UserArcaFilter).
+func (e *KeystoneEnv) UserConfig(who string) keystone.Config {
 	u := e.Users[who]
 	return keystone.Config{
 		WWWAuthenticateURI: e.URL,
@@ -135,11 +113,11 @@ func (e *Env) UserConfig(who string) keystone.Config {
 }
 
 // authOptions are the gophercloud credentials of one test user, scoped to their project.
-func (e *Env) authOptions(t testing.TB, who string) gophercloud.AuthOptions {
+func (e *KeystoneEnv) authOptions(t testing.TB, who string) gophercloud.AuthOptions {
 	t.Helper()
 	u, ok := e.Users[who]
 	if !ok {
-		t.Fatalf("testkeystone: unknown user %q", who)
+		t.Fatalf("testenv: unknown user %q", who)
 	}
 	return gophercloud.AuthOptions{
 		IdentityEndpoint: e.URL, Username: u.Name, Password: u.Password, DomainName: e.UserDomain,
@@ -148,24 +126,24 @@ func (e *Env) authOptions(t testing.TB, who string) gophercloud.AuthOptions {
 }
 
 // Client is an identity v3 client authenticated as who.
-func (e *Env) Client(t testing.TB, who string) *gophercloud.ServiceClient {
+func (e *KeystoneEnv) Client(t testing.TB, who string) *gophercloud.ServiceClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ao := e.authOptions(t, who)
 	pc, err := openstack.AuthenticatedClient(ctx, ao)
 	if err != nil {
-		t.Fatalf("testkeystone: authenticating as %s: %v", who, err)
+		t.Fatalf("testenv: authenticating as %s: %v", who, err)
 	}
 	ic, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{})
 	if err != nil {
-		t.Fatalf("testkeystone: identity client: %v", err)
+		t.Fatalf("testenv: identity client: %v", err)
 	}
 	return ic
 }
 
-// Token issues a fresh project-scoped token for who (Admin, Demo, Alt, Arca).
-func (e *Env) Token(t testing.TB, who string) string {
+// Token issues a fresh project-scoped token for who (UserAdmin, UserDemo, ...).
+func (e *KeystoneEnv) Token(t testing.TB, who string) string {
 	t.Helper()
 	id, _ := e.createToken(t, who)
 	return id
@@ -173,31 +151,31 @@ func (e *Env) Token(t testing.TB, who string) string {
 
 // ScopedToken issues a fresh token for who and returns it with the id of
 // the project it is scoped to (Swift's account is AUTH_<project id>).
-func (e *Env) ScopedToken(t testing.TB, who string) (token, projectID string) {
+func (e *KeystoneEnv) ScopedToken(t testing.TB, who string) (token, projectID string) {
 	t.Helper()
 	id, res := e.createToken(t, who)
 	proj, err := res.ExtractProject()
 	if err != nil || proj == nil {
-		t.Fatalf("testkeystone: project of the token for %s: %v", who, err)
+		t.Fatalf("testenv: project of the token for %s: %v", who, err)
 	}
 	return id, proj.ID
 }
 
 // createToken authenticates who with a password, without the catalog
 // lookups of an authenticated client: one request to Keystone.
-func (e *Env) createToken(t testing.TB, who string) (string, tokens.CreateResult) {
+func (e *KeystoneEnv) createToken(t testing.TB, who string) (string, tokens.CreateResult) {
 	t.Helper()
 	res := e.createWith(t, e.authOptions(t, who))
 	id, err := res.ExtractTokenID()
 	if err != nil {
-		t.Fatalf("testkeystone: token for %s: %v", who, err)
+		t.Fatalf("testenv: token for %s: %v", who, err)
 	}
 	return id, res
 }
 
 // createWith sends one token request with ao, without the catalog lookups
 // of an authenticated client.
-func (e *Env) createWith(t testing.TB, ao gophercloud.AuthOptions) tokens.CreateResult {
+func (e *KeystoneEnv) createWith(t testing.TB, ao gophercloud.AuthOptions) tokens.CreateResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -215,7 +193,7 @@ func (e *Env) createWith(t testing.TB, ao gophercloud.AuthOptions) tokens.Create
 // AuthtokenSection is a [keystone_authtoken] section for the service user
 // arca (ServiceConfig), as arca-api and arca-swift-filter read it. It ends
 // with a newline, so options or sections may follow.
-func (e *Env) AuthtokenSection() string {
+func (e *KeystoneEnv) AuthtokenSection() string {
 	c := e.ServiceConfig()
 	return fmt.Sprintf("[keystone_authtoken]\nwww_authenticate_uri = %s\nauth_type = %s\n", c.WWWAuthenticateURI, c.AuthType) +
 		PasswordOptions(c)
@@ -240,7 +218,7 @@ region_name = %s
 // variables DevStack's openrc writes (OS_USER_DOMAIN_NAME,
 // OS_PROJECT_DOMAIN_NAME). OS_CLOUD is emptied so that no clouds.yaml
 // entry of the machine's can take over.
-func (e *Env) OpenRC(who, region string) []string {
+func (e *KeystoneEnv) OpenRC(who, region string) []string {
 	u := e.Users[who]
 	return []string{
 		"OS_AUTH_URL=" + e.URL, "OS_IDENTITY_API_VERSION=3", "OS_USERNAME=" + u.Name, "OS_PASSWORD=" + u.Password,
@@ -253,9 +231,9 @@ func (e *Env) OpenRC(who, region string) []string {
 // catalog: its endpoints, the services named serviceName (none when it is
 // empty: a shared service such as key-manager must stay) and the region.
 // A failed deletion fails the test; the others are still tried.
-func (e *Env) RemoveRegion(t testing.TB, region, serviceName string) {
+func (e *KeystoneEnv) RemoveRegion(t testing.TB, region, serviceName string) {
 	t.Helper()
-	ic := e.Client(t, Admin)
+	ic := e.Client(t, UserAdmin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if pages, err := endpoints.List(ic, endpoints.ListOpts{RegionID: region}).AllPages(ctx); err == nil {
@@ -282,11 +260,11 @@ func (e *Env) RemoveRegion(t testing.TB, region, serviceName string) {
 }
 
 // Revoke revokes token in Keystone (as the admin user).
-func (e *Env) Revoke(t testing.TB, token string) {
+func (e *KeystoneEnv) Revoke(t testing.TB, token string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := tokens.Revoke(ctx, e.Client(t, Admin), token).Err; err != nil {
-		t.Fatalf("testkeystone: revoking a token: %v", err)
+	if err := tokens.Revoke(ctx, e.Client(t, UserAdmin), token).Err; err != nil {
+		t.Fatalf("testenv: revoking a token: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package teststack
+package testenv
 
 import (
 	"bytes"
@@ -30,4 +30,16 @@ func Run(extraEnv []string, dir, name string, args ...string) (string, error) {
 		return stdout.String(), fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String(), nil
+}
+
+// RunOutputs runs a command until it ends or ctx is done, with env added
+// to the test's environment, and returns its standard output and standard
+// error apart (trimmed), for tests that check what a program says where.
+func RunOutputs(ctx context.Context, env []string, name string, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	err = cmd.Run()
+	return strings.TrimSpace(outBuf.String()), strings.TrimSpace(errBuf.String()), err
 }

@@ -1,4 +1,4 @@
-package teststack
+package testenv
 
 import (
 	"fmt"
@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"opendev.org/x/arca/internal/keystone"
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
 )
 
 // python is the interpreter Swift is installed for; its ring module writes
@@ -67,10 +65,10 @@ var (
 	swiftDirLine = regexp.MustCompile(`(?m)^swift_dir = .*$`)
 )
 
-// ProxyConfig is the stack's proxy-server.conf (in swiftDir) turned to the
+// SwiftProxyConfig is the stack's proxy-server.conf (in swiftDir) turned to the
 // rings in ringDir and, unless port is 0, to that port. It runs as root:
 // without a user option swift-proxy-server switches to user swift.
-func ProxyConfig(t testing.TB, swiftDir, ringDir string, port int) string {
+func SwiftProxyConfig(t testing.TB, swiftDir, ringDir string, port int) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(swiftDir, "proxy-server.conf"))
 	if err != nil {
@@ -89,12 +87,12 @@ func ProxyConfig(t testing.TB, swiftDir, ringDir string, port int) string {
 // (WaitHealthy on URL+"/healthcheck"), so that daemons start side by side.
 func StartSwiftProxy(t testing.TB, swiftDir, ringDir, work string) (*Proc, string) {
 	t.Helper()
-	port := testapi.FreePort(t)
+	port := FreePort(t)
 	conf := filepath.Join(work, "proxy-server.conf")
-	if err := os.WriteFile(conf, []byte(ProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(SwiftProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := Start(t, nil, "swift-proxy-server", conf, "-v")
+	p := StartProc(t, nil, "swift-proxy-server", conf, "-v")
 	return p, fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
@@ -107,7 +105,7 @@ type ObjectServerConfig struct {
 	// RingDir is swift_dir: where the rings are.
 	RingDir string
 	// Keystone is the service user arca-object-server authenticates as
-	// (testkeystone's ServiceConfig); its RegionName is the catalog region
+	// (KeystoneEnv.ServiceConfig); its RegionName is the catalog region
 	// where the key service is looked up.
 	Keystone keystone.Config
 	// KeyServiceURL is arca-api's URL; empty, the key service is found in
@@ -142,7 +140,7 @@ crypto_protocol = aes_256_cbc
 	if c.KeyServiceURL != "" {
 		fmt.Fprintf(&b, "key_service_url = %s\n", c.KeyServiceURL)
 	}
-	b.WriteString(testkeystone.PasswordOptions(c.Keystone))
+	b.WriteString(PasswordOptions(c.Keystone))
 	fmt.Fprintf(&b, "active_key_cache_ttl = %[1]d\nkey_cache_ttl = %[1]d\nerror_cache_ttl = %[1]d\n", ttl)
 	return b.String()
 }
@@ -204,10 +202,10 @@ type ClusterOptions struct {
 func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	t.Helper()
 	c := &Cluster{RingDir: filepath.Join(o.Work, "rings")}
-	bins := testapi.Binaries(t)
+	bins := Binaries(t)
 	var ports []int
 	for i := 1; i <= clusterNodes; i++ {
-		n := Node{Devices: filepath.Join(o.Work, fmt.Sprintf("node%d", i)), Device: fmt.Sprintf("d%d", i), Port: testapi.FreePort(t)}
+		n := Node{Devices: filepath.Join(o.Work, fmt.Sprintf("node%d", i)), Device: fmt.Sprintf("d%d", i), Port: FreePort(t)}
 		if err := os.MkdirAll(filepath.Join(n.Devices, n.Device), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +214,7 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 		conf := o.Object
 		conf.Devices, conf.Port, conf.RingDir = n.Devices, n.Port, c.RingDir
 		conf.Write(t, n.Config)
-		n.Proc = Start(t, NewLog(t, "arca-object-server "+n.Device), filepath.Join(bins, "arca-object-server"), "--config-file", n.Config)
+		n.Proc = StartProc(t, NewLog(t, "arca-object-server "+n.Device), filepath.Join(bins, "arca-object-server"), "--config-file", n.Config)
 		c.Nodes = append(c.Nodes, n)
 		ports = append(ports, n.Port)
 	}

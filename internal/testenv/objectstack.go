@@ -1,13 +1,10 @@
-package teststack
+package testenv
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
-
-	"opendev.org/x/arca/internal/testapi"
-	"opendev.org/x/arca/internal/testkeystone"
 )
 
 // ObjectStack is the object tier's real-stack set-up: Keystone, account
@@ -18,7 +15,7 @@ import (
 // the object servers, and nothing else (docs/architecture.md).
 type ObjectStack struct {
 	*Cluster
-	API *testapi.Server
+	API *API
 	// ObjectToken is the arca-object user's (key-manager:object-server):
 	// it reads the active key id (and key material) of any project, as
 	// the object servers do.
@@ -38,19 +35,19 @@ type ObjectStack struct {
 // ago than that may be destroyed without force.
 func StartObjectStack(t testing.TB, o ClusterOptions) *ObjectStack {
 	t.Helper()
-	env := testkeystone.Load(t)
+	env := LoadKeystone(t)
 	swiftDir := SwiftDir(t)
 	ttl := o.Object.CacheTTL
 	if ttl <= 0 {
 		ttl = 1 // ObjectServerConfig's default
 	}
 	extra := fmt.Sprintf("\n%s[project_keys]\nactive_key_cache_ttl = %d\n", env.AuthtokenSection(), ttl)
-	s := &ObjectStack{API: testapi.Start(t, testapi.Options{AuthStrategy: "keystone", Extra: extra})}
-	s.ObjectToken = env.Token(t, testkeystone.ArcaObject)
-	s.KeyAdminToken = env.SystemToken(t, testkeystone.Admin)
-	o.Object.Keystone, o.Object.KeyServiceURL = env.UserConfig(testkeystone.ArcaObject), s.API.URL
+	s := &ObjectStack{API: StartAPI(t, APIOptions{AuthStrategy: "keystone", Extra: extra})}
+	s.ObjectToken = env.Token(t, UserArcaObject)
+	s.KeyAdminToken = env.SystemToken(t, UserAdmin)
+	o.Object.Keystone, o.Object.KeyServiceURL = env.UserConfig(UserArcaObject), s.API.URL
 	s.Cluster = StartCluster(t, swiftDir, o)
-	s.Token, s.Project = env.ScopedToken(t, testkeystone.Demo)
+	s.Token, s.Project = env.ScopedToken(t, UserDemo)
 	s.Storage = s.ProxyURL + "/v1/AUTH_" + s.Project
 	return s
 }

@@ -1,4 +1,4 @@
-package teststack
+package testenv
 
 import (
 	"bytes"
@@ -79,10 +79,10 @@ type Proc struct {
 	done chan struct{}
 }
 
-// Start runs the program at path with args, its output going to log (a
+// StartProc runs the program at path with args, its output going to log (a
 // NewLog labelled with the program's name when nil). It is stopped when the
 // test ends, unless stopped before.
-func Start(t testing.TB, log *LogBuffer, path string, args ...string) *Proc {
+func StartProc(t testing.TB, log *LogBuffer, path string, args ...string) *Proc {
 	t.Helper()
 	name := filepath.Base(path)
 	if log == nil {

@@ -2,11 +2,9 @@
 // binaries once per test binary, writes a configuration, creates the master
 // key and schema with arca-manage exactly as an operator would, starts the
 // server on a free loopback port and stops it when the test ends.
-package testapi
+package testenv
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -57,8 +55,8 @@ func Binaries(t testing.TB) string {
 	return binDir
 }
 
-// Options describe the arca-api to start.
-type Options struct {
+// APIOptions describe the arca-api to start.
+type APIOptions struct {
 	// DatabaseURL is the [database] connection; empty: a fresh SQLite file.
 	DatabaseURL string
 	// Extra is appended to the configuration file verbatim (more sections).
@@ -72,21 +70,21 @@ type Options struct {
 	SkipMigrations bool
 }
 
-// Server is a running arca-api.
-type Server struct {
+// API is a running arca-api.
+type API struct {
 	URL        string
 	ConfigFile string
 	KeyFile    string
 	Dir        string
 	cmd        *exec.Cmd
-	logs       *syncBuffer
+	logs       *LogBuffer
 }
 
 // Logs returns everything the server logged so far.
-func (s *Server) Logs() string { return s.logs.String() }
+func (s *API) Logs() string { return s.logs.String() }
 
 // Manage runs arca-manage against this server's configuration.
-func (s *Server) Manage(t testing.TB, args ...string) (string, error) {
+func (s *API) Manage(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	return Manage(t, s.ConfigFile, args...)
 }
@@ -99,13 +97,13 @@ func Manage(t testing.TB, configFile string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// Start writes a configuration, prepares keys and schema and starts
+// StartAPI writes a configuration, prepares keys and schema and starts
 // arca-api; it is stopped (SIGTERM, then SIGKILL) when the test ends.
-func Start(t testing.TB, opts Options) *Server {
+func StartAPI(t testing.TB, opts APIOptions) *API {
 	t.Helper()
 	dir := t.TempDir()
 	port := FreePort(t)
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: &syncBuffer{}}
+	s := &API{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: &LogBuffer{}}
 	s.ConfigFile = filepath.Join(dir, "arca.conf")
 	s.KeyFile = opts.MasterKeyFile
 	if s.KeyFile == "" {
@@ -159,9 +157,9 @@ master_key_file = %s
 }
 
 // Kill stops the server with SIGKILL, as a crash would.
-func (s *Server) Kill() { _ = s.cmd.Process.Kill() }
+func (s *API) Kill() { _ = s.cmd.Process.Kill() }
 
-func (s *Server) stop(t testing.TB, exited chan error) {
+func (s *API) stop(t testing.TB, exited chan error) {
 	// After Kill the process may be gone already: signalling it then fails
 	// harmlessly and exited reports its end. (Reading cmd.ProcessState here
 	// would race with the Wait goroutine.)
@@ -238,31 +236,4 @@ func Do(t testing.TB, method, url, body string, header map[string]string) (int, 
 		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
 	}
 	return resp.StatusCode, b
-}
-
-// Run runs a command with a timeout and returns stdout, stderr.
-func Run(ctx context.Context, env []string, name string, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()), err
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

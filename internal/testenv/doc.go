@@ -1,0 +1,33 @@
+// Package testenv is the one test environment of the project's tests: the
+// real stack that tools/stack.sh starts (Keystone, Swift, MariaDB) and the
+// private parts tests build on top of it. By concern:
+//
+//   - stack.go: StackMissing, the one switch for "the stack must be there":
+//     a test that finds a part of the stack missing calls it and is skipped,
+//     or fails when ARCA_REQUIRE_STACK=1 (make test, CI), so nothing is
+//     silently skipped where the stack is supposed to be up. SwiftDir and
+//     RequireTools go through it; RandomHex tags one test's names (regions,
+//     users, databases, containers) apart from another's.
+//   - keystone.go: the stack's Keystone (LoadKeystone, set by
+//     eval "$(tools/stack.sh env)"): tokens for its users (UserAdmin,
+//     UserDemo, UserAlt, UserArca, UserArcaObject, UserArcaFilter), the
+//     [keystone_authtoken] and openrc for them, a domain user of a test's
+//     own and the removal of a test's private catalog region.
+//   - db.go: throw-away databases, SQLite or uniquely named on the real
+//     MariaDB/MySQL (ARCA_TEST_MYSQL_DSN, default root@tcp(127.0.0.1:3306)/),
+//     opened through package dbconn with production's settings.
+//   - mariadb.go: a private mariadbd for tests that must crash the database
+//     itself (the shared server serves concurrent runs and is never killed).
+//   - proxy.go: a TCP proxy a test cuts and restores, as a dead network would.
+//   - api.go: the binaries under cmd/, built once per test binary, and real
+//     arca-api processes (StartAPI) configured and migrated with arca-manage
+//     as an operator would.
+//   - proc.go, run.go: daemons in process groups of their own stopped when
+//     the test ends (StartProc), goroutine-safe logs shown when a test fails,
+//     command-line tools run to completion (Run, RunOutputs).
+//   - swift.go, objectstack.go: Swift rings and configurations, a private
+//     object tier of two arca-object-servers behind a swift-proxy-server
+//     (StartCluster), and with an arca-api of its own (StartObjectStack).
+//
+// It is test support: import it only from _test.go files.
+package testenv
