@@ -1,7 +1,8 @@
-// Package testapi runs real arca-api processes for tests: it builds the
+// StartAPI runs real arca-api processes for tests: it builds the
 // binaries once per test binary, writes a configuration, creates the master
 // key and schema with arca-manage exactly as an operator would, starts the
 // server on a free loopback port and stops it when the test ends.
+
 package testenv
 
 import (

@@ -1,8 +1,9 @@
-// Package testproxy is a TCP proxy for fault tests: it forwards a loopback
+// TCPProxy is a TCP proxy for fault tests: it forwards a loopback
 // port to a backend (a database, a service) until the test cuts it, which
 // closes the listener and every open connection as a dead network or a
 // crashed peer would, and restores it on the same port later. It is a test
 // helper only: nothing outside _test.go files should import it.
+
 package testenv
 
 import (
@@ -63,7 +64,7 @@ func (p *TCPProxy) Restore(t testing.TB) {
 	t.Helper()
 	ln, err := net.Listen("tcp", p.Addr)
 	if err != nil {
-		t.Fatalf("testproxy: listening again on %s: %v", p.Addr, err)
+		t.Fatalf("tcpproxy: listening again on %s: %v", p.Addr, err)
 	}
 	p.serve(ln)
 }
