@@ -18,6 +18,10 @@
 // without I/O. Metadata is what a caller keeps beside an object (the
 // object server: in Swift sysmeta, package objectserver/sysmeta).
 //
+// bench.go and benchmem.go export the loops its benchmarks time (BenchLoop,
+// StreamMemory, StreamBounds), so that make bench's speed report
+// (tools/speedreport crypto) measures the same code without a copy of it.
+//
 // What it is not: it knows nothing of HTTP, Swift or Keystone, does not
 // fetch or cache project keys (callers pass raw key bytes and an id), and
 // does not hide object names, sizes or metadata. It does not detect the

@@ -113,34 +113,3 @@ func typed(err error) bool {
 	}
 	return false
 }
-
-// genReader yields size bytes of noise without holding them: it cycles
-// through a block of random bytes whose length is not a multiple of the
-// segment size, so no two segments are alike.
-type genReader struct {
-	block []byte
-	pos   int
-	left  int64
-}
-
-func newGenReader(size int64) *genReader {
-	b := make([]byte, 100003)
-	rng := rand.NewChaCha8([32]byte{7})
-	_, _ = rng.Read(b)
-	return &genReader{block: b, left: size}
-}
-
-func (g *genReader) Read(p []byte) (int, error) {
-	if g.left == 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), g.left)]
-	n := 0
-	for n < len(p) {
-		c := copy(p[n:], g.block[g.pos:])
-		n += c
-		g.pos = (g.pos + c) % len(g.block)
-	}
-	g.left -= int64(n)
-	return n, nil
-}

@@ -139,7 +139,10 @@
 // the key client), rewraps it (rewrite.go: steps 1 and 2) and queues its
 // checksum (checksum.go: step 3). frontier.go records what is done for the
 // state file; summary.go adds up the workers' counts and writes the report
-// that cli.go (the command line) prints.
+// that cli.go (the command line) prints. rewraptest holds the fixtures of
+// its tests (a one-device node, keys in memory, objects written as the
+// object server writes them), which make bench's rewrap rate report
+// (tools/speedreport rewrap) uses too.
 //
 // What it is not: a re-encryption (the data key stays the same; rotating it
 // needs a rewrite of the object through the proxy), a cluster-wide job (one

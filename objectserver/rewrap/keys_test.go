@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objectserver/rewrap/rewraptest"
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
@@ -102,17 +103,17 @@ func (a *askedKeys) since() []string {
 // key once per run moved every object onto the key rotated out.
 func TestRotationDuringRunCommitsNothingOnTheOldKey(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
 	const n = 20
 	for i := range n {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
-	target := keys.rotate("p1")
+	target := keys.Rotate("p1")
 	var once sync.Once
 	var now string
 	asked := &askedKeys{Resolver: keys}
-	beforeReplace = func(string) { once.Do(func() { now = keys.rotate("p1"); asked.rotated() }) }
+	beforeReplace = func(string) { once.Do(func() { now = keys.Rotate("p1"); asked.rotated() }) }
 	t.Cleanup(func() { beforeReplace = nil })
 	s := run(t, m, keys, func(o *Options) { o.Workers, o.Keys = 1, asked })
 	if s.Rewrapped != n || s.Failed != 0 || s.Keys[KeyRef{"p1", now}] != n || s.Active["p1"] != now {
@@ -149,13 +150,13 @@ func TestRotationDuringRunCommitsNothingOnTheOldKey(t *testing.T) {
 // job that kept the old key's bytes for the whole run rewrapped them all.
 func TestDestroyDuringRunStopsWithinKeyCacheTTL(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	old := keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	old := keys.Rotate("p1")
 	const n = 30
 	for i := range n {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
-	active := keys.rotate("p1")
+	active := keys.Rotate("p1")
 	const ttl = 150 * time.Millisecond
 	var mu sync.Mutex
 	var calls int
@@ -166,7 +167,7 @@ func TestDestroyDuringRunStopsWithinKeyCacheTTL(t *testing.T) {
 		defer mu.Unlock()
 		rewrapAt[path] = time.Now()
 		if calls++; calls == 3 {
-			keys.destroy("p1", old)
+			keys.Destroy("p1", old)
 			destroyed = time.Now()
 		}
 	}
@@ -184,7 +185,7 @@ func TestDestroyDuringRunStopsWithinKeyCacheTTL(t *testing.T) {
 	}
 	for i := range n {
 		obj := fmt.Sprint("o", i)
-		df, err := m.Object("d1", partFor(obj), 0, "AUTH_p1", "c", obj)
+		df, err := m.Object("d1", rewraptest.Partition(obj), 0, "AUTH_p1", "c", obj)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/objectserver/rewrap/rewraptest"
 )
 
 // TestRateLimitsObjectsPerSecond: --rate bounds the objects examined per
@@ -34,12 +35,12 @@ func TestRateLimitsObjectsPerSecond(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newNode(t)
-			keys := newFakeKeys()
-			keys.rotate("p1")
+			keys := rewraptest.NewKeys()
+			keys.Rotate("p1")
 			for i := range n {
 				putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 			}
-			keys.rotate("p1")
+			keys.Rotate("p1")
 			start := time.Now()
 			s := run(t, m, keys, func(o *Options) { o.Rate, o.Workers = tc.rate, tc.workers })
 			took := time.Since(start)
@@ -72,9 +73,9 @@ func TestProjectScope(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newNode(t)
-			keys := newFakeKeys()
-			old := map[string]string{"p1": keys.rotate("p1"), "p2": keys.rotate("p2")}
-			keys.rotate("p3")
+			keys := rewraptest.NewKeys()
+			old := map[string]string{"p1": keys.Rotate("p1"), "p2": keys.Rotate("p2")}
+			keys.Rotate("p3")
 			for i := range 3 {
 				putObject(t, m, keys, "p1", fmt.Sprint("a", i), body(i), nil)
 			}
@@ -84,8 +85,8 @@ func TestProjectScope(t *testing.T) {
 			for i := range 2 { // p3 never rotated: already on its active key
 				putObject(t, m, keys, "p3", fmt.Sprint("c", i), body(i), nil)
 			}
-			keys.rotate("p1")
-			keys.rotate("p2")
+			keys.Rotate("p1")
+			keys.Rotate("p2")
 			s := run(t, m, keys, tc.mod)
 			if s.Rewrapped != tc.rewrapped || s.OtherProject != tc.other || s.Failed != 0 || s.Scanned != 9 {
 				t.Fatalf("run: %+v", s)
@@ -101,7 +102,7 @@ func TestProjectScope(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Run(t.Context(), Options{Devices: t.TempDir(), Keys: newFakeKeys()}); err == nil {
+	if _, err := Run(t.Context(), Options{Devices: t.TempDir(), Keys: rewraptest.NewKeys()}); err == nil {
 		t.Error("a run without --project or --all-projects starts")
 	}
 }
@@ -135,18 +136,18 @@ func TestMainExitStatus(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newNode(t)
-			keys := newFakeKeys()
-			first := keys.rotate("p1")
+			keys := rewraptest.NewKeys()
+			first := keys.Rotate("p1")
 			putObject(t, m, keys, "p1", "a", body(1), nil)
-			second := keys.rotate("p1")
+			second := keys.Rotate("p1")
 			putObject(t, m, keys, "p1", "b", body(2), nil)
 			putObject(t, m, keys, "p1", "c", body(3), nil)
-			keys.rotate("p2")
+			keys.Rotate("p2")
 			putObject(t, m, keys, "p2", "d", body(4), nil)
-			keys.rotate("p1")
-			keys.rotate("p2")
+			keys.Rotate("p1")
+			keys.Rotate("p2")
 			if tc.destroy {
-				keys.destroy("p1", first)
+				keys.Destroy("p1", first)
 			}
 			orig := newResolver
 			t.Cleanup(func() { newResolver = orig })

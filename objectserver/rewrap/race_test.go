@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/rewrap/rewraptest"
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
@@ -62,7 +63,7 @@ func rawOf(t *testing.T, path string) *diskfile.RawMetadata {
 // file the job is about to rewrite and the key it was on.
 type raceEnv struct {
 	m                               *diskfile.Manager
-	keys                            *fakeKeys
+	keys                            *rewraptest.Keys
 	dir, oldData, oldKey, activeKey string
 }
 
@@ -89,7 +90,7 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 		{
 			name: "PUT",
 			do: func(e *raceEnv) error {
-				return writeObject(e.m, e.keys, "p1", "o", []byte("new content"), map[string]string{"X-Object-Meta-Color": "blue"})
+				return rewraptest.PutObject(e.m, e.keys, "p1", "o", []byte("new content"), map[string]string{"X-Object-Meta-Color": "blue"})
 			},
 			landed: func(e *raceEnv, files []string) bool {
 				d := withExt(files, ".data")
@@ -150,7 +151,7 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 				if len(files) != 1 || len(withExt(files, ".ts")) != 1 {
 					t.Fatalf("files %v: want only the tombstone", files)
 				}
-				df, err := e.m.Object("d1", partFor("o"), 0, "AUTH_p1", "c", "o")
+				df, err := e.m.Object("d1", rewraptest.Partition("o"), 0, "AUTH_p1", "c", "o")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -176,11 +177,11 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 		for _, op := range ops {
 			t.Run(op.name+" "+pt.name, func(t *testing.T) {
 				m := newNode(t)
-				keys := newFakeKeys()
-				e := &raceEnv{m: m, keys: keys, oldKey: keys.rotate("p1")}
+				keys := rewraptest.NewKeys()
+				e := &raceEnv{m: m, keys: keys, oldKey: keys.Rotate("p1")}
 				putObject(t, m, keys, "p1", "o", body(7), map[string]string{"X-Object-Meta-Color": "red"})
-				e.activeKey = keys.rotate("p1")
-				df, err := m.Object("d1", partFor("o"), 0, "AUTH_p1", "c", "o")
+				e.activeKey = keys.Rotate("p1")
+				df, err := m.Object("d1", rewraptest.Partition("o"), 0, "AUTH_p1", "c", "o")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -226,7 +227,7 @@ func TestClientWriteAtTheInstantOfTheRewrite(t *testing.T) {
 					t.Fatalf("summary: %+v (want 1 rewrapped, %d checksums)", s, op.checksums)
 				}
 				// only the active key is left: what reads, reads on it
-				keys.destroy("p1", e.oldKey)
+				keys.Destroy("p1", e.oldKey)
 				files := names(e.dir)
 				op.check(t, e, files)
 
@@ -279,9 +280,9 @@ func partitionHashes(m *diskfile.Manager, recalculate bool) (map[string]string, 
 // taken with part of the objects rewrapped and the rest not.
 func TestSuffixHashesUnchangedByRewrap(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	keys.rotate("p1")
-	keys.rotate("p2")
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
+	keys.Rotate("p2")
 	const n = 60
 	for i := range n {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
@@ -297,7 +298,7 @@ func TestSuffixHashesUnchangedByRewrap(t *testing.T) {
 	for i := range 5 {
 		putObject(t, m, keys, "p2", fmt.Sprint("other", i), body(i), nil)
 	}
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	before, err := partitionHashes(m, true)
 	if err != nil {
 		t.Fatal(err)

@@ -16,15 +16,16 @@ import (
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/pickle"
+	"opendev.org/x/arca/objectserver/rewrap/rewraptest"
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 func newNode(t testing.TB) *diskfile.Manager {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "d1"), 0o750); err != nil {
+	m, err := rewraptest.NewNode(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &diskfile.Manager{Devices: dir, NoFsync: true}
+	return m
 }
 
 func body(i int) []byte { return []byte(fmt.Sprintf("object %d %s", i, strings.Repeat("x", i%300))) }
@@ -52,7 +53,7 @@ func snapshot(t testing.TB, m *diskfile.Manager) (map[string]int64, map[string]s
 	return files, all
 }
 
-func run(t testing.TB, m *diskfile.Manager, keys *fakeKeys, mod func(*Options)) *Summary {
+func run(t testing.TB, m *diskfile.Manager, keys *rewraptest.Keys, mod func(*Options)) *Summary {
 	t.Helper()
 	o := Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: 1}
 	if mod != nil {
@@ -67,22 +68,22 @@ func run(t testing.TB, m *diskfile.Manager, keys *fakeKeys, mod func(*Options)) 
 
 func TestRewrapMovesEveryObjectAndChangesNothingElse(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	old := keys.rotate("p1")
-	keys.rotate("p2")
+	keys := rewraptest.NewKeys()
+	old := keys.Rotate("p1")
+	keys.Rotate("p2")
 	for i := range 40 {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), map[string]string{"X-Object-Meta-Color": "blü"})
 	}
 	putObject(t, m, keys, "p2", "other", body(1), nil)
 	// a deleted object: a tombstone newer than its .data
 	putObject(t, m, keys, "p1", "deleted", body(2), nil)
-	df, _ := m.Object("d1", partFor("deleted"), 0, "AUTH_p1", "c", "deleted")
+	df, _ := m.Object("d1", rewraptest.Partition("deleted"), 0, "AUTH_p1", "c", "deleted")
 	w, _ := df.Create()
-	ts := nextTS()
+	ts := rewraptest.NextTimestamp()
 	if err := w.Commit(context.Background(), ts.Internal()+".ts", map[string]string{"X-Timestamp": ts.Internal()}); err != nil {
 		t.Fatal(err)
 	}
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	for i := 40; i < 50; i++ {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
@@ -111,7 +112,7 @@ func TestRewrapMovesEveryObjectAndChangesNothingElse(t *testing.T) {
 	if st := run(t, m, keys, func(o *Options) { o.DryRun = true }); st.Objects(true) != 0 || st.Rewrapped != 0 {
 		t.Fatalf("status after the run: %+v", st)
 	}
-	keys.destroy("p1", old)
+	keys.Destroy("p1", old)
 	for i := range 50 {
 		name := fmt.Sprint("o", i)
 		got, o := readObject(t, m, keys, "p1", name)
@@ -139,12 +140,12 @@ func TestRewrapMovesEveryObjectAndChangesNothingElse(t *testing.T) {
 
 func TestRewrapResumesAfterInterruption(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	old := keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	old := keys.Rotate("p1")
 	for i := range 60 {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
@@ -178,10 +179,10 @@ func TestRewrapResumesAfterInterruption(t *testing.T) {
 // restores the checksum.
 func TestCrashBetweenSteps(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
 	putObject(t, m, keys, "p1", "o", body(5), nil)
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	j := &job{o: Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Hour, ResellerPrefixes: []string{"AUTH_"}}, s: &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}}}
 	if err := j.walk(context.Background()); err != nil { // no flush: the crash
 		t.Fatal(err)
@@ -206,11 +207,11 @@ func TestCrashBetweenSteps(t *testing.T) {
 
 func TestRewrapReportsFailures(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	old := keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	old := keys.Rotate("p1")
 	putObject(t, m, keys, "p1", "o", body(1), nil)
-	keys.rotate("p1")
-	keys.destroy("p1", old)
+	keys.Rotate("p1")
+	keys.Destroy("p1", old)
 	s := run(t, m, keys, nil)
 	if s.Failed != 1 || s.Reasons["old key: key destroyed"] != 1 || s.Keys[KeyRef{"p1", old}] != 1 {
 		t.Fatalf("%+v", s)
@@ -228,13 +229,13 @@ func TestRewrapReportsFailures(t *testing.T) {
 // key, none is left without its checksum and every one reads.
 func TestParallelRunKilledAndResumed(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	old := keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	old := keys.Rotate("p1")
 	const n = 300
 	for i := range n {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	total, runs := 0, 0
 	for stop := 40; ; stop += 60 {
@@ -279,7 +280,7 @@ func TestParallelRunKilledAndResumed(t *testing.T) {
 		}
 		return nil
 	})
-	keys.destroy("p1", old)
+	keys.Destroy("p1", old)
 	for i := range n {
 		if got, _ := readObject(t, m, keys, "p1", fmt.Sprint("o", i)); !bytes.Equal(got, body(i)) {
 			t.Fatalf("o%d reads %q", i, got)
@@ -353,11 +354,11 @@ func TestCrashAfterEachStep(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newNode(t)
-			keys := newFakeKeys()
-			old := keys.rotate("p1")
+			keys := rewraptest.NewKeys()
+			old := keys.Rotate("p1")
 			putObject(t, m, keys, "p1", "o", body(9), map[string]string{"X-Object-Meta-Color": "red"})
-			active := keys.rotate("p1")
-			df, err := m.Object("d1", partFor("o"), 0, "AUTH_p1", "c", "o")
+			active := keys.Rotate("p1")
+			df, err := m.Object("d1", rewraptest.Partition("o"), 0, "AUTH_p1", "c", "o")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +423,7 @@ func TestCrashAfterEachStep(t *testing.T) {
 			if repaired.Checksum == nil || repaired.Values[sysmeta.Prefix+"Key-Id"] != active {
 				t.Fatalf("after the repair run: checksum %q, key %s", repaired.Checksum, repaired.Values[sysmeta.Prefix+"Key-Id"])
 			}
-			keys.destroy("p1", old)
+			keys.Destroy("p1", old)
 			if got, o := readObject(t, m, keys, "p1", "o"); !bytes.Equal(got, body(9)) || o.Metadata["X-Object-Meta-Color"] != "red" {
 				t.Fatalf("after the repair reads %q with %v", got, o.Metadata)
 			}
@@ -439,15 +440,15 @@ func TestCrashAfterEachStep(t *testing.T) {
 // key it still depends on. A real plaintext object stays plain.
 func TestStrippedMetadataIsNotPlain(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
 	putObject(t, m, keys, "p1", "stripped", body(1), nil)
 	if err := commitFile(m, "p1", "plain", func(ts diskfile.Timestamp) (string, map[string]string) {
 		return ts.Internal() + ".data", map[string]string{"X-Timestamp": ts.Internal(), "Content-Length": "0", "Content-Type": "text/plain"}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	df, err := m.Object("d1", partFor("stripped"), 0, "AUTH_p1", "c", "stripped")
+	df, err := m.Object("d1", rewraptest.Partition("stripped"), 0, "AUTH_p1", "c", "stripped")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,13 +495,13 @@ func TestStrippedMetadataIsNotPlain(t *testing.T) {
 // of what was rewrapped are restored all the same.
 func TestStateFileErrorStopsEveryWorker(t *testing.T) {
 	m := newNode(t)
-	keys := newFakeKeys()
-	keys.rotate("p1")
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
 	const n = 300
 	for i := range n {
 		putObject(t, m, keys, "p1", fmt.Sprint("o", i), body(i), nil)
 	}
-	keys.rotate("p1")
+	keys.Rotate("p1")
 	// its folder does not exist: the first save after a suffix fails
 	stateFile := filepath.Join(t.TempDir(), "missing", "state.json")
 	s, err := Run(context.Background(), Options{Devices: m.Devices, Project: "p1", Keys: keys, ChecksumDelay: time.Millisecond,

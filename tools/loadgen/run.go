@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"opendev.org/x/arca/internal/rawhttp"
+	"opendev.org/x/arca/tools/internal/rawhttp"
 )
 
 // newClient is a keep-alive client with an idle pool large enough that no

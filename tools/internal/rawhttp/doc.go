@@ -16,5 +16,5 @@
 // clean-up and anything else should use net/http.
 //
 // It is used by tools/loadgen (make bench's key-service part) and by the
-// object server's speed report (objectserver's TestBenchReport).
+// object-server comparison (tools/speedreport objectserver).
 package rawhttp
