@@ -248,10 +248,11 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 
 	// Tokens first: an invalid one never reaches Swift, whatever the request.
 	user, status, msg := f.checkTokens(r, rl)
+	if status == http.StatusUnauthorized {
+		f.unauthorized(w, r)
+		return
+	}
 	if status != 0 {
-		if status == http.StatusUnauthorized && f.cfg.WWWAuthenticate != "" {
-			w.Header().Set("WWW-Authenticate", f.cfg.WWWAuthenticate)
-		}
 		localError(w, r, status, msg)
 		return
 	}
@@ -513,6 +514,58 @@ func checkHeaders(h http.Header) error {
 // answer of its own: a short text body naming the reason, in Swift's manner.
 func localError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	swiftAnswer(w, r, status, "text/plain; charset=UTF-8", http.StatusText(status)+": "+msg+"\n")
+}
+
+// unauthorizedPage is the body of Swift's 401.
+const unauthorizedPage = "<html><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the document you requested.</p></html>"
+
+// unauthorized answers a request whose token Keystone refused with
+// Swift's own 401: its page, its realm challenge and then Keystone's, as
+// keystoneauth and keystonemiddleware write them. Like Swift's, the answer
+// to HEAD declares no length.
+func (f *Filter) unauthorized(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Add("WWW-Authenticate", `Swift realm="`+pyQuote(swiftRealm(r.URL.Path))+`"`)
+	if f.cfg.WWWAuthenticate != "" {
+		h.Add("WWW-Authenticate", f.cfg.WWWAuthenticate)
+	}
+	if r.Method != http.MethodHead {
+		swiftAnswer(w, r, http.StatusUnauthorized, htmlType, unauthorizedPage)
+		return
+	}
+	id := newTransID()
+	h.Set("X-Trans-Id", id)
+	h.Set("X-Openstack-Request-Id", id)
+	h.Set("Content-Type", htmlType)
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// swiftRealm is the realm of Swift's challenge for a path: its account
+// (split_path(path, 2, 3, True)), or "unknown" when it names none.
+func swiftRealm(path string) string {
+	segs := strings.SplitN(path, "/", 4)
+	if len(segs) < 3 || segs[0] != "" || segs[1] == "" || segs[2] == "" {
+		return "unknown"
+	}
+	if realm := segs[2]; realm != "v1.0" && realm != "auth" {
+		return realm
+	}
+	return "unknown"
+}
+
+// pyQuote percent-encodes s as Python's urllib.parse.quote does by default:
+// everything but letters, digits, "_.-~" and "/".
+func pyQuote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.-~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // htmlType is the Content-Type of Swift's own error pages.

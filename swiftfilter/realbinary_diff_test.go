@@ -3,6 +3,7 @@ package swiftfilter
 import (
 	"bytes"
 	"fmt"
+	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -89,6 +90,8 @@ func compareRaw(r rawTargets, http10 bool) (diffs []fieldDiff, compared int) {
 	for _, k := range sorted {
 		pv, fv := strings.Join(p.resp.Header[k], " | "), strings.Join(f.resp.Header[k], " | ")
 		switch {
+		case k == "Content-Type" && boundary(p.resp) != "" && boundary(f.resp) != "":
+			pv, fv = strings.ReplaceAll(pv, boundary(p.resp), "BOUNDARY"), strings.ReplaceAll(fv, boundary(f.resp), "BOUNDARY")
 		case k == "Connection":
 			continue // compared as sent, below
 		case presenceOnly[k]:
@@ -98,6 +101,10 @@ func compareRaw(r rawTargets, http10 bool) (diffs []fieldDiff, compared int) {
 	}
 	add("header Connection", p.connection, f.connection)
 	pb, fb := string(p.body), string(f.body)
+	if pbd, fbd := boundary(p.resp), boundary(f.resp); pbd != "" && fbd != "" {
+		// Each answer draws its own multipart boundary.
+		pb, fb = strings.ReplaceAll(pb, pbd, "BOUNDARY"), strings.ReplaceAll(fb, fbd, "BOUNDARY")
+	}
 	if bytes.Contains(p.body, []byte("AUTH_")) {
 		// Listings name the {side} objects; compare their shape only.
 		pb, fb = fmt.Sprintf("%d lines", bytes.Count(p.body, []byte("\n"))), fmt.Sprintf("%d lines", bytes.Count(f.body, []byte("\n")))
@@ -105,6 +112,15 @@ func compareRaw(r rawTargets, http10 bool) (diffs []fieldDiff, compared int) {
 	add("body", pb, fb)
 	add("connection closed", fmt.Sprint(p.closed), fmt.Sprint(f.closed))
 	return diffs, compared
+}
+
+// boundary is the multipart boundary of a response, if it has one.
+func boundary(r *http.Response) string {
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	return params["boundary"]
 }
 
 func presence(h http.Header, k string) string {

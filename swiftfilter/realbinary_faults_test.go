@@ -134,3 +134,85 @@ func mustRaw(t *testing.T, addr, method, req string, e *binEnv, cont string, sta
 	}
 	return r
 }
+
+// TestRealBinaryDifferential compares the filter's answers with the proxy's
+// for what the filter does itself: headers it adds or strips, answers it
+// writes, HEAD bodies, status lines, ids and dates, chunked bodies. Every
+// difference left is one docs/compatibility.md ("The filter") explains.
+func TestRealBinaryDifferential(t *testing.T) {
+	e := startBinary(t)
+	cont := "diff-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	mustRaw(t, e.proxy, "PUT", head("PUT {acct}/{cont} HTTP/1.1", "Host: x", "X-Auth-Token: {tok}", "Content-Length: 0"), e, cont, http.StatusCreated)
+	mustRaw(t, e.proxy, "PUT", head("PUT {acct}/{cont}/src HTTP/1.1", "Host: x", "X-Auth-Token: {tok}", "Content-Length: 10")+"0123456789", e, cont, http.StatusCreated)
+	tok, obj := "X-Auth-Token: {tok}", "{acct}/{cont}/src"
+	corpus := []rawCase{
+		{name: "GET object", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok)},
+		{name: "HEAD object", method: "HEAD", req: head("HEAD "+obj+" HTTP/1.1", "Host: x", tok)},
+		{name: "GET range", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok, "Range: bytes=2-4")},
+		{name: "GET multirange", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok, "Range: bytes=0-1,5-6")},
+		{name: "GET unsatisfiable", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok, "Range: bytes=20-30")},
+		{name: "GET If-None-Match *", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok, "If-None-Match: *")},
+		{name: "GET forged key id", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", tok, "X-Arca-Key-Id: forged")},
+		{name: "GET missing", method: "GET", req: head("GET {acct}/{cont}/none HTTP/1.1", "Host: x", tok)},
+		{name: "HEAD missing", method: "HEAD", req: head("HEAD {acct}/{cont}/none HTTP/1.1", "Host: x", tok)},
+		{name: "DELETE missing", method: "DELETE", req: head("DELETE {acct}/{cont}/none HTTP/1.1", "Host: x", tok)},
+		{name: "GET listing json", method: "GET", req: head("GET {acct}/{cont}?format=json HTTP/1.1", "Host: x", tok)},
+		{name: "HEAD account", method: "HEAD", req: head("HEAD {acct} HTTP/1.1", "Host: x", tok)},
+		{name: "GET info", method: "GET", req: head("GET /info HTTP/1.1", "Host: x")},
+		{name: "GET no token", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x")},
+		{name: "GET bad version", method: "GET", req: head("GET /v2/AUTH_x/c HTTP/1.1", "Host: x", tok)},
+		{name: "GET unknown path", method: "GET", req: head("GET /nowhere HTTP/1.1", "Host: x")},
+		{name: "OPTIONS object", method: "OPTIONS", req: head("OPTIONS "+obj+" HTTP/1.1", "Host: x", "Origin: http://example.com", "Access-Control-Request-Method: GET")},
+		{name: "PUT chunked", method: "PUT", req: head("PUT {acct}/{cont}/chunked-{side} HTTP/1.1", "Host: x", tok, "Transfer-Encoding: chunked") + "5\r\nhello\r\n0\r\n\r\n"},
+		{name: "PUT Content-Length 0", method: "PUT", req: head("PUT {acct}/{cont}/empty-{side} HTTP/1.1", "Host: x", tok, "Content-Length: 0")},
+		{name: "PUT with body and Expect", method: "PUT", req: head("PUT {acct}/{cont}/exp-{side} HTTP/1.1", "Host: x", tok, "Content-Length: 3", "Expect: 100-continue") + "abc"},
+		{name: "POST metadata", method: "POST", req: head("POST "+obj+" HTTP/1.1", "Host: x", tok, "X-Object-Meta-Color: blue", "Content-Length: 0")},
+		{name: "COPY", method: "COPY", req: head("COPY "+obj+" HTTP/1.1", "Host: x", tok, "Destination: {cont}/copied-{side}")},
+		// The filter's own answers.
+		{name: "GET invalid token", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", "X-Auth-Token: bogus")},
+		{name: "HEAD invalid token", method: "HEAD", req: head("HEAD "+obj+" HTTP/1.1", "Host: x", "X-Auth-Token: bogus")},
+		{name: "GET info invalid token", method: "GET", req: head("GET /info HTTP/1.1", "Host: x", "X-Auth-Token: bogus")},
+		{name: "GET folded token header", method: "GET", req: head("GET "+obj+" HTTP/1.1", "Host: x", "X_Auth_Token: {tok}")},
+		{name: "GET raw NUL", method: "GET", req: head("GET "+obj+"\x00 HTTP/1.1", "Host: x", tok)},
+		{name: "CONNECT", method: "CONNECT", req: head("CONNECT "+obj+" HTTP/1.1", "Host: x", tok)},
+		{name: "GET healthcheck", method: "GET", req: head("GET /healthcheck HTTP/1.1", "Host: x")},
+		{name: "HEAD healthcheck", method: "HEAD", req: head("HEAD /healthcheck HTTP/1.1", "Host: x")},
+	}
+	const (
+		noBodyStatus = "net/http sends no Content-Length (nor, on 304, Content-Type) with 204 and 304 (RFC 9110)"
+		failClosed   = "the filter refuses an invalid token wherever it is sent; Swift ignores it where anonymous access is allowed"
+		folded       = "the filter refuses a header name WSGI would fold onto a token or destination header it reads"
+		rawNUL       = "net/http refuses a raw NUL in the request line before the filter sees it"
+		connect      = "the filter never forwards CONNECT"
+		health       = "the filter answers /healthcheck itself (internal/health), with no transaction id"
+	)
+	explained := map[explainedKey]string{
+		{"GET If-None-Match *", "header Content-Length"}: noBodyStatus,
+		{"GET If-None-Match *", "header Content-Type"}:   noBodyStatus,
+		{"HEAD account", "header Content-Length"}:        noBodyStatus,
+	}
+	for field, cases := range map[string]map[string]string{
+		"status":                        {"GET info invalid token": failClosed, "GET folded token header": folded, "GET raw NUL": rawNUL, "HEAD healthcheck": health},
+		"header Content-Length":         {"GET info invalid token": failClosed, "GET folded token header": folded, "GET raw NUL": rawNUL, "CONNECT": connect, "HEAD healthcheck": health},
+		"header Content-Type":           {"GET info invalid token": failClosed, "GET folded token header": folded, "GET raw NUL": rawNUL, "CONNECT": connect, "GET healthcheck": health, "HEAD healthcheck": health},
+		"header Www-Authenticate":       {"GET info invalid token": failClosed},
+		"body":                          {"GET info invalid token": failClosed, "GET folded token header": folded, "GET raw NUL": rawNUL, "CONNECT": connect},
+		"header Accept-Ranges":          {"GET folded token header": folded},
+		"header Etag":                   {"GET folded token header": folded},
+		"header Last-Modified":          {"GET folded token header": folded},
+		"header X-Object-Meta-Color":    {"GET folded token header": folded},
+		"header X-Timestamp":            {"GET folded token header": folded},
+		"header Date":                   {"GET raw NUL": rawNUL},
+		"header X-Trans-Id":             {"GET raw NUL": rawNUL, "GET healthcheck": health, "HEAD healthcheck": health},
+		"header X-Openstack-Request-Id": {"GET raw NUL": rawNUL, "GET healthcheck": health, "HEAD healthcheck": health},
+		"header Connection":             {"GET raw NUL": rawNUL},
+		"connection closed":             {"GET raw NUL": rawNUL},
+		"header Allow":                  {"CONNECT": connect},
+		"header Cache-Control":          {"GET healthcheck": health, "HEAD healthcheck": health},
+	} {
+		for name, why := range cases {
+			explained[explainedKey{name, field}] = why
+		}
+	}
+	checkDifferential(t, e, cont, corpus, explained)
+}
