@@ -15,11 +15,13 @@
 //     (X_Auth_Token for X-Auth-Token, Destination_Account, ...) are refused
 //     with 400: Swift would read them while the filter did not.
 //  3. The path is split the way Swift splits it (ParsePath); a path that is
-//     not UTF-8 or holds a NUL is refused with 400.
+//     not UTF-8 or holds a NUL gets Swift's own answer, 412 "Invalid UTF8
+//     or contains NULL", before any token is read (as in Swift).
 //  4. Every token the request carries (X-Auth-Token, X-Storage-Token,
 //     X-Service-Token) is validated with Keystone through a bounded cache: an
 //     invalid one answers 401 with WWW-Authenticate, Keystone unavailable 503;
 //     either way nothing reaches Swift and no key is resolved (fail closed).
+//     The 401 is Swift's (its page, realm challenge, then Keystone's).
 //     Requests without a token (TempURL, FormPost, public containers, /info)
 //     pass: Swift decides. The user token is the one keystonemiddleware
 //     takes: X-Auth-Token whenever that header is present (even empty), else
@@ -45,7 +47,14 @@
 //     (httputil.ReverseProxy: no body buffering, Expect: 100-continue end to
 //     end, chunked bodies, 256 KiB copy buffers, a keep-alive pool, the
 //     client's disconnection cancels the upstream request). The upstream
-//     unreachable answers 503.
+//     unreachable answers 503. Full duplex (upstream.go): Swift's early
+//     answers (413, 401, 404 ...) reach a client still holding its body
+//     back at once; Expect: 100-continue is Swift's to answer, never the
+//     filter's. A PUT or POST with neither Content-Length nor
+//     Transfer-Encoding goes upstream without them on a connection of its
+//     own (net/http would add Content-Length: 0, and Swift stores an empty
+//     object where it answers 411). Connection is answered as eventlet
+//     does. docs/compatibility.md lists what still differs, and why.
 //
 // Filter.Wrap applies steps 2 to 6 in front of any http.Handler, for Go
 // servers that want the same checks without the proxy.

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,7 +163,7 @@ func (f *Filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localError(w, r, http.StatusServiceUnavailable, "No upstream Swift proxy is configured.")
 		return
 	}
-	f.serve(w, r, f.proxy)
+	f.serve(w, r, http.HandlerFunc(f.toUpstream))
 }
 
 // Wrap returns next behind the filter: requests reach next only with their
@@ -210,13 +212,16 @@ type requestLog struct {
 func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	r, unread := answerEarly(rec, r)
 	var rl requestLog
 	f.handle(rec, r, next, &rl)
+	unread()
 	f.access(r, rec, &rl, start)
 }
 
 // handle does the work of one request; it returns once the response is done.
 func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *requestLog) {
+	swiftConnection(w.Header(), r)
 	// Swift has no CONNECT; forwarding one would tunnel a client's bytes
 	// through the shared connection pool to the proxy (the reverse-proxy
 	// case of GO-2026-6605). It ends here.
@@ -232,8 +237,10 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 	}
 	target, err := ParsePath(r.URL.Path)
 	if err != nil {
+		// Swift's proxy answers these itself, before any token is read,
+		// and a client may branch on the answer: give Swift's, exactly.
 		rl.outcome = err.Error()
-		localError(w, r, http.StatusBadRequest, "Invalid path: not UTF-8 or contains NUL.")
+		swiftAnswer(w, r, http.StatusPreconditionFailed, htmlType, "Invalid UTF8 or contains NULL")
 		return
 	}
 	rl.account = target.Account
@@ -241,10 +248,11 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 
 	// Tokens first: an invalid one never reaches Swift, whatever the request.
 	user, status, msg := f.checkTokens(r, rl)
+	if status == http.StatusUnauthorized {
+		f.unauthorized(w, r)
+		return
+	}
 	if status != 0 {
-		if status == http.StatusUnauthorized && f.cfg.WWWAuthenticate != "" {
-			w.Header().Set("WWW-Authenticate", f.cfg.WWWAuthenticate)
-		}
 		localError(w, r, status, msg)
 		return
 	}
@@ -265,6 +273,24 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 		}
 	}
 	next.ServeHTTP(w, r)
+}
+
+// swiftConnection sets the Connection header of the answer to r as
+// Swift's server (eventlet) does: it keeps the connection for an HTTP/1.1
+// request unless told "close", and for any request whose Connection is
+// exactly "keep-alive" (any case), which it then echoes; every other
+// answer says "Connection: close" and the connection is closed after it.
+// The proxy's own Connection header is hop-by-hop and does not pass the
+// filter, so the filter says it. net/http still closes where it must
+// (an unread body), and then says so.
+func swiftConnection(h http.Header, r *http.Request) {
+	switch c := strings.ToLower(r.Header.Get("Connection")); {
+	case c == "keep-alive":
+		h.Set("Connection", "keep-alive")
+	case r.ProtoAtLeast(1, 1) && c != "close":
+	default:
+		h.Set("Connection", "close")
+	}
 }
 
 // tokenHeaders are the headers keystonemiddleware reads a token from.
@@ -484,9 +510,71 @@ func checkHeaders(h http.Header) error {
 	return nil
 }
 
-// localError answers a request the filter refuses, in Swift's manner: a short
-// text body and a transaction id so that operators can find the log line.
+// localError answers a request the filter refuses where Swift has no
+// answer of its own: a short text body naming the reason, in Swift's manner.
 func localError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	swiftAnswer(w, r, status, "text/plain; charset=UTF-8", http.StatusText(status)+": "+msg+"\n")
+}
+
+// unauthorizedPage is the body of Swift's 401.
+const unauthorizedPage = "<html><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the document you requested.</p></html>"
+
+// unauthorized answers a request whose token Keystone refused with
+// Swift's own 401: its page, its realm challenge and then Keystone's, as
+// keystoneauth and keystonemiddleware write them. Like Swift's, the answer
+// to HEAD declares no length.
+func (f *Filter) unauthorized(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Add("WWW-Authenticate", `Swift realm="`+pyQuote(swiftRealm(r.URL.Path))+`"`)
+	if f.cfg.WWWAuthenticate != "" {
+		h.Add("WWW-Authenticate", f.cfg.WWWAuthenticate)
+	}
+	if r.Method != http.MethodHead {
+		swiftAnswer(w, r, http.StatusUnauthorized, htmlType, unauthorizedPage)
+		return
+	}
+	id := newTransID()
+	h.Set("X-Trans-Id", id)
+	h.Set("X-Openstack-Request-Id", id)
+	h.Set("Content-Type", htmlType)
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// swiftRealm is the realm of Swift's challenge for a path: its account
+// (split_path(path, 2, 3, True)), or "unknown" when it names none.
+func swiftRealm(path string) string {
+	segs := strings.SplitN(path, "/", 4)
+	if len(segs) < 3 || segs[0] != "" || segs[1] == "" || segs[2] == "" {
+		return "unknown"
+	}
+	if realm := segs[2]; realm != "v1.0" && realm != "auth" {
+		return realm
+	}
+	return "unknown"
+}
+
+// pyQuote percent-encodes s as Python's urllib.parse.quote does by default:
+// everything but letters, digits, "_.-~" and "/".
+func pyQuote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.-~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// htmlType is the Content-Type of Swift's own error pages.
+const htmlType = "text/html; charset=UTF-8"
+
+// swiftAnswer writes a whole answer as Swift's proxy writes its own: the
+// body with its length (and no body to HEAD), a transaction id so that
+// operators can find the log line.
+func swiftAnswer(w http.ResponseWriter, r *http.Request, status int, contentType, body string) {
 	if status == statusClientClosed {
 		return
 	}
@@ -494,17 +582,11 @@ func localError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	id := newTransID()
 	h.Set("X-Trans-Id", id)
 	h.Set("X-Openstack-Request-Id", id)
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
-	body := http.StatusText(status) + ": " + msg + "\n"
-	h.Set("Content-Length", fmt.Sprint(len(body)))
-	if r.Body != nil && r.ContentLength != 0 {
-		// The body is not read: do not let the client send it (Expect) nor
-		// reuse a connection with unread bytes.
-		h.Set("Connection", "close")
-	}
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write([]byte(body))
+		_, _ = io.WriteString(w, body)
 	}
 }
 

@@ -102,6 +102,11 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 	if rt == nil {
 		rt = newTransport(f.cfg)
 	}
+	rt = &lengthlessTransport{
+		base:          rt,
+		dialer:        &net.Dialer{Timeout: f.cfg.ConnTimeout, KeepAlive: 30 * time.Second},
+		headerTimeout: f.cfg.ResponseHeaderTimeout,
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Hop-by-hop headers are gone by now, among them whatever the
@@ -119,12 +124,21 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 			pr.SetXForwarded()
 			pr.Out.Header.Del("X-Forwarded-Host")
 			pr.Out.Header.Del("X-Forwarded-Proto")
+			// Without a 100 Continue from Swift, the transport sends the
+			// body anyway when it means to keep the connection: it would
+			// read the client's body, and net/http would answer the
+			// client 100 Continue where Swift did not. A connection of
+			// its own per such request keeps the decision Swift's.
+			if expectsContinue(pr.In) {
+				pr.Out.Close = true
+			}
 		},
-		Transport:     rt,
-		BufferPool:    &bufferPool{},
-		FlushInterval: -1, // responses of unknown length stream at once
-		ErrorLog:      nil,
-		ErrorHandler:  f.upstreamError,
+		ModifyResponse: closeUnsent,
+		Transport:      rt,
+		BufferPool:     &bufferPool{},
+		FlushInterval:  -1, // responses of unknown length stream at once
+		ErrorLog:       nil,
+		ErrorHandler:   f.upstreamError,
 	}
 }
 
