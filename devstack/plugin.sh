@@ -5,10 +5,12 @@
 # arca-api as the key-manager service, puts arca-swift-filter in front of the
 # Swift proxy and arca-object-server behind it.
 #
-# DevStack sources this file with the phase as arguments ("stack install",
-# "stack post-config", "stack extra", "unstack", "clean"); iniset, iniget,
-# die, run_process, stop_process, wait_for_service, is_service_enabled,
-# enable_service, install_package, create_service_user, get_or_create_user,
+# DevStack sources this file with the phase as arguments ("stack
+# pre-install", "stack install", "stack post-config", "stack extra", "stack
+# test-config", "unstack", "clean"); every "stack" phase first refuses
+# set-ups the plugin does not support. iniset, iniget, die, echo_summary,
+# ipv6_unquote, run_process, stop_process, wait_for_service,
+# is_service_enabled, enable_service, install_package, create_service_user, get_or_create_user,
 # get_or_create_role, get_or_add_user_project_role,
 # configure_keystone_authtoken_middleware, get_or_create_service,
 # get_or_create_endpoint, recreate_database and database_connection_url
@@ -17,7 +19,9 @@
 # Variables (defaults in settings) read from DevStack: DEST, DATA_DIR,
 # STACK_USER, SERVICE_HOST, SERVICE_PASSWORD, SERVICE_PROJECT_NAME,
 # SERVICE_DOMAIN_NAME, KEYSTONE_SERVICE_URI, REGION_NAME, SWIFT_CONF_DIR,
-# SWIFT_STORAGE_IPS.
+# SWIFT_STORAGE_IPS, SWIFT_BIN_DIR, SWIFT_REPLICAS, SWIFT_USE_MOD_WSGI,
+# DATABASE_TYPE, OFFLINE, NOVA_CONF, CINDER_CONF, GLANCE_API_CONF,
+# TEMPEST_CONFIG.
 
 # Saves and turns off xtrace, as DevStack's plugins do: configs carry passwords.
 _XTRACE_ARCA=$(set +o | grep xtrace)
