@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -179,26 +180,39 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
 	apiPort, filterPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	// Swift's own object servers (s-object) of the two nodes, and rsyncd.
+	swiftObj := []int{testenv.FreePort(t), testenv.FreePort(t)}
+	rsyncPort := testenv.FreePort(t)
+	etc := filepath.Join(dir, "etc")
 	p.vars = map[string]string{
 		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": "root",
 		"SERVICE_DIR": filepath.Join(dir, "status"), "LOGDIR": filepath.Join(dir, "logs"),
-		"SERVICE_HOST": "127.0.0.1", "SERVICE_LISTEN_ADDRESS": "127.0.0.1", "SERVICE_PROTOCOL": "http",
+		// SERVICE_IP_VERSION=6's listen address, bracketed as stackrc
+		// writes it; lib/swift's unquoted one. Keystone stays on IPv4.
+		"SERVICE_HOST": "127.0.0.1", "SERVICE_LISTEN_ADDRESS": "[::]", "SERVICE_PROTOCOL": "http",
 		"SERVICE_PASSWORD": "Dst-" + testenv.RandomHex(t, 8), "SERVICE_PROJECT_NAME": ks.Users[testenv.UserArca].Project,
 		"SERVICE_DOMAIN_NAME": ks.UserDomain, "KEYSTONE_SERVICE_URI": keystoneURI, "REGION_NAME": ks.Region,
-		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "",
+		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "", "ENABLE_DEBUG_LOG_LEVEL": "False",
 		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
 		"DATABASE_PASSWORD": mcfg.Passwd,
 		"SWIFT_CONF_DIR":    filepath.Join(dir, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(filterPort),
-		"SWIFT_DEFAULT_BIND_PORT_INT": strconv.Itoa(proxyPort), "SWIFT_SERVICE_LISTEN_ADDRESS": "127.0.0.1",
-		"ENABLED_SERVICES": "key,mysql,s-proxy,s-account,s-container",
+		"SWIFT_DEFAULT_BIND_PORT_INT": strconv.Itoa(proxyPort), "SWIFT_SERVICE_LISTEN_ADDRESS": "::",
+		"SWIFT_REPLICAS": "2", "SWIFT_USE_MOD_WSGI": "False",
+		// A venv install: swift-ring-builder is in SWIFT_BIN_DIR only.
+		"SWIFT_BIN_DIR": filepath.Join(dir, "swift-venv", "bin"),
+		// Services whose configs the plugin edits (lib/barbican's
+		// key_manager) and tempest's (test-config).
+		"ENABLED_SERVICES": "key,mysql,s-proxy,s-object,s-account,s-container,g-api,n-cpu,c-vol,tempest",
+		"NOVA_CONF":        filepath.Join(etc, "nova.conf"), "CINDER_CONF": filepath.Join(etc, "cinder.conf"),
+		"GLANCE_API_CONF": filepath.Join(etc, "glance-api.conf"), "TEMPEST_CONFIG": filepath.Join(etc, "tempest.conf"),
 		// The plugin's own knobs: a private region, user, database, ports.
-		"ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "bin"), "ARCA_CONF_DIR": filepath.Join(dir, "etc", "arca"),
+		"ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "bin"), "ARCA_CONF_DIR": filepath.Join(etc, "arca"),
 		"ARCA_REGION_NAME": region, "ARCA_SERVICE_USER": svcUser, "ARCA_DB_NAME": dbName,
 		"ARCA_OBJECT_SERVICE_USER": objUser, "ARCA_FILTER_SERVICE_USER": filterUser,
 		// Another storage node's address, for trusted_networks.
 		"SWIFT_STORAGE_IPS": "127.0.0.2",
 		"ARCA_API_PORT":     strconv.Itoa(apiPort), "ARCA_OBJECT_PORT_BASE": strconv.Itoa(objBase),
-		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_DEBUG": "False",
+		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_GO_DIR": filepath.Join(dir, "opt", "arca-go"),
 		// The Go running this test builds, with its warm cache: DevStack's
 		// default, go.mod's toolchain line (a cold build of its own, minutes
 		// on a loaded machine), is installgo_test.go's subject.
@@ -207,34 +221,19 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	for k, v := range p.vars {
 		p.set(k, v)
 	}
+	builderLog := filepath.Join(dir, "swift-ring-builder.log")
+	writeExec(t, filepath.Join(p.vars["SWIFT_BIN_DIR"], "swift-ring-builder"),
+		fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%q\nexec /usr/bin/swift-ring-builder \"$@\"\n", builderLog))
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
 
-	// A DevStack-shaped Swift config dir from the stack's: rings (the
-	// object builder with the stack's one device), proxy-server.conf and
-	// object-server/1.conf on devices of our own.
 	sw := p.vars["SWIFT_CONF_DIR"]
-	devices := filepath.Join(dir, "data", "swift", "1")
-	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(devices, "d1")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []string{"account.ring.gz", "container.ring.gz", "object.builder", "object.ring.gz"} {
-		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
-	}
-	proxyConf := testenv.SwiftProxyConfig(t, swiftDir, sw, 0)
-	if err := os.WriteFile(filepath.Join(sw, "proxy-server.conf"), []byte(proxyConf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	objConf := readFile(t, filepath.Join(swiftDir, "object-server.conf"))
-	objConf = regexp.MustCompile(`(?m)^devices = .*$`).ReplaceAllString(objConf, "devices = "+devices)
-	objConf = regexp.MustCompile(`(?m)^swift_dir = .*$`).ReplaceAllString(objConf, "swift_dir = "+sw)
-	if err := os.WriteFile(filepath.Join(sw, "object-server", "1.conf"), []byte(objConf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	oldObjPort := regexp.MustCompile(`(?m)^bind_port = (\d+)`).FindStringSubmatch(objConf)
-	if oldObjPort == nil {
-		t.Fatalf("no bind_port in the stack's object-server.conf")
-	}
+	swiftData := filepath.Join(dir, "data", "swift")
+	writeSwiftConfigs(t, swiftDir, sw, swiftData, swiftObj, rsyncPort)
+	// Node N's devices, as DevStack's create_swift_disk lays them out.
+	devices := filepath.Join(swiftData, "1")
+	devices2 := filepath.Join(swiftData, "2")
 
 	// The plugin, as DevStack, finds the key-manager service by type: no
 	// other test's may come or go meanwhile (testenv.OwnKeyManagers).
@@ -260,7 +259,6 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// plugin created it (get_or_create_service reuses an existing
 	// key-manager service, as in DevStack).
 	p.set("ARCA_SERVICE_NAME", "arca-dstest-"+tag)
-	p.set("ENABLED_SERVICES", p.vars["ENABLED_SERVICES"]) // settings enables arca-*
 	// A second region is created by the operator in DevStack's multi-region
 	// set-ups; Keystone wants it to exist before endpoints name it.
 	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
@@ -269,6 +267,11 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// stack.sh's order: pre-install, install, post-config; then
+	// start_swift (object servers, rsyncd, the proxy, /info through the
+	// public port) and Glance's image upload through Swift; extra;
+	// test-config.
+	p.phase("stack", "pre-install")
 	p.phase("stack", "install")
 	for _, b := range []string{"arca-api", "arca-manage", "arca-swift-filter", "arca-object-server"} {
 		if _, err := os.Stat(filepath.Join(p.vars["ARCA_BIN_DIR"], b)); err != nil {
@@ -277,22 +280,38 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	}
 	p.phase("stack", "post-config")
 
-	// What DevStack's start_swift does next: the proxy from its (moved)
-	// config, then a wait for /info on the public port, i.e. through the filter.
 	conf := readFile(t, filepath.Join(sw, "proxy-server.conf"))
 	if !strings.Contains(conf, "bind_port = "+strconv.Itoa(proxyPort)) {
 		t.Fatalf("proxy-server.conf not moved to the internal port %d:\n%s", proxyPort, conf)
 	}
-	startSwift := fmt.Sprintf(`source "$1"; ENABLED_SERVICES=s-proxy
-run_process s-proxy "swift-proxy-server %s/proxy-server.conf -v"
-wait_for_service 60 http://127.0.0.1:%d/info`, sw, filterPort)
-	cmd := exec.Command("bash", "-c", startSwift, "start_swift", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
-	cmd.Env = append(os.Environ(), p.env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("starting the Swift proxy behind the filter: %v\n%s\nproxy log:\n%s", err, out,
-			readFile(t, filepath.Join(p.vars["LOGDIR"], "s-proxy.log")))
-	}
+	p.standin(fmt.Sprintf(`ENABLED_SERVICES+=,s-object-2,rsyncd
+run_process s-object "swift-object-server %[1]s/object-server/1.conf -v"
+run_process s-object-2 "swift-object-server %[1]s/object-server/2.conf -v"
+run_process rsyncd "rsync --daemon --no-detach --config=%[1]s/rsyncd.conf --port=%[3]d"
+run_process s-proxy "swift-proxy-server %[1]s/proxy-server.conf -v"
+wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; exit 1; }`, sw, filterPort, rsyncPort))
+	token, project := ks.ScopedToken(t, testenv.UserDemo)
+	storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
+	t.Run("image upload between post-config and extra", func(t *testing.T) {
+		// What upload_image does with Glance's Swift store: a container,
+		// then the image, through Swift's public endpoint.
+		cont := "glance-dstest-" + tag
+		image := bytes.Repeat([]byte("cirros "+tag), 4096)
+		for _, put := range []struct {
+			path string
+			body []byte
+		}{{cont, nil}, {cont + "/cirros", image}} {
+			if code := swiftReq(t, "PUT", storage+"/"+put.path, token, put.body); code != 201 && code != 202 {
+				t.Fatalf("PUT %s through the filter before stack extra: %d", put.path, code)
+			}
+		}
+		t.Cleanup(func() {
+			swiftReq(t, "DELETE", storage+"/"+cont+"/cirros", token, nil)
+			swiftReq(t, "DELETE", storage+"/"+cont, token, nil)
+		})
+	})
 	p.phase("stack", "extra")
+	p.phase("stack", "test-config")
 
 	t.Run("configs", func(t *testing.T) {
 		arca := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "arca.conf"))
@@ -345,19 +364,38 @@ wait_for_service 60 http://127.0.0.1:%d/info`, sw, filterPort)
 				t.Errorf("object-server-1.conf lacks %q:\n%s", want, overlay)
 			}
 		}
-		// The object ring's device now names arca-object-server's port.
-		ring := exec.Command("/usr/bin/python3", "-c", `
-import sys
-from swift.common.ring import Ring
-r = Ring(sys.argv[1], ring_name='object')
-print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if d))
-`, sw)
-		out, err := ring.CombinedOutput()
-		if err != nil {
-			t.Fatalf("reading the object ring: %v %s", err, out)
+		// Every policy's ring (object-1.ring.gz, DevStack's copy, too)
+		// names arca-object-server's port per node; the replication port
+		// stays Swift's object server's, that of rsyncd's module.
+		want := fmt.Sprintf("127.0.0.1:%d/%d/sdb1 127.0.0.1:%d/%d/sdb1", objBase, swiftObj[0], objBase+10, swiftObj[1])
+		for _, ring := range []string{"object.ring.gz", "object-1.ring.gz"} {
+			if got := ringDevices(t, filepath.Join(sw, ring)); got != want {
+				t.Errorf("%s devices (ip:port/replication port/device) %q, want %q", ring, got, want)
+			}
 		}
-		if got, want := strings.TrimSpace(string(out)), fmt.Sprintf("127.0.0.1:%d/d1", objBase); got != want {
-			t.Errorf("object ring devices %q, want %q (was port %s)", got, want, oldObjPort[1])
+		if log, err := os.ReadFile(builderLog); err != nil || !strings.Contains(string(log), "write_ring") {
+			t.Errorf("swift-ring-builder of SWIFT_BIN_DIR not used: %v %q", err, log)
+		}
+		for _, want := range []string{"crypto_protocol = aes_256_cbc\n", "debug = False\n", "bind_host = ::\n"} {
+			if !strings.Contains(arca, want) {
+				t.Errorf("arca.conf lacks %q:\n%s", want, arca)
+			}
+		}
+	})
+
+	t.Run("test-config and consumers", func(t *testing.T) {
+		for file, wants := range map[string][]string{
+			"tempest.conf":    {"[service_available]\nbarbican = True", "[enforce_scope]\nbarbican = True"},
+			"nova.conf":       {"[key_manager]\nbackend = barbican"},
+			"cinder.conf":     {"[key_manager]\nbackend = barbican"},
+			"glance-api.conf": {"[key_manager]\nbackend = barbican"},
+		} {
+			body, _ := os.ReadFile(filepath.Join(etc, file))
+			for _, want := range wants {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("%s lacks %q:\n%s", file, want, body)
+				}
+			}
 		}
 	})
 
@@ -456,9 +494,11 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 
 	t.Run("services", func(t *testing.T) {
 		for name, url := range map[string]string{
-			"arca-api":           fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
-			"arca-swift-filter":  fmt.Sprintf("http://127.0.0.1:%d/healthcheck", filterPort),
-			"arca-object-server": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase),
+			"arca-api":             fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
+			"arca-api on IPv6":     fmt.Sprintf("http://[::1]:%d/healthcheck", apiPort),
+			"arca-swift-filter":    fmt.Sprintf("http://[::1]:%d/healthcheck", filterPort),
+			"arca-object-server":   fmt.Sprintf("http://[::1]:%d/healthcheck", objBase),
+			"arca-object-server 2": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase+10),
 		} {
 			if code := httpStatus(url); code != 200 {
 				t.Errorf("%s: GET %s answered %d", name, url, code)
@@ -502,8 +542,6 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 	})
 
 	t.Run("swift through the filter", func(t *testing.T) {
-		token, project := ks.ScopedToken(t, testenv.UserDemo)
-		storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
 		work := t.TempDir()
 		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
 		if err := os.WriteFile(filepath.Join(work, "obj.txt"), plain, 0o644); err != nil {
@@ -530,44 +568,100 @@ print(' '.join('%s:%d/%s' % (d['ip'], d['port'], d['device']) for d in r.devs if
 		if back := readFile(t, filepath.Join(work, "back.txt")); back != string(plain) {
 			t.Fatalf("downloaded object differs (%d bytes, want %d)", len(back), len(plain))
 		}
-		found := 0
-		werr := filepath.WalkDir(devices, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
+		for _, root := range []string{devices, devices2} {
+			files := dataFiles(t, root)
+			if len(files) == 0 {
+				t.Errorf("no .data file under %s: the object ring does not lead to arca-object-server", root)
 			}
-			if d.IsDir() || !strings.HasSuffix(path, ".data") {
-				return nil
+			for _, f := range files {
+				if bytes.Contains([]byte(readFile(t, f)), []byte("plaintext "+tag)) {
+					t.Errorf("plaintext on disk in %s", f)
+				}
 			}
-			found++
-			if bytes.Contains([]byte(readFile(t, path)), []byte("plaintext "+tag)) {
-				t.Errorf("plaintext on disk in %s", path)
-			}
-			return nil
-		})
-		if werr != nil {
-			t.Errorf("walking %s: %v", devices, werr)
-		}
-		if found == 0 {
-			t.Errorf("no .data file under %s: the object ring does not lead to arca-object-server", devices)
 		}
 	})
 
+	// Swift's replicator of node 1 restores node 2's lost replica through
+	// the rsync module of node 2's replication port (object{port}), then
+	// arca-object-server of node 2 serves it while node 1's is down.
+	t.Run("replication", func(t *testing.T) {
+		cont := "dstest-repl-" + tag
+		before := map[string]bool{}
+		for _, f := range dataFiles(t, devices2) {
+			before[f] = true
+		}
+		plain := bytes.Repeat([]byte("replicated plaintext "+tag+" "), 300)
+		if code := swiftReq(t, "PUT", storage+"/"+cont, token, nil); code != 201 && code != 202 {
+			t.Fatalf("PUT container: %d", code)
+		}
+		if code := swiftReq(t, "PUT", storage+"/"+cont+"/o", token, plain); code != 201 {
+			t.Fatalf("PUT object: %d", code)
+		}
+		var replica string
+		for _, f := range dataFiles(t, devices2) {
+			if !before[f] {
+				replica = f
+			}
+		}
+		if replica == "" {
+			t.Fatalf("no new replica under %s", devices2)
+		}
+		// Each object server encrypts its own replica: the restored one is
+		// node 1's, byte for byte.
+		rel, _ := filepath.Rel(filepath.Join(devices2, "sdb1", "objects"), replica)
+		want := readFile(t, filepath.Join(devices, "sdb1", "objects", rel))
+		// Node 2's partition is lost (a replaced disk).
+		part := strings.Split(rel, string(filepath.Separator))[0]
+		if err := os.RemoveAll(filepath.Join(devices2, "sdb1", "objects", part)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "swift-object-replicator", filepath.Join(sw, "object-server", "1.conf"), "once", "-v", "--partitions", part).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swift-object-replicator: %v\n%s", err, out)
+		}
+		if got, err := os.ReadFile(replica); err != nil || string(got) != want {
+			t.Fatalf("replica on node 2 not restored (%v):\n%s", err, out)
+		}
+		p.standin("stop_process arca-object")
+		req, _ := http.NewRequest("GET", storage+"/"+cont+"/o", nil)
+		req.Header.Set("X-Auth-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(got, plain) {
+			t.Errorf("GET with node 1's arca-object-server down: %d, %d bytes (want %d)", resp.StatusCode, len(got), len(plain))
+		}
+		swiftReq(t, "DELETE", storage+"/"+cont+"/o", token, nil)
+		swiftReq(t, "DELETE", storage+"/"+cont, token, nil)
+	})
+
 	p.phase("unstack")
-	for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object"} {
+	goDir := filepath.Join(p.vars["ARCA_GO_DIR"], "go1.0", "bin")
+	if err := os.MkdirAll(goDir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object", "arca-object-2"} {
 		if _, err := os.Stat(filepath.Join(p.vars["SERVICE_DIR"], svc+".pid")); err == nil {
 			t.Errorf("unstack left %s.pid", svc)
 		}
 	}
-	if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort)); code != 0 {
-		t.Errorf("arca-api still answers after unstack: %d", code)
+	for name, port := range map[string]int{"arca-api": apiPort, "arca-object-server 2": objBase + 10, "arca-swift-filter": filterPort} {
+		if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port)); code != 0 {
+			t.Errorf("%s still answers after unstack: %d", name, code)
+		}
 	}
 	// The proxy is DevStack's (lib/swift stops it), here the test's.
-	stop := exec.Command("bash", "-c", `source "$1"; stop_process s-proxy`, "stop", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
-	stop.Env = append(os.Environ(), p.env...)
-	_ = stop.Run()
+	p.standin("ENABLED_SERVICES+=,s-object-2,rsyncd\nfor s in s-proxy s-object s-object-2 rsyncd; do stop_process $s; done")
 	p.phase("clean")
-	if _, err := os.Stat(p.vars["ARCA_CONF_DIR"]); !os.IsNotExist(err) {
-		t.Errorf("clean left %s: %v", p.vars["ARCA_CONF_DIR"], err)
+	for _, d := range []string{p.vars["ARCA_CONF_DIR"], p.vars["ARCA_GO_DIR"]} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("clean left %s: %v", d, err)
+		}
 	}
 }
 
@@ -584,4 +678,140 @@ func removeUser(t *testing.T, ks *testenv.KeystoneEnv, userName string) {
 			}
 		}
 	}
+}
+
+// standin runs a bash script with the stand-ins and DevStack's variables:
+// what stack.sh itself does between the plugin's phases.
+func (p *plugin) standin(script string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", "set -o errexit\nsource \"$1\"\n"+script, "stack.sh", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
+	cmd.Env = append(os.Environ(), p.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("stack.sh's part: %v\n%s\n%s", err, script, out)
+	}
+}
+
+// swiftReq sends one request with a token and answers the status (0 on a
+// transport error).
+func swiftReq(t *testing.T, method, url, token string, body []byte) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Logf("%s %s: %v", method, url, err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// writeSwiftConfigs lays out what DevStack's configure_swift and
+// init_swift leave for two replicas: swift.conf with policies 0 and 1
+// (silver), object rings built as init_swift builds them (node N at its
+// s-object port, object-1.ring.gz a copy of object.ring.gz, no builder),
+// object-server/N.conf with lib/swift's rsync_module, rsyncd.conf's
+// object{port} modules, the stack's account and container rings, and the
+// stack's proxy config. Swift's hash comes from /etc/swift/swift.conf
+// (where Swift's daemons read it); rsyncd listens on a port of its own.
+func writeSwiftConfigs(t *testing.T, swiftDir, sw, data string, objPorts []int, rsyncPort int) {
+	t.Helper()
+	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(data, "1", "sdb1"), filepath.Join(data, "2", "sdb1"), filepath.Join(data, "cache"), filepath.Join(data, "run")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"account.ring.gz", "container.ring.gz"} {
+		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
+	}
+	hash := regexp.MustCompile(`(?m)^swift_hash_path_(suffix|prefix) *=.*$`).FindAllString(readFile(t, "/etc/swift/swift.conf"), -1)
+	swiftConf := "[swift-hash]\n" + strings.Join(hash, "\n") +
+		"\n\n[storage-policy:0]\nname = Policy-0\ndefault = yes\n\n[storage-policy:1]\nname = silver\n"
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(sw, "swift.conf"), swiftConf)
+	write(filepath.Join(sw, "proxy-server.conf"), testenv.SwiftProxyConfig(t, swiftDir, sw, 0))
+	logAddr := regexp.MustCompile(`(?m)^log_address = .*$`).FindString(readFile(t, filepath.Join(swiftDir, "object-server.conf")))
+	rsyncd := fmt.Sprintf("uid = root\ngid = root\npid file = %s/run/rsyncd.pid\naddress = 127.0.0.1\n", data)
+	ring := [][]string{{"create", "10", "2", "1"}}
+	for i, port := range objPorts {
+		n := i + 1
+		write(filepath.Join(sw, "object-server", fmt.Sprintf("%d.conf", n)), fmt.Sprintf(`[DEFAULT]
+user = root
+bind_ip = ::
+bind_port = %d
+workers = 0
+swift_dir = %s
+devices = %s/%d
+mount_check = false
+disable_fallocate = true
+log_name = object-server-%d
+%s
+[pipeline:main]
+pipeline = healthcheck recon object-server
+[app:object-server]
+use = egg:swift#object
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:recon]
+use = egg:swift#recon
+recon_cache_path = %s/cache
+[object-replicator]
+rsync_module = rsync://{replication_ip}:%d/object{replication_port}
+recon_cache_path = %s/cache
+`, port, sw, data, n, n, logAddr, data, rsyncPort, data))
+		rsyncd += fmt.Sprintf("\n[object%d]\nmax connections = 25\npath = %s/%d/\nread only = false\nlock file = %s/run/object%d.lock\n", port, data, n, data, port)
+		ring = append(ring, []string{"add", fmt.Sprintf("z%d-127.0.0.1:%d/sdb1", n, port), "1"})
+	}
+	write(filepath.Join(sw, "rsyncd.conf"), rsyncd)
+	for _, args := range append(ring, []string{"rebalance", "42"}) {
+		cmd := exec.Command("swift-ring-builder", append([]string{filepath.Join(sw, "object.builder")}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil && !(args[0] == "rebalance" && cmd.ProcessState.ExitCode() == 1) {
+			t.Fatalf("swift-ring-builder %v: %v\n%s", args, err, out)
+		}
+	}
+	copyFile(t, filepath.Join(sw, "object.ring.gz"), filepath.Join(sw, "object-1.ring.gz"))
+}
+
+// ringDevices lists a ring's devices as ip:port/replication_port/device.
+func ringDevices(t *testing.T, ringFile string) string {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", "-c", `
+import sys
+from swift.common.ring import RingData
+r = RingData.load(sys.argv[1])
+print(' '.join('%s:%d/%d/%s' % (d['ip'], d['port'], d['replication_port'], d['device']) for d in r.devs if d))
+`, ringFile)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("reading %s: %v %s", ringFile, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// dataFiles lists the .data files under a node's devices.
+func dataFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".data") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", root, err)
+	}
+	return files
 }

@@ -119,6 +119,7 @@ func TestDevStackInstallGo(t *testing.T) {
 		builtBy  string // log prefix of the go that builds
 		boot     bool   // a toolchain under ARCA_GO_DIR
 		runTwice bool
+		offline  bool // OFFLINE=True
 	}{
 		{
 			name: "go >= 1.21 on PATH", onPath: "new", builtBy: "go-new build",
@@ -136,6 +137,17 @@ func TestDevStackInstallGo(t *testing.T) {
 			name: "no go, golang-go >= 1.21", pkg: "new", builtBy: "go-new build",
 			want:    []string{"install_package golang-go"},
 			notWant: []string{"go1.19", "toolchain"},
+		},
+		{
+			// Nothing downloads: neither a toolchain nor a module.
+			name: "OFFLINE=True, go >= 1.21", onPath: "new", builtBy: "go-new build", offline: true,
+			want:    []string{"GOTOOLCHAIN=local GOPROXY=off"},
+			notWant: []string{"install_package", "go1.19", "toolchain"},
+		},
+		{
+			name: "OFFLINE=True, go 1.19", onPath: "old", pkg: "old", offline: true,
+			fails:   "OFFLINE=True and go is Go 1.19",
+			notWant: []string{"install_package", "mod download", "build"},
 		},
 		{
 			name: "no go, no golang-go", fails: "no Go compiler (go)",
@@ -160,11 +172,14 @@ func TestDevStackInstallGo(t *testing.T) {
 			for k, v := range map[string]string{
 				"PATH": bin + string(os.PathListSeparator) + pathWithoutGo(),
 				"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"),
-				"ENABLED_SERVICES": "key", "ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "arca-bin"),
+				"ENABLED_SERVICES": "key,mysql", "ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "arca-bin"),
 				"ARCA_GO_VERSION": tc.version, "ARCA_GO": "", "ARCA_GOTOOLCHAIN": "", "ARCA_GO_DIR": "",
 				"STANDIN_LOG": log, "STANDIN_PACKAGES": pkgs, "STANDIN_PREFIX": bin,
 			} {
 				p.set(k, v)
+			}
+			if tc.offline {
+				p.set("OFFLINE", "True")
 			}
 			runs := 1
 			if tc.runTwice {

@@ -5,10 +5,12 @@
 # arca-api as the key-manager service, puts arca-swift-filter in front of the
 # Swift proxy and arca-object-server behind it.
 #
-# DevStack sources this file with the phase as arguments ("stack install",
-# "stack post-config", "stack extra", "unstack", "clean"); iniset, iniget,
-# die, run_process, stop_process, wait_for_service, is_service_enabled,
-# enable_service, install_package, create_service_user, get_or_create_user,
+# DevStack sources this file with the phase as arguments ("stack
+# pre-install", "stack install", "stack post-config", "stack extra", "stack
+# test-config", "unstack", "clean"); every "stack" phase first refuses
+# set-ups the plugin does not support. iniset, iniget, die, echo_summary,
+# ipv6_unquote, run_process, stop_process, wait_for_service,
+# is_service_enabled, enable_service, install_package, create_service_user, get_or_create_user,
 # get_or_create_role, get_or_add_user_project_role,
 # configure_keystone_authtoken_middleware, get_or_create_service,
 # get_or_create_endpoint, recreate_database and database_connection_url
@@ -17,7 +19,9 @@
 # Variables (defaults in settings) read from DevStack: DEST, DATA_DIR,
 # STACK_USER, SERVICE_HOST, SERVICE_PASSWORD, SERVICE_PROJECT_NAME,
 # SERVICE_DOMAIN_NAME, KEYSTONE_SERVICE_URI, REGION_NAME, SWIFT_CONF_DIR,
-# SWIFT_STORAGE_IPS.
+# SWIFT_STORAGE_IPS, SWIFT_BIN_DIR, SWIFT_REPLICAS, SWIFT_USE_MOD_WSGI,
+# DATABASE_TYPE, OFFLINE, NOVA_CONF, CINDER_CONF, GLANCE_API_CONF,
+# TEMPEST_CONFIG.
 
 # Saves and turns off xtrace, as DevStack's plugins do: configs carry passwords.
 _XTRACE_ARCA=$(set +o | grep xtrace)
@@ -104,6 +108,11 @@ function _arca_find_go {
     local minor
     minor=$(_arca_go_minor "$ARCA_GO")
     if [[ -z $minor ]] || (( minor < 21 )); then
+        # Offline, DevStack's install_package installs nothing and no Go
+        # can be downloaded: only a Go >= 1.21 already there builds.
+        if [[ ${OFFLINE:-False} == True ]]; then
+            die $LINENO "OFFLINE=True and $ARCA_GO is ${minor:+Go 1.$minor, }not a Go >= 1.21: set ARCA_GO to one installed here"
+        fi
         if [[ -n $minor ]]; then
             echo "$ARCA_GO is Go 1.$minor, older than 1.21: installing golang-go"
         else
@@ -124,9 +133,78 @@ function _arca_find_go {
 function install_arca {
     _arca_find_go
     mkdir -p "$ARCA_BIN_DIR"
-    echo "Building Arca with $ARCA_BUILD_GO (GOTOOLCHAIN=$ARCA_GOTOOLCHAIN)"
-    (cd "$ARCA_DIR" && GOTOOLCHAIN=$ARCA_GOTOOLCHAIN "$ARCA_BUILD_GO" build -o "$ARCA_BIN_DIR/" ./cmd/...) ||
-        die $LINENO "go build ./cmd/... in $ARCA_DIR with $ARCA_BUILD_GO failed"
+    local toolchain=$ARCA_GOTOOLCHAIN proxy offline=""
+    proxy=$(GOTOOLCHAIN=local "$ARCA_BUILD_GO" env GOPROXY)
+    if [[ ${OFFLINE:-False} == True ]]; then
+        # No toolchain or module download: this Go and the module cache.
+        toolchain=local proxy=off
+        offline=" (OFFLINE=True: no downloads; the modules must be in $(GOTOOLCHAIN=local "$ARCA_BUILD_GO" env GOMODCACHE))"
+    fi
+    echo "Building Arca with $ARCA_BUILD_GO (GOTOOLCHAIN=$toolchain GOPROXY=$proxy)"
+    (cd "$ARCA_DIR" && GOTOOLCHAIN=$toolchain GOPROXY=$proxy "$ARCA_BUILD_GO" build -o "$ARCA_BIN_DIR/" ./cmd/...) ||
+        die $LINENO "go build ./cmd/... in $ARCA_DIR with $ARCA_BUILD_GO failed$offline"
+}
+
+# --- checks ----------------------------------------------------------------
+
+# _arca_check_supported dies, before anything is built or configured, on a
+# DevStack set-up the plugin cannot serve, naming the setting at fault.
+function _arca_check_supported {
+    local swift_side=False
+    if is_service_enabled arca-swift-filter || is_service_enabled arca-object; then
+        swift_side=True
+    fi
+    # lib/swift puts Apache's TLS proxy on Swift's public port and lib/tls
+    # one in front of every API: the filter's port, and a key-manager URL
+    # the filter and object servers would reach over TLS with DevStack's CA.
+    if is_service_enabled tls-proxy; then
+        die $LINENO "tls-proxy is enabled: the Arca plugin does not support DevStack's TLS proxy; disable_service tls-proxy (or disable the arca-* services)"
+    fi
+    if is_service_enabled arca-swift-filter && ! is_service_enabled s-proxy; then
+        die $LINENO "arca-swift-filter is enabled without s-proxy: it fronts Swift's proxy on this node; enable s-proxy or disable_service arca-swift-filter"
+    fi
+    if is_service_enabled arca-object && ! is_service_enabled s-object; then
+        die $LINENO "arca-object is enabled without s-object: it serves Swift's object nodes of this host; enable s-object or disable_service arca-object"
+    fi
+    if [[ $swift_side == True && $SWIFT_USE_MOD_WSGI == True ]]; then
+        die $LINENO "SWIFT_USE_MOD_WSGI=True: Swift's servers run in Apache, whose ports the plugin cannot move; set SWIFT_USE_MOD_WSGI=False"
+    fi
+    if ! is_service_enabled arca-api; then
+        return 0
+    fi
+    if is_service_enabled barbican barbican-svc; then
+        die $LINENO "Barbican is enabled beside arca-api: both would be the key-manager service; disable barbican or arca-api"
+    fi
+    if [[ ${DATABASE_TYPE:-mysql} != mysql ]]; then
+        die $LINENO "DATABASE_TYPE=$DATABASE_TYPE: arca-api supports MySQL/MariaDB only; set DATABASE_TYPE=mysql"
+    fi
+    # A subnode has no database of its own: recreate_database would drop
+    # the controller's.
+    if ! is_service_enabled mysql; then
+        die $LINENO "arca-api is enabled on a node without the mysql service (a subnode?): run arca-api on the controller only (disable_service arca-api here)"
+    fi
+}
+
+# _arca_health_url HOST PORT: the /healthcheck URL of a server bound to
+# HOST: a wildcard address is reached through loopback of its family.
+function _arca_health_url {
+    local host
+    host=$(ipv6_unquote "$1")
+    case $host in
+        "" | 0.0.0.0) host=127.0.0.1 ;;
+        ::) host=::1 ;;
+    esac
+    [[ $host != *:* ]] || host="[$host]"
+    echo "http://$host:$2/healthcheck"
+}
+
+# _arca_wait NAME URL: dies unless URL answers within ARCA_SERVICE_TIMEOUT.
+function _arca_wait {
+    wait_for_service "$ARCA_SERVICE_TIMEOUT" "$2" || die $LINENO "$1 did not answer at $2"
+}
+
+function _arca_ring_builder {
+    "${SWIFT_BIN_DIR:+$SWIFT_BIN_DIR/}swift-ring-builder" "$@"
 }
 
 # --- post-config -----------------------------------------------------------
@@ -183,8 +261,7 @@ function _arca_object_trusted_networks {
     fi
     local nets="127.0.0.0/8, ::1" ip
     for ip in $SERVICE_HOST ${SWIFT_STORAGE_IPS//,/ }; do
-        ip=${ip#[}
-        ip=${ip%]}
+        ip=$(ipv6_unquote "$ip")
         [[ ", $nets, " == *", $ip, "* ]] || nets+=", $ip"
     done
     echo "$nets"
@@ -201,6 +278,7 @@ function configure_arca_api {
     iniset "$ARCA_CONF" DEFAULT auth_strategy keystone
     iniset "$ARCA_CONF" database connection "$(database_connection_url "$ARCA_DB_NAME")"
     iniset "$ARCA_CONF" crypto master_key_file "$ARCA_MASTER_KEY_FILE"
+    iniset "$ARCA_CONF" crypto crypto_protocol "$ARCA_CRYPTO_PROTOCOL"
     iniset "$ARCA_CONF" project_keys active_key_cache_ttl "$((ARCA_ACTIVE_KEY_CACHE_TTL + ARCA_ACTIVE_KEY_CACHE_MARGIN))"
     iniset "$ARCA_CONF" oslo_policy enforce_new_defaults true
     _arca_authtoken "$ARCA_CONF" "$ARCA_SERVICE_USER"
@@ -217,6 +295,25 @@ function configure_arca_api {
         _arca_manage kek rotate || die $LINENO "arca-manage kek rotate failed"
     fi
     _arca_manage db upgrade || die $LINENO "arca-manage db upgrade failed"
+}
+
+function start_arca_api {
+    run_process arca-api "$ARCA_BIN_DIR/arca-api --config-file $ARCA_CONF"
+    _arca_wait arca-api "$(_arca_health_url "$ARCA_API_LISTEN_ADDRESS" "$ARCA_API_PORT")"
+}
+
+# Nova, Cinder and Glance keep their keys in the key-manager service (Arca
+# here), as lib/barbican configures them.
+function configure_arca_consumers {
+    if is_service_enabled n-cpu; then
+        iniset "$NOVA_CONF" key_manager backend barbican
+    fi
+    if is_service_enabled c-vol; then
+        iniset "$CINDER_CONF" key_manager backend barbican
+    fi
+    if is_service_enabled g-api; then
+        iniset "$GLANCE_API_CONF" key_manager backend barbican
+    fi
 }
 
 # Moves the Swift proxy to the internal port and starts the filter on the
@@ -241,7 +338,11 @@ function configure_arca_swift_filter {
 
     iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_ip "$ARCA_SWIFT_PROXY_INTERNAL_HOST"
     iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_port "$ARCA_SWIFT_PROXY_INTERNAL_PORT"
+}
+
+function start_arca_swift_filter {
     run_process arca-swift-filter "$ARCA_BIN_DIR/arca-swift-filter --config-file $ARCA_FILTER_CONF"
+    _arca_wait arca-swift-filter "$(_arca_health_url "$ARCA_FILTER_LISTEN_ADDRESS" "$ARCA_FILTER_PORT")"
 }
 
 # _arca_object_nodes prints "N CONF" for each Swift object node: DevStack's
@@ -257,7 +358,8 @@ function _arca_object_nodes {
     fi
 }
 
-# _arca_object_service N: the DevStack service name of node N's server.
+# _arca_object_service N: the DevStack service name of node N's server
+# (settings enables arca-object-2 .. arca-object-SWIFT_REPLICAS).
 function _arca_object_service {
     if [[ $1 == 1 ]]; then
         echo arca-object
@@ -270,24 +372,73 @@ function _arca_object_port {
     echo $((ARCA_OBJECT_PORT_BASE + 10 * ($1 - 1)))
 }
 
+# _arca_object_rings prints "INDEX NAME" of each storage policy in
+# swift.conf (policy 0 when it names none). An erasure-coded policy is
+# refused: arca-object-server stores replicas only.
+function _arca_object_rings {
+    local swift_conf=$SWIFT_CONF_DIR/swift.conf idx name found=False
+    if [[ -f $swift_conf ]]; then
+        while read -r idx; do
+            name=$(iniget "$swift_conf" "storage-policy:$idx" name)
+            if [[ $(iniget "$swift_conf" "storage-policy:$idx" policy_type) == erasure_coding ]]; then
+                die $LINENO "storage policy $idx ($name) in $swift_conf is erasure-coded: arca-object-server serves replicated policies only; remove it or disable_service arca-object"
+            fi
+            found=True
+            echo "$idx ${name:-Policy-$idx}"
+        done < <(sed -n 's/^[[:space:]]*\[storage-policy:\([0-9][0-9]*\)\][[:space:]]*$/\1/p' "$swift_conf")
+    fi
+    [[ $found == True ]] || echo "0 Policy-0"
+}
+
+# _arca_repoint_ring INDEX NAME: the ring of that policy names
+# arca-object-server's port for each node's devices. Only the service port
+# moves: the replication port stays Swift's object server's, so Swift's
+# replicator finds its devices and the rsync modules
+# (object{replication_port}) of rsyncd.conf still match. A ring without a
+# builder (DevStack copies object.ring.gz to object-1.ring.gz) gets one
+# from the ring first.
+function _arca_repoint_ring {
+    local idx=$1 name=$2 base=object n conf old new
+    [[ $idx == 0 ]] || base=object-$idx
+    local builder=$SWIFT_CONF_DIR/$base.builder ring=$SWIFT_CONF_DIR/$base.ring.gz
+    if [[ ! -f $builder ]]; then
+        [[ -f $ring ]] || die $LINENO "storage policy $idx ($name) has no ring: neither $builder nor $ring"
+        _arca_ring_builder "$ring" write_builder >/dev/null ||
+            die $LINENO "swift-ring-builder $ring write_builder failed (policy $idx, $name)"
+    fi
+    while read -r n conf; do
+        old=$(iniget "$conf" DEFAULT bind_port)
+        new=$(_arca_object_port "$n")
+        if [[ -n $old && $old != "$new" ]] && _arca_ring_builder "$builder" search --port "$old" >/dev/null 2>&1; then
+            _arca_ring_builder "$builder" set_info --port "$old" --change-port "$new" --yes >/dev/null ||
+                die $LINENO "swift-ring-builder set_info on $builder failed (policy $idx, $name)"
+        fi
+    done < <(_arca_object_nodes)
+    # write_ring exits 1 (a warning) when nothing changed since the last rebalance.
+    local rc=0
+    _arca_ring_builder "$builder" write_ring >/dev/null || rc=$?
+    (( rc <= 1 )) || die $LINENO "swift-ring-builder write_ring on $builder failed (policy $idx, $name)"
+}
+
 # Each node's arca-object-server reads Swift's node config, then an overlay
-# with its own port and the [arca] section; the object ring's devices of
+# with its own port and the [arca] section; every object ring's devices of
 # that node move to the new port (write_ring: no partition moves).
 # The overlay holds the object servers' user's password (mode 0600);
 # Swift's node config, which holds none, is left as it is.
 function configure_arca_object {
+    local n conf overlay nodes=0 trusted rings idx name
+    # First: _arca_object_rings dies on a policy it cannot serve.
+    rings=$(_arca_object_rings) || exit 1
     _arca_conf_dir
     _arca_service_user "$ARCA_OBJECT_SERVICE_USER" "$ARCA_OBJECT_SERVER_ROLE"
-    local builder=$SWIFT_CONF_DIR/object.builder
-    local n conf old new overlay nodes=0 trusted
     trusted=$(_arca_object_trusted_networks)
     while read -r n conf; do
         nodes=$((nodes + 1))
-        old=$(iniget "$conf" DEFAULT bind_port)
-        new=$(_arca_object_port "$n")
+        is_service_enabled "$(_arca_object_service "$n")" ||
+            die $LINENO "Swift object node $n ($conf) has no $(_arca_object_service "$n") service: settings enables one per node up to SWIFT_REPLICAS=${SWIFT_REPLICAS:-1}"
         overlay=$ARCA_CONF_DIR/object-server-$n.conf
         _arca_private_conf "$overlay"
-        iniset "$overlay" DEFAULT bind_port "$new"
+        iniset "$overlay" DEFAULT bind_port "$(_arca_object_port "$n")"
         if [[ -f $SWIFT_CONF_DIR/swift.conf ]]; then
             iniset "$overlay" DEFAULT swift_conf "$SWIFT_CONF_DIR/swift.conf"
         fi
@@ -305,53 +456,56 @@ function configure_arca_object {
         iniset "$overlay" arca region_name "$ARCA_REGION_NAME"
         iniset "$overlay" arca active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
         iniset "$overlay" arca key_cache_ttl "$ARCA_OBJECT_KEY_CACHE_TTL"
-        if [[ -n $old && $old != "$new" ]] && swift-ring-builder "$builder" search --port "$old" >/dev/null 2>&1; then
-            swift-ring-builder "$builder" set_info --port "$old" --change-port "$new" \
-                --change-replication-port "$new" --yes >/dev/null ||
-                die $LINENO "swift-ring-builder set_info on $builder failed"
-        fi
     done < <(_arca_object_nodes)
     (( nodes > 0 )) || die $LINENO "no Swift object server configuration under $SWIFT_CONF_DIR"
-    # write_ring exits 1 (a warning) when nothing changed since the last rebalance.
-    local rc=0
-    swift-ring-builder "$builder" write_ring >/dev/null || rc=$?
-    (( rc <= 1 )) || die $LINENO "swift-ring-builder write_ring on $builder failed"
+    while read -r idx name; do
+        _arca_repoint_ring "$idx" "$name"
+    done <<<"$rings"
 }
 
-# --- extra -----------------------------------------------------------------
+function start_arca_object {
+    local n conf bind
+    while read -r n conf; do
+        bind=$(iniget "$conf" DEFAULT bind_ip)
+        run_process "$(_arca_object_service "$n")" \
+            "$ARCA_BIN_DIR/arca-object-server --config-file $conf --config-file $ARCA_CONF_DIR/object-server-$n.conf"
+        _arca_wait "arca-object-server $n" "$(_arca_health_url "$bind" "$(_arca_object_port "$n")")"
+    done < <(_arca_object_nodes)
+}
 
-function start_arca {
+# --- extra / test-config ---------------------------------------------------
+
+# Everything started in post-config, before Swift and Glance: it is still up.
+function check_arca {
     if is_service_enabled arca-api; then
-        run_process arca-api "$ARCA_BIN_DIR/arca-api --config-file $ARCA_CONF"
-        wait_for_service "$ARCA_SERVICE_TIMEOUT" "$ARCA_API_URL/healthcheck" ||
-            die $LINENO "arca-api did not answer at $ARCA_API_URL"
+        _arca_wait arca-api "$(_arca_health_url "$ARCA_API_LISTEN_ADDRESS" "$ARCA_API_PORT")"
     fi
     if is_service_enabled arca-object; then
-        local n conf svc port
+        local n conf
         while read -r n conf; do
-            svc=$(_arca_object_service "$n")
-            port=$(_arca_object_port "$n")
-            [[ $svc == arca-object ]] || enable_service "$svc"
-            run_process "$svc" "$ARCA_BIN_DIR/arca-object-server --config-file $conf --config-file $ARCA_CONF_DIR/object-server-$n.conf"
-            wait_for_service "$ARCA_SERVICE_TIMEOUT" "http://127.0.0.1:$port/healthcheck" ||
-                die $LINENO "arca-object-server $n did not answer on port $port"
+            _arca_wait "arca-object-server $n" "$(_arca_health_url "$(iniget "$conf" DEFAULT bind_ip)" "$(_arca_object_port "$n")")"
         done < <(_arca_object_nodes)
     fi
     if is_service_enabled arca-swift-filter; then
-        wait_for_service "$ARCA_SERVICE_TIMEOUT" "http://127.0.0.1:$ARCA_FILTER_PORT/healthcheck" ||
-            die $LINENO "arca-swift-filter did not answer on port $ARCA_FILTER_PORT"
+        _arca_wait arca-swift-filter "$(_arca_health_url "$ARCA_FILTER_LISTEN_ADDRESS" "$ARCA_FILTER_PORT")"
     fi
+}
+
+# Tempest tests the key-manager as Barbican's: arca.conf enforces the new
+# policy defaults, which Tempest's enforce_scope selects.
+function configure_arca_tempest {
+    iniset "$TEMPEST_CONFIG" service_available barbican True
+    iniset "$TEMPEST_CONFIG" enforce_scope barbican True
 }
 
 # --- unstack / clean -------------------------------------------------------
 
 function stop_arca {
-    local n conf
-    if is_service_enabled arca-object; then
-        while read -r n conf; do
-            stop_process "$(_arca_object_service "$n")"
-        done < <(_arca_object_nodes)
-    fi
+    local svc
+    # Every node's service settings enabled, and any configured node.
+    for svc in $(seq 1 "${SWIFT_REPLICAS:-1}") $(_arca_object_nodes | cut -d' ' -f1); do
+        stop_process "$(_arca_object_service "$svc")"
+    done
     stop_process arca-swift-filter
     stop_process arca-api
 }
@@ -360,33 +514,53 @@ function cleanup_arca {
     sudo rm -rf "$ARCA_CONF_DIR" "$ARCA_DATA_DIR"
     rm -f "$ARCA_BIN_DIR"/arca-api "$ARCA_BIN_DIR"/arca-manage \
         "$ARCA_BIN_DIR"/arca-swift-filter "$ARCA_BIN_DIR"/arca-object-server
+    # The bootstrapped Go: module zips unpack read-only.
+    if [[ -d $ARCA_GO_DIR ]]; then
+        chmod -R u+w "$ARCA_GO_DIR"
+        rm -rf "$ARCA_GO_DIR"
+    fi
 }
 
 # --- dispatch --------------------------------------------------------------
 
 if is_service_enabled arca-api || is_service_enabled arca-swift-filter || is_service_enabled arca-object; then
+    if [[ $1 == stack ]]; then
+        _arca_check_supported
+    fi
     case "$1 $2" in
         "stack install")
-            echo "Building Arca"
+            echo_summary "Building Arca"
             install_arca
             ;;
         "stack post-config")
+            # Started here, not in extra: between the two DevStack starts
+            # Swift and Glance, which uploads its image through Swift.
             if is_service_enabled arca-api; then
-                echo "Configuring arca-api"
+                echo_summary "Configuring and starting arca-api"
                 configure_arca_api
+                start_arca_api
+                configure_arca_consumers
             fi
             if is_service_enabled arca-object; then
-                echo "Pointing Swift's object ring at arca-object-server"
+                echo_summary "Pointing Swift's object rings at arca-object-server"
                 configure_arca_object
+                start_arca_object
             fi
             if is_service_enabled arca-swift-filter; then
-                echo "Moving the Swift proxy behind arca-swift-filter"
+                echo_summary "Moving the Swift proxy behind arca-swift-filter"
                 configure_arca_swift_filter
+                start_arca_swift_filter
             fi
             ;;
         "stack extra")
-            echo "Starting Arca"
-            start_arca
+            echo_summary "Checking Arca"
+            check_arca
+            ;;
+        "stack test-config")
+            if is_service_enabled arca-api && is_service_enabled tempest; then
+                echo_summary "Configuring Tempest for Arca's key-manager"
+                configure_arca_tempest
+            fi
             ;;
     esac
     if [[ $1 == unstack ]]; then

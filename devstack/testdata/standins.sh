@@ -43,6 +43,15 @@ function install_package {
     done
 }
 
+function echo_summary {
+    echo "summary: $*"
+}
+
+# ipv6_unquote address: without the brackets of "[::]".
+function ipv6_unquote {
+    echo "${1//[\[\]]/}"
+}
+
 function define_plugin {
     DEFINED_PLUGINS="${DEFINED_PLUGINS:+$DEFINED_PLUGINS,}$1"
 }
@@ -220,9 +229,12 @@ function run_process {
     echo $! >"$SERVICE_DIR/$1.pid"
 }
 
-# stop_process service: SIGTERM to the process group, SIGKILL after 10 s.
+# stop_process service: SIGTERM to the process group, SIGKILL after 10 s;
+# as DevStack's, only for a service enabled now (a service enabled only
+# while stack.sh ran is left running).
 function stop_process {
     local pidfile=$SERVICE_DIR/$1.pid pid i
+    is_service_enabled "$1" || return 0
     [[ -f $pidfile ]] || return 0
     pid=$(cat "$pidfile")
     kill -TERM -- "-$pid" 2>/dev/null || true
