@@ -3,7 +3,8 @@
 #
 #   make run         arca-api on 127.0.0.1:9311 (SQLite, no-auth dev mode)
 #   make test        every test: unit, real MariaDB, real Keystone/Swift stack, short fuzz, govulncheck
-#   make lint        go vet, gofmt, go mod tidy -diff, file and function length, golangci-lint (pinned), shellcheck
+#   make lint        go vet, gofmt, go mod tidy -diff, file and function length, golangci-lint (pinned), shellcheck,
+#                    systemd-analyze verify of etc/systemd
 #   make vuln        govulncheck against an offline vulnerability database
 #   make cover       tests with a coverage report
 #   make bench       benchmarks, figures printed beside their baselines
@@ -83,6 +84,9 @@ lint:
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
 	@command -v shellcheck >/dev/null || $(STACK) install
 	shellcheck $$(git ls-files '*.sh') .ci/run
+	@# The systemd units of docs/install.md: systemd-analyze verify and an
+	@# exposure score (PID 1 here is not systemd: verification, never start).
+	$(CURDIR)/tools/check-units.sh
 
 cover:
 	@$(WITH_STACK) $(GO) test -count=1 -timeout 30m -coverprofile=coverage.out ./...

@@ -94,6 +94,25 @@ do_install() {
 
 # ---------------------------------------------------------------- settings
 PY3=/usr/bin/python3 # never a pyenv shim that may come first on PATH
+# Debian's swift, keystone, openstack and tempest are installed for $PY3: every
+# command the harness runs, and every daemon it starts, finds $PY3 first. A pyenv
+# shim or a virtualenv ahead of /usr/bin on the caller's PATH would hand them an
+# interpreter without their modules, so those entries are dropped.
+debian_python_path() {
+	local dir kept=() old_ifs=$IFS
+	IFS=:
+	for dir in $PATH; do
+		case $dir in
+		*/.pyenv/* | "${PYENV_ROOT:-/nonexistent}"/* | "${VIRTUAL_ENV:-/nonexistent}"/*) ;;
+		*) kept+=("$dir") ;;
+		esac
+	done
+	PATH="${kept[*]}"
+	IFS=$old_ifs
+	unset PYENV_VERSION VIRTUAL_ENV PYTHONPATH PYTHONHOME
+	export PATH
+}
+debian_python_path
 HOST=127.0.0.1
 KEYSTONE_PORT=${ARCA_STACK_KEYSTONE_PORT:-5000}
 KEYSTONE_URL=http://$HOST:$KEYSTONE_PORT/v3
@@ -832,7 +851,9 @@ choose_mysql_quiet() {
 	MYSQL_MODE=host MYSQL_PORT=${ARCA_STACK_MYSQL_PORT:-3306}
 }
 
-print_openrc() { # openrc for one of admin|demo|alt|arca, for the openstack CLI
+# Every user keystone_provision creates has an openrc.
+OPENRC_USERS='admin|demo|alt|arca|arca-object|arca-filter|swift|barbican'
+print_openrc() { # openrc for one of $OPENRC_USERS, for the openstack CLI
 	local user=$1 project password
 	case $user in
 	admin) project=admin password=$ADMIN_PASSWORD ;;
@@ -841,7 +862,9 @@ print_openrc() { # openrc for one of admin|demo|alt|arca, for the openstack CLI
 	arca) project=service password=$ARCA_PASSWORD ;;
 	arca-object) project=service password=$ARCA_OBJECT_PASSWORD ;;
 	arca-filter) project=service password=$ARCA_FILTER_PASSWORD ;;
-	*) fail "env: unknown user $user (admin|demo|alt|arca|arca-object|arca-filter)" ;;
+	swift) project=service password=$SWIFT_PASSWORD ;;
+	barbican) project=service password=$BARBICAN_PASSWORD ;;
+	*) fail "env: unknown user $user ($OPENRC_USERS)" ;;
 	esac
 	cat <<-RC
 		export OS_AUTH_URL='$KEYSTONE_URL' OS_IDENTITY_API_VERSION=3 OS_REGION_NAME='$REGION'
@@ -920,5 +943,5 @@ restart)
 smoke) phase smoke smoke ;;
 env) if (($# > 1)); then print_openrc "$2"; else print_env; fi ;;
 help | -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
-*) fail "usage: $0 install|up|down|restart|status|env [admin|demo|alt|arca]|smoke|clean (see tools/README.md)" ;;
+*) fail "usage: $0 install|up|down|restart|status|env [$OPENRC_USERS]|smoke|clean (see tools/README.md)" ;;
 esac

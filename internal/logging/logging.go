@@ -2,6 +2,11 @@
 // per event, JSON for log pipelines or a console format for people, with the
 // field names OpenStack operators grep for (request_id, project_id, user_id).
 //
+// Durations (the access lines' duration field) are written as Go duration
+// strings, "1.234567ms", in every format: zerolog's default is a bare number
+// of milliseconds, which a reader of the text format cannot tell from
+// seconds and a log pipeline has to be told about.
+//
 // Callers must never log key material, payloads, tokens or passwords; the
 // logger cannot know which strings are secret, so the rule lives in review
 // and in tests that scan captured logs.
@@ -13,6 +18,10 @@ import (
 
 	"github.com/rs/zerolog"
 )
+
+// Every Arca binary builds its logger here, and zerolog's duration format
+// is a package-wide setting: set once, before any logger exists.
+func init() { zerolog.DurationFieldFormat = zerolog.DurationFormatString }
 
 // Options choose the log format.
 type Options struct {

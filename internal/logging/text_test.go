@@ -188,3 +188,20 @@ func FuzzTextWriter(f *testing.F) {
 		}
 	})
 }
+
+// TestDurationsCarryTheirUnit: an access line's duration says its unit in
+// both formats, JSON and text, whichever logger writes it.
+func TestDurationsCarryTheirUnit(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var out bytes.Buffer
+		l := New(Options{Format: format, Service: "arca-api", Output: &out})
+		textLogEvents[0](l)
+		want := `duration=1.234567ms`
+		if format == "json" {
+			want = `"duration":"1.234567ms"`
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s format: %q does not hold %s", format, out.String(), want)
+		}
+	}
+}
