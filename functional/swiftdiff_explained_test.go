@@ -1,0 +1,85 @@
+package functional_test
+
+// Classes of explainedDiffs.
+const (
+	// Faults fixed by the filterfid and objfid branches: remove these
+	// entries when those branches merge (the test then fails on an entry
+	// no longer seen, so none outlives its fault).
+	classFilterFid = "filterfid"
+	classObjFid    = "objfid"
+	// Faults this harness found, reported with the failing case, not
+	// fixed on this branch: remove each entry with its fix.
+	classOpenFilter    = "open-filter"
+	classOpenObjServer = "open-objserver"
+	// Differences kept on purpose: docs/compatibility.md, "Through the
+	// proxy (whole path)".
+	classKept = "kept"
+)
+
+// onMerge is the note on the entries of classFilterFid and classObjFid.
+const onMerge = "fixed by the filterfid/objfid branch — remove on merge"
+
+// htmlPage is the body of Swift's own error and status pages.
+const htmlPage = `<html><h1>.*</h1><p>.*</p></html>`
+
+// explainedDiffs are the whole path's known differences (see
+// explainedDiff for how one matches).
+var explainedDiffs = []explainedDiff{
+	// The filter (filterfid).
+	{class: classFilterFid, why: onMerge + ": a path with NUL or invalid UTF-8 answers the filter's 400, Swift 412",
+		field: "status", arca: "400", swift: "412", caseName: "names"},
+	{class: classFilterFid, why: onMerge + ": a PUT with neither Content-Length nor Transfer-Encoding is stored empty, Swift answers 411",
+		caseName: "uploads", steps: []int{16, 17}, field: "status", arca: "201|200", swift: "411|404"},
+	{class: classFilterFid, why: onMerge + ": the listing holds the object the PUT without a length stored",
+		caseName: "uploads", steps: []int{26}},
+	{class: classFilterFid, why: onMerge + ": no early answer while the body is held back (Swift answers at once)",
+		field: "status", arca: "no answer: no answer within the wait", swift: `\d+`},
+	{class: classFilterFid, why: onMerge + ": 100 Continue sent before the proxy's final early answer",
+		field: "status", arca: `\d+ after 100`, swift: `\d+`, sometimes: true},
+	{class: classFilterFid, why: onMerge + ": Connection: keep-alive not echoed",
+		field: "header:Connection", arca: "", swift: "keep-alive"},
+
+	// The object server (objfid).
+	{class: classObjFid, why: onMerge + ": 412 and 416 answers carry no ETag",
+		field: "header:Etag", arca: "", swift: `"?[0-9a-f]{32}"?`, statuses: "(412|416)/(412|416)"},
+	{class: classObjFid, why: onMerge + ": a 201 to PUT has the body Created, Swift's is empty",
+		field: "body", arca: "Created", swift: ""},
+
+	// The object server, found here (open-objserver).
+	{class: classOpenObjServer, why: "error and status bodies are plain words where Swift's object server sends its HTML pages (404, 202, 422) or nothing (412)",
+		field: "body", arca: "Not Found|Accepted|Unprocessable Entity|Precondition Failed", swift: htmlPage + "|"},
+	{class: classOpenObjServer, why: "304 answers carry no Content-Type; Swift's carry the object's",
+		field: "header:Content-Type", arca: "", statuses: "304/304"},
+	{class: classOpenObjServer, why: "HEAD with a Range answers 206/416 with Content-Range; Swift's object server ignores Range on HEAD (200)",
+		caseName: "ranges", steps: []int{10, 22}, method: "HEAD", field: "status", arca: "206|416", swift: "200"},
+	{class: classOpenObjServer, why: "If-None-Match that does not match and If-Modified-Since in the future: 200, Swift 304 (it checks If-Modified-Since too)",
+		caseName: "conditionals", steps: []int{22}, field: "status", arca: "200", swift: "304"},
+	{class: classOpenObjServer, why: "416 to a Range on an empty object is text/plain; Swift's carries the object's Content-Type",
+		caseName: "ranges", steps: []int{27}, field: "header:Content-Type", arca: "text/plain", swift: "application/octet-stream"},
+	{class: classOpenObjServer, why: "no reserved names (X-Backend-Allow-Reserved-Names, NUL in \\x00versions\\x00 paths): object versioning (X-Versions-Enabled) fails with 503/404/412",
+		caseName: "object-versioning"},
+	{class: classOpenObjServer, why: "a POST with 90 encrypted metadata values overflows ext4's 4 KiB xattr space: 507 where Swift's smaller plaintext metadata fits",
+		caseName: "metadata-limits", field: "status", arca: "507|503", swift: "202", sometimes: true},
+
+	// The filter, found here (open-filter).
+	{class: classOpenFilter, why: "the filter's own 401 (it validates tokens before the proxy) has a plain-text body and Www-Authenticate without Swift realm=; Swift's is its HTML page and Swift realm=\"AUTH_…\", Keystone uri=…",
+		caseName: "auth", steps: []int{3, 4, 5}},
+	{class: classOpenFilter, why: "the filter's own 401 to an upload without a token",
+		caseName: "uploads", steps: []int{15}},
+	{class: classOpenFilter, why: "a DELETE right after a 100-continue upload the proxy refused early (412) fails in the filter with 503 (upstream connection broken); Swift 204",
+		caseName: "conditionals", steps: []int{29, 30, 31}, sometimes: true},
+
+	// Kept (docs/compatibility.md).
+	{class: classKept, why: "Go's HTTP server answers malformed framing itself (Content-Length not a number or negative or over 2^63, Transfer-Encoding other than chunked, a space in the request line)",
+		caseName: "uploads", steps: []int{21, 22, 23}},
+	{class: classKept, why: "Go's HTTP server answers malformed framing itself: a Content-Length over 2^63",
+		caseName: "lengths", steps: []int{10}},
+	{class: classKept, why: "Go's HTTP server refuses a request line with a space or a bare % (not a %-escape); Swift stores a bare %",
+		caseName: "names", steps: []int{15, 23, 24}},
+	{class: classKept, why: "the listings hold the objects named with a bare %, stored by Swift only",
+		caseName: "names", steps: []int{29, 30, 31, 32}, field: "", arca: "", swift: ""},
+	{class: classKept, why: "Go's HTTP server sends no Content-Length on a 204 or 304 (RFC 9110 §8.6)",
+		field: "header:Content-Length", arca: "", swift: "0", statuses: "(204|304)/(204|304)"},
+	{class: classKept, why: "the filter answers /healthcheck itself",
+		caseName: "auth", steps: []int{15}},
+}
