@@ -84,11 +84,6 @@ func tarOf(files ...string) string {
 	return b.String()
 }
 
-func with(s diffStep, h ...string) diffStep {
-	s.H = append(append([]string(nil), s.H...), h...)
-	return s
-}
-
 // diffCorpus is the table of scripts.
 func diffCorpus() []diffCase {
 	name1024 := strings.Repeat("n", 1024)

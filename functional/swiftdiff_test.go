@@ -3,7 +3,6 @@ package functional_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,14 +132,6 @@ func startDiffTargets(t *testing.T) *diffTargets {
 	}
 	d.alt.token, d.alt.project = ks.ScopedToken(t, testenv.UserAlt)
 	t.Cleanup(func() { d.cleanup(arcaURL, swiftURL) })
-	if dir := os.Getenv("PD_DEBUG_LOGS"); dir != "" {
-		t.Cleanup(func() {
-			_ = os.WriteFile(dir+"/proxy-arca.log", []byte(arcaProxy.Log.String()), 0o644)
-			for i, n := range stack.Nodes {
-				_ = os.WriteFile(fmt.Sprintf("%s/obj%d.log", dir, i), []byte(n.Proc.Log.String()), 0o644)
-			}
-		})
-	}
 	return d
 }
 
