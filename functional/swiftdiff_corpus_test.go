@@ -248,6 +248,7 @@ func diffCorpus() []diffCase {
 			{M: "POST", P: "{acct}/{c}", H: metaHeaders("Container", 1, 129, 1)},
 			{M: "POST", P: "{acct}/{c}", H: metaHeaders("Container", 1, 4, 257)},
 			{M: "POST", P: "{acct}/{c}", H: metaHeaders("Container", 16, 4, 253)},
+			{M: "POST", P: "{acct}/{c}", H: metaHeaders("Container", 16, 4, 252)},
 			{M: "PUT", P: "{acct}/{c}x", H: metaHeaders("Container", 91, 4, 1)},
 			{M: "HEAD", P: "{acct}/{c}"},
 		}},

@@ -48,10 +48,15 @@ func TestSwiftDiffWholePath(t *testing.T) {
 
 	var r diffReport
 	for i, c := range corpus {
+		var line []string
 		for si := range c.steps {
 			a, b := d.view(0, results[i][0][si]), d.view(1, results[i][1][si])
 			r.compare(c.name, si, c.steps[si], a, b)
+			line = append(line, statusPair(a.status, b.status))
 		}
+		// What each step answered, so that a reader sees the corpus
+		// exercise what it means to (swift, or arca/swift where they differ).
+		t.Logf("%s: %s", c.name, strings.Join(line, " "))
 	}
 	r.check(t)
 }
@@ -189,7 +194,10 @@ func (d *diffTargets) wire(s diffStep, vars map[string]string) wireRequest {
 }
 
 // cleanup removes, best effort, every container of both targets (and
-// what is in them, old versions included) from both accounts.
+// what is in them, old versions included) from both accounts. What the
+// arca target's own path cannot delete (its faults, as object versioning
+// is today) goes through the plain proxy: a DELETE there of an object its
+// object servers never had still removes the container's listing row.
 func (d *diffTargets) cleanup(arcaProxy, swiftProxy string) {
 	var wg sync.WaitGroup
 	for i, proxy := range []string{arcaProxy, swiftProxy} {
@@ -198,6 +206,9 @@ func (d *diffTargets) cleanup(arcaProxy, swiftProxy string) {
 			go func() {
 				defer wg.Done()
 				d.emptyAccount(proxy, u, d.targets[i].prefix)
+				if proxy != swiftProxy {
+					d.emptyAccount(swiftProxy, u, d.targets[i].prefix)
+				}
 			}()
 		}
 	}
@@ -217,9 +228,16 @@ func (d *diffTargets) emptyAccount(proxy string, u diffUser, prefix string) {
 	}
 	_, b := call("GET", acct+"?prefix="+prefix)
 	for _, c := range strings.Fields(string(b)) {
-		call("POST", acct+"/"+c, "X-Remove-Versions-Location: x", "X-Remove-History-Location: x", "X-Versions-Enabled: false")
+		// One change a request: a container refuses a POST that turns
+		// off a mode it never had.
+		for _, h := range []string{"X-Remove-Versions-Location: x", "X-Remove-History-Location: x", "X-Versions-Enabled: false"} {
+			call("POST", acct+"/"+c, h)
+		}
 		for range 5 {
 			code, lb := call("GET", acct+"/"+c+"?versions&format=json")
+			if code != http.StatusOK {
+				code, lb = call("GET", acct+"/"+c+"?format=json")
+			}
 			names := jsonNames(lb)
 			if code != http.StatusOK || len(names) == 0 {
 				break
@@ -336,6 +354,20 @@ func (r *diffReport) check(t *testing.T) {
 			t.Errorf("explained difference no longer seen, remove it (and its docs/compatibility.md entry if any): %+v", e)
 		}
 	}
+}
+
+// statusPair is a step's statuses for the log: one when they agree.
+func statusPair(arca, swift string) string {
+	short := func(s string) string {
+		if strings.HasPrefix(s, "no answer") {
+			return "none"
+		}
+		return strings.ReplaceAll(s, " after ", "<")
+	}
+	if arca == swift {
+		return short(swift)
+	}
+	return short(arca) + "/" + short(swift)
 }
 
 func unionKeys(a, b map[string]string) []string {
