@@ -261,17 +261,23 @@ func diffCorpus() []diffCase {
 			{M: "PUT", P: "{acct}/{c}/a%2Fb", B: "s"}, {M: "GET", P: "{acct}/{c}/a/b"},
 			{M: "PUT", P: "{acct}/{c}//double", B: "d"}, {M: "GET", P: "{acct}/{c}//double"}, {M: "GET", P: "{acct}/{c}/double"},
 			{M: "PUT", P: "{acct}/{c}/dir/", B: ""}, {M: "GET", P: "{acct}/{c}/dir/"}, {M: "GET", P: "{acct}/{c}/dir"},
-			{M: "PUT", P: "{acct}/{c}/sp%20ace+plus%3Fq%23h", B: "q"}, {M: "GET", P: "{acct}/{c}/sp ace+plus%3Fq%23h"},
+			{M: "PUT", P: "{acct}/{c}/sp%20ace+plus%3Fq%23h", B: "q"}, {M: "GET", P: "{acct}/{c}/sp%20ace+plus%3Fq%23h"},
 			{M: "PUT", P: "{acct}/{c}/nul%00x", B: "n"}, {M: "GET", P: "{acct}/{c}/nul%00x"},
 			{M: "PUT", P: "{acct}/{c}/bad%FFutf", B: "b"}, {M: "GET", P: "{acct}/{c}/bad%FFutf"},
 			{M: "PUT", P: "{acct}/{c}/rawbad\xffutf", B: "b"},
 			{M: "PUT", P: "{acct}/{c}/.", B: "."}, {M: "PUT", P: "{acct}/{c}/..", B: "."},
-			{M: "PUT", P: "{acct}/{c}/%", B: "%"}, {M: "PUT", P: "{acct}/{c}/%zz", B: "%"},
 			{M: "PUT", P: "{acct}/{c}" + strings.Repeat("c", 256-len("pd-0123456789-a-00"))},
 			{M: "PUT", P: "{acct}/{c}" + strings.Repeat("c", 257-len("pd-0123456789-a-00"))},
 			{M: "PUT", P: "{acct}/{c}%00n"}, {M: "PUT", P: "{acct}/{c}%FF"},
 			listing, {M: "GET", P: "{acct}/{c}?format=xml"}, {M: "GET", P: "{acct}/{c}?prefix=%C3%BC&format=json"},
 			{M: "GET", P: "{acct}/{c}?delimiter=/&format=json"},
+		}},
+		// Malformed request targets, in a container of their own: Swift
+		// stores what Go's HTTP server refuses, and the listings would differ.
+		{"names-malformed", []diffStep{
+			mkC,
+			{M: "GET", P: "{acct}/{c}/sp ace"}, {M: "PUT", P: "{acct}/{c}/%", B: "%"}, {M: "PUT", P: "{acct}/{c}/%zz", B: "%"},
+			{M: "GET", P: "{acct}/{c}/%25"}, {M: "GET", P: "{acct}/{c}/%25zz"},
 		}},
 		{"expiry", []diffStep{
 			mkC,
