@@ -278,6 +278,7 @@ func diffCorpus() []diffCase {
 			mkC,
 			{M: "GET", P: "{acct}/{c}/sp ace"}, {M: "PUT", P: "{acct}/{c}/%", B: "%"}, {M: "PUT", P: "{acct}/{c}/%zz", B: "%"},
 			{M: "GET", P: "{acct}/{c}/%25"}, {M: "GET", P: "{acct}/{c}/%25zz"},
+			{M: "PUT", P: "{acct}/{c}/raw\x00nul", B: "n"}, {M: "PUT", P: "{acct}/{c}/tab\tname", B: "t"},
 		}},
 		{"expiry", []diffStep{
 			mkC,
