@@ -11,6 +11,15 @@
 //
 //	eval "$(tools/stack.sh env)"; go test -run Functional ./functional/
 //
+// TestSwiftDiffWholePath (swiftdiff_*_test.go) is the whole-path
+// differential harness: a corpus of request scripts (data, in
+// swiftdiff_corpus_test.go) sent as a Keystone user both through
+// arca-swift-filter, a Swift proxy and arca-object-servers, and through a
+// Swift proxy of the same configuration to the stack's Python object
+// servers; the answers are compared and every difference must be listed,
+// with its reason, in swiftdiff_explained_test.go (docs/compatibility.md
+// for those kept on purpose).
+//
 // It is not a benchmark and not a unit test: each step checks behaviour a
 // user can see (status codes, checksums, bytes on disk, catalog entries).
 package functional

@@ -28,6 +28,10 @@
 //   - swift.go, objectstack.go: Swift rings and configurations, a private
 //     object tier of two arca-object-servers behind a swift-proxy-server
 //     (StartCluster), and with an arca-api of its own (StartObjectStack).
+//   - wholepath.go: a proxy configuration with every middleware a Swift
+//     client's requests reach (WholePathProxyConfig, StartWholePathProxy),
+//     the same for two object tiers compared, and arca-swift-filter in
+//     front of a proxy (StartSwiftFilter).
 //
 // It is test support: import it only from _test.go files.
 package testenv
