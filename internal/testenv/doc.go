@@ -28,6 +28,9 @@
 //   - swift.go, objectstack.go: Swift rings and configurations, a private
 //     object tier of two arca-object-servers behind a swift-proxy-server
 //     (StartCluster), and with an arca-api of its own (StartObjectStack).
+//   - pyobject.go: Debian's Python swift-object-server, the reference the
+//     object server is compared and measured against
+//     (StartPythonObjectServer).
 //
 // It is test support: import it only from _test.go files.
 package testenv
