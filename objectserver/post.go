@@ -177,5 +177,5 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 			w.Header()[k] = []string{val}
 		}
 	}
-	textError(w, http.StatusAccepted, "")
+	textError(w, req.r, http.StatusAccepted, "")
 }

@@ -2,12 +2,14 @@ package objectserver
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -80,21 +82,17 @@ func (s *Server) handlePut(req *request) error {
 	}
 	s.notifyPut(req, p, orig, b, meta)
 	req.w.Header().Set("Etag", quoteEtag(b.plainMD5))
-	textError(req.w, http.StatusCreated, "")
+	textError(req.w, req.r, http.StatusCreated, "")
 	return nil
 }
 
-// parsePut checks a PUT's headers.
+// parsePut checks a PUT's headers in the order of Swift's
+// check_object_creation: size, length, name, X-Delete-At, Content-Type,
+// metadata.
 func (s *Server) parsePut(req *request) (*putParams, error) {
 	r, h := req.r, req.r.Header
 	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
-	if p.contentType == "" {
-		return nil, answer(http.StatusBadRequest, "No content type")
-	}
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
-	if h.Get("Content-Length") == "" && !chunked {
-		return nil, answer(http.StatusLengthRequired, "Missing Content-Length")
-	}
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
 	p.expected = r.ContentLength
 	if p.footers {
@@ -113,9 +111,22 @@ func (s *Server) parsePut(req *request) (*putParams, error) {
 	if p.expected > s.cfg.MaxFileSize {
 		return nil, answer(http.StatusRequestEntityTooLarge, "Your request is too large.")
 	}
+	if h.Get("Content-Length") == "" && !chunked {
+		return nil, answer(http.StatusLengthRequired, "Missing Content-Length header.")
+	}
+	if len(req.object) > maxObjectNameLength {
+		return nil, answer(http.StatusBadRequest, fmt.Sprintf("Object name length of %d longer than %d", len(req.object), maxObjectNameLength))
+	}
 	var err error
 	if p.deleteAt, err = parseNewDeleteAt(req); err != nil {
 		return nil, err
+	}
+	// Swift's WSGI server sees a missing Content-Type as an empty one.
+	if p.contentType == "" || !utf8.ValidString(p.contentType) {
+		return nil, answer(http.StatusBadRequest, "Invalid Content-Type")
+	}
+	if msg := checkMetadata(h); msg != "" {
+		return nil, answer(http.StatusBadRequest, msg)
 	}
 	return p, nil
 }
@@ -209,7 +220,7 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 		wantEtag = unquoteEtag(v)
 	}
 	if wantEtag != "" && !strings.EqualFold(wantEtag, b.plainMD5) {
-		return nil, answer(http.StatusUnprocessableEntity, "Unprocessable Entity")
+		return nil, answer(http.StatusUnprocessableEntity, "")
 	}
 	if b.storedMD5 == "" {
 		b.storedMD5 = b.plainMD5 // stored_etag = false: ETag is the plaintext MD5 (the auditor will object)
