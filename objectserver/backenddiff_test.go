@@ -127,10 +127,19 @@ func unescape(s string) string {
 
 const footerBoundary = "arca-diff-footer-boundary"
 
-// buildRequest is the step's headers and body as sent (the body nil when
-// it is declared and never sent).
-func (v *diffVars) buildRequest(st *diffStep) (http.Header, []byte) {
-	h := http.Header{}
+// diffRequest is a step's request as sent to a target.
+type diffRequest struct {
+	header          http.Header
+	body            []byte // nil when declared and never sent
+	chunked, expect bool
+}
+
+// buildRequest is the step's headers and body: the proxy's backend
+// headers, those the mode makes (Content-Length, chunked, 100-continue,
+// the footer's), then the step's own, which may replace or remove them.
+func (v *diffVars) buildRequest(st *diffStep) diffRequest {
+	r := diffRequest{header: http.Header{}, body: []byte(st.body)}
+	h := r.header
 	h.Set("X-Timestamp", fmt.Sprintf("%.5f", v.ts))
 	h.Set("X-Backend-Storage-Policy-Index", "0")
 	h.Set("User-Agent", "proxy-server 1")
@@ -143,6 +152,25 @@ func (v *diffVars) buildRequest(st *diffStep) (http.Header, []byte) {
 	if st.method == http.MethodPut && !st.raw {
 		h.Set("Content-Type", "application/octet-stream")
 	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(st.body, "bytes:")); err == nil && strings.HasPrefix(st.body, "bytes:") {
+		r.body = bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+	}
+	switch st.mode {
+	case modeFooters:
+		r.body = v.footerBody(st, r.body, h)
+	case modeDeclared:
+		r.body = nil
+	}
+	r.chunked = st.mode == modeChunked || st.mode == modeContinueChunked || st.mode == modeFooters
+	r.expect = st.mode == modeContinue || st.mode == modeContinueChunked || st.mode == modeFooters || st.mode == modeDeclared
+	if r.expect {
+		h.Set("Expect", "100-continue")
+	}
+	if r.chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	} else if r.body != nil && (len(r.body) > 0 || st.method == http.MethodPut) {
+		h.Set("Content-Length", strconv.Itoa(len(r.body)))
+	}
 	for _, kv := range st.hdr {
 		k, val, _ := strings.Cut(kv, ":")
 		val = strings.TrimSpace(v.expand(val))
@@ -152,52 +180,38 @@ func (v *diffVars) buildRequest(st *diffStep) (http.Header, []byte) {
 		}
 		h[http.CanonicalHeaderKey(k)] = []string{val}
 	}
-	body := []byte(st.body)
-	if n, err := strconv.Atoi(strings.TrimPrefix(st.body, "bytes:")); err == nil && strings.HasPrefix(st.body, "bytes:") {
-		body = bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
-	}
-	switch st.mode {
-	case modeFooters:
-		sum := md5.Sum(body)
-		foot := map[string]string{"Etag": hex.EncodeToString(sum[:])}
-		for _, kv := range st.footer {
-			k, val, _ := strings.Cut(kv, ":")
-			if val = strings.TrimSpace(v.expand(val)); val == "-" {
-				delete(foot, k)
-			} else {
-				foot[k] = val
-			}
+	return r
+}
+
+// footerBody is body as the proxy sends it with a MIME metadata footer:
+// the body's MD5 as Etag unless the step's footer says otherwise.
+func (v *diffVars) footerBody(st *diffStep, body []byte, h http.Header) []byte {
+	sum := md5.Sum(body)
+	foot := map[string]string{"Etag": hex.EncodeToString(sum[:])}
+	for _, kv := range st.footer {
+		k, val, _ := strings.Cut(kv, ":")
+		if val = strings.TrimSpace(v.expand(val)); val == "-" {
+			delete(foot, k)
+		} else {
+			foot[k] = val
 		}
-		js, _ := json.Marshal(foot)
-		jsum := md5.Sum(js)
-		h.Set("X-Backend-Obj-Metadata-Footer", "yes")
-		h.Set("X-Backend-Obj-Multipart-Mime-Boundary", footerBoundary)
-		h.Set("X-Backend-Obj-Content-Length", strconv.Itoa(len(body)))
-		var b bytes.Buffer
-		fmt.Fprintf(&b, "--%s\r\nX-Document: object body\r\n\r\n%s\r\n--%s\r\nX-Document: object metadata\r\nContent-MD5: %x\r\n\r\n%s\r\n--%s--", footerBoundary, body, footerBoundary, jsum, js, footerBoundary)
-		body = b.Bytes()
-	case modeDeclared:
-		body = nil
 	}
-	return h, body
+	js, _ := json.Marshal(foot)
+	jsum := md5.Sum(js)
+	h.Set("X-Backend-Obj-Metadata-Footer", "yes")
+	h.Set("X-Backend-Obj-Multipart-Mime-Boundary", footerBoundary)
+	h.Set("X-Backend-Obj-Content-Length", strconv.Itoa(len(body)))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "--%s\r\nX-Document: object body\r\n\r\n%s\r\n--%s\r\nX-Document: object metadata\r\nContent-MD5: %x\r\n\r\n%s\r\n--%s--", footerBoundary, body, footerBoundary, jsum, js, footerBoundary)
+	return b.Bytes()
 }
 
 // send makes one request to a target on a connection of its own, the way
 // the step's mode says (chunked, 100-continue, a body declared and never
 // sent), and returns the answer.
 func send(st *diffStep, v *diffVars, tg diffTarget) (*observation, error) {
-	h, body := v.buildRequest(st)
-	chunked := st.mode == modeChunked || st.mode == modeContinueChunked || st.mode == modeFooters
-	expect := st.mode == modeContinue || st.mode == modeContinueChunked || st.mode == modeFooters || st.mode == modeDeclared
-	if expect {
-		h.Set("Expect", "100-continue")
-	}
-	if chunked {
-		h.Del("Content-Length")
-		h.Set("Transfer-Encoding", "chunked")
-	} else if h.Get("Content-Length") == "" && (body != nil && (len(body) > 0 || st.method == http.MethodPut)) {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-	}
+	r := v.buildRequest(st)
+	h, body, chunked, expect := r.header, r.body, r.chunked, r.expect
 	conn, err := net.DialTimeout("tcp", tg.host, 5*time.Second)
 	if err != nil {
 		return nil, err
