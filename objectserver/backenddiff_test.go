@@ -14,9 +14,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +32,7 @@ import (
 // Python swift-object-server (2.30) get the same requests, as the Swift
 // proxy sends them (backendCorpus), and must answer alike: status, the
 // headers the proxy reads, the body and the async pendings written for
-// the container. Every difference is either a fault to fix or listed in
+// the container and the expirer (their number and what they hold). Every difference is either a fault to fix or listed in
 // explainedDiffs with its reason (docs/compatibility.md, "The object
 // server (backend protocol)").
 
@@ -49,7 +51,8 @@ type observation struct {
 	status     int
 	header     http.Header
 	body       []byte
-	async      int // async pendings written by the request
+	async      int    // async pendings written by the request
+	asyncDoc   string // what they hold
 }
 
 // diffVars are the values the corpus's placeholders stand for.
@@ -286,29 +289,131 @@ func finish(o *observation, resp *http.Response) (*observation, error) {
 	return o, nil
 }
 
-// countAsync is how many async pendings the target's device holds.
-func countAsync(tg diffTarget) int {
-	n := 0
+// listAsync is the async pendings the target's device holds.
+func listAsync(tg diffTarget) map[string]bool {
+	out := map[string]bool{}
 	_ = filepath.WalkDir(filepath.Join(tg.devices, tg.device), func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.Contains(path, "/async_pending") {
-			n++
+			out[path] = true
 		}
 		return nil
 	})
-	return n
+	return out
+}
+
+// newAsync is how many async pendings were written since before, and
+// what they hold (decoded, sorted), for the comparison.
+func newAsync(u *unpickler, tg diffTarget, before map[string]bool) (int, string) {
+	var docs []string
+	for path := range listAsync(tg) {
+		if before[path] {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(u.decode(path)), &v); err != nil {
+			docs = append(docs, "undecodable: "+err.Error())
+			continue
+		}
+		js, _ := json.Marshal(normalizeAsync(v, tg)) // sorted keys
+		docs = append(docs, string(js))
+	}
+	sort.Strings(docs)
+	return len(docs), strings.Join(docs, "\n")
+}
+
+// unpickleScript reads paths of async pendings, one a line, and answers
+// each with its content as one line of JSON (sorted keys), unpickled as
+// Swift's updater unpickles it.
+const unpickleScript = `
+import json, pickle, sys
+for line in sys.stdin:
+    try:
+        with open(line.rstrip("\n"), "rb") as f:
+            v = pickle.load(f)
+        out = json.dumps(v, sort_keys=True, default=repr)
+    except Exception as e:
+        out = json.dumps("unreadable: %r" % (e,))
+    sys.stdout.write(out + "\n")
+    sys.stdout.flush()
+`
+
+// unpickler is a python3 running unpickleScript.
+type unpickler struct {
+	in  io.Writer
+	out *bufio.Reader
+}
+
+func startUnpickler(t *testing.T) *unpickler {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", "-c", unpickleScript)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
+	return &unpickler{in: in, out: bufio.NewReader(out)}
+}
+
+// decode is the JSON of the pickle at path.
+func (u *unpickler) decode(path string) string {
+	if _, err := io.WriteString(u.in, path+"\n"); err != nil {
+		return "unpickler: " + err.Error()
+	}
+	line, err := u.out.ReadString('\n')
+	if err != nil {
+		return "unpickler: " + err.Error()
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// asyncPID is the process id in an update's User-Agent.
+var asyncPID = regexp.MustCompile(`^object-server \d+$`)
+
+// normalizeAsync removes from an async pending what names the server
+// rather than the update: its port and device in Referer and its process
+// id in User-Agent. Header names are lower-cased: Swift's updater reads
+// them case-insensitively (Swift writes a HeaderKeyDict, Arca a dict).
+func normalizeAsync(x any, tg diffTarget) any {
+	m, ok := x.(map[string]any)
+	if !ok {
+		return x
+	}
+	if hk, ok := m["headers"].(map[string]any); ok {
+		h := make(map[string]any, len(hk))
+		for k, v := range hk {
+			h[strings.ToLower(k)] = v
+		}
+		m["headers"] = h
+		if ref, ok := h["referer"].(string); ok {
+			ref = strings.Replace(ref, tg.host, "{host}", 1)
+			h["referer"] = strings.Replace(ref, "/"+tg.device+"/", "/{dev}/", 1)
+		}
+		if ua, ok := h["user-agent"].(string); ok && asyncPID.MatchString(ua) {
+			h["user-agent"] = "object-server {pid}"
+		}
+	}
+	return m
 }
 
 // settleAsync waits, briefly, for both servers' container updates to end
-// in async pendings: each sends its update before or just after it
-// answers.
-func settleAsync(a, p *observation, ta, tp diffTarget, beforeA, beforeP int) {
+// in async pendings (each sends its update before or just after it
+// answers), and records them.
+func settleAsync(u *unpickler, a, p *observation, ta, tp diffTarget, beforeA, beforeP map[string]bool) {
 	if a.status/100 != 2 && p.status/100 != 2 {
 		return
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	quiet := time.Now().Add(300 * time.Millisecond)
 	for {
-		a.async, p.async = countAsync(ta)-beforeA, countAsync(tp)-beforeP
+		a.async, a.asyncDoc = newAsync(u, ta, beforeA)
+		p.async, p.asyncDoc = newAsync(u, tp, beforeP)
 		if (a.async > 0 && p.async > 0) || time.Now().After(deadline) ||
 			(a.async == p.async && time.Now().After(quiet)) {
 			return
@@ -382,6 +487,7 @@ func compareObservations(step string, a, p *observation) ([]fieldDiff, int) {
 	}
 	cmp("body", string(a.body), string(p.body))
 	cmp("async", strconv.Itoa(a.async), strconv.Itoa(p.async))
+	cmp("async:content", a.asyncDoc, p.asyncDoc)
 	return out, n
 }
 
@@ -419,12 +525,13 @@ func TestBackendDifferential(t *testing.T) {
 	now := time.Now().Unix()
 	v := &diffVars{base: float64(now-3600) + 0.12345, now: now, partPower: partPower,
 		hasher: conf.Hasher, closed: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
+	u := startUnpickler(t)
 	var diffs []fieldDiff
 	fields, asyncA, asyncP := 0, 0, 0
 	for i := range backendCorpus {
 		st := &backendCorpus[i]
 		v.ts = v.base + float64(i)
-		beforeA, beforeP := countAsync(arca), countAsync(pyT)
+		beforeA, beforeP := listAsync(arca), listAsync(pyT)
 		a, err := send(st, v, arca)
 		if err != nil {
 			t.Fatalf("%s: arca: %v", st.name, err)
@@ -433,7 +540,7 @@ func TestBackendDifferential(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: python: %v", st.name, err)
 		}
-		settleAsync(a, p, arca, pyT, beforeA, beforeP)
+		settleAsync(u, a, p, arca, pyT, beforeA, beforeP)
 		asyncA, asyncP = asyncA+a.async, asyncP+p.async
 		if (st.method == http.MethodPut || st.method == http.MethodPost) && p.status/100 == 2 {
 			v.lastWrite = v.ts
