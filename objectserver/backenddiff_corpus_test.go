@@ -166,6 +166,32 @@ var backendCorpus = []diffStep{
 	{name: "put delete-at soon", method: "PUT", path: "AUTH_diff/c/exp2", body: "e", hdr: []string{"X-Delete-At: {now+4000}"}},
 	{name: "delete if-delete-at right", method: "DELETE", path: "AUTH_diff/c/exp2", hdr: []string{"X-If-Delete-At: {now+4000}"}},
 
+	// X-Delete-After, the expirer's updates on POST and DELETE
+	{name: "put delete-after", method: "PUT", path: "AUTH_diff/c/after", body: "a", hdr: []string{"X-Delete-After: 7200"}},
+	{name: "head delete-after", method: "HEAD", path: "AUTH_diff/c/after"},
+	{name: "put delete-after invalid", method: "PUT", path: "AUTH_diff/c/after", body: "a", hdr: []string{"X-Delete-After: -1"}},
+	{name: "post delete-at with expirer", method: "POST", path: "AUTH_diff/c/after", hdr: []string{"X-Delete-At: {now+8000}", "X-Delete-At-Container: {now+0}", "X-Delete-At-Host: {closed}", "X-Delete-At-Partition: 1", "X-Delete-At-Device: edev"}},
+	{name: "delete with expirer", method: "DELETE", path: "AUTH_diff/c/after", hdr: []string{"X-Delete-At-Container: {now+0}", "X-Delete-At-Host: {closed}", "X-Delete-At-Partition: 1", "X-Delete-At-Device: edev"}},
+
+	// allowed headers, overrides, timestamps with offsets, big objects
+	{name: "put allowed headers", method: "PUT", path: "AUTH_diff/c/allowed", body: "bytes:300000", hdr: []string{"Content-Encoding: gzip", "Cache-Control: no-cache", "Content-Language: en", "Expires: Thu, 01 Dec 1994 16:00:00 GMT", "X-Robots-Tag: none", "X-Object-Manifest: c/seg", "X-Static-Large-Object: True", "X-Unknown: dropped", "X-Object-Sysmeta-Container-Update-Override-Etag: over", "X-Object-Sysmeta-Container-Update-Override-Size: 7", "X-Object-Sysmeta-Container-Update-Override-Content-Type: x/over"}},
+	{name: "get allowed headers", method: "GET", path: "AUTH_diff/c/allowed", hdr: []string{"Range: bytes=262140-262150,299990-"}},
+	{name: "get across windows", method: "GET", path: "AUTH_diff/c/allowed", hdr: []string{"Range: bytes=1000-280000"}},
+	{name: "get slo range ignored", method: "GET", path: "AUTH_diff/c/allowed", hdr: []string{"X-Backend-Ignore-Range-If-Metadata-Present: X-Static-Large-Object", "Range: bytes=0-9"}},
+	{name: "post drops allowed headers", method: "POST", path: "AUTH_diff/c/allowed", hdr: []string{"Cache-Control: max-age=1", "X-Object-Transient-Sysmeta-Crypto: t"}},
+	{name: "head after post drops", method: "HEAD", path: "AUTH_diff/c/allowed"},
+	{name: "post same timestamp as data", method: "POST", path: "AUTH_diff/c/allowed", hdr: []string{"X-Timestamp: {ts-5}"}},
+	{name: "put offset timestamp", method: "PUT", path: "AUTH_diff/c/offset", body: "o", hdr: []string{"X-Timestamp: {ts}_0000000000000001"}},
+	{name: "put offset timestamp older", method: "PUT", path: "AUTH_diff/c/offset", body: "o", hdr: []string{"X-Timestamp: {ts-1}"}},
+	{name: "head offset", method: "HEAD", path: "AUTH_diff/c/offset"},
+	{name: "put if-none-match star missing", method: "PUT", path: "AUTH_diff/c/inm2", body: "n", hdr: []string{"If-None-Match: *"}},
+	{name: "put quoted etag", method: "PUT", path: "AUTH_diff/c/inm2", body: "abc", hdr: []string{`Etag: "900150983cd24fb0d6963f7d28e17f72"`}},
+	{name: "if-match weak", method: "GET", path: "AUTH_diff/c/inm2", hdr: []string{`If-Match: W/"900150983cd24fb0d6963f7d28e17f72"`}},
+	{name: "if-match unquoted", method: "GET", path: "AUTH_diff/c/inm2", hdr: []string{`If-Match: 900150983cd24fb0d6963f7d28e17f72`}},
+	{name: "if-range match", method: "GET", path: "AUTH_diff/c/inm2", hdr: []string{`If-Range: "900150983cd24fb0d6963f7d28e17f72"`, "Range: bytes=1-1"}},
+	{name: "if-range other", method: "GET", path: "AUTH_diff/c/inm2", hdr: []string{`If-Range: "nope"`, "Range: bytes=1-1"}},
+	{name: "put footers without etag", method: "PUT", path: "AUTH_diff/c/inm2", body: "bytes:10", mode: modeFooters, footer: []string{"Etag: -"}},
+
 	// DELETE
 	{name: "delete stale", method: "DELETE", path: obj, hdr: []string{"X-Timestamp: {old}"}},
 	{name: "delete", method: "DELETE", path: obj},
@@ -223,7 +249,7 @@ var explainedDiffs = []explainedDiff{
 		doc:    "304 without Content-Type and Content-Length",
 	},
 	{
-		steps:  []string{"delete", "delete if-delete-at right"},
+		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer"},
 		fields: []string{"header:Content-Length"},
 		doc:    "204 without Content-Length",
 	},

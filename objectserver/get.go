@@ -498,7 +498,12 @@ func checkConditions(r *http.Request, etag string, lastModified int64) int {
 func etagMatches(list, etag string) bool {
 	for item := range strings.SplitSeq(list, ",") {
 		item = strings.TrimSpace(item)
-		if item == "*" || (item != "" && unquoteEtag(item) == etag) {
+		// swob's Match: quotes come off only in pairs, and a weak tag
+		// (W/"...") matches nothing.
+		if len(item) >= 2 && item[0] == '"' && item[len(item)-1] == '"' {
+			item = item[1 : len(item)-1]
+		}
+		if item == "*" || (item != "" && item == etag) {
 			return true
 		}
 	}

@@ -24,7 +24,7 @@ type postState struct {
 // preconditions, metadata, notify the expirer, commit, notify the
 // containers.
 func (s *Server) handlePost(req *request) error {
-	deleteAt, err := parseNewDeleteAt(req)
+	deleteAt, err := parseNewDeleteAt(req, false)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package objectserver
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -116,6 +117,41 @@ func TestPutConstraints(t *testing.T) {
 		resp := e.put(tc.path, "x", tc.hdr)
 		if got := readBody(t, resp); resp.StatusCode != tc.status || got != tc.body {
 			t.Errorf("PUT %.60s: %d %q; want %d %q", tc.path, resp.StatusCode, got, tc.status, tc.body)
+		}
+	}
+}
+
+// TestDeleteAfterAndWeakTags: a PUT's X-Delete-After becomes the
+// X-Delete-At it means, and a weak ETag matches nothing, as in Swift's
+// object server.
+func TestDeleteAfterAndWeakTags(t *testing.T) {
+	e := newEnv(t)
+	ts := e.next()
+	resp := e.put(objPath, "abc", map[string]string{"X-Timestamp": ts, "X-Delete-After": "7200"})
+	readBody(t, resp)
+	sec, _ := strconv.ParseFloat(ts, 64)
+	resp = e.do("HEAD", objPath, nil, map[string]string{"X-Timestamp": ts})
+	readBody(t, resp)
+	if want := fmt.Sprintf("%010d", int64(sec)+7200); resp.Header.Get("X-Delete-At") != want {
+		t.Errorf("X-Delete-After 7200: X-Delete-At %q, want %s", resp.Header.Get("X-Delete-At"), want)
+	}
+	for _, after := range []string{"-1", "0", "soon"} {
+		resp := e.put(objPath, "abc", map[string]string{"X-Delete-After": after})
+		if got := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(got, "X-Delete-After") {
+			t.Errorf("X-Delete-After %s: %d %q, want 400 about X-Delete-After", after, resp.StatusCode, got)
+		}
+	}
+	for _, tc := range []struct {
+		ifMatch string
+		status  int
+	}{
+		{`W/"` + md5hex("abc") + `"`, http.StatusPreconditionFailed},
+		{md5hex("abc"), http.StatusOK},
+		{`"` + md5hex("abc") + `"`, http.StatusOK},
+	} {
+		resp := e.do("GET", objPath, nil, map[string]string{"If-Match": tc.ifMatch})
+		if readBody(t, resp); resp.StatusCode != tc.status {
+			t.Errorf("If-Match %s: %d, want %d", tc.ifMatch, resp.StatusCode, tc.status)
 		}
 	}
 }
