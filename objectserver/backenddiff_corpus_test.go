@@ -192,6 +192,35 @@ var backendCorpus = []diffStep{
 	{name: "if-range other", method: "GET", path: "AUTH_diff/c/inm2", hdr: []string{`If-Range: "nope"`, "Range: bytes=1-1"}},
 	{name: "put footers without etag", method: "PUT", path: "AUTH_diff/c/inm2", body: "bytes:10", mode: modeFooters, footer: []string{"Etag: -"}},
 
+	// ranges swob refuses or answers whole
+	{name: "put ranges object", method: "PUT", path: "AUTH_diff/c/ranges", body: "bytes:100"},
+	{name: "range three overlapping", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes=0-10,1-11,2-12"}},
+	{name: "range nine descending", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes=90-90,80-80,70-70,60-60,50-50,40-40,30-30,20-20,10-10"}},
+	{name: "range suffix zero", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes=-0"}},
+	{name: "range spaces", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes= 0-1 , 3-4"}},
+	{name: "range start beyond end", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes=50-"}},
+	{name: "range end beyond length", method: "GET", path: "AUTH_diff/c/ranges", hdr: []string{"Range: bytes=95-200"}},
+	{name: "head if-none-match missing", method: "HEAD", path: "AUTH_diff/c/nothing", hdr: []string{"If-None-Match: *"}},
+
+	// timestamps of the data and of a POST's .meta
+	{name: "put for meta times", method: "PUT", path: "AUTH_diff/c/times", body: "t"},
+	{name: "post for meta times", method: "POST", path: "AUTH_diff/c/times", hdr: []string{"X-Object-Meta-T: 1"}},
+	{name: "post between data and meta", method: "POST", path: "AUTH_diff/c/times", hdr: []string{"X-Timestamp: {ts-1}"}},
+	{name: "delete between data and meta", method: "DELETE", path: "AUTH_diff/c/times", hdr: []string{"X-Timestamp: {ts-2}"}},
+	{name: "head after delete between", method: "HEAD", path: "AUTH_diff/c/times"},
+
+	// header values at and past Swift's limits, odd content types
+	{name: "meta utf-8 value too long", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"X-Object-Meta-Snow: " + repeatS("\u2603", 86)}},
+	{name: "meta utf-8 value", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"X-Object-Meta-Snow: " + repeatS("\u2603", 85)}},
+	{name: "get utf-8 value", method: "GET", path: "AUTH_diff/c/hdr"},
+	{name: "header value too long", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"X-Object-Meta-Big: " + repeatS("b", 8193)}},
+	{name: "content-type invalid utf-8", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"Content-Type: a\xffb"}},
+	{name: "content-type swift_bytes", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"Content-Type: text/plain;swift_bytes=12"}},
+	{name: "get swift_bytes", method: "GET", path: "AUTH_diff/c/hdr"},
+	{name: "put unsupported transfer-encoding", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"Transfer-Encoding: gzip"}},
+	{name: "replicated put past delete-at", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"X-Delete-At: 1000", "X-Backend-Replication: True"}},
+	{name: "get replicated past delete-at", method: "GET", path: "AUTH_diff/c/hdr"},
+
 	// DELETE
 	{name: "delete stale", method: "DELETE", path: obj, hdr: []string{"X-Timestamp: {old}"}},
 	{name: "delete", method: "DELETE", path: obj},
@@ -249,14 +278,19 @@ var explainedDiffs = []explainedDiff{
 		doc:    "304 without Content-Type and Content-Length",
 	},
 	{
-		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer"},
+		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer", "delete between data and meta"},
 		fields: []string{"header:Content-Length"},
 		doc:    "204 without Content-Length",
 	},
 	{
-		steps:  []string{"put bad content-length", "name bad escape"},
+		steps:  []string{"put bad content-length", "name bad escape", "put unsupported transfer-encoding"},
 		fields: []string{"status", "header:Content-Type", "header:Content-Length", "body"},
 		doc:    "Requests Go's HTTP server refuses",
+	},
+	{
+		steps:  []string{"header value too long"},
+		fields: []string{"header:Content-Type", "header:Content-Length", "body"},
+		doc:    "Header lines over 8192 bytes",
 	},
 	{
 		steps:  []string{"get arca sysmeta"},
