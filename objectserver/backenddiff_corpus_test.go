@@ -221,6 +221,12 @@ var backendCorpus = []diffStep{
 	{name: "replicated put past delete-at", method: "PUT", path: "AUTH_diff/c/hdr", body: "h", hdr: []string{"X-Delete-At: 1000", "X-Backend-Replication: True"}},
 	{name: "get replicated past delete-at", method: "GET", path: "AUTH_diff/c/hdr"},
 
+	// container updates: several hosts, overrides from headers
+	{name: "put two container hosts", method: "PUT", path: "AUTH_diff/c/hosts", body: "h", hdr: []string{"X-Container-Host: {closed},127.0.0.1:1", "X-Container-Device: cdev,cdev2"}},
+	{name: "put container update overrides", method: "PUT", path: "AUTH_diff/c/hosts", body: "h", hdr: []string{"X-Backend-Container-Update-Override-Etag: oe", "X-Backend-Container-Update-Override-Size: 5", "X-Backend-Container-Update-Override-Content-Type: x/y"}},
+	{name: "post container update overrides", method: "POST", path: "AUTH_diff/c/hosts", hdr: []string{"Content-Type: a/b", "X-Backend-Container-Update-Override-Etag: pe"}},
+	{name: "delete two container hosts", method: "DELETE", path: "AUTH_diff/c/hosts", hdr: []string{"X-Container-Host: {closed},127.0.0.1:1", "X-Container-Device: cdev,cdev2"}},
+
 	// DELETE
 	{name: "delete stale", method: "DELETE", path: obj, hdr: []string{"X-Timestamp: {old}"}},
 	{name: "delete", method: "DELETE", path: obj},
@@ -239,6 +245,10 @@ var backendCorpus = []diffStep{
 	{name: "bad partition", method: "GET", path: "/{dev}/x/AUTH_diff/c/o", raw: true},
 	{name: "missing device", method: "GET", path: "/nodev/1/AUTH_diff/c/o", raw: true},
 	{name: "bad policy", method: "GET", path: obj, hdr: []string{"X-Backend-Storage-Policy-Index: 7"}},
+	{name: "policy not a number", method: "GET", path: obj, hdr: []string{"X-Backend-Storage-Policy-Index: x"}},
+	{name: "device dot-dot", method: "GET", path: "/../1/AUTH_diff/c/o", raw: true},
+	{name: "account path", method: "GET", path: "/{dev}/1/AUTH_diff", raw: true},
+	{name: "options", method: "OPTIONS", path: "/", raw: true},
 	{name: "bad timestamp", method: "PUT", path: obj2, body: "b", hdr: []string{"X-Timestamp: never"}},
 	{name: "put missing timestamp", method: "PUT", path: obj2, body: "b", hdr: []string{"X-Timestamp: -"}},
 	{name: "delete missing timestamp", method: "DELETE", path: obj2, hdr: []string{"X-Timestamp: -"}},
@@ -278,7 +288,7 @@ var explainedDiffs = []explainedDiff{
 		doc:    "304 without Content-Type and Content-Length",
 	},
 	{
-		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer", "delete between data and meta"},
+		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer", "delete between data and meta", "delete two container hosts"},
 		fields: []string{"header:Content-Length"},
 		doc:    "204 without Content-Length",
 	},
@@ -311,5 +321,15 @@ var explainedDiffs = []explainedDiff{
 		steps:  []string{"ssync"},
 		fields: []string{"*"},
 		doc:    "No SSYNC",
+	},
+	{
+		steps:  []string{"options"},
+		fields: []string{"header:Allow"},
+		doc:    "No SSYNC",
+	},
+	{
+		steps:  []string{"options"},
+		fields: []string{"header:Server"},
+		doc:    "Server names Arca",
 	},
 }

@@ -188,6 +188,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE")
 		sw.Header().Set("Server", Version)
+		sw.Header().Set("Content-Type", swobHTML)
 		sw.Header().Set("Content-Length", "0")
 		sw.WriteHeader(http.StatusOK)
 		return
@@ -267,8 +268,11 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	if strings.ContainsRune(req.device, 0) || strings.ContainsRune(req.partition, 0) {
 		return nil, http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL"
 	}
-	if req.device == "." || req.device == ".." || req.partition == "." || req.partition == ".." {
-		return nil, http.StatusBadRequest, "Invalid device or partition"
+	if req.device == "." || req.device == ".." {
+		return nil, http.StatusBadRequest, "Invalid device: " + url.PathEscape(req.device)
+	}
+	if req.partition == "." || req.partition == ".." {
+		return nil, http.StatusBadRequest, "Invalid partition: " + url.PathEscape(req.partition)
 	}
 	pol := strings.TrimSpace(r.Header.Get("X-Backend-Storage-Policy-Index"))
 	if pol != "" {
