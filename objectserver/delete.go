@@ -42,15 +42,16 @@ func (s *Server) handleDelete(req *request) error {
 	}
 	s.containerUpdate(req, "DELETE", map[string]string{"X-Timestamp": req.ts.Internal()})
 	if orig.exists {
-		textError(req.w, http.StatusNoContent, "")
+		textError(req.w, req.r, http.StatusNoContent, "")
 		return nil
 	}
 	return answer(http.StatusNotFound, "")
 }
 
-// deletePreconditions looks at what a DELETE removes: the expirer's
-// X-If-Delete-At must match it, and the DELETE must be newer (409). The
-// answer carries X-Backend-Timestamp, the newer of the two times.
+// deletePreconditions looks at what a DELETE removes, as Swift's DELETE
+// does: the expirer's X-If-Delete-At must match it, and the DELETE must be
+// newer than its data (409). The answer carries X-Backend-Timestamp, the
+// newer of the two times, and the removed object's Content-Type.
 func (s *Server) deletePreconditions(req *request, df *diskfile.DiskFile) (*deleteOriginal, error) {
 	w, h := req.w, req.r.Header
 	orig := &deleteOriginal{}
@@ -61,7 +62,10 @@ func (s *Server) deletePreconditions(req *request, df *diskfile.DiskFile) (*dele
 		obj.Close()
 		orig.meta = obj.Metadata
 		orig.ts = obj.Timestamp()
-		orig.exists = !expired(obj.Metadata, req.ts)
+		if orig.exists = !expired(obj.Metadata, req.ts); orig.exists {
+			// a fast-POST's .meta does not make the data newer
+			orig.ts = obj.DataTS
+		}
 	case errors.As(err, &nf):
 		if nf.Tombstone != nil {
 			orig.ts = *nf.Tombstone
@@ -75,11 +79,11 @@ func (s *Server) deletePreconditions(req *request, df *diskfile.DiskFile) (*dele
 		if err != nil {
 			return nil, answer(http.StatusBadRequest, "Bad X-If-Delete-At header value")
 		}
-		if orig.meta == nil {
+		if orig.ts.IsZero() {
 			return nil, answer(http.StatusNotFound, "")
 		}
-		if orig.ts.After(req.ts) || orig.ts == req.ts {
-			return nil, answer(http.StatusConflict, "").with("X-Backend-Timestamp", orig.ts.Internal())
+		if !req.ts.After(orig.ts) {
+			return nil, answer(http.StatusConflict, "")
 		}
 		if want != orig.deleteAt {
 			return nil, answer(http.StatusPreconditionFailed, "X-If-Delete-At and X-Delete-At do not match")
@@ -91,6 +95,7 @@ func (s *Server) deletePreconditions(req *request, df *diskfile.DiskFile) (*dele
 		backendTS = req.ts
 	}
 	w.Header().Set("X-Backend-Timestamp", backendTS.Internal())
+	w.Header().Set("X-Backend-Content-Type", orig.meta["Content-Type"])
 	if !orig.ts.IsZero() && !req.ts.After(orig.ts) {
 		return nil, answer(http.StatusConflict, "")
 	}
@@ -125,7 +130,7 @@ func (s *Server) handleReplicate(req *request) error {
 		}
 		body = pickle.MustEncode(out)
 	}
-	req.w.Header().Set("Content-Type", "application/octet-stream")
+	req.w.Header().Set("Content-Type", swobHTML) // as Swift's, whatever the pickle
 	req.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	req.w.WriteHeader(http.StatusOK)
 	_, _ = req.w.Write(body)

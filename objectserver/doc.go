@@ -59,6 +59,13 @@
 // headers), or an internal failure answered by where it happened (disk,
 // key service, request body).
 //
+// Answers follow swob, Swift's HTTP layer, because the proxy passes them
+// on and reads their headers (swob.go): default bodies and types, 304, 412
+// and 416 with the object's headers, ETag included, and Swift's PUT
+// constraints with its messages (constraints.go). The differences kept on
+// purpose are listed in docs/compatibility.md and held by the backend
+// differential test against Swift's Python object server.
+//
 // Wiring: LoadConfig reads object-server.conf once (the key client's
 // credentials through keystone.LoadCredentials), Build assembles the
 // metrics, key client, health check and Server (New with options), and
@@ -66,6 +73,6 @@
 // calls these.
 //
 // What it is not: an erasure-coding object server (EC policies answer 503),
-// an SSYNC receiver (use rsync replication), or a key cache of its own (the
-// keyclient caches).
+// an SSYNC receiver (SSYNC is answered 405: use rsync replication), or a
+// key cache of its own (the keyclient caches).
 package objectserver

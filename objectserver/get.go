@@ -86,7 +86,7 @@ func (c cryptSource) Range(off, n int64) (io.Reader, error) {
 // its allocations.
 func (s *Server) objectHeaders(h http.Header, v *plainView) {
 	md := v.obj.Metadata
-	vals := make([]string, 0, len(md)+9)
+	vals := make([]string, 0, len(md)+8)
 	set := func(k, val string) {
 		vals = append(vals, val)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
@@ -111,7 +111,6 @@ func (s *Server) objectHeaders(h http.Header, v *plainView) {
 	dataTS := v.obj.DataTS.Internal()
 	set("X-Backend-Data-Timestamp", dataTS)
 	set("X-Backend-Durable-Timestamp", dataTS)
-	set("X-Backend-Fragments", "")
 }
 
 // shownMeta reports whether a stored metadata name is answered to GET and
@@ -182,6 +181,9 @@ func (s *Server) handleGet(req *request) error {
 		return err
 	}
 	ranges, err := getRanges(req, obj, v)
+	if errors.Is(err, errAnswered) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -250,24 +252,29 @@ func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bo
 			}
 		}
 	}
-	switch code := checkConditions(r, condEtag, v.timestamp.Ceil()); code {
-	case 0:
+	code := checkConditions(r, condEtag, v.timestamp.Ceil())
+	if code == 0 {
 		return false, nil
-	case http.StatusNotModified:
-		h.Del("Content-Type")
-		req.w.WriteHeader(code)
-		return true, nil
-	default:
-		h.Del("Etag")
-		return false, answer(code, "")
 	}
+	// 304 and 412 as swob answers them: the object's headers (its ETag
+	// included, which the proxy reads: a symlink answers 412 rather than
+	// 409 with it) and no body.
+	h.Set("Content-Length", "0")
+	req.w.WriteHeader(code)
+	return true, nil
 }
 
+// errAnswered says the answer has been written.
+var errAnswered = errors.New("objectserver: answered")
+
 // getRanges is the satisfiable ranges of the Range header (none for the
-// whole object), or 416.
+// whole object), or errAnswered when it has answered 416.
 func getRanges(req *request, obj *diskfile.Object, v *plainView) ([]byteRange, error) {
 	r, h := req.r, req.w.Header()
 	rangeHeader := r.Header.Get("Range")
+	if r.Method == http.MethodHead {
+		rangeHeader = "" // swob answers HEAD whole, whatever the Range
+	}
 	if ign := r.Header.Get("X-Backend-Ignore-Range-If-Metadata-Present"); ign != "" && rangeHeader != "" {
 		for name := range strings.SplitSeq(ign, ",") {
 			if _, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
@@ -285,8 +292,13 @@ func getRanges(req *request, obj *diskfile.Object, v *plainView) ([]byteRange, e
 	}
 	rs, satisfiable := rangesForLength(specs, v.length)
 	if !satisfiable {
-		h.Del("Etag")
-		return nil, answer(http.StatusRequestedRangeNotSatisfiable, "").with("Content-Range", fmt.Sprintf("bytes */%d", v.length))
+		// The object's headers (its ETag too) with swob's 416 body.
+		body := swobBody(http.StatusRequestedRangeNotSatisfiable)
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", v.length))
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		req.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		_, _ = io.WriteString(req.w, body)
+		return nil, errAnswered
 	}
 	if v.length == 0 {
 		return nil, nil // a suffix range of an empty object: 200 with nothing, as swob
@@ -486,7 +498,12 @@ func checkConditions(r *http.Request, etag string, lastModified int64) int {
 func etagMatches(list, etag string) bool {
 	for item := range strings.SplitSeq(list, ",") {
 		item = strings.TrimSpace(item)
-		if item == "*" || (item != "" && unquoteEtag(item) == etag) {
+		// swob's Match: quotes come off only in pairs, and a weak tag
+		// (W/"...") matches nothing.
+		if len(item) >= 2 && item[0] == '"' && item[len(item)-1] == '"' {
+			item = item[1 : len(item)-1]
+		}
+		if item == "*" || (item != "" && item == etag) {
 			return true
 		}
 	}

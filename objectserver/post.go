@@ -24,7 +24,7 @@ type postState struct {
 // preconditions, metadata, notify the expirer, commit, notify the
 // containers.
 func (s *Server) handlePost(req *request) error {
-	deleteAt, err := parseNewDeleteAt(req)
+	deleteAt, err := parseNewDeleteAt(req, false)
 	if err != nil {
 		return err
 	}
@@ -177,5 +177,5 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 			w.Header()[k] = []string{val}
 		}
 	}
-	textError(w, http.StatusAccepted, "")
+	textError(w, req.r, http.StatusAccepted, "")
 }

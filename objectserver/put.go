@@ -2,12 +2,14 @@ package objectserver
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -80,21 +82,17 @@ func (s *Server) handlePut(req *request) error {
 	}
 	s.notifyPut(req, p, orig, b, meta)
 	req.w.Header().Set("Etag", quoteEtag(b.plainMD5))
-	textError(req.w, http.StatusCreated, "")
+	textError(req.w, req.r, http.StatusCreated, "")
 	return nil
 }
 
-// parsePut checks a PUT's headers.
+// parsePut checks a PUT's headers in the order of Swift's
+// check_object_creation: size, length, name, X-Delete-At, Content-Type,
+// metadata.
 func (s *Server) parsePut(req *request) (*putParams, error) {
 	r, h := req.r, req.r.Header
 	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
-	if p.contentType == "" {
-		return nil, answer(http.StatusBadRequest, "No content type")
-	}
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
-	if h.Get("Content-Length") == "" && !chunked {
-		return nil, answer(http.StatusLengthRequired, "Missing Content-Length")
-	}
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
 	p.expected = r.ContentLength
 	if p.footers {
@@ -113,24 +111,68 @@ func (s *Server) parsePut(req *request) (*putParams, error) {
 	if p.expected > s.cfg.MaxFileSize {
 		return nil, answer(http.StatusRequestEntityTooLarge, "Your request is too large.")
 	}
-	var err error
-	if p.deleteAt, err = parseNewDeleteAt(req); err != nil {
+	if h.Get("Content-Length") == "" && !chunked {
+		return nil, answer(http.StatusLengthRequired, "Missing Content-Length header.")
+	}
+	if len(req.object) > maxObjectNameLength {
+		return nil, answer(http.StatusBadRequest, fmt.Sprintf("Object name length of %d longer than %d", len(req.object), maxObjectNameLength))
+	}
+	if err := deleteAfter(req); err != nil {
 		return nil, err
+	}
+	p.headers = requestHeaders(req)
+	var err error
+	if p.deleteAt, err = parseNewDeleteAt(req, true); err != nil {
+		return nil, err
+	}
+	// Swift's WSGI server sees a missing Content-Type as an empty one.
+	if p.contentType == "" || !utf8.ValidString(p.contentType) {
+		return nil, answer(http.StatusBadRequest, "Invalid Content-Type")
+	}
+	if msg := checkMetadata(h); msg != "" {
+		return nil, answer(http.StatusBadRequest, msg)
 	}
 	return p, nil
 }
 
-// parseNewDeleteAt reads a PUT's or POST's X-Delete-At, which must not be
-// in the past.
-func parseNewDeleteAt(req *request) (int64, error) {
+// parseNewDeleteAt reads a PUT's or POST's X-Delete-At, which must be
+// after the request's time (for a PUT, not even at it, as Swift's
+// check_delete_headers; the replicator's PUT may be past it).
+func parseNewDeleteAt(req *request, put bool) (int64, error) {
 	at, ok := parseDeleteAt(req.r.Header.Get("X-Delete-At"))
 	if !ok {
 		return 0, answer(http.StatusBadRequest, "Non-integer X-Delete-At")
 	}
-	if at != 0 && at*100000 < req.ts.Raw {
+	past := at*100000 < req.ts.Raw
+	if put {
+		past = at*100000 <= req.ts.Raw && !isTrue(req.r.Header.Get("X-Backend-Replication"))
+	}
+	if at != 0 && past {
 		return 0, answer(http.StatusBadRequest, "X-Delete-At in past")
 	}
 	return at, nil
+}
+
+// deleteAfter turns a PUT's X-Delete-After into the X-Delete-At it means
+// (seconds after the request's time), as Swift's object server does.
+func deleteAfter(req *request) error {
+	h := req.r.Header
+	v, ok := h["X-Delete-After"]
+	if !ok {
+		return nil
+	}
+	after, err := strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
+	if err != nil {
+		return answer(http.StatusBadRequest, "Non-integer X-Delete-After")
+	}
+	// Swift's normalize_delete_at_timestamp: whole seconds, ten digits.
+	at := min(max(0, req.ts.Raw/100000+after), 9999999999)
+	if at*100000 <= req.ts.Raw {
+		return answer(http.StatusBadRequest, "X-Delete-After in past")
+	}
+	h.Set("X-Delete-At", fmt.Sprintf("%010d", at))
+	h.Del("X-Delete-After")
+	return nil
 }
 
 // putPreconditions looks at the object a PUT would replace: the PUT must
@@ -209,7 +251,7 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 		wantEtag = unquoteEtag(v)
 	}
 	if wantEtag != "" && !strings.EqualFold(wantEtag, b.plainMD5) {
-		return nil, answer(http.StatusUnprocessableEntity, "Unprocessable Entity")
+		return nil, answer(http.StatusUnprocessableEntity, "")
 	}
 	if b.storedMD5 == "" {
 		b.storedMD5 = b.plainMD5 // stored_etag = false: ETag is the plaintext MD5 (the auditor will object)

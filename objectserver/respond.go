@@ -27,6 +27,7 @@ type swiftError struct {
 	status int
 	msg    string
 	header [][2]string
+	empty  bool // no body at all, as swob's failed conditions
 }
 
 func (e *swiftError) Error() string {
@@ -77,7 +78,11 @@ func (s *Server) respond(req *request, err error) {
 		for _, h := range se.header {
 			req.w.Header().Set(h[0], h[1])
 		}
-		textError(req.w, se.status, se.msg)
+		if se.empty {
+			emptyAnswer(req.w, se.status)
+			return
+		}
+		textError(req.w, req.r, se.status, se.msg)
 		return
 	}
 	var f *failure
@@ -98,18 +103,18 @@ func (s *Server) respond(req *request, err error) {
 func (s *Server) diskError(req *request, err error) {
 	switch {
 	case errors.Is(err, diskfile.ErrDeviceUnavailable):
-		textError(req.w, http.StatusInsufficientStorage, "<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: "+req.device+"</p></html>")
+		textError(req.w, req.r, http.StatusInsufficientStorage, insufficientStorage(req.device))
 	case errors.Is(err, diskfile.ErrNoSpace), errors.Is(err, diskfile.ErrXattrNotSupported),
 		// a body write that fills the disk fails in objcrypt's or io.Copy's
 		// write, outside diskfile's own mapping: still 507, as Swift answers
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
-		textError(req.w, http.StatusInsufficientStorage, "")
+		textError(req.w, req.r, http.StatusInsufficientStorage, "")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		textError(req.w, http.StatusRequestTimeout, "")
+		textError(req.w, req.r, http.StatusRequestTimeout, "")
 	default:
 		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
-		textError(req.w, http.StatusInternalServerError, "")
+		textError(req.w, req.r, http.StatusInternalServerError, "")
 	}
 }
 
@@ -122,7 +127,7 @@ func (s *Server) keyError(req *request, err error) {
 	}
 	ev.Err(err).Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Int("status", code).Msg(msg)
 	s.countKeyError(req, err)
-	textError(req.w, code, msg)
+	textError(req.w, req.r, code, msg)
 }
 
 // bodyError answers a failure while a PUT body was read and stored: the
@@ -140,18 +145,18 @@ func (s *Server) bodyError(req *request, err error) {
 	}
 	code, msg := bodyErrorStatus(err)
 	req.log.Warn().Err(err).Int("status", code).Msg("reading PUT body failed")
-	textError(req.w, code, msg)
+	textError(req.w, req.r, code, msg)
 }
 
 // notFound is the answer for a missing object: 404, or 412 to If-Match: *,
 // with the tombstone's time when there is one.
 func notFound(req *request, tombstone *diskfile.Timestamp) *swiftError {
-	status := http.StatusNotFound
+	a := answer(http.StatusNotFound, "")
 	if strings.TrimSpace(req.r.Header.Get("If-Match")) == "*" {
-		status = http.StatusPreconditionFailed
+		a = &swiftError{status: http.StatusPreconditionFailed, empty: true}
 	}
 	if tombstone != nil {
-		return answer(status, "").with("X-Backend-Timestamp", tombstone.Internal())
+		return a.with("X-Backend-Timestamp", tombstone.Internal())
 	}
-	return answer(status, "")
+	return a
 }

@@ -171,7 +171,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// Before anything else, /metrics and OPTIONS included: this port
 		// serves plaintext to whoever may talk to it (trust.go).
 		log.Warn().Str("peer", r.RemoteAddr).Msg("request from a peer outside trusted_networks refused")
-		textError(sw, http.StatusForbidden, "Forbidden: this peer is not in the object server's trusted_networks")
+		textError(sw, r, http.StatusForbidden, "Forbidden: this peer is not in the object server's trusted_networks")
 		return
 	}
 	if s.serveObservability(sw, r) {
@@ -188,13 +188,20 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE")
 		sw.Header().Set("Server", Version)
+		sw.Header().Set("Content-Type", swobHTML)
 		sw.Header().Set("Content-Length", "0")
 		sw.WriteHeader(http.StatusOK)
 		return
 	}
+	if !objectMethods[r.Method] {
+		// As Swift, before the path is looked at; SSYNC too: replication
+		// is rsync's (doc.go).
+		textError(sw, r, http.StatusMethodNotAllowed, "")
+		return
+	}
 	req, code, msg := s.parse(r)
 	if code != 0 {
-		textError(sw, code, msg)
+		textError(sw, r, code, msg)
 		return
 	}
 	req.w, req.r, req.log, req.ctx, req.start = sw, r, log, r.Context(), start
@@ -210,21 +217,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		err = s.handleDelete(req)
 	case "REPLICATE":
 		err = s.handleReplicate(req)
-	default:
-		err = answer(http.StatusMethodNotAllowed, "Method not allowed")
 	}
 	s.respond(req, err) // respond.go: the one place errors become answers
 }
 
-func textError(w http.ResponseWriter, code int, msg string) {
-	if msg == "" {
-		msg = http.StatusText(code)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain")
-	h.Set("Content-Length", strconv.Itoa(len(msg)))
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(msg))
+// objectMethods are the methods the server answers.
+var objectMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPut: true,
+	http.MethodPost: true, http.MethodDelete: true, "REPLICATE": true,
 }
 
 // parse splits /<dev>/<part>/<a>/<c>/<o> (or /<dev>/<part>[/<suffixes>] for
@@ -236,18 +236,20 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	if err != nil {
 		return nil, http.StatusBadRequest, "Invalid path"
 	}
-	if !utf8.ValidString(path) || strings.ContainsRune(path, 0) {
+	// NUL is the reserved namespace's mark (Swift's internal names, such
+	// as object versioning's), checked per name below.
+	if !utf8.ValidString(path) {
 		return nil, http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL"
 	}
 	if !strings.HasPrefix(path, "/") {
-		return nil, http.StatusBadRequest, "Invalid path"
+		return nil, http.StatusBadRequest, "Invalid path: " + raw
 	}
 	req := &request{}
 	parts := strings.SplitN(path[1:], "/", 5)
 	if r.Method == "REPLICATE" {
 		parts = strings.SplitN(path[1:], "/", 3)
 		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-			return nil, http.StatusBadRequest, "Invalid path"
+			return nil, http.StatusBadRequest, "Invalid path: " + raw
 		}
 		req.device, req.partition = parts[0], parts[1]
 		if len(parts) == 3 {
@@ -255,16 +257,22 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 		}
 	} else {
 		if len(parts) != 5 || parts[0] == "" || parts[1] == "" || parts[2] == "" || parts[3] == "" || parts[4] == "" {
-			return nil, http.StatusBadRequest, "Invalid path"
+			return nil, http.StatusBadRequest, "Invalid path: " + raw
 		}
 		req.device, req.partition = parts[0], parts[1]
 		req.account, req.container, req.object = parts[2], parts[3], parts[4]
-		if len(req.object) > 1024 {
-			return nil, http.StatusBadRequest, "Object name too long"
+		if msg := checkReserved(req.account, req.container, req.object); msg != "" {
+			return nil, http.StatusBadRequest, msg
 		}
 	}
-	if req.device == "." || req.device == ".." || req.partition == "." || req.partition == ".." {
-		return nil, http.StatusBadRequest, "Invalid device or partition"
+	if strings.ContainsRune(req.device, 0) || strings.ContainsRune(req.partition, 0) {
+		return nil, http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL"
+	}
+	if req.device == "." || req.device == ".." {
+		return nil, http.StatusBadRequest, "Invalid device: " + url.PathEscape(req.device)
+	}
+	if req.partition == "." || req.partition == ".." {
+		return nil, http.StatusBadRequest, "Invalid partition: " + url.PathEscape(req.partition)
 	}
 	pol := strings.TrimSpace(r.Header.Get("X-Backend-Storage-Policy-Index"))
 	if pol != "" {
@@ -284,7 +292,7 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	if v := r.Header.Get("X-Timestamp"); v != "" {
 		ts, err := diskfile.ParseTimestamp(v)
 		if err != nil {
-			return nil, http.StatusBadRequest, "X-Timestamp should be a UNIX timestamp float value; was " + strconv.Quote(v)
+			return nil, http.StatusBadRequest, "Invalid X-Timestamp header"
 		}
 		req.ts, req.hasTS = ts, true
 	}
@@ -295,10 +303,37 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 		}
 	case "REPLICATE":
 		if !s.cfg.ReplicationServer {
-			return nil, http.StatusMethodNotAllowed, "Method not allowed"
+			return nil, http.StatusMethodNotAllowed, ""
 		}
 	}
 	return req, 0, ""
+}
+
+// reserved marks the names of Swift's reserved namespace.
+const reserved = "\x00"
+
+// checkReserved is Swift's validate_internal_obj: a name holding NUL must
+// begin with it, and a reserved container holds only reserved objects
+// and the other way round (except in the auto-created "." accounts).
+func checkReserved(account, container, object string) string {
+	bad := func(name string) bool { return strings.Contains(name, reserved) && !strings.HasPrefix(name, reserved) }
+	switch {
+	case bad(account):
+		return "Invalid reserved-namespace account"
+	case bad(container):
+		return "Invalid reserved-namespace container"
+	case strings.HasPrefix(account, "."):
+		return ""
+	case bad(object):
+		return "Invalid reserved-namespace object"
+	}
+	switch rc, ro := strings.HasPrefix(container, reserved), strings.HasPrefix(object, reserved); {
+	case rc && !ro:
+		return "Invalid user-namespace object in reserved-namespace container"
+	case ro && !rc:
+		return "Invalid reserved-namespace object in user-namespace container"
+	}
+	return ""
 }
 
 // pythonTitle is str.title() for ASCII header names: a letter is upper

@@ -425,7 +425,9 @@ func TestBadRequests(t *testing.T) {
 		{"bad timestamp", "DELETE", objPath, map[string]string{"X-Timestamp": "yesterday"}, 400},
 		{"unknown policy", "GET", objPath, map[string]string{"X-Backend-Storage-Policy-Index": "7"}, 503},
 		{"ec policy", "GET", objPath, map[string]string{"X-Backend-Storage-Policy-Index": "2"}, 503},
-		{"nul in path", "GET", "/sda/1/a/c/o%00x", nil, 412},
+		// NUL inside a name: Swift's object server answers 400 (its
+		// reserved namespace's rule), as the backend differential shows.
+		{"nul in path", "GET", "/sda/1/a/c/o%00x", nil, 400},
 		{"bad utf8", "GET", "/sda/1/a/c/o%ff", nil, 412},
 		{"short path", "GET", "/sda/1/a/c", nil, 400},
 		{"missing device", "GET", "/nope/1/AUTH_a/c/o", nil, 507},

@@ -32,6 +32,9 @@
 //     client's requests reach (WholePathProxyConfig, StartWholePathProxy),
 //     the same for two object tiers compared, and arca-swift-filter in
 //     front of a proxy (StartSwiftFilter).
+//   - pyobject.go: Debian's Python swift-object-server, the reference the
+//     object server is compared and measured against
+//     (StartPythonObjectServer).
 //
 // It is test support: import it only from _test.go files.
 package testenv
