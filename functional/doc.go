@@ -6,6 +6,10 @@
 // behind arca-swift-filter, two arca-object-servers on their own devices in
 // a 2-replica object ring. Everything it starts runs on free loopback ports
 // and is stopped by PID; its catalog entries and database are removed.
+// TestRollingUpgradeRealStack upgrades such a deployment (three object
+// servers, two arca-api behind a switch) from an earlier release built from
+// its commit to this checkout while clients store and read secrets and
+// objects, and fails on a single failed request.
 //
 // Run it with "make functional" (the stack comes up first) or
 //

@@ -69,6 +69,9 @@ type APIOptions struct {
 	MasterKeyFile string
 	// SkipMigrations leaves the schema alone (to test refusal to start).
 	SkipMigrations bool
+	// Binaries is the folder of the arca-api and arca-manage to run
+	// (ReleaseBinaries for an earlier release's); empty, this checkout's.
+	Binaries string
 }
 
 // API is a running arca-api.
@@ -77,23 +80,30 @@ type API struct {
 	ConfigFile string
 	KeyFile    string
 	Dir        string
+	bins       string
 	cmd        *exec.Cmd
+	exited     chan error
 	logs       *LogBuffer
 }
 
 // Logs returns everything the server logged so far.
 func (s *API) Logs() string { return s.logs.String() }
 
-// Manage runs arca-manage against this server's configuration.
+// Manage runs the server's own release of arca-manage against its
+// configuration.
 func (s *API) Manage(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	return Manage(t, s.ConfigFile, args...)
+	return manage(s.bins, s.ConfigFile, args...)
 }
 
-// Manage runs arca-manage with a configuration file.
+// Manage runs this checkout's arca-manage with a configuration file.
 func Manage(t testing.TB, configFile string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(Binaries(t), "arca-manage"), append([]string{"--config-file", configFile}, args...)...)
+	return manage(Binaries(t), configFile, args...)
+}
+
+func manage(bins, configFile string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(bins, "arca-manage"), append([]string{"--config-file", configFile}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -104,7 +114,10 @@ func StartAPI(t testing.TB, opts APIOptions) *API {
 	t.Helper()
 	dir := t.TempDir()
 	port := FreePort(t)
-	s := &API{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: &LogBuffer{}}
+	s := &API{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, bins: opts.Binaries, logs: &LogBuffer{}}
+	if s.bins == "" {
+		s.bins = Binaries(t)
+	}
 	s.ConfigFile = filepath.Join(dir, "arca.conf")
 	s.KeyFile = opts.MasterKeyFile
 	if s.KeyFile == "" {
@@ -142,16 +155,16 @@ master_key_file = %s
 			t.Fatalf("arca-manage db upgrade: %v\n%s", err, out)
 		}
 	}
-	s.cmd = exec.Command(filepath.Join(Binaries(t), "arca-api"), "--config-file", s.ConfigFile)
+	s.cmd = exec.Command(filepath.Join(s.bins, "arca-api"), "--config-file", s.ConfigFile)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting arca-api: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t, exited) })
-	if err := waitHealthy(s.URL, exited, 20*time.Second); err != nil {
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.Stop(t) })
+	if err := waitHealthy(s.URL, s.exited, 20*time.Second); err != nil {
 		t.Fatalf("arca-api did not become healthy: %v\nlogs:\n%s", err, s.Logs())
 	}
 	return s
@@ -160,16 +173,21 @@ master_key_file = %s
 // Kill stops the server with SIGKILL, as a crash would.
 func (s *API) Kill() { _ = s.cmd.Process.Kill() }
 
-func (s *API) stop(t testing.TB, exited chan error) {
+// Stop ends the server as an init system would: SIGTERM, which it answers
+// by draining its requests, and SIGKILL (an error of the test) if it is
+// still there 10 s later. Stopping a stopped server does nothing.
+func (s *API) Stop(t testing.TB) {
+	t.Helper()
 	// After Kill the process may be gone already: signalling it then fails
 	// harmlessly and exited reports its end. (Reading cmd.ProcessState here
 	// would race with the Wait goroutine.)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case err := <-s.exited:
+		s.exited <- err // for the next Stop
 	case <-time.After(10 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-exited
+		s.exited <- <-s.exited
 		t.Errorf("arca-api did not stop on SIGTERM within 10s")
 	}
 	if t.Failed() {

@@ -84,6 +84,18 @@ func RawMySQL(t testing.TB) (*sql.DB, string) {
 	return db, dsn
 }
 
+// RawMySQLURL is a RawMySQL database as the [database] connection
+// operators write, for tests that configure arca processes.
+func RawMySQLURL(t testing.TB) string {
+	t.Helper()
+	_, dsn := RawMySQL(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return osloURL(cfg, cfg.DBName)
+}
+
 // osloURL spells the server config as the [database] connection operators
 // write, so tests go through the production parser.
 func osloURL(cfg *mysql.Config, dbName string) string {

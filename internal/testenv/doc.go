@@ -12,22 +12,28 @@
 //     eval "$(tools/stack.sh env)"): tokens for its users (UserAdmin,
 //     UserDemo, UserAlt, UserArca, UserArcaObject, UserArcaFilter), the
 //     [keystone_authtoken] and openrc for them, a domain user of a test's
-//     own and the removal of a test's private catalog region.
+//     own, a service user of a test's own with the roles it names
+//     (keystone_service_user.go) and the removal of a test's private
+//     catalog region.
 //   - db.go: throw-away databases, SQLite or uniquely named on the real
 //     MariaDB/MySQL (ARCA_TEST_MYSQL_DSN, default root@tcp(127.0.0.1:3306)/),
 //     opened through package dbconn with production's settings.
 //   - mariadb.go: a private mariadbd for tests that must crash the database
 //     itself (the shared server serves concurrent runs and is never killed).
-//   - proxy.go: a TCP proxy a test cuts and restores, as a dead network would.
+//   - proxy.go: a TCP proxy a test cuts and restores, as a dead network would,
+//     or redirects to another backend, as a load balancer would.
 //   - api.go: the binaries under cmd/, built once per test binary, and real
 //     arca-api processes (StartAPI) configured and migrated with arca-manage
-//     as an operator would.
+//     as an operator would; release.go, the binaries of an earlier commit
+//     (ReleaseBinaries), for the rolling upgrade from it.
 //   - proc.go, run.go: daemons in process groups of their own stopped when
 //     the test ends (StartProc), goroutine-safe logs shown when a test fails,
 //     command-line tools run to completion (Run, RunOutputs).
 //   - swift.go, objectstack.go: Swift rings and configurations, a private
-//     object tier of two arca-object-servers behind a swift-proxy-server
-//     (StartCluster), and with an arca-api of its own (StartObjectStack).
+//     object tier of arca-object-servers (two unless told) behind a
+//     swift-proxy-server (StartCluster), each restarted on another build
+//     by Cluster.Restart, and with an arca-api of its own
+//     (StartObjectStack).
 //   - wholepath.go: a proxy configuration with every middleware a Swift
 //     client's requests reach (WholePathProxyConfig, StartWholePathProxy),
 //     the same for two object tiers compared, and arca-swift-filter in

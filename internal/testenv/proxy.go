@@ -1,8 +1,10 @@
 // TCPProxy is a TCP proxy for fault tests: it forwards a loopback
 // port to a backend (a database, a service) until the test cuts it, which
 // closes the listener and every open connection as a dead network or a
-// crashed peer would, and restores it on the same port later. It is a test
-// helper only: nothing outside _test.go files should import it.
+// crashed peer would, and restores it on the same port later; Redirect
+// points it at another backend, as a load balancer switched from one
+// server to another would. It is a test helper only: nothing outside
+// _test.go files should import it.
 
 package testenv
 
@@ -18,13 +20,13 @@ import (
 type TCPProxy struct {
 	// Addr is the proxy's host:port on 127.0.0.1; it stays the same across
 	// Cut and Restore.
-	Addr    string
-	backend string
+	Addr string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	backend string
+	ln      net.Listener
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // StartTCPProxy listens on a free loopback port and forwards to backend; the proxy
@@ -59,6 +61,15 @@ func (p *TCPProxy) Cut() {
 	p.wg.Wait()
 }
 
+// Redirect sends the connections accepted from now on to backend; those
+// already forwarded stay with the backend they were opened to, until
+// either end closes them (as a draining server does).
+func (p *TCPProxy) Redirect(backend string) {
+	p.mu.Lock()
+	p.backend = backend
+	p.mu.Unlock()
+}
+
 // Restore listens again on the same address.
 func (p *TCPProxy) Restore(t testing.TB) {
 	t.Helper()
@@ -90,15 +101,17 @@ func (p *TCPProxy) serve(ln net.Listener) {
 	}()
 }
 
-func (p *TCPProxy) track(c net.Conn) bool {
+// track records a forwarded connection and returns the backend that new
+// connections go to, or false when the proxy has been cut.
+func (p *TCPProxy) track(c net.Conn) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln == nil {
 		_ = c.Close()
-		return false
+		return "", false
 	}
 	p.conns[c] = struct{}{}
-	return true
+	return p.backend, true
 }
 
 func (p *TCPProxy) untrack(c net.Conn) {
@@ -109,15 +122,16 @@ func (p *TCPProxy) untrack(c net.Conn) {
 }
 
 func (p *TCPProxy) forward(client net.Conn) {
-	if !p.track(client) {
+	backend, ok := p.track(client)
+	if !ok {
 		return
 	}
 	defer p.untrack(client)
-	server, err := net.Dial("tcp", p.backend)
+	server, err := net.Dial("tcp", backend)
 	if err != nil {
 		return
 	}
-	if !p.track(server) {
+	if _, ok := p.track(server); !ok {
 		return
 	}
 	defer p.untrack(server)

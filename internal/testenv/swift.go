@@ -161,13 +161,13 @@ func withNewline(s string) string {
 }
 
 // clusterNodes is how many arca-object-servers a Cluster has, and so how
-// many replicas its object ring keeps.
+// many replicas its object ring keeps, unless ClusterOptions say.
 const clusterNodes = 2
 
-// Cluster is a private Swift object tier: two arca-object-servers, each on
-// a devices folder of its own, behind a private swift-proxy-server whose
-// object ring has one replica on each; accounts and containers are the
-// stack's.
+// Cluster is a private Swift object tier: arca-object-servers (two unless
+// ClusterOptions.Nodes says), each on a devices folder of its own, behind a
+// private swift-proxy-server whose object ring has one replica on each;
+// accounts and containers are the stack's.
 type Cluster struct {
 	RingDir  string
 	Nodes    []Node
@@ -195,6 +195,11 @@ type ClusterOptions struct {
 	// Object is every node's configuration; StartCluster sets Devices, Port
 	// and RingDir.
 	Object ObjectServerConfig
+	// Nodes is how many object servers (and replicas); 0 means two.
+	Nodes int
+	// Binaries is the folder of the arca-object-server to run
+	// (ReleaseBinaries for an earlier release's); empty, this checkout's.
+	Binaries string
 }
 
 // StartCluster starts a Cluster on the stack in swiftDir and waits until
@@ -202,9 +207,14 @@ type ClusterOptions struct {
 func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	t.Helper()
 	c := &Cluster{RingDir: filepath.Join(o.Work, "rings")}
-	bins := Binaries(t)
+	if o.Nodes <= 0 {
+		o.Nodes = clusterNodes
+	}
+	if o.Binaries == "" {
+		o.Binaries = Binaries(t)
+	}
 	var ports []int
-	for i := 1; i <= clusterNodes; i++ {
+	for i := 1; i <= o.Nodes; i++ {
 		n := Node{Devices: filepath.Join(o.Work, fmt.Sprintf("node%d", i)), Device: fmt.Sprintf("d%d", i), Port: FreePort(t)}
 		if err := os.MkdirAll(filepath.Join(n.Devices, n.Device), 0o755); err != nil {
 			t.Fatal(err)
@@ -214,7 +224,7 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 		conf := o.Object
 		conf.Devices, conf.Port, conf.RingDir = n.Devices, n.Port, c.RingDir
 		conf.Write(t, n.Config)
-		n.Proc = StartProc(t, NewLog(t, "arca-object-server "+n.Device), filepath.Join(bins, "arca-object-server"), "--config-file", n.Config)
+		n.start(t, o.Binaries)
 		c.Nodes = append(c.Nodes, n)
 		ports = append(ports, n.Port)
 	}
@@ -227,4 +237,21 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	}
 	c.Proxy.WaitHealthy(t, c.ProxyURL+"/healthcheck")
 	return c
+}
+
+// Restart stops the i-th node's object server (SIGTERM: it drains its
+// requests) and starts the one in bins on the same configuration, devices
+// and port, as an operator upgrading the node does; it returns once the new
+// server answers its health check.
+func (c *Cluster) Restart(t testing.TB, i int, bins string) {
+	t.Helper()
+	n := &c.Nodes[i]
+	n.Proc.Stop()
+	n.start(t, bins)
+	n.Proc.WaitHealthy(t, n.URL+"/healthcheck")
+}
+
+func (n *Node) start(t testing.TB, bins string) {
+	t.Helper()
+	n.Proc = StartProc(t, NewLog(t, "arca-object-server "+n.Device), filepath.Join(bins, "arca-object-server"), "--config-file", n.Config)
 }
