@@ -213,8 +213,10 @@ func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	r, unread := answerEarly(rec, r)
+	r, body := guardBody(r)
 	var rl requestLog
 	f.handle(rec, r, next, &rl)
+	body.finish(rec)
 	unread()
 	f.access(r, rec, &rl, start)
 }
