@@ -134,10 +134,8 @@ type explainedDiff struct {
 	arca     string
 	swift    string
 	statuses string
-	// class counts it: "filterfid" and "objfid" are faults fixed on those
-	// branches (remove the entry when they merge); "open-filter" and
-	// "open-objserver" are faults found here and reported, not fixed yet;
-	// "kept" are differences docs/compatibility.md explains.
+	// class counts it: "kept" are differences docs/compatibility.md
+	// explains (classKept).
 	class string
 	why   string
 	// sometimes marks a difference the environment makes appear only now

@@ -195,8 +195,8 @@ func (d *diffTargets) wire(s diffStep, vars map[string]string) wireRequest {
 
 // cleanup removes, best effort, every container of both targets (and
 // what is in them, old versions included) from both accounts. What the
-// arca target's own path cannot delete (its faults, as object versioning
-// is today) goes through the plain proxy: a DELETE there of an object its
+// arca target's own path cannot delete (should a fault leave something
+// behind) goes through the plain proxy: a DELETE there of an object its
 // object servers never had still removes the container's listing row.
 func (d *diffTargets) cleanup(arcaProxy, swiftProxy string) {
 	var wg sync.WaitGroup
@@ -281,6 +281,9 @@ type diffReport struct {
 	byClass          map[string]int
 	unexplained      []string
 	used             map[int]int
+	// explained is every explained difference, logged with -v so that
+	// what an entry covers can be read.
+	explained []string
 }
 
 // compare compares one step's two answers field by field. A status
@@ -324,14 +327,16 @@ func (r *diffReport) compare(caseName string, si int, s diffStep, a, b view) {
 		case "body":
 			byBody = k
 		}
+		line := fmt.Sprintf("%s step %d (%s %s %q) %s: arca=%q swift=%q",
+			caseName, si, s.M, clip(s.P), clipAll(s.H), f, clip(v[0]), clip(v[1]))
 		if k >= 0 {
 			r.used[k]++
 			r.byClass[explainedDiffs[k].class]++
+			r.explained = append(r.explained, explainedDiffs[k].class+": "+line)
 			continue
 		}
 		r.byClass["unexplained"]++
-		r.unexplained = append(r.unexplained, fmt.Sprintf("%s step %d (%s %s %q) %s: arca=%q swift=%q",
-			caseName, si, s.M, clip(s.P), clipAll(s.H), f, clip(v[0]), clip(v[1])))
+		r.unexplained = append(r.unexplained, line)
 	}
 }
 
@@ -345,6 +350,11 @@ func (r *diffReport) check(t *testing.T) {
 	}
 	sort.Strings(classes)
 	t.Logf("whole path: %d requests, %d compared fields, differences by class: %s", r.requests, r.fields, strings.Join(classes, " "))
+	if testing.Verbose() {
+		for _, e := range r.explained {
+			t.Logf("explained difference (%s)", e)
+		}
+	}
 	for _, u := range r.unexplained {
 		t.Errorf("unexplained difference (fix it, or explain it in explainedDiffs and docs/compatibility.md): %s", u)
 	}

@@ -70,6 +70,12 @@ var backendCorpus = []diffStep{
 	{name: "if-unmodified-since past", method: "GET", path: obj, hdr: []string{"If-Unmodified-Since: {http:old}"}},
 	{name: "if-unmodified-since future", method: "GET", path: obj, hdr: []string{"If-Unmodified-Since: {http:now+100}"}},
 	{name: "if-unmodified-since bad date", method: "GET", path: obj, hdr: []string{"If-Unmodified-Since: yesterday"}},
+	// swob's order of the conditionals, which the object server decides
+	{name: "if-none-match wrong, if-modified-since future", method: "GET", path: obj, hdr: []string{`If-None-Match: "nope"`, "If-Modified-Since: {http:now+100}"}},
+	{name: "if-none-match wrong, if-modified-since past", method: "HEAD", path: obj, hdr: []string{`If-None-Match: "nope"`, "If-Modified-Since: {http:old}"}},
+	{name: "if-match wrong, if-none-match star", method: "GET", path: obj, hdr: []string{`If-Match: "nope"`, "If-None-Match: *"}},
+	{name: "if-modified-since future, if-unmodified-since past", method: "GET", path: obj, hdr: []string{"If-Modified-Since: {http:now+100}", "If-Unmodified-Since: {http:old}"}},
+	{name: "if-match right, if-modified-since future", method: "HEAD", path: obj, hdr: []string{"If-Match: *", "If-Modified-Since: {http:now+100}"}},
 	{name: "if-match star missing", method: "GET", path: obj2, hdr: []string{"If-Match: *"}},
 	{name: "if-none-match star missing", method: "GET", path: obj2, hdr: []string{"If-None-Match: *"}},
 	{name: "put if-none-match star exists", method: "PUT", path: obj, body: "y", hdr: []string{"If-None-Match: *"}},
@@ -283,7 +289,9 @@ func itoa(i int) string {
 // docs/compatibility.md, "The object server (backend protocol)".
 var explainedDiffs = []explainedDiff{
 	{
-		steps:  []string{"if-none-match star", "if-modified-since lm", "if-modified-since head", "etag-is-at no match"},
+		steps: []string{"if-none-match star", "if-modified-since lm", "if-modified-since head", "etag-is-at no match",
+			"if-none-match wrong, if-modified-since future", "if-match wrong, if-none-match star",
+			"if-modified-since future, if-unmodified-since past", "if-match right, if-modified-since future"},
 		fields: []string{"header:Content-Type", "header:Content-Length"},
 		doc:    "304 without Content-Type and Content-Length",
 	},

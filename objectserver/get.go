@@ -470,29 +470,42 @@ func newBoundary() string {
 	return hex.EncodeToString(b[:])
 }
 
-// checkConditions evaluates If-Match, If-None-Match, If-Unmodified-Since
-// and If-Modified-Since (RFC 7232 order, as swob) for an existing object.
+// checkConditions evaluates the conditional headers for an existing
+// object in swob's order (Response._get_conditional_response_status),
+// which is not RFC 9110's: a matching If-None-Match answers 304, then a
+// failing If-Match 412, then If-Modified-Since 304 (looked at even when
+// If-None-Match is there and did not match, and for a date in the
+// future), then If-Unmodified-Since 412. For a replicated policy the
+// object server's answer is the one the client gets: the proxy passes
+// the headers on and relays the status.
 func checkConditions(r *http.Request, etag string, lastModified int64) int {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		return http.StatusNotModified
+	}
 	if im := r.Header.Get("If-Match"); im != "" && !etagMatches(im, etag) {
 		return http.StatusPreconditionFailed
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return http.StatusNotModified
-		}
+	if t, ok := headerTime(r, "If-Modified-Since"); ok && lastModified <= t {
+		return http.StatusNotModified
+	}
+	if t, ok := headerTime(r, "If-Unmodified-Since"); ok && lastModified > t {
 		return http.StatusPreconditionFailed
 	}
-	if ius := r.Header.Get("If-Unmodified-Since"); ius != "" {
-		if t, err := http.ParseTime(ius); err == nil && lastModified > t.Unix() {
-			return http.StatusPreconditionFailed
-		}
-	}
-	if ims := r.Header.Get("If-Modified-Since"); ims != "" && r.Header.Get("If-None-Match") == "" {
-		if t, err := http.ParseTime(ims); err == nil && lastModified <= t.Unix() {
-			return http.StatusNotModified
-		}
-	}
 	return 0
+}
+
+// headerTime is the HTTP date in header name as Unix seconds; ok is false
+// when it is missing or not a date (swob then ignores it).
+func headerTime(r *http.Request, name string) (int64, bool) {
+	v := r.Header.Get(name)
+	if v == "" {
+		return 0, false
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix(), true
 }
 
 func etagMatches(list, etag string) bool {

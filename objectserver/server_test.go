@@ -372,6 +372,12 @@ func TestRangesAndConditionals(t *testing.T) {
 		{"if-none-match", map[string]string{"If-None-Match": `"` + etag + `"`}, 304, "", ""},
 		{"if-modified-since", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, "", ""},
 		{"if-unmodified-since", map[string]string{"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412, "", ""},
+		// swob's order, not RFC 9110's: If-None-Match, If-Match,
+		// If-Modified-Since (even after an If-None-Match that did not
+		// match), If-Unmodified-Since.
+		{"if-none-match miss, if-modified-since future", map[string]string{"If-None-Match": `"nope"`, "If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, "", ""},
+		{"if-match fail, if-none-match hit", map[string]string{"If-Match": `"nope"`, "If-None-Match": `"` + etag + `"`}, 304, "", ""},
+		{"if-modified-since future, if-unmodified-since past", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), "If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 304, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

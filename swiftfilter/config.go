@@ -114,6 +114,13 @@ func loadServer(f *config.File) Settings {
 	}
 }
 
+// DefaultIdleConnTimeout is how long an idle keep-alive connection to the
+// Swift proxy is kept: below the proxy's client_timeout (60 s by
+// default), after which eventlet closes an idle connection, so that the
+// filter drops its end first rather than send a request on a connection
+// the proxy is closing.
+const DefaultIdleConnTimeout = 50 * time.Second
+
 // loadFilter reads the filter's own options and [upstream].
 func loadFilter(f *config.File) Config {
 	return Config{
@@ -124,7 +131,7 @@ func loadFilter(f *config.File) Config {
 		ConnTimeout:           f.Seconds(secUpstream, "conn_timeout", 2*time.Second),
 		ResponseHeaderTimeout: f.Seconds(secUpstream, "node_timeout", 60*time.Second),
 		ExpectContinueTimeout: f.Seconds(secUpstream, "expect_continue_timeout", 10*time.Second),
-		IdleConnTimeout:       f.Seconds(secUpstream, "idle_conn_timeout", 90*time.Second),
+		IdleConnTimeout:       f.Seconds(secUpstream, "idle_conn_timeout", DefaultIdleConnTimeout),
 		MaxIdleConns:          f.Int(secUpstream, "max_idle_conns", 256, 1, 100000),
 		KeyTimeout:            f.Seconds(secKeys, "timeout", keyclient.DefaultTimeout),
 	}

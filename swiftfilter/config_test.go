@@ -22,7 +22,7 @@ func TestSampleConfig(t *testing.T) {
 	}
 	if s.BindPort != 8080 || s.Filter.Upstream != "http://127.0.0.1:8081" || s.Keys.ActiveTTL != 60*time.Second ||
 		s.Keys.Credentials.Username != "arca-filter" || s.Metrics.Bind != "127.0.0.1:18080" || s.Keystone.TokenCacheTime != 300*time.Second ||
-		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
+		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.IdleConnTimeout != DefaultIdleConnTimeout || s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
 		t.Errorf("sample settings: %+v", s)
 	}
 }

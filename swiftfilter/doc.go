@@ -47,7 +47,10 @@
 //     (httputil.ReverseProxy: no body buffering, Expect: 100-continue end to
 //     end, chunked bodies, 256 KiB copy buffers, a keep-alive pool, the
 //     client's disconnection cancels the upstream request). The upstream
-//     unreachable answers 503. Full duplex (upstream.go): Swift's early
+//     unreachable answers 503. A bodiless DELETE sent on a pooled
+//     connection the proxy was closing is sent again on a new one, as
+//     net/http does for GET and HEAD (proxy.go markReplayable), and idle
+//     connections are dropped before the proxy's client_timeout. Full duplex (upstream.go): Swift's early
 //     answers (413, 401, 404 ...) reach a client still holding its body
 //     back at once; Expect: 100-continue is Swift's to answer, never the
 //     filter's. A PUT or POST with neither Content-Length nor

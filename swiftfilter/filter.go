@@ -54,7 +54,7 @@ type Config struct {
 	ConnTimeout           time.Duration // dial; default 2 s
 	ResponseHeaderTimeout time.Duration // after the request is sent; default 60 s
 	ExpectContinueTimeout time.Duration // wait for the upstream's 100 Continue; default 10 s
-	IdleConnTimeout       time.Duration // default 90 s
+	IdleConnTimeout       time.Duration // default DefaultIdleConnTimeout
 	MaxIdleConns          int           // per upstream host; default 256
 }
 
@@ -118,7 +118,7 @@ func New(cfg Config, deps Deps) (*Filter, error) {
 		cfg.ExpectContinueTimeout = 10 * time.Second
 	}
 	if cfg.IdleConnTimeout <= 0 {
-		cfg.IdleConnTimeout = 90 * time.Second
+		cfg.IdleConnTimeout = DefaultIdleConnTimeout
 	}
 	if cfg.MaxIdleConns <= 0 {
 		cfg.MaxIdleConns = 256

@@ -132,6 +132,7 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 			if expectsContinue(pr.In) {
 				pr.Out.Close = true
 			}
+			markReplayable(pr.Out)
 		},
 		ModifyResponse: closeUnsent,
 		Transport:      rt,
@@ -139,6 +140,26 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 		FlushInterval:  -1, // responses of unknown length stream at once
 		ErrorLog:       nil,
 		ErrorHandler:   f.upstreamError,
+	}
+}
+
+// markReplayable lets the transport send a bodiless DELETE again on a
+// new connection when the pooled keep-alive connection it went out on
+// turns out closed before any byte of an answer came back: the Swift
+// proxy (eventlet) closes idle connections after client_timeout, and
+// after some answers without saying "Connection: close", so a request can
+// leave on a connection the proxy is closing. net/http retries such a
+// request only when it is replayable: GET, HEAD, OPTIONS and TRACE, or any
+// request with an Idempotency-Key header. DELETE is idempotent (RFC 9110
+// 9.2.2) and the proxy never answered it, so it is marked too; a client
+// told 503 would send it again anyway. The header is set with no value,
+// which net/http reads as present and never writes on the wire (a
+// client's own Idempotency-Key goes on as it came). Requests
+// with a body (the transport could not send it twice) and PUT, POST and
+// COPY (each write may add an object version) are left as they are.
+func markReplayable(out *http.Request) {
+	if _, set := out.Header["Idempotency-Key"]; !set && out.Method == http.MethodDelete && out.Body == nil {
+		out.Header["Idempotency-Key"] = nil
 	}
 }
 
