@@ -548,6 +548,16 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 				t.Errorf("%s: GET %s answered %d", name, url, code)
 			}
 		}
+		// Each runs as STACK_USER, as DevStack's run_process starts it.
+		for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object", "arca-object-2"} {
+			pid := strings.TrimSpace(readFile(t, filepath.Join(p.vars["SERVICE_DIR"], svc+".pid")))
+			st, err := os.Stat(filepath.Join("/proc", pid))
+			if err != nil {
+				t.Errorf("%s (pid %s): %v", svc, pid, err)
+			} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != stack.uid {
+				t.Errorf("%s (pid %s) runs as %v, want STACK_USER (uid %d)", svc, pid, st.Sys(), stack.uid)
+			}
+		}
 		demo := ks.OpenRC(testenv.UserDemo, region)
 		name := "dstest-" + tag
 		// A secret stored over HTTP, then listed by the CLI, which finds
