@@ -132,20 +132,13 @@ function _arca_find_go {
 
 # _arca_binaries: the binaries the enabled services run.
 function _arca_binaries {
-    if is_service_enabled arca-api; then
-        echo arca-api arca-manage
-    fi
-    if is_service_enabled arca-swift-filter; then
-        echo arca-swift-filter
-    fi
-    if is_service_enabled arca-object; then
-        echo arca-object-server
-    fi
+    ! is_service_enabled arca-api || echo arca-api arca-manage
+    ! is_service_enabled arca-swift-filter || echo arca-swift-filter
+    ! is_service_enabled arca-object || echo arca-object-server
 }
 
-# _arca_check_binaries: with ARCA_BUILD=False, ARCA_BIN_DIR already holds
-# the binaries (a package's, or ones built elsewhere): nothing is built,
-# and no Go or module cache is needed.
+# _arca_check_binaries: with ARCA_BUILD=False, ARCA_BIN_DIR holds the
+# binaries (a package's, or built elsewhere): no Go, nothing built.
 function _arca_check_binaries {
     local b
     for b in $(_arca_binaries); do
