@@ -52,6 +52,7 @@ type plugin struct {
 	env     []string // DevStack's variables for the phases
 	osAdmin []string // OS_* of the admin, for the stand-ins and checks
 	vars    map[string]string
+	user    *stackUser // STACK_USER the phases run as; nil: this process's
 }
 
 // set gives the phases DevStack's variable k (the last value set wins).
@@ -76,6 +77,9 @@ source "$ARCA_DIR/devstack/plugin.sh" "$@"
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, "phase", filepath.Join(p.repo, "devstack", "testdata", "standins.sh")}, args...)...)
 	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
+	if p.user != nil {
+		p.user.as(cmd)
+	}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	p.t.Logf("phase %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
@@ -149,12 +153,16 @@ func killRecorded(t *testing.T, serviceDir string) {
 // post-config, extra, unstack, clean) with stand-ins for DevStack's
 // functions that do the real work against the project's stack: a private
 // region of the real Keystone catalog, a fresh database on the real
-// MariaDB, a private Swift proxy and object ring derived from the stack's,
-// and real processes. Then the catalog, the configs and the services.
+// MariaDB, a private Swift proxy, container server and object rings derived
+// from the stack's, and real processes. As in DevStack, the phases and the
+// services run as STACK_USER, an ordinary user with sudo, and the binaries
+// are Arca's pre-built ones (ARCA_BUILD=False). Then the catalog, the
+// configs and the services.
 func TestRealStackDevStackPlugin(t *testing.T) {
 	ks := testenv.LoadKeystone(t)
 	swiftDir := testenv.SwiftDir(t)
-	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "swift-ring-builder", "mysql", "curl", "setsid", "/usr/bin/python3")
+	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "swift-container-server", "swift-object-server",
+		"swift-object-replicator", "swift-ring-builder", "rsync", "mysql", "curl", "setsid", "/usr/bin/python3")
 	dsn := os.Getenv("ARCA_TEST_MYSQL_DSN")
 	if dsn == "" {
 		dsn = testenv.DefaultMySQLDSN
@@ -170,8 +178,16 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 
 	tag := testenv.RandomHex(t, 4)
 	ic := ks.Client(t, testenv.UserAdmin)
+	// The test's folders are root's (as / is) and open to STACK_USER, who
+	// owns only what DevStack gives it.
 	dir := t.TempDir()
-	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stack := newStackUser(t, filepath.Join(dir, "home"))
+	p := &plugin{t: t, repo: repoRoot(t), dir: dir, user: stack}
 	admin := ks.OpenRC(testenv.UserAdmin, ks.Region)
 	p.osAdmin = admin
 	region := "arca-dstest-" + tag
@@ -180,12 +196,20 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
 	apiPort, filterPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	// Swift's own object servers (s-object) of the two nodes, and rsyncd.
+	// Swift's own object servers (s-object) of the two nodes, its
+	// container server (s-container) and rsyncd.
 	swiftObj := []int{testenv.FreePort(t), testenv.FreePort(t)}
-	rsyncPort := testenv.FreePort(t)
+	containerPort, rsyncPort := testenv.FreePort(t), testenv.FreePort(t)
+	// /etc: root's. The plugin creates ARCA_CONF_DIR in it with sudo;
+	// nova's, cinder's and glance's are STACK_USER's, as lib/* make them.
 	etc := filepath.Join(dir, "etc")
+	consumers := map[string]string{
+		"nova.conf": filepath.Join(etc, "nova", "nova.conf"), "cinder.conf": filepath.Join(etc, "cinder", "cinder.conf"),
+		"glance-api.conf": filepath.Join(etc, "glance", "glance-api.conf"),
+		"tempest.conf":    filepath.Join(dir, "opt", "tempest", "etc", "tempest.conf"),
+	}
 	p.vars = map[string]string{
-		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": "root",
+		"DEST": filepath.Join(dir, "opt"), "DATA_DIR": filepath.Join(dir, "data"), "STACK_USER": stack.name,
 		"SERVICE_DIR": filepath.Join(dir, "status"), "LOGDIR": filepath.Join(dir, "logs"),
 		// SERVICE_IP_VERSION=6's listen address, bracketed as stackrc
 		// writes it; lib/swift's unquoted one. Keystone stays on IPv4.
@@ -195,45 +219,60 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "", "ENABLE_DEBUG_LOG_LEVEL": "False",
 		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
 		"DATABASE_PASSWORD": mcfg.Passwd,
-		"SWIFT_CONF_DIR":    filepath.Join(dir, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(filterPort),
+		"SWIFT_CONF_DIR":    filepath.Join(etc, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(filterPort),
 		"SWIFT_DEFAULT_BIND_PORT_INT": strconv.Itoa(proxyPort), "SWIFT_SERVICE_LISTEN_ADDRESS": "::",
 		"SWIFT_REPLICAS": "2", "SWIFT_USE_MOD_WSGI": "False",
 		// A venv install: swift-ring-builder is in SWIFT_BIN_DIR only.
-		"SWIFT_BIN_DIR": filepath.Join(dir, "swift-venv", "bin"),
+		"SWIFT_BIN_DIR": filepath.Join(dir, "opt", "swift-venv", "bin"),
 		// Services whose configs the plugin edits (lib/barbican's
 		// key_manager) and tempest's (test-config).
 		"ENABLED_SERVICES": "key,mysql,s-proxy,s-object,s-account,s-container,g-api,n-cpu,c-vol,tempest",
-		"NOVA_CONF":        filepath.Join(etc, "nova.conf"), "CINDER_CONF": filepath.Join(etc, "cinder.conf"),
-		"GLANCE_API_CONF": filepath.Join(etc, "glance-api.conf"), "TEMPEST_CONFIG": filepath.Join(etc, "tempest.conf"),
+		"NOVA_CONF":        consumers["nova.conf"], "CINDER_CONF": consumers["cinder.conf"],
+		"GLANCE_API_CONF": consumers["glance-api.conf"], "TEMPEST_CONFIG": consumers["tempest.conf"],
 		// The plugin's own knobs: a private region, user, database, ports.
-		"ARCA_DIR": p.repo, "ARCA_BIN_DIR": filepath.Join(dir, "bin"), "ARCA_CONF_DIR": filepath.Join(etc, "arca"),
+		"ARCA_DIR": p.repo, "ARCA_CONF_DIR": filepath.Join(etc, "arca"),
 		"ARCA_REGION_NAME": region, "ARCA_SERVICE_USER": svcUser, "ARCA_DB_NAME": dbName,
 		"ARCA_OBJECT_SERVICE_USER": objUser, "ARCA_FILTER_SERVICE_USER": filterUser,
 		// Another storage node's address, for trusted_networks.
 		"SWIFT_STORAGE_IPS": "127.0.0.2",
 		"ARCA_API_PORT":     strconv.Itoa(apiPort), "ARCA_OBJECT_PORT_BASE": strconv.Itoa(objBase),
 		"ARCA_SERVICE_TIMEOUT": "60", "ARCA_GO_DIR": filepath.Join(dir, "opt", "arca-go"),
-		// The Go running this test builds, with its warm cache: DevStack's
-		// default, go.mod's toolchain line (a cold build of its own, minutes
-		// on a loaded machine), is installgo_test.go's subject.
-		"ARCA_GOTOOLCHAIN": "local",
+		// Arca's binaries, built once by this test binary, where a package
+		// would put them (root's): STACK_USER has no Go build cache, and
+		// install must not look for a Go (ARCA_GO names none).
+		"ARCA_BUILD": "False", "ARCA_BIN_DIR": filepath.Join(dir, "usr", "bin"),
+		"ARCA_GO": filepath.Join(dir, "no-go", "go"),
 	}
 	for k, v := range p.vars {
 		p.set(k, v)
 	}
-	builderLog := filepath.Join(dir, "swift-ring-builder.log")
-	writeExec(t, filepath.Join(p.vars["SWIFT_BIN_DIR"], "swift-ring-builder"),
-		fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%q\nexec /usr/bin/swift-ring-builder \"$@\"\n", builderLog))
-	if err := os.MkdirAll(etc, 0o755); err != nil {
+	binaries := []string{"arca-api", "arca-manage", "arca-swift-filter", "arca-object-server"}
+	if err := os.MkdirAll(p.vars["ARCA_BIN_DIR"], 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for _, b := range binaries {
+		copyFile(t, filepath.Join(testenv.Binaries(t), b), filepath.Join(p.vars["ARCA_BIN_DIR"], b))
+		if err := os.Chmod(filepath.Join(p.vars["ARCA_BIN_DIR"], b), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	builderLog := filepath.Join(p.vars["LOGDIR"], "swift-ring-builder.log")
+	writeExec(t, filepath.Join(p.vars["SWIFT_BIN_DIR"], "swift-ring-builder"),
+		fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%q\nexec /usr/bin/swift-ring-builder \"$@\"\n", builderLog))
 
 	sw := p.vars["SWIFT_CONF_DIR"]
 	swiftData := filepath.Join(dir, "data", "swift")
-	writeSwiftConfigs(t, swiftDir, sw, swiftData, swiftObj, rsyncPort)
+	writeSwiftConfigs(t, swiftDir, sw, swiftData, stack.name, swiftObj, containerPort, rsyncPort)
 	// Node N's devices, as DevStack's create_swift_disk lays them out.
 	devices := filepath.Join(swiftData, "1")
 	devices2 := filepath.Join(swiftData, "2")
+	// What stack.sh and lib/* give STACK_USER before the plugin runs.
+	stack.own(t, p.vars["DEST"], p.vars["DATA_DIR"], p.vars["SERVICE_DIR"], p.vars["LOGDIR"], sw,
+		filepath.Dir(consumers["nova.conf"]), filepath.Dir(consumers["cinder.conf"]),
+		filepath.Dir(consumers["glance-api.conf"]), filepath.Dir(consumers["tempest.conf"]))
+	// Swift's servers of the test read its swift.conf (policy 1, silver),
+	// not the stack's /etc/swift/swift.conf: testdata/swiftconf.
+	swiftEnv := []string{"PYTHONPATH=" + filepath.Join(p.repo, "devstack", "testdata", "swiftconf"), "SWIFT_CONF_FILE=" + filepath.Join(sw, "swift.conf")}
 
 	// The plugin, as DevStack, finds the key-manager service by type: no
 	// other test's may come or go meanwhile (testenv.OwnKeyManagers).
@@ -272,24 +311,29 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// public port) and Glance's image upload through Swift; extra;
 	// test-config.
 	p.phase("stack", "pre-install")
-	p.phase("stack", "install")
-	for _, b := range []string{"arca-api", "arca-manage", "arca-swift-filter", "arca-object-server"} {
-		if _, err := os.Stat(filepath.Join(p.vars["ARCA_BIN_DIR"], b)); err != nil {
-			t.Fatalf("stack install did not build %s: %v", b, err)
-		}
+	if out := p.phase("stack", "install"); !strings.Contains(out, "Using Arca's binaries in "+p.vars["ARCA_BIN_DIR"]) {
+		t.Fatalf("stack install with ARCA_BUILD=False did not take ARCA_BIN_DIR's binaries:\n%s", out)
 	}
 	p.phase("stack", "post-config")
+	// ARCA_CONF_DIR, in root's etc: made with sudo, STACK_USER's.
+	if st, err := os.Stat(p.vars["ARCA_CONF_DIR"]); err != nil {
+		t.Fatal(err)
+	} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != stack.uid || st.Mode().Perm() != 0o750 {
+		t.Errorf("%s: owner %v, mode %04o; want STACK_USER's (uid %d), 0750", p.vars["ARCA_CONF_DIR"], st.Sys(), st.Mode().Perm(), stack.uid)
+	}
 
 	conf := readFile(t, filepath.Join(sw, "proxy-server.conf"))
 	if !strings.Contains(conf, "bind_port = "+strconv.Itoa(proxyPort)) {
 		t.Fatalf("proxy-server.conf not moved to the internal port %d:\n%s", proxyPort, conf)
 	}
 	p.standin(fmt.Sprintf(`ENABLED_SERVICES+=,s-object-2,rsyncd
+export %[4]q %[5]q
 run_process s-object "swift-object-server %[1]s/object-server/1.conf -v"
 run_process s-object-2 "swift-object-server %[1]s/object-server/2.conf -v"
+run_process s-container "swift-container-server %[1]s/container-server/1.conf -v"
 run_process rsyncd "rsync --daemon --no-detach --config=%[1]s/rsyncd.conf --port=%[3]d"
 run_process s-proxy "swift-proxy-server %[1]s/proxy-server.conf -v"
-wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; exit 1; }`, sw, filterPort, rsyncPort))
+wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; exit 1; }`, sw, filterPort, rsyncPort, swiftEnv[0], swiftEnv[1]))
 	token, project := ks.ScopedToken(t, testenv.UserDemo)
 	storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
 	t.Run("image upload between post-config and extra", func(t *testing.T) {
@@ -384,23 +428,23 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 	})
 
 	t.Run("test-config and consumers", func(t *testing.T) {
-		for file, wants := range map[string][]string{
+		for name, wants := range map[string][]string{
 			"tempest.conf":    {"[service_available]\nbarbican = True", "[enforce_scope]\nbarbican = True"},
 			"nova.conf":       {"[key_manager]\nbackend = barbican"},
 			"cinder.conf":     {"[key_manager]\nbackend = barbican"},
 			"glance-api.conf": {"[key_manager]\nbackend = barbican"},
 		} {
-			body, _ := os.ReadFile(filepath.Join(etc, file))
+			body, _ := os.ReadFile(consumers[name])
 			for _, want := range wants {
 				if !strings.Contains(string(body), want) {
-					t.Errorf("%s lacks %q:\n%s", file, want, body)
+					t.Errorf("%s lacks %q:\n%s", name, want, body)
 				}
 			}
 		}
 	})
 
 	// Each service's credentials are its own user's, in a file only the
-	// DevStack user (root here, STACK_USER) can read or write.
+	// DevStack user (STACK_USER) can read or write.
 	t.Run("credentials", func(t *testing.T) {
 		confDir := p.vars["ARCA_CONF_DIR"]
 		for file, user := range map[string]string{
@@ -416,8 +460,8 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 			if st.Mode().Perm() != 0o600 {
 				t.Errorf("%s: mode %04o, want 0600 (it holds %s's password)", file, st.Mode().Perm(), user)
 			}
-			if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Getuid() {
-				t.Errorf("%s: owner %v, want uid %d (STACK_USER)", file, st.Sys(), os.Getuid())
+			if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != stack.uid {
+				t.Errorf("%s: owner %v, want uid %d (STACK_USER)", file, st.Sys(), stack.uid)
 			}
 			body := readFile(t, path)
 			if !strings.Contains(body, "username = "+user+"\n") {
@@ -504,6 +548,16 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 				t.Errorf("%s: GET %s answered %d", name, url, code)
 			}
 		}
+		// Each runs as STACK_USER, as DevStack's run_process starts it.
+		for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object", "arca-object-2"} {
+			pid := strings.TrimSpace(readFile(t, filepath.Join(p.vars["SERVICE_DIR"], svc+".pid")))
+			st, err := os.Stat(filepath.Join("/proc", pid))
+			if err != nil {
+				t.Errorf("%s (pid %s): %v", svc, pid, err)
+			} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != stack.uid {
+				t.Errorf("%s (pid %s) runs as %v, want STACK_USER (uid %d)", svc, pid, st.Sys(), stack.uid)
+			}
+		}
 		demo := ks.OpenRC(testenv.UserDemo, region)
 		name := "dstest-" + tag
 		// A secret stored over HTTP, then listed by the CLI, which finds
@@ -581,6 +635,54 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		}
 	})
 
+	// DevStack's policy 1 (silver, object-1.ring.gz) end to end: a
+	// container of that policy through the filter, its object stored by
+	// arca-object-server in objects-1 of both nodes, encrypted, and read
+	// back whole.
+	t.Run("policy 1 through the filter", func(t *testing.T) {
+		cont := "dstest-silver-" + tag
+		plain := bytes.Repeat([]byte("silver plaintext "+tag+" "), 400)
+		if code, _, _ := swiftDo(t, "PUT", storage+"/"+cont, token, map[string]string{"X-Storage-Policy": "silver"}, nil); code != 201 && code != 202 {
+			t.Fatalf("PUT container with X-Storage-Policy silver: %d", code)
+		}
+		defer func() {
+			swiftReq(t, "DELETE", storage+"/"+cont+"/o", token, nil)
+			swiftReq(t, "DELETE", storage+"/"+cont, token, nil)
+		}()
+		if _, hdr, _ := swiftDo(t, "HEAD", storage+"/"+cont, token, nil, nil); hdr.Get("X-Storage-Policy") != "silver" {
+			t.Fatalf("container's X-Storage-Policy %q, want silver", hdr.Get("X-Storage-Policy"))
+		}
+		before := map[string]bool{}
+		for _, root := range []string{devices, devices2} {
+			for _, f := range dataFiles(t, root) {
+				before[f] = true
+			}
+		}
+		if code, _, _ := swiftDo(t, "PUT", storage+"/"+cont+"/o", token, nil, plain); code != 201 {
+			t.Fatalf("PUT object in the silver container: %d", code)
+		}
+		code, _, got := swiftDo(t, "GET", storage+"/"+cont+"/o", token, nil, nil)
+		if code != 200 || !bytes.Equal(got, plain) {
+			t.Fatalf("GET from the silver container: %d, %d bytes (want %d)", code, len(got), len(plain))
+		}
+		for _, root := range []string{devices, devices2} {
+			var fresh []string
+			for _, f := range dataFiles(t, root) {
+				if !before[f] {
+					fresh = append(fresh, f)
+				}
+			}
+			if len(fresh) != 1 || !strings.Contains(fresh[0], string(filepath.Separator)+"objects-1"+string(filepath.Separator)) {
+				t.Errorf("new .data files under %s: %q, want one replica in objects-1 (policy 1)", root, fresh)
+			}
+			for _, f := range fresh {
+				if bytes.Contains([]byte(readFile(t, f)), []byte("plaintext "+tag)) {
+					t.Errorf("plaintext on disk in %s", f)
+				}
+			}
+		}
+	})
+
 	// Swift's replicator of node 1 restores node 2's lost replica through
 	// the rsync module of node 2's replication port (object{port}), then
 	// arca-object-server of node 2 serves it while node 1's is down.
@@ -617,7 +719,10 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "swift-object-replicator", filepath.Join(sw, "object-server", "1.conf"), "once", "-v", "--partitions", part).CombinedOutput()
+		repl := exec.CommandContext(ctx, "swift-object-replicator", filepath.Join(sw, "object-server", "1.conf"), "once", "-v", "--partitions", part)
+		repl.Env = append(os.Environ(), swiftEnv...)
+		stack.as(repl)
+		out, err := repl.CombinedOutput()
 		if err != nil {
 			t.Fatalf("swift-object-replicator: %v\n%s", err, out)
 		}
@@ -641,8 +746,13 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 	})
 
 	p.phase("unstack")
+	// A bootstrapped Go, STACK_USER's, read-only as module zips unpack.
 	goDir := filepath.Join(p.vars["ARCA_GO_DIR"], "go1.0", "bin")
-	if err := os.MkdirAll(goDir, 0o555); err != nil {
+	if err := os.MkdirAll(goDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stack.own(t, p.vars["ARCA_GO_DIR"])
+	if err := os.Chmod(goDir, 0o555); err != nil {
 		t.Fatal(err)
 	}
 	for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object", "arca-object-2"} {
@@ -656,11 +766,17 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		}
 	}
 	// The proxy is DevStack's (lib/swift stops it), here the test's.
-	p.standin("ENABLED_SERVICES+=,s-object-2,rsyncd\nfor s in s-proxy s-object s-object-2 rsyncd; do stop_process $s; done")
+	p.standin("ENABLED_SERVICES+=,s-object-2,rsyncd\nfor s in s-proxy s-container s-object s-object-2 rsyncd; do stop_process $s; done")
 	p.phase("clean")
 	for _, d := range []string{p.vars["ARCA_CONF_DIR"], p.vars["ARCA_GO_DIR"]} {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("clean left %s: %v", d, err)
+		}
+	}
+	// Binaries the plugin did not build (ARCA_BUILD=False) stay.
+	for _, b := range binaries {
+		if _, err := os.Stat(filepath.Join(p.vars["ARCA_BIN_DIR"], b)); err != nil {
+			t.Errorf("clean removed ARCA_BIN_DIR's %s, which it did not build: %v", b, err)
 		}
 	}
 }
@@ -688,9 +804,37 @@ func (p *plugin) standin(script string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -o errexit\nsource \"$1\"\n"+script, "stack.sh", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
 	cmd.Env = append(os.Environ(), p.env...)
+	if p.user != nil {
+		p.user.as(cmd)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		p.t.Fatalf("stack.sh's part: %v\n%s\n%s", err, script, out)
 	}
+}
+
+// swiftDo sends one request with a token and headers and answers the
+// status (0 on a transport error), the response's headers and body.
+func swiftDo(t *testing.T, method, url, token string, headers map[string]string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Logf("%s %s: %v", method, url, err)
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Logf("%s %s: reading the body: %v", method, url, err)
+	}
+	return resp.StatusCode, resp.Header, got
 }
 
 // swiftReq sends one request with a token and answers the status (0 on a
@@ -712,23 +856,23 @@ func swiftReq(t *testing.T, method, url, token string, body []byte) int {
 }
 
 // writeSwiftConfigs lays out what DevStack's configure_swift and
-// init_swift leave for two replicas: swift.conf with policies 0 and 1
-// (silver), object rings built as init_swift builds them (node N at its
-// s-object port, object-1.ring.gz a copy of object.ring.gz, no builder),
-// object-server/N.conf with lib/swift's rsync_module, rsyncd.conf's
-// object{port} modules, the stack's account and container rings, and the
-// stack's proxy config. Swift's hash comes from /etc/swift/swift.conf
-// (where Swift's daemons read it); rsyncd listens on a port of its own.
-func writeSwiftConfigs(t *testing.T, swiftDir, sw, data string, objPorts []int, rsyncPort int) {
+// init_swift leave for two replicas, run by user: swift.conf with policies
+// 0 and 1 (silver), object rings built as init_swift builds them (node N at
+// its s-object port, object-1.ring.gz a copy of object.ring.gz, no
+// builder), object-server/N.conf with lib/swift's rsync_module,
+// rsyncd.conf's object{port} modules, a container ring and
+// container-server/1.conf on node 1's device, the stack's account ring, and
+// the stack's proxy config. Swift's hash comes from /etc/swift/swift.conf
+// (the stack's account servers hash with it); rsyncd listens on a port of
+// its own.
+func writeSwiftConfigs(t *testing.T, swiftDir, sw, data, user string, objPorts []int, containerPort, rsyncPort int) {
 	t.Helper()
-	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(data, "1", "sdb1"), filepath.Join(data, "2", "sdb1"), filepath.Join(data, "cache"), filepath.Join(data, "run")} {
+	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(sw, "container-server"), filepath.Join(data, "1", "sdb1"), filepath.Join(data, "2", "sdb1"), filepath.Join(data, "cache"), filepath.Join(data, "run")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []string{"account.ring.gz", "container.ring.gz"} {
-		copyFile(t, filepath.Join(swiftDir, f), filepath.Join(sw, f))
-	}
+	copyFile(t, filepath.Join(swiftDir, "account.ring.gz"), filepath.Join(sw, "account.ring.gz"))
 	hash := regexp.MustCompile(`(?m)^swift_hash_path_(suffix|prefix) *=.*$`).FindAllString(readFile(t, "/etc/swift/swift.conf"), -1)
 	swiftConf := "[swift-hash]\n" + strings.Join(hash, "\n") +
 		"\n\n[storage-policy:0]\nname = Policy-0\ndefault = yes\n\n[storage-policy:1]\nname = silver\n"
@@ -738,14 +882,36 @@ func writeSwiftConfigs(t *testing.T, swiftDir, sw, data string, objPorts []int, 
 		}
 	}
 	write(filepath.Join(sw, "swift.conf"), swiftConf)
-	write(filepath.Join(sw, "proxy-server.conf"), testenv.SwiftProxyConfig(t, swiftDir, sw, 0))
+	write(filepath.Join(sw, "proxy-server.conf"), strings.Replace(testenv.SwiftProxyConfig(t, swiftDir, sw, 0), "\nuser = root\n", "\nuser = "+user+"\n", 1))
 	logAddr := regexp.MustCompile(`(?m)^log_address = .*$`).FindString(readFile(t, filepath.Join(swiftDir, "object-server.conf")))
-	rsyncd := fmt.Sprintf("uid = root\ngid = root\npid file = %s/run/rsyncd.pid\naddress = 127.0.0.1\n", data)
+	write(filepath.Join(sw, "container-server", "1.conf"), fmt.Sprintf(`[DEFAULT]
+user = %s
+bind_ip = 127.0.0.1
+bind_port = %d
+workers = 0
+swift_dir = %s
+devices = %s/1
+mount_check = false
+log_name = container-server-1
+%s
+[pipeline:main]
+pipeline = healthcheck recon container-server
+[app:container-server]
+use = egg:swift#container
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:recon]
+use = egg:swift#recon
+recon_cache_path = %s/cache
+`, user, containerPort, sw, data, logAddr, data))
+	// DevStack's rsyncd runs as root and switches to STACK_USER (uid, gid);
+	// here it runs as that user already, which rsync keeps when not root.
+	rsyncd := fmt.Sprintf("pid file = %s/run/rsyncd.pid\naddress = 127.0.0.1\n", data)
 	ring := [][]string{{"create", "10", "2", "1"}}
 	for i, port := range objPorts {
 		n := i + 1
 		write(filepath.Join(sw, "object-server", fmt.Sprintf("%d.conf", n)), fmt.Sprintf(`[DEFAULT]
-user = root
+user = %s
 bind_ip = ::
 bind_port = %d
 workers = 0
@@ -767,18 +933,27 @@ recon_cache_path = %s/cache
 [object-replicator]
 rsync_module = rsync://{replication_ip}:%d/object{replication_port}
 recon_cache_path = %s/cache
-`, port, sw, data, n, n, logAddr, data, rsyncPort, data))
+`, user, port, sw, data, n, n, logAddr, data, rsyncPort, data))
 		rsyncd += fmt.Sprintf("\n[object%d]\nmax connections = 25\npath = %s/%d/\nread only = false\nlock file = %s/run/object%d.lock\n", port, data, n, data, port)
 		ring = append(ring, []string{"add", fmt.Sprintf("z%d-127.0.0.1:%d/sdb1", n, port), "1"})
 	}
 	write(filepath.Join(sw, "rsyncd.conf"), rsyncd)
-	for _, args := range append(ring, []string{"rebalance", "42"}) {
-		cmd := exec.Command("swift-ring-builder", append([]string{filepath.Join(sw, "object.builder")}, args...)...)
+	buildRing(t, filepath.Join(sw, "object.builder"), ring)
+	buildRing(t, filepath.Join(sw, "container.builder"), [][]string{{"create", "10", "1", "1"}, {"add", fmt.Sprintf("z1-127.0.0.1:%d/sdb1", containerPort), "1"}})
+	copyFile(t, filepath.Join(sw, "object.ring.gz"), filepath.Join(sw, "object-1.ring.gz"))
+}
+
+// buildRing runs swift-ring-builder on builder with each argument list,
+// then rebalances.
+func buildRing(t *testing.T, builder string, steps [][]string) {
+	t.Helper()
+	for _, args := range append(steps, []string{"rebalance", "42"}) {
+		cmd := exec.Command("swift-ring-builder", append([]string{builder}, args...)...)
+		// rebalance exits 1 with a warning (balance, min_part_hours).
 		if out, err := cmd.CombinedOutput(); err != nil && !(args[0] == "rebalance" && cmd.ProcessState.ExitCode() == 1) {
-			t.Fatalf("swift-ring-builder %v: %v\n%s", args, err, out)
+			t.Fatalf("swift-ring-builder %s %v: %v\n%s", filepath.Base(builder), args, err, out)
 		}
 	}
-	copyFile(t, filepath.Join(sw, "object.ring.gz"), filepath.Join(sw, "object-1.ring.gz"))
 }
 
 // ringDevices lists a ring's devices as ip:port/replication_port/device.

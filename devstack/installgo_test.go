@@ -283,3 +283,54 @@ func TestDevStackGoVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestDevStackPrebuiltBinaries: with ARCA_BUILD=False install takes
+// ARCA_BIN_DIR's binaries without looking for a Go (none is on PATH, and
+// install_package would fail), needs those of the enabled services only,
+// and stops naming a missing one; clean leaves them.
+func TestDevStackPrebuiltBinaries(t *testing.T) {
+	for _, tc := range []struct {
+		name, services string
+		have           []string
+		fails          string
+	}{
+		{name: "key-manager only", services: "key,mysql", have: []string{"arca-api", "arca-manage"}},
+		{name: "all", services: "key,mysql,s-proxy,s-object", have: []string{"arca-api", "arca-manage", "arca-swift-filter", "arca-object-server"}},
+		{name: "object server missing", services: "key,mysql,s-proxy,s-object", have: []string{"arca-api", "arca-manage", "arca-swift-filter"}, fails: "arca-object-server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "usr", "bin")
+			for _, b := range tc.have {
+				writeExec(t, filepath.Join(bin, b), "#!/bin/sh\nexit 0\n")
+			}
+			p := &plugin{t: t, repo: repoRoot(t), dir: dir}
+			for k, v := range map[string]string{
+				"DEST": filepath.Join(dir, "opt"), "ARCA_DIR": p.repo, "ARCA_BIN_DIR": bin, "ARCA_BUILD": "False",
+				"ARCA_GO": "go", "PATH": pathWithoutGo(), "ENABLED_SERVICES": tc.services,
+				"DATABASE_TYPE": "mysql", "SWIFT_USE_MOD_WSGI": "False", "ARCA_CONF_DIR": filepath.Join(dir, "etc", "arca"),
+			} {
+				p.set(k, v)
+			}
+			out, err := p.run("stack", "install")
+			if tc.fails != "" {
+				want := "no executable " + filepath.Join(bin, tc.fails)
+				if err == nil || !strings.Contains(out, want) {
+					t.Fatalf("stack install: %v, want a failure saying %q:\n%s", err, want, out)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, "Using Arca's binaries in "+bin) || strings.Contains(out, "golang-go") {
+				t.Fatalf("stack install with ARCA_BUILD=False: %v\n%s", err, out)
+			}
+			if out, err := p.run("clean"); err != nil {
+				t.Fatalf("clean: %v\n%s", err, out)
+			}
+			for _, b := range tc.have {
+				if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+					t.Errorf("clean removed %s, which the plugin did not build: %v", b, err)
+				}
+			}
+		})
+	}
+}

@@ -130,7 +130,29 @@ function _arca_find_go {
     _arca_bootstrap_go "$(command -v "$ARCA_GO")"
 }
 
+# _arca_binaries: the binaries the enabled services run.
+function _arca_binaries {
+    ! is_service_enabled arca-api || echo arca-api arca-manage
+    ! is_service_enabled arca-swift-filter || echo arca-swift-filter
+    ! is_service_enabled arca-object || echo arca-object-server
+}
+
+# _arca_check_binaries: with ARCA_BUILD=False, ARCA_BIN_DIR holds the
+# binaries (a package's, or built elsewhere): no Go, nothing built.
+function _arca_check_binaries {
+    local b
+    for b in $(_arca_binaries); do
+        [[ -x $ARCA_BIN_DIR/$b ]] ||
+            die $LINENO "ARCA_BUILD=$ARCA_BUILD and no executable $ARCA_BIN_DIR/$b: install Arca's binaries into ARCA_BIN_DIR or set ARCA_BUILD=True"
+    done
+    echo "Using Arca's binaries in $ARCA_BIN_DIR (ARCA_BUILD=$ARCA_BUILD)"
+}
+
 function install_arca {
+    if [[ $ARCA_BUILD != True ]]; then
+        _arca_check_binaries
+        return 0
+    fi
     _arca_find_go
     mkdir -p "$ARCA_BIN_DIR"
     local toolchain=$ARCA_GOTOOLCHAIN proxy offline=""
@@ -512,8 +534,11 @@ function stop_arca {
 
 function cleanup_arca {
     sudo rm -rf "$ARCA_CONF_DIR" "$ARCA_DATA_DIR"
-    rm -f "$ARCA_BIN_DIR"/arca-api "$ARCA_BIN_DIR"/arca-manage \
-        "$ARCA_BIN_DIR"/arca-swift-filter "$ARCA_BIN_DIR"/arca-object-server
+    # Binaries the plugin did not build (ARCA_BUILD=False) are not its own.
+    if [[ $ARCA_BUILD == True ]]; then
+        rm -f "$ARCA_BIN_DIR"/arca-api "$ARCA_BIN_DIR"/arca-manage \
+            "$ARCA_BIN_DIR"/arca-swift-filter "$ARCA_BIN_DIR"/arca-object-server
+    fi
     # The bootstrapped Go: module zips unpack read-only.
     if [[ -d $ARCA_GO_DIR ]]; then
         chmod -R u+w "$ARCA_GO_DIR"
@@ -529,7 +554,7 @@ if is_service_enabled arca-api || is_service_enabled arca-swift-filter || is_ser
     fi
     case "$1 $2" in
         "stack install")
-            echo_summary "Building Arca"
+            echo_summary "Installing Arca"
             install_arca
             ;;
         "stack post-config")

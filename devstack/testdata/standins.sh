@@ -6,6 +6,8 @@
 # (admin credentials from the OS_* environment), recreate_database talks to
 # MariaDB, run_process starts the command in its own session and records
 # its PID under $SERVICE_DIR, stop_process kills that process group.
+# sudo is the real one: the test runs the phases as a user with sudo rights,
+# as DevStack's STACK_USER.
 #
 # Written for this test from DevStack's documented behaviour; not DevStack's code.
 
@@ -21,10 +23,6 @@ function die {
 function warn {
     shift
     echo "warning: $*" >&2
-}
-
-function sudo {
-    "$@"
 }
 
 # install_package package...: installs from $STANDIN_PACKAGES, a directory
