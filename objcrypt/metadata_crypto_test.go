@@ -322,3 +322,30 @@ func FuzzOpenETag(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpenMetadata is what a HEAD or GET adds to opening an object:
+// the ETag keys, the ETag, the metadata key and one sealed set.
+func BenchmarkOpenMetadata(b *testing.B) {
+	dk := bytes.Repeat([]byte{0x11}, 32)
+	ek, _ := newETagKeys(dk)
+	sealedETag, _ := ek.EncryptETag(testETag, testPath, nil)
+	mk, _ := NewMetaKey(testKey)
+	sealedMeta, _ := mk.SealMetaValue(testPath, "x-object-sysmeta-arca-meta", "\x00\x05Color\x00\x04blue", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		ek, err := newETagKeys(dk)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ek.OpenETag(sealedETag, testPath); err != nil {
+			b.Fatal(err)
+		}
+		mk, err := NewMetaKey(testKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := mk.OpenMetaValue(testPath, "x-object-sysmeta-arca-meta", sealedMeta); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
