@@ -21,6 +21,9 @@ type ReaderOptions struct {
 	// window at once; 0 means GOMAXPROCS, 1 means on the caller's goroutine
 	// only.
 	Parallelism int
+	// ETagKeys has NewReader derive the object's ETag keys as well
+	// (Reader.ETagKeys): two HKDFs more, for callers that show the ETag.
+	ETagKeys bool
 }
 
 // smallObjectRead is the largest stored object NewReader reads whole at
@@ -48,6 +51,7 @@ type Reader struct {
 	hdr        *header
 	layout     Layout
 	keys       *objectKeys
+	etagKeys   *ETagKeys
 	plainLen   int64
 	nseg       int64
 	dataStart  int64
@@ -138,6 +142,10 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 		return nil, err
 	}
 	keys, err := newObjectKeys(dataKey, h.alg, hb[:h.formatLen()])
+	var etagKeys *ETagKeys
+	if err == nil && o.ETagKeys {
+		etagKeys, err = newETagKeys(dataKey)
+	}
 	clear(dataKey)
 	if err != nil {
 		return nil, err
@@ -147,6 +155,7 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 		size:       size,
 		hdr:        h,
 		keys:       keys,
+		etagKeys:   etagKeys,
 		dataStart:  int64(hl),
 		decorators: h.decorators,
 		layout: Layout{
@@ -245,6 +254,10 @@ func (r *Reader) Size() int64 { return r.plainLen }
 
 // Layout is the layout of the object as its header describes it.
 func (r *Reader) Layout() Layout { return r.layout }
+
+// ETagKeys are the object's ETag keys when ReaderOptions.ETagKeys asked
+// for them, else nil.
+func (r *Reader) ETagKeys() *ETagKeys { return r.etagKeys }
 
 // KeyID is the key id recorded in the file header.
 func (r *Reader) KeyID() string { return r.hdr.keyID }

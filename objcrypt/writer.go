@@ -50,6 +50,7 @@ type Writer struct {
 	rnd        io.Reader
 	hdr        []byte
 	keys       *objectKeys
+	etagKeys   *ETagKeys
 	seg        *segState
 	meta       Metadata
 	layout     Layout
@@ -133,7 +134,12 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 	if err != nil {
 		return nil, err
 	}
+	etagKeys, err := newETagKeys(dataKey)
+	if err != nil {
+		return nil, err
+	}
 	w := &Writer{
+		etagKeys:   etagKeys,
 		out:        out,
 		rnd:        o.Rand,
 		hdr:        hdr,
@@ -416,6 +422,10 @@ func (w *Writer) Close() error {
 	w.meta.StoredLength = w.stored
 	return nil
 }
+
+// ETagKeys are the keys to seal the object's ETag with (SPEC.md,
+// "Metadata"), derived from its data key.
+func (w *Writer) ETagKeys() *ETagKeys { return w.etagKeys }
 
 // Metadata returns the object's metadata; complete only after Close
 // returned nil.

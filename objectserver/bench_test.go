@@ -61,6 +61,7 @@ func doPut(c *http.Client, url string, body []byte) error {
 	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
 	req.Header.Set("X-Timestamp", nextTS())
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-Object-Meta-Color", "blue") // user metadata to open on HEAD and GET
 	req.ContentLength = int64(len(body))
 	resp, err := c.Do(req)
 	if err != nil {
@@ -87,7 +88,21 @@ func doGet(c *http.Client, url string) (int64, error) {
 	return n, err
 }
 
-// BenchmarkObjectServer measures PUT and GET through loopback HTTP, with and
+// doHead answers an error unless HEAD is 200.
+func doHead(c *http.Client, url string) error {
+	resp, err := c.Head(url)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HEAD %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// BenchmarkObjectServer measures PUT, HEAD and GET through loopback HTTP, with and
 // without encryption (b.SetBytes gives MB/s).
 func BenchmarkObjectServer(b *testing.B) {
 	for _, enc := range []bool{true, false} {
@@ -111,6 +126,16 @@ func BenchmarkObjectServer(b *testing.B) {
 			if err := doPut(c, url+"/AUTH_b/c/get", body); err != nil {
 				b.Fatal(err)
 			}
+			b.Run("HEAD/"+name, func(b *testing.B) {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := doHead(c, url+"/AUTH_b/c/get"); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
 			b.Run("GET/"+name, func(b *testing.B) {
 				b.SetBytes(int64(size))
 				b.RunParallel(func(pb *testing.PB) {

@@ -25,14 +25,20 @@
 // Content-Type, Content-Length and ETag of the stored bytes) plus the
 // X-Object-Sysmeta-Arca-* keys of subpackage sysmeta (objcrypt's metadata:
 // version, algorithm, segment size, key id, wrapped data key, plaintext
-// length; and the plaintext MD5). Subpackage internal/etag computes both
-// MD5s as objcrypt's Writer encrypts (its Observer). Those
-// live only in the .data file: a fast-POST .meta never carries them, and when
-// merging, sysmeta always comes from the .data file. A rewrap (package
-// rewrap) therefore replaces Key-Id and Wrapped-Key in the .data
-// file's metadata, in single-xattr steps that each leave a readable file
-// (see rewrap's documentation); the header inside the data keeps the
-// original key part and readers use the metadata's (objcrypt.ReaderOptions).
+// length; the plaintext MD5 sealed under the data key and its MAC; the
+// user metadata sealed as one set under the project key's metadata key).
+// Subpackage internal/etag computes both MD5s as objcrypt's Writer
+// encrypts (its Observer). Those live only in the .data file: a fast-POST
+// .meta never carries them (its user metadata is sealed the same way in
+// X-Object-Transient-Sysmeta-Arca-* keys), and when merging, sysmeta
+// always comes from the .data file (metacrypt.go; objcrypt/SPEC.md,
+// "Metadata"). Objects written before the ETag and metadata were sealed
+// keep them in clear and are served as they are until a rewrap upgrades
+// them. A rewrap (package rewrap) therefore replaces Key-Id and
+// Wrapped-Key (and reseals the user metadata) in the .data file's
+// metadata, in single-xattr steps that each leave a readable file (see
+// rewrap's documentation); the header inside the data keeps the original
+// key part and readers use the metadata's (objcrypt.ReaderOptions).
 // Whether an object is decrypted is the configuration's decision, never
 // the disk's (stored.go): with crypto_driver = objcrypt an object without
 // consistent Arca sysmeta over an objcrypt stream is refused and
@@ -41,8 +47,11 @@
 // crypto_driver = none an encrypted object is refused (503). HEAD and POST
 // open the data with the object's key as GET does (get.go, openCrypt), so
 // the plaintext length they answer or send to the container listing is
-// authenticated, and they fail closed (503, 410) as GET does; the
-// plaintext ETag is not authenticated (objcrypt does not carry it).
+// authenticated, and they fail closed (503, 410) as GET does. They open
+// the sealed ETag and user metadata with it: one that does not open was
+// edited on disk and is refused as such (quarantine, 404), never shown;
+// conditionals compare ETags by MAC. A POST seals its metadata under the
+// project's active key and fails closed without it.
 //
 // The port serves plaintext without asking for a token, as Swift's object
 // servers do: only peers in [arca] trusted_networks are answered (403

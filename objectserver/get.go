@@ -22,8 +22,16 @@ type plainView struct {
 	obj       *diskfile.Object
 	crypt     *objcrypt.Metadata // nil for an object stored in the clear
 	length    int64
-	etag      string
+	etag      string // plaintext: sealed ones once openCrypt opened them
 	timestamp diskfile.Timestamp
+	// sealedEtag and etagMAC are an encrypted object's ETag as stored
+	// (empty in objects written before ETags were encrypted); etagKeys,
+	// set by openCrypt, decide conditionals by etagMAC.
+	sealedEtag, etagMAC string
+	etagKeys            *objcrypt.ETagKeys
+	// userMeta is the opened user metadata of a sealed set, shown beside
+	// what is stored (which then has no user metadata; metacrypt.go).
+	userMeta map[string]string
 }
 
 // rangeSource gives readers of plaintext bytes [off, off+n).
@@ -101,6 +109,9 @@ func (s *Server) objectHeaders(h http.Header, v *plainView) {
 			set(k, val)
 		}
 	}
+	for k, val := range v.userMeta {
+		set(k, val)
+	}
 	if ce, ok := md["Content-Encoding"]; ok {
 		set("Content-Encoding", ce)
 	}
@@ -126,7 +137,7 @@ func (s *Server) shownMeta(k string) bool {
 	// string(lower) in comparisons and map indexes does not allocate.
 	has := func(prefix string) bool { return len(lower) >= len(prefix) && string(lower[:len(prefix)]) == prefix }
 	switch {
-	case has(arcaMetaPrefix):
+	case has(arcaMetaPrefix), has(arcaTransientPrefix):
 		return false
 	case has(userMetaPrefix) && len(lower) > len(userMetaPrefix),
 		has(sysMetaPrefix) && len(lower) > len(sysMetaPrefix),
@@ -243,11 +254,11 @@ func (s *Server) readSource(req *request, df *diskfile.DiskFile, obj *diskfile.O
 // reports a 304 already sent.
 func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bool, err error) {
 	r, h := req.r, req.w.Header()
-	condEtag := v.etag
+	condEtag := viewMatch(v)
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
 		for name := range strings.SplitSeq(at, ",") {
 			if val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
-				condEtag = val
+				condEtag = etagMatch{etag: val}
 				break
 			}
 		}
@@ -385,19 +396,21 @@ func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges 
 // whole file when it is small) and one key fetch, nearly always from the
 // key cache. So the length HEAD answers and POST sends to the container
 // listing is the authenticated one; metadata that contradicts it is
-// refused and the object quarantined (404). The plaintext ETag is the one
-// value it cannot check: objcrypt does not carry it, and only reading the
-// whole object could. Failing closed as GET does, a HEAD or POST of an
-// object whose key is unavailable answers 503, destroyed 410.
+// refused and the object quarantined (404). The sealed ETag and user
+// metadata are opened here too (openMetadata): one that does not open is
+// metadata edited on disk, refused the same way. Failing closed as GET
+// does, a HEAD or POST of an object whose key is unavailable answers 503,
+// destroyed 410.
 func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (*objcrypt.Reader, error) {
 	key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
 	if err != nil {
 		return nil, keyFailed(err)
 	}
+	defer clear(key.Key)
 	cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
 		KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
+		ETagKeys: v.sealedEtag != "",
 	})
-	clear(key.Key)
 	if err != nil {
 		return nil, keyFailed(err)
 	}
@@ -405,6 +418,14 @@ func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Ob
 		// The authenticated data disagrees with the metadata HEAD and
 		// listings would answer from: metadata edited on disk.
 		s.quarantine(req, df, fmt.Sprintf("Arca metadata says %d plaintext bytes, the authenticated data %d", v.length, cr.Size()))
+		return nil, notFound(req, nil)
+	}
+	if err := s.openMetadata(req, v, cr, key); err != nil {
+		if !errors.Is(err, objcrypt.ErrMetadataTampered) {
+			return nil, keyFailed(err)
+		}
+		s.countIntegrity(req, err)
+		s.quarantine(req, df, err.Error())
 		return nil, notFound(req, nil)
 	}
 	return cr, nil
@@ -478,11 +499,11 @@ func newBoundary() string {
 // future), then If-Unmodified-Since 412. For a replicated policy the
 // object server's answer is the one the client gets: the proxy passes
 // the headers on and relays the status.
-func checkConditions(r *http.Request, etag string, lastModified int64) int {
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+func checkConditions(r *http.Request, etag etagMatch, lastModified int64) int {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etag.matches(inm) {
 		return http.StatusNotModified
 	}
-	if im := r.Header.Get("If-Match"); im != "" && !etagMatches(im, etag) {
+	if im := r.Header.Get("If-Match"); im != "" && !etag.matches(im) {
 		return http.StatusPreconditionFailed
 	}
 	if t, ok := headerTime(r, "If-Modified-Since"); ok && lastModified <= t {
@@ -509,16 +530,5 @@ func headerTime(r *http.Request, name string) (int64, bool) {
 }
 
 func etagMatches(list, etag string) bool {
-	for item := range strings.SplitSeq(list, ",") {
-		item = strings.TrimSpace(item)
-		// swob's Match: quotes come off only in pairs, and a weak tag
-		// (W/"...") matches nothing.
-		if len(item) >= 2 && item[0] == '"' && item[len(item)-1] == '"' {
-			item = item[1 : len(item)-1]
-		}
-		if item == "*" || (item != "" && item == etag) {
-			return true
-		}
-	}
-	return false
+	return etagListMatches(list, func(item string) bool { return item == etag })
 }

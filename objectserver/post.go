@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // postState is what a fast-POST decides before it commits its .meta.
@@ -45,6 +46,9 @@ func (s *Server) handlePost(req *request) error {
 		return err
 	}
 	meta := s.postMetadata(req, st)
+	if err := s.sealPost(req, df, st, meta); err != nil {
+		return err
+	}
 	if st.newer {
 		// before the commit, as Swift's POST does
 		oldDeleteAt, _ := parseDeleteAt(obj.Metadata["X-Delete-At"])
@@ -105,7 +109,7 @@ func (s *Server) postMetadata(req *request, st *postState) map[string]string {
 		meta = map[string]string{"X-Timestamp": req.ts.Internal()}
 		for k, vals := range h {
 			lk := strings.ToLower(k)
-			if isUserMeta(lk) || isTransientSysMeta(lk) {
+			if (isUserMeta(lk) || isTransientSysMeta(lk)) && !isArcaMeta(lk) {
 				meta[pythonTitle(k)] = vals[0]
 			}
 		}
@@ -135,6 +139,24 @@ func (s *Server) postMetadata(req *request, st *postState) map[string]string {
 		meta["Content-Type-Timestamp"] = st.ctypeTS.Internal()
 	}
 	return meta
+}
+
+// sealPost seals a newer POST's user metadata under the project's active
+// key, as a PUT's, recording the key id in the .meta's transient sysmeta
+// (the .data's sysmeta would win over the .meta's). Without the key the
+// POST fails closed (503 unreachable, 410 destroyed) and writes nothing. A
+// POST that only moves the content type keeps the current .meta's
+// values, sealed already for this path.
+func (s *Server) sealPost(req *request, df *diskfile.DiskFile, st *postState, meta map[string]string) error {
+	if !s.cfg.Encrypt || !st.newer || st.view.crypt == nil {
+		return nil
+	}
+	key, err := s.writeKey(req.ctx, req.account, req.r.Header)
+	if err != nil {
+		return keyFailed(err)
+	}
+	defer clear(key.Key)
+	return sealUserMeta(meta, key, df.Name, sysmeta.MetaSet)
 }
 
 // commitPost writes the .meta file, named by its times.

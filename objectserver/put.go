@@ -30,7 +30,7 @@ type putParams struct {
 type putOriginal struct {
 	ts     diskfile.Timestamp // of the object or its tombstone
 	meta   map[string]string
-	etag   string
+	view   *plainView // nil when there is none this server would serve
 	exists bool
 }
 
@@ -76,7 +76,10 @@ func (s *Server) handlePut(req *request) error {
 	if err != nil {
 		return err
 	}
-	meta := s.putMetadata(req, p, b)
+	meta, err := s.putMetadata(req, p, b, key, df.Name)
+	if err != nil {
+		return err
+	}
 	if err := s.commitPut(req, wr, key, meta); err != nil {
 		return err
 	}
@@ -188,9 +191,9 @@ func (s *Server) putPreconditions(req *request, df *diskfile.DiskFile) (*putOrig
 		// only for If-None-Match: an object this server would refuse to
 		// serve is not quarantined here, the next GET or HEAD does it
 		if v, err := s.storedView(obj); err == nil {
-			orig.etag = v.etag
+			orig.view = v
 		}
-		obj.Close()
+		defer obj.Close()
 	case errors.As(err, &nf):
 		if nf.Tombstone != nil {
 			orig.ts = *nf.Tombstone
@@ -201,8 +204,16 @@ func (s *Server) putPreconditions(req *request, df *diskfile.DiskFile) (*putOrig
 	if !orig.ts.IsZero() && !req.ts.After(orig.ts) {
 		return nil, answer(http.StatusConflict, "").with("X-Backend-Timestamp", orig.ts.Internal())
 	}
-	if inm := req.r.Header.Get("If-None-Match"); inm != "" && orig.exists && etagMatches(inm, orig.etag) {
-		return nil, answer(http.StatusPreconditionFailed, "")
+	if inm := req.r.Header.Get("If-None-Match"); inm != "" && orig.exists {
+		match := etagMatches(inm, "")
+		if orig.view != nil {
+			if match, err = s.putOriginalMatch(req, obj, orig.view, inm); err != nil {
+				return nil, err
+			}
+		}
+		if match {
+			return nil, answer(http.StatusPreconditionFailed, "")
+		}
 	}
 	return orig, nil
 }
@@ -297,10 +308,14 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 	}
 	s.countEncrypted(req, n)
 	m := ow.Metadata()
-	return &putBody{
+	b := &putBody{
 		n: n, plainMD5: sums.Plaintext(), storedMD5: sums.Stored(), storedLen: m.StoredLength,
-		crypt: &sysmeta.Object{Metadata: m, PlaintextEtag: sums.Plaintext()},
-	}, nil
+		crypt: &sysmeta.Object{Metadata: m},
+	}
+	if err := sealEtag(b, ow.ETagKeys(), name); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // storePlainBody copies src into f (crypto_driver = none).
@@ -316,9 +331,10 @@ func storePlainBody(f *os.File, src io.Reader) (*putBody, error) {
 }
 
 // putMetadata is the .data file's metadata: Swift's keys for the bytes as
-// stored, what the request and its footers may persist, and Arca's
-// sysmeta, which no request can set.
-func (s *Server) putMetadata(req *request, p *putParams, b *putBody) map[string]string {
+// stored, what the request and its footers may persist (user metadata
+// sealed under the project key when encrypting), and Arca's sysmeta,
+// which no request can set.
+func (s *Server) putMetadata(req *request, p *putParams, b *putBody, key objcrypt.ProjectKey, path string) (map[string]string, error) {
 	meta := map[string]string{
 		"X-Timestamp":    req.ts.Internal(),
 		"Content-Type":   p.contentType,
@@ -331,11 +347,14 @@ func (s *Server) putMetadata(req *request, p *putParams, b *putBody) map[string]
 		meta["Content-Type"] = ct
 	}
 	if b.crypt != nil {
+		if err := sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
+			return nil, err
+		}
 		for k, v := range b.crypt.Map() {
 			meta[k] = v
 		}
 	}
-	return meta
+	return meta, nil
 }
 
 // copyPersisted copies into meta what a PUT may persist from src: user

@@ -360,7 +360,8 @@ const (
 	userMetaPrefix         = "x-object-meta-"
 	sysMetaPrefix          = "x-object-sysmeta-"
 	transientSysMetaPrefix = "x-object-transient-sysmeta-"
-	arcaMetaPrefix         = "x-object-sysmeta-arca-" // sysmeta.Prefix, lower case
+	arcaMetaPrefix         = "x-object-sysmeta-arca-"           // sysmeta.Prefix, lower case
+	arcaTransientPrefix    = "x-object-transient-sysmeta-arca-" // sysmeta.TransientPrefix, lower case
 
 )
 
@@ -373,7 +374,12 @@ func isSysMeta(lk string) bool {
 func isTransientSysMeta(lk string) bool {
 	return strings.HasPrefix(lk, transientSysMetaPrefix)
 }
-func isArcaMeta(lk string) bool { return strings.HasPrefix(lk, arcaMetaPrefix) }
+
+// isArcaMeta: Arca's own keys, in the .data or a .meta, which no request
+// sets and no response shows.
+func isArcaMeta(lk string) bool {
+	return strings.HasPrefix(lk, arcaMetaPrefix) || strings.HasPrefix(lk, arcaTransientPrefix)
+}
 
 func quoteEtag(e string) string { return `"` + e + `"` }
 

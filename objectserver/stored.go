@@ -133,12 +133,17 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 		switch {
 		case err != nil:
 			return nil, refuse("invalid Arca metadata: %v", err)
-		case !isHexMD5(m.PlaintextEtag):
+		case m.IsLegacy() && !isHexMD5(m.PlaintextEtag):
 			return nil, refuse("invalid Arca metadata: plaintext ETag %q", m.PlaintextEtag)
 		case !magic:
 			return nil, refuse("Arca metadata on data that is not an objcrypt stream")
 		}
-		return &plainView{obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag, timestamp: obj.Timestamp()}, nil
+		// A sealed ETag is opened with the data (openCrypt); an object
+		// written before ETags were encrypted has its plaintext ETag.
+		return &plainView{
+			obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag,
+			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(),
+		}, nil
 	}
 	if magic {
 		return nil, refuse("objcrypt data without Arca metadata")

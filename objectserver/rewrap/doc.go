@@ -15,8 +15,15 @@
 // Key-Id is not its project's active key, opens the data key with the old
 // key and seals it under the active one (objcrypt.Rewrap, a fresh GCM nonce
 // and the same object-path binding) and stores the new Key-Id and
-// Wrapped-Key. Objects already on the active key cost one directory
-// listing and one metadata read. Status (a dry run) counts, per project
+// Wrapped-Key. The user metadata sealed under a project key goes with it:
+// the .data's sealed set and every fast-POST .meta's are opened with their
+// key and resealed under the active one (metafile.go), or destroying the
+// old key would make the object's metadata, hence the object, unreadable.
+// Objects written before the ETag and metadata were sealed are upgraded
+// in place, on the active key too: the plaintext ETag is sealed under the
+// data key and the user metadata under the project key (objcrypt/SPEC.md,
+// "Metadata"). Objects already on the active key cost one directory
+// listing, one metadata read and a glob for .meta files. Status (a dry run) counts, per project
 // key, the objects on this node that depend on it.
 //
 // # Replacing the metadata so that a crash or a reader never sees garbage
@@ -44,7 +51,9 @@
 // an old pickle with the new checksum, and the delay makes that need a
 // reader stalled for seconds between two consecutive getxattr calls.
 //
-// The new pickle is the old one with the two values replaced byte for byte
+// When the user metadata is resealed or upgraded, the pickle is encoded
+// anew, still replaced in one setxattr while it fits one chunk. Otherwise
+// the new pickle is the old one with the two values replaced byte for byte
 // (a key id and a wrapped key of the same lengths), so all other bytes stay
 // as written, including Python 3 Swift's encodings, and only one chunk
 // changes; the job checks that the edited pickle decodes to exactly the

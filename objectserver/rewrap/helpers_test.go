@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"testing"
 
 	"opendev.org/x/arca/objcrypt"
@@ -84,6 +85,26 @@ func readObject(tb testing.TB, m *diskfile.Manager, keys *rewraptest.Keys, proje
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		tb.Fatalf("%s: read: %v", obj, err)
+	}
+	// the user metadata as the object server shows it: opened
+	set, names := o.DataMetadata, sysmeta.DataSet
+	if o.MetaMetadata != nil {
+		set, names = o.MetaMetadata, sysmeta.MetaSet
+	}
+	um, _, err := sysmeta.OpenUserMeta(set, o.Metadata["name"], names, func(id string) (*objcrypt.MetaKey, error) {
+		k, err := keys.KeyMaterial(context.Background(), project, id)
+		if err != nil {
+			return nil, err
+		}
+		return objcrypt.NewMetaKey(objcrypt.ProjectKey{ID: id, Key: k})
+	})
+	if err != nil {
+		tb.Fatalf("%s: user metadata: %v", obj, err)
+	}
+	if um != nil {
+		md := maps.Clone(o.Metadata) // the .data's own map when there is no .meta
+		maps.Copy(md, um)
+		o.Metadata = md
 	}
 	return buf.Bytes(), o
 }

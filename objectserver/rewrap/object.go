@@ -50,7 +50,8 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		w.s.fail(df.path, reasonOf(err), err)
 		return nil
-	case m.KeyID == active:
+	case m.KeyID == active && !legacyFormat(df.raw.Values) && !metaElsewhere(df.raw.Values, active):
+		w.resealMetas(ctx, p, dir, project, active, sr)
 		w.s.Already++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		if df.raw.Checksum == nil && !w.j.o.DryRun {
@@ -63,7 +64,11 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		return nil
 	}
-	return w.commit(ctx, p, df, m, project, active, sr, locked)
+	need = w.commit(ctx, p, df, m, project, active, sr, locked)
+	if need == nil {
+		w.resealMetas(ctx, p, dir, project, active, sr)
+	}
+	return need
 }
 
 // openCurrent opens the current .data file of a hash directory and reads
@@ -197,6 +202,21 @@ func objcryptWithoutMetadata(f *os.File) (bool, error) {
 		return false, err
 	}
 	return n == len(b) && string(b[:]) == "ARCA", nil
+}
+
+// legacyFormat reports whether an object was written before its ETag and
+// user metadata were encrypted (its plaintext ETag in sysmeta): the job
+// upgrades it, on the active key too.
+func legacyFormat(values map[string]string) bool {
+	_, ok := sysmetaKey(values, sysmeta.PlaintextEtag)
+	return ok
+}
+
+// metaElsewhere reports whether a .data's user metadata is sealed under
+// another key than active: the object still depends on that key.
+func metaElsewhere(values map[string]string, active string) bool {
+	id, ok := lookupFold(values, sysmeta.Prefix+sysmeta.MetaKeyID)
+	return ok && id != active
 }
 
 func hasCrypto(values map[string]string) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/textproto"
 
@@ -48,7 +49,19 @@ func (w *worker) rewrap(ctx context.Context, p partition, df *dataFile, m *objcr
 	if err := objcrypt.Rewrap(m, oldKey, newKey, raw.Values["name"], j.o.Rand); err != nil {
 		return keyID, &reasonError{"unwrapping with the old key", err}
 	}
-	newPickle, err := substitute(raw, keyID, oldWrapped, m.KeyID, base64.StdEncoding.EncodeToString(m.WrappedKey))
+	var newPickle []byte
+	if legacyFormat(raw.Values) {
+		newPickle, err = upgrade(raw.Values, m, newKey, raw.Values["name"], j.o.Rand)
+	} else if id, ok := lookupFold(raw.Values, sysmeta.Prefix+sysmeta.MetaKeyID); ok && id != newKey.ID {
+		var metaKey objcrypt.ProjectKey
+		if metaKey, err = j.material(ctx, project, id); err != nil {
+			return keyID, keyError("metadata key", err)
+		}
+		newPickle, err = resealPickle(raw.Values, m, metaKey, newKey, j.o.Rand)
+		clear(metaKey.Key)
+	} else {
+		newPickle, err = substitute(raw, keyID, oldWrapped, m.KeyID, base64.StdEncoding.EncodeToString(m.WrappedKey))
+	}
 	if err != nil {
 		return keyID, &reasonError{"re-encoding metadata", err}
 	}
@@ -104,6 +117,76 @@ func substitute(raw *diskfile.RawMetadata, oldID, oldWrapped, newID, newWrapped 
 		if got, err := pickle.StringMap(out); err == nil && maps.Equal(got, want) {
 			return out, nil
 		}
+	}
+	return pickle.Encode(want)
+}
+
+// upgrade returns the pickle of an object written before ETags and user
+// metadata were encrypted, m already rewrapped onto key: the key id and
+// wrapped key replaced, the plaintext ETag sealed and MACed under the data
+// key (objcrypt/SPEC.md, "The ETag"), the user metadata sealed under key's
+// metadata key. Every other value stays as it was. A .meta's user
+// metadata is not the job's (it rewrites .data files only): the next POST
+// seals it.
+func upgrade(values map[string]string, m *objcrypt.Metadata, key objcrypt.ProjectKey, path string, rnd io.Reader) ([]byte, error) {
+	want := maps.Clone(values)
+	for field, v := range map[string]string{"Key-Id": m.KeyID, "Wrapped-Key": base64.StdEncoding.EncodeToString(m.WrappedKey)} {
+		k, ok := sysmetaKey(want, field)
+		if !ok {
+			return nil, errors.New("crypto metadata without key id or wrapped key")
+		}
+		want[k] = v
+	}
+	pk, _ := sysmetaKey(want, sysmeta.PlaintextEtag)
+	etag := want[pk]
+	delete(want, pk)
+	ek, err := objcrypt.OpenETagKeys(m, key, path)
+	if err != nil {
+		return nil, err
+	}
+	o := sysmeta.Object{}
+	if o.SealedEtag, err = ek.EncryptETag(etag, path, rnd); err != nil {
+		return nil, fmt.Errorf("sealing the ETag: %w", err)
+	}
+	o.EtagMAC = ek.ETagMAC(etag)
+	want[sysmeta.Prefix+sysmeta.Etag], want[sysmeta.Prefix+sysmeta.EtagMac] = o.SealedEtag, o.EtagMAC
+	mk, err := objcrypt.NewMetaKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := sysmeta.SealUserMeta(want, mk, path, sysmeta.DataSet, rnd); err != nil {
+		return nil, err
+	}
+	return pickle.Encode(want)
+}
+
+// resealPickle returns the pickle of a .data file with the key id and
+// wrapped key of m (rewrapped onto newKey) and its user metadata, sealed
+// under oldKey, resealed under newKey: the user metadata depends on its
+// project key as the wrapped data key does.
+func resealPickle(values map[string]string, m *objcrypt.Metadata, oldKey, newKey objcrypt.ProjectKey, rnd io.Reader) ([]byte, error) {
+	want := maps.Clone(values)
+	for field, v := range map[string]string{"Key-Id": m.KeyID, "Wrapped-Key": base64.StdEncoding.EncodeToString(m.WrappedKey)} {
+		k, ok := sysmetaKey(want, field)
+		if !ok {
+			return nil, errors.New("crypto metadata without key id or wrapped key")
+		}
+		want[k] = v
+	}
+	path := values["name"]
+	um, _, err := sysmeta.OpenUserMeta(values, path, sysmeta.DataSet, func(string) (*objcrypt.MetaKey, error) {
+		return objcrypt.NewMetaKey(oldKey)
+	})
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(want, um)
+	mk, err := objcrypt.NewMetaKey(newKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := sysmeta.SealUserMeta(want, mk, path, sysmeta.DataSet, rnd); err != nil {
+		return nil, err
 	}
 	return pickle.Encode(want)
 }

@@ -1,8 +1,12 @@
 // Package sysmeta is how the object server records an encrypted object's
 // crypto metadata in Swift: X-Object-Sysmeta-Arca-* keys in the .data
 // file's metadata pickle, beside Swift's own keys. It renders an
-// objcrypt.Metadata and the plaintext ETag as those keys and parses them
-// back (objcrypt/SPEC.md lists them).
+// objcrypt.Metadata and the sealed ETag and its MAC as those keys and
+// parses them back (objcrypt/SPEC.md lists them), reading the plaintext
+// ETag objects written before ETags were encrypted kept instead. It also
+// seals and opens a metadata set's user metadata (usermeta.go), kept with
+// the id of its key in the .data's sysmeta (DataSet) or, for a fast-POST's
+// .meta, in transient sysmeta (MetaSet).
 //
 // What it is not: it does not check the values against the data (the
 // object server opens the data for that), and it knows nothing of
@@ -32,20 +36,47 @@ const (
 	KeyID           = "Key-Id"
 	WrappedKey      = "Wrapped-Key"
 	PlaintextLength = "Plaintext-Length"
-	PlaintextEtag   = "Plaintext-Etag"
+	// PlaintextEtag is only read: objects written before ETags were
+	// encrypted have it instead of Etag and Etag-Mac.
+	PlaintextEtag = "Plaintext-Etag"
+	Etag          = "Etag"
+	EtagMac       = "Etag-Mac"
+	MetaKeyID     = "Meta-Key-Id"
 )
+
+// TransientPrefix is the prefix of Arca's keys in a fast-POST's .meta
+// (transient sysmeta, which a .meta replaces as it replaces user
+// metadata, where the .data's sysmeta would win), canonical case.
+const TransientPrefix = "X-Object-Transient-Sysmeta-Arca-"
+
+// TransientMetaKeyID is the .meta's record of the key its user metadata
+// is sealed under.
+const TransientMetaKeyID = TransientPrefix + MetaKeyID
 
 // Object is what the object server records about an encrypted object.
 type Object struct {
 	objcrypt.Metadata
-	// PlaintextEtag is the hex MD5 of the plaintext: the ETag clients see.
-	// objcrypt does not carry it, so nothing authenticates it.
+	// SealedEtag and EtagMAC are the plaintext MD5 (the ETag clients see)
+	// sealed and MACed under keys from the data key (objcrypt.ETagKeys).
+	SealedEtag, EtagMAC string
+	// PlaintextEtag is the hex MD5 of an object written before ETags were
+	// encrypted (then SealedEtag is empty); never written any more.
 	PlaintextEtag string
 }
+
+// IsLegacy reports whether the object was written before its ETag and
+// metadata were encrypted (the rewrap job upgrades it).
+func (o *Object) IsLegacy() bool { return o.SealedEtag == "" }
 
 // IsArca reports whether a metadata name has Prefix, in any case.
 func IsArca(name string) bool {
 	return len(name) >= len(Prefix) && strings.EqualFold(name[:len(Prefix)], Prefix)
+}
+
+// IsArcaTransient reports whether a metadata name has TransientPrefix, in
+// any case.
+func IsArcaTransient(name string) bool {
+	return len(name) >= len(TransientPrefix) && strings.EqualFold(name[:len(TransientPrefix)], TransientPrefix)
 }
 
 // Map renders the record as sysmeta keys (canonical names with Prefix;
@@ -60,7 +91,11 @@ func (o *Object) Map() map[string]string {
 		Prefix + KeyID:           m.KeyID,
 		Prefix + WrappedKey:      base64.StdEncoding.EncodeToString(m.WrappedKey),
 		Prefix + PlaintextLength: strconv.FormatInt(m.PlaintextLength, 10),
-		Prefix + PlaintextEtag:   o.PlaintextEtag,
+	}
+	for name, v := range map[string]string{Etag: o.SealedEtag, EtagMac: o.EtagMAC, PlaintextEtag: o.PlaintextEtag} {
+		if v != "" {
+			out[Prefix+name] = v
+		}
 	}
 	if len(m.Decorators) > 0 {
 		names := make([]string, len(m.Decorators))
@@ -85,7 +120,7 @@ func Parse(h map[string]string) (*Object, error) {
 	bad := func(name string, e error) error {
 		return fmt.Errorf("%w: metadata %s%s: %w", objcrypt.ErrInvalid, Prefix, name, e)
 	}
-	o := &Object{PlaintextEtag: get[PlaintextEtag]}
+	o := &Object{PlaintextEtag: get[PlaintextEtag], SealedEtag: get[Etag], EtagMAC: get[EtagMac]}
 	m := &o.Metadata
 	var err error
 	if m.Version, err = strconv.Atoi(get[Version]); err != nil {
@@ -118,6 +153,12 @@ func Parse(h map[string]string) (*Object, error) {
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata %s*: %w", Prefix, err)
+	}
+	if (o.SealedEtag == "") != (o.EtagMAC == "") {
+		return nil, fmt.Errorf("%w: metadata %s%s and %s%s go together", objcrypt.ErrInvalid, Prefix, Etag, Prefix, EtagMac)
+	}
+	if o.SealedEtag != "" && o.PlaintextEtag != "" {
+		return nil, fmt.Errorf("%w: metadata %s%s beside a sealed ETag", objcrypt.ErrInvalid, Prefix, PlaintextEtag)
 	}
 	return o, nil
 }

@@ -124,16 +124,26 @@ func Partition(obj string) string {
 
 // PutObject writes obj of account AUTH_<project>, container c, encrypted
 // under project's active key, as the object server's PUT does: AES-256,
-// the plaintext and stored ETags, its crypto sysmeta, and extra metadata
-// on top.
+// the plaintext ETag sealed and MACed, the stored ETag, its crypto sysmeta,
+// and extra metadata on top (its user metadata sealed).
 func PutObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string) error {
-	if err := putObject(m, keys, project, obj, body, extra); err != nil {
+	if err := putObject(m, keys, project, obj, body, extra, false); err != nil {
 		return fmt.Errorf("rewraptest: putting %s of %s: %w", obj, project, err)
 	}
 	return nil
 }
 
-func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string) error {
+// PutLegacyObject writes obj as the object server did before ETags and
+// metadata were encrypted: the plaintext ETag in sysmeta, extra metadata
+// in clear.
+func PutLegacyObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string) error {
+	if err := putObject(m, keys, project, obj, body, extra, true); err != nil {
+		return fmt.Errorf("rewraptest: putting %s of %s: %w", obj, project, err)
+	}
+	return nil
+}
+
+func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string, legacy bool) error {
 	ctx := context.Background()
 	df, err := m.Object(Device, Partition(obj), 0, "AUTH_"+project, "c", obj)
 	if err != nil {
@@ -164,7 +174,15 @@ func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte
 	if err := ow.Close(); err != nil {
 		return err
 	}
+	key := objcrypt.ProjectKey{ID: id.ID, Key: pk}
 	cm := sysmeta.Object{Metadata: ow.Metadata(), PlaintextEtag: sums.Plaintext()}
+	if !legacy {
+		cm.PlaintextEtag = ""
+		if cm.SealedEtag, err = ow.ETagKeys().EncryptETag(sums.Plaintext(), df.Name, nil); err != nil {
+			return err
+		}
+		cm.EtagMAC = ow.ETagKeys().ETagMAC(sums.Plaintext())
+	}
 	meta := cm.Map()
 	meta["Content-Length"] = fmt.Sprint(cm.StoredLength)
 	meta["ETag"] = sums.Stored()
@@ -173,6 +191,15 @@ func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte
 	meta["X-Timestamp"] = ts.Internal()
 	for k, v := range extra {
 		meta[k] = v
+	}
+	if !legacy {
+		mk, err := objcrypt.NewMetaKey(key)
+		if err != nil {
+			return err
+		}
+		if err := sysmeta.SealUserMeta(meta, mk, df.Name, sysmeta.DataSet, nil); err != nil {
+			return err
+		}
 	}
 	return w.Commit(ctx, ts.Internal()+".data", meta)
 }
