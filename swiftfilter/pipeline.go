@@ -86,7 +86,7 @@ type DecisionServer struct {
 // ListenDecisions creates the socket file of s (replacing a stale one)
 // with its mode and group set before any client can reach it, and
 // returns its listener and the server for it.
-func (f *Filter) ListenDecisions(s PipelineSettings, log zerolog.Logger) (net.Listener, *DecisionServer, error) {
+func (f *Filter) ListenDecisions(ctx context.Context, s PipelineSettings, log zerolog.Logger) (net.Listener, *DecisionServer, error) {
 	gid := -1
 	if s.Group != "" {
 		g, err := lookupGroup(s.Group)
@@ -95,7 +95,7 @@ func (f *Filter) ListenDecisions(s PipelineSettings, log zerolog.Logger) (net.Li
 		}
 		gid = g
 	}
-	ln, err := listenPrivate(s.Socket, gid)
+	ln, err := listenPrivate(ctx, s.Socket, gid)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,14 +120,15 @@ func lookupGroup(name string) (int, error) {
 // listenPrivate binds the socket in a fresh 0700 folder next to path, sets
 // its mode (0600, or 0660 and gid's group) and only then renames it to
 // path: no client ever sees it with looser permissions.
-func listenPrivate(path string, gid int) (net.Listener, error) {
+func listenPrivate(ctx context.Context, path string, gid int) (net.Listener, error) {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".arca-socket-")
 	if err != nil {
 		return nil, fmt.Errorf("decision socket: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	tmp := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", tmp)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("decision socket: %w", err)
 	}

@@ -35,7 +35,7 @@ func startDecisions(t *testing.T, keys *fakeKeys, s PipelineSettings) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, srv, err := f.ListenDecisions(s, zerolog.Nop())
+	ln, srv, err := f.ListenDecisions(context.Background(), s, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

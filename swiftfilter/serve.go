@@ -142,7 +142,7 @@ func (s Settings) Listen(ln net.Listener) (net.Listener, error) {
 // and keystoneauth see the requests and the arca middleware asks here.
 func (svc *Service) servePipeline(ctx context.Context) error {
 	s := svc.Settings
-	ln, dec, err := svc.Filter.ListenDecisions(s.Pipeline, svc.log)
+	ln, dec, err := svc.Filter.ListenDecisions(ctx, s.Pipeline, svc.log)
 	if err != nil {
 		return err
 	}
