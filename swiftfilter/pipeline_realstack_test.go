@@ -29,6 +29,7 @@ type shapeEnv struct {
 	shapes      map[string]string // shape name → base URL
 	shapeNames  []string
 	altTok, alt string
+	wire        *backendWire
 }
 
 func startShapes(t *testing.T) *shapeEnv {
@@ -40,10 +41,12 @@ func startShapes(t *testing.T) *shapeEnv {
 	e := &shapeEnv{stack: s, shapes: map[string]string{}, shapeNames: []string{"reverse-proxy", "pipeline"}}
 	e.altTok, e.alt = ks.ScopedToken(t, testenv.UserAlt)
 
+	// Both shapes' proxies reach the object servers through recorders.
+	e.wire = startBackendWire(t, swiftDir, work, s.Nodes)
 	var sock string
 	e.decisions, sock = testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: s.API.URL})
-	pp, purl := testenv.StartPipelineProxy(t, swiftDir, s.RingDir, work, "pipeline-proxy", sock)
-	wp, wurl := testenv.StartWholePathProxy(t, swiftDir, s.RingDir, work, "wholepath-proxy")
+	pp, purl := testenv.StartPipelineProxy(t, swiftDir, e.wire.RingDir, work, "pipeline-proxy", sock)
+	wp, wurl := testenv.StartWholePathProxy(t, swiftDir, e.wire.RingDir, work, "wholepath-proxy")
 	pp.WaitHealthy(t, purl+"/healthcheck")
 	wp.WaitHealthy(t, wurl+"/healthcheck")
 	_, furl := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: s.API.URL})
@@ -208,8 +211,44 @@ func TestRealStackShapes(t *testing.T) {
 		t.Run(shape, func(t *testing.T) {
 			base := e.shapes[shape]
 			cont := fmt.Sprintf("shape-%s-%d", shape, time.Now().UnixNano())
+			n := e.wire.count()
 			e.writesKeyed(t, base, demoAcct, altAcct, cont)
+			e.checkWire(t, shape, n, cont)
 		})
+	}
+}
+
+// checkWire checks what the object servers were sent for the shape's
+// scenarios (since the n-th backend request): no forged key id, in any
+// spelling, and only the canonical header; every key id the account's
+// active key; in the pipeline shape, Swift's own subrequests (the
+// archived version, COPY's PUT) keyed too.
+func (e *shapeEnv) checkWire(t *testing.T, shape string, n int, cont string) {
+	t.Helper()
+	demoKey, altKey := e.activeKey(t, e.stack.Project), e.activeKey(t, e.alt)
+	puts := e.wire.puts(n, cont)
+	if len(puts) < 20 { // 10 writes, 2 replicas each
+		t.Fatalf("%s: %d object PUTs recorded on the backend, want the scenarios' (>= 20)", shape, len(puts))
+	}
+	for _, p := range puts {
+		want := demoKey
+		if strings.Contains(p.path, "/AUTH_"+e.alt+"/") {
+			want = altKey
+		}
+		for _, name := range p.names {
+			if name != KeyIDHeader {
+				t.Errorf("%s: PUT %s reached the object server with header %q", shape, p.path, name)
+			}
+		}
+		for _, id := range p.keyIDs {
+			if id != want {
+				t.Errorf("%s: PUT %s reached the object server with key id %q, want none or %s", shape, p.path, id, want)
+			}
+		}
+		subrequest := strings.Contains(p.path, cont+"-arch/") || strings.HasSuffix(p.path, cont+"/copied")
+		if shape == "pipeline" && subrequest && len(p.keyIDs) != 1 {
+			t.Errorf("pipeline: Swift's subrequest PUT %s reached the object server with key ids %q, want [%s]", p.path, p.keyIDs, want)
+		}
 	}
 }
 
@@ -248,14 +287,17 @@ func (e *shapeEnv) writesKeyed(t *testing.T, base, demoAcct, altAcct, cont strin
 
 	// COPY within the account, and by alt out of demo's (read ACL) into alt's.
 	e.must(t, 201, "COPY", demo+"/"+cont+"/plain", s.Token, nil, map[string][]string{"Destination": {cont + "/copied"}, "X_Arca_Key_Id": {"forged"}})
-	e.must(t, 204, "POST", demo+"/"+cont, s.Token, nil, map[string][]string{"X-Container-Read": {e.alt + ":*"}})
+	e.must(t, 204, "POST", demo+"/"+cont, s.Token, nil, map[string][]string{"X-Container-Read": {e.alt + ":*"}, "X-Container-Write": {e.alt + ":*"}})
+	// alt writes into demo's container through the ACL: no key id is
+	// decided, so only stripping keeps the forged ones off the wire.
+	e.must(t, 201, "PUT", demo+"/"+cont+"/by-alt", e.altTok, []byte("acl"), forgedSpellings)
 	e.must(t, 201, "PUT", base+altAcct+"/"+cont, e.altTok, nil, nil)
 	e.must(t, 201, "COPY", demo+"/"+cont+"/plain", e.altTok, nil, map[string][]string{
 		"Destination": {cont + "/from-demo"}, "Destination-Account": {"AUTH_" + e.alt}, "X-Arca-Key-Id": {"forged"}})
 	altKey := e.activeKey(t, e.alt)
 
 	onDisk := e.diskKeyIDs(t, demoAcct[3:]+"/")
-	want := []string{cont + "/plain", seg + "/0", seg + "/1", cont + "/slo", vers + "/o", cont + "/copied"}
+	want := []string{cont + "/plain", seg + "/0", seg + "/1", cont + "/slo", vers + "/o", cont + "/copied", cont + "/by-alt"}
 	for _, name := range want {
 		if id := onDisk[demoAcct[3:]+"/"+name]; id != demoKey {
 			t.Errorf("%s kept under key %q, want demo's %s", name, id, demoKey)
