@@ -72,7 +72,7 @@ END {
     op = largeops[i]
     pl = median(op SUBSEP "plain" SUBSEP "mbs"); pp = median(op SUBSEP "pipeline" SUBSEP "mbs"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "mbs")
     r = pl > 0 ? 100 * pp / pl : 0; ok = r >= 97; if (!ok) missed = 1
-    printf "%-26s %7.1f MB/s %7.1f MB/s %12.1f %% %12s %7.1f MB/s (%.0f %%)\n", "16 MiB " substr(op, 6), pl, pp, r, (ok ? "PASS >=97%" : "FAIL >=97%"), rp, pl > 0 ? 100 * rp / pl : 0
+    printf "%-26s %7.1f MB/s %7.1f MB/s %12.1f %% %12s %7.1f MB/s (%.0f %%)\n", "16 MiB " substr(op, 6), pl, pp, r, (ok ? "PASS >=97%" : "FAIL >=97%"), rp, (pl > 0 ? 100 * rp / pl : 0)
     pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
     printf "%-26s %9.1f ms %9.1f ms %11.1f ms %12s %9.1f ms\n", "16 MiB " substr(op, 6) " server CPU", pl / 1000, pp / 1000, (pp - pl) / 1000, "(reported)", rp / 1000
   }
