@@ -30,6 +30,7 @@ type shapeEnv struct {
 	shapeNames  []string
 	altTok, alt string
 	wire        *backendWire
+	ks          *testenv.KeystoneEnv
 }
 
 func startShapes(t *testing.T) *shapeEnv {
@@ -38,7 +39,7 @@ func startShapes(t *testing.T) *shapeEnv {
 	s := testenv.StartObjectStack(t, testenv.ClusterOptions{Work: work, PartPower: 4})
 	ks := testenv.LoadKeystone(t)
 	swiftDir := testenv.SwiftDir(t)
-	e := &shapeEnv{stack: s, shapes: map[string]string{}, shapeNames: []string{"reverse-proxy", "pipeline"}}
+	e := &shapeEnv{stack: s, ks: ks, shapes: map[string]string{}, shapeNames: []string{"reverse-proxy", "pipeline"}}
 	e.altTok, e.alt = ks.ScopedToken(t, testenv.UserAlt)
 
 	// Both shapes' proxies reach the object servers through recorders.
@@ -343,6 +344,23 @@ func TestRealStackPipelineKeyIDs(t *testing.T) {
 	if n := strings.Count(e.decisions.Log.String(), key) - before; n != 2 {
 		t.Errorf("%d decisions naming the key for an overwrite of a versioned object, want 2 (the write and its archived copy):\n%s",
 			n, e.decisions.Log.Tail(20))
+	}
+
+	// A token of the account's own project that Swift refuses to write
+	// with (reader only): the middleware lets Swift authorize first, so
+	// the decision socket is never asked and no key is looked up.
+	readerTok, reader := e.ks.NewProjectUser(t, "reader")
+	asked := strings.Count(e.decisions.Log.String(), "AUTH_"+reader)
+	for _, shape := range e.shapeNames {
+		if code, b := e.do(t, "PUT", e.shapes[shape]+"/v1/AUTH_"+reader+"/c/o", readerTok, []byte("x"), nil); code != http.StatusForbidden {
+			t.Errorf("%s: a reader's PUT to its own project's account: %d, want 403: %s", shape, code, b)
+		}
+	}
+	if n := strings.Count(e.decisions.Log.String(), "AUTH_"+reader) - asked; n != 0 {
+		t.Errorf("the decision socket was asked %d times for a write Swift refuses", n)
+	}
+	if n := e.keyCount(t, reader); n != 0 {
+		t.Errorf("%d keys for the reader's project", n)
 	}
 
 	e.decisions.Stop()
