@@ -96,12 +96,14 @@ cover:
 
 # make bench: the key service beside Barbican (tools/bench.sh, with
 # objcrypt's speed and the rewrap rate from tools/speedreport), the filter
-# beside direct requests (tools/bench-filter.sh), then the object server
+# beside direct requests (tools/bench-filter.sh), its two shapes through the
+# real Swift proxy beside no arca (tools/bench-pipeline.sh), then the object server
 # beside Debian's Python one (tools/bench-objectserver.sh); exits 1 when a
 # target of the first two is missed.
 bench: build
 	@$(WITH_STACK) bash -c '$(CURDIR)/tools/bench.sh; s=$$?; \
 	  $(CURDIR)/tools/bench-filter.sh || s=$$?; \
+	  $(CURDIR)/tools/bench-pipeline.sh || s=$$?; \
 	  $(CURDIR)/tools/bench-objectserver.sh || s=$$?; \
 	  exit $$s'
 

@@ -38,6 +38,11 @@ type Settings struct {
 	// Health.DisableByFilePath defaults to [DEFAULT] disable_by_file_path.
 	Metrics metrics.Config
 	Health  health.Config
+
+	// Pipeline is [pipeline]: with socket set, the decision socket of the
+	// arca middleware in the Swift proxy's pipeline is served instead of
+	// the reverse proxy (pipeline.go, docs/pipeline.md).
+	Pipeline PipelineSettings
 }
 
 // Sections of swift-filter.conf.
@@ -46,6 +51,7 @@ const (
 	secUpstream = "upstream"
 	secKeystone = keystone.Section
 	secKeys     = "key_service"
+	secPipeline = "pipeline"
 )
 
 // SecretOptions are the options of swift-filter.conf whose values are
@@ -75,6 +81,11 @@ func LoadSettings(f *config.File) (Settings, error) {
 	s.Keys = loadKeys(f)
 	s.Metrics = metrics.LoadConfig(f, s.BindPort)
 	s.Health = health.LoadConfig(f)
+	s.Pipeline = PipelineSettings{
+		Socket:      f.String(secPipeline, "socket", ""),
+		Group:       f.String(secPipeline, "socket_group", ""),
+		IdleTimeout: f.Seconds(secPipeline, "idle_timeout", 5*time.Minute),
+	}
 	if s.Health.DisableByFilePath == "" {
 		s.Health.DisableByFilePath = s.Filter.DisableByFilePath
 	}

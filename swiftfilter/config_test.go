@@ -22,7 +22,8 @@ func TestSampleConfig(t *testing.T) {
 	}
 	if s.BindPort != 8080 || s.Filter.Upstream != "http://127.0.0.1:8081" || s.Keys.ActiveTTL != 60*time.Second ||
 		s.Keys.Credentials.Username != "arca-filter" || s.Metrics.Bind != "127.0.0.1:18080" || s.Keystone.TokenCacheTime != 300*time.Second ||
-		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.IdleConnTimeout != DefaultIdleConnTimeout || s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
+		len(s.Filter.ResellerPrefixes) != 1 || s.Filter.IdleConnTimeout != DefaultIdleConnTimeout || s.Pipeline.Socket != "" || s.Pipeline.IdleTimeout != 5*time.Minute ||
+		s.Filter.WWWAuthenticate != `Keystone uri="http://127.0.0.1:5000/v3"` {
 		t.Errorf("sample settings: %+v", s)
 	}
 }
@@ -40,5 +41,10 @@ func TestSettingsErrors(t *testing.T) {
 	s, err := LoadSettings(f)
 	if err != nil || s.Keys.Credentials.Username != "b" || s.Keys.Credentials.AuthURL != "http://other/v3" {
 		t.Errorf("[key_service] credentials: %+v %v", s.Keys.Credentials, err)
+	}
+	f, _ = config.Parse([]byte("[keystone_authtoken]\nauth_url = http://k/v3\n[pipeline]\nsocket = /run/arca/d.sock\nsocket_group = swift\nidle_timeout = 7\n"))
+	s, err = LoadSettings(f)
+	if err != nil || s.Pipeline != (PipelineSettings{Socket: "/run/arca/d.sock", Group: "swift", IdleTimeout: 7 * time.Second}) {
+		t.Errorf("[pipeline]: %+v %v", s.Pipeline, err)
 	}
 }

@@ -1,7 +1,19 @@
-// Package swiftfilter is the proxy-side half of Arca: it sits in front of the
-// Swift proxy server (DevStack's layout: the filter on the public port 8080,
-// swift-proxy-server on 127.0.0.1:8081), validates Keystone tokens and tells
-// the object servers which project key encrypts each object write.
+// Package swiftfilter is the proxy-side half of Arca: it tells the object
+// servers which project key encrypts each object write. It has two shapes
+// (docs/pipeline.md), sharing one set of rules (decision.go: DecideWrite,
+// keyFor):
+//
+//   - the reverse proxy, in front of the Swift proxy server (the filter on
+//     the public port 8080, swift-proxy-server on 127.0.0.1:8081): it
+//     validates Keystone tokens itself and does the steps below;
+//   - the pipeline shape (pipeline.go): the arca middleware in the Swift
+//     proxy's own pipeline (python/arca_swift, after authtoken and
+//     keystoneauth, right of every middleware that builds subrequests)
+//     strips X-Arca-Key-Id, lets Swift authorize each object PUT and asks
+//     the decision socket for its key id; one JSON line each way on a Unix
+//     socket whose peers are checked (file mode, SO_PEERCRED).
+//
+// The reverse proxy's steps, for every request:
 //
 // For every request, in order:
 //

@@ -263,7 +263,7 @@ func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *req
 	stripKeyID(r.Header)
 	stripKeyID(r.Trailer)
 
-	if account, needs, err := writeAccount(r, target); err != nil {
+	if account, needs, err := writeAccount(r.Method, target, r.Header["Destination-Account"]); err != nil {
 		rl.outcome = err.Error()
 		localError(w, r, http.StatusBadRequest, "Invalid Destination-Account.")
 		return
@@ -358,108 +358,22 @@ func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (user *keystone.To
 	return user, 0, ""
 }
 
-// writeAccount says whether the request writes object data, and to which
-// account: object PUT (X-Copy-From included) to the path's account, object
-// COPY to Destination-Account when given, else the path's.
-func writeAccount(r *http.Request, t Target) (account string, needs bool, err error) {
-	if !t.IsObject() {
-		return "", false, nil
-	}
-	switch r.Method {
-	case http.MethodPut:
-		return t.Account, true, nil
-	case "COPY":
-		vals, ok := r.Header["Destination-Account"]
-		if !ok {
-			return t.Account, true, nil
-		}
-		if len(vals) != 1 {
-			return "", false, fmt.Errorf("%w: several Destination-Account headers", ErrBadRequest)
-		}
-		a, err := DecodeAccountHeader(vals[0])
-		if err != nil {
-			return "", false, err
-		}
-		return a, true, nil
-	}
-	return "", false, nil
-}
-
 // attachKey sets the key id of the project owning account when user, the
-// request's validated user token, is scoped to that very project. It returns
-// the request to forward and 0, or the status and message of a refusal
-// (nothing is forwarded then).
-//
-// The filter only learns the id of a key that exists: the key service never
-// lets its role create one (project_key:create), and answers 404 for a
-// project without an active key; such a write goes on without a key id,
-// and the object server, which creates the key of an account Swift let it
-// write to, makes the project's first. The id is asked for only for a
-// caller Keystone vouched for as a member of the owning project. Every other
-// write (anonymous: TempURL, FormPost, public-write containers;
-// a domain-scoped token; another project's token writing through an ACL or
-// as a reseller admin) goes on without a key id: Swift, which runs after the
-// filter, decides whether it is allowed at all, and the object server
-// resolves the key of an account that Swift let it write to. A request Swift
-// will refuse thus never makes the key service create anything.
+// request's validated user token, is scoped to that very project
+// (Filter.keyFor decides, decision.go). It returns the request to forward
+// and 0, or the status and message of a refusal (nothing is forwarded then).
 func (f *Filter) attachKey(r *http.Request, account string, user *keystone.Token, rl *requestLog) (*http.Request, int, string) {
-	project, ok := f.prefixes.ProjectOf(account)
-	if !ok {
-		rl.outcome = "account matches no reseller prefix: no key id"
-		return r, 0, ""
+	var tokenProject string
+	if user != nil {
+		tokenProject = user.ProjectID
 	}
-	if !validProjectID(project) {
-		rl.outcome = "account names no valid project"
-		return r, http.StatusBadRequest, "The account does not name a valid project."
+	d := f.keyFor(r.Context(), account, user != nil, tokenProject)
+	rl.outcome, rl.project, rl.keyID = d.Outcome, d.Project, d.KeyID
+	if d.Status != 0 || d.KeyID == "" {
+		return r, d.Status, d.Message
 	}
-	switch {
-	case user == nil:
-		rl.outcome = "no user token: no key id, Swift authorizes"
-		return r, 0, ""
-	case user.ProjectID == "":
-		rl.outcome = "token not scoped to a project: no key id, Swift authorizes"
-		return r, 0, ""
-	case user.ProjectID != project:
-		// Project ids are not secrets: a plain comparison is fine.
-		rl.outcome = "token's project does not own the account: no key id, Swift authorizes"
-		return r, 0, ""
-	}
-	rl.project = project
-	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.KeyTimeout)
-	defer cancel()
-	key, err := f.keys.ActiveKey(ctx, project)
-	if errors.Is(err, keyclient.ErrNotFound) && r.Context().Err() == nil {
-		rl.outcome = "project has no active key yet: no key id, the object server makes the first"
-		return r, 0, ""
-	}
-	if err != nil {
-		f.countRefusal(r, project, err)
-		rl.outcome = "no key: " + err.Error()
-		switch {
-		case errors.Is(err, keyclient.ErrDestroyed):
-			f.log.Warn().Err(err).Str("project_id", project).Msg("no active key for the account's project")
-			return r, http.StatusForbidden, "No encryption key is available for this account."
-		case r.Context().Err() != nil:
-			return r, statusClientClosed, "Client disconnected."
-		case errors.Is(err, keyclient.ErrDenied):
-			// A deployment fault, not the client's: the filter's service
-			// user lacks the role the key service's policy asks for
-			// active key ids of any project (key-manager:swift-filter).
-			f.log.Error().Err(err).Str("project_id", project).
-				Msg("the key service denied the filter's service user an active key id (role key-manager:swift-filter?): write refused")
-			return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
-		default:
-			f.log.Error().Err(err).Str("project_id", project).Msg("key service unavailable: write refused")
-			return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
-		}
-	}
-	if !validProjectID(key.ID) { // defence: the id goes into a header
-		rl.outcome = "key service returned an unusable key id"
-		return r, http.StatusServiceUnavailable, "The key service is unavailable; retry later."
-	}
-	rl.keyID = key.ID
-	r.Header[KeyIDHeader] = []string{key.ID}
-	return r.WithContext(context.WithValue(r.Context(), keyIDContext{}, key.ID)), 0, ""
+	r.Header[KeyIDHeader] = []string{d.KeyID}
+	return r.WithContext(context.WithValue(r.Context(), keyIDContext{}, d.KeyID)), 0, ""
 }
 
 // keyIDContext carries the attached key id to the proxy's Rewrite, which

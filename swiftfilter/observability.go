@@ -1,6 +1,7 @@
 package swiftfilter
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -72,8 +73,8 @@ func (f *Filter) countToken(err error) {
 
 // countRefusal counts an object write refused for lack of a key (a client
 // that went away is not a refusal).
-func (f *Filter) countRefusal(r *http.Request, project string, err error) {
-	if f.metrics == nil || r.Context().Err() != nil {
+func (f *Filter) countRefusal(ctx context.Context, project string, err error) {
+	if f.metrics == nil || ctx.Err() != nil {
 		return
 	}
 	reason := metrics.ReasonUnavailable

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
@@ -87,6 +88,9 @@ func observability(s Settings, deps *Deps, reg *metrics.Registry, v *keystone.Va
 // have shutdown_timeout to finish.
 func (svc *Service) Serve(ctx context.Context) error {
 	s := svc.Settings
+	if s.Pipeline.Socket != "" {
+		return svc.servePipeline(ctx)
+	}
 	tcp, err := serve.Listen(ctx, net.JoinHostPort(s.BindIP, strconv.Itoa(s.BindPort)))
 	if err != nil {
 		return err
@@ -131,4 +135,28 @@ func (s Settings) HTTPServer(h http.Handler) *http.Server {
 // it returns ln unchanged when none of them is.
 func (s Settings) Listen(ln net.Listener) (net.Listener, error) {
 	return s.TLS.Listener(ln)
+}
+
+// servePipeline serves the decision socket of [pipeline] (and the /metrics
+// listener) until ctx ends: the pipeline shape, where Swift's own authtoken
+// and keystoneauth see the requests and the arca middleware asks here.
+func (svc *Service) servePipeline(ctx context.Context) error {
+	s := svc.Settings
+	ln, dec, err := svc.Filter.ListenDecisions(ctx, s.Pipeline, svc.log)
+	if err != nil {
+		return err
+	}
+	m, err := metrics.Listener(ctx, s.Metrics, svc.Metrics.Handler(), svc.log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	svc.log.Info().Str("socket", s.Pipeline.Socket).Str("socket_group", s.Pipeline.Group).
+		Strs("reseller_prefix", svc.Filter.Prefixes()).Msg("arca-swift-filter started: decision socket for the Swift pipeline")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return dec.Serve(gctx, ln) })
+	if m != nil {
+		g.Go(func() error { return serve.Run(gctx, s.ShutdownTimeout, *m) })
+	}
+	return g.Wait()
 }

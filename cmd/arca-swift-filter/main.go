@@ -1,7 +1,9 @@
 // Command arca-swift-filter runs Arca's filter in front of the Swift proxy:
 // it validates Keystone tokens, strips client copies of X-Arca-Key-Id and
 // attaches the owning project's key id to object writes made with that
-// project's token (package swiftfilter).
+// project's token (package swiftfilter). With [pipeline] socket set it
+// serves instead the decision socket of the arca middleware in the Swift
+// proxy's pipeline (docs/pipeline.md).
 //
 //	arca-swift-filter --config-file /etc/arca/swift-filter.conf
 package main

@@ -38,6 +38,11 @@
 //     client's requests reach (WholePathProxyConfig, StartWholePathProxy),
 //     the same for two object tiers compared, and arca-swift-filter in
 //     front of a proxy (StartSwiftFilter).
+//   - pipeline.go: the pipeline shape: a proxy with the arca middleware
+//     in its pipeline (PipelineProxyConfig, StartPipelineProxy) and
+//     arca-swift-filter serving its decision socket (StartDecisionSocket).
+//   - keystone_project.go: a project of a test's own with a user holding
+//     one role on it (NewProjectUser), e.g. a reader Swift refuses writes.
 //   - pyobject.go: Debian's Python swift-object-server, the reference the
 //     object server is compared and measured against
 //     (StartPythonObjectServer).

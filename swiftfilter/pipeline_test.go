@@ -1,0 +1,183 @@
+package swiftfilter
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+// startDecisions serves a filter's decisions (fake tokens and keys) on a
+// socket in a fresh world-traversable folder, with settings s (Socket
+// set here).
+func startDecisions(t *testing.T, keys *fakeKeys, s PipelineSettings) string {
+	t.Helper()
+	// Not t.TempDir: its parent is closed to other users.
+	dir, err := os.MkdirTemp("", "arca-decisions-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Socket = filepath.Join(dir, "decision.sock")
+	f, err := New(Config{}, Deps{Tokens: &fakeTokens{}, Keys: keys, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, srv, err := f.ListenDecisions(context.Background(), s, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return s.Socket
+}
+
+// TestDecisionProtocol asks several decisions on one connection, as the
+// middleware's pooled connections do, and checks the protocol's faults
+// close the connection.
+func TestDecisionProtocol(t *testing.T) {
+	keys := &fakeKeys{}
+	sock := startDecisions(t, keys, PipelineSettings{})
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rd := bufio.NewReader(c)
+	ask := func(line string) map[string]any {
+		t.Helper()
+		if _, err := c.Write([]byte(line + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		ans, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(ans), &m); err != nil {
+			t.Fatalf("%s: answer %q: %v", line, ans, err)
+		}
+		return m
+	}
+	for _, c := range []struct{ req, want string }{
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, `key_id=key-abc`},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o\u00c3\u00a9","project_id":"abc"}`, `key_id=key-abc`},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"other"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c","project_id":"abc"}`, ``},
+		{`{"v":1,"method":"GET","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_gone/c/o","project_id":"gone"}`, `status=403`},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_new/c/o","project_id":"new"}`, ``},
+		{`{"v":1,"method":"COPY","path":"/v1/AUTH_abc/c/o","destination_account":["AUTH_xyz"],"project_id":"xyz"}`, `key_id=key-xyz`},
+		{`{"v":1,"method":"COPY","path":"/v1/AUTH_abc/c/o","destination_account":["AUTH_xyz","AUTH_abc"],"project_id":"xyz"}`, `status=400`},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/\u0000","project_id":"abc"}`, ``},
+	} {
+		m := ask(c.req)
+		var got []string
+		if id, ok := m["key_id"].(string); ok {
+			got = append(got, "key_id="+id)
+		}
+		if st, ok := m["status"].(float64); ok {
+			got = append(got, fmt.Sprintf("status=%d", int(st)))
+		}
+		if m["v"] != float64(1) || strings.Join(got, " ") != c.want || m["error"] != nil {
+			t.Errorf("%s: answer %v, want %q", c.req, m, c.want)
+		}
+	}
+	if got := keys.createdKeys(); strings.Join(got, ",") != "abc,xyz" {
+		t.Errorf("keys resolved for %v, want only the owners' (abc, xyz)", got)
+	}
+	keys.down.Store(true)
+	if m := ask(`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`); m["status"] != float64(503) {
+		t.Errorf("key service down: %v, want status 503", m)
+	}
+	if m := ask(`{"v":2,"method":"PUT","path":"/v1/AUTH_abc/c/o"}`); m["error"] == nil {
+		t.Errorf("protocol version 2: %v, want an error", m)
+	}
+	if _, err := rd.ReadString('\n'); err == nil {
+		t.Error("the connection stayed open after a protocol fault")
+	}
+}
+
+// connectAs has /usr/bin/python3, running as uid:gid, connect to sock and
+// ask one decision; it returns what the process printed.
+func connectAs(t *testing.T, sock string, uid, gid uint32) string {
+	t.Helper()
+	script := `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("connect:", e.__class__.__name__); sys.exit(0)
+try:
+    s.sendall(b'{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}\n')
+except BrokenPipeError:
+    pass  # refused: the server answered and closed first
+print("answer:", s.makefile("rb").readline().decode().strip())`
+	cmd := exec.Command("/usr/bin/python3", "-c", script, sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 as %d:%d: %v\n%s", uid, gid, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestDecisionSocketTrust checks who may ask for key ids: the socket file
+// is 0600 (or 0660 and [pipeline] socket_group's), and behind the file's
+// mode the server checks the peer's credentials (SO_PEERCRED) itself.
+func TestDecisionSocketTrust(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching to another user needs root")
+	}
+	const nobody, nogroup = 65534, 65534
+	sock := startDecisions(t, &fakeKeys{}, PipelineSettings{})
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v, want 0600", fi.Mode(), err)
+	}
+	if out := connectAs(t, sock, nobody, nogroup); out != "connect: PermissionError" {
+		t.Errorf("another user on a 0600 socket: %q, want a refused connect", out)
+	}
+	// The file's mode loosened by mistake: the server still refuses.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if out := connectAs(t, sock, nobody, nogroup); !strings.Contains(out, `"error":"not allowed"`) || strings.Contains(out, "key_id") {
+		t.Errorf("another user on a 0666 socket: %q, want not allowed", out)
+	}
+	if out := connectAs(t, sock, 0, 0); !strings.Contains(out, `"key_id":"key-abc"`) {
+		t.Errorf("root: %q, want the key id", out)
+	}
+
+	// socket_group: the proxy's group may connect, 0660.
+	sock = startDecisions(t, &fakeKeys{}, PipelineSettings{Group: "nogroup"})
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 || fi.Sys().(*syscall.Stat_t).Gid != nogroup {
+		t.Fatalf("socket with socket_group: %v %v, want 0660 group nogroup", fi.Mode(), err)
+	}
+	if out := connectAs(t, sock, nobody, nogroup); !strings.Contains(out, `"key_id":"key-abc"`) {
+		t.Errorf("the socket's group: %q, want the key id", out)
+	}
+	if out := connectAs(t, sock, nobody, 1); out != "connect: PermissionError" {
+		t.Errorf("another group: %q, want a refused connect", out)
+	}
+}

@@ -1,0 +1,1 @@
+"""Arca's middleware for the Swift proxy pipeline (see middleware.py)."""

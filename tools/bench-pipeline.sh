@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tools/bench-pipeline.sh: the two shapes of arca in front of Arca object
+# servers, through the real Swift proxy, beside no arca at all (make bench
+# runs it after tools/bench-filter.sh; it needs the stack: eval
+# "$(tools/stack.sh env)"). One object tier, three ways in:
+#   plain          swift-proxy-server, no arca;
+#   pipeline       the arca middleware in the proxy's pipeline, asking
+#                  arca-swift-filter's decision socket (docs/pipeline.md);
+#   reverse-proxy  arca-swift-filter in front of the plain proxy.
+# For 1 KiB PUT/GET: p50 and the server side's CPU per request (the proxy
+# and filter processes, all threads; the object servers are common to all);
+# for 16 MiB PUT/GET: MB/s. Each round runs the three shapes one after the
+# other; medians of BENCH_PIPELINE_ROUNDS rounds (default 3).
+# Targets for the pipeline shape (issue 23): added p50 < 0.3 ms and added
+# CPU < 100 µs per small request; 16 MiB PUT/GET >= 97 % of plain's MB/s.
+# Exits 1 when a target is missed. Knobs: BENCH_PIPELINE_SMALL_N (300),
+# BENCH_PIPELINE_LARGE_N (10), BENCH_PIPELINE_ROUNDS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+small=${BENCH_PIPELINE_SMALL_N:-300}
+large=${BENCH_PIPELINE_LARGE_N:-10}
+rounds=${BENCH_PIPELINE_ROUNDS:-3}
+if [[ -z ${ARCA_TEST_SWIFT_URL:-} ]]; then
+	echo "bench-pipeline: no stack environment (eval \"\$(tools/stack.sh env)\")" >&2
+	exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go test -c -o "$tmp/swiftfilter.test" ./swiftfilter/
+echo
+echo "== arca pipeline vs reverse proxy vs plain Swift ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+for ((round = 1; round <= rounds; round++)); do
+	# -benchtime is per sub-benchmark: the small ones get SMALL_N, the large ones LARGE_N.
+	"$tmp/swiftfilter.test" -test.run '^$' -test.bench '^BenchmarkPipelineSwift$/^(PUT|GET)/' -test.benchtime "${small}x"
+	"$tmp/swiftfilter.test" -test.run '^$' -test.bench '^BenchmarkPipelineSwift$/^Large' -test.benchtime "${large}x"
+done | grep '^Benchmark' | tee "$tmp/out"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+awk '
+function metric(line, unit,   i, n, f) {
+  n = split(line, f, /[ \t]+/)
+  for (i = 2; i <= n; i++) if (f[i] == unit) return f[i-1]
+  return ""
+}
+function add(key, v) { if (v != "") { cnt[key]++; val[key, cnt[key]] = v } }
+function median(key,   i, a, n) {
+  n = cnt[key]; if (!n) return 0
+  for (i = 1; i <= n; i++) a[i] = val[key, i]
+  asort(a)
+  return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+  name = $1; sub(/-[0-9]+$/, "", name); split(name, p, "/"); op = p[2]; shape = p[3]
+  add(op SUBSEP shape SUBSEP "p50", metric($0, "p50-µs"))
+  add(op SUBSEP shape SUBSEP "cpu", metric($0, "filter-cpu-µs/op"))
+  add(op SUBSEP shape SUBSEP "mbs", metric($0, "MB/s"))
+}
+END {
+  printf "\n%-26s %12s %12s %14s %12s %14s\n", "median of " ROUNDS, "plain", "pipeline", "pipeline adds", "target", "reverse-proxy"
+  split("PUT GET", smallops, " ")
+  for (i = 1; i <= 2; i++) {
+    op = smallops[i]
+    pl = median(op SUBSEP "plain" SUBSEP "p50"); pp = median(op SUBSEP "pipeline" SUBSEP "p50"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "p50")
+    ok = pp - pl < 300; if (!ok) missed = 1
+    printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " p50", pl, pp, pp - pl, (ok ? "PASS <300µs" : "FAIL <300µs"), rp
+    pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
+    ok = pp - pl < 100; if (!ok) missed = 1
+    printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " server CPU", pl, pp, pp - pl, (ok ? "PASS <100µs" : "FAIL <100µs"), rp
+  }
+  split("LargePUT LargeGET", largeops, " ")
+  for (i = 1; i <= 2; i++) {
+    op = largeops[i]
+    pl = median(op SUBSEP "plain" SUBSEP "mbs"); pp = median(op SUBSEP "pipeline" SUBSEP "mbs"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "mbs")
+    r = pl > 0 ? 100 * pp / pl : 0; ok = r >= 97; if (!ok) missed = 1
+    printf "%-26s %7.1f MB/s %7.1f MB/s %12.1f %% %12s %7.1f MB/s (%.0f %%)\n", "16 MiB " substr(op, 6), pl, pp, r, (ok ? "PASS >=97%" : "FAIL >=97%"), rp, (pl > 0 ? 100 * rp / pl : 0)
+    pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
+    printf "%-26s %9.1f ms %9.1f ms %11.1f ms %12s %9.1f ms\n", "16 MiB " substr(op, 6) " server CPU", pl / 1000, pp / 1000, (pp - pl) / 1000, "(reported)", rp / 1000
+  }
+  exit missed
+}' ROUNDS="$rounds" "$tmp/out"
