@@ -75,7 +75,7 @@ func (s *stack) assertContainerDBsSealed(cont string, md5s ...string) {
 	if devices == "" {
 		testenv.StackMissing(s.t, "ARCA_TEST_SWIFT_DEVICES is not set")
 	}
-	hash := conf.Hasher.HashPath("AUTH_"+s.Project, cont, "")
+	hash := conf.HashPath("AUTH_"+s.Project, cont, "")
 	scanned := 0
 	_ = filepath.WalkDir(devices, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.Contains(p, "/containers/") || filepath.Base(filepath.Dir(p)) != hash {

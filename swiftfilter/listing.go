@@ -78,9 +78,10 @@ func (f *Filter) openListing(res *http.Response) error {
 	if format == 0 {
 		return nil
 	}
-	target, err := ParsePath(res.Request.URL.Path)
-	if err != nil || target.Container == "" || target.Object != "" {
-		return nil
+	// A path the filter could not parse never went upstream.
+	target, perr := ParsePath(res.Request.URL.Path)
+	if perr != nil || target.Container == "" || target.Object != "" {
+		return nil //nolint:nilerr // not a container listing: passed as it is
 	}
 	project, ok := f.prefixes.ProjectOf(target.Account)
 	keys, can := f.keys.(keyclient.ListingKeyResolver)
@@ -96,14 +97,14 @@ func (f *Filter) openListing(res *http.Response) error {
 			ciphers: map[string]*objcrypt.ListingCipher{},
 		},
 	}
-	if err := lb.fill(primeBytes); err != nil && err != io.EOF {
+	if err := lb.fill(primeBytes); err != nil && !errors.Is(err, io.EOF) {
 		res.Body.Close()
 		return err
 	}
 	res.Body = lb
 	res.Header.Del("Content-Length")
 	res.ContentLength = -1
-	if lb.err == io.EOF {
+	if errors.Is(lb.err, io.EOF) {
 		res.ContentLength = int64(len(lb.out))
 		res.Header.Set("Content-Length", strconv.Itoa(len(lb.out)))
 	}
@@ -187,7 +188,7 @@ func (b *listingBody) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 		b.out, b.off = b.out[:0], 0
-		if err := b.fill(1); err != nil && err != io.EOF {
+		if err := b.fill(1); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
 	}
@@ -210,7 +211,7 @@ func (b *listingBody) fill(want int) error {
 			return perr
 		}
 		if err != nil {
-			if err == io.EOF && len(b.in) > 0 {
+			if errors.Is(err, io.EOF) && len(b.in) > 0 {
 				// An entry the listing never closed: not Swift's. Copy
 				// it as it is (nothing can be opened in it reliably).
 				b.out = append(b.out, b.in...)
