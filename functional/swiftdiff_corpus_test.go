@@ -342,7 +342,7 @@ func diffCorpus() []diffCase {
 			{M: "PUT", P: "{acct}/{c}/r?multipart-manifest=put", B: `[{"path":"/{c}/s1","range":"1-2"},{"path":"/{c}/s2","range":"-1"}]`},
 			{M: "GET", P: "{acct}/{c}/r"},
 			{M: "PUT", P: "{acct}/{c}/s1", B: "AAAAA"}, {M: "GET", P: "{acct}/{c}/m"},
-			listing,
+			listing, {M: "GET", P: "{acct}/{c}?format=xml"},
 			{M: "DELETE", P: "{acct}/{c}/m?multipart-manifest=delete", H: []string{"Accept: application/json"}},
 			{M: "GET", P: "{acct}/{c}/s2"},
 		}},
@@ -379,7 +379,7 @@ func diffCorpus() []diffCase {
 			{M: "PUT", P: "{acct}/{c}/xl", H: []string{"X-Symlink-Target: {c}/t", "X-Symlink-Target-Account: {altacct}"}},
 			{M: "GET", P: "{acct}/{c}/xl"}, {M: "HEAD", P: "{acct}/{c}/xl?symlink=get"},
 			{M: "PUT", P: "{acct}/{c}/o", B: "changed"}, {M: "GET", P: "{acct}/{c}/sl"}, {M: "GET", P: "{acct}/{c}/l"},
-			listing,
+			listing, {M: "GET", P: "{acct}/{c}?format=xml"},
 		}},
 		{"versions-location", []diffStep{
 			{M: "PUT", P: "{acct}/{c}-v"}, {M: "PUT", P: "{acct}/{c}", H: []string{"X-Versions-Location: {c}-v"}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"opendev.org/x/arca/keyservice/envelope"
+	"opendev.org/x/arca/objcrypt"
 )
 
 // Project key statuses. A project has at most one ACTIVE key; a rotation
@@ -63,6 +64,9 @@ const (
 	AuditRotate  = "rotate"
 	AuditDestroy = "destroy"
 	AuditPayload = "payload"
+	// AuditListingKey: a key's listing key (objcrypt's, for the filter)
+	// was read.
+	AuditListingKey = "get_listing_key"
 	// Reads, audited when they address another project (?project_id=)
 	// and whenever they are refused.
 	AuditGetActive = "get_active"
@@ -324,6 +328,27 @@ func (s *Service) ProjectKeyMaterial(ctx context.Context, caller Caller, k *Proj
 		return nil, aerr
 	}
 	return material, err
+}
+
+// ProjectKeyListingKey returns the listing key derived from a key
+// (objcrypt.DeriveListingKey: it opens listing ETags and nothing else),
+// auditing the read as ProjectKeyMaterial does: whatever its outcome, and
+// refused when it cannot be audited. The project key itself never leaves.
+func (s *Service) ProjectKeyListingKey(ctx context.Context, caller Caller, k *ProjectKey) ([]byte, error) {
+	var listing []byte
+	material, err := s.openProjectKey(ctx, k)
+	if err == nil {
+		listing, err = objcrypt.DeriveListingKey(objcrypt.ProjectKey{ID: k.ID, Key: material})
+		clear(material)
+		if err != nil {
+			err = fmt.Errorf("project key %s: deriving the listing key: %w", k.ID, err)
+		}
+	}
+	if aerr := s.audit(ctx, caller, AuditListingKey, k.ProjectID, k.ID, err, ""); aerr != nil && err == nil {
+		clear(listing)
+		return nil, aerr
+	}
+	return listing, err
 }
 
 func (s *Service) openProjectKey(ctx context.Context, k *ProjectKey) ([]byte, error) {

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/ringhash"
 )
@@ -42,6 +43,7 @@ type diffTarget struct {
 	host    string // 127.0.0.1:port
 	devices string
 	device  string
+	listing *listingOpener // Arca's: opens the sealed ETags of its async pendings
 }
 
 // observation is what one server answered to one request.
@@ -391,6 +393,9 @@ func normalizeAsync(x any, tg diffTarget) any {
 			h[strings.ToLower(k)] = v
 		}
 		m["headers"] = h
+		if tg.listing != nil {
+			tg.listing.openAsync(m, h)
+		}
 		if ref, ok := h["referer"].(string); ok {
 			ref = strings.Replace(ref, tg.host, "{host}", 1)
 			h["referer"] = strings.Replace(ref, "/"+tg.device+"/", "/{dev}/", 1)
@@ -631,5 +636,9 @@ key_service_noauth = true
 	p := testenv.StartProc(t, testenv.NewLog(t, "arca-object-server"), filepath.Join(testenv.Binaries(t), "arca-object-server"), "--config-file", conf)
 	host := fmt.Sprintf("127.0.0.1:%d", port)
 	p.WaitHealthy(t, "http://"+host+"/healthcheck")
-	return diffTarget{name: "arca", host: host, devices: devices, device: "d1"}
+	keys, err := keyclient.New(keyclient.Options{NoAuth: true, Endpoint: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return diffTarget{name: "arca", host: host, devices: devices, device: "d1", listing: &listingOpener{keys}}
 }

@@ -68,6 +68,12 @@
 // headers), or an internal failure answered by where it happened (disk,
 // key service, request body).
 //
+// The notify phase of PUT and POST seals the container update's ETag (and
+// the slo_etag and symlink_target_etag parameters SLO and symlink set)
+// under the object's project key's listing key (listingetag.go,
+// objcrypt/SPEC.md "Listing ETags"), so that container databases and async
+// pendings hold no plaintext MD5; arca-swift-filter opens them in listings.
+//
 // Answers follow swob, Swift's HTTP layer, because the proxy passes them
 // on and reads their headers (swob.go): default bodies and types, 304, 412
 // and 416 with the object's headers, ETag included, and Swift's PUT

@@ -177,7 +177,8 @@ func commitPost(req *request, df *diskfile.DiskFile, st *postState, meta map[str
 	return nil
 }
 
-// notifyPost tells the container servers (plaintext length and ETag) and
+// notifyPost tells the container servers (plaintext length, and the ETag
+// sealed for listings when the object is encrypted) and
 // answers 202 with the object's sysmeta (never Arca's).
 func (s *Server) notifyPost(req *request, st *postState, meta map[string]string) {
 	obj := st.obj
@@ -190,7 +191,9 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 		"X-Etag":                   st.view.etag,
 	}
 	applyOverrides(upd, obj.DataMetadata)
-	s.containerUpdate(req, "PUT", upd)
+	if s.sealPostListing(req, st, upd) {
+		s.containerUpdate(req, "PUT", upd)
+	}
 	w := req.w
 	w.Header().Set("X-Backend-Content-Type", st.ctype)
 	for k, val := range obj.Metadata {

@@ -83,7 +83,7 @@ func (s *Server) handlePut(req *request) error {
 	if err := s.commitPut(req, wr, key, meta); err != nil {
 		return err
 	}
-	s.notifyPut(req, p, orig, b, meta)
+	s.notifyPut(req, p, orig, b, meta, key)
 	req.w.Header().Set("Etag", quoteEtag(b.plainMD5))
 	textError(req.w, req.r, http.StatusCreated, "")
 	return nil
@@ -398,8 +398,9 @@ func (s *Server) commitPut(req *request, wr *diskfile.Writer, key objcrypt.Proje
 }
 
 // notifyPut tells the expirer queue and the container servers, with the
-// plaintext size and ETag.
-func (s *Server) notifyPut(req *request, p *putParams, orig *putOriginal, b *putBody, meta map[string]string) {
+// plaintext size and, for an encrypted object, its ETag sealed under key's
+// listing key (listingetag.go).
+func (s *Server) notifyPut(req *request, p *putParams, orig *putOriginal, b *putBody, meta map[string]string, key objcrypt.ProjectKey) {
 	oldDeleteAt, _ := parseDeleteAt(orig.meta["X-Delete-At"])
 	s.updateExpirer(req, oldDeleteAt, p.deleteAt)
 	upd := map[string]string{
@@ -409,6 +410,14 @@ func (s *Server) notifyPut(req *request, p *putParams, orig *putOriginal, b *put
 		"X-Etag":         b.plainMD5,
 	}
 	applyOverrides(upd, p.headers, b.footers)
+	if b.crypt != nil {
+		if err := sealListingEtag(key, listingPath(req), upd); err != nil {
+			// Never a plaintext ETag to the container servers: the object
+			// is stored, its listing entry waits for its next update.
+			req.log.Error().Err(err).Msg("container update not sent")
+			return
+		}
+	}
 	s.containerUpdate(req, "PUT", upd)
 }
 

@@ -137,7 +137,8 @@ func TestRealStack(t *testing.T) {
 	for _, e := range entries {
 		if data, ok := files[e.Name]; ok {
 			seen++
-			if e.Bytes != int64(len(data)) || e.Hash != md5sum(data) {
+			s.assertSealedListing(listing, md5sum(data))
+			if e.Bytes != int64(len(data)) || s.openHash(cont, e.Name, "etag", e.Hash) != md5sum(data) {
 				t.Errorf("listing %s: %d bytes %s, want %d %s", e.Name, e.Bytes, e.Hash, len(data), md5sum(data))
 			}
 		}
@@ -145,6 +146,16 @@ func TestRealStack(t *testing.T) {
 	if seen != len(files) {
 		t.Fatalf("listing has %d of %d objects: %s", seen, len(files), listing)
 	}
+	// No container database holds an object's MD5: neither the objects',
+	// nor the SLO's segments' (their container is cont_segments) nor the
+	// manifest's slo_etag.
+	var segs []string
+	for off := 0; off < len(large); off += 1 << 20 {
+		segs = append(segs, md5sum(large[off:min(off+1<<20, len(large))]))
+	}
+	md5s := append([]string{md5sum(small), md5sum(large), sloEtag(segs)}, segs...)
+	s.assertContainerDBsSealed(cont, md5s...)
+	s.assertContainerDBsSealed(cont+"_segments", md5s...)
 
 	// metadata, copy
 	s.swift(dst, "post", "-m", "color:blue", cont, "small.txt")
@@ -322,10 +333,13 @@ func (s *stack) updaterDelivers(t *testing.T, cont string) {
 	}
 	_, listing := s.http("GET", "/"+cont+"?format=json&prefix=async", nil)
 	want := fmt.Sprintf(`"bytes": %d`, len(body))
+	var entries []struct{ Name, Hash string }
+	_ = json.Unmarshal(listing, &entries)
 	if !strings.Contains(string(listing), `"name": "async.txt"`) || !strings.Contains(string(listing), want) ||
-		!strings.Contains(string(listing), md5sum([]byte(body))) {
+		len(entries) != 1 || s.openHash(cont, entries[0].Name, "etag", entries[0].Hash) != md5sum([]byte(body)) {
 		t.Fatalf("listing after updater: %s", listing)
 	}
+	s.assertSealedListing(listing, md5sum([]byte(body)))
 }
 
 // rotateAndDestroy rotates the demo project's key: objects written before

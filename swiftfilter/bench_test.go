@@ -136,7 +136,7 @@ func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 		}
 		tokens = v
 	}
-	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &benchKeys{}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,14 @@
 //     own (net/http would add Content-Length: 0, and Swift stores an empty
 //     object where it answers 411). Connection is answered as eventlet
 //     does. docs/compatibility.md lists what still differs, and why.
+//  8. The answer to a GET of a container, when it is a JSON or XML listing
+//     of an account that maps to a project, is rewritten as it streams
+//     (listing.go, listing_entries.go): every sealed listing ETag (the
+//     hash, SLO's slo_etag, a symlink's symlink_etag) is opened with the
+//     key's listing key (keyclient.ListingKeyResolver; the filter's role
+//     reads listing keys, never keys). Values that are not sealed pass as
+//     they are; a destroyed key's stay sealed; the key service unavailable
+//     fails the listing (503, or a cut connection once it has started).
 //
 // Filter.Wrap applies steps 2 to 6 in front of any http.Handler, for Go
 // servers that want the same checks without the proxy.

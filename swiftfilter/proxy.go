@@ -134,12 +134,15 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 			}
 			markReplayable(pr.Out)
 		},
-		ModifyResponse: closeUnsent,
-		Transport:      rt,
-		BufferPool:     &bufferPool{},
-		FlushInterval:  -1, // responses of unknown length stream at once
-		ErrorLog:       nil,
-		ErrorHandler:   f.upstreamError,
+		ModifyResponse: func(res *http.Response) error {
+			_ = closeUnsent(res)
+			return f.openListing(res) // listing.go
+		},
+		Transport:     rt,
+		BufferPool:    &bufferPool{},
+		FlushInterval: -1, // responses of unknown length stream at once
+		ErrorLog:      nil,
+		ErrorHandler:  f.upstreamError,
 	}
 }
 
@@ -172,6 +175,11 @@ func (f *Filter) upstreamError(w http.ResponseWriter, r *http.Request, err error
 			rec.status = statusClientClosed
 		}
 		return // the client went away: nobody to answer
+	}
+	if errors.Is(err, errListingKeys) {
+		f.log.Error().Err(err).Str("path", r.URL.Path).Msg("listing not served: its ETags cannot be opened")
+		localError(w, r, http.StatusServiceUnavailable, "The key service is unavailable; retry later.")
+		return
 	}
 	f.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("upstream Swift proxy unavailable")
 	localError(w, r, http.StatusServiceUnavailable, "The Swift proxy is unavailable; retry later.")

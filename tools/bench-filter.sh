@@ -11,9 +11,11 @@
 # them share the machine's CPUs. Each comparison is run BENCH_FILTER_ROUNDS
 # times (direct and filter alternating) and the median of the rounds is shown.
 # Targets (issue 7): added p50 < 0.5 ms; large PUT/GET >= 95 % of direct.
+# Then (stack only) a 10,000-object JSON listing with sealed ETags, straight
+# and through the filter: target <= 2x (issue 16).
 # Exits 1 when a target is missed.
 # Knobs: BENCH_FILTER_SMALL_N (default 3000), BENCH_FILTER_LARGE_N (10),
-# BENCH_FILTER_SWIFT_N (500), BENCH_FILTER_ROUNDS (3),
+# BENCH_FILTER_SWIFT_N (500), BENCH_FILTER_LISTING_N (10), BENCH_FILTER_ROUNDS (3),
 # ARCA_BENCH_FILTER_INPROC=1 (the filter in the benchmark's process instead),
 # ARCA_BENCH_FILTER_CPUPROFILE=FILE (the filter process's CPU profile, of the
 # last benchmark run).
@@ -101,4 +103,43 @@ END {
     }
   }
   exit missed
-}' ROUNDS="$rounds" "$tmp/out"
+}' ROUNDS="$rounds" "$tmp/out" || missed=1
+
+# Listing ETags: a 10,000-object JSON listing from the stack's proxy, every
+# ETag sealed, straight and through the filter (which opens each one), with
+# the CPU per listing of the proxy and container server and of the filter.
+# Target (issue 16): through the filter <= 2x the time straight from the proxy.
+if [[ -n ${ARCA_TEST_SWIFT_URL:-} && -n ${ARCA_STACK_DIR:-} ]]; then
+	for ((round = 1; round <= rounds; round++)); do
+		bench '^BenchmarkFilterListing$' "${BENCH_FILTER_LISTING_N:-10}"
+	done | grep '^Benchmark' | tee "$tmp/listing"
+	awk '
+function metric(line, unit,   i, n, f) {
+  n = split(line, f, /[ \t]+/)
+  for (i = 2; i <= n; i++) if (f[i] == unit) return f[i-1]
+  return ""
+}
+function median(kind, m,   i, a, n) {
+  n = cnt[kind, m]
+  for (i = 1; i <= n; i++) a[i] = val[kind, m, i]
+  asort(a)
+  return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+  kind = ($1 ~ /\/direct/) ? "direct" : "filter"
+  split("p50-µs server-cpu-µs/op filter-cpu-µs/op", ms, " ")
+  for (j in ms) { v = metric($0, ms[j]); if (v != "") val[kind, ms[j], ++cnt[kind, ms[j]]] = v }
+}
+END {
+  d = median("direct", "p50-µs"); f = median("filter", "p50-µs")
+  if (!d) exit 1
+  r = f / d; ok = r <= 2
+  print ""
+  printf "%-34s %12s %12s %12s %14s\n", "10,000-object JSON listing, median", "direct", "filter", "ratio", "target"
+  printf "%-34s %9.1f ms %9.1f ms %11.2fx %14s\n", "GET time p50", d / 1000, f / 1000, r, (ok ? "PASS (<=2x)" : "FAIL (<=2x)")
+  printf "%-34s %9.1f ms %9.1f ms %12s %14s\n", "proxy+container CPU/listing", median("direct", "server-cpu-µs/op") / 1000, median("filter", "server-cpu-µs/op") / 1000, "", "(reported)"
+  printf "%-34s %12s %9.1f ms %12s %14s\n", "filter CPU/listing", "", median("filter", "filter-cpu-µs/op") / 1000, "", "(reported)"
+  exit !ok
+}' "$tmp/listing" || missed=1
+fi
+exit "${missed:-0}"

@@ -25,8 +25,8 @@ import (
 // resource, as a Keystone service user. It is safe for concurrent use.
 //
 // Answers are cached in memory, bounded in size and time: a project's
-// active key for Options.ActiveTTL, key bytes for Options.MaterialTTL,
-// failures for Options.ErrorTTL. Concurrent misses for the same answer
+// active key for Options.ActiveTTL, key bytes and listing keys for
+// Options.MaterialTTL, failures for Options.ErrorTTL. Concurrent misses for the same answer
 // share one request. While the key service is unreachable, cached answers
 // keep serving until they expire; after that the methods return
 // ErrUnavailable.
@@ -41,7 +41,8 @@ type Client struct {
 
 	active   *expirable.LRU[string, activeEntry]
 	material *expirable.LRU[materialKey, []byte]
-	errs     *expirable.LRU[string, error] // nil when errors are not cached
+	listing  *expirable.LRU[materialKey, []byte] // listing keys (listing.go)
+	errs     *expirable.LRU[string, error]       // nil when errors are not cached
 
 	flights singleflight.Group
 
@@ -96,6 +97,7 @@ func New(opts Options) (*Client, error) {
 		http:     opts.HTTPClient,
 		active:   expirable.NewLRU[string, activeEntry](opts.CacheSize, nil, opts.ActiveTTL),
 		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
+		listing:  expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
 		observer: opts.Observer,
 	}
 	if opts.ErrorTTL > 0 {
@@ -134,6 +136,7 @@ func (c *Client) Stats() Stats {
 func (c *Client) Purge() {
 	c.active.Purge()
 	c.material.Purge()
+	c.listing.Purge()
 	if c.errs != nil {
 		c.errs.Purge()
 	}
@@ -355,7 +358,7 @@ func (c *Client) get(ctx context.Context, projectID, path, accept string) ([]byt
 			req.Header.Set("X-User-Id", "arca-keyclient")
 			// the object servers' role: no-auth arca-api runs the
 			// same policy as with Keystone, where "service" reads no key
-			req.Header.Set("X-Roles", NoAuthRole)
+			req.Header.Set("X-Roles", noAuthRoles(path))
 		} else {
 			token = c.pc.Token()
 			req.Header.Set("X-Auth-Token", token)

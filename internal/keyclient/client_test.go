@@ -39,7 +39,7 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	project := r.URL.Query().Get("project_id")
-	if r.Header.Get("X-Project-Id") != project || r.Header.Get("X-Roles") != NoAuthRole {
+	if r.Header.Get("X-Project-Id") != project || r.Header.Get("X-Roles") != noAuthRoles(r.URL.Path+"?"+r.URL.RawQuery) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -56,6 +56,9 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"key_id": id, "project_id": project, "status": "ACTIVE",
 			"algorithm": "aes_256_cbc", "bit_length": 256,
 		})
+	case strings.HasSuffix(r.URL.Path, "/listing-key"):
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte(strings.Repeat("l", 32)))
 	case strings.HasSuffix(r.URL.Path, "/payload"):
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write([]byte(strings.Repeat("k", 32)))

@@ -15,7 +15,7 @@ import (
 // discovery (unguarded in Barbican) and the project-keys extension.
 var arcaOnlyRules = []string{
 	"arca_object_server", "arca_swift_filter",
-	"project_key:create", "project_key:delete", "project_key:get_active", "project_key:list", "project_key:payload", "project_key:rotate",
+	"project_key:create", "project_key:delete", "project_key:get_active", "project_key:get_listing_key", "project_key:list", "project_key:payload", "project_key:rotate",
 	"project_key_project_match", "version:get",
 }
 

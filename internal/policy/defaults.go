@@ -288,6 +288,14 @@ var defaultRules = []ruleDefault{
 		Operations: []string{"GET /v1/project-keys/{key-id}/payload"},
 		New:        "rule:arca_object_server",
 		Legacy:     "rule:arca_object_server"},
+	// The listing key is derived from a project key and opens listing
+	// ETags only (objcrypt/SPEC.md, "Listing ETags"): the filter shows
+	// clients the MD5s that the container databases keep sealed. The
+	// project's own readers may read what they may list anyway.
+	{Name: "project_key:get_listing_key", Description: "Read a project key's listing key (opens the ETags in container listings, nothing else).",
+		Operations: []string{"GET /v1/project-keys/{key-id}/listing-key"},
+		New:        "rule:arca_swift_filter or (role:reader and rule:project_key_project_match)",
+		Legacy:     "rule:arca_swift_filter or (rule:all_users and rule:project_key_project_match)"},
 	{Name: "project_key:delete", Description: "Destroy a project key's material (crypto-shredding its objects).",
 		Operations: []string{"DELETE /v1/project-keys/{key-id}"},
 		New:        projectKeyAdmin, Legacy: projectKeyAdmin},

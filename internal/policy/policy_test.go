@@ -220,16 +220,18 @@ func TestProjectKeyRules(t *testing.T) {
 		"project_key:get_active": {"member", "project admin", "object-server role", "filter role"},
 		"project_key:create":     {"member", "project admin", "object-server role"},
 		"project_key:payload":    {"object-server role"},
-		"project_key:list":       {"member", "reader", "project admin", "key-manager:service-admin", "system admin", "system reader"},
-		"project_key:rotate":     {"project admin", "key-manager:service-admin", "system admin"},
-		"project_key:delete":     {"project admin", "key-manager:service-admin", "system admin"},
+		// the listing key: the filter, and whoever may list P anyway
+		"project_key:get_listing_key": {"member", "reader", "project admin", "filter role"},
+		"project_key:list":            {"member", "reader", "project admin", "key-manager:service-admin", "system admin", "system reader"},
+		"project_key:rotate":          {"project admin", "key-manager:service-admin", "system admin"},
+		"project_key:delete":          {"project admin", "key-manager:service-admin", "system admin"},
 	}
 	for _, newDefaults := range []bool{true, false} {
 		e := mustNew(t, Options{EnforceNewDefaults: newDefaults})
 		for rule, names := range allowed {
 			for _, c := range callers {
 				want := slices.Contains(names, c.name)
-				if !newDefaults && c.name == "reader" && rule == "project_key:list" {
+				if !newDefaults && c.name == "reader" && (rule == "project_key:list" || rule == "project_key:get_listing_key") {
 					want = false // legacy: all_users, and reader is not a legacy role
 				}
 				got, err := e.Enforce(rule, c.creds, ProjectKeyTarget(projA))
@@ -304,6 +306,7 @@ func TestDefaultsAreClosed(t *testing.T) {
 		"secretstore_preferred:post", "secretstore_preferred:delete", "secretstore:get", "version:get",
 		"system_reader", "system_admin", "arca_object_server", "arca_swift_filter",
 		"project_key:get_active", "project_key:create", "project_key:rotate", "project_key:list", "project_key:payload", "project_key:delete",
+		"project_key:get_listing_key",
 	} {
 		if !seen[want] {
 			t.Errorf("rule %s missing", want)

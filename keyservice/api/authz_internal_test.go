@@ -629,6 +629,7 @@ var policyMatrix = map[string][]string{
 	"GET /v1/project-keys":                 {"member", "reader", "admin", "system"},
 	"GET /v1/project-keys/:id":             {"member", "reader", "admin", "system"},
 	"GET /v1/project-keys/:id/payload":     {"object-server"},
+	"GET /v1/project-keys/:id/listing-key": {"member", "reader", "admin", "filter"},
 	"DELETE /v1/project-keys/:id":          {"admin", "system"},
 }
 

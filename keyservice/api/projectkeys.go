@@ -254,6 +254,25 @@ func (s *Server) getProjectKeyPayload(c echo.Context) error {
 	return c.Blob(http.StatusOK, keyservice.ContentTypeBinary, material)
 }
 
+// getProjectKeyListingKey answers a key's listing key (objcrypt's
+// DeriveListingKey), raw bytes as the payload route answers, never the
+// key itself.
+func (s *Server) getProjectKeyListingKey(c echo.Context) error {
+	k, err := s.loadProjectKey(c)
+	if err != nil {
+		return err
+	}
+	listing, err := s.svc.ProjectKeyListingKey(c.Request().Context(), callerOf(c), k)
+	if err != nil {
+		return err
+	}
+	defer clear(listing)
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	return c.Blob(http.StatusOK, keyservice.ContentTypeBinary, listing)
+}
+
 // validPage checks a list's limit and offset.
 func validPage(c echo.Context) error {
 	_, _, err := pageParams(c.QueryParams())

@@ -100,7 +100,9 @@ func (s *Server) routes() []route { //nolint:funlen // the route table: one line
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which
 		// the default rules allow the object servers' and the filter's roles
-		// only (the payload route to the object servers alone). A system
+		// only (the payload route to the object servers alone, the
+		// listing-key route, a key derived to open listing ETags, to the
+		// filter and the project's own users). A system
 		// admin or reader manages a project's keys naming it with
 		// ?project_id=. The wrapper authorizes against the addressed project
 		// (projectLoader) or the stored key row (projectKeyLoader); every
@@ -111,6 +113,7 @@ func (s *Server) routes() []route { //nolint:funlen // the route table: one line
 		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditList, trailingSlash: true, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditList), validate: validPage, handler: s.listProjectKeys},
 		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditGet, load: s.projectKeyLoader(keyservice.AuditGet), denied: s.projectKeyDenied(keyservice.AuditGet), handler: s.getProjectKey},
 		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", audit: keyservice.AuditPayload, load: s.projectKeyLoader(keyservice.AuditPayload), denied: s.projectKeyDenied(keyservice.AuditPayload), handler: s.getProjectKeyPayload},
+		{method: http.MethodGet, path: "/v1/project-keys/:id/listing-key", rule: "project_key:get_listing_key", audit: keyservice.AuditListingKey, load: s.projectKeyLoader(keyservice.AuditListingKey), denied: s.projectKeyDenied(keyservice.AuditListingKey), handler: s.getProjectKeyListingKey},
 		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, load: s.projectKeyLoader(keyservice.AuditDestroy), denied: s.projectKeyDenied(keyservice.AuditDestroy), validate: validForce, handler: s.deleteProjectKey},
 	}
 }

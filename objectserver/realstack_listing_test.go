@@ -1,0 +1,104 @@
+package objectserver_test
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"opendev.org/x/arca/internal/testenv"
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/ringhash"
+)
+
+// openHash opens a listing's sealed hash of the object name in container
+// cont with the demo user's own token: a project's readers may read its
+// listing keys (the filter does this for every client). The private proxy
+// here has no filter in front: its listings show the sealed values, which
+// is what the container databases hold.
+func (s *stack) openHash(cont, name, field, token string) string {
+	s.t.Helper()
+	id, ok := objcrypt.ListingTokenKeyID(token)
+	if !ok {
+		s.t.Fatalf("%s/%s: listing %s is not sealed: %q", cont, name, field, token)
+	}
+	req, err := http.NewRequest(http.MethodGet, s.API.URL+"/v1/project-keys/"+url.PathEscape(id)+"/listing-key", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lk, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("listing key %s: %d %s", id, resp.StatusCode, lk)
+	}
+	c, err := objcrypt.NewListingCipher(id, lk)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	v, err := c.Open(token, "/AUTH_"+s.Project+"/"+cont+"/"+name, field)
+	if err != nil {
+		s.t.Fatalf("%s/%s: %v", cont, name, err)
+	}
+	return v
+}
+
+// assertSealedListing fails when the raw listing shows any of md5s.
+func (s *stack) assertSealedListing(listing []byte, md5s ...string) {
+	s.t.Helper()
+	for _, m := range md5s {
+		if m != "" && strings.Contains(string(listing), m) {
+			s.t.Fatalf("listing shows the plaintext MD5 %s: %.300s", m, listing)
+		}
+	}
+}
+
+// assertContainerDBsSealed scans every file of the container's databases
+// on the stack's container servers (the database, its .pending file of
+// queued updates) and fails on any of md5s: the container updates carried
+// them sealed.
+func (s *stack) assertContainerDBsSealed(cont string, md5s ...string) {
+	s.t.Helper()
+	conf, err := ringhash.Load("/etc/swift/swift.conf")
+	if err != nil {
+		testenv.StackMissing(s.t, "the stack's /etc/swift/swift.conf is not readable: "+err.Error())
+	}
+	devices := os.Getenv("ARCA_TEST_SWIFT_DEVICES")
+	if devices == "" {
+		testenv.StackMissing(s.t, "ARCA_TEST_SWIFT_DEVICES is not set")
+	}
+	hash := conf.HashPath("AUTH_"+s.Project, cont, "")
+	scanned := 0
+	_ = filepath.WalkDir(devices, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(p, "/containers/") || filepath.Base(filepath.Dir(p)) != hash {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			s.t.Errorf("reading %s: %v", p, err)
+			return nil
+		}
+		scanned++
+		for _, m := range md5s {
+			if m != "" && bytes.Contains(data, []byte(m)) {
+				s.t.Errorf("container %s: %s holds the plaintext MD5 %s", cont, p, m)
+			}
+		}
+		return nil
+	})
+	if scanned == 0 {
+		s.t.Fatalf("container %s: no database found under %s (hash %s)", cont, devices, hash)
+	}
+	s.t.Logf("container %s: %d database files scanned for %d MD5s", cont, scanned, len(md5s))
+}
+
+// sloEtag is an SLO manifest's ETag: the MD5 of its segments' ETags.
+func sloEtag(segs []string) string { return md5sum([]byte(strings.Join(segs, ""))) }
