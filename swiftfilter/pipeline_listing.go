@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"opendev.org/x/arca/internal/keyclient"
-	"opendev.org/x/arca/objcrypt"
 )
 
 // In the pipeline shape the arca middleware sits right of the proxy's
@@ -49,17 +46,12 @@ func (d *DecisionServer) openListing(ctx context.Context, req decisionRequest) (
 		return ans, true
 	}
 	ans.Values = make([]*string, len(req.Items))
-	project, ok := d.filter.prefixes.ProjectOf(account)
-	keys, can := d.filter.keys.(keyclient.ListingKeyResolver)
-	if !ok || !can || len(req.Items) == 0 {
+	o, ok := d.filter.listingOpener(ctx, account, container)
+	if !ok || len(req.Items) == 0 {
 		return ans, false // not an account of the filter's: shown as it is
 	}
+	o.log = d.log
 	start := time.Now()
-	o := &listingOpener{
-		ctx: ctx, keys: keys, project: project, log: d.log,
-		prefix:  "/" + account + "/" + container + "/",
-		ciphers: map[string]*objcrypt.ListingCipher{},
-	}
 	opened := 0
 	for i, it := range req.Items {
 		v, err := o.open(it.Name, it.Field, it.Token)

@@ -86,11 +86,7 @@ func (e *shapeEnv) listingsOpen(t *testing.T, shape, base, demoAcct, cont string
 		t.Errorf("%s: XML listing has %d objects, JSON %d:\n%s", shape, len(xmlHashes), len(byName), x)
 	}
 
-	// Swift's dlo: the MD5 of the segments' listing hashes, quoted. The
-	// reverse proxy's dlo reads the sealed ones (docs/compatibility.md).
-	if shape != "pipeline" {
-		return
-	}
+	// Swift's dlo: the MD5 of the segments' listing hashes, quoted.
 	for _, method := range []string{"HEAD", "GET"} {
 		req, err := http.NewRequestWithContext(t.Context(), method, demo+"/"+cont+"/dlo", nil)
 		if err != nil {
