@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -51,9 +52,9 @@ func TestDLOETag(t *testing.T) {
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	ask := func(method string) (int, string) {
+	ask := func(method string, query ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+"/v1/AUTH_demo/m/dlo", nil)
+		req, _ := http.NewRequest(method, srv.URL+"/v1/AUTH_demo/m/dlo"+strings.Join(query, ""), nil)
 		req.Header.Set("X-Auth-Token", "tok-demo")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -68,6 +69,15 @@ func TestDLOETag(t *testing.T) {
 		if code, etag := ask(m); code != 200 || etag != want {
 			t.Errorf("%s: %d, ETag %s, want %s", m, code, etag, want)
 		}
+	}
+	// The manifest object itself: dlo passes it by, its ETag is its own.
+	for _, q := range []string{"?multipart-manifest=get", "?multipart-manifest=x&multipart-manifest=get"} {
+		if code, etag := ask("GET", q); code != 200 || etag != `"sealed-md5"` {
+			t.Errorf("GET %s: %d, ETag %s, want the manifest's own", q, code, etag)
+		}
+	}
+	if code, etag := ask("HEAD", "?multipart-manifest=get&multipart-manifest=no"); code != 200 || etag != want {
+		t.Errorf("HEAD with multipart-manifest=get then no: %d, ETag %s, want %s", code, etag, want)
 	}
 	listingStatus.Store(http.StatusForbidden)
 	if code, etag := ask("GET"); code != 200 || etag != `"sealed-md5"` {
