@@ -69,7 +69,7 @@ func (f *Filter) dloETag(res *http.Response, client *http.Client) error {
 	for _, seg := range hashes {
 		h := seg.Hash
 		if objcrypt.IsListingToken(h) {
-			opened, err := opener.open(seg.Name, "etag", h)
+			opened, err := opener.open(opener.objectPath(seg.Name, ""), "etag", h)
 			if err != nil {
 				return err
 			}

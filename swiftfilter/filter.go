@@ -216,7 +216,7 @@ func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	r, body := guardBody(r)
 	var rl requestLog
 	f.handle(rec, r, next, &rl)
-	body.finish(rec)
+	body.finish(rec, r)
 	unread()
 	f.access(r, rec, &rl, start)
 }

@@ -87,6 +87,7 @@ func (f *Filter) openListing(res *http.Response) error {
 	if !ok {
 		return nil
 	}
+	opener.versions = res.Request.URL.Query().Has("versions")
 	lb := &listingBody{src: res.Body, format: format, opener: opener}
 	if err := lb.fill(primeBytes); err != nil && !errors.Is(err, io.EOF) {
 		res.Body.Close()
@@ -113,8 +114,11 @@ func (f *Filter) listingOpener(ctx context.Context, account, container string) (
 	}
 	return &listingOpener{
 		ctx: ctx, keys: keys, project: project, log: f.log,
-		prefix:  "/" + account + "/" + container + "/",
-		ciphers: map[string]*objcrypt.ListingCipher{},
+		prefix: "/" + account + "/" + container + "/",
+		// Object versioning's ?versions listing shows the versions kept
+		// in its reserved container, sealed for their paths there.
+		versionsPrefix: "/" + account + "/\x00versions\x00" + container + "/",
+		ciphers:        map[string]*objcrypt.ListingCipher{},
 	}, true
 }
 
@@ -126,14 +130,55 @@ type listingOpener struct {
 	keys    keyclient.ListingKeyResolver
 	project string
 	prefix  string // "/account/container/"
-	log     zerolog.Logger
-	ciphers map[string]*objcrypt.ListingCipher // nil entry: the key is gone
+	// versionsPrefix is the reserved container of object versioning's
+	// versions ("/account/\x00versions\x00container/"), versions whether
+	// the listing is a ?versions one.
+	versionsPrefix string
+	versions       bool
+	log            zerolog.Logger
+	ciphers        map[string]*objcrypt.ListingCipher // nil entry: the key is gone
 }
 
-// open returns the value a token seals for field of the object name, or
-// the token itself when it does not open for good (destroyed or foreign
-// key, altered value). It fails only when the key service cannot say.
-func (o *listingOpener) open(name, field, token string) (string, error) {
+// objectPath is the path an entry's values were sealed for: the listed
+// container's object, or, in a ?versions listing, the version object
+// swift's object versioning keeps for a version_id other than "null"
+// (named "\x00<name>\x00<inverted version>" in its reserved container).
+func (o *listingOpener) objectPath(name, version string) string {
+	if !o.versions || version == "" || version == "null" {
+		return o.prefix + name
+	}
+	inv, ok := invertTimestamp(version)
+	if !ok {
+		return o.prefix + name
+	}
+	return o.versionsPrefix + "\x00" + name + "\x00" + inv
+}
+
+// invertTimestamp is Swift's ~Timestamp(ts) in its normal form: the
+// version part of a version object's name, which sorts newest first.
+func invertTimestamp(ts string) (string, bool) {
+	whole, frac, _ := strings.Cut(ts, ".")
+	if whole == "" || len(whole) > 10 || len(frac) > 5 {
+		return "", false
+	}
+	frac += strings.Repeat("0", 5-len(frac))
+	w, err1 := strconv.ParseInt(whole, 10, 64)
+	f, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil || w < 0 || f < 0 {
+		return "", false
+	}
+	inv := int64(999999999999999) - (w*100000 + f)
+	if inv < 0 {
+		return "", false
+	}
+	return fmt.Sprintf("%010d.%05d", inv/100000, inv%100000), true
+}
+
+// open returns the value a token seals for field of the object at path,
+// or the token itself when it does not open for good (destroyed or
+// foreign key, altered value). It fails only when the key service cannot
+// say.
+func (o *listingOpener) open(path, field, token string) (string, error) {
 	id, ok := objcrypt.ListingTokenKeyID(token)
 	if !ok {
 		return token, nil
@@ -149,7 +194,7 @@ func (o *listingOpener) open(name, field, token string) (string, error) {
 	if c == nil {
 		return token, nil
 	}
-	v, err := c.Open(token, o.prefix+name, field)
+	v, err := c.Open(token, path, field)
 	if err != nil {
 		o.log.Warn().Err(err).Str("project_id", o.project).Str("key_id", id).
 			Msg("a listing value does not open: shown sealed")

@@ -88,7 +88,7 @@ func jsonString(e []byte, i int) int {
 type span struct{ start, end int } // of a string's content, quotes excluded
 
 // jsonEntryFields returns the string values of an entry's top-level
-// fields that the filter reads: name and jsonSealedFields.
+// fields that the filter reads: name, version_id and jsonSealedFields.
 func jsonEntryFields(e []byte) map[string]span {
 	out := map[string]span{}
 	i := 1 // after '{'
@@ -110,7 +110,7 @@ func jsonEntryFields(e []byte) map[string]span {
 			if vEnd < 0 {
 				return out
 			}
-			if _, want := jsonSealedFields[key]; want || key == "name" {
+			if _, want := jsonSealedFields[key]; want || key == "name" || key == "version_id" {
 				out[key] = span{i + 1, vEnd - 1}
 			}
 			i = vEnd
@@ -154,6 +154,11 @@ func (b *listingBody) rewriteJSONEntry(e []byte) ([]byte, error) {
 	if !ok {
 		return e, nil
 	}
+	var version string
+	if vs, ok := fields["version_id"]; ok {
+		version = string(e[vs.start:vs.end])
+	}
+	path := b.opener.objectPath(name, version)
 	type edit struct {
 		s    span
 		with string
@@ -175,7 +180,7 @@ func (b *listingBody) rewriteJSONEntry(e []byte) ([]byte, error) {
 		if !strings.HasPrefix(v, "arca1.") {
 			continue
 		}
-		opened, err := b.opener.open(name, field, v)
+		opened, err := b.opener.open(path, field, v)
 		if err != nil {
 			return nil, err
 		}
@@ -314,8 +319,12 @@ func (b *listingBody) rewriteXMLEntry(e []byte) ([]byte, error) {
 	if strings.IndexByte(name, '&') >= 0 {
 		name = html.UnescapeString(name)
 	}
+	var version string
+	if vs, ok := xmlElement(e, "version_id"); ok {
+		version = string(e[vs.start:vs.end])
+	}
 	tok := string(e[hs.start:hs.end])
-	opened, err := b.opener.open(name, "etag", tok)
+	opened, err := b.opener.open(b.opener.objectPath(name, version), "etag", tok)
 	if err != nil || opened == tok {
 		return e, err
 	}

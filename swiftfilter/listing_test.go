@@ -321,3 +321,23 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.b = c.b[k:]
 	return k, nil
 }
+
+// TestInvertTimestamp: the version part of object versioning's names, as
+// Swift's ~Timestamp(ts).internal gives it (values from Swift 2.30).
+func TestInvertTimestamp(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"1796501200.22725", "8203498799.77274"},
+		{"1.5", "9999999998.49999"},
+		{"0000000001.00000", "9999999998.99999"},
+		{"1796501200", "8203498799.99999"},
+	} {
+		if got, ok := invertTimestamp(tc.in); !ok || got != tc.want {
+			t.Errorf("invertTimestamp(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "x", "1.123456", "-1.5", "12345678901.0", "null"} {
+		if got, ok := invertTimestamp(bad); ok {
+			t.Errorf("invertTimestamp(%q) = %q, want refused", bad, got)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (d *DecisionServer) openListing(ctx context.Context, req decisionRequest) (
 	start := time.Now()
 	opened := 0
 	for i, it := range req.Items {
-		v, err := o.open(it.Name, it.Field, it.Token)
+		v, err := o.open(o.objectPath(it.Name, ""), it.Field, it.Token)
 		if err != nil {
 			d.log.Error().Err(err).Str("account", account).Msg("open_listing: listing keys unavailable")
 			return decisionAnswer{V: DecisionProtocol, Status: http.StatusServiceUnavailable,
