@@ -6,16 +6,9 @@ package functional_test
 // naming the code it comes from) until its fix removes the entry.
 const classKept = "kept"
 
-// classOpenFilter is the class of the filter's faults found and not fixed yet.
-const classOpenFilter = "open-filter"
-
 // explainedDiffs are the whole path's known differences (see
 // explainedDiff for how one matches).
 var explainedDiffs = []explainedDiff{
-	// A fault found and not fixed yet (docs/compatibility.md says so).
-	{class: classOpenFilter, why: "a DLO's ETag is the MD5 of its segments' listing hashes, which the proxy's dlo middleware reads from a container listing inside the proxy, before the filter opens them: the MD5 of the sealed values (objcrypt/SPEC.md, \"Listing ETags\"), stable while the segments are, but not Swift's; to fix, the filter would recompute it from the segments' opened listing",
-		caseName: "dlo", field: "header:Etag", arca: `"[0-9a-f]{32}"`, swift: `"[0-9a-f]{32}"`},
-
 	// Kept (docs/compatibility.md).
 	{class: classKept, why: "Go's HTTP server answers malformed framing itself (Content-Length not a number or negative or over 2^63, Transfer-Encoding other than chunked, a space in the request line)",
 		caseName: "uploads", steps: []int{21, 22, 23}},

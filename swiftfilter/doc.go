@@ -11,7 +11,10 @@
 //     keystoneauth, right of every middleware that builds subrequests)
 //     strips X-Arca-Key-Id, lets Swift authorize each object PUT and asks
 //     the decision socket for its key id; one JSON line each way on a Unix
-//     socket whose peers are checked (file mode, SO_PEERCRED).
+//     socket whose peers are checked (file mode, SO_PEERCRED). It also
+//     sends each container listing page's sealed ETags to the socket in
+//     one request (pipeline_listing.go: open_listing), which opens them
+//     with the reverse proxy's listing opener; no key reaches the proxy.
 //
 // The reverse proxy's steps, for every request:
 //
@@ -78,6 +81,10 @@
 //     reads listing keys, never keys). Values that are not sealed pass as
 //     they are; a destroyed key's stay sealed; the key service unavailable
 //     fails the listing (503, or a cut connection once it has started).
+//  9. The answer to a GET or HEAD of a DLO manifest (X-Object-Manifest)
+//     gets the ETag dlo computes, from the segments' opened listing: the
+//     filter lists them again, as the caller, through the Swift proxy
+//     (dlo.go); the proxy's dlo computed it from the sealed values.
 //
 // Filter.Wrap applies steps 2 to 6 in front of any http.Handler, for Go
 // servers that want the same checks without the proxy.

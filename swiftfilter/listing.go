@@ -83,24 +83,12 @@ func (f *Filter) openListing(res *http.Response) error {
 	if perr != nil || target.Container == "" || target.Object != "" {
 		return nil //nolint:nilerr // not a container listing: passed as it is
 	}
-	project, ok := f.prefixes.ProjectOf(target.Account)
-	keys, can := f.keys.(keyclient.ListingKeyResolver)
-	if !ok || !can {
+	opener, ok := f.listingOpener(res.Request.Context(), target.Account, target.Container)
+	if !ok {
 		return nil
 	}
-	lb := &listingBody{
-		src:    res.Body,
-		format: format,
-		opener: &listingOpener{
-			ctx: res.Request.Context(), keys: keys, project: project, log: f.log,
-			prefix: "/" + target.Account + "/" + target.Container + "/",
-			// Object versioning's ?versions listing shows the versions
-			// kept in its reserved container, sealed for their paths there.
-			versionsPrefix: "/" + target.Account + "/\x00versions\x00" + target.Container + "/",
-			versions:       res.Request.URL.Query().Has("versions"),
-			ciphers:        map[string]*objcrypt.ListingCipher{},
-		},
-	}
+	opener.versions = res.Request.URL.Query().Has("versions")
+	lb := &listingBody{src: res.Body, format: format, opener: opener}
 	if err := lb.fill(primeBytes); err != nil && !errors.Is(err, io.EOF) {
 		res.Body.Close()
 		return err
@@ -113,6 +101,25 @@ func (f *Filter) openListing(res *http.Response) error {
 		res.Header.Set("Content-Length", strconv.Itoa(len(lb.out)))
 	}
 	return nil
+}
+
+// listingOpener is the opener of the listing of account/container; false
+// when the account is not one of the filter's projects' (nothing of it is
+// sealed) or the key client serves no listing keys.
+func (f *Filter) listingOpener(ctx context.Context, account, container string) (*listingOpener, bool) {
+	project, ok := f.prefixes.ProjectOf(account)
+	keys, can := f.keys.(keyclient.ListingKeyResolver)
+	if !ok || !can {
+		return nil, false
+	}
+	return &listingOpener{
+		ctx: ctx, keys: keys, project: project, log: f.log,
+		prefix: "/" + account + "/" + container + "/",
+		// Object versioning's ?versions listing shows the versions kept
+		// in its reserved container, sealed for their paths there.
+		versionsPrefix: "/" + account + "/\x00versions\x00" + container + "/",
+		ciphers:        map[string]*objcrypt.ListingCipher{},
+	}, true
 }
 
 // listingOpener opens the sealed values of one listing: its account and

@@ -40,16 +40,27 @@ import (
 // DecisionProtocol is the decision socket's protocol version.
 const DecisionProtocol = 1
 
-// maxDecisionLine bounds one request line: Swift's own limits keep a path
-// and a header under 8 KiB each.
-const maxDecisionLine = 64 << 10
+// maxDecisionLine bounds one request line: a decision is a path and a
+// header (Swift keeps each under 8 KiB), but an open_listing request holds
+// a whole listing page's names and tokens (10000 entries by default, each
+// name up to 1024 bytes, escaped). Only the proxy's own processes can
+// connect.
+const maxDecisionLine = 32 << 20
 
 type decisionRequest struct {
-	V                  int      `json:"v"`
+	V int `json:"v"`
+	// Op is empty for a write decision, opListing to open a listing's
+	// sealed values (pipeline_listing.go).
+	Op                 string   `json:"op,omitempty"`
 	Method             string   `json:"method"`
 	Path               string   `json:"path"`
 	DestinationAccount []string `json:"destination_account,omitempty"`
 	ProjectID          string   `json:"project_id,omitempty"`
+
+	// Account, Container and Items are an open_listing request's.
+	Account   string        `json:"account,omitempty"`
+	Container string        `json:"container,omitempty"`
+	Items     []listingItem `json:"items,omitempty"`
 }
 
 type decisionAnswer struct {
@@ -58,6 +69,9 @@ type decisionAnswer struct {
 	Status  int    `json:"status,omitempty"`
 	Message string `json:"message,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Values answer an open_listing request, one per item: the opened
+	// value, or null where the token stays as it is.
+	Values []*string `json:"values,omitempty"`
 }
 
 // PipelineSettings are swift-filter.conf's [pipeline]: with Socket set,
@@ -277,6 +291,13 @@ func (d *DecisionServer) answer(ctx context.Context, line []byte) (ans decisionA
 	}
 	if req.V != DecisionProtocol {
 		ans.Error = fmt.Sprintf("protocol version %d is not served (only %d)", req.V, DecisionProtocol)
+		return ans, true
+	}
+	if req.Op == opListing {
+		return d.openListing(ctx, req)
+	}
+	if req.Op != "" {
+		ans.Error = fmt.Sprintf("unknown op %q", req.Op)
 		return ans, true
 	}
 	path, ok := wsgiBytes(req.Path)

@@ -215,6 +215,7 @@ func TestRealStackShapes(t *testing.T) {
 			n := e.wire.count()
 			e.writesKeyed(t, base, demoAcct, altAcct, cont)
 			e.checkWire(t, shape, n, cont)
+			e.listingsOpen(t, shape, base, demoAcct, cont)
 		})
 	}
 }
@@ -325,8 +326,8 @@ func (e *shapeEnv) writesKeyed(t *testing.T, base, demoAcct, altAcct, cont strin
 // for a key id of their own: the decision socket is asked for the
 // archived copy of a versioned write (a subrequest versioned_writes
 // builds) and answers it the project's key id; and that with the decision
-// socket gone object writes answer 503 while reads, container writes and
-// listings go on.
+// socket gone object writes and listings that hold sealed values answer
+// 503 while reads, container writes and other listings go on.
 func TestRealStackPipelineKeyIDs(t *testing.T) {
 	e := startShapes(t)
 	s := e.stack
@@ -374,6 +375,13 @@ func TestRealStackPipelineKeyIDs(t *testing.T) {
 	e.must(t, 200, "HEAD", demo+"/"+cont+"/o", s.Token, nil, nil)
 	e.must(t, 201, "PUT", demo+"/"+cont+"-more", s.Token, nil, nil)
 	e.must(t, 202, "POST", demo+"/"+cont+"/o", s.Token, nil, map[string][]string{"X-Object-Meta-A": {"b"}})
-	e.must(t, 200, "GET", demo+"/"+cont, s.Token, nil, nil)
+	// Fail closed: the listing's ETags cannot be opened. The pipeline's
+	// listing_formats asks for JSON below it whatever the client asked.
+	for _, q := range []string{"", "?format=json", "?format=xml"} {
+		if code, b := e.do(t, "GET", demo+"/"+cont+q, s.Token, nil, nil); code != http.StatusServiceUnavailable {
+			t.Errorf("listing%s with the decision socket down: %d, want 503: %s", q, code, b)
+		}
+	}
+	e.must(t, 200, "GET", demo+"/"+cont+"-more?format=json", s.Token, nil, nil)
 	e.must(t, 204, "DELETE", demo+"/"+cont+"-more", s.Token, nil, nil)
 }

@@ -14,12 +14,14 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"opendev.org/x/arca/internal/keyclient"
 )
 
 // startDecisions serves a filter's decisions (fake tokens and keys) on a
 // socket in a fresh world-traversable folder, with settings s (Socket
 // set here).
-func startDecisions(t *testing.T, keys *fakeKeys, s PipelineSettings) string {
+func startDecisions(t *testing.T, keys keyclient.Resolver, s PipelineSettings) string {
 	t.Helper()
 	// Not t.TempDir: its parent is closed to other users.
 	dir, err := os.MkdirTemp("", "arca-decisions-")

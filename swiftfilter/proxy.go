@@ -107,6 +107,8 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 		dialer:        &net.Dialer{Timeout: f.cfg.ConnTimeout, KeepAlive: 30 * time.Second},
 		headerTimeout: f.cfg.ResponseHeaderTimeout,
 	}
+	// the filter's own requests to the upstream (a DLO's segments' listing)
+	sub := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Hop-by-hop headers are gone by now, among them whatever the
@@ -136,6 +138,9 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 		},
 		ModifyResponse: func(res *http.Response) error {
 			_ = closeUnsent(res)
+			if err := f.dloETag(res, sub); err != nil { // dlo.go
+				return err
+			}
 			return f.openListing(res) // listing.go
 		},
 		Transport:     rt,

@@ -7,7 +7,14 @@ into HTTP_X_ARCA_KEY_ID). For an object PUT it first lets Swift authorize
 the request (as Swift's own middleware do when they must decide early), so
 that a request Swift refuses never makes a key be resolved, then asks the
 decision socket which key id, if any, the write carries. The socket
-unreachable answers 503 to object PUTs; nothing else is affected.
+unreachable answers 503 to object PUTs.
+
+Container listings reach it with each object's ETag sealed (objcrypt's
+"Listing ETags"): for a container GET answered with a JSON or XML listing
+it sends the listing's tokens to the socket in one request and writes the
+values it gets back in their place; the keys stay on the Go side. A
+listing with tokens answers 503 when the socket cannot open them (fail
+closed, as the reverse proxy does); one without passes untouched.
 
 It belongs right of every middleware that builds subrequests (copy, slo,
 dlo, versioned_writes, symlink), before the final proxy-logging, as
@@ -19,7 +26,9 @@ Swift's own keymaster/encryption do: their subrequests then pass here too.
     timeout = 10
 """
 
+import html
 import json
+import re
 import socket
 
 from swift.common.swob import Request, Response
@@ -28,6 +37,16 @@ from swift.proxy.controllers.base import get_container_info
 
 PROTOCOL = 1
 KEY_ID_ENV = 'HTTP_X_ARCA_KEY_ID'
+# An open_listing answer holds a value per token of a listing page.
+MAX_ANSWER = 16 << 20
+TOKEN_PREFIX = 'arca1.'
+# The hash parameters that hold sealed values, besides the ETag itself.
+SEALED_PARAMS = ('slo_etag', 'symlink_target_etag')
+# Top-level fields of a JSON entry that may hold one (SLO and symlink move
+# the parameters there; they sit left of this middleware, but a pipeline
+# may differ), and the field each was sealed for.
+SEALED_FIELDS = {'slo_etag': 'slo_etag', 'symlink_etag': 'symlink_target_etag'}
+XML_OBJECT = re.compile(br'<object>.*?</object>', re.S)
 
 
 class Unavailable(Exception):
@@ -64,7 +83,7 @@ class DecisionClient(object):
                 raise Unavailable('connect %s: %s' % (self.path, e))
             try:
                 conn[0].sendall(line)
-                answer = conn[1].readline(65536)
+                answer = conn[1].readline(MAX_ANSWER)
                 if not answer.endswith(b'\n'):
                     raise IOError('connection closed')
                 answer = json.loads(answer)
@@ -102,6 +121,15 @@ class ArcaMiddleware(object):
 
     def __call__(self, env, start_response):
         env.pop(KEY_ID_ENV, None)
+        if env.get('REQUEST_METHOD') == 'GET':
+            try:
+                _, acct, cont, obj = split_path(
+                    env.get('PATH_INFO', ''), 3, 4, True)
+            except ValueError:
+                return self.app(env, start_response)
+            if obj:
+                return self.app(env, start_response)
+            return self._listing(env, start_response, acct, cont)
         if env.get('REQUEST_METHOD') != 'PUT':
             return self.app(env, start_response)
         try:
@@ -131,6 +159,37 @@ class ArcaMiddleware(object):
             env[KEY_ID_ENV] = answer['key_id']
         return self.app(env, start_response)
 
+    def _listing(self, env, start_response, account, container):
+        resp = Request(env).get_response(self.app)
+        ctype = resp.headers.get('Content-Type', '').split(';')[0]
+        ctype = ctype.strip().lower()
+        if resp.status_int != 200 or resp.headers.get('Content-Encoding'):
+            return resp(env, start_response)
+        if ctype == 'application/json':
+            listing = JSONListing(resp.body)
+        elif ctype in ('application/xml', 'text/xml'):
+            listing = XMLListing(resp.body)
+        else:
+            return resp(env, start_response)
+        if not listing.items:
+            return resp(env, start_response)
+        try:
+            answer = self.client.ask({
+                'v': PROTOCOL, 'op': 'open_listing', 'account': account,
+                'container': container, 'items': listing.items})
+        except Unavailable as e:
+            self.logger.error('arca: decision socket unavailable: %s', e)
+            answer = {'status': 503, 'message': 'The key service is '
+                      'unavailable; retry later.'}
+        values = answer.get('values')
+        if answer.get('status') or not isinstance(values, list) or \
+                len(values) != len(listing.items):
+            return self._refuse(answer.get('status') or 503, answer.get(
+                'message', 'The listing could not be opened.'))(
+                env, start_response)
+        resp.body = listing.opened(values)
+        return resp(env, start_response)
+
     @staticmethod
     def _refuse(status, message):
         resp = Response(status=status, content_type='text/plain',
@@ -138,6 +197,109 @@ class ArcaMiddleware(object):
         resp.body = ('%s: %s\n' % (resp.status.split(' ', 1)[1],
                                    message)).encode('utf-8')
         return resp
+
+
+def hash_tokens(value):
+    """The (field, token) of each sealed value of a listing hash, which is
+    'etag *(";" param)' below SLO and symlink."""
+    parts = value.split(';')
+    out = []
+    if parts[0].strip().startswith(TOKEN_PREFIX):
+        out.append(('etag', parts[0].strip()))
+    for part in parts[1:]:
+        key, eq, val = part.partition('=')
+        key, val = key.strip(), val.strip()
+        if eq and key in SEALED_PARAMS and val.startswith(TOKEN_PREFIX):
+            out.append((key, val))
+    return out
+
+
+class JSONListing(object):
+    """A JSON listing page's sealed values (items, for open_listing) and
+    where each stands."""
+
+    def __init__(self, body):
+        self.body, self.items, self.spots = body, [], []
+        if TOKEN_PREFIX.encode('ascii') not in body:
+            return
+        try:
+            self.entries = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(self.entries, list):
+            return
+        for i, entry in enumerate(self.entries):
+            if isinstance(entry, dict) and isinstance(entry.get('name'), str):
+                self._collect(i, entry)
+
+    def _collect(self, i, entry):
+        found = []
+        if isinstance(entry.get('hash'), str):
+            found = [('hash', f, t) for f, t in hash_tokens(entry['hash'])]
+        for key, field in sorted(SEALED_FIELDS.items()):
+            tok = entry.get(key)
+            if not isinstance(tok, str):
+                continue
+            if key == 'slo_etag' and len(tok) > 1 and tok[0] == tok[-1] == '"':
+                tok = tok[1:-1]  # SLO shows it quoted
+            if tok.startswith(TOKEN_PREFIX):
+                found.append((key, field, tok))
+        for key, field, tok in found:
+            self.items.append(
+                {'name': entry['name'], 'field': field, 'token': tok})
+            self.spots.append((i, key, tok))
+
+    def opened(self, values):
+        changed = False
+        for (i, key, tok), value in zip(self.spots, values):
+            if isinstance(value, str):
+                entry = self.entries[i]
+                entry[key] = entry[key].replace(tok, value, 1)
+                changed = True
+        if not changed:
+            return self.body
+        # as Swift's container server writes it
+        return json.dumps(self.entries).encode('ascii')
+
+
+class XMLListing(object):
+    """An XML listing page's sealed values: each <object>'s hash."""
+
+    def __init__(self, body):
+        self.body, self.items, self.spots = body, [], []
+        if TOKEN_PREFIX.encode('ascii') not in body:
+            return
+        for m in XML_OBJECT.finditer(body):
+            name = re.search(br'<name>(.*?)</name>', m.group(0), re.S)
+            hsh = re.search(br'<hash>(.*?)</hash>', m.group(0), re.S)
+            if not name or not hsh:
+                continue
+            try:
+                name = html.unescape(name.group(1).decode('utf-8'))
+                text = html.unescape(hsh.group(1).decode('utf-8'))
+            except UnicodeDecodeError:
+                continue
+            start = m.start() + hsh.start(1)
+            for field, tok in hash_tokens(text):
+                self.items.append({'name': name, 'field': field, 'token': tok})
+                self.spots.append((start, start + len(hsh.group(1)), tok))
+
+    def opened(self, values):
+        out, done = [], 0
+        for (start, end, tok), value in zip(self.spots, values):
+            if not isinstance(value, str):
+                continue
+            if start >= done:  # the hash's first value opened
+                out.append(self.body[done:start])
+                text = self.body[start:end]
+            else:  # another of the same hash: rewrite what was rewritten
+                text = out.pop()
+            text = text.replace(tok.encode('ascii'), html.escape(
+                value, quote=False).encode('utf-8'), 1)
+            out.append(text)
+            done = end
+        out.append(self.body[done:])
+        return b''.join(out)
 
 
 def filter_factory(global_conf, **local_conf):
