@@ -211,12 +211,28 @@ func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge tim
 // KeyMaterial returns the bytes of one of the project's keys. The slice is
 // shared with the cache: callers must not modify it.
 func (c *Client) KeyMaterial(ctx context.Context, projectID, keyID string) ([]byte, error) {
+	return c.keyBytes(ctx, keyBytesKind{cache: c.material, flight: "m", what: "key", fetch: c.fetchMaterial}, projectID, keyID)
+}
+
+// keyBytesKind is one kind of bytes the client fetches per key: the key's
+// material, or its listing key (listing.go).
+type keyBytesKind struct {
+	cache  *expirable.LRU[materialKey, []byte]
+	flight string // the kind's prefix in singleflight and error-cache keys
+	what   string // how errors name it: "key", "listing key of key"
+	fetch  func(ctx context.Context, projectID, keyID string) ([]byte, error)
+}
+
+// keyBytes returns one kind of bytes of one of the project's keys: from
+// the cache, from a failure remembered for Options.ErrorTTL, or fetched
+// once for every concurrent caller. The slice is shared with the cache.
+func (c *Client) keyBytes(ctx context.Context, kind keyBytesKind, projectID, keyID string) ([]byte, error) {
 	cacheKey := materialKey{projectID, keyID}
-	if m, ok := c.material.Get(cacheKey); ok {
+	if m, ok := kind.cache.Get(cacheKey); ok {
 		c.hits.Add(1)
 		return m, nil
 	}
-	flight := "m\x00" + projectID + "\x00" + keyID
+	flight := kind.flight + "\x00" + projectID + "\x00" + keyID
 	if err := c.rememberedError(flight); err != nil {
 		c.hits.Add(1)
 		return nil, err
@@ -224,15 +240,15 @@ func (c *Client) KeyMaterial(ctx context.Context, projectID, keyID string) ([]by
 	c.misses.Add(1)
 	if !validID(projectID) || !validID(keyID) {
 		c.failures.Add(1)
-		return nil, fmt.Errorf("key %q of project %q: %w", keyID, projectID, ErrNotFound)
+		return nil, fmt.Errorf("%s %q of project %q: %w", kind.what, keyID, projectID, ErrNotFound)
 	}
 	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if m, ok := c.material.Get(cacheKey); ok {
+		if m, ok := kind.cache.Get(cacheKey); ok {
 			return m, nil
 		}
-		m, err := c.fetchMaterial(ctx, projectID, keyID)
+		m, err := kind.fetch(ctx, projectID, keyID)
 		if err == nil {
-			c.material.Add(cacheKey, m)
+			kind.cache.Add(cacheKey, m)
 		}
 		return m, err
 	})

@@ -27,35 +27,7 @@ const listingKeyLen = 32
 // material, failures for Options.ErrorTTL. The slice is shared with the
 // cache: callers must not modify it.
 func (c *Client) ListingKey(ctx context.Context, projectID, keyID string) ([]byte, error) {
-	cacheKey := materialKey{projectID, keyID}
-	if m, ok := c.listing.Get(cacheKey); ok {
-		c.hits.Add(1)
-		return m, nil
-	}
-	flight := "l\x00" + projectID + "\x00" + keyID
-	if err := c.rememberedError(flight); err != nil {
-		c.hits.Add(1)
-		return nil, err
-	}
-	c.misses.Add(1)
-	if !validID(projectID) || !validID(keyID) {
-		c.failures.Add(1)
-		return nil, fmt.Errorf("listing key of key %q of project %q: %w", keyID, projectID, ErrNotFound)
-	}
-	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if m, ok := c.listing.Get(cacheKey); ok {
-			return m, nil
-		}
-		m, err := c.fetchListingKey(ctx, projectID, keyID)
-		if err == nil {
-			c.listing.Add(cacheKey, m)
-		}
-		return m, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.([]byte), nil
+	return c.keyBytes(ctx, keyBytesKind{cache: c.listing, flight: "l", what: "listing key of key", fetch: c.fetchListingKey}, projectID, keyID)
 }
 
 func (c *Client) fetchListingKey(ctx context.Context, projectID, keyID string) ([]byte, error) {
