@@ -515,7 +515,8 @@ function stop_arca {
 function cleanup_arca {
     sudo rm -rf "$ARCA_CONF_DIR" "$ARCA_DATA_DIR"
     local pth
-    if [[ $ARCA_SWIFT_SHAPE == pipeline ]] && pth=$(_arca_swift_pth 2>/dev/null); then
+    # The middleware's .pth, of this stack or an earlier pipeline one.
+    if is_service_enabled arca-swift-filter && pth=$(_arca_swift_pth 2>/dev/null); then
         sudo rm -f "$pth"
     fi
     # Binaries the plugin did not build (ARCA_BUILD=False) are not its own.
