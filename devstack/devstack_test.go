@@ -352,7 +352,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 			body []byte
 		}{{cont, nil}, {cont + "/cirros", image}} {
 			if code := swiftReq(t, "PUT", storage+"/"+put.path, token, put.body); code != 201 && code != 202 {
-				t.Fatalf("PUT %s through the filter before stack extra: %d", put.path, code)
+				t.Fatalf("PUT %s through Swift's public port before stack extra: %d", put.path, code)
 			}
 		}
 		t.Cleanup(func() {
@@ -543,11 +543,11 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 
 	t.Run("services", func(t *testing.T) {
 		for name, url := range map[string]string{
-			"arca-api":             fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
-			"arca-api on IPv6":     fmt.Sprintf("http://[::1]:%d/healthcheck", apiPort),
+			"arca-api":                              fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
+			"arca-api on IPv6":                      fmt.Sprintf("http://[::1]:%d/healthcheck", apiPort),
 			"swift-proxy-server on the public port": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", publicPort),
-			"arca-object-server":   fmt.Sprintf("http://[::1]:%d/healthcheck", objBase),
-			"arca-object-server 2": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase+10),
+			"arca-object-server":                    fmt.Sprintf("http://[::1]:%d/healthcheck", objBase),
+			"arca-object-server 2":                  fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase+10),
 		} {
 			if code := httpStatus(url); code != 200 {
 				t.Errorf("%s: GET %s answered %d", name, url, code)
