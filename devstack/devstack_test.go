@@ -37,7 +37,7 @@ func repoRoot(t *testing.T) string {
 // TestShellcheck keeps the plugin and the stand-ins shellcheck-clean.
 func TestShellcheck(t *testing.T) {
 	testenv.RequireTools(t, "shellcheck")
-	cmd := exec.Command("shellcheck", "-x", "devstack/plugin.sh", "devstack/settings", "devstack/testdata/standins.sh")
+	cmd := exec.Command("shellcheck", "-x", "devstack/plugin.sh", "devstack/lib/swift-filter", "devstack/settings", "devstack/testdata/standins.sh")
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)
@@ -195,7 +195,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	objUser, filterUser := "arca-dstest-obj-"+tag, "arca-dstest-flt-"+tag
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
-	apiPort, filterPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	apiPort, publicPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	// Swift's own object servers (s-object) of the two nodes, its
 	// container server (s-container) and rsyncd.
 	swiftObj := []int{testenv.FreePort(t), testenv.FreePort(t)}
@@ -219,7 +219,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		"SSL_BUNDLE_FILE": "", "MEMCACHE_SERVERS": "", "ENABLE_DEBUG_LOG_LEVEL": "False",
 		"DATABASE_TYPE": "mysql", "DATABASE_HOST": dbHost, "DATABASE_PORT": dbPort, "DATABASE_USER": mcfg.User,
 		"DATABASE_PASSWORD": mcfg.Passwd,
-		"SWIFT_CONF_DIR":    filepath.Join(etc, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(filterPort),
+		"SWIFT_CONF_DIR":    filepath.Join(etc, "swift"), "SWIFT_DEFAULT_BIND_PORT": strconv.Itoa(publicPort),
 		"SWIFT_DEFAULT_BIND_PORT_INT": strconv.Itoa(proxyPort), "SWIFT_SERVICE_LISTEN_ADDRESS": "::",
 		"SWIFT_REPLICAS": "2", "SWIFT_USE_MOD_WSGI": "False",
 		// A venv install: swift-ring-builder is in SWIFT_BIN_DIR only.
@@ -256,13 +256,19 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// DevStack's global venv: Swift's commands in SWIFT_BIN_DIR, run by the
+	// venv's python (the system's Swift through system site packages),
+	// whose site folder gets the plugin's .pth.
+	swiftPython := swiftVenv(t, p.vars["SWIFT_BIN_DIR"])
 	builderLog := filepath.Join(p.vars["LOGDIR"], "swift-ring-builder.log")
 	writeExec(t, filepath.Join(p.vars["SWIFT_BIN_DIR"], "swift-ring-builder"),
 		fmt.Sprintf("#!/bin/sh\necho \"$*\" >>%q\nexec /usr/bin/swift-ring-builder \"$@\"\n", builderLog))
 
 	sw := p.vars["SWIFT_CONF_DIR"]
 	swiftData := filepath.Join(dir, "data", "swift")
-	writeSwiftConfigs(t, swiftDir, sw, swiftData, stack.name, swiftObj, containerPort, rsyncPort)
+	writeSwiftConfigs(t, swiftDir, sw, swiftData, stack.name, publicPort, swiftObj, containerPort, rsyncPort)
+	// lib/swift's proxy-server.conf, before the plugin edits it.
+	origProxyConf := readFile(t, filepath.Join(sw, "proxy-server.conf"))
 	// Node N's devices, as DevStack's create_swift_disk lays them out.
 	devices := filepath.Join(swiftData, "1")
 	devices2 := filepath.Join(swiftData, "2")
@@ -322,20 +328,20 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 		t.Errorf("%s: owner %v, mode %04o; want STACK_USER's (uid %d), 0750", p.vars["ARCA_CONF_DIR"], st.Sys(), st.Mode().Perm(), stack.uid)
 	}
 
-	conf := readFile(t, filepath.Join(sw, "proxy-server.conf"))
-	if !strings.Contains(conf, "bind_port = "+strconv.Itoa(proxyPort)) {
-		t.Fatalf("proxy-server.conf not moved to the internal port %d:\n%s", proxyPort, conf)
-	}
+	// The pipeline shape (the default): arca in the proxy's pipeline, the
+	// proxy left on the public port.
+	sock := filepath.Join(p.vars["DATA_DIR"], "arca", "run", "decision.sock")
+	checkPipelineConf(t, readFile(t, filepath.Join(sw, "proxy-server.conf")), publicPort, sock)
 	p.standin(fmt.Sprintf(`ENABLED_SERVICES+=,s-object-2,rsyncd
 export %[4]q %[5]q
 run_process s-object "swift-object-server %[1]s/object-server/1.conf -v"
 run_process s-object-2 "swift-object-server %[1]s/object-server/2.conf -v"
 run_process s-container "swift-container-server %[1]s/container-server/1.conf -v"
 run_process rsyncd "rsync --daemon --no-detach --config=%[1]s/rsyncd.conf --port=%[3]d"
-run_process s-proxy "swift-proxy-server %[1]s/proxy-server.conf -v"
-wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; exit 1; }`, sw, filterPort, rsyncPort, swiftEnv[0], swiftEnv[1]))
+run_process s-proxy "$SWIFT_BIN_DIR/swift-proxy-server %[1]s/proxy-server.conf -v"
+wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; exit 1; }`, sw, publicPort, rsyncPort, swiftEnv[0], swiftEnv[1]))
 	token, project := ks.ScopedToken(t, testenv.UserDemo)
-	storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", filterPort, project)
+	storage := fmt.Sprintf("http://127.0.0.1:%d/v1/AUTH_%s", publicPort, project)
 	t.Run("image upload between post-config and extra", func(t *testing.T) {
 		// What upload_image does with Glance's Swift store: a container,
 		// then the image, through Swift's public endpoint.
@@ -346,7 +352,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 			body []byte
 		}{{cont, nil}, {cont + "/cirros", image}} {
 			if code := swiftReq(t, "PUT", storage+"/"+put.path, token, put.body); code != 201 && code != 202 {
-				t.Fatalf("PUT %s through the filter before stack extra: %d", put.path, code)
+				t.Fatalf("PUT %s through Swift's public port before stack extra: %d", put.path, code)
 			}
 		}
 		t.Cleanup(func() {
@@ -390,8 +396,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		}
 		filter := readFile(t, filepath.Join(p.vars["ARCA_CONF_DIR"], "swift-filter.conf"))
 		for _, want := range []string{
-			"bind_port = " + strconv.Itoa(filterPort),
-			fmt.Sprintf("url = http://127.0.0.1:%d", proxyPort),
+			"[pipeline]\nsocket = " + sock + "\nsocket_group = " + stack.name + "\n",
 			"endpoint = http://127.0.0.1:" + strconv.Itoa(apiPort),
 		} {
 			if !strings.Contains(filter, want) {
@@ -538,16 +543,17 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 
 	t.Run("services", func(t *testing.T) {
 		for name, url := range map[string]string{
-			"arca-api":             fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
-			"arca-api on IPv6":     fmt.Sprintf("http://[::1]:%d/healthcheck", apiPort),
-			"arca-swift-filter":    fmt.Sprintf("http://[::1]:%d/healthcheck", filterPort),
-			"arca-object-server":   fmt.Sprintf("http://[::1]:%d/healthcheck", objBase),
-			"arca-object-server 2": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase+10),
+			"arca-api":                              fmt.Sprintf("http://127.0.0.1:%d/healthcheck", apiPort),
+			"arca-api on IPv6":                      fmt.Sprintf("http://[::1]:%d/healthcheck", apiPort),
+			"swift-proxy-server on the public port": fmt.Sprintf("http://127.0.0.1:%d/healthcheck", publicPort),
+			"arca-object-server":                    fmt.Sprintf("http://[::1]:%d/healthcheck", objBase),
+			"arca-object-server 2":                  fmt.Sprintf("http://127.0.0.1:%d/healthcheck", objBase+10),
 		} {
 			if code := httpStatus(url); code != 200 {
 				t.Errorf("%s: GET %s answered %d", name, url, code)
 			}
 		}
+		checkDecisionSocket(t, sock, stack.gid)
 		// Each runs as STACK_USER, as DevStack's run_process starts it.
 		for _, svc := range []string{"arca-api", "arca-swift-filter", "arca-object", "arca-object-2"} {
 			pid := strings.TrimSpace(readFile(t, filepath.Join(p.vars["SERVICE_DIR"], svc+".pid")))
@@ -595,7 +601,9 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		}
 	})
 
-	t.Run("swift through the filter", func(t *testing.T) {
+	t.Run("swift through the pipeline", func(t *testing.T) {
+		putEncrypted(t, storage, token, activeKey(t, apiPort, token, project), devices, devices2)
+
 		work := t.TempDir()
 		plain := bytes.Repeat([]byte("devstack plaintext "+tag+" "), 500)
 		if err := os.WriteFile(filepath.Join(work, "obj.txt"), plain, 0o644); err != nil {
@@ -760,14 +768,35 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 			t.Errorf("unstack left %s.pid", svc)
 		}
 	}
-	for name, port := range map[string]int{"arca-api": apiPort, "arca-object-server 2": objBase + 10, "arca-swift-filter": filterPort} {
+	for name, port := range map[string]int{"arca-api": apiPort, "arca-object-server 2": objBase + 10} {
 		if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port)); code != 0 {
 			t.Errorf("%s still answers after unstack: %d", name, code)
 		}
 	}
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		t.Errorf("arca-swift-filter's decision socket %s still answers after unstack", sock)
+	}
+	// The reverse-proxy shape on the same stack: the key checks.
+	t.Run("proxy shape", func(t *testing.T) {
+		shape := *p // this subtest's: its failures end it, not the parent
+		shape.t = t
+		shape.runProxyShape(t, proxyShape{
+			origProxyConf: origProxyConf, publicPort: publicPort, proxyPort: proxyPort, stackUID: stack.uid,
+			swiftEnv: swiftEnv, token: token, storage: storage, project: project, apiPort: apiPort,
+			devices: []string{devices, devices2},
+		})
+	})
 	// The proxy is DevStack's (lib/swift stops it), here the test's.
 	p.standin("ENABLED_SERVICES+=,s-object-2,rsyncd\nfor s in s-proxy s-container s-object s-object-2 rsyncd; do stop_process $s; done")
+	pth := filepath.Join(sitePackages(t, swiftPython), "arca-swift.pth")
+	if got, err := os.ReadFile(pth); err != nil || strings.TrimSpace(string(got)) != filepath.Join(p.repo, "swiftfilter", "python") {
+		t.Errorf("%s: %q %v, want the repository's swiftfilter/python", pth, got, err)
+	}
 	p.phase("clean")
+	if _, err := os.Stat(pth); !os.IsNotExist(err) {
+		t.Errorf("clean left %s: %v", pth, err)
+	}
 	for _, d := range []string{p.vars["ARCA_CONF_DIR"], p.vars["ARCA_GO_DIR"]} {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("clean left %s: %v", d, err)
@@ -803,7 +832,8 @@ func (p *plugin) standin(script string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -o errexit\nsource \"$1\"\n"+script, "stack.sh", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
-	cmd.Env = append(os.Environ(), p.env...)
+	// The admin's OS_*: a script may run plugin functions that ask Keystone.
+	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
 	if p.user != nil {
 		p.user.as(cmd)
 	}
@@ -865,7 +895,7 @@ func swiftReq(t *testing.T, method, url, token string, body []byte) int {
 // the stack's proxy config. Swift's hash comes from /etc/swift/swift.conf
 // (the stack's account servers hash with it); rsyncd listens on a port of
 // its own.
-func writeSwiftConfigs(t *testing.T, swiftDir, sw, data, user string, objPorts []int, containerPort, rsyncPort int) {
+func writeSwiftConfigs(t *testing.T, swiftDir, sw, data, user string, proxyPort int, objPorts []int, containerPort, rsyncPort int) {
 	t.Helper()
 	for _, d := range []string{filepath.Join(sw, "object-server"), filepath.Join(sw, "container-server"), filepath.Join(data, "1", "sdb1"), filepath.Join(data, "2", "sdb1"), filepath.Join(data, "cache"), filepath.Join(data, "run")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -882,7 +912,7 @@ func writeSwiftConfigs(t *testing.T, swiftDir, sw, data, user string, objPorts [
 		}
 	}
 	write(filepath.Join(sw, "swift.conf"), swiftConf)
-	write(filepath.Join(sw, "proxy-server.conf"), strings.Replace(testenv.SwiftProxyConfig(t, swiftDir, sw, 0), "\nuser = root\n", "\nuser = "+user+"\n", 1))
+	write(filepath.Join(sw, "proxy-server.conf"), strings.Replace(testenv.SwiftProxyConfig(t, swiftDir, sw, proxyPort), "\nuser = root\n", "\nuser = "+user+"\n", 1))
 	logAddr := regexp.MustCompile(`(?m)^log_address = .*$`).FindString(readFile(t, filepath.Join(swiftDir, "object-server.conf")))
 	write(filepath.Join(sw, "container-server", "1.conf"), fmt.Sprintf(`[DEFAULT]
 user = %s

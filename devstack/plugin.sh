@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 #
 # DevStack plugin for Arca: builds the Go binaries, configures and registers
-# arca-api as the key-manager service, puts arca-swift-filter in front of the
-# Swift proxy and arca-object-server behind it.
+# arca-api as the key-manager service, puts arca in the Swift proxy's pipeline
+# (or arca-swift-filter in front of the proxy: ARCA_SWIFT_SHAPE) and
+# arca-object-server behind it.
 #
 # DevStack sources this file with the phase as arguments ("stack
 # pre-install", "stack install", "stack post-config", "stack extra", "stack
@@ -26,6 +27,11 @@
 # Saves and turns off xtrace, as DevStack's plugins do: configs carry passwords.
 _XTRACE_ARCA=$(set +o | grep xtrace)
 set +o xtrace
+
+# The Swift side of both shapes (ARCA_SWIFT_SHAPE): configure_arca_swift_filter,
+# start_arca_swift_filter, _arca_wait_filter, _arca_swift_pth.
+# shellcheck source=devstack/lib/swift-filter
+source "$(dirname "${BASH_SOURCE[0]}")/lib/swift-filter"
 
 # --- install ---------------------------------------------------------------
 
@@ -179,6 +185,9 @@ function _arca_check_supported {
     # lib/swift puts Apache's TLS proxy on Swift's public port and lib/tls
     # one in front of every API: the filter's port, and a key-manager URL
     # the filter and object servers would reach over TLS with DevStack's CA.
+    if [[ $ARCA_SWIFT_SHAPE != pipeline && $ARCA_SWIFT_SHAPE != proxy ]]; then
+        die $LINENO "ARCA_SWIFT_SHAPE=$ARCA_SWIFT_SHAPE: set pipeline (arca in the Swift proxy's pipeline) or proxy (arca-swift-filter in front of it)"
+    fi
     if is_service_enabled tls-proxy; then
         die $LINENO "tls-proxy is enabled: the Arca plugin does not support DevStack's TLS proxy; disable_service tls-proxy (or disable the arca-* services)"
     fi
@@ -338,35 +347,6 @@ function configure_arca_consumers {
     fi
 }
 
-# Moves the Swift proxy to the internal port and starts the filter on the
-# public one, before lib/swift starts the proxy (start_swift waits for
-# /info on the public port, which the filter forwards).
-function configure_arca_swift_filter {
-    _arca_conf_dir
-    local prefix=${ARCA_RESELLER_PREFIX%_}
-    # It holds the filter user's password: arca-swift-filter refuses to
-    # start while group or others have any access to it.
-    _arca_private_conf "$ARCA_FILTER_CONF"
-    _arca_service_user "$ARCA_FILTER_SERVICE_USER" service "$ARCA_SWIFT_FILTER_ROLE"
-    iniset "$ARCA_FILTER_CONF" DEFAULT bind_ip "$ARCA_FILTER_LISTEN_ADDRESS"
-    iniset "$ARCA_FILTER_CONF" DEFAULT bind_port "$ARCA_FILTER_PORT"
-    iniset "$ARCA_FILTER_CONF" DEFAULT debug "$ARCA_DEBUG"
-    iniset "$ARCA_FILTER_CONF" DEFAULT reseller_prefix "$prefix"
-    iniset "$ARCA_FILTER_CONF" upstream url "http://$ARCA_SWIFT_PROXY_INTERNAL_HOST:$ARCA_SWIFT_PROXY_INTERNAL_PORT"
-    # One user for both: it validates tokens and asks for active key ids.
-    _arca_authtoken "$ARCA_FILTER_CONF" "$ARCA_FILTER_SERVICE_USER"
-    iniset "$ARCA_FILTER_CONF" key_service endpoint "$ARCA_API_URL"
-    iniset "$ARCA_FILTER_CONF" key_service active_key_cache_ttl "$ARCA_ACTIVE_KEY_CACHE_TTL"
-
-    iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_ip "$ARCA_SWIFT_PROXY_INTERNAL_HOST"
-    iniset "$SWIFT_CONF_DIR/proxy-server.conf" DEFAULT bind_port "$ARCA_SWIFT_PROXY_INTERNAL_PORT"
-}
-
-function start_arca_swift_filter {
-    run_process arca-swift-filter "$ARCA_BIN_DIR/arca-swift-filter --config-file $ARCA_FILTER_CONF"
-    _arca_wait arca-swift-filter "$(_arca_health_url "$ARCA_FILTER_LISTEN_ADDRESS" "$ARCA_FILTER_PORT")"
-}
-
 # _arca_object_nodes prints "N CONF" for each Swift object node: DevStack's
 # object-server/N.conf files, or a single object-server.conf as node 1.
 function _arca_object_nodes {
@@ -509,7 +489,7 @@ function check_arca {
         done < <(_arca_object_nodes)
     fi
     if is_service_enabled arca-swift-filter; then
-        _arca_wait arca-swift-filter "$(_arca_health_url "$ARCA_FILTER_LISTEN_ADDRESS" "$ARCA_FILTER_PORT")"
+        _arca_wait_filter
     fi
 }
 
@@ -534,6 +514,11 @@ function stop_arca {
 
 function cleanup_arca {
     sudo rm -rf "$ARCA_CONF_DIR" "$ARCA_DATA_DIR"
+    local pth
+    # The middleware's .pth, of this stack or an earlier pipeline one.
+    if is_service_enabled arca-swift-filter && pth=$(_arca_swift_pth 2>/dev/null); then
+        sudo rm -f "$pth"
+    fi
     # Binaries the plugin did not build (ARCA_BUILD=False) are not its own.
     if [[ $ARCA_BUILD == True ]]; then
         rm -f "$ARCA_BIN_DIR"/arca-api "$ARCA_BIN_DIR"/arca-manage \
@@ -572,7 +557,11 @@ if is_service_enabled arca-api || is_service_enabled arca-swift-filter || is_ser
                 start_arca_object
             fi
             if is_service_enabled arca-swift-filter; then
-                echo_summary "Moving the Swift proxy behind arca-swift-filter"
+                if [[ $ARCA_SWIFT_SHAPE == pipeline ]]; then
+                    echo_summary "Putting arca in the Swift proxy's pipeline"
+                else
+                    echo_summary "Moving the Swift proxy behind arca-swift-filter"
+                fi
                 configure_arca_swift_filter
                 start_arca_swift_filter
             fi

@@ -24,6 +24,7 @@ func TestDevStackRefuses(t *testing.T) {
 		{name: "mod_wsgi", services: swift, env: map[string]string{"SWIFT_USE_MOD_WSGI": "True"}, fails: "SWIFT_USE_MOD_WSGI=True"},
 		{name: "filter without s-proxy", services: "key,mysql,arca-swift-filter", fails: "arca-swift-filter is enabled without s-proxy"},
 		{name: "object servers without s-object", services: "key,mysql,arca-object", fails: "arca-object is enabled without s-object"},
+		{name: "unknown Swift shape", services: swift, env: map[string]string{"ARCA_SWIFT_SHAPE": "sidecar"}, fails: "ARCA_SWIFT_SHAPE=sidecar"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
