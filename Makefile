@@ -83,7 +83,7 @@ lint:
 	  if [ -n "$$long" ]; then echo "non-test Go files over 600 lines:"; echo "$$long"; exit 1; fi
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
 	@command -v shellcheck >/dev/null || $(STACK) install
-	shellcheck $$(git ls-files '*.sh') .ci/run
+	shellcheck -x $$(git ls-files '*.sh') .ci/run
 	@# The systemd units of docs/install.md: systemd-analyze verify and an
 	@# exposure score (PID 1 here is not systemd: verification, never start).
 	$(CURDIR)/tools/check-units.sh
