@@ -163,7 +163,7 @@ func (c *ListingCipher) Open(token, path, field string) (string, error) {
 	if keyID != c.keyID {
 		return "", fmt.Errorf("%w: listing value of key %q, given %q", ErrWrongKey, keyID, c.keyID)
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	raw, err := decodeBase64String(base64.RawURLEncoding, body)
 	if err != nil || len(raw) < listingNonceLen+listingTagLen+1 {
 		return "", fmt.Errorf("%w: listing value is not a sealed value", ErrInvalid)
 	}

@@ -135,7 +135,7 @@ func (k *ETagKeys) OpenETag(sealed, path string) (string, error) {
 	if b64.DecodedLen(len(sealed)) != sealedETagLen {
 		return "", fmt.Errorf("%w: sealed ETag is %d characters", ErrMetadataTampered, len(sealed))
 	}
-	n, err := b64.Decode(buf[:], []byte(sealed))
+	n, err := decodeBase64(b64, buf[:], sealed)
 	if err != nil || n != sealedETagLen {
 		return "", fmt.Errorf("%w: sealed ETag is not base64", ErrMetadataTampered)
 	}
@@ -169,7 +169,7 @@ func (k *ETagKeys) MatchETagMAC(mac, etag string) bool {
 	if b64.DecodedLen(len(mac)) != sha256.Size {
 		return false // and Decode below cannot overrun stored
 	}
-	n, err := b64.Decode(stored[:], []byte(mac))
+	n, err := decodeBase64(b64, stored[:], mac)
 	if err != nil || n != sha256.Size {
 		return false
 	}
@@ -264,7 +264,7 @@ func (k *MetaKey) OpenMetaValue(path, name, sealed string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: metadata %s is not an encrypted value", ErrMetadataTampered, name)
 	}
-	raw, err := b64.DecodeString(enc)
+	raw, err := decodeBase64String(b64, enc)
 	if err != nil || len(raw) < gcmNonceLen+gcmTagLen {
 		return "", fmt.Errorf("%w: metadata %s is malformed", ErrMetadataTampered, name)
 	}
