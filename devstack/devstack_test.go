@@ -351,7 +351,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 			path string
 			body []byte
 		}{{cont, nil}, {cont + "/cirros", image}} {
-			if code := swiftReq(t, "PUT", storage+"/"+put.path, token, put.body); code != 201 && code != 202 {
+			if code := swiftReqRetried(t, "PUT", storage+"/"+put.path, token, put.body); code != 201 && code != 202 {
 				t.Fatalf("PUT %s through Swift's public port before stack extra: %d", put.path, code)
 			}
 		}
@@ -883,6 +883,22 @@ func swiftReq(t *testing.T, method, url, token string, body []byte) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// swiftReqRetried is swiftReq with python-swiftclient's retries, as
+// Glance's Swift store makes them: a 5xx or a failed connection is tried
+// again, up to 5 times, after 1, 2, 4, 8 and 16 s. The Swift servers the
+// stand-in just started may still be opening their rings when the proxy
+// already answers /info; DevStack's own upload comes minutes later.
+func swiftReqRetried(t *testing.T, method, url, token string, body []byte) int {
+	t.Helper()
+	code := swiftReq(t, method, url, token, body)
+	for try, wait := 0, time.Second; try < 5 && (code == 0 || code >= 500); try, wait = try+1, wait*2 {
+		t.Logf("%s %s: %d, retried in %s as swiftclient does", method, url, code, wait)
+		time.Sleep(wait)
+		code = swiftReq(t, method, url, token, body)
+	}
+	return code
 }
 
 // writeSwiftConfigs lays out what DevStack's configure_swift and
