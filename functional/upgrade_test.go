@@ -207,6 +207,10 @@ func (u *upgrade) upgradeSchema() {
 	t.Logf("schema upgraded to %d under the old arca-api", upgradeToSchema)
 }
 
+// drainDelay is how long a switched backend keeps running before its
+// SIGTERM, so that connections opened to it just before the switch reach it.
+const drainDelay = 500 * time.Millisecond
+
 // switchAPI starts the new arca-api on the same database and master key
 // beside the old one, sends new connections to it once it answers, and
 // then stops the old one with SIGTERM (it drains what it was serving).
@@ -217,6 +221,11 @@ func (u *upgrade) switchAPI(newBins string) {
 		MasterKeyFile: u.oldAPI.KeyFile, SkipMigrations: true, Binaries: newBins,
 	})
 	u.apiSwitch.Redirect(hostPort(next.URL))
+	// As a load balancer drains a backend before it is stopped: a
+	// connection the switch opened to the old one just before the switch
+	// may still wait in its accept queue, and SIGTERM closes the listener
+	// (resetting what it had not yet accepted). Let those arrive first.
+	time.Sleep(drainDelay)
 	u.oldAPI.Stop(t)
 	t.Logf("arca-api switched to the new release at %s; the old one drained and stopped", next.URL)
 }
@@ -245,6 +254,7 @@ func (u *upgrade) switchFilter(newBins string) {
 	var url string
 	u.filter, url = u.startFilter(newBins, "new", "http://"+u.apiSwitch.Addr)
 	u.filterSwitch.Redirect(hostPort(url))
+	time.Sleep(drainDelay) // as switchAPI: what was opened to the old one arrives first
 	old.Stop()
 	u.t.Logf("arca-swift-filter switched to the new release at %s", url)
 }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"opendev.org/x/arca/internal/metrics"
 )
 
 var (
@@ -113,7 +115,7 @@ func manage(bins, configFile string, args ...string) (string, error) {
 func StartAPI(t testing.TB, opts APIOptions) *API {
 	t.Helper()
 	dir := t.TempDir()
-	port := FreePort(t)
+	port := freeAPIPort(t)
 	s := &API{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, bins: opts.Binaries, logs: &LogBuffer{}}
 	if s.bins == "" {
 		s.bins = Binaries(t)
@@ -215,6 +217,27 @@ func waitHealthy(url string, exited chan error, timeout time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("no 200 from %s/healthcheck within %s", url, timeout)
+}
+
+// freeAPIPort returns a free loopback port whose default metrics port
+// (metrics.DefaultBind: the port ± 10000, often in the ephemeral range
+// other tests' connections use) is free too, so an arca-api without a
+// [metrics] bind of its own does not fail to start on a taken one.
+func freeAPIPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		port := FreePort(t)
+		_, mp, err := net.SplitHostPort(metrics.DefaultBind(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+mp); err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port whose metrics port is free too")
+	return 0
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
