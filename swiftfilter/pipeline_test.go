@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"opendev.org/x/arca/internal/keyclient"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // startDecisions serves a filter's decisions (fake tokens and keys) on a
@@ -149,7 +150,7 @@ print("answer:", s.makefile("rb").readline().decode().strip())`
 // mode the server checks the peer's credentials (SO_PEERCRED) itself.
 func TestDecisionSocketTrust(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("switching to another user needs root")
+		testenv.StackMissing(t, "switching to another user needs root")
 	}
 	const nobody, nogroup = 65534, 65534
 	sock := startDecisions(t, &fakeKeys{}, PipelineSettings{})
