@@ -49,11 +49,14 @@ var ignoredPrefixes = []string{"X-Account-Meta-"}
 func (d *diffTargets) view(ti int, x exchange) view {
 	target := d.targets[ti]
 	v := view{status: fmt.Sprint(x.status), header: map[string]string{}}
-	if x.interim != 0 {
-		v.status = fmt.Sprintf("%d after %d", x.status, x.interim)
-	}
-	if x.status == 0 {
+	switch {
+	case x.status == 0 && x.interim != 0:
+		// the 1xx counts: a 100 Continue sent or not is a difference
+		v.status = fmt.Sprintf("no answer after %d: %s", x.interim, x.err)
+	case x.status == 0:
 		v.status = "no answer: " + x.err
+	case x.interim != 0:
+		v.status = fmt.Sprintf("%d after %d", x.status, x.interim)
 	}
 	volatile := d.volatileValues(ti)
 	norm := func(s string) string {

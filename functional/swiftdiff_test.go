@@ -369,8 +369,8 @@ func (r *diffReport) check(t *testing.T) {
 // statusPair is a step's statuses for the log: one when they agree.
 func statusPair(arca, swift string) string {
 	short := func(s string) string {
-		if strings.HasPrefix(s, "no answer") {
-			return "none"
+		if rest, ok := strings.CutPrefix(s, "no answer"); ok {
+			s, _, _ = strings.Cut("none"+rest, ":")
 		}
 		return strings.ReplaceAll(s, " after ", "<")
 	}

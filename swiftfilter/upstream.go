@@ -29,8 +29,25 @@ func (f *Filter) toUpstream(w http.ResponseWriter, r *http.Request) {
 	if lengthless(r) {
 		r = r.WithContext(context.WithValue(r.Context(), lengthlessKey{}, true))
 	}
-	f.proxy.ServeHTTP(w, r)
+	f.proxy.ServeHTTP(oneContinue{w}, r)
 }
+
+// oneContinue drops the 100 Continue httputil.ReverseProxy relays from the
+// upstream. net/http sends the client its own 100 when the transport first
+// reads the body, which it does on the upstream's 100: relayed too, the
+// client would see two 100s or one, whichever of the two got out first.
+// Swift sends one. Other 1xx answers (103 Early Hints) are relayed.
+type oneContinue struct{ http.ResponseWriter }
+
+func (w oneContinue) WriteHeader(code int) {
+	if code == http.StatusContinue {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w oneContinue) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // answerEarly prepares the answer to r to go out whether or not its body
 // was read (the filter's own refusals too): full duplex for a request with
