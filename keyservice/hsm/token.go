@@ -313,6 +313,20 @@ func tokenTrouble(err error) bool {
 
 var errNoKey = errors.New("master key not in the token")
 
+// notAuthentic tells, among C_Decrypt's failures once C_DecryptInit
+// succeeded (the token and the key were there), a GCM tag that does not
+// verify. PKCS#11 names it CKR_ENCRYPTED_DATA_INVALID; SoftHSM2 reports it
+// as CKR_GENERAL_ERROR, and other modules as CKR_FUNCTION_FAILED.
+func notAuthentic(err error) bool {
+	for _, code := range []uint{pkcs11.CKR_ENCRYPTED_DATA_INVALID, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE,
+		pkcs11.CKR_GENERAL_ERROR, pkcs11.CKR_FUNCTION_FAILED} {
+		if isCode(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
 func isCode(err error, code uint) bool {
 	var e pkcs11.Error
 	return errors.As(err, &e) && uint(e) == code
@@ -373,7 +387,7 @@ func (t *Token) OpenKEK(projectID, masterKeyID string, sealed []byte) ([]byte, e
 		}
 		var err error
 		kek, err = t.p.Decrypt(sh, sealed[1+envelope.NonceSize:])
-		if isCode(err, pkcs11.CKR_ENCRYPTED_DATA_INVALID) || isCode(err, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE) {
+		if notAuthentic(err) {
 			return envelope.ErrOpen
 		}
 		if err != nil {
