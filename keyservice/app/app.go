@@ -94,7 +94,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a.Service, err = keyservice.New(store, keys.Keys, keyservice.Options{
 		KEKCacheTTL: cfg.KEKCacheTTL,
-		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+		Logger:      log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL,
 		ReloadKeyring:     keys.Reload,
