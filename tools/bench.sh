@@ -14,6 +14,10 @@
 #            noauth/keystone req/s <= 1.5                              (issue 3)
 #        (c) project-key payload, c=32, no-auth and the object servers' Keystone user:
 #            >= 5000 req/s, p99 < 10 ms                                (issue 4)
+#        (h) secret store and get payload with the master key in SoftHSM2 (a third
+#            arca-api, master_key_backend = pkcs11, on a token made in the temp dir)
+#            beside the key file, c=16: hsm/file req/s >= 0.7 (project KEKs are cached,
+#            so the token is off the per-request path)                 (issue 18)
 #   5. runs the Go benchmarks (short benchtime), objcrypt's speed report and the
 #      object rewrap rate (tools/speedreport crypto and rewrap; issue 10:
 #      >= 2,000 objects/s);
@@ -27,7 +31,7 @@
 # Knobs: ARCA_BENCH_DURATION (10s per scenario and target), ARCA_BENCH_WARMUP (2s),
 # ARCA_BENCH_BENCHTIME (200ms, for go test -bench), ARCA_BENCH_GO=0 (skip the Go
 # benchmarks), ARCA_BENCH_KEEP=1 (keep the temp dir and the arca_bench database),
-# ARCA_BENCH_RUNS (the load runs to do, default "a b c"; without a, Barbican is
+# ARCA_BENCH_RUNS (the load runs to do, default "a b c h"; without a, Barbican is
 # neither needed nor started).
 set -euo pipefail
 
@@ -39,7 +43,7 @@ WARMUP=${ARCA_BENCH_WARMUP:-2s}
 BENCHTIME=${ARCA_BENCH_BENCHTIME:-200ms}
 RUN_GO=${ARCA_BENCH_GO:-1}
 KEEP=${ARCA_BENCH_KEEP:-0}
-RUNS=" ${ARCA_BENCH_RUNS:-a b c} "
+RUNS=" ${ARCA_BENCH_RUNS:-a b c h} "
 want_run() { [[ $RUNS == *" $1 "* ]]; }
 # Barbican is the baseline of run a only: the other runs measure arca alone.
 WANT_BARBICAN=0
@@ -101,6 +105,32 @@ start_api keystone "$KEYSTONE_PORT"
 
 NOAUTH_PID=${PIDS[0]} KEYSTONE_PID=${PIDS[1]}
 
+# Run h's arca-api: the same database, its master key in a SoftHSM2 token of its own.
+HSM_PID=
+if want_run h; then
+	if [[ -e /usr/lib/softhsm/libsofthsm2.so ]] && command -v softhsm2-util >/dev/null; then
+		mkdir -p "$TMP/softhsm/tokens"
+		printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$TMP/softhsm/tokens" >"$TMP/softhsm/softhsm2.conf"
+		export SOFTHSM2_CONF=$TMP/softhsm/softhsm2.conf
+		softhsm2-util --init-token --free --label arca-bench --pin 1234 --so-pin 5678 >/dev/null
+		HSM_PORT=$(free_port) || die "no free port"
+		while [[ $HSM_PORT == "$NOAUTH_PORT" || $HSM_PORT == "$KEYSTONE_PORT" ]]; do HSM_PORT=$(free_port); done
+		write_conf "$TMP/hsm.conf" "$HSM_PORT" noauth
+		cat >>"$TMP/hsm.conf" <<-CONF
+			master_key_backend = pkcs11
+			[pkcs11]
+			library_path = /usr/lib/softhsm/libsofthsm2.so
+			token_label = arca-bench
+			pin = 1234
+		CONF
+		"$BIN/arca-manage" --config-file "$TMP/hsm.conf" kek rotate
+		start_api hsm "$HSM_PORT"
+		HSM_PID=$LAST_PID
+	else
+		SUMMARY+=("FAIL h-hsm: SoftHSM2 is not installed (Debian softhsm2: tools/stack.sh install)")
+	fi
+fi
+
 # CPU per request of the processes involved (loadgen -pid: a process and its descendants)
 MYSQL_PID=$(stack_pid mysql) # a private MariaDB; else the host's server
 [[ -n $MYSQL_PID ]] || MYSQL_PID=$(pidof -s mariadbd || pidof -s mysqld || true)
@@ -148,6 +178,13 @@ want_run c && loadgen c-project-keys -c 32 -rounds 2 -scenarios project-key-payl
 	-target "arca-keystone,$ARCA_KEYSTONE,keystone:arca-object" \
 	-min-rps project-key-payload:arca=5000 -max-p99 project-key-payload:arca=10ms \
 	-min-rps project-key-payload:arca-keystone=5000 -max-p99 project-key-payload:arca-keystone=10ms
+
+# The master key in SoftHSM2 beside the key file: the same two arca-api builds and
+# database, separate projects (each server seals its own projects' KEKs).
+want_run h && [[ -n $HSM_PID ]] && loadgen h-hsm -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
+	-target "arca-file,$ARCA_NOAUTH,noauth:bench-file-project" \
+	-target "arca-hsm,http://127.0.0.1:$HSM_PORT,noauth:bench-hsm-project" \
+	-ratio 'arca-hsm/arca-file>=0.7' -pid "arca-hsm=$HSM_PID"
 
 # The servers are done: free their CPU for the Go benchmarks.
 for pid in "${PIDS[@]}"; do stop_pid "$pid"; done

@@ -249,3 +249,37 @@ func TestTokenKeyMissing(t *testing.T) {
 	}
 	envelopetest.Run(t, tok)
 }
+
+// FuzzTokenOpenKEK feeds the token's KEK opener arbitrary sealed bytes: it
+// must never panic, never drop the connection for a bad input (the next
+// good open works), and open nothing but the one value sealed.
+func FuzzTokenOpenKEK(f *testing.F) {
+	h := testenv.StartSoftHSM(f)
+	tok, err := hsm.Open(config(h))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = tok.Close() })
+	id, err := tok.GenerateKey(time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	kek := bytes.Repeat([]byte{4}, envelope.KeySize)
+	_, sealed, err := tok.SealKEK(rand.Reader, "p", kek)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("p", sealed)
+	f.Add("q", sealed)
+	f.Add("p", sealed[:29])
+	f.Add("p", []byte{1})
+	f.Fuzz(func(t *testing.T, project string, in []byte) {
+		got, err := tok.OpenKEK(project, id, in)
+		if errors.Is(err, keyservice.ErrUnavailable) {
+			t.Fatalf("a bad sealed value dropped the token connection: %v", err)
+		}
+		if err == nil && (project != "p" || !bytes.Equal(in, sealed) || !bytes.Equal(got, kek)) {
+			t.Fatalf("opened %q for project %q", in, project)
+		}
+	})
+}

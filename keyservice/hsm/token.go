@@ -25,8 +25,9 @@ type Token struct {
 
 	// mu is held for reading by every operation using conn, for writing
 	// while connecting or dropping a connection.
-	mu   sync.RWMutex
-	conn *conn // nil while the token is unreachable
+	mu     sync.RWMutex
+	conn   *conn // nil while the token is unreachable
+	closed bool  // after Close: the module is unloaded, never reconnect
 
 	retryMu sync.Mutex
 	lastTry time.Time
@@ -201,6 +202,10 @@ func (t *Token) Reload() error {
 func (t *Token) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
 	t.drop()
 	t.p.Destroy()
 	return nil
@@ -291,6 +296,9 @@ func (t *Token) reconnect() error {
 	t.retryMu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return fmt.Errorf("PKCS#11 token %q: connection closed: %w", t.cfg.TokenLabel, keyservice.ErrUnavailable)
+	}
 	if t.conn != nil {
 		return nil
 	}
