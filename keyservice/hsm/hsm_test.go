@@ -283,3 +283,37 @@ func FuzzTokenOpenKEK(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpenKEK is the cost of a project KEK cache miss: opening a KEK
+// inside SoftHSM2 beside opening it with a key file's key in memory.
+func BenchmarkOpenKEK(b *testing.B) {
+	h := testenv.StartSoftHSM(b)
+	tok, err := hsm.Open(config(h))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tok.Close() })
+	if _, err := tok.GenerateKey(time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	ring, err := envelope.NewKeyring([]envelope.MasterKey{{ID: "mk-file", Key: bytes.Repeat([]byte{3}, envelope.KeySize)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, keys := range []struct {
+		name string
+		envelope.MasterKeys
+	}{{"file", ring}, {"softhsm2", tok}} {
+		id, sealed, err := keys.SealKEK(rand.Reader, "p", make([]byte, envelope.KeySize))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(keys.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := keys.OpenKEK("p", id, sealed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
