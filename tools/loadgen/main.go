@@ -43,6 +43,7 @@ type options struct {
 	targets     []*Target
 	scenarios   []string
 	concurrency int
+	rate        float64
 	duration    time.Duration
 	requests    uint64
 	warmup      time.Duration
@@ -59,12 +60,13 @@ func main() {
 
 // cliFlags are the command line's values, before options checks them.
 type cliFlags struct {
-	targetSpecs, ratios, maxP99s, minRPSs, pids config.StringList
+	targetSpecs, ratios, maxP99s, maxP999s, minRPSs, pids config.StringList
 
 	scenarios   string
 	projectKeys bool
 	pkProject   string
 	concurrency int
+	rate        float64
 	duration    time.Duration
 	requests    uint64
 	warmup      time.Duration
@@ -84,6 +86,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 	fs.BoolVar(&f.projectKeys, "project-keys", false, "add the "+ScenarioProjectKey+" scenario (skipped with a note where the route answers 404)")
 	fs.StringVar(&f.pkProject, "pk-project", "", "project_id for project-key payloads (default: the target's own project)")
 	fs.IntVar(&f.concurrency, "c", 16, "concurrent workers (keep-alive connections)")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: start this many requests per second on a fixed schedule, latency measured from each scheduled start (0: closed loop, each worker sends as soon as it is answered)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per scenario and target")
 	fs.Uint64Var(&f.requests, "requests", 0, "measure this many requests instead of a duration")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured warm-up per scenario and target (connections, caches, token cache)")
@@ -97,6 +100,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 	fs.Var(&f.targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	fs.Var(&f.ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
 	fs.Var(&f.maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
+	fs.Var(&f.maxP999s, "max-p999", "[SCENARIO:]NAME=DURATION: target NAME's p99.9 must be below it (repeatable)")
 	fs.Var(&f.minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
 	fs.Var(&f.pids, "pid", "NAME=PID: report the CPU time per request of this process and its descendants (repeatable)")
 	return f
@@ -105,9 +109,9 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 // options checks the flags and turns them into the run's options; it
 // opens the -mysql connection last.
 func (f *cliFlags) options() (options, error) {
-	o := options{concurrency: f.concurrency, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title}
-	if o.concurrency < 1 || f.pool < 1 || o.rounds < 1 || len(f.targetSpecs) == 0 {
-		return o, errors.New("need -c >= 1, -pool >= 1, -rounds >= 1 and at least one -target")
+	o := options{concurrency: f.concurrency, rate: f.rate, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title}
+	if o.concurrency < 1 || f.pool < 1 || o.rounds < 1 || o.rate < 0 || len(f.targetSpecs) == 0 {
+		return o, errors.New("need -c >= 1, -pool >= 1, -rounds >= 1, -rate >= 0 and at least one -target")
 	}
 	for _, s := range f.targetSpecs {
 		t, err := ParseTarget(s)
@@ -136,7 +140,7 @@ func (f *cliFlags) options() (options, error) {
 		o.scenarios = append(o.scenarios, ScenarioProjectKey)
 	}
 	var err error
-	if o.checks, err = parseChecks(f.ratios, f.maxP99s, f.minRPSs); err != nil {
+	if o.checks, err = parseChecks(f.ratios, f.maxP99s, f.maxP999s, f.minRPSs); err != nil {
 		return o, err
 	}
 	if o.sql, err = OpenSQLStats(f.mysqlDSN); err != nil {
@@ -196,8 +200,12 @@ func printHeader(o options) {
 	if o.requests > 0 {
 		measure = fmt.Sprintf("%d requests measured", o.requests)
 	}
-	fmt.Printf("loadgen %s: concurrency %d, %s after %v warm-up, per scenario and target, one target at a time in %d alternating round(s)\n",
-		o.title, o.concurrency, measure, o.warmup, o.rounds)
+	pace := fmt.Sprintf("closed loop, concurrency %d", o.concurrency)
+	if o.rate > 0 {
+		pace = fmt.Sprintf("open loop at %.0f req/s on %d connections (latency from each request's scheduled start)", o.rate, o.concurrency)
+	}
+	fmt.Printf("loadgen %s: %s, %s after %v warm-up, per scenario and target, one target at a time in %d alternating round(s)\n",
+		o.title, pace, measure, o.warmup, o.rounds)
 	fmt.Printf("note: the load generator runs on this machine and shares its %d CPUs (GOMAXPROCS %d) with the servers, MariaDB and Keystone: figures are for client and server together, not for a dedicated server\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Printf("note: load1 is the 1-minute load average after each phase (highest of the rounds; now %s); above %d, other work competed for the CPUs\n",
@@ -222,7 +230,23 @@ func printSummary(o options, all []*Result) int {
 		}
 	}
 	for _, r := range all {
+		record := recordOnly(o, r.Target)
+		if r.Missed > 0 {
+			verdict := "CHECK FAIL"
+			if record {
+				verdict = "NOTE (for the record)"
+			} else if status == 0 {
+				status = 1
+			}
+			fmt.Printf("%s %s %s %s: %d scheduled requests never sent: it fell behind the %.0f req/s schedule\n",
+				verdict, o.title, r.Scenario, r.Target, r.Missed, o.rate)
+		}
 		if r.Errors > 0 {
+			if record {
+				fmt.Printf("NOTE (for the record) %s %s %s: %d errors (non-2xx or transport), e.g. %s\n",
+					o.title, r.Scenario, r.Target, r.Errors, r.ErrorSamples[0])
+				continue
+			}
 			fmt.Printf("CHECK FAIL %s %s %s: %d errors (non-2xx or transport) in the measured phase\n", o.title, r.Scenario, r.Target, r.Errors)
 			for _, s := range r.ErrorSamples {
 				fmt.Printf("    e.g. %s\n", s)
@@ -275,14 +299,14 @@ func runScenario(ctx context.Context, env *Env, o options, sc string) ([]*Result
 				return nil, ctx.Err()
 			}
 			if round == 0 && o.warmup > 0 {
-				wr := Phase(ctx, env.Client, w, o.concurrency, o.warmup, 0)
+				wr := Phase(ctx, env.Client, w, o.pace(), o.warmup, 0)
 				if wr.Errors > 0 {
 					fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
 				}
 			}
 			sqlBefore := o.sql.Sample(ctx)
 			before := SampleCPU(o.watches)
-			r := Phase(ctx, env.Client, w, o.concurrency, slice, perSlice)
+			r := Phase(ctx, env.Client, w, o.pace(), slice, perSlice)
 			r.CPU = SampleCPU(o.watches).Sub(before)
 			if sqlAfter := o.sql.Sample(ctx); sqlBefore != nil && sqlAfter != nil {
 				r.SQL = map[string]uint64{}
@@ -329,20 +353,27 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
+// pace is how the run's phases send their requests.
+func (o options) pace() Pace { return Pace{Concurrency: o.concurrency, Rate: o.rate} }
+
 func printTable(o options, sc string, results []*Result) {
 	fmt.Println()
-	fmt.Printf("== %s %s (c=%d)\n", o.title, sc, o.concurrency)
+	if o.rate > 0 {
+		fmt.Printf("== %s %s (open loop, %.0f req/s scheduled, c=%d)\n", o.title, sc, o.rate, o.concurrency)
+	} else {
+		fmt.Printf("== %s %s (c=%d)\n", o.title, sc, o.concurrency)
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tmax\terrors\trequests\tload1\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tunsent\trequests\tload1\t")
 	for _, r := range results {
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tskipped\t-\t\n", r.Target)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\tskipped\t-\t\n", r.Target)
 			continue
 		}
 		h := &r.Hist
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", r.Target, r.RPS(),
-			fmtDur(h.Quantile(0.50)), fmtDur(h.Quantile(0.90)), fmtDur(h.Quantile(0.99)), fmtDur(h.Max()),
-			r.Errors, h.Count(), fmtLoad(r.Load))
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t\n", r.Target, r.RPS(),
+			fmtDur(h.Quantile(0.50)), fmtDur(h.Quantile(0.90)), fmtDur(h.Quantile(0.99)), fmtDur(h.Quantile(0.999)), fmtDur(h.Max()),
+			r.Errors, r.Missed, h.Count(), fmtLoad(r.Load))
 	}
 	tw.Flush()
 	for _, r := range results {
@@ -381,138 +412,14 @@ func printRows(all []*Result) {
 	tw.Flush()
 }
 
-func passFail(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "FAIL"
-}
-
-func find(results []*Result, target string) *Result {
-	for _, r := range results {
-		if r.Target == target {
-			return r
+// recordOnly reports whether target is a baseline measured for the record.
+func recordOnly(o options, target string) bool {
+	for _, t := range o.targets {
+		if t.Name == target {
+			return t.Record
 		}
 	}
-	return nil
-}
-
-// Check kinds.
-const (
-	checkRatio  = "ratio"
-	checkMaxP99 = "max-p99"
-	checkMinRPS = "min-rps"
-)
-
-// Check is one target figure, for every scenario of the run or, with a
-// "SCENARIO:" prefix on the flag value, for that one only.
-type Check struct {
-	Kind     string
-	Scenario string
-	A, B     string // targets (B only for ratios)
-	Op       string // ">=" or "<=" for ratios
-	Value    float64
-	Limit    time.Duration
-}
-
-func (c Check) holds(v float64) bool {
-	if c.Op == "<=" {
-		return v <= c.Value
-	}
-	return v >= c.Value
-}
-
-// scoped splits an optional "SCENARIO:" prefix off a check.
-func scoped(s string) (scenario, rest string) {
-	if sc, r, ok := strings.Cut(s, ":"); ok && slices.Contains(scenarioNames, sc) {
-		return sc, r
-	}
-	return "", s
-}
-
-func parseChecks(ratios, maxP99s, minRPSs []string) ([]Check, error) {
-	var out []Check
-	for _, spec := range ratios {
-		sc, s := scoped(spec)
-		op := ">="
-		lhs, rhs, ok := strings.Cut(s, op)
-		if !ok {
-			op = "<="
-			lhs, rhs, ok = strings.Cut(s, op)
-		}
-		a, b, ok2 := strings.Cut(lhs, "/")
-		v, err := strconv.ParseFloat(strings.TrimSuffix(rhs, "x"), 64)
-		if !ok || !ok2 || err != nil || a == "" || b == "" {
-			return nil, fmt.Errorf("-ratio %q: want A/B>=X or A/B<=X", s)
-		}
-		out = append(out, Check{Kind: checkRatio, Scenario: sc, A: a, B: b, Op: op, Value: v})
-	}
-	for _, spec := range maxP99s {
-		sc, s := scoped(spec)
-		name, val, ok := strings.Cut(s, "=")
-		d, err := time.ParseDuration(val)
-		if !ok || err != nil || name == "" {
-			return nil, fmt.Errorf("-max-p99 %q: want NAME=DURATION", s)
-		}
-		out = append(out, Check{Kind: checkMaxP99, Scenario: sc, A: name, Limit: d})
-	}
-	for _, spec := range minRPSs {
-		sc, s := scoped(spec)
-		name, val, ok := strings.Cut(s, "=")
-		v, err := strconv.ParseFloat(val, 64)
-		if !ok || err != nil || name == "" {
-			return nil, fmt.Errorf("-min-rps %q: want NAME=N", s)
-		}
-		out = append(out, Check{Kind: checkMinRPS, Scenario: sc, A: name, Value: v})
-	}
-	return out, nil
-}
-
-// evaluate turns every check, for every scenario, into a "CHECK PASS|FAIL|
-// SKIP" line that bench.sh collects into its summary.
-func evaluate(o options, all []*Result) []string {
-	var lines []string
-	for _, sc := range o.scenarios {
-		var results []*Result
-		for _, r := range all {
-			if r.Scenario == sc {
-				results = append(results, r)
-			}
-		}
-		for _, c := range o.checks {
-			a := find(results, c.A)
-			if a == nil || (c.Scenario != "" && c.Scenario != sc) {
-				continue
-			}
-			prefix := fmt.Sprintf("%s %s", o.title, sc)
-			if a.Skipped != "" {
-				lines = append(lines, fmt.Sprintf("CHECK SKIP %s: %s not measured (%s)", prefix, c.A, a.Skipped))
-				continue
-			}
-			switch c.Kind {
-			case checkRatio:
-				b := find(results, c.B)
-				if b == nil {
-					continue
-				}
-				if b.Skipped != "" || b.RPS() == 0 {
-					lines = append(lines, fmt.Sprintf("CHECK SKIP %s: %s not measured", prefix, c.B))
-					continue
-				}
-				ratio := a.RPS() / b.RPS()
-				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s/%s = %.1fx req/s (%.0f vs %.0f; target %s %gx)",
-					passFail(c.holds(ratio)), prefix, c.A, c.B, ratio, a.RPS(), b.RPS(), c.Op, c.Value))
-			case checkMaxP99:
-				p99 := a.Hist.Quantile(0.99)
-				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s p99 = %s (target < %s)",
-					passFail(p99 < c.Limit), prefix, c.A, fmtDur(p99), c.Limit))
-			case checkMinRPS:
-				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s = %.0f req/s (target >= %g)",
-					passFail(a.RPS() >= c.Value), prefix, c.A, a.RPS(), c.Value))
-			}
-		}
-	}
-	return lines
+	return false
 }
 
 // jsonResult is one row of -json's output (tools/benchreport reads it).
@@ -521,9 +428,11 @@ type jsonResult struct {
 	Scenario    string  `json:"scenario"`
 	Target      string  `json:"target"`
 	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"` // scheduled req/s of an open-loop run
 	RPS         float64 `json:"rps"`
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
+	P999ms      float64 `json:"p999_ms"`
 	Errors      uint64  `json:"errors"`
 	Requests    uint64  `json:"requests"`
 	Skipped     string  `json:"skipped,omitempty"`
@@ -532,11 +441,12 @@ type jsonResult struct {
 func writeJSON(path string, o options, all []*Result) error {
 	rows := make([]jsonResult, 0, len(all))
 	for _, r := range all {
-		j := jsonResult{Title: o.title, Scenario: r.Scenario, Target: r.Target, Concurrency: o.concurrency, Skipped: r.Skipped}
+		j := jsonResult{Title: o.title, Scenario: r.Scenario, Target: r.Target, Concurrency: o.concurrency, Rate: o.rate, Skipped: r.Skipped}
 		if r.Skipped == "" {
 			j.RPS = r.RPS()
 			j.P50ms = float64(r.Hist.Quantile(0.50)) / 1e6
 			j.P99ms = float64(r.Hist.Quantile(0.99)) / 1e6
+			j.P999ms = float64(r.Hist.Quantile(0.999)) / 1e6
 			j.Errors = r.Errors
 			j.Requests = r.Hist.Count()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -39,17 +40,22 @@ type Result struct {
 	Hist             Histogram
 	Errors           uint64
 	ErrorSamples     []string
-	Elapsed          time.Duration
-	Skipped          string
-	Load             float64           // highest 1-minute load average after a slice
-	CPU              CPUSample         // CPU ticks spent during the measured slices
-	SQL              map[string]uint64 // SQL server counters' increase (-mysql)
+	// Missed counts the requests an open-loop phase scheduled and never
+	// sent: the target fell so far behind that their slots were still
+	// waiting at the end of the phase.
+	Missed  uint64
+	Elapsed time.Duration
+	Skipped string
+	Load    float64           // highest 1-minute load average after a slice
+	CPU     CPUSample         // CPU ticks spent during the measured slices
+	SQL     map[string]uint64 // SQL server counters' increase (-mysql)
 }
 
 // add merges the slice o into r.
 func (r *Result) add(o *Result) {
 	r.Hist.Merge(&o.Hist)
 	r.Errors += o.Errors
+	r.Missed += o.Missed
 	for _, s := range o.ErrorSamples {
 		if len(r.ErrorSamples) < 5 {
 			r.ErrorSamples = append(r.ErrorSamples, s)
@@ -79,9 +85,31 @@ func (r *Result) RPS() float64 {
 	return float64(r.Hist.Count()) / r.Elapsed.Seconds()
 }
 
-// Phase runs w on concurrency workers until duration has passed or, when
-// requests > 0, until that many requests were sent.
-func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, duration time.Duration, requests uint64) *Result {
+// Pace is how a phase sends its requests.
+type Pace struct {
+	// Concurrency is the number of workers, each on its own keep-alive
+	// connection.
+	Concurrency int
+	// Rate, when above 0, makes the phase open-loop: requests start on a
+	// fixed schedule of Rate per second in all, each worker taking every
+	// Concurrency-th slot (as wrk2 does), and a request's latency is
+	// measured from its scheduled start, not from when a worker got to it.
+	// A server that stalls is charged for every request that should have
+	// started during the stall (no coordinated omission). At 0 the phase
+	// is closed-loop: each worker sends its next request when the last
+	// one is answered.
+	Rate float64
+}
+
+// slot is the scheduled start of the k-th request of worker id.
+func (p Pace) slot(start time.Time, id int, k uint64) time.Time {
+	n := float64(k)*float64(p.Concurrency) + float64(id)
+	return start.Add(time.Duration(n / p.Rate * float64(time.Second)))
+}
+
+// Phase runs w at pace p until duration has passed or, when requests > 0,
+// until that many requests were sent.
+func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration time.Duration, requests uint64) *Result {
 	res := &Result{}
 	var mu sync.Mutex
 	fail := func(msg string) {
@@ -93,27 +121,38 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, concurrency int, du
 		mu.Unlock()
 	}
 	var sent atomic.Uint64
-	hists := make([]Histogram, concurrency)
+	hists := make([]Histogram, p.Concurrency)
 	start := time.Now()
 	deadline := start.Add(duration)
-	more := func() bool {
+	// more reports whether a request due at due is to be sent. An open
+	// loop stops at the deadline even with slots left over (Missed): a
+	// target that cannot keep the rate would otherwise hold the run for as
+	// long as it takes to work through its backlog.
+	more := func(due time.Time) bool {
 		if requests > 0 {
 			return sent.Add(1) <= requests
 		}
-		return time.Now().Before(deadline)
+		if p.Rate > 0 && !time.Now().Before(deadline) {
+			return false
+		}
+		return due.Before(deadline)
 	}
 	var wg sync.WaitGroup
-	for worker := range concurrency {
+	for worker := range p.Concurrency {
 		wg.Go(func() {
 			pw := &phaseWorker{c: c, w: w, id: worker, h: &hists[worker], fail: fail}
 			defer pw.close()
-			pw.loop(ctx, more)
+			pw.loop(ctx, p, start, more)
 		})
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	for i := range hists {
 		res.Hist.Merge(&hists[i])
+	}
+	if p.Rate > 0 && requests == 0 {
+		scheduled := uint64(math.Ceil(duration.Seconds() * p.Rate))
+		res.Missed = scheduled - min(scheduled, res.Hist.Count())
 	}
 	return res
 }
@@ -130,11 +169,25 @@ type phaseWorker struct {
 	fail func(msg string)
 }
 
-// loop sends requests while more says so and ctx is live.
-func (pw *phaseWorker) loop(ctx context.Context, more func() bool) {
+// loop sends requests while more says so and ctx is live: at once one
+// after the other (closed loop), or each at its slot (open loop).
+func (pw *phaseWorker) loop(ctx context.Context, p Pace, start time.Time, more func(due time.Time) bool) {
 	for i := uint64(0); ; i++ {
-		if !more() || ctx.Err() != nil {
+		due := time.Now()
+		if p.Rate > 0 {
+			due = p.slot(start, pw.id, i)
+		}
+		if !more(due) || ctx.Err() != nil {
 			return
+		}
+		if wait := time.Until(due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		req, err := pw.w.Build(ctx, pw.id, i)
 		if err != nil {
@@ -144,9 +197,9 @@ func (pw *phaseWorker) loop(ctx context.Context, more func() bool) {
 		// Plain-http targets are driven by rawhttp: the load generator's
 		// CPU per request is taken from the servers'.
 		if req.URL.Scheme == "http" {
-			pw.doRaw(req)
+			pw.doRaw(req, due)
 		} else {
-			pw.doHTTP(req)
+			pw.doHTTP(req, due)
 		}
 	}
 }
@@ -158,13 +211,12 @@ func (pw *phaseWorker) close() {
 }
 
 // doRaw sends req on the worker's rawhttp connection, opened (again) when
-// the host changes.
-func (pw *phaseWorker) doRaw(req *http.Request) {
+// the host changes, and records its latency from t0.
+func (pw *phaseWorker) doRaw(req *http.Request, t0 time.Time) {
 	if pw.raw == nil || pw.raw.Host() != req.URL.Host {
 		pw.close()
 		pw.raw = rawhttp.New(req.URL.Host, rawhttp.HostPort(req.URL.Host), pw.c.Timeout)
 	}
-	t0 := time.Now()
 	status, body, err := pw.raw.Do(req)
 	pw.h.Record(time.Since(t0))
 	switch {
@@ -177,10 +229,9 @@ func (pw *phaseWorker) doRaw(req *http.Request) {
 	}
 }
 
-// doHTTP sends req with net/http; the body is read only when it is kept
-// or tells why the request failed.
-func (pw *phaseWorker) doHTTP(req *http.Request) {
-	t0 := time.Now()
+// doHTTP sends req with net/http and records its latency from t0; the
+// body is read only when it is kept or tells why the request failed.
+func (pw *phaseWorker) doHTTP(req *http.Request, t0 time.Time) {
 	resp, err := pw.c.Do(req)
 	if err != nil {
 		pw.h.Record(time.Since(t0))

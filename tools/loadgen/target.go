@@ -25,17 +25,21 @@ type Target struct {
 	User string
 	// Cleanup deletes what the secret-store scenario created.
 	Cleanup bool
+	// Record marks a baseline measured for the record: its failed
+	// requests (a server that cannot keep up with an open-loop rate) are
+	// reported, and do not fail the run.
+	Record bool
 
 	token string
 }
 
-// ParseTarget reads "name,url,auth[,cleanup]" where auth is
+// ParseTarget reads "name,url,auth[,cleanup][,record]" where auth is
 // "noauth:PROJECT" or "keystone:USER" (USER names the ARCA_TEST_<USER>_USER,
 // _PASSWORD and _PROJECT variables of `tools/stack.sh env`).
 func ParseTarget(s string) (*Target, error) {
 	f := strings.Split(s, ",")
 	if len(f) < 3 || f[0] == "" || !strings.HasPrefix(f[1], "http") {
-		return nil, fmt.Errorf("target %q: want name,url,noauth:PROJECT|keystone:USER[,cleanup]", s)
+		return nil, fmt.Errorf("target %q: want name,url,noauth:PROJECT|keystone:USER[,cleanup][,record]", s)
 	}
 	t := &Target{Name: f[0], URL: strings.TrimRight(f[1], "/")}
 	kind, arg, _ := strings.Cut(f[2], ":")
@@ -51,6 +55,8 @@ func ParseTarget(s string) (*Target, error) {
 		switch opt {
 		case "cleanup":
 			t.Cleanup = true
+		case "record":
+			t.Record = true
 		default:
 			return nil, fmt.Errorf("target %q: unknown option %q", s, opt)
 		}
