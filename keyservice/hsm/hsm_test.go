@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,6 +190,29 @@ func TestTokenLostAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Requests keep coming while the token goes and returns: no panic, no
+	// race, every answer the KEK or ErrUnavailable.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				got, err := tok.OpenKEK("p", id, sealed)
+				if err == nil && !bytes.Equal(got, kek) || err != nil && !errors.Is(err, keyservice.ErrUnavailable) {
+					t.Errorf("during the outage: %x, %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
 	replug := h.Unplug(t)
 	for i := range 5 {
 		if _, err := tok.OpenKEK("p", id, sealed); !errors.Is(err, keyservice.ErrUnavailable) {
