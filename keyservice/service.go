@@ -53,7 +53,14 @@ type Options struct {
 	Now func() time.Time
 	// KEKCacheSize bounds how many opened project KEKs stay in memory.
 	KEKCacheSize int
-	Logger       zerolog.Logger
+	// KEKCacheTTL bounds how long an opened project KEK stays in memory
+	// after it was opened ([crypto] kek_cache_ttl; DefaultKEKCacheTTL):
+	// within it, a project's payloads are sealed and opened without asking
+	// the master key store (an HSM is off the per-request path); after it,
+	// the KEK is opened again, so a master key store that went away is
+	// noticed within this time.
+	KEKCacheTTL time.Duration
+	Logger      zerolog.Logger
 	// ProjectKeyProtocol is the crypto_protocol new project keys are made
 	// for (ProtocolAES128CBC by default, or ProtocolAES256CBC).
 	ProjectKeyProtocol string
@@ -62,7 +69,7 @@ type Options struct {
 	// a master key it does not know, and before sealing a new KEK, so that
 	// after "arca-manage kek rotate" every running arca-api picks the new
 	// key up without a restart.
-	ReloadKeyring func() (*envelope.Keyring, error)
+	ReloadKeyring func() (envelope.MasterKeys, error)
 
 	// Quotas are the default quotas of every project ([quotas] quota_*);
 	// a resource missing from the map (or a nil map) is unlimited.
@@ -80,6 +87,9 @@ type Options struct {
 	ActiveKeyCacheTTL time.Duration
 }
 
+// DefaultKEKCacheTTL is Options.KEKCacheTTL's default.
+const DefaultKEKCacheTTL = 10 * time.Minute
+
 // KeyringReloadInterval bounds how often the master keys are re-read.
 const KeyringReloadInterval = 10 * time.Second
 
@@ -87,12 +97,13 @@ const KeyringReloadInterval = 10 * time.Second
 // the rules of each resource (sizes, types, states) and seals and opens
 // payloads; who may call what is decided above it, by policy.
 type Service struct {
-	store Store
-	ring  atomic.Pointer[envelope.Keyring]
-	rand  io.Reader
-	now   func() time.Time
-	keks  *lru.Cache[string, []byte]
-	log   zerolog.Logger
+	store  Store
+	ring   atomic.Pointer[masterKeys]
+	rand   io.Reader
+	now    func() time.Time
+	keks   *lru.Cache[string, cachedKEK]
+	kekTTL time.Duration
+	log    zerolog.Logger
 
 	// Quotas and consumers (quotas.go, consumers.go).
 	quotas      Quotas
@@ -104,13 +115,13 @@ type Service struct {
 	auditOnce   sync.Once
 	audits      *auditWriter
 
-	reloadKeyring func() (*envelope.Keyring, error)
+	reloadKeyring func() (envelope.MasterKeys, error)
 	reloadMu      sync.Mutex
 	lastReload    time.Time
 }
 
 // New returns a Service over store whose project KEKs are sealed by ring.
-func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
+func New(store Store, ring envelope.MasterKeys, opts Options) (*Service, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
 	}
@@ -120,7 +131,15 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 	if opts.KEKCacheSize <= 0 {
 		opts.KEKCacheSize = 4096
 	}
-	keks, err := lru.New[string, []byte](opts.KEKCacheSize)
+	if opts.KEKCacheTTL < 0 {
+		return nil, fmt.Errorf("kek_cache_ttl %s: must not be negative", opts.KEKCacheTTL)
+	}
+	if opts.KEKCacheTTL == 0 {
+		opts.KEKCacheTTL = DefaultKEKCacheTTL
+	}
+	// Expiry is checked on read rather than by the expirable cache, whose
+	// sweeper goroutine can never be stopped.
+	keks, err := lru.New[string, cachedKEK](opts.KEKCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("kek cache: %w", err)
 	}
@@ -133,15 +152,18 @@ func New(store Store, ring *envelope.Keyring, opts Options) (*Service, error) {
 	if opts.ActiveKeyCacheTTL == 0 {
 		opts.ActiveKeyCacheTTL = DefaultActiveKeyCacheTTL
 	}
-	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, log: opts.Logger,
+	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, kekTTL: opts.KEKCacheTTL, log: opts.Logger,
 		protocol: opts.ProjectKeyProtocol, destroyWait: opts.ActiveKeyCacheTTL, reloadKeyring: opts.ReloadKeyring,
 		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers}
-	svc.ring.Store(ring)
+	svc.ring.Store(&masterKeys{ring})
 	return svc, nil
 }
 
 // keyring returns the current master keys.
-func (s *Service) keyring() *envelope.Keyring { return s.ring.Load() }
+func (s *Service) keyring() envelope.MasterKeys { return s.ring.Load().MasterKeys }
+
+// masterKeys boxes the interface for atomic.Pointer.
+type masterKeys struct{ envelope.MasterKeys }
 
 // refreshKeyring re-reads the master keys if a reloader is configured and
 // the last attempt is older than KeyringReloadInterval. A failed reload
@@ -163,10 +185,10 @@ func (s *Service) refreshKeyring() {
 		s.log.Error().Err(err).Msg("reloading master keys; keeping the ones loaded")
 		return
 	}
-	if old := s.ring.Load(); old.ActiveID() != ring.ActiveID() {
+	if old := s.keyring(); old.ActiveID() != ring.ActiveID() {
 		s.log.Info().Str("master_key_id", ring.ActiveID()).Msg("master keys reloaded: new active key")
 	}
-	s.ring.Store(ring)
+	s.ring.Store(&masterKeys{ring})
 }
 
 // Store returns the service's store (for health checks and admin tools).
@@ -183,8 +205,8 @@ func NewID() string { return uuid.NewString() }
 // new one the first time a project stores anything. Concurrent first calls,
 // in this process or another, converge on the one row that won the insert.
 func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, error) {
-	if kek, ok := s.keks.Get(projectID); ok {
-		return kek, nil
+	if c, ok := s.keks.Get(projectID); ok && s.now().Before(c.until) {
+		return c.kek, nil
 	}
 	row, err := s.store.GetProjectKEK(ctx, projectID)
 	if errors.Is(err, ErrNotFound) {
@@ -197,8 +219,14 @@ func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	s.keks.Add(projectID, kek)
+	s.keks.Add(projectID, cachedKEK{kek: kek, until: s.now().Add(s.kekTTL)})
 	return kek, nil
+}
+
+// cachedKEK is an opened project KEK and the time it must be opened again.
+type cachedKEK struct {
+	kek   []byte
+	until time.Time
 }
 
 // openKEK opens a stored KEK, re-reading the master keys once when it was

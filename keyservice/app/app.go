@@ -72,16 +72,17 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	if err := cfg.CheckNoAuthBind(); err != nil {
 		return nil, err
 	}
-	ring, err := LoadKeyring(cfg)
+	keys, err := OpenMasterKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
 	dbconn.RouteDriverLog(log)
 	db, dialect, err := OpenDatabase(ctx, cfg)
 	if err != nil {
+		_ = keys.Close()
 		return nil, err
 	}
-	a := &App{Config: cfg, DB: db, Dialect: dialect, Log: log, closers: []func() error{db.Close}}
+	a := &App{Config: cfg, DB: db, Dialect: dialect, Log: log, closers: []func() error{keys.Close, db.Close}}
 	if err := migrations.Check(db, dialect); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -91,11 +92,12 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
-	a.Service, err = keyservice.New(store, ring, keyservice.Options{
-		Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+	a.Service, err = keyservice.New(store, keys.Keys, keyservice.Options{
+		KEKCacheTTL: cfg.KEKCacheTTL,
+		Logger:      log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL,
-		ReloadKeyring:     func() (*envelope.Keyring, error) { return LoadKeyring(cfg) },
+		ReloadKeyring:     keys.Reload,
 	})
 	if err != nil {
 		_ = a.Close()

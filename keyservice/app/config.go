@@ -12,6 +12,7 @@ import (
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice"
+	"opendev.org/x/arca/keyservice/hsm"
 )
 
 // Config is arca-api's configuration (etc/arca/arca.conf.sample documents
@@ -48,6 +49,15 @@ type Config struct {
 	// MasterKeyFile holds the master keys; ARCA_MASTER_KEYS, when set,
 	// holds them instead (same format, lines or ';'-separated).
 	MasterKeyFile string
+	// MasterKeyBackend is [crypto] master_key_backend: "file" (the key
+	// file or ARCA_MASTER_KEYS) or "pkcs11" (a token, PKCS11; a key file
+	// that exists then still opens the KEKs it sealed until a rewrap).
+	MasterKeyBackend string
+	// PKCS11 is the [pkcs11] section (master_key_backend = pkcs11).
+	PKCS11 hsm.Config
+	// KEKCacheTTL is [crypto] kek_cache_ttl: how long an opened project
+	// KEK stays in memory (keyservice.Options.KEKCacheTTL).
+	KEKCacheTTL time.Duration
 
 	// CryptoProtocol sizes project data keys (aes_128_cbc or aes_256_cbc).
 	CryptoProtocol string
@@ -132,6 +142,8 @@ func ConfigFrom(f *config.File) (Config, error) {
 		MaxPoolSize:        f.Int("database", "max_pool_size", 32, 1, 4096),
 		ConnMaxLifetime:    f.Seconds("database", "connection_recycle_time", time.Hour),
 		MasterKeyFile:      f.String("crypto", "master_key_file", "/etc/arca/master.key"),
+		MasterKeyBackend:   f.Choice("crypto", "master_key_backend", "file", "file", "pkcs11"),
+		KEKCacheTTL:        f.Seconds("crypto", "kek_cache_ttl", keyservice.DefaultKEKCacheTTL),
 		CryptoProtocol:     f.Choice("crypto", "crypto_protocol", "aes_128_cbc", "aes_128_cbc", "aes_256_cbc"),
 		EnforceNewDefaults: f.Bool("oslo_policy", "enforce_new_defaults", true),
 		PolicyFile:         f.String("oslo_policy", "policy_file", ""),
@@ -141,6 +153,16 @@ func ConfigFrom(f *config.File) (Config, error) {
 		BlockDeleteWithConsumers: f.Bool("DEFAULT", "block_delete_with_consumers", true),
 		ActiveKeyCacheTTL:        f.Seconds("project_keys", "active_key_cache_ttl", keyservice.DefaultActiveKeyCacheTTL),
 		Quotas:                   keyservice.Quotas{},
+	}
+	c.PKCS11 = hsm.Config{
+		Library:    f.String("pkcs11", "library_path", ""),
+		TokenLabel: f.String("pkcs11", "token_label", ""),
+		PIN:        f.String("pkcs11", "pin", ""),
+		KeyLabel:   f.String("pkcs11", "key_label", hsm.DefaultKeyLabel),
+		Sessions:   f.Int("pkcs11", "sessions", hsm.DefaultSessions, 2, 1024),
+	}
+	if pin := os.Getenv("ARCA_PKCS11_PIN"); pin != "" {
+		c.PKCS11.PIN = pin
 	}
 	c.AllowInsecureNoAuthBind = f.Bool("DEFAULT", "allow_insecure_noauth_bind", false)
 	c.Metrics = metrics.LoadConfig(f, c.BindPort)
@@ -161,7 +183,13 @@ func ConfigFrom(f *config.File) (Config, error) {
 	if c.DatabaseURL == "" {
 		return c, fmt.Errorf("[database] connection is not set: use e.g. mysql+pymysql://arca:PASSWORD@127.0.0.1/arca or sqlite:////var/lib/arca/arca.sqlite")
 	}
-	if os.Getenv("ARCA_MASTER_KEYS") == "" && c.MasterKeyFile == "" {
+	if c.KEKCacheTTL <= 0 {
+		return c, fmt.Errorf("[crypto] kek_cache_ttl must be more than 0 (default %d)", int(keyservice.DefaultKEKCacheTTL/time.Second))
+	}
+	if c.MasterKeyBackend == "pkcs11" && (c.PKCS11.Library == "" || c.PKCS11.TokenLabel == "") {
+		return c, fmt.Errorf("[crypto] master_key_backend = pkcs11 needs [pkcs11] library_path and token_label")
+	}
+	if c.MasterKeyBackend == "file" && os.Getenv("ARCA_MASTER_KEYS") == "" && c.MasterKeyFile == "" {
 		return c, fmt.Errorf("[crypto] master_key_file is empty and ARCA_MASTER_KEYS is not set")
 	}
 	return c, nil

@@ -86,3 +86,11 @@ func SecretAAD(projectID, secretID string) []byte {
 func ProjectKeyAAD(projectID, keyID string) []byte {
 	return []byte("arca/project-key/v1\x00" + projectID + "\x00" + keyID)
 }
+
+// SealVersion and NonceSize describe Seal's format for a MasterKeys that
+// performs the same AES-256-GCM inside an HSM (package hsm): its sealed KEKs
+// are SealVersion || nonce(NonceSize) || ciphertext || tag(16).
+const (
+	SealVersion = sealVersion
+	NonceSize   = nonceSize
+)

@@ -23,6 +23,7 @@ import (
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/app"
 	"opendev.org/x/arca/keyservice/envelope"
+	"opendev.org/x/arca/keyservice/hsm"
 	"opendev.org/x/arca/migrations"
 )
 
@@ -160,9 +161,11 @@ func dbForce(ctx context.Context, cfg app.Config, args []string, stdout io.Write
 	return nil
 }
 
-// kekRotate appends a new master key to the key file, making it the active
-// one. The file is rewritten atomically (temp file, fsync, rename) with mode
-// 0600; an absent file is created, which is how the first key is made.
+// kekRotate makes a new master key the active one. With the file backend
+// it appends a key to the key file, rewritten atomically (temp file, fsync,
+// rename) with mode 0600; an absent file is created, which is how the first
+// key is made. With master_key_backend = pkcs11 (and no --master-key-file)
+// the key is generated inside the token and never leaves it.
 func kekRotate(configFiles, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("kek rotate", flag.ContinueOnError)
 	path := fs.String("master-key-file", "", "master key file (default: [crypto] master_key_file)")
@@ -174,6 +177,9 @@ func kekRotate(configFiles, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if cfg.MasterKeyBackend == "pkcs11" {
+			return rotateTokenKey(cfg, stdout)
+		}
 		*path = cfg.MasterKeyFile
 	}
 	id, err := RotateMasterKeyFile(*path, rand.Reader, time.Now())
@@ -181,6 +187,22 @@ func kekRotate(configFiles, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "master key %s added to %s and now active; run \"arca-manage kek rewrap\" to move project KEKs to it\n", id, *path)
+	return nil
+}
+
+// rotateTokenKey generates a master key inside the PKCS#11 token.
+func rotateTokenKey(cfg app.Config, stdout io.Writer) error {
+	tok, err := hsm.Open(cfg.PKCS11)
+	if err != nil {
+		return fmt.Errorf("kek rotate: %w", err)
+	}
+	defer tok.Close()
+	id, err := tok.GenerateKey(time.Now())
+	if err != nil {
+		return fmt.Errorf("kek rotate: %w", err)
+	}
+	fmt.Fprintf(stdout, "master key %s generated in PKCS#11 token %q (sensitive, not extractable) and now active; "+
+		"run \"arca-manage kek rewrap\" to move project KEKs to it\n", id, cfg.PKCS11.TokenLabel)
 	return nil
 }
 
@@ -256,10 +278,12 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 
 // kekRewrap reseals every project KEK with the active master key.
 func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) error {
-	ring, err := app.LoadKeyring(cfg)
+	keys, err := app.OpenMasterKeys(cfg)
 	if err != nil {
 		return err
 	}
+	defer keys.Close()
+	ring := keys.Keys
 	db, store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

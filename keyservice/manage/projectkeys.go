@@ -63,17 +63,18 @@ func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, 
 	if err != nil {
 		return err
 	}
-	ring, err := app.LoadKeyring(cfg)
+	keys, err := app.OpenMasterKeys(cfg)
 	if err != nil {
 		return err
 	}
+	defer keys.Close()
 	db, store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
+	svc, err := keyservice.New(store, keys.Keys, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL})
 	if err != nil {
 		return err
