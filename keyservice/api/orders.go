@@ -82,6 +82,17 @@ func decodeOrderSpec(body []byte) (keyservice.OrderSpec, error) {
 	if m.BitLength, err = optInt(rawMeta, "bit_length", 1, keyservice.MaxBitLength); err != nil {
 		return spec, err
 	}
+	// The passphrase of an asymmetric order goes to the service, never into
+	// the stored (and echoed) meta. Barbican accepts a non-string one and
+	// fails the order; the service does the same.
+	if raw, ok := rawMeta["passphrase"]; ok && !isNull(raw) {
+		var p string
+		if json.Unmarshal(raw, &p) != nil {
+			spec.PassphraseNotString = true
+		} else if p != "" {
+			spec.Passphrase = []byte(p)
+		}
+	}
 	if m.Expiration != nil {
 		if strings.TrimSpace(*m.Expiration) == "" {
 			m.Expiration = nil
