@@ -23,8 +23,8 @@ type orderView struct {
 	OrderRef         string               `json:"order_ref"`
 	SecretRef        string               `json:"secret_ref,omitempty"`
 	ContainerRef     string               `json:"container_ref,omitempty"`
-	SubStatus        string               `json:"sub_status"`
-	SubStatusMessage string               `json:"sub_status_message"`
+	SubStatus        string               `json:"sub_status,omitempty"`
+	SubStatusMessage string               `json:"sub_status_message,omitempty"`
 	ErrorStatusCode  string               `json:"error_status_code,omitempty"`
 	ErrorReason      string               `json:"error_reason,omitempty"`
 }
@@ -33,9 +33,13 @@ func (s *Server) renderOrder(c echo.Context, o *keyservice.Order) orderView {
 	v := orderView{
 		Created: FormatTimestamp(o.Created), Updated: FormatTimestamp(o.Updated),
 		Status: o.Status, Type: o.Type, Meta: o.Meta, CreatorID: nullable(o.CreatorID),
-		OrderRef:  s.baseURL(c) + "/v1/orders/" + o.ID,
-		SubStatus: "Unknown", SubStatusMessage: "Unknown",
+		OrderRef:        s.baseURL(c) + "/v1/orders/" + o.ID,
 		ErrorStatusCode: o.ErrorStatusCode, ErrorReason: o.ErrorReason,
+	}
+	// Barbican's worker sets sub_status only on the orders it completed;
+	// an ERROR order shows none.
+	if o.Status != keyservice.StatusError {
+		v.SubStatus, v.SubStatusMessage = "Unknown", "Unknown"
 	}
 	if o.SecretID != "" {
 		v.SecretRef = s.secretRef(c, o.SecretID)
