@@ -79,7 +79,9 @@ enforce_scope = False
 	}
 	b.Proc = StartProc(t, nil, "uwsgi", "--plugin", "python3", "--http-socket", fmt.Sprintf("127.0.0.1:%d", port),
 		"--paste", "config:"+pastePath, "--no-default-app", "--master", "--processes", "1", "--threads", "4",
-		"--enable-threads", "--lazy-apps", "--die-on-term", "--buffer-size", "65535", "--env", "HOME="+home)
+		"--enable-threads", "--lazy-apps", "--die-on-term", "--buffer-size", "65535", "--env", "HOME="+home,
+		// uwsgi's http-socket does not keep connections alive reliably.
+		"--add-header", "Connection: close")
 	// The version document answers 300 (Multiple Choices) once the app is
 	// loaded; the first load takes seconds.
 	c := &http.Client{Timeout: 2 * time.Second}

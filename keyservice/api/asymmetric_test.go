@@ -238,7 +238,9 @@ func orderShape(o map[string]any) map[string]any {
 	for k, v := range meta {
 		// Barbican echoes absent name and expiration as null and the
 		// passphrase as sent; Arca omits both (docs/compatibility.md).
-		if v != nil && k != "passphrase" {
+		// Arca also drops the keys it does not know (pass_phrase, which
+		// python-barbicanclient sends and Barbican ignores).
+		if v != nil && k != "passphrase" && k != "pass_phrase" {
 			m[k] = v
 		}
 	}

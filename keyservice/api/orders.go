@@ -106,6 +106,10 @@ func decodeOrderSpec(body []byte) (keyservice.OrderSpec, error) {
 				return spec, invalid("Invalid date for 'expiration'.")
 			}
 			spec.Expiration = &t
+			// Barbican's validator replaces the date by the parsed one, which
+			// the order's meta then shows as naive UTC with microseconds.
+			normalized := t.UTC().Format("2006-01-02T15:04:05.000000")
+			m.Expiration = &normalized
 		}
 	}
 	return spec, nil
