@@ -147,6 +147,8 @@ func (s *Service) fulfilAsymmetricOrder(ctx context.Context, caller Caller, o *O
 		s.orderFailed(o, err)
 		return
 	}
+	// Once sealed into its secret, the private key need not linger here.
+	defer clear(pair.privatePEM)
 	c, err := s.storeKeyPair(ctx, caller, o, spec, pair)
 	if errors.Is(err, ErrForbidden) {
 		// Over the secrets or containers quota: the client's problem.

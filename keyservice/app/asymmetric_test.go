@@ -87,7 +87,7 @@ func TestAsymmetricOrdersRealStack(t *testing.T) {
 	// gophercloud, with a passphrase.
 	const pass = "tr0ub4dor&3"
 	withPass, err := orders.Create(ctx, km, asymmetricOpts{map[string]any{
-		"name": "gc-protected", "algorithm": "rsa", "bit_length": 3072, "passphrase": pass}}).Extract()
+		"name": "gc-protected", "algorithm": "rsa", "bit_length": 2048, "passphrase": pass}}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestAsymmetricOrdersRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.CheckRSAKeyPair(t, payloads["public_key"], opened, 3072)
+	testenv.CheckRSAKeyPair(t, payloads["public_key"], opened, 2048)
 
 	// The real CLI through the catalog, as member demo.
 	demo := openstackCLI(t, env, testenv.UserDemo, region)
