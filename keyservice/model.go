@@ -63,8 +63,9 @@ const (
 	OrderTypeAsymmetric = "asymmetric"
 )
 
-// Order is a request to generate a secret. Arca completes orders
-// synchronously, so an order is ACTIVE with a SecretID, or ERROR with an
+// Order is a request to generate a secret (key) or a key pair
+// (asymmetric). Arca completes orders synchronously, so an order is ACTIVE
+// with a SecretID (key) or a ContainerID (asymmetric), or ERROR with an
 // error code and reason, by the time its creation returns.
 type Order struct {
 	ID        string
@@ -72,7 +73,8 @@ type Order struct {
 	CreatorID string
 	Type      string
 	Status    string
-	// Meta is the order's "meta" object exactly as accepted (only known keys).
+	// Meta is the order's "meta" object as accepted: only known keys, never
+	// an asymmetric order's passphrase (OrderSpec.Passphrase).
 	Meta            OrderMeta
 	SecretID        string // set when a key order completed
 	ContainerID     string // set when an asymmetric order completed

@@ -14,6 +14,13 @@ type OrderSpec struct {
 	Type       string
 	Meta       OrderMeta
 	Expiration *time.Time
+	// Passphrase protects an asymmetric order's private key; nil or empty
+	// means none. It is never part of Meta: Meta is stored in the clear and
+	// shown to every reader of the order.
+	Passphrase []byte
+	// PassphraseNotString is set when the client sent a passphrase that is
+	// not a JSON string: Barbican accepts such an order and fails it.
+	PassphraseNotString bool
 }
 
 // symmetricSizes are the key sizes Arca generates per algorithm.
@@ -22,32 +29,25 @@ var symmetricSizes = map[string]map[int]bool{
 }
 
 // CreateOrder records an order and fulfils it at once: Arca has no queue, so
-// a key order is ACTIVE with its secret, or ERROR with the reason, when this
-// returns. Malformed orders are refused outright (400); well-formed orders
-// Arca cannot fulfil (an unsupported algorithm) become ERROR orders, as in
-// Barbican.
+// an order is ACTIVE with its secret (key) or container (asymmetric), or
+// ERROR with the reason, when this returns. Malformed orders are refused
+// outright (400); well-formed orders Arca cannot fulfil (an unsupported
+// algorithm) become ERROR orders, as in Barbican.
 func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec) (*Order, error) {
-	if spec.Type != OrderTypeKey {
-		if spec.Type == OrderTypeAsymmetric {
-			return nil, Errorf(ErrInvalid, "Asymmetric orders are not supported by this key manager.")
-		}
-		return nil, Errorf(ErrInvalid, "Invalid order type: must be 'key'.")
+	var err error
+	switch spec.Type {
+	case OrderTypeKey:
+		err = validateKeyOrder(spec.Meta)
+	case OrderTypeAsymmetric:
+		err = validateAsymmetricOrder(spec.Meta)
+	default:
+		err = Errorf(ErrInvalid, "Invalid order type: must be 'key' or 'asymmetric'.")
 	}
-	m := spec.Meta
-	if m.Algorithm == nil || *m.Algorithm == "" {
-		return nil, Errorf(ErrInvalid, "Invalid extra data: 'algorithm' is a required property.")
+	if err != nil {
+		return nil, err
 	}
-	if m.BitLength == nil {
-		return nil, Errorf(ErrInvalid, "Invalid extra data: 'bit_length' is a required property.")
-	}
-	if *m.BitLength <= 0 || *m.BitLength > MaxBitLength || *m.BitLength%8 != 0 {
-		return nil, Errorf(ErrInvalid, "Invalid extra data: 'bit_length' must be a positive multiple of 8.")
-	}
-	if m.Name != nil && len(*m.Name) > MaxNameLength {
+	if spec.Meta.Name != nil && len(*spec.Meta.Name) > MaxNameLength {
 		return nil, Errorf(ErrInvalid, "Invalid name: longer than %d characters.", MaxNameLength)
-	}
-	if m.PayloadContentType != nil && *m.PayloadContentType != ContentTypeBinary {
-		return nil, Errorf(ErrInvalid, "Invalid payload_content_type: key orders produce application/octet-stream.")
 	}
 	now := s.Now()
 	if spec.Expiration != nil && !spec.Expiration.After(now) {
@@ -56,19 +56,48 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 	if err := s.checkQuota(ctx, caller.ProjectID, QuotaOrders); err != nil {
 		return nil, err
 	}
+	if spec.Type == OrderTypeAsymmetric {
+		// Waits for a key-generation slot before the order exists, so a
+		// caller who gives up leaves no PENDING order behind.
+		release, err := acquireKeygen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	o := &Order{
 		ID: NewID(), ProjectID: caller.ProjectID, CreatorID: caller.UserID,
-		Type: spec.Type, Status: StatusPending, Meta: m, Created: now, Updated: now,
+		Type: spec.Type, Status: StatusPending, Meta: spec.Meta, Created: now, Updated: now,
 	}
 	if err := s.store.CreateOrder(ctx, o); err != nil {
 		return nil, fmt.Errorf("storing order: %w", err)
 	}
-	s.fulfilKeyOrder(ctx, caller, o, spec.Expiration)
+	if spec.Type == OrderTypeAsymmetric {
+		s.fulfilAsymmetricOrder(ctx, caller, o, spec)
+	} else {
+		s.fulfilKeyOrder(ctx, caller, o, spec.Expiration)
+	}
 	o.Updated = s.Now()
 	if err := s.store.UpdateOrder(ctx, o); err != nil {
 		return nil, fmt.Errorf("storing order result: %w", err)
 	}
 	return o, nil
+}
+
+func validateKeyOrder(m OrderMeta) error {
+	if m.Algorithm == nil || *m.Algorithm == "" {
+		return Errorf(ErrInvalid, "Invalid extra data: 'algorithm' is a required property.")
+	}
+	if m.BitLength == nil {
+		return Errorf(ErrInvalid, "Invalid extra data: 'bit_length' is a required property.")
+	}
+	if *m.BitLength <= 0 || *m.BitLength > MaxBitLength || *m.BitLength%8 != 0 {
+		return Errorf(ErrInvalid, "Invalid extra data: 'bit_length' must be a positive multiple of 8.")
+	}
+	if m.PayloadContentType != nil && *m.PayloadContentType != ContentTypeBinary {
+		return Errorf(ErrInvalid, "Invalid payload_content_type: key orders produce application/octet-stream.")
+	}
+	return nil
 }
 
 // fulfilKeyOrder generates the key; failures are recorded on the order.

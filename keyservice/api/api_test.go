@@ -565,7 +565,7 @@ func TestBadInput(t *testing.T) {
 			{"metadata not object", "PUT", "/v1/secrets/" + existing + "/metadata", `{"metadata":[1]}`, nil, 400, `Invalid metadata: expected {"metadata": {"key": "value", ...}}.`},
 			{"metadatum missing value", "POST", "/v1/secrets/" + existing + "/metadata", `{"key":"a"}`, nil, 400, "Invalid metadata: 'key' and 'value' are required strings."},
 			{"order no type", "POST", "/v1/orders", `{"meta":{"algorithm":"aes","bit_length":256}}`, nil, 400, "Invalid order: 'type' is a required property."},
-			{"order bad type", "POST", "/v1/orders", `{"type":"certificate","meta":{}}`, nil, 400, "Invalid order type: must be 'key'."},
+			{"order bad type", "POST", "/v1/orders", `{"type":"certificate","meta":{}}`, nil, 400, "Invalid order type: must be 'key' or 'asymmetric'."},
 			{"order no meta", "POST", "/v1/orders", `{"type":"key"}`, nil, 400, "Invalid order: 'meta' is a required property."},
 			{"order no algorithm", "POST", "/v1/orders", `{"type":"key","meta":{"bit_length":256}}`, nil, 400, "Invalid extra data: 'algorithm' is a required property."},
 			{"order no bits", "POST", "/v1/orders", `{"type":"key","meta":{"algorithm":"aes"}}`, nil, 400, "Invalid extra data: 'bit_length' is a required property."},

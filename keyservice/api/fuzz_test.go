@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/url"
 	"testing"
 )
@@ -36,9 +38,22 @@ func FuzzDecodeOrderSpec(f *testing.F) {
 	f.Add([]byte(`{"type":"key","meta":{"algorithm":"aes","bit_length":256,"mode":"cbc"}}`))
 	f.Add([]byte(`{"type":"key","meta":{"expiration":"2030-01-01T00:00:00Z","bit_length":1e3}}`))
 	f.Add([]byte(`{"meta":null}`))
+	f.Add([]byte(`{"type":"asymmetric","meta":{"algorithm":"rsa","bit_length":2048,"passphrase":"pw"}}`))
+	f.Add([]byte(`{"type":"asymmetric","meta":{"algorithm":"rsa","bit_length":2048,"passphrase":["a"],"pass_phrase":1}}`))
+	f.Add([]byte(`{"type":"asymmetric","meta":{"passphrase":"\u0000"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, err := decodeOrderSpec(body)
+		spec, err := decodeOrderSpec(body)
 		requireClientError(t, err)
+		// The passphrase is carried apart from the meta, which is stored
+		// and shown: no passphrase ever reaches it.
+		if err == nil && len(spec.Passphrase) > 0 {
+			if meta, _ := json.Marshal(spec.Meta); bytes.Contains(meta, []byte("passphrase")) {
+				t.Fatalf("meta holds the passphrase: %s", meta)
+			}
+		}
+		if err == nil && spec.PassphraseNotString && spec.Passphrase != nil {
+			t.Fatal("a passphrase both refused and kept")
+		}
 	})
 }
 

@@ -23,8 +23,8 @@ type orderView struct {
 	OrderRef         string               `json:"order_ref"`
 	SecretRef        string               `json:"secret_ref,omitempty"`
 	ContainerRef     string               `json:"container_ref,omitempty"`
-	SubStatus        string               `json:"sub_status"`
-	SubStatusMessage string               `json:"sub_status_message"`
+	SubStatus        string               `json:"sub_status,omitempty"`
+	SubStatusMessage string               `json:"sub_status_message,omitempty"`
 	ErrorStatusCode  string               `json:"error_status_code,omitempty"`
 	ErrorReason      string               `json:"error_reason,omitempty"`
 }
@@ -33,9 +33,13 @@ func (s *Server) renderOrder(c echo.Context, o *keyservice.Order) orderView {
 	v := orderView{
 		Created: FormatTimestamp(o.Created), Updated: FormatTimestamp(o.Updated),
 		Status: o.Status, Type: o.Type, Meta: o.Meta, CreatorID: nullable(o.CreatorID),
-		OrderRef:  s.baseURL(c) + "/v1/orders/" + o.ID,
-		SubStatus: "Unknown", SubStatusMessage: "Unknown",
+		OrderRef:        s.baseURL(c) + "/v1/orders/" + o.ID,
 		ErrorStatusCode: o.ErrorStatusCode, ErrorReason: o.ErrorReason,
+	}
+	// Barbican's worker sets sub_status only on the orders it completed;
+	// an ERROR order shows none.
+	if o.Status != keyservice.StatusError {
+		v.SubStatus, v.SubStatusMessage = "Unknown", "Unknown"
 	}
 	if o.SecretID != "" {
 		v.SecretRef = s.secretRef(c, o.SecretID)
@@ -82,6 +86,17 @@ func decodeOrderSpec(body []byte) (keyservice.OrderSpec, error) {
 	if m.BitLength, err = optInt(rawMeta, "bit_length", 1, keyservice.MaxBitLength); err != nil {
 		return spec, err
 	}
+	// The passphrase of an asymmetric order goes to the service, never into
+	// the stored (and echoed) meta. Barbican accepts a non-string one and
+	// fails the order; the service does the same.
+	if raw, ok := rawMeta["passphrase"]; ok && !isNull(raw) {
+		var p string
+		if json.Unmarshal(raw, &p) != nil {
+			spec.PassphraseNotString = true
+		} else if p != "" {
+			spec.Passphrase = []byte(p)
+		}
+	}
 	if m.Expiration != nil {
 		if strings.TrimSpace(*m.Expiration) == "" {
 			m.Expiration = nil
@@ -91,6 +106,10 @@ func decodeOrderSpec(body []byte) (keyservice.OrderSpec, error) {
 				return spec, invalid("Invalid date for 'expiration'.")
 			}
 			spec.Expiration = &t
+			// Barbican's validator replaces the date by the parsed one, which
+			// the order's meta then shows as naive UTC with microseconds.
+			normalized := t.UTC().Format("2006-01-02T15:04:05.000000")
+			m.Expiration = &normalized
 		}
 	}
 	return spec, nil

@@ -285,6 +285,11 @@ func payloadType(accept, stored string, payload []byte) (string, error) {
 		if err != nil {
 			continue
 		}
+		if mt == stored && (mt == keyservice.ContentTypePKCS8 || mt == keyservice.ContentTypePKIX) {
+			// Barbican serves a secret in the binary type it was stored as
+			// (an asymmetric order's private key as application/pkcs8).
+			return stored, nil
+		}
 		switch mt {
 		case keyservice.ContentTypeText:
 			if !utf8.Valid(payload) {
