@@ -37,6 +37,7 @@ for ((round = 1; round <= rounds; round++)); do
 done | grep '^Benchmark' | tee "$tmp/out"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+status=0
 awk '
 function metric(line, unit,   i, n, f) {
   n = split(line, f, /[ \t]+/)
@@ -83,4 +84,11 @@ END {
   }
   printf "\nissue 23 targets (pipeline vs plain): %s\n", (missed ? "FAIL" : "PASS")
   exit missed
-}' ROUNDS="$rounds" "$tmp/out"
+}' ROUNDS="$rounds" "$tmp/out" || status=$?
+# A 100 µs target cannot be read off a machine whose CPUs are shared: say so
+# beside the verdict rather than let a PASS (or FAIL) pass for evidence.
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+	echo "bench-pipeline: load average $load on $(nproc) CPUs: other work shares them, so these figures and PASS/FAIL lines say little; rerun on an idle machine"
+fi
+exit "$status"
