@@ -17,12 +17,15 @@
 //
 // TestSwiftDiffWholePath (swiftdiff_*_test.go) is the whole-path
 // differential harness: a corpus of request scripts (data, in
-// swiftdiff_corpus_test.go) sent as a Keystone user both through
-// arca-swift-filter, a Swift proxy and arca-object-servers, and through a
+// swiftdiff_corpus_test.go) sent as a Keystone user through both shapes of
+// arca (arca-swift-filter in front of a Swift proxy; the arca middleware in
+// a Swift proxy's pipeline), each to arca-object-servers, and through a
 // Swift proxy of the same configuration to the stack's Python object
-// servers; the answers are compared and every difference must be listed,
-// with its reason, in swiftdiff_explained_test.go (docs/compatibility.md
-// for those kept on purpose).
+// servers; each shape's answers are compared with Swift's and every
+// difference must be listed, with its reason and the shapes it holds for,
+// in swiftdiff_explained_test.go (docs/compatibility.md for those kept on
+// purpose). TestKeyServiceOutageRealStack runs through both shapes too
+// (envOptions.shape).
 //
 // It is not a benchmark and not a unit test: each step checks behaviour a
 // user can see (status codes, checksums, bytes on disk, catalog entries).

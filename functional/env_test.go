@@ -33,18 +33,22 @@ func md5hex(b []byte) string {
 
 // env is the private deployment of the scenario.
 type env struct {
-	t        *testing.T
-	ks       *testenv.KeystoneEnv
-	tag      string
-	work     string
-	bins     string
-	region   string
-	svcName  string
-	apiURL   string
-	apiConf  string
-	api      *testenv.Proc
-	apiLog   *testenv.LogBuffer
-	filter   string // URL of arca-swift-filter
+	t       *testing.T
+	ks      *testenv.KeystoneEnv
+	tag     string
+	work    string
+	bins    string
+	region  string
+	svcName string
+	apiURL  string
+	apiConf string
+	api     *testenv.Proc
+	apiLog  *testenv.LogBuffer
+	filter  string // URL of arca-swift-filter
+	// entry is where clients' requests go: filter, or, for the pipeline
+	// shape (envOptions.shape), the Swift proxy with the arca middleware.
+	entry    string
+	shape    string
 	proxy    string // URL of the private swift-proxy-server
 	devices  []string
 	users    map[string]*user
@@ -84,6 +88,12 @@ type envOptions struct {
 	// apiActiveKeyTTL, when set, is arca-api's [project_keys]
 	// active_key_cache_ttl instead of cacheTTL.
 	apiActiveKeyTTL int
+	// shape is the arca shape clients' requests go through: shapeProxy
+	// (the default: arca-swift-filter in front of the proxy) or
+	// shapePipeline (a second proxy on the same object servers with the
+	// arca middleware in its pipeline, asking arca-swift-filter's
+	// decision socket, which reaches the key service at keyURL).
+	shape string
 }
 
 type user struct {
@@ -97,7 +107,7 @@ func (e *env) swift(u *user, dir string, args ...string) (string, error) {
 	return testenv.Run(nil, dir, "swift", full...)
 }
 
-func (e *env) storage(project string) string { return e.filter + "/v1/AUTH_" + project }
+func (e *env) storage(project string) string { return e.entry + "/v1/AUTH_" + project }
 
 // manage runs arca-manage with the private arca-api's configuration.
 func (e *env) manage(args ...string) (string, error) {
@@ -352,6 +362,10 @@ error_cache_ttl = %[5]d
 	e.logs["arca-swift-filter"] = fl
 	e.filterProc = testenv.StartProc(t, fl, filepath.Join(e.bins, "arca-swift-filter"), "--config-file", fconf)
 	e.filterProc.WaitHealthy(t, e.filter+"/healthcheck")
+	e.entry, e.shape = e.filter, shapeProxy
+	if o.shape == shapePipeline {
+		e.startPipeline(swiftDir, cluster.RingDir, o.cacheTTL)
+	}
 
 	e.users = map[string]*user{}
 	for _, who := range []string{testenv.UserDemo, testenv.UserAlt} {
@@ -360,6 +374,19 @@ error_cache_ttl = %[5]d
 		e.users[who] = u
 	}
 	return e
+}
+
+// startPipeline starts the pipeline shape's entry: arca-swift-filter's
+// decision socket (as arca-filter, the key service at keyURL) and a Swift
+// proxy on the object servers' rings with the arca middleware asking it.
+func (e *env) startPipeline(swiftDir, ringDir string, cacheTTL int) {
+	e.t.Helper()
+	dec, sock := testenv.StartDecisionSocket(e.t, e.ks, testenv.DecisionSocketOptions{Work: e.work, KeyServiceURL: e.keyURL, CacheTTL: cacheTTL})
+	e.logs["arca-swift-filter pipeline"] = dec.Log
+	p, u := testenv.StartPipelineProxy(e.t, swiftDir, ringDir, e.work, "proxy-pipeline", sock)
+	p.WaitHealthy(e.t, u+"/healthcheck")
+	e.logs["swift-proxy-server pipeline"] = p.Log
+	e.entry, e.shape = u, shapePipeline
 }
 
 // startAPI (re)starts arca-api from its configuration.

@@ -15,16 +15,24 @@ import (
 )
 
 // TestKeyServiceOutageRealStack is issue 9's "key service unreachable for
-// longer than the cache TTLs" on the whole Swift path: the filter and both
-// object servers reach arca-api through a testenv.TCPProxy (the URL registered in
-// the catalog) with 2 s key caches. The proxy is cut for longer than the
+// longer than the cache TTLs" on the whole Swift path, through each shape
+// of arca (the reverse proxy, the pipeline middleware): the filter (or the
+// decision socket's process) and both object servers reach arca-api
+// through a testenv.TCPProxy (the URL registered in the catalog) with 2 s
+// key caches. The proxy is cut for longer than the
 // caches: object GETs answer 503 (never 200 with other bytes, never 500)
 // and a PUT answers 503 with nothing written on either device; restored,
 // the same processes serve every object byte for byte again.
 func TestKeyServiceOutageRealStack(t *testing.T) {
+	for _, shape := range []string{shapeProxy, shapePipeline} {
+		t.Run(shape, func(t *testing.T) { keyServiceOutage(t, shape) })
+	}
+}
+
+func keyServiceOutage(t *testing.T, shape string) {
 	const ttl = 2 // seconds, every key cache of the filter and object servers
 	var kp *testenv.TCPProxy
-	e := newEnvWith(t, envOptions{cacheTTL: ttl, keyServiceURL: func(apiAddr string) string {
+	e := newEnvWith(t, envOptions{cacheTTL: ttl, shape: shape, keyServiceURL: func(apiAddr string) string {
 		kp = testenv.StartTCPProxy(t, apiAddr)
 		return "http://" + kp.Addr
 	}})
@@ -134,12 +142,16 @@ func TestKeyServiceOutageRealStack(t *testing.T) {
 }
 
 // keyServiceHealth checks the operators' view of the key service: the
-// detailed health check of the filter and of every object server reports
+// detailed health check of the filter (in the reverse-proxy shape: the
+// pipeline's decision process serves no HTTP) and of every object server reports
 // it ok (200), or not ok (503) while it is out of reach, and shows no
 // address (not even the key service's, keyAddr) nor any URL.
 func keyServiceHealth(t *testing.T, e *env, when string, wantOK bool, keyAddr string) {
 	t.Helper()
-	services := map[string]string{"arca-swift-filter": e.filter}
+	services := map[string]string{}
+	if e.shape == shapeProxy {
+		services["arca-swift-filter"] = e.filter
+	}
 	for i, u := range e.objURLs {
 		services[fmt.Sprintf("arca-object-server %d", i+1)] = u
 	}

@@ -125,11 +125,16 @@ func pathEscape(name string) string {
 }
 
 // explainedDiff is a difference kept (or being fixed elsewhere). It
-// matches a difference when every one of its set fields does: the case,
+// matches a difference when the shape compared is one of its shapes and
+// every one of its other set fields does: the case,
 // the step indexes, the method, the field ("status", "body",
 // "header:Name"), and regular expressions that the whole arca and swift
 // values, and the "arca/swift" statuses, must match.
 type explainedDiff struct {
+	// shapes are the arca shapes (shapeProxy, shapePipeline) it holds
+	// for; required: a difference that one shape's HTTP server makes is
+	// no excuse for the other shape.
+	shapes   []string
 	caseName string
 	steps    []int
 	method   string
@@ -148,6 +153,7 @@ type explainedDiff struct {
 
 // diffSeen is one field that differs.
 type diffSeen struct {
+	shape    string
 	caseName string
 	step     int
 	method   string
@@ -181,7 +187,8 @@ func fullMatch(pattern, s string) bool {
 // d, or -1.
 func explain(d diffSeen) int {
 	for k, e := range explainedDiffs {
-		if e.caseName != "" && e.caseName != d.caseName || e.steps != nil && !slices.Contains(e.steps, d.step) ||
+		if !slices.Contains(e.shapes, d.shape) ||
+			e.caseName != "" && e.caseName != d.caseName || e.steps != nil && !slices.Contains(e.steps, d.step) ||
 			e.method != "" && e.method != d.method || e.field != "" && e.field != d.field {
 			continue
 		}

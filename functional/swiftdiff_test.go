@@ -16,26 +16,36 @@ import (
 )
 
 // TestSwiftDiffWholePath sends the corpus (swiftdiff_corpus_test.go) as a
-// Swift user with a Keystone token to two deployments and compares what a
-// Swift client reads of the answers:
+// Swift user with a Keystone token to three deployments and compares what
+// a Swift client reads of each arca shape's answers with plain Swift's:
 //
-//   - arca: arca-swift-filter → swift-proxy-server → two arca-object-servers
-//     (with an arca-api of their own);
+//   - reverse-proxy: arca-swift-filter → swift-proxy-server → two
+//     arca-object-servers (with an arca-api of their own);
+//   - pipeline: swift-proxy-server with the arca middleware in its
+//     pipeline (asking arca-swift-filter's decision socket) → the same
+//     arca-object-servers;
 //   - swift: swift-proxy-server → the stack's Python object servers.
 //
-// Both proxies are written by testenv.WholePathProxyConfig from the stack's
-// configuration and differ only in their object ring, so a difference is
-// the object tier's or the filter's. Accounts and containers are the
-// stack's for both: each target's containers have names of their own
-// (pd-<tag>-a-NN, pd-<tag>-b-NN, the same length), normalized to {T}
+// The proxies are written by testenv.WholePathProxyConfig from the stack's
+// configuration and differ only in their object ring (and, for the
+// pipeline shape, the arca middleware), so a difference is the object
+// tier's or the filter's. Accounts and containers are the stack's for all:
+// each target's containers have names of their own (pd-<tag>-a-NN,
+// pd-<tag>-b-NN, pd-<tag>-c-NN, the same length), normalized to {T}
 // before comparing. Differences kept on purpose are in explainedDiffs,
-// each pointing at docs/compatibility.md; any other fails the test.
+// each naming the shapes it holds for and pointing at
+// docs/compatibility.md; any other fails the test, and so does one
+// explained for a shape but not seen on it.
 func TestSwiftDiffWholePath(t *testing.T) {
+	start := time.Now()
 	d := startDiffTargets(t)
+	started := time.Now()
 	corpus := diffCorpus()
-	results := make([][2][]exchange, len(corpus))
+	results := make([][numTargets][]exchange, len(corpus))
 	var g errgroup.Group
-	g.SetLimit(4)
+	// Three targets, four cases at a time: the 2 cores are the limit, not
+	// the proxies' workers.
+	g.SetLimit(6)
 	for i, c := range corpus {
 		for ti := range d.targets {
 			g.Go(func() error {
@@ -45,23 +55,49 @@ func TestSwiftDiffWholePath(t *testing.T) {
 		}
 	}
 	_ = g.Wait()
+	t.Logf("whole path: targets started in %.1fs, corpus run on the three in %.1fs",
+		started.Sub(start).Seconds(), time.Since(started).Seconds())
 
 	var r diffReport
 	for i, c := range corpus {
 		var line []string
 		for si := range c.steps {
-			a, b := d.view(0, results[i][0][si]), d.view(1, results[i][1][si])
-			r.compare(c.name, si, c.steps[si], a, b)
-			line = append(line, statusPair(a.status, b.status))
+			var v [numTargets]view
+			for ti := range d.targets {
+				v[ti] = d.view(ti, results[i][ti][si])
+			}
+			for _, ti := range arcaShapes {
+				r.compare(d.targets[ti].name, c.name, si, c.steps[si], v[ti], v[targetSwift])
+			}
+			line = append(line, statusTriple(v[targetProxy].status, v[targetSwift].status, v[targetPipeline].status))
 		}
 		// What each step answered, so that a reader sees the corpus
-		// exercise what it means to (swift, or arca/swift where they differ).
+		// exercise what it means to (swift, or reverse-proxy/swift/pipeline
+		// where they differ).
 		t.Logf("%s: %s", c.name, strings.Join(line, " "))
 	}
 	r.check(t)
 }
 
-// diffTarget is one of the two deployments.
+// The targets, by index: the two shapes of arca and plain Swift, the
+// reference both are compared with.
+const (
+	targetProxy = iota
+	targetSwift
+	targetPipeline
+	numTargets
+)
+
+// Shape names, as explainedDiff.shapes spell them.
+const (
+	shapeProxy    = "reverse-proxy"
+	shapePipeline = "pipeline"
+)
+
+// arcaShapes are the targets compared with plain Swift.
+var arcaShapes = []int{targetProxy, targetPipeline}
+
+// diffTarget is one of the deployments.
 type diffTarget struct {
 	name string
 	url  string
@@ -74,7 +110,7 @@ type diffUser struct{ token, project string }
 
 type diffTargets struct {
 	t        *testing.T
-	targets  [2]diffTarget
+	targets  [numTargets]diffTarget
 	demo     diffUser
 	alt      diffUser
 	deleteAt string
@@ -82,7 +118,7 @@ type diffTargets struct {
 	// names or times (the ETags of SLO manifests, which list their
 	// segments' paths and times), replaced by a placeholder to compare.
 	mu       sync.Mutex
-	volatile [2]map[string]bool
+	volatile [numTargets]map[string]bool
 }
 
 // noteVolatile records the manifest ETags in x, an answer of target ti to s.
@@ -112,7 +148,9 @@ func (d *diffTargets) volatileValues(ti int) []string {
 	return out
 }
 
-// startDiffTargets brings up both deployments.
+// startDiffTargets brings up the three deployments. Both arca shapes
+// share one object tier (and its arca-api); their containers' names keep
+// them apart.
 func startDiffTargets(t *testing.T) *diffTargets {
 	t.Helper()
 	ks := testenv.LoadKeystone(t)
@@ -120,23 +158,29 @@ func startDiffTargets(t *testing.T) *diffTargets {
 	testenv.RequireTools(t, "swift-proxy-server")
 	work := t.TempDir()
 	stack := testenv.StartObjectStack(t, testenv.ClusterOptions{Work: work, PartPower: 6})
+	_, sock := testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: stack.API.URL})
 	arcaProxy, arcaURL := testenv.StartWholePathProxy(t, swiftDir, stack.RingDir, work, "proxy-arca")
 	swiftProxy, swiftURL := testenv.StartWholePathProxy(t, swiftDir, swiftDir, work, "proxy-swift")
+	pipeProxy, pipeURL := testenv.StartPipelineProxy(t, swiftDir, stack.RingDir, work, "proxy-pipeline", sock)
 	arcaProxy.WaitHealthy(t, arcaURL+"/healthcheck")
 	swiftProxy.WaitHealthy(t, swiftURL+"/healthcheck")
+	pipeProxy.WaitHealthy(t, pipeURL+"/healthcheck")
 	_, filterURL := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: arcaURL, KeyServiceURL: stack.API.URL})
 
 	tag := testenv.RandomHex(t, 5)
 	d := &diffTargets{t: t,
-		targets: [2]diffTarget{
-			{name: "arca", url: filterURL, prefix: "pd-" + tag + "-a"},
-			{name: "swift", url: swiftURL, prefix: "pd-" + tag + "-b"},
+		targets: [numTargets]diffTarget{
+			targetProxy:    {name: shapeProxy, url: filterURL, prefix: "pd-" + tag + "-a"},
+			targetSwift:    {name: "swift", url: swiftURL, prefix: "pd-" + tag + "-b"},
+			targetPipeline: {name: shapePipeline, url: pipeURL, prefix: "pd-" + tag + "-c"},
 		},
 		demo:     diffUser{token: stack.Token, project: stack.Project},
 		deleteAt: strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10),
 	}
 	d.alt.token, d.alt.project = ks.ScopedToken(t, testenv.UserAlt)
-	t.Cleanup(func() { d.cleanup(arcaURL, swiftURL) })
+	// Each target's containers are removed through a proxy with no arca
+	// in front (the arca tier's plain proxy for both shapes).
+	t.Cleanup(func() { d.cleanup([numTargets]string{arcaURL, swiftURL, arcaURL}, swiftURL) })
 	return d
 }
 
@@ -193,14 +237,15 @@ func (d *diffTargets) wire(s diffStep, vars map[string]string) wireRequest {
 	return r
 }
 
-// cleanup removes, best effort, every container of both targets (and
-// what is in them, old versions included) from both accounts. What the
-// arca target's own path cannot delete (should a fault leave something
-// behind) goes through the plain proxy: a DELETE there of an object its
-// object servers never had still removes the container's listing row.
-func (d *diffTargets) cleanup(arcaProxy, swiftProxy string) {
+// cleanup removes, best effort, every container of the targets (and what
+// is in them, old versions included) from both accounts, each target's
+// through proxies[ti]. What an arca tier's proxy cannot delete (should a
+// fault leave something behind) goes through the plain Swift proxy
+// swiftProxy: a DELETE there of an object its object servers never had
+// still removes the container's listing row.
+func (d *diffTargets) cleanup(proxies [numTargets]string, swiftProxy string) {
 	var wg sync.WaitGroup
-	for i, proxy := range []string{arcaProxy, swiftProxy} {
+	for i, proxy := range proxies {
 		for _, u := range []diffUser{d.demo, d.alt} {
 			wg.Add(1)
 			go func() {
@@ -280,20 +325,29 @@ type diffReport struct {
 	requests, fields int
 	byClass          map[string]int
 	unexplained      []string
-	used             map[int]int
+	// used counts the fields each explainedDiffs entry explained, by
+	// shape.
+	used map[usedKey]int
 	// explained is every explained difference, logged with -v so that
 	// what an entry covers can be read.
 	explained []string
 }
 
-// compare compares one step's two answers field by field. A status
-// difference explains every other field of the step, and a body
-// difference the Content-Length: they follow from it.
-func (r *diffReport) compare(caseName string, si int, s diffStep, a, b view) {
+// usedKey is an explainedDiffs index and a shape.
+type usedKey struct {
+	k     int
+	shape string
+}
+
+// compare compares one step's answers of an arca shape (a) and of plain
+// Swift (b) field by field. A status difference explains every other field
+// of the step, and a body difference the Content-Length: they follow from
+// it.
+func (r *diffReport) compare(shape, caseName string, si int, s diffStep, a, b view) {
 	if r.byClass == nil {
-		r.byClass, r.used = map[string]int{}, map[int]int{}
+		r.byClass, r.used = map[string]int{}, map[usedKey]int{}
 	}
-	r.requests += 2
+	r.requests++
 	fields := map[string][2]string{"status": {a.status, b.status}, "body": {a.body, b.body}}
 	for _, name := range unionKeys(a.header, b.header) {
 		fields["header:"+name] = [2]string{a.header[name], b.header[name]}
@@ -313,7 +367,7 @@ func (r *diffReport) compare(caseName string, si int, s diffStep, a, b view) {
 		if v[0] == v[1] || f == "header:X-Delete-At" && closeInts(v[0], v[1], 5) {
 			continue
 		}
-		k := explain(diffSeen{caseName, si, s.M, f, v[0], v[1], a.status + "/" + b.status})
+		k := explain(diffSeen{shape, caseName, si, s.M, f, v[0], v[1], a.status + "/" + b.status})
 		switch {
 		case k >= 0:
 		case byStatus >= 0:
@@ -327,21 +381,22 @@ func (r *diffReport) compare(caseName string, si int, s diffStep, a, b view) {
 		case "body":
 			byBody = k
 		}
-		line := fmt.Sprintf("%s step %d (%s %s %q) %s: arca=%q swift=%q",
-			caseName, si, s.M, clip(s.P), clipAll(s.H), f, clip(v[0]), clip(v[1]))
+		line := fmt.Sprintf("%s: %s step %d (%s %s %q) %s: arca=%q swift=%q",
+			shape, caseName, si, s.M, clip(s.P), clipAll(s.H), f, clip(v[0]), clip(v[1]))
 		if k >= 0 {
-			r.used[k]++
-			r.byClass[explainedDiffs[k].class]++
+			r.used[usedKey{k, shape}]++
+			r.byClass[shape+"/"+explainedDiffs[k].class]++
 			r.explained = append(r.explained, explainedDiffs[k].class+": "+line)
 			continue
 		}
-		r.byClass["unexplained"]++
+		r.byClass[shape+"/unexplained"]++
 		r.unexplained = append(r.unexplained, line)
 	}
 }
 
-// check logs the counts and fails on unexplained differences and on
-// explained ones no longer seen.
+// check logs the counts and fails on unexplained differences, on explained
+// ones no longer seen on a shape they are explained for, and on entries
+// that name no shape.
 func (r *diffReport) check(t *testing.T) {
 	t.Helper()
 	classes := make([]string, 0, len(r.byClass))
@@ -349,35 +404,43 @@ func (r *diffReport) check(t *testing.T) {
 		classes = append(classes, fmt.Sprintf("%s=%d", c, n))
 	}
 	sort.Strings(classes)
-	t.Logf("whole path: %d requests, %d compared fields, differences by class: %s", r.requests, r.fields, strings.Join(classes, " "))
+	t.Logf("whole path: %d comparisons of a shape's answer with Swift's, %d compared fields, differences by shape and class: %s",
+		r.requests, r.fields, strings.Join(classes, " "))
 	if testing.Verbose() {
 		for _, e := range r.explained {
 			t.Logf("explained difference (%s)", e)
 		}
 	}
 	for _, u := range r.unexplained {
-		t.Errorf("unexplained difference (fix it, or explain it in explainedDiffs and docs/compatibility.md): %s", u)
+		t.Errorf("unexplained difference (fix it, or explain it for this shape in explainedDiffs and docs/compatibility.md): %s", u)
 	}
 	for k, e := range explainedDiffs {
-		t.Logf("explained (%s) %d fields: %s", e.class, r.used[k], e.why)
-		if r.used[k] == 0 && !e.sometimes {
-			t.Errorf("explained difference no longer seen, remove it (and its docs/compatibility.md entry if any): %+v", e)
+		if len(e.shapes) == 0 {
+			t.Errorf("explained difference names no shape (it explains nothing): %+v", e)
+		}
+		for _, shape := range e.shapes {
+			n := r.used[usedKey{k, shape}]
+			t.Logf("explained (%s, %s) %d fields: %s", e.class, shape, n, e.why)
+			if n == 0 && !e.sometimes {
+				t.Errorf("explained difference no longer seen on the %s shape, remove the shape from it (and from its docs/compatibility.md entry): %+v", shape, e)
+			}
 		}
 	}
 }
 
-// statusPair is a step's statuses for the log: one when they agree.
-func statusPair(arca, swift string) string {
+// statusTriple is a step's statuses for the log: one when they agree,
+// else reverse-proxy/swift/pipeline.
+func statusTriple(proxy, swift, pipeline string) string {
 	short := func(s string) string {
 		if rest, ok := strings.CutPrefix(s, "no answer"); ok {
 			s, _, _ = strings.Cut("none"+rest, ":")
 		}
 		return strings.ReplaceAll(s, " after ", "<")
 	}
-	if arca == swift {
+	if proxy == swift && pipeline == swift {
 		return short(swift)
 	}
-	return short(arca) + "/" + short(swift)
+	return short(proxy) + "/" + short(swift) + "/" + short(pipeline)
 }
 
 func unionKeys(a, b map[string]string) []string {

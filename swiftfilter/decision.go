@@ -40,8 +40,11 @@ type WriteRequest struct {
 // DecideWrite decides on one request of the pipeline shape, whose token
 // Swift's authtoken has already validated: a request that writes no
 // object data (or whose path Swift will refuse) gets an empty decision.
+// Swift's subrequests into its reserved namespace (object versioning's
+// versions) are decided as any write to their account: they hold the
+// account's object data.
 func (f *Filter) DecideWrite(ctx context.Context, w WriteRequest) Decision {
-	target, err := ParsePath(w.Path)
+	target, err := ParseReservedPath(w.Path)
 	if err != nil {
 		return Decision{Outcome: "path Swift refuses: no key id"}
 	}

@@ -107,7 +107,12 @@ func FuzzParsePath(f *testing.F) {
 	for _, s := range []string{"/v1/AUTH_p/c/o", "/v1/AUTH_p/c/", "//v1/a/c/o", "/v1.0/a/c/o/x/../y", "/v1/a//o", "/info", "/v1/a/c/\x00", "/v1/\xff/c/o"} {
 		f.Add(s)
 	}
+	f.Add("/v1/a/\x00versions\x00c/\x00o\x001")
 	f.Fuzz(func(t *testing.T, path string) {
+		if rt, err := ParseReservedPath(path); err == nil && strings.IndexByte(path, 0) >= 0 &&
+			(strings.IndexByte(rt.Account, 0) >= 0 || !strings.HasPrefix(rt.Container, "\x00")) {
+			t.Fatalf("%q: NUL outside the reserved namespace accepted: %+v", path, rt)
+		}
 		tg, err := ParsePath(path)
 		if err != nil {
 			if !errors.Is(err, ErrBadRequest) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,13 @@ type shapeEnv struct {
 	altTok, alt string
 	wire        *backendWire
 	ks          *testenv.KeystoneEnv
+	// goKeys is the key service as both shapes' Go side (the reverse
+	// proxy, the decision socket's process) reach it: cut, it is an
+	// outage of their key lookups only; the object servers reach
+	// arca-api directly.
+	goKeys *testenv.TCPProxy
+	// socket is the decision socket's path.
+	socket string
 }
 
 func startShapes(t *testing.T) *shapeEnv {
@@ -44,13 +52,18 @@ func startShapes(t *testing.T) *shapeEnv {
 
 	// Both shapes' proxies reach the object servers through recorders.
 	e.wire = startBackendWire(t, swiftDir, work, s.Nodes)
-	var sock string
-	e.decisions, sock = testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: s.API.URL})
-	pp, purl := testenv.StartPipelineProxy(t, swiftDir, e.wire.RingDir, work, "pipeline-proxy", sock)
+	apiURL, err := url.Parse(s.API.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.goKeys = testenv.StartTCPProxy(t, apiURL.Host)
+	goKeysURL := "http://" + e.goKeys.Addr
+	e.decisions, e.socket = testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: goKeysURL})
+	pp, purl := testenv.StartPipelineProxy(t, swiftDir, e.wire.RingDir, work, "pipeline-proxy", e.socket)
 	wp, wurl := testenv.StartWholePathProxy(t, swiftDir, e.wire.RingDir, work, "wholepath-proxy")
 	pp.WaitHealthy(t, purl+"/healthcheck")
 	wp.WaitHealthy(t, wurl+"/healthcheck")
-	_, furl := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: s.API.URL})
+	_, furl := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: goKeysURL})
 	e.shapes["pipeline"], e.shapes["reverse-proxy"] = purl, furl
 	return e
 }

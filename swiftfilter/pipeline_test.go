@@ -93,6 +93,12 @@ func TestDecisionProtocol(t *testing.T) {
 		{`{"v":1,"method":"COPY","path":"/v1/AUTH_abc/c/o","destination_account":["AUTH_xyz"],"project_id":"xyz"}`, `key_id=key-xyz`},
 		{`{"v":1,"method":"COPY","path":"/v1/AUTH_abc/c/o","destination_account":["AUTH_xyz","AUTH_abc"],"project_id":"xyz"}`, `status=400`},
 		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/\u0000","project_id":"abc"}`, ``},
+		// Swift's reserved namespace: object versioning's versions.
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/\u0000versions\u0000c/\u0000o\u00008203489613.81601","project_id":"abc"}`, `key_id=key-abc`},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/\u0000versions\u0000c/\u0000o\u00008203489613.81601","project_id":"xyz"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/\u0000versions\u0000c/\u0000o\u00008203489613.81601"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c\u0000/o","project_id":"abc"}`, ``},
+		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc\u0000/\u0000c/o","project_id":"abc"}`, ``},
 	} {
 		m := ask(c.req)
 		var got []string

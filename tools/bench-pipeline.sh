@@ -7,8 +7,9 @@
 #   pipeline       the arca middleware in the proxy's pipeline, asking
 #                  arca-swift-filter's decision socket (docs/pipeline.md);
 #   reverse-proxy  arca-swift-filter in front of the plain proxy.
-# For 1 KiB PUT/GET: p50 and the server side's CPU per request (the proxy
-# and filter processes, all threads; the object servers are common to all);
+# For 1 KiB PUT/GET: req/s (one request at a time), p50 and the server
+# side's CPU per request (the proxy and filter processes, all threads; the
+# object servers are common to all);
 # for 16 MiB PUT/GET: MB/s. Each round runs the three shapes one after the
 # other; medians of BENCH_PIPELINE_ROUNDS rounds (default 3).
 # Targets for the pipeline shape (issue 23): added p50 < 0.3 ms and added
@@ -36,6 +37,7 @@ for ((round = 1; round <= rounds; round++)); do
 done | grep '^Benchmark' | tee "$tmp/out"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+status=0
 awk '
 function metric(line, unit,   i, n, f) {
   n = split(line, f, /[ \t]+/)
@@ -52,6 +54,7 @@ function median(key,   i, a, n) {
 {
   name = $1; sub(/-[0-9]+$/, "", name); split(name, p, "/"); op = p[2]; shape = p[3]
   add(op SUBSEP shape SUBSEP "p50", metric($0, "p50-µs"))
+  add(op SUBSEP shape SUBSEP "nsop", metric($0, "ns/op"))
   add(op SUBSEP shape SUBSEP "cpu", metric($0, "filter-cpu-µs/op"))
   add(op SUBSEP shape SUBSEP "mbs", metric($0, "MB/s"))
 }
@@ -60,6 +63,9 @@ END {
   split("PUT GET", smallops, " ")
   for (i = 1; i <= 2; i++) {
     op = smallops[i]
+    pl = median(op SUBSEP "plain" SUBSEP "nsop"); pp = median(op SUBSEP "pipeline" SUBSEP "nsop"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "nsop")
+    pl = pl > 0 ? 1e9 / pl : 0; pp = pp > 0 ? 1e9 / pp : 0; rp = rp > 0 ? 1e9 / rp : 0
+    printf "%-26s %8.0f r/s %8.0f r/s %12.1f %% %12s %8.0f r/s (%.0f %%)\n", "1 KiB " op " req/s", pl, pp, (pl > 0 ? 100 * pp / pl : 0), "(reported)", rp, (pl > 0 ? 100 * rp / pl : 0)
     pl = median(op SUBSEP "plain" SUBSEP "p50"); pp = median(op SUBSEP "pipeline" SUBSEP "p50"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "p50")
     ok = pp - pl < 300; if (!ok) missed = 1
     printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " p50", pl, pp, pp - pl, (ok ? "PASS <300µs" : "FAIL <300µs"), rp
@@ -76,5 +82,13 @@ END {
     pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
     printf "%-26s %9.1f ms %9.1f ms %11.1f ms %12s %9.1f ms\n", "16 MiB " substr(op, 6) " server CPU", pl / 1000, pp / 1000, (pp - pl) / 1000, "(reported)", rp / 1000
   }
+  printf "\nissue 23 targets (pipeline vs plain): %s\n", (missed ? "FAIL" : "PASS")
   exit missed
-}' ROUNDS="$rounds" "$tmp/out"
+}' ROUNDS="$rounds" "$tmp/out" || status=$?
+# A 100 µs target cannot be read off a machine whose CPUs are shared: say so
+# beside the verdict rather than let a PASS (or FAIL) pass for evidence.
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+	echo "bench-pipeline: load average $load on $(nproc) CPUs: other work shares them, so these figures and PASS/FAIL lines say little; rerun on an idle machine"
+fi
+exit "$status"
