@@ -138,10 +138,28 @@ func Rewrap(m *Metadata, oldKey, newKey ProjectKey, path string, rnd io.Reader) 
 // The algorithm is part of the label so the same data key under another
 // algorithm gives unrelated keys.
 func deriveKeys(dataKey []byte, alg Algorithm) (enc, mac []byte, err error) {
-	enc, err = hkdf.Key(sha256.New, dataKey, nil, labelEnc+alg.String(), alg.keyLen())
+	prk, err := dataPRK(dataKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	mac, err = hkdf.Key(sha256.New, dataKey, nil, labelMAC+alg.String(), 32)
+	defer clear(prk)
+	return deriveKeysPRK(prk, alg)
+}
+
+// dataPRK is the HKDF-Extract of a data key (no salt). Every key of an
+// object (SPEC.md: encryption, MAC, ETag and ETag MAC keys) is
+// HKDF(data key, label) = HKDF-Expand(dataPRK, label): extracting once per
+// object rather than once per key gives the same bytes for a quarter of
+// the HMACs.
+func dataPRK(dataKey []byte) ([]byte, error) {
+	return hkdf.Extract(sha256.New, dataKey, nil)
+}
+
+func deriveKeysPRK(prk []byte, alg Algorithm) (enc, mac []byte, err error) {
+	enc, err = hkdf.Expand(sha256.New, prk, labelEnc+alg.String(), alg.keyLen())
+	if err != nil {
+		return nil, nil, err
+	}
+	mac, err = hkdf.Expand(sha256.New, prk, labelMAC+alg.String(), 32)
 	return enc, mac, err
 }

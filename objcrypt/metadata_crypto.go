@@ -64,11 +64,21 @@ type ETagKeys struct {
 }
 
 func newETagKeys(dataKey []byte) (*ETagKeys, error) {
-	ek, err := hkdf.Key(sha256.New, dataKey, nil, labelETagKey, 32)
+	prk, err := dataPRK(dataKey)
 	if err != nil {
 		return nil, err
 	}
-	mk, err := hkdf.Key(sha256.New, dataKey, nil, labelETagMAC, 32)
+	defer clear(prk)
+	return newETagKeysPRK(prk)
+}
+
+// newETagKeysPRK derives the ETag keys from the object's dataPRK.
+func newETagKeysPRK(prk []byte) (*ETagKeys, error) {
+	ek, err := hkdf.Expand(sha256.New, prk, labelETagKey, 32)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := hkdf.Expand(sha256.New, prk, labelETagMAC, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -185,19 +195,35 @@ type MetaKey struct {
 
 // NewMetaKey derives the metadata key of a project key.
 func NewMetaKey(pk ProjectKey) (*MetaKey, error) {
-	if err := pk.check(); err != nil {
-		return nil, err
-	}
-	k, err := hkdf.Key(sha256.New, pk.Key, nil, labelMetaKey, 32)
+	k, err := DeriveMetaKey(pk)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(k)
+	return MetaKeyFrom(pk.ID, k)
+}
+
+// DeriveMetaKey returns the bytes of a project key's metadata key (HKDF,
+// SPEC.md "User metadata"), for a caller that keeps them to skip the
+// derivation on the next request (and wipes them when it drops them).
+func DeriveMetaKey(pk ProjectKey) ([]byte, error) {
+	if err := pk.check(); err != nil {
+		return nil, err
+	}
+	return hkdf.Key(sha256.New, pk.Key, nil, labelMetaKey, 32)
+}
+
+// MetaKeyFrom is the metadata key of project key id from the bytes
+// DeriveMetaKey returned for it; k is not kept.
+func MetaKeyFrom(id string, k []byte) (*MetaKey, error) {
+	if len(k) != 32 {
+		return nil, fmt.Errorf("%w: metadata key of %d bytes", ErrInvalid, len(k))
+	}
 	aead, err := newGCM(k)
 	if err != nil {
 		return nil, err
 	}
-	return &MetaKey{id: pk.ID, aead: aead}, nil
+	return &MetaKey{id: id, aead: aead}, nil
 }
 
 // ID is the id of the project key the metadata key comes from: the id to

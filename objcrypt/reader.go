@@ -141,12 +141,17 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newObjectKeys(dataKey, h.alg, hb[:h.formatLen()])
+	prk, err := dataPRK(dataKey)
+	clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newObjectKeys(prk, h.alg, hb[:h.formatLen()])
 	var etagKeys *ETagKeys
 	if err == nil && o.ETagKeys {
-		etagKeys, err = newETagKeys(dataKey)
+		etagKeys, err = newETagKeysPRK(prk)
 	}
-	clear(dataKey)
+	clear(prk)
 	if err != nil {
 		return nil, err
 	}

@@ -47,14 +47,14 @@ func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, k
 	set, names := metaSet(v.obj)
 	um, _, err := sysmeta.OpenUserMeta(set, path, names, func(id string) (*objcrypt.MetaKey, error) {
 		if id == key.ID {
-			return objcrypt.NewMetaKey(key)
+			return s.metaKeys.get(key)
 		}
 		k, err := s.readKey(req.ctx, req.account, id)
 		if err != nil {
 			return nil, keyFailed(err)
 		}
 		defer clear(k.Key)
-		return objcrypt.NewMetaKey(k)
+		return s.metaKeys.get(k)
 	})
 	if err != nil {
 		return err
@@ -66,8 +66,8 @@ func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, k
 // sealUserMeta seals a metadata set's user metadata under the project
 // key's metadata key before it is written (names: in the .data's sysmeta
 // or the .meta's transient sysmeta).
-func sealUserMeta(meta map[string]string, key objcrypt.ProjectKey, path string, names sysmeta.SetNames) error {
-	mk, err := objcrypt.NewMetaKey(key)
+func (s *Server) sealUserMeta(meta map[string]string, key objcrypt.ProjectKey, path string, names sysmeta.SetNames) error {
+	mk, err := s.metaKeys.get(key)
 	if err != nil {
 		return keyFailed(err)
 	}

@@ -156,7 +156,7 @@ func (s *Server) sealPost(req *request, df *diskfile.DiskFile, st *postState, me
 		return keyFailed(err)
 	}
 	defer clear(key.Key)
-	return sealUserMeta(meta, key, df.Name, sysmeta.MetaSet)
+	return s.sealUserMeta(meta, key, df.Name, sysmeta.MetaSet)
 }
 
 // commitPost writes the .meta file, named by its times.

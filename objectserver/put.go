@@ -347,7 +347,7 @@ func (s *Server) putMetadata(req *request, p *putParams, b *putBody, key objcryp
 		meta["Content-Type"] = ct
 	}
 	if b.crypt != nil {
-		if err := sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
+		if err := s.sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
 			return nil, err
 		}
 		for k, v := range b.crypt.Map() {
