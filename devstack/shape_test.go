@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"testing"
 
-
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/pickle"
 )

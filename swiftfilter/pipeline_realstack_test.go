@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/pickle"
 )
