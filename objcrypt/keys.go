@@ -134,18 +134,6 @@ func Rewrap(m *Metadata, oldKey, newKey ProjectKey, path string, rnd io.Reader) 
 	return nil
 }
 
-// deriveKeys derives the segment cipher key and MAC key from the data key.
-// The algorithm is part of the label so the same data key under another
-// algorithm gives unrelated keys.
-func deriveKeys(dataKey []byte, alg Algorithm) (enc, mac []byte, err error) {
-	prk, err := dataPRK(dataKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer clear(prk)
-	return deriveKeysPRK(prk, alg)
-}
-
 // dataPRK is the HKDF-Extract of a data key (no salt). Every key of an
 // object (SPEC.md: encryption, MAC, ETag and ETag MAC keys) is
 // HKDF(data key, label) = HKDF-Expand(dataPRK, label): extracting once per
@@ -155,6 +143,9 @@ func dataPRK(dataKey []byte) ([]byte, error) {
 	return hkdf.Extract(sha256.New, dataKey, nil)
 }
 
+// deriveKeysPRK derives the segment cipher key and MAC key from the data
+// key's PRK. The algorithm is part of the label so the same data key under
+// another algorithm gives unrelated keys.
 func deriveKeysPRK(prk []byte, alg Algorithm) (enc, mac []byte, err error) {
 	enc, err = hkdf.Expand(sha256.New, prk, labelEnc+alg.String(), alg.keyLen())
 	if err != nil {
