@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/pickle"
 )
@@ -120,19 +118,7 @@ func activeKey(t *testing.T, apiPort int, token, project string) string {
 // user.swift.metadata, metadata1, ...).
 func diskKeyID(t *testing.T, path string) string {
 	t.Helper()
-	var all []byte
-	for i := 0; ; i++ {
-		name := "user.swift.metadata"
-		if i > 0 {
-			name += strconv.Itoa(i)
-		}
-		buf := make([]byte, 65536)
-		n, err := unix.Getxattr(path, name, buf)
-		if err != nil {
-			break
-		}
-		all = append(all, buf[:n]...)
-	}
+	all := testenv.SwiftMetadataPickle(t, path)
 	m, err := pickle.StringMap(all)
 	if err != nil {
 		t.Fatalf("%s: metadata: %v", path, err)

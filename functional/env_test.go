@@ -177,29 +177,12 @@ func (e *env) eachDataFile(account, container, object string, fn func(dev, path 
 	}
 }
 
-// grepDevices returns the files under the object devices that contain needle.
+// grepDevices returns where under the object devices needle is found: a
+// file's content or extended attributes (testenv.ScanAtRest).
 func (e *env) grepDevices(needle []byte) []string {
 	var hits []string
-	for _, dev := range e.devices {
-		err := filepath.WalkDir(dev, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if bytes.Contains(b, needle) {
-				hits = append(hits, path)
-			}
-			return nil
-		})
-		if err != nil {
-			e.t.Errorf("searching %s for plaintext: %v", dev, err)
-		}
+	for _, f := range testenv.ScanAtRest(e.t, e.devices, []testenv.Secret{{Name: "plaintext", Value: string(needle)}}).Found {
+		hits = append(hits, f.Path+" ("+f.Where+")")
 	}
 	return hits
 }

@@ -28,6 +28,7 @@ const (
 	labelETagAAD   = "arca objcrypt v1 etag"
 	labelMetaKey   = "arca objcrypt v1 metadata key"
 	labelMetaValue = "arca objcrypt v1 metadata value"
+	labelSysmeta   = "arca objcrypt v1 sysmeta value"
 )
 
 // MetaValuePrefix marks an encrypted metadata value; what follows is
@@ -64,11 +65,21 @@ type ETagKeys struct {
 }
 
 func newETagKeys(dataKey []byte) (*ETagKeys, error) {
-	ek, err := hkdf.Key(sha256.New, dataKey, nil, labelETagKey, 32)
+	prk, err := dataPRK(dataKey)
 	if err != nil {
 		return nil, err
 	}
-	mk, err := hkdf.Key(sha256.New, dataKey, nil, labelETagMAC, 32)
+	defer clear(prk)
+	return newETagKeysPRK(prk)
+}
+
+// newETagKeysPRK derives the ETag keys from the object's dataPRK.
+func newETagKeysPRK(prk []byte) (*ETagKeys, error) {
+	ek, err := hkdf.Expand(sha256.New, prk, labelETagKey, 32)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := hkdf.Expand(sha256.New, prk, labelETagMAC, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +157,29 @@ func (k *ETagKeys) OpenETag(sealed, path string) (string, error) {
 	return hex.EncodeToString(pt[:]), nil
 }
 
+// SealSysmeta seals the value of a middleware's sysmeta that holds an MD5
+// (SLO's ETag, the container-update override ETag) under the object's ETag
+// key, bound to the path and the name (SPEC.md, "Middleware sysmeta"): as
+// SealMetaValue's form, with the label "arca objcrypt v1 sysmeta value"
+// and an empty key id. Under the data key, it goes with the object through
+// a rewrap unchanged.
+func (k *ETagKeys) SealSysmeta(path, name, value string, rnd io.Reader) (string, error) {
+	aad, err := labelledAAD(labelSysmeta, "", path, name)
+	if err != nil {
+		return "", err
+	}
+	return sealValue(k.aead, aad, value, rnd)
+}
+
+// OpenSysmeta opens what SealSysmeta sealed for the same path and name.
+func (k *ETagKeys) OpenSysmeta(path, name, sealed string) (string, error) {
+	aad, err := labelledAAD(labelSysmeta, "", path, name)
+	if err != nil {
+		return "", err
+	}
+	return openValue(k.aead, aad, path, name, sealed)
+}
+
 // ETagMAC is the MAC conditional requests compare with: unpadded standard
 // base64 of HMAC-SHA256(etag MAC key, etag), 43 characters. The object
 // server stores it for the ETag and computes it for each ETag a client
@@ -185,19 +219,35 @@ type MetaKey struct {
 
 // NewMetaKey derives the metadata key of a project key.
 func NewMetaKey(pk ProjectKey) (*MetaKey, error) {
-	if err := pk.check(); err != nil {
-		return nil, err
-	}
-	k, err := hkdf.Key(sha256.New, pk.Key, nil, labelMetaKey, 32)
+	k, err := DeriveMetaKey(pk)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(k)
+	return MetaKeyFrom(pk.ID, k)
+}
+
+// DeriveMetaKey returns the bytes of a project key's metadata key (HKDF,
+// SPEC.md "User metadata"), for a caller that keeps them to skip the
+// derivation on the next request (and wipes them when it drops them).
+func DeriveMetaKey(pk ProjectKey) ([]byte, error) {
+	if err := pk.check(); err != nil {
+		return nil, err
+	}
+	return hkdf.Key(sha256.New, pk.Key, nil, labelMetaKey, 32)
+}
+
+// MetaKeyFrom is the metadata key of project key id from the bytes
+// DeriveMetaKey returned for it; k is not kept.
+func MetaKeyFrom(id string, k []byte) (*MetaKey, error) {
+	if len(k) != 32 {
+		return nil, fmt.Errorf("%w: metadata key of %d bytes", ErrInvalid, len(k))
+	}
 	aead, err := newGCM(k)
 	if err != nil {
 		return nil, err
 	}
-	return &MetaKey{id: pk.ID, aead: aead}, nil
+	return &MetaKey{id: id, aead: aead}, nil
 }
 
 // ID is the id of the project key the metadata key comes from: the id to
@@ -207,14 +257,20 @@ func (k *MetaKey) ID() string { return k.id }
 // metaAAD binds a value to the key id, the object path and the metadata
 // name (lower-cased: header names are case-insensitive).
 func metaAAD(keyID, path, name string) ([]byte, error) {
+	return labelledAAD(labelMetaValue, keyID, path, name)
+}
+
+// labelledAAD is label || u8 len(keyID) || keyID || u16 len(path) || path
+// || u16 len(name) || lower-case(name).
+func labelledAAD(label, keyID, path, name string) ([]byte, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
 	if name == "" || len(name) > MaxMetaNameLen {
 		return nil, fmt.Errorf("%w: metadata name length %d", ErrInvalid, len(name))
 	}
-	b := make([]byte, 0, len(labelMetaValue)+1+len(keyID)+4+len(path)+len(name))
-	b = append(b, labelMetaValue...)
+	b := make([]byte, 0, len(label)+1+len(keyID)+4+len(path)+len(name))
+	b = append(b, label...)
 	b = append(b, byte(len(keyID)))
 	b = append(b, keyID...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(path)))
@@ -238,6 +294,11 @@ func (k *MetaKey) SealMetaValue(path, name, value string, rnd io.Reader) (string
 	if err != nil {
 		return "", err
 	}
+	return sealValue(k.aead, aad, value, rnd)
+}
+
+// sealValue is MetaValuePrefix || b64(nonce(12) || AEAD-Seal(value, aad)).
+func sealValue(aead cipher.AEAD, aad []byte, value string, rnd io.Reader) (string, error) {
 	if rnd == nil {
 		rnd = defaultRand
 	}
@@ -245,7 +306,7 @@ func (k *MetaKey) SealMetaValue(path, name, value string, rnd io.Reader) (string
 	if _, err := io.ReadFull(rnd, raw); err != nil {
 		return "", fmt.Errorf("objcrypt: reading randomness: %w", err)
 	}
-	raw = k.aead.Seal(raw, raw, []byte(value), aad)
+	raw = aead.Seal(raw, raw, []byte(value), aad)
 	out := make([]byte, len(MetaValuePrefix)+b64.EncodedLen(len(raw)))
 	copy(out, MetaValuePrefix)
 	b64.Encode(out[len(MetaValuePrefix):], raw)
@@ -260,6 +321,12 @@ func (k *MetaKey) OpenMetaValue(path, name, sealed string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return openValue(k.aead, aad, path, name, sealed)
+}
+
+// openValue reverses sealValue; anything that does not open is
+// ErrMetadataTampered.
+func openValue(aead cipher.AEAD, aad []byte, path, name, sealed string) (string, error) {
 	enc, ok := strings.CutPrefix(sealed, MetaValuePrefix)
 	if !ok {
 		return "", fmt.Errorf("%w: metadata %s is not an encrypted value", ErrMetadataTampered, name)
@@ -268,7 +335,7 @@ func (k *MetaKey) OpenMetaValue(path, name, sealed string) (string, error) {
 	if err != nil || len(raw) < gcmNonceLen+gcmTagLen {
 		return "", fmt.Errorf("%w: metadata %s is malformed", ErrMetadataTampered, name)
 	}
-	pt, err := k.aead.Open(raw[gcmNonceLen:gcmNonceLen], raw[:gcmNonceLen], raw[gcmNonceLen:], aad)
+	pt, err := aead.Open(raw[gcmNonceLen:gcmNonceLen], raw[:gcmNonceLen], raw[gcmNonceLen:], aad)
 	if err != nil {
 		return "", fmt.Errorf("%w: metadata %s of %q", ErrMetadataTampered, name, path)
 	}

@@ -349,3 +349,57 @@ func BenchmarkOpenMetadata(b *testing.B) {
 		}
 	}
 }
+
+// TestSysmetaBinding: a sealed middleware sysmeta value opens only for its
+// object's ETag key, path and name (any case), and a sealed user metadata
+// value of the same form is not one.
+func TestSysmetaBinding(t *testing.T) {
+	ek, _ := newETagKeys(bytes.Repeat([]byte{0x21}, 32))
+	other, _ := newETagKeys(bytes.Repeat([]byte{0x22}, 32))
+	mk, _ := NewMetaKey(testKey)
+	const name = "X-Object-Sysmeta-Slo-Etag"
+	sealed, err := ek.SealSysmeta(testPath, name, testETag, detRand(9))
+	if err != nil || !strings.HasPrefix(sealed, MetaValuePrefix) {
+		t.Fatalf("%q %v", sealed, err)
+	}
+	asMeta, _ := mk.SealMetaValue(testPath, name, testETag, detRand(10))
+	for _, c := range []struct {
+		what             string
+		keys             *ETagKeys
+		path, name, data string
+		ok               bool
+	}{
+		{"as sealed", ek, testPath, name, sealed, true},
+		{"name in another case", ek, testPath, strings.ToLower(name), sealed, true},
+		{"another object's key", other, testPath, name, sealed, false},
+		{"another path", ek, testPath + "x", name, sealed, false},
+		{"another name", ek, testPath, "X-Object-Sysmeta-Symlink-Target-Etag", sealed, false},
+		{"a user metadata value", ek, testPath, name, asMeta, false},
+	} {
+		got, err := c.keys.OpenSysmeta(c.path, c.name, c.data)
+		if c.ok != (err == nil) || (c.ok && got != testETag) || (!c.ok && !errors.Is(err, ErrMetadataTampered)) {
+			t.Errorf("%s: %q %v", c.what, got, err)
+		}
+	}
+}
+
+func FuzzOpenSysmeta(f *testing.F) {
+	ek, _ := newETagKeys(bytes.Repeat([]byte{0x23}, 32))
+	const name = "x-object-sysmeta-slo-etag"
+	seed, _ := ek.SealSysmeta(testPath, name, testETag, detRand(11))
+	f.Add(seed)
+	f.Add(MetaValuePrefix)
+	f.Add(testETag)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ek.OpenSysmeta(testPath, name, s)
+		if err != nil {
+			if !errors.Is(err, ErrMetadataTampered) || got != "" {
+				t.Fatalf("untyped failure or output: %q, %v", got, err)
+			}
+			return
+		}
+		if s != seed || got != testETag {
+			t.Fatalf("forgery: %q opened to %q", s, got)
+		}
+	})
+}

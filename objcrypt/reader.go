@@ -137,16 +137,7 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 	if o.WrappedKey != nil {
 		keyID, wrapped = o.KeyID, o.WrappedKey
 	}
-	dataKey, err := unwrapKey(key, keyID, path, wrapped)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := newObjectKeys(dataKey, h.alg, hb[:h.formatLen()])
-	var etagKeys *ETagKeys
-	if err == nil && o.ETagKeys {
-		etagKeys, err = newETagKeys(dataKey)
-	}
-	clear(dataKey)
+	keys, etagKeys, err := openObjectKeys(key, keyID, path, wrapped, h.alg, hb[:h.formatLen()], o.ETagKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -446,4 +437,26 @@ func (r *Reader) work() {
 
 func hmacEqual(a, b []byte) bool {
 	return len(a) == len(b) && subtleEqual(a, b)
+}
+
+// openObjectKeys unwraps an object's data key and derives its keys from
+// one HKDF-Extract (dataPRK): the segment keys and, when withETag, the
+// ETag keys. The data key and PRK are wiped before it returns.
+func openObjectKeys(key ProjectKey, keyID, path string, wrapped []byte, alg Algorithm, formatPart []byte, withETag bool) (*objectKeys, *ETagKeys, error) {
+	dataKey, err := unwrapKey(key, keyID, path, wrapped)
+	if err != nil {
+		return nil, nil, err
+	}
+	prk, err := dataPRK(dataKey)
+	clear(dataKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(prk)
+	keys, err := newObjectKeys(prk, alg, formatPart)
+	if err != nil || !withETag {
+		return keys, nil, err
+	}
+	etagKeys, err := newETagKeysPRK(prk)
+	return keys, etagKeys, err
 }

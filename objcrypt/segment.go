@@ -28,8 +28,9 @@ type objectKeys struct {
 	headerHash [32]byte // SHA-256 of the header's format part
 }
 
-func newObjectKeys(dataKey []byte, alg Algorithm, formatPart []byte) (*objectKeys, error) {
-	encKey, macKey, err := deriveKeys(dataKey, alg)
+// newObjectKeys takes the object's dataPRK.
+func newObjectKeys(prk []byte, alg Algorithm, formatPart []byte) (*objectKeys, error) {
+	encKey, macKey, err := deriveKeysPRK(prk, alg)
 	if err != nil {
 		return nil, err
 	}

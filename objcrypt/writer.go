@@ -130,11 +130,16 @@ func NewWriter(out io.Writer, key ProjectKey, path string, opts *WriterOptions) 
 		wrapped:     wrapped,
 	}
 	hdr := appendHeader(nil, h)
-	keys, err := newObjectKeys(dataKey, h.alg, hdr[:h.formatLen()])
+	prk, err := dataPRK(dataKey)
 	if err != nil {
 		return nil, err
 	}
-	etagKeys, err := newETagKeys(dataKey)
+	defer clear(prk)
+	keys, err := newObjectKeys(prk, h.alg, hdr[:h.formatLen()])
+	if err != nil {
+		return nil, err
+	}
+	etagKeys, err := newETagKeysPRK(prk)
 	if err != nil {
 		return nil, err
 	}

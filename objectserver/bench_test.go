@@ -1,23 +1,35 @@
 package objectserver
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
+	"opendev.org/x/arca/objectserver/pickle"
 	"opendev.org/x/arca/objectserver/ringhash"
+	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
 // benchServer is an in-process arca-object-server over loopback HTTP.
@@ -150,4 +162,166 @@ func BenchmarkObjectServer(b *testing.B) {
 		}
 		done()
 	}
+}
+
+// toLegacyFormat rewrites the metadata of an object's .data under devices
+// as a release before metadata encryption wrote it: the plaintext ETag in
+// sysmeta and the user metadata in the clear, nothing sealed. The server
+// serves it without opening anything but the data key: the baseline of
+// BenchmarkMetadataDecryption.
+func toLegacyFormat(b testing.TB, keys *memResolver, devices, name, etag string) {
+	b.Helper()
+	found := false
+	err := filepath.WalkDir(devices, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, ".data") {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		raw, err := diskfile.ReadRawMetadata(f)
+		if err != nil || raw.Values["name"] != name {
+			return err
+		}
+		um, _, err := sysmeta.OpenUserMeta(raw.Values, name, sysmeta.DataSet, func(id string) (*objcrypt.MetaKey, error) {
+			k, err := keys.KeyMaterial(context.Background(), "b", id)
+			if err != nil {
+				return nil, err
+			}
+			return objcrypt.NewMetaKey(objcrypt.ProjectKey{ID: id, Key: k})
+		})
+		if err != nil {
+			return err
+		}
+		want := maps.Clone(raw.Values)
+		for _, k := range []string{sysmeta.Etag, sysmeta.EtagMac, sysmeta.UserMeta, sysmeta.MetaKeyID} {
+			delete(want, sysmeta.Prefix+k)
+		}
+		maps.Copy(want, um)
+		want[sysmeta.Prefix+sysmeta.PlaintextEtag] = etag
+		np, err := pickle.Encode(want)
+		if err != nil {
+			return err
+		}
+		_, err = diskfile.ReplacePickle(f, raw, np)
+		found = true
+		return err
+	})
+	if err != nil || !found {
+		b.Fatalf("rewriting %s in the old format: %v (found %v)", name, err, found)
+	}
+}
+
+// BenchmarkMetadataDecryption: HEAD and 4 KiB GET of an encrypted object
+// whose ETag and user metadata are sealed (opened on every request), beside
+// the same object in the format before metadata encryption (nothing to
+// open but the data key), on one server running in a process of its own
+// (TestBenchServerProcess), so that its CPU per request (server-cpu-µs/op)
+// is apart from the client's. Goal (issue 16): sealed loses at most 10 % of
+// req/s. tools/bench-objectserver.sh runs it in alternating rounds.
+func BenchmarkMetadataDecryption(b *testing.B) {
+	devices := b.TempDir()
+	url, pid := benchServerProcess(b, devices)
+	keys := newMemResolver() // the child's keys: memResolver derives them from the id
+	if _, err := keys.ActiveKey(context.Background(), "b"); err != nil {
+		b.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	body := benchBody(4 << 10)
+	sum := md5.Sum(body)
+	for _, o := range []string{"sealed", "legacy"} {
+		if err := doPut(c, url+"/AUTH_b/c/"+o, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	toLegacyFormat(b, keys, devices, "/AUTH_b/c/legacy", hex.EncodeToString(sum[:]))
+	for _, verb := range []string{"HEAD", "GET"} {
+		for _, o := range []string{"sealed", "legacy"} {
+			b.Run(verb+"/4KiB/"+o, func(b *testing.B) {
+				cpu0, start := testenv.ProcCPU(pid), time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						var err error
+						if verb == "HEAD" {
+							err = doHead(c, url+"/AUTH_b/c/"+o)
+						} else {
+							_, err = doGet(c, url+"/AUTH_b/c/"+o)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				el, cpu := time.Since(start), testenv.ProcCPU(pid)-cpu0
+				b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "server-cpu-µs/op")
+			})
+		}
+	}
+}
+
+// benchServerProcess starts TestBenchServerProcess on devices and returns
+// its URL (device sda, partition 1) and pid; it stops at the benchmark's end.
+func benchServerProcess(b *testing.B, devices string) (string, int) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ARCA_BENCH_OS_CHILD="+devices)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		in.Close() // the child exits at EOF
+		_ = cmd.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	var addr string
+	for addr == "" && lines.Scan() {
+		addr, _ = strings.CutPrefix(lines.Text(), "server-addr ")
+	}
+	if addr == "" {
+		b.Fatalf("the server process did not start: %v", lines.Err())
+	}
+	return "http://" + addr + "/sda/1", cmd.Process.Pid
+}
+
+// TestBenchServerProcess is the object server process of
+// BenchmarkMetadataDecryption (it skips unless the benchmark started it):
+// an encrypting server on $ARCA_BENCH_OS_CHILD with memResolver's keys, on
+// a free port it prints ("server-addr HOST:PORT"); it exits at the end of
+// its stdin.
+func TestBenchServerProcess(t *testing.T) {
+	devices := os.Getenv("ARCA_BENCH_OS_CHILD")
+	if devices == "" {
+		t.Skip("the object server process of BenchmarkMetadataDecryption")
+	}
+	if err := os.MkdirAll(filepath.Join(devices, "sda"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	swift := &ringhash.Conf{Hasher: ringhash.Hasher{Prefix: "p", Suffix: "s"}, Policies: map[int]ringhash.Policy{0: {Type: "replication"}}}
+	srv, err := New(Config{Devices: devices, Encrypt: true, Algorithm: objcrypt.AES128CBC, StoredEtag: true,
+		ReclaimAge: time.Hour}, swift, newMemResolver(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: time.Minute}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	fmt.Printf("server-addr %s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }

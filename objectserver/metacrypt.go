@@ -3,6 +3,7 @@ package objectserver
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"opendev.org/x/arca/objcrypt"
@@ -15,7 +16,9 @@ import (
 // .data only, and conditional requests compare by MAC. Its user metadata
 // is sealed as one value per metadata set under the project key's metadata
 // key, bound to the path, in the .data (PUT) and in the .meta (fast-POST)
-// alike, with the key id recorded beside it (sysmeta.SealUserMeta). GET, HEAD and POST open both in
+// alike, with the key id recorded beside it (sysmeta.SealUserMeta). The
+// MD5s SLO and symlink keep in their own sysmeta are sealed under the ETag
+// key (sealedSysmeta). GET, HEAD and POST open them all in
 // their key phase (openCrypt), so the ETag and metadata they answer or
 // send on are authentic; a value that does not open is treated as
 // metadata edited on disk: the object is quarantined and answered 404,
@@ -47,27 +50,86 @@ func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, k
 	set, names := metaSet(v.obj)
 	um, _, err := sysmeta.OpenUserMeta(set, path, names, func(id string) (*objcrypt.MetaKey, error) {
 		if id == key.ID {
-			return objcrypt.NewMetaKey(key)
+			return s.metaKeys.get(key)
 		}
 		k, err := s.readKey(req.ctx, req.account, id)
 		if err != nil {
 			return nil, keyFailed(err)
 		}
 		defer clear(k.Key)
-		return objcrypt.NewMetaKey(k)
+		return s.metaKeys.get(k)
 	})
 	if err != nil {
 		return err
+	}
+	if v.etagKeys != nil {
+		opened, err := openSysmeta(v.obj.DataMetadata, v.etagKeys, path)
+		if err != nil {
+			return err
+		}
+		if len(opened) > 0 && um == nil {
+			um = map[string]string{}
+		}
+		maps.Copy(um, opened)
 	}
 	v.userMeta = um
 	return nil
 }
 
+// sealedSysmeta are the sysmeta of Swift's middleware whose values hold
+// MD5s (SLO's ETag, the container-update override with a manifest's MD5
+// and slo_etag, a static symlink's target ETag): sealed at rest under the
+// object's ETag key (objcrypt/SPEC.md, "Middleware sysmeta"), opened for
+// the proxy on GET, HEAD and POST, which see them as Swift sends them.
+var sealedSysmeta = map[string]bool{
+	"x-object-sysmeta-container-update-override-etag": true,
+	"x-object-sysmeta-slo-etag":                       true,
+	"x-object-sysmeta-symlink-target-etag":            true,
+}
+
+// sealSysmeta seals, in place, the sealedSysmeta values of a new object's
+// metadata.
+func sealSysmeta(meta map[string]string, ek *objcrypt.ETagKeys, path string) error {
+	for k, v := range meta {
+		if v == "" || !sealedSysmeta[strings.ToLower(k)] {
+			continue
+		}
+		sealed, err := ek.SealSysmeta(path, k, v, nil)
+		if err != nil {
+			return keyFailed(err)
+		}
+		meta[k] = sealed
+	}
+	return nil
+}
+
+// openSysmeta returns the sealedSysmeta values of a .data's metadata,
+// opened. A value in the clear (an object written before they were
+// sealed) is not among them: it is answered as stored. One that does not
+// open is tampered metadata, as a sealed ETag that does not open.
+func openSysmeta(meta map[string]string, ek *objcrypt.ETagKeys, path string) (map[string]string, error) {
+	var out map[string]string
+	for k, v := range meta {
+		if !sealedSysmeta[strings.ToLower(k)] || !strings.HasPrefix(v, objcrypt.MetaValuePrefix) {
+			continue
+		}
+		plain, err := ek.OpenSysmeta(path, k, v)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = plain
+	}
+	return out, nil
+}
+
 // sealUserMeta seals a metadata set's user metadata under the project
 // key's metadata key before it is written (names: in the .data's sysmeta
 // or the .meta's transient sysmeta).
-func sealUserMeta(meta map[string]string, key objcrypt.ProjectKey, path string, names sysmeta.SetNames) error {
-	mk, err := objcrypt.NewMetaKey(key)
+func (s *Server) sealUserMeta(meta map[string]string, key objcrypt.ProjectKey, path string, names sysmeta.SetNames) error {
+	mk, err := s.metaKeys.get(key)
 	if err != nil {
 		return keyFailed(err)
 	}

@@ -156,7 +156,7 @@ func (s *Server) sealPost(req *request, df *diskfile.DiskFile, st *postState, me
 		return keyFailed(err)
 	}
 	defer clear(key.Key)
-	return sealUserMeta(meta, key, df.Name, sysmeta.MetaSet)
+	return s.sealUserMeta(meta, key, df.Name, sysmeta.MetaSet)
 }
 
 // commitPost writes the .meta file, named by its times.
@@ -190,7 +190,8 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 		"X-Meta-Timestamp":         meta["X-Timestamp"],
 		"X-Etag":                   st.view.etag,
 	}
-	applyOverrides(upd, obj.DataMetadata)
+	// the sealed override sysmeta as opened (metacrypt.go), over the stored
+	applyOverrides(upd, obj.DataMetadata, st.view.userMeta)
 	if s.sealPostListing(req, st, upd) {
 		s.containerUpdate(req, "PUT", upd)
 	}
@@ -199,6 +200,9 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 	for k, val := range obj.Metadata {
 		lk := strings.ToLower(k)
 		if isSysMeta(lk) && !isArcaMeta(lk) {
+			if opened, ok := st.view.userMeta[k]; ok && sealedSysmeta[lk] {
+				val = opened
+			}
 			w.Header()[k] = []string{val}
 		}
 	}

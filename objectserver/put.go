@@ -40,6 +40,7 @@ type putBody struct {
 	plainMD5, storedMD5 string // hex; storedMD5 is Swift's ETag on disk
 	storedLen           int64
 	crypt               *sysmeta.Object // nil when stored in the clear
+	etagKeys            *objcrypt.ETagKeys
 	footers             map[string]string
 }
 
@@ -312,7 +313,8 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 		n: n, plainMD5: sums.Plaintext(), storedMD5: sums.Stored(), storedLen: m.StoredLength,
 		crypt: &sysmeta.Object{Metadata: m},
 	}
-	if err := sealEtag(b, ow.ETagKeys(), name); err != nil {
+	b.etagKeys = ow.ETagKeys()
+	if err := sealEtag(b, b.etagKeys, name); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -347,7 +349,10 @@ func (s *Server) putMetadata(req *request, p *putParams, b *putBody, key objcryp
 		meta["Content-Type"] = ct
 	}
 	if b.crypt != nil {
-		if err := sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
+		if err := s.sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
+			return nil, err
+		}
+		if err := sealSysmeta(meta, b.etagKeys, path); err != nil {
 			return nil, err
 		}
 		for k, v := range b.crypt.Map() {

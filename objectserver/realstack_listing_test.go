@@ -1,18 +1,13 @@
 package objectserver_test
 
 import (
-	"bytes"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objcrypt"
-	"opendev.org/x/arca/objectserver/ringhash"
 )
 
 // openHash opens a listing's sealed hash of the object name in container
@@ -61,43 +56,26 @@ func (s *stack) assertSealedListing(listing []byte, md5s ...string) {
 	}
 }
 
-// assertContainerDBsSealed scans every file of the container's databases
-// on the stack's container servers (the database, its .pending file of
-// queued updates) and fails on any of md5s: the container updates carried
-// them sealed.
+// assertContainerDBsSealed scans the stack's container servers' devices
+// (databases as files and as rows, their .pending files of queued
+// updates) and fails on any of md5s, in any encoding: the container
+// updates carried them sealed.
 func (s *stack) assertContainerDBsSealed(cont string, md5s ...string) {
 	s.t.Helper()
-	conf, err := ringhash.Load("/etc/swift/swift.conf")
-	if err != nil {
-		testenv.StackMissing(s.t, "the stack's /etc/swift/swift.conf is not readable: "+err.Error())
-	}
-	devices := os.Getenv("ARCA_TEST_SWIFT_DEVICES")
-	if devices == "" {
-		testenv.StackMissing(s.t, "ARCA_TEST_SWIFT_DEVICES is not set")
-	}
-	hash := conf.HashPath("AUTH_"+s.Project, cont, "")
-	scanned := 0
-	_ = filepath.WalkDir(devices, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(p, "/containers/") || filepath.Base(filepath.Dir(p)) != hash {
-			return nil
+	var secrets []testenv.Secret
+	for _, m := range md5s {
+		if m != "" {
+			secrets = append(secrets, testenv.MD5Secrets("MD5 "+m, m)...)
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			s.t.Errorf("reading %s: %v", p, err)
-			return nil
-		}
-		scanned++
-		for _, m := range md5s {
-			if m != "" && bytes.Contains(data, []byte(m)) {
-				s.t.Errorf("container %s: %s holds the plaintext MD5 %s", cont, p, m)
-			}
-		}
-		return nil
-	})
-	if scanned == 0 {
-		s.t.Fatalf("container %s: no database found under %s (hash %s)", cont, devices, hash)
 	}
-	s.t.Logf("container %s: %d database files scanned for %d MD5s", cont, scanned, len(md5s))
+	r := testenv.ScanAtRest(s.t, []string{testenv.StackSwiftDevices(s.t)}, secrets)
+	for _, f := range r.Found {
+		s.t.Errorf("container %s: %v", cont, f)
+	}
+	if r.Databases == 0 {
+		s.t.Fatalf("container %s: no database scanned", cont)
+	}
+	s.t.Logf("container %s: %d databases scanned for %d MD5s", cont, r.Databases, len(md5s))
 }
 
 // sloEtag is an SLO manifest's ETag: the MD5 of its segments' ETags.

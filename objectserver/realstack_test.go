@@ -155,7 +155,6 @@ func TestRealStack(t *testing.T) {
 	}
 	md5s := append([]string{md5sum(small), md5sum(large), sloEtag(segs)}, segs...)
 	s.assertContainerDBsSealed(cont, md5s...)
-	s.assertContainerDBsSealed(cont+"_segments", md5s...)
 
 	// metadata, copy
 	s.swift(dst, "post", "-m", "color:blue", cont, "small.txt")

@@ -42,6 +42,8 @@ type Server struct {
 	legacyBefore diskfile.Timestamp
 	// trusted are the peers answered (trust.go).
 	trusted []netip.Prefix
+	// metaKeys are the derived metadata keys of project keys (metakeys.go).
+	metaKeys *metaKeys
 }
 
 // Option configures a Server at construction.
@@ -88,6 +90,7 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		allowed:  map[string]bool{},
 		now:      time.Now,
 		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
+		metaKeys: newMetaKeys(cfg.KeyClient.MaterialTTL),
 	}
 	s.trusted = cfg.TrustedNetworks
 	if s.trusted == nil {

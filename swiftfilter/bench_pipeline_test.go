@@ -4,32 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"opendev.org/x/arca/internal/testenv"
 )
-
-// procCPU is the CPU time the process pid (all its threads) has used so
-// far, from the scheduler's nanosecond counters.
-func procCPU(pid int) time.Duration {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	var sum int64
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if n, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64); err == nil {
-			sum += n
-		}
-	}
-	return time.Duration(sum)
-}
 
 // BenchmarkPipelineSwift compares, through the real Swift proxy on one
 // tier of Arca object servers, the three ways a client's request can go:
@@ -77,7 +56,7 @@ func BenchmarkPipelineSwift(b *testing.B) {
 		cpu := func() time.Duration {
 			var sum time.Duration
 			for _, pid := range sh.pids {
-				sum += procCPU(pid)
+				sum += testenv.ProcCPU(pid)
 			}
 			return sum
 		}

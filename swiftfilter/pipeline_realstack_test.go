@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objectserver/pickle"
 )
@@ -153,19 +151,7 @@ func (e *shapeEnv) diskKeyIDs(t *testing.T, prefix string) map[string]string {
 // file's user.swift.metadata attributes (split over metadata1, 2 ...).
 func readSwiftMetadata(t *testing.T, path string) map[string]string {
 	t.Helper()
-	var all []byte
-	for i := 0; ; i++ {
-		name := "user.swift.metadata"
-		if i > 0 {
-			name += fmt.Sprint(i)
-		}
-		buf := make([]byte, 65536)
-		n, err := unix.Getxattr(path, name, buf)
-		if err != nil {
-			break
-		}
-		all = append(all, buf[:n]...)
-	}
+	all := testenv.SwiftMetadataPickle(t, path)
 	m, err := pickle.StringMap(all)
 	if err != nil {
 		t.Fatalf("%s: metadata: %v", path, err)

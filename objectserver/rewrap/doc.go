@@ -22,9 +22,11 @@
 // Objects written before the ETag and metadata were sealed are upgraded
 // in place, on the active key too: the plaintext ETag is sealed under the
 // data key and the user metadata under the project key (objcrypt/SPEC.md,
-// "Metadata"). Objects already on the active key cost one directory
-// listing, one metadata read and a glob for .meta files. Status (a dry run) counts, per project
-// key, the objects on this node that depend on it.
+// "Metadata"), and so is a .meta an earlier release wrote with its user
+// metadata in the clear. Objects already on the active key cost one
+// directory listing, one metadata read and a glob for .meta files. Status
+// (a dry run) counts, per project key, the objects and the .meta files on
+// this node that depend on it, and the .meta files still in the clear.
 //
 // # Replacing the metadata so that a crash or a reader never sees garbage
 //
@@ -81,7 +83,10 @@
 // racing on one file could otherwise leave a checksum of the other's
 // pickle). The job takes it before listing a hash directory and keeps it
 // until the file is rewritten, so the listing, the metadata read (made
-// once) and the write are one step for every other holder of the lock; it
+// once) and the write are one step for every other holder of the lock.
+// Every key an object needs (its .data's, its sealed user metadata's and
+// its .meta files') is asked for before, with the lock released, and the
+// object examined again under it (a cache hit then); it
 // keeps it across the objects of a suffix, for at most 64 objects, never
 // rate-limit wait. A POST writes a .meta file and never carries crypto
 // metadata (the object server takes sysmeta from the .data file), so user

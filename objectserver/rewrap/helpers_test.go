@@ -3,6 +3,7 @@ package rewrap
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"testing"
@@ -22,15 +23,45 @@ func putObject(tb testing.TB, m *diskfile.Manager, keys *rewraptest.Keys, projec
 }
 
 // postObject writes a .meta file with the user metadata meta, as the
-// object server's POST does (it never carries crypto metadata).
-func postObject(m *diskfile.Manager, project, obj string, meta map[string]string) error {
+// object server's POST does (it never carries crypto metadata): sealed
+// under the project's active key.
+func postObject(m *diskfile.Manager, keys *rewraptest.Keys, project, obj string, meta map[string]string) error {
+	k, err := keys.ActiveKey(context.Background(), project)
+	if err != nil {
+		return err
+	}
+	return postUnder(m, keys, project, obj, k.ID, meta)
+}
+
+// postPlain writes a .meta file as the object server did before user
+// metadata was sealed: in the clear.
+func postPlain(m *diskfile.Manager, project, obj string, meta map[string]string) error {
 	return commitFile(m, project, obj, func(ts diskfile.Timestamp) (string, map[string]string) {
 		values := map[string]string{"X-Timestamp": ts.Internal()}
-		for k, v := range meta {
-			values[k] = v
-		}
+		maps.Copy(values, meta)
 		return diskfile.MetaName(ts, nil) + ".meta", values
 	})
+}
+
+// postUnder writes a .meta file with meta sealed under key id of project
+// (a POST acknowledged just before a rotation leaves one on the old key).
+func postUnder(m *diskfile.Manager, keys *rewraptest.Keys, project, obj, id string, meta map[string]string) error {
+	raw, err := keys.KeyMaterial(context.Background(), project, id)
+	if err != nil {
+		return err
+	}
+	mk, err := objcrypt.NewMetaKey(objcrypt.ProjectKey{ID: id, Key: raw})
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = commitFile(m, project, obj, func(ts diskfile.Timestamp) (string, map[string]string) {
+		values := map[string]string{"X-Timestamp": ts.Internal()}
+		maps.Copy(values, meta)
+		serr = sysmeta.SealUserMeta(values, mk, "/AUTH_"+project+"/c/"+obj, sysmeta.MetaSet, nil)
+		return diskfile.MetaName(ts, nil) + ".meta", values
+	})
+	return errors.Join(err, serr)
 }
 
 // deleteObject writes a tombstone, as the object server's DELETE does.

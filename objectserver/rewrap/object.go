@@ -30,7 +30,7 @@ type dataFile struct {
 // client for with no lock held when they were not asked for a moment ago,
 // or when the active key changed before the rewrite was committed; nothing
 // has changed on disk then.
-func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, locked bool) *keyNeed {
+func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, locked bool) []keyNeed {
 	df := w.openCurrent(dir)
 	if df == nil {
 		return nil
@@ -42,16 +42,25 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	}
 	active, need, err := w.keysFor(ctx, project, m.KeyID, locked)
 	if need != nil {
-		return need
+		return []keyNeed{*need}
+	}
+	metas := w.listMetas(dir)
+	if locked && err == nil {
+		// every key the .data's metadata and the .meta files need, asked
+		// for with no lock held before anything is counted or changed
+		if needs := w.metaNeeds(project, active, m.KeyID, df.raw.Values, metas); len(needs) > 0 {
+			return needs
+		}
 	}
 	w.s.Scanned++
 	switch {
 	case err != nil:
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		w.s.fail(df.path, reasonOf(err), err)
+		w.countMetasLeft(project, metas)
 		return nil
 	case m.KeyID == active && !legacyFormat(df.raw.Values) && !metaElsewhere(df.raw.Values, active):
-		w.resealMetas(ctx, p, dir, project, active, sr)
+		w.resealMetas(ctx, p, metas, project, active, sr)
 		w.s.Already++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		if df.raw.Checksum == nil && !w.j.o.DryRun {
@@ -62,13 +71,22 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	case w.j.o.DryRun:
 		w.s.Rewrapped++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
+		w.resealMetas(ctx, p, metas, project, active, sr)
 		return nil
 	}
-	need = w.commit(ctx, p, df, m, project, active, sr, locked)
-	if need == nil {
-		w.resealMetas(ctx, p, dir, project, active, sr)
+	if need := w.commit(ctx, p, df, m, project, active, sr, locked); need != nil {
+		return []keyNeed{*need}
 	}
-	return need
+	w.resealMetas(ctx, p, metas, project, active, sr)
+	return nil
+}
+
+// countMetasLeft counts the .meta files of an object the job could not
+// examine (its keys failed) as they are.
+func (w *worker) countMetasLeft(project string, metas []metaFile) {
+	for _, mf := range metas {
+		w.countMeta(project, mf.keyID, false)
+	}
 }
 
 // openCurrent opens the current .data file of a hash directory and reads

@@ -54,8 +54,8 @@ func (w *worker) rewrap(ctx context.Context, p partition, df *dataFile, m *objcr
 		newPickle, err = upgrade(raw.Values, m, newKey, raw.Values["name"], j.o.Rand)
 	} else if id, ok := lookupFold(raw.Values, sysmeta.Prefix+sysmeta.MetaKeyID); ok && id != newKey.ID {
 		var metaKey objcrypt.ProjectKey
-		if metaKey, err = j.material(ctx, project, id); err != nil {
-			return keyID, keyError("metadata key", err)
+		if metaKey, err = w.key(ctx, project, id, "metadata key"); err != nil {
+			return keyID, err
 		}
 		newPickle, err = resealPickle(raw.Values, m, metaKey, newKey, j.o.Rand)
 		clear(metaKey.Key)
@@ -126,8 +126,7 @@ func substitute(raw *diskfile.RawMetadata, oldID, oldWrapped, newID, newWrapped 
 // wrapped key replaced, the plaintext ETag sealed and MACed under the data
 // key (objcrypt/SPEC.md, "The ETag"), the user metadata sealed under key's
 // metadata key. Every other value stays as it was. A .meta's user
-// metadata is not the job's (it rewrites .data files only): the next POST
-// seals it.
+// metadata in the clear is upgraded beside it (resealMetas).
 func upgrade(values map[string]string, m *objcrypt.Metadata, key objcrypt.ProjectKey, path string, rnd io.Reader) ([]byte, error) {
 	want := maps.Clone(values)
 	for field, v := range map[string]string{"Key-Id": m.KeyID, "Wrapped-Key": base64.StdEncoding.EncodeToString(m.WrappedKey)} {

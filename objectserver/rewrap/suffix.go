@@ -104,8 +104,8 @@ func (w *worker) hash(ctx context.Context, p partition, hdir string, sr *sufRec,
 				return
 			}
 		}
-		need := w.object(ctx, p, hdir, sr, lk.unlock != nil)
-		if need == nil {
+		needs := w.object(ctx, p, hdir, sr, lk.unlock != nil)
+		if len(needs) == 0 {
 			return
 		}
 		if try >= maxHashTries {
@@ -113,7 +113,9 @@ func (w *worker) hash(ctx context.Context, p partition, hdir string, sr *sufRec,
 			return
 		}
 		lk.release() // never across a key service call
-		w.prefetch(ctx, *need)
+		for _, n := range needs {
+			w.prefetch(ctx, n)
+		}
 	}
 }
 

@@ -57,6 +57,19 @@ type Summary struct {
 	// Keys counts, per project key, the objects on this node that depend on
 	// it after the job (in a dry run: now).
 	Keys map[KeyRef]int
+	// MetaKeys counts, per project key, the .meta files of the job's
+	// encrypted objects whose user metadata is sealed under it after the
+	// job (in a dry run: now). A .meta on a key makes its object depend on
+	// that key as much as its .data does.
+	MetaKeys map[KeyRef]int
+	// MetaPlain counts the .meta files whose user metadata is still in the
+	// clear (written by a release before metadata was sealed) after the
+	// job (in a dry run: now).
+	MetaPlain int
+	// MetaResealed and MetaUpgraded count the .meta files moved onto the
+	// active key from another key, and sealed from the clear (in a dry
+	// run: that would be).
+	MetaResealed, MetaUpgraded int
 	// Active is each project's active key id as the job last saw it.
 	Active map[string]string
 	// ResumedFrom is where a previous run had stopped, if any.
@@ -76,6 +89,18 @@ func (s *Summary) fail(path, reason string, err error) {
 	}
 }
 
+// Metas returns how many .meta files depend on non-active keys, or (with
+// onlyInactive false) on any key; plaintext ones are MetaPlain.
+func (s *Summary) Metas(onlyInactive bool) int {
+	n := 0
+	for k, c := range s.MetaKeys {
+		if !onlyInactive || s.Active[k.Project] != k.KeyID {
+			n += c
+		}
+	}
+	return n
+}
+
 // Objects returns how many objects depend on non-active keys.
 func (s *Summary) Objects(onlyInactive bool) int {
 	n := 0
@@ -88,7 +113,7 @@ func (s *Summary) Objects(onlyInactive bool) int {
 }
 
 func newSummary() *Summary {
-	return &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, Active: map[string]string{}}
+	return &Summary{Reasons: map[string]int{}, Keys: map[KeyRef]int{}, MetaKeys: map[KeyRef]int{}, Active: map[string]string{}}
 }
 
 // add adds d's counters to s (Examples up to maxExamples; Active is the
@@ -113,6 +138,12 @@ func (s *Summary) add(d *Summary) {
 	for k, n := range d.Keys {
 		s.Keys[k] += n
 	}
+	for k, n := range d.MetaKeys {
+		s.MetaKeys[k] += n
+	}
+	s.MetaPlain += d.MetaPlain
+	s.MetaResealed += d.MetaResealed
+	s.MetaUpgraded += d.MetaUpgraded
 	s.IO.DirReads += d.IO.DirReads
 	s.IO.Opens += d.IO.Opens
 	s.IO.XattrReads += d.IO.XattrReads
@@ -133,6 +164,13 @@ func Report(w io.Writer, s *Summary, keys bool) {
 	fmt.Fprintf(w, "scanned %d, %s %d, skipped %d (already on the active key %d, other projects %d, not encrypted %d, changed meanwhile %d), failed %d, checksums restored %d in %s\n",
 		s.Scanned, verb, s.Rewrapped, s.Already+s.OtherProject+s.Plain+s.Changed, s.Already, s.OtherProject, s.Plain, s.Changed,
 		s.Failed, s.Checksums, s.Elapsed.Round(time.Millisecond))
+	if s.MetaResealed+s.MetaUpgraded+s.Metas(false)+s.MetaPlain > 0 {
+		metaVerb := "resealed"
+		if s.DryRun {
+			metaVerb = "to reseal"
+		}
+		fmt.Fprintf(w, ".meta files: %s %d from older keys, %d from the clear\n", metaVerb, s.MetaResealed, s.MetaUpgraded)
+	}
 	if s.Elapsed > 0 && s.Scanned > 0 {
 		fmt.Fprintf(w, "rate %.0f objects/s; I/O: %d directory reads, %d opens, %d xattr reads, %d xattr writes, %d partition locks\n",
 			float64(s.Scanned)/s.Elapsed.Seconds(), s.IO.DirReads, s.IO.Opens, s.IO.XattrReads, s.IO.XattrWrites, s.IO.Locks)
@@ -154,9 +192,19 @@ func Report(w io.Writer, s *Summary, keys bool) {
 	if !keys && !s.DryRun {
 		return
 	}
+	keyTable(w, s)
+}
+
+// keyTable writes the per-key table: objects and .meta files per key.
+func keyTable(w io.Writer, s *Summary) {
 	refs := make([]KeyRef, 0, len(s.Keys))
 	for k := range s.Keys {
 		refs = append(refs, k)
+	}
+	for k := range s.MetaKeys {
+		if _, ok := s.Keys[k]; !ok {
+			refs = append(refs, k)
+		}
 	}
 	sort.Slice(refs, func(a, b int) bool {
 		if refs[a].Project != refs[b].Project {
@@ -165,7 +213,7 @@ func Report(w io.Writer, s *Summary, keys bool) {
 		return refs[a].KeyID < refs[b].KeyID
 	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECT\tKEY ID\tSTATE\tOBJECTS")
+	fmt.Fprintln(tw, "PROJECT\tKEY ID\tSTATE\tOBJECTS\t.META FILES")
 	for _, k := range refs {
 		st := "inactive"
 		switch a, ok := s.Active[k.Project]; {
@@ -174,8 +222,11 @@ func Report(w io.Writer, s *Summary, keys bool) {
 		case a == k.KeyID:
 			st = "active"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", k.Project, k.KeyID, st, s.Keys[k])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", k.Project, k.KeyID, st, s.Keys[k], s.MetaKeys[k])
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "objects on inactive keys: %d\n", s.Objects(true))
+	// An inactive key a .meta still depends on cannot be destroyed yet, nor
+	// should a .meta stay readable on the disks: both are for the rewrap.
+	fmt.Fprintf(w, ".meta files on inactive keys: %d, in the clear: %d\n", s.Metas(true), s.MetaPlain)
 }
