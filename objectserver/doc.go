@@ -87,7 +87,17 @@
 // Server.Serve runs it with internal/serve; cmd/arca-object-server only
 // calls these.
 //
-// What it is not: an erasure-coding object server (EC policies answer 503),
-// an SSYNC receiver (SSYNC is answered 405: use rsync replication), or a
-// key cache of its own (the keyclient caches).
+// Erasure-coded policies (putec.go, multiphase.go, diskfile/ecdisk.go):
+// each node stores its fragment archive as <ts>#<index>.data, encrypted as
+// any object's data (one objcrypt stream, its own data key), renamed
+// <ts>#<index>#d.data on the proxy's commit; GET and HEAD choose the
+// fragment as Swift's ECDiskFile does (durable only, unless the proxy
+// sends X-Backend-Fragment-Preferences) and answer X-Backend-Fragments and
+// X-Backend-Durable-Timestamp. The commit phase of the multiphase PUT
+// sends a second body after the first one's end, which net/http cannot
+// frame: such a PUT takes the connection over (multiphase.go).
+//
+// What it is not: an SSYNC receiver (SSYNC is answered 405: use rsync
+// replication; EC policies need the reconstructor, which needs SSYNC), or
+// a key cache of its own (the keyclient caches).
 package objectserver

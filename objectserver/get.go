@@ -121,7 +121,17 @@ func (s *Server) objectHeaders(h http.Header, v *plainView) {
 	set("X-Backend-Timestamp", v.timestamp.Internal())
 	dataTS := v.obj.DataTS.Internal()
 	set("X-Backend-Data-Timestamp", dataTS)
-	set("X-Backend-Durable-Timestamp", dataTS)
+	if v.obj.Fragments == nil {
+		set("X-Backend-Durable-Timestamp", dataTS)
+		return
+	}
+	// An EC fragment: durable only when a durable set exists (a GET with
+	// fragment preferences may open a non-durable one), and the
+	// fragments on disk, as the proxy's reconstruction reads them.
+	if v.obj.DurableTS != nil {
+		set("X-Backend-Durable-Timestamp", v.obj.DurableTS.Internal())
+	}
+	set("X-Backend-Fragments", fragmentsHeader(v.obj.Fragments))
 }
 
 // shownMeta reports whether a stored metadata name is answered to GET and
@@ -215,6 +225,11 @@ func (s *Server) openForRead(req *request) (*diskfile.DiskFile, *diskfile.Object
 	now := diskfile.FromTime(s.now())
 	if req.hasTS {
 		now = req.ts
+	}
+	if df.IsEC() {
+		if df.EC, err = fragPrefs(req, df); err != nil {
+			return nil, nil, err
+		}
 	}
 	obj, err := df.Open()
 	if err != nil {

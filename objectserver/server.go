@@ -99,6 +99,14 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 	for _, h := range cfg.AllowedHeaders {
 		s.allowed[strings.ToLower(strings.TrimSpace(h))] = true
 	}
+	for idx, p := range swift.Policies {
+		if p.ECFragments > 0 {
+			if s.disk.ECFragments == nil {
+				s.disk.ECFragments = map[int]int{}
+			}
+			s.disk.ECFragments[idx] = p.ECFragments
+		}
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -132,6 +140,10 @@ type request struct {
 	log                        zerolog.Logger
 	ctx                        context.Context
 	start                      time.Time
+	// phased and finish are a multiphase PUT's, whose connection is
+	// taken over (multiphase.go): its body and the final answer.
+	phased *phasedBody
+	finish func()
 }
 
 // statusWriter records the status for the access log.
@@ -219,6 +231,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		err = s.handleReplicate(req)
 	}
 	s.respond(req, err) // respond.go: the one place errors become answers
+	if req.finish != nil {
+		req.finish()
+	}
 }
 
 // objectMethods are the methods the server answers.
@@ -286,7 +301,7 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	if !ok {
 		return nil, http.StatusServiceUnavailable, "No policy with index " + strconv.Itoa(req.policy)
 	}
-	if p.Type != "replication" {
+	if p.Type != "replication" && p.Type != "erasure_coding" {
 		return nil, http.StatusServiceUnavailable, "Policy type " + p.Type + " is not supported by arca-object-server"
 	}
 	if v := r.Header.Get("X-Timestamp"); v != "" {

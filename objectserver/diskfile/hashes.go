@@ -186,7 +186,7 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 	if err != nil {
 		return nil, err
 	}
-	if err := m.rehash(ctx, partPath, hashes); err != nil {
+	if err := m.rehash(ctx, partPath, policy, hashes); err != nil {
 		return nil, err
 	}
 	return m.saveHashes(partPath, hashes)
@@ -234,7 +234,7 @@ func knownHashes(partPath string, recalculate []string) (map[string]any, error) 
 
 // rehash computes the suffix hashes that are missing; a suffix that is
 // gone is dropped, one that cannot be hashed stays nil.
-func (m *Manager) rehash(ctx context.Context, partPath string, hashes map[string]any) error {
+func (m *Manager) rehash(ctx context.Context, partPath string, policy int, hashes map[string]any) error {
 	for suffix, h := range hashes {
 		if hs, ok := h.(string); ok && hs != "" {
 			continue
@@ -242,7 +242,7 @@ func (m *Manager) rehash(ctx context.Context, partPath string, hashes map[string
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sum, exists, err := m.hashSuffix(filepath.Join(partPath, suffix))
+		sum, exists, err := m.hashSuffix(filepath.Join(partPath, suffix), policy)
 		switch {
 		case err != nil:
 			hashes[suffix] = nil
@@ -286,7 +286,7 @@ func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string
 // hashSuffix computes Swift's suffix hash, cleaning up each object
 // directory on the way; exists is false when the suffix directory is gone
 // (or was empty and has been removed).
-func (m *Manager) hashSuffix(dir string) (string, bool, error) {
+func (m *Manager) hashSuffix(dir string, policy int) (string, bool, error) {
 	names, err := readDirNames(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
@@ -297,7 +297,7 @@ func (m *Manager) hashSuffix(dir string) (string, bool, error) {
 	sort.Strings(names)
 	h := md5.New() //nolint:gosec // G401: Swift's suffix hash
 	for _, hsh := range names {
-		st, err := m.cleanup(filepath.Join(dir, hsh))
+		st, err := m.cleanupPolicy(filepath.Join(dir, hsh), policy)
 		if err != nil {
 			return "", false, err
 		}

@@ -1,0 +1,359 @@
+package objectserver_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"opendev.org/x/arca/internal/testenv"
+	"opendev.org/x/arca/objectserver/ringhash"
+)
+
+// ecStack is an ObjectStack whose policy 0 is erasure-coded 4+2 over six
+// arca-object-servers, behind the real Swift proxy (pyeclib's
+// liberasurecode_rs_vand), EC segments of 8 KiB so that small objects
+// span several.
+type ecStack struct {
+	*testenv.ObjectStack
+	t         *testing.T
+	work      string
+	hasher    ringhash.Hasher
+	partPower uint
+}
+
+func newECStack(t *testing.T) *ecStack {
+	t.Helper()
+	testenv.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
+	if _, err := os.Stat("/usr/lib/python3/dist-packages/pyeclib"); err != nil {
+		testenv.StackMissing(t, "python3-pyeclib is not installed (tools/stack.sh install)")
+	}
+	s := &ecStack{t: t, work: t.TempDir(), partPower: 2}
+	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower),
+		EC: &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: 8192},
+		Object: testenv.ObjectServerConfig{
+			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
+			Sections:       "[object-reconstructor]\ninterval = 1\nhandoffs_first = false\n",
+		}})
+	conf, err := ringhash.Load(s.SwiftConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hasher = conf.Hasher
+	return s
+}
+
+// do is one request through the proxy.
+func (s *ecStack) do(method, path string, body []byte, hdr map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	return doHTTP(s.t, method, s.Storage+path, body, s.Token, hdr)
+}
+
+func doHTTP(t *testing.T, method, url string, body []byte, token string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body))
+	}
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// fragFiles are the fragment archives (and other files) of an object on
+// every node: node index -> file paths.
+func (s *ecStack) fragFiles(cont, obj string) map[int][]string {
+	s.t.Helper()
+	acct := "AUTH_" + s.Project
+	hash := s.hasher.HashPath(acct, cont, obj)
+	part := s.hasher.Partition(acct, cont, obj, s.partPower)
+	out := map[int][]string{}
+	for i, n := range s.Nodes {
+		dir := filepath.Join(n.Devices, n.Device, "objects", fmt.Sprint(part), hash[len(hash)-3:], hash)
+		names, _ := os.ReadDir(dir)
+		for _, e := range names {
+			out[i] = append(out[i], filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// nodeGet asks node i directly for the object, as the proxy does.
+func (s *ecStack) nodeGet(i int, method, cont, obj string, hdr map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	acct := "AUTH_" + s.Project
+	part := s.hasher.Partition(acct, cont, obj, s.partPower)
+	n := s.Nodes[i]
+	return doHTTP(s.t, method, fmt.Sprintf("%s/%s/%d/%s/%s/%s", n.URL, n.Device, part, acct, cont, obj), nil, "", hdr)
+}
+
+var durableName = regexp.MustCompile(`^\d{10}\.\d{5}#[0-5]#d\.data$`)
+
+// TestRealStackEC stores objects of 0 bytes to several EC segments in an
+// erasure-coded policy on six arca-object-servers behind the real Swift
+// proxy, reads them whole and by ranges across fragment and segment
+// boundaries, posts and deletes them, and checks that every fragment
+// archive on disk is ciphertext; then what the disk can be made to say:
+// a fragment archive that is not durable is not served as one, and one
+// moved to another object's place is refused.
+func TestRealStackEC(t *testing.T) {
+	s := newECStack(t)
+	tag := make([]byte, 6)
+	_, _ = rand.Read(tag)
+	marker := "ARCA-EC-PLAINTEXT-" + hex.EncodeToString(tag)
+	cont := "arca-ec-" + hex.EncodeToString(tag)
+	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
+		t.Fatalf("container PUT: %s", resp.Status)
+	}
+	line := []byte(marker + " erasure-coded line\n")
+	sizes := map[string]int{"empty": 0, "one": 1, "small": 100, "seg-1": 8191, "seg": 8192, "seg+1": 8193, "five-segs": 40000, "many": 300001}
+	objects := map[string][]byte{}
+	for name, n := range sizes {
+		data := bytes.Repeat(line, n/len(line)+1)[:n]
+		objects[name] = data
+		resp, body := s.do("PUT", "/"+cont+"/"+name, data, map[string]string{"Content-Type": "application/x-arca"})
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("Etag") != md5sum(data) {
+			t.Fatalf("PUT %s (%d bytes): %s %q, ETag %s", name, n, resp.Status, body, resp.Header.Get("Etag"))
+		}
+	}
+	for name, data := range objects {
+		resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) || resp.Header.Get("Etag") != md5sum(data) {
+			t.Fatalf("GET %s: %s, %d bytes (want %d), ETag %s", name, resp.Status, len(got), len(data), resp.Header.Get("Etag"))
+		}
+		resp, _ = s.do("HEAD", "/"+cont+"/"+name, nil, nil)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Length") != fmt.Sprint(len(data)) || resp.Header.Get("Etag") != md5sum(data) {
+			t.Fatalf("HEAD %s: %s, length %s, ETag %s", name, resp.Status, resp.Header.Get("Content-Length"), resp.Header.Get("Etag"))
+		}
+		s.checkArchives(cont, name, marker, len(data))
+	}
+	s.ranges(t, cont, objects["many"])
+	s.postAndDelete(t, cont, objects)
+	s.nonDurableNotServed(t, cont, objects["five-segs"])
+	s.movedArchiveRefused(t, cont, objects["five-segs"])
+}
+
+// checkArchives checks that the object has six durable fragment archives,
+// one per node, none of them holding plaintext.
+func (s *ecStack) checkArchives(cont, name, marker string, size int) {
+	s.t.Helper()
+	files := s.fragFiles(cont, name)
+	count := 0
+	for node, paths := range files {
+		for _, p := range paths {
+			if !strings.HasSuffix(p, ".data") {
+				continue
+			}
+			count++
+			if !durableName.MatchString(filepath.Base(p)) {
+				s.t.Errorf("%s on node %d: %s is not a durable fragment archive name", name, node, filepath.Base(p))
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			if size > 0 && (bytes.Contains(b, []byte(marker)) || bytes.Contains(b, []byte("erasure-coded line"))) {
+				s.t.Errorf("%s: fragment archive %s holds plaintext", name, p)
+			}
+			if size > 0 && !bytes.HasPrefix(b, []byte("ARCA")) && len(b) > 0 && bytes.Contains(b, []byte(marker[:8])) {
+				s.t.Errorf("%s: %s does not look encrypted", name, p)
+			}
+		}
+	}
+	if count != 6 {
+		s.t.Errorf("%s: %d fragment archives on disk, want 6: %v", name, count, files)
+	}
+}
+
+// ranges reads ranges across EC segment (8 KiB of object, 2 KiB of each
+// fragment) and objcrypt segment boundaries.
+func (s *ecStack) ranges(t *testing.T, cont string, data []byte) {
+	n := len(data)
+	for _, r := range []struct {
+		spec       string
+		start, end int // inclusive
+	}{
+		{"bytes=0-0", 0, 0},
+		{"bytes=8000-8500", 8000, 8500},
+		{"bytes=2047-2049", 2047, 2049},
+		{"bytes=65530-131080", 65530, 131080},
+		{"bytes=-100", n - 100, n - 1},
+		{"bytes=299990-", 299990, n - 1},
+		{"bytes=100000-299999", 100000, 299999},
+	} {
+		resp, got := s.do("GET", "/"+cont+"/many", nil, map[string]string{"Range": r.spec})
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, data[r.start:r.end+1]) {
+			t.Fatalf("Range %s: %s, %d bytes, want %d", r.spec, resp.Status, len(got), r.end-r.start+1)
+		}
+	}
+	resp, body := s.do("GET", "/"+cont+"/many", nil, map[string]string{"Range": "bytes=10-19,8190-8199"})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Contains(body, data[10:20]) || !bytes.Contains(body, data[8190:8200]) {
+		t.Fatalf("two ranges: %s %q", resp.Status, body)
+	}
+}
+
+// postAndDelete sets metadata on every object, then deletes them.
+func (s *ecStack) postAndDelete(t *testing.T, cont string, objects map[string][]byte) {
+	for name := range objects {
+		if resp, _ := s.do("POST", "/"+cont+"/"+name, nil, map[string]string{"X-Object-Meta-Colour": "blue " + name}); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST %s: %s", name, resp.Status)
+		}
+		resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Object-Meta-Colour") != "blue "+name || !bytes.Equal(got, objects[name]) {
+			t.Fatalf("GET %s after POST: %s, meta %q", name, resp.Status, resp.Header.Get("X-Object-Meta-Colour"))
+		}
+	}
+	for _, name := range []string{"empty", "seg", "many"} {
+		if resp, _ := s.do("DELETE", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE %s: %s", name, resp.Status)
+		}
+		if resp, _ := s.do("GET", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s after DELETE: %s", name, resp.Status)
+		}
+		tombstones := 0
+		for _, paths := range s.fragFiles(cont, name) {
+			for _, p := range paths {
+				if strings.HasSuffix(p, ".data") || strings.HasSuffix(p, ".meta") {
+					t.Errorf("%s: %s left after DELETE", name, p)
+				}
+				if strings.HasSuffix(p, ".ts") {
+					tombstones++
+				}
+			}
+		}
+		if tombstones != 6 {
+			t.Errorf("%s: %d tombstones, want 6", name, tombstones)
+		}
+	}
+}
+
+// nonDurableNotServed makes one node's fragment archive non-durable (as
+// if the commit never came): that node answers 404 to a GET without
+// fragment preferences, serves it to one with preferences without a
+// durable timestamp, and the proxy still reads the object from the
+// others.
+func (s *ecStack) nonDurableNotServed(t *testing.T, cont string, data []byte) {
+	name := "five-segs"
+	node, durable := -1, ""
+	for i, paths := range s.fragFiles(cont, name) {
+		for _, p := range paths {
+			if durableName.MatchString(filepath.Base(p)) {
+				node, durable = i, p
+			}
+		}
+	}
+	if node < 0 {
+		t.Fatal("no durable fragment archive found")
+	}
+	nonDurable := strings.TrimSuffix(durable, "#d.data") + ".data"
+	if err := os.Rename(durable, nonDurable); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := s.nodeGet(node, "GET", cont, name, nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("non-durable fragment without preferences: %s, want 404", resp.Status)
+	}
+	resp, body := s.nodeGet(node, "GET", cont, name, map[string]string{"X-Backend-Fragment-Preferences": "[]"})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Backend-Durable-Timestamp") != "" || resp.Header.Get("X-Backend-Fragments") == "" {
+		t.Fatalf("non-durable fragment with preferences: %s, durable %q, fragments %q", resp.Status, resp.Header.Get("X-Backend-Durable-Timestamp"), resp.Header.Get("X-Backend-Fragments"))
+	}
+	if bytes.Contains(body, data[:40]) && len(body) == len(data) {
+		t.Fatal("a node answered the whole object, not its fragment")
+	}
+	if resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("GET with one non-durable fragment: %s, %d bytes", resp.Status, len(got))
+	}
+	if err := os.Rename(nonDurable, durable); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = s.nodeGet(node, "HEAD", cont, name, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Backend-Durable-Timestamp") == "" || resp.Header.Get("X-Object-Sysmeta-Ec-Frag-Index") == "" {
+		t.Fatalf("durable fragment HEAD: %s, durable %q, frag index %q", resp.Status, resp.Header.Get("X-Backend-Durable-Timestamp"), resp.Header.Get("X-Object-Sysmeta-Ec-Frag-Index"))
+	}
+}
+
+// movedArchiveRefused copies fragment archives of one object, data and
+// metadata, over another object's on two nodes: as they are (their
+// metadata names the other object: quarantined, 404), and with the
+// metadata's name and fragment index rewritten to the target's (a disk
+// attacker's best forgery: objcrypt binds the stream to the other path,
+// so the node refuses it). The proxy still reads the object from the
+// four others.
+func (s *ecStack) movedArchiveRefused(t *testing.T, cont string, want []byte) {
+	from, to := s.fragFiles(cont, "small"), s.fragFiles(cont, "five-segs")
+	done := 0
+	for node := range s.Nodes {
+		src, dst := dataFileOf(from[node]), dataFileOf(to[node])
+		if src == "" || dst == "" {
+			continue
+		}
+		md, dstMD := readXattrMeta(t, src), readXattrMeta(t, dst)
+		forge := done == 1
+		if forge {
+			md["name"] = dstMD["name"]
+			md["X-Object-Sysmeta-Ec-Frag-Index"] = dstMD["X-Object-Sysmeta-Ec-Frag-Index"]
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		writeXattrMeta(t, dst, md)
+		resp, body := s.nodeGet(node, "GET", cont, "five-segs", nil)
+		if resp.StatusCode < 400 {
+			t.Fatalf("moved fragment archive (forged name: %v) served: %s %d bytes", forge, resp.Status, len(body))
+		}
+		if _, err := os.Stat(dst); !forge && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("moved fragment archive naming another object not quarantined: %v", err)
+		}
+		if done++; done == 2 {
+			break
+		}
+	}
+	if done < 2 {
+		t.Fatal("fewer than two nodes hold fragments of both objects")
+	}
+	if resp, got := s.do("GET", "/"+cont+"/five-segs", nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+		t.Fatalf("GET with two fragment archives refused: %s, %d bytes", resp.Status, len(got))
+	}
+}
+
+func dataFileOf(paths []string) string {
+	for _, p := range paths {
+		if strings.HasSuffix(p, ".data") {
+			return p
+		}
+	}
+	return ""
+}
