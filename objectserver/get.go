@@ -272,7 +272,12 @@ func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bo
 	condEtag := viewMatch(v)
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
 		for name := range strings.SplitSeq(at, ",") {
-			if val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
+			val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name))
+			if !ok {
+				// sealed on disk, opened into the view (the EC ETag)
+				val, ok = lookupFold(v.userMeta, strings.TrimSpace(name))
+			}
+			if ok {
 				condEtag = etagMatch{etag: val}
 				break
 			}

@@ -42,6 +42,7 @@ type putBody struct {
 	storedLen           int64
 	crypt               *sysmeta.Object // nil when stored in the clear
 	footers             map[string]string
+	etagKeys            *objcrypt.ETagKeys // an encrypted body's (putec.go)
 }
 
 // handlePut stores an object: parse, preconditions, key, body, metadata,
@@ -327,7 +328,8 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 		n: n, plainMD5: sums.Plaintext(), storedMD5: sums.Stored(), storedLen: m.StoredLength,
 		crypt: &sysmeta.Object{Metadata: m},
 	}
-	if err := sealEtag(b, ow.ETagKeys(), name); err != nil {
+	b.etagKeys = ow.ETagKeys()
+	if err := sealEtag(b, b.etagKeys, name); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -363,6 +365,9 @@ func (s *Server) putMetadata(req *request, p *putParams, b *putBody, key objcryp
 	}
 	if b.crypt != nil {
 		if err := sealUserMeta(meta, key, path, sysmeta.DataSet); err != nil {
+			return nil, err
+		}
+		if err := sealECEtag(meta, b, path); err != nil {
 			return nil, err
 		}
 		for k, v := range b.crypt.Map() {

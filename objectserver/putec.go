@@ -7,6 +7,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"opendev.org/x/arca/objcrypt"
+	"opendev.org/x/arca/objectserver/sysmeta"
 	"strconv"
 	"strings"
 
@@ -173,4 +175,45 @@ func fragmentsHeader(f diskfile.Fragments) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// The whole object's MD5, X-Object-Sysmeta-Ec-Etag, is on every fragment
+// archive: Swift keeps it in clear, Arca seals it as it seals the
+// archive's own ETag (objcrypt/SPEC.md, "Erasure coding"), under the
+// archive's ETag keys with its own AAD, so that neither sealed value can
+// stand in for the other. GET and HEAD open it into the view (metacrypt.go)
+// and answer it, and X-Backend-Etag-Is-At finds it there.
+const (
+	ecEtagHeader = "X-Object-Sysmeta-Ec-Etag"
+	ecEtagDomain = "\x00" + ecEtagHeader
+	sealedEcEtag = sysmeta.Prefix + sysmeta.EcEtag
+)
+
+// sealECEtag replaces an encrypted PUT's X-Object-Sysmeta-Ec-Etag by its
+// sealed value.
+func sealECEtag(meta map[string]string, b *putBody, path string) error {
+	if b.etagKeys == nil {
+		return nil
+	}
+	for k, v := range meta {
+		if !strings.EqualFold(k, ecEtagHeader) {
+			continue
+		}
+		delete(meta, k)
+		sealed, err := b.etagKeys.EncryptETag(strings.ToLower(strings.TrimSpace(v)), path+ecEtagDomain, nil)
+		if err != nil {
+			return answer(http.StatusBadRequest, "Invalid "+ecEtagHeader)
+		}
+		meta[sealedEcEtag] = sealed
+	}
+	return nil
+}
+
+// openECEtag opens an archive's sealed EC ETag ("" when it has none).
+func openECEtag(obj *diskfile.Object, cr *objcrypt.Reader, path string) (string, error) {
+	sealed, ok := lookupFold(obj.DataMetadata, sealedEcEtag)
+	if !ok {
+		return "", nil
+	}
+	return cr.ETagKeys().OpenETag(sealed, path+ecEtagDomain)
 }

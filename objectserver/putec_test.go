@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"opendev.org/x/arca/objectserver/diskfile"
 )
 
 // mphase is one multiphase PUT as Swift's proxy sends it to an EC node
@@ -109,7 +111,7 @@ func TestMultiphasePut(t *testing.T) {
 	archive := strings.Repeat("fragment archive bytes PLAINFRAG ", 500)
 	footer := map[string]string{
 		"X-Object-Sysmeta-Ec-Frag-Index": "3", "Etag": md5hex(archive),
-		"X-Object-Sysmeta-Ec-Etag": "0123", "X-Object-Sysmeta-Ec-Content-Length": "77",
+		"X-Object-Sysmeta-Ec-Etag": md5hex("the whole object"), "X-Object-Sysmeta-Ec-Content-Length": "77",
 	}
 	m, h := startMultiphase(t, e, objPath, nil)
 	if h.Get("X-Obj-Multiphase-Commit") != "yes" || h.Get("X-Obj-Metadata-Footer") != "yes" {
@@ -142,10 +144,48 @@ func TestMultiphasePut(t *testing.T) {
 	if resp.StatusCode != http.StatusPartialContent || body != archive[100:5001] ||
 		resp.Header.Get("X-Backend-Durable-Timestamp") != ts || resp.Header.Get("X-Backend-Data-Timestamp") != ts ||
 		resp.Header.Get("X-Backend-Fragments") != `{"`+ts+`": [3]}` ||
-		resp.Header.Get("X-Object-Sysmeta-Ec-Etag") != "0123" || resp.Header.Get("X-Object-Sysmeta-Ec-Frag-Index") != "3" {
+		resp.Header.Get("X-Object-Sysmeta-Ec-Etag") != md5hex("the whole object") || resp.Header.Get("X-Object-Sysmeta-Ec-Frag-Index") != "3" {
 		t.Fatalf("durable GET: %d %v", resp.StatusCode, resp.Header)
 	}
 	e.assertNoPlaintext("PLAINFRAG")
+	// The whole object's MD5 is sealed on disk, never in clear.
+	for _, f := range e.files() {
+		if !strings.HasSuffix(f, ".data") {
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := diskfile.ReadRawMetadata(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range raw.Values {
+			if strings.EqualFold(k, "X-Object-Sysmeta-Ec-Etag") || strings.Contains(v, md5hex("the whole object")) {
+				t.Fatalf("EC ETag in clear on disk: %s: %s", k, v)
+			}
+		}
+		if raw.Values["X-Object-Sysmeta-Arca-Ec-Etag"] == "" {
+			t.Fatalf("no sealed EC ETag: %v", raw.Values)
+		}
+	}
+	// X-Backend-Etag-Is-At finds the opened value, as the proxy's
+	// conditional EC GETs ask.
+	for _, c := range []struct {
+		hdr, val string
+		want     int
+	}{
+		{"If-Match", md5hex("the whole object"), http.StatusOK},
+		{"If-Match", md5hex(archive), http.StatusPreconditionFailed},
+		{"If-None-Match", md5hex("the whole object"), http.StatusNotModified},
+	} {
+		resp := e.do("GET", objPath, nil, map[string]string{"X-Backend-Storage-Policy-Index": "2", c.hdr: c.val, "X-Backend-Etag-Is-At": "X-Object-Sysmeta-Ec-Etag"})
+		if readBody(t, resp); resp.StatusCode != c.want {
+			t.Fatalf("%s %s: %d, want %d", c.hdr, c.val, resp.StatusCode, c.want)
+		}
+	}
 }
 
 func TestMultiphasePutRefusals(t *testing.T) {
@@ -180,5 +220,4 @@ func TestMultiphasePutRefusals(t *testing.T) {
 			}
 		})
 	}
-	_ = os.Remove
 }

@@ -156,6 +156,7 @@ func TestRealStackEC(t *testing.T) {
 		}
 		s.checkArchives(cont, name, marker, len(data))
 	}
+	s.conditionals(t, cont, objects["seg+1"])
 	s.ranges(t, cont, objects["many"])
 	s.postAndDelete(t, cont, objects)
 	s.nonDurableNotServed(t, cont, objects["five-segs"])
@@ -356,4 +357,31 @@ func dataFileOf(paths []string) string {
 		}
 	}
 	return ""
+}
+
+// conditionals: the proxy's conditional EC GETs compare the whole
+// object's ETag, which Arca keeps sealed on disk (X-Backend-Etag-Is-At).
+func (s *ecStack) conditionals(t *testing.T, cont string, data []byte) {
+	for _, c := range []struct {
+		hdr, val string
+		want     int
+	}{
+		{"If-Match", md5sum(data), http.StatusOK},
+		{"If-Match", md5sum([]byte("other")), http.StatusPreconditionFailed},
+		{"If-None-Match", md5sum(data), http.StatusNotModified},
+		{"If-None-Match", md5sum([]byte("other")), http.StatusOK},
+	} {
+		if resp, _ := s.do("GET", "/"+cont+"/seg+1", nil, map[string]string{c.hdr: c.val}); resp.StatusCode != c.want {
+			t.Fatalf("%s: %s, want %d", c.hdr, resp.Status, c.want)
+		}
+	}
+	for _, paths := range s.fragFiles(cont, "seg+1") {
+		if p := dataFileOf(paths); p != "" {
+			for k, v := range readXattrMeta(t, p) {
+				if strings.EqualFold(k, "X-Object-Sysmeta-Ec-Etag") || strings.Contains(v, md5sum(data)) {
+					t.Fatalf("whole object's MD5 in clear in %s: %s", p, k)
+				}
+			}
+		}
+	}
 }
