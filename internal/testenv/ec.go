@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -26,6 +27,9 @@ type ECPolicy struct {
 	// SegmentSize is ec_object_segment_size: small ones make several EC
 	// segments of small objects.
 	SegmentSize int
+	// PythonNodes are the nodes (0-based) that run Swift's Python
+	// swift-object-server instead of arca-object-server: a mixed ring.
+	PythonNodes []int
 }
 
 var hashSection = regexp.MustCompile(`(?ms)^\[swift-hash\].*?(?:^\[|\z)`)
@@ -115,4 +119,49 @@ func (c *Cluster) Reconstruct(t testing.TB, i int) string {
 		t.Fatalf("swift-object-reconstructor once did not end:\n%s", log.Tail(failureTail))
 	}
 	return log.String()
+}
+
+// Python runs Python code with the cluster's swift.conf loaded (its
+// storage policies, as Swift's daemons here see them); args follow
+// sys.argv[0]. It returns the combined output.
+func (c *Cluster) Python(t testing.TB, code string, args ...string) (string, error) {
+	t.Helper()
+	full := append([]string{"-c", withSwiftConf + code, c.SwiftConf}, args...)
+	out, err := exec.Command(python, full...).CombinedOutput()
+	return string(out), err
+}
+
+// runObjectServer runs swift-object-server's main.
+const runObjectServer = withSwiftConf + `
+from swift.common.wsgi import run_wsgi
+sys.exit(run_wsgi(sys.argv[1], 'object-server', verbose=True))
+`
+
+// startPython starts Swift's Python object server on the node's devices
+// and port, with the cluster's swift.conf; it answers /healthcheck.
+func (n *Node) startPython(t testing.TB, swiftConf, ringDir, work string) {
+	t.Helper()
+	n.Python = true
+	conf := fmt.Sprintf(`[DEFAULT]
+user = root
+bind_ip = 127.0.0.1
+bind_port = %d
+workers = 0
+devices = %s
+mount_check = false
+swift_dir = %s
+log_address = %s/no-syslog
+[pipeline:main]
+pipeline = healthcheck object-server
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[app:object-server]
+use = egg:swift#object
+[object-reconstructor]
+interval = 1
+`, n.Port, n.Devices, ringDir, work)
+	if err := os.WriteFile(n.Config, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Proc = StartProc(t, NewLog(t, "swift-object-server "+n.Device), python, "-c", runObjectServer, swiftConf, n.Config)
 }

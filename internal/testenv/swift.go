@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,6 +188,8 @@ type Node struct {
 	// Config is its configuration file.
 	Config string
 	Proc   *Proc
+	// Python: the node runs Swift's Python object server (ECPolicy.PythonNodes).
+	Python bool
 }
 
 // ClusterOptions describe a Cluster.
@@ -234,8 +237,12 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 		n.Config = filepath.Join(o.Work, fmt.Sprintf("object-server-%d.conf", i))
 		conf := o.Object
 		conf.Devices, conf.Port, conf.RingDir = n.Devices, n.Port, c.RingDir
-		conf.Write(t, n.Config)
-		n.start(t, o.Binaries)
+		if o.EC != nil && slices.Contains(o.EC.PythonNodes, i-1) {
+			n.startPython(t, c.SwiftConf, c.RingDir, o.Work)
+		} else {
+			conf.Write(t, n.Config)
+			n.start(t, o.Binaries)
+		}
 		c.Nodes = append(c.Nodes, n)
 		ports = append(ports, n.Port)
 	}

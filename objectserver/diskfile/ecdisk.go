@@ -1,13 +1,23 @@
 package diskfile
 
 import (
+	"crypto/md5" //nolint:gosec // G501: Swift's suffix hashes are MD5 by protocol
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/objectserver/pickle"
 )
 
 // Erasure-coded policies keep fragment archives: <ts>#<frag_index>.data
@@ -408,4 +418,62 @@ func (d *DiskFile) MakeDurable(ts Timestamp, fragIndex int) error {
 		return err
 	}
 	return d.m.invalidate(d.partPath(), d.Hash[len(d.Hash)-3:])
+}
+
+// hashSuffixEC is Swift's ECDiskFileManager._hash_suffix: after cleaning
+// up each object of the suffix, one md5 per fragment index over the
+// timestamps of that index's archives, and one (None) over the .meta,
+// .ts, durable and content-type timestamps, with Swift's suffixes.
+func (m *Manager) hashSuffixEC(dir string, policy int) (any, bool, error) {
+	names, err := readDirNames(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	sort.Strings(names)
+	sums := map[int]hash.Hash{}
+	add := func(fi int, s string) {
+		h, ok := sums[fi]
+		if !ok {
+			h = md5.New() //nolint:gosec // G401: Swift's suffix hash
+			sums[fi] = h
+		}
+		h.Write([]byte(s))
+	}
+	for _, hsh := range names {
+		st, err := m.cleanupPolicy(filepath.Join(dir, hsh), policy)
+		if err != nil {
+			return nil, false, err
+		}
+		if st.files == 0 {
+			continue
+		}
+		if st.meta != nil {
+			add(-1, st.meta.ts.Internal()+".meta")
+		}
+		if st.ts != nil {
+			add(-1, st.ts.ts.Internal()+".ts")
+		}
+		for _, set := range st.fragSets {
+			for _, f := range set {
+				add(f.frag, f.ts.Internal())
+			}
+		}
+		if st.data != nil && st.durableTS != nil {
+			add(-1, st.durableTS.Internal()+".durable")
+		}
+		if st.ctype != nil {
+			add(-1, st.ctype.ctype.Internal()+"_ctype")
+		}
+	}
+	if err := os.Remove(dir); err == nil {
+		return nil, false, nil
+	}
+	out := make(pickle.FragHashes, len(sums))
+	for fi, h := range sums {
+		out[fi] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, true, nil
 }
