@@ -74,6 +74,10 @@ func (w *rawWriter) writeHead(code int) error {
 	return err
 }
 
+// drainWait bounds how long finish reads what the proxy may still send
+// after the answer: it closes its end once it has read the answer.
+const drainWait = 2 * time.Second
+
 // finish writes the final answer and closes the connection, reading what
 // the proxy may still send for a moment so that the close does not reset
 // the answer away.
@@ -93,7 +97,7 @@ func (w *rawWriter) finish(timeout time.Duration) {
 	}
 	if tc, ok := w.conn.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
-		_ = w.conn.SetReadDeadline(time.Now().Add(timeout))
+		_ = w.conn.SetReadDeadline(time.Now().Add(min(timeout, drainWait)))
 		_, _ = io.Copy(io.Discard, io.LimitReader(w.brw, 1<<20))
 	}
 	_ = w.conn.Close()

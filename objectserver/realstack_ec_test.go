@@ -156,6 +156,7 @@ func TestRealStackEC(t *testing.T) {
 		}
 		s.checkArchives(cont, name, marker, len(data))
 	}
+	s.overwrite(t, cont, marker)
 	s.conditionals(t, cont, objects["seg+1"])
 	s.ranges(t, cont, objects["many"])
 	s.suffixHashesAsSwift(t)
@@ -495,4 +496,20 @@ func TestRealStackECMixed(t *testing.T) {
 	if resp, _ := s.do("GET", "/"+cont+"/a", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET after DELETE: %s", resp.Status)
 	}
+}
+
+// overwrite replaces an object: the new archives are served and the old
+// ones are gone from every node.
+func (s *ecStack) overwrite(t *testing.T, cont, marker string) {
+	data := bytes.Repeat([]byte(marker+" second version\n"), 700)
+	if resp, _ := s.do("PUT", "/"+cont+"/overwritten", []byte("first version"), nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	if resp, _ := s.do("PUT", "/"+cont+"/overwritten", data, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("second PUT: %s", resp.Status)
+	}
+	if resp, got := s.do("GET", "/"+cont+"/overwritten", nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("GET after overwrite: %s %d bytes", resp.Status, len(got))
+	}
+	s.checkArchives(cont, "overwritten", marker, len(data))
 }
