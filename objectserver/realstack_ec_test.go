@@ -25,13 +25,13 @@ import (
 // span several.
 type ecStack struct {
 	*testenv.ObjectStack
-	t         *testing.T
+	t         testing.TB
 	work      string
 	hasher    ringhash.Hasher
 	partPower uint
 }
 
-func newECStack(t *testing.T, pythonNodes ...int) *ecStack {
+func newECStack(t testing.TB, pythonNodes ...int) *ecStack {
 	t.Helper()
 	testenv.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/pyeclib"); err != nil {
@@ -39,7 +39,7 @@ func newECStack(t *testing.T, pythonNodes ...int) *ecStack {
 	}
 	s := &ecStack{t: t, work: t.TempDir(), partPower: 2}
 	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower),
-		EC: &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: 8192, PythonNodes: pythonNodes},
+		EC: &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecSegmentSize, PythonNodes: pythonNodes},
 		Object: testenv.ObjectServerConfig{
 			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
 			Sections:       "[object-reconstructor]\ninterval = 1\nhandoffs_first = false\n",
@@ -58,7 +58,7 @@ func (s *ecStack) do(method, path string, body []byte, hdr map[string]string) (*
 	return doHTTP(s.t, method, s.Storage+path, body, s.Token, hdr)
 }
 
-func doHTTP(t *testing.T, method, url string, body []byte, token string, hdr map[string]string) (*http.Response, []byte) {
+func doHTTP(t testing.TB, method, url string, body []byte, token string, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -115,6 +115,10 @@ func (s *ecStack) nodeGet(i int, method, cont, obj string, hdr map[string]string
 	n := s.Nodes[i]
 	return doHTTP(s.t, method, fmt.Sprintf("%s/%s/%d/%s/%s/%s", n.URL, n.Device, part, acct, cont, obj), nil, "", hdr)
 }
+
+// ecSegmentSize is the EC segment size of the stacks newECStack starts
+// (8 KiB: small objects span several; the benchmark uses Swift's 1 MiB).
+var ecSegmentSize = 8192
 
 var durableName = regexp.MustCompile(`^\d{10}\.\d{5}#[0-5]#d\.data$`)
 

@@ -148,3 +148,16 @@ SERVERS+=(-server "http://127.0.0.1:$PY_PORT,$PY_PID,swift (python, 2 workers)")
 
 # ------------------------------------------------------------------ report
 "$BIN/speedreport" objectserver -scale "$SCALE" -sizes "$SIZES" "${SERVERS[@]}"
+
+# ------------------------------------------------------------------ erasure coding
+# 64 MiB PUT and GET through the real Swift proxy on a 4+2 EC policy, six
+# arca-object-servers beside six Python ones, with the object servers' CPU
+# per request (objectserver BenchmarkRealStackEC64MiB; it needs the stack's
+# Keystone and container servers: make bench provides them).
+if [[ -n ${ARCA_TEST_SWIFT_DIR:-} ]]; then
+	say "erasure coding: 64 MiB through the proxy, 4+2, Arca nodes beside Python nodes"
+	go test -count=1 -run '^$' -bench BenchmarkRealStackEC64MiB -benchtime "$(awk -v s="$SCALE" 'BEGIN { n = int(5 * s); print (n < 1 ? 1 : n) "x" }')" ./objectserver/ |
+		grep -E '^(Benchmark|ok|FAIL)' || die "EC benchmark failed"
+else
+	say "erasure coding: skipped (no stack: ARCA_TEST_SWIFT_DIR is not set)"
+fi
