@@ -94,7 +94,7 @@ func (s *Server) handlePut(req *request) error {
 	if err := s.commitPut(req, wr, key, name, meta); err != nil {
 		return err
 	}
-	if err := commitPhase(req, p); err != nil {
+	if err := commitPhase(req, p, s.cfg.ClientTimeout); err != nil {
 		return err
 	}
 	if err := makeDurable(req, df, fi); err != nil {

@@ -11,6 +11,7 @@ import (
 	"opendev.org/x/arca/objectserver/sysmeta"
 	"strconv"
 	"strings"
+	"time"
 
 	"opendev.org/x/arca/objectserver/diskfile"
 )
@@ -65,10 +66,13 @@ func (s *Server) ecFragIndex(req *request, p *putParams, b *putBody) (int, error
 // it, 500 as Swift), sent as a body of its own (multiphase.go). It is
 // read here rather than by the MIME reader of the first body, whose
 // buffered reader keeps that body's end.
-func commitPhase(req *request, p *putParams) error {
+func commitPhase(req *request, p *putParams, timeout time.Duration) error {
 	if !p.multiphase || req.phased == nil {
 		return nil
 	}
+	// A proxy that never sends the commit gets 408 after client_timeout,
+	// as a stalled body does.
+	_ = http.NewResponseController(req.w).SetReadDeadline(time.Now().Add(timeout))
 	// The first body's end (its last chunk) may still be unread: the
 	// MIME reader stopped at the footer's closing boundary line.
 	if _, err := io.Copy(io.Discard, io.LimitReader(req.phased, maxFooterSize)); err != nil {

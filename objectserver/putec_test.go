@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"opendev.org/x/arca/objectserver/diskfile"
 )
@@ -219,5 +220,24 @@ func TestMultiphasePutRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMultiphasePutWithoutCommit: a proxy that never confirms gets 408
+// after client_timeout, and the archive stays non-durable (never served
+// without fragment preferences).
+func TestMultiphasePutWithoutCommit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ClientTimeout = 300 * time.Millisecond })
+	m, _ := startMultiphase(t, e, objPath, nil)
+	m.bodyAndFooter("archive", map[string]string{"X-Object-Sysmeta-Ec-Frag-Index": "1"})
+	m.status(100)
+	m.status(http.StatusRequestTimeout)
+	files := e.ecFiles()
+	if len(files) != 1 || strings.Contains(files[0], "#d") {
+		t.Fatalf("files %v", files)
+	}
+	resp := e.do("GET", objPath, nil, map[string]string{"X-Backend-Storage-Policy-Index": "2"})
+	if readBody(t, resp); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET: %d", resp.StatusCode)
 	}
 }
