@@ -151,7 +151,7 @@ func TestListingTamper(t *testing.T) {
 		{"other material", other, tok, path, field, ErrTampered},
 		{"another key id", renamed, tok, path, field, ErrWrongKey},
 		{"key id edited", renamed, strings.Replace(tok, "key-1", "key-2", 1), path, field, ErrTampered},
-		{"bit flipped", c, string(flip), path, field, ErrTampered},
+		{"bit flipped", c, flip, path, field, ErrTampered},
 		{"truncated", c, tok[:len(tok)-4], path, field, ErrTampered},
 		{"plain MD5", c, value, path, field, ErrInvalid},
 		{"padding added", c, tok + "=", path, field, ErrInvalid},
