@@ -97,7 +97,12 @@
 // sends a second body after the first one's end, which net/http cannot
 // frame: such a PUT takes the connection over (multiphase.go).
 //
-// What it is not: an SSYNC receiver (SSYNC is answered 405: use rsync
-// replication; EC policies need the reconstructor, which needs SSYNC), or
-// a key cache of its own (the keyclient caches).
+// SSYNC (ssync.go): a receiver, so that Swift's reconstructor (on a
+// Python node) can rebuild an Arca node's fragment archives; its
+// subrequests run through the handlers above, so what it stores is
+// encrypted as any write.
+//
+// What it is not: an SSYNC sender or reconstructor (Swift's read the disk,
+// which on Arca holds ciphertext: docs/compatibility.md), or a key cache
+// of its own (the keyclient caches).
 package objectserver

@@ -488,6 +488,7 @@ func TestRealStackECMixed(t *testing.T) {
 			t.Fatalf("Range GET %s: %s", name, resp.Status)
 		}
 	}
+	s.rebuildOntoArca(t, cont, data)
 	if resp, _ := s.do("POST", "/"+cont+"/a", nil, map[string]string{"X-Object-Meta-K": "v"}); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST: %s", resp.Status)
 	}
@@ -516,4 +517,77 @@ func (s *ecStack) overwrite(t *testing.T, cont, marker string) {
 		t.Fatalf("GET after overwrite: %s %d bytes", resp.Status, len(got))
 	}
 	s.checkArchives(cont, "overwritten", marker, len(data))
+}
+
+// ringOrder is the object's primary nodes, as indexes into s.Nodes, in
+// the ring's order (the reconstructor's partners are neighbours in it).
+const ringOrder = `
+import sys
+from swift.common.ring import Ring
+r = Ring(sys.argv[1])
+part, nodes = r.get_nodes(sys.argv[2], sys.argv[3], sys.argv[4])
+print(' '.join(str(n['port']) for n in nodes))
+`
+
+// rebuildOntoArca removes an Arca node's archive of an object, runs
+// Swift's Python reconstructor once on a Python node that is its ring
+// partner, and checks that the archive comes back through SSYNC,
+// encrypted, durable, the same fragment as before.
+func (s *ecStack) rebuildOntoArca(t *testing.T, cont string, data []byte) {
+	name := "rebuilt"
+	if resp, _ := s.do("PUT", "/"+cont+"/"+name, data, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	out, err := s.Python(t, ringOrder, filepath.Join(s.RingDir, "object.ring.gz"), "AUTH_"+s.Project, cont, name)
+	if err != nil {
+		t.Fatalf("ring: %v %s", err, out)
+	}
+	byPort := map[string]int{}
+	for i, n := range s.Nodes {
+		byPort[fmt.Sprint(n.Port)] = i
+	}
+	order := strings.Fields(out)
+	arca, partner := -1, -1
+	for k, port := range order {
+		i := byPort[port]
+		if s.Nodes[i].Python {
+			continue
+		}
+		for _, d := range []int{1, len(order) - 1} {
+			if j := byPort[order[(k+d)%len(order)]]; s.Nodes[j].Python {
+				arca, partner = i, j
+			}
+		}
+	}
+	if arca < 0 {
+		t.Fatalf("no Arca node with a Python partner in %v", order)
+	}
+	before, frag := s.nodeGet(arca, "GET", cont, name, nil)
+	if before.StatusCode != http.StatusOK {
+		t.Fatalf("fragment before: %s", before.Status)
+	}
+	path := dataFileOf(s.fragFiles(cont, name)[arca])
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	log := s.Reconstruct(t, partner)
+	after, got := s.nodeGet(arca, "GET", cont, name, nil)
+	if after.StatusCode != http.StatusOK || !bytes.Equal(got, frag) {
+		t.Fatalf("archive of %s not rebuilt (%s, %d bytes, want %d); reconstructor:\n%s", s.Nodes[arca].Device, after.Status, len(got), len(frag), testenv.Tail(log, 40))
+	}
+	rebuilt := dataFileOf(s.fragFiles(cont, name)[arca])
+	t.Logf("%s rebuilt by %s's reconstructor: %s", s.Nodes[arca].Device, s.Nodes[partner].Device, filepath.Base(rebuilt))
+	if !durableName.MatchString(filepath.Base(rebuilt)) {
+		t.Fatalf("rebuilt archive %s is not durable", rebuilt)
+	}
+	b, err := os.ReadFile(rebuilt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, data[:30]) || readXattrMeta(t, rebuilt)["X-Object-Sysmeta-Arca-Key-Id"] == "" {
+		t.Fatalf("rebuilt archive %s is not Arca's ciphertext", rebuilt)
+	}
+	if resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("GET after rebuild: %s", resp.Status)
+	}
 }

@@ -198,7 +198,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodOptions {
-		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE")
+		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE, SSYNC")
 		sw.Header().Set("Server", Version)
 		sw.Header().Set("Content-Type", swobHTML)
 		sw.Header().Set("Content-Length", "0")
@@ -229,6 +229,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		err = s.handleDelete(req)
 	case "REPLICATE":
 		err = s.handleReplicate(req)
+	case "SSYNC":
+		err = s.handleSsync(req)
 	}
 	s.respond(req, err) // respond.go: the one place errors become answers
 	if req.finish != nil {
@@ -239,7 +241,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // objectMethods are the methods the server answers.
 var objectMethods = map[string]bool{
 	http.MethodGet: true, http.MethodHead: true, http.MethodPut: true,
-	http.MethodPost: true, http.MethodDelete: true, "REPLICATE": true,
+	http.MethodPost: true, http.MethodDelete: true, "REPLICATE": true, "SSYNC": true,
 }
 
 // parse splits /<dev>/<part>/<a>/<c>/<o> (or /<dev>/<part>[/<suffixes>] for
@@ -261,7 +263,7 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	}
 	req := &request{}
 	parts := strings.SplitN(path[1:], "/", 5)
-	if r.Method == "REPLICATE" {
+	if r.Method == "REPLICATE" || r.Method == "SSYNC" {
 		parts = strings.SplitN(path[1:], "/", 3)
 		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
 			return nil, http.StatusBadRequest, "Invalid path: " + raw

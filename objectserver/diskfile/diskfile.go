@@ -146,6 +146,19 @@ func (m *Manager) Object(device, partition string, policy int, account, containe
 	}, nil
 }
 
+// ObjectFromHash locates an object by its hash (SSYNC's missing check):
+// its name is then whatever its .data file's metadata says.
+func (m *Manager) ObjectFromHash(device, partition string, policy int, hash string) (*DiskFile, error) {
+	dev, err := m.DevicePath(device)
+	if err != nil {
+		return nil, err
+	}
+	if !validName(partition) || len(hash) != 32 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%w: bad partition or hash", ErrDeviceUnavailable)
+	}
+	return &DiskFile{m: m, devPath: dev, policy: policy, part: partition, Hash: hash}, nil
+}
+
 func (d *DiskFile) partPath() string {
 	return filepath.Join(d.devPath, PolicyDir("objects", d.policy), d.part)
 }
@@ -249,6 +262,9 @@ func (d *DiskFile) checkData(obj *Object) error {
 	obj.DataMetadata, err = readMetadata(obj.File)
 	if err != nil {
 		return err
+	}
+	if d.Name == "" {
+		d.Name = obj.DataMetadata["name"] // located by hash
 	}
 	if obj.DataMetadata["name"] != d.Name {
 		return fmt.Errorf("%w: name %q does not match", errBadMetadata, obj.DataMetadata["name"])

@@ -477,3 +477,32 @@ func (m *Manager) hashSuffixEC(dir string, policy int) (any, bool, error) {
 	}
 	return out, true, nil
 }
+
+// Has reports whether fragment fi is on disk at ts.
+func (f Fragments) Has(ts Timestamp, fi int) bool {
+	for _, set := range f {
+		if set.Timestamp.Compare(ts) == 0 {
+			return slices.Contains(set.Indexes, fi)
+		}
+	}
+	return false
+}
+
+// FragmentState is the object's newest durable timestamp (nil when none)
+// and its fragments on disk, whatever Open would choose.
+func (d *DiskFile) FragmentState() (*Timestamp, Fragments, error) {
+	names, err := listDir(d.Dir())
+	if err != nil {
+		return nil, nil, fmt.Errorf("diskfile: listing %s: %w", d.Dir(), err)
+	}
+	st := d.m.gatherFor(names, d.policy, &ECOptions{HasPrefs: true})
+	var frags Fragments
+	for _, set := range st.fragSets {
+		fs := FragSet{Timestamp: set[0].ts}
+		for _, f := range set {
+			fs.Indexes = append(fs.Indexes, f.frag)
+		}
+		frags = append(frags, fs)
+	}
+	return st.durableTS, frags, nil
+}
