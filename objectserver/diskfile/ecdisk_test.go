@@ -211,3 +211,29 @@ func TestMakeDurable(t *testing.T) {
 		t.Fatal("fragment archive renamed to another index opened")
 	}
 }
+
+// TestCurrentDataEC: the rewrap walk finds an EC object's durable
+// fragment archive (so a rotation reaches EC objects too), not a newer
+// non-durable one, and nothing for an object with only non-durable ones.
+func TestCurrentDataEC(t *testing.T) {
+	for _, tc := range []struct {
+		files []string
+		want  string
+	}{
+		{[]string{"0000000001.00000#2#d.data"}, "0000000001.00000#2#d.data"},
+		{[]string{"0000000001.00000#2#d.data", "0000000002.00000#2.data"}, "0000000001.00000#2#d.data"},
+		{[]string{"0000000002.00000#2.data"}, ""},
+		{[]string{"0000000001.00000#2#d.data", "0000000002.00000.ts"}, ""},
+		{[]string{"0000000001.00000.data"}, "0000000001.00000.data"},
+	} {
+		dir := t.TempDir()
+		for _, f := range tc.files {
+			if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := CurrentData(dir); err != nil || got != tc.want {
+			t.Errorf("%v: %q %v, want %q", tc.files, got, err, tc.want)
+		}
+	}
+}
