@@ -329,13 +329,8 @@ var explainedDiffs = []explainedDiff{
 	},
 	{
 		steps:  []string{"ssync"},
-		fields: []string{"*"},
-		doc:    "No SSYNC",
-	},
-	{
-		steps:  []string{"options"},
-		fields: []string{"header:Allow"},
-		doc:    "No SSYNC",
+		fields: []string{"header:X-Diff-Body-Error"},
+		doc:    "SSYNC",
 	},
 	{
 		steps:  []string{"options"},

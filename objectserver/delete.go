@@ -116,19 +116,11 @@ func (s *Server) handleReplicate(req *request) error {
 		}
 		body = pickle.MustEncode(nil)
 	} else {
-		hashes, err := s.disk.GetHashes(req.ctx, req.device, req.partition, req.policy, nil)
+		hashes, err := s.disk.SuffixHashes(req.ctx, req.device, req.partition, req.policy, nil)
 		if err != nil {
 			return diskFailed(err)
 		}
-		out := make(map[string]any, len(hashes))
-		for k, v := range hashes {
-			if v == "" {
-				out[k] = nil
-			} else {
-				out[k] = v
-			}
-		}
-		body = pickle.MustEncode(out)
+		body = pickle.MustEncode(hashes)
 	}
 	req.w.Header().Set("Content-Type", swobHTML) // as Swift's, whatever the pickle
 	req.w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -87,7 +87,22 @@
 // Server.Serve runs it with internal/serve; cmd/arca-object-server only
 // calls these.
 //
-// What it is not: an erasure-coding object server (EC policies answer 503),
-// an SSYNC receiver (SSYNC is answered 405: use rsync replication), or a
-// key cache of its own (the keyclient caches).
+// Erasure-coded policies (putec.go, multiphase.go, diskfile/ecdisk.go):
+// each node stores its fragment archive as <ts>#<index>.data, encrypted as
+// any object's data (one objcrypt stream, its own data key), renamed
+// <ts>#<index>#d.data on the proxy's commit; GET and HEAD choose the
+// fragment as Swift's ECDiskFile does (durable only, unless the proxy
+// sends X-Backend-Fragment-Preferences) and answer X-Backend-Fragments and
+// X-Backend-Durable-Timestamp. The commit phase of the multiphase PUT
+// sends a second body after the first one's end, which net/http cannot
+// frame: such a PUT takes the connection over (multiphase.go).
+//
+// SSYNC (ssync.go): a receiver, so that Swift's reconstructor (on a
+// Python node) can rebuild an Arca node's fragment archives; its
+// subrequests run through the handlers above, so what it stores is
+// encrypted as any write.
+//
+// What it is not: an SSYNC sender or reconstructor (Swift's read the disk,
+// which on Arca holds ciphertext: docs/compatibility.md), or a key cache
+// of its own (the keyclient caches).
 package objectserver

@@ -85,7 +85,7 @@ func FuzzFooters(f *testing.F) {
 	f.Add("--b\r\nX-Document: object metadata\r\nContent-MD5: 99914b932bd37a50b983c5e7c90ae93b\r\n\r\n{}\r\n--b--")
 	f.Add("--b\r\nX-Document: object metadata\r\n\r\n{\"a\":1}\r\n--b--")
 	f.Fuzz(func(t *testing.T, body string) {
-		m, err := readFooters(multipart.NewReader(strings.NewReader(body), "b"))
+		m, err := readFooterPart(multipart.NewReader(strings.NewReader(body), "b"), true)
 		if err == nil && m == nil {
 			t.Fatal("nil footers without error")
 		}

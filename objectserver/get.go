@@ -121,7 +121,17 @@ func (s *Server) objectHeaders(h http.Header, v *plainView) {
 	set("X-Backend-Timestamp", v.timestamp.Internal())
 	dataTS := v.obj.DataTS.Internal()
 	set("X-Backend-Data-Timestamp", dataTS)
-	set("X-Backend-Durable-Timestamp", dataTS)
+	if v.obj.Fragments == nil {
+		set("X-Backend-Durable-Timestamp", dataTS)
+		return
+	}
+	// An EC fragment: durable only when a durable set exists (a GET with
+	// fragment preferences may open a non-durable one), and the
+	// fragments on disk, as the proxy's reconstruction reads them.
+	if v.obj.DurableTS != nil {
+		set("X-Backend-Durable-Timestamp", v.obj.DurableTS.Internal())
+	}
+	set("X-Backend-Fragments", fragmentsHeader(v.obj.Fragments))
 }
 
 // shownMeta reports whether a stored metadata name is answered to GET and
@@ -216,6 +226,11 @@ func (s *Server) openForRead(req *request) (*diskfile.DiskFile, *diskfile.Object
 	if req.hasTS {
 		now = req.ts
 	}
+	if df.IsEC() {
+		if df.EC, err = fragPrefs(req, df); err != nil {
+			return nil, nil, err
+		}
+	}
 	obj, err := df.Open()
 	if err != nil {
 		var nf *diskfile.NotFoundError
@@ -257,7 +272,12 @@ func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bo
 	condEtag := viewMatch(v)
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
 		for name := range strings.SplitSeq(at, ",") {
-			if val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name)); ok {
+			val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name))
+			if !ok {
+				// sealed on disk, opened into the view (the EC ETag)
+				val, ok = lookupFold(v.userMeta, strings.TrimSpace(name))
+			}
+			if ok {
 				condEtag = etagMatch{etag: val}
 				break
 			}

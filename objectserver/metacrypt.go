@@ -47,6 +47,10 @@ func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, k
 		}
 		v.etag, v.etagKeys = e, ek
 	}
+	ecEtag, err := openECEtag(v.obj, cr, path)
+	if err != nil {
+		return err
+	}
 	set, names := metaSet(v.obj)
 	um, _, err := sysmeta.OpenUserMeta(set, path, names, func(id string) (*objcrypt.MetaKey, error) {
 		if id == key.ID {
@@ -73,6 +77,12 @@ func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, k
 		maps.Copy(um, opened)
 	}
 	v.userMeta = um
+	if ecEtag != "" {
+		if v.userMeta == nil {
+			v.userMeta = map[string]string{}
+		}
+		v.userMeta[ecEtagHeader] = ecEtag
+	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 type putParams struct {
 	contentType string
 	footers     bool              // the metadata follows the body in a MIME footer
+	multiphase  bool              // a commit document follows (EC; putec.go)
 	expected    int64             // the body's length, or -1 when unknown
 	deleteAt    int64             // X-Delete-At, 0 when none
 	headers     map[string]string // the first value of each request header
@@ -42,6 +43,7 @@ type putBody struct {
 	crypt               *sysmeta.Object // nil when stored in the clear
 	etagKeys            *objcrypt.ETagKeys
 	footers             map[string]string
+	etagKeys            *objcrypt.ETagKeys // an encrypted body's (putec.go)
 }
 
 // handlePut stores an object: parse, preconditions, key, body, metadata,
@@ -67,6 +69,11 @@ func (s *Server) handlePut(req *request) error {
 		}
 		defer clear(key.Key)
 	}
+	if p.multiphase {
+		if err := s.takeOver(req); err != nil {
+			return err
+		}
+	}
 	sendContinue(req, p)
 	wr, err := df.Create()
 	if err != nil {
@@ -81,7 +88,17 @@ func (s *Server) handlePut(req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.commitPut(req, wr, key, meta); err != nil {
+	name, fi, err := s.ecDataName(req, p, b, meta)
+	if err != nil {
+		return err
+	}
+	if err := s.commitPut(req, wr, key, name, meta); err != nil {
+		return err
+	}
+	if err := commitPhase(req, p, s.cfg.ClientTimeout); err != nil {
+		return err
+	}
+	if err := makeDurable(req, df, fi); err != nil {
 		return err
 	}
 	s.notifyPut(req, p, orig, b, meta, key)
@@ -98,8 +115,9 @@ func (s *Server) parsePut(req *request) (*putParams, error) {
 	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
+	ecPutHeaders(h, p)
 	p.expected = r.ContentLength
-	if p.footers {
+	if p.mimeBody() {
 		p.expected = -1
 		if v := h.Get("X-Backend-Obj-Content-Length"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -108,9 +126,6 @@ func (s *Server) parsePut(req *request) (*putParams, error) {
 			}
 			p.expected = n
 		}
-	}
-	if isTrue(h.Get("X-Backend-Obj-Multiphase-Commit")) {
-		return nil, answer(http.StatusBadRequest, "Multiphase commit (erasure coding) is not supported")
 	}
 	if p.expected > s.cfg.MaxFileSize {
 		return nil, answer(http.StatusRequestEntityTooLarge, "Your request is too large.")
@@ -219,13 +234,14 @@ func (s *Server) putPreconditions(req *request, df *diskfile.DiskFile) (*putOrig
 	return orig, nil
 }
 
-// sendContinue answers 100 Continue, offering footers, to a proxy that
-// sends its metadata after the body.
+// sendContinue answers 100 Continue, offering footers and the commit
+// phase, to a proxy that sends its metadata after the body.
 func sendContinue(req *request, p *putParams) {
-	if p.footers && strings.Contains(strings.ToLower(req.r.Header.Get("Expect")), "100-continue") {
-		req.w.Header().Set("X-Obj-Metadata-Footer", "yes")
+	if p.mimeBody() && lowerHas(req.r.Header.Get("Expect"), "100-continue") {
+		continueHeaders(req, p)
 		req.w.WriteHeader(http.StatusContinue)
 		req.w.Header().Del("X-Obj-Metadata-Footer")
+		req.w.Header().Del("X-Obj-Multiphase-Commit")
 	}
 }
 
@@ -249,8 +265,8 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 		return nil, answer(499, "Client Disconnect")
 	}
 	b.footers = map[string]string{}
-	if p.footers {
-		if b.footers, err = readFooters(mr); err != nil {
+	if p.mimeBody() {
+		if b.footers, err = readCommitFooters(mr, p); err != nil {
 			code := http.StatusBadRequest
 			if errors.Is(err, errFooterChecksum) {
 				code = http.StatusUnprocessableEntity
@@ -275,7 +291,7 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 // first MIME part when footers follow (mr then reads them).
 func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.Reader, error) {
 	body := &deadlineReader{r: req.r.Body, rc: http.NewResponseController(req.w), timeout: s.cfg.ClientTimeout, max: s.cfg.MaxFileSize}
-	if !p.footers {
+	if !p.mimeBody() {
 		return body, nil, nil
 	}
 	boundary := req.r.Header.Get("X-Backend-Obj-Multipart-Mime-Boundary")
@@ -355,6 +371,9 @@ func (s *Server) putMetadata(req *request, p *putParams, b *putBody, key objcryp
 		if err := sealSysmeta(meta, b.etagKeys, path); err != nil {
 			return nil, err
 		}
+		if err := sealECEtag(meta, b, path); err != nil {
+			return nil, err
+		}
 		for k, v := range b.crypt.Map() {
 			meta[k] = v
 		}
@@ -390,13 +409,13 @@ func requestHeaders(req *request) map[string]string {
 // commitPut makes the object durable; an encrypted one only while its key
 // is still the project's active key (keys.go), since a commit can be
 // acknowledged.
-func (s *Server) commitPut(req *request, wr *diskfile.Writer, key objcrypt.ProjectKey, meta map[string]string) error {
+func (s *Server) commitPut(req *request, wr *diskfile.Writer, key objcrypt.ProjectKey, name string, meta map[string]string) error {
 	if s.cfg.Encrypt {
 		if err := s.confirmWriteKey(req.ctx, req.account, key.ID); err != nil {
 			return keyFailed(err)
 		}
 	}
-	if err := wr.Commit(req.ctx, req.ts.Internal()+".data", meta); err != nil {
+	if err := wr.Commit(req.ctx, name, meta); err != nil {
 		return diskFailed(err)
 	}
 	return nil

@@ -62,8 +62,10 @@ func bodyErrorStatus(err error) (int, string) {
 
 var errFooterChecksum = errors.New("footer MD5 mismatch")
 
-// readFooters reads the "object metadata" part (JSON with Content-MD5).
-func readFooters(mr *multipart.Reader) (map[string]string, error) {
+// readFooterPart reads the "object metadata" part (JSON with Content-MD5)
+// and, when drain, the rest of the body (not before a commit phase: the
+// proxy sends its commit document only after the second 100 Continue).
+func readFooterPart(mr *multipart.Reader, drain bool) (map[string]string, error) {
 	part, err := mr.NextRawPart()
 	if err != nil {
 		return nil, fmt.Errorf("missing footer: %w", err)
@@ -88,7 +90,9 @@ func readFooters(mr *multipart.Reader) (map[string]string, error) {
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, fmt.Errorf("bad footer JSON: %w", err)
 	}
-	drainParts(mr)
+	if drain {
+		drainParts(mr)
+	}
 	return out, nil
 }
 

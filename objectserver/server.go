@@ -102,6 +102,14 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 	for _, h := range cfg.AllowedHeaders {
 		s.allowed[strings.ToLower(strings.TrimSpace(h))] = true
 	}
+	for idx, p := range swift.Policies {
+		if p.ECFragments > 0 {
+			if s.disk.ECFragments == nil {
+				s.disk.ECFragments = map[int]int{}
+			}
+			s.disk.ECFragments[idx] = p.ECFragments
+		}
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -135,6 +143,10 @@ type request struct {
 	log                        zerolog.Logger
 	ctx                        context.Context
 	start                      time.Time
+	// phased and finish are a multiphase PUT's, whose connection is
+	// taken over (multiphase.go): its body and the final answer.
+	phased *phasedBody
+	finish func()
 }
 
 // statusWriter records the status for the access log.
@@ -189,7 +201,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodOptions {
-		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE")
+		sw.Header().Set("Allow", "DELETE, GET, HEAD, OPTIONS, POST, PUT, REPLICATE, SSYNC")
 		sw.Header().Set("Server", Version)
 		sw.Header().Set("Content-Type", swobHTML)
 		sw.Header().Set("Content-Length", "0")
@@ -220,14 +232,19 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		err = s.handleDelete(req)
 	case "REPLICATE":
 		err = s.handleReplicate(req)
+	case "SSYNC":
+		err = s.handleSsync(req)
 	}
 	s.respond(req, err) // respond.go: the one place errors become answers
+	if req.finish != nil {
+		req.finish()
+	}
 }
 
 // objectMethods are the methods the server answers.
 var objectMethods = map[string]bool{
 	http.MethodGet: true, http.MethodHead: true, http.MethodPut: true,
-	http.MethodPost: true, http.MethodDelete: true, "REPLICATE": true,
+	http.MethodPost: true, http.MethodDelete: true, "REPLICATE": true, "SSYNC": true,
 }
 
 // parse splits /<dev>/<part>/<a>/<c>/<o> (or /<dev>/<part>[/<suffixes>] for
@@ -249,7 +266,7 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	}
 	req := &request{}
 	parts := strings.SplitN(path[1:], "/", 5)
-	if r.Method == "REPLICATE" {
+	if r.Method == "REPLICATE" || r.Method == "SSYNC" {
 		parts = strings.SplitN(path[1:], "/", 3)
 		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
 			return nil, http.StatusBadRequest, "Invalid path: " + raw
@@ -289,7 +306,7 @@ func (s *Server) parse(r *http.Request) (*request, int, string) {
 	if !ok {
 		return nil, http.StatusServiceUnavailable, "No policy with index " + strconv.Itoa(req.policy)
 	}
-	if p.Type != "replication" {
+	if p.Type != "replication" && p.Type != "erasure_coding" {
 		return nil, http.StatusServiceUnavailable, "Policy type " + p.Type + " is not supported by arca-object-server"
 	}
 	if v := r.Header.Get("X-Timestamp"); v != "" {

@@ -142,7 +142,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 		f(&cfg)
 	}
 	swift := &ringhash.Conf{Hasher: ringhash.Hasher{Prefix: "pre", Suffix: "suf"}, Policies: map[int]ringhash.Policy{
-		0: {Index: 0, Type: "replication"}, 1: {Index: 1, Type: "replication"}, 2: {Index: 2, Type: "erasure_coding"},
+		0: {Index: 0, Type: "replication"}, 1: {Index: 1, Type: "replication"}, 2: {Index: 2, Type: "erasure_coding", ECFragments: 6},
 	}}
 	keys := newMemResolver()
 	logs := &bytes.Buffer{}
@@ -430,7 +430,7 @@ func TestBadRequests(t *testing.T) {
 		{"no timestamp", "PUT", objPath, map[string]string{"Content-Type": "x"}, 400},
 		{"bad timestamp", "DELETE", objPath, map[string]string{"X-Timestamp": "yesterday"}, 400},
 		{"unknown policy", "GET", objPath, map[string]string{"X-Backend-Storage-Policy-Index": "7"}, 503},
-		{"ec policy", "GET", objPath, map[string]string{"X-Backend-Storage-Policy-Index": "2"}, 503},
+		{"ec policy, no object", "GET", objPath, map[string]string{"X-Backend-Storage-Policy-Index": "2"}, 404},
 		// NUL inside a name: Swift's object server answers 400 (its
 		// reserved namespace's rule), as the backend differential shows.
 		{"nul in path", "GET", "/sda/1/a/c/o%00x", nil, 400},

@@ -195,4 +195,17 @@ END {
       median(v SUBSEP "sealed" SUBSEP "cpu"), median(v SUBSEP "legacy" SUBSEP "cpu"), loss <= 10 ? "PASS" : "MISS"
   }
 }' "$TMP/metadata.txt"
+
+# ------------------------------------------------------------------ erasure coding
+# 64 MiB PUT and GET through the real Swift proxy on a 4+2 EC policy, six
+# arca-object-servers beside six Python ones, with the object servers' CPU
+# per request (objectserver BenchmarkRealStackEC64MiB; it needs the stack's
+# Keystone and container servers: make bench provides them).
+if [[ -n ${ARCA_TEST_SWIFT_DIR:-} ]]; then
+	say "erasure coding: 64 MiB through the proxy, 4+2, Arca nodes beside Python nodes"
+	go test -count=1 -run '^$' -bench BenchmarkRealStackEC64MiB -benchtime "$(awk -v s="$SCALE" 'BEGIN { n = int(5 * s); print (n < 1 ? 1 : n) "x" }')" ./objectserver/ |
+		grep -E '^(Benchmark|ok|FAIL)' || st=1
+else
+	say "erasure coding: skipped (no stack: ARCA_TEST_SWIFT_DIR is not set)"
+fi
 exit "$st"

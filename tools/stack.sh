@@ -41,7 +41,7 @@ PACKAGES=(
 	keystone uwsgi uwsgi-plugin-python3 python3-keystonemiddleware
 	python3-openstackclient python3-barbicanclient python3-swiftclient
 	swift swift-proxy swift-account swift-container swift-object
-	barbican-api shellcheck rsync sudo softhsm2 openssl
+	barbican-api shellcheck rsync sudo softhsm2 openssl python3-pyeclib
 )
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

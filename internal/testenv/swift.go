@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,10 +170,13 @@ const clusterNodes = 2
 // private swift-proxy-server whose object ring has one replica on each;
 // accounts and containers are the stack's.
 type Cluster struct {
-	RingDir  string
-	Nodes    []Node
-	Proxy    *Proc
-	ProxyURL string
+	RingDir string
+	// SwiftConf is the cluster's own swift.conf (ClusterOptions.EC), or
+	// empty: the stack's.
+	SwiftConf string
+	Nodes     []Node
+	Proxy     *Proc
+	ProxyURL  string
 }
 
 // Node is one arca-object-server of a Cluster.
@@ -184,6 +188,8 @@ type Node struct {
 	// Config is its configuration file.
 	Config string
 	Proc   *Proc
+	// Python: the node runs Swift's Python object server (ECPolicy.PythonNodes).
+	Python bool
 }
 
 // ClusterOptions describe a Cluster.
@@ -200,6 +206,9 @@ type ClusterOptions struct {
 	// Binaries is the folder of the arca-object-server to run
 	// (ReleaseBinaries for an earlier release's); empty, this checkout's.
 	Binaries string
+	// EC, when set, makes policy 0 of the cluster erasure-coded (a
+	// swift.conf of its own; ec.go): Nodes is then Data+Parity.
+	EC *ECPolicy
 }
 
 // StartCluster starts a Cluster on the stack in swiftDir and waits until
@@ -213,6 +222,11 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	if o.Binaries == "" {
 		o.Binaries = Binaries(t)
 	}
+	if o.EC != nil {
+		o.Nodes = o.EC.Data + o.EC.Parity
+		c.SwiftConf = o.EC.WriteSwiftConf(t, filepath.Join(o.Work, "swift"))
+		o.Object.DefaultOptions = "swift_conf = " + c.SwiftConf + "\n" + withNewline(o.Object.DefaultOptions)
+	}
 	var ports []int
 	for i := 1; i <= o.Nodes; i++ {
 		n := Node{Devices: filepath.Join(o.Work, fmt.Sprintf("node%d", i)), Device: fmt.Sprintf("d%d", i), Port: FreePort(t)}
@@ -223,15 +237,23 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 		n.Config = filepath.Join(o.Work, fmt.Sprintf("object-server-%d.conf", i))
 		conf := o.Object
 		conf.Devices, conf.Port, conf.RingDir = n.Devices, n.Port, c.RingDir
-		conf.Write(t, n.Config)
-		n.start(t, o.Binaries)
+		if o.EC != nil && slices.Contains(o.EC.PythonNodes, i-1) {
+			n.startPython(t, c.SwiftConf, c.RingDir, o.Work)
+		} else {
+			conf.Write(t, n.Config)
+			n.start(t, o.Binaries)
+		}
 		c.Nodes = append(c.Nodes, n)
 		ports = append(ports, n.Port)
 	}
 	// The object ring names the servers' ports, so it is built once they
 	// are chosen, while the servers start.
 	WriteRings(t, swiftDir, c.RingDir, o.PartPower, ports)
-	c.Proxy, c.ProxyURL = StartSwiftProxy(t, swiftDir, c.RingDir, o.Work)
+	if c.SwiftConf != "" {
+		c.Proxy, c.ProxyURL = startProxyWithConf(t, swiftDir, c.RingDir, o.Work, c.SwiftConf)
+	} else {
+		c.Proxy, c.ProxyURL = StartSwiftProxy(t, swiftDir, c.RingDir, o.Work)
+	}
 	for _, n := range c.Nodes {
 		n.Proc.WaitHealthy(t, n.URL+"/healthcheck")
 	}

@@ -57,6 +57,9 @@ type Manager struct {
 	Hasher     ringhash.Hasher
 	// NoFsync skips fsync (tests only: it gives up durability).
 	NoFsync bool
+	// ECFragments gives, for each erasure-coded policy, its number of
+	// fragments (ndata + nparity); other policies are replicated.
+	ECFragments map[int]int
 }
 
 // PolicyDir is "objects" for policy 0 and "objects-N" otherwise; the same
@@ -106,6 +109,25 @@ type DiskFile struct {
 	Hash    string
 	// Name is "/account/container/object".
 	Name string
+	// EC chooses the fragment Open opens under an EC policy (nil: the
+	// durable one with the highest index, as Swift without preferences).
+	EC *ECOptions
+}
+
+// nfrags is the policy's fragment count, 0 for a replicated policy.
+func (d *DiskFile) nfrags() int { return d.m.ECFragments[d.policy] }
+
+// IsEC reports whether the object's policy is erasure-coded.
+func (d *DiskFile) IsEC() bool { return d.nfrags() > 0 }
+
+// Fragments is X-Backend-Fragments: the fragment indexes on disk at each
+// timestamp (newest first), durable or not.
+type Fragments []FragSet
+
+// FragSet is the fragment indexes present at one timestamp.
+type FragSet struct {
+	Timestamp Timestamp
+	Indexes   []int
 }
 
 // Object locates an object. It checks the device, not the object.
@@ -122,6 +144,19 @@ func (m *Manager) Object(device, partition string, policy int, account, containe
 		Hash: m.Hasher.HashPath(account, container, object),
 		Name: "/" + account + "/" + container + "/" + object,
 	}, nil
+}
+
+// ObjectFromHash locates an object by its hash (SSYNC's missing check):
+// its name is then whatever its .data file's metadata says.
+func (m *Manager) ObjectFromHash(device, partition string, policy int, hash string) (*DiskFile, error) {
+	dev, err := m.DevicePath(device)
+	if err != nil {
+		return nil, err
+	}
+	if !validName(partition) || len(hash) != 32 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%w: bad partition or hash", ErrDeviceUnavailable)
+	}
+	return &DiskFile{m: m, devPath: dev, policy: policy, part: partition, Hash: hash}, nil
 }
 
 func (d *DiskFile) partPath() string {
@@ -148,6 +183,11 @@ type Object struct {
 	DataTS       Timestamp
 	// ContentTypeTS is when the content type was last set.
 	ContentTypeTS Timestamp
+	// EC policies: the fragment archive's index, the newest durable
+	// timestamp (nil when none) and every fragment on disk.
+	FragIndex int
+	DurableTS *Timestamp
+	Fragments Fragments
 }
 
 // Close closes the data file.
@@ -177,7 +217,7 @@ func (d *DiskFile) Open() (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diskfile: listing %s: %w", dir, err)
 	}
-	st := gather(names)
+	st := d.m.gatherFor(names, d.policy, d.EC)
 	if st.data == nil {
 		nf := &NotFoundError{}
 		if st.ts != nil {
@@ -193,7 +233,14 @@ func (d *DiskFile) Open() (*Object, error) {
 		}
 		return nil, fmt.Errorf("diskfile: opening data: %w", err)
 	}
-	obj := &Object{File: f, DataTS: st.data.ts, ContentTypeTS: st.data.ts}
+	obj := &Object{File: f, DataTS: st.data.ts, ContentTypeTS: st.data.ts, FragIndex: st.data.frag, DurableTS: st.durableTS}
+	for _, set := range st.fragSets {
+		fs := FragSet{Timestamp: set[0].ts}
+		for _, f := range set {
+			fs.Indexes = append(fs.Indexes, f.frag)
+		}
+		obj.Fragments = append(obj.Fragments, fs)
+	}
 	err = d.checkData(obj)
 	if err == nil {
 		err = d.mergeMeta(obj, &st)
@@ -216,6 +263,9 @@ func (d *DiskFile) checkData(obj *Object) error {
 	if err != nil {
 		return err
 	}
+	if d.Name == "" {
+		d.Name = obj.DataMetadata["name"] // located by hash
+	}
 	if obj.DataMetadata["name"] != d.Name {
 		return fmt.Errorf("%w: name %q does not match", errBadMetadata, obj.DataMetadata["name"])
 	}
@@ -227,6 +277,14 @@ func (d *DiskFile) checkData(obj *Object) error {
 	obj.Size = fst.Size
 	if cl, ok := obj.DataMetadata["Content-Length"]; ok && cl != strconv.FormatInt(obj.Size, 10) {
 		return fmt.Errorf("%w: Content-Length %s but %d bytes on disk", errBadMetadata, cl, obj.Size)
+	}
+	if n := d.nfrags(); n > 0 {
+		// The file's name and its metadata must agree on the fragment
+		// index: the proxy decodes by the index the metadata gives.
+		fi, err := validFragIndex(obj.DataMetadata["X-Object-Sysmeta-Ec-Frag-Index"], n)
+		if err != nil || fi != obj.FragIndex {
+			return fmt.Errorf("%w: fragment index %q in a file of fragment %d", errBadMetadata, obj.DataMetadata["X-Object-Sysmeta-Ec-Frag-Index"], obj.FragIndex)
+		}
 	}
 	return nil
 }
@@ -434,7 +492,7 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 	if err != nil {
 		return fmt.Errorf("diskfile: listing %s: %w", dir, err)
 	}
-	if _, err := w.d.m.cleanupNames(dir, names); err != nil {
+	if _, err := w.d.m.cleanupNames(dir, names, w.d.policy); err != nil {
 		return err
 	}
 	return w.d.m.invalidate(w.d.partPath(), w.d.Hash[len(w.d.Hash)-3:])

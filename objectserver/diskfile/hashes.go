@@ -153,6 +153,11 @@ func readHashes(partPath string) (map[string]any, bool) {
 			return map[string]any{}, false
 		}
 	}
+	for k, v := range m {
+		if fh, ok := pickle.AsFragHashes(v); ok && validSuffix(k) {
+			m[k] = fh // an EC suffix's hashes
+		}
+	}
 	valid, ok := m["valid"].(bool)
 	if !ok {
 		valid = true
@@ -166,6 +171,23 @@ func readHashes(partPath string) (map[string]any, bool) {
 // missing or invalid. It writes hashes.pkl and clears hashes.invalid, so
 // Swift's replicator and ours agree.
 func (m *Manager) GetHashes(ctx context.Context, device, partition string, policy int, recalculate []string) (map[string]string, error) {
+	hashes, err := m.SuffixHashes(ctx, device, partition, policy, recalculate)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(hashes))
+	for k, v := range hashes {
+		s, _ := v.(string)
+		out[k] = s
+	}
+	return out, nil
+}
+
+// SuffixHashes is GetHashes with each suffix's value as REPLICATE pickles
+// it: its md5 hex, nil when it could not be computed, or for an EC policy
+// a pickle.FragHashes (one hash per fragment index and one, under None,
+// for the other files), as Swift's ECDiskFileManager keeps them.
+func (m *Manager) SuffixHashes(ctx context.Context, device, partition string, policy int, recalculate []string) (map[string]any, error) {
 	dev, err := m.DevicePath(device)
 	if err != nil {
 		return nil, err
@@ -175,7 +197,7 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 	}
 	partPath := filepath.Join(dev, PolicyDir("objects", policy), partition)
 	if _, err := os.Stat(partPath); errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return map[string]any{}, nil
 	}
 	unlock, err := lockPartition(partPath)
 	if err != nil {
@@ -186,7 +208,7 @@ func (m *Manager) GetHashes(ctx context.Context, device, partition string, polic
 	if err != nil {
 		return nil, err
 	}
-	if err := m.rehash(ctx, partPath, hashes); err != nil {
+	if err := m.rehash(ctx, partPath, policy, hashes); err != nil {
 		return nil, err
 	}
 	return m.saveHashes(partPath, hashes)
@@ -234,15 +256,27 @@ func knownHashes(partPath string, recalculate []string) (map[string]any, error) 
 
 // rehash computes the suffix hashes that are missing; a suffix that is
 // gone is dropped, one that cannot be hashed stays nil.
-func (m *Manager) rehash(ctx context.Context, partPath string, hashes map[string]any) error {
+func (m *Manager) rehash(ctx context.Context, partPath string, policy int, hashes map[string]any) error {
 	for suffix, h := range hashes {
-		if hs, ok := h.(string); ok && hs != "" {
+		switch hv := h.(type) {
+		case string:
+			if hv != "" {
+				continue
+			}
+		case pickle.FragHashes:
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sum, exists, err := m.hashSuffix(filepath.Join(partPath, suffix))
+		var sum any
+		var exists bool
+		var err error
+		if m.ECFragments[policy] > 0 {
+			sum, exists, err = m.hashSuffixEC(filepath.Join(partPath, suffix), policy)
+		} else {
+			sum, exists, err = m.hashSuffix(filepath.Join(partPath, suffix), policy)
+		}
 		switch {
 		case err != nil:
 			hashes[suffix] = nil
@@ -257,16 +291,16 @@ func (m *Manager) rehash(ctx context.Context, partPath string, hashes map[string
 
 // saveHashes writes hashes.pkl, empties hashes.invalid and returns the
 // hashes ("" for a suffix that could not be hashed).
-func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string]string, error) {
+func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(hashes)+2)
-	result := make(map[string]string, len(hashes))
+	result := make(map[string]any, len(hashes))
 	for k, v := range hashes {
-		out[k] = v
-		if s, ok := v.(string); ok {
-			result[k] = s
-		} else {
-			result[k] = ""
+		switch v.(type) {
+		case string, pickle.FragHashes:
+		default:
+			v = nil
 		}
+		out[k], result[k] = v, v
 	}
 	out["valid"] = true
 	out["updated"] = float64(time.Now().UnixNano()) / 1e9
@@ -286,7 +320,7 @@ func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string
 // hashSuffix computes Swift's suffix hash, cleaning up each object
 // directory on the way; exists is false when the suffix directory is gone
 // (or was empty and has been removed).
-func (m *Manager) hashSuffix(dir string) (string, bool, error) {
+func (m *Manager) hashSuffix(dir string, policy int) (string, bool, error) {
 	names, err := readDirNames(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
@@ -297,7 +331,7 @@ func (m *Manager) hashSuffix(dir string) (string, bool, error) {
 	sort.Strings(names)
 	h := md5.New() //nolint:gosec // G401: Swift's suffix hash
 	for _, hsh := range names {
-		st, err := m.cleanup(filepath.Join(dir, hsh))
+		st, err := m.cleanupPolicy(filepath.Join(dir, hsh), policy)
 		if err != nil {
 			return "", false, err
 		}

@@ -22,6 +22,9 @@ type fileInfo struct {
 	ext   string
 	ts    Timestamp
 	ctype *Timestamp // .meta with a content-type timestamp
+	// frag and durable are an EC fragment archive's (frag -1 otherwise).
+	frag    int
+	durable bool
 }
 
 // state is the outcome of looking at a hash directory, as Swift's
@@ -30,12 +33,18 @@ type state struct {
 	data, meta, ctype, ts *fileInfo
 	obsolete              []string
 	files                 int // files that stay
+	// EC policies only (ecdisk.go): the frag sets, newest first, down to
+	// the durable one; the durable timestamp; the files Swift's
+	// possible_reclaim would remove once older than reclaim_age.
+	fragSets  [][]fileInfo
+	durableTS *Timestamp
+	reclaim   []fileInfo
 }
 
 func parseFile(name string) (fileInfo, bool) {
 	ext := filepath.Ext(name)
 	base := strings.TrimSuffix(name, ext)
-	fi := fileInfo{name: name, ext: ext}
+	fi := fileInfo{name: name, ext: ext, frag: -1}
 	var err error
 	switch ext {
 	case ".data", ".ts":
@@ -213,23 +222,51 @@ func readDirFd(fd int, dir string) ([]string, error) {
 	}
 }
 
-// cleanup removes obsolete files (and a reclaimable tombstone) from dir and
-// returns what remains, as Swift's cleanup_ondisk_files does.
-func (m *Manager) cleanup(dir string) (state, error) {
+// commitWindow is Swift's commit_window default: a non-durable fragment
+// younger than this may still be waiting for its commit, and is not
+// reclaimed.
+const commitWindow = 60 * time.Second
+
+// cleanupPolicy removes obsolete files (and a reclaimable tombstone) from
+// dir, an object of policy, and returns what remains, as Swift's
+// cleanup_ondisk_files does.
+func (m *Manager) cleanupPolicy(dir string, policy int) (state, error) {
 	names, err := listDir(dir)
 	if err != nil {
 		return state{}, err
 	}
-	return m.cleanupNames(dir, names)
+	return m.cleanupNames(dir, names, policy)
+}
+
+// gatherFor is gather, or gatherEC for an EC policy.
+func (m *Manager) gatherFor(names []string, policy int, opts *ECOptions) state {
+	n := m.ECFragments[policy]
+	if n == 0 {
+		return gather(names)
+	}
+	q := ecQuery{nfrags: n}
+	if opts != nil {
+		q.fragIndex, q.prefs, q.hasPrefs = opts.FragIndex, opts.Prefs, opts.HasPrefs
+	}
+	return gatherEC(names, q)
 }
 
 // cleanupNames is cleanup with the directory already listed.
-func (m *Manager) cleanupNames(dir string, names []string) (state, error) {
-	st := gather(names)
+func (m *Manager) cleanupNames(dir string, names []string, policy int) (state, error) {
+	st := m.gatherFor(names, policy, nil)
 	if st.ts != nil && m.ReclaimAge > 0 && time.Since(st.ts.ts.Time()) > m.ReclaimAge {
 		st.obsolete = append(st.obsolete, st.ts.name)
 		st.ts = nil
 		st.files--
+	}
+	for _, f := range st.reclaim {
+		if m.ReclaimAge <= 0 || time.Since(f.ts.Time()) <= m.ReclaimAge {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, f.name)); f.durable || (err == nil && time.Since(fi.ModTime()) > commitWindow) {
+			st.obsolete = append(st.obsolete, f.name)
+			st.files--
+		}
 	}
 	for _, n := range st.obsolete {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +41,11 @@ func CurrentData(dir string) (string, error) {
 		return "", fmt.Errorf("diskfile: listing %s: %w", dir, err)
 	}
 	st := gather(names)
+	if isECDir(names) {
+		// an erasure-coded policy's: its durable fragment archive, as an
+		// open without preferences chooses it (the walk knows no policy)
+		st = gatherEC(names, ecQuery{})
+	}
 	if st.data == nil {
 		return "", nil
 	}
@@ -194,4 +200,15 @@ func SetChecksum(f *os.File, want []byte) (reads, writes int, err error) {
 		return reads, 1, xattrErr("writing metadata checksum", err)
 	}
 	return reads, 1, nil
+}
+
+// isECDir reports whether a hash directory holds fragment archives
+// (<ts>#<index>[#d].data), which only erasure-coded policies write.
+func isECDir(names []string) bool {
+	for _, n := range names {
+		if strings.HasSuffix(n, ".data") && strings.Contains(n, "#") {
+			return true
+		}
+	}
+	return false
 }

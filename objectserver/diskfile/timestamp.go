@@ -180,3 +180,10 @@ func parseMetaName(s string) (Timestamp, *Timestamp, error) {
 	}
 	return t, &c, nil
 }
+
+// WithDelta is t moved by delta units of 10 µs, its offset kept (Swift's
+// Timestamp(t, delta=...), which SSYNC's missing check uses).
+func (t Timestamp) WithDelta(delta int64) Timestamp {
+	t.Raw += delta
+	return t
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -127,6 +128,12 @@ func keyString(k any) (string, error) {
 		return string(v), nil
 	case int64:
 		return strconv.FormatInt(v, 10), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case nil, ogorek.None:
+		// EC suffix hashes key the hash of everything but data files by
+		// None (FragHashes)
+		return NoneKey, nil
 	default:
 		return "", fmt.Errorf("%w: dict key of type %T", ErrInvalid, k)
 	}
@@ -322,6 +329,8 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 		return encodeMap(b, x, depth)
 	case map[Unicode]any:
 		return encodeUnicodeMap(b, x, depth)
+	case FragHashes:
+		encodeFragHashes(b, x)
 	default:
 		return fmt.Errorf("pickle: cannot encode %T", v)
 	}
@@ -472,4 +481,62 @@ func encodeByteString(b *bytes.Buffer, s string) {
 		b.Write(n[:])
 	}
 	b.WriteString(s)
+}
+
+// NoneKey is what Decode makes of a dict key None.
+const NoneKey = "None"
+
+// FragHashes is an erasure-coded suffix's hashes as Swift's
+// ECDiskFileManager pickles them: {None: md5 of the non-data files,
+// <fragment index>: md5 of that fragment's timestamps}. The key -1 stands
+// for None.
+type FragHashes map[int]string
+
+// encodeFragHashes writes the dict, None first, then the indexes in order.
+func encodeFragHashes(b *bytes.Buffer, x FragHashes) {
+	keys := make([]int, 0, len(x))
+	for k := range x {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b.WriteByte('}')
+	if len(keys) == 0 {
+		return
+	}
+	b.WriteByte('(')
+	for _, k := range keys {
+		if k < 0 {
+			b.WriteByte('N')
+		} else {
+			encodeInt(b, int64(k))
+		}
+		encodeByteString(b, x[k])
+	}
+	b.WriteByte('u')
+}
+
+// AsFragHashes reads a decoded dict back as FragHashes (ok false when it
+// is not one).
+func AsFragHashes(v any) (FragHashes, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(FragHashes, len(m))
+	for k, val := range m {
+		s, ok := val.(string)
+		if !ok {
+			return nil, false
+		}
+		if k == NoneKey {
+			out[-1] = s
+			continue
+		}
+		fi, err := strconv.Atoi(k)
+		if err != nil || fi < 0 {
+			return nil, false
+		}
+		out[fi] = s
+	}
+	return out, true
 }

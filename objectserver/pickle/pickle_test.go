@@ -145,3 +145,28 @@ print('ok')`)
 		t.Fatalf("python: %v\n%s", err, out)
 	}
 }
+
+func TestFragHashesRoundTrip(t *testing.T) {
+	for _, fh := range []FragHashes{{}, {-1: "a"}, {-1: "a", 0: "b", 13: "c"}, {300: "d"}} {
+		data, err := Encode(map[string]any{"abc": fh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := AsFragHashes(v.(map[string]any)["abc"])
+		if !ok || len(got) != len(fh) {
+			t.Fatalf("%v: %v %v", fh, got, ok)
+		}
+		for k, want := range fh {
+			if got[k] != want {
+				t.Fatalf("%v: %v", fh, got)
+			}
+		}
+	}
+	if _, ok := AsFragHashes(map[string]any{"x": "y"}); ok {
+		t.Fatal("a dict of other keys read as FragHashes")
+	}
+}

@@ -63,6 +63,9 @@ type Policy struct {
 	Name    string
 	Default bool
 	Type    string // "replication" or "erasure_coding"
+	// ECFragments is ec_num_data_fragments + ec_num_parity_fragments of
+	// an erasure_coding policy (0 otherwise): fragment indexes are below.
+	ECFragments int
 }
 
 // Conf is what an object server needs from swift.conf.
@@ -124,12 +127,21 @@ func fromINI(f *ini.File) (*Conf, error) {
 		if typ == "" {
 			typ = "replication"
 		}
-		c.Policies[idx] = Policy{
+		pol := Policy{
 			Index:   idx,
 			Name:    strings.TrimSpace(sec.Key("name").String()),
 			Default: def == "yes" || def == "true" || def == "1" || def == "on",
 			Type:    typ,
 		}
+		if typ == "erasure_coding" {
+			nd, errD := strconv.Atoi(strings.TrimSpace(sec.Key("ec_num_data_fragments").String()))
+			np, errP := strconv.Atoi(strings.TrimSpace(sec.Key("ec_num_parity_fragments").String()))
+			if errD != nil || errP != nil || nd < 1 || np < 0 {
+				return nil, fmt.Errorf("ringhash: [%s] needs ec_num_data_fragments and ec_num_parity_fragments", sec.Name())
+			}
+			pol.ECFragments = nd + np
+		}
+		c.Policies[idx] = pol
 	}
 	if len(c.Policies) == 0 {
 		// Swift's legacy behaviour: policy 0 exists implicitly.

@@ -42,6 +42,10 @@ const (
 	Etag          = "Etag"
 	EtagMac       = "Etag-Mac"
 	MetaKeyID     = "Meta-Key-Id"
+	// EcEtag is an erasure-coded object's whole MD5
+	// (X-Object-Sysmeta-Ec-Etag, which the proxy answers as the object's
+	// ETag), sealed under the fragment archive's ETag keys.
+	EcEtag = "Ec-Etag"
 )
 
 // TransientPrefix is the prefix of Arca's keys in a fast-POST's .meta
