@@ -41,9 +41,10 @@ type putBody struct {
 	plainMD5, storedMD5 string // hex; storedMD5 is Swift's ETag on disk
 	storedLen           int64
 	crypt               *sysmeta.Object // nil when stored in the clear
-	etagKeys            *objcrypt.ETagKeys
 	footers             map[string]string
-	etagKeys            *objcrypt.ETagKeys // an encrypted body's (putec.go)
+	// etagKeys seal an encrypted body's ETag and the middleware sysmeta
+	// that holds MD5s (metacrypt.go, putec.go); nil in the clear.
+	etagKeys *objcrypt.ETagKeys
 }
 
 // handlePut stores an object: parse, preconditions, key, body, metadata,
