@@ -11,9 +11,10 @@ const classKept = "kept"
 // proxy answers its clients there.
 var proxyOnly = []string{shapeProxy}
 
-// pipelineOnly are differences that only the pipeline shape shows: Swift's
-// proxy answering what the reverse proxy's Go server rewrites.
-var pipelineOnly = []string{shapePipeline}
+// (The pipeline shape has no difference of its own today. Until the object
+// server wrote its 304s itself, with Content-Length: 0 and Content-Type, it
+// had three, and a HEAD's 304 ended with a chunk a keep-alive client read
+// as its next answer: objectserver/multiphase.go answerRaw.)
 
 // explainedDiffs are the whole path's known differences (see
 // explainedDiff for how one matches).
@@ -29,18 +30,8 @@ var explainedDiffs = []explainedDiff{
 		field: "header:Content-Length", arca: "", swift: "0", statuses: "(204|304)/(204|304)"},
 	{shapes: proxyOnly, class: classKept, why: "the filter answers /healthcheck itself",
 		caseName: "auth", steps: []int{15}},
-	{shapes: proxyOnly, class: classKept, why: "Go's HTTP server sends no Content-Type on a 304 (RFC 9110 §15.4.5); the object server's own 304 has none either (docs/compatibility.md, the object server's \"304 without Content-Type and Content-Length\")",
+	{shapes: proxyOnly, class: classKept, why: "the filter's Go HTTP server sends no Content-Type on a 304 (RFC 9110 §15.4.5)",
 		field: "header:Content-Type", arca: "", statuses: "304/304"},
 	{shapes: proxyOnly, class: classKept, why: "Go's HTTP server writes no Transfer-Encoding on an answer to HEAD; eventlet announces chunked on a HEAD answer without a length (the filter's own 401 here)",
 		method: "HEAD", field: "header:Transfer-Encoding", arca: "", swift: "chunked"},
-	// The object server's 304 (no Content-Type, no Content-Length: Go's
-	// HTTP server strips both) as Swift's proxy relays it: through the
-	// reverse proxy Go's server strips them again, which the entries above
-	// cover; in the pipeline shape Swift's proxy answers the client.
-	{shapes: pipelineOnly, class: classKept, why: "the object server's 304 has no Content-Type (docs/compatibility.md, the object server's \"304 without Content-Type and Content-Length\"): Swift's proxy gives it swob's default, text/html; charset=UTF-8",
-		field: "header:Content-Type", arca: "text/html; charset=UTF-8", statuses: "304/304"},
-	{shapes: pipelineOnly, class: classKept, why: "the object server's 304 has no Content-Length: Swift's proxy answers a HEAD without one",
-		method: "HEAD", field: "header:Content-Length", arca: "", swift: "0", statuses: "304/304"},
-	{shapes: pipelineOnly, class: classKept, why: "the object server's 304 has no Content-Length: Swift's proxy (eventlet) announces chunked on a HEAD answer without a length",
-		method: "HEAD", field: "header:Transfer-Encoding", arca: "chunked", swift: "", statuses: "304/304"},
 }

@@ -289,13 +289,6 @@ func itoa(i int) string {
 // docs/compatibility.md, "The object server (backend protocol)".
 var explainedDiffs = []explainedDiff{
 	{
-		steps: []string{"if-none-match star", "if-modified-since lm", "if-modified-since head", "etag-is-at no match",
-			"if-none-match wrong, if-modified-since future", "if-match wrong, if-none-match star",
-			"if-modified-since future, if-unmodified-since past", "if-match right, if-modified-since future"},
-		fields: []string{"header:Content-Type", "header:Content-Length"},
-		doc:    "304 without Content-Type and Content-Length",
-	},
-	{
 		steps:  []string{"delete", "delete if-delete-at right", "delete with expirer", "delete between data and meta", "delete two container hosts"},
 		fields: []string{"header:Content-Length"},
 		doc:    "204 without Content-Length",

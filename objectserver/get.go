@@ -198,7 +198,7 @@ func (s *Server) handleGet(req *request) error {
 	}
 	h := req.w.Header()
 	s.objectHeaders(h, v)
-	if done, err := getPreconditions(req, obj, v); done || err != nil {
+	if done, err := s.getPreconditions(req, obj, v); done || err != nil {
 		return err
 	}
 	ranges, err := getRanges(req, obj, v)
@@ -267,7 +267,7 @@ func (s *Server) readSource(req *request, df *diskfile.DiskFile, obj *diskfile.O
 // getPreconditions evaluates the conditional headers against the ETag
 // (or the metadata X-Backend-Etag-Is-At names) and the time; done
 // reports a 304 already sent.
-func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bool, err error) {
+func (s *Server) getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bool, err error) {
 	r, h := req.r, req.w.Header()
 	condEtag := viewMatch(v)
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
@@ -291,6 +291,9 @@ func getPreconditions(req *request, obj *diskfile.Object, v *plainView) (done bo
 	// included, which the proxy reads: a symlink answers 412 rather than
 	// 409 with it) and no body.
 	h.Set("Content-Length", "0")
+	if code == http.StatusNotModified && s.answerRaw(req, code) {
+		return true, nil
+	}
 	req.w.WriteHeader(code)
 	return true, nil
 }

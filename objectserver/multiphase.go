@@ -144,6 +144,30 @@ func (b *phasedBody) Read(p []byte) (int, error) {
 // restart expects the next chunked body.
 func (b *phasedBody) restart() { b.ended = false }
 
+// answerRaw writes a bodiless answer (a 304) on the hijacked connection,
+// with the Content-Length: 0 and Content-Type that net/http drops from a
+// 304 and Swift's object server sends. Without a length, Swift's proxy
+// (eventlet) relays the 304 of a HEAD as chunked and ends it with a last
+// chunk, which a keep-alive client reads as the start of its next answer.
+// The connection closes after the answer, as the proxy's backend
+// connections do anyway. false: nothing written (HTTP/2, or a writer that
+// cannot be hijacked), the caller answers as usual.
+func (s *Server) answerRaw(req *request, code int) bool {
+	sw, ok := req.w.(*statusWriter)
+	if !ok || req.r.ProtoMajor != 1 {
+		return false
+	}
+	conn, brw, err := http.NewResponseController(sw.ResponseWriter).Hijack()
+	if err != nil {
+		return false
+	}
+	rw := &rawWriter{conn: conn, brw: brw, header: sw.ResponseWriter.Header().Clone()}
+	sw.ResponseWriter = rw
+	sw.WriteHeader(code)
+	rw.finish(s.cfg.ClientTimeout)
+	return true
+}
+
 // takeOver hijacks a multiphase PUT's connection: req.w then writes on it
 // (the access log's statusWriter still in front) and req.r.Body reads the
 // phased body; req.finish answers and closes.
