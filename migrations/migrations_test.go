@@ -238,7 +238,7 @@ func TestFiles(t *testing.T) {
 }
 
 // TestSecretStoresMigration: KEKs and secrets written before secret stores
-// existed land in the '' store, a project may then hold one KEK per store,
+// existed land in the ” store, a project may then hold one KEK per store,
 // and going down refuses while a project has KEKs in two stores (it would
 // drop the KEK a store's secrets are sealed with).
 func TestSecretStoresMigration(t *testing.T) {
