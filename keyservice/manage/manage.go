@@ -290,7 +290,7 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 	}
 	defer db.Close()
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log})
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log, SecretStores: keys.Stores})
 	if err != nil {
 		return err
 	}
