@@ -191,3 +191,80 @@ func TestSecretStoresOff(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretStoresKeystoneAttackers: real Keystone tokens against the
+// secret stores. Only a project's admin sets or removes its preferred
+// store, and only its own project's (the project is the token's, never a
+// parameter); a member, a reader, a domain-scoped token and an anonymous
+// caller change nothing.
+func TestSecretStoresKeystoneAttackers(t *testing.T) {
+	env := testenv.LoadKeystone(t)
+	h := testenv.StartSoftHSM(t)
+	section, _ := storesSection(t, h, "file")
+	srv := keystoneServer(t, env, section)
+	adminA, _ := env.NewProjectUser(t, "admin")
+	adminB, _ := env.NewProjectUser(t, "admin")
+	member, _ := env.NewProjectUser(t, "member")
+	reader, _ := env.NewProjectUser(t, "reader")
+	domain := env.NewDomainUser(t, "admin").Token(t, env)
+	as := func(token string) map[string]string {
+		if token == "" {
+			return nil
+		}
+		return map[string]string{"X-Auth-Token": token}
+	}
+	code, list := storesCall(t, "GET", srv.URL+"/v1/secret-stores", as(reader))
+	stores, _ := list["secret_stores"].([]any)
+	if code != http.StatusOK || len(stores) != 2 {
+		t.Fatalf("reader lists stores: %d %v", code, list)
+	}
+	refs := map[string]string{}
+	for _, s := range stores {
+		st := s.(map[string]any)
+		refs[st["name"].(string)] = st["secret_store_ref"].(string)
+	}
+	if code, _ := storesCall(t, "POST", refs["pkcs11"]+"/preferred", as(adminA)); code != http.StatusNoContent {
+		t.Fatalf("admin of A prefers pkcs11: %d", code)
+	}
+	preferredOfA := func() string {
+		t.Helper()
+		code, pref := storesCall(t, "GET", srv.URL+"/v1/secret-stores/preferred", as(adminA))
+		if code != http.StatusOK {
+			t.Fatalf("A's preferred store: %d %v", code, pref)
+		}
+		return pref["name"].(string)
+	}
+
+	cases := []struct {
+		name, token, method, path string
+		want                      int
+	}{
+		{"member sets a preference", member, "POST", refs["file"] + "/preferred", 403},
+		{"member removes a preference", member, "DELETE", refs["pkcs11"] + "/preferred", 403},
+		{"reader sets a preference", reader, "POST", refs["file"] + "/preferred", 403},
+		{"reader removes a preference", reader, "DELETE", refs["pkcs11"] + "/preferred", 403},
+		{"reader reads its (absent) preference", reader, "GET", srv.URL + "/v1/secret-stores/preferred", 404},
+		{"domain token sets a preference", domain, "POST", refs["file"] + "/preferred", 403},
+		{"domain token removes a preference", domain, "DELETE", refs["pkcs11"] + "/preferred", 403},
+		{"domain token reads a preference", domain, "GET", srv.URL + "/v1/secret-stores/preferred", 403},
+		{"domain token lists stores", domain, "GET", srv.URL + "/v1/secret-stores", 403},
+		{"anonymous lists stores", "", "GET", srv.URL + "/v1/secret-stores", 401},
+		{"anonymous reads the default", "", "GET", srv.URL + "/v1/secret-stores/global-default", 401},
+		{"anonymous reads a store", "", "GET", refs["file"], 401},
+		{"anonymous sets a preference", "", "POST", refs["file"] + "/preferred", 401},
+		{"anonymous removes a preference", "", "DELETE", refs["pkcs11"] + "/preferred", 401},
+		// Another project's admin changes its own project's preference only.
+		{"admin of B sets B's", adminB, "POST", refs["file"] + "/preferred", 204},
+		{"admin of B removes B's", adminB, "DELETE", refs["file"] + "/preferred", 204},
+		{"admin of B removes again (B has none; A's stays)", adminB, "DELETE", refs["pkcs11"] + "/preferred", 404},
+	}
+	for _, c := range cases {
+		code, body := storesCall(t, c.method, c.path, as(c.token))
+		if code != c.want {
+			t.Errorf("%s: %d, want %d: %v", c.name, code, c.want, body)
+		}
+		if got := preferredOfA(); got != "pkcs11" {
+			t.Fatalf("after %q, A prefers %q", c.name, got)
+		}
+	}
+}
