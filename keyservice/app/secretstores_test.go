@@ -159,9 +159,35 @@ func TestSecretStoresFileAndToken(t *testing.T) {
 		t.Fatalf("pa's KEKs by store: %v; the token's key is %s", keks, tokenKey)
 	}
 
+	// A new key in the file, then a rewrap: the file store's KEKs move to
+	// it, the token store's stay sealed by the token (never by the file).
+	srv.Stop(t)
+	out, err := srv.Manage(t, "kek", "rotate", "--master-key-file", srv.KeyFile)
+	if err != nil {
+		t.Fatalf("kek rotate of the file: %v\n%s", err, out)
+	}
+	if out, err = srv.Manage(t, "kek", "rewrap"); err != nil || !strings.Contains(out, "2 rewrapped to the active master key of their secret store, 1 already current") {
+		t.Fatalf("kek rewrap (pa's and pb's file KEKs to rewrap, pa's token KEK current): %v\n%s", err, out)
+	}
+	after := map[string]string{}
+	rows, err = db.Query("SELECT secret_store, master_key_id FROM project_keks WHERE project_id = 'pa'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var st, mk string
+		if err := rows.Scan(&st, &mk); err != nil {
+			t.Fatal(err)
+		}
+		after[st] = mk
+	}
+	rows.Close()
+	if after["pkcs11"] != tokenKey || after["file"] == keks["file"] || after["file"] == tokenKey || after["file"] == "" {
+		t.Fatalf("after a file rotation and a rewrap (%s), pa's KEKs: %v (before %v)", strings.TrimSpace(out), after, keks)
+	}
+
 	// The token gone: the file store's secrets of a project not yet cached
 	// still open, a new secret bound for the token cannot be stored.
-	srv.Stop(t)
 	srv2 := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: "sqlite:///" + filepath.Join(srv.Dir, "arca.sqlite"), MasterKeyFile: srv.KeyFile, Extra: section})
 	replug := h.Unplug(t)
 	defer replug()

@@ -308,8 +308,12 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 		_ = bar.Finish()
 		fmt.Fprintln(stderr)
 	}
-	fmt.Fprintf(stdout, "project KEKs: %d scanned, %d rewrapped to master key %s, %d already current\n",
-		res.Scanned, res.Rewrapped, ring.ActiveID(), res.Skipped)
+	to := "master key " + ring.ActiveID()
+	if keys.Stores != nil {
+		to = "the active master key of their secret store"
+	}
+	fmt.Fprintf(stdout, "project KEKs: %d scanned, %d rewrapped to %s, %d already current\n",
+		res.Scanned, res.Rewrapped, to, res.Skipped)
 	if err != nil {
 		return fmt.Errorf("kek rewrap stopped (rerun to continue): %w", err)
 	}
