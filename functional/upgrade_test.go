@@ -26,10 +26,12 @@ import (
 // the split of the commands into packages and the durations with units).
 const upgradeFrom = "d564523b9ad0e13e1d9ac6cdf940ca326fce0311"
 
-// Schema versions of upgradeFrom and of this checkout.
+// Schema versions of upgradeFrom and of this checkout (16: key_audit
+// event ids; 17 to 19: secret stores, which an older arca-api with one
+// store uses unawares: its rows land in the "" store).
 const (
 	upgradeFromSchema = 15
-	upgradeToSchema   = 16
+	upgradeToSchema   = 19
 )
 
 // The phases of the upgrade, in order, that the traffic is counted by.

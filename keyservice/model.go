@@ -41,6 +41,10 @@ type Secret struct {
 	PayloadContentType string
 	// Payload is the sealed payload (see package envelope), nil if none.
 	Payload []byte
+	// SecretStore names the secret store that holds the secret: its
+	// payload is sealed with the project's KEK of that store ("": the
+	// store of a deployment with one).
+	SecretStore string
 
 	// NoACLs is set by a store that found, in the same statement that read
 	// the secret, that it has no stored ACLs: Service.SecretACLs then skips
@@ -101,6 +105,9 @@ type OrderMeta struct {
 // ProjectKEK is a project's key-encryption key, sealed by a master key.
 type ProjectKEK struct {
 	ProjectID string
+	// SecretStore names the secret store whose master key seals it ("":
+	// the store of a deployment with one).
+	SecretStore string
 	// MasterKeyID names the master key that sealed WrappedKEK.
 	MasterKeyID string
 	WrappedKEK  []byte

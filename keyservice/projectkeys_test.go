@@ -29,10 +29,10 @@ func newMemKeys() *memKeys {
 	return &memKeys{keks: map[string]ProjectKEK{}, keys: map[string]*ProjectKey{}}
 }
 
-func (m *memKeys) GetProjectKEK(_ context.Context, p string) (ProjectKEK, error) {
+func (m *memKeys) GetProjectKEK(_ context.Context, p, store string) (ProjectKEK, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k, ok := m.keks[p]
+	k, ok := m.keks[p+"\x00"+store]
 	if !ok {
 		return k, ErrNotFound
 	}
@@ -42,10 +42,11 @@ func (m *memKeys) GetProjectKEK(_ context.Context, p string) (ProjectKEK, error)
 func (m *memKeys) CreateProjectKEK(_ context.Context, k ProjectKEK) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.keks[k.ProjectID]; ok {
+	key := k.ProjectID + "\x00" + k.SecretStore
+	if _, ok := m.keks[key]; ok {
 		return ErrConflict
 	}
-	m.keks[k.ProjectID] = k
+	m.keks[key] = k
 	return nil
 }
 

@@ -73,8 +73,12 @@ func (s *Service) CreateSecret(ctx context.Context, caller Caller, spec SecretSp
 		Created:    now,
 		Updated:    now,
 	}
+	var err error
+	if sec.SecretStore, err = s.storeForNewSecret(ctx, caller.ProjectID); err != nil {
+		return nil, err
+	}
 	if spec.Payload != nil {
-		sealed, err := s.SealForProject(ctx, sec.ProjectID, spec.Payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
+		sealed, err := s.sealInStore(ctx, sec.ProjectID, sec.SecretStore, spec.Payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
 		if err != nil {
 			return nil, fmt.Errorf("sealing payload: %w", err)
 		}
@@ -142,7 +146,7 @@ func (s *Service) SecretPayload(ctx context.Context, sec *Secret) ([]byte, error
 	if !sec.HasPayload() {
 		return nil, Errorf(ErrNotFound, "Secret payload not found.")
 	}
-	plain, err := s.OpenForProject(ctx, sec.ProjectID, sec.Payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
+	plain, err := s.openInStore(ctx, sec.ProjectID, sec.SecretStore, sec.Payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: opening payload: %w", sec.ID, err)
 	}
@@ -157,7 +161,7 @@ func (s *Service) SetSecretPayload(ctx context.Context, sec *Secret, contentType
 	if err := validatePayload(payload); err != nil {
 		return err
 	}
-	sealed, err := s.SealForProject(ctx, sec.ProjectID, payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
+	sealed, err := s.sealInStore(ctx, sec.ProjectID, sec.SecretStore, payload, envelope.SecretAAD(sec.ProjectID, sec.ID))
 	if err != nil {
 		return fmt.Errorf("sealing payload: %w", err)
 	}

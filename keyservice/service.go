@@ -64,6 +64,10 @@ type Options struct {
 	// ProjectKeyProtocol is the crypto_protocol new project keys are made
 	// for (ProtocolAES128CBC by default, or ProtocolAES256CBC).
 	ProjectKeyProtocol string
+	// SecretStores, when not empty, are the secret stores
+	// (secretstores.go); the ring given to New must then open the KEKs
+	// every one of them seals. Empty: one store, the ring.
+	SecretStores []SecretStoreDef
 	// ReloadKeyring, when set, re-reads the master keys. The service calls
 	// it (at most every KeyringReloadInterval) when it meets a KEK sealed by
 	// a master key it does not know, and before sealing a new KEK, so that
@@ -115,6 +119,8 @@ type Service struct {
 	auditOnce   sync.Once
 	audits      *auditWriter
 
+	stores []secretStore // secretstores.go
+
 	reloadKeyring func() (envelope.MasterKeys, error)
 	reloadMu      sync.Mutex
 	lastReload    time.Time
@@ -152,7 +158,11 @@ func New(store Store, ring envelope.MasterKeys, opts Options) (*Service, error) 
 	if opts.ActiveKeyCacheTTL == 0 {
 		opts.ActiveKeyCacheTTL = DefaultActiveKeyCacheTTL
 	}
-	svc := &Service{store: store, rand: opts.Rand, now: opts.Now, keks: keks, kekTTL: opts.KEKCacheTTL, log: opts.Logger,
+	stores, err := newSecretStores(opts.SecretStores, opts.Now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return nil, err
+	}
+	svc := &Service{store: store, stores: stores, rand: opts.Rand, now: opts.Now, keks: keks, kekTTL: opts.KEKCacheTTL, log: opts.Logger,
 		protocol: opts.ProjectKeyProtocol, destroyWait: opts.ActiveKeyCacheTTL, reloadKeyring: opts.ReloadKeyring,
 		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers}
 	svc.ring.Store(&masterKeys{ring})
@@ -201,16 +211,18 @@ func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microseco
 // NewID returns a fresh resource id (UUID v4, as Barbican uses).
 func NewID() string { return uuid.NewString() }
 
-// projectKEK returns the project's KEK in the clear, creating and sealing a
-// new one the first time a project stores anything. Concurrent first calls,
-// in this process or another, converge on the one row that won the insert.
-func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, error) {
-	if c, ok := s.keks.Get(projectID); ok && s.now().Before(c.until) {
+// projectKEK returns the project's KEK of a secret store in the clear,
+// creating and sealing a new one the first time a project stores anything
+// there. Concurrent first calls, in this process or another, converge on
+// the one row that won the insert.
+func (s *Service) projectKEK(ctx context.Context, projectID, store string) ([]byte, error) {
+	key := projectID + "\x00" + store
+	if c, ok := s.keks.Get(key); ok && s.now().Before(c.until) {
 		return c.kek, nil
 	}
-	row, err := s.store.GetProjectKEK(ctx, projectID)
+	row, err := s.store.GetProjectKEK(ctx, projectID, store)
 	if errors.Is(err, ErrNotFound) {
-		row, err = s.createProjectKEK(ctx, projectID)
+		row, err = s.createProjectKEK(ctx, projectID, store)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("project KEK: %w", err)
@@ -219,7 +231,7 @@ func (s *Service) projectKEK(ctx context.Context, projectID string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	s.keks.Add(projectID, cachedKEK{kek: kek, until: s.now().Add(s.kekTTL)})
+	s.keks.Add(key, cachedKEK{kek: kek, until: s.now().Add(s.kekTTL)})
 	return kek, nil
 }
 
@@ -231,6 +243,8 @@ type cachedKEK struct {
 
 // openKEK opens a stored KEK, re-reading the master keys once when it was
 // sealed by a key this process has not loaded yet (a rotation elsewhere).
+// The keys of every secret store open it: the row's master key id names
+// the key, whichever store holds it.
 func (s *Service) openKEK(row ProjectKEK) ([]byte, error) {
 	ring := s.keyring()
 	if !ring.Has(row.MasterKeyID) {
@@ -240,42 +254,58 @@ func (s *Service) openKEK(row ProjectKEK) ([]byte, error) {
 	return ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
 }
 
-func (s *Service) createProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error) {
+func (s *Service) createProjectKEK(ctx context.Context, projectID, store string) (ProjectKEK, error) {
 	s.refreshKeyring()
+	sealer, err := s.storeKeys(store)
+	if err != nil {
+		return ProjectKEK{}, err
+	}
 	kek := make([]byte, envelope.KeySize)
 	if _, err := io.ReadFull(s.rand, kek); err != nil {
 		return ProjectKEK{}, fmt.Errorf("generating KEK: %w", err)
 	}
-	masterID, sealed, err := s.keyring().SealKEK(s.rand, projectID, kek)
+	masterID, sealed, err := sealer.SealKEK(s.rand, projectID, kek)
 	if err != nil {
 		return ProjectKEK{}, err
 	}
 	now := s.Now()
-	row := ProjectKEK{ProjectID: projectID, MasterKeyID: masterID, WrappedKEK: sealed, Created: now, Updated: now}
+	row := ProjectKEK{ProjectID: projectID, SecretStore: store, MasterKeyID: masterID, WrappedKEK: sealed, Created: now, Updated: now}
 	err = s.store.CreateProjectKEK(ctx, row)
 	if errors.Is(err, ErrConflict) {
 		// Another request created it first: theirs is the project's KEK.
-		return s.store.GetProjectKEK(ctx, projectID)
+		return s.store.GetProjectKEK(ctx, projectID, store)
 	}
 	if err != nil {
 		return ProjectKEK{}, err
 	}
-	s.log.Info().Str("project_id", projectID).Str("master_key_id", masterID).Msg("created project KEK")
+	s.log.Info().Str("project_id", projectID).Str("secret_store", store).Str("master_key_id", masterID).Msg("created project KEK")
 	return row, nil
 }
 
 // SealForProject seals plaintext with the project's KEK, bound to aad.
+// It is the KEK of the "" store (the global default's keys): project keys
+// live there whatever the project's preferred secret store.
 func (s *Service) SealForProject(ctx context.Context, projectID string, plaintext, aad []byte) ([]byte, error) {
-	kek, err := s.projectKEK(ctx, projectID)
+	return s.sealInStore(ctx, projectID, "", plaintext, aad)
+}
+
+// OpenForProject opens a value sealed by SealForProject.
+func (s *Service) OpenForProject(ctx context.Context, projectID string, sealed, aad []byte) ([]byte, error) {
+	return s.openInStore(ctx, projectID, "", sealed, aad)
+}
+
+// sealInStore seals plaintext with the project's KEK of a secret store.
+func (s *Service) sealInStore(ctx context.Context, projectID, store string, plaintext, aad []byte) ([]byte, error) {
+	kek, err := s.projectKEK(ctx, projectID, store)
 	if err != nil {
 		return nil, err
 	}
 	return envelope.Seal(s.rand, kek, plaintext, aad)
 }
 
-// OpenForProject opens a value sealed by SealForProject.
-func (s *Service) OpenForProject(ctx context.Context, projectID string, sealed, aad []byte) ([]byte, error) {
-	kek, err := s.projectKEK(ctx, projectID)
+// openInStore opens a value sealed by sealInStore.
+func (s *Service) openInStore(ctx context.Context, projectID, store string, sealed, aad []byte) ([]byte, error) {
+	kek, err := s.projectKEK(ctx, projectID, store)
 	if err != nil {
 		return nil, err
 	}
@@ -297,31 +327,41 @@ type RewrapResult struct {
 }
 
 // RewrapKEKs reseals every project KEK not sealed by the active master key
-// with the active key. It is online and resumable: each KEK is swapped with
-// a compare-and-swap on its sealing key id, so a concurrent or repeated run
-// never loses a KEK, and a run that stopped half-way just continues. The
-// KEK itself does not change, so nothing sealed under it needs touching.
-// progress, when not nil, is called after each project.
+// of its secret store with that key. It is online and resumable: each KEK
+// is swapped with a compare-and-swap on its sealing key id, so a concurrent
+// or repeated run never loses a KEK, and a run that stopped half-way just
+// continues. The KEK itself does not change, so nothing sealed under it
+// needs touching. progress, when not nil, is called after each project.
+// KEKs recorded in a store that is no longer configured are left alone.
 func (s *Service) RewrapKEKs(ctx context.Context, batch int, progress func(RewrapResult)) (RewrapResult, error) {
 	if batch <= 0 {
 		batch = 500
 	}
 	var res RewrapResult
+	for _, store := range s.storeLabels() {
+		if err := s.rewrapStore(ctx, store, batch, &res, progress); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (s *Service) rewrapStore(ctx context.Context, store string, batch int, res *RewrapResult, progress func(RewrapResult)) error {
 	after := ""
 	for {
-		rows, err := s.store.ListProjectKEKs(ctx, after, batch)
+		rows, err := s.store.ListProjectKEKs(ctx, store, after, batch)
 		if err != nil {
-			return res, fmt.Errorf("listing project KEKs after %q: %w", after, err)
+			return fmt.Errorf("listing project KEKs of store %q after %q: %w", store, after, err)
 		}
 		if len(rows) == 0 {
-			return res, nil
+			return nil
 		}
 		for _, row := range rows {
 			after = row.ProjectID
 			res.Scanned++
 			changed, err := s.rewrapOne(ctx, row)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if changed {
 				res.Rewrapped++
@@ -329,7 +369,7 @@ func (s *Service) RewrapKEKs(ctx context.Context, batch int, progress func(Rewra
 				res.Skipped++
 			}
 			if progress != nil {
-				progress(res)
+				progress(*res)
 			}
 		}
 	}
@@ -337,14 +377,18 @@ func (s *Service) RewrapKEKs(ctx context.Context, batch int, progress func(Rewra
 
 func (s *Service) rewrapOne(ctx context.Context, row ProjectKEK) (bool, error) {
 	ring := s.keyring()
-	if row.MasterKeyID == ring.ActiveID() {
+	sealer, err := s.storeKeys(row.SecretStore)
+	if err != nil {
+		return false, err
+	}
+	if row.MasterKeyID == sealer.ActiveID() {
 		return false, nil
 	}
 	kek, err := ring.OpenKEK(row.ProjectID, row.MasterKeyID, row.WrappedKEK)
 	if err != nil {
 		return false, err
 	}
-	masterID, sealed, err := ring.SealKEK(s.rand, row.ProjectID, kek)
+	masterID, sealed, err := sealer.SealKEK(s.rand, row.ProjectID, kek)
 	if err != nil {
 		return false, err
 	}
@@ -353,7 +397,8 @@ func (s *Service) rewrapOne(ctx context.Context, row ProjectKEK) (bool, error) {
 	if err != nil || !bytes.Equal(check, kek) {
 		return false, fmt.Errorf("project %s: resealed KEK does not verify", row.ProjectID)
 	}
-	next := ProjectKEK{ProjectID: row.ProjectID, MasterKeyID: masterID, WrappedKEK: sealed, Created: row.Created, Updated: s.Now()}
+	next := ProjectKEK{ProjectID: row.ProjectID, SecretStore: row.SecretStore, MasterKeyID: masterID, WrappedKEK: sealed,
+		Created: row.Created, Updated: s.Now()}
 	err = s.store.ReplaceProjectKEK(ctx, next, row.MasterKeyID)
 	if errors.Is(err, ErrConflict) {
 		// Someone else resealed it meanwhile; theirs is as good as ours.

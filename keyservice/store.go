@@ -28,6 +28,7 @@ type Store interface {
 	ACLStore
 	ConsumerStore
 	QuotaStore
+	PreferredStoreStore
 }
 
 // HealthStore is what a health check needs.
@@ -36,20 +37,35 @@ type HealthStore interface {
 	Ping(ctx context.Context) error
 }
 
-// KEKStore keeps each project's sealed key-encryption key.
+// KEKStore keeps each project's sealed key-encryption keys: one per project
+// and secret store (the store argument or ProjectKEK.SecretStore; "" is the
+// store of a deployment with one, see docs/operations.md).
 type KEKStore interface {
-	// GetProjectKEK returns the project's sealed KEK, ErrNotFound if none.
-	GetProjectKEK(ctx context.Context, projectID string) (ProjectKEK, error)
+	// GetProjectKEK returns the project's sealed KEK in the store,
+	// ErrNotFound if none.
+	GetProjectKEK(ctx context.Context, projectID, store string) (ProjectKEK, error)
 	// CreateProjectKEK inserts a KEK; ErrConflict if the project has one
-	// already (a concurrent creator won: re-read it).
+	// in that store already (a concurrent creator won: re-read it).
 	CreateProjectKEK(ctx context.Context, kek ProjectKEK) error
-	// ReplaceProjectKEK swaps the sealed KEK of a project if and only if it
-	// is still sealed by oldMasterKeyID (compare-and-swap); ErrConflict
-	// otherwise, ErrNotFound if the project has no KEK.
+	// ReplaceProjectKEK swaps the sealed KEK of a project in a store if and
+	// only if it is still sealed by oldMasterKeyID (compare-and-swap);
+	// ErrConflict otherwise, ErrNotFound if the project has no KEK there.
 	ReplaceProjectKEK(ctx context.Context, kek ProjectKEK, oldMasterKeyID string) error
-	// ListProjectKEKs returns up to limit KEKs with ProjectID > after,
-	// ordered by ProjectID: the cursor of a resumable rewrap.
-	ListProjectKEKs(ctx context.Context, after string, limit int) ([]ProjectKEK, error)
+	// ListProjectKEKs returns up to limit KEKs of a store with ProjectID >
+	// after, ordered by ProjectID: the cursor of a resumable rewrap.
+	ListProjectKEKs(ctx context.Context, store, after string, limit int) ([]ProjectKEK, error)
+}
+
+// PreferredStoreStore keeps each project's preferred secret store
+// (secretstores.go).
+type PreferredStoreStore interface {
+	// GetPreferredSecretStore returns the store a project prefers;
+	// ErrNotFound if it has set none.
+	GetPreferredSecretStore(ctx context.Context, projectID string) (string, error)
+	// SetPreferredSecretStore creates or replaces a project's preference.
+	SetPreferredSecretStore(ctx context.Context, projectID, store string, now time.Time) error
+	// DeletePreferredSecretStore removes it; ErrNotFound if none.
+	DeletePreferredSecretStore(ctx context.Context, projectID string) error
 }
 
 // SecretStore keeps secrets and their sealed payloads.

@@ -236,3 +236,66 @@ func TestFiles(t *testing.T) {
 		t.Error("Latest of an unknown dialect")
 	}
 }
+
+// TestSecretStoresMigration: KEKs and secrets written before secret stores
+// existed land in the ” store, a project may then hold one KEK per store,
+// and going down refuses while a project has KEKs in two stores (it would
+// drop the KEK a store's secrets are sealed with).
+func TestSecretStoresMigration(t *testing.T) {
+	const before = 16
+	ts := "2031-05-06 07:08:09.123456"
+	for _, d := range dialects {
+		t.Run(string(d.dialect), func(t *testing.T) {
+			ctx := context.Background()
+			db := d.open(t)
+			if err := migrations.Steps(ctx, db, d.dialect, before); err != nil {
+				t.Fatal(err)
+			}
+			exec := func(q string, args ...any) error { _, err := db.Exec(q, args...); return err }
+			if err := exec("INSERT INTO project_keks (project_id, master_key_id, wrapped_kek, created, updated) VALUES ('p', 'm', ?, ?, ?)", []byte("w"), ts, ts); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec("INSERT INTO secrets (id, project_id, creator_id, secret_type, status, created, updated) VALUES ('s', 'p', 'u', 'opaque', 'ACTIVE', ?, ?)", ts, ts); err != nil {
+				t.Fatal(err)
+			}
+			if err := migrations.Up(ctx, db, d.dialect); err != nil {
+				t.Fatal(err)
+			}
+			var kekStore, secretStore, master string
+			if err := db.QueryRow("SELECT secret_store, master_key_id FROM project_keks WHERE project_id = 'p'").Scan(&kekStore, &master); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRow("SELECT secret_store FROM secrets WHERE id = 's'").Scan(&secretStore); err != nil {
+				t.Fatal(err)
+			}
+			if kekStore != "" || secretStore != "" || master != "m" {
+				t.Fatalf("after up: KEK store %q (master %q), secret store %q; want '', m, ''", kekStore, master, secretStore)
+			}
+			if err := exec("INSERT INTO project_keks (project_id, secret_store, master_key_id, wrapped_kek, created, updated) VALUES ('p', 'pkcs11', 'h', ?, ?, ?)", []byte("w"), ts, ts); err != nil {
+				t.Fatalf("a second store's KEK: %v", err)
+			}
+			if err := exec("INSERT INTO project_keks (project_id, secret_store, master_key_id, wrapped_kek, created, updated) VALUES ('p', 'pkcs11', 'h2', ?, ?, ?)", []byte("w"), ts, ts); err == nil {
+				t.Fatal("two KEKs of one project in one store")
+			}
+			if err := migrations.Steps(ctx, db, d.dialect, -3); err == nil {
+				t.Fatal("down with a project's KEKs in two stores succeeded")
+			}
+			// 19 and 18 went down; 17 failed whole (one statement on MySQL,
+			// a transaction on SQLite): the schema is 17's. Once the second
+			// store's KEK is gone (rewrapped away), down works.
+			if err := migrations.Force(ctx, db, d.dialect, before+1); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec("DELETE FROM project_keks WHERE secret_store = 'pkcs11'"); err != nil {
+				t.Fatal(err)
+			}
+			if err := migrations.Steps(ctx, db, d.dialect, -1); err != nil {
+				t.Fatal(err)
+			}
+			checkVersion(t, db, d.dialect, before)
+			if err := db.QueryRow("SELECT master_key_id FROM project_keks WHERE project_id = 'p'").Scan(&master); err != nil || master != "m" {
+				t.Fatalf("KEK after down: %q, %v", master, err)
+			}
+		})
+	}
+}

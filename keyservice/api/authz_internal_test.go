@@ -117,7 +117,10 @@ func newAuthzEnv(t *testing.T, callers testAuthn, overrides map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: zerolog.Nop(), ActiveKeyCacheTTL: time.Nanosecond})
+	// Two secret stores, so that every /v1/secret-stores route answers.
+	keys := func() envelope.MasterKeys { return ring }
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: zerolog.Nop(), ActiveKeyCacheTTL: time.Nanosecond,
+		SecretStores: []keyservice.SecretStoreDef{{Name: "file", GlobalDefault: true, Keys: keys}, {Name: "pkcs11", Keys: keys}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +196,7 @@ func (e *authzEnv) must(who, method, path, body, refKey string) string {
 // route below has something real to act on.
 type fixture struct {
 	secret, emptySecret, secret2, container, order, oldKey string
+	store                                                  string // a secret store's id
 }
 
 func (e *authzEnv) seed() fixture {
@@ -200,6 +204,18 @@ func (e *authzEnv) seed() fixture {
 	e.must("system-owner", "PUT", "/v1/project-quotas/"+projP,
 		`{"project_quotas":{"secrets":-1,"orders":-1,"containers":-1,"consumers":-1,"cas":-1}}`, "")
 	var f fixture
+	stores, err := e.svc.ListSecretStores()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f.store = stores[1].ID
+	// Every matrix caller's project prefers a store, so that reading and
+	// removing the preference answer 2xx when policy allows them.
+	for _, p := range []string{projP, projQ, "service"} {
+		if err := e.svc.SetPreferredSecretStore(context.Background(), p, f.store); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	f.secret = e.must("owner", "POST", "/v1/secrets", `{"name":"s","payload":"p","payload_content_type":"text/plain"}`, "secret_ref")
 	f.emptySecret = e.must("owner", "POST", "/v1/secrets", `{"name":"empty"}`, "secret_ref")
 	f.secret2 = e.must("owner", "POST", "/v1/secrets", `{"name":"s2","payload":"p2","payload_content_type":"text/plain"}`, "secret_ref")
@@ -234,6 +250,8 @@ func request(rt route, f fixture) (path, body string) {
 		id = f.order
 	case strings.HasPrefix(path, "/v1/project-keys/"):
 		id = f.oldKey
+	case strings.HasPrefix(path, "/v1/secret-stores/"):
+		id = f.store
 	}
 	path = strings.NewReplacer(":id", id, ":key", "color", ":project", projP).Replace(path)
 	if strings.HasPrefix(path, "/v1/project-keys") {
@@ -583,54 +601,60 @@ var matrixCallers = []struct {
 // ACL); project keys are addressed with ?project_id=P. It is asserted by
 // TestPolicyMatrix and rendered into docs/policy.md.
 var policyMatrix = map[string][]string{
-	"POST /v1/secrets":                     {"member", "admin", "other-admin", "service"},
-	"GET /v1/secrets":                      {"member", "admin", "other-admin", "service"},
-	"GET /v1/secrets/:id":                  {"member", "admin"},
-	"GET /v1/secrets/:id/payload":          {"member", "admin"},
-	"PUT /v1/secrets/:id":                  {"member", "admin"},
-	"DELETE /v1/secrets/:id":               {"member", "admin"},
-	"GET /v1/secrets/:id/metadata":         {"member", "admin"},
-	"PUT /v1/secrets/:id/metadata":         {"member", "admin"},
-	"POST /v1/secrets/:id/metadata":        {"member", "admin"},
-	"GET /v1/secrets/:id/metadata/:key":    {"member", "admin"},
-	"PUT /v1/secrets/:id/metadata/:key":    {"member", "admin"},
-	"DELETE /v1/secrets/:id/metadata/:key": {"member", "admin"},
-	"POST /v1/orders":                      {"member", "admin", "other-admin", "service"},
-	"GET /v1/orders":                       {"member", "admin", "other-admin", "service"},
-	"GET /v1/orders/:id":                   {"member", "admin"},
-	"DELETE /v1/orders/:id":                {"member", "admin"},
-	"POST /v1/containers":                  {"member", "admin", "other-admin", "service"},
-	"GET /v1/containers":                   {"member", "admin", "other-admin", "service"},
-	"GET /v1/containers/:id":               {"member", "admin"},
-	"DELETE /v1/containers/:id":            {"member", "admin"},
-	"POST /v1/containers/:id/secrets":      {"member", "admin"},
-	"DELETE /v1/containers/:id/secrets":    {"member", "admin"},
-	"GET /v1/containers/:id/consumers":     {"member", "admin"},
-	"POST /v1/containers/:id/consumers":    {"member", "admin"},
-	"DELETE /v1/containers/:id/consumers":  {"member", "admin"},
-	"GET /v1/secrets/:id/acl":              {"member", "admin"},
-	"PUT /v1/secrets/:id/acl":              {"member", "admin"},
-	"PATCH /v1/secrets/:id/acl":            {"member", "admin"},
-	"DELETE /v1/secrets/:id/acl":           {"member", "admin"},
-	"GET /v1/containers/:id/acl":           {"member", "admin"},
-	"PUT /v1/containers/:id/acl":           {"member", "admin"},
-	"PATCH /v1/containers/:id/acl":         {"member", "admin"},
-	"DELETE /v1/containers/:id/acl":        {"member", "admin"},
-	"GET /v1/secrets/:id/consumers":        {"member", "admin"},
-	"POST /v1/secrets/:id/consumers":       {"member", "admin"},
-	"DELETE /v1/secrets/:id/consumers":     {"member", "admin"},
-	"GET /v1/quotas":                       {"member", "reader", "admin", "other-admin", "service"},
-	"GET /v1/project-quotas":               {"system"},
-	"GET /v1/project-quotas/:project":      {"system"},
-	"PUT /v1/project-quotas/:project":      {"system"},
-	"DELETE /v1/project-quotas/:project":   {"system"},
-	"GET /v1/project-keys/active":          {"member", "admin", "object-server", "filter"},
-	"POST /v1/project-keys/rotate":         {"admin", "system"},
-	"GET /v1/project-keys":                 {"member", "reader", "admin", "system"},
-	"GET /v1/project-keys/:id":             {"member", "reader", "admin", "system"},
-	"GET /v1/project-keys/:id/payload":     {"object-server"},
-	"GET /v1/project-keys/:id/listing-key": {"member", "reader", "admin", "filter"},
-	"DELETE /v1/project-keys/:id":          {"admin", "system"},
+	"POST /v1/secrets":                       {"member", "admin", "other-admin", "service"},
+	"GET /v1/secrets":                        {"member", "admin", "other-admin", "service"},
+	"GET /v1/secrets/:id":                    {"member", "admin"},
+	"GET /v1/secrets/:id/payload":            {"member", "admin"},
+	"PUT /v1/secrets/:id":                    {"member", "admin"},
+	"DELETE /v1/secrets/:id":                 {"member", "admin"},
+	"GET /v1/secrets/:id/metadata":           {"member", "admin"},
+	"PUT /v1/secrets/:id/metadata":           {"member", "admin"},
+	"POST /v1/secrets/:id/metadata":          {"member", "admin"},
+	"GET /v1/secrets/:id/metadata/:key":      {"member", "admin"},
+	"PUT /v1/secrets/:id/metadata/:key":      {"member", "admin"},
+	"DELETE /v1/secrets/:id/metadata/:key":   {"member", "admin"},
+	"POST /v1/orders":                        {"member", "admin", "other-admin", "service"},
+	"GET /v1/orders":                         {"member", "admin", "other-admin", "service"},
+	"GET /v1/orders/:id":                     {"member", "admin"},
+	"DELETE /v1/orders/:id":                  {"member", "admin"},
+	"POST /v1/containers":                    {"member", "admin", "other-admin", "service"},
+	"GET /v1/containers":                     {"member", "admin", "other-admin", "service"},
+	"GET /v1/containers/:id":                 {"member", "admin"},
+	"DELETE /v1/containers/:id":              {"member", "admin"},
+	"POST /v1/containers/:id/secrets":        {"member", "admin"},
+	"DELETE /v1/containers/:id/secrets":      {"member", "admin"},
+	"GET /v1/containers/:id/consumers":       {"member", "admin"},
+	"POST /v1/containers/:id/consumers":      {"member", "admin"},
+	"DELETE /v1/containers/:id/consumers":    {"member", "admin"},
+	"GET /v1/secrets/:id/acl":                {"member", "admin"},
+	"PUT /v1/secrets/:id/acl":                {"member", "admin"},
+	"PATCH /v1/secrets/:id/acl":              {"member", "admin"},
+	"DELETE /v1/secrets/:id/acl":             {"member", "admin"},
+	"GET /v1/containers/:id/acl":             {"member", "admin"},
+	"PUT /v1/containers/:id/acl":             {"member", "admin"},
+	"PATCH /v1/containers/:id/acl":           {"member", "admin"},
+	"DELETE /v1/containers/:id/acl":          {"member", "admin"},
+	"GET /v1/secrets/:id/consumers":          {"member", "admin"},
+	"POST /v1/secrets/:id/consumers":         {"member", "admin"},
+	"DELETE /v1/secrets/:id/consumers":       {"member", "admin"},
+	"GET /v1/quotas":                         {"member", "reader", "admin", "other-admin", "service"},
+	"GET /v1/project-quotas":                 {"system"},
+	"GET /v1/project-quotas/:project":        {"system"},
+	"PUT /v1/project-quotas/:project":        {"system"},
+	"DELETE /v1/project-quotas/:project":     {"system"},
+	"GET /v1/secret-stores":                  {"member", "reader", "admin", "other-admin", "service", "system"},
+	"GET /v1/secret-stores/global-default":   {"member", "reader", "admin", "other-admin", "service", "system"},
+	"GET /v1/secret-stores/preferred":        {"member", "reader", "admin", "other-admin", "service"},
+	"GET /v1/secret-stores/:id":              {"member", "reader", "admin", "other-admin", "service", "system"},
+	"POST /v1/secret-stores/:id/preferred":   {"admin", "other-admin", "service"},
+	"DELETE /v1/secret-stores/:id/preferred": {"admin", "other-admin", "service"},
+	"GET /v1/project-keys/active":            {"member", "admin", "object-server", "filter"},
+	"POST /v1/project-keys/rotate":           {"admin", "system"},
+	"GET /v1/project-keys":                   {"member", "reader", "admin", "system"},
+	"GET /v1/project-keys/:id":               {"member", "reader", "admin", "system"},
+	"GET /v1/project-keys/:id/payload":       {"object-server"},
+	"GET /v1/project-keys/:id/listing-key":   {"member", "reader", "admin", "filter"},
+	"DELETE /v1/project-keys/:id":            {"admin", "system"},
 }
 
 // firstKeyMatrix is who makes P's first key by asking for its active key

@@ -32,8 +32,8 @@ func TestSecretWritesChangeExactRows(t *testing.T) {
 			e, clock, tr := snapshotEnv(t, dialect)
 			id := e.createSecret(`{"name":"db","payload":"hunter2","payload_content_type":"text/plain","algorithm":"aes","bit_length":256,"mode":"cbc"}`)
 			tr.assertChanges(`
-			INSERT INTO project_keks (created, master_key_id, project_id, updated, wrapped_kek) VALUES ('2031-05-06 07:08:09.000000', 'test', 'demo', '2031-05-06 07:08:09.000000', <61 bytes>);
-			INSERT INTO secrets (algorithm, bit_length, created, creator_id, expiration, id, mode, name, payload, payload_content_type, project_id, secret_type, status, updated) VALUES ('aes', 256, '2031-05-06 07:08:09.000000', 'alice', NULL, '$S', 'cbc', 'db', <36 bytes>, 'text/plain', 'demo', 'opaque', 'ACTIVE', '2031-05-06 07:08:09.000000');
+			INSERT INTO project_keks (created, master_key_id, project_id, secret_store, updated, wrapped_kek) VALUES ('2031-05-06 07:08:09.000000', 'test', 'demo', '', '2031-05-06 07:08:09.000000', <61 bytes>);
+			INSERT INTO secrets (algorithm, bit_length, created, creator_id, expiration, id, mode, name, payload, payload_content_type, project_id, secret_store, secret_type, status, updated) VALUES ('aes', 256, '2031-05-06 07:08:09.000000', 'alice', NULL, '$S', 'cbc', 'db', <36 bytes>, 'text/plain', 'demo', '', 'opaque', 'ACTIVE', '2031-05-06 07:08:09.000000');
 			`, "$S", id)
 
 			clock.Advance(time.Minute)
@@ -158,7 +158,7 @@ func TestProjectKeyWritesChangeExactRows(t *testing.T) {
 		tr.assertChanges(`
 		INSERT INTO key_audit (action, created, detail, event_id, id, is_service, key_id, outcome, project_id, request_id, roles, user_id, user_project_id) VALUES ('create', '2031-05-06 07:08:09.000000', 'first key', <36 bytes>, 1, 1, '$K1', 'success', 'demo', <40 bytes>, 'key-manager:object-server', 'arca', 'service');
 		INSERT INTO key_audit (action, created, detail, event_id, id, is_service, key_id, outcome, project_id, request_id, roles, user_id, user_project_id) VALUES ('get_active', '2031-05-06 07:08:09.000000', '', <36 bytes>, 2, 1, '$K1', 'success', 'demo', <40 bytes>, 'key-manager:object-server', 'arca', 'service');
-		INSERT INTO project_keks (created, master_key_id, project_id, updated, wrapped_kek) VALUES ('2031-05-06 07:08:09.000000', 'test', 'demo', '2031-05-06 07:08:09.000000', <61 bytes>);
+		INSERT INTO project_keks (created, master_key_id, project_id, secret_store, updated, wrapped_kek) VALUES ('2031-05-06 07:08:09.000000', 'test', 'demo', '', '2031-05-06 07:08:09.000000', <61 bytes>);
 		INSERT INTO project_keys (active_project_id, algorithm, bit_length, created, creator_id, deactivated, destroyed, id, material, project_id, status) VALUES ('demo', 'aes_128_cbc', 128, '2031-05-06 07:08:09.000000', 'arca', NULL, NULL, '$K1', <45 bytes>, 'demo', 'ACTIVE');
 		`, "$K1", first)
 

@@ -97,6 +97,15 @@ func (s *Server) routes() []route { //nolint:funlen // the route table: one line
 		{method: http.MethodPut, path: "/v1/project-quotas/:project", rule: "project_quotas:put", collection: true, scope: systemScope, bodyLimit: smallBodyLimit, handler: s.putProjectQuotas},
 		{method: http.MethodDelete, path: "/v1/project-quotas/:project", rule: "project_quotas:delete", collection: true, scope: systemScope, handler: s.deleteProjectQuotas},
 
+		// Secret stores (secretstores.go): the project is the token's own.
+		// A system-scoped token may read the stores, not a preference.
+		{method: http.MethodGet, path: "/v1/secret-stores", rule: "secretstores:get", collection: true, scope: systemScope, trailingSlash: true, handler: s.listSecretStores},
+		{method: http.MethodGet, path: "/v1/secret-stores/global-default", rule: "secretstores:get_global_default", collection: true, scope: systemScope, trailingSlash: true, handler: s.getGlobalDefaultSecretStore},
+		{method: http.MethodGet, path: "/v1/secret-stores/preferred", rule: "secretstores:get_preferred", collection: true, trailingSlash: true, handler: s.getPreferredSecretStore},
+		{method: http.MethodGet, path: "/v1/secret-stores/:id", rule: "secretstore:get", scope: systemScope, trailingSlash: true, load: s.secretStoreLoader, handler: s.getSecretStore},
+		{method: http.MethodPost, path: "/v1/secret-stores/:id/preferred", rule: "secretstore_preferred:post", bodyLimit: smallBodyLimit, trailingSlash: true, load: s.secretStoreLoader, handler: s.setPreferredSecretStore},
+		{method: http.MethodDelete, path: "/v1/secret-stores/:id/preferred", rule: "secretstore_preferred:delete", trailingSlash: true, load: s.secretStoreLoader, handler: s.removePreferredSecretStore},
+
 		// Project keys (Arca extension, docs/project-keys.md; handlers in
 		// projectkeys.go). ?project_id= addresses another project, which
 		// the default rules allow the object servers' and the filter's roles

@@ -98,6 +98,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL,
 		ReloadKeyring:     keys.Reload,
+		SecretStores:      keys.Stores,
 	})
 	if err != nil {
 		_ = a.Close()

@@ -55,6 +55,11 @@ type Config struct {
 	MasterKeyBackend string
 	// PKCS11 is the [pkcs11] section (master_key_backend = pkcs11).
 	PKCS11 hsm.Config
+	// MultipleSecretStores is [secretstore] enable_multiple_secret_stores:
+	// the key file and the PKCS#11 token are then two secret stores
+	// (keyservice/secretstores.go), the global default being the one
+	// master_key_backend names.
+	MultipleSecretStores bool
 	// KEKCacheTTL is [crypto] kek_cache_ttl: how long an opened project
 	// KEK stays in memory (keyservice.Options.KEKCacheTTL).
 	KEKCacheTTL time.Duration
@@ -127,28 +132,29 @@ func LoadConfig(paths ...string) (Config, error) {
 // value at once.
 func ConfigFrom(f *config.File) (Config, error) {
 	c := Config{
-		Debug:              f.Bool("DEFAULT", "debug", false),
-		LogFormat:          f.Choice("DEFAULT", "log_format", "text", "text", "json"),
-		BindHost:           f.String("DEFAULT", "bind_host", "127.0.0.1"),
-		BindPort:           f.Int("DEFAULT", "bind_port", 9311, 1, 65535),
-		HostHref:           f.String("DEFAULT", "host_href", ""),
-		AuthStrategy:       f.Choice("DEFAULT", "auth_strategy", "keystone", "keystone", "noauth"),
-		ReadHeaderTimeout:  f.Seconds("DEFAULT", "client_header_timeout", 10*time.Second),
-		ReadTimeout:        f.Seconds("DEFAULT", "client_socket_timeout", 60*time.Second),
-		WriteTimeout:       f.Seconds("DEFAULT", "client_write_timeout", 60*time.Second),
-		IdleTimeout:        f.Seconds("DEFAULT", "client_idle_timeout", 120*time.Second),
-		ShutdownTimeout:    f.Seconds("DEFAULT", "shutdown_timeout", serve.DefaultGrace),
-		DatabaseURL:        f.String("database", "connection", ""),
-		MaxPoolSize:        f.Int("database", "max_pool_size", 32, 1, 4096),
-		ConnMaxLifetime:    f.Seconds("database", "connection_recycle_time", time.Hour),
-		MasterKeyFile:      f.String("crypto", "master_key_file", "/etc/arca/master.key"),
-		MasterKeyBackend:   f.Choice("crypto", "master_key_backend", "file", "file", "pkcs11"),
-		KEKCacheTTL:        f.Seconds("crypto", "kek_cache_ttl", keyservice.DefaultKEKCacheTTL),
-		CryptoProtocol:     f.Choice("crypto", "crypto_protocol", "aes_128_cbc", "aes_128_cbc", "aes_256_cbc"),
-		EnforceNewDefaults: f.Bool("oslo_policy", "enforce_new_defaults", true),
-		PolicyFile:         f.String("oslo_policy", "policy_file", ""),
-		Raw:                f,
-		Health:             health.LoadConfig(f),
+		Debug:                f.Bool("DEFAULT", "debug", false),
+		LogFormat:            f.Choice("DEFAULT", "log_format", "text", "text", "json"),
+		BindHost:             f.String("DEFAULT", "bind_host", "127.0.0.1"),
+		BindPort:             f.Int("DEFAULT", "bind_port", 9311, 1, 65535),
+		HostHref:             f.String("DEFAULT", "host_href", ""),
+		AuthStrategy:         f.Choice("DEFAULT", "auth_strategy", "keystone", "keystone", "noauth"),
+		ReadHeaderTimeout:    f.Seconds("DEFAULT", "client_header_timeout", 10*time.Second),
+		ReadTimeout:          f.Seconds("DEFAULT", "client_socket_timeout", 60*time.Second),
+		WriteTimeout:         f.Seconds("DEFAULT", "client_write_timeout", 60*time.Second),
+		IdleTimeout:          f.Seconds("DEFAULT", "client_idle_timeout", 120*time.Second),
+		ShutdownTimeout:      f.Seconds("DEFAULT", "shutdown_timeout", serve.DefaultGrace),
+		DatabaseURL:          f.String("database", "connection", ""),
+		MaxPoolSize:          f.Int("database", "max_pool_size", 32, 1, 4096),
+		ConnMaxLifetime:      f.Seconds("database", "connection_recycle_time", time.Hour),
+		MasterKeyFile:        f.String("crypto", "master_key_file", "/etc/arca/master.key"),
+		MasterKeyBackend:     f.Choice("crypto", "master_key_backend", "file", "file", "pkcs11"),
+		KEKCacheTTL:          f.Seconds("crypto", "kek_cache_ttl", keyservice.DefaultKEKCacheTTL),
+		MultipleSecretStores: f.Bool("secretstore", "enable_multiple_secret_stores", false),
+		CryptoProtocol:       f.Choice("crypto", "crypto_protocol", "aes_128_cbc", "aes_128_cbc", "aes_256_cbc"),
+		EnforceNewDefaults:   f.Bool("oslo_policy", "enforce_new_defaults", true),
+		PolicyFile:           f.String("oslo_policy", "policy_file", ""),
+		Raw:                  f,
+		Health:               health.LoadConfig(f),
 
 		BlockDeleteWithConsumers: f.Bool("DEFAULT", "block_delete_with_consumers", true),
 		ActiveKeyCacheTTL:        f.Seconds("project_keys", "active_key_cache_ttl", keyservice.DefaultActiveKeyCacheTTL),
@@ -185,6 +191,9 @@ func ConfigFrom(f *config.File) (Config, error) {
 	}
 	if c.KEKCacheTTL <= 0 {
 		return c, fmt.Errorf("[crypto] kek_cache_ttl must be more than 0 (default %d)", int(keyservice.DefaultKEKCacheTTL/time.Second))
+	}
+	if c.MultipleSecretStores && (c.PKCS11.Library == "" || c.PKCS11.TokenLabel == "" || (os.Getenv("ARCA_MASTER_KEYS") == "" && c.MasterKeyFile == "")) {
+		return c, fmt.Errorf("[secretstore] enable_multiple_secret_stores needs both stores: [crypto] master_key_file (or ARCA_MASTER_KEYS) and [pkcs11] library_path and token_label")
 	}
 	if c.MasterKeyBackend == "pkcs11" && (c.PKCS11.Library == "" || c.PKCS11.TokenLabel == "") {
 		return c, fmt.Errorf("[crypto] master_key_backend = pkcs11 needs [pkcs11] library_path and token_label")

@@ -43,3 +43,35 @@ func TestActiveKeyCacheTTLOption(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretStoresOption: [secretstore] enable_multiple_secret_stores is off
+// by default and, when on, needs both stores configured.
+func TestSecretStoresOption(t *testing.T) {
+	const pkcs11 = "[pkcs11]\nlibrary_path = /usr/lib/softhsm/libsofthsm2.so\ntoken_label = arca\n"
+	for _, tc := range []struct {
+		crypto, rest string
+		want         bool
+		wantErr      string
+	}{
+		{"master_key_file = /tmp/k\n", "", false, ""},
+		{"master_key_file = /tmp/k\n", pkcs11 + "[secretstore]\nenable_multiple_secret_stores = true\n", true, ""},
+		{"master_key_file = /tmp/k\n", "[secretstore]\nenable_multiple_secret_stores = true\n", false, "needs both stores"},
+		{"master_key_file =\nmaster_key_backend = pkcs11\n", pkcs11 + "[secretstore]\nenable_multiple_secret_stores = true\n", false, "needs both stores"},
+		{"master_key_file = /tmp/k\n", pkcs11 + "[secretstore]\nenable_multiple_secret_stores = maybe\n", false, "enable_multiple_secret_stores"},
+	} {
+		f, err := config.Parse([]byte("[database]\nconnection = sqlite:////tmp/x.sqlite\n[crypto]\n" + tc.crypto + tc.rest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := app.ConfigFrom(f)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: %v, want an error naming %q", tc.rest, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || c.MultipleSecretStores != tc.want {
+			t.Errorf("%q: %v, %v; want %v", tc.rest, c.MultipleSecretStores, err, tc.want)
+		}
+	}
+}

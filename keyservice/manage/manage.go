@@ -290,7 +290,7 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 	}
 	defer db.Close()
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
-	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log})
+	svc, err := keyservice.New(store, ring, keyservice.Options{Logger: log, SecretStores: keys.Stores})
 	if err != nil {
 		return err
 	}
@@ -308,8 +308,12 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 		_ = bar.Finish()
 		fmt.Fprintln(stderr)
 	}
-	fmt.Fprintf(stdout, "project KEKs: %d scanned, %d rewrapped to master key %s, %d already current\n",
-		res.Scanned, res.Rewrapped, ring.ActiveID(), res.Skipped)
+	to := "master key " + ring.ActiveID()
+	if keys.Stores != nil {
+		to = "the active master key of their secret store"
+	}
+	fmt.Fprintf(stdout, "project KEKs: %d scanned, %d rewrapped to %s, %d already current\n",
+		res.Scanned, res.Rewrapped, to, res.Skipped)
 	if err != nil {
 		return fmt.Errorf("kek rewrap stopped (rerun to continue): %w", err)
 	}

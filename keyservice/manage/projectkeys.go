@@ -75,7 +75,7 @@ func projectKey(ctx context.Context, cfg app.Config, sub string, args []string, 
 	defer db.Close()
 	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-manage", Output: stderr})
 	svc, err := keyservice.New(store, keys.Keys, keyservice.Options{Logger: log, ProjectKeyProtocol: cfg.CryptoProtocol,
-		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL})
+		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL, SecretStores: keys.Stores})
 	if err != nil {
 		return err
 	}

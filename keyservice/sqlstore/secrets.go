@@ -12,7 +12,7 @@ import (
 )
 
 const secretColumns = "id, project_id, creator_id, name, secret_type, algorithm, bit_length, mode, status, " +
-	"expiration, created, updated, payload_content_type, payload"
+	"expiration, created, updated, payload_content_type, payload, secret_store"
 
 // scanSecret reads secretColumns, then extra columns into extra.
 func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.Secret, error) {
@@ -21,7 +21,7 @@ func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.
 	var bits sql.NullInt64
 	var exp, created, updated dbTime
 	if err := row.Scan(append([]any{&sec.ID, &sec.ProjectID, &sec.CreatorID, &name, &sec.SecretType, &alg, &bits, &mode,
-		&sec.Status, &exp, &created, &updated, &pct, &sec.Payload}, extra...)...); err != nil {
+		&sec.Status, &exp, &created, &updated, &pct, &sec.Payload, &sec.SecretStore}, extra...)...); err != nil {
 		return nil, err
 	}
 	sec.Name, sec.Algorithm, sec.Mode, sec.PayloadContentType = name.String, alg.String, mode.String, pct.String
@@ -44,10 +44,10 @@ func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error 
 		e := norm(*sec.Expiration)
 		sec.Expiration = &e
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO secrets ("+secretColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.db.ExecContext(ctx, "INSERT INTO secrets ("+secretColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		sec.ID, sec.ProjectID, sec.CreatorID, nullString(sec.Name), sec.SecretType, nullString(sec.Algorithm),
 		nullInt(sec.BitLength), nullString(sec.Mode), sec.Status, s.tvp(sec.Expiration), s.tv(sec.Created),
-		s.tv(sec.Updated), nullString(sec.PayloadContentType), sec.Payload)
+		s.tv(sec.Updated), nullString(sec.PayloadContentType), sec.Payload, sec.SecretStore)
 	if err != nil {
 		if isDuplicate(err) {
 			return fmt.Errorf("secret %s exists: %w", sec.ID, keyservice.ErrConflict)

@@ -100,7 +100,7 @@ func TestDatabaseOutage(t *testing.T) {
 		"project key": func(ctx context.Context) error { _, err := store.GetActiveProjectKey(ctx, "p"); return err },
 		// One call per other resource: every statement goes through conn,
 		// whichever part of the store runs it.
-		"kek":    func(ctx context.Context) error { _, err := store.GetProjectKEK(ctx, "p"); return err },
+		"kek":    func(ctx context.Context) error { _, err := store.GetProjectKEK(ctx, "p", ""); return err },
 		"delete": func(ctx context.Context) error { return store.DeleteSecret(ctx, first.ID) },
 		"orders": func(ctx context.Context) error { _, _, err := store.ListOrders(ctx, "p", 10, 0); return err },
 		"audit": func(ctx context.Context) error {

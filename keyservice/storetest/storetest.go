@@ -43,10 +43,11 @@ func Run(t *testing.T, open func(t *testing.T) keyservice.Store) {
 		{"Orders", testOrders},
 		{"ListOrders", testListOrders},
 	}
-	tests = append(tests, projectKeyTests...) // projectkeys.go
-	tests = append(tests, containerTests...)  // containers.go
-	tests = append(tests, aclTests...)        // acls.go
-	tests = append(tests, quotaTests...)      // quotas.go
+	tests = append(tests, projectKeyTests...)  // projectkeys.go
+	tests = append(tests, containerTests...)   // containers.go
+	tests = append(tests, aclTests...)         // acls.go
+	tests = append(tests, quotaTests...)       // quotas.go
+	tests = append(tests, secretStoreTests...) // secretstores.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, open(t))
@@ -94,12 +95,12 @@ func testPing(t *testing.T, s keyservice.Store) {
 
 func testProjectKEK(t *testing.T, s keyservice.Store) {
 	c := ctx(t)
-	_, err := s.GetProjectKEK(c, "p1")
+	_, err := s.GetProjectKEK(c, "p1", "")
 	wantErr(t, err, keyservice.ErrNotFound, "GetProjectKEK of an unknown project")
 
 	kek := keyservice.ProjectKEK{ProjectID: "p1", MasterKeyID: "m1", WrappedKEK: []byte{0, 1, 2, 255}, Created: base, Updated: base.Add(time.Second)}
 	must(t, s.CreateProjectKEK(c, kek))
-	got, err := s.GetProjectKEK(c, "p1")
+	got, err := s.GetProjectKEK(c, "p1", "")
 	must(t, err)
 	if got.ProjectID != "p1" || got.MasterKeyID != "m1" || string(got.WrappedKEK) != string(kek.WrappedKEK) {
 		t.Errorf("GetProjectKEK = %+v", got)
@@ -112,7 +113,7 @@ func testProjectKEK(t *testing.T, s keyservice.Store) {
 	next := keyservice.ProjectKEK{ProjectID: "p1", MasterKeyID: "m2", WrappedKEK: []byte("rewrapped"), Updated: base.Add(time.Hour)}
 	wantErr(t, s.ReplaceProjectKEK(c, next, "m0"), keyservice.ErrConflict, "ReplaceProjectKEK from a stale master key")
 	must(t, s.ReplaceProjectKEK(c, next, "m1"))
-	got, err = s.GetProjectKEK(c, "p1")
+	got, err = s.GetProjectKEK(c, "p1", "")
 	must(t, err)
 	if got.MasterKeyID != "m2" || string(got.WrappedKEK) != "rewrapped" {
 		t.Errorf("after replace: %+v", got)
@@ -175,7 +176,7 @@ func testProjectKEKCreateRace(t *testing.T, s keyservice.Store) {
 		return s.CreateProjectKEK(c, keyservice.ProjectKEK{ProjectID: "raced", MasterKeyID: "m1", WrappedKEK: []byte{byte(i)}, Created: base})
 	})
 	w := oneWinner(t, errs)
-	got, err := s.GetProjectKEK(c, "raced")
+	got, err := s.GetProjectKEK(c, "raced", "")
 	must(t, err)
 	if len(got.WrappedKEK) != 1 || got.WrappedKEK[0] != byte(w) {
 		t.Errorf("stored KEK %v is not the winner's (%d)", got.WrappedKEK, w)
@@ -189,7 +190,7 @@ func testProjectKEKReplaceRace(t *testing.T, s keyservice.Store) {
 		return s.ReplaceProjectKEK(c, keyservice.ProjectKEK{ProjectID: "p", MasterKeyID: fmt.Sprintf("new-%d", i), WrappedKEK: []byte{byte(i)}, Updated: base}, "old")
 	})
 	w := oneWinner(t, errs)
-	got, err := s.GetProjectKEK(c, "p")
+	got, err := s.GetProjectKEK(c, "p", "")
 	must(t, err)
 	if got.MasterKeyID != fmt.Sprintf("new-%d", w) || got.WrappedKEK[0] != byte(w) {
 		t.Errorf("stored %+v, winner %d", got, w)
@@ -208,7 +209,7 @@ func testListProjectKEKs(t *testing.T, s keyservice.Store) {
 	var got []string
 	after := ""
 	for range 10 {
-		page, err := s.ListProjectKEKs(c, after, 10)
+		page, err := s.ListProjectKEKs(c, "", after, 10)
 		must(t, err)
 		if len(page) > 10 {
 			t.Fatalf("page of %d, limit 10", len(page))
