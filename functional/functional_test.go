@@ -20,9 +20,17 @@ import (
 const cacheWait = 1500 * time.Millisecond
 
 // TestFunctionalEndToEnd is issue 8's whole flow, scenarios 1 to 6, in
-// order: each builds on the objects and keys of the ones before.
+// order: each builds on the objects and keys of the ones before. It runs
+// through both shapes: arca-swift-filter in front of the Swift proxy, and
+// the arca middleware in the proxy's pipeline.
 func TestFunctionalEndToEnd(t *testing.T) {
-	e := newEnv(t)
+	for _, shape := range []string{shapeProxy, shapePipeline} {
+		t.Run(shape, func(t *testing.T) { functionalEndToEnd(t, shape) })
+	}
+}
+
+func functionalEndToEnd(t *testing.T, shape string) {
+	e := newEnvWith(t, envOptions{shape: shape})
 	demo, alt := e.users[testenv.UserDemo], e.users[testenv.UserAlt]
 	demoEnv := e.ks.OpenRC(testenv.UserDemo, e.region)
 	acct := "AUTH_" + demo.project
