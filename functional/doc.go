@@ -24,7 +24,8 @@
 // servers; each shape's answers are compared with Swift's and every
 // difference must be listed, with its reason and the shapes it holds for,
 // in swiftdiff_explained_test.go (docs/compatibility.md for those kept on
-// purpose). TestKeyServiceOutageRealStack runs through both shapes too
+// purpose). TestFunctionalEndToEnd and TestKeyServiceOutageRealStack run
+// through both shapes too
 // (envOptions.shape).
 //
 // It is not a benchmark and not a unit test: each step checks behaviour a
