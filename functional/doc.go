@@ -25,8 +25,7 @@
 // difference must be listed, with its reason and the shapes it holds for,
 // in swiftdiff_explained_test.go (docs/compatibility.md for those kept on
 // purpose). TestFunctionalEndToEnd and TestKeyServiceOutageRealStack run
-// through both shapes too
-// (envOptions.shape).
+// through both shapes too (envOptions.shape).
 //
 // It is not a benchmark and not a unit test: each step checks behaviour a
 // user can see (status codes, checksums, bytes on disk, catalog entries).
