@@ -142,19 +142,25 @@ func TestSecretStoresFileAndToken(t *testing.T) {
 			t.Errorf("secret %s recorded in store %q (%v), want %q", id, got, err, want)
 		}
 	}
-	keks := map[string]string{}
-	rows, err := db.Query("SELECT secret_store, master_key_id FROM project_keks WHERE project_id = 'pa'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var st, mk string
-		if err := rows.Scan(&st, &mk); err != nil {
+	// paKEKs is project pa's master key id per secret store.
+	paKEKs := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		rows, err := db.Query("SELECT secret_store, master_key_id FROM project_keks WHERE project_id = 'pa'")
+		if err != nil {
 			t.Fatal(err)
 		}
-		keks[st] = mk
+		defer rows.Close()
+		for rows.Next() {
+			var st, mk string
+			if err := rows.Scan(&st, &mk); err != nil {
+				t.Fatal(err)
+			}
+			out[st] = mk
+		}
+		return out
 	}
-	rows.Close()
+	keks := paKEKs()
 	if len(keks) != 2 || keks["pkcs11"] != tokenKey || keks["file"] == "" || keks["file"] == tokenKey {
 		t.Fatalf("pa's KEKs by store: %v; the token's key is %s", keks, tokenKey)
 	}
@@ -169,19 +175,7 @@ func TestSecretStoresFileAndToken(t *testing.T) {
 	if out, err = srv.Manage(t, "kek", "rewrap"); err != nil || !strings.Contains(out, "2 rewrapped to the active master key of their secret store, 1 already current") {
 		t.Fatalf("kek rewrap (pa's and pb's file KEKs to rewrap, pa's token KEK current): %v\n%s", err, out)
 	}
-	after := map[string]string{}
-	rows, err = db.Query("SELECT secret_store, master_key_id FROM project_keks WHERE project_id = 'pa'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var st, mk string
-		if err := rows.Scan(&st, &mk); err != nil {
-			t.Fatal(err)
-		}
-		after[st] = mk
-	}
-	rows.Close()
+	after := paKEKs()
 	if after["pkcs11"] != tokenKey || after["file"] == keks["file"] || after["file"] == tokenKey || after["file"] == "" {
 		t.Fatalf("after a file rotation and a rewrap (%s), pa's KEKs: %v (before %v)", strings.TrimSpace(out), after, keks)
 	}
