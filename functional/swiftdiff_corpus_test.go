@@ -251,6 +251,12 @@ func diffCorpus() []diffCase {
 			{M: "POST", P: "{acct}/{c}", H: metaHeaders("Container", 16, 4, 252)},
 			{M: "PUT", P: "{acct}/{c}x", H: metaHeaders("Container", 91, 4, 1)},
 			{M: "HEAD", P: "{acct}/{c}"},
+			// The account is shared by the three targets: only what is
+			// refused whatever it holds (the limits are the request's).
+			{M: "POST", P: "{acct}", H: metaHeaders("Account", 91, 4, 1)},
+			{M: "POST", P: "{acct}", H: metaHeaders("Account", 1, 129, 1)},
+			{M: "POST", P: "{acct}", H: metaHeaders("Account", 1, 4, 257)},
+			{M: "POST", P: "{acct}", H: metaHeaders("Account", 16, 4, 253)},
 		}},
 		{"names", []diffStep{
 			mkC,

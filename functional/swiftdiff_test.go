@@ -178,10 +178,32 @@ func startDiffTargets(t *testing.T) *diffTargets {
 		deleteAt: strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10),
 	}
 	d.alt.token, d.alt.project = ks.ScopedToken(t, testenv.UserAlt)
+	d.ensureAccounts(swiftURL)
 	// Each target's containers are removed through a proxy with no arca
 	// in front (the arca tier's plain proxy for both shapes).
 	t.Cleanup(func() { d.cleanup([numTargets]string{arcaURL, swiftURL, arcaURL}, swiftURL) })
 	return d
+}
+
+// ensureAccounts makes sure the demo's and alt's accounts exist before
+// the corpus runs. On a fresh stack they do not: Swift's proxy then
+// answers a HEAD of the account with the fake listing of account_autocreate
+// (200, X-Put-Timestamp, no X-Account-Project-Domain-Id) until the first
+// container PUT of any target creates it, so the account case's first
+// step would compare an account that one target sees and another does
+// not. A container PUT creates the account (as the corpus's would);
+// the container goes at once.
+func (d *diffTargets) ensureAccounts(swiftProxy string) {
+	d.t.Helper()
+	for _, u := range []diffUser{d.demo, d.alt} {
+		c := swiftProxy + "/v1/AUTH_" + u.project + "/" + d.targets[targetSwift].prefix + "-account"
+		if code, b := do(d.t, http.MethodPut, c, u.token, nil, nil); code != http.StatusCreated && code != http.StatusAccepted {
+			d.t.Fatalf("creating the account AUTH_%s: PUT of a container: %d %s", u.project, code, b)
+		}
+		if code, b := do(d.t, http.MethodDelete, c, u.token, nil, nil); code != http.StatusNoContent {
+			d.t.Fatalf("creating the account AUTH_%s: DELETE of the container: %d %s", u.project, code, b)
+		}
+	}
 }
 
 // run runs case i's script on target ti and returns its exchanges.

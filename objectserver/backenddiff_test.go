@@ -642,3 +642,23 @@ key_service_noauth = true
 	}
 	return diffTarget{name: "arca", host: host, devices: devices, device: "d1", listing: &listingOpener{keys}}
 }
+
+// TestBackendExplainedDiffsDocumented: every difference the backend
+// differential explains names a heading of docs/compatibility.md ("The
+// object server (backend protocol)") that gives its reason.
+func TestBackendExplainedDiffsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "compatibility.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## The object server (backend protocol)\n")
+	if !ok {
+		t.Fatal(`docs/compatibility.md has no "## The object server (backend protocol)" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, e := range explainedDiffs {
+		if !strings.Contains(section, "\n### "+e.doc+"\n") {
+			t.Errorf("explained difference %q (steps %q): no heading \"### %s\" under the object server's section of docs/compatibility.md", e.doc, e.steps, e.doc)
+		}
+	}
+}

@@ -65,6 +65,7 @@ func TestRealBinaryFidelity(t *testing.T) {
 				{"413 too large", "PUT {acct}/{cont}/big HTTP/1.1", "X-Auth-Token: {tok}", "Content-Length: 6000000000"},
 				{"401 no token", "PUT {acct}/{cont}/anon HTTP/1.1", "", "Content-Length: 100"},
 				{"401 no token large", "PUT {acct}/{cont}/anon HTTP/1.1", "", "Content-Length: 1000000"},
+				{"403 another project's token", "PUT {acct}/{cont}/alt HTTP/1.1", "X-Auth-Token: {alttok}", "Content-Length: 100"},
 				{"404 no container", "PUT {acct}/{cont}-none/o HTTP/1.1", "X-Auth-Token: {tok}", "Content-Length: 100"},
 				{"404 no container POST", "POST {acct}/{cont}-none/o HTTP/1.1", "X-Auth-Token: {tok}", "Content-Length: 100"},
 			} {
@@ -122,7 +123,7 @@ const (
 
 // fillRaw replaces the corpus placeholders in req for side.
 func fillRaw(e *binEnv, cont, side, req string) string {
-	return strings.NewReplacer("{acct}", e.account, "{tok}", e.token, "{cont}", cont, "{side}", side).Replace(req)
+	return strings.NewReplacer("{acct}", e.account, "{tok}", e.token, "{alttok}", e.altToken, "{cont}", cont, "{side}", side).Replace(req)
 }
 
 // mustRaw sends req to addr and requires status.

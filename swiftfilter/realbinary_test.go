@@ -21,12 +21,13 @@ import (
 // the stack's own Swift proxy, which tests also reach directly: what the
 // filter answers is compared with what Swift answers.
 type binEnv struct {
-	filter  string // host:port of arca-swift-filter
-	proxy   string // host:port of the stack's swift-proxy-server
-	proc    *testenv.Proc
-	token   string // demo's token, scoped to project
-	project string
-	account string // /v1/AUTH_<project>
+	filter   string // host:port of arca-swift-filter
+	proxy    string // host:port of the stack's swift-proxy-server
+	proc     *testenv.Proc
+	token    string // demo's token, scoped to project
+	altToken string // alt's token, scoped to a project of its own
+	project  string
+	account  string // /v1/AUTH_<project>
 }
 
 // startBinary starts arca-swift-filter in front of the stack's Swift proxy
@@ -70,6 +71,7 @@ enabled = false
 	e.proc = testenv.StartProc(t, nil, filepath.Join(testenv.Binaries(t), "arca-swift-filter"), "--config-file", path)
 	e.proc.WaitHealthy(t, "http://"+e.filter+"/healthcheck")
 	e.token, e.project = ks.ScopedToken(t, testenv.UserDemo)
+	e.altToken, _ = ks.ScopedToken(t, testenv.UserAlt)
 	e.account = "/v1/AUTH_" + e.project
 	return e
 }
