@@ -69,9 +69,13 @@ func (s *Service) checkQuota(ctx context.Context, projectID, resource string) er
 		}
 	}
 	if n >= limit {
-		return Errorf(ErrForbidden, "Quota reached for project %s. Only %d %s are allowed.", projectID, limit, resource)
+		return quotaReached(projectID, limit, resource)
 	}
 	return nil
+}
+
+func quotaReached(projectID string, limit int, resource string) error {
+	return Errorf(ErrForbidden, "Quota reached for project %s. Only %d %s are allowed.", projectID, limit, resource)
 }
 
 func projectQuotasNotFound() error { return Errorf(ErrNotFound, "Project quotas not found.") }

@@ -143,9 +143,16 @@ func (f *Filter) newReverseProxy(target *url.URL, rt http.RoundTripper) http.Han
 			}
 			return f.openListing(res) // listing.go
 		},
-		Transport:     rt,
-		BufferPool:    &bufferPool{},
-		FlushInterval: -1, // responses of unknown length stream at once
+		Transport:  rt,
+		BufferPool: &bufferPool{},
+		// Responses of unknown length (and event streams) are flushed
+		// after every write: ReverseProxy does so by itself whatever this
+		// says. A known-length response is written through net/http's
+		// buffer and sent as the body comes, without a flush per write:
+		// a negative interval here would also start, for every response,
+		// a timer whose goroutine flushes the headers on their own (an
+		// extra write, wake-up and packet per small response).
+		FlushInterval: 0,
 		ErrorLog:      nil,
 		ErrorHandler:  f.upstreamError,
 	}

@@ -33,6 +33,15 @@ func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.
 // CreateSecret inserts a secret. It normalises sec's times to what the
 // store keeps (UTC, microseconds; zero Created/Updated become now).
 func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error {
+	normSecretTimes(sec)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO secrets ("+secretColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		s.secretArgs(sec)...)
+	return secretInsertError(err, sec.ID)
+}
+
+// normSecretTimes normalises sec's times to what the store keeps (UTC,
+// microseconds; zero Created/Updated become now).
+func normSecretTimes(sec *keyservice.Secret) {
 	if sec.Created.IsZero() {
 		sec.Created = now()
 	}
@@ -44,17 +53,47 @@ func (s *Store) CreateSecret(ctx context.Context, sec *keyservice.Secret) error 
 		e := norm(*sec.Expiration)
 		sec.Expiration = &e
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO secrets ("+secretColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		sec.ID, sec.ProjectID, sec.CreatorID, nullString(sec.Name), sec.SecretType, nullString(sec.Algorithm),
+}
+
+// secretArgs are the values of secretColumns for sec, extra appended.
+func (s *Store) secretArgs(sec *keyservice.Secret, extra ...any) []any {
+	return append([]any{sec.ID, sec.ProjectID, sec.CreatorID, nullString(sec.Name), sec.SecretType, nullString(sec.Algorithm),
 		nullInt(sec.BitLength), nullString(sec.Mode), sec.Status, s.tvp(sec.Expiration), s.tv(sec.Created),
-		s.tv(sec.Updated), nullString(sec.PayloadContentType), sec.Payload, sec.SecretStore)
-	if err != nil {
-		if isDuplicate(err) {
-			return fmt.Errorf("secret %s exists: %w", sec.ID, keyservice.ErrConflict)
-		}
-		return classify(err, "creating secret %s", sec.ID)
+		s.tv(sec.Updated), nullString(sec.PayloadContentType), sec.Payload, sec.SecretStore}, extra...)
+}
+
+func secretInsertError(err error, id string) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if isDuplicate(err) {
+		return fmt.Errorf("secret %s exists: %w", id, keyservice.ErrConflict)
+	}
+	return classify(err, "creating secret %s", id)
+}
+
+// createSecretUnlimitedQuery inserts a secret unless its project has a
+// secrets quota of its own (a project_quotas row with secrets >= 0): the
+// quota lookup and the insert are one statement, so one round trip.
+const createSecretUnlimitedQuery = "INSERT INTO secrets (" + secretColumns + ") " +
+	"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS " +
+	"(SELECT 1 FROM project_quotas WHERE project_id = ? AND secrets IS NOT NULL AND secrets >= 0)"
+
+// CreateSecretIfUnlimited inserts sec, as CreateSecret, only if its
+// project's own secrets quota is absent or unlimited (the caller knows the
+// default is unlimited); it reports whether it did. The check and the
+// insert are one statement: no quota set before it can be missed.
+func (s *Store) CreateSecretIfUnlimited(ctx context.Context, sec *keyservice.Secret) (bool, error) {
+	normSecretTimes(sec)
+	res, err := s.db.ExecContext(ctx, createSecretUnlimitedQuery, s.secretArgs(sec, sec.ProjectID)...)
+	if err != nil {
+		return false, secretInsertError(err, sec.ID)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("creating secret %s: rows affected: %w", sec.ID, err)
+	}
+	return n == 1, nil
 }
 
 const getSecretQuery = "SELECT " + secretColumns +
@@ -257,4 +296,37 @@ func secretOrder(keys []keyservice.SortKey) (string, error) {
 		order = append(order, "created")
 	}
 	return strings.Join(append(order, "id"), ", "), nil
+}
+
+// createSecretWithinQuery inserts a secret while its project holds fewer
+// live secrets than a limit (the count of countQueries): one statement.
+// On InnoDB (REPEATABLE READ) the count of an INSERT ... SELECT is a locking
+// read of the project's rows and gaps, so two creations that would both
+// pass it cannot both insert: one waits for the other or is chosen as a
+// deadlock victim and retried, and then counts the other's row. SQLite has
+// one writer at a time.
+const createSecretWithinQuery = "INSERT INTO secrets (" + secretColumns + ") " +
+	"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " +
+	"(SELECT COUNT(*) FROM secrets WHERE project_id = ? AND (expiration IS NULL OR expiration > ?)) < ?"
+
+// CreateSecretWithinQuota inserts sec, as CreateSecret, only if its project
+// then holds fewer than limit live secrets (at sec.Created); it reports
+// whether it did.
+func (s *Store) CreateSecretWithinQuota(ctx context.Context, sec *keyservice.Secret, limit int) (bool, error) {
+	normSecretTimes(sec)
+	args := s.secretArgs(sec, sec.ProjectID, s.tv(sec.Created), limit)
+	for attempt := 1; ; attempt++ {
+		res, err := s.db.ExecContext(ctx, createSecretWithinQuery, args...)
+		if err != nil {
+			if isDeadlock(err) && attempt < 10 && ctx.Err() == nil {
+				continue
+			}
+			return false, secretInsertError(err, sec.ID)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("creating secret %s: rows affected: %w", sec.ID, err)
+		}
+		return n == 1, nil
+	}
 }
