@@ -279,6 +279,13 @@ func (g *guide) start(line int, unit string) {
 	if g.daemons[unit] != nil {
 		return // already running, as systemctl start leaves it
 	}
+	// The stand-in ignores the sandbox; what it would refuse is checked
+	// here: under ProtectSystem=strict a service writes only its
+	// ReadWritePaths=, and the object server writes the devices the guide
+	// configured (SWIFT_DEVICES), wherever they are.
+	if unit == "arca-object-server" {
+		requireWritable(t, file, g.env["SWIFT_DEVICES"])
+	}
 	words := execStart(t, file)
 	g.daemons[unit] = testenv.StartProc(t, testenv.NewLog(t, unit), words[0], words[1:]...)
 	t.Logf("docs/install.md:%d: started %s: %s", line, unit, strings.Join(words, " "))
