@@ -82,7 +82,7 @@ lint:
 	@long=$$(git ls-files '*.go' | grep -v '_test\.go$$' | xargs wc -l | awk '$$2 != "total" && $$1 > 600'); \
 	  if [ -n "$$long" ]; then echo "non-test Go files over 600 lines:"; echo "$$long"; exit 1; fi
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
-	@command -v shellcheck >/dev/null || $(STACK) install
+	@command -v shellcheck >/dev/null && command -v systemd-analyze >/dev/null || $(STACK) install
 	shellcheck -x $$(git ls-files '*.sh') .ci/run
 	@# The systemd units of docs/install.md: systemd-analyze verify and an
 	@# exposure score (PID 1 here is not systemd: verification, never start).

@@ -138,6 +138,79 @@ func execStart(t *testing.T, unitFile string) []string {
 	return words
 }
 
+// serviceValues is every value of a [Service] directive of a unit file
+// (ReadWritePaths=), split into words, the "-" prefix (ignore if missing)
+// removed.
+func serviceValues(t *testing.T, unitFile, key string) []string {
+	t.Helper()
+	b, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := ""
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			section = line
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, key+"="); ok && section == "[Service]" {
+			words, err := splitUnitWords(v)
+			if err != nil {
+				t.Fatalf("%s: %s=%s: %v", unitFile, key, v, err)
+			}
+			for _, w := range words {
+				out = append(out, strings.TrimPrefix(w, "-"))
+			}
+		}
+	}
+	return out
+}
+
+// requireWritable fails unless path is inside one of the unit's
+// ReadWritePaths=: under ProtectSystem=strict nothing else is writable.
+func requireWritable(t *testing.T, unitFile, path string) {
+	t.Helper()
+	rw := serviceValues(t, unitFile, "ReadWritePaths")
+	if !writableIn(rw, path) {
+		t.Errorf("%s: ReadWritePaths=%s leaves %s read-only (ProtectSystem=strict)", unitFile, strings.Join(rw, " "), path)
+	}
+}
+
+// writableIn reports whether path is one of dirs or inside one.
+func writableIn(dirs []string, path string) bool {
+	for _, d := range dirs {
+		rel, err := filepath.Rel(filepath.Clean(d), filepath.Clean(path))
+		if err == nil && filepath.IsAbs(d) && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWritableIn(t *testing.T) {
+	for _, c := range []struct {
+		dirs []string
+		path string
+		want bool
+	}{
+		{[]string{"/srv/node"}, "/srv/node", true},
+		{[]string{"/srv/node"}, "/srv/node/d1/objects", true},
+		{[]string{"/var/lib/arca", "/srv/node/"}, "/srv/node/d1", true},
+		{[]string{"/srv/node"}, "/srv/nodes", false},
+		{[]string{"/srv/node"}, "/srv", false},
+		{[]string{"/srv/node"}, "/tmp/x/node", false},
+		{[]string{"/srv/node"}, "/srv/node/../swift", false},
+		{[]string{"srv/node"}, "srv/node", false},
+		{nil, "/srv/node", false},
+	} {
+		if got := writableIn(c.dirs, c.path); got != c.want {
+			t.Errorf("writableIn(%q, %q) = %v, want %v", c.dirs, c.path, got, c.want)
+		}
+	}
+}
+
 func splitUnitWords(s string) ([]string, error) {
 	var words []string
 	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
@@ -221,4 +294,6 @@ func TestGuideBlocks(t *testing.T) {
 			t.Errorf("%s.service runs %q", u, w)
 		}
 	}
+	// The guide's default SWIFT_DEVICES; the guide's sed moves it with the variable.
+	requireWritable(t, filepath.Join("..", "etc", "systemd", "arca-object-server.service"), "/srv/node")
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,14 +38,19 @@ import (
 //
 // PID 1 here is not systemd, so the test carries out the guide's systemctl
 // lines itself: "enable --now" and "start" run the ExecStart= command line
-// of the unit file the guide installed (as root: User= and the sandboxing
-// are systemd's, verified by make lint), "stop" and "disable --now" stop
-// it, and a unit the guide does not install (Swift's swift-object) has
-// nothing running here to stop.
+// of the unit file the guide installed as the unit's User= and Group=
+// (setpriv, with no new privileges and no capabilities; the rest of the
+// sandbox is systemd's, verified by make lint), "stop" and "disable --now"
+// stop it, and a unit the guide does not install (Swift's swift-object)
+// has nothing running here to stop. The services' users are the guide's:
+// ARCA_USER is one of the test's own, which the guide's useradd creates
+// (removed afterwards), and SWIFT_USER is Debian's swift, who owns the
+// devices as on any Swift storage node.
 func TestInstallGuideRealStack(t *testing.T) {
 	ks := testenv.LoadKeystone(t)
 	swiftDir := testenv.SwiftDir(t)
-	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "mysql", "curl", "bash", "/usr/bin/python3")
+	testenv.RequireTools(t, "openstack", "swift", "swift-proxy-server", "mysql", "curl", "bash", "/usr/bin/python3",
+		"setpriv", "useradd", "userdel")
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func TestInstallGuideRealStack(t *testing.T) {
 	g.env = map[string]string{
 		"ARCA_SRC": root, "ARCA_BUILD": testenv.Binaries(t),
 		"ARCA_BIN": filepath.Join(g.work, "bin"), "ARCA_ETC": filepath.Join(g.work, "etc/arca"),
-		"ARCA_UNITS": filepath.Join(g.work, "units"), "ARCA_USER": "root", "SWIFT_USER": "root",
+		"ARCA_UNITS": filepath.Join(g.work, "units"), "ARCA_USER": "arca-guide-" + g.tag, "SWIFT_USER": "swift",
 		"KEYSTONE_URL": ks.URL, "REGION": "arca-guide-" + g.tag, "ARCA_SERVICE_NAME": "arca-guide-" + g.tag,
 		"ARCA_KS_USER": "arca-guide-" + g.tag, "FILTER_KS_USER": "arca-guide-filter-" + g.tag,
 		"OBJECT_KS_USER":   "arca-guide-object-" + g.tag,
@@ -69,6 +75,7 @@ func TestInstallGuideRealStack(t *testing.T) {
 	g.env["FILTER_PORT"], g.env["FILTER_PUBLIC_URL"] = strconv.Itoa(filterPort), fmt.Sprintf("http://127.0.0.1:%d", filterPort)
 	g.env["OBJECT_PORT"] = strconv.Itoa(objectPort)
 
+	g.users()
 	g.database()
 	g.keystone(ks)
 	g.swift(swiftDir, objectPort)
@@ -102,6 +109,32 @@ type guide struct {
 	tag     string
 	env     map[string]string
 	daemons map[string]*testenv.Proc
+}
+
+// users makes the work folder reachable by the services' users (as /usr
+// and /etc are: t.TempDir's folders are 0700) and removes ARCA_USER, which
+// the guide creates, when the test ends.
+func (g *guide) users() {
+	t := g.t
+	if _, err := user.Lookup(g.env["SWIFT_USER"]); err != nil {
+		testenv.StackMissing(t, "no user "+g.env["SWIFT_USER"]+" (Debian's swift package makes it; tools/stack.sh install)")
+	}
+	if _, err := user.Lookup(g.env["ARCA_USER"]); err == nil {
+		t.Fatalf("user %s exists before the guide creates it", g.env["ARCA_USER"])
+	}
+	for _, d := range []string{g.work, filepath.Dir(g.work)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if _, err := user.Lookup(g.env["ARCA_USER"]); err != nil {
+			return
+		}
+		if out, err := exec.Command("userdel", g.env["ARCA_USER"]).CombinedOutput(); err != nil {
+			t.Errorf("cleanup: userdel %s: %v\n%s", g.env["ARCA_USER"], err, out)
+		}
+	})
 }
 
 // database points the guide at the stack's MariaDB and drops what the
@@ -200,6 +233,10 @@ func (g *guide) swift(stackSwiftDir string, objectPort int) {
 	if err := os.MkdirAll(filepath.Join(devices, "d1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Swift's devices belong to its user, as on any storage node.
+	if out, err := exec.Command("chown", "-R", g.env["SWIFT_USER"]+":", devices).CombinedOutput(); err != nil {
+		t.Fatalf("chown %s: %v\n%s", devices, err, out)
+	}
 	testenv.WriteRings(t, stackSwiftDir, rings, 6, []int{objectPort})
 	proxy, url := testenv.StartSwiftProxy(t, stackSwiftDir, rings, g.work)
 	proxy.WaitHealthy(t, url+"/healthcheck")
@@ -225,7 +262,9 @@ func (g *guide) environ() []string {
 // shell runs one piece of a block after the variables block.
 func (g *guide) shell(s step, vars string) {
 	t := g.t
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Generous: the Keystone block is nine openstack commands, seconds each
+	// on a loaded machine (3 minutes were once not enough at a load of 35).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", vars+"\n"+s.script)
 	cmd.Dir, cmd.Env = g.work, g.environ()
@@ -279,9 +318,23 @@ func (g *guide) start(line int, unit string) {
 	if g.daemons[unit] != nil {
 		return // already running, as systemctl start leaves it
 	}
+	// The stand-in ignores the sandbox; what it would refuse is checked
+	// here: under ProtectSystem=strict a service writes only its
+	// ReadWritePaths=, and the object server writes the devices the guide
+	// configured (SWIFT_DEVICES), wherever they are.
+	if unit == "arca-object-server" {
+		requireWritable(t, file, g.env["SWIFT_DEVICES"])
+	}
 	words := execStart(t, file)
-	g.daemons[unit] = testenv.StartProc(t, testenv.NewLog(t, unit), words[0], words[1:]...)
-	t.Logf("docs/install.md:%d: started %s: %s", line, unit, strings.Join(words, " "))
+	u, gr := serviceValues(t, file, "User"), serviceValues(t, file, "Group")
+	if len(u) != 1 || len(gr) != 1 {
+		t.Errorf("docs/install.md:%d: %s has User=%q and Group=%q, not one of each", line, unit, u, gr)
+		return
+	}
+	args := append([]string{"--reuid=" + u[0], "--regid=" + gr[0], "--init-groups",
+		"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"}, words...)
+	g.daemons[unit] = testenv.StartProc(t, testenv.NewLog(t, unit), "setpriv", args...)
+	t.Logf("docs/install.md:%d: started %s as %s:%s: %s", line, unit, u[0], gr[0], strings.Join(words, " "))
 }
 
 func (g *guide) stop(line int, unit string) {

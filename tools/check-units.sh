@@ -17,7 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 
 command -v systemd-analyze >/dev/null || {
-	echo "check-units: systemd-analyze not found (apt-get install systemd)" >&2
+	echo "check-units: systemd-analyze not found (tools/stack.sh install installs systemd)" >&2
 	exit 1
 }
 (cd "$repo_root" && go build -o "$work/bin/" ./cmd/arca-api ./cmd/arca-swift-filter ./cmd/arca-object-server)

@@ -170,8 +170,8 @@ func (r *ScanResult) scanDatabases(t testing.TB, dbs []string, secrets []Secret)
 	if len(dbs) == 0 {
 		return
 	}
-	RequireTools(t, "python3")
-	out, err := exec.Command("python3", append([]string{"-c", dumpDatabases}, dbs...)...).Output()
+	RequireTools(t, python)
+	out, err := exec.Command(python, append([]string{"-c", dumpDatabases}, dbs...)...).Output()
 	if err != nil {
 		t.Fatalf("dumping %d databases: %v", len(dbs), err)
 	}

@@ -36,10 +36,10 @@ func TestScanAtRestFindsPlantedSecrets(t *testing.T) {
 		}},
 		{"database row", "rows", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "c.db")
-			RequireTools(t, "python3")
+			RequireTools(t, python)
 			py := "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table object (name text, etag text)'); " +
 				"c.execute('insert into object values (?, ?)', ('o', sys.argv[2])); c.commit()"
-			if out, err := exec.Command("python3", "-c", py, p, b64).CombinedOutput(); err != nil {
+			if out, err := exec.Command(python, "-c", py, p, b64).CombinedOutput(); err != nil {
 				t.Fatalf("%v %s", err, out)
 			}
 			return p

@@ -120,11 +120,9 @@ func TestDecodeRejects(t *testing.T) {
 // that Swift's read_metadata idiom (pickle.loads(encoding='bytes')) and
 // plain pickle.loads both read what we write.
 func TestPythonReadsOurPickles(t *testing.T) {
-	testenv.RequireTools(t, "python3")
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The interpreter Swift runs on, never a pyenv shim ahead on PATH.
+	const py = "/usr/bin/python3"
+	testenv.RequireTools(t, py)
 	data := MustEncode(map[string]string{"name": "/a/c/o ü", "X-Timestamp": "1700000000.00000"})
 	cmd := exec.Command(py, "-c", `import pickle,sys
 d = pickle.loads(sys.stdin.buffer.read(), encoding='bytes')
