@@ -87,22 +87,31 @@
 // Server.Serve runs it with internal/serve; cmd/arca-object-server only
 // calls these.
 //
-// Erasure-coded policies (putec.go, multiphase.go, diskfile/ecdisk.go):
-// each node stores its fragment archive as <ts>#<index>.data, encrypted as
-// any object's data (one objcrypt stream, its own data key), renamed
-// <ts>#<index>#d.data on the proxy's commit; GET and HEAD choose the
-// fragment as Swift's ECDiskFile does (durable only, unless the proxy
-// sends X-Backend-Fragment-Preferences) and answer X-Backend-Fragments and
+// Erasure-coded policies (putec.go, multiphase.go, ecstore.go,
+// diskfile/ecdisk.go): each node stores its fragment archive as
+// <ts>#<index>.data under a data key of its own, renamed <ts>#<index>#d.data
+// on the proxy's commit. An archive of liberasurecode fragments (all the
+// proxy and Swift's reconstructor send) is stored in objcrypt's EC layout:
+// the same fragments, headers in clear with each fragment's MAC in the
+// header's unused checksum field, payloads encrypted in place, so the file
+// has the archive's length and Swift's Python auditor and reconstructor
+// read it; anything else (and every archive written before) is one
+// objcrypt stream, still read. GET and HEAD choose the fragment as Swift's
+// ECDiskFile does (durable only, unless the proxy sends
+// X-Backend-Fragment-Preferences) and answer X-Backend-Fragments and
 // X-Backend-Durable-Timestamp. The commit phase of the multiphase PUT
 // sends a second body after the first one's end, which net/http cannot
 // frame: such a PUT takes the connection over (multiphase.go).
 //
-// SSYNC (ssync.go): a receiver, so that Swift's reconstructor (on a
-// Python node) can rebuild an Arca node's fragment archives; its
-// subrequests run through the handlers above, so what it stores is
-// encrypted as any write.
+// SSYNC (ssync.go, ecsync.go): a receiver, so that Swift's reconstructor
+// can rebuild fragment archives onto Arca nodes and revert them. A
+// subrequest runs through the handlers above, so a rebuilt archive is
+// encrypted as any write (the sealed metadata a rebuild carries from the
+// sender's local archive is opened and sealed again); an archive in the EC
+// layout sent as stored (a revert from an Arca device) is checked whole
+// under the project key and kept byte for byte, or refused.
 //
-// What it is not: an SSYNC sender or reconstructor (Swift's read the disk,
-// which on Arca holds ciphertext: docs/compatibility.md), or a key cache
-// of its own (the keyclient caches).
+// What it is not: an SSYNC sender or reconstructor of its own (Swift's run
+// on Arca's devices for archives in the EC layout: docs/compatibility.md),
+// or a key cache of its own (the keyclient caches).
 package objectserver

@@ -20,7 +20,8 @@ import (
 // ETag, whatever is stored.
 type plainView struct {
 	obj       *diskfile.Object
-	crypt     *objcrypt.Metadata // nil for an object stored in the clear
+	crypt     *objcrypt.Metadata   // nil for an object stored in the clear
+	ec        *objcrypt.ECMetadata // set for a fragment archive in the EC layout
 	length    int64
 	etag      string // plaintext: sealed ones once openCrypt opened them
 	timestamp diskfile.Timestamp
@@ -78,7 +79,17 @@ func (p plainSource) Range(off, n int64) (io.Reader, error) {
 	return io.NewSectionReader(p.f, off, n), nil
 }
 
-type cryptSource struct{ r *objcrypt.Reader }
+// cryptReader is an opened encrypted object: an objcrypt stream
+// (objcrypt.Reader) or a fragment archive in the EC layout
+// (objcrypt.ECReader).
+type cryptReader interface {
+	io.Reader
+	Range(off, n int64) error
+	Size() int64
+	ETagKeys() *objcrypt.ETagKeys
+}
+
+type cryptSource struct{ r cryptReader }
 
 func (c cryptSource) Range(off, n int64) (io.Reader, error) {
 	if err := c.r.Range(off, n); err != nil {
@@ -424,16 +435,21 @@ func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges 
 // metadata edited on disk, refused the same way. Failing closed as GET
 // does, a HEAD or POST of an object whose key is unavailable answers 503,
 // destroyed 410.
-func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (*objcrypt.Reader, error) {
+func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (cryptReader, error) {
 	key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
 	if err != nil {
 		return nil, keyFailed(err)
 	}
 	defer clear(key.Key)
-	cr, err := objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
-		KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
-		ETagKeys: v.sealedEtag != "",
-	})
+	var cr cryptReader
+	if v.ec != nil {
+		cr, err = s.openECArchive(req, df, obj, v, key)
+	} else {
+		cr, err = objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
+			KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
+			ETagKeys: v.sealedEtag != "",
+		})
+	}
 	if err != nil {
 		return nil, keyFailed(err)
 	}

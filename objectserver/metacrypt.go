@@ -37,7 +37,7 @@ func metaSet(obj *diskfile.Object) (map[string]string, sysmeta.SetNames) {
 // openMetadata opens an encrypted object's sealed ETag and user metadata
 // into v, with the reader's ETag keys and key, the project key the data
 // was opened with (reused when the metadata set is under the same key).
-func (s *Server) openMetadata(req *request, v *plainView, cr *objcrypt.Reader, key objcrypt.ProjectKey) error {
+func (s *Server) openMetadata(req *request, v *plainView, cr cryptReader, key objcrypt.ProjectKey) error {
 	path := v.obj.Metadata["name"]
 	if v.sealedEtag != "" {
 		ek := cr.ETagKeys()

@@ -51,6 +51,10 @@ type putBody struct {
 // commit, notify. Nothing is read from the body before the preconditions
 // and the key are settled.
 func (s *Server) handlePut(req *request) error {
+	verbatim, err := s.ssyncSealed(req)
+	if err != nil {
+		return err
+	}
 	p, err := s.parsePut(req)
 	if err != nil {
 		return err
@@ -62,6 +66,9 @@ func (s *Server) handlePut(req *request) error {
 	orig, err := s.putPreconditions(req, df)
 	if err != nil {
 		return err
+	}
+	if verbatim {
+		return s.putSealed(req, p, orig, func() (sealedTarget, error) { return s.newPutTarget(req, p, df, orig) })
 	}
 	var key objcrypt.ProjectKey
 	if s.cfg.Encrypt {
@@ -255,7 +262,11 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 	}
 	var b *putBody
 	if s.cfg.Encrypt {
-		b, err = s.encryptBody(req, f, name, key, src)
+		if ec, body := s.ecLayoutSource(req, src); ec {
+			b, err = s.encryptECBody(req, f, name, key, body)
+		} else {
+			b, err = s.encryptBody(req, f, name, key, body)
+		}
 	} else {
 		b, err = storePlainBody(f, src)
 	}

@@ -7,7 +7,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/sysmeta"
 	"strconv"
 	"strings"
@@ -214,7 +213,7 @@ func sealECEtag(meta map[string]string, b *putBody, path string) error {
 }
 
 // openECEtag opens an archive's sealed EC ETag ("" when it has none).
-func openECEtag(obj *diskfile.Object, cr *objcrypt.Reader, path string) (string, error) {
+func openECEtag(obj *diskfile.Object, cr cryptReader, path string) (string, error) {
 	sealed, ok := lookupFold(obj.DataMetadata, sealedEcEtag)
 	if !ok {
 		return "", nil

@@ -3,6 +3,7 @@ package objectserver
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -354,7 +355,7 @@ func (x *ssyncExchange) subrequest(line string) (int, error) {
 	default:
 		return 0, fmt.Errorf("invalid subrequest method %.20s", method)
 	}
-	sub, err := http.NewRequestWithContext(x.req.ctx, method, "/"+x.req.device+"/"+x.req.partition+path, body)
+	sub, err := http.NewRequestWithContext(context.WithValue(x.req.ctx, ssyncSubrequest{}, true), method, "/"+x.req.device+"/"+x.req.partition+path, body)
 	if err != nil {
 		return 0, fmt.Errorf("bad subrequest %.200q: %w", line, err)
 	}

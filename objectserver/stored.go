@@ -135,6 +135,13 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 			return nil, refuse("invalid Arca metadata: %v", err)
 		case m.IsLegacy() && !isHexMD5(m.PlaintextEtag):
 			return nil, refuse("invalid Arca metadata: plaintext ETag %q", m.PlaintextEtag)
+		case m.EC != nil:
+			// a fragment archive in the EC layout (ecstore.go): no objcrypt
+			// header; the reader authenticates every fragment
+			return &plainView{
+				obj: obj, crypt: &m.Metadata, ec: m.ECMetadata(), length: m.PlaintextLength,
+				sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(),
+			}, nil
 		case !magic:
 			return nil, refuse("Arca metadata on data that is not an objcrypt stream")
 		}

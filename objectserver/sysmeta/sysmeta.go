@@ -16,6 +16,7 @@ package sysmeta
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/textproto"
 	"strconv"
@@ -46,6 +47,13 @@ const (
 	// (X-Object-Sysmeta-Ec-Etag, which the proxy answers as the object's
 	// ETag), sealed under the fragment archive's ETag keys.
 	EcEtag = "Ec-Etag"
+	// Layout is "ec1" for a fragment archive stored in objcrypt's EC
+	// fragment layout (objcrypt/SPEC.md), absent for an objcrypt stream.
+	// Such a record has no Version, Algorithm, Segment-Size or
+	// Decorators; it has EcFragments and EcMac instead.
+	Layout      = "Layout"
+	EcFragments = "Ec-Fragments"
+	EcMac       = "Ec-Mac"
 )
 
 // TransientPrefix is the prefix of Arca's keys in a fast-POST's .meta
@@ -66,6 +74,19 @@ type Object struct {
 	// PlaintextEtag is the hex MD5 of an object written before ETags were
 	// encrypted (then SealedEtag is empty); never written any more.
 	PlaintextEtag string
+	// EC is set for a fragment archive in the EC layout (Layout "ec1");
+	// then Metadata has only KeyID, WrappedKey and the lengths.
+	EC *objcrypt.ECMetadata
+}
+
+// ECMetadata is the record of an archive in the EC layout, or nil.
+func (o *Object) ECMetadata() *objcrypt.ECMetadata {
+	if o.EC == nil {
+		return nil
+	}
+	e := *o.EC
+	e.KeyID, e.WrappedKey = o.KeyID, o.WrappedKey
+	return &e
 }
 
 // IsLegacy reports whether the object was written before its ETag and
@@ -88,6 +109,18 @@ func IsArcaTransient(name string) bool {
 // Swift's own Content-Length says it.
 func (o *Object) Map() map[string]string {
 	m := &o.Metadata
+	if o.EC != nil {
+		return map[string]string{
+			Prefix + Layout:          objcrypt.ECLayout,
+			Prefix + KeyID:           m.KeyID,
+			Prefix + WrappedKey:      base64.StdEncoding.EncodeToString(m.WrappedKey),
+			Prefix + PlaintextLength: strconv.FormatInt(m.PlaintextLength, 10),
+			Prefix + EcFragments:     strconv.FormatInt(o.EC.Fragments, 10),
+			Prefix + EcMac:           base64.StdEncoding.EncodeToString(o.EC.MAC),
+			Prefix + Etag:            o.SealedEtag,
+			Prefix + EtagMac:         o.EtagMAC,
+		}
+	}
 	out := map[string]string{
 		Prefix + Version:         strconv.Itoa(m.Version),
 		Prefix + Algorithm:       m.Algorithm.String(),
@@ -127,6 +160,9 @@ func Parse(h map[string]string) (*Object, error) {
 	o := &Object{PlaintextEtag: get[PlaintextEtag], SealedEtag: get[Etag], EtagMAC: get[EtagMac]}
 	m := &o.Metadata
 	var err error
+	if l, ok := get[Layout]; ok {
+		return parseEC(o, get, l)
+	}
 	if m.Version, err = strconv.Atoi(get[Version]); err != nil {
 		return nil, bad(Version, err)
 	}
@@ -164,5 +200,46 @@ func Parse(h map[string]string) (*Object, error) {
 	if o.SealedEtag != "" && o.PlaintextEtag != "" {
 		return nil, fmt.Errorf("%w: metadata %s%s beside a sealed ETag", objcrypt.ErrInvalid, Prefix, PlaintextEtag)
 	}
+	return o, nil
+}
+
+// parseEC reads the record of an archive in the EC layout: key, length,
+// fragment count, archive MAC and the sealed ETag, nothing else of
+// objcrypt's stream record.
+func parseEC(o *Object, get map[string]string, layout string) (*Object, error) {
+	bad := func(name string, e error) error {
+		return fmt.Errorf("%w: metadata %s%s: %w", objcrypt.ErrInvalid, Prefix, name, e)
+	}
+	if layout != objcrypt.ECLayout {
+		return nil, fmt.Errorf("%w: layout %.20q", objcrypt.ErrUnsupported, layout)
+	}
+	for _, name := range []string{Version, Algorithm, SegmentSize, Decorators, PlaintextEtag} {
+		if _, ok := get[name]; ok {
+			return nil, bad(name, errors.New("not part of an EC layout record"))
+		}
+	}
+	m, ec := &o.Metadata, &objcrypt.ECMetadata{}
+	var err error
+	m.KeyID = get[KeyID]
+	if m.KeyID == "" || len(m.KeyID) > objcrypt.MaxKeyIDLen {
+		return nil, bad(KeyID, errors.New("length"))
+	}
+	if m.WrappedKey, err = base64.StdEncoding.Strict().DecodeString(get[WrappedKey]); err != nil {
+		return nil, bad(WrappedKey, err)
+	}
+	if m.PlaintextLength, err = strconv.ParseInt(get[PlaintextLength], 10, 64); err != nil || m.PlaintextLength < 0 {
+		return nil, bad(PlaintextLength, errors.New("not a length"))
+	}
+	if ec.Fragments, err = strconv.ParseInt(get[EcFragments], 10, 64); err != nil || ec.Fragments < 0 {
+		return nil, bad(EcFragments, errors.New("not a count"))
+	}
+	if ec.MAC, err = base64.StdEncoding.Strict().DecodeString(get[EcMac]); err != nil || len(ec.MAC) != 32 {
+		return nil, bad(EcMac, errors.New("not a 32-byte MAC"))
+	}
+	if o.SealedEtag == "" || o.EtagMAC == "" {
+		return nil, bad(Etag, errors.New("an EC layout record has a sealed ETag and its MAC"))
+	}
+	m.StoredLength, ec.Length = m.PlaintextLength, m.PlaintextLength
+	o.EC = ec
 	return o, nil
 }
