@@ -52,7 +52,28 @@ type plugin struct {
 	env     []string // DevStack's variables for the phases
 	osAdmin []string // OS_* of the admin, for the stand-ins and checks
 	vars    map[string]string
-	user    *stackUser // STACK_USER the phases run as; nil: this process's
+	user    *stackUser    // STACK_USER the phases run as; nil: this process's
+	timeout time.Duration // of each phase; 0: phaseTimeout
+}
+
+// phaseTimeout bounds one phase: post-config makes some twenty Keystone
+// calls through the openstack CLI.
+const phaseTimeout = 4 * time.Minute
+
+// bounded makes the end of cmd's context end cmd's whole process group (a
+// phase's go build, curl or sleep; not the services run_process starts in
+// sessions of their own, which killRecorded stops) and stops waiting for
+// its output soon after. Without it a killed bash leaves a child holding
+// the output pipe, the test waits for it until go test's own timeout,
+// whose panic skips every cleanup (the test's Keystone service, user,
+// sudoers drop-in). After stackUser.as, which sets SysProcAttr.
+func bounded(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 }
 
 // set gives the phases DevStack's variable k (the last value set wins).
@@ -73,13 +94,18 @@ source "$ARCA_DIR/devstack/settings"
 shift
 source "$ARCA_DIR/devstack/plugin.sh" "$@"
 `
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	timeout := p.timeout
+	if timeout == 0 {
+		timeout = phaseTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, "phase", filepath.Join(p.repo, "devstack", "testdata", "standins.sh")}, args...)...)
 	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
 	if p.user != nil {
 		p.user.as(cmd)
 	}
+	bounded(cmd)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	p.t.Logf("phase %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
@@ -730,6 +756,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		repl := exec.CommandContext(ctx, "swift-object-replicator", filepath.Join(sw, "object-server", "1.conf"), "once", "-v", "--partitions", part)
 		repl.Env = append(os.Environ(), swiftEnv...)
 		stack.as(repl)
+		bounded(repl)
 		out, err := repl.CombinedOutput()
 		if err != nil {
 			t.Fatalf("swift-object-replicator: %v\n%s", err, out)
@@ -837,6 +864,7 @@ func (p *plugin) standin(script string) {
 	if p.user != nil {
 		p.user.as(cmd)
 	}
+	bounded(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		p.t.Fatalf("stack.sh's part: %v\n%s\n%s", err, script, out)
 	}
