@@ -60,6 +60,13 @@ type plugin struct {
 // calls through the openstack CLI.
 const phaseTimeout = 4 * time.Minute
 
+func (p *plugin) phaseTimeout() time.Duration {
+	if p.timeout != 0 {
+		return p.timeout
+	}
+	return phaseTimeout
+}
+
 // bounded makes the end of cmd's context end cmd's whole process group (a
 // phase's go build, curl or sleep; not the services run_process starts in
 // sessions of their own, which killRecorded stops) and stops waiting for
@@ -94,11 +101,7 @@ source "$ARCA_DIR/devstack/settings"
 shift
 source "$ARCA_DIR/devstack/plugin.sh" "$@"
 `
-	timeout := p.timeout
-	if timeout == 0 {
-		timeout = phaseTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.phaseTimeout())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, "phase", filepath.Join(p.repo, "devstack", "testdata", "standins.sh")}, args...)...)
 	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
@@ -853,10 +856,13 @@ func removeUser(t *testing.T, ks *testenv.KeystoneEnv, userName string) {
 }
 
 // standin runs a bash script with the stand-ins and DevStack's variables:
-// what stack.sh itself does between the plugin's phases.
+// what stack.sh itself does between the plugin's phases. It is bounded as
+// a phase is: the proxy shape's part starts the services and configures the
+// filter (Keystone calls through the openstack CLI), which took more than
+// two minutes on a loaded machine.
 func (p *plugin) standin(script string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), p.phaseTimeout())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -o errexit\nsource \"$1\"\n"+script, "stack.sh", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
 	// The admin's OS_*: a script may run plugin functions that ask Keystone.
