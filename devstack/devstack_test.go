@@ -52,7 +52,35 @@ type plugin struct {
 	env     []string // DevStack's variables for the phases
 	osAdmin []string // OS_* of the admin, for the stand-ins and checks
 	vars    map[string]string
-	user    *stackUser // STACK_USER the phases run as; nil: this process's
+	user    *stackUser    // STACK_USER the phases run as; nil: this process's
+	timeout time.Duration // of each phase; 0: phaseTimeout
+}
+
+// phaseTimeout bounds one phase: post-config makes some twenty Keystone
+// calls through the openstack CLI.
+const phaseTimeout = 4 * time.Minute
+
+func (p *plugin) phaseTimeout() time.Duration {
+	if p.timeout != 0 {
+		return p.timeout
+	}
+	return phaseTimeout
+}
+
+// bounded makes the end of cmd's context end cmd's whole process group (a
+// phase's go build, curl or sleep; not the services run_process starts in
+// sessions of their own, which killRecorded stops) and stops waiting for
+// its output soon after. Without it a killed bash leaves a child holding
+// the output pipe, the test waits for it until go test's own timeout,
+// whose panic skips every cleanup (the test's Keystone service, user,
+// sudoers drop-in). After stackUser.as, which sets SysProcAttr.
+func bounded(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 }
 
 // set gives the phases DevStack's variable k (the last value set wins).
@@ -73,13 +101,14 @@ source "$ARCA_DIR/devstack/settings"
 shift
 source "$ARCA_DIR/devstack/plugin.sh" "$@"
 `
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), p.phaseTimeout())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, "phase", filepath.Join(p.repo, "devstack", "testdata", "standins.sh")}, args...)...)
 	cmd.Env = append(append(os.Environ(), p.env...), p.osAdmin...)
 	if p.user != nil {
 		p.user.as(cmd)
 	}
+	bounded(cmd)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	p.t.Logf("phase %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
@@ -730,6 +759,7 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 		repl := exec.CommandContext(ctx, "swift-object-replicator", filepath.Join(sw, "object-server", "1.conf"), "once", "-v", "--partitions", part)
 		repl.Env = append(os.Environ(), swiftEnv...)
 		stack.as(repl)
+		bounded(repl)
 		out, err := repl.CombinedOutput()
 		if err != nil {
 			t.Fatalf("swift-object-replicator: %v\n%s", err, out)
@@ -826,10 +856,13 @@ func removeUser(t *testing.T, ks *testenv.KeystoneEnv, userName string) {
 }
 
 // standin runs a bash script with the stand-ins and DevStack's variables:
-// what stack.sh itself does between the plugin's phases.
+// what stack.sh itself does between the plugin's phases. It is bounded as
+// a phase is: the proxy shape's part starts the services and configures the
+// filter (Keystone calls through the openstack CLI), which took more than
+// two minutes on a loaded machine.
 func (p *plugin) standin(script string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), p.phaseTimeout())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -o errexit\nsource \"$1\"\n"+script, "stack.sh", filepath.Join(p.repo, "devstack", "testdata", "standins.sh"))
 	// The admin's OS_*: a script may run plugin functions that ask Keystone.
@@ -837,6 +870,7 @@ func (p *plugin) standin(script string) {
 	if p.user != nil {
 		p.user.as(cmd)
 	}
+	bounded(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		p.t.Fatalf("stack.sh's part: %v\n%s\n%s", err, script, out)
 	}
