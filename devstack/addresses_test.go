@@ -33,6 +33,10 @@ func TestDevStackListenAddresses(t *testing.T) {
 			"trusted":     "127.0.0.0/8, ::1, 10.1.0.5, 10.1.0.6, 10.1.0.7",
 			"health":      "http://127.0.0.1:9311/healthcheck",
 			"health_host": "http://10.1.0.5:9311/healthcheck",
+			// ARCA_SWIFT_PROXY_INTERNAL_HOST's forms, as the filter's
+			// upstream URL gets them.
+			"url_host 127.0.0.1": "127.0.0.1", "url_host ::1": "[::1]", "url_host [::1]": "[::1]",
+			"url_host 2001:db8::9": "[2001:db8::9]",
 		},
 	}, {
 		name: "SERVICE_IP_VERSION=6",
@@ -60,6 +64,7 @@ echo "filter=$ARCA_FILTER_LISTEN_ADDRESS"
 echo "trusted=$(_arca_object_trusted_networks)"
 echo "health=$(_arca_health_url "$ARCA_API_LISTEN_ADDRESS" "$ARCA_API_PORT")"
 echo "health_host=$(_arca_health_url "$SERVICE_HOST" "$ARCA_API_PORT")"
+for h in 127.0.0.1 ::1 "[::1]" 2001:db8::9; do echo "url_host $h=$(_arca_url_host "$h")"; done
 `
 			cmd := exec.Command("bash", "-c", script, "s", filepath.Join(repo, "devstack", "testdata", "standins.sh"), repo)
 			cmd.Env = append(os.Environ(), "ENABLED_SERVICES=key,mysql,s-proxy,s-object", "DISABLED_SERVICES=", "ARCA_DIR="+repo)

@@ -216,6 +216,15 @@ function _arca_check_supported {
     fi
 }
 
+# _arca_url_host HOST: HOST as a URL's host part: an IPv6 address in
+# brackets (whether or not it came with them), anything else as it is.
+function _arca_url_host {
+    local host
+    host=$(ipv6_unquote "$1")
+    [[ $host != *:* ]] || host="[$host]"
+    echo "$host"
+}
+
 # _arca_health_url HOST PORT: the /healthcheck URL of a server bound to
 # HOST: a wildcard address is reached through loopback of its family.
 function _arca_health_url {
@@ -225,8 +234,7 @@ function _arca_health_url {
         "" | 0.0.0.0) host=127.0.0.1 ;;
         ::) host=::1 ;;
     esac
-    [[ $host != *:* ]] || host="[$host]"
-    echo "http://$host:$2/healthcheck"
+    echo "http://$(_arca_url_host "$host"):$2/healthcheck"
 }
 
 # _arca_wait NAME URL: dies unless URL answers within ARCA_SERVICE_TIMEOUT.
