@@ -190,3 +190,51 @@ func TestDecisionSocketTrust(t *testing.T) {
 		t.Errorf("another group: %q, want a refused connect", out)
 	}
 }
+
+// TestDecisionSocketHandover checks a restart without a gap: a second
+// decision server started on the same path takes it over, and the first
+// one's exit leaves the second's socket file in place (it used to remove
+// it, so that every object PUT answered 503 until the next restart).
+func TestDecisionSocketHandover(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "decision.sock")
+	f, err := New(Config{}, Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldLn, _, err := f.ListenDecisions(t.Context(), PipelineSettings{Socket: path}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newLn, _, err := f.ListenDecisions(t.Context(), PipelineSettings{Socket: path}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newLn.Close()
+	if err := oldLn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&net.Dialer{}).DialContext(t.Context(), "unix", path)
+	if err != nil {
+		t.Fatalf("the new server's socket after the old one closed: %v", err)
+	}
+	_ = c.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		conn, err := newLn.Accept()
+		if err == nil {
+			_ = conn.Close()
+		}
+		accepted <- err
+	}()
+	if err := <-accepted; err != nil {
+		t.Errorf("the new server did not get the connection: %v", err)
+	}
+	// Its own close removes the file.
+	if err := newLn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file after the last server closed: %v", err)
+	}
+}
