@@ -2,6 +2,7 @@ package swiftfilter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -236,5 +237,46 @@ func TestDecisionSocketHandover(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("socket file after the last server closed: %v", err)
+	}
+}
+
+// TestBenchMeterNotShipped checks that the middleware's bench CPU meter
+// (arca_swift.bench, which answers its counters to anyone and assumes
+// one request at a time) is named by no deployment source: the DevStack
+// plugin and etc/ configure arca_swift.middleware only, and the
+// middleware does not import the meter.
+func TestBenchMeterNotShipped(t *testing.T) {
+	root := ".."
+	found := 0
+	for _, dir := range []string{"devstack", "etc"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path) //nolint:gosec // G304: the repository's own files
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte("arca_swift.bench")) {
+				t.Errorf("%s names the bench CPU meter (arca_swift.bench)", path)
+			}
+			if bytes.Contains(b, []byte("arca_swift.middleware:filter_factory")) {
+				found++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found == 0 {
+		t.Error("no deployment source names arca_swift.middleware:filter_factory: the walk looked in the wrong place")
+	}
+	mw, err := os.ReadFile(filepath.Join("python", "arca_swift", "middleware.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(mw, []byte("bench")) {
+		t.Error("middleware.py mentions the bench meter")
 	}
 }
