@@ -49,18 +49,20 @@ func (s *scanScenario) must(base, method, path string, body []byte, hdr map[stri
 	return b
 }
 
-// TestDiskScanWholePath runs a scenario through the whole path
-// (arca-swift-filter, a real swift-proxy-server, arca-object-servers, the
-// stack's container and account servers): a PUT with user metadata, a
-// fast POST (.meta), an SLO (segments and manifest), a symlink, container
-// listings in every format, and a PUT whose container update cannot reach
-// one container replica (an async pending). Then every file under every
-// device, object servers' and the stack's container and account servers'
-// alike, is scanned (contents, extended attributes, database rows, queued
-// database updates, async pendings) for the plaintext MD5s, in every
-// encoding, and every user metadata value: none may be there. A secret
-// planted afterwards in each kind of place must be found, so that the scan
-// is known to look.
+// TestDiskScanWholePath runs a scenario through the whole path, in both
+// shapes of arca on one object tier (arca-swift-filter in front of a real
+// swift-proxy-server, and the arca middleware in one's pipeline asking
+// the decision socket; arca-object-servers, the stack's container and
+// account servers): a PUT with user metadata, a fast POST (.meta), an SLO
+// (segments and manifest), a symlink, container listings in every
+// format, and a PUT whose container update cannot reach one container
+// replica (an async pending). Then every file under every device, object
+// servers' and the stack's container and account servers' alike, is
+// scanned (contents, extended attributes, database rows, queued database
+// updates, async pendings) for the plaintext MD5s, in every encoding, and
+// every user metadata value of both shapes' scenarios: none may be there.
+// A secret planted afterwards in each kind of place must be found, so
+// that the scan is known to look.
 //
 // The SLO manifest's X-Object-Sysmeta-Slo-Etag and
 // X-Object-Sysmeta-Container-Update-Override-Etag are among the places: a
@@ -74,12 +76,27 @@ func TestDiskScanWholePath(t *testing.T) {
 	testenv.RequireTools(t, "swift-proxy-server")
 	work := t.TempDir()
 	stack := testenv.StartObjectStack(t, testenv.ClusterOptions{Work: work, PartPower: 6})
-	proxy, proxyURL := testenv.StartWholePathProxy(t, swiftDir, stack.RingDir, work, "proxy-scan")
 	deadRings := filepath.Join(work, "rings-unreachable")
 	testenv.UnreachableContainerRing(t, swiftDir, stack.Cluster, deadRings)
-	proxy2, proxy2URL := testenv.StartWholePathProxy(t, swiftDir, deadRings, work, "proxy-unreachable-container")
-	proxy.WaitHealthy(t, proxyURL+"/healthcheck")
-	proxy2.WaitHealthy(t, proxy2URL+"/healthcheck")
+	_, sock := testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: stack.API.URL})
+	// Per shape, its way in through a proxy on the tier's rings and
+	// through one on the rings with an unreachable container replica.
+	type entry struct {
+		proc *testenv.Proc
+		url  string
+	}
+	var proxies []entry
+	start := func(p *testenv.Proc, url string) string {
+		proxies = append(proxies, entry{p, url})
+		return url
+	}
+	proxyURL := start(testenv.StartWholePathProxy(t, swiftDir, stack.RingDir, work, "proxy-scan"))
+	proxy2URL := start(testenv.StartWholePathProxy(t, swiftDir, deadRings, work, "proxy-unreachable-container"))
+	pipeURL := start(testenv.StartPipelineProxy(t, swiftDir, stack.RingDir, work, "pipeline-scan", sock))
+	pipe2URL := start(testenv.StartPipelineProxy(t, swiftDir, deadRings, work, "pipeline-unreachable-container", sock))
+	for _, p := range proxies {
+		p.proc.WaitHealthy(t, p.url+"/healthcheck")
+	}
 	w1, w2 := filepath.Join(work, "filter1"), filepath.Join(work, "filter2")
 	for _, d := range []string{w1, w2} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -88,25 +105,31 @@ func TestDiskScanWholePath(t *testing.T) {
 	}
 	_, filterURL := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: w1, Upstream: proxyURL, KeyServiceURL: stack.API.URL})
 	_, filter2URL := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: w2, Upstream: proxy2URL, KeyServiceURL: stack.API.URL})
-	s := &scanScenario{t: t, stack: stack, filter: filterURL, unreached: filter2URL, cont: "scan-" + testenv.RandomHex(t, 5)}
-	t.Cleanup(func() { s.cleanup() })
-
-	want := s.run()
-	s.checkListings(want)
+	all := &scanScenario{t: t, stack: stack}
+	for _, sh := range []struct{ name, url, unreached string }{
+		{shapeProxy, filterURL, filter2URL},
+		{shapePipeline, pipeURL, pipe2URL},
+	} {
+		s := &scanScenario{t: t, stack: stack, filter: sh.url, unreached: sh.unreached, cont: "scan-" + sh.name + "-" + testenv.RandomHex(t, 5)}
+		t.Cleanup(func() { s.cleanup() })
+		want := s.run()
+		s.checkListings(want)
+		all.secrets = append(all.secrets, s.secrets...)
+	}
 	roots := []string{testenv.StackSwiftDevices(t)}
 	for _, n := range stack.Nodes {
 		roots = append(roots, n.Devices)
 	}
-	r := testenv.ScanAtRest(t, roots, s.secrets)
+	r := testenv.ScanAtRest(t, roots, all.secrets)
 	t.Logf("scanned %d files, %d extended attributes, %d databases (rows), %d database .pending files, %d async pendings for %d secrets",
-		r.Files, r.Xattrs, r.Databases, r.Pendings, r.AsyncPendings, len(s.secrets))
+		r.Files, r.Xattrs, r.Databases, r.Pendings, r.AsyncPendings, len(all.secrets))
 	for _, f := range r.Found {
-		t.Errorf("at rest: %v%s", f, s.holders(f))
+		t.Errorf("at rest: %v%s", f, all.holders(f))
 	}
 	if r.AsyncPendings == 0 || r.Databases == 0 || r.Xattrs == 0 {
 		t.Fatalf("the scan did not see every kind of place: %+v", r)
 	}
-	s.checkPlanted(roots)
+	all.checkPlanted(roots)
 }
 
 // run is the scenario; it returns each object's plaintext MD5 as clients

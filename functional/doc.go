@@ -24,8 +24,11 @@
 // servers; each shape's answers are compared with Swift's and every
 // difference must be listed, with its reason and the shapes it holds for,
 // in swiftdiff_explained_test.go (docs/compatibility.md for those kept on
-// purpose). TestFunctionalEndToEnd and TestKeyServiceOutageRealStack run
-// through both shapes too (envOptions.shape).
+// purpose). TestFunctionalEndToEnd, TestKeyServiceOutageRealStack,
+// TestKeyLifecycleRealStack and TestDiskScanWholePath run through both
+// shapes too (envOptions.shape). TestRollingUpgradeRealStack runs the
+// reverse-proxy shape only: the release it upgrades from has no pipeline
+// shape (its doc comment says what a pipeline upgrade test needs).
 //
 // It is not a benchmark and not a unit test: each step checks behaviour a
 // user can see (status codes, checksums, bytes on disk, catalog entries).

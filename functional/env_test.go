@@ -82,8 +82,9 @@ type envOptions struct {
 	// active id from the moment it asked and never keeps it longer than the
 	// guard arca-api states in X-Arca-Active-Key-Cache-Ttl.
 	cacheTTL int
-	// filterActiveTTL, when set, is the filter's active_key_cache_ttl
-	// instead of cacheTTL (a filter whose cache outlives a rotation).
+	// filterActiveTTL, when set, is the filter's (and the decision
+	// socket's) active_key_cache_ttl instead of cacheTTL (a filter whose
+	// cache outlives a rotation).
 	filterActiveTTL int
 	// apiActiveKeyTTL, when set, is arca-api's [project_keys]
 	// active_key_cache_ttl instead of cacheTTL.
@@ -347,7 +348,7 @@ error_cache_ttl = %[5]d
 	e.filterProc.WaitHealthy(t, e.filter+"/healthcheck")
 	e.entry, e.shape = e.filter, shapeProxy
 	if o.shape == shapePipeline {
-		e.startPipeline(swiftDir, cluster.RingDir, o.cacheTTL)
+		e.startPipeline(swiftDir, cluster.RingDir, o.cacheTTL, o.filterActiveTTL)
 	}
 
 	e.users = map[string]*user{}
@@ -360,11 +361,12 @@ error_cache_ttl = %[5]d
 }
 
 // startPipeline starts the pipeline shape's entry: arca-swift-filter's
-// decision socket (as arca-filter, the key service at keyURL) and a Swift
-// proxy on the object servers' rings with the arca middleware asking it.
-func (e *env) startPipeline(swiftDir, ringDir string, cacheTTL int) {
+// decision socket (as arca-filter, the key service at keyURL, its active
+// key ids cached activeTTL seconds, the rest cacheTTL) and a Swift proxy
+// on the object servers' rings with the arca middleware asking it.
+func (e *env) startPipeline(swiftDir, ringDir string, cacheTTL, activeTTL int) {
 	e.t.Helper()
-	dec, sock := testenv.StartDecisionSocket(e.t, e.ks, testenv.DecisionSocketOptions{Work: e.work, KeyServiceURL: e.keyURL, CacheTTL: cacheTTL})
+	dec, sock := testenv.StartDecisionSocket(e.t, e.ks, testenv.DecisionSocketOptions{Work: e.work, KeyServiceURL: e.keyURL, CacheTTL: cacheTTL, ActiveTTL: activeTTL})
 	e.logs["arca-swift-filter pipeline"] = dec.Log
 	p, u := testenv.StartPipelineProxy(e.t, swiftDir, ringDir, e.work, "proxy-pipeline", sock)
 	p.WaitHealthy(e.t, u+"/healthcheck")

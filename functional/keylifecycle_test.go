@@ -29,13 +29,22 @@ import (
 //	    without force (the answer says what force risks); arca-manage too.
 //	(c) Forced, the destroy reaches readers within key_cache_ttl on each
 //	    object server: 410 from then on, never 200.
+//
+// It runs through both shapes: the stale cache is the reverse proxy's, or
+// the decision socket's behind the pipeline middleware.
 func TestKeyLifecycleRealStack(t *testing.T) {
+	for _, shape := range []string{shapeProxy, shapePipeline} {
+		t.Run(shape, func(t *testing.T) { keyLifecycle(t, shape) })
+	}
+}
+
+func keyLifecycle(t *testing.T, shape string) {
 	const (
 		ttl      = 2   // s: every key cache of the object servers
 		filterTT = 600 // s: the filter's active-id cache outlives the rotation
 		apiTTL   = 60  // s: arca-api's guard, at least the object servers' ttl
 	)
-	e := newEnvWith(t, envOptions{cacheTTL: ttl, filterActiveTTL: filterTT, apiActiveKeyTTL: apiTTL})
+	e := newEnvWith(t, envOptions{cacheTTL: ttl, filterActiveTTL: filterTT, apiActiveKeyTTL: apiTTL, shape: shape})
 	demo := e.users[testenv.UserDemo]
 	sysAdmin := e.ks.SystemToken(t, testenv.UserAdmin)
 	acct := "AUTH_" + demo.project

@@ -60,6 +60,22 @@ var phaseNames = [phaseCount]string{"before", "old release on the new schema", "
 // balancer) and three object servers whose ring keeps three replicas (a
 // write during one node's restart still has two, one of which stays up
 // while the next node restarts).
+//
+// Why it runs the reverse-proxy shape only (issue 23 asked for both): the
+// release it upgrades from, upgradeFrom, predates the pipeline shape (no
+// arca_swift middleware, no [pipeline] socket in its arca-swift-filter;
+// both came with commit 98e1f8c), so there is no pipeline deployment of
+// it to upgrade. A pipeline rolling upgrade needs a second, later
+// release to start from (a second ReleaseBinaries build, minutes of its
+// own), a proxy whose pipeline names the old tree's arca_swift and is
+// switched to the new one (a proxy restart, behind a switch like
+// filterSwitch), and the decision socket handed over without a gap: the
+// new arca-swift-filter started beside the old one on the same socket
+// path, then the old one stopped (TestDecisionSocketHandover checks
+// that the old one's exit leaves the new socket in place). Worth doing
+// once a release with the pipeline shape is the one deployments upgrade
+// from; until then the upgrade of the Go side and object servers this
+// test covers is the same in both shapes.
 func TestRollingUpgradeRealStack(t *testing.T) {
 	ks := testenv.LoadKeystone(t)
 	swiftDir := testenv.SwiftDir(t)

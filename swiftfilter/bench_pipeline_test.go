@@ -1,9 +1,13 @@
 package swiftfilter
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,31 +21,43 @@ import (
 // reverse-proxy (arca-swift-filter in front of the plain proxy). It
 // reports p50, the server side's CPU per request (filter-cpu-µs/op: the
 // proxy and filter processes; the object servers are the same in all
-// three) and
-// MB/s of 16 MiB PUTs and GETs. tools/bench-pipeline.sh prints them side
-// by side.
+// three) and MB/s of 16 MiB PUTs and GETs. tools/bench-pipeline.sh prints
+// them side by side.
+//
+// The CPU arca itself adds is measured directly, since the proxy's own
+// 6–9 ms per small request drowns it: arca-mw-cpu-µs/op is the pipeline
+// middleware's own CPU per request inside the proxy (its bench CPU meter,
+// testenv.BenchFactory, read before and after), arca-go-cpu-µs/op the Go
+// side's (the decision socket's process, or the reverse proxy's) from
+// /proc.
 func BenchmarkPipelineSwift(b *testing.B) {
 	work := b.TempDir()
 	s := testenv.StartObjectStack(b, testenv.ClusterOptions{Work: work, PartPower: 4})
 	ks := testenv.LoadKeystone(b)
 	swiftDir := testenv.SwiftDir(b)
 	dec, sock := testenv.StartDecisionSocket(b, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: s.API.URL, CacheTTL: 60})
-	pp, purl := testenv.StartPipelineProxy(b, swiftDir, s.RingDir, work, "pipeline-proxy", sock)
+	pp, purl := testenv.StartPipelineProxyWith(b, swiftDir, s.RingDir, work, "pipeline-proxy", sock, testenv.ProxyOptions{Factory: testenv.BenchFactory})
 	wp, wurl := testenv.StartWholePathProxy(b, swiftDir, s.RingDir, work, "plain-proxy")
 	pp.WaitHealthy(b, purl+"/healthcheck")
 	wp.WaitHealthy(b, wurl+"/healthcheck")
 	fp, furl := testenv.StartSwiftFilter(b, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: s.API.URL, CacheTTL: 60})
+	c := benchClient()
 	shapes := []struct {
 		name string
 		url  string
 		pids []int
+		// arca are the meters of arca's own CPU in the shape.
+		arca func(method string) []meter
 	}{
-		{"plain", wurl, []int{wp.Pid()}},
-		{"pipeline", purl, []int{pp.Pid(), dec.Pid()}},
-		{"reverse-proxy", furl, []int{fp.Pid(), wp.Pid()}},
+		{"plain", wurl, []int{wp.Pid()}, func(string) []meter { return nil }},
+		{"pipeline", purl, []int{pp.Pid(), dec.Pid()}, func(method string) []meter {
+			return []meter{&middlewareMeter{c: c, url: purl + "/arca-bench-cpu", method: method}, &procMeter{pid: dec.Pid()}}
+		}},
+		{"reverse-proxy", furl, []int{fp.Pid(), wp.Pid()}, func(string) []meter {
+			return []meter{&procMeter{pid: fp.Pid()}}
+		}},
 	}
 	acct := "/v1/AUTH_" + s.Project
-	c := benchClient()
 	cont := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	small := bytes.Repeat([]byte("s"), 1024)
 	large := bytes.Repeat([]byte("L"), 16<<20)
@@ -62,18 +78,116 @@ func BenchmarkPipelineSwift(b *testing.B) {
 		}
 		base := sh.url + acct + "/" + cont
 		b.Run("PUT/"+sh.name, func(b *testing.B) {
-			runLatency(b, c, "PUT", base+"/small-"+sh.name, s.Token, small, cpu, 0)
+			runLatencyMeters(b, c, "PUT", base+"/small-"+sh.name, s.Token, small, cpu, 0, sh.arca("PUT")...)
 		})
 		b.Run("GET/"+sh.name, func(b *testing.B) {
-			runLatency(b, c, "GET", base+"/small-"+sh.name, s.Token, nil, cpu, 0)
+			runLatencyMeters(b, c, "GET", base+"/small-"+sh.name, s.Token, nil, cpu, 0, sh.arca("GET")...)
 		})
 		b.Run("LargePUT/"+sh.name, func(b *testing.B) {
 			b.SetBytes(int64(len(large)))
-			runLatency(b, c, "PUT", base+"/large-"+sh.name, s.Token, large, cpu, int64(len(large)))
+			runLatencyMeters(b, c, "PUT", base+"/large-"+sh.name, s.Token, large, cpu, int64(len(large)), sh.arca("PUT")...)
 		})
 		b.Run("LargeGET/"+sh.name, func(b *testing.B) {
 			b.SetBytes(int64(len(large)))
-			runLatency(b, c, "GET", base+"/large-"+sh.name, s.Token, nil, cpu, int64(len(large)))
+			runLatencyMeters(b, c, "GET", base+"/large-"+sh.name, s.Token, nil, cpu, int64(len(large)), sh.arca("GET")...)
 		})
 	}
+	// The Go side alone (after the PUTs above keyed the project):
+	// decisions asked back to back on one connection, as the middleware
+	// asks them: the decision socket's CPU per decision, without the
+	// wake-ups and idle time of requests a proxy spaces out.
+	b.Run("Decision/pipeline", func(b *testing.B) {
+		benchDecisions(b, sock, acct+"/"+cont+"/decided", s.Project, dec.Pid())
+	})
+}
+
+// procMeter reports a process's CPU per timed request from /proc
+// (arca-go-cpu-µs/op): the decision socket's, or the reverse proxy's.
+type procMeter struct {
+	pid int
+	t0  time.Duration
+}
+
+func (m *procMeter) start(*testing.B) { m.t0 = testenv.ProcCPU(m.pid) }
+
+func (m *procMeter) report(b *testing.B) {
+	d := testenv.ProcCPU(m.pid) - m.t0
+	b.ReportMetric(float64(d.Nanoseconds())/1e3/float64(b.N), "arca-go-cpu-µs/op")
+}
+
+// middlewareMeter reports the pipeline middleware's own CPU per request
+// of method (arca-mw-cpu-µs/op) from its bench CPU meter
+// (arca_swift.bench), whose totals url answers.
+type middlewareMeter struct {
+	c           *http.Client
+	url, method string
+	n0, ns0     int64
+}
+
+func (m *middlewareMeter) read(b *testing.B) (n, ns int64) {
+	b.Helper()
+	resp, err := m.c.Get(m.url)
+	if err != nil {
+		b.Fatalf("the middleware's CPU meter: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Ops map[string][2]int64 `json:"ops"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("the middleware's CPU meter: %d %v", resp.StatusCode, err)
+	}
+	return out.Ops[m.method][0], out.Ops[m.method][1]
+}
+
+func (m *middlewareMeter) start(b *testing.B) { m.n0, m.ns0 = m.read(b) }
+
+func (m *middlewareMeter) report(b *testing.B) {
+	n, ns := m.read(b)
+	if n-m.n0 != int64(b.N) {
+		b.Fatalf("the middleware's CPU meter counted %d %s requests, want %d", n-m.n0, m.method, b.N)
+	}
+	b.ReportMetric(float64(ns-m.ns0)/1e3/float64(b.N), "arca-mw-cpu-µs/op")
+}
+
+// benchDecisions asks the decision socket at sock b.N times, one at a
+// time on one connection, for the PUT of path by project, and reports
+// the socket process's CPU per decision (arca-go-cpu-µs/op) and p50.
+func benchDecisions(b *testing.B, sock, path, project string, pid int) {
+	conn, err := (&net.Dialer{}).DialContext(b.Context(), "unix", sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	line, err := json.Marshal(map[string]any{"v": DecisionProtocol, "method": "PUT", "path": path, "project_id": project})
+	if err != nil {
+		b.Fatal(err)
+	}
+	line = append(line, '\n')
+	rd := bufio.NewReader(conn)
+	ask := func() {
+		if _, err := conn.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		ans, err := rd.ReadBytes('\n')
+		if err != nil || bytes.Contains(ans, []byte(`"error"`)) || bytes.Contains(ans, []byte(`"status"`)) {
+			b.Fatalf("decision: %q %v", ans, err)
+		}
+	}
+	for range 100 {
+		ask() // the key id cached
+	}
+	lat := make([]time.Duration, 0, b.N)
+	m := &procMeter{pid: pid}
+	m.start(b)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		ask()
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	m.report(b)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 }

@@ -184,6 +184,20 @@ func TestBenchFilterProcess(t *testing.T) {
 // and CPU; size > 0 reports the filter's CPU per byte too.
 func runLatency(b *testing.B, c *http.Client, method, url, token string, body []byte, filterCPU func() time.Duration, size int64) {
 	b.Helper()
+	runLatencyMeters(b, c, method, url, token, body, filterCPU, size)
+}
+
+// meter is a measure of its own around a benchmark's timed requests:
+// start is called just before them, report just after, both outside the
+// CPU windows runLatency reads.
+type meter interface {
+	start(b *testing.B)
+	report(b *testing.B)
+}
+
+// runLatencyMeters is runLatency with meters read around the timed loop.
+func runLatencyMeters(b *testing.B, c *http.Client, method, url, token string, body []byte, filterCPU func() time.Duration, size int64, meters ...meter) {
+	b.Helper()
 	lat := make([]time.Duration, 0, b.N)
 	do := func() {
 		var rd io.Reader
@@ -206,6 +220,9 @@ func runLatency(b *testing.B, c *http.Client, method, url, token string, body []
 	}
 	for range min(50, max(b.N/10, 2)) {
 		do() // warm connections and caches
+	}
+	for _, m := range meters {
+		m.start(b)
 	}
 	var fcpu0 time.Duration
 	if filterCPU != nil {
@@ -232,6 +249,9 @@ func runLatency(b *testing.B, c *http.Client, method, url, token string, body []
 		}
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	for _, m := range meters {
+		m.report(b)
+	}
 }
 
 // BenchmarkFilterSmall: 1 KiB GET and PUT with a token against a Go upstream.

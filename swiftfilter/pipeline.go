@@ -167,19 +167,32 @@ func listenPrivate(ctx context.Context, path string, gid int) (net.Listener, err
 		_ = ln.Close()
 		return nil, fmt.Errorf("decision socket: %w", err)
 	}
-	return &unlinkListener{Listener: ln, path: path}, nil
+	fi, err := os.Lstat(path)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("decision socket: %w", err)
+	}
+	return &unlinkListener{Listener: ln, path: path, file: fi}, nil
 }
 
-// unlinkListener removes the socket file when closed.
+// unlinkListener removes the socket file when closed, if the file is
+// still its own: a newer arca-swift-filter started beside it (a restart
+// without a gap, a rolling upgrade) has renamed its own socket over the
+// path, which the old one's exit must leave in place.
 type unlinkListener struct {
 	net.Listener
 	path string
+	file os.FileInfo
 	once sync.Once
 }
 
 func (l *unlinkListener) Close() error {
 	err := l.Listener.Close()
-	l.once.Do(func() { _ = os.Remove(l.path) })
+	l.once.Do(func() {
+		if fi, err := os.Lstat(l.path); err == nil && os.SameFile(fi, l.file) {
+			_ = os.Remove(l.path)
+		}
+	})
 	return err
 }
 

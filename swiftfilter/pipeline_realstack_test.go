@@ -37,6 +37,13 @@ type shapeEnv struct {
 	goKeys *testenv.TCPProxy
 	// socket is the decision socket's path.
 	socket string
+	// upstream is the reverse proxy's Swift proxy (no arca in its
+	// pipeline), upstreamConf its configuration and filter the reverse
+	// proxy itself.
+	upstream     *testenv.Proc
+	upstreamURL  string
+	upstreamConf string
+	filter       *testenv.Proc
 }
 
 func startShapes(t *testing.T) *shapeEnv {
@@ -57,11 +64,15 @@ func startShapes(t *testing.T) *shapeEnv {
 	e.goKeys = testenv.StartTCPProxy(t, apiURL.Host)
 	goKeysURL := "http://" + e.goKeys.Addr
 	e.decisions, e.socket = testenv.StartDecisionSocket(t, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: goKeysURL})
-	pp, purl := testenv.StartPipelineProxy(t, swiftDir, e.wire.RingDir, work, "pipeline-proxy", e.socket)
-	wp, wurl := testenv.StartWholePathProxy(t, swiftDir, e.wire.RingDir, work, "wholepath-proxy")
+	// Both proxies with tempurl and formpost, as Swift's sample has them.
+	opts := testenv.ProxyOptions{TempURL: true}
+	pp, purl := testenv.StartPipelineProxyWith(t, swiftDir, e.wire.RingDir, work, "pipeline-proxy", e.socket, opts)
+	wp, wurl := testenv.StartWholePathProxyWith(t, swiftDir, e.wire.RingDir, work, "wholepath-proxy", opts)
+	e.upstream, e.upstreamURL, e.upstreamConf = wp, wurl, filepath.Join(work, "wholepath-proxy.conf")
 	pp.WaitHealthy(t, purl+"/healthcheck")
 	wp.WaitHealthy(t, wurl+"/healthcheck")
-	_, furl := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: goKeysURL})
+	fp, furl := testenv.StartSwiftFilter(t, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: goKeysURL})
+	e.filter = fp
 	e.shapes["pipeline"], e.shapes["reverse-proxy"] = purl, furl
 	return e
 }

@@ -2,6 +2,7 @@ package swiftfilter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -188,5 +189,94 @@ func TestDecisionSocketTrust(t *testing.T) {
 	}
 	if out := connectAs(t, sock, nobody, 1); out != "connect: PermissionError" {
 		t.Errorf("another group: %q, want a refused connect", out)
+	}
+}
+
+// TestDecisionSocketHandover checks a restart without a gap: a second
+// decision server started on the same path takes it over, and the first
+// one's exit leaves the second's socket file in place (it used to remove
+// it, so that every object PUT answered 503 until the next restart).
+func TestDecisionSocketHandover(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "decision.sock")
+	f, err := New(Config{}, Deps{Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldLn, _, err := f.ListenDecisions(t.Context(), PipelineSettings{Socket: path}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newLn, _, err := f.ListenDecisions(t.Context(), PipelineSettings{Socket: path}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newLn.Close()
+	if err := oldLn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&net.Dialer{}).DialContext(t.Context(), "unix", path)
+	if err != nil {
+		t.Fatalf("the new server's socket after the old one closed: %v", err)
+	}
+	_ = c.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		conn, err := newLn.Accept()
+		if err == nil {
+			_ = conn.Close()
+		}
+		accepted <- err
+	}()
+	if err := <-accepted; err != nil {
+		t.Errorf("the new server did not get the connection: %v", err)
+	}
+	// Its own close removes the file.
+	if err := newLn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file after the last server closed: %v", err)
+	}
+}
+
+// TestBenchMeterNotShipped checks that the middleware's bench CPU meter
+// (arca_swift.bench, which answers its counters to anyone and assumes
+// one request at a time) is named by no deployment source: the DevStack
+// plugin and etc/ configure arca_swift.middleware only, and the
+// middleware does not import the meter.
+func TestBenchMeterNotShipped(t *testing.T) {
+	root := ".."
+	found := 0
+	for _, dir := range []string{"devstack", "etc"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path) //nolint:gosec // G304: the repository's own files
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte("arca_swift.bench")) {
+				t.Errorf("%s names the bench CPU meter (arca_swift.bench)", path)
+			}
+			if bytes.Contains(b, []byte("arca_swift.middleware:filter_factory")) {
+				found++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found == 0 {
+		t.Error("no deployment source names arca_swift.middleware:filter_factory: the walk looked in the wrong place")
+	}
+	mw, err := os.ReadFile(filepath.Join("python", "arca_swift", "middleware.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(mw, []byte("bench")) {
+		t.Error("middleware.py mentions the bench meter")
 	}
 }

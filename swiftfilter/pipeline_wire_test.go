@@ -6,6 +6,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -88,4 +89,11 @@ func (w *backendWire) puts(n int, sub string) []backendReq {
 		}
 	}
 	return out
+}
+
+// since are the backend requests recorded since the n-th.
+func (w *backendWire) since(n int) []backendReq {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.reqs[n:])
 }

@@ -6,49 +6,29 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"strings"
+	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // the key service's store, read by allKeys
 
-	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/testenv"
 )
 
-// realKeyService starts arca-api (auth_strategy = keystone, the stack's
-// Keystone, a fresh MariaDB database) and returns it with a handle on its
-// database, where the test counts project keys.
-func realKeyService(t *testing.T, ks *testenv.KeystoneEnv) (*testenv.API, *sql.DB) {
+// allKeys is how many project keys the key service's store holds, for
+// any project (its SQLite file, read-only).
+func (e *shapeEnv) allKeys(t *testing.T) int {
 	t.Helper()
-	db, dsn := testenv.MySQL(t)
-	cfg, err := mysql.ParseDSN(dsn)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.stack.API.Dir, "arca.sqlite")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbURL := "mysql+pymysql://" + cfg.User
-	if cfg.Passwd != "" {
-		dbURL += ":" + cfg.Passwd
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM project_keys").Scan(&n); err != nil {
+		t.Fatalf("counting project keys: %v", err)
 	}
-	dbURL += "@" + cfg.Addr + "/" + cfg.DBName + "?charset=utf8mb4"
-	srv := testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: dbURL, AuthStrategy: "keystone", Extra: "\n" + ks.AuthtokenSection()})
-	return srv, db
-}
-
-// filterKeyClient is the key client arca-swift-filter builds: the
-// arca-filter service user (roles service and key-manager:swift-filter).
-func filterKeyClient(t *testing.T, ks *testenv.KeystoneEnv, endpoint string) *keyclient.Client {
-	t.Helper()
-	c := ks.UserConfig(testenv.UserArcaFilter)
-	kc, err := keyclient.New(keyclient.Options{
-		Credentials: keyclient.Credentials{AuthURL: c.AuthURL, Username: c.Username, Password: c.Password,
-			UserDomainName: c.UserDomainName, ProjectName: c.ProjectName, ProjectDomainName: c.ProjectDomainName},
-		Endpoint: endpoint, ErrorTTL: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kc
+	return n
 }
 
 func inventedProject(t *testing.T) string {
@@ -60,141 +40,125 @@ func inventedProject(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// TestRealStackNoKeysForStrangers checks that strangers create no keys, on the
-// real stack: the filter (as arca-filter, with the real key client) in front of a
-// real Swift proxy and Keystone, backed by a real arca-api on MariaDB.
-// Anonymous writes, writes with another project's token, a domain-scoped
-// and a system-scoped token, to invented accounts and to real ones, reach
-// Swift without a key id, Swift refuses (or, through an ACL, accepts) them,
-// and the key service's store holds not one project key afterwards. The
-// owning project's own write still gets its key id, which the store then
-// holds as that project's active key.
+// TestRealStackNoKeysForStrangers checks, through both shapes of the
+// filter (shapeCases) on one object tier with a real arca-api, that
+// strangers get no key id and make no key: anonymous writes, writes with
+// another project's token, a domain-scoped and a system-scoped token, to
+// invented accounts and to real ones (and alt's COPY into demo's
+// account). Swift refuses them, nothing reaches the object servers and
+// the key service holds no key it did not hold before. Then a project's
+// first write, per shape: the Go side makes no key (the key service
+// answers its role 404), the write reaches the object servers without a
+// key id and the object server makes the project's key; its next write
+// carries that key id. Last, the domain-scoped and system-scoped tokens
+// write through a container ACL open to every project ("*:*"): whatever
+// Swift answers, no key id reaches the object servers and no key is made
+// for the domain's id.
 func TestRealStackNoKeysForStrangers(t *testing.T) {
-	ks := testenv.LoadKeystone(t)
-	api, db := realKeyService(t, ks)
-	e := startRealWith(t, ks, filterKeyClient(t, ks, api.URL))
-	keysOf := func(project string) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow("SELECT COUNT(*) FROM project_keys WHERE project_id = ?", project).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	allKeys := func() int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow("SELECT COUNT(*) FROM project_keys").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	// noKeyID sends a write that Swift must answer with want, and checks
-	// that it reached Swift without a key id.
-	noKeyID := func(t *testing.T, want int, method, path, token string, hdr map[string]string) {
-		t.Helper()
-		n := e.wire.count()
-		resp, b := e.do(t, method, path, token, []byte("data"), hdr)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d, want Swift's %d: %s", method, path, resp.StatusCode, want, b)
-		}
-		if ids := e.lastKeyIDs(t, n, method, path); len(ids) != 0 {
-			t.Fatalf("%s %s reached Swift with key ids %q", method, path, ids)
-		}
-	}
-	forged := map[string]string{"X-Arca-Key-Id": "forged"}
+	e := startShapes(t)
+	s, ks := e.stack, e.ks
+	demoAcct, altAcct := "/v1/AUTH_"+s.Project, "/v1/AUTH_"+e.alt
+	du := ks.NewDomainUser(t, "admin")
+	domTok, sysTok := du.Token(t, ks), ks.SystemToken(t, testenv.UserAdmin)
 	cont := fmt.Sprintf("sf-keys-%d", time.Now().UnixNano())
-	demoAcct, altAcct := "/v1/AUTH_"+e.demo, "/v1/AUTH_"+e.alt
-
-	t.Run("200 anonymous PUTs to invented accounts", func(t *testing.T) {
-		for range 200 {
-			noKeyID(t, http.StatusUnauthorized, "PUT", "/v1/AUTH_"+inventedProject(t)+"/c/o", "", forged)
+	// refused sends a write through shape that Swift must answer with
+	// want, and checks that nothing was written at dest.
+	refused := func(t *testing.T, shape string, want int, method, path, dest, token string, hdr map[string][]string) {
+		t.Helper()
+		n := e.wire.count()
+		if code, b := e.do(t, method, e.shapes[shape]+path, token, []byte("data"), hdr); code != want {
+			t.Fatalf("%s: %s %s: %d, want Swift's %d: %s", shape, method, path, code, want, b)
 		}
-	})
-	t.Run("another project's token, invented accounts", func(t *testing.T) {
-		for range 20 {
-			noKeyID(t, http.StatusForbidden, "PUT", "/v1/AUTH_"+inventedProject(t)+"/c/o", e.altTok, forged)
-		}
-	})
-	t.Run("anonymous and another project's token, a real account", func(t *testing.T) {
-		e.must(t, 201, "PUT", demoAcct+"/"+cont, e.demoTok, nil, nil) // a container is no key
-		noKeyID(t, http.StatusUnauthorized, "PUT", demoAcct+"/"+cont+"/anon", "", nil)
-		noKeyID(t, http.StatusForbidden, "PUT", demoAcct+"/"+cont+"/alt", e.altTok, nil)
-		// alt's own object, written straight to the proxy (an alt write
-		// through the filter would rightly create alt's key), copied by alt
-		// into demo's account: Swift refuses the destination.
-		for _, path := range []string{altAcct + "/" + cont, altAcct + "/" + cont + "/o"} {
-			req, _ := http.NewRequest("PUT", e.proxy.url()+path, strings.NewReader("alt's"))
-			req.Header.Set("X-Auth-Token", e.altTok)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				t.Fatalf("PUT %s straight to the proxy: %d", path, resp.StatusCode)
-			}
-		}
-		noKeyID(t, http.StatusForbidden, "COPY", altAcct+"/"+cont+"/o", e.altTok,
-			map[string]string{"Destination": cont + "/o", "Destination-Account": "AUTH_" + e.demo})
-	})
-	t.Run("domain-scoped and system-scoped tokens", func(t *testing.T) {
-		du := ks.NewDomainUser(t, "admin")
-		noKeyID(t, http.StatusForbidden, "PUT", "/v1/AUTH_"+du.DomainID+"/c/o", du.Token(t, ks), nil)
-		resp, b := e.do(t, "PUT", "/v1/AUTH_"+inventedProject(t)+"/c/o", ks.SystemToken(t, testenv.UserAdmin), []byte("x"), nil)
-		if resp.StatusCode < 400 {
-			t.Fatalf("system-scoped PUT to an invented account: %d %s", resp.StatusCode, b)
-		}
-		if keysOf(du.DomainID) != 0 {
-			t.Error("a key was created for the domain's id")
-		}
-	})
-	if n := allKeys(); n != 0 {
-		t.Fatalf("%d project keys created by writes Swift refused", n)
+		e.nothingReached(t, shape, n, dest)
 	}
 
-	t.Run("the owner's first write: the filter makes no key", func(t *testing.T) {
-		// The key service answers the filter's role 404 for a project
-		// without an active key (project_key:create is not its): the write
-		// goes on without a key id, for the object server to key.
-		noKeyID(t, http.StatusCreated, "PUT", demoAcct+"/"+cont+"/first", e.demoTok, forged)
-		if n := keysOf(e.demo); n != 0 {
-			t.Fatalf("%d keys made for demo through the filter's credential", n)
+	e.must(t, 201, "PUT", e.shapes["pipeline"]+demoAcct+"/"+cont, s.Token, nil, nil) // a container is no key
+	// alt's own object, written straight to the plain proxy (its object
+	// server makes alt's key, as any write of alt's would), for alt to
+	// copy into demo's account below.
+	for _, path := range []string{altAcct + "/" + cont, altAcct + "/" + cont + "/o"} {
+		e.must(t, 201, "PUT", e.upstreamURL+path, e.altTok, []byte("alt's"), nil)
+	}
+	baseline := e.allKeys(t)
+	if n := e.keyCount(t, e.alt); n != 1 || baseline != 1 {
+		t.Fatalf("%d keys in the store, %d of alt, want alt's only", baseline, n)
+	}
+	for _, sc := range shapeCases {
+		t.Run(sc.name+" strangers", func(t *testing.T) {
+			for range 200 {
+				p := "/v1/AUTH_" + inventedProject(t) + "/c/o"
+				refused(t, sc.name, http.StatusUnauthorized, "PUT", p, p, "", forgedSpellings)
+			}
+			for range 20 {
+				p := "/v1/AUTH_" + inventedProject(t) + "/c/o"
+				refused(t, sc.name, http.StatusForbidden, "PUT", p, p, e.altTok, forgedSpellings)
+			}
+			p := demoAcct + "/" + cont + "/o"
+			refused(t, sc.name, http.StatusUnauthorized, "PUT", p, p, "", forgedSpellings)
+			refused(t, sc.name, http.StatusForbidden, "PUT", p, p, e.altTok, forgedSpellings)
+			refused(t, sc.name, http.StatusForbidden, "COPY", altAcct+"/"+cont+"/o", p, e.altTok,
+				map[string][]string{"Destination": {cont + "/o"}, "Destination-Account": {"AUTH_" + s.Project}})
+			// A domain-scoped and a system-scoped token: to the
+			// domain's id as an account, to an invented account, to a
+			// real one.
+			dp := "/v1/AUTH_" + du.DomainID + "/c/o"
+			refused(t, sc.name, http.StatusForbidden, "PUT", dp, dp, domTok, forgedSpellings)
+			refused(t, sc.name, http.StatusForbidden, "PUT", p, p, domTok, forgedSpellings)
+			ip := "/v1/AUTH_" + inventedProject(t) + "/c/o"
+			refused(t, sc.name, http.StatusForbidden, "PUT", ip, ip, sysTok, forgedSpellings)
+			refused(t, sc.name, http.StatusForbidden, "PUT", p, p, sysTok, forgedSpellings)
+		})
+	}
+	if n := e.allKeys(t); n != baseline {
+		t.Fatalf("%d project keys in the store after writes Swift refused, want %d (alt's)", n, baseline)
+	}
+
+	for _, sc := range shapeCases {
+		t.Run(sc.name+" a project's first write", func(t *testing.T) {
+			tok, project := ks.NewProjectUser(t, "member")
+			acct := "/v1/AUTH_" + project
+			base := e.shapes[sc.name]
+			e.must(t, 201, "PUT", base+acct+"/c", tok, nil, nil)
+			n := e.wire.count()
+			e.must(t, 201, "PUT", base+acct+"/c/first", tok, []byte("first"), forgedSpellings)
+			e.wantKeyIDs(t, sc.name, n, acct+"/c/first", "", false)
+			if k := e.keyCount(t, project); k != 1 {
+				t.Fatalf("%d keys for the project after its first write, want the object server's 1", k)
+			}
+			active := e.activeKey(t, project)
+			time.Sleep(1500 * time.Millisecond) // the Go side's cached "no key yet"
+			n = e.wire.count()
+			e.must(t, 201, "PUT", base+acct+"/c/mine", tok, []byte("mine"), forgedSpellings)
+			e.wantKeyIDs(t, sc.name, n, acct+"/c/mine", active, false)
+		})
+	}
+
+	// A container any project may write to: Swift's keystoneauth matches
+	// "*:*" for tokens without a project too.
+	open := cont + "-open"
+	e.must(t, 201, "PUT", e.shapes["pipeline"]+demoAcct+"/"+open, s.Token, nil, map[string][]string{"X-Container-Write": {"*:*"}})
+	keys := e.allKeys(t)
+	for _, sc := range shapeCases {
+		for _, tok := range []struct{ name, token string }{{"domain-scoped", domTok}, {"system-scoped", sysTok}} {
+			p := demoAcct + "/" + open + "/" + sc.name + "-" + tok.name
+			n := e.wire.count()
+			code, b := e.do(t, "PUT", e.shapes[sc.name]+p, tok.token, []byte("x"), forgedSpellings)
+			t.Logf("%s: a %s token's PUT through a *:* ACL: %d", sc.name, tok.name, code)
+			switch code {
+			case http.StatusCreated:
+				e.wantKeyIDs(t, sc.name+" "+tok.name, n, p, "", false)
+			case http.StatusUnauthorized, http.StatusForbidden:
+				e.nothingReached(t, sc.name+" "+tok.name, n, p)
+			default:
+				t.Errorf("%s: a %s token's PUT through a *:* ACL: %d %s", sc.name, tok.name, code, b)
+			}
 		}
-		// demo's member makes the project's first key (as an object server
-		// would on the first keyed write).
-		req, _ := http.NewRequest("GET", api.URL+"/v1/project-keys/active", nil)
-		req.Header.Set("X-Auth-Token", e.demoTok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("demo's member asking for its active key: %d", resp.StatusCode)
-		}
-	})
-	t.Run("the owner's write gets its key id", func(t *testing.T) {
-		n := e.wire.count()
-		e.must(t, 201, "PUT", demoAcct+"/"+cont+"/mine", e.demoTok, []byte("mine"), forged)
-		ids := e.lastKeyIDs(t, n, "PUT", demoAcct+"/"+cont+"/mine")
-		var active string
-		if err := db.QueryRow("SELECT id FROM project_keys WHERE active_project_id = ?", e.demo).Scan(&active); err != nil {
-			t.Fatalf("demo's active key in the store: %v", err)
-		}
-		if len(ids) != 1 || ids[0] != active {
-			t.Errorf("owner's PUT reached Swift with key ids %q, want [%s]", ids, active)
-		}
-	})
-	t.Run("an ACL write gets none and creates none", func(t *testing.T) {
-		shared := cont + "-shared"
-		e.must(t, 201, "PUT", altAcct+"/"+shared, e.altTok, nil, map[string]string{"X-Container-Write": e.demo + ":*"})
-		noKeyID(t, http.StatusCreated, "PUT", altAcct+"/"+shared+"/by-demo", e.demoTok, forged)
-		if n := keysOf(e.alt); n != 0 {
-			t.Errorf("%d keys created for alt by demo's ACL write", n)
-		}
-	})
-	if n, d := allKeys(), keysOf(e.demo); n != 1 || d != 1 {
-		t.Errorf("%d project keys in the store (%d of demo), want only demo's", n, d)
+	}
+	if n := e.keyCount(t, du.DomainID); n != 0 {
+		t.Errorf("%d keys for the domain's id", n)
+	}
+	// demo's key, if its account had none: made by the object server.
+	if n, d := e.allKeys(t), e.keyCount(t, s.Project); n-keys > 1 || (n != keys && d != 1) {
+		t.Errorf("%d project keys in the store, %d before the *:* writes (%d of demo)", n, keys, d)
 	}
 }

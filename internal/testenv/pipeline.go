@@ -22,9 +22,21 @@ var PipelinePipeline = strings.Replace(WholePathPipeline, "symlink proxy-logging
 // its pipeline (PipelinePipeline), asking the decision socket at socket.
 func PipelineProxyConfig(t testing.TB, swiftDir, ringDir string, port int, socket string) string {
 	t.Helper()
+	return pipelineProxyConfig(t, swiftDir, ringDir, port, socket, ProxyOptions{})
+}
+
+func pipelineProxyConfig(t testing.TB, swiftDir, ringDir string, port int, socket string, o ProxyOptions) string {
+	t.Helper()
 	conf := WholePathProxyConfig(t, swiftDir, ringDir, port)
 	conf = pipelineLine.ReplaceAllString(conf, "pipeline = "+PipelinePipeline)
-	return conf + fmt.Sprintf("[filter:arca]\npaste.filter_factory = arca_swift.middleware:filter_factory\nsocket = %s\ntimeout = 10\n", socket)
+	if o.TempURL {
+		conf = withTempURL(t, conf)
+	}
+	factory := o.Factory
+	if factory == "" {
+		factory = "arca_swift.middleware:filter_factory"
+	}
+	return conf + fmt.Sprintf("[filter:arca]\npaste.filter_factory = %s\nsocket = %s\ntimeout = 10\n", factory, socket)
 }
 
 // StartPipelineProxy starts a swift-proxy-server configured by
@@ -33,9 +45,15 @@ func PipelineProxyConfig(t testing.TB, swiftDir, ringDir string, port int, socke
 // and returns it with its URL. The caller waits for it.
 func StartPipelineProxy(t testing.TB, swiftDir, ringDir, work, name, socket string) (*Proc, string) {
 	t.Helper()
+	return StartPipelineProxyWith(t, swiftDir, ringDir, work, name, socket, ProxyOptions{})
+}
+
+// StartPipelineProxyWith is StartPipelineProxy adjusted by o.
+func StartPipelineProxyWith(t testing.TB, swiftDir, ringDir, work, name, socket string, o ProxyOptions) (*Proc, string) {
+	t.Helper()
 	port := FreePort(t)
 	conf := filepath.Join(work, name+".conf")
-	if err := os.WriteFile(conf, []byte(PipelineProxyConfig(t, swiftDir, ringDir, port, socket)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(pipelineProxyConfig(t, swiftDir, ringDir, port, socket, o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := StartProc(t, NewLog(t, name), "/usr/bin/env", "PYTHONPATH="+ArcaPythonPath(), "swift-proxy-server", conf, "-v")
@@ -52,6 +70,9 @@ type DecisionSocketOptions struct {
 	KeyServiceURL string
 	// CacheTTL is the seconds of its key caches; 0 means 1.
 	CacheTTL int
+	// ActiveTTL, when set, is its active_key_cache_ttl instead of
+	// CacheTTL (a cache that outlives a rotation).
+	ActiveTTL int
 }
 
 // StartDecisionSocket starts arca-swift-filter with [pipeline] socket set,
@@ -62,6 +83,10 @@ func StartDecisionSocket(t testing.TB, ks *KeystoneEnv, o DecisionSocketOptions)
 	ttl := o.CacheTTL
 	if ttl <= 0 {
 		ttl = 1
+	}
+	active := o.ActiveTTL
+	if active <= 0 {
+		active = ttl
 	}
 	socket := o.Socket
 	if socket == "" {
@@ -81,9 +106,9 @@ www_authenticate_uri = %s
 auth_type = %s
 %s[key_service]
 endpoint = %s
-active_key_cache_ttl = %[7]d
-error_cache_ttl = %[7]d
-`, socket, o.Group, fc.WWWAuthenticateURI, fc.AuthType, PasswordOptions(fc), o.KeyServiceURL, ttl)
+active_key_cache_ttl = %d
+error_cache_ttl = %d
+`, socket, o.Group, fc.WWWAuthenticateURI, fc.AuthType, PasswordOptions(fc), o.KeyServiceURL, active, ttl)
 	conf := filepath.Join(o.Work, "swift-filter-pipeline.conf")
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

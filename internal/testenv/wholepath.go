@@ -63,15 +63,54 @@ func WholePathProxyConfig(t testing.TB, swiftDir, ringDir string, port int) stri
 	return conf + "[filter:versioned_writes]\nuse = egg:swift#versioned_writes\nallow_versioned_writes = true\nallow_object_versioning = true\n"
 }
 
+// ProxyOptions adjust the configuration of a whole-path proxy
+// (StartWholePathProxyWith) or a pipeline proxy (StartPipelineProxyWith).
+type ProxyOptions struct {
+	// TempURL puts tempurl and formpost in the pipeline, right of bulk
+	// and left of authtoken, as Swift's sample configuration has them.
+	TempURL bool
+	// Factory is the arca filter's paste.filter_factory (pipeline proxy
+	// only); "" means arca_swift.middleware:filter_factory. BenchFactory
+	// is the same middleware with a CPU meter, for benchmarks only.
+	Factory string
+}
+
+// BenchFactory is the arca middleware with its CPU meter
+// (swiftfilter/python/arca_swift/bench.py): tools/bench-pipeline.sh's,
+// never a production pipeline's.
+const BenchFactory = "arca_swift.bench:filter_factory"
+
+// withTempURL is conf with tempurl and formpost in its pipeline (right of
+// bulk, left of authtoken) and their sections.
+func withTempURL(t testing.TB, conf string) string {
+	t.Helper()
+	line := pipelineLine.FindString(conf)
+	if !strings.Contains(line, " bulk authtoken ") {
+		t.Fatalf("testenv: no \"bulk authtoken\" in the pipeline %q", line)
+	}
+	conf = strings.Replace(conf, line, strings.Replace(line, " bulk authtoken ", " bulk tempurl formpost authtoken ", 1), 1)
+	return conf + "[filter:tempurl]\nuse = egg:swift#tempurl\n[filter:formpost]\nuse = egg:swift#formpost\n"
+}
+
 // StartWholePathProxy starts a swift-proxy-server configured by
 // WholePathProxyConfig on the rings in ringDir and a free port, its
 // configuration written in work as name.conf, and returns it with its URL.
 // The caller waits for it (WaitHealthy on URL+"/healthcheck").
 func StartWholePathProxy(t testing.TB, swiftDir, ringDir, work, name string) (*Proc, string) {
 	t.Helper()
+	return StartWholePathProxyWith(t, swiftDir, ringDir, work, name, ProxyOptions{})
+}
+
+// StartWholePathProxyWith is StartWholePathProxy adjusted by o.
+func StartWholePathProxyWith(t testing.TB, swiftDir, ringDir, work, name string, o ProxyOptions) (*Proc, string) {
+	t.Helper()
 	port := FreePort(t)
 	conf := filepath.Join(work, name+".conf")
-	if err := os.WriteFile(conf, []byte(WholePathProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
+	body := WholePathProxyConfig(t, swiftDir, ringDir, port)
+	if o.TempURL {
+		body = withTempURL(t, body)
+	}
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := StartProc(t, NewLog(t, name), "swift-proxy-server", conf, "-v")
