@@ -16,6 +16,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
@@ -39,10 +40,15 @@ type Client struct {
 
 	base atomic.Pointer[string] // key service base URL, once known
 
-	active   *expirable.LRU[string, activeEntry]
+	// Active ids and failures expire when read (each entry carries its
+	// deadline): an expirable.LRU wakes a goroutine every TTL/100, and
+	// for the 2 s ErrorTTL that was 50 wake-ups a second in every object
+	// server and filter, idle or not. Key bytes keep the expirable LRU,
+	// whose sweep also drops them from memory once their TTL is over.
+	active   *lru.Cache[string, activeEntry]
 	material *expirable.LRU[materialKey, []byte]
 	listing  *expirable.LRU[materialKey, []byte] // listing keys (listing.go)
-	errs     *expirable.LRU[string, error]       // nil when errors are not cached
+	errs     *lru.Cache[string, rememberedErr]   // nil when errors are not cached
 
 	flights singleflight.Group
 
@@ -91,17 +97,23 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	active, err := lru.New[string, activeEntry](opts.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("keyclient: active key cache: %w", err)
+	}
 	c := &Client{
 		opts:     opts,
 		log:      opts.Logger.With().Str("component", "keyclient").Logger(),
 		http:     opts.HTTPClient,
-		active:   expirable.NewLRU[string, activeEntry](opts.CacheSize, nil, opts.ActiveTTL),
+		active:   active,
 		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
 		listing:  expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
 		observer: opts.Observer,
 	}
 	if opts.ErrorTTL > 0 {
-		c.errs = expirable.NewLRU[string, error](opts.CacheSize, nil, opts.ErrorTTL)
+		if c.errs, err = lru.New[string, rememberedErr](opts.CacheSize); err != nil {
+			return nil, fmt.Errorf("keyclient: error cache: %w", err)
+		}
 	}
 	if opts.Endpoint != "" {
 		base := normalizeBase(opts.Endpoint)
@@ -262,8 +274,21 @@ func (c *Client) rememberedError(flight string) error {
 	if c.errs == nil {
 		return nil
 	}
-	err, _ := c.errs.Get(flight)
-	return err
+	r, ok := c.errs.Get(flight)
+	if !ok {
+		return nil
+	}
+	if !time.Now().Before(r.until) {
+		c.errs.Remove(flight)
+		return nil
+	}
+	return r.err
+}
+
+// rememberedErr is a failure kept for Options.ErrorTTL.
+type rememberedErr struct {
+	err   error
+	until time.Time
 }
 
 // resolve runs fetch once for all concurrent callers of the same flight.
@@ -276,7 +301,7 @@ func (c *Client) resolve(ctx context.Context, flight string, fetch func(context.
 		defer cancel()
 		v, err := fetch(fctx)
 		if err != nil && c.errs != nil {
-			c.errs.Add(flight, err)
+			c.errs.Add(flight, rememberedErr{err: err, until: time.Now().Add(c.opts.ErrorTTL)})
 		}
 		return v, err
 	})
