@@ -29,23 +29,23 @@ func (s *Service) AddContainerConsumer(ctx context.Context, caller Caller, c *Co
 	if err := validateConsumer(spec); err != nil {
 		return err
 	}
-	known := slices.ContainsFunc(c.Consumers, func(cc ContainerConsumer) bool { return cc.Name == spec.Name && cc.URL == spec.URL })
-	if !known {
-		// Registering a known consumer again adds nothing to count.
-		if err := s.checkQuota(ctx, caller.ProjectID, QuotaConsumers); err != nil {
-			return err
-		}
-	}
 	now := s.Now()
 	cc := &ContainerConsumer{ContainerID: c.ID, ProjectID: caller.ProjectID, Name: spec.Name, URL: spec.URL, Created: now, Updated: now}
-	err := s.store.PutContainerConsumer(ctx, cc)
+	var err error
+	if slices.ContainsFunc(c.Consumers, func(cc ContainerConsumer) bool { return cc.Name == spec.Name && cc.URL == spec.URL }) {
+		// Registering a known consumer again adds nothing to count.
+		if err = s.store.PutContainerConsumer(ctx, cc); err != nil {
+			err = fmt.Errorf("registering a container consumer: %w", err)
+		}
+	} else {
+		err = s.createWithinQuota(ctx, caller.ProjectID, QuotaConsumers, "registering a container consumer",
+			func(qi QuotaInserter, g QuotaGuard) (bool, error) { return qi.PutContainerConsumerGuarded(ctx, cc, g) },
+			func() error { return s.store.PutContainerConsumer(ctx, cc) })
+	}
 	if errors.Is(err, ErrNotFound) {
 		return containerNotFound()
 	}
-	if err != nil {
-		return fmt.Errorf("registering a container consumer: %w", err)
-	}
-	return nil
+	return err
 }
 
 // RemoveContainerConsumer removes a consumer of a container.
@@ -101,20 +101,16 @@ func (s *Service) AddSecretConsumer(ctx context.Context, caller Caller, sec *Sec
 	if err := validateSecretConsumer(spec); err != nil {
 		return err
 	}
-	if err := s.checkQuota(ctx, caller.ProjectID, QuotaConsumers); err != nil {
-		return err
-	}
 	now := s.Now()
 	sc := &SecretConsumer{SecretID: sec.ID, ProjectID: caller.ProjectID, Service: spec.Service,
 		ResourceType: spec.ResourceType, ResourceID: spec.ResourceID, Created: now, Updated: now}
-	err := s.store.PutSecretConsumer(ctx, sc)
+	err := s.createWithinQuota(ctx, caller.ProjectID, QuotaConsumers, "registering a secret consumer",
+		func(qi QuotaInserter, g QuotaGuard) (bool, error) { return qi.PutSecretConsumerGuarded(ctx, sc, g) },
+		func() error { return s.store.PutSecretConsumer(ctx, sc) })
 	if errors.Is(err, ErrNotFound) {
 		return secretNotFound()
 	}
-	if err != nil {
-		return fmt.Errorf("registering a secret consumer: %w", err)
-	}
-	return nil
+	return err
 }
 
 // RemoveSecretConsumer removes a consumer of a secret.

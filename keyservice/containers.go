@@ -40,9 +40,6 @@ func (s *Service) CreateContainer(ctx context.Context, caller Caller, spec Conta
 			return nil, err
 		}
 	}
-	if err := s.checkQuota(ctx, caller.ProjectID, QuotaContainers); err != nil {
-		return nil, err
-	}
 	now := s.Now()
 	c := &Container{
 		ID: NewID(), ProjectID: caller.ProjectID, CreatorID: caller.UserID, Name: spec.Name, Type: spec.Type,
@@ -51,13 +48,15 @@ func (s *Service) CreateContainer(ctx context.Context, caller Caller, spec Conta
 	if c.Secrets == nil {
 		c.Secrets = []ContainerSecret{}
 	}
-	err := s.store.CreateContainer(ctx, c)
+	err := s.createWithinQuota(ctx, c.ProjectID, QuotaContainers, "storing container",
+		func(qi QuotaInserter, g QuotaGuard) (bool, error) { return qi.CreateContainerGuarded(ctx, c, g) },
+		func() error { return s.store.CreateContainer(ctx, c) })
 	if errors.Is(err, ErrNotFound) {
 		// A referenced secret was deleted meanwhile.
 		return nil, Errorf(ErrNotFound, "Secret provided doesn't exist.")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("storing container: %w", err)
+		return nil, err
 	}
 	sortContainerSecrets(c.Secrets)
 	return c, nil

@@ -53,9 +53,6 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 	if spec.Expiration != nil && !spec.Expiration.After(now) {
 		return nil, Errorf(ErrInvalid, "Invalid expiration: the date must be in the future.")
 	}
-	if err := s.checkQuota(ctx, caller.ProjectID, QuotaOrders); err != nil {
-		return nil, err
-	}
 	if spec.Type == OrderTypeAsymmetric {
 		// Waits for a key-generation slot before the order exists, so a
 		// caller who gives up leaves no PENDING order behind.
@@ -69,8 +66,12 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 		ID: NewID(), ProjectID: caller.ProjectID, CreatorID: caller.UserID,
 		Type: spec.Type, Status: StatusPending, Meta: spec.Meta, Created: now, Updated: now,
 	}
-	if err := s.store.CreateOrder(ctx, o); err != nil {
-		return nil, fmt.Errorf("storing order: %w", err)
+	// The orders quota applies here; the secrets and containers quotas
+	// when the order is fulfilled (see quotas.go).
+	if err := s.createWithinQuota(ctx, o.ProjectID, QuotaOrders, "storing order",
+		func(qi QuotaInserter, g QuotaGuard) (bool, error) { return qi.CreateOrderGuarded(ctx, o, g) },
+		func() error { return s.store.CreateOrder(ctx, o) }); err != nil {
+		return nil, err
 	}
 	if spec.Type == OrderTypeAsymmetric {
 		s.fulfilAsymmetricOrder(ctx, caller, o, spec)

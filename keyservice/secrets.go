@@ -88,57 +88,11 @@ func (s *Service) CreateSecret(ctx context.Context, caller Caller, spec SecretSp
 	return sec, nil
 }
 
-// insertSecret stores a new secret within its project's secrets quota. A
-// store that can fold the quota into the insert does: with an unlimited
-// default, the project's own quota is looked up by the insert itself (one
-// SQL statement instead of two); a project with a quota has its secrets
-// counted by the insert, so that concurrent creations cannot together go
-// over it. Other stores check, then insert.
+// insertSecret stores a new secret within its project's secrets quota.
 func (s *Service) insertSecret(ctx context.Context, sec *Secret) error {
-	qs, fold := s.store.(quotaSecretCreator)
-	if fold && s.DefaultQuotas()[QuotaSecrets] < 0 {
-		done, err := qs.CreateSecretIfUnlimited(ctx, sec)
-		if err != nil {
-			return fmt.Errorf("storing secret: %w", err)
-		}
-		if done {
-			return nil
-		}
-	}
-	if !fold {
-		if err := s.checkQuota(ctx, sec.ProjectID, QuotaSecrets); err != nil {
-			return err
-		}
-	} else {
-		q, err := s.EffectiveQuotas(ctx, sec.ProjectID)
-		if err != nil {
-			return err
-		}
-		if limit := q[QuotaSecrets]; limit >= 0 {
-			done, err := qs.CreateSecretWithinQuota(ctx, sec, limit)
-			if err != nil {
-				return fmt.Errorf("storing secret: %w", err)
-			}
-			if !done {
-				return quotaReached(sec.ProjectID, limit, QuotaSecrets)
-			}
-			return nil
-		}
-	}
-	if err := s.store.CreateSecret(ctx, sec); err != nil {
-		return fmt.Errorf("storing secret: %w", err)
-	}
-	return nil
-}
-
-// quotaSecretCreator is a Store that checks the secrets quota in the
-// statement that inserts the secret (sqlstore.Store). Either reports false
-// when the quota stopped the insert: CreateSecretIfUnlimited when the
-// project has a secrets quota of its own (the default being unlimited),
-// CreateSecretWithinQuota when the project already holds limit secrets.
-type quotaSecretCreator interface {
-	CreateSecretIfUnlimited(ctx context.Context, sec *Secret) (bool, error)
-	CreateSecretWithinQuota(ctx context.Context, sec *Secret, limit int) (bool, error)
+	return s.createWithinQuota(ctx, sec.ProjectID, QuotaSecrets, "storing secret",
+		func(qi QuotaInserter, g QuotaGuard) (bool, error) { return qi.CreateSecretGuarded(ctx, sec, g) },
+		func() error { return s.store.CreateSecret(ctx, sec) })
 }
 
 func (s *Service) validateSpec(spec SecretSpec, now time.Time) error {

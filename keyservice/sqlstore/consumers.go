@@ -14,6 +14,18 @@ const secretConsumerColumns = "secret_id, project_id, service, resource_type, re
 
 // PutSecretConsumer registers a consumer, or refreshes it.
 func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer) error {
+	_, err := s.putSecretConsumer(ctx, c, nil)
+	return err
+}
+
+// PutSecretConsumerGuarded registers c, as PutSecretConsumer, only if the
+// quota guard g lets it (guardedInsert), even when c is registered
+// already; it reports whether it did.
+func (s *Store) PutSecretConsumerGuarded(ctx context.Context, c *keyservice.SecretConsumer, g keyservice.QuotaGuard) (bool, error) {
+	return s.putSecretConsumer(ctx, c, &g)
+}
+
+func (s *Store) putSecretConsumer(ctx context.Context, c *keyservice.SecretConsumer, g *keyservice.QuotaGuard) (bool, error) {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -21,21 +33,27 @@ func (s *Store) PutSecretConsumer(ctx context.Context, c *keyservice.SecretConsu
 		c.Updated = c.Created
 	}
 	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO secret_consumers ("+secretConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		c.SecretID, c.ProjectID, c.Service, c.ResourceType, c.ResourceID, s.tv(c.Created), s.tv(c.Updated))
+	args := []any{c.SecretID, c.ProjectID, c.Service, c.ResourceType, c.ResourceID, s.tv(c.Created), s.tv(c.Updated)}
+	done := true
+	var err error
+	if g == nil {
+		_, err = s.db.ExecContext(ctx, "INSERT INTO secret_consumers ("+secretConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)", args...)
+	} else {
+		done, err = s.guardedInsert(ctx, "secret_consumers", secretConsumerColumns, args, *g, nil)
+	}
 	switch {
 	case err == nil:
-		return nil
+		return done, nil
 	case isMissingParent(err):
-		return fmt.Errorf("secret %s: %w", c.SecretID, keyservice.ErrNotFound)
+		return false, fmt.Errorf("secret %s: %w", c.SecretID, keyservice.ErrNotFound)
 	case isDuplicate(err) || isDeadlock(err):
 		_, err = s.db.ExecContext(ctx, "UPDATE secret_consumers SET updated = ? WHERE secret_id = ? AND service = ? AND resource_type = ? AND resource_id = ?",
 			s.tv(c.Updated), c.SecretID, c.Service, c.ResourceType, c.ResourceID)
 		if err == nil {
-			return nil
+			return true, nil
 		}
 	}
-	return classify(err, "registering a consumer of secret %s", c.SecretID)
+	return false, classify(err, "registering a consumer of secret %s", c.SecretID)
 }
 
 // RemoveSecretConsumer removes a consumer.
@@ -112,6 +130,18 @@ func (s *Store) scanContainerConsumers(ctx context.Context, q querier, query str
 // PutContainerConsumer registers a consumer, or refreshes its Updated time
 // when it is registered already (Barbican's create_or_update).
 func (s *Store) PutContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer) error {
+	_, err := s.putContainerConsumer(ctx, c, nil)
+	return err
+}
+
+// PutContainerConsumerGuarded registers c, as PutContainerConsumer, only
+// if the quota guard g lets it (guardedInsert), even when c is registered
+// already; it reports whether it did.
+func (s *Store) PutContainerConsumerGuarded(ctx context.Context, c *keyservice.ContainerConsumer, g keyservice.QuotaGuard) (bool, error) {
+	return s.putContainerConsumer(ctx, c, &g)
+}
+
+func (s *Store) putContainerConsumer(ctx context.Context, c *keyservice.ContainerConsumer, g *keyservice.QuotaGuard) (bool, error) {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -119,21 +149,27 @@ func (s *Store) PutContainerConsumer(ctx context.Context, c *keyservice.Containe
 		c.Updated = c.Created
 	}
 	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO container_consumers ("+containerConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		c.ContainerID, c.ProjectID, c.Name, c.URL, s.tv(c.Created), s.tv(c.Updated))
+	args := []any{c.ContainerID, c.ProjectID, c.Name, c.URL, s.tv(c.Created), s.tv(c.Updated)}
+	done := true
+	var err error
+	if g == nil {
+		_, err = s.db.ExecContext(ctx, "INSERT INTO container_consumers ("+containerConsumerColumns+") VALUES (?, ?, ?, ?, ?, ?)", args...)
+	} else {
+		done, err = s.guardedInsert(ctx, "container_consumers", containerConsumerColumns, args, *g, nil)
+	}
 	switch {
 	case err == nil:
-		return nil
+		return done, nil
 	case isMissingParent(err):
-		return fmt.Errorf("container %s: %w", c.ContainerID, keyservice.ErrNotFound)
+		return false, fmt.Errorf("container %s: %w", c.ContainerID, keyservice.ErrNotFound)
 	case isDuplicate(err) || isDeadlock(err):
 		_, err = s.db.ExecContext(ctx, "UPDATE container_consumers SET updated = ? WHERE container_id = ? AND name = ? AND url = ?",
 			s.tv(c.Updated), c.ContainerID, c.Name, c.URL)
 		if err == nil {
-			return nil
+			return true, nil
 		}
 	}
-	return classify(err, "registering a consumer of container %s", c.ContainerID)
+	return false, classify(err, "registering a consumer of container %s", c.ContainerID)
 }
 
 // RemoveContainerConsumer removes a consumer.

@@ -32,6 +32,28 @@ func scanContainer(row interface{ Scan(...any) error }) (*keyservice.Container, 
 // CreateContainer inserts a container and its references in one
 // transaction, normalising its times like CreateSecret.
 func (s *Store) CreateContainer(ctx context.Context, c *keyservice.Container) error {
+	normContainerTimes(c)
+	err := s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO containers ("+containerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			s.containerArgs(c)...); err != nil {
+			return err
+		}
+		return insertContainerSecrets(ctx, tx, c)
+	})
+	return containerInsertError(err, c.ID)
+}
+
+// CreateContainerGuarded inserts c, as CreateContainer, only if the quota
+// guard g lets it (guardedInsert); it reports whether it did.
+func (s *Store) CreateContainerGuarded(ctx context.Context, c *keyservice.Container, g keyservice.QuotaGuard) (bool, error) {
+	normContainerTimes(c)
+	done, err := s.guardedInsert(ctx, "containers", containerColumns, s.containerArgs(c), g, func(tx *txn) error {
+		return insertContainerSecrets(ctx, tx, c)
+	})
+	return done, containerInsertError(err, c.ID)
+}
+
+func normContainerTimes(c *keyservice.Container) {
 	if c.Created.IsZero() {
 		c.Created = now()
 	}
@@ -39,28 +61,33 @@ func (s *Store) CreateContainer(ctx context.Context, c *keyservice.Container) er
 		c.Updated = c.Created
 	}
 	c.Created, c.Updated = norm(c.Created), norm(c.Updated)
-	err := s.inTx(ctx, func(tx *txn) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO containers ("+containerColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			c.ID, c.ProjectID, c.CreatorID, nullString(c.Name), c.Type, c.Status, s.tv(c.Created), s.tv(c.Updated)); err != nil {
+}
+
+// containerArgs are the values of containerColumns for c.
+func (s *Store) containerArgs(c *keyservice.Container) []any {
+	return []any{c.ID, c.ProjectID, c.CreatorID, nullString(c.Name), c.Type, c.Status, s.tv(c.Created), s.tv(c.Updated)}
+}
+
+func insertContainerSecrets(ctx context.Context, tx *txn, c *keyservice.Container) error {
+	for _, ref := range c.Secrets {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO container_secrets (container_id, name, secret_id) VALUES (?, ?, ?)",
+			c.ID, ref.Name, ref.SecretID); err != nil {
 			return err
 		}
-		for _, ref := range c.Secrets {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO container_secrets (container_id, name, secret_id) VALUES (?, ?, ?)",
-				c.ID, ref.Name, ref.SecretID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
+}
+
+func containerInsertError(err error, id string) error {
 	switch {
 	case err == nil:
 		return nil
 	case isMissingParent(err):
-		return fmt.Errorf("container %s references a missing secret: %w", c.ID, keyservice.ErrNotFound)
+		return fmt.Errorf("container %s references a missing secret: %w", id, keyservice.ErrNotFound)
 	case isDuplicate(err):
-		return fmt.Errorf("container %s: duplicate id or reference: %w", c.ID, keyservice.ErrConflict)
+		return fmt.Errorf("container %s: duplicate id or reference: %w", id, keyservice.ErrConflict)
 	}
-	return classify(err, "creating container %s", c.ID)
+	return classify(err, "creating container %s", id)
 }
 
 // GetContainer returns a container with its references and consumers.

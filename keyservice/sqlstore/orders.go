@@ -32,6 +32,27 @@ func scanOrder(row interface{ Scan(...any) error }) (*keyservice.Order, error) {
 
 // CreateOrder inserts an order, normalising its times like CreateSecret.
 func (s *Store) CreateOrder(ctx context.Context, o *keyservice.Order) error {
+	args, err := s.orderArgs(o)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO orders ("+orderColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...)
+	return orderInsertError(err, o.ID)
+}
+
+// CreateOrderGuarded inserts o, as CreateOrder, only if the quota guard g
+// lets it (guardedInsert); it reports whether it did.
+func (s *Store) CreateOrderGuarded(ctx context.Context, o *keyservice.Order, g keyservice.QuotaGuard) (bool, error) {
+	args, err := s.orderArgs(o)
+	if err != nil {
+		return false, err
+	}
+	done, err := s.guardedInsert(ctx, "orders", orderColumns, args, g, nil)
+	return done, orderInsertError(err, o.ID)
+}
+
+// orderArgs normalises o's times and returns the values of orderColumns.
+func (s *Store) orderArgs(o *keyservice.Order) ([]any, error) {
 	if o.Created.IsZero() {
 		o.Created = now()
 	}
@@ -41,18 +62,20 @@ func (s *Store) CreateOrder(ctx context.Context, o *keyservice.Order) error {
 	o.Created, o.Updated = norm(o.Created), norm(o.Updated)
 	meta, err := json.Marshal(o.Meta)
 	if err != nil {
-		return fmt.Errorf("creating order %s: %w", o.ID, err)
+		return nil, fmt.Errorf("creating order %s: %w", o.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, "INSERT INTO orders ("+orderColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		o.ID, o.ProjectID, o.CreatorID, o.Type, o.Status, string(meta), nullString(o.SecretID), nullString(o.ContainerID),
-		nullString(o.ErrorStatusCode), nullString(o.ErrorReason), s.tv(o.Created), s.tv(o.Updated))
-	if err != nil {
-		if isDuplicate(err) {
-			return fmt.Errorf("order %s exists: %w", o.ID, keyservice.ErrConflict)
-		}
-		return classify(err, "creating order %s", o.ID)
+	return []any{o.ID, o.ProjectID, o.CreatorID, o.Type, o.Status, string(meta), nullString(o.SecretID), nullString(o.ContainerID),
+		nullString(o.ErrorStatusCode), nullString(o.ErrorReason), s.tv(o.Created), s.tv(o.Updated)}, nil
+}
+
+func orderInsertError(err error, id string) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if isDuplicate(err) {
+		return fmt.Errorf("order %s exists: %w", id, keyservice.ErrConflict)
+	}
+	return classify(err, "creating order %s", id)
 }
 
 // UpdateOrder stores an order's status, result and error fields (and its

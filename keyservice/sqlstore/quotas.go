@@ -157,6 +157,17 @@ func (s *Store) CountResources(ctx context.Context, projectID, resource string, 
 	if !ok {
 		return 0, fmt.Errorf("counting %q: %w", resource, keyservice.ErrInvalid)
 	}
+	args := s.countArgs(projectID, resource, at)
+	var n int
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s of project %s: %w", resource, projectID, err)
+	}
+	return n, nil
+}
+
+// countArgs are the arguments of resource's count query (countQueries) for
+// a project at a time (zero: now).
+func (s *Store) countArgs(projectID, resource string, at time.Time) []any {
 	args := []any{projectID}
 	switch resource {
 	case keyservice.QuotaSecrets:
@@ -167,9 +178,5 @@ func (s *Store) CountResources(ctx context.Context, projectID, resource string, 
 	case keyservice.QuotaConsumers:
 		args = append(args, projectID)
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("counting %s of project %s: %w", resource, projectID, err)
-	}
-	return n, nil
+	return args
 }

@@ -72,28 +72,12 @@ func secretInsertError(err error, id string) error {
 	return classify(err, "creating secret %s", id)
 }
 
-// createSecretUnlimitedQuery inserts a secret unless its project has a
-// secrets quota of its own (a project_quotas row with secrets >= 0): the
-// quota lookup and the insert are one statement, so one round trip.
-const createSecretUnlimitedQuery = "INSERT INTO secrets (" + secretColumns + ") " +
-	"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS " +
-	"(SELECT 1 FROM project_quotas WHERE project_id = ? AND secrets IS NOT NULL AND secrets >= 0)"
-
-// CreateSecretIfUnlimited inserts sec, as CreateSecret, only if its
-// project's own secrets quota is absent or unlimited (the caller knows the
-// default is unlimited); it reports whether it did. The check and the
-// insert are one statement: no quota set before it can be missed.
-func (s *Store) CreateSecretIfUnlimited(ctx context.Context, sec *keyservice.Secret) (bool, error) {
+// CreateSecretGuarded inserts sec, as CreateSecret, only if the quota
+// guard g lets it (guardedInsert); it reports whether it did.
+func (s *Store) CreateSecretGuarded(ctx context.Context, sec *keyservice.Secret, g keyservice.QuotaGuard) (bool, error) {
 	normSecretTimes(sec)
-	res, err := s.db.ExecContext(ctx, createSecretUnlimitedQuery, s.secretArgs(sec, sec.ProjectID)...)
-	if err != nil {
-		return false, secretInsertError(err, sec.ID)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("creating secret %s: rows affected: %w", sec.ID, err)
-	}
-	return n == 1, nil
+	done, err := s.guardedInsert(ctx, "secrets", secretColumns, s.secretArgs(sec), g, nil)
+	return done, secretInsertError(err, sec.ID)
 }
 
 const getSecretQuery = "SELECT " + secretColumns +
@@ -296,37 +280,4 @@ func secretOrder(keys []keyservice.SortKey) (string, error) {
 		order = append(order, "created")
 	}
 	return strings.Join(append(order, "id"), ", "), nil
-}
-
-// createSecretWithinQuery inserts a secret while its project holds fewer
-// live secrets than a limit (the count of countQueries): one statement.
-// On InnoDB (REPEATABLE READ) the count of an INSERT ... SELECT is a locking
-// read of the project's rows and gaps, so two creations that would both
-// pass it cannot both insert: one waits for the other or is chosen as a
-// deadlock victim and retried, and then counts the other's row. SQLite has
-// one writer at a time.
-const createSecretWithinQuery = "INSERT INTO secrets (" + secretColumns + ") " +
-	"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " +
-	"(SELECT COUNT(*) FROM secrets WHERE project_id = ? AND (expiration IS NULL OR expiration > ?)) < ?"
-
-// CreateSecretWithinQuota inserts sec, as CreateSecret, only if its project
-// then holds fewer than limit live secrets (at sec.Created); it reports
-// whether it did.
-func (s *Store) CreateSecretWithinQuota(ctx context.Context, sec *keyservice.Secret, limit int) (bool, error) {
-	normSecretTimes(sec)
-	args := s.secretArgs(sec, sec.ProjectID, s.tv(sec.Created), limit)
-	for attempt := 1; ; attempt++ {
-		res, err := s.db.ExecContext(ctx, createSecretWithinQuery, args...)
-		if err != nil {
-			if isDeadlock(err) && attempt < 10 && ctx.Err() == nil {
-				continue
-			}
-			return false, secretInsertError(err, sec.ID)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return false, fmt.Errorf("creating secret %s: rows affected: %w", sec.ID, err)
-		}
-		return n == 1, nil
-	}
 }

@@ -29,7 +29,10 @@ type Store struct {
 	hot sync.Map // query string -> *sql.Stmt (prepared.go)
 }
 
-var _ keyservice.Store = (*Store)(nil)
+var (
+	_ keyservice.Store         = (*Store)(nil)
+	_ keyservice.QuotaInserter = (*Store)(nil)
+)
 
 // New returns a Store over db, which must have been opened by package
 // dbconn and migrated by package migrations.
