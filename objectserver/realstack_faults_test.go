@@ -3,7 +3,6 @@ package objectserver_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,23 +29,7 @@ func TestRealStackObjectServerFaults(t *testing.T) {
 	}
 	put := func(t *testing.T, name, body string, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest("PUT", s.Storage+"/"+cont+"/"+name, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("X-Auth-Token", s.Token)
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, b := doHTTP(t, "PUT", s.Storage+"/"+cont+"/"+name, []byte(body), s.Token, hdr)
 		return resp, string(b)
 	}
 	body := "the target " + hex.EncodeToString(tag)
