@@ -76,8 +76,8 @@ type decisionRequest struct {
 }
 
 type decisionAnswer struct {
-	V       int    `json:"v"`
-	KeyID   string `json:"key_id,omitempty"`
+	V     int    `json:"v"`
+	KeyID string `json:"key_id,omitempty"`
 	// Account and ReuseMS come with a key id that may be kept: for the
 	// writes to Account by the same project, ReuseMS milliseconds.
 	Account string `json:"account,omitempty"`
