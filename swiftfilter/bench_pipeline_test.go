@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func BenchmarkPipelineSwift(b *testing.B) {
 	}{
 		{"plain", wurl, []int{wp.Pid()}, func(string) []meter { return nil }},
 		{"pipeline", purl, []int{pp.Pid(), dec.Pid()}, func(method string) []meter {
-			return []meter{&middlewareMeter{c: c, url: purl + "/arca-bench-cpu", method: method}, &procMeter{pid: dec.Pid()}}
+			return []meter{&middlewareMeter{c: c, url: purl + "/arca-bench-cpu", method: method}, &procMeter{pid: dec.Pid()}, &askMeter{log: dec.Log}}
 		}},
 		{"reverse-proxy", furl, []int{fp.Pid(), wp.Pid()}, func(string) []meter {
 			return []meter{&procMeter{pid: fp.Pid()}}
@@ -113,6 +114,28 @@ func (m *procMeter) start(*testing.B) { m.t0 = testenv.ProcCPU(m.pid) }
 func (m *procMeter) report(b *testing.B) {
 	d := testenv.ProcCPU(m.pid) - m.t0
 	b.ReportMetric(float64(d.Nanoseconds())/1e3/float64(b.N), "arca-go-cpu-µs/op")
+}
+
+// askMeter reports the decisions the socket answered per timed request
+// (decisions/op, from its access lines): below 1 for PUTs when the
+// middleware keeps key ids (reuse_ms), so the Go side's CPU per request
+// is that of one decision spread over the writes that reused it.
+type askMeter struct {
+	log *testenv.LogBuffer
+	n0  int
+}
+
+// count reads the access lines in either log_format (text: "... INF
+// decision key=value ...", json: "message":"decision").
+func (m *askMeter) count() int {
+	l := m.log.String()
+	return strings.Count(l, " INF decision ") + strings.Count(l, `"message":"decision"`)
+}
+
+func (m *askMeter) start(*testing.B) { m.n0 = m.count() }
+
+func (m *askMeter) report(b *testing.B) {
+	b.ReportMetric(float64(m.count()-m.n0)/float64(b.N), "decisions/op")
 }
 
 // middlewareMeter reports the pipeline middleware's own CPU per request

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
 )
@@ -23,6 +24,12 @@ type Decision struct {
 	Message string
 	// Outcome is for the access line.
 	Outcome string
+	// ReuseUntil, when set, is how long the same KeyID may be given to
+	// other writes to Account by tokens of Project without asking again:
+	// the end of the active key's cache entry, which the key service's
+	// destroy guard bounds. Only the pipeline shape's middleware keeps
+	// decisions (the reverse proxy asks its own cache each time).
+	ReuseUntil time.Time
 }
 
 // WriteRequest is what the decision needs of a request: its method, its
@@ -126,7 +133,7 @@ func (f *Filter) keyFor(ctx context.Context, account string, hasUser bool, token
 	d.Project = project
 	kctx, cancel := context.WithTimeout(ctx, f.cfg.KeyTimeout)
 	defer cancel()
-	key, err := f.keys.ActiveKey(kctx, project)
+	key, until, err := f.activeKey(kctx, project)
 	if errors.Is(err, keyclient.ErrNotFound) && ctx.Err() == nil {
 		d.Outcome = "project has no active key yet: no key id, the object server makes the first"
 		return d
@@ -139,8 +146,18 @@ func (f *Filter) keyFor(ctx context.Context, account string, hasUser bool, token
 		d.Status, d.Message = http.StatusServiceUnavailable, "The key service is unavailable; retry later."
 		return d
 	}
-	d.KeyID = key.ID
+	d.KeyID, d.ReuseUntil = key.ID, until
 	return d
+}
+
+// activeKey is the project's active key and, when the resolver can say,
+// until when it may be kept (zero: do not keep it).
+func (f *Filter) activeKey(ctx context.Context, project string) (keyclient.Key, time.Time, error) {
+	if b, ok := f.keys.(keyclient.ActiveBounder); ok {
+		return b.ActiveKeyUntil(ctx, project)
+	}
+	k, err := f.keys.ActiveKey(ctx, project)
+	return k, time.Time{}, err
 }
 
 // keyRefusal turns the key service's error for d's project into the refusal

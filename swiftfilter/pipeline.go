@@ -26,6 +26,10 @@ import (
 //	request:  {"v":1,"method":"PUT","path":"/v1/AUTH_p/c/o",
 //	           "destination_account":["AUTH_q"],"project_id":"p"}
 //	answer:   {"v":1,"key_id":"..."}     attach this key id
+//	          {"v":1,"key_id":"...","account":"AUTH_p","reuse_ms":N}
+//	                                     attach it, and to the account's
+//	                                     writes by the same project_id for
+//	                                     N ms from before the request
 //	          {"v":1}                    no key id: go on
 //	          {"v":1,"status":503,"message":"..."}  refuse the write
 //	          {"v":1,"error":"..."}      protocol fault; the connection closes
@@ -36,6 +40,14 @@ import (
 // keystonemiddleware's authtoken set from the validated user token (absent
 // for anonymous, domain- or system-scoped requests). No key material ever
 // crosses it: only key ids.
+//
+// reuse_ms lets the middleware keep a key id instead of asking for every
+// write: it is what is left of the filter's cached active key id, whose
+// lifetime the key service's destroy guard bounds, so the id is never
+// used past the moment the filter itself would have asked again. Counted
+// by the middleware from before it sent the request, it ends no later than
+// the filter's entry. account is the path's account as a WSGI string: the
+// middleware keeps the answer only under the account it parsed itself.
 
 // DecisionProtocol is the decision socket's protocol version.
 const DecisionProtocol = 1
@@ -64,8 +76,12 @@ type decisionRequest struct {
 }
 
 type decisionAnswer struct {
-	V       int    `json:"v"`
-	KeyID   string `json:"key_id,omitempty"`
+	V     int    `json:"v"`
+	KeyID string `json:"key_id,omitempty"`
+	// Account and ReuseMS come with a key id that may be kept: for the
+	// writes to Account by the same project, ReuseMS milliseconds.
+	Account string `json:"account,omitempty"`
+	ReuseMS int64  `json:"reuse_ms,omitempty"`
 	Status  int    `json:"status,omitempty"`
 	Message string `json:"message,omitempty"`
 	Error   string `json:"error,omitempty"`
@@ -330,7 +346,21 @@ func (d *DecisionServer) answer(ctx context.Context, line []byte) (ans decisionA
 	ev.Str("method", req.Method).Str("account", dec.Account).Str("key_id", dec.KeyID).
 		Int("status", dec.Status).Str("outcome", dec.Outcome).Dur("took", time.Since(start)).Msg("decision")
 	ans.KeyID, ans.Status, ans.Message = dec.KeyID, dec.Status, dec.Message
+	if dec.KeyID != "" && !dec.ReuseUntil.IsZero() {
+		if ms := time.Until(dec.ReuseUntil).Milliseconds(); ms > 0 {
+			ans.Account, ans.ReuseMS = wsgiString(dec.Account), ms
+		}
+	}
 	return ans, false
+}
+
+// wsgiString is wsgiBytes' inverse: each byte of s as one code point.
+func wsgiString(s string) string {
+	r := make([]rune, len(s))
+	for i := range len(s) {
+		r[i] = rune(s[i])
+	}
+	return string(r)
 }
 
 // wsgiBytes turns a WSGI string (each byte one code point 0-255) back into

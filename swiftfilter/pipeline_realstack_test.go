@@ -332,29 +332,71 @@ func (e *shapeEnv) writesKeyed(t *testing.T, base, demoAcct, altAcct, cont strin
 	}
 }
 
-// TestRealStackPipelineKeyIDs checks that the pipeline's subrequests ask
-// for a key id of their own: the decision socket is asked for the
-// archived copy of a versioned write (a subrequest versioned_writes
-// builds) and answers it the project's key id; and that with the decision
-// socket gone object writes and listings that hold sealed values answer
-// 503 while reads, container writes and other listings go on.
+// TestRealStackPipelineKeyIDs checks that the pipeline's subrequests get
+// a key id of their own: the archived copy of a versioned write (a
+// subrequest versioned_writes builds) reaches the object servers with the
+// project's key id; that the middleware keeps a key id only as long as
+// the filter's own cached entry (active_key_cache_ttl, 1 s here) and only
+// for tokens of the project it was decided for; and that with the
+// decision socket gone object writes whose key id is not kept and
+// listings that hold sealed values answer 503 while reads, container
+// writes and other listings go on.
 func TestRealStackPipelineKeyIDs(t *testing.T) {
 	e := startShapes(t)
 	s := e.stack
-	demo := e.shapes["pipeline"] + "/v1/AUTH_" + s.Project
+	demoAcct := "/v1/AUTH_" + s.Project
+	demo := e.shapes["pipeline"] + demoAcct
 	cont := fmt.Sprintf("pipe-%d", time.Now().UnixNano())
 	e.must(t, 201, "PUT", demo+"/"+cont+"-arch", s.Token, nil, nil)
-	e.must(t, 201, "PUT", demo+"/"+cont, s.Token, nil, map[string][]string{"X-Versions-Location": {cont + "-arch"}})
+	e.must(t, 201, "PUT", demo+"/"+cont, s.Token, nil, map[string][]string{
+		"X-Versions-Location": {cont + "-arch"},
+		"X-Container-Write":   {e.alt + ":*"},
+	})
 	e.must(t, 201, "PUT", demo+"/"+cont+"/o", s.Token, []byte("v1"), nil)
 	key := e.activeKey(t, s.Project)
 	// The filter's cached "no key yet" (error_cache_ttl) runs out.
 	time.Sleep(1500 * time.Millisecond)
-	before := strings.Count(e.decisions.Log.String(), key)
+	n := e.wire.count()
 	e.must(t, 201, "PUT", demo+"/"+cont+"/o", s.Token, []byte("v2"), nil)
-	// The client's PUT and versioned_writes' archiving PUT.
-	if n := strings.Count(e.decisions.Log.String(), key) - before; n != 2 {
-		t.Errorf("%d decisions naming the key for an overwrite of a versioned object, want 2 (the write and its archived copy):\n%s",
-			n, e.decisions.Log.Tail(20))
+	e.wantKeyIDs(t, "pipeline", n, demoAcct+"/"+cont+"/o", key, false)
+	archived := e.wire.puts(n, "/"+cont+"-arch/")
+	if len(archived) == 0 {
+		t.Fatal("versioned_writes archived no copy")
+	}
+	for _, p := range archived {
+		if len(p.keyIDs) != 1 || p.keyIDs[0] != key {
+			t.Errorf("versioned_writes' archived copy %s reached the object server with key ids %q, want [%s]", p.path, p.keyIDs, key)
+		}
+	}
+
+	// Kept: a burst of writes asks the decision socket about once (twice
+	// if the filter's entry ends during it), and another project's token
+	// writing through the container's ACL is still asked about, and gets
+	// no key id from the owner's kept one.
+	time.Sleep(1100 * time.Millisecond)
+	keyAsks := func() int { return strings.Count(e.decisions.Log.String(), key) }
+	before := keyAsks()
+	const burst = 6
+	for i := range burst {
+		e.must(t, 201, "PUT", fmt.Sprintf("%s/%s/burst-%d", demo, cont, i), s.Token, []byte("b"), nil)
+	}
+	if got := keyAsks() - before; got < 1 || got > 2 {
+		t.Errorf("%d decisions naming the key for %d writes in a row, want 1 (or 2 across the entry's end):\n%s",
+			got, burst, e.decisions.Log.Tail(20))
+	}
+	strangers := strings.Count(e.decisions.Log.String(), "token's project does not own the account")
+	n = e.wire.count()
+	e.must(t, 201, "PUT", demo+"/"+cont+"/from-alt", e.altTok, []byte("a"), nil)
+	e.wantKeyIDs(t, "pipeline", n, demoAcct+"/"+cont+"/from-alt", "", false)
+	if got := strings.Count(e.decisions.Log.String(), "token's project does not own the account") - strangers; got != 1 {
+		t.Errorf("alt's write through the ACL: %d decisions for a stranger, want 1 (never the owner's kept key id)", got)
+	}
+	// Past the entry's end the middleware asks again.
+	time.Sleep(1100 * time.Millisecond)
+	before = keyAsks()
+	e.must(t, 201, "PUT", demo+"/"+cont+"/after", s.Token, []byte("c"), nil)
+	if got := keyAsks() - before; got != 1 {
+		t.Errorf("%d decisions naming the key for a write after the kept id's end, want 1", got)
 	}
 
 	// A token of the account's own project that Swift refuses to write
@@ -374,7 +416,11 @@ func TestRealStackPipelineKeyIDs(t *testing.T) {
 		t.Errorf("%d keys for the reader's project", n)
 	}
 
+	// The socket gone, a key id kept lets its writes go on until the
+	// filter's entry would have ended; then they answer 503.
+	e.must(t, 201, "PUT", demo+"/"+cont+"/kept", s.Token, []byte("k"), nil)
 	e.decisions.Stop()
+	time.Sleep(1100 * time.Millisecond)
 	code, b := e.do(t, "PUT", demo+"/"+cont+"/down", s.Token, []byte("x"), nil)
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("object PUT with the decision socket down: %d, want 503: %s", code, b)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -112,6 +113,9 @@ func TestDecisionProtocol(t *testing.T) {
 		if m["v"] != float64(1) || strings.Join(got, " ") != c.want || m["error"] != nil {
 			t.Errorf("%s: answer %v, want %q", c.req, m, c.want)
 		}
+		if m["reuse_ms"] != nil || m["account"] != nil {
+			t.Errorf("%s: answer %v lets the middleware keep it, from a resolver that cannot say for how long", c.req, m)
+		}
 	}
 	if got := keys.createdKeys(); strings.Join(got, ",") != "abc,xyz" {
 		t.Errorf("keys resolved for %v, want only the owners' (abc, xyz)", got)
@@ -125,6 +129,95 @@ func TestDecisionProtocol(t *testing.T) {
 	}
 	if _, err := rd.ReadString('\n'); err == nil {
 		t.Error("the connection stayed open after a protocol fault")
+	}
+}
+
+// boundedKeys is fakeKeys that also says until when an active key may be
+// kept (keyclient.ActiveBounder), as keyclient.Client does.
+type boundedKeys struct {
+	*fakeKeys
+	until time.Time
+}
+
+func (b *boundedKeys) ActiveKeyUntil(ctx context.Context, project string) (keyclient.Key, time.Time, error) {
+	k, err := b.ActiveKey(ctx, project)
+	if err != nil {
+		return k, time.Time{}, err
+	}
+	return k, b.until, nil
+}
+
+// TestDecisionReuse checks what the middleware is told it may keep: a key
+// id, for the account it was decided for, no longer than the filter's own
+// cached entry lives; never a refusal, a "no key id" or another
+// project's decision.
+func TestDecisionReuse(t *testing.T) {
+	keys := &boundedKeys{fakeKeys: &fakeKeys{}}
+	sock := startDecisions(t, keys, PipelineSettings{})
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rd := bufio.NewReader(c)
+	for _, tc := range []struct {
+		name, req string
+		left      time.Duration // of the filter's entry
+		keyID     string
+		reuse     bool
+	}{
+		{"owner", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, 800 * time.Millisecond, "key-abc", true},
+		{"versions namespace", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/\u0000versions\u0000c/\u0000o\u00001","project_id":"abc"}`, time.Minute, "key-abc", true},
+		{"entry over", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, -time.Millisecond, "key-abc", false},
+		{"under a millisecond left", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, 500 * time.Microsecond, "key-abc", false},
+		{"another project's token", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"xyz"}`, time.Minute, "", false},
+		{"anonymous", `{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o"}`, time.Minute, "", false},
+		{"no key yet", `{"v":1,"method":"PUT","path":"/v1/AUTH_new/c/o","project_id":"new"}`, time.Minute, "", false},
+		{"destroyed", `{"v":1,"method":"PUT","path":"/v1/AUTH_gone/c/o","project_id":"gone"}`, time.Minute, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys.until = time.Now().Add(tc.left)
+			asked := time.Now()
+			if _, err := c.Write([]byte(tc.req + "\n")); err != nil {
+				t.Fatal(err)
+			}
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ans decisionAnswer
+			if err := json.Unmarshal([]byte(line), &ans); err != nil {
+				t.Fatal(err)
+			}
+			if ans.KeyID != tc.keyID {
+				t.Fatalf("answer %s: key id %q, want %q", line, ans.KeyID, tc.keyID)
+			}
+			if got := ans.ReuseMS > 0; got != tc.reuse {
+				t.Fatalf("answer %s: may be kept %v, want %v", line, got, tc.reuse)
+			}
+			if !tc.reuse {
+				if ans.Account != "" {
+					t.Errorf("answer %s names an account without reuse_ms", line)
+				}
+				return
+			}
+			if ans.Account != "AUTH_abc" {
+				t.Errorf("answer %s: account %q, want AUTH_abc", line, ans.Account)
+			}
+			// Kept from before the question, it must end by the entry's end.
+			if end := asked.Add(time.Duration(ans.ReuseMS) * time.Millisecond); end.After(keys.until) {
+				t.Errorf("answer %s: kept until %s after the entry's end", line, end.Sub(keys.until))
+			}
+		})
+	}
+}
+
+func TestWSGIStringRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "AUTH_abc", "caf\xc3\xa9", "\x00\xff\x80/"} {
+		back, ok := wsgiBytes(wsgiString(s))
+		if !ok || back != s {
+			t.Errorf("%q: round trip gives %q %v", s, back, ok)
+		}
 	}
 }
 

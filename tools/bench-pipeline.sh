@@ -68,6 +68,7 @@ function median(key,   i, a, n) {
   if (gocpu != "") add(op SUBSEP shape SUBSEP "arca", mw + gocpu)
   add(op SUBSEP shape SUBSEP "mw", mw)
   add(op SUBSEP shape SUBSEP "go", gocpu)
+  add(op SUBSEP shape SUBSEP "asks", metric($0, "decisions/op"))
 }
 function spread(key, div,   i, s) {
   s = ""
@@ -97,7 +98,7 @@ END {
     pp = median(op SUBSEP "pipeline" SUBSEP "arca"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "arca")
     ok = pp < 100; if (!ok) missed = 1
     printf "%-26s %12s %9.1f µs %11.1f µs %12s %11.1f µs\n", "1 KiB " op " arca CPU", "-", pp, pp, (ok ? "PASS <100µs" : "MISS <100µs"), rp
-    printf "%-26s %12s %9.1f µs  (middleware %.1f µs [rounds %s], decision side %.1f µs [rounds %s])\n", "", "", pp, median(op SUBSEP "pipeline" SUBSEP "mw"), spread(op SUBSEP "pipeline" SUBSEP "mw", 1), median(op SUBSEP "pipeline" SUBSEP "go"), spread(op SUBSEP "pipeline" SUBSEP "go", 1)
+    printf "%-26s %12s %9.1f µs  (middleware %.1f µs [rounds %s], decision side %.1f µs [rounds %s]; decisions asked per request %.3f)\n", "", "", pp, median(op SUBSEP "pipeline" SUBSEP "mw"), spread(op SUBSEP "pipeline" SUBSEP "mw", 1), median(op SUBSEP "pipeline" SUBSEP "go"), spread(op SUBSEP "pipeline" SUBSEP "go", 1), median(op SUBSEP "pipeline" SUBSEP "asks")
   }
   printf "%-26s %12s %9.1f µs %11s %12s  (rounds %s; p50 %.0f µs)\n", "decision, back to back", "-", median("Decision" SUBSEP "pipeline" SUBSEP "go"), "", "(reported)", spread("Decision" SUBSEP "pipeline" SUBSEP "go", 1), median("Decision" SUBSEP "pipeline" SUBSEP "p50")
   split("LargePUT LargeGET", largeops, " ")

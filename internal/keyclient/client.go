@@ -157,11 +157,21 @@ func (c *Client) Purge() {
 // ActiveKey returns the project's active key (the key service creates the
 // project's first key on demand).
 func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
+	k, _, err := c.ActiveKeyUntil(ctx, projectID)
+	return k, err
+}
+
+// ActiveKeyUntil is ActiveKey with the moment until which the answer may
+// be used: the end of its cache entry, which never outlives the key
+// service's destroy guard. A component that keeps the id itself (the
+// pipeline middleware, through the decision socket) keeps it no longer.
+func (c *Client) ActiveKeyUntil(ctx context.Context, projectID string) (Key, time.Time, error) {
 	if e, ok := c.active.Get(projectID); ok && time.Now().Before(e.expires) {
 		c.hits.Add(1)
-		return e.key, nil
+		return e.key, e.expires, nil
 	}
-	return c.resolveActive(ctx, projectID, c.opts.ActiveTTL)
+	e, err := c.resolveActive(ctx, projectID, c.opts.ActiveTTL)
+	return e.key, e.expires, err
 }
 
 // RefreshActiveKey returns the project's active key as the key service
@@ -170,34 +180,35 @@ func (c *Client) ActiveKey(ctx context.Context, projectID string) (Key, error) {
 // component names a different key than their cached active one (a
 // rotation they have not seen yet, or a stale or forged hint).
 func (c *Client) RefreshActiveKey(ctx context.Context, projectID string) (Key, error) {
-	return c.resolveActive(ctx, projectID, MinActiveRefresh)
+	e, err := c.resolveActive(ctx, projectID, MinActiveRefresh)
+	return e.key, err
 }
 
 // resolveActive answers from a cached entry younger than maxAge, else asks
 // the key service (one request for all concurrent callers).
-func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge time.Duration) (Key, error) {
-	fresh := func() (Key, bool) {
+func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge time.Duration) (activeEntry, error) {
+	fresh := func() (activeEntry, bool) {
 		e, ok := c.active.Get(projectID)
 		now := time.Now()
-		return e.key, ok && now.Sub(e.fetched) < maxAge && now.Before(e.expires)
+		return e, ok && now.Sub(e.fetched) < maxAge && now.Before(e.expires)
 	}
 	flight := "a\x00" + projectID
 	if err := c.rememberedError(flight); err != nil {
 		c.hits.Add(1)
-		return Key{}, err
+		return activeEntry{}, err
 	}
-	if k, ok := fresh(); ok {
+	if e, ok := fresh(); ok {
 		c.hits.Add(1)
-		return k, nil
+		return e, nil
 	}
 	c.misses.Add(1)
 	if !validID(projectID) {
 		c.failures.Add(1)
-		return Key{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
+		return activeEntry{}, fmt.Errorf("project %q: %w", projectID, ErrNotFound)
 	}
 	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if k, ok := fresh(); ok {
-			return k, nil // another flight just filled it
+		if e, ok := fresh(); ok {
+			return e, nil // another flight just filled it
 		}
 		// The cache lifetime counts from before the request: the key
 		// service read the active key at some moment after this one, and
@@ -205,19 +216,21 @@ func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge tim
 		// right after that read, while the answer is still on its way.
 		sent := time.Now()
 		k, guard, err := c.fetchActive(ctx, projectID)
-		if err == nil {
-			ttl := c.opts.ActiveTTL
-			if guard < ttl {
-				ttl = guard
-			}
-			c.active.Add(projectID, activeEntry{key: k, fetched: sent, expires: sent.Add(ttl)})
+		if err != nil {
+			return activeEntry{}, err
 		}
-		return k, err
+		ttl := c.opts.ActiveTTL
+		if guard < ttl {
+			ttl = guard
+		}
+		e := activeEntry{key: k, fetched: sent, expires: sent.Add(ttl)}
+		c.active.Add(projectID, e)
+		return e, nil
 	})
 	if err != nil {
-		return Key{}, err
+		return activeEntry{}, err
 	}
-	return v.(Key), nil
+	return v.(activeEntry), nil
 }
 
 // KeyMaterial returns the bytes of one of the project's keys. The slice is

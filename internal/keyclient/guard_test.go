@@ -2,6 +2,7 @@ package keyclient
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -88,5 +89,52 @@ func TestActiveIDBoundedByTheGuard(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestActiveKeyUntilIsTheEntrysEnd: the moment ActiveKeyUntil gives (for
+// components that keep the id themselves) is the cached entry's own end:
+// the request's start plus the guard or ActiveTTL, whichever is shorter,
+// the same on a cache hit, and a fresh one once the entry is over.
+func TestActiveKeyUntilIsTheEntrysEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		guard []string
+		ttl   time.Duration
+		bound time.Duration
+	}{
+		{"ActiveTTL", nil, 400 * time.Millisecond, 400 * time.Millisecond},
+		{"the guard, shorter", []string{"0.3"}, time.Hour, 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, c := newFake(t, Options{ActiveTTL: tc.ttl, ErrorTTL: -1})
+			f.guard = tc.guard
+			ctx := context.Background()
+			sent := time.Now()
+			k, until, err := c.ActiveKeyUntil(ctx, "p")
+			back := time.Now()
+			if err != nil || k.ID != "k-p" {
+				t.Fatalf("ActiveKeyUntil: %+v %v", k, err)
+			}
+			if until.Before(sent.Add(tc.bound)) || until.After(back.Add(tc.bound)) {
+				t.Fatalf("until %s after the call, want %s after the request (the call took %s)",
+					until.Sub(sent), tc.bound, back.Sub(sent))
+			}
+			k2, until2, err := c.ActiveKeyUntil(ctx, "p")
+			if err != nil || k2 != k || !until2.Equal(until) {
+				t.Fatalf("cache hit: %+v until %v (%v), want %+v until %v", k2, until2, err, k, until)
+			}
+			f.rotations.Add(1)
+			time.Sleep(time.Until(until) + 20*time.Millisecond)
+			k3, until3, err := c.ActiveKeyUntil(ctx, "p")
+			if err != nil || k3.ID != "k-p-1" || !until3.After(until) {
+				t.Fatalf("after the entry's end: %+v until %v (%v), want k-p-1 with a later end", k3, until3, err)
+			}
+		})
+	}
+	f, _, c := newFake(t, Options{ErrorTTL: -1})
+	f.force("/v1/project-keys/active", http.StatusServiceUnavailable)
+	if _, until, err := c.ActiveKeyUntil(context.Background(), "q"); err == nil || !until.IsZero() {
+		t.Fatalf("key service down: until %v, err %v; want zero and an error", until, err)
 	}
 }

@@ -3,6 +3,7 @@ package keyclient
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors a Resolver returns, wrapped with context. Callers branch on them:
@@ -51,3 +52,14 @@ type ActiveRefresher interface {
 }
 
 var _ ActiveRefresher = (*Client)(nil)
+
+// ActiveBounder is implemented by resolvers that say how long an active
+// key id they return may be kept (Client does): never past the key
+// service's destroy guard, so that a component keeping the id itself
+// does not write under a key after it may have been destroyed.
+type ActiveBounder interface {
+	// ActiveKeyUntil is ActiveKey with the moment its answer expires.
+	ActiveKeyUntil(ctx context.Context, projectID string) (Key, time.Time, error)
+}
+
+var _ ActiveBounder = (*Client)(nil)

@@ -9,6 +9,14 @@ that a request Swift refuses never makes a key be resolved, then asks the
 decision socket which key id, if any, the write carries. The socket
 unreachable answers 503 to object PUTs.
 
+A key id the socket says may be kept (reuse_ms: what is left of the
+filter's own cached entry, which the key service's destroy guard bounds)
+is given to the account's next writes by tokens of the same project
+without asking, and without the early authorize: no key is resolved for
+them, and Swift authorizes each as always. So a write goes on while the
+socket is down only if its key id was kept, for no longer than the
+filter itself would have kept it.
+
 Container listings reach it with each object's ETag sealed (objcrypt's
 "Listing ETags"): for a container GET answered with a JSON or XML listing
 it sends the listing's tokens to the socket in one request and writes the
@@ -24,12 +32,16 @@ Swift's own keymaster/encryption do: their subrequests then pass here too.
     paste.filter_factory = arca_swift.middleware:filter_factory
     socket = /run/arca/decision.sock
     timeout = 10
+    # key ids kept per worker (account, project), each for what the
+    # decision socket allows
+    kept_key_ids = 4096
 """
 
 import html
 import json
 import re
 import socket
+import time
 
 from swift.common.swob import Request, Response, wsgi_to_str
 from swift.common.utils import get_logger, split_path
@@ -51,6 +63,35 @@ XML_OBJECT = re.compile(br'<object>.*?</object>', re.S)
 
 class Unavailable(Exception):
     pass
+
+
+class KeptKeyIDs(object):
+    """Key ids the decision socket let this process keep, per (account,
+    project_id), each until its own monotonic deadline; at most size of
+    them (when full, the expired go, then all; 0 keeps none)."""
+
+    def __init__(self, size):
+        self.size, self.entries = size, {}
+
+    def get(self, account, project):
+        entry = self.entries.get((account, project))
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            self.entries.pop((account, project), None)
+            return None
+        return entry[1]
+
+    def keep(self, account, project, key_id, until):
+        if self.size <= 0:
+            return
+        if len(self.entries) >= self.size:
+            now = time.monotonic()
+            for k in [k for k, e in self.entries.items() if e[0] <= now]:
+                del self.entries[k]
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+        self.entries[(account, project)] = (until, key_id)
 
 
 class DecisionClient(object):
@@ -118,6 +159,7 @@ class ArcaMiddleware(object):
         self.client = DecisionClient(
             conf.get('socket', '/run/arca/decision.sock'),
             float(conf.get('timeout', 10)), int(conf.get('pool_size', 64)))
+        self.kept = KeptKeyIDs(int(conf.get('kept_key_ids', 4096)))
 
     def __call__(self, env, start_response):
         env.pop(KEY_ID_ENV, None)
@@ -136,6 +178,12 @@ class ArcaMiddleware(object):
             _, acct, cont, _ = split_path(env.get('PATH_INFO', ''), 4, 4, True)
         except ValueError:
             return self.app(env, start_response)  # not an object
+        project = env.get('HTTP_X_PROJECT_ID')
+        if project:
+            kept = self.kept.get(acct, project)
+            if kept:
+                env[KEY_ID_ENV] = kept
+                return self.app(env, start_response)
         req = Request(env)
         if 'swift.authorize' in env:
             req.acl = self._write_acl(env, acct, cont)
@@ -143,8 +191,11 @@ class ArcaMiddleware(object):
             if denied:
                 return denied(env, start_response)
         ask = {'v': PROTOCOL, 'method': 'PUT', 'path': env['PATH_INFO']}
-        if env.get('HTTP_X_PROJECT_ID'):
-            ask['project_id'] = env['HTTP_X_PROJECT_ID']
+        if project:
+            ask['project_id'] = project
+        # The deadline counts from before the question: the filter's
+        # entry was at least this old when it answered.
+        asked = time.monotonic()
         try:
             answer = self.client.ask(ask)
         except Unavailable as e:
@@ -154,8 +205,13 @@ class ArcaMiddleware(object):
         if answer.get('status'):
             return self._refuse(answer['status'], answer.get('message', ''))(
                 env, start_response)
-        if answer.get('key_id'):
-            env[KEY_ID_ENV] = answer['key_id']
+        key_id = answer.get('key_id')
+        if key_id:
+            env[KEY_ID_ENV] = key_id
+            reuse = answer.get('reuse_ms')
+            if project and answer.get('account') == acct and \
+                    isinstance(reuse, int) and reuse > 0:
+                self.kept.keep(acct, project, key_id, asked + reuse / 1000.0)
         return self.app(env, start_response)
 
     def _write_acl(self, env, account, container):
