@@ -103,13 +103,16 @@
 // sends a second body after the first one's end, which net/http cannot
 // frame: such a PUT takes the connection over (multiphase.go).
 //
-// SSYNC (ssync.go, ecsync.go): a receiver, so that Swift's reconstructor
-// can rebuild fragment archives onto Arca nodes and revert them. A
-// subrequest runs through the handlers above, so a rebuilt archive is
-// encrypted as any write (the sealed metadata a rebuild carries from the
-// sender's local archive is opened and sealed again); an archive in the EC
-// layout sent as stored (a revert from an Arca device) is checked whole
-// under the project key and kept byte for byte, or refused.
+// SSYNC (ssync.go, ecsync.go, ssyncmeta.go): a receiver, so that Swift's
+// reconstructor can rebuild fragment archives onto Arca nodes and revert
+// them. A subrequest runs through the handlers above, so a rebuilt archive
+// is encrypted as any write (the sealed metadata a rebuild carries from
+// the sender's local archive is opened and sealed again); an archive in
+// the EC layout sent as stored (a revert from an Arca device) is checked
+// whole under the project key and kept byte for byte, or refused; so is a
+// POST's .meta sent as stored (its sealed user metadata); any other SSYNC
+// write carrying Arca's metadata (a replicated object's objcrypt stream)
+// is refused, never stored as plaintext.
 //
 // What it is not: an SSYNC sender or reconstructor of its own (Swift's run
 // on Arca's devices for archives in the EC layout: docs/compatibility.md),

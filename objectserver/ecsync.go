@@ -36,7 +36,12 @@ import (
 //
 // Only SSYNC subrequests get either treatment (ssyncSubrequest in their
 // context, which no HTTP header can set): a PUT from anywhere else that
-// carries Arca's sysmeta has it dropped, as always.
+// carries Arca's sysmeta has it dropped, as always. An SSYNC PUT that
+// carries Arca's sysmeta under a replicated policy (Swift's replicator in
+// ssync mode on an Arca device sends an objcrypt stream) or to a server
+// that does not encrypt is refused (422): stored as a plaintext PUT, its
+// ciphertext would be served as the object. A POST's .meta sent over
+// SSYNC is ssyncmeta.go's.
 
 // ssyncSubrequest marks the context of an SSYNC subrequest (ssync.go).
 type ssyncSubrequest struct{}
@@ -60,8 +65,17 @@ func sentArca(h http.Header) bool {
 // it (to store verbatim); for a rebuilt one it opens the sealed values
 // sent first (unsealSent).
 func (s *Server) ssyncSealed(req *request) (bool, error) {
-	if !fromSsync(req) || !s.cfg.Encrypt || s.disk.ECFragments[req.policy] == 0 || !sentArca(req.r.Header) {
+	if !fromSsync(req) || !sentArca(req.r.Header) {
 		return false, nil
+	}
+	if !s.cfg.Encrypt || s.disk.ECFragments[req.policy] == 0 {
+		// a replicated object's objcrypt stream (Swift's replicator in
+		// ssync mode on an Arca device), or Arca's data sent to a server
+		// that does not decrypt: stored as a plaintext PUT it would be
+		// served as ciphertext
+		why := "Arca's encrypted objects are taken over SSYNC only in an erasure-coded policy, by a server that encrypts"
+		req.log.Warn().Str("path", "/"+req.account+"/"+req.container+"/"+req.object).Msg("SSYNC PUT refused: " + why)
+		return false, answer(http.StatusUnprocessableEntity, why)
 	}
 	if req.r.Header.Get("Etag") != "" {
 		return true, nil

@@ -2,6 +2,7 @@ package objectserver
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,8 +23,9 @@ type postState struct {
 }
 
 // handlePost writes a fast-POST's .meta: parse, open and authenticate,
-// preconditions, metadata, notify the expirer, commit, notify the
-// containers.
+// preconditions, metadata (sealed; or, from an SSYNC sender, the sealed
+// set it sends, checked: ssyncmeta.go), notify the expirer, commit,
+// notify the containers.
 func (s *Server) handlePost(req *request) error {
 	deleteAt, err := parseNewDeleteAt(req, false)
 	if err != nil {
@@ -46,7 +48,14 @@ func (s *Server) handlePost(req *request) error {
 		return err
 	}
 	meta := s.postMetadata(req, st)
-	if err := s.sealPost(req, df, st, meta); err != nil {
+	sent, err := s.ssyncSentMeta(req, st, df.Name)
+	if err != nil {
+		return err
+	}
+	if sent != nil {
+		// a .meta reverted over SSYNC: its sealed set, checked (ssyncmeta.go)
+		maps.Copy(meta, sent)
+	} else if err := s.sealPost(req, df, st, meta); err != nil {
 		return err
 	}
 	if st.newer {
