@@ -3,6 +3,7 @@ package keyclient
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors a Resolver returns, wrapped with context. Callers branch on them:
@@ -51,3 +52,14 @@ type ActiveRefresher interface {
 }
 
 var _ ActiveRefresher = (*Client)(nil)
+
+// MaterialExpirer is implemented by resolvers that cache key material
+// (Client does): what a caller derives from the bytes may be kept until
+// the cached copy they come from expires, and no longer.
+type MaterialExpirer interface {
+	// KeyMaterialUntil is KeyMaterial with the time the cached copy of
+	// the bytes expires.
+	KeyMaterialUntil(ctx context.Context, projectID, keyID string) ([]byte, time.Time, error)
+}
+
+var _ MaterialExpirer = (*Client)(nil)
