@@ -24,6 +24,12 @@ type ReaderOptions struct {
 	// ETagKeys has NewReader derive the object's ETag keys as well
 	// (Reader.ETagKeys): two HKDFs more, for callers that show the ETag.
 	ETagKeys bool
+	// DataKeys, when they were opened (OpenDataKeys) from this object's
+	// project key, key id, wrapped key and path and for its algorithm,
+	// replace unwrapping and deriving. Any other DataKeys are ignored and
+	// the data key is unwrapped as without them. NewReader copies what it
+	// takes: the caller may wipe them once it returns.
+	DataKeys *DataKeys
 }
 
 // smallObjectRead is the largest stored object NewReader reads whole at
@@ -137,7 +143,13 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 	if o.WrappedKey != nil {
 		keyID, wrapped = o.KeyID, o.WrappedKey
 	}
-	keys, etagKeys, err := openObjectKeys(key, keyID, path, wrapped, h.alg, hb[:h.formatLen()], o.ETagKeys)
+	var keys *objectKeys
+	var etagKeys *ETagKeys
+	if o.DataKeys.matches(key, keyID, path, wrapped, h.alg) {
+		keys, etagKeys, err = o.DataKeys.objectKeys(hb[:h.formatLen()], o.ETagKeys)
+	} else {
+		keys, etagKeys, err = openObjectKeys(key, keyID, path, wrapped, h.alg, hb[:h.formatLen()], o.ETagKeys)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package objectserver
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -33,6 +34,9 @@ type plainView struct {
 	// userMeta is the opened user metadata of a sealed set, shown beside
 	// what is stored (which then has no user metadata; metacrypt.go).
 	userMeta map[string]string
+	// whole is the data file's bytes when it is small (readHead): the
+	// objcrypt reader opens them rather than reading the file again.
+	whole []byte
 }
 
 // rangeSource gives readers of plaintext bytes [off, off+n).
@@ -436,7 +440,7 @@ func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges 
 // does, a HEAD or POST of an object whose key is unavailable answers 503,
 // destroyed 410.
 func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Object, v *plainView, parallelism int) (cryptReader, error) {
-	key, err := s.readKey(req.ctx, req.account, v.crypt.KeyID)
+	key, until, err := s.readKeyUntil(req.ctx, req.account, v.crypt.KeyID)
 	if err != nil {
 		return nil, keyFailed(err)
 	}
@@ -445,10 +449,19 @@ func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Ob
 	if v.ec != nil {
 		cr, err = s.openECArchive(req, df, obj, v, key)
 	} else {
-		cr, err = objcrypt.NewReader(obj.File, obj.Size, key, obj.Metadata["name"], &objcrypt.ReaderOptions{
+		path := obj.Metadata["name"]
+		dk := s.dataKeys.get(key, until, v.crypt.KeyID, path, v.crypt.WrappedKey, v.crypt.Algorithm)
+		var ra io.ReaderAt = obj.File
+		if v.whole != nil {
+			ra = bytes.NewReader(v.whole)
+		}
+		cr, err = objcrypt.NewReader(ra, obj.Size, key, path, &objcrypt.ReaderOptions{
 			KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
-			ETagKeys: v.sealedEtag != "",
+			ETagKeys: v.sealedEtag != "", DataKeys: dk,
 		})
+		if dk != nil {
+			dk.Wipe()
+		}
 	}
 	if err != nil {
 		return nil, keyFailed(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/objcrypt"
@@ -100,11 +101,28 @@ func (s *Server) confirmWriteKey(ctx context.Context, account, keyID string) err
 
 // readKey fetches the key an object was written with.
 func (s *Server) readKey(ctx context.Context, account, keyID string) (objcrypt.ProjectKey, error) {
+	k, _, err := s.readKeyUntil(ctx, account, keyID)
+	return k, err
+}
+
+// readKeyUntil is readKey with the time the key client's cached copy of
+// the material expires: what is derived from it is kept no longer. A
+// resolver that does not say (tests) gives now + key_cache_ttl.
+func (s *Server) readKeyUntil(ctx context.Context, account, keyID string) (objcrypt.ProjectKey, time.Time, error) {
 	project, err := s.projectFor(account)
 	if err != nil {
-		return objcrypt.ProjectKey{}, err
+		return objcrypt.ProjectKey{}, time.Time{}, err
 	}
-	return s.material(ctx, project, keyID)
+	me, ok := s.keys.(keyclient.MaterialExpirer)
+	if !ok {
+		k, err := s.material(ctx, project, keyID)
+		return k, s.now().Add(s.dataKeys.ttl), err
+	}
+	raw, until, err := me.KeyMaterialUntil(ctx, project, keyID)
+	if err != nil {
+		return objcrypt.ProjectKey{}, time.Time{}, fmt.Errorf("key %s of project %s: %w", keyID, project, err)
+	}
+	return objcrypt.ProjectKey{ID: keyID, Key: append([]byte(nil), raw...)}, until, nil
 }
 
 func (s *Server) material(ctx context.Context, project, id string) (objcrypt.ProjectKey, error) {

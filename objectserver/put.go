@@ -212,10 +212,13 @@ func (s *Server) putPreconditions(req *request, df *diskfile.DiskFile) (*putOrig
 	case err == nil:
 		orig.exists = true
 		orig.ts, orig.meta = obj.DataTS, obj.Metadata
-		// only for If-None-Match: an object this server would refuse to
-		// serve is not quarantined here, the next GET or HEAD does it
-		if v, err := s.storedView(obj); err == nil {
-			orig.view = v
+		// only for If-None-Match (so only looked at with one): an object
+		// this server would refuse to serve is not quarantined here, the
+		// next GET or HEAD does it
+		if req.r.Header.Get("If-None-Match") != "" {
+			if v, err := s.storedView(obj); err == nil {
+				orig.view = v
+			}
 		}
 		defer obj.Close()
 	case errors.As(err, &nf):

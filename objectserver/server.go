@@ -44,6 +44,8 @@ type Server struct {
 	trusted []netip.Prefix
 	// metaKeys are the derived metadata keys of project keys (metakeys.go).
 	metaKeys *metaKeys
+	// dataKeys are the derived keys of recently read objects (datakeys.go).
+	dataKeys *dataKeys
 }
 
 // Option configures a Server at construction.
@@ -91,6 +93,7 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		now:      time.Now,
 		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
 		metaKeys: newMetaKeys(cfg.KeyClient.MaterialTTL),
+		dataKeys: newDataKeys(cfg.KeyClient.MaterialTTL),
 	}
 	s.trusted = cfg.TrustedNetworks
 	if s.trusted == nil {

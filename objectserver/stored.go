@@ -73,17 +73,33 @@ func arcaKeys(md map[string]string) (bool, error) {
 	return true, nil
 }
 
-// hasMagic reports whether the data file starts with objcrypt's magic (one
-// pread(2) of four bytes).
-func hasMagic(obj *diskfile.Object) (bool, error) {
+// smallData is the largest data file read whole when it is opened: as
+// large as objcrypt.NewReader reads whole (one segment of the default
+// size, the header and the trailer).
+const smallData = 64<<10 + 4096
+
+// readHead reports whether the data file starts with objcrypt's magic,
+// with one pread(2): of the whole file when it is at most smallData bytes
+// (returned as whole; the reader then takes it from memory instead of
+// reading it again), else of four bytes.
+func readHead(obj *diskfile.Object) (magic bool, whole []byte, err error) {
 	if obj.Size < int64(len(objcryptMagic)) {
-		return false, nil
+		return false, nil, nil
 	}
-	var b [len(objcryptMagic)]byte
-	if _, err := obj.File.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("diskfile: reading the data header: %w", err)
+	var small [len(objcryptMagic)]byte
+	b := small[:]
+	if obj.Size <= smallData {
+		b = make([]byte, obj.Size)
 	}
-	return string(b[:]) == objcryptMagic, nil
+	n, err := obj.File.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, nil, fmt.Errorf("diskfile: reading the data header: %w", err)
+	}
+	magic = n >= len(objcryptMagic) && string(b[:len(objcryptMagic)]) == objcryptMagic
+	if obj.Size <= smallData && int64(n) == obj.Size {
+		whole = b
+	}
+	return magic, whole, nil
 }
 
 // isHexMD5 reports whether s is an MD5 in lower-case hex, as the server
@@ -124,7 +140,7 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 	if inMeta, _ := arcaKeys(obj.MetaMetadata); inMeta {
 		return nil, refuse("Arca metadata in a .meta file")
 	}
-	magic, err := hasMagic(obj)
+	magic, whole, err := readHead(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +165,7 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 		// written before ETags were encrypted has its plaintext ETag.
 		return &plainView{
 			obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag,
-			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(),
+			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(), whole: whole,
 		}, nil
 	}
 	if magic {

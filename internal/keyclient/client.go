@@ -46,9 +46,9 @@ type Client struct {
 	// server and filter, idle or not. Key bytes keep the expirable LRU,
 	// whose sweep also drops them from memory once their TTL is over.
 	active   *lru.Cache[string, activeEntry]
-	material *expirable.LRU[materialKey, []byte]
-	listing  *expirable.LRU[materialKey, []byte] // listing keys (listing.go)
-	errs     *lru.Cache[string, rememberedErr]   // nil when errors are not cached
+	material *expirable.LRU[materialKey, keyBytesEntry]
+	listing  *expirable.LRU[materialKey, keyBytesEntry] // listing keys (listing.go)
+	errs     *lru.Cache[string, rememberedErr]          // nil when errors are not cached
 
 	flights singleflight.Group
 
@@ -106,8 +106,8 @@ func New(opts Options) (*Client, error) {
 		log:      opts.Logger.With().Str("component", "keyclient").Logger(),
 		http:     opts.HTTPClient,
 		active:   active,
-		material: expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
-		listing:  expirable.NewLRU[materialKey, []byte](opts.CacheSize, nil, opts.MaterialTTL),
+		material: expirable.NewLRU[materialKey, keyBytesEntry](opts.CacheSize, nil, opts.MaterialTTL),
+		listing:  expirable.NewLRU[materialKey, keyBytesEntry](opts.CacheSize, nil, opts.MaterialTTL),
 		observer: opts.Observer,
 	}
 	if opts.ErrorTTL > 0 {
@@ -236,13 +236,34 @@ func (c *Client) resolveActive(ctx context.Context, projectID string, maxAge tim
 // KeyMaterial returns the bytes of one of the project's keys. The slice is
 // shared with the cache: callers must not modify it.
 func (c *Client) KeyMaterial(ctx context.Context, projectID, keyID string) ([]byte, error) {
-	return c.keyBytes(ctx, keyBytesKind{cache: c.material, flight: "m", what: "key", fetch: c.fetchMaterial}, projectID, keyID)
+	e, err := c.keyBytes(ctx, c.materialKind(), projectID, keyID)
+	return e.b, err
+}
+
+// KeyMaterialUntil is KeyMaterial, with the time the cached copy the bytes
+// come from expires: what is derived from them may be kept until then,
+// and no longer (MaterialExpirer).
+func (c *Client) KeyMaterialUntil(ctx context.Context, projectID, keyID string) ([]byte, time.Time, error) {
+	e, err := c.keyBytes(ctx, c.materialKind(), projectID, keyID)
+	return e.b, e.expires, err
+}
+
+func (c *Client) materialKind() keyBytesKind {
+	return keyBytesKind{cache: c.material, flight: "m", what: "key", fetch: c.fetchMaterial}
+}
+
+// keyBytesEntry is cached key bytes and the time the cache drops them (at
+// the latest: the time is taken just before the entry is added, and the
+// cache counts its TTL from the addition).
+type keyBytesEntry struct {
+	b       []byte
+	expires time.Time
 }
 
 // keyBytesKind is one kind of bytes the client fetches per key: the key's
 // material, or its listing key (listing.go).
 type keyBytesKind struct {
-	cache  *expirable.LRU[materialKey, []byte]
+	cache  *expirable.LRU[materialKey, keyBytesEntry]
 	flight string // the kind's prefix in singleflight and error-cache keys
 	what   string // how errors name it: "key", "listing key of key"
 	fetch  func(ctx context.Context, projectID, keyID string) ([]byte, error)
@@ -251,36 +272,38 @@ type keyBytesKind struct {
 // keyBytes returns one kind of bytes of one of the project's keys: from
 // the cache, from a failure remembered for Options.ErrorTTL, or fetched
 // once for every concurrent caller. The slice is shared with the cache.
-func (c *Client) keyBytes(ctx context.Context, kind keyBytesKind, projectID, keyID string) ([]byte, error) {
+func (c *Client) keyBytes(ctx context.Context, kind keyBytesKind, projectID, keyID string) (keyBytesEntry, error) {
 	cacheKey := materialKey{projectID, keyID}
-	if m, ok := kind.cache.Get(cacheKey); ok {
+	if e, ok := kind.cache.Get(cacheKey); ok {
 		c.hits.Add(1)
-		return m, nil
+		return e, nil
 	}
 	flight := kind.flight + "\x00" + projectID + "\x00" + keyID
 	if err := c.rememberedError(flight); err != nil {
 		c.hits.Add(1)
-		return nil, err
+		return keyBytesEntry{}, err
 	}
 	c.misses.Add(1)
 	if !validID(projectID) || !validID(keyID) {
 		c.failures.Add(1)
-		return nil, fmt.Errorf("%s %q of project %q: %w", kind.what, keyID, projectID, ErrNotFound)
+		return keyBytesEntry{}, fmt.Errorf("%s %q of project %q: %w", kind.what, keyID, projectID, ErrNotFound)
 	}
 	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if m, ok := kind.cache.Get(cacheKey); ok {
-			return m, nil
+		if e, ok := kind.cache.Get(cacheKey); ok {
+			return e, nil
 		}
 		m, err := kind.fetch(ctx, projectID, keyID)
-		if err == nil {
-			kind.cache.Add(cacheKey, m)
+		if err != nil {
+			return keyBytesEntry{}, err
 		}
-		return m, err
+		e := keyBytesEntry{b: m, expires: time.Now().Add(c.opts.MaterialTTL)}
+		kind.cache.Add(cacheKey, e)
+		return e, nil
 	})
 	if err != nil {
-		return nil, err
+		return keyBytesEntry{}, err
 	}
-	return v.([]byte), nil
+	return v.(keyBytesEntry), nil
 }
 
 func (c *Client) rememberedError(flight string) error {

@@ -27,7 +27,8 @@ const listingKeyLen = 32
 // material, failures for Options.ErrorTTL. The slice is shared with the
 // cache: callers must not modify it.
 func (c *Client) ListingKey(ctx context.Context, projectID, keyID string) ([]byte, error) {
-	return c.keyBytes(ctx, keyBytesKind{cache: c.listing, flight: "l", what: "listing key of key", fetch: c.fetchListingKey}, projectID, keyID)
+	e, err := c.keyBytes(ctx, keyBytesKind{cache: c.listing, flight: "l", what: "listing key of key", fetch: c.fetchListingKey}, projectID, keyID)
+	return e.b, err
 }
 
 func (c *Client) fetchListingKey(ctx context.Context, projectID, keyID string) ([]byte, error) {

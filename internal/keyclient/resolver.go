@@ -63,3 +63,14 @@ type ActiveBounder interface {
 }
 
 var _ ActiveBounder = (*Client)(nil)
+
+// MaterialExpirer is implemented by resolvers that cache key material
+// (Client does): what a caller derives from the bytes may be kept until
+// the cached copy they come from expires, and no longer.
+type MaterialExpirer interface {
+	// KeyMaterialUntil is KeyMaterial with the time the cached copy of
+	// the bytes expires.
+	KeyMaterialUntil(ctx context.Context, projectID, keyID string) ([]byte, time.Time, error)
+}
+
+var _ MaterialExpirer = (*Client)(nil)

@@ -97,48 +97,41 @@ var errBadMetadata = errors.New("diskfile: unreadable metadata")
 // values as stored (see fromStored for the raw header bytes).
 func readMetadata(f *os.File) (map[string]string, error) {
 	fd := int(f.Fd())
-	var data []byte
 	// Chunk 0 is read into a pooled buffer and decoded in place (the
-	// decoded strings are copies); later chunks and the checksum go
-	// through buf.
+	// decoded strings are copies); later chunks go through buf.
 	firstp := xattrBufPool.Get().(*[]byte)
 	defer xattrBufPool.Put(firstp)
-	var buf [4096]byte
-	for i := 0; ; i++ {
-		if i >= maxMetadataChunks {
-			return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
-		}
-		var err error
-		if i == 0 {
-			// Nearly always the whole pickle: used in place.
-			data, err = getxattr(fd, metadataKey, *firstp)
-		} else {
+	data, err := getxattr(fd, metadataKey, *firstp)
+	if err != nil {
+		return nil, metadataReadErr(err, 0)
+	}
+	// The checksum next: when chunk 0 alone matches it, chunk 0 is the
+	// whole pickle (nearly always), and the getxattr(2) of a chunk 1
+	// that is not there (ENODATA) is saved. Otherwise the chunks are read
+	// until one is missing, as Swift reads them, and checked whole.
+	var sumBuf [64]byte
+	sum, sumErr := getxattr(fd, metadataChecksumKey, sumBuf[:])
+	if sumErr != nil || len(data) >= xattrChunk || !checksumMatches(data, sum) {
+		var buf [4096]byte
+		for i := 1; ; i++ {
+			if i >= maxMetadataChunks {
+				return nil, fmt.Errorf("%w: too many metadata chunks", errBadMetadata)
+			}
 			// A separate variable, so that buf stays on the stack: only
 			// copies of it reach data.
-			var more []byte
-			if more, err = getxattr(fd, chunkKey(i), buf[:]); err == nil {
-				if i == 1 {
-					data = append([]byte(nil), data...)
+			more, err := getxattr(fd, chunkKey(i), buf[:])
+			if err != nil {
+				if errors.Is(err, unix.ENODATA) {
+					break
 				}
-				data = append(data, more...)
+				return nil, metadataReadErr(err, i)
 			}
+			if i == 1 {
+				data = append([]byte(nil), data...)
+			}
+			data = append(data, more...)
 		}
-		if err != nil {
-			if errors.Is(err, unix.ENODATA) {
-				if i == 0 {
-					return nil, fmt.Errorf("%w: no metadata", errBadMetadata)
-				}
-				break
-			}
-			if errors.Is(err, unix.ENOTSUP) {
-				return nil, xattrErr("reading metadata", err)
-			}
-			return nil, fmt.Errorf("diskfile: reading metadata: %w", err)
-		}
-	}
-	if sum, err := getxattr(fd, metadataChecksumKey, buf[:]); err == nil {
-		want := md5.Sum(data) //nolint:gosec // G401: Swift's metadata checksum
-		if string(sum) != hex.EncodeToString(want[:]) {
+		if sumErr == nil && !checksumMatches(data, sum) {
 			return nil, fmt.Errorf("%w: metadata checksum mismatch", errBadMetadata)
 		}
 	}
@@ -147,6 +140,26 @@ func readMetadata(f *os.File) (map[string]string, error) {
 		return nil, fmt.Errorf("%w: %w", errBadMetadata, err)
 	}
 	return fromStoredMap(m), nil
+}
+
+// checksumMatches reports whether sum is the hex MD5 of data, as Swift
+// writes metadataChecksumKey.
+func checksumMatches(data, sum []byte) bool {
+	want := md5.Sum(data) //nolint:gosec // G401: Swift's metadata checksum
+	var hx [2 * md5.Size]byte
+	hex.Encode(hx[:], want[:])
+	return string(sum) == string(hx[:])
+}
+
+// metadataReadErr is the error of a failed getxattr(2) of chunk i.
+func metadataReadErr(err error, i int) error {
+	switch {
+	case errors.Is(err, unix.ENODATA) && i == 0:
+		return fmt.Errorf("%w: no metadata", errBadMetadata)
+	case errors.Is(err, unix.ENOTSUP):
+		return xattrErr("reading metadata", err)
+	}
+	return fmt.Errorf("diskfile: reading metadata: %w", err)
 }
 
 // fromStoredMap converts a stored metadata map (fromStored). When no key
