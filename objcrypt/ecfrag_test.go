@@ -6,8 +6,10 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -429,5 +431,39 @@ func TestECLayoutFromSpec(t *testing.T) {
 	am.Write(binary.BigEndian.AppendUint64(nil, 3))
 	if !bytes.Equal(am.Sum(nil), m.MAC) || m.Fragments != 3 {
 		t.Fatal("archive MAC differs from SPEC.md's computation")
+	}
+}
+
+// TestECWriterObserver: an ECWriter's observer sees the archive as
+// received (plaintext) and as stored, each whole and in order, whatever
+// the writes' sizes, and observing does not change what is stored (the
+// same bytes as without an observer, from the same randomness).
+func TestECWriterObserver(t *testing.T) {
+	for _, tc := range []struct{ frags, stride, n int }{{0, 0, 0}, {1, 6, 6}, {3, 1024, 17}, {5, 262144, 1000}} {
+		archive := synthArchive(2, tc.frags, tc.stride, tc.n, 4)
+		want, _ := sealEC(t, archive, testKey, testPath, 7)
+		obs := newMD5Observer(true)
+		var buf bytes.Buffer
+		w, err := NewECWriter(&buf, testKey, testPath, obs, detRand(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := bytes.Clone(archive)
+		for rest := in; len(rest) > 0; {
+			n := min(len(rest), 1+len(rest)%5003)
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("%d fragments: stored bytes differ with an observer", tc.frags)
+		}
+		if p, s := md5.Sum(archive), md5.Sum(want); obs.plainSum() != hex.EncodeToString(p[:]) || obs.storedSum() != hex.EncodeToString(s[:]) {
+			t.Fatalf("%d fragments: observed plaintext %s stored %s, want %x %x", tc.frags, obs.plainSum(), obs.storedSum(), p, s)
+		}
 	}
 }

@@ -7,28 +7,55 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"opendev.org/x/arca/internal/testenv"
 )
+
+// ecLeg is one object tier of BenchmarkRealStackEC64MiB.
+type ecLeg struct {
+	name   string
+	python []int // Python nodes (all six, or none)
+	// swiftCrypto puts Swift's own encryption (keymaster + encryption)
+	// in the proxy's pipeline.
+	swiftCrypto bool
+}
+
+var ecLegs = []ecLeg{
+	{name: "arca"},
+	{name: "python", python: []int{0, 1, 2, 3, 4, 5}},
+	{name: "swift-encryption", python: []int{0, 1, 2, 3, 4, 5}, swiftCrypto: true},
+}
+
+// ecFigures are one leg's figures for one operation, from its last run.
+type ecFigures struct {
+	mbps             float64
+	nodesMS, proxyMS float64 // CPU per request, ms
+}
 
 // BenchmarkRealStackEC64MiB PUTs and GETs a 64 MiB object through the
 // real Swift proxy on a 4+2 EC policy (1 MiB EC segments, Swift's
-// default), on six arca-object-servers and on six of Swift's Python
-// object servers, one request at a time. Besides ns/op it reports the
-// object servers' CPU per request (cpu-ms/op, all six nodes together, from
-// /proc) and MB/s. tools/bench-objectserver.sh runs it under make bench.
-// Swift's own encryption (in the proxy) on Python nodes is not measured
-// here yet.
+// default), one request at a time, on three object tiers: six
+// arca-object-servers; six of Swift's Python object servers; and six
+// Python ones with Swift's own encryption in the proxy (keymaster and
+// encryption middleware, testenv.WithSwiftEncryption, the same set-up as
+// make bench-report's swift-encryption proxy). Besides ns/op and MB/s it
+// reports the CPU per request of the six object servers together
+// (nodes-cpu-ms/op) and of the proxy (proxy-cpu-ms/op), from /proc; at
+// the end it prints the three legs side by side with the load average
+// before and after, and one PASS/FAIL line for issue 19's goal: Arca not
+// slower than Swift's own encryption, PUT and GET. tools/bench-objectserver.sh
+// runs it under make bench.
 func BenchmarkRealStackEC64MiB(b *testing.B) {
 	data := make([]byte, 64<<20)
 	_, _ = rand.Read(data)
-	for _, side := range []struct {
-		name   string
-		python []int
-	}{{"arca", nil}, {"python", []int{0, 1, 2, 3, 4, 5}}} {
-		s := newECStackSeg(b, 1<<20, side.python...)
+	load0 := loadAverage()
+	start := time.Now()
+	figs := map[string]ecFigures{}
+	for _, leg := range ecLegs {
+		s := newECStackOpts(b, 1<<20, leg.swiftCrypto, leg.python...)
 		tag := make([]byte, 4)
 		_, _ = rand.Read(tag)
 		cont := "bench-ec-" + hex.EncodeToString(tag)
@@ -36,14 +63,15 @@ func BenchmarkRealStackEC64MiB(b *testing.B) {
 			b.Fatalf("container PUT: %s", resp.Status)
 		}
 		for _, op := range []string{"PUT", "GET"} {
-			b.Run(side.name+"/"+op, func(b *testing.B) {
+			b.Run(leg.name+"/"+op, func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				if op == "GET" {
 					if resp, _ := s.do("PUT", "/"+cont+"/o", data, nil); resp.StatusCode != http.StatusCreated {
 						b.Fatalf("PUT: %s", resp.Status)
 					}
 				}
-				cpu0 := s.nodesCPU(b)
+				nodes0, proxy0 := s.nodesCPU(), testenv.ProcCPU(s.Proxy.Pid())
+				t0 := time.Now()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					var resp *http.Response
@@ -58,35 +86,105 @@ func BenchmarkRealStackEC64MiB(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				b.ReportMetric(float64(s.nodesCPU(b)-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+				el := time.Since(t0)
+				f := ecFigures{
+					mbps:    float64(len(data)) * float64(b.N) / el.Seconds() / 1e6,
+					nodesMS: float64(s.nodesCPU()-nodes0) / float64(time.Millisecond) / float64(b.N),
+					proxyMS: float64(testenv.ProcCPU(s.Proxy.Pid())-proxy0) / float64(time.Millisecond) / float64(b.N),
+				}
+				figs[leg.name+" "+op] = f
+				b.ReportMetric(f.nodesMS, "nodes-cpu-ms/op")
+				b.ReportMetric(f.proxyMS, "proxy-cpu-ms/op")
 			})
 		}
+		s.checkSwiftCrypto(b, leg, cont)
+	}
+	printECLegs(figs, load0, loadAverage(), time.Since(start))
+}
+
+// checkSwiftCrypto checks that the leg's archives are what it says: with
+// Swift's own encryption, the archives' metadata carries the encryption
+// middleware's body key; without it, none does. A proxy whose pipeline
+// lost the keymaster would measure plain Python nodes under the name of
+// Swift's encryption.
+func (s *ecStack) checkSwiftCrypto(b *testing.B, leg ecLeg, cont string) {
+	b.Helper()
+	if len(leg.python) == 0 {
+		return
+	}
+	archives := 0
+	for _, paths := range s.fragFiles(cont, "o") {
+		if p := dataFileOf(paths); p != "" {
+			archives++
+			_, has := readXattrMeta(b, p)["X-Object-Sysmeta-Crypto-Body-Meta"]
+			if has != leg.swiftCrypto {
+				b.Fatalf("%s: archive %s has Swift's body crypto metadata: %v", leg.name, p, has)
+			}
+		}
+	}
+	if archives == 0 {
+		b.Fatalf("%s: no fragment archive found", leg.name)
 	}
 }
 
-// newECStackSeg is newECStack with another EC segment size.
-func newECStackSeg(t testing.TB, seg int, pythonNodes ...int) *ecStack {
+// printECLegs prints the legs side by side and issue 19's verdict.
+func printECLegs(figs map[string]ecFigures, load0, load1 string, el time.Duration) {
+	if len(figs) < 2*len(ecLegs) {
+		return // a -bench filter ran only some legs
+	}
+	fmt.Printf("ec64 64 MiB through the proxy, 4+2 EC, one request at a time (%s); load average %s before, %s after\n",
+		el.Round(time.Second), load0, load1)
+	fmt.Printf("ec64 %-17s %-4s %9s %16s %16s\n", "leg", "op", "MB/s", "nodes CPU ms/req", "proxy CPU ms/req")
+	for _, leg := range ecLegs {
+		for _, op := range []string{"PUT", "GET"} {
+			f := figs[leg.name+" "+op]
+			fmt.Printf("ec64 %-17s %-4s %9.1f %16.0f %16.0f\n", leg.name, op, f.mbps, f.nodesMS, f.proxyMS)
+		}
+	}
+	verdict := "PASS"
+	var why []string
+	for _, op := range []string{"PUT", "GET"} {
+		a, e := figs["arca "+op], figs["swift-encryption "+op]
+		why = append(why, fmt.Sprintf("%s %.1f vs %.1f MB/s (%.2fx), CPU %.0f vs %.0f ms/req", op, a.mbps, e.mbps, a.mbps/e.mbps,
+			a.nodesMS+a.proxyMS, e.nodesMS+e.proxyMS))
+		if a.mbps < e.mbps {
+			verdict = "FAIL"
+		}
+	}
+	fmt.Printf("ec64 %s Arca not slower than Swift's own encryption: %s\n", verdict, strings.Join(why, "; "))
+	// MB/s on a shared machine moves with the other load; the CPU each
+	// request costs (nodes and proxy) moves much less.
+	a, e := figs["arca PUT"], figs["swift-encryption PUT"]
+	ag, eg := figs["arca GET"], figs["swift-encryption GET"]
+	fmt.Printf("ec64 CPU per request, nodes + proxy, Arca / Swift's own encryption: PUT %.2fx, GET %.2fx (information)\n",
+		(a.nodesMS+a.proxyMS)/(e.nodesMS+e.proxyMS), (ag.nodesMS+ag.proxyMS)/(eg.nodesMS+eg.proxyMS))
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// newECStackOpts is newECStack with another EC segment size, and Swift's
+// own encryption in the proxy when swiftCrypto is set.
+func newECStackOpts(t testing.TB, seg int, swiftCrypto bool, pythonNodes ...int) *ecStack {
 	t.Helper()
 	old := ecSegmentSize
 	ecSegmentSize = seg
 	defer func() { ecSegmentSize = old }()
-	return newECStack(t, pythonNodes...)
+	return newECStackWith(t, swiftCrypto, pythonNodes...)
 }
 
-// nodesCPU is the user+system CPU the object servers have used.
-func (s *ecStack) nodesCPU(t testing.TB) time.Duration {
+// nodesCPU is the CPU the object servers have used (all their threads,
+// from the scheduler's counters: testenv.ProcCPU).
+func (s *ecStack) nodesCPU() time.Duration {
 	var total time.Duration
 	for _, n := range s.Nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.Proc.Pid()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// fields after the command's closing parenthesis: utime is the
-		// 12th, stime the 13th (stat(5) fields 14 and 15)
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		total += testenv.ProcCPU(n.Proc.Pid())
 	}
 	return total
 }

@@ -56,7 +56,7 @@ func (n *objNode) dataFile(t *testing.T, name string) string {
 }
 
 // readXattrMeta is a file's Swift metadata (user.swift.metadata*).
-func readXattrMeta(t *testing.T, path string) map[string]string {
+func readXattrMeta(t testing.TB, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

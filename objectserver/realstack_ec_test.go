@@ -33,13 +33,21 @@ type ecStack struct {
 
 func newECStack(t testing.TB, pythonNodes ...int) *ecStack {
 	t.Helper()
+	return newECStackWith(t, false, pythonNodes...)
+}
+
+// newECStackWith is newECStack, with Swift's own encryption in the proxy
+// when swiftCrypto is set (ClusterOptions.SwiftEncryption).
+func newECStackWith(t testing.TB, swiftCrypto bool, pythonNodes ...int) *ecStack {
+	t.Helper()
 	testenv.RequireTools(t, "swift-proxy-server", "/usr/bin/python3")
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/pyeclib"); err != nil {
 		testenv.StackMissing(t, "python3-pyeclib is not installed (tools/stack.sh install)")
 	}
 	s := &ecStack{t: t, work: t.TempDir(), partPower: 2}
 	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower),
-		EC: &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecSegmentSize, PythonNodes: pythonNodes},
+		EC:              &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecSegmentSize, PythonNodes: pythonNodes},
+		SwiftEncryption: swiftCrypto,
 		Object: testenv.ObjectServerConfig{
 			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
 			Sections:       "[object-reconstructor]\ninterval = 1\nhandoffs_first = false\n",

@@ -204,18 +204,14 @@ CONF
 start_bg arca-swift-filter "$BIN/arca-swift-filter" --config-file "$TMP/swift-filter.conf"
 FILTER_PID=$LAST_PID
 
-# Swift's own encryption: keymaster + encryption just before the last proxy-logging
+# Swift's own encryption: keymaster + encryption just before the last proxy-logging,
+# their sections from internal/testenv/swift-encryption.conf (the Go benchmarks'
+# too: testenv.WithSwiftEncryption) with a fresh root secret.
 ENC_PORT=$(free_port) || die "no free port"
 {
 	proxy_conf "$ENC_PORT" "$SWIFT_DIR" |
 		sed -e '/^pipeline = /s/proxy-logging proxy-server$/keymaster encryption proxy-logging proxy-server/'
-	cat <<-CONF
-		[filter:keymaster]
-		use = egg:swift#keymaster
-		encryption_root_secret = $(head -c 32 /dev/urandom | base64)
-		[filter:encryption]
-		use = egg:swift#encryption
-	CONF
+	sed -e "s|@ROOT_SECRET@|$(head -c 32 /dev/urandom | base64)|" "$ROOT/internal/testenv/swift-encryption.conf"
 } | private_conf "$TMP/proxy-encryption.conf"
 grep -q '^pipeline = .*keymaster encryption proxy-logging proxy-server$' "$TMP/proxy-encryption.conf" ||
 	die "could not put keymaster + encryption into the proxy pipeline"

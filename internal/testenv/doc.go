@@ -34,6 +34,10 @@
 //     swift-proxy-server (StartCluster), each restarted on another build
 //     by Cluster.Restart, and with an arca-api of its own
 //     (StartObjectStack).
+//   - swiftcrypt.go: Swift's own encryption (keymaster + encryption) in
+//     a private proxy's pipeline (WithSwiftEncryption,
+//     ClusterOptions.SwiftEncryption), from swift-encryption.conf, which
+//     tools/bench-report.sh reads too.
 //   - wholepath.go: a proxy configuration with every middleware a Swift
 //     client's requests reach (WholePathProxyConfig, StartWholePathProxy),
 //     the same for two object tiers compared, and arca-swift-filter in

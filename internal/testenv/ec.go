@@ -92,12 +92,12 @@ run_daemon(ObjectReconstructor, sys.argv[1], once=True, verbose=True)
 `
 
 // startProxyWithConf is StartSwiftProxy with the storage policies of
-// swiftConf.
-func startProxyWithConf(t testing.TB, swiftDir, ringDir, work, swiftConf string) (*Proc, string) {
+// swiftConf (and Swift's own encryption when encryption is set).
+func startProxyWithConf(t testing.TB, swiftDir, ringDir, work, swiftConf string, encryption bool) (*Proc, string) {
 	t.Helper()
 	port := FreePort(t)
 	conf := filepath.Join(work, "proxy-server.conf")
-	if err := os.WriteFile(conf, []byte(SwiftProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(proxyConfig(t, swiftDir, ringDir, port, encryption)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := StartProc(t, NewLog(t, "swift-proxy-server"), python, "-c", runProxy, swiftConf, conf)

@@ -82,15 +82,33 @@ func SwiftProxyConfig(t testing.TB, swiftDir, ringDir string, port int) string {
 	return swiftDirLine.ReplaceAllString(conf, "swift_dir = "+ringDir+"\nuser = root")
 }
 
+// proxyConfig is SwiftProxyConfig, with Swift's own encryption when
+// encryption is set.
+func proxyConfig(t testing.TB, swiftDir, ringDir string, port int, encryption bool) string {
+	t.Helper()
+	conf := SwiftProxyConfig(t, swiftDir, ringDir, port)
+	if encryption {
+		conf = WithSwiftEncryption(t, conf)
+	}
+	return conf
+}
+
 // StartSwiftProxy starts a private swift-proxy-server from the stack's
 // configuration on the rings in ringDir and a free port, its configuration
 // written in work, and returns it with its URL. The caller waits for it
 // (WaitHealthy on URL+"/healthcheck"), so that daemons start side by side.
 func StartSwiftProxy(t testing.TB, swiftDir, ringDir, work string) (*Proc, string) {
 	t.Helper()
+	return startSwiftProxy(t, swiftDir, ringDir, work, false)
+}
+
+// startSwiftProxy is StartSwiftProxy, with Swift's own encryption when
+// encryption is set.
+func startSwiftProxy(t testing.TB, swiftDir, ringDir, work string, encryption bool) (*Proc, string) {
+	t.Helper()
 	port := FreePort(t)
 	conf := filepath.Join(work, "proxy-server.conf")
-	if err := os.WriteFile(conf, []byte(SwiftProxyConfig(t, swiftDir, ringDir, port)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(proxyConfig(t, swiftDir, ringDir, port, encryption)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := StartProc(t, nil, "swift-proxy-server", conf, "-v")
@@ -209,6 +227,10 @@ type ClusterOptions struct {
 	// EC, when set, makes policy 0 of the cluster erasure-coded (a
 	// swift.conf of its own; ec.go): Nodes is then Data+Parity.
 	EC *ECPolicy
+	// SwiftEncryption puts Swift's own encryption (keymaster and
+	// encryption, WithSwiftEncryption) in the proxy's pipeline: with
+	// Python nodes, the object tier Swift's own encryption makes.
+	SwiftEncryption bool
 }
 
 // StartCluster starts a Cluster on the stack in swiftDir and waits until
@@ -250,9 +272,9 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	// are chosen, while the servers start.
 	WriteRings(t, swiftDir, c.RingDir, o.PartPower, ports)
 	if c.SwiftConf != "" {
-		c.Proxy, c.ProxyURL = startProxyWithConf(t, swiftDir, c.RingDir, o.Work, c.SwiftConf)
+		c.Proxy, c.ProxyURL = startProxyWithConf(t, swiftDir, c.RingDir, o.Work, c.SwiftConf, o.SwiftEncryption)
 	} else {
-		c.Proxy, c.ProxyURL = StartSwiftProxy(t, swiftDir, c.RingDir, o.Work)
+		c.Proxy, c.ProxyURL = startSwiftProxy(t, swiftDir, c.RingDir, o.Work, o.SwiftEncryption)
 	}
 	for _, n := range c.Nodes {
 		n.Proc.WaitHealthy(t, n.URL+"/healthcheck")
