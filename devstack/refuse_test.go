@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"opendev.org/x/arca/internal/testenv"
 )
@@ -137,13 +138,13 @@ func writeBuilder(t *testing.T, path string, replicas int, devs []string) {
 	out, err := exec.Command("/usr/bin/python3", append([]string{"-c", `
 import sys
 from swift.common.ring import RingBuilder
-from swift.common.ring.utils import parse_add_value
 rb = RingBuilder(6, int(sys.argv[2]), 1)
 for v in sys.argv[3:]:
     zone, rest = v[1:].split('-', 1)
-    d = parse_add_value(rest)
-    d.update(region=1, zone=int(zone), weight=1.0, meta='')
-    rb.add_dev(d)
+    addr, dev = rest.split('/', 1)
+    ip, port = addr.rsplit(':', 1)
+    rb.add_dev({'region': 1, 'zone': int(zone), 'ip': ip, 'port': int(port), 'replication_ip': ip,
+                'replication_port': int(port), 'device': dev, 'weight': 1.0, 'meta': ''})
 rb.save(sys.argv[1])
 `, path, strconv.Itoa(replicas)}, devs...)...).CombinedOutput()
 	if err != nil {
@@ -184,7 +185,9 @@ func TestDevStackECRings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &plugin{t: t, repo: repoRoot(t), dir: dir}
+	// Some thirty Python starts (swift-ring-builder, the stand-in iniset):
+	// minutes on a loaded machine.
+	p := &plugin{t: t, repo: repoRoot(t), dir: dir, timeout: 15 * time.Minute}
 	for k, v := range map[string]string{
 		"DEST": filepath.Join(dir, "opt"), "ARCA_DIR": p.repo, "SWIFT_CONF_DIR": sw, "STACK_USER": me.Username,
 		"ENABLED_SERVICES": "", "ARCA_SWIFT_PYTHON": "/usr/bin/python3", "ARCA_OBJECT_PORT_BASE": "6680",
