@@ -585,9 +585,9 @@ function _arca_repoint_ring {
 # shares them), each further round on a directory beside each (sdb1-ec1,
 # sdb1-ec2 ...) under its node's devices, created here. Every device is on
 # arca-object-server's port for service and replication (SSYNC). The ring
-# is built with swift-ring-builder as lib/swift's init_swift builds the
-# others (SWIFT_PARTITION_POWER_SIZE, rebalance seed 42: the same ring on
-# every node of the same rings). Already in swift.conf (a second
+# is built as lib/swift's init_swift builds the others
+# (SWIFT_PARTITION_POWER_SIZE, rebalance seed 42: the same ring on every
+# node of the same rings). Already in swift.conf (a second
 # post-config), the policy and its ring were checked and repointed with the
 # others.
 function _arca_add_ec_policy {
@@ -607,8 +607,8 @@ function _arca_add_ec_policy {
         return 0
     fi
     idx=${ARCA_EC_POLICY_INDEX:-$((highest + 1))}
-    other=$(iniget "$swift_conf" "storage-policy:$idx" name)
     if grep -q "^[[:space:]]*\[storage-policy:$idx\][[:space:]]*$" "$swift_conf" 2>/dev/null; then
+        other=$(iniget "$swift_conf" "storage-policy:$idx" name)
         die $LINENO "ARCA_EC_POLICY_INDEX=$idx: $swift_conf already has storage policy $idx (${other:-Policy-$idx}); choose another index or leave it empty"
     fi
 
@@ -633,25 +633,35 @@ function _arca_add_ec_policy {
     } <<<"$devs"
     ((${#bases[@]} > 0)) || die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: policy 0's ring $base has no devices"
 
-    local builder=$SWIFT_CONF_DIR/object-$idx.builder name round
-    rm -f "$builder" "$SWIFT_CONF_DIR/object-$idx.ring.gz"
-    _arca_ring_builder "$builder" create "${SWIFT_PARTITION_POWER_SIZE:-9}" "$frags" 1 >/dev/null ||
-        die $LINENO "swift-ring-builder $builder create failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
-    local -a made=()
+    local builder=$SWIFT_CONF_DIR/object-$idx.builder name round python
+    local -a made=() specs=()
     for ((i = 0; i < frags; i++)); do
         read -r region zone ip port dev <<<"${bases[i % ${#bases[@]}]}"
         round=$((i / ${#bases[@]}))
         name=$dev
         ((round == 0)) || name=$dev-ec$round
-        _arca_ring_builder "$builder" add --region "$region" --zone "$zone" --ip "$ip" --port "$port" \
-            --replication-ip "$ip" --replication-port "$port" --device "$name" --weight 1 >/dev/null ||
-            die $LINENO "swift-ring-builder $builder add $ip:$port/$name failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
+        specs+=("$region $zone $ip $port $name")
         made+=("$port $name")
     done
-    # rebalance exits 1 with a warning (balance, dispersion).
-    local rc=0
-    _arca_ring_builder "$builder" rebalance 42 >/dev/null || rc=$?
-    (( rc <= 1 )) || die $LINENO "swift-ring-builder $builder rebalance failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
+    # What swift-ring-builder's create, add and rebalance 42 do, in one
+    # run of Swift's python rather than one per device.
+    python=$(_arca_swift_python) || exit 1
+    rm -f "$builder" "$SWIFT_CONF_DIR/object-$idx.ring.gz"
+    "$python" - "$builder" "${SWIFT_PARTITION_POWER_SIZE:-9}" "$frags" "${specs[@]}" <<'PY' ||
+import sys
+from swift.common.ring import RingBuilder
+path, part_power, replicas = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+builder = RingBuilder(part_power, replicas, 1)
+for spec in sys.argv[4:]:
+    region, zone, ip, port, device = spec.split(' ')
+    builder.add_dev({'region': int(region), 'zone': int(zone), 'ip': ip, 'port': int(port),
+                     'replication_ip': ip, 'replication_port': int(port), 'device': device,
+                     'weight': 1.0, 'meta': ''})
+builder.rebalance(seed=42)
+builder.save(path)
+builder.get_ring().save(path[:-len('.builder')] + '.ring.gz')
+PY
+        die $LINENO "building $builder failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
 
     # The devices of this host's nodes, as DevStack's create_swift_disk
     # makes sdb1: STACK_USER's.
@@ -668,12 +678,17 @@ function _arca_add_ec_policy {
         done
     done < <(_arca_object_nodes)
 
-    iniset "$swift_conf" "storage-policy:$idx" name "$ARCA_EC_POLICY"
-    iniset "$swift_conf" "storage-policy:$idx" policy_type erasure_coding
-    iniset "$swift_conf" "storage-policy:$idx" ec_type "$ARCA_EC_TYPE"
-    iniset "$swift_conf" "storage-policy:$idx" ec_num_data_fragments "$ARCA_EC_DATA_FRAGMENTS"
-    iniset "$swift_conf" "storage-policy:$idx" ec_num_parity_fragments "$ARCA_EC_PARITY_FRAGMENTS"
-    iniset "$swift_conf" "storage-policy:$idx" ec_object_segment_size "$ARCA_EC_SEGMENT_SIZE"
+    # A section of its own, not there yet (checked above).
+    cat >>"$swift_conf" <<EOF
+
+[storage-policy:$idx]
+name = $ARCA_EC_POLICY
+policy_type = erasure_coding
+ec_type = $ARCA_EC_TYPE
+ec_num_data_fragments = $ARCA_EC_DATA_FRAGMENTS
+ec_num_parity_fragments = $ARCA_EC_PARITY_FRAGMENTS
+ec_object_segment_size = $ARCA_EC_SEGMENT_SIZE
+EOF
     echo "Storage policy $idx ($ARCA_EC_POLICY): erasure-coded $ARCA_EC_TYPE $ARCA_EC_DATA_FRAGMENTS+$ARCA_EC_PARITY_FRAGMENTS on ${#made[@]} devices of arca-object-server"
 }
 
