@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -233,5 +234,81 @@ wait_for_service 60 http://127.0.0.1:%[2]d/info || { cat "$LOGDIR/s-proxy.log"; 
 	}
 	if _, err := os.Stat(filepath.Join(p.vars["SERVICE_DIR"], "arca-swift-filter.pid")); err == nil {
 		t.Error("unstack left arca-swift-filter.pid")
+	}
+}
+
+// ecArchive is the name of a durable fragment archive (index 0 to 5).
+var ecArchive = regexp.MustCompile(`^\d{10}\.\d{5}#([0-5])#d\.data$`)
+
+// checkECObject PUTs an object of several EC segments into a container of
+// the erasure-coded storage policy (name, index idx: 4+2, 8 KiB segments)
+// at storage, reads it whole, by a range across segments and by HEAD,
+// checks that it left six durable fragment archives, indexes 0 to 5, on
+// six distinct devices under the node roots given, in objects-idx, none
+// holding plaintext and each under wantKey; then deletes it.
+func checkECObject(t *testing.T, storage, token, wantKey, policy string, idx int, roots ...string) {
+	t.Helper()
+	tag := testenv.RandomHex(t, 4)
+	cont := "dstest-ec-" + tag
+	// Systematic Reed-Solomon: unencrypted, the data fragments would hold
+	// this text in 2 KiB runs.
+	plain := bytes.Repeat([]byte("ec plaintext "+tag+" "), 1500)
+	before := map[string]bool{}
+	for _, root := range roots {
+		for _, f := range dataFiles(t, root) {
+			before[f] = true
+		}
+	}
+	if code, _, _ := swiftDo(t, "PUT", storage+"/"+cont, token, map[string]string{"X-Storage-Policy": policy}, nil); code != 201 && code != 202 {
+		t.Fatalf("PUT container with X-Storage-Policy %s: %d", policy, code)
+	}
+	defer func() {
+		swiftReq(t, "DELETE", storage+"/"+cont+"/o", token, nil)
+		swiftReq(t, "DELETE", storage+"/"+cont, token, nil)
+	}()
+	if _, hdr, _ := swiftDo(t, "HEAD", storage+"/"+cont, token, nil, nil); hdr.Get("X-Storage-Policy") != policy {
+		t.Fatalf("container's X-Storage-Policy %q, want %s", hdr.Get("X-Storage-Policy"), policy)
+	}
+	sum := fmt.Sprintf("%x", md5.Sum(plain))
+	if code, hdr, _ := swiftDo(t, "PUT", storage+"/"+cont+"/o", token, nil, plain); code != 201 || hdr.Get("Etag") != sum {
+		t.Fatalf("PUT object in the %s container: %d, ETag %q (want %s)", policy, code, hdr.Get("Etag"), sum)
+	}
+	if code, hdr, got := swiftDo(t, "GET", storage+"/"+cont+"/o", token, nil, nil); code != 200 || !bytes.Equal(got, plain) || hdr.Get("Etag") != sum {
+		t.Fatalf("GET: %d, %d bytes (want %d), ETag %q", code, len(got), len(plain), hdr.Get("Etag"))
+	}
+	if code, _, got := swiftDo(t, "GET", storage+"/"+cont+"/o", token, map[string]string{"Range": "bytes=8000-20000"}, nil); code != 206 || !bytes.Equal(got, plain[8000:20001]) {
+		t.Errorf("GET bytes=8000-20000: %d, %d bytes (want 12001, equal)", code, len(got))
+	}
+	if code, hdr, _ := swiftDo(t, "HEAD", storage+"/"+cont+"/o", token, nil, nil); code != 200 || hdr.Get("Content-Length") != strconv.Itoa(len(plain)) {
+		t.Errorf("HEAD: %d, Content-Length %q (want %d)", code, hdr.Get("Content-Length"), len(plain))
+	}
+	indexes, devices := map[string]string{}, map[string]bool{}
+	for _, root := range roots {
+		for _, f := range dataFiles(t, root) {
+			if before[f] {
+				continue
+			}
+			rel, _ := filepath.Rel(root, f)
+			parts := strings.Split(rel, string(filepath.Separator))
+			m := ecArchive.FindStringSubmatch(filepath.Base(f))
+			if m == nil || len(parts) < 2 || parts[1] != fmt.Sprintf("objects-%d", idx) {
+				t.Errorf("new file %s: want a durable fragment archive in objects-%d", f, idx)
+				continue
+			}
+			if prev, ok := indexes[m[1]]; ok {
+				t.Errorf("fragment index %s twice: %s and %s", m[1], prev, f)
+			}
+			indexes[m[1]] = f
+			devices[filepath.Join(root, parts[0])] = true
+			if bytes.Contains([]byte(readFile(t, f)), []byte("plaintext "+tag)) {
+				t.Errorf("plaintext on disk in %s", f)
+			}
+			if id := diskKeyID(t, f); id != wantKey {
+				t.Errorf("%s: key id %q, want the project's active key %s", f, id, wantKey)
+			}
+		}
+	}
+	if len(indexes) != 6 || len(devices) != 6 {
+		t.Errorf("fragment archives %v on devices %v: want indexes 0 to 5 on six devices", indexes, devices)
 	}
 }
