@@ -412,6 +412,13 @@ var ecCorpus = []diffStep{
 	{name: "ec put no-commit header", method: "PUT", path: ecObj3, ec: "small/1", mode: modeMultiphase, hdr: []string{"X-Backend-No-Commit: True"}},
 	{name: "ec get after no-commit header", method: "GET", path: ecObj3, hdr: []string{noPrefs, ecEtagAt}},
 
+	// two archives of one timestamp on one node (a handoff's), not durable
+	{name: "ec put handoff first", method: "PUT", path: "AUTH_diff/ec/handoff", ec: "multi/1", mode: modeMultiphase, hdr: []string{"X-Backend-No-Commit: True"}},
+	{name: "ec put handoff second", method: "PUT", path: "AUTH_diff/ec/handoff", ec: "multi/4", mode: modeMultiphase, hdr: []string{"X-Backend-No-Commit: True", "X-Timestamp: {at:ec put handoff first}"}},
+	{name: "ec get handoff", method: "GET", path: "AUTH_diff/ec/handoff", hdr: []string{noPrefs, ecEtagAt}},
+	{name: "ec get handoff excluding one", method: "GET", path: "AUTH_diff/ec/handoff", hdr: []string{`X-Backend-Fragment-Preferences: [{"timestamp": "{at:ec put handoff first}", "exclude": [1]}]`}},
+	{name: "ec head handoff", method: "HEAD", path: "AUTH_diff/ec/handoff", hdr: []string{ecEtagAt}},
+
 	// malformed multiphase bodies
 	{name: "ec put missing footer", method: "PUT", path: ecBad, ec: "multi/1", mode: modeMultiphase, mp: mpNoFooter},
 	{name: "ec put bad boundary", method: "PUT", path: ecBad, ec: "multi/1", mode: modeMultiphase, mp: mpBadBoundary},
