@@ -109,11 +109,19 @@ type tailReader struct {
 	tail []byte
 }
 
+// tailKept is how much of the first body's end tailReader keeps: more
+// than a closing boundary line (boundaries are at most 70 bytes).
+const tailKept = 128
+
 func (t *tailReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
-	t.tail = append(t.tail, p[:n]...)
-	if len(t.tail) > 256 {
-		t.tail = append(t.tail[:0], t.tail[len(t.tail)-128:]...)
+	if n >= tailKept {
+		t.tail = append(t.tail[:0], p[n-tailKept:n]...)
+	} else {
+		t.tail = append(t.tail, p[:n]...)
+		if len(t.tail) > 2*tailKept {
+			t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailKept:]...)
+		}
 	}
 	return n, err
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -313,5 +314,32 @@ func TestMultiphasePutMalformed(t *testing.T) {
 	}
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusBadRequest || string(body) != "no MIME boundary" {
 		t.Fatalf("no boundary: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestTailReader: the closing boundary is found at the end of a first
+// body read in pieces of any size, and only there.
+func TestTailReader(t *testing.T) {
+	body := strings.Repeat("x", 1000) + "\r\n--" + mimeBoundary + "--\r\n"
+	for _, step := range []int{1, 7, 100, 4096} {
+		for _, closed := range []bool{true, false} {
+			b := body
+			if !closed {
+				b = strings.Repeat("x", 1000) + "\r\n--" + mimeBoundary + "--\r\n--" + mimeBoundary + "\r\n"
+			}
+			p := &putParams{boundary: mimeBoundary, tail: &tailReader{r: iotest.OneByteReader(strings.NewReader(b))}}
+			if step > 1 {
+				p.tail.r = strings.NewReader(b)
+			}
+			buf := make([]byte, step)
+			for {
+				if _, err := p.tail.Read(buf); err != nil {
+					break
+				}
+			}
+			if p.closedAfterFooter() != closed {
+				t.Errorf("reads of %d, closed %v: closedAfterFooter %v", step, closed, !closed)
+			}
+		}
 	}
 }
