@@ -406,6 +406,15 @@ func (w *ECWriter) Metadata() ECMetadata { return *w.md }
 // ETagKeys are the archive's ETag keys (SPEC.md, "The ETag").
 func (w *ECWriter) ETagKeys() *ETagKeys { return w.keys.etag }
 
+// FragIndex is the fragment index the archive's headers carry (after at
+// least one fragment), or -1.
+func (w *ECWriter) FragIndex() int {
+	if w.sp.count == 0 && w.sp.held == nil {
+		return -1
+	}
+	return int(w.sp.index)
+}
+
 // openECKeys unwraps an archive's data key and checks its archive MAC.
 func openECKeys(key ProjectKey, path string, m *ECMetadata) (*ecKeys, error) {
 	dk, err := unwrapKey(key, m.KeyID, path, m.WrappedKey)

@@ -10,6 +10,7 @@ const (
 	modeContinueChunked                 // both
 	modeFooters                         // the proxy's PUT: chunked, 100-continue, MIME metadata footer
 	modeDeclared                        // Expect: 100-continue and a Content-Length, the body never sent
+	modeMultiphase                      // the proxy's EC PUT: footer, then the commit phase (backenddiff_ec_test.go)
 )
 
 // diffStep is one request of the corpus, sent to both servers in turn.
@@ -21,7 +22,10 @@ const (
 // {old} (a timestamp older than the run), {now+N}, {lm} (the last write's
 // Last-Modified second) and an "http:" prefix for an HTTP date. body
 // "bytes:N" is N bytes of a pattern. footer are the MIME footer's
-// entries (modeFooters; Etag is the body's MD5 unless given).
+// entries (modeFooters; Etag is the body's MD5 unless given). ec names
+// a fragment archive, "object/index", of the EC corpus's objects (the
+// body, and the footer the proxy sends with it), mp how a multiphase PUT
+// departs from the proxy's (backenddiff_ec_test.go).
 type diffStep struct {
 	name   string
 	method string
@@ -31,6 +35,8 @@ type diffStep struct {
 	body   string
 	mode   sendMode
 	footer []string
+	ec     string
+	mp     mpVariant
 }
 
 const (
@@ -317,7 +323,7 @@ var explainedDiffs = []explainedDiff{
 	},
 	{
 		steps:  []string{"replicate"},
-		fields: []string{"header:Content-Length", "body"},
+		fields: []string{"header:Content-Length"},
 		doc:    "REPLICATE's pickle",
 	},
 	{

@@ -50,6 +50,8 @@ type diffTarget struct {
 type observation struct {
 	interim    int // 100 when the server asked for the body, else 0
 	interimHdr http.Header
+	interim2   int // 100 when it asked for a multiphase PUT's commit
+	interim2H  http.Header
 	status     int
 	header     http.Header
 	body       []byte
@@ -66,14 +68,38 @@ type diffVars struct {
 	closed    string  // host:port nothing listens on
 	partPower uint
 	hasher    ringhash.Hasher
+	at        map[string]float64 // each step's X-Timestamp, by name
+	ec        *ecArchives        // the EC corpus's objects and fragment archives
+	scratch   string             // a folder for REPLICATE's pickles
 }
 
-var placeholder = regexp.MustCompile(`\{(http:)?(ts|now|lm|old)([+-]\d+)?\}`)
+var (
+	placeholder = regexp.MustCompile(`\{(http:)?(ts|now|lm|old)([+-]\d+)?\}`)
+	// {at:step} is the X-Timestamp of an earlier step; {part:a/c/o} and
+	// {suffix:a/c/o} an object's partition and suffix; {md5:obj} and
+	// {md5:obj/i} the MD5 of an EC object and of its i-th archive.
+	namedPlaceholder = regexp.MustCompile(`\{(at|part|suffix|md5):([^}]+)\}`)
+)
 
 // expand replaces {ts}, {now+N}, {lm}, {old} (seconds; with "http:" as an
-// HTTP date) and {closed}.
+// HTTP date), {closed} and the named placeholders.
 func (v *diffVars) expand(s string) string {
 	s = strings.ReplaceAll(s, "{closed}", v.closed)
+	s = namedPlaceholder.ReplaceAllStringFunc(s, func(m string) string {
+		p := namedPlaceholder.FindStringSubmatch(m)
+		switch p[1] {
+		case "at":
+			return fmt.Sprintf("%.5f", v.at[p[2]])
+		case "md5":
+			return v.ec.md5(p[2])
+		}
+		acs := strings.SplitN(p[2], "/", 3)
+		if p[1] == "part" {
+			return strconv.FormatUint(uint64(v.hasher.Partition(acs[0], acs[1], acs[2], v.partPower)), 10)
+		}
+		h := v.hasher.HashPath(acs[0], acs[1], acs[2])
+		return h[len(h)-3:]
+	})
 	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
 		p := placeholder.FindStringSubmatch(m)
 		var at float64
@@ -105,7 +131,7 @@ func (v *diffVars) expand(s string) string {
 // with the ring's partition, or the raw path with {dev} replaced.
 func (v *diffVars) requestPath(st *diffStep, tg diffTarget) string {
 	if st.raw {
-		return strings.ReplaceAll(st.path, "{dev}", tg.device)
+		return v.expand(strings.ReplaceAll(st.path, "{dev}", tg.device))
 	}
 	parts := strings.SplitN(st.path, "/", 3)
 	part := uint32(0)
@@ -137,6 +163,10 @@ type diffRequest struct {
 	header          http.Header
 	body            []byte // nil when declared and never sent
 	chunked, expect bool
+	// a multiphase PUT's bodies: the first (object and footer documents,
+	// in chunks as the proxy sends them), then the commit document
+	phase1 [][]byte
+	commit []byte
 }
 
 // buildRequest is the step's headers and body: the proxy's backend
@@ -165,9 +195,11 @@ func (v *diffVars) buildRequest(st *diffStep) diffRequest {
 		r.body = v.footerBody(st, r.body, h)
 	case modeDeclared:
 		r.body = nil
+	case modeMultiphase:
+		v.multiphaseBodies(st, &r)
 	}
-	r.chunked = st.mode == modeChunked || st.mode == modeContinueChunked || st.mode == modeFooters
-	r.expect = st.mode == modeContinue || st.mode == modeContinueChunked || st.mode == modeFooters || st.mode == modeDeclared
+	r.chunked = st.mode == modeChunked || st.mode == modeContinueChunked || st.mode == modeFooters || st.mode == modeMultiphase
+	r.expect = st.mode == modeContinue || st.mode == modeContinueChunked || st.mode == modeFooters || st.mode == modeDeclared || st.mode == modeMultiphase
 	if r.expect {
 		h.Set("Expect", "100-continue")
 	}
@@ -215,25 +247,16 @@ func (v *diffVars) footerBody(st *diffStep, body []byte, h http.Header) []byte {
 // the step's mode says (chunked, 100-continue, a body declared and never
 // sent), and returns the answer.
 func send(st *diffStep, v *diffVars, tg diffTarget) (*observation, error) {
+	if st.mode == modeMultiphase {
+		return sendMultiphase(st, v, tg)
+	}
 	r := v.buildRequest(st)
 	h, body, chunked, expect := r.header, r.body, r.chunked, r.expect
-	conn, err := net.DialTimeout("tcp", tg.host, 5*time.Second)
+	conn, err := dialHead(st, v, tg, h)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", st.method, v.requestPath(st, tg), tg.host)
-	for _, k := range slices.Sorted(maps.Keys(h)) {
-		for _, val := range h[k] {
-			fmt.Fprintf(&head, "%s: %s\r\n", k, val)
-		}
-	}
-	head.WriteString("\r\n")
-	if _, err := conn.Write(head.Bytes()); err != nil {
-		return nil, err
-	}
 	br := bufio.NewReader(conn)
 	req := &http.Request{Method: st.method}
 	o := &observation{}
@@ -259,6 +282,28 @@ func send(st *diffStep, v *diffVars, tg diffTarget) (*observation, error) {
 		return nil, err
 	}
 	return finish(o, resp)
+}
+
+// dialHead connects to the target and sends the request's head.
+func dialHead(st *diffStep, v *diffVars, tg diffTarget, h http.Header) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", tg.host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", st.method, v.requestPath(st, tg), tg.host)
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, val := range h[k] {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, val)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 func writeBody(w io.Writer, body []byte, chunked bool) error {
@@ -323,16 +368,23 @@ func newAsync(u *unpickler, tg diffTarget, before map[string]bool) (int, string)
 	return len(docs), strings.Join(docs, "\n")
 }
 
-// unpickleScript reads paths of async pendings, one a line, and answers
-// each with its content as one line of JSON (sorted keys), unpickled as
-// Swift's updater unpickles it.
+// unpickleScript reads paths of async pendings (or REPLICATE answers), one
+// a line, and answers each with its content as one line of JSON (sorted
+// keys, each key as Python's str() of it), unpickled as Swift's updater
+// (or replicator) unpickles it.
 const unpickleScript = `
 import json, pickle, sys
+def keys(v):
+    if isinstance(v, dict):
+        return {str(k): keys(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [keys(x) for x in v]
+    return v
 for line in sys.stdin:
     try:
         with open(line.rstrip("\n"), "rb") as f:
             v = pickle.load(f)
-        out = json.dumps(v, sort_keys=True, default=repr)
+        out = json.dumps(keys(v), sort_keys=True, default=repr)
     except Exception as e:
         out = json.dumps("unreadable: %r" % (e,))
     sys.stdout.write(out + "\n")
@@ -465,6 +517,10 @@ func compareObservations(step string, a, p *observation) ([]fieldDiff, int) {
 	for _, k := range []string{"X-Obj-Metadata-Footer", "X-Obj-Multiphase-Commit"} {
 		cmp("interim:"+k, a.interimHdr.Get(k), p.interimHdr.Get(k))
 	}
+	cmp("interim2", strconv.Itoa(a.interim2), strconv.Itoa(p.interim2))
+	for _, k := range []string{"X-Obj-Metadata-Footer", "X-Obj-Multiphase-Commit"} {
+		cmp("interim2:"+k, a.interim2H.Get(k), p.interim2H.Get(k))
+	}
 	if a.status < 0 || p.status < 0 {
 		return out, n
 	}
@@ -519,7 +575,7 @@ func TestBackendDifferential(t *testing.T) {
 	}
 	const partPower = 6
 	ringDir := filepath.Join(work, "rings")
-	arca := startDiffArca(t, work, ringDir)
+	arca := startDiffArca(t, work, ringDir, "")
 	py := testenv.StartPythonObjectServer(t, testenv.PythonObjectServer{
 		Devices: filepath.Join(work, "python"), Device: "d2", RingDir: ringDir,
 	})
@@ -527,15 +583,28 @@ func TestBackendDifferential(t *testing.T) {
 	testenv.WriteRings(t, swiftDir, ringDir, partPower, []int{arcaPort, py.Port})
 	pyT := diffTarget{name: "python", host: strings.TrimPrefix(py.URL, "http://"), devices: filepath.Join(work, "python"), device: "d2"}
 
+	v := newDiffVars(t, conf.Hasher, partPower)
+	runDiff(t, v, backendCorpus, explainedDiffs, arca, pyT)
+}
+
+func newDiffVars(t *testing.T, hasher ringhash.Hasher, partPower uint) *diffVars {
 	now := time.Now().Unix()
-	v := &diffVars{base: float64(now-3600) + 0.12345, now: now, partPower: partPower,
-		hasher: conf.Hasher, closed: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
+	return &diffVars{base: float64(now-3600) + 0.12345, now: now, partPower: partPower,
+		hasher: hasher, closed: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		at: map[string]float64{}, scratch: t.TempDir()}
+}
+
+// runDiff sends the corpus to both servers, compares their answers and
+// reports the differences that explained does not explain.
+func runDiff(t *testing.T, v *diffVars, corpus []diffStep, explained []explainedDiff, arca, pyT diffTarget) {
+	t.Helper()
 	u := startUnpickler(t)
 	var diffs []fieldDiff
 	fields, asyncA, asyncP := 0, 0, 0
-	for i := range backendCorpus {
-		st := &backendCorpus[i]
+	for i := range corpus {
+		st := &corpus[i]
 		v.ts = v.base + float64(i)
+		v.at[st.name] = v.ts
 		beforeA, beforeP := listAsync(arca), listAsync(pyT)
 		a, err := send(st, v, arca)
 		if err != nil {
@@ -552,6 +621,10 @@ func TestBackendDifferential(t *testing.T) {
 		}
 		normalize(a, arca)
 		normalize(p, pyT)
+		if st.method == "REPLICATE" {
+			v.unpickleBody(u, a)
+			v.unpickleBody(u, p)
+		}
 		if testing.Verbose() {
 			t.Logf("%-32s arca %d, python %d", st.name, a.status, p.status)
 		}
@@ -563,18 +636,33 @@ func TestBackendDifferential(t *testing.T) {
 	if asyncP == 0 {
 		t.Error("Swift wrote no async pending: the container updates were not compared")
 	}
-	reportDiffs(t, len(backendCorpus), fields, diffs)
+	reportDiffs(t, len(corpus), fields, diffs, explained)
+}
+
+// unpickleBody replaces a REPLICATE answer's pickle by its value (JSON),
+// which is what the replicator reads; the pickles' bytes may differ
+// (Content-Length is still compared).
+func (v *diffVars) unpickleBody(u *unpickler, o *observation) {
+	if o.status != http.StatusOK {
+		return
+	}
+	f := filepath.Join(v.scratch, "replicate.pickle")
+	if err := os.WriteFile(f, o.body, 0o600); err != nil {
+		o.body = []byte("scratch: " + err.Error())
+		return
+	}
+	o.body = []byte("unpickled: " + u.decode(f))
 }
 
 // reportDiffs logs the counts and fails on every difference not explained
 // and on every explained step where the difference no longer occurs.
-func reportDiffs(t *testing.T, requests, fields int, diffs []fieldDiff) {
+func reportDiffs(t *testing.T, requests, fields int, diffs []fieldDiff, explained []explainedDiff) {
 	t.Helper()
 	byClass := map[string]int{}
 	seen := map[string]bool{} // doc + step
 	for _, d := range diffs {
 		class := "unexplained"
-		for _, e := range explainedDiffs {
+		for _, e := range explained {
 			if e.covers(d) {
 				class, seen[e.doc+"\x00"+d.step] = "explained: "+e.doc, true
 				break
@@ -589,7 +677,7 @@ func reportDiffs(t *testing.T, requests, fields int, diffs []fieldDiff) {
 	for _, c := range slices.Sorted(maps.Keys(byClass)) {
 		t.Logf("  %4d %s", byClass[c], c)
 	}
-	for _, e := range explainedDiffs {
+	for _, e := range explained {
 		for _, st := range e.steps {
 			if !seen[e.doc+"\x00"+st] {
 				t.Errorf("explained difference %q no longer occurs in step %q: remove it here and in docs/compatibility.md", e.doc, st)
@@ -606,8 +694,8 @@ func trunc(s string) string {
 }
 
 // startDiffArca starts arca-object-server encrypting under keys of a
-// noauth arca-api, on its own device d1.
-func startDiffArca(t *testing.T, work, ringDir string) diffTarget {
+// noauth arca-api, on its own device d1; extra are more [DEFAULT] lines.
+func startDiffArca(t *testing.T, work, ringDir, extra string) diffTarget {
 	t.Helper()
 	api := testenv.StartAPI(t, testenv.APIOptions{})
 	devices := filepath.Join(work, "arca")
@@ -623,13 +711,13 @@ bind_ip = 127.0.0.1
 bind_port = %d
 swift_dir = %s
 log_level = warning
-[app:object-server]
+%s[app:object-server]
 [arca]
 crypto_driver = objcrypt
 crypto_protocol = aes_256_cbc
 key_service_url = %s
 key_service_noauth = true
-`, devices, port, ringDir, api.URL)
+`, devices, port, ringDir, extra, api.URL)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +744,7 @@ func TestBackendExplainedDiffsDocumented(t *testing.T) {
 		t.Fatal(`docs/compatibility.md has no "## The object server (backend protocol)" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	for _, e := range explainedDiffs {
+	for _, e := range slices.Concat(explainedDiffs, explainedECDiffs) {
 		if !strings.Contains(section, "\n### "+e.doc+"\n") {
 			t.Errorf("explained difference %q (steps %q): no heading \"### %s\" under the object server's section of docs/compatibility.md", e.doc, e.steps, e.doc)
 		}

@@ -68,7 +68,7 @@ func (s *Server) encryptECBody(req *request, f *os.File, name string, key objcry
 			Metadata: objcrypt.Metadata{KeyID: m.KeyID, WrappedKey: m.WrappedKey, PlaintextLength: n, StoredLength: m.Length},
 			EC:       &m,
 		},
-		etagKeys: ew.ETagKeys(),
+		etagKeys: ew.ETagKeys(), ecLayout: true, fragIndex: ew.FragIndex(),
 	}
 	if err := sealEtag(b, b.etagKeys, name); err != nil {
 		return nil, err

@@ -199,6 +199,16 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 		"X-Meta-Timestamp":         meta["X-Timestamp"],
 		"X-Etag":                   st.view.etag,
 	}
+	// An EC archive's container update carries the whole object's ETag
+	// and length, as Swift's POST sends them (the PUT's may be lost).
+	if v, ok := st.view.userMeta[ecEtagHeader]; ok {
+		upd["X-Etag"] = v
+	} else if v, ok := lookupFold(obj.DataMetadata, ecEtagHeader); ok {
+		upd["X-Etag"] = v
+	}
+	if v, ok := lookupFold(obj.DataMetadata, "X-Object-Sysmeta-Ec-Content-Length"); ok {
+		upd["X-Size"] = v
+	}
 	// the sealed override sysmeta as opened (metacrypt.go), over the stored
 	applyOverrides(upd, obj.DataMetadata, st.view.userMeta)
 	if s.sealPostListing(req, st, upd) {
@@ -214,6 +224,9 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 			}
 			w.Header()[k] = []string{val}
 		}
+	}
+	if v, ok := st.view.userMeta[ecEtagHeader]; ok {
+		w.Header()[ecEtagHeader] = []string{v} // stored sealed, answered opened
 	}
 	textError(w, req.r, http.StatusAccepted, "")
 }

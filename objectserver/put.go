@@ -25,6 +25,8 @@ type putParams struct {
 	expected    int64             // the body's length, or -1 when unknown
 	deleteAt    int64             // X-Delete-At, 0 when none
 	headers     map[string]string // the first value of each request header
+	boundary    string            // X-Backend-Obj-Multipart-Mime-Boundary
+	tail        *tailReader       // a multiphase PUT's first body (putec.go)
 }
 
 // putOriginal is the object a PUT replaces, if any.
@@ -42,6 +44,10 @@ type putBody struct {
 	storedLen           int64
 	crypt               *sysmeta.Object // nil when stored in the clear
 	footers             map[string]string
+	// ecLayout: stored in objcrypt's EC layout, the fragment index its
+	// headers carry in fragIndex (-1: no fragment)
+	ecLayout  bool
+	fragIndex int
 	// etagKeys seal an encrypted body's ETag and the middleware sysmeta
 	// that holds MD5s (metacrypt.go, putec.go); nil in the clear.
 	etagKeys *objcrypt.ETagKeys
@@ -76,6 +82,10 @@ func (s *Server) handlePut(req *request) error {
 			return keyFailed(err)
 		}
 		defer clear(key.Key)
+	}
+	if p.mimeBody() && p.boundary == "" {
+		// before the 100 Continue, as Swift
+		return answer(http.StatusBadRequest, "no MIME boundary")
 	}
 	if p.multiphase {
 		if err := s.takeOver(req); err != nil {
@@ -123,6 +133,7 @@ func (s *Server) parsePut(req *request) (*putParams, error) {
 	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
+	p.boundary = h.Get("X-Backend-Obj-Multipart-Mime-Boundary")
 	ecPutHeaders(h, p)
 	p.expected = r.ContentLength
 	if p.mimeBody() {
@@ -277,7 +288,7 @@ func (s *Server) readPutBody(req *request, p *putParams, f *os.File, name string
 		return nil, err
 	}
 	if p.expected >= 0 && b.n != p.expected {
-		return nil, answer(499, "Client Disconnect")
+		return nil, answer(499, "")
 	}
 	b.footers = map[string]string{}
 	if p.mimeBody() {
@@ -309,11 +320,14 @@ func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.R
 	if !p.mimeBody() {
 		return body, nil, nil
 	}
-	boundary := req.r.Header.Get("X-Backend-Obj-Multipart-Mime-Boundary")
-	if boundary == "" {
+	if p.boundary == "" {
 		return nil, nil, answer(http.StatusBadRequest, "no MIME boundary")
 	}
-	mr := multipart.NewReader(body, boundary)
+	if p.multiphase {
+		p.tail = &tailReader{r: body.r}
+		body.r = p.tail
+	}
+	mr := multipart.NewReader(body, p.boundary)
 	part, err := mr.NextRawPart()
 	if err != nil || part.Header.Get("X-Document") != "object body" {
 		return nil, nil, answer(http.StatusBadRequest, "bad object body part")

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -48,19 +47,26 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bodyErrorStatus classifies a failure to read the request body.
+// bodyErrorStatus classifies a failure to read the request body: its
+// status and body ("": swob's default, as Swift's HTTPRequestTimeout and
+// HTTPClientDisconnect).
 func bodyErrorStatus(err error) (int, string) {
 	var ne interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, "Your request is too large."
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout, "Request Timeout"
+		return http.StatusRequestTimeout, ""
 	}
-	return 499, "Client Disconnect"
+	return 499, ""
 }
 
-var errFooterChecksum = errors.New("footer MD5 mismatch")
+// Swift's messages (obj/server.py _read_metadata_footer, _parse_footer).
+var (
+	errFooterChecksum = errors.New("footer MD5 mismatch")
+	errNoFooter       = errors.New("couldn't find footer MIME doc")
+	errFooterJSON     = errors.New("invalid JSON for footer doc")
+)
 
 // readFooterPart reads the "object metadata" part (JSON with Content-MD5)
 // and, when drain, the rest of the body (not before a commit phase: the
@@ -68,14 +74,14 @@ var errFooterChecksum = errors.New("footer MD5 mismatch")
 func readFooterPart(mr *multipart.Reader, drain bool) (map[string]string, error) {
 	part, err := mr.NextRawPart()
 	if err != nil {
-		return nil, fmt.Errorf("missing footer: %w", err)
+		return nil, errNoFooter
 	}
 	if part.Header.Get("X-Document") != "object metadata" {
 		return nil, errors.New("bad footer document")
 	}
 	sum := part.Header.Get("Content-Md5")
 	if sum == "" {
-		return nil, errors.New("footer without Content-MD5")
+		return nil, errors.New("no Content-MD5 in footer")
 	}
 	data, err := io.ReadAll(io.LimitReader(part, maxFooterSize+1))
 	if err != nil || len(data) > maxFooterSize {
@@ -88,7 +94,7 @@ func readFooterPart(mr *multipart.Reader, drain bool) (map[string]string, error)
 	}
 	out := map[string]string{}
 	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("bad footer JSON: %w", err)
+		return nil, errFooterJSON
 	}
 	if drain {
 		drainParts(mr)

@@ -74,10 +74,19 @@ func commitPhase(req *request, p *putParams, timeout time.Duration) error {
 	_ = http.NewResponseController(req.w).SetReadDeadline(time.Now().Add(timeout))
 	// The first body's end (its last chunk) may still be unread: the
 	// MIME reader stopped at the footer's closing boundary line.
-	if _, err := io.Copy(io.Discard, io.LimitReader(req.phased, maxFooterSize)); err != nil {
+	if _, err := io.Copy(io.Discard, io.LimitReader(p.firstBody(req), maxFooterSize)); err != nil {
 		return bodyFailed(err)
 	}
+	// eventlet repeats the first 100 Continue's headers on the second
+	continueHeaders(req, p)
 	req.w.WriteHeader(http.StatusContinue)
+	req.w.Header().Del("X-Obj-Metadata-Footer")
+	req.w.Header().Del("X-Obj-Multiphase-Commit")
+	if p.closedAfterFooter() {
+		// the footer's boundary closed the body: Swift finds no commit
+		// document, and the archive stays as it is, not durable
+		return answer(http.StatusBadRequest, "couldn't find PUT commit MIME doc")
+	}
 	req.phased.restart()
 	data, err := io.ReadAll(io.LimitReader(req.phased, maxFooterSize))
 	if err != nil {
@@ -93,6 +102,58 @@ func commitPhase(req *request, p *putParams, timeout time.Duration) error {
 	return nil
 }
 
+// tailReader keeps the last bytes read of a multiphase PUT's first body,
+// where the footer's boundary says whether a commit document follows.
+type tailReader struct {
+	r    io.Reader
+	tail []byte
+}
+
+// tailKept is how much of the first body's end tailReader keeps: more
+// than a closing boundary line (boundaries are at most 70 bytes).
+const tailKept = 128
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n >= tailKept {
+		t.tail = append(t.tail[:0], p[n-tailKept:n]...)
+	} else {
+		t.tail = append(t.tail, p[:n]...)
+		if len(t.tail) > 2*tailKept {
+			t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailKept:]...)
+		}
+	}
+	return n, err
+}
+
+// firstBody is what reads a multiphase PUT's first body.
+func (p *putParams) firstBody(req *request) io.Reader {
+	if p.tail != nil {
+		return p.tail
+	}
+	return req.phased
+}
+
+// closedAfterFooter reports whether a multiphase PUT's first body ended
+// with the closing boundary ("--boundary--"): Swift's MIME reader then has
+// no commit document to read (400 after the second 100 Continue).
+func (p *putParams) closedAfterFooter() bool {
+	if p.tail == nil {
+		return false
+	}
+	return bytes.HasSuffix(bytes.TrimRight(p.tail.tail, " \t\r\n"), []byte("--"+p.boundary+"--"))
+}
+
+// checkFragIndex refuses an archive whose fragment headers carry another
+// index than the one it is stored under: Arca's reader checks that the two
+// agree (a file moved on disk), so it would never serve it.
+func checkFragIndex(b *putBody, fi int) error {
+	if b.ecLayout && b.fragIndex >= 0 && b.fragIndex != fi {
+		return answer(http.StatusBadRequest, "Fragment archive of index "+strconv.Itoa(b.fragIndex)+" sent as index "+strconv.Itoa(fi))
+	}
+	return nil
+}
+
 // ecDataName is the name a PUT's .data file takes: <ts>.data, or for an
 // EC policy <ts>#<frag_index>.data (not durable yet).
 func (s *Server) ecDataName(req *request, p *putParams, b *putBody, meta map[string]string) (string, int, error) {
@@ -101,6 +162,9 @@ func (s *Server) ecDataName(req *request, p *putParams, b *putBody, meta map[str
 	}
 	fi, err := s.ecFragIndex(req, p, b)
 	if err != nil {
+		return "", 0, err
+	}
+	if err := checkFragIndex(b, fi); err != nil {
 		return "", 0, err
 	}
 	meta["X-Object-Sysmeta-Ec-Frag-Index"] = strconv.Itoa(fi)

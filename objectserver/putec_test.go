@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -31,6 +32,13 @@ type mphase struct {
 const mimeBoundary = "arcaboundary"
 
 func startMultiphase(t *testing.T, e *env, path string, hdr map[string]string) (*mphase, http.Header) {
+	t.Helper()
+	m := openMultiphase(t, e, path, hdr)
+	return m, m.status(100)
+}
+
+// openMultiphase sends a multiphase PUT's head.
+func openMultiphase(t *testing.T, e *env, path string, hdr map[string]string) *mphase {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
 	if err != nil {
@@ -54,8 +62,7 @@ func startMultiphase(t *testing.T, e *env, path string, hdr map[string]string) (
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
-	m := &mphase{t: t, conn: conn, br: bufio.NewReader(conn)}
-	return m, m.status(100)
+	return &mphase{t: t, conn: conn, br: bufio.NewReader(conn)}
 }
 
 // status reads one response head and checks its status.
@@ -119,7 +126,10 @@ func TestMultiphasePut(t *testing.T) {
 		t.Fatalf("100 Continue offers %v", h)
 	}
 	m.bodyAndFooter(archive, footer)
-	m.status(100)
+	// the second 100 Continue repeats the offer, as eventlet's
+	if h := m.status(100); h.Get("X-Obj-Multiphase-Commit") != "yes" || h.Get("X-Obj-Metadata-Footer") != "yes" {
+		t.Fatalf("second 100 Continue offers %v", h)
+	}
 	// Between the phases the archive is on disk, not durable.
 	files := e.ecFiles()
 	if len(files) != 1 || !strings.HasSuffix(files[0], "#3.data") {
@@ -171,6 +181,11 @@ func TestMultiphasePut(t *testing.T) {
 		if raw.Values["X-Object-Sysmeta-Arca-Ec-Etag"] == "" {
 			t.Fatalf("no sealed EC ETag: %v", raw.Values)
 		}
+	}
+	// A POST answers the EC ETag opened, with the rest of the sysmeta.
+	resp = e.do("POST", objPath, nil, map[string]string{"X-Backend-Storage-Policy-Index": "2", "X-Object-Meta-A": "b", "X-Timestamp": e.next()})
+	if readBody(t, resp); resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Object-Sysmeta-Ec-Etag") != md5hex("the whole object") {
+		t.Fatalf("POST: %d %v", resp.StatusCode, resp.Header)
 	}
 	// X-Backend-Etag-Is-At finds the opened value, as the proxy's
 	// conditional EC GETs ask.
@@ -239,5 +254,92 @@ func TestMultiphasePutWithoutCommit(t *testing.T) {
 	resp := e.do("GET", objPath, nil, map[string]string{"X-Backend-Storage-Policy-Index": "2"})
 	if readBody(t, resp); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+}
+
+// TestMultiphasePutMalformed: what Swift's object server answers to a
+// multiphase PUT that departs from the proxy's (backenddiff_ec_test.go
+// compares them with Swift's own): its messages, typed as swob types
+// them, and nothing made durable.
+func TestMultiphasePutMalformed(t *testing.T) {
+	footer := func(fi string) string {
+		js := `{"X-Object-Sysmeta-Ec-Frag-Index": "` + fi + `"}`
+		sum := md5.Sum([]byte(js))
+		return "\r\n--" + mimeBoundary + "\r\nX-Document: object metadata\r\nContent-MD5: " + hex.EncodeToString(sum[:]) + "\r\n\r\n" + js + "\r\n--" + mimeBoundary
+	}
+	head := "--" + mimeBoundary + "\r\nX-Document: object body\r\n\r\n"
+	for _, tc := range []struct {
+		name      string
+		hdr       map[string]string
+		body      string
+		continue2 bool // a second 100 Continue comes before the answer
+		want      int
+		msg       string
+	}{
+		{"footer boundary closes the body", nil, head + "archive" + footer("1") + "--\r\n", true, http.StatusBadRequest, "couldn't find PUT commit MIME doc"},
+		{"no footer", nil, head + "archive\r\n--" + mimeBoundary + "--\r\n", false, http.StatusBadRequest, "couldn't find footer MIME doc"},
+		{"fragments of another index", nil, head + string(libecArchive(1, 3, 64, 10, "F")) + footer("3") + "\r\n", false, http.StatusBadRequest, "Fragment archive of index 1 sent as index 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			m, _ := startMultiphase(t, e, objPath, tc.hdr)
+			m.chunk(tc.body)
+			m.chunk("")
+			if tc.continue2 {
+				if h := m.status(100); h.Get("X-Obj-Multiphase-Commit") != "yes" {
+					t.Fatalf("second 100 Continue: %v", h)
+				}
+			}
+			resp, err := http.ReadResponse(m.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || string(body) != tc.msg || resp.Header.Get("Content-Type") != swobHTML && !strings.HasPrefix(tc.msg, "Fragment") {
+				t.Fatalf("%d %q (%s), want %d %q", resp.StatusCode, body, resp.Header.Get("Content-Type"), tc.want, tc.msg)
+			}
+			for _, f := range e.ecFiles() {
+				if strings.Contains(f, "#d") {
+					t.Fatalf("made durable: %s", f)
+				}
+			}
+		})
+	}
+	// No boundary: 400 before the 100 Continue, as Swift.
+	e := newEnv(t)
+	m := openMultiphase(t, e, objPath, map[string]string{"X-Backend-Obj-Multipart-Mime-Boundary": ""})
+	resp, err := http.ReadResponse(m.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusBadRequest || string(body) != "no MIME boundary" {
+		t.Fatalf("no boundary: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestTailReader: the closing boundary is found at the end of a first
+// body read in pieces of any size, and only there.
+func TestTailReader(t *testing.T) {
+	body := strings.Repeat("x", 1000) + "\r\n--" + mimeBoundary + "--\r\n"
+	for _, step := range []int{1, 7, 100, 4096} {
+		for _, closed := range []bool{true, false} {
+			b := body
+			if !closed {
+				b = strings.Repeat("x", 1000) + "\r\n--" + mimeBoundary + "--\r\n--" + mimeBoundary + "\r\n"
+			}
+			p := &putParams{boundary: mimeBoundary, tail: &tailReader{r: iotest.OneByteReader(strings.NewReader(b))}}
+			if step > 1 {
+				p.tail.r = strings.NewReader(b)
+			}
+			buf := make([]byte, step)
+			for {
+				if _, err := p.tail.Read(buf); err != nil {
+					break
+				}
+			}
+			if p.closedAfterFooter() != closed {
+				t.Errorf("reads of %d, closed %v: closedAfterFooter %v", step, closed, !closed)
+			}
+		}
 	}
 }

@@ -64,6 +64,13 @@ var swobTyped = map[string]bool{
 	"Invalid reserved-namespace object in user-namespace container": true,
 	"X-If-Delete-At and X-Delete-At do not match":                   true,
 	"Bad X-If-Delete-At header value":                               true,
+	// a multiphase PUT's MIME documents (obj/server.py)
+	"no MIME boundary":                  true,
+	"couldn't find footer MIME doc":     true,
+	"no Content-MD5 in footer":          true,
+	"footer MD5 mismatch":               true,
+	"invalid JSON for footer doc":       true,
+	"couldn't find PUT commit MIME doc": true,
 }
 
 // textError answers code with msg as a text/plain body or, when msg is

@@ -27,6 +27,9 @@ type PythonObjectServer struct {
 	LogLevel string
 	// Extra is more lines for [app:object-server].
 	Extra string
+	// SwiftConf, when set, is the swift.conf whose storage policies the
+	// server loads (an ECPolicy's); else Swift's own /etc/swift/swift.conf.
+	SwiftConf string
 }
 
 // PythonObjectServerProc is a running swift-object-server.
@@ -38,8 +41,9 @@ type PythonObjectServerProc struct {
 }
 
 // StartPythonObjectServer starts swift-object-server as root, as the stack
-// installs it, with the stack's /etc/swift/swift.conf (Swift reads no
-// other), on a free port, and waits until it answers.
+// installs it, with the stack's /etc/swift/swift.conf (or o.SwiftConf, set
+// before Swift loads its policies), on a free port, and waits until it
+// answers.
 func StartPythonObjectServer(t testing.TB, o PythonObjectServer) *PythonObjectServerProc {
 	t.Helper()
 	RequireTools(t, "swift-object-server")
@@ -81,7 +85,11 @@ use = egg:swift#object
 	if err := os.WriteFile(p.Config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.Proc = StartProc(t, nil, "swift-object-server", p.Config, "-v")
+	if o.SwiftConf != "" {
+		p.Proc = StartProc(t, nil, python, "-c", runObjectServer, o.SwiftConf, p.Config)
+	} else {
+		p.Proc = StartProc(t, nil, "swift-object-server", p.Config, "-v")
+	}
 	// Without a healthcheck middleware in the pipeline, OPTIONS is the
 	// object server's own answer.
 	deadline := time.Now().Add(healthTimeout)
