@@ -18,6 +18,14 @@ import (
 // error Serve returned at once.
 func serveTLS(t *testing.T, e *env) (string, error) {
 	t.Helper()
+	return serveTLSWaiting(t, e, 100*time.Millisecond)
+}
+
+// serveTLSWaiting is serveTLS waiting up to wait for Serve to fail: long
+// for options that must fail (a loaded machine may take its time to load
+// them), short for ones that must serve (their requests show a failure).
+func serveTLSWaiting(t *testing.T, e *env, wait time.Duration) (string, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +38,7 @@ func serveTLS(t *testing.T, e *env) (string, error) {
 	case err := <-errc:
 		errc <- err
 		return "", err
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(wait):
 	}
 	return ln.Addr().String(), nil
 }
@@ -93,7 +101,7 @@ func TestTLSListener(t *testing.T) {
 	} {
 		o.Names = tlsconf.SwiftNames
 		e := newEnv(t, func(c *Config) { c.TLS = o })
-		_, err := serveTLS(t, e)
+		_, err := serveTLSWaiting(t, e, time.Minute)
 		if err == nil {
 			t.Errorf("options %+v: served", o)
 		} else if strings.Contains(err.Error(), "ssl_") {
