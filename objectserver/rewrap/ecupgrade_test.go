@@ -186,7 +186,6 @@ func TestUpgradeECLayout(t *testing.T) {
 	}
 }
 
-
 // readObjectMeta opens obj's user metadata as the object server shows it.
 func readObjectMeta(t *testing.T, m *diskfile.Manager, keys *rewraptest.Keys, obj string) (*diskfile.Object, map[string]string) {
 	t.Helper()
