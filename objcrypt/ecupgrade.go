@@ -3,6 +3,7 @@ package objcrypt
 import (
 	"crypto/md5" //nolint:gosec // G501: the archive's MD5, Swift's ETag
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -56,7 +57,7 @@ func UpgradeToEC(out io.Writer, src io.ReaderAt, size int64, key ProjectKey, pat
 	w := &ECWriter{out: io.MultiWriter(out, stored), keys: keys, keyID: m.KeyID, wrapped: m.WrappedKey}
 	w.sp.check = func(h []byte) error {
 		if !IsECFragmentHeader(h) {
-			return fmt.Errorf("not a liberasurecode fragment without checksum")
+			return errors.New("not a liberasurecode fragment without checksum")
 		}
 		return nil
 	}
