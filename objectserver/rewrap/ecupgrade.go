@@ -77,6 +77,19 @@ func (j *job) tmpDir(p partition) string {
 	return filepath.Join(j.o.Devices, p.device, "tmp"+strings.TrimPrefix(p.policy, "objects"))
 }
 
+// createTemp creates the new file of an upgrade in the device's tmp
+// directory, as the object server creates a PUT's.
+func (j *job) createTemp(p partition) (*os.File, error) {
+	dir := j.tmpDir(p)
+	tmp, err := os.CreateTemp(dir, "tmp")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o750); err == nil {
+			tmp, err = os.CreateTemp(dir, "tmp")
+		}
+	}
+	return tmp, err
+}
+
 // upgradeEC rewrites an old-layout archive into the EC layout, its data
 // key onto the active key; it returns the key the object depends on
 // afterwards.
@@ -97,13 +110,7 @@ func (w *worker) upgradeEC(ctx context.Context, p partition, df *dataFile, m *ob
 	if err != nil {
 		return m.KeyID, &reasonError{"reading data", err}
 	}
-	dir := j.tmpDir(p)
-	tmp, err := os.CreateTemp(dir, "tmp")
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(dir, 0o750); err == nil {
-			tmp, err = os.CreateTemp(dir, "tmp")
-		}
-	}
+	tmp, err := j.createTemp(p)
 	if err != nil {
 		return m.KeyID, &reasonError{"writing the upgraded archive", err}
 	}
