@@ -2,6 +2,7 @@ package objcrypt
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 )
@@ -75,6 +76,31 @@ func FuzzECWriter(f *testing.F) {
 		got, err := openEC(out.Bytes(), testKey, testPath, w.Metadata(), 0, int64(len(in)))
 		if err != nil || !bytes.Equal(got, in) {
 			t.Fatalf("accepted archive does not read back: %v", err)
+		}
+	})
+}
+
+// FuzzUpgradeToEC seals arbitrary bytes as an objcrypt stream and
+// upgrades it: it never panics, fails with the package's errors on what
+// is not a fragment archive, and what it accepts reads back through the
+// EC reader byte for byte, with the MD5s and length of what was written.
+func FuzzUpgradeToEC(f *testing.F) {
+	f.Add(synthArchive(1, 3, 600, 4, 1))
+	f.Add([]byte{})
+	f.Add([]byte("not a fragment"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		stream, m := seal(t, in, testKey, testPath, &WriterOptions{SegmentSize: MinSegmentSize})
+		var out bytes.Buffer
+		up, err := UpgradeToEC(&out, bytes.NewReader(stream), int64(len(stream)), testKey, testPath, &m)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTruncated) {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			return
+		}
+		got, err := openEC(out.Bytes(), testKey, testPath, up.EC, 0, int64(len(in)))
+		if err != nil || !bytes.Equal(got, in) || up.EC.Length != int64(len(in)) || up.PlainMD5 != md5hex(in) || up.StoredMD5 != md5hex(out.Bytes()) {
+			t.Fatalf("accepted stream does not read back: %v", err)
 		}
 	})
 }

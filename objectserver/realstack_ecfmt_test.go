@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +28,22 @@ run_daemon(ObjectAuditor, sys.argv[1], once=True, verbose=True)
 // output.
 func (s *ecStack) audit(t *testing.T, i int) string {
 	t.Helper()
+	return s.auditDevices(t, i, "")
+}
+
+// auditDevices runs the auditor as audit does, over devices instead of
+// the node's own when devices is set (a scratch copy).
+func (s *ecStack) auditDevices(t *testing.T, i int, devices string) string {
+	t.Helper()
 	conf, err := os.ReadFile(s.Nodes[i].Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(s.work, fmt.Sprintf("auditor-%d.conf", i))
+	if devices != "" {
+		conf = regexp.MustCompile(`(?m)^devices\s*=.*$`).ReplaceAll(conf, []byte("devices = "+devices))
+		path = filepath.Join(s.work, fmt.Sprintf("auditor-%d-scratch.conf", i))
+	}
 	extra := fmt.Sprintf("\n[object-auditor]\nrecon_cache_path = %s\nfiles_per_second = 1000\nbytes_per_second = 100000000\nzero_byte_files_per_second = 1000\n", s.work)
 	if err := os.WriteFile(path, append(conf, extra...), 0o600); err != nil {
 		t.Fatal(err)

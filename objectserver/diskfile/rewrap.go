@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -211,4 +212,79 @@ func isECDir(names []string) bool {
 		}
 	}
 	return false
+}
+
+// ReplaceData replaces the .data file at path, open as old, by tmp, a new
+// file in the device's tmp directory whose bytes the caller wrote, with
+// pickle as its metadata, as Swift writes any file: the metadata and its
+// checksum on the new file, its mode, owner and times copied from the old
+// one, fsync, an atomic rename over path, fsync of the directory. The
+// rename exchanges the two files (renameat2 RENAME_EXCHANGE, where the
+// file system has it), so a path that a newer PUT's or a DELETE's cleanup
+// removed meanwhile is never created again, and a path that no longer
+// names old is put back: ErrMetadataChanged, nothing replaced. The old
+// file is unlinked; tmp is closed (and removed on failure).
+func ReplaceData(tmp, old *os.File, path string, pickle []byte, noFsync bool) error {
+	tmpPath := tmp.Name()
+	defer func() {
+		tmp.Close()
+		os.Remove(tmpPath)
+	}()
+	var ost unix.Stat_t
+	if err := fstat(old, &ost); err != nil {
+		return fsErr("stat of the old file", err)
+	}
+	if err := writePickle(tmp, pickle); err != nil {
+		return err
+	}
+	fd := int(tmp.Fd())
+	if err := unix.Fchmod(fd, ost.Mode&0o7777); err != nil {
+		return fsErr("chmod", err)
+	}
+	if err := unix.Fchown(fd, int(ost.Uid), int(ost.Gid)); err != nil && !errors.Is(err, unix.EPERM) {
+		return fsErr("chown", err)
+	}
+	times := []unix.Timespec{ost.Atim, ost.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, tmpPath, times, 0); err != nil {
+		return fsErr("setting times", err)
+	}
+	if !noFsync {
+		if err := tmp.Sync(); err != nil {
+			return fsErr("fsync", err)
+		}
+	}
+	same := func(p string) bool {
+		var st unix.Stat_t
+		return stat(p, &st) == nil && st.Dev == ost.Dev && st.Ino == ost.Ino
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, tmpPath, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%w: %s is gone", ErrMetadataChanged, path)
+	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOTSUP):
+		// no exchange on this file system: check, then rename over
+		if !same(path) {
+			return fmt.Errorf("%w: %s is not the file read", ErrMetadataChanged, path)
+		}
+		if err := rename(tmpPath, path); err != nil {
+			return fsErr("renaming into place", err)
+		}
+	case err != nil:
+		return fsErr("renaming into place", err)
+	default:
+		// tmpPath now names what path named: it must be the file read
+		if !same(tmpPath) {
+			if err := unix.Renameat2(unix.AT_FDCWD, tmpPath, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE); err != nil {
+				return fsErr("putting back a file replaced meanwhile", err)
+			}
+			return fmt.Errorf("%w: %s is not the file read", ErrMetadataChanged, path)
+		}
+		if err := os.Remove(tmpPath); err != nil {
+			return fsErr("removing the old file", err)
+		}
+	}
+	if !noFsync {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
 }

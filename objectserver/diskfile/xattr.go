@@ -42,6 +42,12 @@ func writeMetadata(f *os.File, meta map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("diskfile: pickling metadata: %w", err)
 	}
+	return writePickle(f, data)
+}
+
+// writePickle stores a pickle in f's xattrs as Swift does: 64 KiB chunks,
+// then the checksum xattr.
+func writePickle(f *os.File, data []byte) error {
 	sum := md5.Sum(data) //nolint:gosec // G401: Swift's metadata checksum
 	fd := int(f.Fd())
 	for i := 0; len(data) > 0; i++ {

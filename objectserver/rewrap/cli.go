@@ -22,12 +22,15 @@ import (
 const usage = `usage:
   arca-object-server rewrap [status] (--project P | --all-projects) [--config-file F]
       [--devices DIR] [--rate N] [--workers N] [--dry-run] [--state-file F]
-      [--checksum-delay D]
+      [--checksum-delay D] [--upgrade-ec-layout]
 
 rewrap moves the objects on this node's devices from older project keys to
 each project's active key (metadata only). "status" (or --dry-run) changes
 nothing and shows, per project key, how many objects on this node depend on
-it. Exit status 1 when any object failed or the run was interrupted.
+it, and how many erasure-coded fragment archives are still in the old layout
+(one objcrypt stream each, which Swift's Python object-auditor quarantines).
+--upgrade-ec-layout rewrites those into objcrypt's EC layout, in place.
+Exit status 1 when any object failed or the run was interrupted.
 `
 
 // newResolver builds the key service client from the configuration; a
@@ -73,6 +76,7 @@ type cliArgs struct {
 	dry       bool
 	stateFile string
 	delay     time.Duration
+	upgradeEC bool
 	stderr    *os.File
 }
 
@@ -95,6 +99,7 @@ func parseArgs(args []string, stderr *os.File) (*cliArgs, int) {
 	fs.BoolVar(&a.dry, "dry-run", false, "change nothing; report what would be rewrapped")
 	fs.StringVar(&a.stateFile, "state-file", "", "file recording progress, to resume an interrupted run")
 	fs.DurationVar(&a.delay, "checksum-delay", DefaultChecksumDelay, "how long a rewrapped file waits for its metadata checksum")
+	fs.BoolVar(&a.upgradeEC, "upgrade-ec-layout", false, "also rewrite EC fragment archives stored as one objcrypt stream (the old layout) into the EC layout, in place")
 	if err := fs.Parse(args); err != nil {
 		return nil, 2
 	}
@@ -133,7 +138,7 @@ func (a *cliArgs) options() (Options, error) {
 	o := Options{
 		Devices: cfg.Devices, MountCheck: cfg.MountCheck, Project: a.project, AllProjects: a.all,
 		ResellerPrefixes: cfg.ResellerPrefixes, Rate: a.rate, Workers: a.workers, DryRun: a.dry || a.status,
-		StateFile: a.stateFile, ChecksumDelay: a.delay, Keys: keys, Log: log,
+		StateFile: a.stateFile, ChecksumDelay: a.delay, Keys: keys, Log: log, UpgradeECLayout: a.upgradeEC,
 	}
 	if a.devices != "" {
 		o.Devices = a.devices

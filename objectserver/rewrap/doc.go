@@ -2,7 +2,10 @@
 // (`arca-object-server rewrap`): it moves every stored object of
 // a project from older project keys to the project's active key by
 // rewrapping the object's data key, so the old keys can be destroyed. It
-// touches only metadata: no object body is read or written.
+// touches only metadata: no object body is read or written, except with
+// --upgrade-ec-layout, which rewrites erasure-coded archives stored as one
+// objcrypt stream (written before objcrypt's EC layout) into the EC
+// layout, each into a new file renamed over the old one (ecupgrade.go).
 //
 // # What it does
 //
@@ -26,7 +29,8 @@
 // metadata in the clear. Objects already on the active key cost one
 // directory listing, one metadata read and a glob for .meta files. Status
 // (a dry run) counts, per project key, the objects and the .meta files on
-// this node that depend on it, and the .meta files still in the clear.
+// this node that depend on it, the .meta files still in the clear, and the
+// EC archives still in the old layout.
 //
 // # Replacing the metadata so that a crash or a reader never sees garbage
 //

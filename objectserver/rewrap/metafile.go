@@ -67,8 +67,11 @@ func readRaw(path string) (*diskfile.RawMetadata, error) {
 // under the lock they are asked for first, with the lock released (as the
 // .data's own keys are), and the object examined again. A .meta to upgrade
 // needs the active key's material (keyNeed{project, active} asks for it).
-func (w *worker) metaNeeds(project, active, dataKeyID string, values map[string]string, metas []metaFile) []keyNeed {
+func (w *worker) metaNeeds(project, active, dataKeyID string, values map[string]string, metas []metaFile, needActive bool) []keyNeed {
 	ids := map[string]bool{}
+	if needActive {
+		ids[active] = true // an archive to upgrade: the active key's material
+	}
 	if id, ok := lookupFold(values, sysmeta.Prefix+sysmeta.MetaKeyID); ok && id != active && id != dataKeyID {
 		ids[id] = true
 	}

@@ -40,6 +40,8 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	if m == nil {
 		return nil
 	}
+	oldEC := oldECLayout(df.path, df.raw.Values)
+	upgradeEC := oldEC && w.j.o.UpgradeECLayout
 	active, need, err := w.keysFor(ctx, project, m.KeyID, locked)
 	if need != nil {
 		return []keyNeed{*need}
@@ -48,36 +50,94 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 	if locked && err == nil {
 		// every key the .data's metadata and the .meta files need, asked
 		// for with no lock held before anything is counted or changed
-		if needs := w.metaNeeds(project, active, m.KeyID, df.raw.Values, metas); len(needs) > 0 {
+		if needs := w.metaNeeds(project, active, m.KeyID, df.raw.Values, metas, upgradeEC); len(needs) > 0 {
 			return needs
 		}
 	}
 	w.s.Scanned++
+	onActive := m.KeyID == active && !legacyFormat(df.raw.Values) && !metaElsewhere(df.raw.Values, active)
 	switch {
 	case err != nil:
 		w.s.Keys[KeyRef{project, m.KeyID}]++
 		w.s.fail(df.path, reasonOf(err), err)
 		w.countMetasLeft(project, metas)
+		w.countOldEC(oldEC, false)
 		return nil
-	case m.KeyID == active && !legacyFormat(df.raw.Values) && !metaElsewhere(df.raw.Values, active):
+	case onActive && !upgradeEC:
 		w.resealMetas(ctx, p, metas, project, active, sr)
 		w.s.Already++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
+		w.countOldEC(oldEC, false)
 		if df.raw.Checksum == nil && !w.j.o.DryRun {
 			// a run stopped between the two steps: restore it after the delay
 			w.queue(df.path, p.path, df.raw.Pickle(), sr)
 		}
 		return nil
 	case w.j.o.DryRun:
-		w.s.Rewrapped++
+		if onActive {
+			w.s.Already++
+		} else {
+			w.s.Rewrapped++
+		}
 		w.s.Keys[KeyRef{project, m.KeyID}]++
+		w.countOldEC(oldEC, upgradeEC)
+		w.resealMetas(ctx, p, metas, project, active, sr)
+		return nil
+	case upgradeEC:
+		if need := w.commitUpgrade(ctx, p, df, m, project, active, onActive, locked); need != nil {
+			return []keyNeed{*need}
+		}
 		w.resealMetas(ctx, p, metas, project, active, sr)
 		return nil
 	}
 	if need := w.commit(ctx, p, df, m, project, active, sr, locked); need != nil {
 		return []keyNeed{*need}
 	}
+	w.countOldEC(oldEC, false)
 	w.resealMetas(ctx, p, metas, project, active, sr)
+	return nil
+}
+
+// countOldEC counts an old-layout EC archive: upgraded (in a dry run: to
+// upgrade), or left in the old layout (in a dry run: every one).
+func (w *worker) countOldEC(oldEC, upgraded bool) {
+	if !oldEC {
+		return
+	}
+	if upgraded {
+		w.s.ECUpgraded++
+	}
+	if !upgraded || w.j.o.DryRun {
+		w.s.ECOldLayout++
+	}
+}
+
+// commitUpgrade rewrites an old-layout EC archive into the EC layout on
+// the active key and counts it; under the lock, a rotation before the
+// commit has it examined again.
+func (w *worker) commitUpgrade(ctx context.Context, p partition, df *dataFile, m *objcrypt.Metadata, project, active string, onActive, locked bool) *keyNeed {
+	oldID := m.KeyID
+	keyID, err := w.upgradeEC(ctx, p, df, m, project, active)
+	switch {
+	case errors.Is(err, errRotated) && locked:
+		w.s.Scanned--
+		return &keyNeed{project: project, oldID: oldID}
+	case errors.Is(err, errChanged):
+		w.s.Changed++
+		return nil
+	}
+	w.s.Keys[KeyRef{project, keyID}]++
+	if err != nil {
+		w.s.fail(df.path, reasonOf(err), err)
+		w.countOldEC(true, false)
+		return nil
+	}
+	if onActive {
+		w.s.Already++
+	} else {
+		w.s.Rewrapped++
+	}
+	w.countOldEC(true, true)
 	return nil
 }
 

@@ -30,6 +30,11 @@ type Options struct {
 	ResellerPrefixes []string
 	// Rate limits the objects examined per second; 0 means no limit.
 	Rate float64
+	// UpgradeECLayout rewrites the EC fragment archives stored as one
+	// objcrypt stream (written before objcrypt's EC layout) into the EC
+	// layout, in place (ecupgrade.go). Without it they are only counted
+	// (Summary.ECOldLayout).
+	UpgradeECLayout bool
 	// DryRun only counts: nothing on disk changes and no state is saved.
 	DryRun bool
 	// StateFile, when set, records progress so that a new run resumes.

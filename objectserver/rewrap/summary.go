@@ -70,6 +70,12 @@ type Summary struct {
 	// active key from another key, and sealed from the clear (in a dry
 	// run: that would be).
 	MetaResealed, MetaUpgraded int
+	// ECOldLayout counts the EC fragment archives stored as one objcrypt
+	// stream (written before objcrypt's EC layout), which Swift's Python
+	// object-auditor quarantines, after the job (in a dry run: now);
+	// ECUpgraded those rewritten into the EC layout (in a dry run with
+	// UpgradeECLayout: to rewrite).
+	ECOldLayout, ECUpgraded int
 	// Active is each project's active key id as the job last saw it.
 	Active map[string]string
 	// ResumedFrom is where a previous run had stopped, if any.
@@ -144,6 +150,8 @@ func (s *Summary) add(d *Summary) {
 	s.MetaPlain += d.MetaPlain
 	s.MetaResealed += d.MetaResealed
 	s.MetaUpgraded += d.MetaUpgraded
+	s.ECOldLayout += d.ECOldLayout
+	s.ECUpgraded += d.ECUpgraded
 	s.IO.DirReads += d.IO.DirReads
 	s.IO.Opens += d.IO.Opens
 	s.IO.XattrReads += d.IO.XattrReads
@@ -171,6 +179,13 @@ func Report(w io.Writer, s *Summary, keys bool) {
 		}
 		fmt.Fprintf(w, ".meta files: %s %d from older keys, %d from the clear\n", metaVerb, s.MetaResealed, s.MetaUpgraded)
 	}
+	if s.ECUpgraded > 0 {
+		upVerb := "upgraded"
+		if s.DryRun {
+			upVerb = "to upgrade"
+		}
+		fmt.Fprintf(w, "EC archives: %s %d to the EC layout\n", upVerb, s.ECUpgraded)
+	}
 	if s.Elapsed > 0 && s.Scanned > 0 {
 		fmt.Fprintf(w, "rate %.0f objects/s; I/O: %d directory reads, %d opens, %d xattr reads, %d xattr writes, %d partition locks\n",
 			float64(s.Scanned)/s.Elapsed.Seconds(), s.IO.DirReads, s.IO.Opens, s.IO.XattrReads, s.IO.XattrWrites, s.IO.Locks)
@@ -190,6 +205,9 @@ func Report(w io.Writer, s *Summary, keys bool) {
 		fmt.Fprintf(w, "  %s\n", e)
 	}
 	if !keys && !s.DryRun {
+		if s.ECOldLayout+s.ECUpgraded > 0 {
+			oldEC(w, s)
+		}
 		return
 	}
 	keyTable(w, s)
@@ -229,4 +247,15 @@ func keyTable(w io.Writer, s *Summary) {
 	// An inactive key a .meta still depends on cannot be destroyed yet, nor
 	// should a .meta stay readable on the disks: both are for the rewrap.
 	fmt.Fprintf(w, ".meta files on inactive keys: %d, in the clear: %d\n", s.Metas(true), s.MetaPlain)
+	oldEC(w, s)
+}
+
+// oldEC writes the count of EC archives in the old layout: until it is 0,
+// Swift's Python object-auditor would quarantine them.
+func oldEC(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "EC archives in the old layout: %d", s.ECOldLayout)
+	if s.ECOldLayout > 0 {
+		fmt.Fprint(w, " (Swift's Python object-auditor quarantines them: run rewrap --upgrade-ec-layout first)")
+	}
+	fmt.Fprintln(w)
 }

@@ -10,7 +10,9 @@ package rewraptest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -127,23 +129,66 @@ func Partition(obj string) string {
 // the plaintext ETag sealed and MACed, the stored ETag, its crypto sysmeta,
 // and extra metadata on top (its user metadata sealed).
 func PutObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string) error {
-	if err := putObject(m, keys, project, obj, body, extra, false); err != nil {
+	if err := putObject(m, keys, project, obj, body, extra, false, -1); err != nil {
 		return fmt.Errorf("rewraptest: putting %s of %s: %w", obj, project, err)
 	}
 	return nil
 }
+
+// PutOldECArchive writes obj as an erasure-coded fragment archive (index
+// fragIndex, durable: <ts>#<index>#d.data) stored as the object server
+// stored every archive before objcrypt's EC layout: one objcrypt stream,
+// its sealed ETag that of the archive. An X-Object-Sysmeta-Ec-Etag in
+// extra is stored sealed, as the object server stores it.
+func PutOldECArchive(m *diskfile.Manager, keys *Keys, project, obj string, archive []byte, fragIndex int, extra map[string]string) error {
+	if err := putObject(m, keys, project, obj, archive, extra, false, fragIndex); err != nil {
+		return fmt.Errorf("rewraptest: putting archive %s of %s: %w", obj, project, err)
+	}
+	return nil
+}
+
+// FragmentArchive is a fragment archive as liberasurecode 1.6 lays it out
+// (rs_vand 4+2, header fields as pyeclib writes them): frags fragments of
+// stride payload bytes, the last of last bytes, random payloads.
+func FragmentArchive(idx uint32, frags, stride, last int) []byte {
+	var out []byte
+	for i := range frags {
+		n := stride
+		if i == frags-1 {
+			n = last
+		}
+		h := make([]byte, objcrypt.ECHeaderLen)
+		binary.LittleEndian.PutUint32(h[0:], idx)
+		binary.LittleEndian.PutUint32(h[4:], uint32(n))
+		binary.LittleEndian.PutUint64(h[12:], uint64(4*n))
+		h[20], h[54] = 1, 6
+		binary.LittleEndian.PutUint32(h[55:], 0x10000)
+		binary.LittleEndian.PutUint32(h[59:], 0xb0c5ecc)
+		binary.LittleEndian.PutUint32(h[63:], 0x10602)
+		binary.LittleEndian.PutUint32(h[67:], crc32.ChecksumIEEE(h[:59]))
+		out = append(out, h...)
+		p := make([]byte, n)
+		_, _ = rand.Read(p)
+		out = append(out, p...)
+	}
+	return out
+}
+
+// ECEtagDomain is what the path of an EC object's sealed whole-object ETag
+// is followed by (objcrypt/SPEC.md, "Fragment index and EC metadata").
+const ECEtagDomain = "\x00X-Object-Sysmeta-Ec-Etag"
 
 // PutLegacyObject writes obj as the object server did before ETags and
 // metadata were encrypted: the plaintext ETag in sysmeta, extra metadata
 // in clear.
 func PutLegacyObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string) error {
-	if err := putObject(m, keys, project, obj, body, extra, true); err != nil {
+	if err := putObject(m, keys, project, obj, body, extra, true, -1); err != nil {
 		return fmt.Errorf("rewraptest: putting %s of %s: %w", obj, project, err)
 	}
 	return nil
 }
 
-func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string, legacy bool) error {
+func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte, extra map[string]string, legacy bool, fragIndex int) error {
 	ctx := context.Background()
 	df, err := m.Object(Device, Partition(obj), 0, "AUTH_"+project, "c", obj)
 	if err != nil {
@@ -192,6 +237,17 @@ func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte
 	for k, v := range extra {
 		meta[k] = v
 	}
+	name := ts.Internal() + ".data"
+	if fragIndex >= 0 {
+		name = diskfile.ECFileName(ts, fragIndex, true)
+		meta["X-Object-Sysmeta-Ec-Frag-Index"] = fmt.Sprint(fragIndex)
+		if v, ok := meta["X-Object-Sysmeta-Ec-Etag"]; ok {
+			delete(meta, "X-Object-Sysmeta-Ec-Etag")
+			if meta[sysmeta.Prefix+sysmeta.EcEtag], err = ow.ETagKeys().EncryptETag(v, df.Name+ECEtagDomain, nil); err != nil {
+				return err
+			}
+		}
+	}
 	if !legacy {
 		mk, err := objcrypt.NewMetaKey(key)
 		if err != nil {
@@ -201,5 +257,5 @@ func putObject(m *diskfile.Manager, keys *Keys, project, obj string, body []byte
 			return err
 		}
 	}
-	return w.Commit(ctx, ts.Internal()+".data", meta)
+	return w.Commit(ctx, name, meta)
 }
