@@ -37,10 +37,11 @@ func main() {
 }
 
 // defaultGCPercent is the garbage collector's target heap growth unless
-// GOGC says otherwise: arca-api's live heap is small (a few MiB: caches,
-// policy, metrics) and every request allocates about 16 KiB, so at Go's
+// GOGC says otherwise: arca-api's live heap is small (caches, policy,
+// metrics) and every request allocates about 16 KiB, so at Go's
 // default of 100 % a collection ran every few hundred requests. At 400 %
-// a quarter as many run, for a few MiB more; GOMEMLIMIT still bounds it.
+// a sixth as many run, for a heap of up to five times the live data instead
+// of twice; GOMEMLIMIT still bounds it (docs/operations.md).
 const defaultGCPercent = 400
 
 func run(files []string) error {
