@@ -214,7 +214,7 @@ func jsonString(p []byte, i int) (string, int, bool) {
 			if !escaped && utf8.Valid(raw) {
 				// No copy: a field lives only while its event is rendered
 				// (textLog.Write), and zerolog does not touch p until then.
-				return unsafe.String(unsafe.SliceData(raw), len(raw)), j + 1, true
+				return unsafe.String(unsafe.SliceData(raw), len(raw)), j + 1, true //nolint:gosec // G103: read-only view, see above
 			}
 			var s string
 			if err := json.Unmarshal(p[i:j+1], &s); err != nil {
