@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 )
@@ -211,7 +212,9 @@ func jsonString(p []byte, i int) (string, int, bool) {
 		case '"':
 			raw := p[i+1 : j]
 			if !escaped && utf8.Valid(raw) {
-				return string(raw), j + 1, true
+				// No copy: a field lives only while its event is rendered
+				// (textLog.Write), and zerolog does not touch p until then.
+				return unsafe.String(unsafe.SliceData(raw), len(raw)), j + 1, true //nolint:gosec // G103: read-only view, see above
 			}
 			var s string
 			if err := json.Unmarshal(p[i:j+1], &s); err != nil {

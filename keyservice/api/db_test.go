@@ -14,7 +14,7 @@ import (
 // openStore opens a fresh, migrated database of the dialect (SQLite in a
 // temporary file, or a database of its own on the stack's MariaDB) and the
 // store over it.
-func openStore(t *testing.T, dialect dbconn.Dialect) (*sql.DB, *sqlstore.Store) {
+func openStore(t testing.TB, dialect dbconn.Dialect) (*sql.DB, *sqlstore.Store) {
 	t.Helper()
 	var db *sql.DB
 	switch dialect {
@@ -31,7 +31,7 @@ func openStore(t *testing.T, dialect dbconn.Dialect) (*sql.DB, *sqlstore.Store) 
 }
 
 // testKeyring is a keyring with one random master key, "test".
-func testKeyring(t *testing.T) *envelope.Keyring {
+func testKeyring(t testing.TB) *envelope.Keyring {
 	t.Helper()
 	master := make([]byte, envelope.KeySize)
 	if _, err := rand.Read(master); err != nil {

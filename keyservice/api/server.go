@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,11 +120,32 @@ func requestID(c echo.Context) string {
 
 func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := "req-" + uuid.NewString()
+		id := newRequestID()
 		c.Set(string(keyRequestID), id)
 		c.Response().Header().Set("X-Openstack-Request-Id", id)
 		return next(c)
 	}
+}
+
+// newRequestID is "req-" and a random (version 4) UUID, as
+// "req-"+uuid.NewString() but built in one allocation.
+func newRequestID() string {
+	var u uuid.UUID
+	_, _ = rand.Read(u[:])  // crypto/rand: never fails (it crashes the program instead)
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	var b [4 + 36]byte
+	copy(b[:], "req-")
+	hex.Encode(b[4:12], u[0:4])
+	b[12] = '-'
+	hex.Encode(b[13:17], u[4:6])
+	b[17] = '-'
+	hex.Encode(b[18:22], u[6:8])
+	b[22] = '-'
+	hex.Encode(b[23:27], u[8:10])
+	b[27] = '-'
+	hex.Encode(b[28:], u[10:])
+	return string(b[:])
 }
 
 // recoverMiddleware turns a panic into a logged 500: a bug must not take the
@@ -366,30 +389,10 @@ type policyGuard struct {
 // writes: through echo's Response, through the http.ResponseWriter under
 // it, by flushing, or by hijacking the connection.
 func (s *Server) guard(c echo.Context) {
-	g := &policyGuard{}
-	c.Set(string(keyGuard), g)
 	resp := c.Response()
-	w := &guardWriter{ResponseWriter: resp.Writer}
-	w.refuse = func(code int) bool {
-		if code < 200 || code > 299 || g.passed {
-			return false
-		}
-		rt, _ := c.Get(string(keyRoute)).(route)
-		s.log.Error().Str("request_id", requestID(c)).Str("method", c.Request().Method).
-			Str("route", rt.path).Str("rule", rt.rule).Int("status", code).
-			Msg("refused a success answer that no policy check allowed (handler without authorize)")
-		// Whatever the handler set for its answer goes: a Location or a
-		// key algorithm would confirm what the 500 withholds.
-		h := w.Header()
-		for _, k := range []string{echo.HeaderLocation, echo.HeaderContentLength, echo.HeaderContentEncoding, "X-Arca-Key-Algorithm"} {
-			h.Del(k)
-		}
-		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		// The access log and the metrics read the status from echo's
-		// Response, which a write past it does not update.
-		resp.Status = http.StatusInternalServerError
-		return true
-	}
+	// One allocation: the guard, the writer and its refusal together.
+	w := &guardWriter{ResponseWriter: resp.Writer, s: s, c: c}
+	c.Set(string(keyGuard), &w.guard)
 	resp.Writer = w
 	// Echo's own WriteHeader runs its Before hooks first: deciding there
 	// too lets it pass the 500 down, so its Status stays true.
@@ -400,13 +403,40 @@ func (s *Server) guard(c echo.Context) {
 	})
 }
 
+// refuse reports whether a final status code must not go out: a 2xx
+// without a passed check. It logs the refusal and turns the answer's
+// headers into those of a 500.
+func (w *guardWriter) refuse(code int) bool {
+	if code < 200 || code > 299 || w.guard.passed {
+		return false
+	}
+	c := w.c
+	rt, _ := c.Get(string(keyRoute)).(route)
+	w.s.log.Error().Str("request_id", requestID(c)).Str("method", c.Request().Method).
+		Str("route", rt.path).Str("rule", rt.rule).Int("status", code).
+		Msg("refused a success answer that no policy check allowed (handler without authorize)")
+	// Whatever the handler set for its answer goes: a Location or a
+	// key algorithm would confirm what the 500 withholds.
+	h := w.Header()
+	for _, k := range []string{echo.HeaderLocation, echo.HeaderContentLength, echo.HeaderContentEncoding, "X-Arca-Key-Algorithm"} {
+		h.Del(k)
+	}
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	// The access log and the metrics read the status from echo's
+	// Response, which a write past it does not update.
+	c.Response().Status = http.StatusInternalServerError
+	return true
+}
+
 // guardWriter is the response writer of every route with a rule. The first
 // final status written through it is decided once: a 2xx without a passed
 // check (refuse) becomes a 500 with an error body, and the handler's body
 // is discarded.
 type guardWriter struct {
 	http.ResponseWriter
-	refuse      func(code int) bool
+	guard       policyGuard
+	s           *Server
+	c           echo.Context
 	decided     bool // a final status went through decide
 	blocked     bool // and it was refused
 	wroteHeader bool

@@ -15,19 +15,30 @@ const secretColumns = "id, project_id, creator_id, name, secret_type, algorithm,
 	"expiration, created, updated, payload_content_type, payload, secret_store"
 
 // scanSecret reads secretColumns, then extra columns into extra.
+// secretScan is everything one row's scan needs, in one allocation: the
+// secret returned, the nullable columns' holders and the destinations
+// (each pointer handed to Scan would otherwise be a heap object of its own).
+type secretScan struct {
+	sec                   keyservice.Secret
+	name, alg, mode, pct  sql.NullString
+	bits                  sql.NullInt64
+	exp, created, updated dbTime
+	dest                  [16]any
+}
+
 func scanSecret(row interface{ Scan(...any) error }, extra ...any) (*keyservice.Secret, error) {
-	var sec keyservice.Secret
-	var name, alg, mode, pct sql.NullString
-	var bits sql.NullInt64
-	var exp, created, updated dbTime
-	if err := row.Scan(append([]any{&sec.ID, &sec.ProjectID, &sec.CreatorID, &name, &sec.SecretType, &alg, &bits, &mode,
-		&sec.Status, &exp, &created, &updated, &pct, &sec.Payload, &sec.SecretStore}, extra...)...); err != nil {
+	t := new(secretScan)
+	sec := &t.sec
+	dest := append(t.dest[:0], &sec.ID, &sec.ProjectID, &sec.CreatorID, &t.name, &sec.SecretType, &t.alg, &t.bits, &t.mode,
+		&sec.Status, &t.exp, &t.created, &t.updated, &t.pct, &sec.Payload, &sec.SecretStore)
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
-	sec.Name, sec.Algorithm, sec.Mode, sec.PayloadContentType = name.String, alg.String, mode.String, pct.String
-	sec.BitLength = int(bits.Int64)
-	sec.Expiration, sec.Created, sec.Updated = exp.ptr(), created.T, updated.T
-	return &sec, nil
+	sec.Name, sec.Algorithm, sec.Mode, sec.PayloadContentType = t.name.String, t.alg.String, t.mode.String, t.pct.String
+	sec.BitLength = int(t.bits.Int64)
+	sec.Expiration, sec.Created, sec.Updated = t.exp.ptr(), t.created.T, t.updated.T
+	t.dest = [16]any{} // the secret outlives the scan: drop the pointers into it
+	return sec, nil
 }
 
 // CreateSecret inserts a secret. It normalises sec's times to what the

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestNewRequestID: the request ID is "req-" and a version 4 UUID in its
+// canonical form, as "req-"+uuid.NewString() was, and not the same twice.
+func TestNewRequestID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		if len(id) != 40 || id[:4] != "req-" {
+			t.Fatalf("request ID %q", id)
+		}
+		u, err := uuid.Parse(id[4:])
+		if err != nil || u.String() != id[4:] || u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("request ID %q: %v (version %v, variant %v)", id, err, u.Version(), u.Variant())
+		}
+		if seen[id] {
+			t.Fatalf("request ID %q twice", id)
+		}
+		seen[id] = true
+	}
+}
