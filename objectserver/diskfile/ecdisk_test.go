@@ -237,3 +237,37 @@ func TestCurrentDataEC(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveDataEC: the rewrap walk finds every fragment archive of an EC
+// object newer than its newest tombstone (several indexes, a non-durable
+// one beside or without a durable one), newest first, and a replicated
+// object's current .data alone.
+func TestLiveDataEC(t *testing.T) {
+	for _, tc := range []struct {
+		files []string
+		want  []string
+	}{
+		{[]string{"0000000001.00000#2#d.data"}, []string{"0000000001.00000#2#d.data"}},
+		{
+			[]string{"0000000001.00000#2#d.data", "0000000001.00000#4#d.data", "0000000002.00000#3.data", "0000000002.00000.meta"},
+			[]string{"0000000002.00000#3.data", "0000000001.00000#2#d.data", "0000000001.00000#4#d.data"},
+		},
+		{[]string{"0000000002.00000#2.data"}, []string{"0000000002.00000#2.data"}},
+		{[]string{"0000000001.00000#2#d.data", "0000000002.00000.ts"}, nil},
+		{[]string{"0000000001.00000#2#d.data", "0000000002.00000.ts", "0000000003.00000#1.data"}, []string{"0000000003.00000#1.data"}},
+		{[]string{"0000000001.00000.data", "0000000002.00000.data"}, []string{"0000000002.00000.data"}},
+		{[]string{"0000000001.00000.data", "0000000002.00000.ts"}, nil},
+		{nil, nil},
+	} {
+		dir := t.TempDir()
+		for _, f := range tc.files {
+			if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := LiveData(dir)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%v: %q %v, want %q", tc.files, got, err, tc.want)
+		}
+	}
+}

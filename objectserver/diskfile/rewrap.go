@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,59 @@ func CurrentData(dir string) (string, error) {
 		return "", nil
 	}
 	return st.data.name, nil
+}
+
+// LiveData returns the names of the .data files of the hash directory dir
+// that hold a live version of the object, newest first. In a replicated
+// policy's directory that is the current .data alone (CurrentData). In an
+// erasure-coded policy's (<ts>#<idx>[#d].data) it is every fragment
+// archive newer than the newest tombstone: a handoff may hold several
+// fragment indexes of one timestamp, and a newer non-durable archive may
+// sit beside the durable one; each is its own archive, each must stay
+// readable. None when the object is deleted or absent. It removes
+// nothing.
+func LiveData(dir string) ([]string, error) {
+	names, err := listDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("diskfile: listing %s: %w", dir, err)
+	}
+	if !isECDir(names) {
+		st := gather(names)
+		if st.data == nil {
+			return nil, nil
+		}
+		return []string{st.data.name}, nil
+	}
+	var datas []fileInfo
+	var newestTS *Timestamp
+	for _, n := range names {
+		fi, ok := parseECFile(n, 0)
+		if !ok {
+			continue
+		}
+		switch fi.ext {
+		case ".data":
+			datas = append(datas, fi)
+		case ".ts":
+			if newestTS == nil || fi.ts.After(*newestTS) {
+				t := fi.ts
+				newestTS = &t
+			}
+		}
+	}
+	sort.Slice(datas, func(i, j int) bool {
+		if c := datas[i].ts.Compare(datas[j].ts); c != 0 {
+			return c > 0
+		}
+		return datas[i].name < datas[j].name
+	})
+	var out []string
+	for _, fi := range datas {
+		if newestTS == nil || fi.ts.After(*newestTS) {
+			out = append(out, fi.name)
+		}
+	}
+	return out, nil
 }
 
 // LockPartition takes Swift's partition lock (<partition>/.lock), the one

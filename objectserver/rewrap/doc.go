@@ -13,8 +13,13 @@
 // <hash>/) in a fixed order (devices, policies and suffixes by name,
 // partitions by number). For each hash directory it finds the current
 // .data file as Swift decides it (the newest .data not older than the
-// newest tombstone; a deleted object has none and is left alone), reads its
-// user.swift.metadata pickle and, when the object's X-Object-Sysmeta-Arca-
+// newest tombstone; a deleted object has none and is left alone) or, for
+// an erasure-coded policy (<ts>#<idx>[#d].data), every fragment archive
+// newer than the newest tombstone (diskfile.LiveData: a handoff may hold
+// several indexes, a newer non-durable archive may sit beside the durable
+// one; each has its own wrapped data key and is examined, rewrapped and
+// counted on its own, the .meta files once per directory). For each it
+// reads its user.swift.metadata pickle and, when its X-Object-Sysmeta-Arca-
 // Key-Id is not its project's active key, opens the data key with the old
 // key and seals it under the active one (objcrypt.Rewrap, a fresh GCM nonce
 // and the same object-path binding) and stores the new Key-Id and
@@ -153,7 +158,7 @@
 // --workers at once (an errgroup). A worker walks a partition's suffixes
 // (suffix.go: the partition lock, the rate limit, examining an object
 // again after warming its keys) and examines each object (object.go: the
-// current .data, its project and crypto metadata, the keys; keys.go asks
+// live .data files, their project and crypto metadata, the keys; keys.go asks
 // the key client), rewraps it (rewrite.go: steps 1 and 2) and queues its
 // checksum (checksum.go: step 3). frontier.go records what is done for the
 // state file; summary.go adds up the workers' counts and writes the report

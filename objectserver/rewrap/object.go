@@ -22,57 +22,146 @@ type dataFile struct {
 	raw  *diskfile.RawMetadata
 }
 
-// object examines one hash directory and rewraps its current .data file
-// when it is on a non-active key. Outside a dry run the caller holds the
-// partition lock (locked) from before the listing to after the rewrite, so
-// the file is the current .data and its metadata what was read throughout
-// for every other holder of the lock. It returns the keys to ask the key
-// client for with no lock held when they were not asked for a moment ago,
-// or when the active key changed before the rewrite was committed; nothing
-// has changed on disk then.
+// archive is one fragment archive (or a replicated policy's current .data)
+// of a hash directory, open, with what the job needs to know of it.
+type archive struct {
+	df        *dataFile
+	m         *objcrypt.Metadata
+	oldEC     bool
+	upgradeEC bool
+	active    string // the project's active key id when err is nil
+	err       error  // the keys' failure prefetch saw a moment ago
+}
+
+// metaAction is what an archive's examination asks of the hash
+// directory's .meta files, done once per directory.
+type metaAction int
+
+const (
+	metaNone   metaAction = iota
+	metaLeft              // count them as they are (the keys failed)
+	metaReseal            // bring them onto the active key
+)
+
+// object examines one hash directory and rewraps each of its live .data
+// files that is on a non-active key: a replicated policy's current .data,
+// or every fragment archive of an erasure-coded policy's (a handoff may
+// hold several fragment indexes, a newer non-durable archive may sit
+// beside the durable one; each has its own wrapped data key). Outside a
+// dry run the caller holds the partition lock (locked) from before the
+// listing to after the rewrite, so the files are the live .data files and
+// their metadata what was read throughout for every other holder of the
+// lock. It returns the keys to ask the key client for with no lock held
+// when they were not asked for a moment ago, or when the active key
+// changed before a rewrite was committed; the keys of every archive and
+// .meta file are gathered before anything is counted or changed, and an
+// archive counted before a rotation (w.done) is not examined again when
+// the caller examines the directory again. The .meta files are resealed
+// once per directory, after its archives.
 func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec, locked bool) []keyNeed {
-	df := w.openCurrent(dir)
-	if df == nil {
+	dfs := w.openLive(dir)
+	defer func() {
+		for _, df := range dfs {
+			df.fh.Close()
+		}
+	}()
+	var arcs []*archive
+	project := ""
+	for _, df := range dfs {
+		pr, m := w.cryptoMetadata(df)
+		if m == nil {
+			w.done[df.path] = true // counted
+			continue
+		}
+		project = pr
+		oldEC := oldECLayout(df.path, df.raw.Values)
+		arcs = append(arcs, &archive{df: df, m: m, oldEC: oldEC, upgradeEC: oldEC && w.j.o.UpgradeECLayout})
+	}
+	if len(arcs) == 0 {
 		return nil
 	}
-	defer df.fh.Close()
-	project, m := w.cryptoMetadata(df)
-	if m == nil {
-		return nil
+	needs := map[keyNeed]bool{}
+	for _, a := range arcs {
+		active, need, err := w.keysFor(ctx, project, a.m.KeyID, locked)
+		if need != nil {
+			needs[*need] = true
+			continue
+		}
+		a.active, a.err = active, err
 	}
-	oldEC := oldECLayout(df.path, df.raw.Values)
-	upgradeEC := oldEC && w.j.o.UpgradeECLayout
-	active, need, err := w.keysFor(ctx, project, m.KeyID, locked)
-	if need != nil {
-		return []keyNeed{*need}
+	if len(needs) > 0 {
+		return needList(needs)
 	}
 	metas := w.listMetas(dir)
-	if locked && err == nil {
-		// every key the .data's metadata and the .meta files need, asked
-		// for with no lock held before anything is counted or changed
-		if needs := w.metaNeeds(project, active, m.KeyID, df.raw.Values, metas, upgradeEC); len(needs) > 0 {
-			return needs
+	if locked {
+		// every key the .data files' metadata and the .meta files need,
+		// asked for with no lock held before anything is counted or changed
+		for _, a := range arcs {
+			if a.err != nil {
+				continue
+			}
+			for _, n := range w.metaNeeds(project, a.active, a.m.KeyID, a.df.raw.Values, metas, a.upgradeEC) {
+				needs[n] = true
+			}
+		}
+		if len(needs) > 0 {
+			return needList(needs)
 		}
 	}
+	action, active := metaNone, ""
+	for _, a := range arcs {
+		act, need := w.archive(ctx, p, a, project, sr, locked)
+		if need != nil {
+			return []keyNeed{*need} // the archives before it stay counted (w.done)
+		}
+		w.done[a.df.path] = true
+		switch {
+		case act == metaReseal:
+			action, active = metaReseal, a.active
+		case act == metaLeft && action == metaNone:
+			action = metaLeft
+		}
+	}
+	switch action {
+	case metaReseal:
+		w.resealMetas(ctx, p, metas, project, active, sr)
+	case metaLeft:
+		w.countMetasLeft(project, metas)
+	}
+	return nil
+}
+
+func needList(set map[keyNeed]bool) []keyNeed {
+	out := make([]keyNeed, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	return out
+}
+
+// archive counts one archive and rewraps it (or upgrades its layout) when
+// it is on a non-active key; it returns what the directory's .meta files
+// need, or the keys to ask for when the active key changed before the
+// commit (nothing counted then).
+func (w *worker) archive(ctx context.Context, p partition, a *archive, project string, sr *sufRec, locked bool) (metaAction, *keyNeed) {
+	df, m, active := a.df, a.m, a.active
 	w.s.Scanned++
 	onActive := m.KeyID == active && !legacyFormat(df.raw.Values) && !metaElsewhere(df.raw.Values, active)
 	switch {
-	case err != nil:
+	case a.err != nil:
 		w.s.Keys[KeyRef{project, m.KeyID}]++
-		w.s.fail(df.path, reasonOf(err), err)
-		w.countMetasLeft(project, metas)
-		w.countOldEC(oldEC, false)
-		return nil
-	case onActive && !upgradeEC:
-		w.resealMetas(ctx, p, metas, project, active, sr)
+		w.s.fail(df.path, reasonOf(a.err), a.err)
+		w.countOldEC(a.oldEC, false)
+		return metaLeft, nil
+	case onActive && !a.upgradeEC:
 		w.s.Already++
 		w.s.Keys[KeyRef{project, m.KeyID}]++
-		w.countOldEC(oldEC, false)
+		w.countOldEC(a.oldEC, false)
 		if df.raw.Checksum == nil && !w.j.o.DryRun {
 			// a run stopped between the two steps: restore it after the delay
 			w.queue(df.path, p.path, df.raw.Pickle(), sr)
 		}
-		return nil
+		return metaReseal, nil
 	case w.j.o.DryRun:
 		if onActive {
 			w.s.Already++
@@ -80,22 +169,19 @@ func (w *worker) object(ctx context.Context, p partition, dir string, sr *sufRec
 			w.s.Rewrapped++
 		}
 		w.s.Keys[KeyRef{project, m.KeyID}]++
-		w.countOldEC(oldEC, upgradeEC)
-		w.resealMetas(ctx, p, metas, project, active, sr)
-		return nil
-	case upgradeEC:
+		w.countOldEC(a.oldEC, a.upgradeEC)
+		return metaReseal, nil
+	case a.upgradeEC:
 		if need := w.commitUpgrade(ctx, p, df, m, project, active, onActive, locked); need != nil {
-			return []keyNeed{*need}
+			return metaNone, need
 		}
-		w.resealMetas(ctx, p, metas, project, active, sr)
-		return nil
+		return metaReseal, nil
 	}
 	if need := w.commit(ctx, p, df, m, project, active, sr, locked); need != nil {
-		return []keyNeed{*need}
+		return metaNone, need
 	}
-	w.countOldEC(oldEC, false)
-	w.resealMetas(ctx, p, metas, project, active, sr)
-	return nil
+	w.countOldEC(a.oldEC, false)
+	return metaReseal, nil
 }
 
 // countOldEC counts an old-layout EC archive: upgraded (in a dry run: to
@@ -149,20 +235,35 @@ func (w *worker) countMetasLeft(project string, metas []metaFile) {
 	}
 }
 
-// openCurrent opens the current .data file of a hash directory and reads
-// its metadata; nil when there is none to examine (deleted, changed
-// meanwhile or failed, counted as such).
-func (w *worker) openCurrent(dir string) *dataFile {
+// openLive opens the live .data files of a hash directory
+// (diskfile.LiveData) not counted yet in this examination of it (w.done)
+// and reads their metadata; those there is none to examine of (changed
+// meanwhile or failed) are counted as such and left out.
+func (w *worker) openLive(dir string) []*dataFile {
 	w.s.IO.DirReads++
-	name, err := diskfile.CurrentData(dir)
+	names, err := diskfile.LiveData(dir)
 	if err != nil {
 		w.s.fail(dir, "listing object", err)
 		return nil
 	}
-	if name == "" {
-		return nil // deleted (tombstone) or nothing left: nothing to rewrap
+	var out []*dataFile
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		if w.done[path] {
+			continue
+		}
+		if df := w.openData(path); df != nil {
+			out = append(out, df)
+		} else {
+			w.done[path] = true // counted
+		}
 	}
-	path := filepath.Join(dir, name)
+	return out
+}
+
+// openData opens one .data file and reads its metadata; nil when there is
+// none to examine (gone meanwhile or failed, counted as such).
+func (w *worker) openData(path string) *dataFile {
 	w.s.IO.Opens++
 	fh, err := os.Open(path) //nolint:gosec // G304: a file listed in a hash directory
 	if errors.Is(err, fs.ErrNotExist) {

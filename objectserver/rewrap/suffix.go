@@ -97,6 +97,7 @@ func (w *worker) pace(ctx context.Context, lk *partLock) error {
 // asking for the keys it needs with the lock released and examining it
 // again, at most maxHashTries times.
 func (w *worker) hash(ctx context.Context, p partition, hdir string, sr *sufRec, lk *partLock) {
+	clear(w.done)
 	for try := 0; ; try++ {
 		if !w.j.o.DryRun {
 			if err := lk.take(w.s); err != nil {

@@ -24,10 +24,13 @@ type worker struct {
 	s       *Summary
 	pending []pending
 	warmed  map[keyNeed]warmth // when prefetch last asked for these keys
+	// done: the .data files of the hash directory being examined already
+	// counted, not examined again when it is examined again (hash)
+	done map[string]bool
 }
 
 func (j *job) newWorker() *worker {
-	return &worker{j: j, s: newSummary(), warmed: map[keyNeed]warmth{}}
+	return &worker{j: j, s: newSummary(), warmed: map[keyNeed]warmth{}, done: map[string]bool{}}
 }
 
 // merge adds the worker's counters to the job's summary and resets them;
