@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -97,6 +98,17 @@ func BenchmarkPipelineSwift(b *testing.B) {
 			runLatencyMeters(b, c, "GET", base+"/large-"+sh.name, s.Token, nil, cpu, int64(len(large)), sh.arca("GET")...)
 		})
 	}
+	// Added latency, paired: each round sends one request through plain
+	// and one through the pipeline (in turn first), so that the disk's
+	// fsync latency, which moves by more than the target between runs a
+	// minute apart, weighs on both alike; added-p50-µs is the median of
+	// the per-pair differences.
+	for _, method := range []string{"PUT", "GET"} {
+		b.Run("Paired"+method+"/pipeline", func(b *testing.B) {
+			runPaired(b, c, method, s.Token, small,
+				shapes[0].url+acct+"/"+cont+"/paired-plain", shapes[1].url+acct+"/"+cont+"/paired-pipeline")
+		})
+	}
 	// The Go side alone (after the PUTs above keyed the project):
 	// decisions asked back to back on one connection, as the middleware
 	// asks them: the decision socket's CPU per decision, without the
@@ -104,6 +116,68 @@ func BenchmarkPipelineSwift(b *testing.B) {
 	b.Run("Decision/pipeline", func(b *testing.B) {
 		benchDecisions(b, sock, acct+"/"+cont+"/decided", s.Project, dec.Pid())
 	})
+}
+
+// runPaired sends b.N pairs of method requests, one to base and one to
+// other, alternating which goes first, and reports each one's p50 and the
+// median of other's latency less base's within a pair (added-p50-µs).
+func runPaired(b *testing.B, c *http.Client, method, token string, body []byte, base, other string) {
+	b.Helper()
+	do := func(url string) time.Duration {
+		var rd io.Reader
+		if body != nil && method == http.MethodPut {
+			rd = bytes.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, url, rd)
+		req.Header.Set("X-Auth-Token", token)
+		t0 := time.Now()
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			b.Fatalf("%s %s: %d", method, url, resp.StatusCode)
+		}
+		return time.Since(t0)
+	}
+	if method != http.MethodPut {
+		for _, url := range []string{base, other} {
+			req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
+			req.Header.Set("X-Auth-Token", token)
+			resp, err := c.Do(req)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				b.Fatalf("PUT %s: %v %v", url, resp, err)
+			}
+			resp.Body.Close()
+		}
+	}
+	for range 20 {
+		do(base) // warm connections and caches
+		do(other)
+	}
+	baseLat := make([]time.Duration, 0, b.N)
+	otherLat := make([]time.Duration, 0, b.N)
+	diff := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		var lb, lo time.Duration
+		if i%2 == 0 {
+			lb, lo = do(base), do(other)
+		} else {
+			lo, lb = do(other), do(base)
+		}
+		baseLat, otherLat, diff = append(baseLat, lb), append(otherLat, lo), append(diff, lo-lb)
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(median(baseLat), "base-p50-µs")
+	b.ReportMetric(median(otherLat), "p50-µs")
+	b.ReportMetric(median(diff), "added-p50-µs")
 }
 
 // procMeter reports a process's CPU per timed request from /proc

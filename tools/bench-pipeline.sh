@@ -15,7 +15,10 @@
 # process (from /proc), or the reverse proxy's process;
 # for 16 MiB PUT/GET: MB/s. Each round runs the three shapes one after the
 # other; medians of BENCH_PIPELINE_ROUNDS rounds (default 3).
-# Targets for the pipeline shape (issue 23): added p50 < 0.3 ms and added
+# Targets for the pipeline shape (issue 23): added p50 < 0.3 ms (judged
+# on paired requests: a plain and a pipeline one back to back, the median
+# of the differences; p50s of runs a minute apart differ by more than
+# that with the disk's fsync latency alone) and added
 # CPU < 100 µs per small request (read from arca's own CPU: the proxy's
 # totals move by more than that between rounds); 16 MiB PUT/GET >= 97 % of
 # plain's MB/s (each round's ratio is printed too).
@@ -38,7 +41,7 @@ echo "== arca pipeline vs reverse proxy vs plain Swift ($(date -u +%Y-%m-%dT%H:%
 for ((round = 1; round <= rounds; round++)); do
 	echo "round $round: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	# -benchtime is per sub-benchmark: the small ones get SMALL_N, the large ones LARGE_N.
-	"$tmp/swiftfilter.test" -test.run '^$' -test.bench '^BenchmarkPipelineSwift$/^(PUT|GET|Decision)/' -test.benchtime "${small}x"
+	"$tmp/swiftfilter.test" -test.run '^$' -test.bench '^BenchmarkPipelineSwift$/^(PUT|GET|Paired|Decision)' -test.benchtime "${small}x"
 	"$tmp/swiftfilter.test" -test.run '^$' -test.bench '^BenchmarkPipelineSwift$/^Large' -test.benchtime "${large}x"
 done | grep '^Benchmark\|^round' | tee "$tmp/out"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -69,6 +72,8 @@ function median(key,   i, a, n) {
   add(op SUBSEP shape SUBSEP "mw", mw)
   add(op SUBSEP shape SUBSEP "go", gocpu)
   add(op SUBSEP shape SUBSEP "asks", metric($0, "decisions/op"))
+  add(op SUBSEP shape SUBSEP "added", metric($0, "added-p50-µs"))
+  add(op SUBSEP shape SUBSEP "base", metric($0, "base-p50-µs"))
 }
 function spread(key, div,   i, s) {
   s = ""
@@ -89,8 +94,12 @@ END {
     pl = pl > 0 ? 1e9 / pl : 0; pp = pp > 0 ? 1e9 / pp : 0; rp = rp > 0 ? 1e9 / rp : 0
     printf "%-26s %8.0f r/s %8.0f r/s %12.1f %% %12s %8.0f r/s (%.0f %%)\n", "1 KiB " op " req/s", pl, pp, (pl > 0 ? 100 * pp / pl : 0), "(reported)", rp, (pl > 0 ? 100 * rp / pl : 0)
     pl = median(op SUBSEP "plain" SUBSEP "p50"); pp = median(op SUBSEP "pipeline" SUBSEP "p50"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "p50")
-    ok = pp - pl < 300; if (!ok) missed = 1
-    printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " p50", pl, pp, pp - pl, (ok ? "PASS <300µs" : "MISS <300µs"), rp
+    printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " p50, runs apart", pl, pp, pp - pl, "(reported)", rp
+    # The verdict is the paired one: the median of per-pair differences,
+    # each pair a plain and a pipeline request back to back.
+    added = median("Paired" op SUBSEP "pipeline" SUBSEP "added")
+    ok = added < 300; if (!ok) missed = 1
+    printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s  (rounds %s)\n", "1 KiB " op " p50, paired", median("Paired" op SUBSEP "pipeline" SUBSEP "base"), median("Paired" op SUBSEP "pipeline" SUBSEP "p50"), added, (ok ? "PASS <300µs" : "MISS <300µs"), spread("Paired" op SUBSEP "pipeline" SUBSEP "added", 1)
     pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
     printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " server CPU", pl, pp, pp - pl, "(reported)", rp
     # The direct measure: the CPU of arca itself per request (the middleware in
