@@ -497,6 +497,7 @@ func TestRealStackECMixed(t *testing.T) {
 		}
 	}
 	s.rebuildOntoArca(t, cont, data)
+	s.rebuildOntoPython(t, cont, data)
 	if resp, _ := s.do("POST", "/"+cont+"/a", nil, map[string]string{"X-Object-Meta-K": "v"}); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST: %s", resp.Status)
 	}
@@ -537,6 +538,42 @@ part, nodes = r.get_nodes(sys.argv[2], sys.argv[3], sys.argv[4])
 print(' '.join(str(n['port']) for n in nodes))
 `
 
+// primaries is the object's primary nodes in the ring's order, as indexes
+// into s.Nodes (the reconstructor's partners are neighbours in it).
+func (s *ecStack) primaries(t *testing.T, cont, name string) []int {
+	t.Helper()
+	out, err := s.Python(t, ringOrder, filepath.Join(s.RingDir, "object.ring.gz"), "AUTH_"+s.Project, cont, name)
+	if err != nil {
+		t.Fatalf("ring: %v %s", err, out)
+	}
+	byPort := map[string]int{}
+	for i, n := range s.Nodes {
+		byPort[fmt.Sprint(n.Port)] = i
+	}
+	var order []int
+	for _, port := range strings.Fields(out) {
+		order = append(order, byPort[port])
+	}
+	return order
+}
+
+// partnerOf finds in order a node of kind target (Python or not) with a
+// ring neighbour that is a Python node (whose reconstructor may run: the
+// Python daemons never run on Arca nodes with Python partners), or -1s.
+func (s *ecStack) partnerOf(order []int, targetPython bool) (target, partner int) {
+	for k, i := range order {
+		if s.Nodes[i].Python != targetPython {
+			continue
+		}
+		for _, d := range []int{1, len(order) - 1} {
+			if j := order[(k+d)%len(order)]; s.Nodes[j].Python {
+				return i, j
+			}
+		}
+	}
+	return -1, -1
+}
+
 // rebuildOntoArca removes an Arca node's archive of an object, runs
 // Swift's Python reconstructor once on a Python node that is its ring
 // partner, and checks that the archive comes back through SSYNC,
@@ -546,27 +583,8 @@ func (s *ecStack) rebuildOntoArca(t *testing.T, cont string, data []byte) {
 	if resp, _ := s.do("PUT", "/"+cont+"/"+name, data, nil); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT: %s", resp.Status)
 	}
-	out, err := s.Python(t, ringOrder, filepath.Join(s.RingDir, "object.ring.gz"), "AUTH_"+s.Project, cont, name)
-	if err != nil {
-		t.Fatalf("ring: %v %s", err, out)
-	}
-	byPort := map[string]int{}
-	for i, n := range s.Nodes {
-		byPort[fmt.Sprint(n.Port)] = i
-	}
-	order := strings.Fields(out)
-	arca, partner := -1, -1
-	for k, port := range order {
-		i := byPort[port]
-		if s.Nodes[i].Python {
-			continue
-		}
-		for _, d := range []int{1, len(order) - 1} {
-			if j := byPort[order[(k+d)%len(order)]]; s.Nodes[j].Python {
-				arca, partner = i, j
-			}
-		}
-	}
+	order := s.primaries(t, cont, name)
+	arca, partner := s.partnerOf(order, false)
 	if arca < 0 {
 		t.Fatalf("no Arca node with a Python partner in %v", order)
 	}
@@ -594,6 +612,53 @@ func (s *ecStack) rebuildOntoArca(t *testing.T, cont string, data []byte) {
 	}
 	if bytes.Contains(b, data[:30]) || readXattrMeta(t, rebuilt)["X-Object-Sysmeta-Arca-Key-Id"] == "" {
 		t.Fatalf("rebuilt archive %s is not Arca's ciphertext", rebuilt)
+	}
+	if resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("GET after rebuild: %s", resp.Status)
+	}
+}
+
+// rebuildOntoPython is the other way: a Python node's archive removed, the
+// reconstructor of its Python partner rebuilds it from fragments that
+// Arca nodes answer (in plaintext, over the object-server protocol), and
+// the Python node holds Swift's own fragment again. The object is named so
+// that its ring order puts a Python node beside a Python partner and at
+// least two of the other fragments on Arca nodes.
+func (s *ecStack) rebuildOntoPython(t *testing.T, cont string, data []byte) {
+	var name string
+	var order []int
+	target, partner := -1, -1
+	for i := 0; i < 40 && target < 0; i++ {
+		name = fmt.Sprintf("rebuilt-py-%d", i)
+		order = s.primaries(t, cont, name)
+		target, partner = s.partnerOf(order, true)
+	}
+	if target < 0 {
+		t.Fatalf("no object name among 40 puts a Python node beside a Python partner (last order %v)", order)
+	}
+	if resp, _ := s.do("PUT", "/"+cont+"/"+name, data, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	before, frag := s.nodeGet(target, "GET", cont, name, nil)
+	if before.StatusCode != http.StatusOK {
+		t.Fatalf("fragment before: %s", before.Status)
+	}
+	if err := os.Remove(dataFileOf(s.fragFiles(cont, name)[target])); err != nil {
+		t.Fatal(err)
+	}
+	log := s.Reconstruct(t, partner)
+	after, got := s.nodeGet(target, "GET", cont, name, nil)
+	if after.StatusCode != http.StatusOK || !bytes.Equal(got, frag) {
+		t.Fatalf("archive of %s not rebuilt (%s, %d bytes, want %d); reconstructor:\n%s", s.Nodes[target].Device, after.Status, len(got), len(frag), testenv.Tail(log, 40))
+	}
+	rebuilt := dataFileOf(s.fragFiles(cont, name)[target])
+	t.Logf("%s (Python) rebuilt by %s's reconstructor from order %v: %s", s.Nodes[target].Device, s.Nodes[partner].Device, order, filepath.Base(rebuilt))
+	b, err := os.ReadFile(rebuilt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, frag) || readXattrMeta(t, rebuilt)["X-Object-Sysmeta-Arca-Key-Id"] != "" {
+		t.Fatalf("rebuilt archive %s on the Python node is not Swift's plain fragment archive", rebuilt)
 	}
 	if resp, got := s.do("GET", "/"+cont+"/"+name, nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
 		t.Fatalf("GET after rebuild: %s", resp.Status)

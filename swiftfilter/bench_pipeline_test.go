@@ -44,6 +44,9 @@ func BenchmarkPipelineSwift(b *testing.B) {
 	dec, sock := testenv.StartDecisionSocket(b, ks, testenv.DecisionSocketOptions{Work: work, KeyServiceURL: s.API.URL, CacheTTL: 60})
 	pp, purl := testenv.StartPipelineProxyWith(b, swiftDir, s.RingDir, work, "pipeline-proxy", sock, testenv.ProxyOptions{Factory: testenv.BenchFactory})
 	wp, wurl := testenv.StartWholePathProxy(b, swiftDir, s.RingDir, work, "plain-proxy")
+	// A second plain proxy: the paired control's other process.
+	wp2, wurl2 := testenv.StartWholePathProxy(b, swiftDir, s.RingDir, work, "plain-proxy-2")
+	wp2.WaitHealthy(b, wurl2+"/healthcheck")
 	pp.WaitHealthy(b, purl+"/healthcheck")
 	wp.WaitHealthy(b, wurl+"/healthcheck")
 	fp, furl := testenv.StartSwiftFilter(b, ks, testenv.SwiftFilterOptions{Work: work, Upstream: wurl, KeyServiceURL: s.API.URL, CacheTTL: 60})
@@ -102,11 +105,19 @@ func BenchmarkPipelineSwift(b *testing.B) {
 	// and one through the pipeline (in turn first), so that the disk's
 	// fsync latency, which moves by more than the target between runs a
 	// minute apart, weighs on both alike; added-p50-µs is the median of
-	// the per-pair differences.
+	// the per-pair differences. Both write and read the same object, so
+	// that both reach the same object servers and devices.
+	// The control pairs the plain proxy with a second plain proxy process
+	// on the same configuration: what the method reads where nothing is
+	// added but the process.
 	for _, method := range []string{"PUT", "GET"} {
 		b.Run("Paired"+method+"/pipeline", func(b *testing.B) {
 			runPaired(b, c, method, s.Token, small,
-				shapes[0].url+acct+"/"+cont+"/paired-plain", shapes[1].url+acct+"/"+cont+"/paired-pipeline")
+				shapes[0].url+acct+"/"+cont+"/paired", shapes[1].url+acct+"/"+cont+"/paired")
+		})
+		b.Run("Paired"+method+"/control", func(b *testing.B) {
+			runPaired(b, c, method, s.Token, small,
+				shapes[0].url+acct+"/"+cont+"/paired", wurl2+acct+"/"+cont+"/paired")
 		})
 	}
 	// The Go side alone (after the PUTs above keyed the project):

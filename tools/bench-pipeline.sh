@@ -100,6 +100,8 @@ END {
     added = median("Paired" op SUBSEP "pipeline" SUBSEP "added")
     ok = added < 300; if (!ok) missed = 1
     printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s  (rounds %s)\n", "1 KiB " op " p50, paired", median("Paired" op SUBSEP "pipeline" SUBSEP "base"), median("Paired" op SUBSEP "pipeline" SUBSEP "p50"), added, (ok ? "PASS <300µs" : "MISS <300µs"), spread("Paired" op SUBSEP "pipeline" SUBSEP "added", 1)
+    # The control: two plain proxy processes paired the same way.
+    printf "%-26s %12s %12s %11.0f µs %12s  (rounds %s)\n", "  control, plain vs plain", "", "", median("Paired" op SUBSEP "control" SUBSEP "added"), "(noise)", spread("Paired" op SUBSEP "control" SUBSEP "added", 1)
     pl = median(op SUBSEP "plain" SUBSEP "cpu"); pp = median(op SUBSEP "pipeline" SUBSEP "cpu"); rp = median(op SUBSEP "reverse-proxy" SUBSEP "cpu")
     printf "%-26s %9.0f µs %9.0f µs %11.0f µs %12s %11.0f µs\n", "1 KiB " op " server CPU", pl, pp, pp - pl, "(reported)", rp
     # The direct measure: the CPU of arca itself per request (the middleware in
