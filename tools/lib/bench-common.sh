@@ -186,3 +186,33 @@ bench_cleanup() {
 	fi
 	exit "$status"
 }
+
+# ------------------------------------------------------------------ summary
+# The summary of make bench. Each part (tools/bench.sh, bench-filter.sh,
+# bench-pipeline.sh, bench-objectserver.sh, bench-report.sh's short run)
+# records its PASS/FAIL/SKIP lines with bench_summary; under
+# tools/bench-all.sh (make bench), ARCA_BENCH_SUMMARY names a file they are
+# appended to, and bench-all.sh prints them all at the end, with issue 21's
+# targets one line each. Run alone, a script keeps them in SUMMARY.
+SUMMARY=()
+
+# bench_summary [-t TARGET] LINE...: records summary lines ("PASS ...",
+# "FAIL ...", "SKIP ..."); -t tags them with an issue 21 target number
+# (1 to 6, as tools/bench-all.sh lists them): "PASS [21.2] ...".
+bench_summary() {
+	local tag="" line
+	if [[ ${1:-} == -t ]]; then
+		tag=$2
+		shift 2
+	fi
+	for line; do
+		[[ -z $tag ]] || line="${line%% *} [21.$tag] ${line#* }"
+		SUMMARY+=("$line")
+		if [[ -n ${ARCA_BENCH_SUMMARY:-} ]]; then printf '%s\n' "$line" >>"$ARCA_BENCH_SUMMARY"; fi
+	done
+}
+
+# bench_verdict_line OK TEXT: "PASS TEXT" when OK is 0, else "FAIL TEXT".
+bench_verdict_line() {
+	if [[ $1 == 0 ]]; then echo "PASS $2"; else echo "FAIL $2"; fi
+}
