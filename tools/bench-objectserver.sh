@@ -57,9 +57,14 @@ start_group() {
 	shift
 	start_bg "$name" setsid "$@"
 	# Without job control the background job is no group leader, so setsid
-	# makes no new process: the PID is the server's and its group's.
-	[[ $(ps -o pgid= -p "$LAST_PID" | tr -d ' ') == "$LAST_PID" ]] ||
-		die "$name: pid $LAST_PID does not lead its process group"
+	# makes no new process: the PID is the server's and its group's, once
+	# the child has run setsid (on a busy machine, not yet when `&` returns).
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ $(ps -o pgid= -p "$LAST_PID" | tr -d ' ') != "$LAST_PID" ]] || return 0
+		sleep 0.1
+	done
+	die "$name: pid $LAST_PID does not lead its process group after 10 s"
 }
 
 # ------------------------------------------------------------------ arca-api (the keys)

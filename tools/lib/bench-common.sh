@@ -84,19 +84,29 @@ stack_pid() { # NAME: the PID tools/stack.sh recorded for a daemon, if any
 }
 
 # bench_stack_up WANT_BARBICAN: installs and starts the stack (with Barbican
-# when asked), remembers what this run started, loads the stack's environment
+# when asked) unless all of it already runs, remembers what this run started, loads the stack's environment
 # and reads the MariaDB account from ARCA_TEST_MYSQL_DSN (MY_USER,
 # MY_PASSWORD, MY_HOST, MY_PORT; dsn holds the DSN itself).
 bench_stack_up() {
-	local want_barbican=$1 status_before
-	ARCA_STACK_BARBICAN=$want_barbican "$STACK" install
-	status_before=$("$STACK" status || true)
-	if ! grep -Eq '^keystone +running' <<<"$status_before"; then
-		STARTED_STACK=1
-	elif [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
-		STARTED_BARBICAN=1
+	local want_barbican=$1 status_before svc all_up=1
+	status_before=$("$STACK" status 2>/dev/null || true)
+	for svc in keystone swift-account swift-container swift-object swift-proxy; do
+		grep -Eq "^$svc +running" <<<"$status_before" || all_up=0
+	done
+	if [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then all_up=0; fi
+	if [[ $all_up == 1 ]]; then
+		# A stack others share is used as it is: no install, no up.
+		say "the stack is up (${ARCA_STACK_DIR:-$ROOT/.stack}): using it as it is"
+	else
+		ARCA_STACK_BARBICAN=$want_barbican "$STACK" install
+		status_before=$("$STACK" status || true)
+		if ! grep -Eq '^keystone +running' <<<"$status_before"; then
+			STARTED_STACK=1
+		elif [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
+			STARTED_BARBICAN=1
+		fi
+		ARCA_STACK_BARBICAN=$want_barbican "$STACK" up
 	fi
-	ARCA_STACK_BARBICAN=$want_barbican "$STACK" up
 	eval "$(ARCA_STACK_BARBICAN=$want_barbican "$STACK" env)"
 	if [[ $want_barbican == 1 && -z ${ARCA_TEST_BARBICAN_URL:-} ]]; then
 		die "Barbican is not running after tools/stack.sh up"
