@@ -9,7 +9,9 @@
 #      (the stack's Keystone, service user arca);
 #   4. runs the load generator:
 #        (a) secret store and get payload, arca (noauth) vs Barbican (demo's token), c=16:
-#            arca >= 20x Barbican req/s, arca p99 < 10 ms             (issue 2)
+#            arca >= 20x Barbican req/s, arca p99 < 10 ms             (issue 2);
+#            arca-api's CPU per request: store <= 150 µs, get payload <= 100 µs,
+#            SQL statements per request and Barbican's CPU beside  (issue 21)
 #        (b) secret GETs with a Keystone token (warm cache) vs noauth, c=16:
 #            noauth/keystone req/s <= 1.5                              (issue 3)
 #        (c) project-key payload, c=32, no-auth and the object servers' Keystone user:
@@ -27,6 +29,8 @@
 #      object rewrap rate (tools/speedreport crypto and rewrap; issue 10:
 #      >= 2,000 objects/s);
 #   6. prints a summary with PASS/FAIL per target; exits 1 if any target failed.
+#      Under make bench (tools/bench-all.sh) the lines also go to its summary
+#      (bench_summary, tools/lib/bench-common.sh), issue 21's tagged [21.N].
 #
 # Everything shares the machine's CPUs (2 on CI): load generator, arca-api, MariaDB,
 # Keystone, Barbican. Targets compared side by side are measured in alternating rounds
