@@ -278,7 +278,7 @@ fi
 
 # ------------------------------------------------------------------ summary
 echo
-echo "== make bench summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs shared by load generator and servers, $((EPOCHSECONDS - T0)) s)"
+echo "== tools/bench.sh summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs shared by load generator and servers, $((EPOCHSECONDS - T0)) s)"
 echo "   load average now: $(cut -d' ' -f1-3 /proc/loadavg) (load1 column above: above $(nproc), other work competed for the CPUs)"
 failed=0
 for line in "${SUMMARY[@]}"; do
