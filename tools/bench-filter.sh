@@ -10,7 +10,9 @@
 # process of its own (as in production), so its CPU is measured apart; all of
 # them share the machine's CPUs. Each comparison is run BENCH_FILTER_ROUNDS
 # times (direct and filter alternating) and the median of the rounds is shown.
-# Targets (issue 7): added p50 < 0.5 ms; large PUT/GET >= 95 % of direct.
+# Targets (issue 7): added p50 < 0.5 ms; large PUT/GET >= 95 % of direct;
+# (issue 21) the filter process's CPU per 1 KiB GET and PUT <= 120 µs, beside
+# the whole request's CPU without the filter (client + upstream).
 # Then (stack only) a 10,000-object JSON listing with sealed ETags, straight
 # and through the filter: target <= 2x (issue 16).
 # Exits 1 when a target is missed.
@@ -21,6 +23,8 @@
 # last benchmark run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/lib/bench-common.sh
+source tools/lib/bench-common.sh # bench_summary: lines for make bench's summary
 small=${BENCH_FILTER_SMALL_N:-3000}
 large=${BENCH_FILTER_LARGE_N:-10}
 swiftn=${BENCH_FILTER_SWIFT_N:-500}
@@ -28,6 +32,11 @@ rounds=${BENCH_FILTER_ROUNDS:-3}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# table_verdicts PREFIX: the table rows on standard input that end in a
+# verdict, "... PASS (<500µs)", as summary lines "PASS PREFIX ... (target <500µs)".
+table_verdicts() {
+	sed -nE "s/^(.*[^ ]) +(PASS|FAIL) \((.*)\)\$/\2 $1 \1 (target \3)/p" | sed -E 's/  +/ /g'
+}
 go test -c -o "$tmp/swiftfilter.test" ./swiftfilter/
 bench() { # REGEXP N: the benchmarks matching REGEXP, N iterations each (direct, then filter)
 	"$tmp/swiftfilter.test" -test.run '^$' -test.bench "$1" -test.benchtime "$2x"
@@ -102,8 +111,27 @@ END {
         printf "%-34s %12s %9.1f µs %12s %14s\n", label " filter CPU/request", "", median(b SUBSEP "fcpu"), "", "(reported)"
     }
   }
+  # issue 21: the filter process'"'"'s own CPU per 1 KiB request, GET and PUT
+  split("GET PUT", ops, " ")
+  fl = ""; bl = ""; fok = 1
+  for (k = 1; k <= 2; k++) {
+    b = "BenchmarkFilterSmall/" ops[k]
+    if (!cnt[b, "fcpu"]) continue
+    v = median(b SUBSEP "fcpu"); if (v > 120) fok = 0
+    fl = fl (fl == "" ? "" : ", ") sprintf("%s %.0f µs", ops[k], v)
+    if (cnt[b, "direct", "cpu"]) bl = bl (bl == "" ? "" : ", ") sprintf("%s %.0f µs", ops[k], median(b SUBSEP "direct" SUBSEP "cpu"))
+  }
+  print ""
+  if (fl == "") print "SKIP filter 1 KiB, the filter process'"'"'s CPU per request: not measured (ARCA_BENCH_FILTER_INPROC=1 runs the filter in the benchmark'"'"'s process)"
+  else {
+    if (!fok) missed = 1
+    printf "%s filter 1 KiB, the filter process'"'"'s CPU per request: %s (target <= 120 µs each; median of %d rounds of %d requests)%s\n", (fok ? "PASS" : "FAIL"), fl, ROUNDS, SMALL, (bl == "" ? "" : "; beside: the whole request without the filter (client + upstream) " bl)
+  }
   exit missed
-}' ROUNDS="$rounds" "$tmp/out" || missed=1
+}' ROUNDS="$rounds" SMALL="$small" "$tmp/out" | tee "$tmp/table" || missed=1
+# make bench's summary: issue 21's target line, then issue 7's rows as lines
+while read -r line; do bench_summary -t 3 "$line"; done < <(grep -E '^(PASS|FAIL|SKIP) filter ' "$tmp/table")
+while read -r line; do bench_summary "$line"; done < <(table_verdicts filter <"$tmp/table")
 
 # Listing ETags: a 10,000-object JSON listing from the stack's proxy, every
 # ETag sealed, straight and through the filter (which opens each one), with
@@ -140,6 +168,7 @@ END {
   printf "%-34s %9.1f ms %9.1f ms %12s %14s\n", "proxy+container CPU/listing", median("direct", "server-cpu-µs/op") / 1000, median("filter", "server-cpu-µs/op") / 1000, "", "(reported)"
   printf "%-34s %12s %9.1f ms %12s %14s\n", "filter CPU/listing", "", median("filter", "filter-cpu-µs/op") / 1000, "", "(reported)"
   exit !ok
-}' "$tmp/listing" || missed=1
+}' "$tmp/listing" | tee "$tmp/listing-table" || missed=1
+	while read -r line; do bench_summary "$line"; done < <(table_verdicts "filter 10,000-object listing" <"$tmp/listing-table")
 fi
 exit "${missed:-0}"

@@ -26,6 +26,8 @@
 # BENCH_PIPELINE_LARGE_N (10), BENCH_PIPELINE_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/lib/bench-common.sh
+source tools/lib/bench-common.sh # bench_summary: lines for make bench's summary
 small=${BENCH_PIPELINE_SMALL_N:-300}
 large=${BENCH_PIPELINE_LARGE_N:-10}
 rounds=${BENCH_PIPELINE_ROUNDS:-3}
@@ -125,7 +127,12 @@ END {
   }
   printf "\nissue 23 targets (pipeline vs plain): %s\n", (missed ? "MISS" : "PASS")
   exit missed
-}' ROUNDS="$rounds" "$tmp/out" || status=$?
+}' ROUNDS="$rounds" "$tmp/out" | tee "$tmp/table" || status=$?
+# make bench's summary: the rows with a verdict, "PASS pipeline 1 KiB PUT arca CPU ... (target <100µs)"
+while read -r line; do bench_summary "$line"; done < <(
+	sed -nE 's/^(.*[^ ]) +(PASS|MISS) ([<>]=?[0-9.]+(µs|%))(.*)$/\2 pipeline \1\5 (target \3)/p' "$tmp/table" |
+		sed -E 's/^MISS /FAIL /; s/  +/ /g'
+)
 # A 100 µs target cannot be read off a machine whose CPUs are shared: say so
 # beside the verdict rather than let a PASS (or MISS) pass for evidence.
 load=$(cut -d' ' -f1 /proc/loadavg)

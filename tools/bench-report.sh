@@ -16,7 +16,13 @@
 #                          catalog region;
 #   3. memory (RSS from /proc) of every service involved (tools/benchreport mem);
 #   4. writes docs/bench-report.md (tables, ratios, date, machine, load average,
-#      target verdicts) and docs/bench-report.png (tools/benchreport render).
+#      target verdicts) and docs/bench-report.png (tools/benchreport render);
+#   5. prints issue 21's end-to-end target line (tools/benchreport check: Arca >=
+#      Swift's own encryption by req/s at 4 KiB and 16 MiB, PUT and GET) and
+#      exits 1 when it is missed.
+#
+# ARCA_BENCH_REPORT_E2E_ONLY=1 is the short run make bench does (tools/bench-all.sh):
+# only step 2 and the target line, no Barbican, no report written.
 #
 # It starts Barbican when the stack runs without it, and stops only what it started,
 # by PID. Its catalog region/service and its database are removed on exit.
@@ -24,7 +30,8 @@
 # Knobs: ARCA_BENCH_DURATION (8s per key-service scenario, target and concurrency),
 # ARCA_BENCH_WARMUP (2s), ARCA_BENCH_OBJ_DURATION (5s per 4 KiB phase),
 # ARCA_BENCH_OBJ_LARGE_N (12 requests per 16 MiB phase), ARCA_BENCH_KEEP=1 (keep the
-# temporary directory and the database), ARCA_BENCH_REPORT_DIR (docs).
+# temporary directory and the database), ARCA_BENCH_REPORT_DIR (docs),
+# ARCA_BENCH_REPORT_E2E_ONLY=1 (above).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +43,7 @@ OBJ_DURATION=${ARCA_BENCH_OBJ_DURATION:-5s}
 OBJ_LARGE_N=${ARCA_BENCH_OBJ_LARGE_N:-12}
 KEEP=${ARCA_BENCH_KEEP:-0}
 OUT_DIR=${ARCA_BENCH_REPORT_DIR:-$ROOT/docs}
+E2E_ONLY=${ARCA_BENCH_REPORT_E2E_ONLY:-0}
 DB=arca_bench_report
 
 T0=$EPOCHSECONDS
@@ -74,7 +82,7 @@ mkdir -p "$BIN"
 go build -o "$BIN/" ./cmd/... ./tools/loadgen ./tools/benchreport || die "build failed"
 
 # ------------------------------------------------------------------ stack
-bench_stack_up 1
+if [[ $E2E_ONLY == 1 ]]; then bench_stack_up 0; else bench_stack_up 1; fi
 SWIFT_DIR=$ARCA_TEST_SWIFT_DIR
 SWIFT_URL=${ARCA_TEST_SWIFT_URL:-http://127.0.0.1:8081}
 
@@ -227,7 +235,9 @@ wait_healthy swift-proxy-encryption "$ENC_PID" "http://127.0.0.1:$ENC_PORT/healt
 
 # ------------------------------------------------------------------ 1. key service
 KEY_JSON=()
-for c in 1 16; do
+KEY_CONCURRENCIES=(1 16)
+[[ $E2E_ONLY != 1 ]] || KEY_CONCURRENCIES=()
+for c in "${KEY_CONCURRENCIES[@]}"; do
 	say "key service at concurrency $c"
 	"$BIN/loadgen" -title "keys-c$c" -c "$c" -rounds 2 -duration "$DURATION" -warmup "$WARMUP" \
 		-scenarios secret-store,secret-get-payload,order-create \
@@ -245,6 +255,22 @@ say "object path: PUT/GET 4 KiB and 16 MiB through the Swift proxy"
 	-target "swift-encryption=http://127.0.0.1:$ENC_PORT" \
 	-target "arca=http://127.0.0.1:$FILTER_PORT" \
 	-out "$TMP/obj.json" || say "object benchmark reported failures (see above)"
+
+# issue 21: Arca >= Swift's own encryption, one PASS/FAIL line (make bench's summary)
+e2e_status=0
+if [[ -s $TMP/obj.json ]]; then
+	e2e_line=$("$BIN/benchreport" check -obj "$TMP/obj.json") || e2e_status=1
+else
+	e2e_line="FAIL end to end through the Swift proxy: benchreport obj wrote no figures (see above)"
+	e2e_status=1
+fi
+[[ -n $e2e_line ]] || e2e_line="FAIL end to end through the Swift proxy: benchreport check printed nothing"
+say "$e2e_line"
+bench_summary -t 6 "$e2e_line"
+if [[ $E2E_ONLY == 1 ]]; then
+	say "short run (ARCA_BENCH_REPORT_E2E_ONLY=1): no report written"
+	exit "$e2e_status"
+fi
 
 # ------------------------------------------------------------------ 3. memory
 MEM=(
@@ -271,3 +297,4 @@ keys_csv=$(IFS=,; echo "${KEY_JSON[*]}")
 	-load-before "$LOAD_BEFORE" -elapsed "$((EPOCHSECONDS - T0))s" \
 	-notes "key service: $DURATION measured per scenario, target and concurrency after $WARMUP warm-up, 2 alternating rounds|object path: 4 KiB for $OBJ_DURATION per phase at c=16, 16 MiB $OBJ_LARGE_N requests per phase at c=2"
 say "wrote $OUT_DIR/bench-report.md and $OUT_DIR/bench-report.png"
+((e2e_status == 0)) || exit 1 # a missed end-to-end target, after the report is written

@@ -3,6 +3,7 @@
 //
 //	benchreport obj -target NAME=URL ... -out obj.json   PUT/GET through Swift proxies
 //	benchreport mem -out mem.json NAME=PID ...           RSS of services (process trees, /proc)
+//	benchreport check -obj obj.json                      issue 21's end-to-end target line (PASS/FAIL)
 //	benchreport render -keys a.json,b.json -obj obj.json -mem mem.json \
 //	    -md docs/bench-report.md -png docs/bench-report.png
 //
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchreport obj|mem|render [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchreport obj|mem|check|render [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -27,6 +28,8 @@ func main() {
 		err = objCmd(os.Args[2:])
 	case "mem":
 		err = memCmd(os.Args[2:])
+	case "check":
+		err = checkCmd(os.Args[2:])
 	case "render":
 		err = renderCmd(os.Args[2:])
 	default:

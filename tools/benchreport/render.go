@@ -318,7 +318,7 @@ func (r *report) targets(in renderInputs) {
 	}
 	if len(r.compare) > 0 {
 		p("")
-		p("End to end, Arca's encrypted object path beside Swift's own encryption (no component issue sets a target for it):")
+		p("End to end, Arca's encrypted object path beside Swift's own encryption (issue 21's target, judged in the table above):")
 		p("")
 		for _, c := range r.compare {
 			p("- %s", c)

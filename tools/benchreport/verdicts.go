@@ -31,6 +31,7 @@ func verdicts(krows []KeyRow, orows []ObjRow, mrows []MemRow) []Verdict {
 	vs = append(vs, memoryVerdict(orows, mrows))
 	vs = append(vs, filterVerdicts(orows)...)
 	vs = append(vs, Verdict{10, "rewrap >= 2,000 objects/s (small objects)", "-", byMakeBench})
+	vs = append(vs, e2eVerdict(orows))
 	slices.SortStableFunc(vs, func(a, b Verdict) int { return a.Issue - b.Issue })
 	return vs
 }
@@ -148,4 +149,16 @@ func largestArca(orows []ObjRow) (size, c int) {
 		}
 	}
 	return size, c
+}
+
+// e2eVerdict: issue 21, Arca's object path at least as fast as Swift's own
+// encryption end to end (the line benchreport check prints).
+func e2eVerdict(orows []ObjRow) Verdict {
+	const target = "end to end through the Swift proxy: Arca >= Swift's own encryption by req/s, 4 KiB and 16 MiB, PUT and GET"
+	if len(orows) == 0 {
+		return Verdict{21, target, notMeasured, "-"}
+	}
+	line, ok := e2eTargetLine(orows)
+	_, figure, _ := strings.Cut(line, ": ")
+	return Verdict{21, target, "arca / swift-encryption: " + figure, metStr(ok)}
 }

@@ -61,36 +61,43 @@ func TestVerdicts(t *testing.T) {
 		count int // rows in all
 	}{
 		{
-			name: "all met", keys: keys(3000, 8, 100), obj: obj, mem: mem, count: 10,
+			name: "all met", keys: keys(3000, 8, 100), obj: obj, mem: mem, count: 11,
 			want: []row{
 				{2, "secret-store at c=16: Arca >= 20x Barbican req/s", "30.0x (3000 vs 100.0 req/s)", "**met**"},
 				{2, "secret-store at c=16: Arca p99 < 10 ms", "8.00 ms", "**met**"},
 				{6, "memory per in-flight request", "peak RSS arca-object-server-1 18.8 MiB, arca-object-server-2 18.9 MiB (objects up to 16 MiB at c=2 through them)", "not judged here"},
 				{7, "added p50 per small request", "p50 arca - swift: PUT 4 KiB +20.5 ms, GET 4 KiB -0.5 ms", info},
 				{7, "large PUT/GET through the filter >= 95 %", "arca / swift req/s: PUT 16 MiB 0.50x, GET 16 MiB 0.80x", info},
+				// only PUT 16 MiB has a swift-encryption row
+				{21, "end to end through the Swift proxy", "arca / swift-encryption: PUT 4 KiB not measured, GET 4 KiB not measured, " +
+					"PUT 16 MiB 1.33x (4.0 req/s 0 MB/s vs 3.0 req/s 0 MB/s), GET 16 MiB not measured (target >= 1x each); " +
+					"beside: swift without encryption PUT 16 MiB 8.0 req/s 0 MB/s", "**not met**"},
 			},
 		},
 		{
-			name: "key targets missed", keys: keys(981, 88.08, 50), obj: obj, mem: mem, count: 10,
+			name: "key targets missed", keys: keys(981, 88.08, 50), obj: obj, mem: mem, count: 11,
 			want: []row{
 				{2, "secret-store at c=16: Arca >= 20x Barbican req/s", "19.6x (981 vs 50.0 req/s)", "**not met**"},
 				{2, "secret-store at c=16: Arca p99 < 10 ms", "88.08 ms", "**not met**"},
 			},
 		},
 		{
-			name: "arca's object requests failed", keys: keys(3000, 8, 100), obj: failed, mem: mem[:1], count: 10,
+			name: "arca's object requests failed", keys: keys(3000, 8, 100), obj: failed, mem: mem[:1], count: 11,
 			want: []row{
 				{6, "memory per in-flight request", "no arca-object-server in the memory section", "not judged here"},
 				{7, "added p50 per small request", "no arca and swift rows of that size without errors to compare", info},
 				{7, "large PUT/GET through the filter", "no arca and swift rows of that size without errors to compare", info},
+				{21, "end to end through the Swift proxy", "arca / swift-encryption: PUT 4 KiB not measured, GET 4 KiB not measured, " +
+					"PUT 16 MiB errors: arca 3, swift-encryption 0, GET 16 MiB not measured (target >= 1x each)", "**not met**"},
 			},
 		},
 		{
-			name: "nothing measured", count: 9,
+			name: "nothing measured", count: 10,
 			want: []row{
 				{2, "Arca >= 20x Barbican req/s, p99 < 10 ms at c=16", notMeasured, "-"},
 				{6, "memory per in-flight request", notMeasured, "not judged here"},
 				{7, "added p50 per small request", notMeasured, info},
+				{21, "end to end through the Swift proxy", notMeasured, "-"},
 			},
 		},
 	} {

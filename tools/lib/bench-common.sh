@@ -84,19 +84,29 @@ stack_pid() { # NAME: the PID tools/stack.sh recorded for a daemon, if any
 }
 
 # bench_stack_up WANT_BARBICAN: installs and starts the stack (with Barbican
-# when asked), remembers what this run started, loads the stack's environment
+# when asked) unless all of it already runs, remembers what this run started, loads the stack's environment
 # and reads the MariaDB account from ARCA_TEST_MYSQL_DSN (MY_USER,
 # MY_PASSWORD, MY_HOST, MY_PORT; dsn holds the DSN itself).
 bench_stack_up() {
-	local want_barbican=$1 status_before
-	ARCA_STACK_BARBICAN=$want_barbican "$STACK" install
-	status_before=$("$STACK" status || true)
-	if ! grep -Eq '^keystone +running' <<<"$status_before"; then
-		STARTED_STACK=1
-	elif [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
-		STARTED_BARBICAN=1
+	local want_barbican=$1 status_before svc all_up=1
+	status_before=$("$STACK" status 2>/dev/null || true)
+	for svc in keystone swift-account swift-container swift-object swift-proxy; do
+		grep -Eq "^$svc +running" <<<"$status_before" || all_up=0
+	done
+	if [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then all_up=0; fi
+	if [[ $all_up == 1 ]]; then
+		# A stack others share is used as it is: no install, no up.
+		say "the stack is up (${ARCA_STACK_DIR:-$ROOT/.stack}): using it as it is"
+	else
+		ARCA_STACK_BARBICAN=$want_barbican "$STACK" install
+		status_before=$("$STACK" status || true)
+		if ! grep -Eq '^keystone +running' <<<"$status_before"; then
+			STARTED_STACK=1
+		elif [[ $want_barbican == 1 ]] && ! grep -Eq '^barbican +running' <<<"$status_before"; then
+			STARTED_BARBICAN=1
+		fi
+		ARCA_STACK_BARBICAN=$want_barbican "$STACK" up
 	fi
-	ARCA_STACK_BARBICAN=$want_barbican "$STACK" up
 	eval "$(ARCA_STACK_BARBICAN=$want_barbican "$STACK" env)"
 	if [[ $want_barbican == 1 && -z ${ARCA_TEST_BARBICAN_URL:-} ]]; then
 		die "Barbican is not running after tools/stack.sh up"
@@ -185,4 +195,34 @@ bench_cleanup() {
 		rm -rf "$TMP"
 	fi
 	exit "$status"
+}
+
+# ------------------------------------------------------------------ summary
+# The summary of make bench. Each part (tools/bench.sh, bench-filter.sh,
+# bench-pipeline.sh, bench-objectserver.sh, bench-report.sh's short run)
+# records its PASS/FAIL/SKIP lines with bench_summary; under
+# tools/bench-all.sh (make bench), ARCA_BENCH_SUMMARY names a file they are
+# appended to, and bench-all.sh prints them all at the end, with issue 21's
+# targets one line each. Run alone, a script keeps them in SUMMARY.
+SUMMARY=()
+
+# bench_summary [-t TARGET] LINE...: records summary lines ("PASS ...",
+# "FAIL ...", "SKIP ..."); -t tags them with an issue 21 target number
+# (1 to 6, as tools/bench-all.sh lists them): "PASS [21.2] ...".
+bench_summary() {
+	local tag="" line
+	if [[ ${1:-} == -t ]]; then
+		tag=$2
+		shift 2
+	fi
+	for line; do
+		[[ -z $tag ]] || line="${line%% *} [21.$tag] ${line#* }"
+		SUMMARY+=("$line")
+		if [[ -n ${ARCA_BENCH_SUMMARY:-} ]]; then printf '%s\n' "$line" >>"$ARCA_BENCH_SUMMARY"; fi
+	done
+}
+
+# bench_verdict_line OK TEXT: "PASS TEXT" when OK is 0, else "FAIL TEXT".
+bench_verdict_line() {
+	if [[ $1 == 0 ]]; then echo "PASS $2"; else echo "FAIL $2"; fi
 }

@@ -30,6 +30,7 @@ const (
 	checkMaxP99  = "max-p99"
 	checkMaxP999 = "max-p99.9"
 	checkMinRPS  = "min-rps"
+	checkMaxCPU  = "max-cpu"
 )
 
 // Check is one target figure, for every scenario of the run or, with a
@@ -38,6 +39,7 @@ type Check struct {
 	Kind     string
 	Scenario string
 	A, B     string // targets (B only for ratios)
+	Process  string // the -pid name whose CPU a max-cpu check reads
 	Op       string // ">=" or "<=" for ratios
 	Value    float64
 	Limit    time.Duration
@@ -58,7 +60,13 @@ func scoped(s string) (scenario, rest string) {
 	return "", s
 }
 
-func parseChecks(ratios, maxP99s, maxP999s, minRPSs []string) ([]Check, error) {
+// checkFlags are the command line's check flags, as given.
+type checkFlags struct {
+	ratios, maxP99s, maxP999s, minRPSs, maxCPUs []string
+}
+
+func parseChecks(f checkFlags) ([]Check, error) {
+	ratios, maxP99s, maxP999s, minRPSs := f.ratios, f.maxP99s, f.maxP999s, f.minRPSs
 	var out []Check
 	for _, spec := range ratios {
 		sc, s := scoped(spec)
@@ -95,7 +103,33 @@ func parseChecks(ratios, maxP99s, maxP999s, minRPSs []string) ([]Check, error) {
 		}
 		out = append(out, Check{Kind: checkMinRPS, Scenario: sc, A: name, Value: v})
 	}
+	for _, spec := range f.maxCPUs {
+		c, err := parseMaxCPU(spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
 	return out, nil
+}
+
+// parseMaxCPU reads -max-cpu [SCENARIO:]TARGET[/PROCESS]=DURATION: the CPU
+// time per request that the -pid process PROCESS (by default the one named
+// like the target) spends while TARGET is measured. The process is named
+// apart because the same server process is often watched under a name of
+// its own (-pid arca-noauth=PID) while the target is called arca.
+func parseMaxCPU(spec string) (Check, error) {
+	sc, s := scoped(spec)
+	lhs, val, ok := strings.Cut(s, "=")
+	d, err := time.ParseDuration(val)
+	target, process, _ := strings.Cut(lhs, "/")
+	if process == "" {
+		process = target
+	}
+	if !ok || err != nil || d <= 0 || target == "" || strings.Contains(process, "/") {
+		return Check{}, fmt.Errorf("-max-cpu %q: want [SCENARIO:]TARGET[/PROCESS]=DURATION", spec)
+	}
+	return Check{Kind: checkMaxCPU, Scenario: sc, A: target, Process: process, Limit: d}, nil
 }
 
 // evaluate turns every check, for every scenario, into a "CHECK PASS|FAIL|
@@ -138,11 +172,15 @@ func evaluate(o options, all []*Result) []string {
 					q, name = 0.999, "p99.9"
 				}
 				v := a.Hist.Quantile(q)
-				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s %s = %s (target < %s%s)",
-					passFail(v < c.Limit), prefix, c.A, name, fmtDur(v), c.Limit, o.paceNote()))
+				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s %s = %s (target < %s%s)%s",
+					passFail(v < c.Limit), prefix, c.A, name, fmtDur(v), c.Limit, o.paceNote(),
+					beside(results, c.A, func(r *Result) string { return name + " " + fmtDur(r.Hist.Quantile(q)) + missedNote(r) })))
 			case checkMinRPS:
-				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s = %.0f req/s (target >= %g)",
-					passFail(a.RPS() >= c.Value), prefix, c.A, a.RPS(), c.Value))
+				lines = append(lines, fmt.Sprintf("CHECK %s %s: %s = %.0f req/s (target >= %g)%s",
+					passFail(a.RPS() >= c.Value), prefix, c.A, a.RPS(), c.Value,
+					beside(results, c.A, func(r *Result) string { return fmt.Sprintf("%.0f req/s", r.RPS()) })))
+			case checkMaxCPU:
+				lines = append(lines, maxCPULine(o, c, prefix, a, results))
 			}
 		}
 	}
@@ -155,4 +193,51 @@ func (o options) paceNote() string {
 		return fmt.Sprintf(", open loop at %.0f req/s", o.rate)
 	}
 	return fmt.Sprintf(", closed loop c=%d", o.concurrency)
+}
+
+// beside describes, for a check line, the same figure of every other
+// measured target of the scenario (its baseline, e.g. Barbican beside
+// arca): "; beside: barbican p99 10.07s".
+func beside(results []*Result, self string, figure func(*Result) string) string {
+	var parts []string
+	for _, r := range results {
+		if r.Target != self && r.Skipped == "" && r.Hist.Count() > 0 {
+			parts = append(parts, r.Target+" "+figure(r))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; beside: " + strings.Join(parts, ", ")
+}
+
+// missedNote says how many scheduled requests a target never sent: a
+// latency of a target that fell behind its schedule is only part of it.
+func missedNote(r *Result) string {
+	if r.Missed == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d unsent)", r.Missed)
+}
+
+// maxCPULine judges a max-cpu check: the CPU per request of the watched
+// process c.Process while target a was measured, with the SQL statements
+// per request (-mysql) and, beside it, each other target's own process's
+// CPU per request (a target watched under its own name, e.g. barbican).
+func maxCPULine(o options, c Check, prefix string, a *Result, results []*Result) string {
+	v, ok := a.CPU.perRequest(c.Process, a.Hist.Count())
+	if !ok {
+		return fmt.Sprintf("CHECK SKIP %s: %s's CPU per request not measured (no -pid %s=PID, or no /proc)", prefix, c.Process, c.Process)
+	}
+	line := fmt.Sprintf("CHECK %s %s: %s CPU per request of %s = %s (target <= %s, %d requests%s)",
+		passFail(v <= c.Limit), prefix, c.Process, c.A, fmtDur(v), fmtDur(c.Limit), a.Hist.Count(), o.paceNote())
+	if sql := sqlPerRequest(a.SQL, a.Hist.Count()); sql != "" {
+		line += "; sql per request: " + sql
+	}
+	return line + beside(results, c.A, func(r *Result) string {
+		if d, ok := r.CPU.perRequest(r.Target, r.Hist.Count()); ok {
+			return "CPU per request " + fmtDur(d)
+		}
+		return "CPU per request not measured"
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // CPU accounting from /proc (Linux; elsewhere the figures are simply
@@ -136,6 +137,16 @@ func (s CPUSample) Add(o CPUSample) {
 	for k, v := range o {
 		s[k] += v
 	}
+}
+
+// perRequest is the CPU time per request of the watched process name;
+// false when it was not measured.
+func (s CPUSample) perRequest(name string, requests uint64) (time.Duration, bool) {
+	v, ok := s[name]
+	if !ok || requests == 0 {
+		return 0, false
+	}
+	return time.Duration(float64(v) * float64(time.Second) / clockTick / float64(requests)), true
 }
 
 // PerRequest describes the CPU time per completed request of each watched

@@ -60,7 +60,7 @@ func main() {
 
 // cliFlags are the command line's values, before options checks them.
 type cliFlags struct {
-	targetSpecs, ratios, maxP99s, maxP999s, minRPSs, pids config.StringList
+	targetSpecs, ratios, maxP99s, maxP999s, minRPSs, maxCPUs, pids config.StringList
 
 	scenarios   string
 	projectKeys bool
@@ -102,6 +102,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 	fs.Var(&f.maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
 	fs.Var(&f.maxP999s, "max-p999", "[SCENARIO:]NAME=DURATION: target NAME's p99.9 must be below it (repeatable)")
 	fs.Var(&f.minRPSs, "min-rps", "[SCENARIO:]NAME=N: target NAME must reach N req/s (repeatable)")
+	fs.Var(&f.maxCPUs, "max-cpu", "[SCENARIO:]TARGET[/PROCESS]=DURATION: the -pid process PROCESS (default: named like TARGET) must spend at most this CPU time per request of TARGET (repeatable)")
 	fs.Var(&f.pids, "pid", "NAME=PID: report the CPU time per request of this process and its descendants (repeatable)")
 	return f
 }
@@ -140,7 +141,7 @@ func (f *cliFlags) options() (options, error) {
 		o.scenarios = append(o.scenarios, ScenarioProjectKey)
 	}
 	var err error
-	if o.checks, err = parseChecks(f.ratios, f.maxP99s, f.maxP999s, f.minRPSs); err != nil {
+	if o.checks, err = parseChecks(checkFlags{ratios: f.ratios, maxP99s: f.maxP99s, maxP999s: f.maxP999s, minRPSs: f.minRPSs, maxCPUs: f.maxCPUs}); err != nil {
 		return o, err
 	}
 	if o.sql, err = OpenSQLStats(f.mysqlDSN); err != nil {

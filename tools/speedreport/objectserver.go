@@ -112,7 +112,8 @@ func sizeName(n int) string {
 }
 
 // objectServerReport measures every server at every size and writes the
-// table, the servers' peak RSS and the goal's verdicts to w.
+// table, the servers' peak RSS, the goal's verdicts and issue 21's target
+// lines to w; errMissed when a target is missed.
 func objectServerReport(ctx context.Context, w io.Writer, o osOptions) error {
 	raw := map[string]*rawWorkers{}
 	for _, sv := range o.servers {
@@ -130,8 +131,9 @@ func objectServerReport(ctx context.Context, w io.Writer, o osOptions) error {
 			return fmt.Errorf("%s: warm-up: %w", sv.name, err)
 		}
 	}
-	fmt.Fprintf(w, "\nobject server, concurrency %d, loopback; each server in its own processes; CPU is per request\n", o.concurrency)
+	fmt.Fprintf(w, "\nobject server, concurrency %d, loopback; each server in its own processes; CPU is per request; load average %s\n", o.concurrency, loadAvg())
 	fmt.Fprintf(w, "%-28s %-4s %-6s %9s %14s %12s %12s\n", "server", "op", "size", "req/s", "MB/s", "server CPU", "client CPU")
+	all := osResults{}
 	small := map[string]loadResult{} // 4 KiB, by server name and op
 	for _, size := range o.sizes {
 		for _, sv := range o.servers {
@@ -141,6 +143,7 @@ func objectServerReport(ctx context.Context, w io.Writer, o osOptions) error {
 			}
 			for _, op := range []string{"PUT", "GET"} {
 				fmt.Fprintf(w, "%-28s %-4s %-6s %s\n", sv.name, op, sizeName(size), res[op])
+				all[osKey{sv.name, op, size}] = res[op]
 				if size == 4<<10 {
 					small[sv.name+" "+op] = res[op]
 				}
@@ -149,7 +152,7 @@ func objectServerReport(ctx context.Context, w io.Writer, o osOptions) error {
 	}
 	printPeakRSS(w, o.servers)
 	printGoal(w, o.servers, small)
-	return nil
+	return printOSTargets(w, o.servers, all)
 }
 
 // measureServer measures PUT, then GET, of size-byte objects on sv, one
