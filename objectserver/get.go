@@ -383,6 +383,12 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 		clear(h)
 		return keyFailed(err)
 	}
+	if int64(len(first)) == br.End-br.Start {
+		// the whole answer is known: headers and body in one write(2)
+		sendWhole(req, code, first)
+		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		return nil
+	}
 	w.WriteHeader(code)
 	if _, err := w.Write(first); err != nil {
 		return nil // the client went away; nothing more to answer
@@ -391,6 +397,27 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
 	}
 	return nil
+}
+
+// sendWhole answers code with body, all of it: on an HTTP/1 connection
+// of ServeListener's, small answers go out in one write(2) (batchconn.go)
+// rather than net/http's two.
+func sendWhole(req *request, code int, body []byte) {
+	bc := requestBatchConn(req.ctx)
+	if bc == nil || req.r.ProtoMajor != 1 || len(body) > maxHeld/2 {
+		req.w.WriteHeader(code)
+		_, _ = req.w.Write(body)
+		return
+	}
+	bc.hold()
+	req.w.WriteHeader(code)
+	_, err := req.w.Write(body)
+	if err == nil {
+		// net/http's buffers into the connection, which holds them
+		err = http.NewResponseController(req.w).Flush()
+	}
+	_ = bc.release() // a failed write is net/http's to see on the next one
+	_ = err          // the client went away; nothing more to answer
 }
 
 // sendRanges answers several ranges as multipart/byteranges.
