@@ -339,7 +339,9 @@ func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.R
 // stored_etag, the stored bytes) for Swift's ETags.
 func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt.ProjectKey, src io.Reader) (*putBody, error) {
 	sums := etag.New(s.cfg.StoredEtag)
-	ow, err := objcrypt.NewWriter(f, key, name, &objcrypt.WriterOptions{
+	out := newSmallWrites(f)
+	defer out.discard() // the buffer back to its pool on failures
+	ow, err := objcrypt.NewWriter(out, key, name, &objcrypt.WriterOptions{
 		Algorithm: s.cfg.Algorithm, SegmentSize: s.cfg.SegmentSize, Observer: sums,
 	})
 	if err != nil {
@@ -348,6 +350,9 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 	n, err := ow.ReadFrom(src)
 	if err == nil {
 		err = ow.Close()
+	}
+	if err == nil {
+		err = out.Flush()
 	}
 	if err != nil {
 		return nil, bodyFailed(err)
