@@ -1,6 +1,7 @@
 package diskfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,5 +58,55 @@ func TestPartitionLockReleased(t *testing.T) {
 	_ = unix.Close(fd) // releases it
 	if err := <-got; err != nil {
 		t.Fatalf("lockPartition after the release: %v", err)
+	}
+}
+
+// TestObjectToReadDevice: ObjectToRead leaves the device's stat to Open,
+// which still answers ErrDeviceUnavailable for a device that is missing or
+// not a directory, NotFoundError for a missing object on a device that is
+// there, and the object when it is there; with mount_check the device is
+// checked at once, as by Object.
+func TestObjectToReadDevice(t *testing.T) {
+	m := newManager(t)
+	d, err := m.Object("d1", "5", 0, "a", "c", "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, d, "1700000000.00000.data", "body", map[string]string{"Content-Length": "4"})
+	if err := os.WriteFile(filepath.Join(m.Devices, "afile"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, device, object string
+		mountCheck           bool
+		wantDev, wantFound   bool
+	}{
+		{"found", "d1", "o", false, false, true},
+		{"not found", "d1", "other", false, false, false},
+		{"missing device", "d9", "o", false, true, false},
+		{"device is a file", "afile", "o", false, true, false},
+		{"mount_check, not a mount", "d1", "o", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mm := *m
+			mm.MountCheck = tc.mountCheck
+			df, err := mm.ObjectToRead(tc.device, "5", 0, "a", "c", tc.object)
+			if err == nil {
+				var obj *Object
+				obj, err = df.Open()
+				if err == nil {
+					defer obj.Close()
+				}
+			}
+			var nf *NotFoundError
+			switch {
+			case tc.wantDev && !errors.Is(err, ErrDeviceUnavailable):
+				t.Fatalf("got %v, want ErrDeviceUnavailable", err)
+			case !tc.wantDev && tc.wantFound && err != nil:
+				t.Fatalf("got %v, want the object", err)
+			case !tc.wantDev && !tc.wantFound && !errors.As(err, &nf):
+				t.Fatalf("got %v, want NotFoundError", err)
+			}
+		})
 	}
 }
