@@ -130,7 +130,7 @@ func (s *Server) handlePut(req *request) error {
 // metadata.
 func (s *Server) parsePut(req *request) (*putParams, error) {
 	r, h := req.r, req.r.Header
-	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
+	p := &putParams{contentType: h.Get("Content-Type")} // headers once X-Delete-After is applied
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
 	p.boundary = h.Get("X-Backend-Obj-Multipart-Mime-Boundary")
