@@ -389,8 +389,9 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 	}
 	if int64(len(first)) == br.End-br.Start {
 		// the whole answer is known: headers and body in one write(2)
-		sendWhole(req, code, first)
-		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		if sendWhole(req, code, first) {
+			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		}
 		return nil
 	}
 	w.WriteHeader(code)
@@ -405,13 +406,14 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 
 // sendWhole answers code with body, all of it: on an HTTP/1 connection
 // of ServeListener's, small answers go out in one write(2) (batchconn.go)
-// rather than net/http's two.
-func sendWhole(req *request, code int, body []byte) {
+// rather than net/http's two. It reports whether the answer was written
+// (false: the client went away; nothing more to answer).
+func sendWhole(req *request, code int, body []byte) bool {
 	bc := requestBatchConn(req.ctx)
 	if bc == nil || req.r.ProtoMajor != 1 || len(body) > maxHeld/2 {
 		req.w.WriteHeader(code)
-		_, _ = req.w.Write(body)
-		return
+		_, err := req.w.Write(body)
+		return err == nil
 	}
 	bc.hold()
 	req.w.WriteHeader(code)
@@ -420,8 +422,10 @@ func sendWhole(req *request, code int, body []byte) {
 		// net/http's buffers into the connection, which holds them
 		err = http.NewResponseController(req.w).Flush()
 	}
-	_ = bc.release() // a failed write is net/http's to see on the next one
-	_ = err          // the client went away; nothing more to answer
+	if rerr := bc.release(); err == nil {
+		err = rerr
+	}
+	return err == nil
 }
 
 // sendRanges answers several ranges as multipart/byteranges.
