@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -138,4 +139,28 @@ func withBatchConn(ctx context.Context, c net.Conn) context.Context {
 func requestBatchConn(ctx context.Context) *batchConn {
 	bc, _ := ctx.Value(batchConnKey{}).(*batchConn)
 	return bc
+}
+
+// sendWhole answers code with body, all of it: on an HTTP/1 connection
+// of ServeListener's, small answers go out in one write(2) (batchconn.go)
+// rather than net/http's two. It reports whether the answer was written
+// (false: the client went away; nothing more to answer).
+func sendWhole(req *request, code int, body []byte) bool {
+	bc := requestBatchConn(req.ctx)
+	if bc == nil || req.r.ProtoMajor != 1 || len(body) > maxHeld/2 {
+		req.w.WriteHeader(code)
+		_, err := req.w.Write(body)
+		return err == nil
+	}
+	bc.hold()
+	req.w.WriteHeader(code)
+	_, err := req.w.Write(body)
+	if err == nil {
+		// net/http's buffers into the connection, which holds them
+		err = http.NewResponseController(req.w).Flush()
+	}
+	if rerr := bc.release(); err == nil {
+		err = rerr
+	}
+	return err == nil
 }
