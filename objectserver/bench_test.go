@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -324,4 +325,72 @@ func TestBenchServerProcess(t *testing.T) {
 	defer hs.Close()
 	fmt.Printf("server-addr %s\n", ln.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// discardResponse is an http.ResponseWriter that keeps only the status:
+// BenchmarkHandler4KiB counts the handler's allocations, not a recorder's.
+type discardResponse struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) WriteHeader(code int)        { d.status = code }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkHandler4KiB: an encrypted 4 KiB PUT and GET through the
+// server's handler alone (no HTTP connection), for its allocations per
+// request (allocs/op) apart from net/http's and a client's.
+func BenchmarkHandler4KiB(b *testing.B) {
+	devices := b.TempDir()
+	if err := os.MkdirAll(filepath.Join(devices, "sda"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	swift := &ringhash.Conf{Hasher: ringhash.Hasher{Prefix: "p", Suffix: "s"}, Policies: map[int]ringhash.Policy{0: {Type: "replication"}}}
+	srv, err := New(Config{Devices: devices, Encrypt: true, Algorithm: objcrypt.AES128CBC, StoredEtag: true,
+		ReclaimAge: time.Hour}, swift, newMemResolver(), zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.disk.NoFsync = true // the handler's own work, not the disk's
+	body := benchBody(4 << 10)
+	const path = "/sda/1/AUTH_b/c/o"
+	put := func() int {
+		req := httptest.NewRequest(http.MethodPut, path, bytes.NewReader(body))
+		req.Header.Set("X-Timestamp", nextTS())
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("X-Object-Meta-Color", "blue")
+		req.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		req.RemoteAddr = "127.0.0.1:40000"
+		w := &discardResponse{h: http.Header{}}
+		srv.ServeHTTP(w, req)
+		return w.status
+	}
+	if code := put(); code != http.StatusCreated {
+		b.Fatalf("PUT %d", code)
+	}
+	b.Run("PUT", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if code := put(); code != http.StatusCreated {
+				b.Fatalf("PUT %d", code)
+			}
+		}
+	})
+	if code := put(); code != http.StatusCreated {
+		b.Fatalf("PUT %d", code)
+	}
+	b.Run("GET", func(b *testing.B) {
+		b.ReportAllocs()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		w := &discardResponse{h: http.Header{}}
+		for b.Loop() {
+			clear(w.h)
+			srv.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Fatalf("GET %d", w.status)
+			}
+		}
+	})
 }

@@ -233,7 +233,11 @@ func (s *Server) handleGet(req *request) error {
 // openForRead opens the object a GET or HEAD names; an expired object is
 // not found (unless the replicator asks).
 func (s *Server) openForRead(req *request) (*diskfile.DiskFile, *diskfile.Object, error) {
-	df, err := s.disk.Object(req.device, req.partition, req.policy, req.account, req.container, req.object)
+	locate := s.disk.ObjectToRead // the device checked by Open when the object is not there
+	if s.disk.ECFragments[req.policy] > 0 {
+		locate = s.disk.Object // a 507 before fragment preferences are parsed, as Swift
+	}
+	df, err := locate(req.device, req.partition, req.policy, req.account, req.container, req.object)
 	if err != nil {
 		return nil, nil, diskFailed(err)
 	}
@@ -382,6 +386,13 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 	if err != nil {
 		clear(h)
 		return keyFailed(err)
+	}
+	if int64(len(first)) == br.End-br.Start {
+		// the whole answer is known: headers and body in one write(2)
+		if sendWhole(req, code, first) {
+			s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		}
+		return nil
 	}
 	w.WriteHeader(code)
 	if _, err := w.Write(first); err != nil {

@@ -130,7 +130,7 @@ func (s *Server) handlePut(req *request) error {
 // metadata.
 func (s *Server) parsePut(req *request) (*putParams, error) {
 	r, h := req.r, req.r.Header
-	p := &putParams{contentType: h.Get("Content-Type"), headers: requestHeaders(req)}
+	p := &putParams{contentType: h.Get("Content-Type")} // headers once X-Delete-After is applied
 	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
 	p.footers = isTrue(h.Get("X-Backend-Obj-Metadata-Footer"))
 	p.boundary = h.Get("X-Backend-Obj-Multipart-Mime-Boundary")
@@ -339,7 +339,9 @@ func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.R
 // stored_etag, the stored bytes) for Swift's ETags.
 func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt.ProjectKey, src io.Reader) (*putBody, error) {
 	sums := etag.New(s.cfg.StoredEtag)
-	ow, err := objcrypt.NewWriter(f, key, name, &objcrypt.WriterOptions{
+	out := newSmallWrites(f)
+	defer out.discard() // the buffer back to its pool on failures
+	ow, err := objcrypt.NewWriter(out, key, name, &objcrypt.WriterOptions{
 		Algorithm: s.cfg.Algorithm, SegmentSize: s.cfg.SegmentSize, Observer: sums,
 	})
 	if err != nil {
@@ -348,6 +350,9 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 	n, err := ow.ReadFrom(src)
 	if err == nil {
 		err = ow.Close()
+	}
+	if err == nil {
+		err = out.Flush()
 	}
 	if err != nil {
 		return nil, bodyFailed(err)

@@ -110,3 +110,86 @@ func drainParts(mr *multipart.Reader) {
 		}
 	}
 }
+
+// smallWriteSize is how much of a stored object smallWrites collects.
+const smallWriteSize = 16 << 10
+
+var smallWritePool = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteSize); return &b }}
+
+// smallWrites collects the small writes of an objcrypt stream (its
+// header, a small object's one segment, the trailer) into one write(2)
+// of the temporary file: a 4 KiB PUT made three. A write that does not
+// fit goes out directly after what was collected, so large objects are
+// written as before. Flush writes the rest and returns the buffer; the
+// writer is not safe for concurrent use (objcrypt writes in stream order
+// from one goroutine).
+type smallWrites struct {
+	w   io.Writer
+	bp  *[]byte
+	err error
+}
+
+func newSmallWrites(w io.Writer) *smallWrites {
+	return &smallWrites{w: w, bp: smallWritePool.Get().(*[]byte)}
+}
+
+func (s *smallWrites) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	buf := *s.bp
+	if len(buf)+len(p) <= cap(buf) {
+		*s.bp = append(buf, p...)
+		return len(p), nil
+	}
+	if err := s.flushBuf(); err != nil {
+		return 0, err
+	}
+	if len(p) <= cap(buf) {
+		*s.bp = append((*s.bp)[:0], p...)
+		return len(p), nil
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+func (s *smallWrites) flushBuf() error {
+	if len(*s.bp) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(*s.bp)
+	*s.bp = (*s.bp)[:0]
+	if err != nil {
+		s.err = err
+	}
+	return err
+}
+
+// discard releases the buffer without writing (a failed PUT's file is
+// removed anyway); nothing after Flush.
+func (s *smallWrites) discard() {
+	if s.bp != nil {
+		*s.bp = (*s.bp)[:0]
+		smallWritePool.Put(s.bp)
+		s.bp = nil
+	}
+}
+
+// Flush writes what is collected and releases the buffer; the writer is
+// done after it.
+func (s *smallWrites) Flush() error {
+	if s.bp == nil {
+		return s.err
+	}
+	err := s.flushBuf()
+	*s.bp = (*s.bp)[:0]
+	smallWritePool.Put(s.bp)
+	s.bp = nil
+	if err == nil {
+		err = s.err
+	}
+	return err
+}

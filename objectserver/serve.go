@@ -68,7 +68,8 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	tln, err := s.cfg.TLS.Listener(ln)
+	// under TLS too: its records are what a held answer collects
+	tln, err := s.cfg.TLS.Listener(batchListener{ln})
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -79,6 +80,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.cfg.ClientTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
+		ConnContext:       withBatchConn,
 	}}}
 	if s.obs.MetricsListener != nil {
 		m, err := metrics.Listener(ctx, s.cfg.Metrics, s.obs.MetricsListener, s.log)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,13 +68,15 @@ func lockInProcess(partPath string) func() {
 func lockPartition(partPath string) (func(), error) {
 	unlockLocal := lockInProcess(partPath)
 	lockPath := filepath.Join(partPath, partitionLock)
-	f, err := openFile(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
+	// A bare descriptor (openRaw): an os.File would cost an fcntl(2) for
+	// nothing here, and the lock is taken on every PUT and DELETE.
+	fd, err := openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(partPath, 0o750); err != nil {
 			unlockLocal()
 			return nil, fsErr("creating partition dir", err)
 		}
-		f, err = openFile(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
+		fd, err = openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
 	}
 	if err != nil {
 		unlockLocal()
@@ -82,16 +85,20 @@ func lockPartition(partPath string) (func(), error) {
 	deadline := time.Now().Add(lockWaitTimeout)
 	wait := time.Millisecond
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
 			return func() {
-				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-				f.Close()
+				// closing the only descriptor of the open file releases
+				// its flock (no LOCK_UN needed, as Swift's lock_path)
+				_ = unix.Close(fd)
 				unlockLocal()
 			}, nil
 		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
+			_ = unix.Close(fd)
 			unlockLocal()
 			return nil, fmt.Errorf("diskfile: locking %s: %w", partPath, err)
 		}
@@ -110,13 +117,33 @@ func (m *Manager) invalidate(partPath, suffix string) error {
 		return err
 	}
 	defer unlock()
-	f, err := openFile(filepath.Join(partPath, invalidsFile), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
+	path := filepath.Join(partPath, invalidsFile)
+	fd, err := openRaw(path, unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return fsErr("opening hashes.invalid", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(suffix + "\n"); err != nil {
-		return fsErr("writing hashes.invalid", err)
+	defer func() { _ = unix.Close(fd) }()
+	if err := writeAll(fd, []byte(suffix+"\n")); err != nil {
+		return fsErr("writing hashes.invalid", &fs.PathError{Op: "write", Path: path, Err: err})
+	}
+	return nil
+}
+
+// writeAll is write(2) of all of b on a bare descriptor, retried on EINTR
+// and continued after a short write, as os.File.Write.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		b = b[n:]
 	}
 	return nil
 }
