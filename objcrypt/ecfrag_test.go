@@ -439,12 +439,16 @@ func TestECLayoutFromSpec(t *testing.T) {
 // the writes' sizes, and observing does not change what is stored (the
 // same bytes as without an observer, from the same randomness).
 func TestECWriterObserver(t *testing.T) {
-	for _, tc := range []struct{ frags, stride, n int }{{0, 0, 0}, {1, 6, 6}, {3, 1024, 17}, {5, 262144, 1000}} {
+	// writes: sealed fragments are written ecWriteBatch at a time
+	for _, tc := range []struct{ frags, stride, n, writes int }{
+		{0, 0, 0, 0}, {1, 6, 6, 1}, {3, 1024, 17, 1}, {5, 262144, 1000, 2}, {9, 1024, 1024, 3},
+	} {
 		archive := synthArchive(2, tc.frags, tc.stride, tc.n, 4)
 		want, _ := sealEC(t, archive, testKey, testPath, 7)
 		obs := newMD5Observer(true)
 		var buf bytes.Buffer
-		w, err := NewECWriter(&buf, testKey, testPath, obs, detRand(7))
+		cw := &countingWriter{w: &buf}
+		w, err := NewECWriter(cw, testKey, testPath, obs, detRand(7))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,8 +466,22 @@ func TestECWriterObserver(t *testing.T) {
 		if !bytes.Equal(buf.Bytes(), want) {
 			t.Fatalf("%d fragments: stored bytes differ with an observer", tc.frags)
 		}
+		if cw.writes != tc.writes {
+			t.Errorf("%d fragments: %d writes, want %d", tc.frags, cw.writes, tc.writes)
+		}
 		if p, s := md5.Sum(archive), md5.Sum(want); obs.plainSum() != hex.EncodeToString(p[:]) || obs.storedSum() != hex.EncodeToString(s[:]) {
 			t.Fatalf("%d fragments: observed plaintext %s stored %s, want %x %x", tc.frags, obs.plainSum(), obs.storedSum(), p, s)
 		}
 	}
+}
+
+// countingWriter counts the writes made to w.
+type countingWriter struct {
+	w      io.Writer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	return c.w.Write(p)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,111 @@ func (s *ecStack) nodesCPU() time.Duration {
 		total += testenv.ProcCPU(n.Proc.Pid())
 	}
 	return total
+}
+
+// BenchmarkRealStackECPutAB compares the CPU the six arca-object-servers
+// spend per 64 MiB EC PUT (4+2, 1 MiB segments, through the real proxy)
+// between this checkout and earlier commits, ARCA_EC_AB_BASE (one or
+// several, comma-separated; skipped without it): a stack each, side by
+// side, PUTs in alternating rounds (base, this, base, this, ...) so that
+// all see the same load. Per PUT it
+// reports the nodes' CPU and context switches (all threads, /proc) and
+// MB/s, per round and as medians, with the load average: the CPU and the
+// switches move much less with the machine's other work than MB/s does.
+// ARCA_EC_AB_ROUNDS (default 4) rounds of ARCA_EC_AB_PUTS (default 3).
+func BenchmarkRealStackECPutAB(b *testing.B) {
+	base := os.Getenv("ARCA_EC_AB_BASE")
+	if base == "" {
+		b.Skip("ARCA_EC_AB_BASE (a commit to compare with) is not set")
+	}
+	rounds, puts := envInt("ARCA_EC_AB_ROUNDS", 4), envInt("ARCA_EC_AB_PUTS", 3)
+	data := make([]byte, 64<<20)
+	_, _ = rand.Read(data)
+	type side struct {
+		name string
+		s    *ecStack
+		cont string
+		cpu  []float64 // ms per PUT, per round
+		csw  []float64 // context switches per PUT, per round
+		mbps []float64
+	}
+	start := func(name, bins string) *side {
+		ecBinaries = bins
+		defer func() { ecBinaries = "" }()
+		s := newECStackOpts(b, 1<<20, false)
+		tag := make([]byte, 4)
+		_, _ = rand.Read(tag)
+		cont := "bench-ecab-" + hex.EncodeToString(tag)
+		if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
+			b.Fatalf("container PUT: %s", resp.Status)
+		}
+		return &side{name: name, s: s, cont: cont}
+	}
+	var sides []*side
+	for _, c := range strings.Split(base, ",") {
+		sides = append(sides, start(c, testenv.ReleaseBinaries(b, c)))
+	}
+	sides = append(sides, start("this checkout", ""))
+	// One PUT each first: caches, keys, the page cache's first pages.
+	for _, sd := range sides {
+		if resp, _ := sd.s.do("PUT", "/"+sd.cont+"/o", data, nil); resp.StatusCode != http.StatusCreated {
+			b.Fatalf("%s: PUT: %s", sd.name, resp.Status)
+		}
+	}
+	load0 := loadAverage()
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		for _, sd := range sides {
+			cpu0, csw0, t0 := sd.s.nodesCPU(), sd.s.nodesSwitches(), time.Now()
+			for i := 0; i < puts; i++ {
+				if resp, _ := sd.s.do("PUT", "/"+sd.cont+"/o", data, nil); resp.StatusCode != http.StatusCreated {
+					b.Fatalf("%s: PUT: %s", sd.name, resp.Status)
+				}
+			}
+			el := time.Since(t0)
+			sd.cpu = append(sd.cpu, float64(sd.s.nodesCPU()-cpu0)/float64(time.Millisecond)/float64(puts))
+			sd.csw = append(sd.csw, float64(sd.s.nodesSwitches()-csw0)/float64(puts))
+			sd.mbps = append(sd.mbps, float64(len(data))*float64(puts)/el.Seconds()/1e6)
+			fmt.Printf("ecab round %d %-22s nodes CPU %6.0f ms/PUT  switches %7.0f /PUT  %6.1f MB/s  load %s\n",
+				r+1, sd.name, sd.cpu[r], sd.csw[r], sd.mbps[r], loadAverage())
+		}
+	}
+	b.StopTimer()
+	fmt.Printf("ecab 64 MiB EC PUT, 4+2, %d rounds of %d PUTs alternating; load average %s before, %s after\n",
+		rounds, puts, load0, loadAverage())
+	for _, sd := range sides {
+		fmt.Printf("ecab median %-22s nodes CPU %6.0f ms/PUT  switches %7.0f /PUT  %6.1f MB/s\n",
+			sd.name, median(sd.cpu), median(sd.csw), median(sd.mbps))
+	}
+	b.ReportMetric(median(sides[len(sides)-1].cpu), "nodes-cpu-ms/put")
+	b.ReportMetric(median(sides[0].cpu), "base-nodes-cpu-ms/put")
+}
+
+// nodesSwitches is the context switches (voluntary and not) of every
+// thread of the object servers.
+func (s *ecStack) nodesSwitches() float64 {
+	var total float64
+	for _, n := range s.Nodes {
+		total += float64(testenv.ProcSwitches(n.Proc.Pid()))
+	}
+	return total
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
+	"syscall"
+	"unsafe"
 )
 
 // The commit phase of Swift's multiphase PUT does not fit HTTP/1.1 as
@@ -77,9 +81,79 @@ func (s *Server) takeOver(req *request) error {
 	}
 	rw := &rawWriter{conn: conn, brw: brw, header: sw.ResponseWriter.Header().Clone()}
 	sw.ResponseWriter = rw
-	body := &phasedBody{br: brw.Reader}
+	body := &phasedBody{br: connBodyReader(conn, brw.Reader)}
 	req.r.Body = io.NopCloser(body)
 	req.phased = body
 	req.finish = func() { rw.finish(s.cfg.ClientTimeout) }
 	return nil
+}
+
+// connBodyReader is what reads a taken-over connection's request body:
+// what net/http has buffered, then the connection, through pollReader
+// when it is a plain socket (not TLS).
+func connBodyReader(conn net.Conn, buffered *bufio.Reader) *bufio.Reader {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return buffered
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return buffered
+	}
+	return bufio.NewReader(&hijackedReader{buffered: buffered, conn: &pollReader{rc: rc}})
+}
+
+// hijackedReader reads what net/http read ahead before the connection
+// was taken over, then the connection.
+type hijackedReader struct {
+	buffered *bufio.Reader
+	conn     io.Reader
+}
+
+func (h *hijackedReader) Read(p []byte) (int, error) {
+	if n := h.buffered.Buffered(); n > 0 {
+		return h.buffered.Read(p[:min(len(p), n)])
+	}
+	return h.conn.Read(p)
+}
+
+// pollReader reads a non-blocking socket with read system calls made
+// without the runtime's system call bookkeeping (syscall.RawSyscall in a
+// syscall.RawConn's Read, which waits in the network poller when the
+// socket is empty and honours its read deadline). Why: a goroutine's
+// first ordinary system call after the process was idle wakes the
+// runtime's monitor thread (sysmon), which then polls every 20 µs for as
+// long as the process is busy. An EC fragment archive arrives in bursts
+// (the proxy's chunks, a fragment each), and each burst began with a
+// read: sysmon's wake-ups were about a sixth of an Arca node's CPU per EC
+// PUT. A read of a non-blocking socket never blocks, so it needs none of
+// that bookkeeping; the file writes, which may block, keep it.
+type pollReader struct {
+	rc syscall.RawConn
+}
+
+func (r *pollReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n uintptr
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		for {
+			//nolint:gosec // G103: p's address for read(2), which writes at most len(p) bytes into it
+			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			if errno != syscall.EINTR {
+				return errno != syscall.EAGAIN
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, os.NewSyscallError("read", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return int(n), nil
 }

@@ -1,6 +1,7 @@
 package objectserver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ type putParams struct {
 	headers     map[string]string // the first value of each request header
 	boundary    string            // X-Backend-Obj-Multipart-Mime-Boundary
 	tail        *tailReader       // a multiphase PUT's first body (putec.go)
+	raw         *bufio.Reader     // a MIME body's bytes, read ahead (bodySource)
 }
 
 // putOriginal is the object a PUT replaces, if any.
@@ -98,6 +100,7 @@ func (s *Server) handlePut(req *request) error {
 		return diskFailed(err)
 	}
 	defer wr.Abort()
+	defer p.releaseRaw()
 	b, err := s.readPutBody(req, p, wr.File(), df.Name, key)
 	if err != nil {
 		return err
@@ -323,6 +326,14 @@ func (s *Server) bodySource(req *request, p *putParams) (io.Reader, *multipart.R
 	if p.boundary == "" {
 		return nil, nil, answer(http.StatusBadRequest, "no MIME boundary")
 	}
+	// multipart reads its source 4 KiB at a time (its own buffer): on
+	// the connection that is a read system call, and a read deadline
+	// armed, per 4 KiB. A large buffer under it reads what the proxy has
+	// sent in one call, arming the deadline only then; the bytes, and
+	// when the tail and the size check see them, are the same.
+	p.raw = mimeBufPool.Get().(*bufio.Reader)
+	p.raw.Reset(&armedReader{r: body.r, rc: body.rc, timeout: body.timeout})
+	body.r, body.rc = p.raw, nil
 	if p.multiphase {
 		p.tail = &tailReader{r: body.r}
 		body.r = p.tail

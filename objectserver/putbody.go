@@ -1,6 +1,7 @@
 package objectserver
 
 import (
+	"bufio"
 	"crypto/md5" //nolint:gosec // G501: Swift's footer Content-MD5
 	"encoding/hex"
 	"encoding/json"
@@ -45,6 +46,42 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		return n, errTooLarge
 	}
 	return n, err
+}
+
+// mimeReadSize is how much of a MIME body (footers, a multiphase PUT's
+// fragment archive) one read of the connection may take: a proxy's
+// chunk of an EC fragment archive is a fragment, 256 KiB plus its header
+// at Swift's default segment size.
+const mimeReadSize = 512 << 10
+
+// mimeBufPool holds the read-ahead buffers of MIME bodies (mimeReadSize).
+var mimeBufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, mimeReadSize) }}
+
+// releaseRaw returns a MIME body's read-ahead buffer, once nothing reads
+// the body any more.
+func (p *putParams) releaseRaw() {
+	if p.raw == nil {
+		return
+	}
+	p.raw.Reset(nil)
+	mimeBufPool.Put(p.raw)
+	p.raw = nil
+}
+
+// armedReader arms the connection's read deadline before each read of
+// the request body: under a buffer, once per read of the connection
+// rather than once per read of the buffer.
+type armedReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (a *armedReader) Read(p []byte) (int, error) {
+	if a.rc != nil {
+		_ = a.rc.SetReadDeadline(time.Now().Add(a.timeout))
+	}
+	return a.r.Read(p)
 }
 
 // bodyErrorStatus classifies a failure to read the request body: its

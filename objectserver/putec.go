@@ -88,7 +88,7 @@ func commitPhase(req *request, p *putParams, timeout time.Duration) error {
 		return answer(http.StatusBadRequest, "couldn't find PUT commit MIME doc")
 	}
 	req.phased.restart()
-	data, err := io.ReadAll(io.LimitReader(req.phased, maxFooterSize))
+	data, err := io.ReadAll(io.LimitReader(p.afterFirstBody(req), maxFooterSize))
 	if err != nil {
 		return bodyFailed(err)
 	}
@@ -132,6 +132,18 @@ func (p *putParams) firstBody(req *request) io.Reader {
 		return p.tail
 	}
 	return req.phased
+}
+
+// afterFirstBody reads what follows a multiphase PUT's first body, once
+// restarted: what the read-ahead under the MIME reader still holds (bytes
+// the drain above left unread, before the first body's end), then the
+// connection's next chunked body.
+func (p *putParams) afterFirstBody(req *request) io.Reader {
+	if p.raw == nil || p.raw.Buffered() == 0 {
+		return req.phased
+	}
+	held, _ := p.raw.Peek(p.raw.Buffered())
+	return io.MultiReader(bytes.NewReader(bytes.Clone(held)), req.phased)
 }
 
 // closedAfterFooter reports whether a multiphase PUT's first body ended

@@ -48,6 +48,7 @@ func newECStackWith(t testing.TB, swiftCrypto bool, pythonNodes ...int) *ecStack
 	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower),
 		EC:              &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecSegmentSize, PythonNodes: pythonNodes},
 		SwiftEncryption: swiftCrypto,
+		Binaries:        ecBinaries,
 		Object: testenv.ObjectServerConfig{
 			DefaultOptions: fmt.Sprintf("user = root\nlog_address = %s/no-syslog\n", s.work),
 			Sections:       "[object-reconstructor]\ninterval = 1\nhandoffs_first = false\n",
@@ -127,6 +128,10 @@ func (s *ecStack) nodeGet(i int, method, cont, obj string, hdr map[string]string
 // ecSegmentSize is the EC segment size of the stacks newECStack starts
 // (8 KiB: small objects span several; the benchmark uses Swift's 1 MiB).
 var ecSegmentSize = 8192
+
+// ecBinaries is the folder of the arca-object-servers newECStack starts
+// (empty: this checkout's; BenchmarkRealStackECPutAB sets another).
+var ecBinaries string
 
 var durableName = regexp.MustCompile(`^\d{10}\.\d{5}#[0-5]#d\.data$`)
 
