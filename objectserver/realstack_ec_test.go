@@ -365,9 +365,16 @@ func (s *ecStack) movedArchiveRefused(t *testing.T, cont string, want []byte) {
 	}
 }
 
-func dataFileOf(paths []string) string {
+// dataFileOf is the .data among an object's files, "" when none.
+func dataFileOf(paths []string) string { return fileWithExt(paths, ".data") }
+
+// metaFileOf is the .meta among an object's files, "" when none.
+func metaFileOf(paths []string) string { return fileWithExt(paths, ".meta") }
+
+// fileWithExt is the first of paths ending in ext, "" when none.
+func fileWithExt(paths []string, ext string) string {
 	for _, p := range paths {
-		if strings.HasSuffix(p, ".data") {
+		if strings.HasSuffix(p, ext) {
 			return p
 		}
 	}
