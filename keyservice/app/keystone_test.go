@@ -34,6 +34,30 @@ func keystoneServer(t *testing.T, env *testenv.KeystoneEnv, extra string) *teste
 	return testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
 }
 
+// tokenRequest sends method base+path with token as X-Auth-Token (when
+// set), body as JSON (when set) and headers (name, value pairs), and
+// returns the answer's status, headers and body.
+func tokenRequest(t *testing.T, base, method, path, token, body string, headers ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // registerInFreshRegion puts srv in the catalog as a key-manager service
 // of its own name in a region of its own, so tests running side by side
 // never see each other's endpoints, and removes both when the test ends.
@@ -144,23 +168,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 
 	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("X-Auth-Token", token)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+		return tokenRequest(t, srv.URL, method, path, token, body, headers...)
 	}
 
 	// Forged identity headers are ignored: the secret lands in demo's project.
