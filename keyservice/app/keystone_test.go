@@ -36,10 +36,13 @@ func keystoneServer(t *testing.T, env *testenv.KeystoneEnv, extra string) *teste
 
 // tokenRequest sends method base+path with token as X-Auth-Token (when
 // set), body as JSON (when set) and headers (name, value pairs), and
-// returns the answer's status, headers and body.
-func tokenRequest(t *testing.T, base, method, path, token, body string, headers ...string) (int, http.Header, string) {
+// returns the answer and its body, read and closed.
+func tokenRequest(t *testing.T, base, method, path, token, body string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if token != "" {
 		req.Header.Set("X-Auth-Token", token)
 	}
@@ -55,7 +58,7 @@ func tokenRequest(t *testing.T, base, method, path, token, body string, headers 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return resp, b
 }
 
 // registerInFreshRegion puts srv in the catalog as a key-manager service
@@ -168,7 +171,8 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 
 	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
-		return tokenRequest(t, srv.URL, method, path, token, body, headers...)
+		resp, b := tokenRequest(t, srv.URL, method, path, token, body, headers...)
+		return resp.StatusCode, resp.Header, string(b)
 	}
 
 	// Forged identity headers are ignored: the secret lands in demo's project.

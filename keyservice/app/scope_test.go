@@ -32,8 +32,8 @@ func TestTokenScopesRealStack(t *testing.T) {
 	// every token here is set
 	request := func(method, path, token, body string, headers ...string) (int, string) {
 		t.Helper()
-		st, _, b := tokenRequest(t, srv.URL, method, path, token, body, headers...)
-		return st, b
+		resp, b := tokenRequest(t, srv.URL, method, path, token, body, headers...)
+		return resp.StatusCode, string(b)
 	}
 	lastID := func(body, key string) string {
 		var m map[string]string
