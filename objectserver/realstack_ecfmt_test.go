@@ -3,7 +3,6 @@ package objectserver_test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -142,12 +141,7 @@ func TestRealStackECPythonDaemons(t *testing.T) {
 // X-Object-Meta-Colour "blue <name>"; objects is their bytes by name.
 func (s *ecStack) putColoured(t *testing.T, prefix string, sizes map[string]int) (cont string, objects map[string][]byte) {
 	t.Helper()
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont = prefix + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
+	cont, _ = s.newContainer(t, prefix)
 	objects = map[string][]byte{}
 	for name, n := range sizes {
 		data := make([]byte, n)
