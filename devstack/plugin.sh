@@ -33,6 +33,13 @@ set +o xtrace
 # shellcheck source=devstack/lib/swift-filter
 source "$(dirname "${BASH_SOURCE[0]}")/lib/swift-filter"
 
+# Erasure coding (ARCA_EC_POLICY and the EC policies of swift.conf):
+# _arca_check_ec_settings, _arca_ring_file, _arca_ring_devs,
+# _arca_object_ports, _arca_check_pyeclib, _arca_check_ec_policy,
+# _arca_add_ec_policy.
+# shellcheck source=devstack/lib/swift-ec
+source "$(dirname "${BASH_SOURCE[0]}")/lib/swift-ec"
+
 # --- install ---------------------------------------------------------------
 
 # Go for the build. Go >= 1.21 fetches the toolchain go.mod (or
@@ -217,24 +224,6 @@ function _arca_check_supported {
     if ! is_service_enabled mysql; then
         die $LINENO "arca-api is enabled on a node without the mysql service (a subnode?): run arca-api on the controller only (disable_service arca-api here)"
     fi
-}
-
-# _arca_check_ec_settings: ARCA_EC_POLICY's settings make a policy
-# arca-object-server can store (its fragment archives are its own).
-function _arca_check_ec_settings {
-    if ! is_service_enabled arca-object; then
-        die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY without arca-object: its fragment archives are arca-object-server's to store; enable s-object (arca-object follows) or unset ARCA_EC_POLICY"
-    fi
-    # Swift's rule for policy names.
-    [[ $ARCA_EC_POLICY =~ ^[A-Za-z0-9-]+$ ]] ||
-        die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: a storage policy's name is letters, digits and dashes"
-    local v
-    for v in ARCA_EC_DATA_FRAGMENTS ARCA_EC_PARITY_FRAGMENTS ARCA_EC_SEGMENT_SIZE; do
-        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die $LINENO "$v=${!v}: set a whole number above 0"
-    done
-    [[ -z $ARCA_EC_POLICY_INDEX || $ARCA_EC_POLICY_INDEX =~ ^(0|[1-9][0-9]*)$ ]] ||
-        die $LINENO "ARCA_EC_POLICY_INDEX=$ARCA_EC_POLICY_INDEX: set a storage policy index (0, 1, 2 ...) or leave it empty"
-    [[ -n $ARCA_EC_TYPE ]] || die $LINENO "ARCA_EC_TYPE is empty: set an ec_type of pyeclib, e.g. liberasurecode_rs_vand"
 }
 
 # _arca_url_host HOST: HOST as a URL's host part: an IPv6 address in
@@ -427,118 +416,6 @@ function _arca_object_rings {
     [[ $found == True ]] || echo "0 replication Policy-0"
 }
 
-# _arca_ring_file INDEX: the builder of that policy's ring, else its ring,
-# else nothing.
-function _arca_ring_file {
-    local base=object
-    [[ $1 == 0 ]] || base=object-$1
-    if [[ -f $SWIFT_CONF_DIR/$base.builder ]]; then
-        echo "$SWIFT_CONF_DIR/$base.builder"
-    elif [[ -f $SWIFT_CONF_DIR/$base.ring.gz ]]; then
-        echo "$SWIFT_CONF_DIR/$base.ring.gz"
-    fi
-}
-
-# _arca_ring_devs FILE: the replica count of a ring (or builder) on the
-# first line, then one line per device: "region zone ip port
-# replication_ip replication_port device", read by Swift's own ring code
-# in Swift's python.
-function _arca_ring_devs {
-    local python
-    python=$(_arca_swift_python) || return 1
-    "$python" - "$1" <<'PY'
-import sys
-path = sys.argv[1]
-if path.endswith('.builder'):
-    from swift.common.ring import RingBuilder
-    ring = RingBuilder.load(path)
-    replicas = ring.replicas
-else:
-    from swift.common.ring import RingData
-    ring = RingData.load(path)
-    replicas = ring.replica_count
-print('%g' % replicas)
-for d in ring.devs:
-    if d:
-        print(d['region'], d['zone'], d['ip'], d['port'], d.get('replication_ip') or d['ip'],
-              d.get('replication_port') or d['port'], d['device'])
-PY
-}
-
-# _arca_object_ports: the ports of this host's object nodes, Swift's
-# object servers' (object-server/N.conf) and arca-object-server's, one a
-# line.
-function _arca_object_ports {
-    local n conf port
-    while read -r n conf; do
-        port=$(iniget "$conf" DEFAULT bind_port)
-        [[ -z $port ]] || echo "$port"
-        _arca_object_port "$n"
-    done < <(_arca_object_nodes)
-}
-
-# _arca_check_pyeclib TYPE DATA PARITY WHAT: Swift's python (the proxy's,
-# which encodes, and the daemons') makes pyeclib's driver for that scheme;
-# else python3-pyeclib is installed and it is tried again. DevStack's pip
-# install of Swift brings pyeclib (liberasurecode-dev is in its packages);
-# a Swift of distro packages may lack it.
-function _arca_check_pyeclib {
-    local type=$1 k=$2 m=$3 what=$4 python err
-    python=$(_arca_swift_python) || exit 1
-    local probe='import sys
-from pyeclib.ec_iface import ECDriver
-ECDriver(k=int(sys.argv[1]), m=int(sys.argv[2]), ec_type=sys.argv[3])'
-    "$python" -c "$probe" "$k" "$m" "$type" >/dev/null 2>&1 && return 0
-    # On stderr: _arca_object_rings runs this in a command substitution.
-    echo "Swift's python $python makes no pyeclib $type $k+$m driver: installing python3-pyeclib" >&2
-    install_package python3-pyeclib >&2 || warn $LINENO "installing python3-pyeclib failed"
-    err=$("$python" -c "$probe" "$k" "$m" "$type" 2>&1 >/dev/null) && return 0
-    die $LINENO "$what: Swift's python $python cannot encode $type $k+$m with pyeclib (${err##*$'\n'}): install pyeclib for it (DevStack's Swift venv: pip install pyeclib; system Swift: python3-pyeclib), or choose an ec_type its liberasurecode has"
-}
-
-# _arca_check_ec_policy INDEX NAME: an erasure-coded policy of swift.conf
-# that arca-object-server can serve alone: pyeclib loads its scheme, and
-# its ring gives each of its fragments a device of its own, every one on
-# this host's object nodes (a Swift object server's port, which
-# _arca_repoint_ring moves to arca-object-server's, or already that one).
-# Refused: a ring mixing arca-object-server with object servers elsewhere
-# (their fragment archives would be plaintext, and Swift's reconstructor
-# reverts Arca's encrypted archives to them as stored: docs/compatibility.md),
-# and fewer devices than fragments.
-function _arca_check_ec_policy {
-    local idx=$1 name=$2 swift_conf=$SWIFT_CONF_DIR/swift.conf
-    local k m dup type frags ring devs replicas count=0 ports
-    local region zone ip port rip rport dev
-    type=$(iniget "$swift_conf" "storage-policy:$idx" ec_type)
-    k=$(iniget "$swift_conf" "storage-policy:$idx" ec_num_data_fragments)
-    m=$(iniget "$swift_conf" "storage-policy:$idx" ec_num_parity_fragments)
-    dup=$(iniget "$swift_conf" "storage-policy:$idx" ec_duplication_factor)
-    dup=${dup:-1}
-    [[ -n $type && $k =~ ^[1-9][0-9]*$ && $m =~ ^[0-9]+$ && $dup =~ ^[1-9][0-9]*$ ]] ||
-        die $LINENO "storage policy $idx ($name) in $swift_conf is erasure-coded without a valid ec_type, ec_num_data_fragments and ec_num_parity_fragments"
-    frags=$(((k + m) * dup))
-    ring=$(_arca_ring_file "$idx")
-    [[ -n $ring ]] || die $LINENO "storage policy $idx ($name) is erasure-coded and has no ring in $SWIFT_CONF_DIR"
-    _arca_check_pyeclib "$type" "$k" "$m" "storage policy $idx ($name)"
-    devs=$(_arca_ring_devs "$ring") || die $LINENO "reading $ring failed (storage policy $idx, $name)"
-    ports=" $(_arca_object_ports | tr '\n' ' ') "
-    {
-        read -r replicas
-        while read -r region zone ip port rip rport dev; do
-            count=$((count + 1))
-            if [[ $ports != *" $port "* || $ports != *" $rport "* ]]; then
-                die $LINENO "storage policy $idx ($name) is erasure-coded and its ring $ring puts fragments on $ip:$port (replication $rip:$rport, $dev), not on one of this host's object nodes (ports$ports): an EC policy mixing arca-object-server with other object servers is not supported (their archives are plaintext, and Swift's reconstructor reverts Arca's encrypted ones to them as stored); give the policy a ring of this host's nodes only or disable_service arca-object"
-            fi
-        done
-    } <<<"$devs"
-    if [[ $replicas != "$frags" ]]; then
-        die $LINENO "storage policy $idx ($name) is erasure-coded $k+$m (x$dup) but its ring $ring has $replicas replicas: Swift wants $frags"
-    fi
-    if ((count < frags)); then
-        die $LINENO "storage policy $idx ($name) is erasure-coded $k+$m: its $frags fragments need as many devices, and its ring $ring has $count; add devices to the ring, choose fewer fragments, or let the plugin lay the policy out (ARCA_EC_POLICY)"
-    fi
-}
-
 # _arca_repoint_ring INDEX TYPE NAME: the ring of that policy names
 # arca-object-server's port for each node's devices. For a replicated
 # policy only the service port moves: the replication port stays Swift's
@@ -575,121 +452,6 @@ function _arca_repoint_ring {
     local rc=0
     _arca_ring_builder "$builder" write_ring >/dev/null || rc=$?
     (( rc <= 1 )) || die $LINENO "swift-ring-builder write_ring on $builder failed (policy $idx, $name)"
-}
-
-# _arca_add_ec_policy: ARCA_EC_POLICY, erasure-coded, in swift.conf, and
-# its ring, after every ring was pointed at arca-object-server. Its
-# ARCA_EC_DATA_FRAGMENTS + ARCA_EC_PARITY_FRAGMENTS devices are dealt in
-# turn to the devices of policy 0's ring, at the same address, region and
-# zone: the first round on those devices themselves (as DevStack's policy 1
-# shares them), each further round on a directory beside each (sdb1-ec1,
-# sdb1-ec2 ...) under its node's devices, created here. Every device is on
-# arca-object-server's port for service and replication (SSYNC). The ring
-# is built as lib/swift's init_swift builds the others
-# (SWIFT_PARTITION_POWER_SIZE, rebalance seed 42: the same ring on every
-# node of the same rings). Already in swift.conf (a second
-# post-config), the policy and its ring were checked and repointed with the
-# others.
-function _arca_add_ec_policy {
-    local swift_conf=$SWIFT_CONF_DIR/swift.conf idx i found="" other
-    local frags=$((ARCA_EC_DATA_FRAGMENTS + ARCA_EC_PARITY_FRAGMENTS))
-    local highest=0
-    while read -r i; do
-        ((i > highest)) && highest=$i
-        if [[ $(iniget "$swift_conf" "storage-policy:$i" name) == "$ARCA_EC_POLICY" ]]; then
-            found=$i
-        fi
-    done < <(sed -n 's/^[[:space:]]*\[storage-policy:\([0-9][0-9]*\)\][[:space:]]*$/\1/p' "$swift_conf" 2>/dev/null)
-    if [[ -n $found ]]; then
-        [[ $(iniget "$swift_conf" "storage-policy:$found" policy_type) == erasure_coding ]] ||
-            die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: $swift_conf already has a replicated storage policy $found of that name; choose another name"
-        echo "Storage policy $found ($ARCA_EC_POLICY) is already in $swift_conf"
-        return 0
-    fi
-    idx=${ARCA_EC_POLICY_INDEX:-$((highest + 1))}
-    if grep -q "^[[:space:]]*\[storage-policy:$idx\][[:space:]]*$" "$swift_conf" 2>/dev/null; then
-        other=$(iniget "$swift_conf" "storage-policy:$idx" name)
-        die $LINENO "ARCA_EC_POLICY_INDEX=$idx: $swift_conf already has storage policy $idx (${other:-Policy-$idx}); choose another index or leave it empty"
-    fi
-
-    local base devs arca_ports n conf
-    base=$(_arca_ring_file 0)
-    [[ -n $base ]] || die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: no ring of policy 0 in $SWIFT_CONF_DIR to lay it out on"
-    devs=$(_arca_ring_devs "$base") || die $LINENO "reading $base failed"
-    arca_ports=" "
-    while read -r n conf; do
-        arca_ports+="$(_arca_object_port "$n") "
-    done < <(_arca_object_nodes)
-    local -a bases=()
-    local region zone ip port rip rport dev
-    {
-        read -r _
-        while read -r region zone ip port rip rport dev; do
-            if [[ $arca_ports != *" $port "* ]]; then
-                die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: policy 0's ring $base has a device on $ip:$port ($dev), which is not an arca-object-server of this host (ports$arca_ports): an EC policy mixing arca-object-server with other object servers is not supported"
-            fi
-            bases+=("$region $zone $ip $port $dev")
-        done
-    } <<<"$devs"
-    ((${#bases[@]} > 0)) || die $LINENO "ARCA_EC_POLICY=$ARCA_EC_POLICY: policy 0's ring $base has no devices"
-
-    local builder=$SWIFT_CONF_DIR/object-$idx.builder name round python
-    local -a made=() specs=()
-    for ((i = 0; i < frags; i++)); do
-        read -r region zone ip port dev <<<"${bases[i % ${#bases[@]}]}"
-        round=$((i / ${#bases[@]}))
-        name=$dev
-        ((round == 0)) || name=$dev-ec$round
-        specs+=("$region $zone $ip $port $name")
-        made+=("$port $name")
-    done
-    # What swift-ring-builder's create, add and rebalance 42 do, in one
-    # run of Swift's python rather than one per device.
-    python=$(_arca_swift_python) || exit 1
-    rm -f "$builder" "$SWIFT_CONF_DIR/object-$idx.ring.gz"
-    "$python" - "$builder" "${SWIFT_PARTITION_POWER_SIZE:-9}" "$frags" "${specs[@]}" <<'PY' ||
-import sys
-from swift.common.ring import RingBuilder
-path, part_power, replicas = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-builder = RingBuilder(part_power, replicas, 1)
-for spec in sys.argv[4:]:
-    region, zone, ip, port, device = spec.split(' ')
-    builder.add_dev({'region': int(region), 'zone': int(zone), 'ip': ip, 'port': int(port),
-                     'replication_ip': ip, 'replication_port': int(port), 'device': device,
-                     'weight': 1.0, 'meta': ''})
-builder.rebalance(seed=42)
-builder.save(path)
-builder.get_ring().save(path[:-len('.builder')] + '.ring.gz')
-PY
-        die $LINENO "building $builder failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
-
-    # The devices of this host's nodes, as DevStack's create_swift_disk
-    # makes sdb1: STACK_USER's.
-    local devices entry group
-    group=$(id -gn "$STACK_USER")
-    while read -r n conf; do
-        devices=$(iniget "$conf" DEFAULT devices)
-        devices=${devices:-/srv/node}
-        for entry in "${made[@]}"; do
-            read -r port name <<<"$entry"
-            [[ $port == "$(_arca_object_port "$n")" && ! -d $devices/$name ]] || continue
-            sudo install -d -o "$STACK_USER" -g "$group" "$devices/$name" ||
-                die $LINENO "creating the device $devices/$name failed (ARCA_EC_POLICY=$ARCA_EC_POLICY)"
-        done
-    done < <(_arca_object_nodes)
-
-    # A section of its own, not there yet (checked above).
-    cat >>"$swift_conf" <<EOF
-
-[storage-policy:$idx]
-name = $ARCA_EC_POLICY
-policy_type = erasure_coding
-ec_type = $ARCA_EC_TYPE
-ec_num_data_fragments = $ARCA_EC_DATA_FRAGMENTS
-ec_num_parity_fragments = $ARCA_EC_PARITY_FRAGMENTS
-ec_object_segment_size = $ARCA_EC_SEGMENT_SIZE
-EOF
-    echo "Storage policy $idx ($ARCA_EC_POLICY): erasure-coded $ARCA_EC_TYPE $ARCA_EC_DATA_FRAGMENTS+$ARCA_EC_PARITY_FRAGMENTS on ${#made[@]} devices of arca-object-server"
 }
 
 # Each node's arca-object-server reads Swift's node config, then an overlay

@@ -60,16 +60,7 @@ func sealEC(t testing.TB, archive []byte, key ProjectKey, path string, seed uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rest := archive; len(rest) > 0; {
-		n := min(len(rest), 1+len(rest)%4099)
-		if _, err := w.Write(rest[:n]); err != nil {
-			t.Fatal(err)
-		}
-		rest = rest[n:]
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeUneven(t, w, archive, 4099)
 	return buf.Bytes(), w.Metadata()
 }
 

@@ -53,9 +53,17 @@ func seal(t testing.TB, pt []byte, key ProjectKey, path string, o *WriterOptions
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Uneven writes exercise the buffering.
-	for rest := pt; len(rest) > 0; {
-		n := min(len(rest), 1+len(rest)%7777)
+	writeUneven(t, w, pt, 7777)
+	return buf.Bytes(), w.Metadata()
+}
+
+// writeUneven writes data to w in uneven pieces, each of 1 + the rest's
+// length modulo step bytes (at most the rest), which exercises the
+// writer's buffering, then closes w.
+func writeUneven(t testing.TB, w io.WriteCloser, data []byte, step int) {
+	t.Helper()
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 1+len(rest)%step)
 		if _, err := w.Write(rest[:n]); err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +72,6 @@ func seal(t testing.TB, pt []byte, key ProjectKey, path string, o *WriterOptions
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes(), w.Metadata()
 }
 
 // md5Observer is a Writer's observer that hashes the plaintext and, when

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -163,17 +162,7 @@ func (v *diffVars) multiphaseBodies(st *diffStep, r *diffRequest) {
 			"X-Object-Sysmeta-Ec-Segment-Size":         strconv.Itoa(ecDiffSegment),
 		}
 	}
-	sum := md5.Sum(body)
-	foot["Etag"] = hex.EncodeToString(sum[:])
-	for _, kv := range st.footer {
-		k, val, _ := strings.Cut(kv, ":")
-		if val = strings.TrimSpace(v.expand(val)); val == "-" {
-			delete(foot, k)
-		} else {
-			foot[k] = val
-		}
-	}
-	js, _ := json.Marshal(foot)
+	js := v.footerJSON(st, body, foot)
 	if st.mp == mpFooterNotJSON {
 		js = []byte(`{"Etag": not json`)
 	}
@@ -182,9 +171,7 @@ func (v *diffVars) multiphaseBodies(st *diffStep, r *diffRequest) {
 		jsum = md5.Sum([]byte("another footer"))
 	}
 	h.Del("Content-Length")
-	h.Set("X-Backend-Obj-Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Backend-Obj-Multipart-Mime-Boundary", ecBoundary)
-	h.Set("X-Backend-Obj-Metadata-Footer", "yes")
+	setFooterHeaders(h, ecBoundary, len(body))
 	h.Set("X-Backend-Obj-Multiphase-Commit", "yes")
 	bnd := ecBoundary
 	if st.mp == mpBadBoundary {
@@ -241,24 +228,18 @@ func sendMultiphase(st *diffStep, v *diffVars, tg diffTarget) (*observation, err
 	br := bufio.NewReader(conn)
 	req := &http.Request{Method: st.method}
 	o := &observation{}
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return nil, fmt.Errorf("waiting for 100 Continue: %w", err)
+	hdr, done, err := readContinue(br, req, o, "waiting for 100 Continue")
+	if err != nil || done {
+		return o, err
 	}
-	if resp.StatusCode != http.StatusContinue {
-		return finish(o, resp)
-	}
-	o.interim, o.interimHdr = resp.StatusCode, resp.Header
+	o.interim, o.interimHdr = http.StatusContinue, hdr
 	// A server that answers before reading the whole body may close the
 	// connection under the writer: its answer is what counts.
 	_ = writeChunks(conn, r.phase1)
-	if resp, err = http.ReadResponse(br, req); err != nil {
-		return nil, fmt.Errorf("after the first body: %w", err)
+	if hdr, done, err = readContinue(br, req, o, "after the first body"); err != nil || done {
+		return o, err
 	}
-	if resp.StatusCode != http.StatusContinue {
-		return finish(o, resp)
-	}
-	o.interim2, o.interim2H = resp.StatusCode, resp.Header
+	o.interim2, o.interim2H = http.StatusContinue, hdr
 	switch st.mp {
 	case mpNoCommit:
 		_ = conn.SetDeadline(time.Now().Add(4 * ecDiffClientTimeout * time.Second))
@@ -267,7 +248,8 @@ func sendMultiphase(st *diffStep, v *diffVars, tg diffTarget) (*observation, err
 	default:
 		_ = writeChunks(conn, [][]byte{r.commit})
 	}
-	if resp, err = http.ReadResponse(br, req); err != nil {
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
 		return nil, fmt.Errorf("after the commit: %w", err)
 	}
 	return finish(o, resp)
@@ -280,7 +262,6 @@ func TestBackendDifferentialEC(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/python3/dist-packages/pyeclib"); err != nil {
 		testenv.StackMissing(t, "python3-pyeclib is not installed (tools/stack.sh install)")
 	}
-	swiftDir := testenv.SwiftDir(t)
 	work := t.TempDir()
 	swiftConf := testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecDiffSegment}.WriteSwiftConf(t, filepath.Join(work, "swift"))
 	conf, err := ringhash.Load(swiftConf)
@@ -288,16 +269,7 @@ func TestBackendDifferentialEC(t *testing.T) {
 		t.Fatal(err)
 	}
 	const partPower = 6
-	ringDir := filepath.Join(work, "rings")
-	timeout := fmt.Sprintf("client_timeout = %d\n", ecDiffClientTimeout)
-	arca := startDiffArca(t, work, ringDir, "swift_conf = "+swiftConf+"\n"+timeout)
-	py := testenv.StartPythonObjectServer(t, testenv.PythonObjectServer{
-		Devices: filepath.Join(work, "python"), Device: "d2", RingDir: ringDir,
-		SwiftConf: swiftConf, Extra: timeout,
-	})
-	arcaPort, _ := strconv.Atoi(strings.TrimPrefix(arca.host, "127.0.0.1:"))
-	testenv.WriteRings(t, swiftDir, ringDir, partPower, []int{arcaPort, py.Port})
-	pyT := diffTarget{name: "python", host: strings.TrimPrefix(py.URL, "http://"), devices: filepath.Join(work, "python"), device: "d2"}
+	arca, pyT := startDiffPair(t, work, partPower, swiftConf, fmt.Sprintf("client_timeout = %d\n", ecDiffClientTimeout))
 
 	v := newDiffVars(t, conf.Hasher, partPower)
 	v.ec = makeECArchives(t)

@@ -223,8 +223,20 @@ func (v *diffVars) buildRequest(st *diffStep) diffRequest {
 // footerBody is body as the proxy sends it with a MIME metadata footer:
 // the body's MD5 as Etag unless the step's footer says otherwise.
 func (v *diffVars) footerBody(st *diffStep, body []byte, h http.Header) []byte {
+	js := v.footerJSON(st, body, map[string]string{})
+	jsum := md5.Sum(js)
+	setFooterHeaders(h, footerBoundary, len(body))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "--%s\r\nX-Document: object body\r\n\r\n%s\r\n--%s\r\nX-Document: object metadata\r\nContent-MD5: %x\r\n\r\n%s\r\n--%s--", footerBoundary, body, footerBoundary, jsum, js, footerBoundary)
+	return b.Bytes()
+}
+
+// footerJSON is a MIME metadata footer as JSON: foot (what the proxy puts
+// there besides the Etag), body's MD5 as Etag, then the step's footer
+// entries, which may replace those or, with a value "-", remove them.
+func (v *diffVars) footerJSON(st *diffStep, body []byte, foot map[string]string) []byte {
 	sum := md5.Sum(body)
-	foot := map[string]string{"Etag": hex.EncodeToString(sum[:])}
+	foot["Etag"] = hex.EncodeToString(sum[:])
 	for _, kv := range st.footer {
 		k, val, _ := strings.Cut(kv, ":")
 		if val = strings.TrimSpace(v.expand(val)); val == "-" {
@@ -234,13 +246,15 @@ func (v *diffVars) footerBody(st *diffStep, body []byte, h http.Header) []byte {
 		}
 	}
 	js, _ := json.Marshal(foot)
-	jsum := md5.Sum(js)
+	return js
+}
+
+// setFooterHeaders are the headers of a body of n bytes sent as MIME
+// documents under boundary, the object's then the metadata footer.
+func setFooterHeaders(h http.Header, boundary string, n int) {
 	h.Set("X-Backend-Obj-Metadata-Footer", "yes")
-	h.Set("X-Backend-Obj-Multipart-Mime-Boundary", footerBoundary)
-	h.Set("X-Backend-Obj-Content-Length", strconv.Itoa(len(body)))
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "--%s\r\nX-Document: object body\r\n\r\n%s\r\n--%s\r\nX-Document: object metadata\r\nContent-MD5: %x\r\n\r\n%s\r\n--%s--", footerBoundary, body, footerBoundary, jsum, js, footerBoundary)
-	return b.Bytes()
+	h.Set("X-Backend-Obj-Multipart-Mime-Boundary", boundary)
+	h.Set("X-Backend-Obj-Content-Length", strconv.Itoa(n))
 }
 
 // send makes one request to a target on a connection of its own, the way
@@ -261,14 +275,11 @@ func send(st *diffStep, v *diffVars, tg diffTarget) (*observation, error) {
 	req := &http.Request{Method: st.method}
 	o := &observation{}
 	if expect {
-		resp, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, fmt.Errorf("waiting for 100 Continue: %w", err)
+		hdr, done, err := readContinue(br, req, o, "waiting for 100 Continue")
+		if err != nil || done {
+			return o, err
 		}
-		if resp.StatusCode != http.StatusContinue {
-			return finish(o, resp)
-		}
-		o.interim, o.interimHdr = resp.StatusCode, resp.Header
+		o.interim, o.interimHdr = http.StatusContinue, hdr
 		if st.mode == modeDeclared {
 			o.status = -1 // the body was asked for and never sent
 			return o, nil
@@ -320,6 +331,21 @@ func writeBody(w io.Writer, body []byte, chunked bool) error {
 	b.WriteString("0\r\n\r\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// readContinue reads the server's answer to what was sent so far (after
+// names it in an error): a 100 Continue is its headers; any other answer
+// ends the request, read into o, and done is true.
+func readContinue(br *bufio.Reader, req *http.Request, o *observation, after string) (hdr http.Header, done bool, err error) {
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: %w", after, err)
+	}
+	if resp.StatusCode != http.StatusContinue {
+		_, err = finish(o, resp)
+		return nil, true, err
+	}
+	return resp.Header, false, nil
 }
 
 func finish(o *observation, resp *http.Response) (*observation, error) {
@@ -567,21 +593,13 @@ func (e explainedDiff) covers(d fieldDiff) bool {
 
 func TestBackendDifferential(t *testing.T) {
 	testenv.RequireTools(t, "swift-object-server", "/usr/bin/python3")
-	swiftDir := testenv.SwiftDir(t)
 	work := t.TempDir()
 	conf, err := ringhash.Load("/etc/swift/swift.conf")
 	if err != nil {
 		testenv.StackMissing(t, "the stack's /etc/swift/swift.conf is not readable: "+err.Error())
 	}
 	const partPower = 6
-	ringDir := filepath.Join(work, "rings")
-	arca := startDiffArca(t, work, ringDir, "")
-	py := testenv.StartPythonObjectServer(t, testenv.PythonObjectServer{
-		Devices: filepath.Join(work, "python"), Device: "d2", RingDir: ringDir,
-	})
-	arcaPort, _ := strconv.Atoi(strings.TrimPrefix(arca.host, "127.0.0.1:"))
-	testenv.WriteRings(t, swiftDir, ringDir, partPower, []int{arcaPort, py.Port})
-	pyT := diffTarget{name: "python", host: strings.TrimPrefix(py.URL, "http://"), devices: filepath.Join(work, "python"), device: "d2"}
+	arca, pyT := startDiffPair(t, work, partPower, "", "")
 
 	v := newDiffVars(t, conf.Hasher, partPower)
 	runDiff(t, v, backendCorpus, explainedDiffs, arca, pyT)
@@ -691,6 +709,29 @@ func trunc(s string) string {
 		return s[:300] + "..."
 	}
 	return s
+}
+
+// startDiffPair starts the two servers under comparison, each on a
+// device of its own below work, on rings of partPower in work/rings:
+// arca-object-server and Swift's Python object server. swiftConf is their
+// swift.conf (empty: the stack's), extra more [DEFAULT] lines for both.
+func startDiffPair(t *testing.T, work string, partPower int, swiftConf, extra string) (arca, py diffTarget) {
+	t.Helper()
+	swiftDir := testenv.SwiftDir(t)
+	ringDir := filepath.Join(work, "rings")
+	arcaExtra := extra
+	if swiftConf != "" {
+		arcaExtra = "swift_conf = " + swiftConf + "\n" + extra
+	}
+	arca = startDiffArca(t, work, ringDir, arcaExtra)
+	pyProc := testenv.StartPythonObjectServer(t, testenv.PythonObjectServer{
+		Devices: filepath.Join(work, "python"), Device: "d2", RingDir: ringDir,
+		SwiftConf: swiftConf, Extra: extra,
+	})
+	arcaPort, _ := strconv.Atoi(strings.TrimPrefix(arca.host, "127.0.0.1:"))
+	testenv.WriteRings(t, swiftDir, ringDir, partPower, []int{arcaPort, pyProc.Port})
+	py = diffTarget{name: "python", host: strings.TrimPrefix(pyProc.URL, "http://"), devices: filepath.Join(work, "python"), device: "d2"}
+	return arca, py
 }
 
 // startDiffArca starts arca-object-server encrypting under keys of a

@@ -1,7 +1,6 @@
 package objectserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -268,33 +266,8 @@ func BenchmarkMetadataDecryption(b *testing.B) {
 // its URL (device sda, partition 1) and pid; it stops at the benchmark's end.
 func benchServerProcess(b *testing.B, devices string) (string, int) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ARCA_BENCH_OS_CHILD="+devices)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		in.Close() // the child exits at EOF
-		_ = cmd.Wait()
-	})
-	lines := bufio.NewScanner(out)
-	var addr string
-	for addr == "" && lines.Scan() {
-		addr, _ = strings.CutPrefix(lines.Text(), "server-addr ")
-	}
-	if addr == "" {
-		b.Fatalf("the server process did not start: %v", lines.Err())
-	}
-	return "http://" + addr + "/sda/1", cmd.Process.Pid
+	c := testenv.StartChild(b, "TestBenchServerProcess", "server-addr", "ARCA_BENCH_OS_CHILD="+devices)
+	return "http://" + c.Addr + "/sda/1", c.Cmd.Process.Pid
 }
 
 // TestBenchServerProcess is the object server process of

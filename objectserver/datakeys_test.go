@@ -44,7 +44,11 @@ func TestDataKeysCache(t *testing.T) {
 	k1 := testKey("k1", 1)
 	const path = "/AUTH_p/c/o"
 	m := sealFor(t, k1, path)
-	if dk := c.get(k1, far, m.KeyID, path, m.WrappedKey, m.Algorithm); dk == nil || c.len() != 1 {
+	// get asks the cache for m's keys under pk, whose material's copy expires at expires.
+	get := func(pk objcrypt.ProjectKey, expires time.Time) *objcrypt.DataKeys {
+		return c.get(pk, expires, m.KeyID, path, m.WrappedKey, m.Algorithm)
+	}
+	if dk := get(k1, far); dk == nil || c.len() != 1 {
 		t.Fatalf("first get: %v, %d entries", dk, c.len())
 	}
 	var first *dataKeyEntry
@@ -52,7 +56,7 @@ func TestDataKeysCache(t *testing.T) {
 		first = e
 	}
 	now = now.Add(time.Minute - time.Nanosecond)
-	if dk := c.get(k1, far, m.KeyID, path, m.WrappedKey, m.Algorithm); dk == nil || c.len() != 1 {
+	if dk := get(k1, far); dk == nil || c.len() != 1 {
 		t.Fatalf("second get: %v, %d entries", dk, c.len())
 	}
 	for _, e := range c.m {
@@ -61,12 +65,12 @@ func TestDataKeysCache(t *testing.T) {
 		}
 	}
 	// The same id, other material: no entry opens, nothing is kept.
-	if dk := c.get(testKey("k1", 2), far, m.KeyID, path, m.WrappedKey, m.Algorithm); dk != nil || c.len() != 1 {
+	if dk := get(testKey("k1", 2), far); dk != nil || c.len() != 1 {
 		t.Fatalf("other material under the same id: %v, %d entries", dk, c.len())
 	}
 	// Past the TTL: derived again, the old bytes wiped.
 	now = now.Add(time.Nanosecond)
-	if dk := c.get(k1, far, m.KeyID, path, m.WrappedKey, m.Algorithm); dk == nil || c.len() != 1 {
+	if dk := get(k1, far); dk == nil || c.len() != 1 {
 		t.Fatalf("get past the TTL: %v, %d entries", dk, c.len())
 	}
 	for _, e := range c.m {
@@ -82,7 +86,7 @@ func TestDataKeysCache(t *testing.T) {
 	// The material's copy expires first: so does the entry, and one
 	// derived when it has expired already is not kept.
 	c.m = map[[32]byte]*dataKeyEntry{}
-	if c.get(k1, now.Add(time.Second), m.KeyID, path, m.WrappedKey, m.Algorithm) == nil {
+	if get(k1, now.Add(time.Second)) == nil {
 		t.Fatal("get failed")
 	}
 	for _, e := range c.m {
@@ -91,7 +95,7 @@ func TestDataKeysCache(t *testing.T) {
 		}
 	}
 	now = now.Add(time.Second)
-	if c.get(k1, now, m.KeyID, path, m.WrappedKey, m.Algorithm) == nil || c.len() != 0 {
+	if get(k1, now) == nil || c.len() != 0 {
 		t.Fatalf("keys of expiring material: %d entries kept, want none", c.len())
 	}
 	// The bound: other objects evict.
@@ -115,7 +119,7 @@ func TestDataKeysCache(t *testing.T) {
 func TestDataKeysDestroyed(t *testing.T) {
 	e := newEnv(t)
 	e.srv.dataKeys = newDataKeys(time.Hour) // outlives anything below
-	const objPath = "/sda/1/AUTH_p1/c/o"
+	const objPath = dataKeysObject
 	if resp := e.put(objPath, "abc", nil); readBody(t, resp) != "" || resp.StatusCode != 201 {
 		t.Fatalf("PUT: %d", resp.StatusCode)
 	}
@@ -144,54 +148,23 @@ func TestDataKeysDestroyed(t *testing.T) {
 // reads once key_cache_ttl has passed since the material was fetched, as
 // without the cache, although the cache's own entry would live an hour.
 func TestDataKeysDestroyBound(t *testing.T) {
-	const project, keyID = "p1", "key-1"
-	material := make([]byte, 32)
-	_, _ = rand.Read(material)
-	var destroyed atomic.Bool
-	var fetches atomic.Int32
-	ks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/v1/project-keys/active":
-			_ = json.NewEncoder(w).Encode(map[string]any{"key_id": keyID, "project_id": project, "status": "active",
-				"algorithm": "aes_256_cbc", "bit_length": 256})
-		case r.URL.Path == "/v1/project-keys/"+keyID+"/payload" && r.URL.Query().Get("project_id") == project:
-			fetches.Add(1)
-			if destroyed.Load() {
-				http.Error(w, "destroyed", http.StatusGone)
-				return
-			}
-			_, _ = w.Write(material)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer ks.Close()
+	ks := newFakeKeyService(t, "p1", "key-1")
 	const ttl = 300 * time.Millisecond
-	kc, err := keyclient.New(keyclient.Options{NoAuth: true, Endpoint: ks.URL, MaterialTTL: ttl, ErrorTTL: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
-	e.srv.keys = kc
-	e.srv.dataKeys = newDataKeys(time.Hour)
-	const objPath = "/sda/1/AUTH_p1/c/o"
-	if resp := e.put(objPath, "abc", nil); resp.StatusCode != 201 {
-		t.Fatalf("PUT: %d %s", resp.StatusCode, readBody(t, resp))
-	}
-	if resp := e.do("GET", objPath, nil, nil); readBody(t, resp) != "abc" {
+	e := envWithKeyClient(t, keyclient.Options{NoAuth: true, Endpoint: ks.URL, MaterialTTL: ttl, ErrorTTL: time.Millisecond})
+	if resp := e.do("GET", dataKeysObject, nil, nil); readBody(t, resp) != "abc" {
 		t.Fatalf("GET: %d", resp.StatusCode)
 	}
-	destroyed.Store(true)
-	before := fetches.Load()
+	ks.destroyed.Store(true)
+	before := ks.fetches.Load()
 	// Within the TTL the material is still cached (reads go on, as they
 	// did before this cache); once it has passed, they must stop.
 	time.Sleep(ttl + 50*time.Millisecond)
-	resp := e.do("GET", objPath, nil, nil)
+	resp := e.do("GET", dataKeysObject, nil, nil)
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("GET key_cache_ttl after the destroy: %d %q, want 410", resp.StatusCode, strings.TrimSpace(body))
 	}
-	if fetches.Load() == before {
+	if ks.fetches.Load() == before {
 		t.Fatal("the material was not asked for again after key_cache_ttl")
 	}
 }
@@ -200,22 +173,12 @@ func TestDataKeysDestroyBound(t *testing.T) {
 // expires when the client's copy of the material it came from does, not
 // key_cache_ttl after it was derived (here an hour).
 func TestDataKeysExpireWithTheMaterial(t *testing.T) {
-	ks := fakeKeyService(t, "p1", "key-1", nil)
+	ks := newFakeKeyService(t, "p1", "key-1")
 	const ttl = 2 * time.Second
-	kc, err := keyclient.New(keyclient.Options{NoAuth: true, Endpoint: ks.URL, MaterialTTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
-	e.srv.keys = kc
-	e.srv.dataKeys = newDataKeys(time.Hour)
-	const objPath = "/sda/1/AUTH_p1/c/o"
-	if resp := e.put(objPath, "abc", nil); resp.StatusCode != 201 {
-		t.Fatalf("PUT: %d %s", resp.StatusCode, readBody(t, resp))
-	}
+	e := envWithKeyClient(t, keyclient.Options{NoAuth: true, Endpoint: ks.URL, MaterialTTL: ttl})
 	// the PUT fetched the material: its copy expires within ttl of now
 	limit := time.Now().Add(ttl)
-	if resp := e.do("GET", objPath, nil, nil); readBody(t, resp) != "abc" {
+	if resp := e.do("GET", dataKeysObject, nil, nil); readBody(t, resp) != "abc" {
 		t.Fatalf("GET: %d", resp.StatusCode)
 	}
 	e.srv.dataKeys.mu.Lock()
@@ -230,18 +193,47 @@ func TestDataKeysExpireWithTheMaterial(t *testing.T) {
 	}
 }
 
-// fakeKeyService answers the key client's two requests for one project
-// key; destroyed (when set) turns the material into 410 Gone.
-func fakeKeyService(t *testing.T, project, keyID string, destroyed *atomic.Bool) *httptest.Server {
+// dataKeysObject is the object the data-key tests store and read.
+const dataKeysObject = "/sda/1/AUTH_p1/c/o"
+
+// envWithKeyClient is a test env whose server gets material from a real key
+// client made with opts, with a data-key cache whose entries would live an
+// hour (longer than any test), and "abc" stored at dataKeysObject.
+func envWithKeyClient(t *testing.T, opts keyclient.Options) *env {
+	t.Helper()
+	kc, err := keyclient.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.srv.keys = kc
+	e.srv.dataKeys = newDataKeys(time.Hour)
+	if resp := e.put(dataKeysObject, "abc", nil); resp.StatusCode != 201 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	return e
+}
+
+// fakeKeyService answers the key client's two requests for one project key.
+type fakeKeyService struct {
+	*httptest.Server
+	destroyed atomic.Bool  // when set, the material is 410 Gone
+	fetches   atomic.Int32 // requests for the material so far
+}
+
+func newFakeKeyService(t *testing.T, project, keyID string) *fakeKeyService {
+	t.Helper()
 	material := make([]byte, 32)
 	_, _ = rand.Read(material)
-	ks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ks := &fakeKeyService{}
+	ks.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/v1/project-keys/active":
 			_ = json.NewEncoder(w).Encode(map[string]any{"key_id": keyID, "project_id": project, "status": "active",
 				"algorithm": "aes_256_cbc", "bit_length": 256})
 		case r.URL.Path == "/v1/project-keys/"+keyID+"/payload" && r.URL.Query().Get("project_id") == project:
-			if destroyed != nil && destroyed.Load() {
+			ks.fetches.Add(1)
+			if ks.destroyed.Load() {
 				http.Error(w, "destroyed", http.StatusGone)
 				return
 			}

@@ -2,8 +2,6 @@ package objectserver_test
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -24,13 +22,8 @@ import (
 // next answer.
 func TestNotModifiedKeepsTheConnection(t *testing.T) {
 	s := newStack(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont := "arca-ka-" + hex.EncodeToString(tag)
-	if resp, b := s.http("PUT", "/"+cont, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %d %s", resp.StatusCode, b)
-	}
-	body := "kept alive " + hex.EncodeToString(tag)
+	cont, tag := s.newContainer(t, "arca-ka-")
+	body := "kept alive " + tag
 	req, _ := http.NewRequest("PUT", s.Storage+"/"+cont+"/o", strings.NewReader(body))
 	req.Header.Set("X-Auth-Token", s.Token)
 	resp, err := http.DefaultClient.Do(req)

@@ -62,6 +62,20 @@ func newECStackWith(t testing.TB, swiftCrypto bool, pythonNodes ...int) *ecStack
 }
 
 // do is one request through the proxy.
+// newContainer makes, through the proxy, a container named prefix and a
+// random tag, and returns its name and the tag (12 hex digits).
+func (s *ecStack) newContainer(t testing.TB, prefix string) (cont, tag string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	tag = hex.EncodeToString(b)
+	cont = prefix + tag
+	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
+		t.Fatalf("container PUT: %s", resp.Status)
+	}
+	return cont, tag
+}
+
 func (s *ecStack) do(method, path string, body []byte, hdr map[string]string) (*http.Response, []byte) {
 	s.t.Helper()
 	return doHTTP(s.t, method, s.Storage+path, body, s.Token, hdr)
@@ -144,13 +158,8 @@ var durableName = regexp.MustCompile(`^\d{10}\.\d{5}#[0-5]#d\.data$`)
 // moved to another object's place is refused.
 func TestRealStackEC(t *testing.T) {
 	s := newECStack(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	marker := "ARCA-EC-PLAINTEXT-" + hex.EncodeToString(tag)
-	cont := "arca-ec-" + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
+	cont, tag := s.newContainer(t, "arca-ec-")
+	marker := "ARCA-EC-PLAINTEXT-" + tag
 	line := []byte(marker + " erasure-coded line\n")
 	sizes := map[string]int{"empty": 0, "one": 1, "small": 100, "seg-1": 8191, "seg": 8192, "seg+1": 8193, "five-segs": 40000, "many": 300001}
 	objects := map[string][]byte{}
@@ -370,9 +379,16 @@ func (s *ecStack) movedArchiveRefused(t *testing.T, cont string, want []byte) {
 	}
 }
 
-func dataFileOf(paths []string) string {
+// dataFileOf is the .data among an object's files, "" when none.
+func dataFileOf(paths []string) string { return fileWithExt(paths, ".data") }
+
+// metaFileOf is the .meta among an object's files, "" when none.
+func metaFileOf(paths []string) string { return fileWithExt(paths, ".meta") }
+
+// fileWithExt is the first of paths ending in ext, "" when none.
+func fileWithExt(paths []string, ext string) string {
 	for _, p := range paths {
-		if strings.HasSuffix(p, ".data") {
+		if strings.HasSuffix(p, ext) {
 			return p
 		}
 	}
@@ -459,13 +475,8 @@ func (s *ecStack) suffixHashesAsSwift(t *testing.T) {
 // reads still work with two archives gone from either kind of node.
 func TestRealStackECMixed(t *testing.T) {
 	s := newECStack(t, 0, 1, 2)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	marker := "ARCA-ECMIX-" + hex.EncodeToString(tag)
-	cont := "arca-ecmix-" + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
+	cont, tag := s.newContainer(t, "arca-ecmix-")
+	marker := "ARCA-ECMIX-" + tag
 	data := bytes.Repeat([]byte(marker+" mixed ring line\n"), 100000/40)
 	for _, name := range []string{"a", "b", "c"} {
 		if resp, body := s.do("PUT", "/"+cont+"/"+name, data, nil); resp.StatusCode != http.StatusCreated {

@@ -3,7 +3,6 @@ package objectserver_test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -104,22 +103,9 @@ func (s *ecStack) ringNodes(t *testing.T, cont, name string) []int {
 // GETs through the proxy are byte-exact throughout.
 func TestRealStackECPythonDaemons(t *testing.T) {
 	s := newECStack(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont := "arca-ecfmt-" + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
 	sizes := map[string]int{"empty": 0, "one": 1, "seventeen": 17, "seg-1": 8191, "seg": 8192, "seg+1": 8193, "five-segs": 40000}
-	objects := map[string][]byte{}
-	for name, n := range sizes {
-		data := make([]byte, n)
-		_, _ = rand.Read(data)
-		objects[name] = data
-		resp, _ := s.do("PUT", "/"+cont+"/"+name, data, map[string]string{"X-Object-Meta-Colour": "blue " + name})
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("PUT %s: %s", name, resp.Status)
-		}
+	cont, objects := s.putColoured(t, "arca-ecfmt-", sizes)
+	for name := range objects {
 		s.checkLayout(t, cont, name)
 	}
 	readAll := func(when string) {
@@ -148,6 +134,42 @@ func TestRealStackECPythonDaemons(t *testing.T) {
 	s.rebuild(t, cont, "five-segs", objects, readAll)
 	s.revert(t, cont, "seg+1", readAll)
 	s.flipAndAudit(t, cont, objects, readAll)
+}
+
+// putColoured makes a container, prefix and a random tag, and PUTs in it
+// through the proxy an object of random bytes of each size, with
+// X-Object-Meta-Colour "blue <name>"; objects is their bytes by name.
+func (s *ecStack) putColoured(t *testing.T, prefix string, sizes map[string]int) (cont string, objects map[string][]byte) {
+	t.Helper()
+	cont, _ = s.newContainer(t, prefix)
+	objects = map[string][]byte{}
+	for name, n := range sizes {
+		data := make([]byte, n)
+		_, _ = rand.Read(data)
+		objects[name] = data
+		if resp, _ := s.do("PUT", "/"+cont+"/"+name, data, map[string]string{"X-Object-Meta-Colour": "blue " + name}); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s: %s", name, resp.Status)
+		}
+	}
+	return cont, objects
+}
+
+// moveArchive moves the files of an archive (its .data first) from its
+// owner's folder to holderDir, another node's folder of the same object,
+// and drops both folders' cached suffix hashes, as a write into the
+// holder's folder and a loss on the owner's would. It returns where the
+// .data now is.
+func moveArchive(t *testing.T, holderDir string, files ...string) string {
+	t.Helper()
+	for _, p := range files {
+		if err := os.Rename(p, filepath.Join(holderDir, filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(holderDir, filepath.Base(files[0]))
+	dropHashes(t, files[0])
+	dropHashes(t, dst)
+	return dst
 }
 
 // checkLayout checks that each archive of an object is stored in the EC
@@ -242,15 +264,7 @@ func (s *ecStack) revert(t *testing.T, cont, name string, readAll func(string)) 
 	}
 	// the holder's own archive of the object is older than nothing: it
 	// must go first, a node keeps one archive of an object per index
-	holderDir := filepath.Dir(dataFileOf(s.fragFiles(cont, name)[holder]))
-	dst := filepath.Join(holderDir, filepath.Base(src))
-	if err := os.Rename(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	// what a write into the holder's folder and a loss on the owner's
-	// would do: their cached suffix hashes go
-	dropHashes(t, src)
-	dropHashes(t, dst)
+	dst := moveArchive(t, filepath.Dir(dataFileOf(s.fragFiles(cont, name)[holder])), src)
 	readAll("with an archive on the wrong node")
 	log := s.Reconstruct(t, holder)
 	back := dataFileOf(s.fragFiles(cont, name)[owner])

@@ -40,12 +40,7 @@ import (
 func TestRealStackECRewrap(t *testing.T) {
 	s := newECStack(t)
 	bins := testenv.Binaries(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont := "arca-ecrewrap-" + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
+	cont, _ := s.newContainer(t, "arca-ecrewrap-")
 	sizes := map[string]int{"empty": 0, "small": 100, "segs": 40000, "posted": 20000, "oldlayout": 30001}
 	objects := map[string][]byte{}
 	for name, n := range sizes {

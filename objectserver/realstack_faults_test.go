@@ -1,8 +1,6 @@
 package objectserver_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,18 +19,13 @@ import (
 //     server's body on; Arca's said "Created").
 func TestRealStackObjectServerFaults(t *testing.T) {
 	s := newStack(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont := "arca-fault-" + hex.EncodeToString(tag)
-	if resp, b := s.http("PUT", "/"+cont, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %d %s", resp.StatusCode, b)
-	}
+	cont, tag := s.newContainer(t, "arca-fault-")
 	put := func(t *testing.T, name, body string, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
 		resp, b := doHTTP(t, "PUT", s.Storage+"/"+cont+"/"+name, []byte(body), s.Token, hdr)
 		return resp, string(b)
 	}
-	body := "the target " + hex.EncodeToString(tag)
+	body := "the target " + tag
 	etag := md5sum([]byte(body))
 
 	t.Run("a 201 to PUT has no body", func(t *testing.T) {

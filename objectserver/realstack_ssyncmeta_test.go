@@ -17,16 +17,6 @@ import (
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
 
-// metaFileOf is the .meta among an object's files, "" when none.
-func metaFileOf(paths []string) string {
-	for _, p := range paths {
-		if strings.HasSuffix(p, ".meta") {
-			return p
-		}
-	}
-	return ""
-}
-
 // sealedMetaFile reads a .meta's metadata and checks that it holds the
 // user metadata sealed (sysmeta.MetaSet) and none of plain in clear, in
 // its metadata or its bytes.
@@ -60,21 +50,7 @@ func sealedMetaFile(t *testing.T, path string, plain ...string) map[string]strin
 // answers it, as does the proxy (revertPosted).
 func TestRealStackECRevertPostedMeta(t *testing.T) {
 	s := newECStack(t)
-	tag := make([]byte, 6)
-	_, _ = rand.Read(tag)
-	cont := "arca-ecmeta-" + hex.EncodeToString(tag)
-	if resp, _ := s.do("PUT", "/"+cont, nil, nil); resp.StatusCode/100 != 2 {
-		t.Fatalf("container PUT: %s", resp.Status)
-	}
-	objects := map[string][]byte{}
-	for name, n := range map[string]int{"one": 1, "seg+1": 8193} {
-		data := make([]byte, n)
-		_, _ = rand.Read(data)
-		objects[name] = data
-		if resp, _ := s.do("PUT", "/"+cont+"/"+name, data, map[string]string{"X-Object-Meta-Colour": "blue " + name}); resp.StatusCode != http.StatusCreated {
-			t.Fatalf("PUT %s: %s", name, resp.Status)
-		}
-	}
+	cont, objects := s.putColoured(t, "arca-ecmeta-", map[string]int{"one": 1, "seg+1": 8193})
 	readAll := func(when string) {
 		t.Helper()
 		for name, data := range objects {
@@ -112,14 +88,7 @@ func (s *ecStack) revertPosted(t *testing.T, cont, name string, readAll func(str
 	sent := sealedMetaFile(t, srcMeta, posted, "blue "+name)
 	// the holder's .meta of the same POST has the same name: the owner's
 	// replaces it (both sealed for this object)
-	holderDir := filepath.Dir(dataFileOf(files[holder]))
-	for _, p := range []string{src, srcMeta} {
-		if err := os.Rename(p, filepath.Join(holderDir, filepath.Base(p))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dropHashes(t, src)
-	dropHashes(t, filepath.Join(holderDir, filepath.Base(src)))
+	moveArchive(t, filepath.Dir(dataFileOf(files[holder])), src, srcMeta)
 	readAll("with an archive and its .meta on the wrong node")
 	log := s.Reconstruct(t, holder)
 	back := s.fragFiles(cont, name)[owner]

@@ -58,6 +58,20 @@ func (s *stack) swift(dir string, args ...string) string {
 }
 
 // http does one request through the proxy.
+// newContainer makes, through the proxy, a container named prefix and a
+// random tag, and returns its name and the tag (12 hex digits).
+func (s *stack) newContainer(t *testing.T, prefix string) (cont, tag string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	tag = hex.EncodeToString(b)
+	cont = prefix + tag
+	if resp, body := s.http("PUT", "/"+cont, nil); resp.StatusCode/100 != 2 {
+		t.Fatalf("container PUT: %d %s", resp.StatusCode, body)
+	}
+	return cont, tag
+}
+
 func (s *stack) http(method, path string, hdr map[string]string) (*http.Response, []byte) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.Storage+path, nil)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -69,42 +68,12 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 		b.Cleanup(srv.Close)
 		return benchFiltered{URL: srv.URL}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchFilterProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ARCA_BENCH_FILTER_CHILD="+upstream)
+	env := []string{"ARCA_BENCH_FILTER_CHILD=" + upstream}
 	if keystone {
-		cmd.Env = append(cmd.Env, "ARCA_BENCH_FILTER_KEYSTONE=1")
+		env = append(env, "ARCA_BENCH_FILTER_KEYSTONE=1")
 	}
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		in.Close() // the child exits at EOF
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := bufio.NewScanner(out)
-	var addr string
-	for addr == "" && lines.Scan() {
-		addr, _ = strings.CutPrefix(lines.Text(), "filter-addr ")
-	}
-	if addr == "" {
-		b.Fatalf("the filter process did not start: %v", lines.Err())
-	}
+	child := testenv.StartChild(b, "TestBenchFilterProcess", "filter-addr", env...)
+	in, lines := child.In, child.Lines
 	var mu sync.Mutex
 	cpu := func() time.Duration {
 		mu.Lock()
@@ -124,7 +93,7 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 		b.Fatalf("the filter process went away: %v", lines.Err())
 		return 0
 	}
-	return benchFiltered{URL: "http://" + addr, cpu: cpu}
+	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu}
 }
 
 func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {

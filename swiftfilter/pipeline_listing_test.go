@@ -1,9 +1,7 @@
 package swiftfilter
 
 import (
-	"bufio"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 )
@@ -16,30 +14,14 @@ import (
 func TestDecisionOpenListing(t *testing.T) {
 	keys := &listingKeys{}
 	sock := startDecisions(t, keys, PipelineSettings{})
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rd := bufio.NewReader(c)
+	conn := dialDecisions(t, sock)
 	ask := func(req map[string]any) map[string]any {
 		t.Helper()
 		line, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Write(append(line, '\n')); err != nil {
-			t.Fatal(err)
-		}
-		ans, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(ans), &m); err != nil {
-			t.Fatalf("answer %q: %v", ans, err)
-		}
-		return m
+		return conn.ask(t, string(line))
 	}
 	const md5A, md5B = "0cc175b9c0f1b6a831c399e269772661", "92eb5ffee6ae2fec3ad71c777531578f"
 	item := func(name, field, tok string) map[string]string {
@@ -84,18 +66,10 @@ func TestDecisionOpenListing(t *testing.T) {
 	if m := ask(map[string]any{"v": 1, "op": "open_listing", "account": "AUTH_d\u0100", "container": "c"}); m["error"] == nil {
 		t.Errorf("an account that is not a WSGI string: %v, want an error", m)
 	}
-	if _, err := rd.ReadString('\n'); err == nil {
+	if !conn.closed() {
 		t.Error("the connection stayed open after a protocol fault")
 	}
-	c2, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	if _, err := c2.Write([]byte(`{"v":1,"op":"nope"}` + "\n")); err != nil {
-		t.Fatal(err)
-	}
-	if ans, _ := bufio.NewReader(c2).ReadString('\n'); !strings.Contains(ans, `"error"`) {
+	if ans := dialDecisions(t, sock).roundTrip(t, `{"v":1,"op":"nope"}`); !strings.Contains(ans, `"error"`) {
 		t.Errorf("unknown op: %q, want an error", ans)
 	}
 }

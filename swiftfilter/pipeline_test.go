@@ -56,33 +56,62 @@ func startDecisions(t *testing.T, keys keyclient.Resolver, s PipelineSettings) s
 	return s.Socket
 }
 
+// decisionConn is one connection to a decision socket, as one of the
+// middleware's pooled connections.
+type decisionConn struct {
+	net.Conn
+	rd *bufio.Reader
+}
+
+// dialDecisions connects to the decision socket sock until the test ends.
+func dialDecisions(t *testing.T, sock string) *decisionConn {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &decisionConn{Conn: c, rd: bufio.NewReader(c)}
+}
+
+// roundTrip sends one request line and returns the answer's line.
+func (d *decisionConn) roundTrip(t *testing.T, line string) string {
+	t.Helper()
+	if _, err := d.Write([]byte(line + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := d.rd.ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return ans
+}
+
+// ask is roundTrip with the answer decoded from JSON.
+func (d *decisionConn) ask(t *testing.T, line string) map[string]any {
+	t.Helper()
+	ans := d.roundTrip(t, line)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ans), &m); err != nil {
+		t.Fatalf("%s: answer %q: %v", line, ans, err)
+	}
+	return m
+}
+
+// closed reports whether the server has closed the connection, as it does
+// after a protocol fault: nothing more to read.
+func (d *decisionConn) closed() bool {
+	_, err := d.rd.ReadString('\n')
+	return err != nil
+}
+
 // TestDecisionProtocol asks several decisions on one connection, as the
 // middleware's pooled connections do, and checks the protocol's faults
 // close the connection.
 func TestDecisionProtocol(t *testing.T) {
 	keys := &fakeKeys{}
-	sock := startDecisions(t, keys, PipelineSettings{})
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rd := bufio.NewReader(c)
-	ask := func(line string) map[string]any {
-		t.Helper()
-		if _, err := c.Write([]byte(line + "\n")); err != nil {
-			t.Fatal(err)
-		}
-		ans, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(ans), &m); err != nil {
-			t.Fatalf("%s: answer %q: %v", line, ans, err)
-		}
-		return m
-	}
+	conn := dialDecisions(t, startDecisions(t, keys, PipelineSettings{}))
+	ask := func(line string) map[string]any { return conn.ask(t, line) }
 	for _, c := range []struct{ req, want string }{
 		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o","project_id":"abc"}`, `key_id=key-abc`},
 		{`{"v":1,"method":"PUT","path":"/v1/AUTH_abc/c/o\u00c3\u00a9","project_id":"abc"}`, `key_id=key-abc`},
@@ -127,7 +156,7 @@ func TestDecisionProtocol(t *testing.T) {
 	if m := ask(`{"v":2,"method":"PUT","path":"/v1/AUTH_abc/c/o"}`); m["error"] == nil {
 		t.Errorf("protocol version 2: %v, want an error", m)
 	}
-	if _, err := rd.ReadString('\n'); err == nil {
+	if !conn.closed() {
 		t.Error("the connection stayed open after a protocol fault")
 	}
 }
@@ -153,13 +182,7 @@ func (b *boundedKeys) ActiveKeyUntil(ctx context.Context, project string) (keycl
 // project's decision.
 func TestDecisionReuse(t *testing.T) {
 	keys := &boundedKeys{fakeKeys: &fakeKeys{}}
-	sock := startDecisions(t, keys, PipelineSettings{})
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rd := bufio.NewReader(c)
+	conn := dialDecisions(t, startDecisions(t, keys, PipelineSettings{}))
 	for _, tc := range []struct {
 		name, req string
 		left      time.Duration // of the filter's entry
@@ -178,13 +201,7 @@ func TestDecisionReuse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			keys.until = time.Now().Add(tc.left)
 			asked := time.Now()
-			if _, err := c.Write([]byte(tc.req + "\n")); err != nil {
-				t.Fatal(err)
-			}
-			line, err := rd.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
+			line := conn.roundTrip(t, tc.req)
 			var ans decisionAnswer
 			if err := json.Unmarshal([]byte(line), &ans); err != nil {
 				t.Fatal(err)

@@ -52,12 +52,8 @@ func StartPipelineProxy(t testing.TB, swiftDir, ringDir, work, name, socket stri
 func StartPipelineProxyWith(t testing.TB, swiftDir, ringDir, work, name, socket string, o ProxyOptions) (*Proc, string) {
 	t.Helper()
 	port := FreePort(t)
-	conf := filepath.Join(work, name+".conf")
-	if err := os.WriteFile(conf, []byte(pipelineProxyConfig(t, swiftDir, ringDir, port, socket, o)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := StartProc(t, NewLog(t, name), "/usr/bin/env", "PYTHONPATH="+ArcaPythonPath(), "swift-proxy-server", conf, "-v")
-	return p, fmt.Sprintf("http://127.0.0.1:%d", port)
+	return startProxy(t, work, name, port, pipelineProxyConfig(t, swiftDir, ringDir, port, socket, o),
+		"/usr/bin/env", "PYTHONPATH="+ArcaPythonPath(), "swift-proxy-server")
 }
 
 // DecisionSocketOptions describe an arca-swift-filter serving the
@@ -92,7 +88,6 @@ func StartDecisionSocket(t testing.TB, ks *KeystoneEnv, o DecisionSocketOptions)
 	if socket == "" {
 		socket = filepath.Join(o.Work, "decision.sock")
 	}
-	fc := ks.UserConfig(UserArcaFilter)
 	body := fmt.Sprintf(`[DEFAULT]
 reseller_prefix = AUTH
 access_log = true
@@ -101,14 +96,7 @@ socket = %s
 socket_group = %s
 [metrics]
 enabled = false
-[keystone_authtoken]
-www_authenticate_uri = %s
-auth_type = %s
-%s[key_service]
-endpoint = %s
-active_key_cache_ttl = %d
-error_cache_ttl = %d
-`, socket, o.Group, fc.WWWAuthenticateURI, fc.AuthType, PasswordOptions(fc), o.KeyServiceURL, active, ttl)
+`, socket, o.Group) + filterKeyConfig(ks, o.KeyServiceURL, active, ttl)
 	conf := filepath.Join(o.Work, "swift-filter-pipeline.conf")
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

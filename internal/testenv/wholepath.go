@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,16 +106,39 @@ func StartWholePathProxy(t testing.TB, swiftDir, ringDir, work, name string) (*P
 func StartWholePathProxyWith(t testing.TB, swiftDir, ringDir, work, name string, o ProxyOptions) (*Proc, string) {
 	t.Helper()
 	port := FreePort(t)
-	conf := filepath.Join(work, name+".conf")
 	body := WholePathProxyConfig(t, swiftDir, ringDir, port)
 	if o.TempURL {
 		body = withTempURL(t, body)
 	}
+	return startProxy(t, work, name, port, body, "swift-proxy-server")
+}
+
+// startProxy writes body, a proxy-server.conf binding port, to work as
+// name.conf, starts the command argv (swift-proxy-server, or what runs
+// it) with that file and -v, and returns it with its URL.
+func startProxy(t testing.TB, work, name string, port int, body string, argv ...string) (*Proc, string) {
+	t.Helper()
+	conf := filepath.Join(work, name+".conf")
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := StartProc(t, NewLog(t, name), "swift-proxy-server", conf, "-v")
+	p := StartProc(t, NewLog(t, name), argv[0], slices.Concat(argv[1:], []string{conf, "-v"})...)
 	return p, fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// filterKeyConfig is arca-swift-filter's [keystone_authtoken] section, as
+// the stack's arca-filter user, and its [key_service] section: arca-api at
+// endpoint, its caches' TTLs in seconds.
+func filterKeyConfig(ks *KeystoneEnv, endpoint string, activeTTL, errorTTL int) string {
+	fc := ks.UserConfig(UserArcaFilter)
+	return fmt.Sprintf(`[keystone_authtoken]
+www_authenticate_uri = %s
+auth_type = %s
+%s[key_service]
+endpoint = %s
+active_key_cache_ttl = %d
+error_cache_ttl = %d
+`, fc.WWWAuthenticateURI, fc.AuthType, PasswordOptions(fc), endpoint, activeTTL, errorTTL)
 }
 
 // SwiftFilterOptions describe an arca-swift-filter in front of a proxy.
@@ -137,7 +161,6 @@ func StartSwiftFilter(t testing.TB, ks *KeystoneEnv, o SwiftFilterOptions) (*Pro
 	if ttl <= 0 {
 		ttl = 1
 	}
-	fc := ks.UserConfig(UserArcaFilter)
 	port := FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	body := fmt.Sprintf(`[DEFAULT]
@@ -147,14 +170,7 @@ reseller_prefix = AUTH
 access_log = true
 [upstream]
 url = %s
-[keystone_authtoken]
-www_authenticate_uri = %s
-auth_type = %s
-%s[key_service]
-endpoint = %s
-active_key_cache_ttl = %[7]d
-error_cache_ttl = %[7]d
-`, port, o.Upstream, fc.WWWAuthenticateURI, fc.AuthType, PasswordOptions(fc), o.KeyServiceURL, ttl)
+`, port, o.Upstream) + filterKeyConfig(ks, o.KeyServiceURL, ttl, ttl)
 	conf := filepath.Join(o.Work, "swift-filter.conf")
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

@@ -159,14 +159,7 @@ func TestACLBadInput(t *testing.T) {
 		ct := e.createContainer(`{"type":"generic"}`)
 		e.mustStatus(e.do("PUT", "/v1/secrets/"+sec+"/acl", `{"read":{"users":["bob"]}}`), http.StatusOK)
 		missing := "00000000-0000-4000-8000-000000000000"
-		tests := []struct {
-			name         string
-			method, path string
-			body         string
-			headers      []string
-			status       int
-			description  string
-		}{
+		tests := []errorCase{
 			{"not json", "PUT", "/v1/secrets/" + sec + "/acl", `{"read":`, nil, 400, "Malformed JSON"},
 			{"wrong content type", "PUT", "/v1/secrets/" + sec + "/acl", `{}`, []string{"Content-Type", "text/plain"}, 415, "Unsupported Media Type: the request body must be application/json."},
 			{"unknown operation", "PUT", "/v1/secrets/" + sec + "/acl", `{"write":{"users":["x"]}}`, nil, 400, `Invalid ACL operation "write": only 'read' is supported.`},
@@ -184,18 +177,7 @@ func TestACLBadInput(t *testing.T) {
 			{"wrong method", "POST", "/v1/secrets/" + sec + "/acl", `{}`, nil, 405, "The method is not allowed for the requested URL."},
 		}
 		before := e.tableCounts(aclTables...)
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				r := e.do(tt.method, tt.path, tt.body, tt.headers...)
-				if r.status != tt.status {
-					t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
-				}
-				body := r.json(t)
-				if body["code"] != float64(tt.status) || body["title"] != titles[tt.status] || body["description"] != tt.description {
-					t.Fatalf("body %s\nwant code %d, title %q, description %q", r.body, tt.status, titles[tt.status], tt.description)
-				}
-			})
-		}
+		e.expectErrors(t, tests)
 		if after := e.tableCounts(aclTables...); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("bad requests changed the database: %v -> %v", before, after)
 		}

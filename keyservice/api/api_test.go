@@ -519,14 +519,7 @@ func TestBadInput(t *testing.T) {
 		existing := e.createSecret(`{"name":"x","payload":"v","payload_content_type":"text/plain"}`)
 		twoStep := e.createSecret(`{"name":"y"}`)
 		big := strings.Repeat("a", keyservice.MaxPayloadBytes+1)
-		tests := []struct {
-			name         string
-			method, path string
-			body         string
-			headers      []string
-			status       int
-			description  string
-		}{
+		tests := []errorCase{
 			{"not json", "POST", "/v1/secrets", `{"name":`, nil, 400, "Malformed JSON"},
 			{"json array", "POST", "/v1/secrets", `[1,2]`, nil, 400, "Malformed JSON"},
 			{"trailing garbage", "POST", "/v1/secrets", `{} {}`, nil, 400, "Malformed JSON"},
@@ -576,22 +569,40 @@ func TestBadInput(t *testing.T) {
 			{"wrong method", "PATCH", "/v1/secrets", "", nil, 405, "The method is not allowed for the requested URL."},
 		}
 		before := e.rowCounts()
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				r := e.do(tt.method, tt.path, tt.body, tt.headers...)
-				if r.status != tt.status {
-					t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
-				}
-				body := r.json(t)
-				if body["code"] != float64(tt.status) || body["title"] != titles[tt.status] || body["description"] != tt.description {
-					t.Fatalf("body %s\nwant code %d, title %q, description %q", r.body, tt.status, titles[tt.status], tt.description)
-				}
-			})
-		}
+		e.expectErrors(t, tests)
 		if after := e.rowCounts(); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("bad requests changed the database: %v -> %v", before, after)
 		}
 	})
+}
+
+// errorCase is a request the API refuses, and the error it answers.
+type errorCase struct {
+	name         string
+	method, path string
+	body         string
+	headers      []string
+	status       int
+	description  string
+}
+
+// expectErrors sends each case's request, in a subtest of its name, and
+// checks the answer: its status, and a JSON error body of that code, the
+// status's title and the case's description.
+func (e *env) expectErrors(t *testing.T, tests []errorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(tt.method, tt.path, tt.body, tt.headers...)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			body := r.json(t)
+			if body["code"] != float64(tt.status) || body["title"] != titles[tt.status] || body["description"] != tt.description {
+				t.Fatalf("body %s\nwant code %d, title %q, description %q", r.body, tt.status, titles[tt.status], tt.description)
+			}
+		})
+	}
 }
 
 var titles = map[int]string{

@@ -191,14 +191,7 @@ func TestContainerBadInput(t *testing.T) {
 		generic := e.createContainer(`{"type":"generic","secret_refs":` + refsJSON("a", e.ref(sec)) + `}`)
 		missing := "00000000-0000-4000-8000-000000000000"
 		post := func(refs string) string { return `{"type":"generic","secret_refs":` + refs + `}` }
-		tests := []struct {
-			name         string
-			method, path string
-			body         string
-			headers      []string
-			status       int
-			description  string
-		}{
+		tests := []errorCase{
 			{"not json", "POST", "/v1/containers", `{"type":`, nil, 400, "Malformed JSON"},
 			{"wrong content type", "POST", "/v1/containers", `{"type":"generic"}`, []string{"Content-Type", "text/plain"}, 415, "Unsupported Media Type: the request body must be application/json."},
 			{"no type", "POST", "/v1/containers", `{"name":"x"}`, nil, 400, "Invalid container: 'type' is a required property."},
@@ -238,18 +231,7 @@ func TestContainerBadInput(t *testing.T) {
 			{"wrong method", "PUT", "/v1/containers/" + generic, "", nil, 405, "The method is not allowed for the requested URL."},
 		}
 		before := e.tableCounts(containerTables...)
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				r := e.do(tt.method, tt.path, tt.body, tt.headers...)
-				if r.status != tt.status {
-					t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
-				}
-				body := r.json(t)
-				if body["code"] != float64(tt.status) || body["title"] != titles[tt.status] || body["description"] != tt.description {
-					t.Fatalf("body %s\nwant code %d, title %q, description %q", r.body, tt.status, titles[tt.status], tt.description)
-				}
-			})
-		}
+		e.expectErrors(t, tests)
 		if after := e.tableCounts(containerTables...); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("bad requests changed the database: %v -> %v", before, after)
 		}

@@ -160,14 +160,7 @@ func TestConsumerAndQuotaBadInput(t *testing.T) {
 		e.mustStatus(e.do("PUT", "/v1/project-quotas/p1", `{"project_quotas":{"secrets":5}}`, systemAdmin...), http.StatusNoContent)
 		missing := "00000000-0000-4000-8000-000000000000"
 		path := "/v1/secrets/" + sec + "/consumers"
-		tests := []struct {
-			name         string
-			method, path string
-			body         string
-			headers      []string
-			status       int
-			description  string
-		}{
+		tests := []errorCase{
 			{"consumer not json", "POST", path, `{"service":`, nil, 400, "Malformed JSON"},
 			{"consumer content type", "POST", path, `{}`, []string{"Content-Type", "text/plain"}, 415, "Unsupported Media Type: the request body must be application/json."},
 			{"consumer missing id", "POST", path, `{"service":"a","resource_type":"b"}`, nil, 400, "Invalid consumer: 'service', 'resource_type' and 'resource_id' are required non-empty strings."},
@@ -188,18 +181,7 @@ func TestConsumerAndQuotaBadInput(t *testing.T) {
 			{"quota bad limit", "GET", "/v1/project-quotas?limit=x", "", systemAdmin, 400, "Invalid 'limit': must be an integer."},
 		}
 		before := e.tableCounts(append(containerTables, consumerTables...)...)
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				r := e.do(tt.method, tt.path, tt.body, tt.headers...)
-				if r.status != tt.status {
-					t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
-				}
-				body := r.json(t)
-				if body["code"] != float64(tt.status) || body["title"] != titles[tt.status] || body["description"] != tt.description {
-					t.Fatalf("body %s\nwant code %d, title %q, description %q", r.body, tt.status, titles[tt.status], tt.description)
-				}
-			})
-		}
+		e.expectErrors(t, tests)
 		if after := e.tableCounts(append(containerTables, consumerTables...)...); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("bad requests changed the database: %v -> %v", before, after)
 		}

@@ -34,6 +34,33 @@ func keystoneServer(t *testing.T, env *testenv.KeystoneEnv, extra string) *teste
 	return testenv.StartAPI(t, testenv.APIOptions{DatabaseURL: databases(t)["mysql"], AuthStrategy: "keystone", Extra: authtoken})
 }
 
+// tokenRequest sends method base+path with token as X-Auth-Token (when
+// set), body as JSON (when set) and headers (name, value pairs), and
+// returns the answer and its body, read and closed.
+func tokenRequest(t *testing.T, base, method, path, token, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
 // registerInFreshRegion puts srv in the catalog as a key-manager service
 // of its own name in a region of its own, so tests running side by side
 // never see each other's endpoints, and removes both when the test ends.
@@ -144,22 +171,7 @@ func TestKeystoneTokensRealStack(t *testing.T) {
 
 	request := func(method, path, token, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("X-Auth-Token", token)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := tokenRequest(t, srv.URL, method, path, token, body, headers...)
 		return resp.StatusCode, resp.Header, string(b)
 	}
 

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,22 +29,10 @@ func TestTokenScopesRealStack(t *testing.T) {
 	dom1, dom2 := env.NewDomainUser(t, "admin"), env.NewDomainUser(t, "admin")
 	d1, d2 := dom1.Token(t, env), dom2.Token(t, env)
 
+	// every token here is set
 	request := func(method, path, token, body string, headers ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("X-Auth-Token", token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := tokenRequest(t, srv.URL, method, path, token, body, headers...)
 		return resp.StatusCode, string(b)
 	}
 	lastID := func(body, key string) string {
