@@ -557,6 +557,43 @@ func TestLegacyPayloadReadIsADecrypt(t *testing.T) {
 	}
 }
 
+// TestLegacyPayloadReadRuleUnderConcurrency: the rule GET /v1/secrets/{id}
+// is checked under is chosen per request (ruleOf). Metadata reads running
+// beside legacy payload reads must neither let a payload read through under
+// secret:get nor refuse a metadata read under secret:decrypt (the choice
+// was once written into the route shared by every request: a data race).
+func TestLegacyPayloadReadRuleUnderConcurrency(t *testing.T) {
+	member := keyservice.Caller{ProjectID: projP, UserID: "m", Roles: memberRoles}
+	e := newAuthzEnv(t, testAuthn{"member": member}, map[string]string{"secret:decrypt": "!"})
+	f := e.seed()
+	const workers, rounds = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*rounds)
+	for i := range workers {
+		wg.Go(func() {
+			for range rounds {
+				r := httptest.NewRequest(http.MethodGet, "/v1/secrets/"+f.secret, nil)
+				accept, want := "application/json", http.StatusOK
+				if i%2 == 1 {
+					accept, want = "text/plain", http.StatusForbidden
+				}
+				r.Header.Set("Accept", accept)
+				r.Header.Set("X-Test-Caller", "member")
+				w := httptest.NewRecorder()
+				e.srv.ServeHTTP(w, r)
+				if w.Code != want {
+					errs <- fmt.Sprintf("Accept %s: %d %q, want %d", accept, w.Code, w.Body, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+}
+
 // TestUncheckedHijackIsRefused: the connection is not handed to a handler
 // whose route's check did not pass, where its bytes would pass no guard.
 func TestUncheckedHijackIsRefused(t *testing.T) {

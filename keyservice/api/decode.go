@@ -49,11 +49,26 @@ func optString(obj map[string]json.RawMessage, key string) (*string, error) {
 	if !ok || isNull(raw) {
 		return nil, nil
 	}
+	if s, ok := plainJSONString(raw); ok {
+		return &s, nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, invalid(fmt.Sprintf("Invalid '%s': must be a string.", key))
 	}
 	return &s, nil
+}
+
+// plainJSONString returns the value of raw, a member decodeObject took from
+// a valid JSON document, when it is a string without escapes: the bytes
+// between its quotes, as json.Unmarshal would give them (the document is
+// valid UTF-8 and JSON, so nothing in them needs checking), without its
+// reflection. Anything else is left to json.Unmarshal.
+func plainJSONString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
 }
 
 // optInt reads an optional JSON integer: "256" (a string) and 256.5 are

@@ -34,6 +34,38 @@ func FuzzDecodeSecretSpec(f *testing.F) {
 	})
 }
 
+// FuzzOptString: the string members of a body decode as json.Unmarshal
+// decodes them, whatever shortcut optString takes.
+func FuzzOptString(f *testing.F) {
+	for _, v := range []string{`"plain"`, `"esc\"aped"`, `"\u00e9t\u00e9"`, `""`, `"é"`, `12`, `null`, `["a"]`, `{"a":"b"}`, `true`, `" spaced "`} {
+		f.Add([]byte(`{"k":` + v + `}`))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		obj, err := decodeObject(body)
+		if err != nil {
+			return
+		}
+		got, err := optString(obj, "k")
+		requireClientError(t, err)
+		raw, present := obj["k"]
+		var want *string
+		if present && !isNull(raw) {
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				want = &s
+			}
+		}
+		switch {
+		case (got == nil) != (want == nil):
+			t.Fatalf("optString(%s) = %v, json.Unmarshal gives %v", raw, got, want)
+		case got != nil && *got != *want:
+			t.Fatalf("optString(%s) = %q, json.Unmarshal gives %q", raw, *got, *want)
+		case got == nil && err == nil && want == nil && present && !isNull(raw):
+			t.Fatalf("optString(%s): no value and no error", raw)
+		}
+	})
+}
+
 func FuzzDecodeOrderSpec(f *testing.F) {
 	f.Add([]byte(`{"type":"key","meta":{"algorithm":"aes","bit_length":256,"mode":"cbc"}}`))
 	f.Add([]byte(`{"type":"key","meta":{"expiration":"2030-01-01T00:00:00Z","bit_length":1e3}}`))

@@ -304,6 +304,9 @@ func scopeDetail(caller keyservice.Caller) string {
 // can answer 2xx unless a policy check passed.
 func (s *Server) wrap(rt route) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// This request's copy of the route: ruleOf picks its rule, and the
+		// route's own value is shared by every request running at once.
+		rt := rt
 		if rt.ruleOf != nil {
 			rt.rule = rt.ruleOf(c)
 		}

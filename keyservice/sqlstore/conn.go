@@ -23,6 +23,13 @@ func (c conn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	return res, unavailable(ctx, err)
 }
 
+// execUncancelled runs one short statement without ctx's cancellation
+// (uncancelled, prepared.go); its error is classified against ctx.
+func (c conn) execUncancelled(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := c.db.ExecContext(uncancelled(ctx), query, args...)
+	return res, unavailable(ctx, err)
+}
+
 func (c conn) QueryContext(ctx context.Context, query string, args ...any) (*rows, error) {
 	r, err := c.db.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller checks Err of the rows returned
 	if err != nil {

@@ -19,8 +19,9 @@ import (
 // statement cannot be prepared (the database is down), it runs the query
 // as text so that the caller sees the same error as for any other query.
 func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) row {
+	run := uncancelled(ctx)
 	if st, ok := s.hot.Load(query); ok {
-		return row{ctx: ctx, r: st.(*sql.Stmt).QueryRowContext(ctx, args...)}
+		return row{ctx: ctx, r: st.(*sql.Stmt).QueryRowContext(run, args...)}
 	}
 	st, err := s.db.db.PrepareContext(ctx, query)
 	if err != nil {
@@ -30,5 +31,24 @@ func (s *Store) queryRowHot(ctx context.Context, query string, args ...any) row 
 		_ = st.Close() //nolint:sqlclosecheck // a duplicate: another request prepared it first, and the map keeps that one
 		st = prev.(*sql.Stmt)
 	}
-	return row{ctx: ctx, r: st.QueryRowContext(ctx, args...)}
+	return row{ctx: ctx, r: st.QueryRowContext(run, args...)}
+}
+
+// uncancelled is the context a hot single statement (a read by primary key,
+// a guarded one-row insert) runs under: ctx without its cancellation. Under
+// a cancellable context, every statement costs arca-api three goroutine
+// hand-offs: database/sql starts a goroutine per result set to watch the
+// context, and the driver wakes its per-connection watcher at the start and
+// the end of each statement. That was about a tenth of arca-api's CPU per
+// secret payload read (docs/benchmarks.md, issue 21). These statements take
+// well under a millisecond; a client that went away waits for nothing, and a
+// database that stops answering is still cut off by the driver's read and
+// write timeouts (internal/dbconn). A context already done is kept, so that
+// the statement fails at once as before. Errors are still classified
+// against ctx itself (unavailable).
+func uncancelled(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }

@@ -77,7 +77,9 @@ func (s *Store) guardedInsert(ctx context.Context, table, columns string, args [
 
 func (s *Store) guardedInsertOnce(ctx context.Context, query string, args []any, rest func(*txn) error) (bool, error) {
 	if rest == nil {
-		res, err := s.db.ExecContext(ctx, query, args...)
+		// One statement, on the hot path of every store: run uncancelled
+		// (prepared.go), as the reads by primary key are.
+		res, err := s.db.execUncancelled(ctx, query, args...)
 		if err != nil {
 			return false, err
 		}
