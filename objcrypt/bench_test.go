@@ -2,6 +2,7 @@ package objcrypt
 
 import (
 	"crypto/md5"
+	"fmt"
 	"testing"
 )
 
@@ -56,6 +57,12 @@ func BenchmarkPrimitives(b *testing.B) {
 	b.Run("stdlib-AES128-CBC-decrypt", std(16, true))
 	b.Run("stdlib-AES256-CBC-encrypt", std(32, false))
 	b.Run("objcrypt-AES128-CBC-encrypt", ours(false))
+	for _, lanes := range []int{2, 4, 8} {
+		b.Run(fmt.Sprintf("objcrypt-AES128-CBC-encrypt-%dlanes", lanes), func(b *testing.B) {
+			l, err := CBCLanesBench(lanes)
+			runLoop(b, l, err)
+		})
+	}
 	b.Run("objcrypt-AES128-CBC-decrypt", ours(true))
 	b.Run("MD5", benchMD5)
 	b.Run("HMAC-SHA256", func(b *testing.B) { runLoop(b, HMACBench(), nil) })

@@ -34,7 +34,9 @@ type putStage struct {
 //	MD5 (body)          crypto/md5 of the body: the ETag Swift requires
 //	MD5x2 (body+stored) both ETags in one two-lane pass (etag.Sums), as the server
 //	                    hashes them: MD5 of the stored bytes for Swift's auditor
-//	AES-128-CBC         objcrypt's CBC layer alone, 64 KiB segments
+//	AES-128-CBC         objcrypt's CBC layer alone, 64 KiB segments, one chain
+//	AES-128-CBC, 4 lanes  the same, four segments' chains interleaved, as
+//	                    the Writer seals its full segments
 //	HMAC-SHA256         each segment's MAC alone
 //	objcrypt Writer     CBC + HMAC + framing, no ETags
 //	Writer + ETags      the same with etag.Sums observing on another core:
@@ -92,6 +94,7 @@ func BenchmarkPutStages64MiB(b *testing.B) {
 	sums := etag.New(true)
 	stage("MD5x2 (body+stored)", chunks(func(p []byte) { sums.Observe(p, p) }))
 	stage("AES-128-CBC", loop(objcrypt.CBCBench(false)))
+	stage("AES-128-CBC, 4 lanes", loop(objcrypt.CBCLanesBench(4)))
 	stage("HMAC-SHA256", loop(objcrypt.HMACBench(), nil))
 	stage("objcrypt Writer", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC})))
 	stage("Writer + ETags", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC, Observer: etag.New(true)})))
