@@ -285,3 +285,35 @@ func TestWriterGolden(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWriterLanes: whatever the plaintext, the segment size, the group
+// size and the pieces it is written in, a Writer sealing segments in
+// groups writes what one sealing them one at a time through crypto/cipher
+// writes.
+func FuzzWriterLanes(f *testing.F) {
+	f.Add([]byte("hello"), uint8(0), uint8(4), uint16(7))
+	f.Add(payload(5000, 1), uint8(1), uint8(3), uint16(999))
+	f.Add(payload(17000, 2), uint8(3), uint8(2), uint16(4096))
+	f.Fuzz(func(t *testing.T, pt []byte, segSel, lanes uint8, piece uint16) {
+		seg := MinSegmentSize << (segSel % 4)
+		o := WriterOptions{SegmentSize: seg, Rand: detRand(uint64(len(pt)))}
+		var ref, got bytes.Buffer
+		w := writerUnderTest(t, &ref, 1, true, o)
+		writeUneven(t, w, pt, false)
+		o.Rand = detRand(uint64(len(pt)))
+		w = writerUnderTest(t, &got, 1+int(lanes)%maxWriterLanes, false, o)
+		for rest := pt; len(rest) > 0; {
+			n := min(len(rest), 1+int(piece))
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), ref.Bytes()) {
+			t.Fatalf("%d bytes, %d-byte segments, %d lanes: output differs", len(pt), seg, 1+int(lanes)%maxWriterLanes)
+		}
+	})
+}
