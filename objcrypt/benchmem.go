@@ -32,8 +32,8 @@ func heapSize(n int64) uint64 { return uint64((n + 8191) &^ 8191) }
 // at a time keeps two plaintext segments (one filling, one being hashed)
 // and two frames (one being written, one being hashed); one that seals
 // groups of maxWriterLanes segments together (with the AES-NI layer, no
-// decorators) keeps a group of plaintext segments and two groups of
-// frames. A Reader keeps one window of segments in flight, each slot with
+// decorators) keeps a group of plaintext segments, a group of frames and
+// a spare frame (the previous group's last, being hashed). A Reader keeps one window of segments in flight, each slot with
 // its frame and its plaintext: two slots per decrypting core, at most 8
 // and at most maxWindowBytes of plaintext.
 func StreamBounds(segSize, par int) (enc, dec uint64) {
@@ -41,7 +41,10 @@ func StreamBounds(segSize, par int) (enc, dec uint64) {
 	slot := heapSize(s) + heapSize(frameLen(s))
 	win := min(max(2*par, 2), 8, maxWindowBytes/segSize)
 	lanes := int64(defaultWriterLanes())
-	enc = uint64(max(lanes, 2))*heapSize(s) + 2*heapSize(lanes*frameLen(s))
+	enc = 2*heapSize(s) + 2*heapSize(frameLen(s))
+	if lanes > 1 {
+		enc = uint64(lanes)*heapSize(s) + heapSize(lanes*frameLen(s)) + heapSize(frameLen(s))
+	}
 	return enc + streamSlack, uint64(win)*slot + streamSlack
 }
 

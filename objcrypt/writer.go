@@ -48,10 +48,13 @@ type WriterOptions struct {
 //
 // A Writer is not safe for concurrent use. Its buffers are a ring of
 // plaintext segments (one group being filled: maxWriterLanes segments, or
-// two when sealing one at a time) and two buffers of frames (one group
-// being written, the previous one being observed), taken when first
-// needed (an object of one segment uses one of each) from a pool that
-// Close returns them to; in steady state Write allocates nothing.
+// two when sealing one at a time) and buffers of frames: sealing groups,
+// one group's and one spare frame (the previous group's last frame, still
+// being observed while the next group is encrypted, is copied there);
+// sealing one at a time, two frames (one being written, one being
+// observed). They are taken when first needed (an object of one segment
+// uses one of each) from a pool that Close returns them to; in steady
+// state Write allocates nothing.
 type Writer struct {
 	out        io.Writer
 	rnd        io.Reader
@@ -73,8 +76,9 @@ type Writer struct {
 	// it is observed and encrypted.
 	pt      [maxWriterLanes][]byte
 	ringLen int
-	// ct holds groups of frames, end to end: one being written, the
-	// previous one being observed.
+	// ct holds a group of frames, end to end: with one segment a group,
+	// ct[ctCur] is being written and the other observed; with groups,
+	// ct[0] is the group's and ct[1] the spare frame.
 	ct [2][]byte
 	// segSize and frameCap are the sizes of a pt buffer and of one frame.
 	segSize, frameCap int
@@ -422,6 +426,7 @@ func (w *Writer) flush(last bool) error {
 		return err
 	}
 	w.wait() // the previous job read a pt buffer and the frames reused below
+	w.keepObserved()
 	w.observe(w.fillBuf()[:w.n], true)
 	bodies := w.bodies[:segs]
 	size, plain := 0, 0
@@ -457,9 +462,34 @@ func (w *Writer) flush(last bool) error {
 	}
 	w.plainLen += int64(plain)
 	w.idx += int64(segs)
-	w.ctCur ^= 1
+	if w.lanes == 1 {
+		w.ctCur ^= 1
+	}
 	w.fill, w.n = 0, 0
 	return nil
+}
+
+// keepObserved makes sure the stored bytes the observer has yet to see
+// survive the encryption of the next group. Sealing one segment at a
+// time they are in the other frame buffer. Sealing groups they are in the
+// one the next group is encrypted into: the previous group's last frame
+// (its others were observed with this group's plaintext) is copied to
+// the spare frame buffer; more than that (a short last group) is observed
+// here and now.
+func (w *Writer) keepObserved() {
+	rest := w.prevFrames[w.prevOff:]
+	if w.lanes == 1 || len(rest) == 0 {
+		return
+	}
+	if len(rest) > w.frameCap {
+		w.obs.Observe(nil, rest)
+		w.prevFrames, w.prevOff = nil, 0
+		return
+	}
+	if w.ct[1] == nil {
+		w.ct[1] = getBuf(w.frameCap)
+	}
+	w.prevFrames, w.prevOff = w.ct[1][:copy(w.ct[1], rest)], 0
 }
 
 // frameBuf returns the group's frame buffer, size bytes, with each frame's
