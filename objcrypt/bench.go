@@ -91,6 +91,29 @@ func CBCBench(decrypt bool) (*BenchLoop, error) {
 	}}, nil
 }
 
+// CBCLanesBench is this package's AES-128-CBC encryption of lanes
+// independent BenchChunks per operation (segments, each with its own IV),
+// in place, one goroutine: interleaved in one loop where the CPU has
+// AES-NI (as the Writer seals a group of full segments), one after
+// another otherwise.
+func CBCLanesBench(lanes int) (*BenchLoop, error) {
+	key := make([]byte, 16)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("objcrypt: bench cipher: %w", err)
+	}
+	s := newSegState(&objectKeys{block: block, fast: newFastCBC(key)})
+	jobs := make([]cbcJob, lanes)
+	for i := range jobs {
+		buf := make([]byte, BenchChunk)
+		jobs[i] = cbcJob{dst: buf, src: buf, iv: make([]byte, ivLen)}
+	}
+	return &BenchLoop{Bytes: int64(lanes) * BenchChunk, do: func() error {
+		s.cbcEncryptLanes(jobs)
+		return nil
+	}}, nil
+}
+
 // HMACBench is HMAC-SHA256 of one BenchChunk per operation (reset, write,
 // sum), as each segment's MAC is computed.
 func HMACBench() *BenchLoop {

@@ -28,16 +28,30 @@ func heapSize(n int64) uint64 { return uint64((n + 8191) &^ 8191) }
 
 // StreamBounds are the most bytes one stream may allocate with segments of
 // segSize bytes and a Reader decrypting on par cores, from the format and
-// the buffers each side keeps in flight. A Writer keeps two plaintext
-// segments (one filling, one being hashed) and two frames (one being
-// written, one being hashed). A Reader keeps one window of segments in
-// flight, each slot with its frame and its plaintext: two slots per
-// decrypting core, at most 8 and at most maxWindowBytes of plaintext.
+// the buffers each side keeps in flight. A Writer that seals one segment
+// at a time keeps two plaintext segments (one filling, one being hashed)
+// and two frames (one being written, one being hashed); one that seals
+// groups of maxWriterLanes segments together (with the AES-NI layer, no
+// decorators) keeps a group of plaintext segments, a group of frames and
+// a spare frame (the previous group's last, being hashed). A Reader keeps one window of segments in flight, each slot with
+// its frame and its plaintext: two slots per decrypting core, at most 8
+// and at most maxWindowBytes of plaintext.
 func StreamBounds(segSize, par int) (enc, dec uint64) {
 	s := int64(segSize)
 	slot := heapSize(s) + heapSize(frameLen(s))
 	win := min(max(2*par, 2), 8, maxWindowBytes/segSize)
-	return 2*slot + streamSlack, uint64(win)*slot + streamSlack
+	lanes := int64(defaultWriterLanes())
+	enc = 2*heapSize(s) + 2*heapSize(frameLen(s))
+	if lanes > 1 {
+		enc = uint64(lanes)*heapSize(s) + heapSize(lanes*frameLen(s)) + heapSize(frameLen(s))
+	}
+	return enc + streamSlack, uint64(win)*slot + streamSlack
+}
+
+// defaultWriterLanes is how many segments a Writer with the default
+// options seals together on this machine.
+func defaultWriterLanes() int {
+	return writerLanes(&objectKeys{fast: newFastCBC(make([]byte, 16))}, nil)
 }
 
 // allocated returns the bytes f allocated on the heap. The buffer pools
@@ -46,7 +60,11 @@ func StreamBounds(segSize, par int) (enc, dec uint64) {
 // stream takes are created before, as a process creates them once, so
 // their per-CPU slots are not counted.
 func allocated(f func()) uint64 {
-	emptyPools(DefaultSegmentSize, int(frameLen(DefaultSegmentSize)))
+	sizes := []int{DefaultSegmentSize}
+	for k := 1; k <= defaultWriterLanes(); k++ { // a group's frames, the last one shorter
+		sizes = append(sizes, k*int(frameLen(DefaultSegmentSize)))
+	}
+	emptyPools(sizes...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	f()

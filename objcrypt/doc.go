@@ -18,6 +18,15 @@
 // without I/O. Metadata is what a caller keeps beside an object (the
 // object server: in Swift sysmeta, package objectserver/sysmeta).
 //
+// The AES-CBC layer is AES-NI assembly on amd64 (cbc_amd64.s, and the
+// generated cbclanes_amd64.s): decryption keeps eight blocks in flight,
+// and encryption, a chain within a segment, interleaves the chains of
+// several segments, so that a Writer seals its full segments four at a
+// time at AESENC's throughput rather than its latency. Elsewhere, or
+// built with the purego tag, it is crypto/cipher's CBC, one segment at a
+// time. The stored bytes are the same either way (the known-answer and
+// cross-check tests hold every path to crypto/cipher).
+//
 // bench.go and benchmem.go export the loops its benchmarks time (BenchLoop,
 // StreamMemory, StreamBounds), so that make bench's speed report
 // (tools/speedreport crypto) measures the same code without a copy of it.

@@ -92,25 +92,47 @@ func (s *segState) segmentMAC(idx int64, last bool, bodyLen int, ivAndCT []byte)
 	return s.mac.Sum(s.sum[:0])
 }
 
-// seal writes the frame of a segment into dst (which must hold
-// frameLen(len(body)) bytes) and returns it. iv must be fresh randomness.
-// The whole blocks are encrypted straight from body; only a partial last
-// block is copied and zero-padded.
-func (s *segState) seal(dst, body, iv []byte, idx int64, last bool) []byte {
-	padded := int(roundUp16(int64(len(body))))
-	frame := dst[:ivLen+padded+macLen]
-	copy(frame, iv[:ivLen])
-	ct := frame[ivLen : ivLen+padded]
-	full := len(body) &^ 15
-	s.cbcEncrypt(ct[:full], body[:full], frame[:ivLen])
-	if tail := len(body) - full; tail > 0 {
-		blk := ct[full:]
-		copy(blk, body[full:])
-		clear(blk[tail:])
-		s.cbcEncrypt(blk, blk, frame[full:ivLen+full]) // chained on the previous block (or the IV)
+// sealFrames seals consecutive segments idx, idx+1, ... into their frames,
+// laid end to end in dst, and returns them. dst must hold the frames
+// (frameLen of each body) and already start each frame with its fresh
+// random IV. bodies[i] is segment idx+i's body; last says whether the
+// final one is the object's last segment. The whole blocks are encrypted
+// straight from the bodies, every segment's chain together (cbcEncryptLanes):
+// the ciphertext is the same as one segment at a time. Only a partial
+// last block is copied and zero-padded, and encrypted after its chain.
+func (s *segState) sealFrames(dst []byte, bodies [][]byte, idx int64, last bool) []byte {
+	var jobs [maxWriterLanes]cbcJob
+	js := jobs[:0]
+	if len(bodies) > len(jobs) {
+		js = make([]cbcJob, 0, len(bodies))
 	}
-	copy(frame[ivLen+padded:], s.segmentMAC(idx, last, len(body), frame[:ivLen+padded]))
-	return frame
+	off := 0
+	for _, body := range bodies {
+		padded := int(roundUp16(int64(len(body))))
+		frame := dst[off : off+ivLen+padded+macLen]
+		ct := frame[ivLen : ivLen+padded]
+		full := len(body) &^ 15
+		js = append(js, cbcJob{dst: ct[:full], src: body[:full], iv: frame[:ivLen]})
+		if tail := len(body) - full; tail > 0 {
+			copy(ct[full:], body[full:])
+			clear(ct[full+tail:])
+		}
+		off += len(frame)
+	}
+	s.cbcEncryptLanes(js)
+	off = 0
+	for i, body := range bodies {
+		padded := int(roundUp16(int64(len(body))))
+		frame := dst[off : off+ivLen+padded+macLen]
+		if full := len(body) &^ 15; full < padded {
+			blk := frame[ivLen+full : ivLen+padded]
+			s.cbcEncrypt(blk, blk, frame[full:ivLen+full]) // chained on the previous block (or the IV)
+		}
+		isLast := last && i == len(bodies)-1
+		copy(frame[ivLen+padded:], s.segmentMAC(idx+int64(i), isLast, len(body), frame[:ivLen+padded]))
+		off += len(frame)
+	}
+	return dst[:off]
 }
 
 // open verifies a frame and decrypts its body into dst (capacity at least
@@ -161,6 +183,27 @@ func (s *segState) cbcEncrypt(dst, src, iv []byte) {
 	}
 	s.enc.(ivSetter).SetIV(iv)
 	s.enc.CryptBlocks(dst, src)
+}
+
+// maxAsmLanes is the most chains the AES-NI layer interleaves in one loop
+// (cbclanes_amd64.s); it takes more in batches of that many.
+const maxAsmLanes = 8
+
+// cbcJob is one chain of cbcEncryptLanes: len(src)/16 whole blocks of src
+// encrypted into dst, chained from iv.
+type cbcJob struct{ dst, src, iv []byte }
+
+// cbcEncryptLanes encrypts every job as cbcEncrypt would, the chains
+// interleaved where the AES-NI layer is (one after another otherwise).
+func (s *segState) cbcEncryptLanes(jobs []cbcJob) {
+	if s.k.fast != nil {
+		s.k.fast.encryptLanes(jobs)
+		return
+	}
+	for _, j := range jobs {
+		n := len(j.src) &^ 15
+		s.cbcEncrypt(j.dst[:n], j.src[:n], j.iv)
+	}
 }
 
 func (s *segState) cbcDecrypt(dst, src, iv []byte) {
