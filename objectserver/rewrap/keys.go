@@ -19,11 +19,21 @@ type keyNeed struct {
 
 // warmFor is how long after the worker asked the key client for a key,
 // with no lock held, it asks again under a partition lock: the client
-// then answers from its cache unless the entry expired in between (rare:
-// then one key service request is made under the lock). The job keeps no
-// key of its own, so what it uses is never older than the client's
-// active_key_cache_ttl and key_cache_ttl.
+// then answers from its cache. Past it, the object is not examined under
+// the lock: the lock is released, the keys asked for again and the object
+// examined again (worker.hash). The job keeps no key of its own, so what
+// it uses is never older than the client's active_key_cache_ttl and
+// key_cache_ttl.
 const warmFor = time.Second
+
+// warmFor is the job's warmFor: Options.warmFor, set by tests only, or
+// the constant.
+func (j *job) warmFor() time.Duration {
+	if j.o.warmFor > 0 {
+		return j.o.warmFor
+	}
+	return warmFor
+}
 
 // warmth is when prefetch last asked for some keys, and its failure: a
 // failure is reported for warmFor without asking again under the lock
@@ -37,7 +47,7 @@ type warmth struct {
 // and the failure then.
 func (w *worker) warm(n keyNeed) (bool, error) {
 	e, ok := w.warmed[n]
-	if !ok || time.Since(e.at) >= warmFor {
+	if !ok || time.Since(e.at) >= w.j.warmFor() {
 		return false, nil
 	}
 	return true, e.err

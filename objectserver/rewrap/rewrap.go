@@ -37,6 +37,8 @@ type Options struct {
 	UpgradeECLayout bool
 	// DryRun only counts: nothing on disk changes and no state is saved.
 	DryRun bool
+	// warmFor replaces the constant warmFor in tests (0: the constant).
+	warmFor time.Duration
 	// StateFile, when set, records progress so that a new run resumes.
 	StateFile string
 	// ChecksumDelay: see DefaultChecksumDelay (0 means the default).

@@ -2,6 +2,7 @@ package rewrap
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -14,9 +15,18 @@ import (
 const maxPerLock = 64
 
 // maxHashTries bounds how often one object is examined again after its
-// keys were asked for with no lock held; past it, its key kept changing
-// under the job and it is counted as changed meanwhile.
+// keys were asked for with no lock held and found changed under the lock
+// (a rotation meanwhile); past it, the object is left as it is and
+// counted as failed ("keys kept changing"), so that the run says so and
+// status still counts it on its key.
 const maxHashTries = 3
+
+// maxColdRetakes bounds the examinations not counted against maxHashTries:
+// those that found the keys cold because taking the partition lock again
+// took longer than warmFor (another worker holding it, a loaded machine).
+// Such an examination learns nothing about the keys, so counting it as a
+// rotation would leave objects on old keys for want of CPU.
+const maxColdRetakes = 16
 
 // partLock is a partition lock a worker holds across the objects of a
 // suffix (at most maxPerLock of them), never across a wait or a key
@@ -98,27 +108,40 @@ func (w *worker) pace(ctx context.Context, lk *partLock) error {
 // again, at most maxHashTries times.
 func (w *worker) hash(ctx context.Context, p partition, hdir string, sr *sufRec, lk *partLock) {
 	clear(w.done)
-	for try := 0; ; try++ {
+	var asked time.Time // when the keys were last asked for, with no lock held
+	tries, cold := 0, 0
+	for {
 		if !w.j.o.DryRun {
 			if err := lk.take(w.s); err != nil {
 				w.s.fail(hdir, "partition lock", err)
 				return
 			}
 		}
+		late := !asked.IsZero() && time.Since(asked) >= w.j.warmFor()
 		needs := w.object(ctx, p, hdir, sr, lk.unlock != nil)
 		if len(needs) == 0 {
 			return
 		}
-		if try >= maxHashTries {
-			w.s.Changed++ // its key kept changing under us
+		switch {
+		case late && cold < maxColdRetakes:
+			cold++ // the keys went cold while the lock was retaken
+		case tries >= maxHashTries:
+			w.s.fail(hdir, "keys kept changing", errKeysKeptChanging)
 			return
+		default:
+			tries++
 		}
-		lk.release() // never across a key service call
+		lk.release()       // never across a key service call
+		asked = time.Now() // the keys' warmth counts from the first answer
 		for _, n := range needs {
 			w.prefetch(ctx, n)
 		}
 	}
 }
+
+// errKeysKeptChanging: an object examined maxHashTries times found its
+// keys changed each time under the lock; it is left on its key.
+var errKeysKeptChanging = errors.New("the project's keys changed each time the object was examined; it is left on its key: run the job again")
 
 // reserve takes the next slot of the rate limit (no burst beyond a second)
 // and returns how long to wait for it.
