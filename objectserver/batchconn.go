@@ -3,10 +3,12 @@ package objectserver
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 )
 
 // A small GET's answer is its headers and a few KiB of body, and net/http
@@ -111,6 +113,17 @@ func (c *batchConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// SyscallConn is the connection's descriptor, as *net.TCPConn gives it: a
+// multiphase PUT reads its taken-over connection with raw reads
+// (pollReader, multiphase.go), which a wrapper without it would turn off.
+func (c *batchConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
 
 // Close sends what is held before closing.

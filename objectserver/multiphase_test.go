@@ -30,48 +30,62 @@ func TestConnBodyReader(t *testing.T) {
 		{name: "socket only", sent: []string{strings.Repeat("x", 300<<10)}, closeAt: true, want: strings.Repeat("x", 300<<10), wantErr: io.EOF},
 		{name: "silent peer: deadline", buffered: "ab", want: "ab", wantErr: os.ErrDeadlineExceeded},
 	}
+	// how the server gets the connection: as accepted, and wrapped as
+	// ServeListener's listener wraps every connection (batchconn.go)
+	wraps := []struct {
+		name string
+		wrap func(net.Conn) net.Conn
+	}{
+		{"tcp", func(c net.Conn) net.Conn { return c }},
+		{"batchConn", func(c net.Conn) net.Conn { return &batchConn{Conn: c} }},
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			client, server := tcpPair(t)
-			if _, ok := server.(syscall.Conn); !ok {
-				t.Fatal("a TCP connection is a syscall.Conn: pollReader would not be used")
-			}
-			pre := bufio.NewReader(io.MultiReader(strings.NewReader(tt.buffered), failingReader{}))
-			if tt.buffered != "" {
-				if _, err := pre.Peek(len(tt.buffered)); err != nil {
+		for _, wr := range wraps {
+			t.Run(tt.name+"/"+wr.name, func(t *testing.T) {
+				client, server := tcpPair(t)
+				server = wr.wrap(server)
+				if sc, ok := server.(syscall.Conn); !ok {
+					t.Fatal("not a syscall.Conn: pollReader would not be used")
+				} else if _, err := sc.SyscallConn(); err != nil {
+					t.Fatalf("SyscallConn: %v: pollReader would not be used", err)
+				}
+				pre := bufio.NewReader(io.MultiReader(strings.NewReader(tt.buffered), failingReader{}))
+				if tt.buffered != "" {
+					if _, err := pre.Peek(len(tt.buffered)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				go func() {
+					for _, s := range tt.sent {
+						_, _ = client.Write([]byte(s))
+					}
+					if tt.closeAt {
+						_ = client.Close()
+					}
+				}()
+				if err := server.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
 					t.Fatal(err)
 				}
-			}
-			go func() {
-				for _, s := range tt.sent {
-					_, _ = client.Write([]byte(s))
+				r := connBodyReader(server, pre)
+				var got bytes.Buffer
+				buf := make([]byte, 64<<10)
+				var err error
+				for {
+					var n int
+					n, err = r.Read(buf)
+					got.Write(buf[:n])
+					if err != nil {
+						break
+					}
 				}
-				if tt.closeAt {
-					_ = client.Close()
+				if got.String() != tt.want {
+					t.Errorf("read %d bytes, want %d (%.20q...)", got.Len(), len(tt.want), got.String())
 				}
-			}()
-			if err := server.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			r := connBodyReader(server, pre)
-			var got bytes.Buffer
-			buf := make([]byte, 64<<10)
-			var err error
-			for {
-				var n int
-				n, err = r.Read(buf)
-				got.Write(buf[:n])
-				if err != nil {
-					break
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("ended with %v, want %v", err, tt.wantErr)
 				}
-			}
-			if got.String() != tt.want {
-				t.Errorf("read %d bytes, want %d (%.20q...)", got.Len(), len(tt.want), got.String())
-			}
-			if !errors.Is(err, tt.wantErr) {
-				t.Errorf("ended with %v, want %v", err, tt.wantErr)
-			}
-		})
+			})
+		}
 	}
 }
 
