@@ -219,7 +219,7 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// post-config's twenty Keystone calls and, for ARCA_EC_POLICY, its
 	// ring (a dozen swift-ring-builder runs) took more than 4 minutes
 	// on a loaded machine (load average 30 on 2 cores).
-	p := &plugin{t: t, repo: repoRoot(t), dir: dir, user: stack, timeout: 12 * time.Minute}
+	p := &plugin{t: t, repo: stack.readableRepo(t, repoRoot(t), dir), dir: dir, user: stack, timeout: 12 * time.Minute}
 	admin := ks.OpenRC(testenv.UserAdmin, ks.Region)
 	p.osAdmin = admin
 	region := "arca-dstest-" + tag

@@ -1,12 +1,14 @@
 package devstack_test
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -101,4 +103,50 @@ func (u *stackUser) own(t *testing.T, paths ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// readableRepo is the checkout the user's phases read the plugin from:
+// the test's own when the user can read it, else a copy of its files
+// under dir. DevStack clones a plugin into DEST, which STACK_USER owns; a
+// checkout under a private directory (mode 0700, as mktemp -d makes one)
+// would otherwise fail the first phase with "Permission denied".
+func (u *stackUser) readableRepo(t *testing.T, repo, dir string) string {
+	t.Helper()
+	probe := exec.Command("test", "-r", filepath.Join(repo, "devstack", "testdata", "standins.sh"))
+	u.as(probe)
+	if probe.Run() == nil {
+		return repo
+	}
+	ls := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	ls.Dir = repo
+	out, err := ls.Output()
+	if err != nil {
+		t.Fatalf("%s is not readable by %s, and listing its files to copy failed: %v", repo, u.name, err)
+	}
+	cp := filepath.Join(dir, "arca")
+	for _, name := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		from, to := filepath.Join(repo, name), filepath.Join(cp, name)
+		fi, err := os.Lstat(from)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the work tree, not yet in the index
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(from) //nolint:gosec // G304: a file of the test's own checkout
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, fi.Mode().Perm()|0o444); err != nil { //nolint:gosec // G306: read by STACK_USER, as a clone in DEST is
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%s cannot read the checkout %s: the phases read a copy of it in %s", u.name, repo, cp)
+	return cp
 }
