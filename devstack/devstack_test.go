@@ -227,11 +227,16 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	objUser, filterUser := "arca-dstest-obj-"+tag, "arca-dstest-flt-"+tag
 	dbName := "arca_dstest_" + tag
 	keystoneURI := strings.TrimSuffix(strings.TrimSuffix(ks.URL, "/"), "/v3")
-	apiPort, publicPort, proxyPort, objBase := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	// The services bind these a minute or more later, while other
+	// packages' tests open connections: ServicePort keeps them out of the
+	// ephemeral range those take their ports from. Node N's
+	// arca-object-server listens on objBase + 10 * (N - 1).
+	apiPort, publicPort, proxyPort := testenv.ServicePort(t), testenv.ServicePort(t), testenv.ServicePort(t)
+	objBase := testenv.ServicePort(t, 0, 10)
 	// Swift's own object servers (s-object) of the two nodes, its
 	// container server (s-container) and rsyncd.
-	swiftObj := []int{testenv.FreePort(t), testenv.FreePort(t)}
-	containerPort, rsyncPort := testenv.FreePort(t), testenv.FreePort(t)
+	swiftObj := []int{testenv.ServicePort(t), testenv.ServicePort(t)}
+	containerPort, rsyncPort := testenv.ServicePort(t), testenv.ServicePort(t)
 	// /etc: root's. The plugin creates ARCA_CONF_DIR in it with sudo;
 	// nova's, cinder's and glance's are STACK_USER's, as lib/* make them.
 	etc := filepath.Join(dir, "etc")
