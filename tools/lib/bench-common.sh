@@ -41,10 +41,16 @@ mysql_root() {
 	MYSQL_PWD=$MY_PASSWORD mysql --protocol=TCP -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" "$@"
 }
 
-free_port() { # a port nothing listens on
-	local p
+# free_port: a loopback port nothing listens on, for a server started next.
+# It is picked below the kernel's ephemeral range (as testenv.ServicePort
+# does): every outgoing connection meanwhile takes its local port from that
+# range, and one was seen taking the port before the server bound it.
+free_port() {
+	local p lo=20000 hi=32767 eph
+	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph=32768
+	((eph - 1 - lo >= 1000)) && hi=$((eph - 1))
 	for _ in {1..100}; do
-		p=$((20000 + RANDOM % 20000))
+		p=$((lo + RANDOM % (hi - lo + 1)))
 		if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
