@@ -29,6 +29,12 @@ var (
 
 const versionHeader = "OpenStack-API-Version"
 
+// versionHeaderKey is versionHeader as net/http keys its header maps
+// (textproto.CanonicalMIMEHeaderKey): looking up or setting the
+// mixed-case name canonicalizes it into a new string each time, and every
+// request reads the header once and answers it once.
+const versionHeaderKey = "Openstack-Api-Version"
+
 // ParseVersionHeader reads "key-manager X.Y" or "key-manager latest" from an
 // OpenStack-API-Version header value. Headers naming another service are
 // ignored (ok=false, err=nil), as OpenStack services do.
@@ -71,20 +77,20 @@ func negotiateVersion(c echo.Context, st *reqState) error {
 	h := c.Response().Header()
 	h.Add("Vary", versionHeader)
 	v := MinVersion
-	requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeader))
+	requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeaderKey))
 	if err != nil {
-		h.Set(versionHeader, versionAnswer(MinVersion))
+		h.Set(versionHeaderKey, versionAnswer(MinVersion))
 		return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: %s.", err)
 	}
 	if ok {
 		if !requested.AtLeast(MinVersion) || !MaxVersion.AtLeast(requested) {
-			h.Set(versionHeader, versionAnswer(MinVersion))
+			h.Set(versionHeaderKey, versionAnswer(MinVersion))
 			return keyservice.Errorf(keyservice.ErrNotAcceptable,
 				"Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion)
 		}
 		v = requested
 	}
-	h.Set(versionHeader, versionAnswer(v))
+	h.Set(versionHeaderKey, versionAnswer(v))
 	st.version, st.hasVersion = v, true
 	return nil
 }
