@@ -215,7 +215,7 @@ func NewID() string { return uuid.NewString() }
 // creating and sealing a new one the first time a project stores anything
 // there. Concurrent first calls, in this process or another, converge on
 // the one row that won the insert.
-func (s *Service) projectKEK(ctx context.Context, projectID, store string) ([]byte, error) {
+func (s *Service) projectKEK(ctx context.Context, projectID, store string) (*envelope.Cipher, error) {
 	key := projectID + "\x00" + store
 	if c, ok := s.keks.Get(key); ok && s.now().Before(c.until) {
 		return c.kek, nil
@@ -231,13 +231,20 @@ func (s *Service) projectKEK(ctx context.Context, projectID, store string) ([]by
 	if err != nil {
 		return nil, err
 	}
-	s.keks.Add(key, cachedKEK{kek: kek, until: s.now().Add(s.kekTTL)})
-	return kek, nil
+	c, err := envelope.NewCipher(kek)
+	clear(kek) // the cipher holds what it needs
+	if err != nil {
+		return nil, fmt.Errorf("project KEK of %s: %w", projectID, err)
+	}
+	s.keks.Add(key, cachedKEK{kek: c, until: s.now().Add(s.kekTTL)})
+	return c, nil
 }
 
-// cachedKEK is an opened project KEK and the time it must be opened again.
+// cachedKEK is an opened project KEK, made ready for sealing and opening
+// (its key schedule is done once per opening, not once per payload), and
+// the time it must be opened again.
 type cachedKEK struct {
-	kek   []byte
+	kek   *envelope.Cipher
 	until time.Time
 }
 
@@ -300,7 +307,7 @@ func (s *Service) sealInStore(ctx context.Context, projectID, store string, plai
 	if err != nil {
 		return nil, err
 	}
-	return envelope.Seal(s.rand, kek, plaintext, aad)
+	return kek.Seal(s.rand, plaintext, aad)
 }
 
 // openInStore opens a value sealed by sealInStore.
@@ -309,7 +316,7 @@ func (s *Service) openInStore(ctx context.Context, projectID, store string, seal
 	if err != nil {
 		return nil, err
 	}
-	return envelope.Open(kek, sealed, aad)
+	return kek.Open(sealed, aad)
 }
 
 // RandomBytes returns n bytes from the service's randomness source.

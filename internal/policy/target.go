@@ -21,13 +21,13 @@ type Resource struct {
 // secret_consumers:* rules. callerUserID is the token's user: Barbican puts an
 // operation into the target only when the caller is one of its ACL users.
 func SecretTarget(r Resource, callerUserID string) Target {
-	return entityTarget("target.secret.", r, callerUserID)
+	return entityTarget(&secretKeys, r, callerUserID)
 }
 
 // ContainerTarget builds the target for container:*, container_secret:*,
 // container_acls:*, container_consumers:* and consumer:get rules.
 func ContainerTarget(r Resource, callerUserID string) Target {
-	return entityTarget("target.container.", r, callerUserID)
+	return entityTarget(&containerKeys, r, callerUserID)
 }
 
 // OrderTarget builds the target for order:* rules.
@@ -45,10 +45,11 @@ func ProjectKeyTarget(projectID string) Target {
 // caller is among the operation's users, "<op>_project_access" = the stored flag,
 // and when no ACL carries a flag at all, read_project_access = True (a resource
 // without ACLs is readable by its project).
-func entityTarget(prefix string, r Resource, callerUserID string) Target {
+func entityTarget(k *entityKeys, r Resource, callerUserID string) Target {
+	prefix := k.prefix
 	t := Target{
-		prefix + "project_id": r.ProjectID,
-		prefix + "creator_id": r.CreatorID,
+		k.projectID: r.ProjectID,
+		k.creatorID: r.CreatorID,
 	}
 	flagged := false
 	for op, acl := range r.ACLs {
@@ -66,7 +67,27 @@ func entityTarget(prefix string, r Resource, callerUserID string) Target {
 		}
 	}
 	if !flagged {
-		t[prefix+"read_project_access"] = "True"
+		t[k.readProjectAccess] = "True"
 	}
 	return t
 }
+
+// entityKeys are an entity's target keys, spelled out once: every policy
+// check on a secret or container builds a target, and concatenating the
+// keys cost an allocation each (issue 21). Keys of ACL operations, rare,
+// are still built from prefix.
+type entityKeys struct {
+	prefix, projectID, creatorID, readProjectAccess string
+}
+
+func newEntityKeys(prefix string) entityKeys {
+	return entityKeys{
+		prefix: prefix, projectID: prefix + "project_id", creatorID: prefix + "creator_id",
+		readProjectAccess: prefix + "read_project_access",
+	}
+}
+
+var (
+	secretKeys    = newEntityKeys("target.secret.")
+	containerKeys = newEntityKeys("target.container.")
+)

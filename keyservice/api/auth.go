@@ -68,7 +68,7 @@ var NoAuthDefaultRoles = []string{"admin", "member", "reader"}
 func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Caller, error) {
 	caller := keyservice.Caller{UserID: strings.TrimSpace(r.Header.Get("X-User-Id"))}
 	project := strings.TrimSpace(r.Header.Get("X-Project-Id"))
-	system := strings.TrimSpace(r.Header.Get("OpenStack-System-Scope"))
+	system := strings.TrimSpace(r.Header.Get(systemScopeHeaderKey))
 	switch {
 	case system != "" && project != "":
 		return keyservice.Caller{}, keyservice.Errorf(ErrUnauthenticated, "No-auth mode: send X-Project-Id or OpenStack-System-Scope, not both.")
@@ -93,6 +93,11 @@ func (NoAuth) Authenticate(_ context.Context, r *http.Request) (keyservice.Calle
 	}
 	return caller, nil
 }
+
+// systemScopeHeaderKey is keystonemiddleware's OpenStack-System-Scope as
+// net/http keys it: the mixed-case name would be canonicalized into a new
+// string on every no-auth request.
+const systemScopeHeaderKey = "Openstack-System-Scope"
 
 // Challenge is empty: there is nothing to authenticate against.
 func (NoAuth) Challenge() string { return "" }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,31 +16,6 @@ import (
 // "unmatched". *metrics.Registry is one.
 type HTTPObserver interface {
 	ObserveHTTP(route, method string, code int, d time.Duration)
-}
-
-// metricsMiddleware observes every request after the access log middleware
-// has turned its error into a response (so the status is final).
-func (s *Server) metricsMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	if s.metrics == nil {
-		return next
-	}
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil && !c.Response().Committed {
-			c.Error(err)
-			err = nil
-		}
-		name := "unmatched"
-		if rt, ok := c.Get(string(keyRoute)).(route); ok {
-			name = rt.path
-			if len(name) > 1 {
-				name = strings.TrimSuffix(name, "/")
-			}
-		}
-		s.metrics.ObserveHTTP(name, c.Request().Method, c.Response().Status, time.Since(start))
-		return err
-	}
 }
 
 // observabilityRoutes are /metrics and the detailed health check, served

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/google/uuid"
@@ -23,5 +24,16 @@ func TestNewRequestID(t *testing.T) {
 			t.Fatalf("request ID %q twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestCanonicalHeaderKeys: the header keys spelled in canonical form, to
+// spare net/http canonicalizing them per request, are the canonical forms
+// of the names they stand for.
+func TestCanonicalHeaderKeys(t *testing.T) {
+	for key, name := range map[string]string{versionHeaderKey: versionHeader, systemScopeHeaderKey: "OpenStack-System-Scope"} {
+		if want := http.CanonicalHeaderKey(name); key != want {
+			t.Errorf("key %q for %s: canonical form is %q", key, name, want)
+		}
 	}
 }

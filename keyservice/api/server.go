@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -89,7 +88,7 @@ func New(svc *keyservice.Service, opts Options) (*Server, error) {
 	// Forwarded-for headers are client-controlled; trust the socket peer.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.httpErrorHandler
-	e.Use(s.requestIDMiddleware, s.metricsMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.microversionMiddleware)
+	e.Use(s.edge)
 	for _, rt := range append(s.routes(), s.observabilityRoutes()...) {
 		e.Add(rt.method, rt.path, s.wrap(rt))
 		if rt.trailingSlash {
@@ -105,27 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 type ctxKey string
 
-const (
-	keyRequestID    ctxKey = "request_id"
-	keyCaller       ctxKey = "caller"
-	keyRoute        ctxKey = "route"
-	keyMicroversion ctxKey = "microversion"
-	keyGuard        ctxKey = "policy_guard"
-)
-
-func requestID(c echo.Context) string {
-	id, _ := c.Get(string(keyRequestID)).(string)
-	return id
-}
-
-func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := newRequestID()
-		c.Set(string(keyRequestID), id)
-		c.Response().Header().Set("X-Openstack-Request-Id", id)
-		return next(c)
-	}
-}
+func requestID(c echo.Context) string { return stateOf(c).id }
 
 // newRequestID is "req-" and a random (version 4) UUID, as
 // "req-"+uuid.NewString() but built in one allocation.
@@ -146,42 +125,6 @@ func newRequestID() string {
 	b[27] = '-'
 	hex.Encode(b[28:], u[10:])
 	return string(b[:])
-}
-
-// recoverMiddleware turns a panic into a logged 500: a bug must not take the
-// process down with every other request in flight.
-func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-					panic(r)
-				}
-				err = fmt.Errorf("panic: %v", r)
-			}
-		}()
-		return next(c)
-	}
-}
-
-func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		// The path is logged without its query: filters may carry names
-		// an operator considers sensitive, and tokens never go in URLs.
-		event := s.log.Info().Str("request_id", requestID(c)).Str("method", c.Request().Method).
-			Str("path", c.Request().URL.Path).Int("status", c.Response().Status).
-			Dur("duration", time.Since(start)).Str("remote", c.RealIP())
-		if caller, ok := c.Get(string(keyCaller)).(keyservice.Caller); ok {
-			event = event.Str("project_id", caller.ProjectID).Str("user_id", caller.UserID)
-		}
-		event.Msg("request")
-		return nil
-	}
 }
 
 // route is one entry of the route table.
@@ -244,7 +187,7 @@ const (
 )
 
 // checkScope refuses callers whose token scope the route does not admit.
-func checkScope(c echo.Context, rt route, caller keyservice.Caller) error {
+func checkScope(c echo.Context, rt *route, caller keyservice.Caller) error {
 	if caller.ProjectScoped() {
 		return nil
 	}
@@ -272,7 +215,7 @@ func checkScope(c echo.Context, rt route, caller keyservice.Caller) error {
 // caller's token scope. As for refusals by policy (projectKeyDenied), the
 // record names the key's own project when the key exists, so that its
 // owners see the attempt, else the addressed one.
-func (s *Server) auditScopeRefusal(c echo.Context, rt route, caller keyservice.Caller, cause error) {
+func (s *Server) auditScopeRefusal(c echo.Context, rt *route, caller keyservice.Caller, cause error) {
 	ctx := c.Request().Context()
 	project := ""
 	if p, err := addressedProject(c); err == nil {
@@ -302,23 +245,26 @@ func scopeDetail(caller keyservice.Caller) string {
 // wrap applies a route's authentication, token scope, body limit and
 // policy: collection routes are authorized here, and no route with a rule
 // can answer 2xx unless a policy check passed.
-func (s *Server) wrap(rt route) echo.HandlerFunc {
+func (s *Server) wrap(shared route) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		// This request's copy of the route: ruleOf picks its rule, and the
-		// route's own value is shared by every request running at once.
-		rt := rt
-		if rt.ruleOf != nil {
-			rt.rule = rt.ruleOf(c)
+		st := stateOf(c)
+		// The route's own value is shared by every request running at once:
+		// a request whose rule depends on it (ruleOf) gets a copy.
+		rt := &shared
+		if shared.ruleOf != nil {
+			own := shared
+			own.rule = shared.ruleOf(c)
+			rt = &own
 		}
-		c.Set(string(keyRoute), rt)
+		st.route = rt
 		if rt.rule != "" {
-			s.guard(c)
+			s.guard(c, st)
 			caller, err := s.authn.Authenticate(c.Request().Context(), c.Request())
 			if err != nil {
 				return err
 			}
-			caller.RequestID = requestID(c)
-			c.Set(string(keyCaller), caller)
+			caller.RequestID = st.id
+			st.caller, st.hasCaller = caller, true
 			if err := checkScope(c, rt, caller); err != nil {
 				if rt.audit != "" {
 					s.auditScopeRefusal(c, rt, caller, err)
@@ -331,11 +277,11 @@ func (s *Server) wrap(rt route) echo.HandlerFunc {
 				}
 			}
 		}
-		if err := readBody(c, rt.bodyLimit); err != nil {
+		if err := readBody(c, st, rt.bodyLimit); err != nil {
 			return err
 		}
 		if rt.rule != "" && rt.load != nil {
-			if err := s.loadAuthorized(c, rt); err != nil {
+			if err := s.loadAuthorized(c, st, rt); err != nil {
 				return err
 			}
 		}
@@ -343,11 +289,9 @@ func (s *Server) wrap(rt route) echo.HandlerFunc {
 	}
 }
 
-const keyResource ctxKey = "resource"
-
 // loadAuthorized loads a resource route's resource and checks the route's
 // rule against its stored row, before the handler runs.
-func (s *Server) loadAuthorized(c echo.Context, rt route) error {
+func (s *Server) loadAuthorized(c echo.Context, st *reqState, rt *route) error {
 	if rt.validate != nil {
 		if err := rt.validate(c); err != nil {
 			return err
@@ -363,7 +307,7 @@ func (s *Server) loadAuthorized(c echo.Context, rt route) error {
 		}
 		return err
 	}
-	c.Set(string(keyResource), res)
+	st.resource = res
 	return nil
 }
 
@@ -371,11 +315,15 @@ func (s *Server) loadAuthorized(c echo.Context, rt route) error {
 // this request. It fails closed: a handler of a route without that loader
 // gets an error, never a resource nobody checked.
 func loaded[T any](c echo.Context) (T, error) {
-	res, ok := c.Get(string(keyResource)).(T)
+	st := stateOf(c)
+	res, ok := st.resource.(T)
 	if !ok {
 		var zero T
-		rt, _ := c.Get(string(keyRoute)).(route)
-		return zero, fmt.Errorf("route %s %s: no authorized %T was loaded", rt.method, rt.path, zero)
+		var method, path string
+		if st.route != nil {
+			method, path = st.route.method, st.route.path
+		}
+		return zero, fmt.Errorf("route %s %s: no authorized %T was loaded", method, path, zero)
 	}
 	return res, nil
 }
@@ -391,11 +339,11 @@ type policyGuard struct {
 // response writer's (guardWriter), so it holds whichever way the handler
 // writes: through echo's Response, through the http.ResponseWriter under
 // it, by flushing, or by hijacking the connection.
-func (s *Server) guard(c echo.Context) {
+func (s *Server) guard(c echo.Context, st *reqState) {
 	resp := c.Response()
-	// One allocation: the guard, the writer and its refusal together.
-	w := &guardWriter{ResponseWriter: resp.Writer, s: s, c: c}
-	c.Set(string(keyGuard), &w.guard)
+	// No allocation of its own: the writer is part of the request's state.
+	w := &st.guard
+	*w = guardWriter{ResponseWriter: resp.Writer, s: s, c: c, installed: true}
 	resp.Writer = w
 	// Echo's own WriteHeader runs its Before hooks first: deciding there
 	// too lets it pass the 500 down, so its Status stays true.
@@ -414,9 +362,12 @@ func (w *guardWriter) refuse(code int) bool {
 		return false
 	}
 	c := w.c
-	rt, _ := c.Get(string(keyRoute)).(route)
+	var path, rule string
+	if rt := stateOf(c).route; rt != nil {
+		path, rule = rt.path, rt.rule
+	}
 	w.s.log.Error().Str("request_id", requestID(c)).Str("method", c.Request().Method).
-		Str("route", rt.path).Str("rule", rt.rule).Int("status", code).
+		Str("route", path).Str("rule", rule).Int("status", code).
 		Msg("refused a success answer that no policy check allowed (handler without authorize)")
 	// Whatever the handler set for its answer goes: a Location or a
 	// key algorithm would confirm what the 500 withholds.
@@ -438,6 +389,7 @@ func (w *guardWriter) refuse(code int) bool {
 type guardWriter struct {
 	http.ResponseWriter
 	guard       policyGuard
+	installed   bool // guard installed it: authorize records passes in it
 	s           *Server
 	c           echo.Context
 	decided     bool // a final status went through decide
@@ -507,13 +459,16 @@ func (w *guardWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // what the guard does not decide (deadlines, full duplex).
 func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-const keyBody ctxKey = "body"
-
 // readBody reads the whole request body up to limit, answering 413 beyond
 // it. Bodies are small in this API; reading them up front keeps handlers
 // simple and lets a slow client be cut off by the server's read timeout.
-func readBody(c echo.Context, limit int64) error {
+func readBody(c echo.Context, st *reqState, limit int64) error {
 	r := c.Request()
+	if r.Body == nil || r.Body == http.NoBody {
+		// net/http's body of a request that declared none (most GETs):
+		// nothing to read, and no reader, limit nor buffer to allocate.
+		return nil
+	}
 	if limit <= 0 {
 		limit = 4096 // routes without a body still drain a small one
 	}
@@ -529,32 +484,26 @@ func readBody(c echo.Context, limit int64) error {
 		return keyservice.Errorf(keyservice.ErrInvalid, "Could not read the request body.")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	c.Set(string(keyBody), body)
+	st.body = body
 	return nil
 }
 
-func body(c echo.Context) []byte {
-	b, _ := c.Get(string(keyBody)).([]byte)
-	return b
-}
+func body(c echo.Context) []byte { return stateOf(c).body }
 
-func callerOf(c echo.Context) keyservice.Caller {
-	caller, _ := c.Get(string(keyCaller)).(keyservice.Caller)
-	return caller
-}
+func callerOf(c echo.Context) keyservice.Caller { return stateOf(c).caller }
 
 // authorize checks the current route's rule against target, and records
 // a pass for the route's guard.
 func (s *Server) authorize(c echo.Context, target Target) error {
-	rt, _ := c.Get(string(keyRoute)).(route)
-	if rt.rule == "" {
+	st := stateOf(c)
+	if st.route == nil || st.route.rule == "" {
 		return nil
 	}
-	if err := s.authz.Authorize(c.Request().Context(), rt.rule, callerOf(c), target); err != nil {
+	if err := s.authz.Authorize(c.Request().Context(), st.route.rule, st.caller, target); err != nil {
 		return err
 	}
-	if g, ok := c.Get(string(keyGuard)).(*policyGuard); ok {
-		g.passed = true
+	if st.guard.installed {
+		st.guard.guard.passed = true
 	}
 	return nil
 }

@@ -29,10 +29,19 @@ var (
 
 const versionHeader = "OpenStack-API-Version"
 
+// versionHeaderKey is versionHeader as net/http keys its header maps
+// (textproto.CanonicalMIMEHeaderKey): looking up or setting the
+// mixed-case name canonicalizes it into a new string each time, and every
+// request reads the header once and answers it once.
+const versionHeaderKey = "Openstack-Api-Version"
+
 // ParseVersionHeader reads "key-manager X.Y" or "key-manager latest" from an
 // OpenStack-API-Version header value. Headers naming another service are
 // ignored (ok=false, err=nil), as OpenStack services do.
 func ParseVersionHeader(value string) (v Microversion, ok bool, err error) {
+	if value == "" {
+		return v, false, nil // most requests send none: nothing to split
+	}
 	for _, part := range strings.Split(value, ",") {
 		fields := strings.Fields(part)
 		if len(fields) == 0 {
@@ -61,36 +70,54 @@ func ParseVersionHeader(value string) (v Microversion, ok bool, err error) {
 	return v, false, nil
 }
 
-func (s *Server) microversionMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Add("Vary", versionHeader)
-		v := MinVersion
-		requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeader))
-		if err != nil {
-			h.Set(versionHeader, "key-manager "+MinVersion.String())
-			return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: %s.", err)
-		}
-		if ok {
-			if !requested.AtLeast(MinVersion) || !MaxVersion.AtLeast(requested) {
-				h.Set(versionHeader, "key-manager "+MinVersion.String())
-				return keyservice.Errorf(keyservice.ErrNotAcceptable,
-					"Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion)
-			}
-			v = requested
-		}
-		h.Set(versionHeader, "key-manager "+v.String())
-		c.Set(string(keyMicroversion), v)
-		return next(c)
+// negotiateVersion answers the request's OpenStack-API-Version header
+// (every answer names the version it speaks) and records the version for
+// the handler (microversion).
+func negotiateVersion(c echo.Context, st *reqState) error {
+	h := c.Response().Header()
+	h.Add("Vary", versionHeader)
+	v := MinVersion
+	requested, ok, err := ParseVersionHeader(c.Request().Header.Get(versionHeaderKey))
+	if err != nil {
+		h.Set(versionHeaderKey, versionAnswer(MinVersion))
+		return keyservice.Errorf(keyservice.ErrInvalid, "Invalid OpenStack-API-Version header: %s.", err)
 	}
+	if ok {
+		if !requested.AtLeast(MinVersion) || !MaxVersion.AtLeast(requested) {
+			h.Set(versionHeaderKey, versionAnswer(MinVersion))
+			return keyservice.Errorf(keyservice.ErrNotAcceptable,
+				"Version %s is not supported by the API. Minimum is %s and maximum is %s.", requested, MinVersion, MaxVersion)
+		}
+		v = requested
+	}
+	h.Set(versionHeaderKey, versionAnswer(v))
+	st.version, st.hasVersion = v, true
+	return nil
+}
+
+// The OpenStack-API-Version answers of the versions Arca speaks, built
+// once: every response carries one.
+var (
+	minVersionAnswer = "key-manager " + MinVersion.String()
+	maxVersionAnswer = "key-manager " + MaxVersion.String()
+)
+
+// versionAnswer is the OpenStack-API-Version value that names v.
+func versionAnswer(v Microversion) string {
+	switch v {
+	case MinVersion:
+		return minVersionAnswer
+	case MaxVersion:
+		return maxVersionAnswer
+	}
+	return "key-manager " + v.String()
 }
 
 func microversion(c echo.Context) Microversion {
-	v, ok := c.Get(string(keyMicroversion)).(Microversion)
-	if !ok {
-		return MinVersion
+	if st := stateOf(c); st.hasVersion {
+		return st.version
 	}
-	return v
+	return MinVersion
 }
 
 type link struct {
