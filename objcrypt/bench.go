@@ -128,6 +128,23 @@ func HMACBench() *BenchLoop {
 	}}
 }
 
+// MACFramesBench is the segment MACs as a Writer computes them: two
+// frames of BenchChunk bodies per operation, both MACed at once where the
+// SHA-NI lanes are (macPair), one after the other through crypto/hmac
+// elsewhere.
+func MACFramesBench() (*BenchLoop, error) {
+	w, err := NewWriter(io.Discard, benchKey, benchPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	frames := [][]byte{make([]byte, ivLen+BenchChunk+macLen), make([]byte, ivLen+BenchChunk+macLen)}
+	bodies := [][]byte{make([]byte, BenchChunk), make([]byte, BenchChunk)}
+	return &BenchLoop{Bytes: 2 * BenchChunk, do: func() error {
+		w.seg.macFrames(frames, bodies, 0, false)
+		return nil
+	}}, nil
+}
+
 // EncryptBench is a Writer in steady state with options o: one object
 // that keeps growing, each operation writing chunk to it (output to
 // io.Discard). The first write is made before it returns, so that the

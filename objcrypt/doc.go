@@ -25,7 +25,11 @@
 // time at AESENC's throughput rather than its latency. Elsewhere, or
 // built with the purego tag, it is crypto/cipher's CBC, one segment at a
 // time. The stored bytes are the same either way (the known-answer and
-// cross-check tests hold every path to crypto/cipher).
+// cross-check tests hold every path to crypto/cipher). Likewise the
+// Writer MACs two full segments at a time with SHA-NI (the generated
+// sha2lanes_amd64.s, macpair.go: two SHA-256 chains interleaved) where
+// the CPU has it, and through crypto/hmac otherwise; the tests and
+// FuzzMACPair hold the tags to crypto/hmac's.
 //
 // bench.go and benchmem.go export the loops its benchmarks time (BenchLoop,
 // StreamMemory, StreamBounds), so that make bench's speed report

@@ -25,6 +25,7 @@ type objectKeys struct {
 	block      cipher.Block
 	fast       *fastCBC // nil when the CPU lacks AES instructions
 	macKey     []byte
+	pads       *macPads // nil without the SHA-NI lanes (macPair)
 	headerHash [32]byte // SHA-256 of the header's format part
 }
 
@@ -42,6 +43,7 @@ func newObjectKeys(prk []byte, alg Algorithm, formatPart []byte) (*objectKeys, e
 		block:      block,
 		fast:       newFastCBC(encKey),
 		macKey:     macKey,
+		pads:       newMACPads(macKey),
 		headerHash: sha256.Sum256(formatPart),
 	}, nil
 }
@@ -78,6 +80,16 @@ func newSegState(k *objectKeys) *segState {
 // dropped, appended, resized or moved between objects.
 func (s *segState) segmentMAC(idx int64, last bool, bodyLen int, ivAndCT []byte) []byte {
 	p := s.prefix[:]
+	s.macPrefix(p, idx, last, bodyLen)
+	s.mac.Reset()
+	s.mac.Write(p)
+	s.mac.Write(ivAndCT)
+	return s.mac.Sum(s.sum[:0])
+}
+
+// macPrefix writes the MAC input that precedes a segment's frame
+// (macPrefixLen bytes) into p.
+func (s *segState) macPrefix(p []byte, idx int64, last bool, bodyLen int) {
 	p[0] = domainSegment
 	copy(p[1:33], s.k.headerHash[:])
 	binary.BigEndian.PutUint64(p[33:41], uint64(idx))
@@ -86,10 +98,6 @@ func (s *segState) segmentMAC(idx int64, last bool, bodyLen int, ivAndCT []byte)
 		p[41] = 1
 	}
 	binary.BigEndian.PutUint32(p[42:46], uint32(bodyLen))
-	s.mac.Reset()
-	s.mac.Write(p)
-	s.mac.Write(ivAndCT)
-	return s.mac.Sum(s.sum[:0])
 }
 
 // sealFrames seals consecutive segments idx, idx+1, ... into their frames,
@@ -120,19 +128,45 @@ func (s *segState) sealFrames(dst []byte, bodies [][]byte, idx int64, last bool)
 		off += len(frame)
 	}
 	s.cbcEncryptLanes(js)
+	var frames [maxWriterLanes][]byte
+	fs := frames[:0]
+	if len(bodies) > len(frames) {
+		fs = make([][]byte, 0, len(bodies))
+	}
 	off = 0
-	for i, body := range bodies {
+	for _, body := range bodies {
 		padded := int(roundUp16(int64(len(body))))
 		frame := dst[off : off+ivLen+padded+macLen]
 		if full := len(body) &^ 15; full < padded {
 			blk := frame[ivLen+full : ivLen+padded]
 			s.cbcEncrypt(blk, blk, frame[full:ivLen+full]) // chained on the previous block (or the IV)
 		}
-		isLast := last && i == len(bodies)-1
-		copy(frame[ivLen+padded:], s.segmentMAC(idx+int64(i), isLast, len(body), frame[:ivLen+padded]))
+		fs = append(fs, frame)
 		off += len(frame)
 	}
+	s.macFrames(fs, bodies, idx, last)
 	return dst[:off]
+}
+
+// macFrames writes the MAC at the end of each frame (segments idx, ...;
+// bodies are their bodies): two frames of the same length at a time
+// through macPair where the SHA-NI lanes are (bodies of the same length:
+// the last segment's frame may be as long as the others with a shorter
+// body), one at a time otherwise.
+func (s *segState) macFrames(frames, bodies [][]byte, idx int64, last bool) {
+	for i := 0; i < len(frames); {
+		ivCT := frames[i][:len(frames[i])-macLen]
+		if j := i + 1; s.k.pads != nil && j < len(frames) && len(bodies[j]) == len(bodies[i]) && len(ivCT) >= macPairMin {
+			ivCTB := frames[j][:len(frames[j])-macLen]
+			s.macPair(frames[i][len(ivCT):], frames[j][len(ivCTB):], idx+int64(i), last && j == len(frames)-1,
+				len(bodies[i]), ivCT, ivCTB)
+			i += 2
+			continue
+		}
+		isLast := last && i == len(frames)-1
+		copy(frames[i][len(ivCT):], s.segmentMAC(idx+int64(i), isLast, len(bodies[i]), ivCT))
+		i++
+	}
 }
 
 // open verifies a frame and decrypts its body into dst (capacity at least

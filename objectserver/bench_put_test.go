@@ -37,7 +37,9 @@ type putStage struct {
 //	AES-128-CBC         objcrypt's CBC layer alone, 64 KiB segments, one chain
 //	AES-128-CBC, 4 lanes  the same, four segments' chains interleaved, as
 //	                    the Writer seals its full segments
-//	HMAC-SHA256         each segment's MAC alone
+//	HMAC-SHA256         each segment's MAC alone (crypto/hmac)
+//	HMAC-SHA256, 2 lanes  the same, two segments' MACs interleaved with
+//	                    SHA-NI, as the Writer MACs its full segments
 //	objcrypt Writer     CBC + HMAC + framing, no ETags
 //	Writer + ETags      the same with etag.Sums observing on another core:
 //	                    the server's crypto stage
@@ -96,6 +98,7 @@ func BenchmarkPutStages64MiB(b *testing.B) {
 	stage("AES-128-CBC", loop(objcrypt.CBCBench(false)))
 	stage("AES-128-CBC, 4 lanes", loop(objcrypt.CBCLanesBench(4)))
 	stage("HMAC-SHA256", loop(objcrypt.HMACBench(), nil))
+	stage("HMAC-SHA256, 2 lanes", loop(objcrypt.MACFramesBench()))
 	stage("objcrypt Writer", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC})))
 	stage("Writer + ETags", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC, Observer: etag.New(true)})))
 	dir := b.TempDir()

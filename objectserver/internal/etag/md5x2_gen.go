@@ -97,9 +97,8 @@ func stepLines(ln lane, i int) []string {
 		fmt.Sprintf("ADDL $0x%08x, %s", t, a),
 		fmt.Sprintf("ADDL %d(%s), %s", 4*messageIndex(i), ln.data, a),
 	}
-	lines = append(lines, roundFunc(round, bb, c, d, ln.tmp)...)
+	lines = append(lines, roundFunc(round, a, bb, c, d, ln.tmp)...)
 	return append(lines,
-		"ADDL "+ln.tmp+", "+a,
 		fmt.Sprintf("ROLL $%d, %s", shifts[round][i%4], a),
 		"ADDL "+bb+", "+a,
 	)
@@ -119,17 +118,24 @@ func messageIndex(i int) int {
 	}
 }
 
-// roundFunc computes the round's function of b, c, d into x.
-func roundFunc(round int, b, c, d, x string) []string {
+// roundFunc adds the round's function of b, c, d to a, through x. What
+// each step waits for is the chain from b, the previous step's result:
+// the parts of a function that need only c and d (older values) are
+// computed first, so that b's part is one instruction before the add.
+// G = (b & d) | (c & ^d) is two disjoint parts, added one after the
+// other, c & ^d first; H xors b in last. That shortens G's chain from
+// b from four instructions to two and H's from three to two.
+func roundFunc(round int, a, b, c, d, x string) []string {
 	switch round {
 	case 0: // F = d ^ (b & (c ^ d))
-		return []string{"MOVL " + c + ", " + x, "XORL " + d + ", " + x, "ANDL " + b + ", " + x, "XORL " + d + ", " + x}
-	case 1: // G = c ^ (d & (b ^ c))
-		return []string{"MOVL " + b + ", " + x, "XORL " + c + ", " + x, "ANDL " + d + ", " + x, "XORL " + c + ", " + x}
-	case 2: // H = b ^ c ^ d
-		return []string{"MOVL " + b + ", " + x, "XORL " + c + ", " + x, "XORL " + d + ", " + x}
+		return []string{"MOVL " + c + ", " + x, "XORL " + d + ", " + x, "ANDL " + b + ", " + x, "XORL " + d + ", " + x, "ADDL " + x + ", " + a}
+	case 1: // G = (c & ^d) + (b & d), the two parts disjoint
+		return []string{"MOVL " + d + ", " + x, "NOTL " + x, "ANDL " + c + ", " + x, "ADDL " + x + ", " + a,
+			"MOVL " + d + ", " + x, "ANDL " + b + ", " + x, "ADDL " + x + ", " + a}
+	case 2: // H = (c ^ d) ^ b
+		return []string{"MOVL " + c + ", " + x, "XORL " + d + ", " + x, "XORL " + b + ", " + x, "ADDL " + x + ", " + a}
 	default: // I = c ^ (b | ^d)
-		return []string{"MOVL " + d + ", " + x, "NOTL " + x, "ORL " + b + ", " + x, "XORL " + c + ", " + x}
+		return []string{"MOVL " + d + ", " + x, "NOTL " + x, "ORL " + b + ", " + x, "XORL " + c + ", " + x, "ADDL " + x + ", " + a}
 	}
 }
 

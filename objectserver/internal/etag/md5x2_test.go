@@ -85,3 +85,26 @@ func BenchmarkMD5x2(b *testing.B) {
 		}
 	})
 }
+
+// FuzzMD5x2: any two streams, written in pieces of any sizes, hash as
+// crypto/md5 hashes them (the generated assembly where it is built).
+func FuzzMD5x2(f *testing.F) {
+	f.Add([]byte("abc"), []byte{}, uint16(1), uint16(0))
+	f.Add(make([]byte, 200), make([]byte, 130), uint16(64), uint16(63))
+	f.Fuzz(func(t *testing.T, p, q []byte, stepP, stepQ uint16) {
+		a, b := newMD5d(), newMD5d()
+		sp, sq := int(stepP)%300+1, int(stepQ)%300
+		for rp, rq := p, q; len(rp) > 0 || len(rq) > 0; {
+			np, nq := min(len(rp), sp), min(len(rq), sq)
+			if sq == 0 {
+				nq = len(rq) // one write of the whole second stream
+			}
+			md5Pair(a, b, rp[:np], rq[:nq])
+			rp, rq = rp[np:], rq[nq:]
+		}
+		wp, wq := md5.Sum(p), md5.Sum(q)
+		if string(a.Sum(nil)) != string(wp[:]) || string(b.Sum(nil)) != string(wq[:]) {
+			t.Fatalf("%d and %d bytes in pieces of %d and %d: wrong sums", len(p), len(q), sp, sq)
+		}
+	})
+}
