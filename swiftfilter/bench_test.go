@@ -19,9 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testenv"
 )
 
@@ -64,7 +65,7 @@ type benchFiltered struct {
 func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 	b.Helper()
 	if os.Getenv("ARCA_BENCH_FILTER_INPROC") == "1" {
-		srv := httptest.NewServer(newBenchFilter(b, upstream, keystone))
+		srv := httptest.NewServer(newBenchFilter(b, benchSettings(b, upstream), keystone, io.Discard))
 		b.Cleanup(srv.Close)
 		return benchFiltered{URL: srv.URL}
 	}
@@ -96,7 +97,31 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu}
 }
 
-func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
+// benchSettings are arca-swift-filter's settings as LoadSettings reads them
+// from a file that names only the upstream and a Keystone URL: every other
+// value (client_timeout, access_log, log_format, the upstream pool, the
+// timeouts) is the command's default, so that the benchmarks' filter is
+// served as a default arca-swift-filter serves. Keystone is never asked
+// (the filter's validator is a fake, or one of its own in keystone mode).
+func benchSettings(t testing.TB, upstream string) Settings {
+	t.Helper()
+	f, err := config.Parse([]byte("[upstream]\nurl = " + upstream + "\n[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSettings(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newBenchFilter is the filter of s with warm fakes for tokens (or
+// Keystone) and keys, reporting to a metrics registry and logging through
+// the command's logger, as Build wires them; the log goes to log (the
+// command writes it to stderr).
+func newBenchFilter(t testing.TB, s Settings, withKeystone bool, log io.Writer) *Filter {
+	t.Helper()
 	var tokens TokenValidator = &fakeTokens{}
 	if withKeystone {
 		v, err := keystone.NewValidator(testenv.LoadKeystone(t).UserConfig(testenv.UserArcaFilter))
@@ -105,7 +130,9 @@ func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 		}
 		tokens = v
 	}
-	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &benchKeys{}, Log: zerolog.Nop()})
+	logger := logging.New(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter", Output: log})
+	deps := Deps{Tokens: tokens, Keys: &benchKeys{}, Log: logger, Metrics: metrics.New("arca-swift-filter", Version, s.Metrics)}
+	f, err := New(s.Filter, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +159,20 @@ func TestBenchFilterProcess(t *testing.T) {
 		}
 		defer func() { pprof.StopCPUProfile(); prof.Close() }()
 	}
-	f := newBenchFilter(t, upstream, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1")
+	// The access log is written, one line per request as the command
+	// writes it, to /dev/null rather than the benchmark's output.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	s := benchSettings(t, upstream)
+	f := newBenchFilter(t, s, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1", devNull)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: f}
+	srv := s.HTTPServer(f) // the command's server: its header and idle timeouts
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	fmt.Printf("filter-addr %s\n", ln.Addr())
