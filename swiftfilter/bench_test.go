@@ -38,7 +38,8 @@ import (
 // (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
 // the large bodies. tools/bench-filter.sh runs them and prints the
 // comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
-// CPU profile.
+// CPU profile; ARCA_BENCH_FILTER_MAX_PROCS=N runs the filter process with
+// [DEFAULT] max_procs = N.
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -103,9 +104,15 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 // timeouts) is the command's default, so that the benchmarks' filter is
 // served as a default arca-swift-filter serves. Keystone is never asked
 // (the filter's validator is a fake, or one of its own in keystone mode).
+// ARCA_BENCH_FILTER_MAX_PROCS=N adds max_procs = N, for a comparison: the
+// shipped configurations leave it unset.
 func benchSettings(t testing.TB, upstream string) Settings {
 	t.Helper()
-	f, err := config.Parse([]byte("[upstream]\nurl = " + upstream + "\n[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\n"))
+	conf := "[upstream]\nurl = " + upstream + "\n[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\n"
+	if n := os.Getenv("ARCA_BENCH_FILTER_MAX_PROCS"); n != "" {
+		conf += "[DEFAULT]\nmax_procs = " + n + "\n"
+	}
+	f, err := config.Parse([]byte(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +174,7 @@ func TestBenchFilterProcess(t *testing.T) {
 	}
 	defer devNull.Close()
 	s := benchSettings(t, upstream)
+	s.SetMaxProcs() // as the command does, before serving
 	f := newBenchFilter(t, s, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1", devNull)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
