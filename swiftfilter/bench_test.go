@@ -176,11 +176,15 @@ func TestBenchFilterProcess(t *testing.T) {
 	s := benchSettings(t, upstream)
 	s.SetMaxProcs() // as the command does, before serving
 	f := newBenchFilter(t, s, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1", devNull)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := s.HTTPServer(f) // the command's server: its header and idle timeouts
+	ln, err := s.Listen(tcp) // the command's listener and server (header and idle timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := s.HTTPServer(f)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	fmt.Printf("filter-addr %s\n", ln.Addr())
