@@ -19,9 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/logging"
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testenv"
 )
 
@@ -37,7 +38,8 @@ import (
 // (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
 // the large bodies. tools/bench-filter.sh runs them and prints the
 // comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
-// CPU profile.
+// CPU profile; ARCA_BENCH_FILTER_MAX_PROCS=N runs the filter process with
+// [DEFAULT] max_procs = N.
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -64,7 +66,7 @@ type benchFiltered struct {
 func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 	b.Helper()
 	if os.Getenv("ARCA_BENCH_FILTER_INPROC") == "1" {
-		srv := httptest.NewServer(newBenchFilter(b, upstream, keystone))
+		srv := httptest.NewServer(newBenchFilter(b, benchSettings(b, upstream), keystone, io.Discard))
 		b.Cleanup(srv.Close)
 		return benchFiltered{URL: srv.URL}
 	}
@@ -96,7 +98,37 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu}
 }
 
-func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
+// benchSettings are arca-swift-filter's settings as LoadSettings reads them
+// from a file that names only the upstream and a Keystone URL: every other
+// value (client_timeout, access_log, log_format, the upstream pool, the
+// timeouts) is the command's default, so that the benchmarks' filter is
+// served as a default arca-swift-filter serves. Keystone is never asked
+// (the filter's validator is a fake, or one of its own in keystone mode).
+// ARCA_BENCH_FILTER_MAX_PROCS=N adds max_procs = N, for a comparison: the
+// shipped configurations leave it unset.
+func benchSettings(t testing.TB, upstream string) Settings {
+	t.Helper()
+	conf := "[upstream]\nurl = " + upstream + "\n[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\n"
+	if n := os.Getenv("ARCA_BENCH_FILTER_MAX_PROCS"); n != "" {
+		conf += "[DEFAULT]\nmax_procs = " + n + "\n"
+	}
+	f, err := config.Parse([]byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSettings(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newBenchFilter is the filter of s with warm fakes for tokens (or
+// Keystone) and keys, reporting to a metrics registry and logging through
+// the command's logger, as Build wires them; the log goes to log (the
+// command writes it to stderr).
+func newBenchFilter(t testing.TB, s Settings, withKeystone bool, log io.Writer) *Filter {
+	t.Helper()
 	var tokens TokenValidator = &fakeTokens{}
 	if withKeystone {
 		v, err := keystone.NewValidator(testenv.LoadKeystone(t).UserConfig(testenv.UserArcaFilter))
@@ -105,7 +137,9 @@ func newBenchFilter(t testing.TB, upstream string, withKeystone bool) *Filter {
 		}
 		tokens = v
 	}
-	f, err := New(Config{Upstream: upstream}, Deps{Tokens: tokens, Keys: &benchKeys{}, Log: zerolog.Nop()})
+	logger := logging.New(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter", Output: log})
+	deps := Deps{Tokens: tokens, Keys: &benchKeys{}, Log: logger, Metrics: metrics.New("arca-swift-filter", Version, s.Metrics)}
+	f, err := New(s.Filter, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +166,25 @@ func TestBenchFilterProcess(t *testing.T) {
 		}
 		defer func() { pprof.StopCPUProfile(); prof.Close() }()
 	}
-	f := newBenchFilter(t, upstream, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The access log is written, one line per request as the command
+	// writes it, to /dev/null rather than the benchmark's output.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: f}
+	defer devNull.Close()
+	s := benchSettings(t, upstream)
+	s.SetMaxProcs() // as the command does, before serving
+	f := newBenchFilter(t, s, os.Getenv("ARCA_BENCH_FILTER_KEYSTONE") == "1", devNull)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := s.Listen(tcp) // the command's listener and server (header and idle timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := s.HTTPServer(f)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	fmt.Printf("filter-addr %s\n", ln.Addr())

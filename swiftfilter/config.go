@@ -29,6 +29,9 @@ type Settings struct {
 	// TLS is [DEFAULT] cert_file, key_file (Swift's proxy-server names)
 	// and ca_file (client certificates required); serve.go.
 	TLS tlsconf.Options
+	// MaxProcs is [DEFAULT] max_procs: how many threads run the filter's
+	// Go code at once (GOMAXPROCS); 0 leaves Go's default (SetMaxProcs).
+	MaxProcs int
 
 	Filter   Config
 	Keystone keystone.Config
@@ -116,6 +119,7 @@ func loadServer(f *config.File) Settings {
 		Debug:           f.Bool(secDefault, "debug", false),
 		ClientTimeout:   f.Seconds(secDefault, "client_timeout", 60*time.Second),
 		ShutdownTimeout: f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
+		MaxProcs:        f.Int(secDefault, "max_procs", 0, 0, maxMaxProcs),
 		TLS: tlsconf.Options{
 			CertFile: f.String(secDefault, "cert_file", ""),
 			KeyFile:  f.String(secDefault, "key_file", ""),
@@ -124,6 +128,10 @@ func loadServer(f *config.File) Settings {
 		},
 	}
 }
+
+// maxMaxProcs bounds [DEFAULT] max_procs: a value beyond any machine's
+// cores is a typo, not a setting.
+const maxMaxProcs = 4096
 
 // DefaultIdleConnTimeout is how long an idle keep-alive connection to the
 // Swift proxy is kept: below the proxy's client_timeout (60 s by

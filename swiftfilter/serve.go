@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -111,10 +112,27 @@ func (svc *Service) Serve(ctx context.Context) error {
 	}
 	svc.log.Info().Str("listen", ln.Addr().String()).Str("upstream", s.Filter.Upstream).
 		Strs("reseller_prefix", svc.Filter.Prefixes()).Bool("tls", s.TLS.Enabled()).
-		Bool("client_certificates", s.TLS.CAFile != "").Msg("arca-swift-filter started")
+		Bool("client_certificates", s.TLS.CAFile != "").Int("max_procs", runtime.GOMAXPROCS(0)).
+		Msg("arca-swift-filter started")
 	stopLog := context.AfterFunc(ctx, func() { svc.log.Info().Msg("shutting down") })
 	defer stopLog()
 	return serve.Run(ctx, s.ShutdownTimeout, servers...)
+}
+
+// SetMaxProcs applies [DEFAULT] max_procs to the process: with a value
+// above 0, that many threads run Go code at once (runtime.GOMAXPROCS),
+// whatever the machine's cores, its cgroup's CPU limit or the GOMAXPROCS
+// environment variable say; 0 leaves Go's choice, and its updates when
+// the CPU limit changes, alone. The filter's work per request is a few
+// hand-offs between goroutines (the client's connection, the transport's
+// reader and writer): with more than one, each hand-off can wake a thread
+// on an idle core, which spins looking for work and sleeps again, so that
+// a lightly loaded filter spends more CPU per request than a busy one
+// (docs/operations.md). Call it once, before serving.
+func (s Settings) SetMaxProcs() {
+	if s.MaxProcs > 0 {
+		runtime.GOMAXPROCS(s.MaxProcs)
+	}
 }
 
 // HTTPServer is the server arca-swift-filter runs h in: request headers
@@ -152,7 +170,8 @@ func (svc *Service) servePipeline(ctx context.Context) error {
 		return err
 	}
 	svc.log.Info().Str("socket", s.Pipeline.Socket).Str("socket_group", s.Pipeline.Group).
-		Strs("reseller_prefix", svc.Filter.Prefixes()).Msg("arca-swift-filter started: decision socket for the Swift pipeline")
+		Strs("reseller_prefix", svc.Filter.Prefixes()).Int("max_procs", runtime.GOMAXPROCS(0)).
+		Msg("arca-swift-filter started: decision socket for the Swift pipeline")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dec.Serve(gctx, ln) })
 	if m != nil {

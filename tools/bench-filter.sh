@@ -20,7 +20,9 @@
 # BENCH_FILTER_SWIFT_N (500), BENCH_FILTER_LISTING_N (10), BENCH_FILTER_ROUNDS (3),
 # ARCA_BENCH_FILTER_INPROC=1 (the filter in the benchmark's process instead),
 # ARCA_BENCH_FILTER_CPUPROFILE=FILE (the filter process's CPU profile, of the
-# last benchmark run).
+# last benchmark run), ARCA_BENCH_FILTER_MAX_PROCS=N (the filter process with
+# [DEFAULT] max_procs = N; unset, as in the shipped configurations: Go's
+# default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/lib/bench-common.sh
@@ -42,7 +44,11 @@ bench() { # REGEXP N: the benchmarks matching REGEXP, N iterations each (direct,
 	"$tmp/swiftfilter.test" -test.run '^$' -test.bench "$1" -test.benchtime "$2x"
 }
 where="in its own process"
-[[ ${ARCA_BENCH_FILTER_INPROC:-} != 1 ]] || where="in the benchmark's process"
+if [[ ${ARCA_BENCH_FILTER_INPROC:-} == 1 ]]; then
+	where="in the benchmark's process"
+elif [[ -n ${ARCA_BENCH_FILTER_MAX_PROCS:-} ]]; then
+	where="$where, max_procs = $ARCA_BENCH_FILTER_MAX_PROCS (not the default)"
+fi
 echo
 echo "== arca-swift-filter benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), the filter $where)"
 [[ -n ${ARCA_TEST_SWIFT_URL:-} ]] || echo "(no stack environment: the real Swift proxy comparison is skipped)"

@@ -47,6 +47,7 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
+	s.SetMaxProcs()
 	log := logging.New(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter"})
 	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()

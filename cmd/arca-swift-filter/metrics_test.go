@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +73,64 @@ func TestMetricsNotOnServicePort(t *testing.T) {
 			t.Errorf("a metrics listener on %s although bind is empty", metricsAddr)
 		}
 	})
+}
+
+// TestMaxProcs: [DEFAULT] max_procs sets how many threads run the filter's
+// Go code (its go_sched_gomaxprocs_threads metric); unset, the filter keeps
+// Go's default, the one this test process has.
+func TestMaxProcs(t *testing.T) {
+	ks := testenv.LoadKeystone(t)
+	goDefault := runtime.GOMAXPROCS(0)
+	set := 1
+	if goDefault == 1 {
+		set = 2 // a value the default is not, so that the check can fail
+	}
+	for _, c := range []struct {
+		name string
+		conf string
+		want int
+	}{
+		{"unset", "", goDefault},
+		{fmt.Sprintf("max_procs = %d", set), fmt.Sprintf("[DEFAULT]\nmax_procs = %d\n", set), set},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			up := newRecorder(t)
+			port, metricsAddr := freePorts(t)
+			main, secrets := filterConf(ks, port, up.URL)
+			p := start(t, writeFile(t, filepath.Join(t.TempDir(), "f.conf"), main+secrets+c.conf, 0o600))
+			p.WaitHealthy(t, healthURL(port))
+			if got := gaugeValue(t, "http://"+metricsAddr+"/metrics", "go_sched_gomaxprocs_threads"); got != c.want {
+				t.Errorf("go_sched_gomaxprocs_threads %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+// gaugeValue reads the integer value of the unlabelled series name from a
+// Prometheus text exposition at url.
+func gaugeValue(t *testing.T, url, name string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: no series %s", url, name)
+	return 0
 }
