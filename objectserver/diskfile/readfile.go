@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -21,9 +22,10 @@ import (
 // later ones fail with os.ErrClosed, so that no read ever reaches a
 // descriptor number closed meanwhile and reused by another open.
 type ReadFile struct {
-	mu   sync.RWMutex
-	fd   int // -1 once closed
-	name string
+	mu      sync.RWMutex
+	fd      int // -1 once closed
+	name    string
+	cleanup runtime.Cleanup
 }
 
 // openReadFile opens path read-only (open(2) with O_CLOEXEC).
@@ -32,8 +34,16 @@ func openReadFile(path string) (*ReadFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ReadFile{fd: fd, name: path}, nil
+	f := &ReadFile{fd: fd, name: path}
+	// As os.File's finalizer does: a file a caller failed to close is
+	// closed once unreachable (Close cancels this first, so that the
+	// number, reused by then, is never closed twice).
+	f.cleanup = runtime.AddCleanup(f, closeFd, fd)
+	return f, nil
 }
+
+// closeFd is ReadFile's cleanup.
+func closeFd(fd int) { _ = unix.Close(fd) }
 
 // Name is the path the file was opened as.
 func (f *ReadFile) Name() string { return f.name }
@@ -87,6 +97,7 @@ func (f *ReadFile) Close() error {
 	if f.fd < 0 {
 		return &fs.PathError{Op: "close", Path: f.name, Err: os.ErrClosed}
 	}
+	f.cleanup.Stop()
 	// close(2) is not retried on EINTR: on Linux the descriptor is
 	// released whatever it answers.
 	err := unix.Close(f.fd)

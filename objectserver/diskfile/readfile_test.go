@@ -7,8 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestReadFile: ReadAt reads as os.File.ReadAt does (io.EOF past the end,
@@ -94,4 +98,34 @@ func TestReadFileConcurrentClose(t *testing.T) {
 		t.Error(err)
 	}
 	wg.Wait()
+}
+
+// TestReadFileLeakClosed: a ReadFile nobody closed has its descriptor
+// closed once it is unreachable, as an os.File's is.
+func TestReadFileLeakClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	// opened and dropped: nothing refers to the ReadFile afterwards
+	fd, ino := func() (int, uint64) {
+		f, err := openReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fstat(f.fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		return f.fd, st.Ino
+	}()
+	for range 100 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		// closed, or reused by another file since
+		if err := unix.Fstat(fd, &st); err != nil || st.Ino != ino {
+			return
+		}
+	}
+	t.Fatalf("descriptor %d of an unreachable ReadFile still open", fd)
 }
