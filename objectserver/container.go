@@ -27,6 +27,17 @@ type containerTarget struct{ host, device string }
 // (or are still running then and fail later) go to async_pending for
 // swift-object-updater.
 func (s *Server) containerUpdate(req *request, op string, upd map[string]string) {
+	s.containerUpdateSealed(req, op, upd, nil)
+}
+
+// containerUpdateSealed is containerUpdate for an update whose ETag is
+// sealed first (listingetag.go): seal runs on upd only when there is a
+// container server to tell, before anything is sent, so that a request
+// without X-Container-Host (the proxy names container servers to only some
+// of an object's nodes when it has more of those than container replicas)
+// derives no listing key and seals nothing; when seal reports false,
+// nothing is sent (seal has logged why).
+func (s *Server) containerUpdateSealed(req *request, op string, upd map[string]string, seal func(map[string]string) bool) {
 	h := req.r.Header
 	hosts := splitList(h.Get("X-Container-Host"))
 	devices := splitList(h.Get("X-Container-Device"))
@@ -36,7 +47,7 @@ func (s *Server) containerUpdate(req *request, op string, upd map[string]string)
 			Msg("container update failed: different numbers of hosts and devices in request")
 		return
 	}
-	if part == "" {
+	if part == "" || len(hosts) == 0 {
 		return
 	}
 	contPath := ""
@@ -52,6 +63,9 @@ func (s *Server) containerUpdate(req *request, op string, upd map[string]string)
 			req.log.Error().Str("path", contPath).Msg("invalid X-Backend-Container-Path, updating the root container")
 			contPath = ""
 		}
+	}
+	if seal != nil && !seal(upd) {
+		return
 	}
 	s.addCommonUpdateHeaders(req, upd)
 	upd["X-Backend-Storage-Policy-Index"] = strconv.Itoa(req.policy)

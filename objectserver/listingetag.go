@@ -27,17 +27,12 @@ func listingPath(req *request) string {
 
 // sealListingEtag replaces upd's X-Etag (with the container-update
 // overrides already applied) by its sealed form under key's listing key.
-func sealListingEtag(key objcrypt.ProjectKey, path string, upd map[string]string) error {
+func (s *Server) sealListingEtag(key objcrypt.ProjectKey, path string, upd map[string]string) error {
 	v, ok := upd["X-Etag"]
 	if !ok {
 		return nil
 	}
-	lk, err := objcrypt.DeriveListingKey(key)
-	if err != nil {
-		return fmt.Errorf("listing key of %s: %w", key.ID, err)
-	}
-	defer clear(lk)
-	c, err := objcrypt.NewListingCipher(key.ID, lk)
+	c, err := s.listingKeys.get(key)
 	if err != nil {
 		return fmt.Errorf("listing cipher of %s: %w", key.ID, err)
 	}
@@ -94,7 +89,7 @@ func (s *Server) sealPostListing(req *request, st *postState, upd map[string]str
 	}
 	key, err := s.readKey(req.ctx, req.account, st.view.crypt.KeyID)
 	if err == nil {
-		err = sealListingEtag(key, listingPath(req), upd)
+		err = s.sealListingEtag(key, listingPath(req), upd)
 		clear(key.Key)
 	}
 	if err != nil {

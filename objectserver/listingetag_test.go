@@ -2,6 +2,7 @@ package objectserver
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -182,5 +183,36 @@ func TestPostUpdateSealed(t *testing.T) {
 	e.cont.mu.Unlock()
 	if resp.StatusCode/100 == 2 && after != before {
 		t.Fatalf("POST %d with its key destroyed sent %d updates", resp.StatusCode, after-before)
+	}
+}
+
+// A PUT or POST that names no container server seals nothing: no listing
+// key is derived for an update that does not go out; one that names one
+// sends it sealed.
+func TestListingSealedOnlyWhenSent(t *testing.T) {
+	e := newEnv(t)
+	for _, method := range []string{"PUT", "POST"} {
+		var body io.Reader
+		if method == "PUT" {
+			body = strings.NewReader("hello")
+		}
+		resp := e.do(method, objPath, body, map[string]string{"X-Timestamp": e.next(), "Content-Type": "text/plain"})
+		readBody(t, resp)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s: %d", method, resp.StatusCode)
+		}
+	}
+	e.srv.Wait()
+	if n := e.srv.listingKeys.len(); n != 0 || e.cont.last() != nil {
+		t.Fatalf("without X-Container-Host: %d listing keys derived, update sent %v", n, e.cont.last() != nil)
+	}
+	readBody(t, e.put(objPath, "hello", nil))
+	e.srv.Wait()
+	cu := e.cont.last()
+	if cu == nil || e.srv.listingKeys.len() != 1 {
+		t.Fatalf("with X-Container-Host: update %v, %d listing keys", cu != nil, e.srv.listingKeys.len())
+	}
+	if etag, _ := e.openEtag(listPath, cu.Header.Get("X-Etag")); etag != md5hex("hello") {
+		t.Fatalf("update etag opened to %s", etag)
 	}
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // Every HEAD and GET of an encrypted object opens its user metadata under
-// its project key's metadata key, an HKDF of the project key: derived per
-// request it was a few per cent of a small GET's CPU. metaKeys keeps the
-// derived bytes per project key, so a request only builds the cipher.
+// its project key's metadata key, and every PUT and POST that updates a
+// container seals the listing ETag under its listing key: both HKDFs of the
+// project key, a few per cent of a small request's CPU when derived per
+// request. derivedKeys keeps one such derivation's bytes per project key,
+// so a request only builds the cipher.
 //
 // An entry is keyed by the key id and the identity of the material (a
 // salted hash of it, not the material): the cache is only asked after the
@@ -22,75 +24,76 @@ import (
 // dropped after key_cache_ttl anyway, so derived bytes never outlive the
 // key they come from in the key client's cache; the cache is bounded, and
 // the bytes of every entry dropped are wiped.
-type metaKeys struct {
-	mu   sync.Mutex
-	ttl  time.Duration
-	max  int
-	salt [32]byte
-	m    map[metaKeyRef]*metaKeyEntry
-	now  func() time.Time
+type derivedKeys struct {
+	mu     sync.Mutex
+	ttl    time.Duration
+	max    int
+	salt   [32]byte
+	m      map[derivedRef]*derivedEntry
+	now    func() time.Time
+	derive func(objcrypt.ProjectKey) ([]byte, error)
 }
 
-type metaKeyRef struct {
+type derivedRef struct {
 	id  string
 	sum [sha256.Size]byte
 }
 
-type metaKeyEntry struct {
+type derivedEntry struct {
 	key []byte
 	at  time.Time
 }
 
-// metaKeysMax bounds the entries: one per project key in use on the node.
-const metaKeysMax = 4096
+// derivedKeysMax bounds the entries: one per project key in use on the node.
+const derivedKeysMax = 4096
 
-func newMetaKeys(ttl time.Duration) *metaKeys {
+func newDerivedKeys(ttl time.Duration, derive func(objcrypt.ProjectKey) ([]byte, error)) *derivedKeys {
 	if ttl <= 0 {
 		ttl = keyclient.DefaultMaterialTTL
 	}
-	c := &metaKeys{ttl: ttl, max: metaKeysMax, m: map[metaKeyRef]*metaKeyEntry{}, now: time.Now}
+	c := &derivedKeys{ttl: ttl, max: derivedKeysMax, m: map[derivedRef]*derivedEntry{}, now: time.Now, derive: derive}
 	_, _ = rand.Read(c.salt[:])
 	return c
 }
 
-// get returns pk's metadata key, derived once per key_cache_ttl.
-func (c *metaKeys) get(pk objcrypt.ProjectKey) (*objcrypt.MetaKey, error) {
+// with calls use with pk's derived bytes, derived once per key_cache_ttl,
+// and returns its error. use runs under the cache's lock, so that no
+// eviction wipes the bytes meanwhile; it must not keep them.
+func (c *derivedKeys) with(pk objcrypt.ProjectKey, use func(k []byte) error) error {
 	h := sha256.New()
 	h.Write(c.salt[:])
 	h.Write(pk.Key)
-	ref := metaKeyRef{id: pk.ID}
+	ref := derivedRef{id: pk.ID}
 	h.Sum(ref.sum[:0])
 	now := c.now()
 	c.mu.Lock()
 	if e, ok := c.m[ref]; ok && now.Sub(e.at) < c.ttl {
-		mk, err := objcrypt.MetaKeyFrom(pk.ID, e.key)
-		c.mu.Unlock()
-		return mk, err
+		defer c.mu.Unlock()
+		return use(e.key)
 	}
 	c.mu.Unlock()
-	k, err := objcrypt.DeriveMetaKey(pk)
+	k, err := c.derive(pk)
 	if err != nil {
-		return nil, err
-	}
-	mk, err := objcrypt.MetaKeyFrom(pk.ID, k)
-	if err != nil {
-		clear(k)
-		return nil, err
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := use(k); err != nil {
+		clear(k)
+		return err
+	}
 	if old, ok := c.m[ref]; ok {
 		clear(old.key)
 	} else if len(c.m) >= c.max {
 		c.evict(now)
 	}
-	c.m[ref] = &metaKeyEntry{key: k, at: now}
-	return mk, nil
+	c.m[ref] = &derivedEntry{key: k, at: now}
+	return nil
 }
 
 // evict drops the expired entries, or one entry when none is: the caller
 // holds mu.
-func (c *metaKeys) evict(now time.Time) {
+func (c *derivedKeys) evict(now time.Time) {
 	for ref, e := range c.m {
 		if now.Sub(e.at) >= c.ttl {
 			clear(e.key)
@@ -107,8 +110,41 @@ func (c *metaKeys) evict(now time.Time) {
 }
 
 // len is the number of entries (tests).
-func (c *metaKeys) len() int {
+func (c *derivedKeys) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+// metaKeys are the project keys' metadata keys (objcrypt.DeriveMetaKey).
+type metaKeys struct{ *derivedKeys }
+
+func newMetaKeys(ttl time.Duration) *metaKeys {
+	return &metaKeys{newDerivedKeys(ttl, objcrypt.DeriveMetaKey)}
+}
+
+// get returns pk's metadata key.
+func (c *metaKeys) get(pk objcrypt.ProjectKey) (mk *objcrypt.MetaKey, err error) {
+	err = c.with(pk, func(k []byte) error {
+		mk, err = objcrypt.MetaKeyFrom(pk.ID, k)
+		return err
+	})
+	return mk, err
+}
+
+// listingKeys are the project keys' listing keys
+// (objcrypt.DeriveListingKey).
+type listingKeys struct{ *derivedKeys }
+
+func newListingKeys(ttl time.Duration) *listingKeys {
+	return &listingKeys{newDerivedKeys(ttl, objcrypt.DeriveListingKey)}
+}
+
+// get returns the cipher of pk's listing key.
+func (c *listingKeys) get(pk objcrypt.ProjectKey) (lc *objcrypt.ListingCipher, err error) {
+	err = c.with(pk, func(k []byte) error {
+		lc, err = objcrypt.NewListingCipher(pk.ID, k)
+		return err
+	})
+	return lc, err
 }

@@ -38,7 +38,7 @@ func TestMetaKeysCache(t *testing.T) {
 	if _, err := mustMetaKey(t, c, testKey("k1", 2)).OpenMetaValue(path, "X-Object-Meta-A", sealed); err == nil || c.len() != 2 {
 		t.Fatalf("other material under the same id opened the value (%d entries)", c.len())
 	}
-	var first *metaKeyEntry
+	var first *derivedEntry
 	for _, e := range c.m {
 		first = e
 		break
@@ -67,4 +67,58 @@ func mustMetaKey(t *testing.T, c *metaKeys, pk objcrypt.ProjectKey) *objcrypt.Me
 		t.Fatal(err)
 	}
 	return mk
+}
+
+// TestListingKeysCache: a cached listing cipher seals as the derived one
+// (a token it seals opens under the key derived directly); other material
+// under the same id gets its own key; entries go after the TTL, their
+// bytes wiped; an id a listing token cannot carry is refused, not kept.
+func TestListingKeysCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newListingKeys(time.Minute)
+	c.now = func() time.Time { return now }
+	const path = "/AUTH_p/c/o"
+	k1 := testKey("k1", 1)
+	seal := func(pk objcrypt.ProjectKey) string {
+		t.Helper()
+		lc, err := c.get(pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := lc.Seal(path, "etag", "d41d8cd98f00b204e9800998ecf8427e", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	lk, err := objcrypt.DeriveListingKey(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := objcrypt.NewListingCipher(k1.ID, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // derived, then cached
+		if v, err := direct.Open(seal(k1), path, "etag"); err != nil || v != "d41d8cd98f00b204e9800998ecf8427e" || c.len() != 1 {
+			t.Fatalf("get %d: the listing key is not the derived one: %q %v (%d entries)", i, v, err, c.len())
+		}
+	}
+	if _, err := direct.Open(seal(testKey("k1", 2)), path, "etag"); err == nil || c.len() != 2 {
+		t.Fatalf("other material under the same id sealed under k1's listing key (%d entries)", c.len())
+	}
+	var first *derivedEntry
+	for _, e := range c.m {
+		first = e
+		break
+	}
+	now = now.Add(time.Minute)
+	c.max = 2
+	seal(testKey("k3", 3))
+	if !bytes.Equal(first.key, make([]byte, objcrypt.ListingKeyLen)) || c.len() != 1 {
+		t.Fatalf("expired entries kept or not wiped: %d entries", c.len())
+	}
+	if _, err := c.get(testKey("bad id", 4)); err == nil || c.len() != 1 {
+		t.Fatalf("an id a token cannot carry: %v, %d entries", err, c.len())
+	}
 }

@@ -211,9 +211,9 @@ func (s *Server) notifyPost(req *request, st *postState, meta map[string]string)
 	}
 	// the sealed override sysmeta as opened (metacrypt.go), over the stored
 	applyOverrides(upd, obj.DataMetadata, st.view.userMeta)
-	if s.sealPostListing(req, st, upd) {
-		s.containerUpdate(req, "PUT", upd)
-	}
+	s.containerUpdateSealed(req, "PUT", upd, func(upd map[string]string) bool {
+		return s.sealPostListing(req, st, upd)
+	})
 	w := req.w
 	w.Header().Set("X-Backend-Content-Type", st.ctype)
 	for k, val := range obj.Metadata {

@@ -479,15 +479,19 @@ func (s *Server) notifyPut(req *request, p *putParams, orig *putOriginal, b *put
 		"X-Etag":         b.plainMD5,
 	}
 	applyOverrides(upd, p.headers, b.footers)
-	if b.crypt != nil {
-		if err := sealListingEtag(key, listingPath(req), upd); err != nil {
+	if b.crypt == nil {
+		s.containerUpdate(req, "PUT", upd)
+		return
+	}
+	s.containerUpdateSealed(req, "PUT", upd, func(upd map[string]string) bool {
+		if err := s.sealListingEtag(key, listingPath(req), upd); err != nil {
 			// Never a plaintext ETag to the container servers: the object
 			// is stored, its listing entry waits for its next update.
 			req.log.Error().Err(err).Msg("container update not sent")
-			return
+			return false
 		}
-	}
-	s.containerUpdate(req, "PUT", upd)
+		return true
+	})
 }
 
 // updateExpirer moves the object's entry in the expirer queue when its

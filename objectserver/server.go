@@ -44,6 +44,9 @@ type Server struct {
 	trusted []netip.Prefix
 	// metaKeys are the derived metadata keys of project keys (metakeys.go).
 	metaKeys *metaKeys
+	// listingKeys are the derived listing keys of project keys
+	// (metakeys.go, listingetag.go).
+	listingKeys *listingKeys
 	// dataKeys are the derived keys of recently read objects (datakeys.go).
 	dataKeys *dataKeys
 }
@@ -87,13 +90,14 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 			Devices: cfg.Devices, MountCheck: cfg.MountCheck,
 			ReclaimAge: cfg.ReclaimAge, Hasher: swift.Hasher,
 		},
-		keys:     keys,
-		log:      log,
-		allowed:  map[string]bool{},
-		now:      time.Now,
-		userAgnt: fmt.Sprintf("object-server %d", os.Getpid()),
-		metaKeys: newMetaKeys(cfg.KeyClient.MaterialTTL),
-		dataKeys: newDataKeys(cfg.KeyClient.MaterialTTL),
+		keys:        keys,
+		log:         log,
+		allowed:     map[string]bool{},
+		now:         time.Now,
+		userAgnt:    fmt.Sprintf("object-server %d", os.Getpid()),
+		metaKeys:    newMetaKeys(cfg.KeyClient.MaterialTTL),
+		listingKeys: newListingKeys(cfg.KeyClient.MaterialTTL),
+		dataKeys:    newDataKeys(cfg.KeyClient.MaterialTTL),
 	}
 	s.trusted = cfg.TrustedNetworks
 	if s.trusted == nil {

@@ -220,3 +220,52 @@ func TestMetricsListener(t *testing.T) {
 		}
 	})
 }
+
+// TestGCPercent: the server collects at GOGC=400 (defaultGCPercent) unless
+// the GOGC environment variable says otherwise, as its Go collector
+// metric shows.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"", "400"},
+		{"150", "150"},
+	} {
+		t.Run("GOGC="+tc.env, func(t *testing.T) {
+			t.Setenv("GOGC", tc.env) // the binary inherits the environment
+			port, exited, out, _ := startConf(t, "127.0.0.1", "", 0o600)
+			if exited {
+				t.Fatalf("exited:\n%s", testenv.Tail(out, 2000))
+			}
+			var got string
+			for range 50 { // the metrics listener starts beside the service
+				if got = gogcMetric(t, "http://"+metrics.DefaultBind(port)+"/metrics"); got != "" {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != tc.want {
+				t.Fatalf("go_gc_gogc_percent = %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// gogcMetric is the value of go_gc_gogc_percent at url, "" when it does
+// not answer it.
+func gogcMetric(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

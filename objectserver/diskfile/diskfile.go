@@ -198,7 +198,7 @@ func (d *DiskFile) Dir() string {
 // Object is an opened object: its merged metadata and, unless it is a
 // tombstone, its data file.
 type Object struct {
-	File *os.File
+	File *ReadFile
 	Size int64 // bytes of the data file
 	// Metadata is what Swift's DiskFile reports: the .meta file's values
 	// over the .data file's, with Content-Length, ETag, deleted,
@@ -259,7 +259,7 @@ func (d *DiskFile) Open() (*Object, error) {
 		}
 		return nil, nf
 	}
-	f, err := openFile(filepath.Join(dir, st.data.name), unix.O_RDONLY, 0)
+	f, err := openReadFile(filepath.Join(dir, st.data.name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &NotFoundError{}
@@ -291,8 +291,18 @@ func (d *DiskFile) Open() (*Object, error) {
 // checkData reads the .data file's metadata and checks that it names this
 // object and the file's size.
 func (d *DiskFile) checkData(obj *Object) error {
-	var err error
-	obj.DataMetadata, err = readMetadata(obj.File)
+	var fst unix.Stat_t
+	err := obj.File.withFd("read", func(fd int) error {
+		var err error
+		if obj.DataMetadata, err = readMetadata(fd); err != nil {
+			return err
+		}
+		// fstat(2) into a Stat_t: os.File.Stat allocates a FileInfo.
+		if err := fstatFd(fd, obj.File.name, &fst); err != nil {
+			return fmt.Errorf("diskfile: stat: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -301,11 +311,6 @@ func (d *DiskFile) checkData(obj *Object) error {
 	}
 	if obj.DataMetadata["name"] != d.Name {
 		return fmt.Errorf("%w: name %q does not match", errBadMetadata, obj.DataMetadata["name"])
-	}
-	// fstat(2) into a Stat_t: os.File.Stat allocates a FileInfo.
-	var fst unix.Stat_t
-	if err := fstat(obj.File, &fst); err != nil {
-		return fmt.Errorf("diskfile: stat: %w", err)
 	}
 	obj.Size = fst.Size
 	if cl, ok := obj.DataMetadata["Content-Length"]; ok && cl != strconv.FormatInt(obj.Size, 10) {
@@ -372,7 +377,7 @@ func (d *DiskFile) mergeMeta(obj *Object, st *state) error {
 }
 
 func (d *DiskFile) readMetaFile(name string) (map[string]string, error) {
-	f, err := openFile(filepath.Join(d.Dir(), name), unix.O_RDONLY, 0)
+	f, err := openReadFile(filepath.Join(d.Dir(), name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &NotFoundError{}
@@ -380,7 +385,11 @@ func (d *DiskFile) readMetaFile(name string) (map[string]string, error) {
 		return nil, fmt.Errorf("diskfile: opening meta: %w", err)
 	}
 	defer f.Close()
-	m, err := readMetadata(f)
+	var m map[string]string
+	err = f.withFd("read", func(fd int) (err error) {
+		m, err = readMetadata(fd)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

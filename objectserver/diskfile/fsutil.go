@@ -41,13 +41,19 @@ func openRaw(path string, flags int, perm uint32) (int, error) {
 
 // fstat is fstat(2) on f, retried on EINTR as os.File.Stat does.
 func fstat(f *os.File, st *unix.Stat_t) error {
+	return fstatFd(int(f.Fd()), f.Name(), st)
+}
+
+// fstatFd is fstat(2) on the file fd (named name in errors), retried on
+// EINTR.
+func fstatFd(fd int, name string, st *unix.Stat_t) error {
 	for {
-		err := unix.Fstat(int(f.Fd()), st)
+		err := unix.Fstat(fd, st)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
+			return &fs.PathError{Op: "stat", Path: name, Err: err}
 		}
 		return nil
 	}

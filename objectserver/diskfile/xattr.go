@@ -99,10 +99,9 @@ var xattrBufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &
 // caller quarantines the file.
 var errBadMetadata = errors.New("diskfile: unreadable metadata")
 
-// readMetadata reads and checks the pickled metadata of f, returning the
+// readMetadata reads and checks the pickled metadata of the file fd, returning the
 // values as stored (see fromStored for the raw header bytes).
-func readMetadata(f *os.File) (map[string]string, error) {
-	fd := int(f.Fd())
+func readMetadata(fd int) (map[string]string, error) {
 	// Chunk 0 is read into a pooled buffer and decoded in place (the
 	// decoded strings are copies); later chunks go through buf.
 	firstp := xattrBufPool.Get().(*[]byte)

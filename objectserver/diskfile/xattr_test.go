@@ -71,7 +71,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 			} else {
 				writeChunked(t, f, stored, tc.chunk)
 			}
-			got, err := readMetadata(f)
+			got, err := readMetadata(int(f.Fd()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestMetadataChecksumMismatch(t *testing.T) {
 		if err := unix.Fsetxattr(int(f.Fd()), metadataChecksumKey, []byte("00000000000000000000000000000000"), 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := readMetadata(f); !errors.Is(err, errBadMetadata) {
+		if _, err := readMetadata(int(f.Fd())); !errors.Is(err, errBadMetadata) {
 			t.Errorf("chunks of %d: %v, want errBadMetadata", chunk, err)
 		}
 		f.Close()

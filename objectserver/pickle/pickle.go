@@ -167,26 +167,72 @@ func stringMapFast(data []byte) (map[string]string, bool) {
 		return nil, false
 	}
 	p = p[1:]
-	out := make(map[string]string, 16)
+	n, ok := countPairs(p)
+	if !ok {
+		return nil, false
+	}
+	// One string holds the pairs, and the values (and the names not in
+	// commonKeys) are its substrings: one allocation for all of them
+	// instead of one each, for a map that lives as long as they do.
+	all := string(p)
+	out := make(map[string]string, n)
+	for at := 0; len(all)-at != 2; {
+		ks, ke, next, ok := binSpan(all, at)
+		if !ok {
+			return nil, false
+		}
+		k, common := commonKeys[all[ks:ke]]
+		if !common {
+			k = all[ks:ke]
+		}
+		vs, ve, next, ok := binSpan(all, next)
+		if !ok {
+			return nil, false
+		}
+		out[k] = all[vs:ve]
+		at = next
+	}
+	return out, true
+}
+
+// countPairs checks that p is the rest of the shape stringMapFast decodes
+// (string pairs, then SETITEMS and STOP) and counts the pairs.
+func countPairs(p []byte) (int, bool) {
+	n := 0
 	for {
 		if len(p) == 2 && p[0] == 'u' && p[1] == '.' {
-			return out, true
+			return n, true
 		}
-		kb, rest, ok := binBytes(p)
+		_, rest, ok := binBytes(p)
 		if !ok {
-			return nil, false
+			return 0, false
 		}
-		k, common := commonKeys[string(kb)]
-		if !common {
-			k = string(kb)
+		if _, rest, ok = binBytes(rest); !ok {
+			return 0, false
 		}
-		v, rest, ok := binString(rest)
-		if !ok {
-			return nil, false
-		}
-		out[k] = v
+		n++
 		p = rest
 	}
+}
+
+// binSpan is binBytes on s from offset at: the string's bytes are
+// s[start:end] and the next item starts at next.
+func binSpan(s string, at int) (start, end, next int, ok bool) {
+	switch {
+	case len(s)-at >= 2 && s[at] == 'U':
+		start = at + 2
+		end = start + int(s[at+1])
+	case len(s)-at >= 5 && s[at] == 'T':
+		start = at + 5
+		// BINSTRING's length: a signed 32-bit little-endian integer
+		end = start + int(int32(uint32(s[at+1])|uint32(s[at+2])<<8|uint32(s[at+3])<<16|uint32(s[at+4])<<24))
+	default:
+		return 0, 0, 0, false
+	}
+	if end < start || end > len(s) {
+		return 0, 0, 0, false
+	}
+	return start, end, end, true
 }
 
 // commonKeys are the metadata names of nearly every object Arca stores:
@@ -204,15 +250,6 @@ var commonKeys = func() map[string]string {
 	}
 	return m
 }()
-
-// binString reads a SHORT_BINSTRING or BINSTRING.
-func binString(p []byte) (string, []byte, bool) {
-	b, rest, ok := binBytes(p)
-	if !ok {
-		return "", nil, false
-	}
-	return string(b), rest, true
-}
 
 // binBytes reads a SHORT_BINSTRING or BINSTRING, returning its bytes in p.
 func binBytes(p []byte) ([]byte, []byte, bool) {

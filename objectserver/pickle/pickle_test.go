@@ -3,9 +3,12 @@ package pickle
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 
 	"opendev.org/x/arca/internal/testenv"
@@ -166,5 +169,24 @@ func TestFragHashesRoundTrip(t *testing.T) {
 	}
 	if _, ok := AsFragHashes(map[string]any{"x": "y"}); ok {
 		t.Fatal("a dict of other keys read as FragHashes")
+	}
+}
+
+// TestStringMapFastAllocs: an object's metadata decodes with a fixed
+// number of allocations (the string holding every value, the map sized
+// once), not one more per value.
+func TestStringMapFastAllocs(t *testing.T) {
+	m := map[string]string{"name": "/AUTH_a/c/o", "Content-Type": "text/plain", "X-Timestamp": "1700000000.00000",
+		"ETag": "d41d8cd98f00b204e9800998ecf8427e", "Content-Length": "4096", "X-Object-Meta-Color": "blue",
+		"long": strings.Repeat("x", 300)}
+	for i := range 14 {
+		m[fmt.Sprintf("X-Object-Sysmeta-Test-%d", i)] = strings.Repeat("v", i)
+	}
+	data := MustEncode(m)
+	if got, ok := stringMapFast(data); !ok || !maps.Equal(got, m) {
+		t.Fatalf("fast path: %v %v", ok, got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = stringMapFast(data) }); n > 6 {
+		t.Fatalf("%v allocations for %d values", n, len(m))
 	}
 }
