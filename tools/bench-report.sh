@@ -29,7 +29,9 @@
 #
 # Knobs: ARCA_BENCH_DURATION (8s per key-service scenario, target and concurrency),
 # ARCA_BENCH_WARMUP (2s), ARCA_BENCH_OBJ_DURATION (5s per 4 KiB phase),
-# ARCA_BENCH_OBJ_LARGE_N (12 requests per 16 MiB phase), ARCA_BENCH_KEEP=1 (keep the
+# ARCA_BENCH_OBJ_LARGE_N (12 requests per 16 MiB phase), ARCA_BENCH_OBJ_ROUNDS (3 rounds
+# of each object phase, the three targets in turn, each round led by the next one:
+# the figures are over all rounds), ARCA_BENCH_KEEP=1 (keep the
 # temporary directory and the database), ARCA_BENCH_REPORT_DIR (docs),
 # ARCA_BENCH_REPORT_E2E_ONLY=1 (above).
 set -euo pipefail
@@ -41,6 +43,7 @@ DURATION=${ARCA_BENCH_DURATION:-8s}
 WARMUP=${ARCA_BENCH_WARMUP:-2s}
 OBJ_DURATION=${ARCA_BENCH_OBJ_DURATION:-5s}
 OBJ_LARGE_N=${ARCA_BENCH_OBJ_LARGE_N:-12}
+OBJ_ROUNDS=${ARCA_BENCH_OBJ_ROUNDS:-3}
 KEEP=${ARCA_BENCH_KEEP:-0}
 OUT_DIR=${ARCA_BENCH_REPORT_DIR:-$ROOT/docs}
 E2E_ONLY=${ARCA_BENCH_REPORT_E2E_ONLY:-0}
@@ -250,7 +253,7 @@ done
 
 # ------------------------------------------------------------------ 2. object path
 say "object path: PUT/GET 4 KiB and 16 MiB through the Swift proxy"
-"$BIN/benchreport" obj -user demo -duration "$OBJ_DURATION" -n-large "$OBJ_LARGE_N" \
+"$BIN/benchreport" obj -user demo -duration "$OBJ_DURATION" -n-large "$OBJ_LARGE_N" -rounds "$OBJ_ROUNDS" \
 	-target "swift=$SWIFT_URL" \
 	-target "swift-encryption=http://127.0.0.1:$ENC_PORT" \
 	-target "arca=http://127.0.0.1:$FILTER_PORT" \
@@ -295,6 +298,6 @@ keys_csv=$(IFS=,; echo "${KEY_JSON[*]}")
 "$BIN/benchreport" render -keys "$keys_csv" -obj "$TMP/obj.json" -mem "$TMP/mem.json" \
 	-md "$OUT_DIR/bench-report.md" -png "$OUT_DIR/bench-report.png" \
 	-load-before "$LOAD_BEFORE" -elapsed "$((EPOCHSECONDS - T0))s" \
-	-notes "key service: $DURATION measured per scenario, target and concurrency after $WARMUP warm-up, 2 alternating rounds|object path: 4 KiB for $OBJ_DURATION per phase at c=16, 16 MiB $OBJ_LARGE_N requests per phase at c=2"
+	-notes "key service: $DURATION measured per scenario, target and concurrency after $WARMUP warm-up, 2 alternating rounds|object path: 4 KiB for $OBJ_DURATION per phase at c=16, 16 MiB $OBJ_LARGE_N requests per phase at c=2, $OBJ_ROUNDS alternating rounds"
 say "wrote $OUT_DIR/bench-report.md and $OUT_DIR/bench-report.png"
 ((e2e_status == 0)) || exit 1 # a missed end-to-end target, after the report is written

@@ -102,6 +102,7 @@ type objConfig struct {
 	smallC, largeC int
 	dur            time.Duration
 	largeN         int
+	rounds         int
 	out            string
 }
 
@@ -122,10 +123,14 @@ func parseObjFlags(args []string) (objConfig, error) {
 	fs.IntVar(&cfg.largeC, "c-large", 2, "concurrency for objects of 1 MiB and more")
 	fs.DurationVar(&cfg.dur, "duration", 5*time.Second, "measured time per small-object phase")
 	fs.IntVar(&cfg.largeN, "n-large", 12, "requests per large-object phase")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "rounds per phase, the targets in turn, the first one rotating (figures over all rounds)")
 	fs.StringVar(&cfg.out, "out", "", "JSON output file")
 	_ = fs.Parse(args)
 	if len(cfg.targets) == 0 {
 		return cfg, errors.New("obj: no -target")
+	}
+	if cfg.rounds < 1 {
+		return cfg, errors.New("obj: -rounds must be at least 1")
 	}
 	return cfg, nil
 }
@@ -257,6 +262,9 @@ type objPhase struct {
 	sum  [md5.Size]byte
 	c, n int
 	d    time.Duration
+	// round is the phase's round (-rounds), part of the names PUT writes so
+	// that a later round writes new objects as the first one did.
+	round int
 }
 
 // measure runs PUT then GET for every size, target after target.
@@ -275,22 +283,79 @@ func (s *objSession) measure(cfg objConfig) ([]ObjRow, error) {
 		}
 		for _, op := range []string{"PUT", "GET"} {
 			p.op = op
-			for _, t := range s.targets {
-				rows = append(rows, s.runPhase(t, p))
-			}
+			rows = append(rows, s.alternate(p, cfg.rounds)...)
 		}
 	}
 	return rows, nil
 }
 
-// runPhase measures one phase against one target and prints its line. A
-// phase that cannot run gives a row that says why, so one target's failure
-// leaves the others' figures.
-func (s *objSession) runPhase(t objTarget, p objPhase) ObjRow {
-	failed := func(format string, a ...any) ObjRow {
+// alternate runs phase p against every target, rounds times, and returns
+// one row per target over all its rounds. Each round starts with the next
+// target, so that a machine that speeds up or slows down during the run
+// (a neighbour, the page cache, ext4's inode allocator) favours none of
+// them: a ratio near 1 is only worth judging that way.
+func (s *objSession) alternate(p objPhase, rounds int) []ObjRow {
+	n := len(s.targets)
+	tallies := make([]*objTally, n)
+	secs := make([]float64, n)
+	failed := make([]*ObjRow, n)
+	for r := range rounds {
+		p.round = r
+		for k := range n {
+			i := (k + r) % n
+			if failed[i] != nil {
+				continue
+			}
+			tally, el, fail := s.runPhase(s.targets[i], p)
+			if fail != nil {
+				failed[i] = fail
+				continue
+			}
+			if rounds > 1 {
+				printRow(phaseRow(s.targets[i], p, tally, el), fmt.Sprintf("(round %d/%d)", r+1, rounds))
+			}
+			tallies[i] = tallies[i].add(tally)
+			secs[i] += el
+		}
+	}
+	rows := make([]ObjRow, n)
+	for i, t := range s.targets {
+		if failed[i] != nil {
+			rows[i] = *failed[i]
+			continue
+		}
+		rows[i] = phaseRow(t, p, tallies[i], secs[i])
+		if rounds > 1 {
+			printRow(rows[i], fmt.Sprintf("(%d rounds)", rounds))
+		} else {
+			printRow(rows[i], "")
+		}
+	}
+	return rows
+}
+
+// phaseRow is the row of a phase's tally, measured over secs seconds.
+func phaseRow(t objTarget, p objPhase, tally *objTally, secs float64) ObjRow {
+	r := ObjRow{Target: t.name, Op: p.op, Size: p.size, Concurrency: p.c, Requests: len(tally.lats), Errors: tally.errs,
+		RPS: float64(len(tally.lats)) / secs, P50ms: quantileMS(tally.lats, 0.5), P99ms: quantileMS(tally.lats, 0.99), ErrorSample: tally.sample}
+	r.MBps = r.RPS * float64(p.size) / 1e6
+	return r
+}
+
+// printRow prints a row's line, with note after it.
+func printRow(r ObjRow, note string) {
+	fmt.Printf("%-16s %3s %9d B c=%-2d %6d req %8.1f req/s %8.1f MB/s p50 %8.2f ms p99 %8.2f ms errors %d %s%s\n",
+		r.Target, r.Op, r.Size, r.Concurrency, r.Requests, r.RPS, r.MBps, r.P50ms, r.P99ms, r.Errors, r.ErrorSample, note)
+}
+
+// runPhase measures one round of a phase against one target: its tally
+// and the seconds it took. A phase that cannot run gives a row that says
+// why (printed), so one target's failure leaves the others' figures.
+func (s *objSession) runPhase(t objTarget, p objPhase) (*objTally, float64, *ObjRow) {
+	failed := func(format string, a ...any) (*objTally, float64, *ObjRow) {
 		r := ObjRow{Target: t.name, Op: p.op, Size: p.size, Concurrency: p.c, Errors: 1, ErrorSample: fmt.Sprintf(format, a...)}
 		fmt.Printf("%-16s %3s %9d B not measured: %s\n", r.Target, r.Op, r.Size, r.ErrorSample)
-		return r
+		return nil, 0, &r
 	}
 	base := s.containerURL(t) + "/"
 	names := s.created[t.name]
@@ -309,7 +374,7 @@ func (s *objSession) runPhase(t objTarget, p objPhase) ObjRow {
 	// unmeasured warm-up: a few requests
 	for i := range 2 {
 		if p.op == "PUT" {
-			nm := fmt.Sprintf("s%d-warm-%d", p.size, i)
+			nm := fmt.Sprintf("s%d-warm-r%d-%d", p.size, p.round, i)
 			if st, b, err := s.do(http.MethodPut, base+nm, p.data); err != nil || st != http.StatusCreated {
 				return failed("warm-up PUT: %d %v %.200s", st, err, b)
 			}
@@ -319,12 +384,7 @@ func (s *objSession) runPhase(t objTarget, p objPhase) ObjRow {
 		}
 	}
 	tally, el := s.timed(base, p, pool, names)
-	r := ObjRow{Target: t.name, Op: p.op, Size: p.size, Concurrency: p.c, Requests: len(tally.lats), Errors: tally.errs,
-		RPS: float64(len(tally.lats)) / el, P50ms: quantileMS(tally.lats, 0.5), P99ms: quantileMS(tally.lats, 0.99), ErrorSample: tally.sample}
-	r.MBps = r.RPS * float64(p.size) / 1e6
-	fmt.Printf("%-16s %3s %9d B c=%-2d %6d req %8.1f req/s %8.1f MB/s p50 %8.2f ms p99 %8.2f ms errors %d %s\n",
-		r.Target, r.Op, r.Size, r.Concurrency, r.Requests, r.RPS, r.MBps, r.P50ms, r.P99ms, r.Errors, r.ErrorSample)
-	return r
+	return tally, el, nil
 }
 
 // objTally collects a phase's latencies and errors from its workers.
@@ -333,6 +393,20 @@ type objTally struct {
 	lats   []time.Duration
 	errs   int
 	sample string
+}
+
+// add is t with u's requests added (u itself when t is nil): one tally
+// over several rounds. Neither is in use by workers any more.
+func (t *objTally) add(u *objTally) *objTally {
+	if t == nil {
+		return u
+	}
+	t.lats = append(t.lats, u.lats...)
+	t.errs += u.errs
+	if t.sample == "" {
+		t.sample = u.sample
+	}
+	return t
 }
 
 // timed runs the measured part of a phase and returns its tally and the
@@ -377,7 +451,7 @@ func (s *objSession) timed(base string, p objPhase, pool []string, names *[]stri
 // name it returns) or a GET of one already written, checked against p.sum.
 func (s *objSession) request(base string, p objPhase, pool []string, w, i int) (string, error) {
 	if p.op == "PUT" {
-		nm := fmt.Sprintf("s%d-w%d-%d", p.size, w, i)
+		nm := fmt.Sprintf("s%d-r%d-w%d-%d", p.size, p.round, w, i)
 		st, b, err := s.do(http.MethodPut, base+nm, p.data)
 		if err == nil && st != http.StatusCreated {
 			err = fmt.Errorf("status %d: %.120s", st, b)
