@@ -24,19 +24,7 @@ import (
 // them and Swift never sees the path.
 func TestMetricsNotOnServicePort(t *testing.T) {
 	ks := testenv.LoadKeystone(t)
-	get := func(t *testing.T, url string) (int, string, http.Header) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
-	}
+	get := httpGet
 	t.Run("default: own loopback listener", func(t *testing.T) {
 		up := newRecorder(t)
 		port, metricsAddr := freePorts(t)
@@ -110,19 +98,8 @@ func TestMaxProcs(t *testing.T) {
 // Prometheus text exposition at url.
 func gaugeValue(t *testing.T, url, name string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
+	_, body, _ := httpGet(t, url)
+	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -133,4 +110,23 @@ func gaugeValue(t *testing.T, url, name string) int {
 	}
 	t.Fatalf("%s: no series %s", url, name)
 	return 0
+}
+
+// httpGet GETs url (10 s at most) and returns the status, body and
+// headers; a request that gets no answer fails the test.
+func httpGet(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
 }
