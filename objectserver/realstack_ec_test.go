@@ -31,6 +31,15 @@ type ecStack struct {
 	partPower uint
 }
 
+// mixedRingSeed fixes the ring of a stack with Python nodes. Every
+// partition of such a ring has the same order of the six devices, and in
+// about one ring out of ten the Python nodes 0, 1 and 2 alternate with
+// Arca's: no Python node then has a Python partner, whose reconstructor
+// rebuildOntoPython runs, and TestRealStackECMixed failed that often.
+// Seed 1 orders the devices 5 4 3 1 2 0 with Debian 12's Swift: nodes 1
+// and 2 are partners, and every Arca node has a Python neighbour.
+const mixedRingSeed = 1
+
 func newECStack(t testing.TB, pythonNodes ...int) *ecStack {
 	t.Helper()
 	return newECStackWith(t, false, pythonNodes...)
@@ -45,7 +54,11 @@ func newECStackWith(t testing.TB, swiftCrypto bool, pythonNodes ...int) *ecStack
 		testenv.StackMissing(t, "python3-pyeclib is not installed (tools/stack.sh install)")
 	}
 	s := &ecStack{t: t, work: t.TempDir(), partPower: 2}
-	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower),
+	seed := 0 // Swift's random placement
+	if len(pythonNodes) > 0 {
+		seed = mixedRingSeed
+	}
+	s.ObjectStack = testenv.StartObjectStack(t, testenv.ClusterOptions{Work: s.work, PartPower: int(s.partPower), RingSeed: seed,
 		EC:              &testenv.ECPolicy{Data: 4, Parity: 2, SegmentSize: ecSegmentSize, PythonNodes: pythonNodes},
 		SwiftEncryption: swiftCrypto,
 		Binaries:        ecBinaries,

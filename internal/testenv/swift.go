@@ -20,16 +20,19 @@ const python = "/usr/bin/python3"
 
 // buildObjectRing makes an object ring of 2^part_power partitions with one
 // replica on each device: d1 on the first port given, d2 on the second...
+// A seed of 0 lets the builder draw its placement at random, as
+// swift-ring-builder does; any other seed makes the ring the same every
+// time.
 const buildObjectRing = `
 import os, sys
 from swift.common.ring import RingBuilder
-part_power, ports = int(sys.argv[2]), sys.argv[3:]
+part_power, seed, ports = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 rb = RingBuilder(part_power, len(ports), 0)
 for i, port in enumerate(ports):
     rb.add_dev({'id': i, 'region': 1, 'zone': i + 1, 'ip': '127.0.0.1', 'port': int(port),
                 'replication_ip': '127.0.0.1', 'replication_port': int(port),
                 'device': 'd%d' % (i + 1), 'weight': 100.0, 'meta': ''})
-rb.rebalance()
+rb.rebalance(seed=seed or None)
 rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
 `
 
@@ -39,6 +42,13 @@ rb.get_ring().save(os.path.join(sys.argv[1], 'object.ring.gz'))
 // 2^partPower partitions with one replica on each object server listening
 // on ports, device d<i> on the i-th.
 func WriteRings(t testing.TB, swiftDir, ringDir string, partPower int, ports []int) {
+	t.Helper()
+	writeRings(t, swiftDir, ringDir, partPower, 0, ports)
+}
+
+// writeRings is WriteRings with the object ring's placement drawn from
+// seed (0: at random).
+func writeRings(t testing.TB, swiftDir, ringDir string, partPower, seed int, ports []int) {
 	t.Helper()
 	if err := os.MkdirAll(ringDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -52,7 +62,7 @@ func WriteRings(t testing.TB, swiftDir, ringDir string, partPower int, ports []i
 			t.Fatal(err)
 		}
 	}
-	args := []string{"-c", buildObjectRing, ringDir, strconv.Itoa(partPower)}
+	args := []string{"-c", buildObjectRing, ringDir, strconv.Itoa(partPower), strconv.Itoa(seed)}
 	for _, p := range ports {
 		args = append(args, strconv.Itoa(p))
 	}
@@ -231,6 +241,11 @@ type ClusterOptions struct {
 	// encryption, WithSwiftEncryption) in the proxy's pipeline: with
 	// Python nodes, the object tier Swift's own encryption makes.
 	SwiftEncryption bool
+	// RingSeed, when not 0, fixes the object ring's placement, for a test
+	// that needs a given order of nodes. With one replica per device the
+	// builder gives every partition the same order of devices, so more
+	// partitions do not make an order more likely: only the seed decides.
+	RingSeed int
 }
 
 // StartCluster starts a Cluster on the stack in swiftDir and waits until
@@ -270,7 +285,7 @@ func StartCluster(t testing.TB, swiftDir string, o ClusterOptions) *Cluster {
 	}
 	// The object ring names the servers' ports, so it is built once they
 	// are chosen, while the servers start.
-	WriteRings(t, swiftDir, c.RingDir, o.PartPower, ports)
+	writeRings(t, swiftDir, c.RingDir, o.PartPower, o.RingSeed, ports)
 	if c.SwiftConf != "" {
 		c.Proxy, c.ProxyURL = startProxyWithConf(t, swiftDir, c.RingDir, o.Work, c.SwiftConf, o.SwiftEncryption)
 	} else {
