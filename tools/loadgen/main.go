@@ -405,6 +405,9 @@ func printTable(o options, sc string, results []*Result) {
 		if line := r.CPU.PerRequest(o.watches, r.Hist.Count()); line != "" {
 			fmt.Printf("  cpu per request, %s: %s\n", r.Target, line)
 		}
+		if line := r.CPU.RunqPerRequest(o.watches, r.Hist.Count()); line != "" {
+			fmt.Printf("  run-queue wait per request (runnable, waiting for a CPU), %s: %s\n", r.Target, line)
+		}
 		if line := sqlPerRequest(r.SQL, r.Hist.Count()); line != "" {
 			fmt.Printf("  sql per request, %s: %s\n", r.Target, line)
 		}
