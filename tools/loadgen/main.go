@@ -53,6 +53,7 @@ type options struct {
 	title       string
 	checks      []Check
 	slow        *slowLog
+	slowAfter   time.Duration
 }
 
 func main() {
@@ -101,7 +102,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 	fs.StringVar(&f.mysqlDSN, "mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
 	fs.StringVar(&f.jsonOut, "json", "", "also write every result (scenario, target, concurrency, req/s, p50/p99 ms, errors) to this file as JSON")
 	fs.StringVar(&f.slowLog, "slow-log", "", "open loop: append each measured request that took at least -slow from its scheduled start to this file (scheduled start, the load generator's own lag in sending it, latency), to line up with the servers' own logs")
-	fs.DurationVar(&f.slowAfter, "slow", 5*time.Millisecond, "open loop: the latency from which -slow-log records a request")
+	fs.DurationVar(&f.slowAfter, "slow", 5*time.Millisecond, "open loop: the latency from which a request is counted as slow (send lag line) and recorded by -slow-log")
 	fs.Var(&f.targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	fs.Var(&f.ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
 	fs.Var(&f.maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
@@ -115,7 +116,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 // options checks the flags and turns them into the run's options; it
 // opens the -mysql connection last.
 func (f *cliFlags) options() (options, error) {
-	o := options{concurrency: f.concurrency, rate: f.rate, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title}
+	o := options{concurrency: f.concurrency, rate: f.rate, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title, slowAfter: f.slowAfter}
 	if o.concurrency < 1 || f.pool < 1 || o.rounds < 1 || o.rate < 0 || len(f.targetSpecs) == 0 {
 		return o, errors.New("need -c >= 1, -pool >= 1, -rounds >= 1, -rate >= 0 and at least one -target")
 	}
@@ -150,7 +151,7 @@ func (f *cliFlags) options() (options, error) {
 		return o, err
 	}
 	if f.slowLog != "" {
-		if o.slow, err = openSlowLog(f.slowLog, f.slowAfter); err != nil {
+		if o.slow, err = openSlowLog(f.slowLog); err != nil {
 			return o, err
 		}
 	}
@@ -368,11 +369,15 @@ func fmtDur(d time.Duration) string {
 }
 
 // pace is how the run's phases send their requests; a measured phase
-// (scenario and target named) logs its slow requests when -slow-log says so.
+// (scenario and target named) counts its slow requests, and logs them when
+// -slow-log says so.
 func (o options) pace(scenario, target string) Pace {
 	p := Pace{Concurrency: o.concurrency, Rate: o.rate}
-	if o.slow != nil && target != "" {
-		p.Slow, p.SlowAfter = o.slow.recorder(scenario, target), o.slow.after
+	if target != "" {
+		p.SlowAfter = o.slowAfter
+		if o.slow != nil {
+			p.Slow = o.slow.recorder(scenario, target)
+		}
 	}
 	return p
 }
@@ -399,8 +404,9 @@ func printTable(o options, sc string, results []*Result) {
 	tw.Flush()
 	for _, r := range results {
 		if o.rate > 0 && r.Lag.Count() > 0 {
-			fmt.Printf("  send lag (how late requests left after their scheduled start: the load generator's wait for a CPU, or its connection still busy), %s: p50 %s, p99 %s, p99.9 %s, max %s\n", r.Target,
-				fmtDur(r.Lag.Quantile(0.50)), fmtDur(r.Lag.Quantile(0.99)), fmtDur(r.Lag.Quantile(0.999)), fmtDur(r.Lag.Max()))
+			fmt.Printf("  send lag (how late requests left after their scheduled start: the load generator's wait for a CPU, or its connection still busy), %s: p50 %s, p99 %s, p99.9 %s, max %s; %d requests took %s or more, of which %d left at least half their latency late\n", r.Target,
+				fmtDur(r.Lag.Quantile(0.50)), fmtDur(r.Lag.Quantile(0.99)), fmtDur(r.Lag.Quantile(0.999)), fmtDur(r.Lag.Max()),
+				r.Slow, fmtDur(o.slowAfter), r.SlowLate)
 		}
 		if line := r.CPU.PerRequest(o.watches, r.Hist.Count()); line != "" {
 			fmt.Printf("  cpu per request, %s: %s\n", r.Target, line)

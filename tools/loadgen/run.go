@@ -43,9 +43,13 @@ type Result struct {
 	// timer, or its connection still busy with the worker's previous
 	// request (one that took longer than Concurrency/Rate). Where it is
 	// near Hist, the latency was not spent in the server.
-	Lag          Histogram
-	Errors       uint64
-	ErrorSamples []string
+	Lag Histogram
+	// Slow counts the open loop's requests that took at least
+	// Pace.SlowAfter; SlowLate those of them that left at least half
+	// their latency late (Lag): most of their time was not the server's.
+	Slow, SlowLate uint64
+	Errors         uint64
+	ErrorSamples   []string
 	// Missed counts the requests an open-loop phase scheduled and never
 	// sent: the target fell so far behind that their slots were still
 	// waiting at the end of the phase.
@@ -61,6 +65,8 @@ type Result struct {
 func (r *Result) add(o *Result) {
 	r.Hist.Merge(&o.Hist)
 	r.Lag.Merge(&o.Lag)
+	r.Slow += o.Slow
+	r.SlowLate += o.SlowLate
 	r.Errors += o.Errors
 	r.Missed += o.Missed
 	for _, s := range o.ErrorSamples {
@@ -106,8 +112,9 @@ type Pace struct {
 	// is closed-loop: each worker sends its next request when the last
 	// one is answered.
 	Rate float64
-	// Slow, when not nil, is given every request of an open loop that
-	// took at least SlowAfter from its scheduled start (-slow-log).
+	// SlowAfter, above 0, counts the open loop's requests that took at
+	// least this long from their scheduled start (Result.Slow), and Slow,
+	// when not nil, is given each of them (-slow-log).
 	Slow      func(SlowRequest)
 	SlowAfter time.Duration
 }
@@ -142,6 +149,7 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	var sent atomic.Uint64
 	hists := make([]Histogram, p.Concurrency)
 	lags := make([]Histogram, p.Concurrency)
+	workers := make([]phaseWorker, p.Concurrency)
 	start := time.Now()
 	deadline := start.Add(duration)
 	// more reports whether a request due at due is to be sent. An open
@@ -160,7 +168,8 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	var wg sync.WaitGroup
 	for worker := range p.Concurrency {
 		wg.Go(func() {
-			pw := &phaseWorker{c: c, w: w, id: worker, h: &hists[worker], lag: &lags[worker], fail: fail}
+			pw := &workers[worker]
+			*pw = phaseWorker{c: c, w: w, id: worker, h: &hists[worker], lag: &lags[worker], fail: fail}
 			defer pw.close()
 			pw.loop(ctx, p, start, more)
 		})
@@ -170,6 +179,8 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	for i := range hists {
 		res.Hist.Merge(&hists[i])
 		res.Lag.Merge(&lags[i])
+		res.Slow += workers[i].slow
+		res.SlowLate += workers[i].slowLate
 	}
 	if p.Rate > 0 && requests == 0 {
 		scheduled := uint64(math.Ceil(duration.Seconds() * p.Rate))
@@ -189,6 +200,9 @@ type phaseWorker struct {
 	lag  *Histogram // open loop: sent this late after the slot
 	raw  *rawhttp.Conn
 	fail func(msg string)
+	// open loop: requests that took at least Pace.SlowAfter, and those
+	// of them sent at least half their latency late
+	slow, slowLate uint64
 }
 
 // loop sends requests while more says so and ctx is live: at once one
@@ -229,8 +243,14 @@ func (pw *phaseWorker) loop(ctx context.Context, p Pace, start time.Time, more f
 		} else {
 			took = pw.doHTTP(req, due)
 		}
-		if p.Rate > 0 && p.Slow != nil && took >= p.SlowAfter {
-			p.Slow(SlowRequest{Due: due, Lag: lag, Latency: took})
+		if p.Rate > 0 && p.SlowAfter > 0 && took >= p.SlowAfter {
+			pw.slow++
+			if 2*lag >= took {
+				pw.slowLate++
+			}
+			if p.Slow != nil {
+				p.Slow(SlowRequest{Due: due, Lag: lag, Latency: took})
+			}
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 )
 
 // slowLog is -slow-log: the open loop's slow requests, one line each, with
@@ -13,18 +12,17 @@ import (
 // server's garbage collections (GODEBUG=gctrace=1), MariaDB's log or
 // /proc samples taken beside the run.
 type slowLog struct {
-	mu    sync.Mutex
-	f     *os.File
-	w     *bufio.Writer
-	after time.Duration
+	mu sync.Mutex
+	f  *os.File
+	w  *bufio.Writer
 }
 
-func openSlowLog(path string, after time.Duration) (*slowLog, error) {
+func openSlowLog(path string) (*slowLog, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644) //nolint:gosec // a path the operator names
 	if err != nil {
 		return nil, fmt.Errorf("-slow-log: %w", err)
 	}
-	return &slowLog{f: f, w: bufio.NewWriter(f), after: after}, nil
+	return &slowLog{f: f, w: bufio.NewWriter(f)}, nil
 }
 
 // recorder returns the Pace.Slow of one measured phase.
