@@ -52,6 +52,8 @@ type options struct {
 	sql         *SQLStats
 	title       string
 	checks      []Check
+	slow        *slowLog
+	slowAfter   time.Duration
 }
 
 func main() {
@@ -77,6 +79,8 @@ type cliFlags struct {
 	title       string
 	mysqlDSN    string
 	jsonOut     string
+	slowLog     string
+	slowAfter   time.Duration
 }
 
 // defineFlags registers the command line on fs.
@@ -97,6 +101,8 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 	fs.StringVar(&f.title, "title", "", "label printed on the table and CHECK lines")
 	fs.StringVar(&f.mysqlDSN, "mysql", "", "go-sql-driver DSN of the MariaDB behind the targets: report SQL statements per request")
 	fs.StringVar(&f.jsonOut, "json", "", "also write every result (scenario, target, concurrency, req/s, p50/p99 ms, errors) to this file as JSON")
+	fs.StringVar(&f.slowLog, "slow-log", "", "open loop: append each measured request that took at least -slow from its scheduled start to this file (scheduled start, the load generator's own lag in sending it, latency), to line up with the servers' own logs")
+	fs.DurationVar(&f.slowAfter, "slow", 5*time.Millisecond, "open loop: the latency from which a request is counted as slow (send lag line) and recorded by -slow-log")
 	fs.Var(&f.targetSpecs, "target", "name,url,noauth:PROJECT|keystone:USER[,cleanup] (repeatable, run in order)")
 	fs.Var(&f.ratios, "ratio", "[SCENARIO:]A/B>=X or A/B<=X: req/s of target A over target B (repeatable)")
 	fs.Var(&f.maxP99s, "max-p99", "[SCENARIO:]NAME=DURATION: target NAME's p99 must be below it (repeatable)")
@@ -110,7 +116,7 @@ func defineFlags(fs *flag.FlagSet) *cliFlags {
 // options checks the flags and turns them into the run's options; it
 // opens the -mysql connection last.
 func (f *cliFlags) options() (options, error) {
-	o := options{concurrency: f.concurrency, rate: f.rate, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title}
+	o := options{concurrency: f.concurrency, rate: f.rate, duration: f.duration, requests: f.requests, warmup: f.warmup, rounds: f.rounds, title: f.title, slowAfter: f.slowAfter}
 	if o.concurrency < 1 || f.pool < 1 || o.rounds < 1 || o.rate < 0 || len(f.targetSpecs) == 0 {
 		return o, errors.New("need -c >= 1, -pool >= 1, -rounds >= 1, -rate >= 0 and at least one -target")
 	}
@@ -143,6 +149,11 @@ func (f *cliFlags) options() (options, error) {
 	var err error
 	if o.checks, err = parseChecks(checkFlags{ratios: f.ratios, maxP99s: f.maxP99s, maxP999s: f.maxP999s, minRPSs: f.minRPSs, maxCPUs: f.maxCPUs}); err != nil {
 		return o, err
+	}
+	if f.slowLog != "" {
+		if o.slow, err = openSlowLog(f.slowLog); err != nil {
+			return o, err
+		}
 	}
 	if o.sql, err = OpenSQLStats(f.mysqlDSN); err != nil {
 		return o, err
@@ -191,6 +202,9 @@ func run() int {
 		if err := writeJSON(f.jsonOut, o, all); err != nil {
 			return fatal(err)
 		}
+	}
+	if err := o.slow.Close(); err != nil {
+		return fatal(err)
 	}
 	return printSummary(o, all)
 }
@@ -300,14 +314,14 @@ func runScenario(ctx context.Context, env *Env, o options, sc string) ([]*Result
 				return nil, ctx.Err()
 			}
 			if round == 0 && o.warmup > 0 {
-				wr := Phase(ctx, env.Client, w, o.pace(), o.warmup, 0)
+				wr := Phase(ctx, env.Client, w, o.pace("", ""), o.warmup, 0)
 				if wr.Errors > 0 {
 					fmt.Printf("warm-up %s on %s: %d errors, e.g. %s\n", sc, t.Name, wr.Errors, wr.ErrorSamples[0])
 				}
 			}
 			sqlBefore := o.sql.Sample(ctx)
 			before := SampleCPU(o.watches)
-			r := Phase(ctx, env.Client, w, o.pace(), slice, perSlice)
+			r := Phase(ctx, env.Client, w, o.pace(sc, t.Name), slice, perSlice)
 			r.CPU = SampleCPU(o.watches).Sub(before)
 			if sqlAfter := o.sql.Sample(ctx); sqlBefore != nil && sqlAfter != nil {
 				r.SQL = map[string]uint64{}
@@ -354,8 +368,19 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
-// pace is how the run's phases send their requests.
-func (o options) pace() Pace { return Pace{Concurrency: o.concurrency, Rate: o.rate} }
+// pace is how the run's phases send their requests; a measured phase
+// (scenario and target named) counts its slow requests, and logs them when
+// -slow-log says so.
+func (o options) pace(scenario, target string) Pace {
+	p := Pace{Concurrency: o.concurrency, Rate: o.rate}
+	if target != "" {
+		p.SlowAfter = o.slowAfter
+		if o.slow != nil {
+			p.Slow = o.slow.recorder(scenario, target)
+		}
+	}
+	return p
+}
 
 func printTable(o options, sc string, results []*Result) {
 	fmt.Println()
@@ -378,8 +403,16 @@ func printTable(o options, sc string, results []*Result) {
 	}
 	tw.Flush()
 	for _, r := range results {
+		if o.rate > 0 && r.Lag.Count() > 0 {
+			fmt.Printf("  send lag (how late requests left after their scheduled start: the load generator's wait for a CPU, or its connection still busy), %s: p50 %s, p99 %s, p99.9 %s, max %s; %d requests took %s or more, of which %d left at least half their latency late\n", r.Target,
+				fmtDur(r.Lag.Quantile(0.50)), fmtDur(r.Lag.Quantile(0.99)), fmtDur(r.Lag.Quantile(0.999)), fmtDur(r.Lag.Max()),
+				r.Slow, fmtDur(o.slowAfter), r.SlowLate)
+		}
 		if line := r.CPU.PerRequest(o.watches, r.Hist.Count()); line != "" {
 			fmt.Printf("  cpu per request, %s: %s\n", r.Target, line)
+		}
+		if line := r.CPU.RunqPerRequest(o.watches, r.Hist.Count()); line != "" {
+			fmt.Printf("  run-queue wait per request (runnable, waiting for a CPU), %s: %s\n", r.Target, line)
 		}
 		if line := sqlPerRequest(r.SQL, r.Hist.Count()); line != "" {
 			fmt.Printf("  sql per request, %s: %s\n", r.Target, line)

@@ -38,8 +38,18 @@ func newClient(concurrency int, timeout time.Duration) *http.Client {
 type Result struct {
 	Scenario, Target string
 	Hist             Histogram
-	Errors           uint64
-	ErrorSamples     []string
+	// Lag is, in an open loop, how late each request left after its
+	// scheduled start: the load generator's own wait for a CPU or its
+	// timer, or its connection still busy with the worker's previous
+	// request (one that took longer than Concurrency/Rate). Where it is
+	// near Hist, the latency was not spent in the server.
+	Lag Histogram
+	// Slow counts the open loop's requests that took at least
+	// Pace.SlowAfter; SlowLate those of them that left at least half
+	// their latency late (Lag): most of their time was not the server's.
+	Slow, SlowLate uint64
+	Errors         uint64
+	ErrorSamples   []string
 	// Missed counts the requests an open-loop phase scheduled and never
 	// sent: the target fell so far behind that their slots were still
 	// waiting at the end of the phase.
@@ -54,6 +64,9 @@ type Result struct {
 // add merges the slice o into r.
 func (r *Result) add(o *Result) {
 	r.Hist.Merge(&o.Hist)
+	r.Lag.Merge(&o.Lag)
+	r.Slow += o.Slow
+	r.SlowLate += o.SlowLate
 	r.Errors += o.Errors
 	r.Missed += o.Missed
 	for _, s := range o.ErrorSamples {
@@ -99,6 +112,19 @@ type Pace struct {
 	// is closed-loop: each worker sends its next request when the last
 	// one is answered.
 	Rate float64
+	// SlowAfter, above 0, counts the open loop's requests that took at
+	// least this long from their scheduled start (Result.Slow), and Slow,
+	// when not nil, is given each of them (-slow-log).
+	Slow      func(SlowRequest)
+	SlowAfter time.Duration
+}
+
+// SlowRequest is one request of an open loop that took at least
+// Pace.SlowAfter: when it was due, how late the load generator sent it
+// and how long it took from when it was due.
+type SlowRequest struct {
+	Due          time.Time
+	Lag, Latency time.Duration
 }
 
 // slot is the scheduled start of the k-th request of worker id.
@@ -122,6 +148,8 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	}
 	var sent atomic.Uint64
 	hists := make([]Histogram, p.Concurrency)
+	lags := make([]Histogram, p.Concurrency)
+	workers := make([]phaseWorker, p.Concurrency)
 	start := time.Now()
 	deadline := start.Add(duration)
 	// more reports whether a request due at due is to be sent. An open
@@ -140,7 +168,8 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	var wg sync.WaitGroup
 	for worker := range p.Concurrency {
 		wg.Go(func() {
-			pw := &phaseWorker{c: c, w: w, id: worker, h: &hists[worker], fail: fail}
+			pw := &workers[worker]
+			*pw = phaseWorker{c: c, w: w, id: worker, h: &hists[worker], lag: &lags[worker], fail: fail}
 			defer pw.close()
 			pw.loop(ctx, p, start, more)
 		})
@@ -149,6 +178,9 @@ func Phase(ctx context.Context, c *http.Client, w *Workload, p Pace, duration ti
 	res.Elapsed = time.Since(start)
 	for i := range hists {
 		res.Hist.Merge(&hists[i])
+		res.Lag.Merge(&lags[i])
+		res.Slow += workers[i].slow
+		res.SlowLate += workers[i].slowLate
 	}
 	if p.Rate > 0 && requests == 0 {
 		scheduled := uint64(math.Ceil(duration.Seconds() * p.Rate))
@@ -165,8 +197,12 @@ type phaseWorker struct {
 	w    *Workload
 	id   int
 	h    *Histogram
+	lag  *Histogram // open loop: sent this late after the slot
 	raw  *rawhttp.Conn
 	fail func(msg string)
+	// open loop: requests that took at least Pace.SlowAfter, and those
+	// of them sent at least half their latency late
+	slow, slowLate uint64
 }
 
 // loop sends requests while more says so and ctx is live: at once one
@@ -194,12 +230,27 @@ func (pw *phaseWorker) loop(ctx context.Context, p Pace, start time.Time, more f
 			pw.fail(err.Error())
 			return
 		}
+		var lag time.Duration
+		if p.Rate > 0 {
+			lag = time.Since(due)
+			pw.lag.Record(lag)
+		}
 		// Plain-http targets are driven by rawhttp: the load generator's
 		// CPU per request is taken from the servers'.
+		var took time.Duration
 		if req.URL.Scheme == "http" {
-			pw.doRaw(req, due)
+			took = pw.doRaw(req, due)
 		} else {
-			pw.doHTTP(req, due)
+			took = pw.doHTTP(req, due)
+		}
+		if p.Rate > 0 && p.SlowAfter > 0 && took >= p.SlowAfter {
+			pw.slow++
+			if 2*lag >= took {
+				pw.slowLate++
+			}
+			if p.Slow != nil {
+				p.Slow(SlowRequest{Due: due, Lag: lag, Latency: took})
+			}
 		}
 	}
 }
@@ -211,14 +262,15 @@ func (pw *phaseWorker) close() {
 }
 
 // doRaw sends req on the worker's rawhttp connection, opened (again) when
-// the host changes, and records its latency from t0.
-func (pw *phaseWorker) doRaw(req *http.Request, t0 time.Time) {
+// the host changes, and records and returns its latency from t0.
+func (pw *phaseWorker) doRaw(req *http.Request, t0 time.Time) time.Duration {
 	if pw.raw == nil || pw.raw.Host() != req.URL.Host {
 		pw.close()
 		pw.raw = rawhttp.New(req.URL.Host, rawhttp.HostPort(req.URL.Host), pw.c.Timeout)
 	}
 	status, body, err := pw.raw.Do(req)
-	pw.h.Record(time.Since(t0))
+	took := time.Since(t0)
+	pw.h.Record(took)
 	switch {
 	case err != nil:
 		pw.fail(fmt.Sprintf("%s %s: %v", req.Method, req.URL.Path, err))
@@ -227,16 +279,18 @@ func (pw *phaseWorker) doRaw(req *http.Request, t0 time.Time) {
 	case pw.w.Keep != nil:
 		pw.w.Keep(body)
 	}
+	return took
 }
 
-// doHTTP sends req with net/http and records its latency from t0; the
-// body is read only when it is kept or tells why the request failed.
-func (pw *phaseWorker) doHTTP(req *http.Request, t0 time.Time) {
+// doHTTP sends req with net/http and records and returns its latency from
+// t0; the body is read only when it is kept or tells why the request failed.
+func (pw *phaseWorker) doHTTP(req *http.Request, t0 time.Time) time.Duration {
 	resp, err := pw.c.Do(req)
 	if err != nil {
-		pw.h.Record(time.Since(t0))
+		took := time.Since(t0)
+		pw.h.Record(took)
 		pw.fail(err.Error())
-		return
+		return took
 	}
 	ok := resp.StatusCode/100 == 2
 	var body []byte
@@ -246,7 +300,8 @@ func (pw *phaseWorker) doHTTP(req *http.Request, t0 time.Time) {
 		_, err = io.Copy(io.Discard, resp.Body)
 	}
 	resp.Body.Close()
-	pw.h.Record(time.Since(t0))
+	took := time.Since(t0)
+	pw.h.Record(took)
 	switch {
 	case err != nil:
 		pw.fail(fmt.Sprintf("%s %s: reading body: %v", req.Method, req.URL.Path, err))
@@ -255,4 +310,5 @@ func (pw *phaseWorker) doHTTP(req *http.Request, t0 time.Time) {
 	case pw.w.Keep != nil:
 		pw.w.Keep(body)
 	}
+	return took
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,5 +108,50 @@ func TestOpenLoopStopsAtTheDeadline(t *testing.T) {
 	}
 	if res.Missed < 50 || res.Hist.Count()+res.Missed != 100 {
 		t.Errorf("%d sent, %d unsent; want most of the 100 scheduled unsent", res.Hist.Count(), res.Missed)
+	}
+}
+
+// TestOpenLoopSendLagAndSlowLog: one 300 ms stall at 100 req/s on one
+// connection. The stalled request left on time (little send lag) and is
+// slow; the ~30 scheduled during the stall left late, their connection
+// busy, and are slow by their lag. Every request has its send lag
+// recorded, and only requests at least SlowAfter from their scheduled
+// start reach Slow.
+func TestOpenLoopSendLagAndSlowLog(t *testing.T) {
+	srv := stallingServer(t, 10, 300*time.Millisecond)
+	var mu sync.Mutex
+	var slow []SlowRequest
+	p := Pace{Concurrency: 1, Rate: 100, SlowAfter: 100 * time.Millisecond, Slow: func(r SlowRequest) {
+		mu.Lock()
+		slow = append(slow, r)
+		mu.Unlock()
+	}}
+	start := time.Now()
+	res := Phase(context.Background(), newClient(1, 10*time.Second), getWorkload(srv.URL), p, time.Second, 0)
+	if res.Lag.Count() != res.Hist.Count() || res.Hist.Count() == 0 {
+		t.Fatalf("%d send lags for %d requests", res.Lag.Count(), res.Hist.Count())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(slow) < 10 || len(slow) > 40 {
+		t.Fatalf("%d slow requests logged; want the stalled one and those due during its stall", len(slow))
+	}
+	onTime, late := 0, 0
+	for _, r := range slow {
+		if r.Latency < p.SlowAfter || r.Due.Before(start) || r.Lag > r.Latency {
+			t.Errorf("logged %+v: below SlowAfter, due before the phase, or lag above latency", r)
+		}
+		if r.Lag < 50*time.Millisecond && r.Latency >= 300*time.Millisecond {
+			onTime++
+		}
+		if r.Lag >= 100*time.Millisecond {
+			late++
+		}
+	}
+	if onTime != 1 || late < 5 {
+		t.Errorf("%d stalled requests sent on time (want 1), %d sent 100 ms or more late (want most)", onTime, late)
+	}
+	if worst := res.Lag.Max(); worst < 200*time.Millisecond {
+		t.Errorf("largest send lag %v; the requests due during the 300 ms stall left late", worst)
 	}
 }
