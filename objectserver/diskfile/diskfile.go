@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +62,15 @@ type Manager struct {
 	// ECFragments gives, for each erasure-coded policy, its number of
 	// fragments (ndata + nparity); other policies are replicated.
 	ECFragments map[int]int
+	// NamedTemp makes every Writer use a named temporary file in the
+	// device's tmp directory, as where the file system refuses O_TMPFILE
+	// (tests of that fallback).
+	NamedTemp bool
+
+	// noTmpfile: a device refused O_TMPFILE, or linking an unnamed file
+	// through /proc failed; named temporary files from then on (Swift's
+	// use_linkat = False).
+	noTmpfile atomic.Bool
 }
 
 // PolicyDir is "objects" for policy 0 and "objects-N" otherwise; the same
@@ -422,17 +433,35 @@ func (d *DiskFile) quarantine(reason string) error {
 	return &NotFoundError{Quarantined: reason}
 }
 
-// Writer writes one new file (a .data, .meta or .ts) for an object: into
-// a temporary file first, then renamed into place by Commit.
+// Writer writes one new file (a .data, .meta or .ts) for an object. As
+// Swift's DiskFileWriter with use_linkat, the file is an unnamed one
+// (open(2) with O_TMPFILE) in the object's own directory, linked into
+// place by Commit once written, its metadata set and fsynced: no name is
+// created in the device's tmp directory and renamed away, and a write
+// that dies before Commit leaves nothing anyone can see (the kernel frees
+// the inode). Where the file system refuses O_TMPFILE, Swift's fallback:
+// a named temporary file in the device's tmp directory, renamed into
+// place, which RemoveStaleTemp sweeps after a crash.
 type Writer struct {
 	d       *DiskFile
 	f       *os.File
-	tmpPath string
+	tmpPath string // the named temporary file; "" for an unnamed one
+	// created is how many directories Create made to hold the unnamed
+	// file (Swift's dirs_created): Commit fsyncs their parents.
+	created int
 	done    bool
 }
 
-// Create starts a new file for the object in the device's tmp directory.
+// Create starts a new file for the object: an unnamed file in the
+// object's directory (created if missing, as Swift's makedirs_count), or
+// a named one in the device's tmp directory where the file system refuses
+// O_TMPFILE.
 func (d *DiskFile) Create() (*Writer, error) {
+	if !d.m.NamedTemp && !d.m.noTmpfile.Load() {
+		if w, refused, err := d.createUnnamed(); !refused {
+			return w, err
+		}
+	}
 	tmpDir := filepath.Join(d.devPath, PolicyDir("tmp", d.policy))
 	f, err := createTemp(tmpDir, "tmp")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -447,6 +476,38 @@ func (d *DiskFile) Create() (*Writer, error) {
 	return &Writer{d: d, f: f, tmpPath: f.Name()}, nil
 }
 
+// openTmpfile opens a new unnamed file in dir (a variable: tests make
+// it refuse, as a file system without O_TMPFILE).
+var openTmpfile = func(dir string) (int, error) {
+	return openRaw(dir, unix.O_TMPFILE|unix.O_RDWR, 0o600)
+}
+
+// createUnnamed opens an O_TMPFILE file in the object's directory. It
+// reports refused when the file system refuses O_TMPFILE (EOPNOTSUPP,
+// EISDIR or EINVAL, as Swift's _get_tempfile tells them), and then the
+// Manager uses named temporary files from now on, as Swift.
+// The directory is made only when the open finds it missing: an object
+// that exists costs no stat(2) or mkdir(2).
+func (d *DiskFile) createUnnamed() (w *Writer, refused bool, err error) {
+	dir := d.Dir()
+	created := 0
+	fd, err := openTmpfile(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if created, err = mkdirs(dir, 0o750); err != nil {
+			return nil, false, fsErr("creating object dir", err)
+		}
+		fd, err = openTmpfile(dir)
+	}
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
+		d.m.noTmpfile.Store(true)
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, fsErr("creating temp file", err)
+	}
+	return &Writer{d: d, f: os.NewFile(uintptr(fd), dir), created: created}, false, nil
+}
+
 func fsErr(op string, err error) error {
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
 		return fmt.Errorf("%w: %s: %w", ErrNoSpace, op, err)
@@ -457,18 +518,22 @@ func fsErr(op string, err error) error {
 // File is the temporary file to write the body to.
 func (w *Writer) File() *os.File { return w.f }
 
-// Abort removes the temporary file; harmless after Commit.
+// Abort closes the file and removes a named one (an unnamed one goes
+// with its last descriptor); harmless after Commit.
 func (w *Writer) Abort() {
 	if w.done {
 		return
 	}
 	w.done = true
 	w.f.Close()
-	os.Remove(w.tmpPath)
+	if w.tmpPath != "" {
+		os.Remove(w.tmpPath)
+	}
 }
 
 // Commit stores meta (raw header values; "name" is set here) in the file's
-// xattrs, makes it durable and renames it to <dir>/<filename>, then
+// xattrs, makes it durable and links (or renames) it to <dir>/<filename>,
+// fsyncs the directory (and the parents of any directory it made), then
 // cleans up files it made obsolete and invalidates the suffix hash.
 func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]string) error {
 	if w.done {
@@ -494,13 +559,15 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Rename first and create the directories only when missing (a new
-	// object, or a concurrent suffix hashing removed the empty directory):
-	// an existing object costs no stat.
+	// Link or rename first and create the directories only when missing
+	// (a new object written through a named temporary file, or a
+	// concurrent suffix hashing removed the empty directory): an
+	// existing object costs no stat.
 	dir := w.d.Dir()
 	target := filepath.Join(dir, filename)
-	created := 0
-	err := rename(w.tmpPath, target)
+	created := w.created
+	place := w.place
+	err := place(target)
 	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 2; try++ {
 		var n int
 		n, err = mkdirs(dir, 0o750)
@@ -508,7 +575,7 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 		if err != nil {
 			return fsErr("creating object dir", err)
 		}
-		err = rename(w.tmpPath, target)
+		err = place(target)
 	}
 	if err != nil {
 		return fsErr("renaming into place", err)
@@ -538,4 +605,60 @@ func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]st
 		return err
 	}
 	return w.d.m.invalidate(w.d.partPath(), w.d.Hash[len(w.d.Hash)-3:])
+}
+
+// place gives the written file the name target: a rename of the named
+// temporary file, or a link of the unnamed one.
+func (w *Writer) place(target string) error {
+	if w.tmpPath != "" {
+		return rename(w.tmpPath, target)
+	}
+	err := linkFd(int(w.f.Fd()), target)
+	if errors.Is(err, fs.ErrExist) {
+		// A file of the same name is there (a write of the same timestamp
+		// raced this one, or replication brought it): rename(2) replaces
+		// it in one step, linkat(2) cannot. Swift unlinks the target and
+		// links again, which leaves a moment with neither file; a name in
+		// the device's tmp directory and a rename over the target do not.
+		return w.replaceWithLink(target)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Lstat(procFdPath(int(w.f.Fd()))); serr != nil {
+			// not the object's directory missing but /proc: no unnamed
+			// file can be linked on this system (not an ErrNotExist, so
+			// that Commit does not make directories and try again)
+			w.d.m.noTmpfile.Store(true)
+			return fmt.Errorf("linking an O_TMPFILE file: %w: %v", errNoProcFd, serr)
+		}
+	}
+	return err
+}
+
+// errNoProcFd: /proc/self/fd, through which an unnamed file is linked, is
+// not there.
+var errNoProcFd = errors.New("/proc/self/fd is not available")
+
+// replaceWithLink links the unnamed file into the device's tmp directory
+// under a fresh name, then renames it over target.
+func (w *Writer) replaceWithLink(target string) error {
+	tmpDir := filepath.Join(w.d.devPath, PolicyDir("tmp", w.d.policy))
+	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
+		return err
+	}
+	for try := 0; ; try++ {
+		// A name, not a secret: linkat(2) refuses an existing one.
+		name := filepath.Join(tmpDir, "tmp"+strconv.FormatUint(uint64(rand.Uint32()), 10)) //nolint:gosec // see above
+		err := linkFd(int(w.f.Fd()), name)
+		if errors.Is(err, fs.ErrExist) && try < 10000 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := rename(name, target); err != nil {
+			_ = os.Remove(name)
+			return err
+		}
+		return nil
+	}
 }
