@@ -1,7 +1,6 @@
 package diskfile
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +60,15 @@ type Manager struct {
 	// ECFragments gives, for each erasure-coded policy, its number of
 	// fragments (ndata + nparity); other policies are replicated.
 	ECFragments map[int]int
+	// NamedTemp makes every Writer use a named temporary file in the
+	// device's tmp directory, as where the file system refuses O_TMPFILE
+	// (tests of that fallback).
+	NamedTemp bool
+
+	// noTmpfile: a device refused O_TMPFILE, or linking an unnamed file
+	// through /proc failed; named temporary files from then on (Swift's
+	// use_linkat = False).
+	noTmpfile atomic.Bool
 }
 
 // PolicyDir is "objects" for policy 0 and "objects-N" otherwise; the same
@@ -422,120 +431,9 @@ func (d *DiskFile) quarantine(reason string) error {
 	return &NotFoundError{Quarantined: reason}
 }
 
-// Writer writes one new file (a .data, .meta or .ts) for an object: into
-// a temporary file first, then renamed into place by Commit.
-type Writer struct {
-	d       *DiskFile
-	f       *os.File
-	tmpPath string
-	done    bool
-}
-
-// Create starts a new file for the object in the device's tmp directory.
-func (d *DiskFile) Create() (*Writer, error) {
-	tmpDir := filepath.Join(d.devPath, PolicyDir("tmp", d.policy))
-	f, err := createTemp(tmpDir, "tmp")
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(tmpDir, 0o750); err != nil {
-			return nil, fsErr("creating tmp dir", err)
-		}
-		f, err = createTemp(tmpDir, "tmp")
-	}
-	if err != nil {
-		return nil, fsErr("creating temp file", err)
-	}
-	return &Writer{d: d, f: f, tmpPath: f.Name()}, nil
-}
-
 func fsErr(op string, err error) error {
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
 		return fmt.Errorf("%w: %s: %w", ErrNoSpace, op, err)
 	}
 	return fmt.Errorf("diskfile: %s: %w", op, err)
-}
-
-// File is the temporary file to write the body to.
-func (w *Writer) File() *os.File { return w.f }
-
-// Abort removes the temporary file; harmless after Commit.
-func (w *Writer) Abort() {
-	if w.done {
-		return
-	}
-	w.done = true
-	w.f.Close()
-	os.Remove(w.tmpPath)
-}
-
-// Commit stores meta (raw header values; "name" is set here) in the file's
-// xattrs, makes it durable and renames it to <dir>/<filename>, then
-// cleans up files it made obsolete and invalidates the suffix hash.
-func (w *Writer) Commit(ctx context.Context, filename string, meta map[string]string) error {
-	if w.done {
-		return errors.New("diskfile: writer already finished")
-	}
-	defer w.Abort()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	stored := make(map[string]string, len(meta)+1)
-	for k, v := range meta {
-		stored[toStored(k)] = toStored(v)
-	}
-	stored["name"] = w.d.Name
-	if err := writeMetadata(w.f, stored); err != nil {
-		return err
-	}
-	if !w.d.m.NoFsync {
-		if err := w.f.Sync(); err != nil {
-			return fsErr("fsync", err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// Rename first and create the directories only when missing (a new
-	// object, or a concurrent suffix hashing removed the empty directory):
-	// an existing object costs no stat.
-	dir := w.d.Dir()
-	target := filepath.Join(dir, filename)
-	created := 0
-	err := rename(w.tmpPath, target)
-	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 2; try++ {
-		var n int
-		n, err = mkdirs(dir, 0o750)
-		created += n
-		if err != nil {
-			return fsErr("creating object dir", err)
-		}
-		err = rename(w.tmpPath, target)
-	}
-	if err != nil {
-		return fsErr("renaming into place", err)
-	}
-	w.done = true
-	w.f.Close()
-	// One open of the directory serves its fsync (Swift's renamer: the
-	// directory, and the parents of any it created) and the listing that
-	// cleanup needs.
-	// A bare descriptor, as in readDirNames: no os.File to set up.
-	df, err := openRaw(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return fsErr("opening object dir", err)
-	}
-	if !w.d.m.NoFsync {
-		fsyncFd(df)
-		if created > 0 {
-			fsyncDirs(filepath.Dir(dir), created-1)
-		}
-	}
-	names, err := readDirFd(df, dir)
-	_ = unix.Close(df)
-	if err != nil {
-		return fmt.Errorf("diskfile: listing %s: %w", dir, err)
-	}
-	if _, err := w.d.m.cleanupNames(dir, names, w.d.policy); err != nil {
-		return err
-	}
-	return w.d.m.invalidate(w.d.partPath(), w.d.Hash[len(w.d.Hash)-3:])
 }

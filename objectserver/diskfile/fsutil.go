@@ -89,6 +89,27 @@ func rename(from, to string) error {
 	}
 }
 
+// linkFd gives the open file fd the name target with linkat(2) through
+// /proc/self/fd/<fd>, as Swift's link_fd_to_path: linkat with
+// AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH. Its error is an
+// *os.LinkError, as rename's.
+func linkFd(fd int, target string) error {
+	from := procFdPath(fd)
+	for {
+		err := unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, target, unix.AT_SYMLINK_FOLLOW)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "link", Old: from, New: target, Err: err}
+		}
+		return nil
+	}
+}
+
+// procFdPath is the /proc path of this process's descriptor fd.
+func procFdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
 // openDir opens a directory for listing and fsync.
 func openDir(dir string) (*os.File, error) {
 	return openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)

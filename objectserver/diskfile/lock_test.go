@@ -88,8 +88,7 @@ func TestObjectToReadDevice(t *testing.T) {
 		{"mount_check, not a mount", "d1", "o", true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mm := *m
-			mm.MountCheck = tc.mountCheck
+			mm := &Manager{Devices: m.Devices, Hasher: m.Hasher, ReclaimAge: m.ReclaimAge, NoFsync: true, MountCheck: tc.mountCheck}
 			df, err := mm.ObjectToRead(tc.device, "5", 0, "a", "c", tc.object)
 			if err == nil {
 				var obj *Object

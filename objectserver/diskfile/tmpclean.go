@@ -29,10 +29,14 @@ func isTmpDir(name string) bool {
 // directory that were last modified before before, and returns how many it
 // removed. Devices that fail the mount check are skipped.
 //
-// Only an unfinished write leaves a file there: Writer.Commit renames its
-// temp file into the object directory and Abort removes it, so a temp file
-// outlives its request only when the process died (kill -9, OOM, power
-// loss) between Create and Commit. Such a file was never acknowledged and
+// Only an unfinished write leaves a file there, and only where the file
+// system refuses O_TMPFILE (elsewhere a Writer's file has no name until
+// Commit links it, and a dead write leaves nothing): Writer.Commit renames
+// its named temp file into the object directory and Abort removes it, so a
+// temp file outlives its request only when the process died (kill -9, OOM,
+// power loss) between Create and Commit. (Commit's replacement of a file
+// of the same name passes through a name there too, for the moment
+// between its link and its rename.) Such a file was never acknowledged and
 // nothing will ever rename it, so it is garbage. Called at start-up with
 // the start time, this is safe without an age margin: nothing of this
 // process is in flight yet, and a file a concurrent writer (Swift's

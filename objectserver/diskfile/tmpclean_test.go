@@ -15,7 +15,20 @@ func TestRemoveStaleTemp(t *testing.T) {
 	}
 	put(t, d, FromTime(time.Now()).Internal()+".data", "kept", nil)
 
-	// unfinished writes of a dead process, in policy 0 and policy 1
+	// an unfinished write through O_TMPFILE leaves nothing to sweep
+	u, err := m.Object("d1", "1", 0, "a", "c", "unnamed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uw, err := u.Create()
+	if err != nil || uw.tmpPath != "" {
+		t.Fatalf("Create = %v, named %q; want an O_TMPFILE file", err, uw.tmpPath)
+	}
+	uw.f.Close()
+
+	// unfinished writes of a dead process through named temp files (a
+	// file system without O_TMPFILE), in policy 0 and policy 1
+	m.NamedTemp = true
 	dead := []*Writer{}
 	for _, policy := range []int{0, 1} {
 		o, err := m.Object("d1", "1", policy, "a", "c", "dead")
