@@ -29,7 +29,14 @@
 // Writer MACs two full segments at a time with SHA-NI (the generated
 // sha2lanes_amd64.s, macpair.go: two SHA-256 chains interleaved) where
 // the CPU has it, and through crypto/hmac otherwise; the tests and
-// FuzzMACPair hold the tags to crypto/hmac's.
+// FuzzMACPair hold the tags to crypto/hmac's. The Reader verifies the
+// same way two consecutive segments of a read window whose frames are of
+// the same length (segState.openPair: sequential reads of large objects),
+// and any other segment alone (an odd or short last one, a range of one
+// segment); either way a segment is decrypted only after its own tag
+// compared equal in constant time, and a bad segment in a pair does not
+// change what the other yields. Decryption is HMAC-bound: CBC decryption
+// has no chain, and the AES-NI layer keeps eight blocks in flight.
 //
 // bench.go and benchmem.go export the loops its benchmarks time (BenchLoop,
 // StreamMemory, StreamBounds), so that make bench's speed report
