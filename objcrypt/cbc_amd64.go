@@ -11,7 +11,10 @@ import (
 // fastCBC is AES-CBC with AES-NI. Go's crypto/cipher CBC calls the block
 // cipher once per 16-byte block, so decryption runs at the latency of one
 // AES chain (about 1.3 GB/s); CBC decryption has no chain, and keeping eight
-// blocks in flight is what lets it run several times faster.
+// blocks in flight is what lets it run several times faster. Where the CPU
+// has AVX-512 with VAES, decrypt takes 32 blocks at a time, four to a
+// 512-bit register (cbcDecryptVAES: 0.03 ns/B against 0.10 with eight
+// 128-bit blocks), and the rest eight or one at a time.
 //
 // Encryption is a chain by nature: within one segment each block waits for
 // the previous one, so encrypt runs at AESENC's latency (about 0.9 ns/B
