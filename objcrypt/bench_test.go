@@ -85,6 +85,25 @@ func BenchmarkPrimitives(b *testing.B) {
 	b.Run("objcrypt-AES128-CBC-decrypt", ours(true))
 	b.Run("MD5", benchMD5)
 	b.Run("HMAC-SHA256", func(b *testing.B) { runLoop(b, HMACBench(), nil) })
+	b.Run("segment-MACs-2-lanes", func(b *testing.B) {
+		l, err := MACFramesBench()
+		runLoop(b, l, err)
+	})
+}
+
+// BenchmarkOpenFrames is the Reader's verify-then-decrypt of two full
+// 64 KiB segments per op, one at a time and as a pair (both MACs at once
+// where the SHA-NI lanes are).
+func BenchmarkOpenFrames(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pair bool
+	}{{"one-at-a-time", false}, {"pair", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			l, err := OpenFramesBench(c.pair)
+			runLoop(b, l, err)
+		})
+	}
 }
 
 // benchEncrypt measures the Writer in steady state: one object that keeps

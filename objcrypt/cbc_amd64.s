@@ -202,3 +202,83 @@ rounds1:
 
 done:
 	RET
+
+// func cbcDecryptVAES(rounds int, xk *byte, dst, src, iv *byte, blocks int)
+//
+// cbcDecryptAES with VAES on 512-bit registers: 32 blocks per iteration,
+// four to a register. blocks is a positive multiple of 32. The chaining
+// block of a register's first block is the previous register's last
+// (Z8 lane 3 for the first register: the IV, then the previous
+// iteration's last ciphertext block); the others are read from src at
+// -16 bytes. Everything is read before anything is stored, so dst may be
+// src.
+TEXT ·cbcDecryptVAES(SB), NOSPLIT, $0-48
+	MOVQ rounds+0(FP), CX
+	MOVQ xk+8(FP), AX
+	MOVQ dst+16(FP), DI
+	MOVQ src+24(FP), SI
+	MOVQ iv+32(FP), DX
+	MOVQ blocks+40(FP), BX
+	VBROADCASTI32X4 (DX), Z8
+
+loop32:
+	VBROADCASTI32X4 0(AX), Z9
+	VPXORQ 0(SI), Z9, Z0
+	VPXORQ 64(SI), Z9, Z1
+	VPXORQ 128(SI), Z9, Z2
+	VPXORQ 192(SI), Z9, Z3
+	VPXORQ 256(SI), Z9, Z4
+	VPXORQ 320(SI), Z9, Z5
+	VPXORQ 384(SI), Z9, Z6
+	VPXORQ 448(SI), Z9, Z7
+	MOVQ AX, R8
+	MOVQ CX, R9
+	DECQ R9
+
+rounds32:
+	ADDQ $16, R8
+	VBROADCASTI32X4 (R8), Z9
+	VAESDEC Z9, Z0, Z0
+	VAESDEC Z9, Z1, Z1
+	VAESDEC Z9, Z2, Z2
+	VAESDEC Z9, Z3, Z3
+	VAESDEC Z9, Z4, Z4
+	VAESDEC Z9, Z5, Z5
+	VAESDEC Z9, Z6, Z6
+	VAESDEC Z9, Z7, Z7
+	DECQ R9
+	JNZ rounds32
+	VBROADCASTI32X4 16(R8), Z9
+	VAESDECLAST Z9, Z0, Z0
+	VAESDECLAST Z9, Z1, Z1
+	VAESDECLAST Z9, Z2, Z2
+	VAESDECLAST Z9, Z3, Z3
+	VAESDECLAST Z9, Z4, Z4
+	VAESDECLAST Z9, Z5, Z5
+	VAESDECLAST Z9, Z6, Z6
+	VAESDECLAST Z9, Z7, Z7
+	VMOVDQU64 0(SI), Z10
+	VALIGNQ $6, Z8, Z10, Z10 // the chaining block, then blocks 0-2
+	VPXORQ Z10, Z0, Z0
+	VPXORQ 48(SI), Z1, Z1
+	VPXORQ 112(SI), Z2, Z2
+	VPXORQ 176(SI), Z3, Z3
+	VPXORQ 240(SI), Z4, Z4
+	VPXORQ 304(SI), Z5, Z5
+	VPXORQ 368(SI), Z6, Z6
+	VPXORQ 432(SI), Z7, Z7
+	VMOVDQU64 448(SI), Z8
+	VMOVDQU64 Z0, 0(DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z2, 128(DI)
+	VMOVDQU64 Z3, 192(DI)
+	VMOVDQU64 Z4, 256(DI)
+	VMOVDQU64 Z5, 320(DI)
+	VMOVDQU64 Z6, 384(DI)
+	VMOVDQU64 Z7, 448(DI)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	SUBQ $32, BX
+	JNZ loop32
+	VZEROUPPER
+	RET

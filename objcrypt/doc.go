@@ -19,8 +19,9 @@
 // object server: in Swift sysmeta, package objectserver/sysmeta).
 //
 // The AES-CBC layer is AES-NI assembly on amd64 (cbc_amd64.s, and the
-// generated cbclanes_amd64.s): decryption keeps eight blocks in flight,
-// and encryption, a chain within a segment, interleaves the chains of
+// generated cbclanes_amd64.s): decryption keeps eight blocks in flight
+// (32, four to a 512-bit register, with AVX-512 VAES), and encryption, a
+// chain within a segment, interleaves the chains of
 // several segments, so that a Writer seals its full segments four at a
 // time at AESENC's throughput rather than its latency. Elsewhere, or
 // built with the purego tag, it is crypto/cipher's CBC, one segment at a
@@ -29,7 +30,14 @@
 // Writer MACs two full segments at a time with SHA-NI (the generated
 // sha2lanes_amd64.s, macpair.go: two SHA-256 chains interleaved) where
 // the CPU has it, and through crypto/hmac otherwise; the tests and
-// FuzzMACPair hold the tags to crypto/hmac's.
+// FuzzMACPair hold the tags to crypto/hmac's. The Reader verifies the
+// same way two consecutive segments of a read window whose frames are of
+// the same length (segState.openPair: sequential reads of large objects),
+// and any other segment alone (an odd or short last one, a range of one
+// segment); either way a segment is decrypted only after its own tag
+// compared equal in constant time, and a bad segment in a pair does not
+// change what the other yields. Decryption is MAC-bound: CBC decryption
+// has no chain, and costs a fraction of the MAC.
 //
 // bench.go and benchmem.go export the loops its benchmarks time (BenchLoop,
 // StreamMemory, StreamBounds), so that make bench's speed report

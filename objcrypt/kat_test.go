@@ -68,13 +68,18 @@ func TestNISTCBC(t *testing.T) {
 }
 
 // The AES-NI layer against the standard library over every length up to
-// a few pipelines, odd alignments included.
+// a few pipelines, and around the VAES decryption's groups of 32 blocks
+// up to a segment, odd alignments included; decryption in place too.
 func TestCBCLayersAgree(t *testing.T) {
+	lengths := []int{63, 64, 65, 95, 96, 97, 127, 128, 200, 4096, 4097}
+	for b := range 41 {
+		lengths = append(lengths, b)
+	}
 	for _, keyLen := range []int{16, 32} {
 		layers := cipherLayers(t, payload(keyLen, 77))
 		ref := layers["stdlib"]
 		iv := payload(16, 78)
-		for blocks := 0; blocks <= 40; blocks++ {
+		for _, blocks := range lengths {
 			src := payload(16*blocks+1, uint64(blocks))[1:] // misaligned on purpose
 			want := make([]byte, len(src))
 			ref.cbcEncrypt(want, src, iv)
@@ -88,6 +93,11 @@ func TestCBCLayersAgree(t *testing.T) {
 				s.cbcDecrypt(back, want, iv)
 				if !bytes.Equal(back, src) {
 					t.Fatalf("%s decrypt %d blocks", name, blocks)
+				}
+				inPlace := bytes.Clone(want)
+				s.cbcDecrypt(inPlace, inPlace, iv)
+				if !bytes.Equal(inPlace, src) {
+					t.Fatalf("%s decrypt %d blocks in place", name, blocks)
 				}
 			}
 		}

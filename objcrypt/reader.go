@@ -39,6 +39,9 @@ const smallObjectRead = 64<<10 + 4096
 // maxWindowBytes bounds the plaintext one Reader buffers per read window.
 const maxWindowBytes = 1 << 20
 
+// maxWindowSegs bounds the segments of one read window.
+const maxWindowSegs = 8
+
 // Reader decrypts a stored object read through an io.ReaderAt. NewReader
 // authenticates the header, the data key and the trailer (hence the
 // plaintext length) before returning; each segment is authenticated before
@@ -70,6 +73,11 @@ type Reader struct {
 	ctBuf  []byte
 	first  int64 // segment index of window[0]
 	filled int   // valid slots in window
+	// units are the window's work items: unit u is slots
+	// [units[u], units[u+1]), one segment or two opened together
+	// (segState.openPair); nunits of them.
+	units  [maxWindowSegs + 1]int
+	nunits int
 	next   atomic.Int32
 	wg     sync.WaitGroup
 	helper readHelper
@@ -351,7 +359,7 @@ func (r *Reader) load() error {
 
 func (r *Reader) setupWindow() {
 	segSize := r.layout.SegmentSize
-	win := min(max(2*r.par, 2), 8)
+	win := min(max(2*r.par, 2), maxWindowSegs)
 	for win > 1 && int64(win)*segSize > maxWindowBytes {
 		win--
 	}
@@ -378,7 +386,8 @@ func (r *Reader) setupWindow() {
 
 // fill reads the frames of segments [seg, ...) covering the rest of the
 // range, up to the window size, with one ReadAt, then opens them on up to
-// par goroutines.
+// par goroutines: consecutive segments of the same stored length two at
+// a time (their MACs computed together), any other one alone.
 func (r *Reader) fill(seg int64) error {
 	if r.window == nil {
 		r.setupWindow()
@@ -405,8 +414,19 @@ func (r *Reader) fill(seg int64) error {
 		s.out, s.err = nil, nil
 	}
 	r.filled = n
+	r.nunits = 0
+	for i := 0; i < n; {
+		r.units[r.nunits] = i
+		r.nunits++
+		if i+1 < n && r.window[i].st.pairable(r.window[i].body, r.window[i+1].body) {
+			i += 2
+		} else {
+			i++
+		}
+	}
+	r.units[r.nunits] = n
 	r.next.Store(0)
-	helpers := min(r.par, n) - 1
+	helpers := min(r.par, r.nunits) - 1
 	if helpers > 0 {
 		r.wg.Add(helpers)
 		for range helpers {
@@ -429,21 +449,34 @@ func (r *Reader) frameStart(i int64) int64 {
 	return off
 }
 
-// work opens slots until none is left; the caller and the helpers run it
-// together, taking slots in turn, so a slow core never holds the others up.
+// work opens the window's units until none is left; the caller and the
+// helpers run it together, taking units in turn, so a slow core never
+// holds the others up. Each segment's plaintext is decrypted only once
+// its own MAC verified (segState.open, openPair).
 func (r *Reader) work() {
 	for {
-		i := int(r.next.Add(1) - 1)
-		if i >= r.filled {
+		u := int(r.next.Add(1) - 1)
+		if u >= r.nunits {
 			return
 		}
+		i := r.units[u]
 		s := &r.window[i]
-		last := s.idx == r.nseg-1
-		body, err := s.st.open(s.pt, s.frame, s.body, s.idx, last)
-		if err == nil && r.layout.Decorated {
-			body, err = undecorate(r.decorators, s.scratch, body, s.want)
+		if r.units[u+1]-i == 2 {
+			t := &r.window[i+1]
+			s.out, t.out, s.err, t.err = s.st.openPair(s.pt, t.pt, s.frame, t.frame, s.body, s.idx, t.idx == r.nseg-1)
+			r.undecorate(s)
+			r.undecorate(t)
+			continue
 		}
-		s.out, s.err = body, err
+		s.out, s.err = s.st.open(s.pt, s.frame, s.body, s.idx, s.idx == r.nseg-1)
+		r.undecorate(s)
+	}
+}
+
+// undecorate undoes a decorated object's decorators on an opened slot.
+func (r *Reader) undecorate(s *slot) {
+	if s.err == nil && r.layout.Decorated {
+		s.out, s.err = undecorate(r.decorators, s.scratch, s.out, s.want)
 	}
 }
 

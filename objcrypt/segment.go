@@ -156,7 +156,7 @@ func (s *segState) sealFrames(dst []byte, bodies [][]byte, idx int64, last bool)
 func (s *segState) macFrames(frames, bodies [][]byte, idx int64, last bool) {
 	for i := 0; i < len(frames); {
 		ivCT := frames[i][:len(frames[i])-macLen]
-		if j := i + 1; s.k.pads != nil && j < len(frames) && len(bodies[j]) == len(bodies[i]) && len(ivCT) >= macPairMin {
+		if j := i + 1; j < len(frames) && s.pairable(len(bodies[i]), len(bodies[j])) {
 			ivCTB := frames[j][:len(frames[j])-macLen]
 			s.macPair(frames[i][len(ivCT):], frames[j][len(ivCTB):], idx+int64(i), last && j == len(frames)-1,
 				len(bodies[i]), ivCT, ivCTB)
@@ -169,6 +169,14 @@ func (s *segState) macFrames(frames, bodies [][]byte, idx int64, last bool) {
 	}
 }
 
+// pairable says whether segments whose stored bodies are bodyA and bodyB
+// bytes can have their MACs computed together (macPair): only where the
+// SHA-NI lanes are, and for frames of the same length, which the two
+// interleaved chains need, and long enough to pay off.
+func (s *segState) pairable(bodyA, bodyB int) bool {
+	return s.k.pads != nil && bodyA == bodyB && ivLen+int(roundUp16(int64(bodyA))) >= macPairMin
+}
+
 // open verifies a frame and decrypts its body into dst (capacity at least
 // the padded body length). Nothing is decrypted before the MAC verifies.
 func (s *segState) open(dst, frame []byte, bodyLen int, idx int64, last bool) ([]byte, error) {
@@ -176,7 +184,37 @@ func (s *segState) open(dst, frame []byte, bodyLen int, idx int64, last bool) ([
 	if len(frame) != ivLen+padded+macLen || cap(dst) < padded {
 		return nil, fmt.Errorf("%w: segment %d frame is %d bytes, body %d", ErrTampered, idx, len(frame), bodyLen)
 	}
-	tag := s.segmentMAC(idx, last, bodyLen, frame[:ivLen+padded])
+	return s.decryptVerified(dst, frame, s.segmentMAC(idx, last, bodyLen, frame[:ivLen+padded]), bodyLen, idx)
+}
+
+// openPair is open for segments idx and idx+1 (the first never the
+// last), both bodyLen bytes stored: their MACs are computed together
+// (macPair, two SHA-256 chains interleaved), then each segment is
+// compared with its own tag and decrypted only if it matches, exactly as
+// open would: a bad segment yields its error and no plaintext, and does
+// not stop the other (the Reader delivers segments in order and stops at
+// the first error). Frames macPair cannot take are opened one at a time.
+func (s *segState) openPair(dstA, dstB, frameA, frameB []byte, bodyLen int, idx int64, lastB bool) (a, b []byte, errA, errB error) {
+	padded := int(roundUp16(int64(bodyLen)))
+	n := ivLen + padded
+	if !s.pairable(bodyLen, bodyLen) || len(frameA) != n+macLen || len(frameB) != n+macLen ||
+		cap(dstA) < padded || cap(dstB) < padded {
+		a, errA = s.open(dstA, frameA, bodyLen, idx, false)
+		b, errB = s.open(dstB, frameB, bodyLen, idx+1, lastB)
+		return a, b, errA, errB
+	}
+	var tagA, tagB [macLen]byte
+	s.macPair(tagA[:], tagB[:], idx, lastB, bodyLen, frameA[:n], frameB[:n])
+	a, errA = s.decryptVerified(dstA, frameA, tagA[:], bodyLen, idx)
+	b, errB = s.decryptVerified(dstB, frameB, tagB[:], bodyLen, idx+1)
+	return a, b, errA, errB
+}
+
+// decryptVerified compares the frame's tag with tag, the MAC computed
+// over it, in constant time, and only if they match decrypts the body
+// into dst. The frame's length has been checked against bodyLen.
+func (s *segState) decryptVerified(dst, frame, tag []byte, bodyLen int, idx int64) ([]byte, error) {
+	padded := int(roundUp16(int64(bodyLen)))
 	if subtle.ConstantTimeCompare(tag, frame[ivLen+padded:]) != 1 {
 		return nil, fmt.Errorf("%w: segment %d", ErrTampered, idx)
 	}
