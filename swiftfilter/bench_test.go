@@ -35,8 +35,9 @@ import (
 // Reported per request: p50 and p99 latency (p50-µs, p99-µs), the CPU of
 // every process involved (cpu-µs/op: client and upstream, plus the filter's
 // process when there is one), the filter process's own CPU
-// (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
-// the large bodies. tools/bench-filter.sh runs them and prints the
+// (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies; for the 1 KiB
+// requests also its context switches, filter-switches/op), and MB/s for the
+// large bodies. tools/bench-filter.sh runs them and prints the
 // comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
 // CPU profile; ARCA_BENCH_FILTER_MAX_PROCS=N runs the filter process with
 // [DEFAULT] max_procs = N.
