@@ -35,8 +35,9 @@ import (
 // Reported per request: p50 and p99 latency (p50-µs, p99-µs), the CPU of
 // every process involved (cpu-µs/op: client and upstream, plus the filter's
 // process when there is one), the filter process's own CPU
-// (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies), and MB/s for
-// the large bodies. tools/bench-filter.sh runs them and prints the
+// (filter-cpu-µs/op, and filter-cpu-ns/B for the large bodies; for the 1 KiB
+// requests also its context switches, filter-switches/op), and MB/s for the
+// large bodies. tools/bench-filter.sh runs them and prints the
 // comparison. ARCA_BENCH_FILTER_CPUPROFILE=FILE writes the filter process's
 // CPU profile; ARCA_BENCH_FILTER_MAX_PROCS=N runs the filter process with
 // [DEFAULT] max_procs = N.
@@ -59,6 +60,7 @@ func benchClient() *http.Client {
 type benchFiltered struct {
 	URL string
 	cpu func() time.Duration // nil: the filter shares the test process
+	pid int                  // the filter's process; 0: the test process
 }
 
 // benchFilter puts a filter (warm token and key caches: fakes, or Keystone
@@ -95,7 +97,7 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 		b.Fatalf("the filter process went away: %v", lines.Err())
 		return 0
 	}
-	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu}
+	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu, pid: child.Cmd.Process.Pid}
 }
 
 // benchSettings are arca-swift-filter's settings as LoadSettings reads them
@@ -291,12 +293,37 @@ func BenchmarkFilterSmall(b *testing.B) {
 		for _, path := range []struct {
 			name, base string
 			cpu        func() time.Duration
-		}{{"direct", up.URL, nil}, {"filter", via.URL, via.cpu}} {
+			meters     []meter
+		}{{"direct", up.URL, nil, nil}, {"filter", via.URL, via.cpu, switchMeters(via.pid)}} {
 			b.Run(m.method+"/"+path.name, func(b *testing.B) {
-				runLatency(b, benchClient(), m.method, path.base+"/v1/AUTH_demo/c/o", "tok-demo", m.body, path.cpu, 0)
+				runLatencyMeters(b, benchClient(), m.method, path.base+"/v1/AUTH_demo/c/o", "tok-demo", m.body, path.cpu, 0, path.meters...)
 			})
 		}
 	}
+}
+
+// switchMeter reports the filter process's context switches per request
+// (filter-switches/op, every thread's, voluntary and involuntary): each
+// goroutine hand-off that wakes a parked thread shows here, whatever the
+// machine's load does to the CPU figures.
+type switchMeter struct {
+	pid int
+	n0  int64
+}
+
+func (m *switchMeter) start(*testing.B) { m.n0 = testenv.ProcSwitches(m.pid) }
+
+func (m *switchMeter) report(b *testing.B) {
+	b.ReportMetric(float64(testenv.ProcSwitches(m.pid)-m.n0)/float64(b.N), "filter-switches/op")
+}
+
+// switchMeters is a switchMeter for the filter's process pid, none when
+// the filter runs in the test process (pid 0).
+func switchMeters(pid int) []meter {
+	if pid == 0 {
+		return nil
+	}
+	return []meter{&switchMeter{pid: pid}}
 }
 
 // BenchmarkFilterLarge: 64 MiB PUT and GET throughput against a Go upstream
