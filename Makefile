@@ -104,7 +104,7 @@ cover:
 # That short run, not the last report's verdict, because issue 21's targets are
 # judged beside their baselines in the same run: the object path is the cheap
 # part of make bench-report (a few minutes with its servers' start: 4 KiB for
-# 5 s and 12 requests of 16 MiB per target and verb), its key-service half
+# 5 s and 36 requests of 16 MiB per target, verb and round, 3 rounds), its key-service half
 # repeats run a and is left out, and docs/bench-report.md is left alone. Each part's load average before
 # and after, every PASS/FAIL line, and issue 21's six targets one line each end
 # the output; exits 1 when a target is missed.
