@@ -1,7 +1,9 @@
 // TCPProxy is a TCP proxy for fault tests: it forwards a loopback
 // port to a backend (a database, a service) until the test cuts it, which
 // closes the listener and every open connection as a dead network or a
-// crashed peer would, and restores it on the same port later; Redirect
+// crashed peer would, and restores it on the same port later. While it is
+// cut the port stays bound, so connections to it are refused and no other
+// test's server can be given it by the kernel in the meantime; Redirect
 // points it at another backend, as a load balancer switched from one
 // server to another would. It is a test helper only: nothing outside
 // _test.go files should import it.
@@ -12,7 +14,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -25,6 +29,7 @@ type TCPProxy struct {
 	mu      sync.Mutex
 	backend string
 	ln      net.Listener
+	held    int // a bound, non-listening socket on Addr while cut; -1 when none
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -37,19 +42,30 @@ func StartTCPProxy(t testing.TB, backend string) *TCPProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &TCPProxy{Addr: ln.Addr().String(), backend: backend, conns: map[net.Conn]struct{}{}}
+	p := &TCPProxy{Addr: ln.Addr().String(), backend: backend, held: -1, conns: map[net.Conn]struct{}{}}
 	p.serve(ln)
-	t.Cleanup(p.Cut)
+	t.Cleanup(func() {
+		p.Cut()
+		p.release()
+	})
 	return p
 }
 
 // Cut closes the listener (new connections are refused) and every
 // forwarded connection (both ends see them reset). Cutting twice is fine.
+//
+// The port is then held by a socket that is bound but not listening: a
+// connection to it is refused as before, but the kernel does not hand the
+// port to another listener asking for a free one. Without that, a test
+// server started in parallel was given the port during a cut and answered
+// in the backend's place (seen as a 404 from a stranger where the test
+// expected the outage).
 func (p *TCPProxy) Cut() {
 	p.mu.Lock()
 	if p.ln != nil {
 		_ = p.ln.Close()
 		p.ln = nil
+		p.held = holdPort(p.Addr)
 	}
 	for c := range p.conns {
 		if tc, ok := c.(*net.TCPConn); ok {
@@ -73,11 +89,48 @@ func (p *TCPProxy) Redirect(backend string) {
 // Restore listens again on the same address.
 func (p *TCPProxy) Restore(t testing.TB) {
 	t.Helper()
+	p.release()
 	ln, err := net.Listen("tcp", p.Addr)
 	if err != nil {
 		t.Fatalf("tcpproxy: listening again on %s: %v", p.Addr, err)
 	}
 	p.serve(ln)
+}
+
+// release closes the socket that holds the port while the proxy is cut.
+func (p *TCPProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held >= 0 {
+		_ = syscall.Close(p.held)
+		p.held = -1
+	}
+}
+
+// holdPort binds a TCP socket to addr (an IPv4 loopback host:port) without
+// listening on it, and returns its descriptor, or -1 when that fails (the
+// cut then works as before, with the port free). SO_REUSEADDR lets it bind
+// beside the proxy's connections still in TIME_WAIT and lets Restore's
+// listener bind beside it; the kernel still skips a port with any bound
+// socket when it picks a free one for a listener.
+func holdPort(addr string) int {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return -1
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		_ = syscall.Close(fd)
+		return -1
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		_ = syscall.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 func (p *TCPProxy) serve(ln net.Listener) {
