@@ -120,9 +120,27 @@ func (p *plugin) phase(args ...string) string {
 	p.t.Helper()
 	out, err := p.run(args...)
 	if err != nil {
-		p.t.Fatalf("plugin.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		p.t.Fatalf("plugin.sh %s: %v\n%s%s", strings.Join(args, " "), err, out, p.serviceLogTails())
 	}
 	return out
+}
+
+// serviceLogTails is the end of each log run_process wrote, for a failed
+// phase's message: a service that did not answer says why there, and the
+// test's folder is gone by the time anyone reads the failure.
+func (p *plugin) serviceLogTails() string {
+	logs, _ := filepath.Glob(filepath.Join(p.vars["LOGDIR"], "*.log"))
+	var b strings.Builder
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		lines = lines[max(0, len(lines)-20):]
+		fmt.Fprintf(&b, "\n--- last lines of %s ---\n%s\n", filepath.Base(path), strings.Join(lines, "\n"))
+	}
+	return b.String()
 }
 
 func readFile(t *testing.T, path string) string {
