@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"opendev.org/x/arca/objcrypt"
@@ -25,15 +27,19 @@ func cryptoCmd(args []string) error {
 	fs := flag.NewFlagSet("crypto", flag.ContinueOnError)
 	benchtime := fs.String("benchtime", "1s", "time (or Nx count) per measurement, as go test -benchtime")
 	memMiB := fs.Int64("mem-mib", 64, "object size of the memory-per-stream check, MiB")
+	rounds := fs.Int("rounds", 5, "alternating rounds of the decryption comparison (stdlib, objcrypt, stdlib, ...)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
 	}
 	// testing.Benchmark reads go test's -test.benchtime: register it and set it.
 	testing.Init()
 	if err := flag.Set("test.benchtime", *benchtime); err != nil {
 		return fmt.Errorf("-benchtime: %w", err)
 	}
-	m, err := measureCrypto(*memMiB << 20)
+	m, err := measureCrypto(*memMiB<<20, *rounds)
 	if err != nil {
 		return err
 	}
@@ -49,9 +55,17 @@ type cryptoFigures struct {
 	aesEnc, aesDec, md5, hmac, ourDec, mac2 float64
 	enc, encStoredMD5, dec, decSerial       testing.BenchmarkResult
 	encMem, decMem, encMax, decMax          uint64
+	// The decryption comparison's rounds, MB/s: the stdlib's CBC
+	// decryption and objcrypt's Reader, measured alternately.
+	stdDecRounds, decRounds []float64
 }
 
-func measureCrypto(memSize int64) (*cryptoFigures, error) {
+// measureCrypto measures everything once, but the decryption comparison,
+// which takes rounds alternating rounds: its two sides use one core and
+// all of them, so a burst of other work on the shared machine between two
+// single measurements moved its ratio from 1.18 to 1.64 in three
+// consecutive runs.
+func measureCrypto(memSize int64, rounds int) (*cryptoFigures, error) {
 	var m cryptoFigures
 	var errs []error
 	run := func(l *objcrypt.BenchLoop, err error) testing.BenchmarkResult {
@@ -62,7 +76,6 @@ func measureCrypto(memSize int64) (*cryptoFigures, error) {
 		return testing.Benchmark(func(b *testing.B) { timeLoop(b, l, &errs) })
 	}
 	m.aesEnc = mbps(run(objcrypt.StdCBCBench(16, false)))
-	m.aesDec = mbps(run(objcrypt.StdCBCBench(16, true)))
 	m.md5 = mbps(testing.Benchmark(benchMD5))
 	m.hmac = mbps(run(objcrypt.HMACBench(), nil))
 	m.ourDec = mbps(run(objcrypt.CBCBench(true)))
@@ -71,7 +84,20 @@ func measureCrypto(memSize int64) (*cryptoFigures, error) {
 	m.enc = run(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Observer: newMD5Observer(false)}))
 	m.encStoredMD5 = run(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Observer: newMD5Observer(true)}))
 	object := make([]byte, 16<<20)
-	m.dec = run(objcrypt.DecryptBench(object, objcrypt.WriterOptions{}, 0))
+	var decResults []testing.BenchmarkResult
+	for range rounds {
+		m.stdDecRounds = append(m.stdDecRounds, mbps(run(objcrypt.StdCBCBench(16, true))))
+		r := run(objcrypt.DecryptBench(object, objcrypt.WriterOptions{}, 0))
+		decResults = append(decResults, r)
+		m.decRounds = append(m.decRounds, mbps(r))
+	}
+	m.aesDec = median(m.stdDecRounds)
+	m.dec = decResults[0]
+	for _, r := range decResults {
+		if mbps(r) == median(m.decRounds) {
+			m.dec = r
+		}
+	}
 	m.decSerial = run(objcrypt.DecryptBench(object, objcrypt.WriterOptions{}, 1))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("crypto: %w", errs[0])
@@ -137,7 +163,23 @@ func (m *cryptoFigures) report(w io.Writer, memMiB int64) bool {
 	encBound := min(m.md5, 1/(1/m.aesEnc+1/m.hmac))
 	row("encrypt+MAC+MD5 AES-128 vs min(MD5,AES+HMAC)", encBound, mbps(m.enc), 0.85)
 	info("  + stored MD5, two crypto/md5 (same bound)", encBound, mbps(m.encStoredMD5))
-	row("decrypt+verify 16 MiB range vs stdlib CBC dec", m.aesDec, mbps(m.dec), 1.5)
+	// Judged on the median of the rounds' ratios: each round's two sides
+	// met the same background load.
+	ratios := make([]float64, len(m.decRounds))
+	for i := range ratios {
+		ratios[i] = m.decRounds[i] / m.stdDecRounds[i]
+	}
+	ratio := median(ratios)
+	res := "PASS"
+	if ratio < 1.5 {
+		res, ok = "FAIL", false
+	}
+	fmt.Fprintf(w, "%-44s %9.0f %9.0f %7.2f %7.2f  %s\n", "decrypt+verify 16 MiB range vs stdlib CBC dec", m.aesDec, mbps(m.dec), ratio, 1.5, res)
+	var each strings.Builder
+	for i := range ratios {
+		fmt.Fprintf(&each, " %.0f/%.0f", m.decRounds[i], m.stdDecRounds[i])
+	}
+	fmt.Fprintf(w, "  %d alternating rounds, MB/s objcrypt/stdlib:%s; medians above, ratio the rounds' median\n", len(ratios), each.String())
 	info("  same, one goroutine", m.aesDec, mbps(m.decSerial))
 	info("  objcrypt CBC decrypt alone, one goroutine", m.aesDec, m.ourDec)
 	info("  segment MACs two at a time, one goroutine", m.aesDec, m.mac2)
@@ -166,6 +208,21 @@ func (m *cryptoFigures) report(w io.Writer, memMiB int64) bool {
 	mem(fmt.Sprintf("encrypt %d MiB: KiB allocated per stream", memMiB), m.encMax, m.encMem)
 	mem(fmt.Sprintf("decrypt %d MiB: KiB allocated per stream", memMiB), m.decMax, m.decMem)
 	return ok
+}
+
+// median is the middle value of xs (the mean of the two middle ones for
+// an even count); xs is not modified.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func mbps(r testing.BenchmarkResult) float64 {
