@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // TestWritePathsLeaveSwiftsLayout: a PUT, a PUT over it and a POST leave
@@ -52,7 +54,7 @@ func TestWritePathsLeaveSwiftsLayout(t *testing.T) {
 					t.Errorf("left in tmp: %s", rel)
 				}
 				if strings.HasSuffix(f, ".data") || strings.HasSuffix(f, ".meta") {
-					if x := xattrList(t, f); !reflect.DeepEqual(x, []string{"user.swift.metadata", "user.swift.metadata_checksum"}) {
+					if x := testenv.XattrNames(t, f); !reflect.DeepEqual(x, []string{"user.swift.metadata", "user.swift.metadata_checksum"}) {
 						t.Errorf("%s: xattrs %v, want Swift's two", rel, x)
 					}
 					st, err := os.Stat(f)
@@ -92,28 +94,11 @@ func TestWritePathsLeaveSwiftsLayout(t *testing.T) {
 	}
 }
 
-func xattrList(t *testing.T, path string) []string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	n, err := unix.Listxattr(path, buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, b := range bytes.Split(buf[:n], []byte{0}) {
-		if len(b) > 0 {
-			out = append(out, string(b))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // xattrBytes is every xattr value of path, concatenated.
 func xattrBytes(t *testing.T, path string) []byte {
 	t.Helper()
 	var all []byte
-	for _, k := range xattrList(t, path) {
+	for _, k := range testenv.XattrNames(t, path) {
 		buf := make([]byte, 65536)
 		n, err := unix.Getxattr(path, k, buf)
 		if err != nil {

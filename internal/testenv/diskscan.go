@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,10 +136,28 @@ func (r *ScanResult) scanFile(t testing.TB, p string, secrets []Secret) {
 }
 
 func listXattrs(p string) []string {
+	names, _ := xattrNames(p)
+	return names
+}
+
+// XattrNames is the sorted names of path's extended attributes (not
+// following a symlink): what a test compares with the xattrs Swift's
+// layout gives a file.
+func XattrNames(t testing.TB, path string) []string {
+	t.Helper()
+	names, err := xattrNames(path)
+	if err != nil {
+		t.Fatalf("listing the xattrs of %s: %v", path, err)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func xattrNames(p string) ([]string, error) {
 	buf := make([]byte, 1<<14)
 	n, err := unix.Llistxattr(p, buf)
-	if err != nil || n <= 0 {
-		return nil
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, b := range bytes.Split(buf[:n], []byte{0}) {
@@ -146,7 +165,7 @@ func listXattrs(p string) []string {
 			out = append(out, string(b))
 		}
 	}
-	return out
+	return out, nil
 }
 
 // dumpDatabases prints each database's rows as sqlite reads them (read

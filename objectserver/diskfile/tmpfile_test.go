@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // dirNames lists dir, sorted; a missing dir lists nothing.
@@ -105,7 +107,7 @@ func TestWriterLayout(t *testing.T) {
 					t.Errorf("write %d: metadata %v, %v; want %v", i, got, err, meta)
 				}
 			}
-			if got := xattrNames(t, filepath.Join(d.Dir(), "1700000001.00000.data")); !reflect.DeepEqual(got, []string{"user.swift.metadata", "user.swift.metadata_checksum"}) {
+			if got := testenv.XattrNames(t, filepath.Join(d.Dir(), "1700000001.00000.data")); !reflect.DeepEqual(got, []string{"user.swift.metadata", "user.swift.metadata_checksum"}) {
 				t.Errorf("xattrs %v, want Swift's two", got)
 			}
 			// the suffix was invalidated, as Swift's invalidate_hash
@@ -114,23 +116,6 @@ func TestWriterLayout(t *testing.T) {
 			}
 		})
 	}
-}
-
-func xattrNames(t *testing.T, path string) []string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	n, err := unix.Listxattr(path, buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, b := range bytes.Split(buf[:n], []byte{0}) {
-		if len(b) > 0 {
-			out = append(out, string(b))
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // TestWriterCrashBeforeCommit: a writer whose process dies before Commit
