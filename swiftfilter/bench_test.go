@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,9 +79,15 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 		env = append(env, "ARCA_BENCH_FILTER_KEYSTONE=1")
 	}
 	child := testenv.StartChild(b, "TestBenchFilterProcess", "filter-addr", env...)
-	in, lines := child.In, child.Lines
+	return benchFiltered{URL: "http://" + child.Addr, cpu: childCPU(b, child.In, child.Lines), pid: child.Cmd.Process.Pid}
+}
+
+// childCPU reads the CPU time so far of a benchmark's middle process (the
+// filter's, or the baseline proxy's): it writes "cpu" to the process's
+// standard input and reads its "filter-cpu-ns N" answer.
+func childCPU(b testing.TB, in io.Writer, lines *bufio.Scanner) func() time.Duration {
 	var mu sync.Mutex
-	cpu := func() time.Duration {
+	return func() time.Duration {
 		mu.Lock()
 		defer mu.Unlock()
 		if _, err := io.WriteString(in, "cpu\n"); err != nil {
@@ -94,10 +102,54 @@ func benchFilter(b *testing.B, upstream string, keystone bool) benchFiltered {
 				return time.Duration(ns)
 			}
 		}
-		b.Fatalf("the filter process went away: %v", lines.Err())
+		b.Fatalf("the process went away: %v", lines.Err())
 		return 0
 	}
-	return benchFiltered{URL: "http://" + child.Addr, cpu: cpu, pid: child.Cmd.Process.Pid}
+}
+
+// benchGoProxy starts the baseline of the filter benchmark in front of
+// upstream: $ARCA_BENCH_FILTER_BASELINE, the command of testdata/goproxy
+// (a net/http server with httputil.ReverseProxy and nothing else) that
+// tools/bench-filter.sh builds, in a process of its own as the filter's,
+// its CPU read the same way. With ARCA_BENCH_FILTER_MAX_PROCS=N it runs
+// with GOMAXPROCS=N, as the filter with max_procs = N. ok is false when the
+// variable is not set (the baseline is then not measured).
+func benchGoProxy(b testing.TB, upstream string) (p benchFiltered, ok bool) {
+	b.Helper()
+	bin := os.Getenv("ARCA_BENCH_FILTER_BASELINE")
+	if bin == "" {
+		return benchFiltered{}, false
+	}
+	cmd := exec.Command(bin, upstream)
+	cmd.Env = os.Environ()
+	if n := os.Getenv("ARCA_BENCH_FILTER_MAX_PROCS"); n != "" {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+n)
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		in.Close() // it exits at EOF
+		_ = cmd.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	var addr string
+	for addr == "" && lines.Scan() {
+		addr, _ = strings.CutPrefix(lines.Text(), "goproxy-addr ")
+	}
+	if addr == "" {
+		b.Fatalf("%s did not start: %v", bin, lines.Err())
+	}
+	return benchFiltered{URL: "http://" + addr, cpu: childCPU(b, in, lines), pid: cmd.Process.Pid}, true
 }
 
 // benchSettings are arca-swift-filter's settings as LoadSettings reads them
@@ -236,6 +288,9 @@ func runLatencyMeters(b *testing.B, c *http.Client, method, url, token string, b
 			b.Fatalf("%s %s: %d", method, url, resp.StatusCode)
 		}
 	}
+	if conc := benchConcurrency(b); conc > 1 {
+		runConcurrent(conc*10, conc, do) // warm as many connections as clients
+	}
 	for range min(50, max(b.N/10, 2)) {
 		do() // warm connections and caches
 	}
@@ -248,13 +303,20 @@ func runLatencyMeters(b *testing.B, c *http.Client, method, url, token string, b
 	}
 	cpu0 := cpuNow()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		do()
-		lat = append(lat, time.Since(t0))
+	start := time.Now()
+	if conc := benchConcurrency(b); conc > 1 {
+		lat = runConcurrent(b.N, conc, do)
+	} else {
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			do()
+			lat = append(lat, time.Since(t0))
+		}
 	}
+	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := cpuNow() - cpu0
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
@@ -272,6 +334,41 @@ func runLatencyMeters(b *testing.B, c *http.Client, method, url, token string, b
 	}
 }
 
+// benchConcurrency is $ARCA_BENCH_FILTER_CONCURRENCY, the number of clients
+// sending requests at once (1, one after the other, when unset): for a
+// comparison at a stated concurrency, not part of tools/bench-filter.sh's
+// default figures.
+func benchConcurrency(b *testing.B) int {
+	v := os.Getenv("ARCA_BENCH_FILTER_CONCURRENCY")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("ARCA_BENCH_FILTER_CONCURRENCY=%q: not a positive number", v)
+	}
+	return n
+}
+
+// runConcurrent runs do n times from conc goroutines at once and returns
+// each call's latency.
+func runConcurrent(n, conc int, do func()) []time.Duration {
+	var next atomic.Int64
+	lats := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	for g := range conc {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				t0 := time.Now()
+				do()
+				lats[g] = append(lats[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(lats...)
+}
+
 // BenchmarkFilterSmall: 1 KiB GET and PUT with a token against a Go upstream.
 func BenchmarkFilterSmall(b *testing.B) {
 	payload := bytes.Repeat([]byte("x"), 1024)
@@ -286,15 +383,29 @@ func BenchmarkFilterSmall(b *testing.B) {
 	}))
 	b.Cleanup(up.Close)
 	via := benchFilter(b, up.URL, false)
+	type benchPath struct {
+		name, base string
+		cpu        func() time.Duration
+		meters     []meter
+	}
+	middle := []benchPath{{"filter", via.URL, via.cpu, switchMeters(via.pid)}}
+	// The baseline: a minimal Go reverse proxy in a process of its own; its
+	// rows (GET/goproxy, PUT/goproxy) report its CPU and context switches
+	// under the filter's metric names (filter-cpu-µs/op, filter-switches/op:
+	// the process in the middle's). Which of the two goes
+	// first alternates with the round (ARCA_BENCH_FILTER_ROUND, odd: the
+	// filter), so that neither always follows the direct run.
+	if gp, ok := benchGoProxy(b, up.URL); ok {
+		middle = append(middle, benchPath{"goproxy", gp.URL, gp.cpu, switchMeters(gp.pid)})
+		if r, _ := strconv.Atoi(os.Getenv("ARCA_BENCH_FILTER_ROUND")); r > 0 && r%2 == 0 {
+			slices.Reverse(middle)
+		}
+	}
 	for _, m := range []struct {
 		method string
 		body   []byte
 	}{{"GET", nil}, {"PUT", payload}} {
-		for _, path := range []struct {
-			name, base string
-			cpu        func() time.Duration
-			meters     []meter
-		}{{"direct", up.URL, nil, nil}, {"filter", via.URL, via.cpu, switchMeters(via.pid)}} {
+		for _, path := range append([]benchPath{{"direct", up.URL, nil, nil}}, middle...) {
 			b.Run(m.method+"/"+path.name, func(b *testing.B) {
 				runLatencyMeters(b, benchClient(), m.method, path.base+"/v1/AUTH_demo/c/o", "tok-demo", m.body, path.cpu, 0, path.meters...)
 			})

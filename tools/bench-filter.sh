@@ -12,7 +12,12 @@
 # times (direct and filter alternating) and the median of the rounds is shown.
 # Targets (issue 7): added p50 < 0.5 ms; large PUT/GET >= 95 % of direct;
 # (issue 21) the filter process's CPU per 1 KiB GET and PUT <= 120 µs, beside
-# the whole request's CPU without the filter (client + upstream).
+# the whole request's CPU without the filter (client + upstream), and a
+# minimal Go reverse proxy's CPU (swiftfilter/testdata/goproxy: net/http's
+# server, httputil.ReverseProxy, Go's default transport, nothing else), in a
+# process of its own and measured as the filter's, in the same rounds (which
+# of the two runs first alternates with the round): what any Go reverse
+# proxy process costs per request at this pace on this machine.
 # Then (stack only) a 10,000-object JSON listing with sealed ETags, straight
 # and through the filter: target <= 2x (issue 16).
 # Exits 1 when a target is missed.
@@ -22,7 +27,9 @@
 # ARCA_BENCH_FILTER_CPUPROFILE=FILE (the filter process's CPU profile, of the
 # last benchmark run), ARCA_BENCH_FILTER_MAX_PROCS=N (the filter process with
 # [DEFAULT] max_procs = N; unset, as in the shipped configurations: Go's
-# default).
+# default; the baseline proxy then runs with GOMAXPROCS = N),
+# ARCA_BENCH_FILTER_CONCURRENCY=N (N clients at once instead of one request
+# after the other; the rows then report req/s as well).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/lib/bench-common.sh
@@ -40,6 +47,10 @@ table_verdicts() {
 	sed -nE "s/^(.*[^ ]) +(PASS|FAIL) \((.*)\)\$/\2 $1 \1 (target \3)/p" | sed -E 's/  +/ /g'
 }
 go test -c -o "$tmp/swiftfilter.test" ./swiftfilter/
+# The baseline beside the filter (issue 21.3): a minimal Go reverse proxy,
+# measured in the same rounds (BenchmarkFilterSmall's goproxy rows).
+go build -o "$tmp/goproxy" ./swiftfilter/testdata/goproxy
+export ARCA_BENCH_FILTER_BASELINE="$tmp/goproxy"
 bench() { # REGEXP N: the benchmarks matching REGEXP, N iterations each (direct, then filter)
 	"$tmp/swiftfilter.test" -test.run '^$' -test.bench "$1" -test.benchtime "$2x"
 }
@@ -53,7 +64,7 @@ echo
 echo "== arca-swift-filter benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), the filter $where)"
 [[ -n ${ARCA_TEST_SWIFT_URL:-} ]] || echo "(no stack environment: the real Swift proxy comparison is skipped)"
 for ((round = 1; round <= rounds; round++)); do
-	bench '^BenchmarkFilterSmall$' "$small"
+	ARCA_BENCH_FILTER_ROUND=$round bench '^BenchmarkFilterSmall$' "$small"
 	bench '^BenchmarkFilterLarge$' "$large"
 	if [[ -n ${ARCA_TEST_SWIFT_URL:-} ]]; then
 		bench '^BenchmarkFilterSwift$/^GET' "$swiftn"
@@ -80,14 +91,17 @@ function median(key,   i, a, n) {
 {
   name = $1; sub(/-[0-9]+$/, "", name)
   split(name, parts, "/"); kind = parts[length(parts)]
-  base = name; sub(/\/(direct|filter)$/, "", base)
+  base = name; sub(/\/(direct|filter|goproxy)$/, "", base)
   add(base SUBSEP kind SUBSEP "p50", metric($0, "p50-µs"))
   add(base SUBSEP kind SUBSEP "cpu", metric($0, "cpu-µs/op"))
   add(base SUBSEP kind SUBSEP "mbs", metric($0, "MB/s"))
-  add(base SUBSEP "fcpu", metric($0, "filter-cpu-µs/op"))
+  # the CPU of the process in the middle: the filter, or the baseline proxy
+  add(base SUBSEP kind SUBSEP "fcpu", metric($0, "filter-cpu-µs/op"))
+  add(base SUBSEP kind SUBSEP "fsw", metric($0, "filter-switches/op"))
   add(base SUBSEP "fnsb", metric($0, "filter-cpu-ns/B"))
   # the ratio and the added latency of each round: filter over the direct run just before it
   if (kind == "direct") { last_mbs[base] = metric($0, "MB/s"); last_p50[base] = metric($0, "p50-µs") }
+  else if (kind != "filter") {}
   else if (last_mbs[base] != "") add(base SUBSEP "ratio", 100 * metric($0, "MB/s") / last_mbs[base])
   else if (last_p50[base] != "") add(base SUBSEP "added", metric($0, "p50-µs") - last_p50[base])
   if (!(base in seen)) { seen[base] = 1; order[++nb] = base }
@@ -113,17 +127,20 @@ END {
       printf "%-34s %9.1f µs %9.1f µs %9.1f µs %14s\n", label " p50", median(b SUBSEP "direct" SUBSEP "p50"), median(b SUBSEP "filter" SUBSEP "p50"), d, (ok ? "PASS (<500µs)" : "FAIL (<500µs)")
       if (cnt[b, "direct", "cpu"])
         printf "%-34s %9.1f µs %9.1f µs %12s %14s\n", label " CPU/request, all", median(b SUBSEP "direct" SUBSEP "cpu"), median(b SUBSEP "filter" SUBSEP "cpu"), "", "(reported)"
-      if (cnt[b, "fcpu"])
-        printf "%-34s %12s %9.1f µs %12s %14s\n", label " filter CPU/request", "", median(b SUBSEP "fcpu"), "", "(reported)"
+      if (cnt[b, "filter", "fcpu"])
+        printf "%-34s %12s %9.1f µs %12s %14s\n", label " filter CPU/request", "", median(b SUBSEP "filter" SUBSEP "fcpu"), "", "(reported)"
+      if (cnt[b, "goproxy", "fcpu"])
+        printf "%-34s %12s %9.1f µs %12s %14s\n", label " goproxy CPU/request", "", median(b SUBSEP "goproxy" SUBSEP "fcpu"), "", "(baseline)"
     }
   }
   # issue 21: the filter process'"'"'s own CPU per 1 KiB request, GET and PUT
   split("GET PUT", ops, " ")
-  fl = ""; bl = ""; fok = 1
+  fl = ""; bl = ""; gl = ""; fok = 1
   for (k = 1; k <= 2; k++) {
     b = "BenchmarkFilterSmall/" ops[k]
-    if (!cnt[b, "fcpu"]) continue
-    v = median(b SUBSEP "fcpu"); if (v > 120) fok = 0
+    if (!cnt[b, "filter", "fcpu"]) continue
+    v = median(b SUBSEP "filter" SUBSEP "fcpu"); if (v > 120) fok = 0
+    if (cnt[b, "goproxy", "fcpu"]) gl = gl (gl == "" ? "" : ", ") sprintf("%s %.0f µs", ops[k], median(b SUBSEP "goproxy" SUBSEP "fcpu"))
     fl = fl (fl == "" ? "" : ", ") sprintf("%s %.0f µs", ops[k], v)
     if (cnt[b, "direct", "cpu"]) bl = bl (bl == "" ? "" : ", ") sprintf("%s %.0f µs", ops[k], median(b SUBSEP "direct" SUBSEP "cpu"))
   }
@@ -131,7 +148,7 @@ END {
   if (fl == "") print "SKIP filter 1 KiB, the filter process'"'"'s CPU per request: not measured (ARCA_BENCH_FILTER_INPROC=1 runs the filter in the benchmark'"'"'s process)"
   else {
     if (!fok) missed = 1
-    printf "%s filter 1 KiB, the filter process'"'"'s CPU per request: %s (target <= 120 µs each; median of %d rounds of %d requests)%s\n", (fok ? "PASS" : "FAIL"), fl, ROUNDS, SMALL, (bl == "" ? "" : "; beside: the whole request without the filter (client + upstream) " bl)
+    printf "%s filter 1 KiB, the filter process'"'"'s CPU per request: %s (target <= 120 µs each; median of %d rounds of %d requests)%s\n", (fok ? "PASS" : "FAIL"), fl, ROUNDS, SMALL, (bl == "" ? "" : "; beside: the whole request without the filter (client + upstream) " bl) (gl == "" ? "" : "; a minimal Go reverse proxy process (net/http + httputil.ReverseProxy), same rounds, " gl)
   }
   exit missed
 }' ROUNDS="$rounds" SMALL="$small" "$tmp/out" | tee "$tmp/table" || missed=1
