@@ -50,8 +50,9 @@ const (
 // 32 on purpose: with MariaDB on the same two cores, pools of 4 and 8 were
 // measured against 16 and 32 (issue 21, docs/benchmarks.md) and lost on
 // every count for secret stores (a third to a half of the throughput, more
-// CPU per request in arca-api and in MariaDB, whose group commit then
-// gathers fewer transactions per log flush) and gained nothing for reads.
+// CPU per request in arca-api and in MariaDB, likely because its group
+// commit then gathers fewer transactions per log flush) and gained nothing
+// for reads.
 const (
 	DefaultMaxOpenConns    = 32
 	DefaultConnMaxLifetime = time.Hour
