@@ -36,8 +36,12 @@ type Config struct {
 	MaxFileSize            int64
 	AllowedHeaders         []string
 	ReplicationServer      bool
-	LogLevel               string
-	LogFormat              string
+	// FallocateReserve and DisableFallocate are Swift's fallocate_reserve
+	// (default 1%) and disable_fallocate (diskfile.Writer.Allocate).
+	FallocateReserve diskfile.Reserve
+	DisableFallocate bool
+	LogLevel         string
+	LogFormat        string
 	// ShutdownTimeout is shutdown_timeout: how long in-flight requests
 	// may finish after SIGTERM (serve.DefaultGrace).
 	ShutdownTimeout time.Duration
@@ -115,6 +119,7 @@ func LoadConfig(f *config.File) (*Config, error) {
 		MaxFileSize:            int64(integer("max_file_size", 5368709122, 1, 1<<62)),
 		AllowedHeaders:         f.List(secApp, "allowed_headers", DefaultAllowedHeaders),
 		ReplicationServer:      boolean("replication_server", true),
+		DisableFallocate:       boolean("disable_fallocate", false),
 		LogLevel:               f.Choice(secDefault, "log_level", "info", "debug", "info", "warning", "error"),
 		LogFormat:              f.Choice(secDefault, "log_format", "text", "text", "json"),
 		TLS: tlsconf.Options{
@@ -122,6 +127,11 @@ func LoadConfig(f *config.File) (*Config, error) {
 			Names: tlsconf.SwiftNames,
 		},
 	}
+	reserve, err := diskfile.ParseReserve(str("fallocate_reserve", diskfile.DefaultReserve.String()))
+	if err != nil {
+		return nil, fmt.Errorf("fallocate_reserve: %w", err)
+	}
+	c.FallocateReserve = reserve
 	if err := loadArca(f, c); err != nil {
 		return nil, err
 	}

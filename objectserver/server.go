@@ -89,6 +89,7 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		disk: &diskfile.Manager{
 			Devices: cfg.Devices, MountCheck: cfg.MountCheck,
 			ReclaimAge: cfg.ReclaimAge, Hasher: swift.Hasher,
+			FallocateReserve: cfg.FallocateReserve, DisableFallocate: cfg.DisableFallocate,
 		},
 		keys:        keys,
 		log:         log,

@@ -64,6 +64,11 @@ type Manager struct {
 	// device's tmp directory, as where the file system refuses O_TMPFILE
 	// (tests of that fallback).
 	NamedTemp bool
+	// FallocateReserve and DisableFallocate are Swift's fallocate_reserve
+	// and disable_fallocate (Writer.Allocate); the zero Reserve checks
+	// nothing.
+	FallocateReserve Reserve
+	DisableFallocate bool
 
 	// noTmpfile: a device refused O_TMPFILE, or linking an unnamed file
 	// through /proc failed; named temporary files from then on (Swift's
