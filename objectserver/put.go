@@ -89,20 +89,23 @@ func (s *Server) handlePut(req *request) error {
 		// before the 100 Continue, as Swift
 		return answer(http.StatusBadRequest, "no MIME boundary")
 	}
-	// The file, and the length announced allocated, before the 100
-	// Continue, as Swift creates it before it first reads the body: a full
-	// device answers 507 to a proxy that has sent nothing yet, and the
-	// proxy goes to a handoff. The allocation is the fragment archive's
-	// length for EC; stored encrypted, the object is larger by its framing,
-	// which is allocated as it is written: never more than will be written
-	// (see Allocate).
+	// The file, and the length announced allocated, where Swift creates
+	// it: before it first reads the body (a full device answers 507 to a
+	// proxy that has sent nothing yet, and the proxy goes to a handoff), but
+	// after the 100 Continue for a MIME body, whose first document's headers
+	// Swift reads first. The allocation is the fragment archive's length for
+	// EC; stored encrypted, the object is larger by its framing, which is
+	// allocated as it is written: never more than will be written (see
+	// Allocate).
 	wr, err := df.Create()
 	if err != nil {
 		return diskFailed(err)
 	}
 	defer wr.Abort()
-	if err := wr.Allocate(p.expected); err != nil {
-		return diskFailed(err)
+	if !p.mimeBody() {
+		if err := wr.Allocate(p.expected); err != nil {
+			return diskFailed(err)
+		}
 	}
 	if p.multiphase {
 		if err := s.takeOver(req); err != nil {
@@ -110,6 +113,11 @@ func (s *Server) handlePut(req *request) error {
 		}
 	}
 	sendContinue(req, p)
+	if p.mimeBody() {
+		if err := wr.Allocate(p.expected); err != nil {
+			return diskFailed(err)
+		}
+	}
 	defer p.releaseRaw()
 	b, err := s.readPutBody(req, p, wr.File(), df.Name, key)
 	if err != nil {

@@ -109,7 +109,8 @@ func (s *Server) diskError(req *request, err error) {
 		// write, outside diskfile's own mapping: still 507, as Swift answers
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		req.log.Error().Err(err).Str("device", req.device).Msg("disk error")
-		textError(req.w, req.r, http.StatusInsufficientStorage, "")
+		// naming the device, as Swift's HTTPInsufficientStorage(drive=device)
+		textError(req.w, req.r, http.StatusInsufficientStorage, insufficientStorage(req.device))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		textError(req.w, req.r, http.StatusRequestTimeout, "")
 	default:
