@@ -428,8 +428,24 @@ func (w *Writer) flush(last bool) error {
 		return err
 	}
 	w.wait() // the previous job read a pt buffer and the frames reused below
-	w.keepObserved()
-	w.observe(w.fillBuf()[:w.n], true)
+	// The last segment, when the observer would see it on this goroutine
+	// anyway, is observed after sealing, together with its own frames: an
+	// object of one segment then hands the observer its plaintext and its
+	// stored bytes in one call (objectserver's etag hashes the two in one
+	// two-lane MD5 pass, and one stream alone at the cost of both). What
+	// the observer has yet to see of the stored stream goes first, so
+	// either stream is seen in order.
+	var late []byte
+	if last && w.obs != nil && w.n <= inlineObserveMax {
+		late = w.fillBuf()[:w.n]
+		if rest := w.prevFrames[w.prevOff:]; len(rest) > 0 {
+			w.obs.Observe(nil, rest)
+		}
+		w.prevFrames, w.prevOff = nil, 0
+	} else {
+		w.keepObserved()
+		w.observe(w.fillBuf()[:w.n], true)
+	}
 	bodies := w.bodies[:segs]
 	size, plain := 0, 0
 	for i := range bodies {
@@ -459,7 +475,10 @@ func (w *Writer) flush(last bool) error {
 	if err := w.writeOut(frames); err != nil {
 		return err
 	}
-	if w.obs != nil {
+	switch {
+	case late != nil:
+		w.obs.Observe(late, frames)
+	case w.obs != nil:
 		w.prevFrames, w.prevOff = frames, 0
 	}
 	w.plainLen += int64(plain)
