@@ -10,18 +10,6 @@ import (
 
 var defaultRand io.Reader = rand.Reader
 
-// Observer sees an object's bytes as a Writer produces them: the plaintext
-// and the bytes written out, each in stream order (a caller hashes them,
-// for example). Observe is called with the next plaintext and the next
-// stored bytes, either possibly empty. Calls never overlap, but may come
-// from another goroutine than the Writer's caller: a segment's plaintext
-// and the previous segment's stored bytes are observed while the Writer
-// encrypts, so observing costs another core's time rather than the
-// caller's. The slices are valid only during the call.
-type Observer interface {
-	Observe(plain, stored []byte)
-}
-
 // WriterOptions configure a Writer. The zero value (or nil) means AES-128-CBC,
 // 64 KiB segments, no decorators, no observer, crypto/rand.
 type WriterOptions struct {
@@ -104,24 +92,6 @@ type Writer struct {
 	closed        bool
 	err           error
 }
-
-// observeJob hands one segment's plaintext (and the previous segment's
-// frame) to the observer on the pool while the writer encrypts. At most
-// one is in flight per writer, which keeps the observer's calls in stream
-// order.
-type observeJob struct {
-	w      *Writer
-	pt, ct []byte
-}
-
-func (j *observeJob) run() {
-	j.w.obs.Observe(j.pt, j.ct)
-	j.w.done <- struct{}{}
-}
-
-// inlineObserveMax is the largest segment the writer observes itself
-// rather than on the pool.
-const inlineObserveMax = 16 << 10
 
 // maxWriterLanes is how many full segments a Writer seals together with
 // the AES-NI layer: four chains interleaved encrypt about four times as
@@ -397,14 +367,6 @@ func (w *Writer) writeHeader() error {
 	return w.writeOut(w.hdr)
 }
 
-// wait waits for the observe job in flight, if any.
-func (w *Writer) wait() {
-	if w.pending {
-		<-w.done
-		w.pending = false
-	}
-}
-
 // checkSegments fails when an object would have more than maxSegments
 // segments with segs more after segment idx-1.
 func (w *Writer) checkSegments(segs int) error {
@@ -490,29 +452,6 @@ func (w *Writer) flush(last bool) error {
 	return nil
 }
 
-// keepObserved makes sure the stored bytes the observer has yet to see
-// survive the encryption of the next group. Sealing one segment at a
-// time they are in the other frame buffer. Sealing groups they are in the
-// one the next group is encrypted into: the previous group's last frame
-// (its others were observed with this group's plaintext) is copied to
-// the spare frame buffer; more than that (a short last group) is observed
-// here and now.
-func (w *Writer) keepObserved() {
-	rest := w.prevFrames[w.prevOff:]
-	if w.lanes == 1 || len(rest) == 0 {
-		return
-	}
-	if len(rest) > w.frameCap {
-		w.obs.Observe(nil, rest)
-		w.prevFrames, w.prevOff = nil, 0
-		return
-	}
-	if w.ct[1] == nil {
-		w.ct[1] = getBuf(w.frameCap)
-	}
-	w.prevFrames, w.prevOff = w.ct[1][:copy(w.ct[1], rest)], 0
-}
-
 // frameBuf returns the group's frame buffer, size bytes, with each frame's
 // IV read from the random source in segment order (as the format has
 // always drawn them).
@@ -530,29 +469,6 @@ func (w *Writer) frameBuf(size, segs int) ([]byte, error) {
 		off += int(frameLen(int64(len(w.bodies[i]))))
 	}
 	return frames, nil
-}
-
-// observe hands a plaintext segment and the next frame of the previous
-// group (all the rest of it for the group's last segment) to the observer:
-// on the pool, or here for a short (last) segment, where handing it over
-// costs more than it saves (and small objects are mostly that). The
-// caller has waited for the job in flight.
-func (w *Writer) observe(pt []byte, groupEnd bool) {
-	if w.obs == nil {
-		return
-	}
-	stored := w.prevFrames[w.prevOff:]
-	if !groupEnd {
-		stored = stored[:min(len(stored), w.frameCap)]
-	}
-	w.prevOff += len(stored)
-	if len(pt) <= inlineObserveMax {
-		w.obs.Observe(pt, stored)
-		return
-	}
-	w.job.pt, w.job.ct = pt, stored
-	w.pending = true
-	submit(&w.job)
 }
 
 // Close seals the last segment, writes the trailer and completes the
