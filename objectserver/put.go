@@ -89,35 +89,11 @@ func (s *Server) handlePut(req *request) error {
 		// before the 100 Continue, as Swift
 		return answer(http.StatusBadRequest, "no MIME boundary")
 	}
-	// The file, and the length announced allocated, where Swift creates
-	// it: before it first reads the body (a full device answers 507 to a
-	// proxy that has sent nothing yet, and the proxy goes to a handoff), but
-	// after the 100 Continue for a MIME body, whose first document's headers
-	// Swift reads first. The allocation is the fragment archive's length for
-	// EC; stored encrypted, the object is larger by its framing, which is
-	// allocated as it is written: never more than will be written (see
-	// Allocate).
-	wr, err := df.Create()
+	wr, err := s.startPutFile(req, p, df)
 	if err != nil {
-		return diskFailed(err)
+		return err
 	}
 	defer wr.Abort()
-	if !p.mimeBody() {
-		if err := wr.Allocate(p.expected); err != nil {
-			return diskFailed(err)
-		}
-	}
-	if p.multiphase {
-		if err := s.takeOver(req); err != nil {
-			return err
-		}
-	}
-	sendContinue(req, p)
-	if p.mimeBody() {
-		if err := wr.Allocate(p.expected); err != nil {
-			return diskFailed(err)
-		}
-	}
 	defer p.releaseRaw()
 	b, err := s.readPutBody(req, p, wr.File(), df.Name, key)
 	if err != nil {
@@ -143,6 +119,47 @@ func (s *Server) handlePut(req *request) error {
 	s.notifyPut(req, p, orig, b, meta, key)
 	req.w.Header().Set("Etag", quoteEtag(b.plainMD5))
 	textError(req.w, req.r, http.StatusCreated, "")
+	return nil
+}
+
+// startPutFile creates the object's new file, allocates the length
+// announced and asks for the body (100 Continue), in Swift's order: the
+// allocation before the body is first read (a full device answers 507 to
+// a proxy that has sent nothing yet, and the proxy goes to a handoff), but
+// after the 100 Continue for a MIME body, whose first document's headers
+// Swift reads first. The allocation is the fragment archive's length for
+// EC; stored encrypted, the object is larger by its framing, which is
+// allocated as it is written: never more than will be written (see
+// diskfile.Writer.Allocate). On error nothing is left of the file.
+func (s *Server) startPutFile(req *request, p *putParams, df *diskfile.DiskFile) (*diskfile.Writer, error) {
+	wr, err := df.Create()
+	if err != nil {
+		return nil, diskFailed(err)
+	}
+	if err := s.allocateAndAsk(req, p, wr); err != nil {
+		wr.Abort()
+		return nil, err
+	}
+	return wr, nil
+}
+
+func (s *Server) allocateAndAsk(req *request, p *putParams, wr *diskfile.Writer) error {
+	if !p.mimeBody() {
+		if err := wr.Allocate(p.expected); err != nil {
+			return diskFailed(err)
+		}
+	}
+	if p.multiphase {
+		if err := s.takeOver(req); err != nil {
+			return err
+		}
+	}
+	sendContinue(req, p)
+	if p.mimeBody() {
+		if err := wr.Allocate(p.expected); err != nil {
+			return diskFailed(err)
+		}
+	}
 	return nil
 }
 
