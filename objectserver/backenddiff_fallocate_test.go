@@ -1,11 +1,6 @@
 package objectserver_test
 
-import (
-	"testing"
-
-	"opendev.org/x/arca/internal/testenv"
-	"opendev.org/x/arca/objectserver/ringhash"
-)
+import "testing"
 
 // fallocateCorpus is sent to both servers with fallocate_reserve = 100%,
 // a reserve no device keeps: a PUT that announces its length is refused
@@ -29,14 +24,5 @@ var fallocateCorpus = []diffStep{
 // object server applies it, compared with Debian's swift-object-server
 // given the same option.
 func TestBackendDifferentialFallocateReserve(t *testing.T) {
-	testenv.RequireTools(t, "swift-object-server", "/usr/bin/python3")
-	work := t.TempDir()
-	conf, err := ringhash.Load("/etc/swift/swift.conf")
-	if err != nil {
-		testenv.StackMissing(t, "the stack's /etc/swift/swift.conf is not readable: "+err.Error())
-	}
-	const partPower = 6
-	arca, pyT := startDiffPair(t, work, partPower, "", "fallocate_reserve = 100%\n")
-	v := newDiffVars(t, conf.Hasher, partPower)
-	runDiff(t, v, fallocateCorpus, nil, arca, pyT)
+	diffReplicated(t, "fallocate_reserve = 100%\n", fallocateCorpus, nil)
 }

@@ -592,6 +592,14 @@ func (e explainedDiff) covers(d fieldDiff) bool {
 }
 
 func TestBackendDifferential(t *testing.T) {
+	diffReplicated(t, "", backendCorpus, explainedDiffs)
+}
+
+// diffReplicated sends corpus to a fresh pair of servers on the stack's
+// swift.conf, both given extra [DEFAULT] lines, and compares their
+// answers (runDiff).
+func diffReplicated(t *testing.T, extra string, corpus []diffStep, explained []explainedDiff) {
+	t.Helper()
 	testenv.RequireTools(t, "swift-object-server", "/usr/bin/python3")
 	work := t.TempDir()
 	conf, err := ringhash.Load("/etc/swift/swift.conf")
@@ -599,10 +607,9 @@ func TestBackendDifferential(t *testing.T) {
 		testenv.StackMissing(t, "the stack's /etc/swift/swift.conf is not readable: "+err.Error())
 	}
 	const partPower = 6
-	arca, pyT := startDiffPair(t, work, partPower, "", "")
-
+	arca, pyT := startDiffPair(t, work, partPower, "", extra)
 	v := newDiffVars(t, conf.Hasher, partPower)
-	runDiff(t, v, backendCorpus, explainedDiffs, arca, pyT)
+	runDiff(t, v, corpus, explained, arca, pyT)
 }
 
 func newDiffVars(t *testing.T, hasher ringhash.Hasher, partPower uint) *diffVars {

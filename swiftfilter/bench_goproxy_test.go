@@ -14,9 +14,6 @@ import (
 // builds, proxies GET and PUT to its upstream with their bodies and status,
 // and answers its CPU time, as benchGoProxy starts it.
 func TestBenchGoProxy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a command")
-	}
 	bin := filepath.Join(t.TempDir(), "goproxy")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/goproxy").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
