@@ -34,12 +34,12 @@ func heapSize(n int64) uint64 { return uint64((n + 8191) &^ 8191) }
 // groups of maxWriterLanes segments together (with the AES-NI layer, no
 // decorators) keeps a group of plaintext segments, a group of frames and
 // a spare frame (the previous group's last, being hashed). A Reader keeps one window of segments in flight, each slot with
-// its frame and its plaintext: two slots per decrypting core, at most 8
-// and at most maxWindowBytes of plaintext.
+// its frame and its plaintext: windowSlotsPerCore slots per decrypting
+// core, at most maxWindowSegs and at most maxWindowBytes of plaintext.
 func StreamBounds(segSize, par int) (enc, dec uint64) {
 	s := int64(segSize)
 	slot := heapSize(s) + heapSize(frameLen(s))
-	win := min(max(2*par, 2), 8, maxWindowBytes/segSize)
+	win := min(max(windowSlotsPerCore*par, 2), maxWindowSegs, maxWindowBytes/segSize)
 	lanes := int64(defaultWriterLanes())
 	enc = 2*heapSize(s) + 2*heapSize(frameLen(s))
 	if lanes > 1 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -243,5 +244,57 @@ func TestRangeSmallObjectOneRead(t *testing.T) {
 	}
 	if reads := log.take(); len(reads) != 0 {
 		t.Fatalf("ranges of a small object read %v", reads)
+	}
+}
+
+// failingAt is an io.ReaderAt whose reads touching byte bad fail with err.
+type failingAt struct {
+	ra  io.ReaderAt
+	bad int64
+	err error
+}
+
+func (f failingAt) ReadAt(p []byte, off int64) (int, error) {
+	if off <= f.bad && f.bad < off+int64(len(p)) {
+		return 0, f.err
+	}
+	return f.ra.ReadAt(p, off)
+}
+
+// TestReaderReadErrorMidWindow: each decrypting core reads the frames it
+// opens, so a read that fails in the middle of a window fails only the
+// segments it covers. The caller gets the plaintext before them, nothing
+// of them or after them, and then the read's error (not io.EOF, not a
+// short body taken as complete), whatever the parallelism.
+func TestReaderReadErrorMidWindow(t *testing.T) {
+	const segSize = 4 << 10
+	pt := payload(40*segSize+123, 9)
+	stored, _ := seal(t, pt, testKey, testPath, &WriterOptions{SegmentSize: segSize})
+	l, err := NewReader(bytes.NewReader(stored), int64(len(stored)), testKey, testPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, _ := frameSpans(t, stored, l.Layout(), int64(len(pt)))
+	errDisk := errors.New("disk says no")
+	for _, badSeg := range []int{0, 5, 6, 17, 40} {
+		for _, par := range []int{1, 2, 3, 8} {
+			t.Run(fmt.Sprintf("segment%d/par%d", badSeg, par), func(t *testing.T) {
+				ra := failingAt{ra: bytes.NewReader(stored), bad: frames[badSeg].off + 20, err: errDisk}
+				r, err := NewReader(ra, int64(len(stored)), testKey, testPath, &ReaderOptions{Parallelism: par})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(r)
+				if !errors.Is(err, errDisk) {
+					t.Fatalf("error %v, want the read's error", err)
+				}
+				// the failed read is a unit's: segment badSeg, or it and the
+				// one before it when the two were opened as a pair
+				n := len(got)
+				if !bytes.Equal(got, pt[:n]) || n%segSize != 0 || n > badSeg*segSize || n < (badSeg-1)*segSize {
+					t.Fatalf("got %d bytes before the error, want the plaintext up to segment %d or the one before", n, badSeg)
+				}
+			})
+		}
 	}
 }

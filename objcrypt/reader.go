@@ -42,6 +42,15 @@ const maxWindowBytes = 1 << 20
 // maxWindowSegs bounds the segments of one read window.
 const maxWindowSegs = 8
 
+// windowSlotsPerCore is how many segments a read window holds per
+// decrypting core (up to maxWindowSegs). Segments are opened two at a time
+// (their MACs computed together), so with two slots per core each core
+// opened one pair per window, and waking the helpers and waiting for the
+// last of them cost about as much as the pair: four give each core two
+// pairs (16 MiB range on two cores: 2,284 → 2,788–2,961 MB/s with the
+// frames read by each core, docs/benchmarks.md).
+const windowSlotsPerCore = 4
+
 // Reader decrypts a stored object read through an io.ReaderAt. NewReader
 // authenticates the header, the data key and the trailer (hence the
 // plaintext length) before returning; each segment is authenticated before
@@ -71,8 +80,11 @@ type Reader struct {
 
 	window []slot
 	ctBuf  []byte
-	first  int64 // segment index of window[0]
-	filled int   // valid slots in window
+	// fillFrom is where the window's first frame starts in the object:
+	// ctBuf[k] holds the object's byte fillFrom+k.
+	fillFrom int64
+	first    int64 // segment index of window[0]
+	filled   int   // valid slots in window
 	// units are the window's work items: unit u is slots
 	// [units[u], units[u+1]), one segment or two opened together
 	// (segState.openPair); nunits of them.
@@ -359,7 +371,7 @@ func (r *Reader) load() error {
 
 func (r *Reader) setupWindow() {
 	segSize := r.layout.SegmentSize
-	win := min(max(2*r.par, 2), maxWindowSegs)
+	win := min(max(windowSlotsPerCore*r.par, 2), maxWindowSegs)
 	for win > 1 && int64(win)*segSize > maxWindowBytes {
 		win--
 	}
@@ -384,10 +396,12 @@ func (r *Reader) setupWindow() {
 	}
 }
 
-// fill reads the frames of segments [seg, ...) covering the rest of the
-// range, up to the window size, with one ReadAt, then opens them on up to
-// par goroutines: consecutive segments of the same stored length two at
-// a time (their MACs computed together), any other one alone.
+// fill opens the segments [seg, ...) covering the rest of the range, up
+// to the window size, on up to par goroutines: consecutive segments of the
+// same stored length two at a time (their MACs computed together), any
+// other one alone. Each goroutine reads the frames of the segments it
+// opens (io.ReaderAt allows parallel reads), so that the copy out of the
+// file is shared as well rather than made alone before the others start.
 func (r *Reader) fill(seg int64) error {
 	if r.window == nil {
 		r.setupWindow()
@@ -396,10 +410,8 @@ func (r *Reader) fill(seg int64) error {
 	n := int(min(int64(len(r.window)), lastSeg-seg+1))
 	from, to := r.frameStart(seg), r.frameStart(seg+int64(n))
 	r.first, r.filled = seg, 0
+	r.fillFrom = from
 	buf := r.ctBuf[:to-from]
-	if err := readFull(r.ra, buf, from); err != nil {
-		return err
-	}
 	for i := range n {
 		s := &r.window[i]
 		s.idx = seg + int64(i)
@@ -461,6 +473,12 @@ func (r *Reader) work() {
 		}
 		i := r.units[u]
 		s := &r.window[i]
+		if err := r.readUnit(i, r.units[u+1]); err != nil {
+			for j := i; j < r.units[u+1]; j++ {
+				r.window[j].out, r.window[j].err = nil, err
+			}
+			continue
+		}
 		if r.units[u+1]-i == 2 {
 			t := &r.window[i+1]
 			s.out, t.out, s.err, t.err = s.st.openPair(s.pt, t.pt, s.frame, t.frame, s.body, s.idx, t.idx == r.nseg-1)
@@ -471,6 +489,16 @@ func (r *Reader) work() {
 		s.out, s.err = s.st.open(s.pt, s.frame, s.body, s.idx, s.idx == r.nseg-1)
 		r.undecorate(s)
 	}
+}
+
+// readUnit reads the frames of window slots [i, j), which are contiguous
+// in the object and in the window's buffer.
+func (r *Reader) readUnit(i, j int) error {
+	first, last := &r.window[i], &r.window[j-1]
+	off := r.frameStart(first.idx)
+	start := off - r.fillFrom
+	end := r.frameStart(last.idx) - r.fillFrom + int64(len(last.frame))
+	return readFull(r.ra, r.ctBuf[start:end], off)
 }
 
 // undecorate undoes a decorated object's decorators on an opened slot.
