@@ -51,6 +51,11 @@ const maxWindowSegs = 8
 // frames read by each core, docs/benchmarks.md).
 const windowSlotsPerCore = 4
 
+// unitReadMin is the smallest window whose frames the decrypting
+// goroutines read themselves, each those of the segments it opens; a
+// smaller one is read in one call.
+const unitReadMin = 2 * (DefaultSegmentSize + ivLen + macLen)
+
 // Reader decrypts a stored object read through an io.ReaderAt. NewReader
 // authenticates the header, the data key and the trailer (hence the
 // plaintext length) before returning; each segment is authenticated before
@@ -83,6 +88,9 @@ type Reader struct {
 	// fillFrom is where the window's first frame starts in the object:
 	// ctBuf[k] holds the object's byte fillFrom+k.
 	fillFrom int64
+	// readEach: each unit's frames are read by the goroutine opening it
+	// (readUnit), rather than the whole window by fill.
+	readEach bool
 	first    int64 // segment index of window[0]
 	filled   int   // valid slots in window
 	// units are the window's work items: unit u is slots
@@ -412,6 +420,15 @@ func (r *Reader) fill(seg int64) error {
 	r.first, r.filled = seg, 0
 	r.fillFrom = from
 	buf := r.ctBuf[:to-from]
+	// A window no larger than a pair of default segments is read here in
+	// one call, as small objects are (a second read would cost more than
+	// the copy it shares).
+	r.readEach = len(buf) > unitReadMin && r.par > 1
+	if !r.readEach {
+		if err := readFull(r.ra, buf, from); err != nil {
+			return err
+		}
+	}
 	for i := range n {
 		s := &r.window[i]
 		s.idx = seg + int64(i)
@@ -494,6 +511,9 @@ func (r *Reader) work() {
 // readUnit reads the frames of window slots [i, j), which are contiguous
 // in the object and in the window's buffer.
 func (r *Reader) readUnit(i, j int) error {
+	if !r.readEach {
+		return nil // fill read the window
+	}
 	first, last := &r.window[i], &r.window[j-1]
 	off := r.frameStart(first.idx)
 	start := off - r.fillFrom
