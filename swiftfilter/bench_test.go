@@ -93,17 +93,18 @@ func childCPU(b testing.TB, in io.Writer, lines *bufio.Scanner) func() time.Dura
 		if _, err := io.WriteString(in, "cpu\n"); err != nil {
 			b.Fatal(err)
 		}
-		for lines.Scan() {
-			if v, ok := strings.CutPrefix(lines.Text(), "filter-cpu-ns "); ok {
-				ns, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return time.Duration(ns)
-			}
+		// The answer is the next line: anything else is a broken reply,
+		// not something to read past (waiting for another line would hang
+		// on a process that waits for the next command).
+		if !lines.Scan() {
+			b.Fatalf("the process went away: %v", lines.Err())
 		}
-		b.Fatalf("the process went away: %v", lines.Err())
-		return 0
+		v, ok := strings.CutPrefix(lines.Text(), "filter-cpu-ns ")
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			b.Fatalf("answer to cpu: %q, want \"filter-cpu-ns N\"", lines.Text())
+		}
+		return time.Duration(ns)
 	}
 }
 
