@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/md5"
 	"flag"
 	"fmt"
@@ -92,12 +93,9 @@ func measureCrypto(memSize int64, rounds int) (*cryptoFigures, error) {
 		m.decRounds = append(m.decRounds, mbps(r))
 	}
 	m.aesDec = median(m.stdDecRounds)
-	m.dec = decResults[0]
-	for _, r := range decResults {
-		if mbps(r) == median(m.decRounds) {
-			m.dec = r
-		}
-	}
+	// The round reported (its MB/s and allocations) is a measured one: the
+	// median's, the lower middle one for an even number of rounds.
+	m.dec = decResults[middleIndex(m.decRounds)]
 	m.decSerial = run(objcrypt.DecryptBench(object, objcrypt.WriterOptions{}, 1))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("crypto: %w", errs[0])
@@ -223,6 +221,20 @@ func median(xs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// middleIndex is the index in xs of its median value, the lower of the
+// two middle ones when len(xs) is even; 0 for an empty xs.
+func middleIndex(xs []float64) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(xs[a], xs[b]) })
+	return idx[(len(xs)-1)/2]
 }
 
 func mbps(r testing.BenchmarkResult) float64 {
