@@ -336,9 +336,9 @@ func runLatencyMeters(b *testing.B, c *http.Client, method, url, token string, b
 }
 
 // benchConcurrency is $ARCA_BENCH_FILTER_CONCURRENCY, the number of clients
-// sending requests at once (1, one after the other, when unset): for a
-// comparison at a stated concurrency, not part of tools/bench-filter.sh's
-// default figures.
+// sending requests at once (1, one after the other, when unset).
+// tools/bench-filter.sh runs BenchmarkFilterSmall both ways: one request
+// at a time, and with 8 clients for issue 21.3's verdict.
 func benchConcurrency(b *testing.B) int {
 	v := os.Getenv("ARCA_BENCH_FILTER_CONCURRENCY")
 	if v == "" {
