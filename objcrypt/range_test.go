@@ -302,3 +302,68 @@ func TestReaderReadErrorMidWindow(t *testing.T) {
 		}
 	}
 }
+
+// NewReaderBytes decrypts an object held in memory from where it is: every
+// range gives the plaintext NewReader gives from a file, a tampered
+// segment is refused the same way, and the caller's bytes are left as they
+// were, whatever the parallelism and whether the object is decorated.
+func TestNewReaderBytes(t *testing.T) {
+	const seg = 4096
+	pt := payload(30*seg+777, 23)
+	for _, o := range []WriterOptions{
+		{SegmentSize: seg},
+		{SegmentSize: seg, Decorators: []Decorator{Zstd}},
+		{}, // one default segment: small, as an object server's 4 KiB GET
+	} {
+		plain := pt
+		if o.SegmentSize == 0 {
+			plain = pt[:4096]
+		}
+		stored, md := seal(t, plain, testKey, testPath, &o)
+		kept := bytes.Clone(stored)
+		frames, _ := frameSpans(t, stored, md.Layout(), int64(len(plain)))
+		name := fmt.Sprintf("seg%d/decorated=%v", o.SegmentSize, len(o.Decorators) > 0)
+		for _, par := range []int{1, 2, 4} {
+			t.Run(fmt.Sprintf("%s/par%d", name, par), func(t *testing.T) {
+				r, err := NewReaderBytes(stored, testKey, testPath, &ReaderOptions{Parallelism: par})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := int64(len(plain))
+				for _, rg := range [][2]int64{{0, n}, {seg - 3, 2*seg + 9}, {n - 100, 100}, {5, 1}, {0, n}} {
+					off, ln := min(rg[0], n), min(rg[1], n-min(rg[0], n))
+					if err := r.Range(off, ln); err != nil {
+						t.Fatal(err)
+					}
+					got, err := io.ReadAll(r)
+					if err != nil || !bytes.Equal(got, plain[off:off+ln]) {
+						t.Fatalf("range %d+%d: %v, %d bytes, not the plaintext", off, ln, err, len(got))
+					}
+				}
+				if !bytes.Equal(stored, kept) {
+					t.Fatal("NewReaderBytes changed the stored bytes it was given")
+				}
+				// The last segment's frame, one ciphertext bit flipped:
+				// refused in memory as from a file.
+				bad := bytes.Clone(stored)
+				bad[frames[len(frames)-1].off+ivLen] ^= 1
+				fromMem, err := NewReaderBytes(bad, testKey, testPath, &ReaderOptions{Parallelism: par})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, memErr := io.ReadAll(fromMem)
+				fromFile, err := newReader(bytes.NewReader(bad), int64(len(bad)), nil, testKey, testPath, &ReaderOptions{Parallelism: par})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, fileErr := io.ReadAll(fromFile)
+				if !errors.Is(memErr, ErrTampered) || memErr.Error() != fileErr.Error() {
+					t.Fatalf("tampered segment: in memory %v, from a file %v", memErr, fileErr)
+				}
+			})
+		}
+	}
+	if _, err := NewReaderBytes(make([]byte, 10), testKey, testPath, nil); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("10 bytes: %v, want ErrTruncated", err)
+	}
+}

@@ -84,6 +84,9 @@ type Reader struct {
 	par        int
 
 	window []slot
+	// stored is the whole object when it is in memory (NewReaderBytes):
+	// the window's frames are slices of it, and ctBuf is not needed.
+	stored []byte
 	ctBuf  []byte
 	// fillFrom is where the window's first frame starts in the object:
 	// ctBuf[k] holds the object's byte fillFrom+k.
@@ -91,8 +94,11 @@ type Reader struct {
 	// readEach: each unit's frames are read by the goroutine opening it
 	// (readUnit), rather than the whole window by fill.
 	readEach bool
-	first    int64 // segment index of window[0]
-	filled   int   // valid slots in window
+	// trailerSt is the segment state readTrailer used, kept for the
+	// window's first slot.
+	trailerSt *segState
+	first     int64 // segment index of window[0]
+	filled    int   // valid slots in window
 	// units are the window's work items: unit u is slots
 	// [units[u], units[u+1]), one segment or two opened together
 	// (segState.openPair); nunits of them.
@@ -132,10 +138,6 @@ func (h *readHelper) run() {
 // ErrWrongKey, ErrKeyUnwrap, ErrTampered, ErrTruncated or ErrUnsupported
 // before returning any plaintext.
 func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *ReaderOptions) (*Reader, error) {
-	var o ReaderOptions
-	if opts != nil {
-		o = *opts
-	}
 	if size < fixedHeaderLen+trailerLen {
 		return nil, fmt.Errorf("%w: object is %d bytes", ErrTruncated, size)
 	}
@@ -146,7 +148,30 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 		if err := readFull(ra, buf, 0); err != nil {
 			return nil, err
 		}
-		ra = bytes.NewReader(buf)
+		return NewReaderBytes(buf, key, path, opts)
+	}
+	return newReader(ra, size, nil, key, path, opts)
+}
+
+// NewReaderBytes is NewReader over a stored object held whole in memory
+// (a small data file an object server has read already): its frames are
+// decrypted from stored where they are, not copied into a buffer of the
+// Reader's. stored is only read, and must not change while the Reader is
+// in use.
+func NewReaderBytes(stored []byte, key ProjectKey, path string, opts *ReaderOptions) (*Reader, error) {
+	size := int64(len(stored))
+	if size < fixedHeaderLen+trailerLen {
+		return nil, fmt.Errorf("%w: object is %d bytes", ErrTruncated, size)
+	}
+	return newReader(bytes.NewReader(stored), size, stored, key, path, opts)
+}
+
+// newReader is NewReader; stored, when not nil, is the whole object ra
+// reads.
+func newReader(ra io.ReaderAt, size int64, stored []byte, key ProjectKey, path string, opts *ReaderOptions) (*Reader, error) {
+	var o ReaderOptions
+	if opts != nil {
+		o = *opts
 	}
 	var prefix [fixedHeaderLen]byte
 	if err := readFull(ra, prefix[:], 0); err != nil {
@@ -183,6 +208,7 @@ func NewReader(ra io.ReaderAt, size int64, key ProjectKey, path string, opts *Re
 	}
 	r := &Reader{
 		ra:         ra,
+		stored:     stored,
 		size:       size,
 		hdr:        h,
 		keys:       keys,
@@ -253,6 +279,7 @@ func (r *Reader) readTrailer() error {
 	if !hmacEqual(st.trailerMAC(plainLen, index), tail[8:]) {
 		return fmt.Errorf("%w: trailer (truncated, extended or altered object)", ErrTampered)
 	}
+	r.trailerSt = st // the window's first slot takes it (setupWindow)
 	r.plainLen, r.nseg = plainLen, nseg
 	if !r.layout.Decorated {
 		if want := r.layout.EncryptedSize(plainLen); want != r.size {
@@ -388,10 +415,16 @@ func (r *Reader) setupWindow() {
 	ptCap := roundUp16(min(segSize, r.plainLen))
 	bodyCap := roundUp16(r.layout.maxBody(min(segSize, r.plainLen)))
 	r.window = make([]slot, win)
-	r.ctBuf = make([]byte, int64(win)*frameLen(bodyCap))
+	if r.stored == nil {
+		r.ctBuf = make([]byte, int64(win)*frameLen(bodyCap))
+	}
 	for i := range r.window {
 		s := &r.window[i]
-		s.st = newSegState(r.keys)
+		if i == 0 && r.trailerSt != nil {
+			s.st, r.trailerSt = r.trailerSt, nil
+		} else {
+			s.st = newSegState(r.keys)
+		}
 		if r.layout.Decorated {
 			s.pt = make([]byte, bodyCap)
 			s.scratch = make([][]byte, len(r.decorators))
@@ -419,12 +452,18 @@ func (r *Reader) fill(seg int64) error {
 	from, to := r.frameStart(seg), r.frameStart(seg+int64(n))
 	r.first, r.filled = seg, 0
 	r.fillFrom = from
-	buf := r.ctBuf[:to-from]
-	// A window no larger than a pair of default segments is read here in
-	// one call, as small objects are (a second read would cost more than
-	// the copy it shares).
-	r.readEach = len(buf) > unitReadMin && r.par > 1
-	if !r.readEach {
+	var buf []byte
+	if r.stored != nil {
+		// In memory already: nothing to read or copy.
+		buf, r.readEach = r.stored[from:to], false
+	} else {
+		buf = r.ctBuf[:to-from]
+		// A window no larger than a pair of default segments is read
+		// here in one call, as small objects are (a second read would
+		// cost more than the copy it shares).
+		r.readEach = len(buf) > unitReadMin && r.par > 1
+	}
+	if r.stored == nil && !r.readEach {
 		if err := readFull(r.ra, buf, from); err != nil {
 			return err
 		}

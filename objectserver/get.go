@@ -1,7 +1,6 @@
 package objectserver
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -462,14 +461,16 @@ func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Ob
 	} else {
 		path := obj.Metadata["name"]
 		dk := s.dataKeys.get(key, until, v.crypt.KeyID, path, v.crypt.WrappedKey, v.crypt.Algorithm)
-		var ra io.ReaderAt = obj.File
-		if v.whole != nil {
-			ra = bytes.NewReader(v.whole)
-		}
-		cr, err = objcrypt.NewReader(ra, obj.Size, key, path, &objcrypt.ReaderOptions{
+		opts := &objcrypt.ReaderOptions{
 			KeyID: v.crypt.KeyID, WrappedKey: v.crypt.WrappedKey, Parallelism: parallelism,
 			ETagKeys: v.sealedEtag != "", DataKeys: dk,
-		})
+		}
+		if v.whole != nil {
+			// Read whole already (readHead): decrypted where it is.
+			cr, err = objcrypt.NewReaderBytes(v.whole, key, path, opts)
+		} else {
+			cr, err = objcrypt.NewReader(obj.File, obj.Size, key, path, opts)
+		}
 		if dk != nil {
 			dk.Wipe()
 		}
