@@ -1,7 +1,6 @@
 package objcrypt
 
 import (
-	"crypto/aes"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -131,16 +130,9 @@ func (d *DataKeys) matches(pk ProjectKey, keyID, path string, wrapped []byte, al
 // objectKeys builds what NewReader needs from d, with copies of its bytes
 // (d may be wiped while the Reader is in use).
 func (d *DataKeys) objectKeys(formatPart []byte, withETag bool) (*objectKeys, *ETagKeys, error) {
-	enc := d.enc()
-	block, err := aes.NewCipher(enc)
+	keys, err := keysFrom(d.enc(), append([]byte(nil), d.mac()...), formatPart)
 	if err != nil {
 		return nil, nil, err
-	}
-	keys := &objectKeys{
-		block:      block,
-		fast:       newFastCBC(enc),
-		macKey:     append([]byte(nil), d.mac()...),
-		headerHash: sha256.Sum256(formatPart),
 	}
 	if !withETag {
 		return keys, nil, nil

@@ -32,6 +32,14 @@ func TestDataKeysOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Both run the same cipher layers: DataKeys must not cost the
+		// AES-NI pipeline nor the paired MACs (pads) of a derived key.
+		if (r1.keys.fast == nil) != (r2.keys.fast == nil) || (r1.keys.pads == nil) != (r2.keys.pads == nil) ||
+			(r1.keys.block == nil) != (r2.keys.block == nil) {
+			t.Fatalf("%v: with DataKeys fast %v pads %v block %v, derived fast %v pads %v block %v", alg,
+				r1.keys.fast != nil, r1.keys.pads != nil, r1.keys.block != nil,
+				r2.keys.fast != nil, r2.keys.pads != nil, r2.keys.block != nil)
+		}
 		const etag = "0123456789abcdef0123456789abcdef"
 		sealed, err := r1.ETagKeys().EncryptETag(etag, testPath, detRand(4))
 		if err != nil {

@@ -35,6 +35,14 @@ func newObjectKeys(prk []byte, alg Algorithm, formatPart []byte) (*objectKeys, e
 	if err != nil {
 		return nil, err
 	}
+	return keysFrom(encKey, macKey, formatPart)
+}
+
+// keysFrom builds an object's keys from its encryption and MAC keys (both
+// kept, not copied) and its header's format part: every Reader and Writer
+// gets them here, whether its keys were derived now or cached (DataKeys),
+// so all run the same cipher layers (the AES-NI pipeline, the paired MACs).
+func keysFrom(encKey, macKey, formatPart []byte) (*objectKeys, error) {
 	block, err := aes.NewCipher(encKey)
 	if err != nil {
 		return nil, err
