@@ -26,6 +26,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/regions"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/testenv"
 )
 
@@ -248,9 +249,14 @@ func TestRealStackDevStackPlugin(t *testing.T) {
 	// The services bind these a minute or more later, while other
 	// packages' tests open connections: ServicePort keeps them out of the
 	// ephemeral range those take their ports from. Node N's
-	// arca-object-server listens on objBase + 10 * (N - 1).
-	apiPort, publicPort, proxyPort := testenv.ServicePort(t), testenv.ServicePort(t), testenv.ServicePort(t)
-	objBase := testenv.ServicePort(t, 0, 10)
+	// arca-object-server listens on objBase + 10 * (N - 1). Arca's
+	// services (arca-api, the filter on the public port, the object
+	// servers) also open their metrics listener MetricsPortOffset above
+	// their port, which must be kept out of that range too: an object
+	// server whose metrics port a test's connection held did not start.
+	const mp = metrics.MetricsPortOffset
+	apiPort, publicPort, proxyPort := testenv.ServicePort(t, 0, mp), testenv.ServicePort(t, 0, mp), testenv.ServicePort(t)
+	objBase := testenv.ServicePort(t, 0, 10, mp, mp+10)
 	// Swift's own object servers (s-object) of the two nodes, its
 	// container server (s-container) and rsyncd.
 	swiftObj := []int{testenv.ServicePort(t), testenv.ServicePort(t)}
