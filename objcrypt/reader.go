@@ -462,10 +462,10 @@ func (r *Reader) fill(seg int64) error {
 		// here in one call, as small objects are (a second read would
 		// cost more than the copy it shares).
 		r.readEach = len(buf) > unitReadMin && r.par > 1
-	}
-	if r.stored == nil && !r.readEach {
-		if err := readFull(r.ra, buf, from); err != nil {
-			return err
+		if !r.readEach {
+			if err := readFull(r.ra, buf, from); err != nil {
+				return err
+			}
 		}
 	}
 	for i := range n {
