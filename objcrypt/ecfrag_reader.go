@@ -21,6 +21,7 @@ type ECReader struct {
 	off    int64  // the next byte Read returns
 	end    int64
 	macBuf []byte
+	closed bool
 }
 
 // NewECReader opens an archive of size stored bytes at path under key: it
@@ -70,8 +71,19 @@ func (r *ECReader) FragIndex() int {
 // ETagKeys are the archive's ETag keys.
 func (r *ECReader) ETagKeys() *ETagKeys { return r.keys.etag }
 
+// Close wipes the plaintext fragment the reader holds; Read, WriteTo and
+// Range fail with ErrClosed afterwards.
+func (r *ECReader) Close() error {
+	clear(r.frag)
+	r.frag, r.fragNo, r.closed = nil, -1, true
+	return nil
+}
+
 // Range positions the reader at off for n bytes (clamped to the archive).
 func (r *ECReader) Range(off, n int64) error {
+	if r.closed {
+		return ErrClosed
+	}
 	if off < 0 || n < 0 {
 		return fmt.Errorf("%w: range %d+%d", ErrInvalid, off, n)
 	}
@@ -110,6 +122,9 @@ func (r *ECReader) load(i int64) error {
 
 // Read returns the next bytes of the range set by Range.
 func (r *ECReader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
 	if r.off >= r.end {
 		return 0, io.EOF
 	}
@@ -127,6 +142,9 @@ func (r *ECReader) Read(p []byte) (int, error) {
 
 // WriteTo writes the rest of the range to w.
 func (r *ECReader) WriteTo(w io.Writer) (int64, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
 	var total int64
 	for r.off < r.end {
 		i := r.off / r.stride

@@ -476,3 +476,36 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.writes++
 	return c.w.Write(p)
 }
+
+// TestECReaderClose: Close wipes the opened fragment and nothing reads
+// through a closed reader.
+func TestECReaderClose(t *testing.T) {
+	archive := synthArchive(3, 3, 1024, 100, 9)
+	stored, m := sealEC(t, archive, testKey, testPath, 1)
+	r, err := NewECReader(bytes.NewReader(stored), int64(len(stored)), testKey, testPath, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Range(0, 500); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, archive[:500]) {
+		t.Fatalf("before Close: %v, %d bytes", err, len(got))
+	}
+	held := r.frag
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(held) == 0 || !bytes.Equal(held, make([]byte, len(held))) {
+		t.Fatal("the opened fragment was not wiped")
+	}
+	if err := r.Range(0, 10); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Range after Close: %v", err)
+	}
+	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	if _, err := r.WriteTo(io.Discard); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v", err)
+	}
+}

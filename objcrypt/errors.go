@@ -32,8 +32,8 @@ var (
 	// ErrInvalid: invalid argument (options, key length, range).
 	ErrInvalid = errors.New("objcrypt: invalid argument")
 
-	// ErrClosed: use of a Writer after Close.
-	ErrClosed = errors.New("objcrypt: writer closed")
+	// ErrClosed: use of a Writer or Reader after Close.
+	ErrClosed = errors.New("objcrypt: stream closed")
 )
 
 // kindError is a sentinel that is also a kind of another sentinel.

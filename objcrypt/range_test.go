@@ -367,3 +367,56 @@ func TestNewReaderBytes(t *testing.T) {
 		t.Fatalf("10 bytes: %v, want ErrTruncated", err)
 	}
 }
+
+// TestReaderClose: Close wipes the plaintext the Reader held and lends its
+// buffers out again; nothing reads through a closed Reader, and a second
+// Close is harmless. The next Reader, of another object, delivers its own
+// plaintext whatever the lent buffers held.
+func TestReaderClose(t *testing.T) {
+	const seg = 4096
+	first := payload(3*seg+100, 31)
+	second := payload(2*seg+5, 32)
+	for _, o := range []WriterOptions{{SegmentSize: seg}, {}} {
+		stored, _ := seal(t, first, testKey, testPath, &o)
+		r, err := NewReaderBytes(stored, testKey, testPath, &ReaderOptions{Parallelism: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, first) {
+			t.Fatalf("before Close: %v, %d bytes", err, len(got))
+		}
+		var held [][]byte
+		for _, s := range r.window {
+			held = append(held, s.pt)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for i, pt := range held {
+			if !bytes.Equal(pt, make([]byte, len(pt))) {
+				t.Fatalf("slot %d: plaintext left in a buffer given back", i)
+			}
+		}
+		if err := r.Range(0, 10); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Range after Close: %v, want ErrClosed", err)
+		}
+		if n, err := r.Read(make([]byte, 10)); n != 0 || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Read after Close: %d, %v, want ErrClosed", n, err)
+		}
+		if _, err := r.WriteTo(io.Discard); !errors.Is(err, ErrClosed) {
+			t.Fatalf("WriteTo after Close: %v, want ErrClosed", err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		other, _ := seal(t, second, testKey, "/AUTH_q/c/other", &o)
+		r2, err := NewReaderBytes(other, testKey, "/AUTH_q/c/other", &ReaderOptions{Parallelism: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r2); err != nil || !bytes.Equal(got, second) {
+			t.Fatalf("the next Reader: %v, %d bytes, not its own plaintext", err, len(got))
+		}
+		_ = r2.Close()
+	}
+}

@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"opendev.org/x/arca/internal/bufpool"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
 )
@@ -35,7 +35,25 @@ type plainView struct {
 	userMeta map[string]string
 	// whole is the data file's bytes when it is small (readHead): the
 	// objcrypt reader opens them rather than reading the file again.
-	whole []byte
+	// wholeBuf holds them, lent by bufpool until release.
+	whole    []byte
+	wholeBuf *[]byte
+	// reader is the decrypting reader a GET answers from, closed by
+	// release.
+	reader cryptReader
+}
+
+// release gives back what the view borrowed, once the answer is sent:
+// the reader's plaintext buffers (wiped) and the data file's bytes.
+func (v *plainView) release() {
+	if v.reader != nil {
+		_ = v.reader.Close()
+		v.reader = nil
+	}
+	if v.wholeBuf != nil {
+		bufpool.Put(v.wholeBuf)
+		v.whole, v.wholeBuf = nil, nil
+	}
 }
 
 // rangeSource gives readers of plaintext bytes [off, off+n).
@@ -45,31 +63,6 @@ type rangeSource interface {
 
 // firstWindow is how much of a GET is decrypted before the status is sent.
 const firstWindow = 256 << 10
-
-// windowClasses are the sizes of the first-window buffers, each with a
-// pool: a small object's GET takes a buffer its size. One 256 KiB buffer
-// for every GET made most of a 4 KiB GET's allocated bytes (a sync.Pool
-// is emptied by the garbage collector), and the zeroing, page faults and
-// returning of that memory to the system were a tenth of its CPU.
-var windowClasses = [...]int64{8 << 10, 64 << 10, firstWindow}
-
-var windowPools [len(windowClasses)]sync.Pool
-
-// getWindow returns a pooled buffer of at least n (at most firstWindow)
-// bytes and its class for putWindow.
-func getWindow(n int64) (*[]byte, int) {
-	c := 0
-	for c < len(windowClasses)-1 && windowClasses[c] < n {
-		c++
-	}
-	if bp, ok := windowPools[c].Get().(*[]byte); ok {
-		return bp, c
-	}
-	b := make([]byte, windowClasses[c])
-	return &b, c
-}
-
-func putWindow(bp *[]byte, class int) { windowPools[class].Put(bp) }
 
 // readerSource continues an already positioned reader.
 type readerSource struct{ r io.Reader }
@@ -86,7 +79,7 @@ func (p plainSource) Range(off, n int64) (io.Reader, error) {
 // (objcrypt.Reader) or a fragment archive in the EC layout
 // (objcrypt.ECReader).
 type cryptReader interface {
-	io.Reader
+	io.ReadCloser // Close wipes its plaintext and gives its buffers back
 	Range(off, n int64) error
 	Size() int64
 	ETagKeys() *objcrypt.ETagKeys
@@ -206,6 +199,7 @@ func (s *Server) handleGet(req *request) error {
 	if err != nil {
 		return err
 	}
+	defer v.release()
 	src, err := s.readSource(req, df, obj, v)
 	if err != nil {
 		return err
@@ -279,6 +273,7 @@ func (s *Server) readSource(req *request, df *diskfile.DiskFile, obj *diskfile.O
 	if err != nil {
 		return nil, err
 	}
+	v.reader = cr
 	return cryptSource{cr}, nil
 }
 
@@ -377,9 +372,12 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 	var first []byte
 	if err == nil {
 		n := min(br.End-br.Start, firstWindow)
-		bp, class := getWindow(n)
-		defer putWindow(bp, class)
-		first = (*bp)[:n]
+		// Pooled (internal/bufpool): one buffer per GET was most of a
+		// small GET's allocated bytes, and its zeroing, page faults and
+		// return to the system a tenth of its CPU.
+		bp := bufpool.Get(int(n))
+		defer bufpool.Put(bp)
+		first = *bp
 		_, err = io.ReadFull(rd, first)
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 
+	"opendev.org/x/arca/internal/bufpool"
 	"opendev.org/x/arca/objectserver/diskfile"
 	"opendev.org/x/arca/objectserver/sysmeta"
 )
@@ -80,26 +81,32 @@ const smallData = 64<<10 + 4096
 
 // readHead reports whether the data file starts with objcrypt's magic,
 // with one pread(2): of the whole file when it is at most smallData bytes
-// (returned as whole; the reader then takes it from memory instead of
-// reading it again), else of four bytes.
-func readHead(obj *diskfile.Object) (magic bool, whole []byte, err error) {
+// (returned as whole, in wholeBuf lent by bufpool: the reader then takes
+// it from memory instead of reading it again), else of four bytes.
+func readHead(obj *diskfile.Object) (magic bool, whole []byte, wholeBuf *[]byte, err error) {
 	if obj.Size < int64(len(objcryptMagic)) {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	var small [len(objcryptMagic)]byte
 	b := small[:]
 	if obj.Size <= smallData {
-		b = make([]byte, obj.Size)
+		wholeBuf = bufpool.Get(int(obj.Size))
+		b = *wholeBuf
 	}
 	n, err := obj.File.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return false, nil, fmt.Errorf("diskfile: reading the data header: %w", err)
+		bufpool.Put(wholeBuf)
+		return false, nil, nil, fmt.Errorf("diskfile: reading the data header: %w", err)
 	}
 	magic = n >= len(objcryptMagic) && string(b[:len(objcryptMagic)]) == objcryptMagic
-	if obj.Size <= smallData && int64(n) == obj.Size {
+	if wholeBuf != nil && int64(n) != obj.Size {
+		bufpool.Put(wholeBuf)
+		wholeBuf = nil
+	}
+	if wholeBuf != nil {
 		whole = b
 	}
-	return magic, whole, nil
+	return magic, whole, wholeBuf, nil
 }
 
 // isHexMD5 reports whether s is an MD5 in lower-case hex, as the server
@@ -140,10 +147,16 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 	if inMeta, _ := arcaKeys(obj.MetaMetadata); inMeta {
 		return nil, refuse("Arca metadata in a .meta file")
 	}
-	magic, whole, err := readHead(obj)
+	magic, whole, wholeBuf, err := readHead(obj)
 	if err != nil {
 		return nil, err
 	}
+	kept := false
+	defer func() {
+		if !kept {
+			bufpool.Put(wholeBuf)
+		}
+	}()
 	if arca {
 		m, err := sysmeta.Parse(obj.DataMetadata)
 		switch {
@@ -163,9 +176,11 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 		}
 		// A sealed ETag is opened with the data (openCrypt); an object
 		// written before ETags were encrypted has its plaintext ETag.
+		kept = true
 		return &plainView{
 			obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag,
-			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(), whole: whole,
+			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(),
+			whole: whole, wholeBuf: wholeBuf,
 		}, nil
 	}
 	if magic {
