@@ -15,12 +15,20 @@ func testKey(id string, b byte) objcrypt.ProjectKey {
 
 // TestMetaKeysCache: a cached metadata key seals and opens as a derived
 // one; other material under the same id (a key service answering other
-// bytes) is never served the cached key; entries go after the TTL and
-// past the bound, their bytes wiped.
+// bytes) is never served the cached key; the derived bytes are wiped once
+// the cipher is built; entries go after the TTL (derived again) and past
+// the bound.
 func TestMetaKeysCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := newMetaKeys(time.Minute)
 	c.now = func() time.Time { return now }
+	var derived [][]byte
+	derive := c.derive
+	c.derive = func(pk objcrypt.ProjectKey) ([]byte, error) {
+		k, err := derive(pk)
+		derived = append(derived, k)
+		return k, err
+	}
 	const path = "/AUTH_p/c/o"
 	k1 := testKey("k1", 1)
 	sealed, err := mustMetaKey(t, c, k1).SealMetaValue(path, "X-Object-Meta-A", "v", nil)
@@ -38,19 +46,22 @@ func TestMetaKeysCache(t *testing.T) {
 	if _, err := mustMetaKey(t, c, testKey("k1", 2)).OpenMetaValue(path, "X-Object-Meta-A", sealed); err == nil || c.len() != 2 {
 		t.Fatalf("other material under the same id opened the value (%d entries)", c.len())
 	}
-	var first *derivedEntry
-	for _, e := range c.m {
-		first = e
-		break
+	if len(derived) != 2 {
+		t.Fatalf("%d derivations for two keys, each asked for once or twice", len(derived))
+	}
+	for i, k := range derived {
+		if !bytes.Equal(k, make([]byte, 32)) {
+			t.Errorf("derivation %d: the derived bytes were kept, not wiped", i)
+		}
 	}
 	now = now.Add(time.Minute)
 	c.max = 2
 	mustMetaKey(t, c, testKey("k3", 3))
-	if !bytes.Equal(first.key, make([]byte, 32)) {
-		t.Error("an expired entry's bytes were not wiped")
-	}
 	if c.len() != 1 {
 		t.Fatalf("expired entries kept: %d", c.len())
+	}
+	if mustMetaKey(t, c, k1); len(derived) != 4 {
+		t.Fatalf("an expired key was served without being derived again (%d derivations)", len(derived))
 	}
 	for i := range 10 {
 		mustMetaKey(t, c, testKey(fmt.Sprint("n", i), byte(10+i)))
@@ -71,8 +82,8 @@ func mustMetaKey(t *testing.T, c *metaKeys, pk objcrypt.ProjectKey) *objcrypt.Me
 
 // TestListingKeysCache: a cached listing cipher seals as the derived one
 // (a token it seals opens under the key derived directly); other material
-// under the same id gets its own key; entries go after the TTL, their
-// bytes wiped; an id a listing token cannot carry is refused, not kept.
+// under the same id gets its own key; entries go after the TTL; an id a
+// listing token cannot carry is refused, not kept.
 func TestListingKeysCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := newListingKeys(time.Minute)
@@ -107,16 +118,11 @@ func TestListingKeysCache(t *testing.T) {
 	if _, err := direct.Open(seal(testKey("k1", 2)), path, "etag"); err == nil || c.len() != 2 {
 		t.Fatalf("other material under the same id sealed under k1's listing key (%d entries)", c.len())
 	}
-	var first *derivedEntry
-	for _, e := range c.m {
-		first = e
-		break
-	}
 	now = now.Add(time.Minute)
 	c.max = 2
 	seal(testKey("k3", 3))
-	if !bytes.Equal(first.key, make([]byte, objcrypt.ListingKeyLen)) || c.len() != 1 {
-		t.Fatalf("expired entries kept or not wiped: %d entries", c.len())
+	if c.len() != 1 {
+		t.Fatalf("expired entries kept: %d entries", c.len())
 	}
 	if _, err := c.get(testKey("bad id", 4)); err == nil || c.len() != 1 {
 		t.Fatalf("an id a token cannot carry: %v, %d entries", err, c.len())
