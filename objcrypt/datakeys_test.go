@@ -3,6 +3,7 @@ package objcrypt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -66,6 +67,48 @@ func TestDataKeysOpen(t *testing.T) {
 		if _, err := open(bad, testKey, testPath, 0, -1, &ReaderOptions{DataKeys: dk}); !errors.Is(err, ErrTampered) {
 			t.Fatalf("%v: tampered object with DataKeys: %v, want ErrTampered", alg, err)
 		}
+	}
+}
+
+// TestDataKeysSharedCiphers: the ciphers OpenDataKeys builds are shared by
+// every Clone and Reader and never written: Readers on eight goroutines
+// read the object at once, each wiping its Clone while the others read
+// (run with -race), and the original still opens it afterwards.
+func TestDataKeysSharedCiphers(t *testing.T) {
+	pt := payload(70_000, 8)
+	stored, m := seal(t, pt, testKey, testPath, &WriterOptions{SegmentSize: 16 << 10})
+	dk, err := OpenDataKeys(testKey, m.KeyID, testPath, m.WrappedKey, m.Algorithm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		c := dk.Clone()
+		go func() {
+			r, err := NewReaderBytes(stored, testKey, testPath, &ReaderOptions{ETagKeys: true, DataKeys: c, Parallelism: 2})
+			c.Wipe()
+			if err != nil {
+				errs <- err
+				return
+			}
+			var out bytes.Buffer
+			if _, err := out.ReadFrom(r); err != nil || !bytes.Equal(out.Bytes(), pt) {
+				errs <- fmt.Errorf("a reader sharing the ciphers: %v, %d bytes", err, out.Len())
+				return
+			}
+			errs <- r.Close()
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := open(stored, testKey, testPath, 0, -1, &ReaderOptions{DataKeys: dk}); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("the original after its clones were wiped: %v", err)
+	}
+	if _, _, err := (&DataKeys{}).objectKeys(nil, false); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("DataKeys not from OpenDataKeys: %v, want ErrInvalid", err)
 	}
 }
 

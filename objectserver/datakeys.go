@@ -30,7 +30,9 @@ import (
 //     material it was derived from (keyclient.MaterialExpirer), nor
 //     key_cache_ttl after it was derived, and its bytes are wiped when it
 //     is dropped or replaced;
-//   - at most dataKeysMax entries (a few hundred bytes each).
+//   - at most dataKeysMax entries, about 2.2 KiB each: the keys and the
+//     ciphers built from them once (objcrypt.DataKeys), which every GET of
+//     the object shares instead of building its own.
 type dataKeys struct {
 	mu  sync.Mutex
 	ttl time.Duration
@@ -44,7 +46,7 @@ type dataKeyEntry struct {
 	expires time.Time
 }
 
-// dataKeysMax bounds the cached objects: about 1.5 MiB.
+// dataKeysMax bounds the cached objects: about 18 MiB.
 const dataKeysMax = 8192
 
 func newDataKeys(ttl time.Duration) *dataKeys {
