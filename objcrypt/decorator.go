@@ -59,7 +59,7 @@ func decorate(chain []Decorator, scratch [][]byte, src []byte) ([]byte, error) {
 			}
 			out := append(scratch[i][:0], tagCompressed)
 			out = enc.EncodeAll(src, out)
-			if len(out) >= len(src)+1 {
+			if len(out) >= len(src)+1 || !framesContentSize(out[1:], len(src)) {
 				out = append(out[:0], tagStored)
 				out = append(out, src...)
 			}
@@ -70,6 +70,16 @@ func decorate(chain []Decorator, scratch [][]byte, src []byte) ([]byte, error) {
 		}
 	}
 	return src, nil
+}
+
+// framesContentSize reports whether a zstd frame's header states its
+// content size, as n. The format requires it (readers refuse a frame that
+// does not: it bounds what a segment inflates to before decoding), and
+// the encoder leaves it out of a frame of fewer than 256 bytes that is
+// not a single segment: such a segment is stored as it is instead.
+func framesContentSize(frame []byte, n int) bool {
+	var h zstd.Header
+	return h.Decode(frame) == nil && h.HasFCS && h.FrameContentSize == uint64(n)
 }
 
 // undecorate undoes the chain in reverse order. want is the plaintext
