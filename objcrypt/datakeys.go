@@ -140,7 +140,8 @@ func (d *DataKeys) build() error {
 	return nil
 }
 
-// Clone is a copy of d with its own bytes.
+// Clone is a copy of d with its own bytes (the ciphers built from them
+// are shared).
 func (d *DataKeys) Clone() *DataKeys {
 	c := *d
 	return &c

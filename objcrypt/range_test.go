@@ -368,15 +368,15 @@ func TestNewReaderBytes(t *testing.T) {
 	}
 }
 
-// TestReaderClose: Close wipes the plaintext the Reader held and lends its
-// buffers out again; nothing reads through a closed Reader, and a second
+// TestReaderClose: Close wipes the plaintext the Reader held (a decorated
+// object's undone plaintext too) and lends its buffers out again; nothing reads through a closed Reader, and a second
 // Close is harmless. The next Reader, of another object, delivers its own
 // plaintext whatever the lent buffers held.
 func TestReaderClose(t *testing.T) {
 	const seg = 4096
 	first := payload(3*seg+100, 31)
 	second := payload(2*seg+5, 32)
-	for _, o := range []WriterOptions{{SegmentSize: seg}, {}} {
+	for _, o := range []WriterOptions{{SegmentSize: seg}, {}, {SegmentSize: seg, Decorators: []Decorator{Zstd}}} {
 		stored, _ := seal(t, first, testKey, testPath, &o)
 		r, err := NewReaderBytes(stored, testKey, testPath, &ReaderOptions{Parallelism: 2})
 		if err != nil {
@@ -388,6 +388,9 @@ func TestReaderClose(t *testing.T) {
 		var held [][]byte
 		for _, s := range r.window {
 			held = append(held, s.pt)
+			for _, b := range s.scratch {
+				held = append(held, b[:cap(b)])
+			}
 		}
 		if err := r.Close(); err != nil {
 			t.Fatal(err)

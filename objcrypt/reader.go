@@ -401,8 +401,11 @@ func (r *Reader) Close() error {
 	for i := range r.window {
 		s := &r.window[i]
 		clear(s.pt)
+		for _, b := range s.scratch { // a decorated object's undone plaintext
+			clear(b[:cap(b)])
+		}
 		bufpool.Put(s.ptBuf)
-		s.pt, s.ptBuf, s.out = nil, nil, nil
+		s.pt, s.ptBuf, s.scratch, s.out = nil, nil, nil, nil
 	}
 	r.window, r.filled, r.cur = nil, 0, nil
 	r.err = ErrClosed
