@@ -33,11 +33,10 @@ type plainView struct {
 	// userMeta is the opened user metadata of a sealed set, shown beside
 	// what is stored (which then has no user metadata; metacrypt.go).
 	userMeta map[string]string
-	// whole is the data file's bytes when it is small (readHead): the
-	// objcrypt reader opens them rather than reading the file again.
-	// wholeBuf holds them, lent by bufpool until release.
-	whole    []byte
-	wholeBuf *[]byte
+	// whole is the data file's bytes when it is small (readHead), lent
+	// by bufpool until release: the objcrypt reader opens them rather
+	// than reading the file again.
+	whole *[]byte
 	// reader is the decrypting reader a GET answers from, closed by
 	// release.
 	reader cryptReader
@@ -50,10 +49,8 @@ func (v *plainView) release() {
 		_ = v.reader.Close()
 		v.reader = nil
 	}
-	if v.wholeBuf != nil {
-		bufpool.Put(v.wholeBuf)
-		v.whole, v.wholeBuf = nil, nil
-	}
+	bufpool.Put(v.whole)
+	v.whole = nil
 }
 
 // rangeSource gives readers of plaintext bytes [off, off+n).
@@ -465,7 +462,7 @@ func (s *Server) openCrypt(req *request, df *diskfile.DiskFile, obj *diskfile.Ob
 		}
 		if v.whole != nil {
 			// Read whole already (readHead): decrypted where it is.
-			cr, err = objcrypt.NewReaderBytes(v.whole, key, path, opts)
+			cr, err = objcrypt.NewReaderBytes(*v.whole, key, path, opts)
 		} else {
 			cr, err = objcrypt.NewReader(obj.File, obj.Size, key, path, opts)
 		}

@@ -81,32 +81,29 @@ const smallData = 64<<10 + 4096
 
 // readHead reports whether the data file starts with objcrypt's magic,
 // with one pread(2): of the whole file when it is at most smallData bytes
-// (returned as whole, in wholeBuf lent by bufpool: the reader then takes
-// it from memory instead of reading it again), else of four bytes.
-func readHead(obj *diskfile.Object) (magic bool, whole []byte, wholeBuf *[]byte, err error) {
+// (returned as whole, lent by bufpool: the reader then takes it from
+// memory instead of reading it again), else of four bytes.
+func readHead(obj *diskfile.Object) (magic bool, whole *[]byte, err error) {
 	if obj.Size < int64(len(objcryptMagic)) {
-		return false, nil, nil, nil
+		return false, nil, nil
 	}
 	var small [len(objcryptMagic)]byte
 	b := small[:]
 	if obj.Size <= smallData {
-		wholeBuf = bufpool.Get(int(obj.Size))
-		b = *wholeBuf
+		whole = bufpool.Get(int(obj.Size))
+		b = *whole
 	}
 	n, err := obj.File.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		bufpool.Put(wholeBuf)
-		return false, nil, nil, fmt.Errorf("diskfile: reading the data header: %w", err)
+		bufpool.Put(whole)
+		return false, nil, fmt.Errorf("diskfile: reading the data header: %w", err)
 	}
 	magic = n >= len(objcryptMagic) && string(b[:len(objcryptMagic)]) == objcryptMagic
-	if wholeBuf != nil && int64(n) != obj.Size {
-		bufpool.Put(wholeBuf)
-		wholeBuf = nil
+	if whole != nil && int64(n) != obj.Size {
+		bufpool.Put(whole)
+		whole = nil
 	}
-	if wholeBuf != nil {
-		whole = b
-	}
-	return magic, whole, wholeBuf, nil
+	return magic, whole, nil
 }
 
 // isHexMD5 reports whether s is an MD5 in lower-case hex, as the server
@@ -147,16 +144,11 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 	if inMeta, _ := arcaKeys(obj.MetaMetadata); inMeta {
 		return nil, refuse("Arca metadata in a .meta file")
 	}
-	magic, whole, wholeBuf, err := readHead(obj)
+	magic, whole, err := readHead(obj)
 	if err != nil {
 		return nil, err
 	}
-	kept := false
-	defer func() {
-		if !kept {
-			bufpool.Put(wholeBuf)
-		}
-	}()
+	defer func() { bufpool.Put(whole) }() // unless a view took it (whole = nil)
 	if arca {
 		m, err := sysmeta.Parse(obj.DataMetadata)
 		switch {
@@ -176,12 +168,12 @@ func (s *Server) storedView(obj *diskfile.Object) (*plainView, error) {
 		}
 		// A sealed ETag is opened with the data (openCrypt); an object
 		// written before ETags were encrypted has its plaintext ETag.
-		kept = true
-		return &plainView{
+		v := &plainView{
 			obj: obj, crypt: &m.Metadata, length: m.PlaintextLength, etag: m.PlaintextEtag,
-			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(),
-			whole: whole, wholeBuf: wholeBuf,
-		}, nil
+			sealedEtag: m.SealedEtag, etagMAC: m.EtagMAC, timestamp: obj.Timestamp(), whole: whole,
+		}
+		whole = nil
+		return v, nil
 	}
 	if magic {
 		return nil, refuse("objcrypt data without Arca metadata")
