@@ -2,14 +2,17 @@
 # tools/bench-objectserver.sh: the object server beside Swift's own (make
 # bench runs it after tools/bench-filter.sh; issue 6).
 #
-#   1. builds arca-api, arca-manage, arca-object-server and tools/speedreport
-#      into a temporary directory;
+#   1. builds arca-api, arca-manage, arca-object-server, tools/speedreport and
+#      a minimal Go object server (objectserver/testdata/minimalserver) into a
+#      temporary directory;
 #   2. starts an arca-api (noauth, SQLite: the keys), two arca-object-servers
 #      from the binary as an operator would (crypto_driver objcrypt, and
-#      none), and Debian's swift-object-server (2 workers), each in a process
+#      none), the minimal Go object server (net/http and only the system calls
+#      and MD5 that Swift's layout asks of any object server) and
+#      Debian's swift-object-server (2 workers), each in a process
 #      group of its own (setsid) so that its CPU is counted with its workers',
 #      all logging warnings only (no access log on either side);
-#   3. runs `speedreport objectserver` against the three: PUT and GET of
+#   3. runs `speedreport objectserver` against the four: PUT and GET of
 #      4 KiB, 1 MiB and 64 MiB objects at concurrency 8, req/s, MB/s and CPU
 #      per request of each server and of the load generator, peak RSS, and
 #      the goal (4 KiB, arca encrypted >= 5x Python's req/s), a report only;
@@ -45,10 +48,10 @@ trap 'exit 130' INT TERM
 command -v swift-object-server >/dev/null ||
 	die "swift-object-server is not installed (tools/stack.sh install)"
 
-say "building arca-api, arca-manage, arca-object-server, speedreport into $BIN"
+say "building arca-api, arca-manage, arca-object-server, speedreport, minimalserver into $BIN"
 mkdir -p "$BIN"
-go build -o "$BIN/" ./cmd/arca-api ./cmd/arca-manage ./cmd/arca-object-server ./tools/speedreport ||
-	die "build failed"
+go build -o "$BIN/" ./cmd/arca-api ./cmd/arca-manage ./cmd/arca-object-server ./tools/speedreport \
+	./objectserver/testdata/minimalserver || die "build failed"
 
 # start_group NAME CMD...: starts CMD as the leader of a process group of
 # its own (its CPU is counted with its children's); LAST_PID is its PID.
@@ -123,6 +126,17 @@ start_arca() { # NAME DRIVER: an arca-object-server with crypto_driver DRIVER
 }
 start_arca arca-encrypted objcrypt
 start_arca arca-plaintext none
+
+# A minimal Go object server (objectserver/testdata/minimalserver): net/http
+# and only the system calls and MD5 that Swift's protocol and layout ask of
+# any object server, so that each figure above reads as what this machine
+# charges for a durable write or a read plus what the server adds; the
+# object server's counterpart of the filter's minimal proxy (issue 21.2).
+MIN_PORT=$(free_port) || die "no free port"
+mkdir -p "$TMP/minimal/node/sda"
+start_group minimal "$BIN/minimalserver" "$TMP/minimal/node" "127.0.0.1:$MIN_PORT"
+wait_healthy minimal "$LAST_PID" "http://127.0.0.1:$MIN_PORT/healthcheck"
+SERVERS+=(-server "http://127.0.0.1:$MIN_PORT,$LAST_PID,minimal Go server")
 
 # Debian's Python object server, 2 workers. Without a healthcheck
 # middleware in its pipeline, its own answer to OPTIONS says it is up.

@@ -11,7 +11,9 @@
 #        (a) secret store and get payload, arca (noauth) vs Barbican (demo's token), c=16:
 #            arca >= 20x Barbican req/s, arca p99 < 10 ms             (issue 2);
 #            arca-api's CPU per request: store <= 150 µs, get payload <= 100 µs,
-#            SQL statements per request and Barbican's CPU beside  (issue 21)
+#            SQL statements per request, and beside them the CPU of a minimal
+#            Go secret server (keyservice/testdata/minimalapi: HTTP, JSON,
+#            one SQL statement) and Barbican's, same rounds       (issue 21)
 #        (b) secret GETs with a Keystone token (warm cache) vs noauth, c=16:
 #            noauth/keystone req/s <= 1.5                              (issue 3)
 #        (c) project-key payload, c=32, no-auth and the object servers' Keystone user:
@@ -69,9 +71,9 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build
-say "building arca-api, arca-manage, loadgen, speedreport into $BIN"
+say "building arca-api, arca-manage, loadgen, speedreport, minimalapi into $BIN"
 mkdir -p "$BIN"
-go build -o "$BIN/" ./cmd/... ./tools/loadgen ./tools/speedreport ||
+go build -o "$BIN/" ./cmd/... ./tools/loadgen ./tools/speedreport ./keyservice/testdata/minimalapi ||
 	die "build failed (arca-api must build for make bench)"
 
 # ------------------------------------------------------------------ stack
@@ -139,6 +141,19 @@ if want_run h; then
 	fi
 fi
 
+# Run a's baseline beside arca-api (issue 21.4): a minimal Go secret server
+# (keyservice/testdata/minimalapi: net/http, encoding/json and one SQL
+# statement per request on the same database, nothing else), so that
+# arca-api's CPU per request reads as what this machine charges for an HTTP
+# request and a SQL round trip plus what arca-api adds.
+MINIMAL_PID=
+if want_run a; then
+	MINIMAL_PORT=$(free_port) || die "no free port"
+	start_bg minimalapi "$BIN/minimalapi" "$dsn$DB" "127.0.0.1:$MINIMAL_PORT"
+	MINIMAL_PID=$LAST_PID
+	wait_healthy minimalapi "$MINIMAL_PID" "http://127.0.0.1:$MINIMAL_PORT/healthcheck"
+fi
+
 # CPU per request of the processes involved (loadgen -pid: a process and its descendants)
 MYSQL_PID=$(stack_pid mysql) # a private MariaDB; else the host's server
 [[ -n $MYSQL_PID ]] || MYSQL_PID=$(pidof -s mariadbd || pidof -s mysqld || true)
@@ -182,6 +197,7 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 want_run a && loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup" \
+	-target "minimal,http://127.0.0.1:${MINIMAL_PORT:-0},noauth:bench-project" -pid "minimal=$MINIMAL_PID" \
 	-ratio 'arca/barbican>=20' -max-p99 arca=10ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"} \
 	-max-cpu secret-store:arca/arca-noauth=150us -max-cpu secret-get-payload:arca/arca-noauth=100us
 
