@@ -22,7 +22,8 @@
 #            scheduled start, no coordinated omission): secret store at 1,500 req/s,
 #            get payload and project-key payload (Keystone token) at 3,000 req/s:
 #            p99 < 5 ms, p99.9 < 20 ms, no errors, nothing left unsent; Barbican on
-#            the same schedule for the record                       (issue 21)
+#            the same schedule for the record, and the minimal Go secret
+#            server of run a on it too (store and get payload)       (issue 21)
 #        (h) secret store and get payload with the master key in SoftHSM2 (a third
 #            arca-api, master_key_backend = pkcs11, on a token made in the temp dir)
 #            beside the key file, c=16: hsm/file req/s >= 0.7 (project KEKs are cached,
@@ -141,13 +142,14 @@ if want_run h; then
 	fi
 fi
 
-# Run a's baseline beside arca-api (issue 21.4): a minimal Go secret server
+# Runs a and d's baseline beside arca-api (issues 21.4 and 21.1): a minimal Go secret server
 # (keyservice/testdata/minimalapi: net/http, encoding/json and one SQL
 # statement per request on the same database, nothing else), so that
-# arca-api's CPU per request reads as what this machine charges for an HTTP
-# request and a SQL round trip plus what arca-api adds.
+# arca-api's CPU per request, and its tail at a stated rate, read as what this
+# machine charges for an HTTP request and a SQL round trip plus what arca-api
+# adds. In run d it keeps the same schedule for the record.
 MINIMAL_PID=
-if want_run a; then
+if want_run a || want_run d; then
 	MINIMAL_PORT=$(free_port) || die "no free port"
 	start_bg minimalapi "$BIN/minimalapi" "$dsn$DB" "127.0.0.1:$MINIMAL_PORT"
 	MINIMAL_PID=$LAST_PID
@@ -197,7 +199,7 @@ loadgen() { # TITLE ARGS...: runs the load generator, collects its CHECK lines
 want_run a && loadgen a-core -c 16 -rounds 2 -scenarios secret-store,secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
 	-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup" \
-	-target "minimal,http://127.0.0.1:${MINIMAL_PORT:-0},noauth:bench-project" -pid "minimal=$MINIMAL_PID" \
+	-target "minimal,http://127.0.0.1:$MINIMAL_PORT,noauth:bench-project" -pid "minimal=$MINIMAL_PID" \
 	-ratio 'arca/barbican>=20' -max-p99 arca=10ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"} \
 	-max-cpu secret-store:arca/arca-noauth=150us -max-cpu secret-get-payload:arca/arca-noauth=100us
 
@@ -219,12 +221,16 @@ want_run c && loadgen c-project-keys -c 32 -rounds 2 -scenarios project-key-payl
 # start): the SLO a user would state, where the closed-loop runs above measure
 # the machine's saturation. Barbican gets the same schedule for the record: it
 # cannot keep it, and its unsent requests and errors are reported, not failed.
+# So does the minimal Go secret server (store and get payload): its tail is the
+# machine's at that rate, with nothing of arca-api's in it.
 want_run d && loadgen d-open-store -c 32 -rate 1500 -timeout 10s -scenarios secret-store \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
+	-target "minimal,http://127.0.0.1:$MINIMAL_PORT,noauth:bench-project,record" -pid "minimal=$MINIMAL_PID" \
 	${ARCA_TEST_BARBICAN_URL:+-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,cleanup,record"} \
 	-max-p99 arca=5ms -max-p999 arca=20ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"}
 want_run d && loadgen d-open-get -c 64 -rate 3000 -timeout 10s -scenarios secret-get-payload \
 	-target "arca,$ARCA_NOAUTH,noauth:bench-project" \
+	-target "minimal,http://127.0.0.1:$MINIMAL_PORT,noauth:bench-project,record" -pid "minimal=$MINIMAL_PID" \
 	${ARCA_TEST_BARBICAN_URL:+-target "barbican,$ARCA_TEST_BARBICAN_URL,keystone:demo,record"} \
 	-max-p99 arca=5ms -max-p999 arca=20ms ${BARBICAN_UWSGI:+-pid "barbican=$BARBICAN_UWSGI"}
 want_run d && loadgen d-open-project-keys -c 64 -rate 3000 -timeout 10s -scenarios project-key-payload \
