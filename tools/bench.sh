@@ -151,7 +151,7 @@ fi
 MINIMAL_PID=
 if want_run a || want_run d; then
 	MINIMAL_PORT=$(free_port) || die "no free port"
-	start_bg minimalapi "$BIN/minimalapi" "$dsn$DB" "127.0.0.1:$MINIMAL_PORT"
+	MINIMALAPI_DSN="$dsn$DB" start_bg minimalapi "$BIN/minimalapi" "127.0.0.1:$MINIMAL_PORT"
 	MINIMAL_PID=$LAST_PID
 	wait_healthy minimalapi "$MINIMAL_PID" "http://127.0.0.1:$MINIMAL_PORT/healthcheck"
 fi

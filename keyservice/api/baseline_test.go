@@ -25,7 +25,8 @@ func TestMinimalAPIBaseline(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	p := testenv.StartProc(t, nil, bin, dsn, addr)
+	t.Setenv("MINIMALAPI_DSN", dsn) // the child inherits it
+	p := testenv.StartProc(t, nil, bin, addr)
 	p.WaitHealthy(t, "http://"+addr+"/healthcheck")
 	base := "http://" + addr + "/v1/secrets"
 	own := map[string]string{"X-Project-Id": "p1"}

@@ -17,8 +17,10 @@
 // builds it and measures it beside arca-api and Barbican, in the same
 // rounds, its CPU read as theirs is. Not for use beyond that.
 //
-// Usage: minimalapi DSN HOST:PORT (DSN in go-sql-driver's form). It makes
-// its table, minimal_secrets, when missing; GET /healthcheck answers OK.
+// Usage: MINIMALAPI_DSN=DSN minimalapi HOST:PORT (DSN in go-sql-driver's
+// form, from the environment so that no password shows in the process
+// list). It makes its table, minimal_secrets, when missing; GET
+// /healthcheck answers OK.
 package main
 
 import (
@@ -38,11 +40,12 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: minimalapi DSN HOST:PORT")
+	dsn := os.Getenv("MINIMALAPI_DSN")
+	if len(os.Args) != 2 || dsn == "" {
+		fmt.Fprintln(os.Stderr, "usage: MINIMALAPI_DSN=DSN minimalapi HOST:PORT")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1], os.Args[2]); err != nil {
+	if err := run(dsn, os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, "minimalapi:", err)
 		os.Exit(1)
 	}
