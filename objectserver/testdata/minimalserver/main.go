@@ -206,7 +206,9 @@ func get(w http.ResponseWriter, dir string) error {
 		return err
 	}
 	defer f.Close()
-	buf := make([]byte, 1024)
+	// room for the longest metadata a PUT writes (a 1,024-byte object name
+	// and its path), and no more than one file system block
+	buf := make([]byte, 4096)
 	n, err := unix.Fgetxattr(int(f.Fd()), metadataXattr, buf)
 	if err != nil {
 		return fmt.Errorf("fgetxattr: %w", err)
