@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 )
 
@@ -78,6 +79,22 @@ func (a *auditWriter) record(_ context.Context, rec KeyAuditRecord) error {
 		}
 	}
 	return nil
+}
+
+// newEventID returns a fresh audit event id: a UUID version 7 (RFC 9562),
+// whose leading bits are the time in milliseconds, so ids made later sort
+// later. key_audit's unique index on event_id then grows at its right
+// edge, as the primary key does. Random version 4 ids scattered every
+// insert across the whole index: on MariaDB, with a million rows in
+// key_audit, a row with a random id cost 33-56 µs of server CPU and one
+// with a time-ordered id 17-26 µs, and once a random index outgrows the
+// buffer pool each insert waits for a read (docs/benchmarks.md).
+func newEventID() string {
+	id, err := uuid.NewV7()
+	if err != nil { // the system's random source failed
+		return NewID()
+	}
+	return id.String()
 }
 
 // run writes batches until closed and drained.

@@ -524,7 +524,7 @@ func (s *Service) audit(ctx context.Context, caller Caller, action, projectID, k
 		Time: s.Now(), RequestID: caller.RequestID, Action: action, Outcome: OutcomeOf(cause),
 		ProjectID: projectID, KeyID: keyID, UserID: caller.UserID, UserProjectID: caller.ProjectID,
 		Service: isServiceCaller(caller), Roles: truncate(roles.String(), 255), Detail: truncate(detail, 255),
-		EventID: NewID(),
+		EventID: newEventID(),
 	}
 	return s.auditor().record(ctx, rec)
 }

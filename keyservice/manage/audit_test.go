@@ -112,10 +112,24 @@ func TestAuditExport(t *testing.T) {
 		}
 		eventIDs := map[string]bool{}
 		for i, ev := range mine {
-			if _, err := uuid.Parse(ev.EventID); err != nil || eventIDs[ev.EventID] {
+			id, err := uuid.Parse(ev.EventID)
+			if err != nil || eventIDs[ev.EventID] {
 				t.Errorf("%s: event %d has event_id %q: not a fresh UUID", what, i, ev.EventID)
+				continue
 			}
 			eventIDs[ev.EventID] = true
+			// Time-ordered (version 7), so that key_audit's unique index
+			// on event_id grows at its end: made when the event happened,
+			// and later events sort later.
+			at, terr := time.Parse(time.RFC3339Nano, ev.EventTime)
+			sec, nsec := id.Time().UnixTime()
+			if made := time.Unix(sec, nsec); id.Version() != 7 || terr != nil || made.Sub(at).Abs() > 2*time.Second {
+				t.Errorf("%s: event %d at %s has event_id %s (version %d, made %s): not a time-ordered UUID of its time",
+					what, i, ev.EventTime, ev.EventID, id.Version(), made.UTC().Format(time.RFC3339Nano))
+			}
+			if i > 0 && ev.EventID <= mine[i-1].EventID {
+				t.Errorf("%s: event %d's event_id %s does not sort after event %d's %s", what, i, ev.EventID, i-1, mine[i-1].EventID)
+			}
 		}
 		if mine[1].Initiator.Type != "service" || mine[0].Initiator.Type != "user" {
 			t.Errorf("%s: initiator types %q %q", what, mine[0].Initiator.Type, mine[1].Initiator.Type)
