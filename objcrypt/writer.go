@@ -27,7 +27,8 @@ type WriterOptions struct {
 // Writer encrypts a plaintext stream into the stored object format. Write
 // plaintext, then Close; Close writes the trailer and makes Metadata
 // available. An Observer, when set, sees the plaintext and the output on
-// another core while this goroutine encrypts.
+// another core while this goroutine encrypts, when the process has one to
+// spare, and on this goroutine otherwise.
 //
 // Full segments are sealed together, up to maxWriterLanes at a time, when
 // the AES-NI layer can encrypt their chains at once (cbcEncryptLanes) and
@@ -87,6 +88,7 @@ type Writer struct {
 	obs           Observer
 	job           observeJob
 	pending       bool
+	handingOff    bool // counted in handingOff (observe.go)
 	done          chan struct{}
 	headerWritten bool
 	closed        bool
@@ -329,6 +331,7 @@ func (w *Writer) next() error {
 
 // release returns the buffers to the pool; no observe job may be in flight.
 func (w *Writer) release() {
+	w.stopHandingOff()
 	for i := range w.pt {
 		putBuf(w.pt[i])
 		w.pt[i] = nil
@@ -469,6 +472,20 @@ func (w *Writer) frameBuf(size, segs int) ([]byte, error) {
 		off += int(frameLen(int64(len(w.bodies[i]))))
 	}
 	return frames, nil
+}
+
+// Abort abandons the stream without writing more (a PUT whose body
+// failed): it waits for the observer, returns the buffers and takes the
+// Writer out of the count of those handing segments to other cores. After
+// it, Write and Close return ErrClosed; after Close it does nothing.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.err = ErrClosed
+	w.wait()
+	w.release()
 }
 
 // Close seals the last segment, writes the trailer and completes the

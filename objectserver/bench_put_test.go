@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/internal/etag"
@@ -41,8 +43,10 @@ type putStage struct {
 //	HMAC-SHA256, 2 lanes  the same, two segments' MACs interleaved with
 //	                    SHA-NI, as the Writer MACs its full segments
 //	objcrypt Writer     CBC + HMAC + framing, no ETags
-//	Writer + ETags      the same with etag.Sums observing on another core:
-//	                    the server's crypto stage
+//	Writer + ETags      the same with etag.Sums observing on another core
+//	                    (one stream, a core to spare): the server's crypto stage
+//	Writer + ETags, 2 streams  two objects at once, half the bytes each:
+//	                    each stream observes its own segments (no core to spare)
 //	write + fsync       64 MiB written in 64 KiB frames to a file, fsync'ed
 //	HTTP PUT            the whole request, client to 201 (server CPU only)
 func BenchmarkPutStages64MiB(b *testing.B) {
@@ -99,8 +103,47 @@ func BenchmarkPutStages64MiB(b *testing.B) {
 	stage("AES-128-CBC, 4 lanes", loop(objcrypt.CBCLanesBench(4)))
 	stage("HMAC-SHA256", loop(objcrypt.HMACBench(), nil))
 	stage("HMAC-SHA256, 2 lanes", loop(objcrypt.MACFramesBench()))
-	stage("objcrypt Writer", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC})))
-	stage("Writer + ETags", loop(objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC, Observer: etag.New(true)})))
+	// A Writer counts among those handing segments to other cores until
+	// it is closed (objcrypt's observe.go): each stage closes its own.
+	writer := func(name string, o objcrypt.WriterOptions) {
+		l, err := objcrypt.EncryptBench(chunk, o)
+		stage(name, loop(l, err))
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	writer("objcrypt Writer", objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC})
+	writer("Writer + ETags", objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC, Observer: etag.New(true)})
+	// Two objects at once, half the bytes each, as a server with more
+	// than one PUT in flight: on two cores each stream has one, and
+	// observes its segments itself.
+	var pair [2]*objcrypt.BenchLoop
+	for i := range pair {
+		l, err := objcrypt.EncryptBench(chunk, objcrypt.WriterOptions{Algorithm: objcrypt.AES128CBC, Observer: etag.New(true)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pair[i] = l
+	}
+	stage("Writer + ETags, 2 streams", func() error {
+		var g errgroup.Group
+		for _, l := range pair {
+			g.Go(func() error {
+				for range size / 2 / int(l.Bytes) {
+					if err := l.Do(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	})
+	for _, l := range pair {
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	dir := b.TempDir()
 	stage("write + fsync", func() error {
 		f, err := os.Create(filepath.Join(dir, "o.data"))

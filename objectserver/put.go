@@ -394,9 +394,11 @@ func (s *Server) encryptBody(req *request, f *os.File, name string, key objcrypt
 		return nil, keyFailed(err)
 	}
 	n, err := ow.ReadFrom(src)
-	if err == nil {
-		err = ow.Close()
+	if err != nil {
+		ow.Abort()
+		return nil, bodyFailed(err)
 	}
+	err = ow.Close()
 	if err == nil {
 		err = out.Flush()
 	}
