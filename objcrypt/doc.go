@@ -11,8 +11,8 @@
 // by byte and the threat model.
 //
 // The API follows io: a Writer encrypts a stream (and hands the plaintext
-// and the stored bytes to an Observer on another core, for the caller's
-// hashes), a Reader decrypts an io.ReaderAt, the whole object or any range
+// and the stored bytes to an Observer, for the caller's hashes: on another
+// core while the process has one to spare), a Reader decrypts an io.ReaderAt, the whole object or any range
 // of it, touching only the segments that cover the range and decrypting
 // them on several cores. Layout computes sizes and segment positions
 // without I/O. Metadata is what a caller keeps beside an object (the

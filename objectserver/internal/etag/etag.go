@@ -3,8 +3,8 @@
 // listings show) and, with stored_etag, of the bytes as stored (the ETag
 // in the .data file's Swift metadata, which Swift's auditor checks).
 //
-// Sums is an objcrypt.Observer: the Writer hands it both streams on
-// another core while it encrypts. With both sums wanted, the two streams
+// Sums is an objcrypt.Observer: the Writer hands it both streams, on
+// another core while it encrypts when the process has one to spare. With both sums wanted, the two streams
 // go through one two-lane MD5 (md5x2, assembly on amd64) in one pass, at
 // about a third less CPU than two crypto/md5 passes; crypto/md5 remains
 // the reference the tests compare against.
