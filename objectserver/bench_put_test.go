@@ -182,7 +182,7 @@ func BenchmarkPutStages64MiB(b *testing.B) {
 		// The client shares the two cores: what a wall-clock 400 MB/s
 		// needs is server and client together within 5 ns/B.
 		b.ReportMetric(float64(self.Nanoseconds())/float64(b.N)/size, "client-cpu-ns/B")
-		if stages[len(stages)-1].name == st.name {
+		if len(stages) > 0 && stages[len(stages)-1].name == st.name {
 			stages[len(stages)-1] = st
 		} else {
 			stages = append(stages, st)
