@@ -42,19 +42,19 @@ func (j *observeJob) run() {
 // rather than on the pool.
 const inlineObserveMax = 16 << 10
 
-// handingOff counts the Writers that have handed a segment to the pool
-// and are not closed yet: the streams being encrypted and observed on two
-// cores each.
-var handingOff atomic.Int32
+// streaming counts the Writers with an Observer that are past their
+// first large segment and not closed yet: the streams being encrypted
+// and observed.
+var streaming atomic.Int32
 
 // spareCore reports whether a Writer may hand its next segment to the
-// pool: while every stream that does so has a second core to itself.
-// Handing over costs CPU of its own (on two shared cores the server's
-// encrypted 64 MiB PUT cost 4.6 ns/B with every segment handed over and
-// 3.0 ns/B observed inline, docs/benchmarks.md): it pays when a core
-// would otherwise idle, one stream on an idle machine, and only costs when
-// more streams than half the cores are being written, each core then
-// busy with a stream of its own.
+// pool: while every stream being written could have a second core to
+// itself. Handing over costs CPU of its own (on two shared cores the
+// server's encrypted 64 MiB PUT cost 4.6 ns/B with every segment handed
+// over and 3.0 ns/B observed inline, docs/benchmarks.md): it pays when a
+// core would otherwise idle, one stream on an idle machine, and only
+// costs when more streams than half the cores are being written, each
+// core then busy with a stream of its own.
 func spareCore(streams int32, procs int) bool {
 	return int(streams)*2 <= procs
 }
@@ -115,26 +115,20 @@ func (w *Writer) observe(pt []byte, groupEnd bool) {
 }
 
 // mayHandOff reports whether the segment being observed may go to the
-// pool, counting the Writer among those that hand off from its first
-// segment that does until Close. A Writer already counted compares
-// the others with itself; one that is not asks for one more.
+// pool, counting the Writer among the streams from its first large
+// segment until Close.
 func (w *Writer) mayHandOff() bool {
-	procs := runtime.GOMAXPROCS(0)
-	if w.handingOff {
-		return spareCore(handingOff.Load(), procs)
+	if !w.streaming {
+		streaming.Add(1)
+		w.streaming = true
 	}
-	if !spareCore(handingOff.Load()+1, procs) {
-		return false
-	}
-	handingOff.Add(1)
-	w.handingOff = true
-	return true
+	return spareCore(streaming.Load(), runtime.GOMAXPROCS(0))
 }
 
-// stopHandingOff takes a closed Writer out of the count.
-func (w *Writer) stopHandingOff() {
-	if w.handingOff {
-		handingOff.Add(-1)
-		w.handingOff = false
+// stopStreaming takes a closed Writer out of the count.
+func (w *Writer) stopStreaming() {
+	if w.streaming {
+		streaming.Add(-1)
+		w.streaming = false
 	}
 }

@@ -100,56 +100,70 @@ func (o *goroutineObserver) Observe(p, s []byte) {
 	}
 }
 
-// TestWriterHandsOffOnlyWithSpareCore: on two cores, the first stream
-// being encrypted hands its segments to the pool (the other core hashes
-// while it encrypts); a second one at the same time observes its own, the
-// cores being busy with a stream each; when the first is closed, the next
-// stream hands off again, and one abandoned mid-stream (a failed upload)
-// leaves the count as it found it.
+// TestWriterHandsOffOnlyWithSpareCore: on two cores, a stream being
+// encrypted alone hands its segments to the pool (the other core hashes
+// while it encrypts); while a second one is written, both observe their
+// own, each core busy with a stream; when the second is closed, the first
+// hands off again; and a stream abandoned mid-way (a failed upload) leaves
+// the count as it found it.
 func TestWriterHandsOffOnlyWithSpareCore(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	if n := handingOff.Load(); n != 0 {
+	if n := streaming.Load(); n != 0 {
 		t.Fatalf("%d Writers counted before the test", n)
 	}
 	segment := make([]byte, 64<<10)
-	start := func() (*Writer, *goroutineObserver) {
+	open := func() (*Writer, *goroutineObserver) {
 		t.Helper()
 		obs := newGoroutineObserver()
 		w, err := NewWriter(io.Discard, testKey, testPath, &WriterOptions{Observer: obs})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return w, obs
+	}
+	// write writes ten segments to w and reports how its observer saw them.
+	write := func(w *Writer, obs *goroutineObserver) (inline, handed int) {
+		t.Helper()
+		obs.inline, obs.handed = 0, 0
 		for range 10 {
 			if _, err := w.Write(segment); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return w, obs
+		w.wait() // the segment in flight, if any, is counted in this phase
+		return obs.inline, obs.handed
 	}
-	first, firstObs := start()
-	second, secondObs := start()
+	expect := func(what string, inline, handed int, wantHanded bool) {
+		t.Helper()
+		if (handed > 0 && inline == 0) != wantHanded || (inline > 0 && handed == 0) == wantHanded {
+			t.Errorf("%s: %d segments observed inline, %d handed over; want all handed over: %v", what, inline, handed, wantHanded)
+		}
+	}
+	first, firstObs := open()
+	i, h := write(first, firstObs)
+	expect("one stream alone", i, h, true)
+	second, secondObs := open()
+	i, h = write(second, secondObs)
+	expect("a second stream beside it", i, h, false)
+	i, h = write(first, firstObs)
+	expect("the first stream, beside the second", i, h, false)
 	if err := second.Close(); err != nil {
 		t.Fatal(err)
 	}
+	i, h = write(first, firstObs)
+	expect("the first stream, alone again", i, h, true)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if firstObs.inline != 0 || firstObs.handed == 0 {
-		t.Errorf("the first stream alone: %d segments observed inline, %d handed over; want all handed over", firstObs.inline, firstObs.handed)
-	}
-	if secondObs.handed != 0 || secondObs.inline == 0 {
-		t.Errorf("a second stream beside it: %d segments handed over, %d observed inline; want all inline", secondObs.handed, secondObs.inline)
-	}
-	if n := handingOff.Load(); n != 0 {
+	if n := streaming.Load(); n != 0 {
 		t.Fatalf("%d Writers still counted after Close", n)
 	}
 
-	aborted, abortedObs := start()
+	aborted, abortedObs := open()
+	i, h = write(aborted, abortedObs)
+	expect("a stream alone, to be abandoned", i, h, true)
 	aborted.Abort()
-	if abortedObs.handed == 0 {
-		t.Errorf("a stream alone again: no segment handed over")
-	}
-	if n := handingOff.Load(); n != 0 {
+	if n := streaming.Load(); n != 0 {
 		t.Fatalf("%d Writers still counted after Abort", n)
 	}
 	if _, err := aborted.Write(segment); !errors.Is(err, ErrClosed) {

@@ -88,7 +88,7 @@ type Writer struct {
 	obs           Observer
 	job           observeJob
 	pending       bool
-	handingOff    bool // counted in handingOff (observe.go)
+	streaming     bool // counted in streaming (observe.go)
 	done          chan struct{}
 	headerWritten bool
 	closed        bool
@@ -331,7 +331,7 @@ func (w *Writer) next() error {
 
 // release returns the buffers to the pool; no observe job may be in flight.
 func (w *Writer) release() {
-	w.stopHandingOff()
+	w.stopStreaming()
 	for i := range w.pt {
 		putBuf(w.pt[i])
 		w.pt[i] = nil
@@ -476,7 +476,7 @@ func (w *Writer) frameBuf(size, segs int) ([]byte, error) {
 
 // Abort abandons the stream without writing more (a PUT whose body
 // failed): it waits for the observer, returns the buffers and takes the
-// Writer out of the count of those handing segments to other cores. After
+// Writer out of the count of streams being written (observe.go). After
 // it, Write and Close return ErrClosed; after Close it does nothing.
 func (w *Writer) Abort() {
 	if w.closed {
