@@ -103,8 +103,9 @@ func BenchmarkPutStages64MiB(b *testing.B) {
 	stage("AES-128-CBC, 4 lanes", loop(objcrypt.CBCLanesBench(4)))
 	stage("HMAC-SHA256", loop(objcrypt.HMACBench(), nil))
 	stage("HMAC-SHA256, 2 lanes", loop(objcrypt.MACFramesBench()))
-	// A Writer counts among those handing segments to other cores until
-	// it is closed (objcrypt's observe.go): each stage closes its own.
+	// A Writer counts among the streams being written until it is closed
+	// (objcrypt's observe.go), and the count decides whether the next one
+	// hands its hashing to another core: each stage closes its own.
 	writer := func(name string, o objcrypt.WriterOptions) {
 		l, err := objcrypt.EncryptBench(chunk, o)
 		stage(name, loop(l, err))
