@@ -48,7 +48,7 @@ func newAuditWriter(store AuditStore, log zerolog.Logger) *auditWriter {
 // auditor returns the Service's audit writer, starting it on first use.
 func (s *Service) auditor() *auditWriter {
 	s.auditOnce.Do(func() {
-		s.audits = newAuditWriter(s.store, s.log)
+		s.audits = newAuditWriter(s.store, s.auditLog)
 	})
 	return s.audits
 }

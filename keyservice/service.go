@@ -61,6 +61,12 @@ type Options struct {
 	// noticed within this time.
 	KEKCacheTTL time.Duration
 	Logger      zerolog.Logger
+	// AuditLogger, when set, logs each audit record as it is queued
+	// instead of Logger. Its lines must not wait in a buffer
+	// (logging.Buffered.AtOnce): until the record's batch reaches the
+	// database, its line is the only trace of a key read outside the
+	// process.
+	AuditLogger *zerolog.Logger
 	// ProjectKeyProtocol is the crypto_protocol new project keys are made
 	// for (ProtocolAES128CBC by default, or ProtocolAES256CBC).
 	ProjectKeyProtocol string
@@ -108,6 +114,8 @@ type Service struct {
 	keks   *lru.Cache[string, cachedKEK]
 	kekTTL time.Duration
 	log    zerolog.Logger
+	// auditLog is Options.AuditLogger, or log.
+	auditLog zerolog.Logger
 
 	// Quotas and consumers (quotas.go, consumers.go).
 	quotas      Quotas
@@ -164,7 +172,10 @@ func New(store Store, ring envelope.MasterKeys, opts Options) (*Service, error) 
 	}
 	svc := &Service{store: store, stores: stores, rand: opts.Rand, now: opts.Now, keks: keks, kekTTL: opts.KEKCacheTTL, log: opts.Logger,
 		protocol: opts.ProjectKeyProtocol, destroyWait: opts.ActiveKeyCacheTTL, reloadKeyring: opts.ReloadKeyring,
-		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers}
+		quotas: opts.Quotas, blockDelete: !opts.AllowDeleteWithConsumers, auditLog: opts.Logger}
+	if opts.AuditLogger != nil {
+		svc.auditLog = *opts.AuditLogger
+	}
 	svc.ring.Store(&masterKeys{ring})
 	return svc, nil
 }

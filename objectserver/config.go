@@ -9,6 +9,7 @@ import (
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/internal/tlsconf"
@@ -42,6 +43,9 @@ type Config struct {
 	DisableFallocate bool
 	LogLevel         string
 	LogFormat        string
+	// LogFlushInterval is log_flush_interval: how long info lines (the
+	// access log) may wait in memory (logging.NewBuffered; 0: none wait).
+	LogFlushInterval time.Duration
 	// ShutdownTimeout is shutdown_timeout: how long in-flight requests
 	// may finish after SIGTERM (serve.DefaultGrace).
 	ShutdownTimeout time.Duration
@@ -122,6 +126,7 @@ func LoadConfig(f *config.File) (*Config, error) {
 		DisableFallocate:       boolean("disable_fallocate", false),
 		LogLevel:               f.Choice(secDefault, "log_level", "info", "debug", "info", "warning", "error"),
 		LogFormat:              f.Choice(secDefault, "log_format", "text", "text", "json"),
+		LogFlushInterval:       f.Seconds(secDefault, "log_flush_interval", logging.DefaultFlushInterval),
 		TLS: tlsconf.Options{
 			CertFile: str("cert_file", ""), KeyFile: str("key_file", ""), CAFile: str("ca_file", ""),
 			Names: tlsconf.SwiftNames,

@@ -9,6 +9,7 @@ import (
 	"opendev.org/x/arca/internal/health"
 	"opendev.org/x/arca/internal/keyclient"
 	"opendev.org/x/arca/internal/keystone"
+	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/tlsconf"
 )
@@ -21,6 +22,9 @@ type Settings struct {
 	// LogFormat is "text" or "json"; Debug lowers the level to debug.
 	LogFormat string
 	Debug     bool
+	// LogFlushInterval is log_flush_interval: how long info lines may
+	// wait in memory (logging.NewBuffered; 0: none wait).
+	LogFlushInterval time.Duration
 	// ClientTimeout bounds reading a client's request headers and idle
 	// keep-alive connections; ShutdownTimeout how long in-flight requests
 	// may finish on SIGTERM.
@@ -113,13 +117,14 @@ func LoadSettings(f *config.File) (Settings, error) {
 // loadServer reads the listener's options of [DEFAULT].
 func loadServer(f *config.File) Settings {
 	return Settings{
-		BindIP:          f.String(secDefault, "bind_ip", "0.0.0.0"),
-		BindPort:        f.Int(secDefault, "bind_port", 8080, 1, 65535),
-		LogFormat:       f.Choice(secDefault, "log_format", "text", "text", "json"),
-		Debug:           f.Bool(secDefault, "debug", false),
-		ClientTimeout:   f.Seconds(secDefault, "client_timeout", 60*time.Second),
-		ShutdownTimeout: f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
-		MaxProcs:        f.Int(secDefault, "max_procs", 0, 0, maxMaxProcs),
+		BindIP:           f.String(secDefault, "bind_ip", "0.0.0.0"),
+		BindPort:         f.Int(secDefault, "bind_port", 8080, 1, 65535),
+		LogFormat:        f.Choice(secDefault, "log_format", "text", "text", "json"),
+		Debug:            f.Bool(secDefault, "debug", false),
+		LogFlushInterval: f.Seconds(secDefault, "log_flush_interval", logging.DefaultFlushInterval),
+		ClientTimeout:    f.Seconds(secDefault, "client_timeout", 60*time.Second),
+		ShutdownTimeout:  f.Seconds(secDefault, "shutdown_timeout", 30*time.Second),
+		MaxProcs:         f.Int(secDefault, "max_procs", 0, 0, maxMaxProcs),
 		TLS: tlsconf.Options{
 			CertFile: f.String(secDefault, "cert_file", ""),
 			KeyFile:  f.String(secDefault, "key_file", ""),

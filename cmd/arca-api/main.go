@@ -57,10 +57,11 @@ func run(files []string) error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"})
+	logs := logging.NewBuffered(logging.Options{Debug: cfg.Debug, Format: cfg.LogFormat, Service: "arca-api"}, cfg.LogFlushInterval)
+	defer logs.Close()
 	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()
-	a, err := app.Build(ctx, cfg, log)
+	a, err := app.Build(ctx, cfg, logs.Logger, logs.AtOnce)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,8 @@ func run(files []string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, verbose)
+	log, closeLog := newLogger(cfg, verbose)
+	defer closeLog()
 	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()
 	srv, err := objectserver.Build(*cfg, log)
@@ -102,20 +103,22 @@ func run(files []string, verbose bool) error {
 // newLogger logs to stderr (stdout with -v). Swift reads log_level without
 // regard to case (WARNING, warning), and so does the configuration;
 // warning and error leave out the access log and info messages, as they do
-// in swift-object-server.
-func newLogger(cfg *objectserver.Config, verbose bool) zerolog.Logger {
+// in swift-object-server. The function it returns writes the lines still
+// waiting in memory (log_flush_interval).
+func newLogger(cfg *objectserver.Config, verbose bool) (zerolog.Logger, func()) {
 	out := os.Stderr
 	if verbose {
 		out = os.Stdout
 	}
-	log := logging.New(logging.Options{
+	logs := logging.NewBuffered(logging.Options{
 		Debug: cfg.LogLevel == "debug", Format: cfg.LogFormat, Service: "arca-object-server", Output: out,
-	})
+	}, cfg.LogFlushInterval)
+	log := logs.Logger
 	switch cfg.LogLevel {
 	case "warning":
 		log = log.Level(zerolog.WarnLevel)
 	case "error":
 		log = log.Level(zerolog.ErrorLevel)
 	}
-	return log
+	return log, logs.Close
 }

@@ -48,7 +48,9 @@ func run(files []string) error {
 		return err
 	}
 	s.SetMaxProcs()
-	log := logging.New(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter"})
+	logs := logging.NewBuffered(logging.Options{Debug: s.Debug, Format: s.LogFormat, Service: "arca-swift-filter"}, s.LogFlushInterval)
+	defer logs.Close()
+	log := logs.Logger
 	ctx, stop := serve.SignalContext(context.Background())
 	defer stop()
 	svc, err := swiftfilter.Build(s, log)

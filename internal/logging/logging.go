@@ -7,6 +7,12 @@
 // of milliseconds, which a reader of the text format cannot tell from
 // seconds and a log pipeline has to be told about.
 //
+// The daemons (arca-api, arca-swift-filter, arca-object-server) log
+// through NewBuffered: their info and debug lines, an access line per
+// request and an audit line per key read, wait up to [DEFAULT]
+// log_flush_interval (DefaultFlushInterval) and leave in one write.
+// Warnings and errors are written at once, after every line before them.
+//
 // Callers must never log key material, payloads, tokens or passwords; the
 // logger cannot know which strings are secret, so the rule lives in review
 // and in tests that scan captured logs.
@@ -15,6 +21,7 @@ package logging
 import (
 	"io"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -32,12 +39,53 @@ type Options struct {
 	Output  io.Writer
 }
 
-// New returns a logger for one service.
+// New returns a logger for one service that writes every line at once
+// (the command-line tools).
 func New(opts Options) zerolog.Logger {
 	out := opts.Output
 	if out == nil {
 		out = os.Stderr
 	}
+	return newLogger(opts, out)
+}
+
+// Buffered is a daemon's logging (NewBuffered).
+type Buffered struct {
+	// Logger holds lines below warning level for up to the flush interval
+	// and writes them in one call (lineBuffer); warnings and errors go out
+	// at once, after everything held before them.
+	Logger zerolog.Logger
+	// AtOnce writes each of its lines at once, whatever its level, after
+	// everything Logger holds: for a line that must have left the process
+	// before the daemon answers (arca-api's audit lines).
+	AtOnce zerolog.Logger
+	buf    *lineBuffer
+}
+
+// NewBuffered returns a daemon's loggers, holding info and debug lines for
+// up to every; every = 0 writes each line at once, as New does. Close
+// writes what is held: call it before the process exits.
+func NewBuffered(opts Options, every time.Duration) *Buffered {
+	out := opts.Output
+	if out == nil {
+		out = os.Stderr
+	}
+	if every <= 0 {
+		log := newLogger(opts, out)
+		return &Buffered{Logger: log, AtOnce: log}
+	}
+	buf := newLineBuffer(out, every)
+	return &Buffered{Logger: newLogger(opts, buf), AtOnce: newLogger(opts, atOnce{buf}), buf: buf}
+}
+
+// Close writes the lines still held; later lines are written at once.
+func (b *Buffered) Close() {
+	if b.buf != nil {
+		b.buf.Close()
+	}
+}
+
+func newLogger(opts Options, out io.Writer) zerolog.Logger {
 	if opts.Format != "json" {
 		out = newTextWriter(out)
 	}

@@ -50,13 +50,23 @@ type textLine struct {
 var textLinePool = sync.Pool{New: func() any { return &textLine{buf: make([]byte, 0, 512)} }}
 
 // Write renders one event (zerolog writes each in one call).
-func (w *textLog) Write(p []byte) (int, error) {
+func (w *textLog) Write(p []byte) (int, error) { return w.WriteLevel(zerolog.NoLevel, p) }
+
+// WriteLevel renders one event and hands it on with its level, which a
+// daemon's line buffer needs to know what may wait.
+func (w *textLog) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	line := textLinePool.Get().(*textLine)
 	defer textLinePool.Put(line)
 	if !line.render(p) {
 		return w.slow.Write(p)
 	}
-	if _, err := w.out.Write(line.buf); err != nil {
+	var err error
+	if lw, ok := w.out.(zerolog.LevelWriter); ok {
+		_, err = lw.WriteLevel(level, line.buf)
+	} else {
+		_, err = w.out.Write(line.buf)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -69,6 +69,9 @@ type APIOptions struct {
 	MasterKeyFile string
 	// SkipMigrations leaves the schema alone (to test refusal to start).
 	SkipMigrations bool
+	// LogFlushInterval is [DEFAULT] log_flush_interval; empty: 0
+	// (LogEveryLine).
+	LogFlushInterval string
 	// Binaries is the folder of the arca-api and arca-manage to run
 	// (ReleaseBinaries for an earlier release's); empty, this checkout's.
 	Binaries string
@@ -129,19 +132,23 @@ func StartAPI(t testing.TB, opts APIOptions) *API {
 	if opts.AuthStrategy == "" {
 		opts.AuthStrategy = "noauth"
 	}
+	logFlush := LogEveryLine
+	if opts.LogFlushInterval != "" {
+		logFlush = "log_flush_interval = " + opts.LogFlushInterval + "\n"
+	}
 	conf := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
 host_href = %s
 auth_strategy = %s
 debug = true
-
+%s
 [database]
 connection = %s
 
 [crypto]
 master_key_file = %s
-%s`, port, s.URL, opts.AuthStrategy, opts.DatabaseURL, s.KeyFile, opts.Extra)
+%s`, port, s.URL, opts.AuthStrategy, logFlush, opts.DatabaseURL, s.KeyFile, opts.Extra)
 	if err := os.WriteFile(s.ConfigFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

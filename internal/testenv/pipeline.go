@@ -91,7 +91,7 @@ func StartDecisionSocket(t testing.TB, ks *KeystoneEnv, o DecisionSocketOptions)
 	body := fmt.Sprintf(`[DEFAULT]
 reseller_prefix = AUTH
 access_log = true
-[pipeline]
+`+LogEveryLine+`[pipeline]
 socket = %s
 socket_group = %s
 [metrics]

@@ -18,6 +18,14 @@ const stopGrace = 15 * time.Second
 // slowly.
 const healthTimeout = 60 * time.Second
 
+// LogEveryLine is the [DEFAULT] line that makes an Arca daemon write each
+// log line at once. The daemons hold info lines in memory for up to
+// log_flush_interval (logging.NewBuffered); tests read a running
+// daemon's log (to count its decisions, or to make sure no token is in
+// it), so every daemon they configure writes each line as it logs it.
+// keyservice/app's TestLogLinesWaitAndSurviveShutdown runs the default.
+const LogEveryLine = "log_flush_interval = 0\n"
+
 // failureTail is how much of a log a failed test shows.
 const failureTail = 4000
 

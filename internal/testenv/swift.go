@@ -162,10 +162,10 @@ bind_ip = 127.0.0.1
 bind_port = %d
 swift_dir = %s
 container_update_timeout = 2
-%s[app:object-server]
+%s%s[app:object-server]
 %s[arca]
 crypto_protocol = aes_256_cbc
-`, c.Devices, c.Port, c.RingDir, withNewline(c.DefaultOptions), withNewline(c.Sections))
+`, c.Devices, c.Port, c.RingDir, LogEveryLine, withNewline(c.DefaultOptions), withNewline(c.Sections))
 	if c.KeyServiceURL != "" {
 		fmt.Fprintf(&b, "key_service_url = %s\n", c.KeyServiceURL)
 	}

@@ -168,7 +168,7 @@ bind_ip = 127.0.0.1
 bind_port = %d
 reseller_prefix = AUTH
 access_log = true
-[upstream]
+`+LogEveryLine+`[upstream]
 url = %s
 `, port, o.Upstream) + filterKeyConfig(ks, o.KeyServiceURL, ttl, ttl)
 	conf := filepath.Join(o.Work, "swift-filter.conf")

@@ -67,8 +67,11 @@ func OpenDatabase(ctx context.Context, cfg Config) (*sql.DB, dbconn.Dialect, err
 
 // Build assembles arca-api: it refuses to start on a missing or unsafe
 // master key file, on a schema that is not current, and in no-auth mode
-// beyond loopback (Config.CheckNoAuthBind).
-func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+// beyond loopback (Config.CheckNoAuthBind). auditLog logs each audit
+// record as it is queued and must write every line at once (a daemon's
+// logging.Buffered.AtOnce): until the record's batch reaches the
+// database, that line is its only trace outside the process.
+func Build(ctx context.Context, cfg Config, log, auditLog zerolog.Logger) (*App, error) {
 	if err := cfg.CheckNoAuthBind(); err != nil {
 		return nil, err
 	}
@@ -94,7 +97,7 @@ func Build(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a.Service, err = keyservice.New(store, keys.Keys, keyservice.Options{
 		KEKCacheTTL: cfg.KEKCacheTTL,
-		Logger:      log, ProjectKeyProtocol: cfg.CryptoProtocol,
+		Logger:      log, AuditLogger: &auditLog, ProjectKeyProtocol: cfg.CryptoProtocol,
 		Quotas: cfg.Quotas, AllowDeleteWithConsumers: !cfg.BlockDeleteWithConsumers,
 		ActiveKeyCacheTTL: cfg.ActiveKeyCacheTTL,
 		ReloadKeyring:     keys.Reload,

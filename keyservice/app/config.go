@@ -9,6 +9,7 @@ import (
 
 	"opendev.org/x/arca/internal/config"
 	"opendev.org/x/arca/internal/health"
+	"opendev.org/x/arca/internal/logging"
 	"opendev.org/x/arca/internal/metrics"
 	"opendev.org/x/arca/internal/serve"
 	"opendev.org/x/arca/keyservice"
@@ -20,6 +21,9 @@ import (
 type Config struct {
 	Debug     bool
 	LogFormat string
+	// LogFlushInterval is [DEFAULT] log_flush_interval: how long info
+	// lines may wait in memory (logging.NewBuffered; 0: none wait).
+	LogFlushInterval time.Duration
 
 	BindHost string
 	BindPort int
@@ -134,6 +138,7 @@ func ConfigFrom(f *config.File) (Config, error) {
 	c := Config{
 		Debug:                f.Bool("DEFAULT", "debug", false),
 		LogFormat:            f.Choice("DEFAULT", "log_format", "text", "text", "json"),
+		LogFlushInterval:     f.Seconds("DEFAULT", "log_flush_interval", logging.DefaultFlushInterval),
 		BindHost:             f.String("DEFAULT", "bind_host", "127.0.0.1"),
 		BindPort:             f.Int("DEFAULT", "bind_port", 9311, 1, 65535),
 		HostHref:             f.String("DEFAULT", "host_href", ""),

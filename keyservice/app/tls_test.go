@@ -48,7 +48,7 @@ bind = 127.0.0.1:0
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Build(ctx, cfg, zerolog.Nop())
+	a, err := app.Build(ctx, cfg, zerolog.Nop(), zerolog.Nop())
 	if err != nil {
 		cancel()
 		t.Fatal(err)
