@@ -8,10 +8,10 @@
 // seconds and a log pipeline has to be told about.
 //
 // The daemons (arca-api, arca-swift-filter, arca-object-server) log
-// through NewBuffered: their info and debug lines, an access line per
-// request and an audit line per key read, wait up to [DEFAULT]
-// log_flush_interval (DefaultFlushInterval) and leave in one write.
-// Warnings and errors are written at once, after every line before them.
+// through NewBuffered: their info and debug lines (an access line per
+// request) wait up to [DEFAULT] log_flush_interval (DefaultFlushInterval)
+// and leave in one write. Warnings and errors, and arca-api's audit lines
+// (Buffered.AtOnce), are written at once, after every line before them.
 //
 // Callers must never log key material, payloads, tokens or passwords; the
 // logger cannot know which strings are secret, so the rule lives in review
