@@ -11,8 +11,8 @@ import (
 // DefaultFlushInterval is how long a daemon's info and debug lines may
 // wait in memory before they are written ([DEFAULT] log_flush_interval).
 // A tenth of a second is still live to a person watching the log; at
-// thousands of requests a second it turns two write system calls per
-// request (the access line and the audit line) into about ten a second.
+// thousands of requests a second it turns a write system call per
+// request (its access line) into about ten a second.
 const DefaultFlushInterval = 100 * time.Millisecond
 
 // bufferLimit is the most a buffer holds: a line that fills it is written
@@ -28,8 +28,9 @@ const bufferLimit = 64 << 10
 // order of lines is kept. Close writes what is left.
 //
 // What a crash that bypasses Close loses is the last interval's info
-// lines (access lines, audit lines); the audit records themselves are in
-// the database.
+// lines (access lines). arca-api's audit lines do not wait (Buffered.AtOnce):
+// until its batch reaches the database, such a line is the only trace of a
+// key read outside the process.
 type lineBuffer struct {
 	out   io.Writer
 	every time.Duration
