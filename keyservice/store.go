@@ -153,6 +153,12 @@ type AuditStore interface {
 	// q.ProjectID (empty: all projects), written at or after q.Since (zero:
 	// any time), oldest first, at most q.Limit (0: 1000).
 	ScanKeyAudit(ctx context.Context, q KeyAuditQuery) ([]KeyAuditRecord, error)
+	// PruneKeyAudit removes the records written before before, oldest
+	// first, at most batch (0: 10,000) in each statement, and returns how
+	// many it removed; dryRun counts them instead. It stops at the first
+	// record, in write order, that is not older: records are appended in
+	// time order, so that is where the old ones end.
+	PruneKeyAudit(ctx context.Context, before time.Time, batch int, dryRun bool) (int64, error)
 }
 
 // ContainerStore keeps containers (containers.go). Containers reference

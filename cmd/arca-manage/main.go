@@ -7,6 +7,7 @@
 //	arca-manage [--config-file F] register --url URL [--region R] [--replace]
 //	arca-manage [--config-file F] audit list --project P [--since T] [--format table|json]
 //	arca-manage [--config-file F] audit export [--project P] [--since T] [--output F]
+//	arca-manage [--config-file F] audit prune --before T [--batch N] [--dry-run]
 package main
 
 import (
@@ -42,6 +43,9 @@ commands:
   audit export [--project P] [--since T] [--output FILE]
                            the key audit trail (creates, rotations, destroys, payload reads,
                            secret decrypts) as CADF-like JSON lines (docs/operations.md)
+  audit prune --before T [--batch N] [--dry-run]
+                           remove the audit records written before T (a time, a date or an
+                           age such as 2160h), a batch at a time, while arca-api runs
   register [--url URL] [--internal-url URL] [--admin-url URL] [--region R] [--replace]
                            create the key-manager service and endpoints in the Keystone
                            catalog (credentials: OS_* environment, else [keystone_authtoken])

@@ -30,6 +30,9 @@ type auditOptions struct {
 // audit runs "audit list|export": the key audit trail as AuditEvents
 // (keyservice/auditexport.go, docs/operations.md). Read-only.
 func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
+	if len(args) >= 1 && args[0] == "prune" {
+		return auditPrune(ctx, configFiles, args[1:], stdout, stderr)
+	}
 	o, err := parseAuditArgs(args, stderr)
 	if err != nil {
 		return err
@@ -91,7 +94,7 @@ func parseAuditArgs(args []string, stderr io.Writer) (auditOptions, error) {
 	if o.format != "table" && o.format != "json" {
 		return auditOptions{}, errors.New("--format: table or json")
 	}
-	since, err := parseSince(*sinceArg, time.Now())
+	since, err := parseTime("--since", *sinceArg, time.Now())
 	if err != nil {
 		return auditOptions{}, err
 	}
@@ -152,8 +155,9 @@ func dash(s string) string {
 	return s
 }
 
-// parseSince reads --since: RFC 3339, a UTC date, or an age before now.
-func parseSince(v string, now time.Time) (time.Time, error) {
+// parseTime reads --since or --before: RFC 3339, a UTC date, or an age
+// before now.
+func parseTime(flagName, v string, now time.Time) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}, nil
@@ -167,5 +171,56 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); err == nil && d > 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("--since %q: give RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or an age (24h)", v)
+	return time.Time{}, fmt.Errorf("%s %q: give RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or an age (24h)", flagName, v)
+}
+
+// auditPrune runs "audit prune --before T [--batch N] [--dry-run]": the
+// retention of key_audit. At thousands of audited reads a second the table
+// grows by millions of rows an hour, and arca-api refuses key reads it
+// cannot record: a disk filled by old audit rows stops the key service.
+// Operators export what they keep (audit export) and prune the rest, from
+// cron, while arca-api runs.
+func auditPrune(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit prune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	beforeArg := fs.String("before", "", "remove the records written before T: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02, UTC) or an age (2160h); required")
+	batch := fs.Int("batch", 0, "records removed per statement (0: 10000)")
+	dryRun := fs.Bool("dry-run", false, "count the records instead of removing them")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return ErrUsage
+	}
+	if *beforeArg == "" {
+		return errors.New("audit prune: --before T is required (an age such as 2160h keeps 90 days)")
+	}
+	if *batch < 0 {
+		return errors.New("audit prune: --batch must be 0 (10000) or more")
+	}
+	now := time.Now()
+	before, err := parseTime("--before", *beforeArg, now)
+	if err != nil {
+		return err
+	}
+	if before.After(now) {
+		return fmt.Errorf("audit prune: --before %s is in the future: that would remove the records being written now", before.UTC().Format(time.RFC3339))
+	}
+	cfg, err := app.LoadConfig(configFiles...)
+	if err != nil {
+		return err
+	}
+	db, store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := store.PruneKeyAudit(ctx, before, *batch, *dryRun)
+	cut := before.UTC().Format(time.RFC3339)
+	if err != nil {
+		return fmt.Errorf("audit prune: %d records written before %s removed, then: %w", n, cut, err)
+	}
+	if *dryRun {
+		fmt.Fprintf(stdout, "%d audit records written before %s would be removed\n", n, cut)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d audit records written before %s removed\n", n, cut)
+	return nil
 }

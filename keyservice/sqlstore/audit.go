@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"opendev.org/x/arca/keyservice"
 )
@@ -157,4 +158,88 @@ func (s *Store) ListKeyAudit(ctx context.Context, f keyservice.KeyAuditFilter) (
 		return nil, fmt.Errorf("listing key audit records: %w", err)
 	}
 	return out, nil
+}
+
+// defaultPruneBatch is how many audit records one DELETE removes at most:
+// small enough that each statement holds its locks briefly and writes a
+// bounded undo log while arca-api goes on appending.
+const defaultPruneBatch = 10000
+
+// PruneKeyAudit removes, or with dryRun counts, the records written
+// before before. It walks the table by primary key, which follows write
+// order, a batch at a time: each round reads the next batch of ids and
+// times and deletes the leading run of older records by id range. It never
+// scans for old records beyond the first younger one, so a table of a
+// billion rows costs the old rows' pages, not a full scan (there is no
+// index on the time, and none is wanted: every audited read would pay for
+// it). A record older than before that was written after a younger one
+// (a batch retried after a database outage) stays until a later prune's
+// cut-off passes the records in front of it.
+func (s *Store) PruneKeyAudit(ctx context.Context, before time.Time, batch int, dryRun bool) (int64, error) {
+	if batch <= 0 {
+		batch = defaultPruneBatch
+	}
+	cut := norm(before)
+	var total int64
+	after := int64(0)
+	for {
+		first, last, n, done, err := s.oldAuditRun(ctx, after, cut, batch)
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+		if dryRun {
+			total += int64(n)
+		} else {
+			res, err := s.db.ExecContext(ctx, "DELETE FROM key_audit WHERE id >= ? AND id <= ? AND created < ?", first, last, s.tv(cut))
+			if err != nil {
+				return total, classify(err, "removing old key audit records")
+			}
+			removed, err := res.RowsAffected()
+			if err != nil {
+				return total, fmt.Errorf("removing old key audit records: %w", err)
+			}
+			total += removed
+		}
+		if done {
+			return total, nil
+		}
+		after = last
+	}
+}
+
+// oldAuditRun reads up to batch records after id after, in id order, and
+// returns the ids that bound the leading run of records older than cut,
+// its length, and whether the old records end there (a younger record, or
+// the end of the table).
+func (s *Store) oldAuditRun(ctx context.Context, after int64, cut time.Time, batch int) (first, last int64, n int, done bool, err error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, created FROM key_audit WHERE id > ? ORDER BY id LIMIT ?", after, batch)
+	if err != nil {
+		return 0, 0, 0, false, classify(err, "reading key audit records")
+	}
+	defer rows.Close()
+	seen, younger := 0, false
+	for rows.Next() {
+		var id int64
+		var at dbTime
+		if err := rows.Scan(&id, &at); err != nil {
+			return 0, 0, 0, false, fmt.Errorf("reading key audit records: %w", err)
+		}
+		seen++
+		if !at.T.Before(cut) {
+			younger = true
+			break
+		}
+		if n == 0 {
+			first = id
+		}
+		last, n = id, n+1
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, 0, false, classify(err, "reading key audit records")
+	}
+	// A short batch is the end of the table.
+	return first, last, n, younger || seen < batch, nil
 }

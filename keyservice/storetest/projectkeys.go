@@ -23,7 +23,8 @@ var projectKeyTests = []struct {
 	{"ListProjectKeys", testListProjectKeys},
 	{"KeyAudit", testKeyAudit},
 	{"KeyAuditOncePerEvent", testKeyAuditOncePerEvent},
-	{"ScanKeyAudit", testScanKeyAudit}, // auditexport.go
+	{"ScanKeyAudit", testScanKeyAudit},   // auditexport.go
+	{"PruneKeyAudit", testPruneKeyAudit}, // auditexport.go
 }
 
 func newProjectKey(project string, created time.Time) *keyservice.ProjectKey {
