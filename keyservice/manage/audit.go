@@ -28,7 +28,8 @@ type auditOptions struct {
 }
 
 // audit runs "audit list|export": the key audit trail as AuditEvents
-// (keyservice/auditexport.go, docs/operations.md). Read-only.
+// (keyservice/auditexport.go, docs/operations.md), read-only; and "audit
+// prune", which removes old records (auditPrune).
 func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Writer) error {
 	if len(args) >= 1 && args[0] == "prune" {
 		return auditPrune(ctx, configFiles, args[1:], stdout, stderr)
