@@ -263,6 +263,14 @@ func FreePort(t testing.TB) int {
 // the status and the whole answer body.
 func Do(t testing.TB, method, url, body string, header map[string]string) (int, []byte) {
 	t.Helper()
+	resp, b := DoResponse(t, method, url, body, header)
+	return resp.StatusCode, b
+}
+
+// DoResponse is Do for a test that reads the answer's headers too: it
+// returns the response (its body already read and closed) and the body.
+func DoResponse(t testing.TB, method, url, body string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -284,5 +292,5 @@ func Do(t testing.TB, method, url, body string, header map[string]string) (int, 
 	if err != nil {
 		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
 	}
-	return resp.StatusCode, b
+	return resp, b
 }

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,25 +23,10 @@ import (
 // because they read the logs of a running server.
 func TestLogLinesWaitAndSurviveShutdown(t *testing.T) {
 	srv := testenv.StartAPI(t, testenv.APIOptions{LogFlushInterval: "60"})
-	header := map[string]string{"X-Project-Id": "p-logflush", "X-Roles": "member", "Content-Type": "application/json"}
+	header := map[string]string{"X-Project-Id": "p-logflush", "X-Roles": "member"}
 	send := func(method, url, body string, want int) (requestID, answer string) {
 		t.Helper()
-		req, err := http.NewRequest(method, url, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, b := testenv.DoResponse(t, method, url, body, header)
 		if resp.StatusCode != want {
 			t.Fatalf("%s %s: %d %s, want %d", method, url, resp.StatusCode, b, want)
 		}

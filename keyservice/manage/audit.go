@@ -3,6 +3,7 @@ package manage
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/app"
+	"opendev.org/x/arca/keyservice/sqlstore"
 )
 
 // auditOptions are the flags of "audit list|export".
@@ -38,11 +40,7 @@ func audit(ctx context.Context, configFiles, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	cfg, err := app.LoadConfig(configFiles...)
-	if err != nil {
-		return err
-	}
-	db, store, err := openStore(ctx, cfg)
+	db, store, err := openAuditStore(ctx, configFiles)
 	if err != nil {
 		return err
 	}
@@ -204,11 +202,7 @@ func auditPrune(ctx context.Context, configFiles, args []string, stdout, stderr 
 	if before.After(now) {
 		return fmt.Errorf("audit prune: --before %s is in the future: that would remove the records being written now", before.UTC().Format(time.RFC3339))
 	}
-	cfg, err := app.LoadConfig(configFiles...)
-	if err != nil {
-		return err
-	}
-	db, store, err := openStore(ctx, cfg)
+	db, store, err := openAuditStore(ctx, configFiles)
 	if err != nil {
 		return err
 	}
@@ -224,4 +218,14 @@ func auditPrune(ctx context.Context, configFiles, args []string, stdout, stderr 
 	}
 	fmt.Fprintf(stdout, "%d audit records written before %s removed\n", n, cut)
 	return nil
+}
+
+// openAuditStore reads arca-api's configuration and opens its database,
+// for the audit commands.
+func openAuditStore(ctx context.Context, configFiles []string) (*sql.DB, *sqlstore.Store, error) {
+	cfg, err := app.LoadConfig(configFiles...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openStore(ctx, cfg)
 }
