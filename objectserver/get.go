@@ -216,8 +216,7 @@ func (s *Server) handleGet(req *request) error {
 	if len(ranges) <= 1 {
 		return s.sendRange(req, v, src, ranges)
 	}
-	s.sendRanges(req, v, src, ranges)
-	return nil
+	return s.sendRanges(req, v, src, ranges)
 }
 
 // openForRead opens the object a GET or HEAD names; an expired object is
@@ -282,10 +281,13 @@ func (s *Server) getPreconditions(req *request, obj *diskfile.Object, v *plainVi
 	condEtag := viewMatch(v)
 	if at := r.Header.Get("X-Backend-Etag-Is-At"); at != "" {
 		for name := range strings.SplitSeq(at, ",") {
-			val, ok := lookupFold(obj.Metadata, strings.TrimSpace(name))
+			// The opened value first: what the disk holds under the same
+			// name is sealed (SLO's ETag, objcrypt/SPEC.md) and must not
+			// be compared, nor matched, as it is stored. The EC ETag is
+			// only in the view.
+			val, ok := lookupFold(v.userMeta, strings.TrimSpace(name))
 			if !ok {
-				// sealed on disk, opened into the view (the EC ETag)
-				val, ok = lookupFold(v.userMeta, strings.TrimSpace(name))
+				val, ok = lookupFold(obj.Metadata, strings.TrimSpace(name))
 			}
 			if ok {
 				condEtag = etagMatch{etag: val}
@@ -398,8 +400,12 @@ func (s *Server) sendRange(req *request, v *plainView, src rangeSource, ranges [
 	return nil
 }
 
-// sendRanges answers several ranges as multipart/byteranges.
-func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges []byteRange) {
+// sendRanges answers several ranges as multipart/byteranges. As
+// sendRange does, it reads (and authenticates) the first window of what
+// it will send, across the parts, before the status goes out: several
+// ranges of a small object then fail with a clean status too, never with
+// a 206 cut short.
+func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges []byteRange) error {
 	w, h := req.w, req.w.Header()
 	boundary := newBoundary()
 	ct := h.Get("Content-Type")
@@ -413,23 +419,64 @@ func (s *Server) sendRanges(req *request, v *plainView, src rangeSource, ranges 
 	total += int64(len(tail))
 	h.Set("Content-Type", "multipart/byteranges;boundary="+boundary)
 	h.Set("Content-Length", strconv.FormatInt(total, 10))
-	w.WriteHeader(http.StatusPartialContent)
 	if req.r.Method == http.MethodHead {
-		return
+		w.WriteHeader(http.StatusPartialContent)
+		return nil
 	}
+	// read[i] is what was read of part i before the status; only the
+	// last part read from may be partly read, and its reader (rest) is
+	// where the source stands, so that part goes on from it.
+	read := make([][]byte, len(ranges))
+	var rest io.Reader
+	var budget int64
+	for _, br := range ranges {
+		budget = min(budget+br.End-br.Start, firstWindow)
+	}
+	bp := bufpool.Get(int(budget))
+	defer bufpool.Put(bp)
+	buf := *bp
+	for i, br := range ranges {
+		if budget == 0 {
+			break
+		}
+		rd, err := src.Range(br.Start, br.End-br.Start)
+		if err == nil {
+			read[i], buf = buf[:min(br.End-br.Start, budget)], buf[min(br.End-br.Start, budget):]
+			_, err = io.ReadFull(rd, read[i])
+		}
+		if err != nil {
+			clear(h)
+			return keyFailed(err)
+		}
+		budget -= int64(len(read[i]))
+		rest = rd
+	}
+	w.WriteHeader(http.StatusPartialContent)
 	for i, br := range ranges {
 		if _, err := io.WriteString(w, partHeads[i]); err != nil {
-			return
+			return nil
 		}
-		if !s.copyRange(req, src, br.Start, br.End-br.Start) {
-			return
+		n := br.End - br.Start
+		if _, err := w.Write(read[i]); err != nil {
+			return nil
 		}
-		s.countDecrypted(req, v.crypt != nil, br.End-br.Start)
+		switch left := n - int64(len(read[i])); {
+		case left > 0 && len(read[i]) > 0:
+			if !s.copyRange(req, readerSource{rest}, 0, left) {
+				return nil
+			}
+		case left > 0:
+			if !s.copyRange(req, src, br.Start, n) {
+				return nil
+			}
+		}
+		s.countDecrypted(req, v.crypt != nil, n)
 		if _, err := io.WriteString(w, "\r\n"); err != nil {
-			return
+			return nil
 		}
 	}
 	_, _ = io.WriteString(w, tail)
+	return nil
 }
 
 // openCrypt opens an encrypted object's data with its key, for GET, HEAD
