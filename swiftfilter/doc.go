@@ -28,13 +28,18 @@
 //     Only with [metrics] bind set empty does the filter answer it here.
 //  2. Header names that WSGI would fold onto a header the filter reads
 //     (X_Auth_Token for X-Auth-Token, Destination_Account, ...) are refused
-//     with 400: Swift would read them while the filter did not.
+//     with 400: Swift would read them while the filter did not. Headers the
+//     request's Connection header names are dropped before anything is
+//     read, as the reverse proxy drops them before Swift: a token or a
+//     Destination-Account named there counts for neither.
 //  3. The path is split the way Swift splits it (ParsePath); a path that is
 //     not UTF-8 or holds a NUL gets Swift's own answer, 412 "Invalid UTF8
 //     or contains NULL", before any token is read (as in Swift).
 //  4. Every token the request carries (X-Auth-Token, X-Storage-Token,
 //     X-Service-Token) is validated with Keystone through a bounded cache: an
-//     invalid one answers 401 with WWW-Authenticate, Keystone unavailable 503;
+//     invalid one (or one with bytes other than visible ASCII, which Swift's
+//     server and this one would trim differently) answers 401 with
+//     WWW-Authenticate, Keystone unavailable 503;
 //     either way nothing reaches Swift and no key is resolved (fail closed).
 //     The 401 is Swift's (its page, realm challenge, then Keystone's).
 //     Requests without a token (TempURL, FormPost, public containers, /info)

@@ -224,6 +224,7 @@ func (f *Filter) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 // handle does the work of one request; it returns once the response is done.
 func (f *Filter) handle(w *recorder, r *http.Request, next http.Handler, rl *requestLog) {
 	swiftConnection(w.Header(), r)
+	dropConnectionOptions(r.Header)
 	// Swift has no CONNECT; forwarding one would tunnel a client's bytes
 	// through the shared connection pool to the proxy (the reverse-proxy
 	// case of GO-2026-6605). It ends here.
@@ -295,6 +296,22 @@ func swiftConnection(h http.Header, r *http.Request) {
 	}
 }
 
+// dropConnectionOptions removes the headers the request's Connection
+// header names (RFC 9110, 7.6.1), as the reverse proxy will before it
+// forwards the request. The filter decides on the request Swift receives:
+// a token, Destination or Destination-Account named there would otherwise
+// be read here and never reach Swift, and the key id would follow an
+// account or a token Swift does not act on.
+func dropConnectionOptions(h http.Header) {
+	for _, v := range h["Connection"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+}
+
 // tokenHeaders are the headers keystonemiddleware reads a token from.
 var tokenHeaders = []string{"X-Auth-Token", "X-Storage-Token", "X-Service-Token"}
 
@@ -328,9 +345,20 @@ func (f *Filter) checkTokens(r *http.Request, rl *requestLog) (user *keystone.To
 			rl.outcome = "several " + name + " headers"
 			return nil, http.StatusUnauthorized, "Authentication required: send one token."
 		}
-		tok := strings.TrimSpace(vals[0])
+		// net/http has trimmed the blanks around the value, as Swift's
+		// server does; nothing else is trimmed here.
+		tok := vals[0]
 		if tok == "" {
 			continue // keystonemiddleware treats an empty token as none
+		}
+		if !visibleASCII(tok) {
+			// Keystone's tokens are visible ASCII. Swift's server and
+			// this one trim other bytes differently (a trailing UTF-8
+			// no-break space is kept by Swift, which then refuses the
+			// token): refuse, rather than judge a token Swift does not
+			// see.
+			rl.outcome = "token with bytes other than visible ASCII in " + name
+			return nil, http.StatusUnauthorized, "Authentication required: the token is invalid or expired."
 		}
 		if ctx == nil {
 			var cancel context.CancelFunc
@@ -511,4 +539,15 @@ func newTransID() string {
 	var b [11]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("tx%s-%010x", hex.EncodeToString(b[:])[:21], time.Now().Unix())
+}
+
+// visibleASCII reports whether s is made of visible ASCII characters only
+// (0x21 to 0x7e).
+func visibleASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

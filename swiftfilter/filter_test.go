@@ -256,6 +256,11 @@ func TestHeaderHygiene(t *testing.T) {
 		{"invalid storage token", "GET", "/v1/AUTH_demo/c/o", "", map[string]string{"X-Storage-Token": "tok-bad"}, 401, false, ""},
 		{"invalid service token", "GET", "/v1/AUTH_demo/c/o", demo, map[string]string{"X-Service-Token": "tok-bad"}, 401, false, ""},
 		{"underscore token header", "GET", "/v1/AUTH_demo/c/o", "", map[string]string{"X_Auth_Token": "tok-bad"}, 400, false, ""},
+		// Swift's server keeps a trailing UTF-8 no-break space (and refuses
+		// the token); net/http's trims only blanks: refused, never judged
+		{"token with a no-break space", "PUT", "/v1/AUTH_demo/c/o", demo + "\u00a0", nil, 401, false, ""},
+		{"token with a next-line character", "PUT", "/v1/AUTH_demo/c/o", demo + "\u0085", nil, 401, false, ""},
+		{"storage token with a no-break space", "GET", "/v1/AUTH_demo/c/o", "", map[string]string{"X-Storage-Token": demo + "\u00a0"}, 401, false, ""},
 		{"hop-by-hop trick", "PUT", "/v1/AUTH_demo/c/o", demo, map[string]string{"Connection": "X-Arca-Key-Id"}, 201, true, "key-demo"},
 		{"info", "GET", "/info", "", nil, 201, true, ""},
 	}

@@ -203,6 +203,11 @@ func TestHostileForwarded(t *testing.T) {
 		{"without a token", obj, req("PUT", obj, "x", "X-Arca-Key-Id: key-alt"), ""},
 		{"COPY to another account", obj, req("COPY", obj, "", demo, "Destination: c/o2", "Destination-Account: AUTH_alt", "X-Arca-Key-Id: key-demo"), ""},
 		{"COPY to another account, its owner", obj, req("COPY", obj, "", alt, "Destination: c/o2", "Destination-Account: AUTH_alt", "X-Arca-Key-Id: key-demo"), "key-alt"},
+		// headers named in Connection never reach Swift (the proxy drops
+		// them): the filter decides without them too
+		{"Destination-Account named in Connection", obj, req("COPY", obj, "", alt, "Destination: c/o2", "Destination-Account: AUTH_alt", "Connection: Destination-Account"), ""},
+		{"X-Auth-Token named in Connection, the owner's X-Storage-Token", obj, req("PUT", obj, "x", alt, "X-Storage-Token: tok-demo", "Connection: X-Auth-Token"), "key-demo"},
+		{"the owner's X-Auth-Token named in Connection", obj, req("PUT", obj, "x", demo, "X-Storage-Token: tok-alt", "Connection: keep-alive, X-Auth-Token"), ""},
 		// forged identity headers (keystonemiddleware in Swift's pipeline
 		// replaces them; the key id never follows them)
 		{"X-Project-Id", obj, req("PUT", obj, "x", demo, "X-Project-Id: alt", "X-Tenant-Id: alt"), "key-demo"},
