@@ -3,12 +3,15 @@ package rewrap
 import (
 	"bytes"
 	"context"
+	"crypto/md5" //nolint:gosec // G501: the object's ETag, Swift's MD5
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/textproto"
+	"strings"
 
 	"opendev.org/x/arca/objcrypt"
 	"opendev.org/x/arca/objectserver/diskfile"
@@ -51,6 +54,10 @@ func (w *worker) rewrap(ctx context.Context, p partition, df *dataFile, m *objcr
 	}
 	var newPickle []byte
 	if legacyFormat(raw.Values) {
+		w.s.IO.UpgradeReads++
+		if err := checkLegacyEtag(df, m, newKey); err != nil {
+			return keyID, &reasonError{"legacy ETag", err}
+		}
 		newPickle, err = upgrade(raw.Values, m, newKey, raw.Values["name"], j.o.Rand)
 	} else if id, ok := lookupFold(raw.Values, sysmeta.Prefix+sysmeta.MetaKeyID); ok && id != newKey.ID {
 		var metaKey objcrypt.ProjectKey
@@ -119,6 +126,36 @@ func substitute(raw *diskfile.RawMetadata, oldID, oldWrapped, newID, newWrapped 
 		}
 	}
 	return pickle.Encode(want)
+}
+
+// checkLegacyEtag reads an object written before ETags were encrypted
+// whole, through objcrypt's reader (every segment authenticated, the
+// length by the trailer), m already rewrapped onto key, and compares the
+// MD5 of its plaintext with the ETag its metadata records in the clear.
+// upgrade seals that ETag: unchecked, an ETag edited on disk would come
+// out of the upgrade authenticated, as if the object's writer had sent
+// it. (Legacy user metadata has nothing to be checked against: it was
+// never authenticated at rest, objcrypt/SPEC.md.)
+func checkLegacyEtag(df *dataFile, m *objcrypt.Metadata, key objcrypt.ProjectKey) error {
+	recorded, _ := lookupFold(df.raw.Values, sysmeta.Prefix+sysmeta.PlaintextEtag)
+	st, err := df.fh.Stat()
+	if err != nil {
+		return err
+	}
+	r, err := objcrypt.NewReader(df.fh, st.Size(), key, df.raw.Values["name"],
+		&objcrypt.ReaderOptions{KeyID: m.KeyID, WrappedKey: m.WrappedKey, Parallelism: 1})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sum := md5.New() //nolint:gosec // G401: the object's ETag, Swift's MD5
+	if _, err := io.Copy(sum, r); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); !strings.EqualFold(got, recorded) {
+		return fmt.Errorf("%w: plaintext MD5 %s, recorded %s", objcrypt.ErrTampered, got, recorded)
+	}
+	return nil
 }
 
 // upgrade returns the pickle of an object written before ETags and user

@@ -25,6 +25,9 @@ type IO struct {
 	// project accounts without crypto metadata, to tell a plaintext object
 	// from ciphertext whose metadata was stripped.
 	DataReads int64
+	// UpgradeReads counts objects written before ETags were encrypted,
+	// read whole to check the ETag they record before it is sealed.
+	UpgradeReads int64
 }
 
 // Summary is what a job did.
@@ -158,6 +161,7 @@ func (s *Summary) add(d *Summary) {
 	s.IO.XattrWrites += d.IO.XattrWrites
 	s.IO.Locks += d.IO.Locks
 	s.IO.DataReads += d.IO.DataReads
+	s.IO.UpgradeReads += d.IO.UpgradeReads
 }
 
 // Report writes a summary (and, with keys, the per-key table) to w.

@@ -67,3 +67,35 @@ func TestRewrapUpgradesOldFormat(t *testing.T) {
 		t.Fatalf("second run: %+v", s)
 	}
 }
+
+// An old-format object records its ETag in the clear, and the upgrade
+// seals it: an ETag edited on disk (someone with the disks) must not come
+// out of the upgrade authenticated. The job reads the object, finds that
+// its plaintext's MD5 is not the one recorded, and leaves it as it is;
+// the object whose ETag is genuine beside it is upgraded.
+func TestRewrapUpgradeRefusesForgedEtag(t *testing.T) {
+	m := newNode(t)
+	keys := rewraptest.NewKeys()
+	keys.Rotate("p1")
+	forgedSum := md5.Sum([]byte("attacker chosen"))
+	forged := hex.EncodeToString(forgedSum[:])
+	if err := rewraptest.PutLegacyObject(m, keys, "p1", "forged", body(1), map[string]string{sysmeta.Prefix + sysmeta.PlaintextEtag: forged}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rewraptest.PutLegacyObject(m, keys, "p1", "genuine", body(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	s := run(t, m, keys, nil)
+	if s.Rewrapped != 1 || s.Failed != 1 || s.Reasons["legacy ETag"] != 1 || s.IO.UpgradeReads != 2 {
+		t.Fatalf("run: %+v", s)
+	}
+	_, o := readObject(t, m, keys, "p1", "forged")
+	cm, err := sysmeta.Parse(o.DataMetadata)
+	if err != nil || !cm.IsLegacy() || cm.PlaintextEtag != forged || cm.SealedEtag != "" {
+		t.Fatalf("the forged object after the run: %+v, %v", cm, err)
+	}
+	_, o = readObject(t, m, keys, "p1", "genuine")
+	if cm, err := sysmeta.Parse(o.DataMetadata); err != nil || cm.IsLegacy() {
+		t.Fatalf("the genuine object after the run: %+v, %v", cm, err)
+	}
+}
