@@ -78,6 +78,7 @@ const (
 	OutcomeNotFound = "not_found"
 	OutcomeGone     = "gone"
 	OutcomeConflict = "conflict"
+	OutcomeInvalid  = "invalid"
 	OutcomeError    = "error"
 )
 
@@ -491,6 +492,8 @@ func OutcomeOf(err error) string {
 		return OutcomeGone
 	case errors.Is(err, ErrConflict):
 		return OutcomeConflict
+	case errors.Is(err, ErrInvalid):
+		return OutcomeInvalid
 	}
 	return OutcomeError
 }

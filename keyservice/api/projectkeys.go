@@ -72,13 +72,17 @@ func addressedProject(c echo.Context) (string, error) {
 type addressed string
 
 // projectLoader is the loader of those routes: the addressed project, the
-// target of the policy check.
-func (s *Server) projectLoader(c echo.Context) (any, Target, error) {
-	project, err := addressedProject(c)
-	if err != nil {
-		return nil, Target{}, err
+// target of the policy check. A malformed ?project_id= is refused and
+// audited as action refused, under the caller's project.
+func (s *Server) projectLoader(action string) func(echo.Context) (any, Target, error) {
+	return func(c echo.Context) (any, Target, error) {
+		project, err := addressedProject(c)
+		if err != nil {
+			s.auditKeyRefusal(c, action, nil, err)
+			return nil, Target{}, err
+		}
+		return addressed(project), projectKeyTarget(project), nil
 	}
-	return addressed(project), projectKeyTarget(project), nil
 }
 
 // projectDenied audits a refusal by policy on the addressed project.
@@ -166,15 +170,18 @@ func (s *Server) projectKeyLoader(action string) func(echo.Context) (any, Target
 	return func(c echo.Context) (any, Target, error) {
 		id := c.Param("id")
 		project := ""
+		var malformed error
 		_, given := c.QueryParams()["project_id"]
 		if given {
-			var err error
-			if project, err = addressedProject(c); err != nil {
-				return nil, Target{}, err
-			}
+			project, malformed = addressedProject(c)
 		}
 		k, err := s.svc.LoadProjectKeyByID(c.Request().Context(), id)
-		if err == nil && given && k.ProjectID != project {
+		switch {
+		case malformed != nil:
+			// refused, and audited under the key's project when the key
+			// exists, as any other refusal
+			err = malformed
+		case err == nil && given && k.ProjectID != project:
 			err = keyservice.Errorf(keyservice.ErrNotFound, "Project key not found.")
 		}
 		if err != nil {
@@ -205,8 +212,14 @@ func (s *Server) projectKeyDenied(action string) func(echo.Context, any, error) 
 func (s *Server) auditKeyRefusal(c echo.Context, action string, k *keyservice.ProjectKey, err error) {
 	caller := callerOf(c)
 	audited, detail := caller.ProjectID, ""
-	if p, given := c.QueryParams()["project_id"]; given && len(p) == 1 {
-		audited, detail = p[0], "addressed project "+p[0]
+	if p, given := c.QueryParams()["project_id"]; given {
+		// what the client sent goes into the record only when it is a
+		// project id: the table's columns bound what a record holds
+		if len(p) == 1 && keyservice.ValidProjectID(p[0]) {
+			audited, detail = p[0], "addressed project "+p[0]
+		} else {
+			detail = "malformed project_id"
+		}
 	}
 	if k != nil {
 		audited = k.ProjectID
@@ -283,6 +296,19 @@ func validPage(c echo.Context) error {
 func validForce(c echo.Context) error {
 	_, err := parseBool(c.QueryParams(), "force")
 	return err
+}
+
+// auditRefused makes a project-key route's validation audit what it
+// refuses as action refused, under the addressed project or the caller's:
+// the validation runs before anything is read, the key included.
+func (s *Server) auditRefused(action string, validate func(echo.Context) error) func(echo.Context) error {
+	return func(c echo.Context) error {
+		err := validate(c)
+		if err != nil {
+			s.auditKeyRefusal(c, action, nil, err)
+		}
+		return err
+	}
 }
 
 func (s *Server) deleteProjectKey(c echo.Context) error {

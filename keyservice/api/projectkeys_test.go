@@ -320,3 +320,42 @@ func TestProjectKeyReadsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestMalformedProjectKeyRequestsAudited: a malformed ?force= or
+// ?project_id= (or page) on the project-key routes is refused with 400 and
+// audited as a refusal too: a stranger probing another project's keys with
+// bad parameters is in the trail, under the key's project when the key was
+// read for the request, else under the caller's. A project_id that is no
+// project id never goes into a record (the columns bound a record, and a
+// record the database refuses would hold up the batch behind it).
+func TestMalformedProjectKeyRequestsAudited(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
+		e := newPKEnv(t, dialect, keyservice.ProtocolAES256CBC)
+		id, _ := e.key(demoMember, "GET", "/v1/project-keys/active", 200)["key_id"].(string)
+		long := strings.Repeat("p", 300)
+		e.status(altAdmin, "DELETE", "/v1/project-keys/"+id+"?force=maybe", 400)
+		e.status(altAdmin, "DELETE", "/v1/project-keys/"+id+"?project_id=demo!", 400)
+		e.status(altAdmin, "POST", "/v1/project-keys/rotate?project_id=demo!", 400)
+		e.status(altAdmin, "POST", "/v1/project-keys/rotate?project_id="+long, 400)
+		e.status(altAdmin, "GET", "/v1/project-keys?limit=abc", 400)
+		e.status(altMember, "GET", "/v1/project-keys/"+id+"/payload?project_id=demo&project_id=alt", 400)
+
+		trail := func(project string) string {
+			recs, err := e.svc.ProjectKeyAudit(t.Context(), keyservice.KeyAuditFilter{ProjectID: project, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range recs {
+				out = append(out, r.Action+":"+r.Outcome+":"+r.UserID+":"+r.KeyID+":"+r.Detail)
+			}
+			return strings.Join(out, " ")
+		}
+		if got, want := trail("demo"), "create:success:alice:"+id+":first key destroy:invalid:boss:"+id+":malformed project_id payload:invalid:bob:"+id+":malformed project_id"; got != want {
+			t.Errorf("demo's audit trail\n got %s\nwant %s", got, want)
+		}
+		if got, want := trail("alt"), "destroy:invalid:boss:"+id+": rotate:invalid:boss::malformed project_id rotate:invalid:boss::malformed project_id list:invalid:boss::"; got != want {
+			t.Errorf("alt's audit trail\n got %s\nwant %s", got, want)
+		}
+	})
+}

@@ -117,12 +117,12 @@ func (s *Server) routes() []route { //nolint:funlen // the route table: one line
 		// (projectLoader) or the stored key row (projectKeyLoader); every
 		// refusal and every read of another project's active id
 		// (?project_id=) is audited.
-		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", audit: keyservice.AuditGetActive, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditGetActive), handler: s.getActiveProjectKey},
-		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", scope: systemWithProject, audit: keyservice.AuditRotate, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditRotate), handler: s.rotateProjectKey},
-		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditList, trailingSlash: true, load: s.projectLoader, denied: s.projectDenied(keyservice.AuditList), validate: validPage, handler: s.listProjectKeys},
+		{method: http.MethodGet, path: "/v1/project-keys/active", rule: "project_key:get_active", audit: keyservice.AuditGetActive, load: s.projectLoader(keyservice.AuditGetActive), denied: s.projectDenied(keyservice.AuditGetActive), handler: s.getActiveProjectKey},
+		{method: http.MethodPost, path: "/v1/project-keys/rotate", rule: "project_key:rotate", scope: systemWithProject, audit: keyservice.AuditRotate, load: s.projectLoader(keyservice.AuditRotate), denied: s.projectDenied(keyservice.AuditRotate), handler: s.rotateProjectKey},
+		{method: http.MethodGet, path: "/v1/project-keys", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditList, trailingSlash: true, load: s.projectLoader(keyservice.AuditList), denied: s.projectDenied(keyservice.AuditList), validate: s.auditRefused(keyservice.AuditList, validPage), handler: s.listProjectKeys},
 		{method: http.MethodGet, path: "/v1/project-keys/:id", rule: "project_key:list", scope: systemWithProject, audit: keyservice.AuditGet, load: s.projectKeyLoader(keyservice.AuditGet), denied: s.projectKeyDenied(keyservice.AuditGet), handler: s.getProjectKey},
 		{method: http.MethodGet, path: "/v1/project-keys/:id/payload", rule: "project_key:payload", audit: keyservice.AuditPayload, load: s.projectKeyLoader(keyservice.AuditPayload), denied: s.projectKeyDenied(keyservice.AuditPayload), handler: s.getProjectKeyPayload},
 		{method: http.MethodGet, path: "/v1/project-keys/:id/listing-key", rule: "project_key:get_listing_key", audit: keyservice.AuditListingKey, load: s.projectKeyLoader(keyservice.AuditListingKey), denied: s.projectKeyDenied(keyservice.AuditListingKey), handler: s.getProjectKeyListingKey},
-		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, load: s.projectKeyLoader(keyservice.AuditDestroy), denied: s.projectKeyDenied(keyservice.AuditDestroy), validate: validForce, handler: s.deleteProjectKey},
+		{method: http.MethodDelete, path: "/v1/project-keys/:id", rule: "project_key:delete", scope: systemWithProject, audit: keyservice.AuditDestroy, load: s.projectKeyLoader(keyservice.AuditDestroy), denied: s.projectKeyDenied(keyservice.AuditDestroy), validate: s.auditRefused(keyservice.AuditDestroy, validForce), handler: s.deleteProjectKey},
 	}
 }
