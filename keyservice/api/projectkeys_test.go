@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -356,6 +357,33 @@ func TestMalformedProjectKeyRequestsAudited(t *testing.T) {
 		}
 		if got, want := trail("alt"), "destroy:invalid:boss:"+id+": rotate:invalid:boss::malformed project_id rotate:invalid:boss::malformed project_id list:invalid:boss::"; got != want {
 			t.Errorf("alt's audit trail\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// TestHostileKeyIDDoesNotStallAudit: any project member could send a key
+// id that is not UTF-8 in the path; its refusal's audit record was refused
+// by MariaDB with every record batched beside it, retried for ever, and
+// once the queue filled every audited read (the object servers' key
+// reads) would have answered 503. The records are written, the key id
+// made UTF-8, and the reads after it go on.
+func TestHostileKeyIDDoesNotStallAudit(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect dbconn.Dialect) {
+		e := newPKEnv(t, dialect, keyservice.ProtocolAES256CBC)
+		e.status(altMember, "GET", "/v1/project-keys/%C3%28abc%FF", 404)
+		id, _ := e.key(altMember, "GET", "/v1/project-keys/active", 200)["key_id"].(string)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		recs, err := e.svc.ProjectKeyAudit(ctx, keyservice.KeyAuditFilter{ProjectID: "alt", Limit: 10})
+		if err != nil {
+			t.Fatalf("audit records not written: %v", err)
+		}
+		var trail []string
+		for _, r := range recs {
+			trail = append(trail, r.Action+":"+r.Outcome+":"+r.KeyID)
+		}
+		if got, want := strings.Join(trail, " "), "get:not_found:\ufffd(abc\ufffd create:success:"+id; got != want {
+			t.Fatalf("alt's audit trail\n got %q\nwant %q", got, want)
 		}
 	})
 }

@@ -93,7 +93,7 @@ func (s *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRe
 				if r.EventID != "" {
 					eventID = clip(r.EventID, 36)
 				}
-				args = append(args, s.tv(r.Time), clip(r.RequestID, 64), r.Action, r.Outcome, clip(r.ProjectID, 255),
+				args = append(args, s.tv(r.Time), clip(r.RequestID, 64), clip(r.Action, 16), clip(r.Outcome, 16), clip(r.ProjectID, 255),
 					clip(r.KeyID, 64), clip(r.UserID, 255), clip(r.UserProjectID, 255), service, clip(r.Roles, 255), clip(r.Detail, 255),
 					eventID)
 			}
@@ -112,8 +112,14 @@ func (s *Store) AppendKeyAudit(ctx context.Context, recs []keyservice.KeyAuditRe
 	return s.inTx(ctx, func(tx *txn) error { return write(tx) })
 }
 
-// clip bounds a value to a column's length, on a UTF-8 boundary.
+// clip makes a value what a column holds: UTF-8 (invalid bytes become
+// U+FFFD), bounded to the column's length on a character boundary.
 func clip(v string, n int) string {
+	// MariaDB refuses a utf8mb4 column's value that is not UTF-8 (error
+	// 1366), and with it the whole batch of records: one client-sent key
+	// id with a stray byte would hold up every record behind it, and once
+	// the queue is full every audited read is refused.
+	v = strings.ToValidUTF8(v, "\uFFFD")
 	if len(v) <= n {
 		return v
 	}

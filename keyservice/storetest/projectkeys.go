@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -23,6 +25,7 @@ var projectKeyTests = []struct {
 	{"ListProjectKeys", testListProjectKeys},
 	{"KeyAudit", testKeyAudit},
 	{"KeyAuditOncePerEvent", testKeyAuditOncePerEvent},
+	{"KeyAuditAnyText", testKeyAuditAnyText},
 	{"ScanKeyAudit", testScanKeyAudit},   // auditexport.go
 	{"PruneKeyAudit", testPruneKeyAudit}, // auditexport.go
 }
@@ -289,6 +292,37 @@ func testKeyAudit(t *testing.T, s keyservice.Store) {
 	for _, r := range page {
 		if r.KeyID != "k1" || r.ID <= got[0].ID || r.ProjectID != "p" {
 			t.Fatalf("filtered record %+v", r)
+		}
+	}
+}
+
+// testKeyAuditAnyText: a record holding what a client may send (a key id
+// from the path with bytes that are not UTF-8, over-long values cut in a
+// character) is written with the records beside it, as UTF-8 within its
+// columns. MariaDB refused such a value, and with it the whole batch, for
+// as long as the auditor retried it.
+func testKeyAuditAnyText(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	long := strings.Repeat("é", 200) // 400 bytes
+	recs := []keyservice.KeyAuditRecord{
+		{Time: base, RequestID: "req-1", Action: keyservice.AuditGet, Outcome: keyservice.OutcomeNotFound, ProjectID: "anytext",
+			KeyID: "\xc3(abc\xff", UserID: "u\xfe", UserProjectID: "anytext", Roles: long, Detail: "x" + long},
+		{Time: base, RequestID: "req-2", Action: keyservice.AuditPayload, Outcome: keyservice.OutcomeSuccess, ProjectID: "anytext",
+			KeyID: "k", UserID: "arca", UserProjectID: "service"},
+	}
+	must(t, s.AppendKeyAudit(c, recs))
+	got, err := s.ListKeyAudit(c, keyservice.KeyAuditFilter{ProjectID: "anytext", Limit: 10})
+	must(t, err)
+	if len(got) != 2 || got[1].RequestID != "req-2" {
+		t.Fatalf("records %+v", got)
+	}
+	r := got[0]
+	if r.KeyID != "\ufffd(abc\ufffd" || r.UserID != "u\ufffd" {
+		t.Errorf("key id %q, user id %q: want the invalid bytes as U+FFFD", r.KeyID, r.UserID)
+	}
+	for name, v := range map[string]string{"roles": r.Roles, "detail": r.Detail} {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > 255 || len(v) < 250 {
+			t.Errorf("%s: %d characters, %d bytes, valid UTF-8 %v", name, utf8.RuneCountInString(v), len(v), utf8.ValidString(v))
 		}
 	}
 }
