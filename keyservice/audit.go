@@ -31,7 +31,7 @@ type auditWriter struct {
 	cond    *sync.Cond
 	queue   []KeyAuditRecord
 	pending int    // records taken by the writer, not yet written
-	written uint64 // records written so far (for FlushAudit)
+	written uint64 // records written, or dropped as refused (isolate), so far (for FlushAudit)
 	queued  uint64 // records ever queued
 	closed  bool
 	kick    chan struct{}
@@ -126,13 +126,18 @@ func (a *auditWriter) run() {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := a.store.AppendKeyAudit(ctx, batch)
+			if err != nil && n > 1 {
+				batch, err = a.isolate(ctx, batch, err)
+			}
 			cancel()
 
 			a.mu.Lock()
 			a.pending -= n
 			if err != nil {
-				// Put the batch back in front and retry at the next tick
-				// (or at once when closing, a bounded number of times).
+				// Put what is left of the batch back in front and retry at
+				// the next tick (or at once when closing, a bounded number
+				// of times); what isolate wrote or dropped is done.
+				a.written += uint64(n - len(batch))
 				a.queue = append(batch, a.queue...)
 				failures++
 				a.mu.Unlock()
@@ -158,6 +163,42 @@ func (a *auditWriter) run() {
 			a.mu.Unlock()
 		}
 	}
+}
+
+// isolate writes a batch the store refused record by record, so that one
+// record the database refuses while it takes the others (a value it
+// cannot hold) does not hold up every record behind it for ever: with the
+// queue full, every audited operation would be refused. A record that
+// fails alone between records that are written is dropped, with an error
+// line; its log line stands (record). Failures in a row with none written
+// after them are the database failing, not records: isolate returns those
+// records and the ones it has not tried, to be retried whole, with the
+// batch's error. It returns nil once every record is written or dropped.
+func (a *auditWriter) isolate(ctx context.Context, batch []KeyAuditRecord, batchErr error) ([]KeyAuditRecord, error) {
+	// outageAfter failures in a row are taken for the database failing
+	const outageAfter = 3
+	var failed []KeyAuditRecord // since the last record written
+	var failedErr error
+	for i, rec := range batch {
+		err := a.store.AppendKeyAudit(ctx, []KeyAuditRecord{rec})
+		if err != nil {
+			failed, failedErr = append(failed, rec), err
+			if len(failed) >= outageAfter {
+				return append(failed, batch[i+1:]...), batchErr
+			}
+			continue
+		}
+		for _, bad := range failed {
+			a.log.Error().Err(failedErr).Str("event_id", bad.EventID).Str("action", bad.Action).
+				Str("project_id", bad.ProjectID).Str("request_id", bad.RequestID).
+				Msg("the database refused a project key audit record and took the next one; dropped (its log line stands)")
+		}
+		failed = nil
+	}
+	if len(failed) > 0 {
+		return failed, batchErr
+	}
+	return nil, nil
 }
 
 // flush waits until every record queued before the call is written.
