@@ -184,6 +184,10 @@ func (a *App) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.Config.checkNoAuthListener(ln.Addr()); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	return a.ServeListener(ctx, ln)
 }
 

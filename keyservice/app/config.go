@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -99,8 +100,9 @@ type Config struct {
 }
 
 // isLoopback reports whether bind_host listens on loopback only: a
-// loopback IP address or "localhost". Names are not resolved (what a name
-// resolves to can change after the check), and the empty host, 0.0.0.0
+// loopback IP address or "localhost". Names are not resolved here (what a
+// name resolves to can change after the check): Serve checks the address
+// "localhost" was opened on (checkNoAuthListener). The empty host, 0.0.0.0
 // and :: listen everywhere.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
@@ -108,6 +110,22 @@ func isLoopback(host string) bool {
 	}
 	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// checkNoAuthListener checks, once the listener is open, that a no-auth
+// arca-api listens on a loopback address: bind_host "localhost" passes
+// CheckNoAuthBind by its name, and a host whose name service maps it
+// elsewhere would otherwise open no-auth to the network.
+func (c Config) checkNoAuthListener(addr net.Addr) error {
+	if c.AuthStrategy != "noauth" || c.AllowInsecureNoAuthBind {
+		return nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("auth_strategy = noauth: bind_host %q is listening on %s, beyond loopback; "+
+		"refusing (set allow_insecure_noauth_bind = true to allow it)", c.BindHost, addr)
 }
 
 // CheckNoAuthBind refuses auth_strategy = noauth on a bind_host beyond
