@@ -252,9 +252,10 @@ func (c *Client) materialKind() keyBytesKind {
 	return keyBytesKind{cache: c.material, flight: "m", what: "key", fetch: c.fetchMaterial}
 }
 
-// keyBytesEntry is cached key bytes and the time the cache drops them (at
-// the latest: the time is taken just before the entry is added, and the
-// cache counts its TTL from the addition).
+// keyBytesEntry is cached key bytes and the time they stop being served:
+// MaterialTTL from before they were asked for (keyBytes checks it on every
+// hit; the cache's own TTL, counted from the addition, only sweeps them
+// out a little later).
 type keyBytesEntry struct {
 	b       []byte
 	expires time.Time
@@ -274,7 +275,7 @@ type keyBytesKind struct {
 // once for every concurrent caller. The slice is shared with the cache.
 func (c *Client) keyBytes(ctx context.Context, kind keyBytesKind, projectID, keyID string) (keyBytesEntry, error) {
 	cacheKey := materialKey{projectID, keyID}
-	if e, ok := kind.cache.Get(cacheKey); ok {
+	if e, ok := kind.cache.Get(cacheKey); ok && time.Now().Before(e.expires) {
 		c.hits.Add(1)
 		return e, nil
 	}
@@ -289,14 +290,19 @@ func (c *Client) keyBytes(ctx context.Context, kind keyBytesKind, projectID, key
 		return keyBytesEntry{}, fmt.Errorf("%s %q of project %q: %w", kind.what, keyID, projectID, ErrNotFound)
 	}
 	v, err := c.resolve(ctx, flight, func(ctx context.Context) (any, error) {
-		if e, ok := kind.cache.Get(cacheKey); ok {
-			return e, nil
+		if e, ok := kind.cache.Get(cacheKey); ok && time.Now().Before(e.expires) {
+			return e, nil // another flight just filled it
 		}
+		// As the active id's: the lifetime counts from before the
+		// request, since the key may be destroyed right after arca-api
+		// read it, while the answer is on its way; key_cache_ttl then
+		// bounds how long a destroyed key still opens objects.
+		sent := time.Now()
 		m, err := kind.fetch(ctx, projectID, keyID)
 		if err != nil {
 			return keyBytesEntry{}, err
 		}
-		e := keyBytesEntry{b: m, expires: time.Now().Add(c.opts.MaterialTTL)}
+		e := keyBytesEntry{b: m, expires: sent.Add(c.opts.MaterialTTL)}
 		kind.cache.Add(cacheKey, e)
 		return e, nil
 	})

@@ -114,6 +114,14 @@ func (o Options) withDefaults() (Options, error) {
 		t.MaxIdleConnsPerHost = 64
 		o.HTTPClient = &http.Client{Transport: t}
 	}
+	// Never follow a redirect, whoever built the client: the service
+	// token would go along (net/http drops only Authorization and cookies
+	// when the host changes) and the answer from wherever it pointed would
+	// be taken for the key service's. A 3xx is an unexpected answer, and
+	// fails closed (ErrUnavailable).
+	hc := *o.HTTPClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.HTTPClient = &hc
 	if o.NoAuth {
 		if o.Endpoint == "" {
 			return o, errors.New("keyclient: no-auth mode needs an explicit endpoint")

@@ -73,11 +73,16 @@ func NewValidator(cfg Config, opts ...Option) (*Validator, error) {
 	if v.httpClient == nil {
 		v.httpClient = &http.Client{}
 	}
-	if v.httpClient.Timeout == 0 {
-		c := *v.httpClient
+	c := *v.httpClient
+	if c.Timeout == 0 {
 		c.Timeout = cfg.HTTPTimeout
-		v.httpClient = &c
 	}
+	// Never follow a redirect: the service token and the token being
+	// validated would go along (net/http keeps X-Auth-Token and
+	// X-Subject-Token across hosts), and the answer from wherever it
+	// pointed would be taken for Keystone's.
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	v.httpClient = &c
 	if len(cfg.MemcachedServers) > 0 {
 		v.log.Warn().Strs("memcached_servers", cfg.MemcachedServers).
 			Msg("keystone_authtoken: memcached_servers is not used; tokens are cached in process only")

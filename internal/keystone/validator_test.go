@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -333,4 +335,44 @@ func TestConfigAndHeader(t *testing.T) {
 	if got := WWWAuthenticate(Config{Credentials: Credentials{AuthURL: "http://a\"b"}}); got != `Keystone uri="http://a%22b"` {
 		t.Errorf("WWWAuthenticate = %s", got)
 	}
+}
+
+// TestRedirectNotFollowed: a Keystone URL answering a validation with a
+// redirect (a load balancer's rule, a tampered catalog) is an unexpected
+// answer: net/http would send the service token and the token being
+// validated (X-Auth-Token, X-Subject-Token: it keeps both across hosts)
+// wherever it points, and the answer from there would be taken for
+// Keystone's. The token is not valid, and the target never hears of it.
+func TestRedirectNotFollowed(t *testing.T) {
+	f := newFake(t)
+	f.add("tok-user", time.Now().Add(time.Hour), projectScope, "member")
+	elsewhere := strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)
+	pass := httputil.NewSingleHostReverseProxy(mustURL(t, f.srv.URL))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, elsewhere+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
+		pass.ServeHTTP(w, r) // the service user's login goes through
+	}))
+	defer front.Close()
+	v, err := NewValidator(Config{Credentials: Credentials{AuthURL: front.URL + "/v3", Username: "arca", Password: "pw", ProjectName: "service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := v.Validate(context.Background(), "tok-user"); err == nil {
+		t.Fatalf("a token validated through a redirect: %+v", tok)
+	}
+	if n := f.gets.Load(); n != 0 {
+		t.Fatalf("the redirect was followed: %d validations reached its target", n)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
