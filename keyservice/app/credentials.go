@@ -10,13 +10,15 @@ import (
 
 // SecretOptions are the options of arca.conf whose values are credentials:
 // arca-api's Keystone service user (it validates every token, and with the
-// admin role arca-manage register edits the catalog). [database]
-// connection is one too when it holds a password (CheckCredentialFiles):
-// the database holds every sealed secret and key, the audit trail and the
-// metadata of every project.
+// admin role arca-manage register edits the catalog), and the PKCS#11
+// token's PIN (with it, whoever holds the token opens every project KEK).
+// [database] connection is one too when it holds a password
+// (CheckCredentialFiles): the database holds every sealed secret and key,
+// the audit trail and the metadata of every project.
 var SecretOptions = []config.Option{
 	{Section: "keystone_authtoken", Key: "password"},
 	{Section: "keystone_authtoken", Key: "application_credential_secret"},
+	{Section: "pkcs11", Key: "pin"},
 }
 
 // CheckCredentialFiles refuses any of the --config-file paths that holds a

@@ -35,6 +35,8 @@ func TestCredentialFileModeRefusedByBinaries(t *testing.T) {
 			mode: 0o640, refused: "[keystone_authtoken] application_credential_secret"},
 		{name: "database password, group writable", conf: "[database]\nconnection = mysql+pymysql://arca:s3cret@127.0.0.1:1/arca\n",
 			mode: 0o620, refused: "[database] connection (its password)"},
+		{name: "PKCS#11 PIN, world readable", conf: "[pkcs11]\npin = 1234\n", mode: 0o644,
+			refused: "[pkcs11] pin"},
 		{name: "no credential, world readable", mode: 0o644},
 		{name: "password in a private file of its own", mode: 0o644, private: keystone + "password = s3cret\n"},
 		{name: "password, owner only", conf: keystone + "password = s3cret\n", mode: 0o600},
