@@ -19,7 +19,8 @@ type File struct {
 }
 
 // loadOptions make ini.v1 behave like oslo.config. Its defaults would cut
-// "se#cret" to "se" and strip quotes an operator meant.
+// "se#cret" to "se", and its rules for quotes are not oslo's: values are
+// read as written and raw applies oslo's (unquote).
 var loadOptions = ini.LoadOptions{
 	IgnoreInlineComment:        true,
 	PreserveSurroundedQuote:    true,
@@ -82,7 +83,20 @@ func (f *File) raw(section, key string) (string, bool) {
 	for i := range lines {
 		lines[i] = strings.TrimSpace(lines[i])
 	}
+	lines[0] = unquote(lines[0])
 	return strings.TrimSpace(strings.Join(lines, "\n")), true
+}
+
+// unquote removes one pair of matching quotes around a value, single or
+// double, as oslo.config's parser does: password = "se#cret" is se#cret,
+// and "a" b "c" is a" b "c. (ini.v1 also takes a value out of backticks
+// or triple double quotes, where oslo keeps them; nothing Arca reads is
+// written so.)
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 func (f *File) fail(section, key, format string, args ...any) {

@@ -13,7 +13,10 @@ func TestOsloSemantics(t *testing.T) {
 debug = True
 [keystone_authtoken]
 password = se#cret ;not-a-comment
-quoted = "kept"
+quoted = "removed, as oslo does"
+single = 'se#cret'
+inner = "a" b "c"
+unbalanced = "half
 roles = service, admin ,
 multi = first
     second
@@ -26,7 +29,10 @@ connection = mysql+pymysql://arca:p@127.0.0.1/arca?charset=utf8
 	}
 	tests := []struct{ section, key, want string }{
 		{"keystone_authtoken", "password", "se#cret ;not-a-comment"},
-		{"keystone_authtoken", "quoted", `"kept"`},
+		{"keystone_authtoken", "quoted", `removed, as oslo does`},
+		{"keystone_authtoken", "single", `se#cret`},
+		{"keystone_authtoken", "inner", `a" b "c`},
+		{"keystone_authtoken", "unbalanced", `"half`},
 		{"keystone_authtoken", "multi", "first\nsecond"},
 		{"database", "connection", "mysql+pymysql://arca:p@127.0.0.1/arca?charset=utf8"},
 		{"DEFAULT", "absent", "fallback"},
