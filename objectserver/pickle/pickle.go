@@ -50,14 +50,30 @@ func Decode(data []byte) (v any, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return normalise(raw, 0)
+	left := maxValues
+	return normalise(raw, 0, &left)
 }
 
 const maxDepth = 32
 
-func normalise(x any, depth int) (any, error) {
+// maxValues bounds how many values a pickle may expand to. A memo
+// reference (BINGET) names one list or dict from many places; ogorek
+// shares it, but the values Decode returns are copies, so a few hundred
+// bytes nesting references to references would expand to hundreds of
+// MiB, and 8 KiB to more than any memory: whoever can write a file's
+// metadata or a partition's hashes.pkl would stop the whole server. Swift
+// writes neither with shared references; its largest, a hashes.pkl of
+// 4,096 suffixes, is far below this.
+const maxValues = 1 << 20
+
+// normalise converts ogorek's values to Decode's, spending one of left
+// per value.
+func normalise(x any, depth int, left *int) (any, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: nested too deeply", ErrInvalid)
+	}
+	if *left--; *left < 0 {
+		return nil, fmt.Errorf("%w: more than %d values", ErrInvalid, maxValues)
 	}
 	switch v := x.(type) {
 	case nil, ogorek.None:
@@ -84,9 +100,9 @@ func normalise(x any, depth int) (any, error) {
 	case float64:
 		return v, nil
 	case ogorek.Tuple:
-		return normaliseList([]any(v), depth)
+		return normaliseList([]any(v), depth, left)
 	case []any:
-		return normaliseList(v, depth)
+		return normaliseList(v, depth, left)
 	case map[any]any:
 		out := make(map[string]any, len(v))
 		for k, val := range v {
@@ -94,7 +110,7 @@ func normalise(x any, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			nv, err := normalise(val, depth+1)
+			nv, err := normalise(val, depth+1, left)
 			if err != nil {
 				return nil, err
 			}
@@ -106,10 +122,13 @@ func normalise(x any, depth int) (any, error) {
 	}
 }
 
-func normaliseList(v []any, depth int) (any, error) {
+func normaliseList(v []any, depth int, left *int) (any, error) {
+	if len(v) > *left {
+		return nil, fmt.Errorf("%w: more than %d values", ErrInvalid, maxValues)
+	}
 	out := make([]any, len(v))
 	for i, e := range v {
-		n, err := normalise(e, depth+1)
+		n, err := normalise(e, depth+1, left)
 		if err != nil {
 			return nil, err
 		}

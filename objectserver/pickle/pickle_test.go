@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -188,5 +189,54 @@ func TestStringMapFastAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = stringMapFast(data) }); n > 6 {
 		t.Fatalf("%v allocations for %d values", n, len(m))
+	}
+}
+
+// memoBomb is a pickle of a dict {"abc": list}, the list nesting levels
+// deep, each level width memo references (BINGET) to the level below:
+// len(memoBomb(w, l)) is about 2*w*l bytes, and it expands to w^l values.
+func memoBomb(width, levels int) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x80\x02}q\xffX\x03\x00\x00\x00abcX\x01\x00\x00\x00xq\x000")
+	for i := 1; i <= levels; i++ {
+		b.WriteString("](")
+		for range width {
+			b.Write([]byte{'h', byte(i - 1)})
+		}
+		b.Write([]byte{'e', 'q', byte(i)})
+		if i < levels {
+			b.WriteString("0")
+		}
+	}
+	b.WriteString("s.")
+	return b.Bytes()
+}
+
+// TestMemoReferencesBounded: references to a shared list are copies once
+// decoded, so a few hundred bytes of nested references expanded to
+// hundreds of MiB (8 KiB to more than any memory) for whoever can write a
+// file's metadata xattr or a partition's hashes.pkl. They are refused once
+// they would exceed maxValues; a small shared structure still decodes.
+func TestMemoReferencesBounded(t *testing.T) {
+	if v, err := Decode(memoBomb(3, 3)); err != nil {
+		t.Fatalf("a small shared structure: %v", err)
+	} else if l, ok := v.(map[string]any)["abc"].([]any); !ok || len(l) != 3 {
+		t.Fatalf("a small shared structure decoded as %v", v)
+	}
+	for _, c := range []struct{ width, levels int }{{60, 4}, {1000, 4}, {250, 5}} {
+		data := memoBomb(c.width, c.levels)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Decode(data)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%d bytes expanding to %d^%d values: %v", len(data), c.width, c.levels, err)
+		}
+		if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 256 {
+			t.Errorf("%d bytes expanding to %d^%d values: %d MiB allocated before the refusal", len(data), c.width, c.levels, mb)
+		}
+		if _, err := StringMap(data); !errors.Is(err, ErrInvalid) {
+			t.Errorf("StringMap of %d bytes expanding to %d^%d values: %v", len(data), c.width, c.levels, err)
+		}
 	}
 }
