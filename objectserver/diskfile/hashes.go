@@ -69,14 +69,17 @@ func lockPartition(partPath string) (func(), error) {
 	unlockLocal := lockInProcess(partPath)
 	lockPath := filepath.Join(partPath, partitionLock)
 	// A bare descriptor (openRaw): an os.File would cost an fcntl(2) for
-	// nothing here, and the lock is taken on every PUT and DELETE.
-	fd, err := openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
+	// nothing here, and the lock is taken on every PUT and DELETE. No
+	// partition file is opened through a symbolic link (O_NOFOLLOW): one
+	// planted on the disk would have the server create, append to or
+	// empty a file anywhere it may write.
+	fd, err := openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(partPath, 0o750); err != nil {
 			unlockLocal()
 			return nil, fsErr("creating partition dir", err)
 		}
-		fd, err = openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY, 0o600)
+		fd, err = openRaw(lockPath, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 	}
 	if err != nil {
 		unlockLocal()
@@ -118,7 +121,7 @@ func (m *Manager) invalidate(partPath, suffix string) error {
 	}
 	defer unlock()
 	path := filepath.Join(partPath, invalidsFile)
-	fd, err := openRaw(path, unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
+	fd, err := openRaw(path, unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fsErr("opening hashes.invalid", err)
 	}
@@ -338,9 +341,11 @@ func (m *Manager) saveHashes(partPath string, hashes map[string]any) (map[string
 	if err := writeFileAtomic(filepath.Join(partPath, hashesFile), data, partPath, m.NoFsync); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(partPath, invalidsFile), nil, 0o600); err != nil {
+	fd, err := openRaw(filepath.Join(partPath, invalidsFile), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
 		return nil, fsErr("clearing hashes.invalid", err)
 	}
+	_ = unix.Close(fd)
 	return result, nil
 }
 
