@@ -51,6 +51,8 @@ PROTOCOL = 1
 KEY_ID_ENV = 'HTTP_X_ARCA_KEY_ID'
 # An open_listing answer holds a value per token of a listing page.
 MAX_ANSWER = 16 << 20
+# What a key id may be (the Go side checks the same before it answers).
+KEY_ID = re.compile(r'\A[A-Za-z0-9_-]{1,64}\Z')
 TOKEN_PREFIX = 'arca1.'
 # The hash parameters that hold sealed values, besides the ETag itself.
 SEALED_PARAMS = ('slo_etag', 'symlink_target_etag')
@@ -133,7 +135,8 @@ class DecisionClient(object):
                 if reused:
                     continue
                 raise Unavailable(str(e))
-            if answer.get('v') != PROTOCOL or 'error' in answer:
+            if not isinstance(answer, dict) or \
+                    answer.get('v') != PROTOCOL or 'error' in answer:
                 self._close(conn)
                 raise Unavailable('decision socket: %r' % (answer,))
             if len(self.idle) < self.pool_size:
@@ -152,6 +155,12 @@ class DecisionClient(object):
                 pass
 
 
+def _refusal(status):
+    """Whether the socket's status is one a refusal may carry."""
+    return isinstance(status, int) and not isinstance(status, bool) and \
+        400 <= status <= 599
+
+
 class ArcaMiddleware(object):
     def __init__(self, app, conf):
         self.app = app
@@ -160,6 +169,7 @@ class ArcaMiddleware(object):
             conf.get('socket', '/run/arca/decision.sock'),
             float(conf.get('timeout', 10)), int(conf.get('pool_size', 64)))
         self.kept = KeptKeyIDs(int(conf.get('kept_key_ids', 4096)))
+        self.warned_order = False
 
     def __call__(self, env, start_response):
         env.pop(KEY_ID_ENV, None)
@@ -178,7 +188,22 @@ class ArcaMiddleware(object):
             _, acct, cont, _ = split_path(env.get('PATH_INFO', ''), 4, 4, True)
         except ValueError:
             return self.app(env, start_response)  # not an object
-        project = env.get('HTTP_X_PROJECT_ID')
+        # The caller's project only as keystonemiddleware's authtoken
+        # found it: it replaces the client's identity headers and leaves
+        # its token data beside them. Without that data this middleware
+        # sits left of authtoken (or there is none), and X-Project-Id is
+        # whatever the client sent: the write is asked about as an
+        # anonymous one, which gets no key id.
+        project = None
+        if env.get('keystone.token_info') and \
+                env.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed':
+            project = env.get('HTTP_X_PROJECT_ID')
+        elif env.get('HTTP_X_PROJECT_ID') and not self.warned_order:
+            self.warned_order = True
+            self.logger.warning(
+                'arca: X-Project-Id without keystonemiddleware\'s token '
+                'data: this middleware must sit right of authtoken; '
+                'writes get no key id from here until it does')
         if project:
             kept = self.kept.get(acct, project)
             if kept:
@@ -202,10 +227,17 @@ class ArcaMiddleware(object):
             self.logger.error('arca: decision socket unavailable: %s', e)
             return self._refuse(503, 'The key service is unavailable; '
                                 'retry later.')(env, start_response)
-        if answer.get('status'):
-            return self._refuse(answer['status'], answer.get('message', ''))(
+        status, key_id = answer.get('status'), answer.get('key_id')
+        if status or key_id:
+            if not (_refusal(status) or (not status and isinstance(
+                    key_id, str) and KEY_ID.match(key_id))):
+                self.logger.error('arca: decision socket answered %r',
+                                  answer)
+                return self._refuse(503, 'The key service is unavailable; '
+                                    'retry later.')(env, start_response)
+        if status:
+            return self._refuse(status, str(answer.get('message', '')))(
                 env, start_response)
-        key_id = answer.get('key_id')
         if key_id:
             env[KEY_ID_ENV] = key_id
             reuse = answer.get('reuse_ms')
@@ -251,8 +283,9 @@ class ArcaMiddleware(object):
         values = answer.get('values')
         if answer.get('status') or not isinstance(values, list) or \
                 len(values) != len(listing.items):
-            return self._refuse(answer.get('status') or 503, answer.get(
-                'message', 'The listing could not be opened.'))(
+            status = answer.get('status')
+            return self._refuse(status if _refusal(status) else 503, str(
+                answer.get('message', 'The listing could not be opened.')))(
                 env, start_response)
         resp.body = listing.opened(values)
         return resp(env, start_response)

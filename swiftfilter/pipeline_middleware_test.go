@@ -1,0 +1,133 @@
+package swiftfilter
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"opendev.org/x/arca/internal/testenv"
+)
+
+// middlewareHarness runs arca_swift.middleware in front of a WSGI app
+// that answers 201, against a decision socket of its own that answers
+// each question with the line the case names ({project} replaced by the
+// question's project_id; a question without one gets no key id, as the
+// filter answers an anonymous write), and prints, per case, the
+// status, the key id the app saw and the questions asked.
+const middlewareHarness = `
+import json, os, socket, sys, tempfile, threading
+from arca_swift import middleware as mw
+from swift.common.swob import Request, Response
+
+class Socket(object):
+    def __init__(self, answer):
+        self.asks, self.answer = [], answer
+        self.path = os.path.join(tempfile.mkdtemp(), 's')
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.bind(self.path)
+        self.s.listen(8)
+        threading.Thread(target=self.loop, daemon=True).start()
+    def loop(self):
+        while True:
+            c, _ = self.s.accept()
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+    def serve(self, c):
+        f = c.makefile('rb')
+        for line in f:
+            ask = json.loads(line)
+            self.asks.append(ask)
+            answer = self.answer
+            if '{project}' in answer and 'project_id' not in ask:
+                answer = '{"v":1}'  # as the filter answers an anonymous write
+            c.sendall(answer.replace('{project}', ask.get('project_id', '')).encode() + b'\n')
+
+def app(env, start_response):
+    app.key_id = env.get('HTTP_X_ARCA_KEY_ID')
+    return Response(status=201)(env, start_response)
+
+out = []
+for case in json.loads(sys.argv[1]):
+    sock = Socket(case['answer'])
+    m = mw.filter_factory({}, socket=sock.path, timeout='2')(app)
+    app.key_id = None
+    env = {'HTTP_X_PROJECT_ID': 'victim'}
+    if case.get('authtoken'):
+        env.update({'keystone.token_info': {'token': {}}, 'HTTP_X_IDENTITY_STATUS': 'Confirmed'})
+    req = Request.blank('/v1/AUTH_victim/c/o', method='PUT', body=b'x', environ=env)
+    resp = req.get_response(m)
+    out.append({'name': case['name'], 'status': resp.status_int, 'key_id': app.key_id, 'asks': sock.asks})
+print(json.dumps(out))
+`
+
+// TestMiddlewareTrustsOnlyWhatItMay: the Python middleware in Swift's
+// pipeline takes the caller's project only from keystonemiddleware
+// (sitting left of authtoken, it once asked about, and kept, the project a
+// forged X-Project-Id named), and every answer of the decision socket
+// that is not a refusal, a key id or nothing answers 503: a non-object
+// answer once raised (500, the connection neither closed nor pooled),
+// {"status":200} answered the PUT without Swift, and a key id with CR LF
+// was attached as it was.
+func TestMiddlewareTrustsOnlyWhatItMay(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import swift.common.swob").Run(); err != nil {
+		testenv.StackMissing(t, "Debian's swift Python packages are not installed (tools/stack.sh install)")
+	}
+	keyed := `{"v":1,"key_id":"k-{project}","account":"AUTH_victim"}`
+	cases := []struct {
+		name, answer string
+		authtoken    bool
+		status       int
+		keyID        string
+		askedProject string
+	}{
+		{"behind authtoken", keyed, true, 201, "k-victim", "victim"},
+		{"left of authtoken: a forged X-Project-Id", keyed, false, 201, "", ""},
+		{"no key id", `{"v":1}`, true, 201, "", "victim"},
+		{"a refusal", `{"v":1,"status":403,"message":"no"}`, true, 403, "", "victim"},
+		{"not an object", `[1,2]`, true, 503, "", "victim"},
+		{"null", `null`, true, 503, "", "victim"},
+		{"a status that is no refusal", `{"v":1,"status":200}`, true, 503, "", "victim"},
+		{"a status that is no number", `{"v":1,"status":"abc"}`, true, 503, "", "victim"},
+		{"a key id that is no string", `{"v":1,"key_id":123}`, true, 503, "", "victim"},
+		{"a key id with CR LF", `{"v":1,"key_id":"a\r\nX-Evil: 1"}`, true, 503, "", "victim"},
+	}
+	in := make([]map[string]any, len(cases))
+	for i, c := range cases {
+		in[i] = map[string]any{"name": c.name, "answer": c.answer, "authtoken": c.authtoken}
+	}
+	arg, _ := json.Marshal(in)
+	cmd := exec.Command(python, "-c", middlewareHarness, string(arg))
+	cmd.Env = append(cmd.Environ(), "PYTHONPATH="+filepath.Join("python"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	var got []struct {
+		Name   string           `json:"name"`
+		Status int              `json:"status"`
+		KeyID  *string          `json:"key_id"`
+		Asks   []map[string]any `json:"asks"`
+	}
+	if err := json.Unmarshal(out[strings.LastIndexByte(strings.TrimSpace(string(out)), '\n')+1:], &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("harness output %q: %v", out, err)
+	}
+	for i, c := range cases {
+		g := got[i]
+		keyID := ""
+		if g.KeyID != nil {
+			keyID = *g.KeyID
+		}
+		if g.Status != c.status || (c.status == 201 && keyID != c.keyID) || (c.status != 201 && keyID != "") {
+			t.Errorf("%s: %d with key id %q, want %d with %q", c.name, g.Status, keyID, c.status, c.keyID)
+		}
+		if len(g.Asks) != 1 {
+			t.Errorf("%s: %d questions to the socket, want 1", c.name, len(g.Asks))
+			continue
+		}
+		if p, _ := g.Asks[0]["project_id"].(string); p != c.askedProject {
+			t.Errorf("%s: asked about project %q, want %q", c.name, p, c.askedProject)
+		}
+	}
+}
