@@ -2,8 +2,10 @@ package swiftfilter
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,6 +130,91 @@ func TestMiddlewareTrustsOnlyWhatItMay(t *testing.T) {
 		}
 		if p, _ := g.Asks[0]["project_id"].(string); p != c.askedProject {
 			t.Errorf("%s: asked about project %q, want %q", c.name, p, c.askedProject)
+		}
+	}
+}
+
+// middlewareListingHarness runs the middleware on a container GET whose listing is
+// the file argv[2], against the decision socket argv[1], with
+// MAX_QUESTION argv[3]; it prints the status, the number of questions the
+// listing's items make, and the opened listing. With "bound" it instead
+// checks question_chunks' weights against json.dumps for the worst
+// characters a name may hold, and prints the largest question.
+const middlewareListingHarness = `
+import json, sys
+from arca_swift import middleware as mw
+from swift.common.swob import Request, Response
+if sys.argv[1] == 'bound':
+    largest = 0
+    for ch in ('\x01', '"', '\U0001F600', 'a'):
+        items = [{'name': ch * 1024 + str(i), 'field': 'etag', 'token': 'arca1.k1.' + 'x' * 80} for i in range(1200)]
+        for chunk in mw.question_chunks(items):
+            largest = max(largest, len(json.dumps({'v': 1, 'op': 'open_listing', 'account': 'AUTH_demo', 'container': 'c', 'items': chunk})))
+    print(json.dumps({'largest': largest, 'max': mw.MAX_QUESTION}))
+    sys.exit(0)
+mw.MAX_QUESTION = int(sys.argv[3])
+body = open(sys.argv[2], 'rb').read()
+def app(env, start_response):
+    return Response(status=200, body=body, content_type='application/json')(env, start_response)
+m = mw.filter_factory({}, socket=sys.argv[1], timeout='30')(app)
+resp = Request.blank('/v1/AUTH_demo/c').get_response(m)
+items = mw.JSONListing(body).items
+print(json.dumps({'status': resp.status_int, 'questions': len(list(mw.question_chunks(items))), 'listing': json.loads(resp.body)}))
+`
+
+// TestMiddlewareListingInQuestions: the middleware sends a listing's
+// sealed values to the decision socket in questions that stay under a
+// bound, and puts the answers together in order. A page of 10,000 names
+// of 1,024 control characters was one 61 MiB line, over the Go side's 32
+// MiB: that container's listing answered 503 for good. The bound holds
+// for the worst characters (json.dumps escapes them to 6 or 12 bytes).
+func TestMiddlewareListingInQuestions(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import swift.common.swob").Run(); err != nil {
+		testenv.StackMissing(t, "Debian's swift Python packages are not installed (tools/stack.sh install)")
+	}
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(python, append([]string{"-c", middlewareListingHarness}, args...)...)
+		cmd.Env = append(cmd.Environ(), "PYTHONPATH=python")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("harness %v: %v", args, err)
+		}
+		return out
+	}
+	var bound struct{ Largest, Max int }
+	if err := json.Unmarshal(run("bound"), &bound); err != nil || bound.Largest == 0 || bound.Largest > bound.Max || bound.Max > maxDecisionLine {
+		t.Fatalf("largest question %d bytes, bound %d, the socket's line %d (%v)", bound.Largest, bound.Max, maxDecisionLine, err)
+	}
+
+	sock := startDecisions(t, &listingKeys{}, PipelineSettings{})
+	const md5A = "0cc175b9c0f1b6a831c399e269772661"
+	var entries []map[string]any
+	for i := range 60 {
+		name := strings.Repeat("\x01", 90) + strconv.Itoa(i)
+		entries = append(entries, map[string]any{"name": name, "hash": seal(t, "k1", name, "etag", md5A), "bytes": 1,
+			"content_type": "x", "last_modified": "2026-01-01T00:00:00.000000"})
+	}
+	body, _ := json.Marshal(entries)
+	file := filepath.Join(t.TempDir(), "listing.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Status    int              `json:"status"`
+		Questions int              `json:"questions"`
+		Listing   []map[string]any `json:"listing"`
+	}
+	if err := json.Unmarshal(run(sock, file, "8192"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != 200 || got.Questions < 5 || len(got.Listing) != len(entries) {
+		t.Fatalf("status %d, %d questions, %d entries", got.Status, got.Questions, len(got.Listing))
+	}
+	for i, e := range got.Listing {
+		if e["hash"] != md5A || e["name"] != entries[i]["name"] {
+			t.Fatalf("entry %d: %v", i, e)
 		}
 	}
 }

@@ -19,8 +19,9 @@ filter itself would have kept it.
 
 Container listings reach it with each object's ETag sealed (objcrypt's
 "Listing ETags"): for a container GET answered with a JSON or XML listing
-it sends the listing's tokens to the socket in one request and writes the
-values it gets back in their place; the keys stay on the Go side. A
+it sends the listing's tokens to the socket in one request (more when one
+would weigh over MAX_QUESTION) and writes the values it gets back in their
+place; the keys stay on the Go side. A
 listing with tokens answers 503 when the socket cannot open them (fail
 closed, as the reverse proxy does); one without passes untouched.
 
@@ -155,6 +156,29 @@ class DecisionClient(object):
                 pass
 
 
+# The most an open_listing question may weigh, well under the Go side's
+# 32 MiB line: a page of 10,000 names of 1,024 characters, each escaped to
+# up to 12 bytes (json.dumps writes a control or non-BMP character as
+# \\uXXXX, a pair of them), repeated for each sealed value, would not fit
+# in one.
+MAX_QUESTION = 8 << 20
+
+
+def question_chunks(items):
+    """The listing's items in runs whose question stays under MAX_QUESTION
+    (each item's weight bounded from above, without encoding it)."""
+    chunk, size = [], 0
+    for item in items:
+        weight = 12 * (len(item['name']) + len(item['token'])) + 64
+        if chunk and size + weight > MAX_QUESTION:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += weight
+    if chunk:
+        yield chunk
+
+
 def _refusal(status):
     """Whether the socket's status is one a refusal may carry."""
     return isinstance(status, int) and not isinstance(status, bool) and \
@@ -272,21 +296,25 @@ class ArcaMiddleware(object):
             return resp(env, start_response)
         if not listing.items:
             return resp(env, start_response)
-        try:
-            answer = self.client.ask({
-                'v': PROTOCOL, 'op': 'open_listing', 'account': account,
-                'container': container, 'items': listing.items})
-        except Unavailable as e:
-            self.logger.error('arca: decision socket unavailable: %s', e)
-            answer = {'status': 503, 'message': 'The key service is '
-                      'unavailable; retry later.'}
-        values = answer.get('values')
-        if answer.get('status') or not isinstance(values, list) or \
-                len(values) != len(listing.items):
-            status = answer.get('status')
-            return self._refuse(status if _refusal(status) else 503, str(
-                answer.get('message', 'The listing could not be opened.')))(
-                env, start_response)
+        values = []
+        for chunk in question_chunks(listing.items):
+            try:
+                answer = self.client.ask({
+                    'v': PROTOCOL, 'op': 'open_listing', 'account': account,
+                    'container': container, 'items': chunk})
+            except Unavailable as e:
+                self.logger.error('arca: decision socket unavailable: %s', e)
+                answer = {'status': 503, 'message': 'The key service is '
+                          'unavailable; retry later.'}
+            part = answer.get('values')
+            if answer.get('status') or not isinstance(part, list) or \
+                    len(part) != len(chunk):
+                status = answer.get('status')
+                return self._refuse(status if _refusal(status) else 503, str(
+                    answer.get('message',
+                               'The listing could not be opened.')))(
+                    env, start_response)
+            values.extend(part)
         resp.body = listing.opened(values)
         return resp(env, start_response)
 
