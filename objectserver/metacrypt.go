@@ -88,13 +88,16 @@ func (s *Server) openMetadata(req *request, v *plainView, cr cryptReader, key ob
 
 // sealedSysmeta are the sysmeta of Swift's middleware whose values hold
 // MD5s (SLO's ETag, the container-update override with a manifest's MD5
-// and slo_etag, a static symlink's target ETag): sealed at rest under the
-// object's ETag key (objcrypt/SPEC.md, "Middleware sysmeta"), opened for
-// the proxy on GET, HEAD and POST, which see them as Swift sends them.
+// and slo_etag, a static symlink's target ETag, s3api's multipart ETag,
+// the MD5 of its parts' MD5s, a fingerprint of a one-part upload's
+// content): sealed at rest under the object's ETag key (objcrypt/SPEC.md,
+// "Middleware sysmeta"), opened for the proxy on GET, HEAD and POST,
+// which see them as Swift sends them.
 var sealedSysmeta = map[string]bool{
 	"x-object-sysmeta-container-update-override-etag": true,
 	"x-object-sysmeta-slo-etag":                       true,
 	"x-object-sysmeta-symlink-target-etag":            true,
+	"x-object-sysmeta-s3api-etag":                     true,
 }
 
 // sealSysmeta seals, in place, the sealedSysmeta values of a new object's

@@ -14,8 +14,9 @@ import (
 // the clear in an SLO manifest's .data before they were sealed.
 func TestMiddlewareSysmetaAtRest(t *testing.T) {
 	n := newObjNode(t, t.TempDir())
-	slo, manifest, target := md5Hex("slo etag"), md5Hex("manifest body"), md5Hex("symlink target")
+	slo, manifest, target, s3 := md5Hex("slo etag"), md5Hex("manifest body"), md5Hex("symlink target"), md5Hex("s3 parts")+"-1"
 	hdr := map[string]string{
+		"X-Object-Sysmeta-S3api-Etag":                     s3,
 		"X-Object-Sysmeta-Slo-Etag":                       slo,
 		"X-Object-Sysmeta-Slo-Size":                       "12345",
 		"X-Object-Sysmeta-Container-Update-Override-Etag": manifest + "; slo_etag=" + slo,
@@ -27,7 +28,7 @@ func TestMiddlewareSysmetaAtRest(t *testing.T) {
 		}
 	}
 	md := readXattrMeta(t, n.dataFile(t, "m"))
-	for _, k := range []string{"X-Object-Sysmeta-Slo-Etag", "X-Object-Sysmeta-Container-Update-Override-Etag", "X-Object-Sysmeta-Symlink-Target-Etag"} {
+	for _, k := range []string{"X-Object-Sysmeta-Slo-Etag", "X-Object-Sysmeta-Container-Update-Override-Etag", "X-Object-Sysmeta-Symlink-Target-Etag", "X-Object-Sysmeta-S3Api-Etag"} {
 		if !strings.HasPrefix(md[k], "arca1:") {
 			t.Errorf("%s stored as %q", k, md[k])
 		}
@@ -35,7 +36,7 @@ func TestMiddlewareSysmetaAtRest(t *testing.T) {
 	if md["X-Object-Sysmeta-Slo-Size"] != "12345" {
 		t.Errorf("a size is not sealed: %q", md["X-Object-Sysmeta-Slo-Size"])
 	}
-	scanXattrs(t, n.devices, []string{slo, manifest, target})
+	scanXattrs(t, n.devices, []string{slo, manifest, target, s3})
 	head := n.send(t, http.MethodHead, "m", "", nil)
 	for k, v := range hdr {
 		if got := head.Header.Get(k); got != v {
