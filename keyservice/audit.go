@@ -254,6 +254,7 @@ func (s *Service) FlushAudit(ctx context.Context) error {
 // Close writes every queued audit record and stops the writer. Call it
 // after the HTTP server stopped taking requests.
 func (s *Service) Close(ctx context.Context) error {
+	s.stopKEKSweeper()
 	s.auditOnce.Do(func() {}) // never started: nothing to write
 	if s.audits == nil {
 		return nil

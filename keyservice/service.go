@@ -113,7 +113,10 @@ type Service struct {
 	now    func() time.Time
 	keks   *lru.Cache[string, cachedKEK]
 	kekTTL time.Duration
-	log    zerolog.Logger
+	// sweep drops expired KEKs of projects not used again (kekSweeper).
+	sweepOnce, sweepStopOnce sync.Once
+	sweepStop                chan struct{}
+	log                      zerolog.Logger
 	// auditLog is Options.AuditLogger, or log.
 	auditLog zerolog.Logger
 
@@ -231,6 +234,7 @@ func (s *Service) projectKEK(ctx context.Context, projectID, store string) (*env
 	if c, ok := s.keks.Get(key); ok && s.now().Before(c.until) {
 		return c.kek, nil
 	}
+	s.sweepOnce.Do(s.startKEKSweeper)
 	row, err := s.store.GetProjectKEK(ctx, projectID, store)
 	if errors.Is(err, ErrNotFound) {
 		row, err = s.createProjectKEK(ctx, projectID, store)
@@ -249,6 +253,49 @@ func (s *Service) projectKEK(ctx context.Context, projectID, store string) (*env
 	}
 	s.keks.Add(key, cachedKEK{kek: c, until: s.now().Add(s.kekTTL)})
 	return c, nil
+}
+
+// startKEKSweeper starts the goroutine that drops cached KEKs whose time
+// has passed, every tenth of kek_cache_ttl (at least a second), until
+// Close. Expiry is checked on every read; the sweep bounds how long an
+// expired KEK stays in memory when its project is not used again
+// (SECURITY.md, "What stays in memory"). The LRU alone kept it until 4,096
+// newer KEKs pushed it out.
+func (s *Service) startKEKSweeper() {
+	s.sweepStop = make(chan struct{})
+	every := max(s.kekTTL/10, time.Second)
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.sweepKEKs()
+			case <-s.sweepStop:
+				return
+			}
+		}
+	}()
+}
+
+// sweepKEKs drops the cached KEKs whose time has passed.
+func (s *Service) sweepKEKs() {
+	now := s.now()
+	for _, k := range s.keks.Keys() {
+		if c, ok := s.keks.Peek(k); ok && !now.Before(c.until) {
+			s.keks.Remove(k)
+		}
+	}
+}
+
+// stopKEKSweeper stops the sweeper, if it was started.
+func (s *Service) stopKEKSweeper() {
+	s.sweepOnce.Do(func() {}) // never started: nothing to stop
+	s.sweepStopOnce.Do(func() {
+		if s.sweepStop != nil {
+			close(s.sweepStop)
+		}
+	})
 }
 
 // cachedKEK is an opened project KEK, made ready for sealing and opening
