@@ -34,6 +34,10 @@ type Config struct {
 	// updates before answering (they go on in the background).
 	ContainerUpdateTimeout time.Duration
 	ClientTimeout          time.Duration
+	// ReplicationConcurrency is Swift's replication_concurrency: how many
+	// SSYNC exchanges this server takes at once (0: no limit); one more
+	// answers 503, as Swift's receiver does (Load's default is Swift's, 4).
+	ReplicationConcurrency int
 	MaxFileSize            int64
 	AllowedHeaders         []string
 	ReplicationServer      bool
@@ -119,6 +123,7 @@ func LoadConfig(f *config.File) (*Config, error) {
 		NodeTimeout:            secs("node_timeout", 3*time.Second),
 		ContainerUpdateTimeout: secs("container_update_timeout", time.Second),
 		ClientTimeout:          secs("client_timeout", 60*time.Second),
+		ReplicationConcurrency: integer("replication_concurrency", 4, 0, 1<<16),
 		ShutdownTimeout:        secs("shutdown_timeout", serve.DefaultGrace),
 		MaxFileSize:            int64(integer("max_file_size", 5368709122, 1, 1<<62)),
 		AllowedHeaders:         f.List(secApp, "allowed_headers", DefaultAllowedHeaders),

@@ -49,6 +49,9 @@ type Server struct {
 	listingKeys *listingKeys
 	// dataKeys are the derived keys of recently read objects (datakeys.go).
 	dataKeys *dataKeys
+	// ssyncSlots holds a token per SSYNC exchange under way, at most
+	// cfg.ReplicationConcurrency (nil: no limit).
+	ssyncSlots chan struct{}
 }
 
 // Option configures a Server at construction.
@@ -99,6 +102,9 @@ func New(cfg Config, swift *ringhash.Conf, keys keyclient.Resolver, log zerolog.
 		metaKeys:    newMetaKeys(cfg.KeyClient.MaterialTTL),
 		listingKeys: newListingKeys(cfg.KeyClient.MaterialTTL),
 		dataKeys:    newDataKeys(cfg.KeyClient.MaterialTTL),
+	}
+	if cfg.ReplicationConcurrency > 0 {
+		s.ssyncSlots = make(chan struct{}, cfg.ReplicationConcurrency)
 	}
 	s.trusted = cfg.TrustedNetworks
 	if s.trusted == nil {

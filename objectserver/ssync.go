@@ -31,6 +31,17 @@ func (s *Server) handleSsync(req *request) error {
 	if _, err := s.disk.DevicePath(req.device); err != nil {
 		return diskFailed(err)
 	}
+	// As Swift's receiver: at most replication_concurrency exchanges at
+	// once, the next one answered 503 (the sender tries later), so that
+	// peers cannot hold every connection and disk of the node.
+	if s.ssyncSlots != nil {
+		select {
+		case s.ssyncSlots <- struct{}{}:
+			defer func() { <-s.ssyncSlots }()
+		default:
+			return answer(http.StatusServiceUnavailable, "")
+		}
+	}
 	fragIndex := -1
 	if v := req.r.Header.Get("X-Backend-Ssync-Frag-Index"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -2,9 +2,11 @@ package objectserver
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ssyncBody is a sender's whole exchange: missing check lines, then
@@ -88,4 +90,42 @@ func FuzzDecodeMissing(f *testing.F) {
 		}
 		_ = encodeWanted(o, localState{})
 	})
+}
+
+// TestSsyncConcurrencyBounded: as Swift's receiver, the server takes at
+// most replication_concurrency SSYNC exchanges at once and answers the
+// next 503 (the sender tries later); a finished exchange frees its slot.
+// Without a bound, a peer could hold any number open.
+func TestSsyncConcurrencyBounded(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ReplicationConcurrency = 2 })
+	hdr := map[string]string{"X-Backend-Storage-Policy-Index": "0"}
+	var open []*io.PipeWriter
+	for range 2 {
+		pr, pw := io.Pipe()
+		open = append(open, pw)
+		resp := e.do("SSYNC", "/sda/1", pr, hdr)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange %d: %d", len(open), resp.StatusCode)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	resp := e.do("SSYNC", "/sda/1", strings.NewReader(ssyncBody(nil, "")), hdr)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Service Unavailable") {
+		t.Fatalf("a third exchange: %d %q, want 503", resp.StatusCode, body)
+	}
+	_, _ = io.WriteString(open[0], ssyncBody(nil, ""))
+	_ = open[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := e.do("SSYNC", "/sda/1", strings.NewReader(ssyncBody(nil, "")), hdr)
+		body := readBody(t, resp)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after one exchange ended: %d %q", resp.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = open[1].Close()
 }
