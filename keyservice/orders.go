@@ -73,6 +73,12 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, spec OrderSpec
 		func() error { return s.store.CreateOrder(ctx, o) }); err != nil {
 		return nil, err
 	}
+	// From here the order exists: it is fulfilled and its result stored
+	// even when the caller goes away meanwhile. On the request's context,
+	// a client giving up during an RSA key generation left the order
+	// PENDING for ever (Arca has no worker to finish it), counted against
+	// the orders quota and polled for in vain.
+	ctx = context.WithoutCancel(ctx)
 	if spec.Type == OrderTypeAsymmetric {
 		s.fulfilAsymmetricOrder(ctx, caller, o, spec)
 	} else {
