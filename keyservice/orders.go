@@ -104,6 +104,12 @@ func validateKeyOrder(m OrderMeta) error {
 	if m.PayloadContentType != nil && *m.PayloadContentType != ContentTypeBinary {
 		return Errorf(ErrInvalid, "Invalid payload_content_type: key orders produce application/octet-stream.")
 	}
+	// What the generated secret must satisfy (validateSpec), refused here
+	// with a 400 rather than after the order exists, as a failed order
+	// with a 500 "contact site administrator".
+	if len(*m.Algorithm) > 255 || (m.Mode != nil && len(*m.Mode) > 255) {
+		return Errorf(ErrInvalid, "Invalid extra data: 'algorithm' or 'mode' longer than 255 characters.")
+	}
 	return nil
 }
 

@@ -277,6 +277,16 @@ func (s *Service) AddSecretMetadatum(ctx context.Context, sec *Secret, key, valu
 	if err := validMetadataValue(value); err != nil {
 		return "", err
 	}
+	// The bound a PUT of the whole set has: one POST at a time, keys
+	// were unbounded (and a GET answers them all). Concurrent POSTs may
+	// pass it by as many as run at once.
+	md, err := s.store.GetSecretMetadata(ctx, sec.ID)
+	if err != nil {
+		return "", fmt.Errorf("loading metadata: %w", err)
+	}
+	if _, exists := md[key]; !exists && len(md) >= MaxMetadataKeys {
+		return "", Errorf(ErrInvalid, "Too many metadata keys (at most %d).", MaxMetadataKeys)
+	}
 	if err := s.store.AddSecretMetadatum(ctx, sec.ID, key, value); err != nil {
 		return "", metadataError(err)
 	}
