@@ -79,6 +79,10 @@ type SecretStore interface {
 	SetSecretPayload(ctx context.Context, id, contentType string, sealed []byte, updated time.Time) error
 	// DeleteSecret removes a secret and everything hanging off it.
 	DeleteSecret(ctx context.Context, id string) error
+	// PurgeExpiredSecrets removes the secrets that expired before before,
+	// and everything hanging off them, at most batch (0: 1000) per
+	// transaction, and returns how many; dryRun counts them instead.
+	PurgeExpiredSecrets(ctx context.Context, before time.Time, batch int, dryRun bool) (int64, error)
 	// ListSecrets returns one page of a project's secrets and the total
 	// number matching the filter.
 	ListSecrets(ctx context.Context, f SecretFilter) ([]*Secret, int, error)

@@ -8,6 +8,7 @@
 //	arca-manage [--config-file F] audit list --project P [--since T] [--format table|json]
 //	arca-manage [--config-file F] audit export [--project P] [--since T] [--output F]
 //	arca-manage [--config-file F] audit prune --before T [--batch N] [--dry-run]
+//	arca-manage [--config-file F] secret purge-expired [--before T] [--batch N] [--dry-run]
 package main
 
 import (
@@ -46,6 +47,9 @@ commands:
   audit prune --before T [--batch N] [--dry-run]
                            remove the audit records written before T (a time, a date or an
                            age such as 2160h), a batch at a time, while arca-api runs
+  secret purge-expired [--before T] [--batch N] [--dry-run]
+                           remove the secrets that expired before T (default now), with
+                           their metadata, ACLs, consumers and container references
   register [--url URL] [--internal-url URL] [--admin-url URL] [--region R] [--replace]
                            create the key-manager service and endpoints in the Keystone
                            catalog (credentials: OS_* environment, else [keystone_authtoken])

@@ -56,7 +56,7 @@ func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writ
 	case "kek rotate":
 		return kekRotate(configFiles, rest, stdout)
 	case "db upgrade", "db version", "db downgrade", "db force", "kek rewrap",
-		"project-key rotate", "project-key destroy", "project-key list":
+		"project-key rotate", "project-key destroy", "project-key list", "secret purge-expired":
 	default:
 		return ErrUsage
 	}
@@ -75,6 +75,8 @@ func Run(ctx context.Context, configFiles, args []string, stdout, stderr io.Writ
 		return dbForce(ctx, cfg, rest, stdout)
 	case "project-key rotate", "project-key destroy", "project-key list":
 		return projectKey(ctx, cfg, args[1], rest, stdout, stderr) // projectkeys.go
+	case "secret purge-expired":
+		return secretPurgeExpired(ctx, cfg, rest, stdout, stderr) // secrets.go
 	default:
 		return kekRewrap(ctx, cfg, stdout, stderr)
 	}

@@ -292,3 +292,76 @@ func secretOrder(keys []keyservice.SortKey) (string, error) {
 	}
 	return strings.Join(append(order, "id"), ", "), nil
 }
+
+// defaultPurgeBatch is how many expired secrets PurgeExpiredSecrets
+// removes per transaction when the caller does not say.
+const defaultPurgeBatch = 1000
+
+// PurgeExpiredSecrets removes the secrets that expired before before,
+// with their metadata, ACLs, consumers and container references (the
+// foreign keys cascade), at most batch (0: 1000) per transaction, and
+// returns how many it removed; dryRun counts them instead. Expired
+// secrets are invisible to every route and no longer count against the
+// secrets quota (as in Barbican), so without a purge they only grow.
+func (s *Store) PurgeExpiredSecrets(ctx context.Context, before time.Time, batch int, dryRun bool) (int64, error) {
+	cut := s.tv(norm(before))
+	if dryRun {
+		var n int64
+		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM secrets WHERE expiration IS NOT NULL AND expiration < ?", cut).Scan(&n)
+		if err != nil {
+			return 0, classify(err, "counting expired secrets")
+		}
+		return n, nil
+	}
+	if batch <= 0 {
+		batch = defaultPurgeBatch
+	}
+	var total int64
+	for {
+		var removed int64
+		err := s.inTx(ctx, func(tx *txn) error {
+			rows, err := tx.QueryContext(ctx, "SELECT id FROM secrets WHERE expiration IS NOT NULL AND expiration < ? LIMIT ?", cut, batch)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			in := "(" + strings.Repeat("?, ", len(ids)-1) + "?)"
+			if !s.mysql {
+				// as DeleteSecret: SQLite cascades only with foreign_keys=on
+				for _, table := range []string{"secret_user_metadata", "secret_acl_users", "secret_acls", "secret_consumers", "container_secrets"} {
+					if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE secret_id IN "+in, ids...); err != nil {
+						return err
+					}
+				}
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM secrets WHERE id IN "+in, ids...)
+			if err != nil {
+				return err
+			}
+			removed, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, classify(err, "removing expired secrets")
+		}
+		total += removed
+		if removed < int64(batch) {
+			return total, nil
+		}
+	}
+}

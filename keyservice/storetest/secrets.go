@@ -383,3 +383,60 @@ func testListSecretsInvalid(t *testing.T, s keyservice.Store) {
 		t.Errorf("injection matched %d", total)
 	}
 }
+
+// testPurgeExpiredSecrets: the secrets that expired before the cut go,
+// with their metadata and container references; a secret expiring at the
+// cut or later, or never, stays. The dry run counts without removing.
+func testPurgeExpiredSecrets(t *testing.T, s keyservice.Store) {
+	c := ctx(t)
+	cut := base.Add(time.Hour)
+	at := func(d time.Duration) *time.Time { e := cut.Add(d); return &e }
+	var expired []*keyservice.Secret
+	for i := range 5 {
+		sec := newSecret("purge")
+		sec.Expiration = at(-time.Duration(i+1) * time.Minute)
+		must(t, s.CreateSecret(c, sec))
+		must(t, s.AddSecretMetadatum(c, sec.ID, "k", "v"))
+		expired = append(expired, sec)
+	}
+	atCut, later, never := newSecret("purge"), newSecret("purge"), newSecret("purge")
+	atCut.Expiration, later.Expiration = at(0), at(time.Minute)
+	for _, sec := range []*keyservice.Secret{atCut, later, never} {
+		must(t, s.CreateSecret(c, sec))
+	}
+	ct := newContainer("purge", keyservice.ContainerSecret{Name: "gone", SecretID: expired[0].ID}, keyservice.ContainerSecret{Name: "kept", SecretID: later.ID})
+	must(t, s.CreateContainer(c, ct))
+
+	n, err := s.PurgeExpiredSecrets(c, cut, 0, true)
+	must(t, err)
+	if n != 5 {
+		t.Fatalf("dry run counted %d expired secrets, want 5", n)
+	}
+	if _, err := s.GetSecret(c, expired[0].ID); err != nil {
+		t.Fatalf("the dry run removed a secret: %v", err)
+	}
+	n, err = s.PurgeExpiredSecrets(c, cut, 2, false) // three batches
+	must(t, err)
+	if n != 5 {
+		t.Fatalf("purged %d secrets, want 5", n)
+	}
+	for _, sec := range expired {
+		_, err := s.GetSecret(c, sec.ID)
+		wantErr(t, err, keyservice.ErrNotFound, "GetSecret of a purged secret")
+		_, err = s.GetSecretMetadata(c, sec.ID)
+		wantErr(t, err, keyservice.ErrNotFound, "GetSecretMetadata of a purged secret")
+	}
+	for _, sec := range []*keyservice.Secret{atCut, later, never} {
+		if _, err := s.GetSecret(c, sec.ID); err != nil {
+			t.Errorf("a secret not expired before the cut was removed: %v", err)
+		}
+	}
+	got, err := s.GetContainer(c, ct.ID)
+	must(t, err)
+	if len(got.Secrets) != 1 || got.Secrets[0].SecretID != later.ID {
+		t.Errorf("container references after the purge: %+v", got.Secrets)
+	}
+	if n, err := s.PurgeExpiredSecrets(c, cut, 0, false); err != nil || n != 0 {
+		t.Errorf("a second purge: %d, %v", n, err)
+	}
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) keyservice.Store) {
 		{"SecretPayload", testSecretPayload},
 		{"SecretPayloadRace", testSecretPayloadRace},
 		{"DeleteSecret", testDeleteSecret},
+		{"PurgeExpiredSecrets", testPurgeExpiredSecrets},
 		{"Metadata", testMetadata},
 		{"ListSecrets", testListSecrets},
 		{"ListSecretsPaging", testListSecretsPaging},

@@ -1,0 +1,62 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"opendev.org/x/arca/keyservice/app"
+)
+
+// secretPurgeExpired runs "secret purge-expired [--before T] [--batch N]
+// [--dry-run]", Arca's counterpart of barbican-manage db clean
+// --soft-delete-expired-secrets: expired secrets are invisible to every
+// route, their owners cannot delete them (404), and they no longer count
+// against the secrets quota (as in Barbican), so without a purge a project
+// could keep adding rows without bound. The purge removes them with their
+// metadata, ACLs, consumers and container references. --before defaults
+// to now; a time in the future is refused (those secrets are live).
+func secretPurgeExpired(ctx context.Context, cfg app.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("secret purge-expired", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	beforeArg := fs.String("before", "", "remove the secrets that expired before T: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02, UTC) or an age (720h); default now")
+	batch := fs.Int("batch", 0, "secrets removed per transaction (0: 1000)")
+	dryRun := fs.Bool("dry-run", false, "count the secrets instead of removing them")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return ErrUsage
+	}
+	if *batch < 0 {
+		return errors.New("secret purge-expired: --batch must be 0 (1000) or more")
+	}
+	now := time.Now()
+	before := now
+	if *beforeArg != "" {
+		t, err := parseTime("--before", *beforeArg, now)
+		if err != nil {
+			return err
+		}
+		before = t
+	}
+	if before.After(now) {
+		return fmt.Errorf("secret purge-expired: --before %s is in the future: those secrets have not expired", before.UTC().Format(time.RFC3339))
+	}
+	db, store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := store.PurgeExpiredSecrets(ctx, before, *batch, *dryRun)
+	cut := before.UTC().Format(time.RFC3339)
+	if err != nil {
+		return fmt.Errorf("secret purge-expired: %d secrets expired before %s removed, then: %w", n, cut, err)
+	}
+	if *dryRun {
+		fmt.Fprintf(stdout, "%d secrets expired before %s would be removed\n", n, cut)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d secrets expired before %s removed\n", n, cut)
+	return nil
+}
