@@ -19,10 +19,12 @@ import (
 // quoted. Behind the filter those hashes are sealed (objcrypt/SPEC.md,
 // "Listing ETags"), so dlo's ETag is the MD5 of the sealed values. On a
 // GET or HEAD answer that names a manifest (X-Object-Manifest) and carries
-// dlo's ETag (dlo sets one only when one listing page held every segment),
-// the filter lists the segments again, as the caller and with the
+// an ETag, the filter lists the segments again, as the caller and with the
 // caller's token, through the Swift proxy, opens their hashes and writes
-// the ETag dlo computes from the opened listing.
+// the ETag dlo computes from the opened listing. dlo computes one only when
+// its first listing page held every segment, fewer than Swift's
+// container_listing_limit; else it leaves the manifest object's own ETag,
+// and so does the filter when the page it reads is full.
 //
 // The listing refused (an anonymous TempURL, a token that cannot list)
 // or a segment hash that does not open leaves dlo's ETag as it is; the key
@@ -31,6 +33,11 @@ import (
 // maxDLOListing bounds the segments' listing read: one page of at most
 // 10000 entries of a few hundred bytes.
 const maxDLOListing = 32 << 20
+
+// containerListingLimit is Swift's default container_listing_limit, the
+// most entries a listing page holds: dlo computes a DLO's ETag only from a
+// first page with fewer segments.
+const containerListingLimit = 10000
 
 // dloETag rewrites the ETag of a DLO manifest's GET or HEAD answer
 // (proxy.go's ModifyResponse); client sends the segments' listing
@@ -64,6 +71,9 @@ func (f *Filter) dloETag(res *http.Response, client *http.Client) error {
 	if err != nil {
 		f.log.Warn().Err(err).Str("path", req.URL.Path).Msg("a DLO's segments could not be listed: its ETag is dlo's")
 		return nil //nolint:nilerr // the answer goes on with dlo's ETag
+	}
+	if len(hashes) >= containerListingLimit {
+		return nil // dlo's: the manifest's own ETag
 	}
 	sum := md5.New() //nolint:gosec // G401: Swift's DLO ETag, not a protection
 	for _, seg := range hashes {

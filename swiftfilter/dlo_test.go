@@ -3,6 +3,7 @@ package swiftfilter
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,8 +22,10 @@ func TestDLOETag(t *testing.T) {
 	var listingStatus atomic.Int64
 	listingStatus.Store(http.StatusOK)
 	var noETag atomic.Bool
-	listing := `[{"hash": "` + seal(t, "k1", "seg/1", "etag", md5A) + `", "name": "seg/1", "bytes": 1}, ` +
+	twoSegments := `[{"hash": "` + seal(t, "k1", "seg/1", "etag", md5A) + `", "name": "seg/1", "bytes": 1}, ` +
 		`{"hash": "` + md5B + `", "name": "seg/2", "bytes": 1}]`
+	var listing atomic.Value
+	listing.Store(twoSegments)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v1/AUTH_demo/c":
@@ -32,7 +35,7 @@ func TestDLOETag(t *testing.T) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(int(listingStatus.Load()))
-			_, _ = w.Write([]byte(listing))
+			_, _ = w.Write([]byte(listing.Load().(string)))
 		case "/v1/AUTH_demo/m/dlo":
 			w.Header().Set("X-Object-Manifest", "c/seg%2F")
 			if !noETag.Load() {
@@ -86,9 +89,21 @@ func TestDLOETag(t *testing.T) {
 	listingStatus.Store(http.StatusOK)
 	noETag.Store(true)
 	if code, etag := ask("GET"); code != 200 || etag != "" {
-		t.Errorf("no ETag from dlo (listing incomplete): %d, ETag %q, want none", code, etag)
+		t.Errorf("an answer without an ETag: %d, ETag %q, want none", code, etag)
 	}
 	noETag.Store(false)
+	// A first listing page that is full (Swift's container_listing_limit,
+	// 10,000): dlo keeps the manifest object's own ETag rather than
+	// compute one from a partial listing, and so does the filter.
+	full := make([]string, 10000)
+	for i := range full {
+		full[i] = fmt.Sprintf(`{"hash": "%s", "name": "seg/%05d", "bytes": 1}`, md5B, i)
+	}
+	listing.Store("[" + strings.Join(full, ", ") + "]")
+	if code, etag := ask("HEAD"); code != 200 || etag != `"sealed-md5"` {
+		t.Errorf("a full first page of segments: %d, ETag %s, want dlo's (the manifest's own)", code, etag)
+	}
+	listing.Store(twoSegments)
 	keys.down.Store(true)
 	if code, _ := ask("GET"); code != http.StatusServiceUnavailable {
 		t.Errorf("key service down: %d, want 503", code)
