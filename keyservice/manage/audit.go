@@ -194,13 +194,9 @@ func auditPrune(ctx context.Context, configFiles, args []string, stdout, stderr 
 	if *batch < 0 {
 		return errors.New("audit prune: --batch must be 0 (10000) or more")
 	}
-	now := time.Now()
-	before, err := parseTime("--before", *beforeArg, now)
+	before, err := cutoff("audit prune", *beforeArg, "that would remove the records being written now")
 	if err != nil {
 		return err
-	}
-	if before.After(now) {
-		return fmt.Errorf("audit prune: --before %s is in the future: that would remove the records being written now", before.UTC().Format(time.RFC3339))
 	}
 	db, store, err := openAuditStore(ctx, configFiles)
 	if err != nil {
@@ -208,15 +204,40 @@ func auditPrune(ctx context.Context, configFiles, args []string, stdout, stderr 
 	}
 	defer db.Close()
 	n, err := store.PruneKeyAudit(ctx, before, *batch, *dryRun)
+	return reportRemoval(stdout, "audit prune", "audit records written", n, before, *dryRun, err)
+}
+
+// cutoff reads the --before of a removal command (audit prune, secret
+// purge-expired): a time, a date or an age, now when empty; a time in the
+// future is refused, with why.
+func cutoff(cmd, arg, whyNotFuture string) (time.Time, error) {
+	now := time.Now()
+	if arg == "" {
+		return now, nil
+	}
+	before, err := parseTime("--before", arg, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if before.After(now) {
+		return time.Time{}, fmt.Errorf("%s: --before %s is in the future: %s", cmd, before.UTC().Format(time.RFC3339), whyNotFuture)
+	}
+	return before, nil
+}
+
+// reportRemoval prints what a removal command removed (or, with
+// --dry-run, would remove): "N <what> before T removed"; with err, how
+// many went before it failed.
+func reportRemoval(stdout io.Writer, cmd, what string, n int64, before time.Time, dryRun bool, err error) error {
 	cut := before.UTC().Format(time.RFC3339)
 	if err != nil {
-		return fmt.Errorf("audit prune: %d records written before %s removed, then: %w", n, cut, err)
+		return fmt.Errorf("%s: %d %s before %s removed, then: %w", cmd, n, what, cut, err)
 	}
-	if *dryRun {
-		fmt.Fprintf(stdout, "%d audit records written before %s would be removed\n", n, cut)
+	if dryRun {
+		fmt.Fprintf(stdout, "%d %s before %s would be removed\n", n, what, cut)
 		return nil
 	}
-	fmt.Fprintf(stdout, "%d audit records written before %s removed\n", n, cut)
+	fmt.Fprintf(stdout, "%d %s before %s removed\n", n, what, cut)
 	return nil
 }
 

@@ -15,17 +15,7 @@ import (
 // TestInterruptedUpgrade leaves the schema dirty, as a migration killed
 // half-way does, and recovers with the documented commands.
 func TestInterruptedUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "arca.sqlite")
-	conf := filepath.Join(dir, "arca.conf")
-	content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\n[database]\nconnection = sqlite:///%s\n[crypto]\nmaster_key_file = %s/master.key\n", dbPath, dir)
-	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, error) { return testenv.Manage(t, conf, args...) }
-	if out, err := run("db", "upgrade"); err != nil {
-		t.Fatalf("db upgrade: %v %s", err, out)
-	}
+	dbPath, run := sqliteManage(t)
 	latest := migrations.Latest("sqlite")
 	db, err := sql.Open("sqlite", dbPath)
 	if err != nil {
@@ -55,4 +45,23 @@ func TestInterruptedUpgrade(t *testing.T) {
 	if out, err := run("db", "upgrade"); err != nil {
 		t.Fatalf("db upgrade is not idempotent: %v %s", err, out)
 	}
+}
+
+// sqliteManage writes a no-auth arca.conf on a SQLite database in a fresh
+// folder, brings the schema up to date with arca-manage db upgrade, and
+// returns the database's path and a runner of arca-manage commands on it.
+func sqliteManage(t *testing.T) (dbPath string, run func(args ...string) (string, error)) {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath = filepath.Join(dir, "arca.sqlite")
+	conf := filepath.Join(dir, "arca.conf")
+	content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\n[database]\nconnection = sqlite:///%s\n[crypto]\nmaster_key_file = %s/master.key\n", dbPath, dir)
+	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run = func(args ...string) (string, error) { return testenv.Manage(t, conf, args...) }
+	if out, err := run("db", "upgrade"); err != nil {
+		t.Fatalf("db upgrade: %v %s", err, out)
+	}
+	return dbPath, run
 }

@@ -3,16 +3,12 @@ package manage_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"opendev.org/x/arca/internal/testenv"
 	"opendev.org/x/arca/keyservice"
 	"opendev.org/x/arca/keyservice/sqlstore"
 )
@@ -23,17 +19,7 @@ import (
 // secret that has not expired, or never will, stays. A cut-off in the
 // future or a bad one is refused, and removes nothing.
 func TestSecretPurgeExpired(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "arca.sqlite")
-	conf := filepath.Join(dir, "arca.conf")
-	content := fmt.Sprintf("[DEFAULT]\nauth_strategy = noauth\n[database]\nconnection = sqlite:///%s\n[crypto]\nmaster_key_file = %s/master.key\n", dbPath, dir)
-	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, error) { return testenv.Manage(t, conf, args...) }
-	if out, err := run("db", "upgrade"); err != nil {
-		t.Fatalf("db upgrade: %v %s", err, out)
-	}
+	dbPath, run := sqliteManage(t)
 	db, err := sql.Open("sqlite", dbPath)
 	if err != nil {
 		t.Fatal(err)

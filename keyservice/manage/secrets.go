@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"time"
 
 	"opendev.org/x/arca/keyservice/app"
 )
@@ -31,17 +29,9 @@ func secretPurgeExpired(ctx context.Context, cfg app.Config, args []string, stdo
 	if *batch < 0 {
 		return errors.New("secret purge-expired: --batch must be 0 (1000) or more")
 	}
-	now := time.Now()
-	before := now
-	if *beforeArg != "" {
-		t, err := parseTime("--before", *beforeArg, now)
-		if err != nil {
-			return err
-		}
-		before = t
-	}
-	if before.After(now) {
-		return fmt.Errorf("secret purge-expired: --before %s is in the future: those secrets have not expired", before.UTC().Format(time.RFC3339))
+	before, err := cutoff("secret purge-expired", *beforeArg, "those secrets have not expired")
+	if err != nil {
+		return err
 	}
 	db, store, err := openStore(ctx, cfg)
 	if err != nil {
@@ -49,14 +39,5 @@ func secretPurgeExpired(ctx context.Context, cfg app.Config, args []string, stdo
 	}
 	defer db.Close()
 	n, err := store.PurgeExpiredSecrets(ctx, before, *batch, *dryRun)
-	cut := before.UTC().Format(time.RFC3339)
-	if err != nil {
-		return fmt.Errorf("secret purge-expired: %d secrets expired before %s removed, then: %w", n, cut, err)
-	}
-	if *dryRun {
-		fmt.Fprintf(stdout, "%d secrets expired before %s would be removed\n", n, cut)
-		return nil
-	}
-	fmt.Fprintf(stdout, "%d secrets expired before %s removed\n", n, cut)
-	return nil
+	return reportRemoval(stdout, "secret purge-expired", "secrets expired", n, before, *dryRun, err)
 }
