@@ -155,11 +155,32 @@ func (t *Token) listKeys(c *conn, sh pkcs11.SessionHandle) error {
 	handles := make(map[string]pkcs11.ObjectHandle, len(found))
 	set := &keySet{ids: make(map[string]bool, len(found))}
 	for _, h := range found {
-		attrs, err := t.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+		attrs, err := t.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_SENSITIVE, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_NEVER_EXTRACTABLE, nil),
+			pkcs11.NewAttribute(pkcs11.CKA_LOCAL, nil),
+		})
 		if err != nil {
-			return fmt.Errorf("reading a master key's CKA_ID in token %q: %w", t.cfg.TokenLabel, err)
+			return fmt.Errorf("reading a master key's attributes in token %q: %w", t.cfg.TokenLabel, err)
 		}
 		id := string(attrs[0].Value)
+		// Only a key made in the token and never able to leave it is a
+		// master key: one with the label that someone holding the PIN
+		// imported, or made extractable, would become the active key
+		// (the greatest id) and every KEK sealed under it would open
+		// outside the token, after the PIN had changed too. Refused
+		// whole and loudly: startup fails, a reload fails and keeps the
+		// keys it had.
+		flag := func(a *pkcs11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] != 0 }
+		if !flag(attrs[1]) || flag(attrs[2]) || !flag(attrs[3]) || !flag(attrs[4]) || !flag(attrs[5]) {
+			return fmt.Errorf("%w: token %q holds a key labelled %q, id %q, that was not generated in the token or can leave it "+
+				"(sensitive %t, extractable %t, always sensitive %t, never extractable %t, local %t): it is not an Arca master key; "+
+				"remove it from the token (and find out who put it there)", errRefusedKey, t.cfg.TokenLabel, t.cfg.KeyLabel, id,
+				flag(attrs[1]), flag(attrs[2]), flag(attrs[3]), flag(attrs[4]), flag(attrs[5]))
+		}
 		handles[id] = h
 		set.ids[id] = true
 	}
@@ -313,13 +334,18 @@ func (t *Token) reconnect() error {
 // tokenTrouble tells failures of the token (the connection is dropped)
 // from a sealed value that does not authenticate.
 func tokenTrouble(err error) bool {
-	if errors.Is(err, envelope.ErrOpen) || errors.Is(err, errNoKey) {
+	if errors.Is(err, envelope.ErrOpen) || errors.Is(err, errNoKey) || errors.Is(err, errRefusedKey) {
 		return false
 	}
 	return true
 }
 
-var errNoKey = errors.New("master key not in the token")
+var (
+	errNoKey = errors.New("master key not in the token")
+	// errRefusedKey: the token holds a key with the master keys' label
+	// that is no master key (listKeys); the keys loaded before stay.
+	errRefusedKey = errors.New("refusing the token's master keys")
+)
 
 // notAuthentic tells, among C_Decrypt's failures once C_DecryptInit
 // succeeded (the token and the key were there), a GCM tag that does not
