@@ -82,6 +82,10 @@ func TestLoadKeyringFile(t *testing.T) {
 		{name: "empty", content: "# nothing\n", mode: 0o600, want: []string{"no master key"}},
 		{name: "duplicate id", content: FormatKey(MasterKey{ID: "a", Key: key(1)}) + FormatKey(MasterKey{ID: "a", Key: key(2)}), mode: 0o600, want: []string{"appears twice"}},
 		{name: "three fields", content: "a b c\n", mode: 0o600, want: []string{"line 1"}},
+		// over the limit, the cut would fall before the last, active key
+		// and leave an older one active
+		{name: "over 1 MiB", content: FormatKey(MasterKey{ID: "old", Key: key(1)}) + strings.Repeat("# padding\n", 110000) +
+			FormatKey(MasterKey{ID: "new", Key: key(2)}), mode: 0o600, want: []string{"over 1048576"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -170,7 +170,14 @@ func LoadKeyringFile(path string) (*Keyring, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("master key file %s has mode %04o; it must not be accessible to group or others: run \"chmod 600 %s\"", path, perm, path)
 	}
-	ring, err := ParseKeyring(io.LimitReader(f, 1<<20))
+	// Refused whole when it is larger than any key file: cut at the
+	// limit on a line boundary, it would lose its last, active key and
+	// make an older one active.
+	const maxKeyFile = 1 << 20
+	if st.Size() > maxKeyFile {
+		return nil, fmt.Errorf("master key file %s is %d bytes, over %d: not a key file Arca writes", path, st.Size(), maxKeyFile)
+	}
+	ring, err := ParseKeyring(io.LimitReader(f, maxKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}

@@ -134,3 +134,71 @@ func TestRotateMasterKeyFile(t *testing.T) {
 		t.Fatalf("rotation of an unsafe key file: %v", err)
 	}
 }
+
+// TestConcurrentRotationsKeepEveryKey: rotations run at once (two
+// operators, a cron job and a hand) each add their key. Without a lock,
+// two that read the file before either wrote it each wrote the old keys
+// and their own, and the second rename dropped the first's key, with
+// whatever KEKs arca-api had sealed under it meanwhile.
+func TestConcurrentRotationsKeepEveryKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	const workers, each = 4, 10
+	const n = workers * each
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				id, err := manage.RotateMasterKeyFile(path, bytes.NewReader(bytes.Repeat([]byte{byte(w*each + i + 1)}, 64)), time.Now())
+				ids <- id
+				errs <- err
+			}
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring, err := envelope.LoadKeyringFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range n {
+		id := <-ids
+		if seen[id] || !ring.Has(id) {
+			t.Errorf("master key %s was lost (or given twice)", id)
+		}
+		seen[id] = true
+	}
+	if got := len(ring.IDs()); got != n {
+		t.Errorf("%d master keys in the file after %d rotations", got, n)
+	}
+}
+
+// TestKEKRotateRefusedWithEnvironmentKeys: with ARCA_MASTER_KEYS set,
+// arca-api takes its keys from the variable, never from the file: a key
+// kek rotate added to the file would never be loaded, and a rewrap run
+// without the variable would move every KEK onto it. kek rotate refuses,
+// says what to do instead, and writes no file; with --master-key-file it
+// writes the new key where it was asked to.
+func TestKEKRotateRefusedWithEnvironmentKeys(t *testing.T) {
+	dbPath, run := sqliteManage(t)
+	keyFile := filepath.Join(filepath.Dir(dbPath), "master.key")
+	t.Setenv("ARCA_MASTER_KEYS", strings.TrimSpace(envelope.FormatKey(envelope.MasterKey{ID: "mk-env", Key: bytes.Repeat([]byte{9}, envelope.KeySize)})))
+	out, err := run("kek", "rotate")
+	if err == nil || !strings.Contains(out, "ARCA_MASTER_KEYS") || !strings.Contains(out, "--master-key-file") {
+		t.Fatalf("kek rotate with ARCA_MASTER_KEYS set: %v %s", err, out)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Fatalf("the refused rotation wrote %s: %v", keyFile, err)
+	}
+	own := filepath.Join(t.TempDir(), "new.key")
+	if out, err := run("kek", "rotate", "--master-key-file", own); err != nil {
+		t.Fatalf("kek rotate --master-key-file: %v %s", err, out)
+	}
+	if _, err := envelope.LoadKeyringFile(own); err != nil {
+		t.Fatal(err)
+	}
+}

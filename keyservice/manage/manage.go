@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"opendev.org/x/arca/internal/logging"
@@ -182,6 +183,14 @@ func kekRotate(configFiles, args []string, stdout io.Writer) error {
 		if cfg.MasterKeyBackend == "pkcs11" {
 			return rotateTokenKey(cfg, stdout)
 		}
+		if os.Getenv("ARCA_MASTER_KEYS") != "" {
+			// arca-api takes its keys from the variable before the file: a
+			// key added to the file would never be loaded, and a rewrap run
+			// without the variable would move every KEK onto it.
+			return errors.New("kek rotate: the master keys come from ARCA_MASTER_KEYS, not from [crypto] master_key_file: " +
+				"write a new key to a file of its own (kek rotate --master-key-file F), add its line to the variable " +
+				"wherever arca-api reads it, restart arca-api, then run kek rewrap with the same variable")
+		}
 		*path = cfg.MasterKeyFile
 	}
 	id, err := RotateMasterKeyFile(*path, rand.Reader, time.Now())
@@ -211,6 +220,19 @@ func rotateTokenKey(cfg app.Config, stdout io.Writer) error {
 // RotateMasterKeyFile adds a fresh master key to the file at path and
 // returns its id.
 func RotateMasterKeyFile(path string, random io.Reader, now time.Time) (string, error) {
+	// One rotation at a time: two that read the file before either wrote
+	// it would each write the old keys and their own, and the second
+	// rename would drop the first's key, with whatever KEKs arca-api had
+	// sealed under it meanwhile. The lock is a file beside the key file
+	// (the key file itself is replaced by rename).
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return "", fmt.Errorf("master key file: %w", err)
+	}
+	defer unlock()
 	var existing []byte
 	if _, err := os.Stat(path); err == nil {
 		if _, err := envelope.LoadKeyringFile(path); err != nil {
@@ -323,4 +345,18 @@ func kekRewrap(ctx context.Context, cfg app.Config, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, strings.TrimSpace("nothing to do: every project KEK is sealed by the active master key"))
 	}
 	return nil
+}
+
+// lockFile takes an exclusive flock on path (created 0600 if missing) and
+// returns its release.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
