@@ -213,20 +213,21 @@ class ArcaMiddleware(object):
         except ValueError:
             return self.app(env, start_response)  # not an object
         # The caller's project only as keystonemiddleware's authtoken
-        # found it: it replaces the client's identity headers and leaves
-        # its token data beside them. Without that data this middleware
-        # sits left of authtoken (or there is none), and X-Project-Id is
-        # whatever the client sent: the write is asked about as an
-        # anonymous one, which gets no key id.
+        # found it: authtoken replaces the client's identity headers, and
+        # keystoneauth, right of it, sets swift.authorize (an environment
+        # key no client can send; Swift's subrequests carry it with
+        # X-Project-Id, not authtoken's token data). Without it this
+        # middleware sits left of them (or there are none), and
+        # X-Project-Id is whatever the client sent: the write is asked
+        # about as an anonymous one, which gets no key id.
         project = None
-        if env.get('keystone.token_info') and \
-                env.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed':
+        if 'swift.authorize' in env:
             project = env.get('HTTP_X_PROJECT_ID')
         elif env.get('HTTP_X_PROJECT_ID') and not self.warned_order:
             self.warned_order = True
             self.logger.warning(
-                'arca: X-Project-Id without keystonemiddleware\'s token '
-                'data: this middleware must sit right of authtoken; '
+                'arca: X-Project-Id without swift.authorize: this '
+                'middleware must sit right of authtoken and keystoneauth; '
                 'writes get no key id from here until it does')
         if project:
             kept = self.kept.get(acct, project)
