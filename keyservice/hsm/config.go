@@ -50,4 +50,12 @@ func (c Config) withDefaults() Config {
 // can leave the token.
 type KeyProperties struct {
 	Sensitive, Extractable, AlwaysSensitive, NeverExtractable bool
+	// Local: generated in the token (CKA_LOCAL), not imported.
+	Local bool
+}
+
+// inside reports whether a key was generated in the token and can never
+// leave it: what every master key must be.
+func (p KeyProperties) inside() bool {
+	return p.Sensitive && !p.Extractable && p.AlwaysSensitive && p.NeverExtractable && p.Local
 }

@@ -92,7 +92,7 @@ func TestTokenKeysStayInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hsm.KeyProperties{Sensitive: true, Extractable: false, AlwaysSensitive: true, NeverExtractable: true}
+	want := hsm.KeyProperties{Sensitive: true, Extractable: false, AlwaysSensitive: true, NeverExtractable: true, Local: true}
 	if props != want {
 		t.Fatalf("key attributes %+v, want %+v", props, want)
 	}

@@ -59,19 +59,28 @@ func (t *Token) Properties(id string) (KeyProperties, error) {
 		if !ok {
 			return fmt.Errorf("%w: %q", errNoKey, id)
 		}
-		attrs, err := t.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_SENSITIVE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_NEVER_EXTRACTABLE, nil),
-		})
-		if err != nil {
-			return fmt.Errorf("C_GetAttributeValue: %w", err)
-		}
-		flag := func(a *pkcs11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] != 0 }
-		p = KeyProperties{Sensitive: flag(attrs[0]), Extractable: flag(attrs[1]),
-			AlwaysSensitive: flag(attrs[2]), NeverExtractable: flag(attrs[3])}
-		return nil
+		var err error
+		_, p, err = t.readKey(sh, h)
+		return err
 	})
 	return p, err
+}
+
+// readKey reads a key's CKA_ID and the attributes that keep it inside the
+// token, never its value.
+func (t *Token) readKey(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (string, KeyProperties, error) {
+	attrs, err := t.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_SENSITIVE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_NEVER_EXTRACTABLE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_LOCAL, nil),
+	})
+	if err != nil {
+		return "", KeyProperties{}, fmt.Errorf("C_GetAttributeValue: %w", err)
+	}
+	flag := func(a *pkcs11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] != 0 }
+	return string(attrs[0].Value), KeyProperties{Sensitive: flag(attrs[1]), Extractable: flag(attrs[2]),
+		AlwaysSensitive: flag(attrs[3]), NeverExtractable: flag(attrs[4]), Local: flag(attrs[5])}, nil
 }

@@ -155,18 +155,10 @@ func (t *Token) listKeys(c *conn, sh pkcs11.SessionHandle) error {
 	handles := make(map[string]pkcs11.ObjectHandle, len(found))
 	set := &keySet{ids: make(map[string]bool, len(found))}
 	for _, h := range found {
-		attrs, err := t.p.GetAttributeValue(sh, h, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_SENSITIVE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_NEVER_EXTRACTABLE, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_LOCAL, nil),
-		})
+		id, props, err := t.readKey(sh, h)
 		if err != nil {
 			return fmt.Errorf("reading a master key's attributes in token %q: %w", t.cfg.TokenLabel, err)
 		}
-		id := string(attrs[0].Value)
 		// Only a key made in the token and never able to leave it is a
 		// master key: one with the label that someone holding the PIN
 		// imported, or made extractable, would become the active key
@@ -174,12 +166,10 @@ func (t *Token) listKeys(c *conn, sh pkcs11.SessionHandle) error {
 		// outside the token, after the PIN had changed too. Refused
 		// whole and loudly: startup fails, a reload fails and keeps the
 		// keys it had.
-		flag := func(a *pkcs11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] != 0 }
-		if !flag(attrs[1]) || flag(attrs[2]) || !flag(attrs[3]) || !flag(attrs[4]) || !flag(attrs[5]) {
+		if !props.inside() {
 			return fmt.Errorf("%w: token %q holds a key labelled %q, id %q, that was not generated in the token or can leave it "+
-				"(sensitive %t, extractable %t, always sensitive %t, never extractable %t, local %t): it is not an Arca master key; "+
-				"remove it from the token (and find out who put it there)", errRefusedKey, t.cfg.TokenLabel, t.cfg.KeyLabel, id,
-				flag(attrs[1]), flag(attrs[2]), flag(attrs[3]), flag(attrs[4]), flag(attrs[5]))
+				"(%+v): it is not an Arca master key; remove it from the token (and find out who put it there)",
+				errRefusedKey, t.cfg.TokenLabel, t.cfg.KeyLabel, id, props)
 		}
 		handles[id] = h
 		set.ids[id] = true
