@@ -74,10 +74,6 @@ print(json.dumps(out))
 // {"status":200} answered the PUT without Swift, and a key id with CR LF
 // was attached as it was.
 func TestMiddlewareTrustsOnlyWhatItMay(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import swift.common.swob").Run(); err != nil {
-		testenv.StackMissing(t, "Debian's swift Python packages are not installed (tools/stack.sh install)")
-	}
 	keyed := `{"v":1,"key_id":"k-{project}","account":"AUTH_victim"}`
 	cases := []struct {
 		name, answer string
@@ -102,12 +98,7 @@ func TestMiddlewareTrustsOnlyWhatItMay(t *testing.T) {
 		in[i] = map[string]any{"name": c.name, "answer": c.answer, "authtoken": c.authtoken}
 	}
 	arg, _ := json.Marshal(in)
-	cmd := exec.Command(python, "-c", middlewareHarness, string(arg))
-	cmd.Env = append(cmd.Environ(), "PYTHONPATH="+filepath.Join("python"))
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("harness: %v", err)
-	}
+	out := runMiddlewarePython(t, middlewareHarness, string(arg))
 	var got []struct {
 		Name   string           `json:"name"`
 		Status int              `json:"status"`
@@ -171,19 +162,9 @@ print(json.dumps({'status': resp.status_int, 'questions': len(list(mw.question_c
 // MiB: that container's listing answered 503 for good. The bound holds
 // for the worst characters (json.dumps escapes them to 6 or 12 bytes).
 func TestMiddlewareListingInQuestions(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import swift.common.swob").Run(); err != nil {
-		testenv.StackMissing(t, "Debian's swift Python packages are not installed (tools/stack.sh install)")
-	}
 	run := func(args ...string) []byte {
 		t.Helper()
-		cmd := exec.Command(python, append([]string{"-c", middlewareListingHarness}, args...)...)
-		cmd.Env = append(cmd.Environ(), "PYTHONPATH=python")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("harness %v: %v", args, err)
-		}
-		return out
+		return runMiddlewarePython(t, middlewareListingHarness, args...)
 	}
 	var bound struct{ Largest, Max int }
 	if err := json.Unmarshal(run("bound"), &bound); err != nil || bound.Largest == 0 || bound.Largest > bound.Max || bound.Max > maxDecisionLine {
@@ -219,4 +200,21 @@ func TestMiddlewareListingInQuestions(t *testing.T) {
 			t.Fatalf("entry %d: %v", i, e)
 		}
 	}
+}
+
+// runMiddlewarePython runs script with Debian's python3 and the arca_swift
+// package on its path, and returns what it printed.
+func runMiddlewarePython(t *testing.T, script string, args ...string) []byte {
+	t.Helper()
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import swift.common.swob").Run(); err != nil {
+		testenv.StackMissing(t, "Debian's swift Python packages are not installed (tools/stack.sh install)")
+	}
+	cmd := exec.Command(python, append([]string{"-c", script}, args...)...)
+	cmd.Env = append(cmd.Environ(), "PYTHONPATH="+filepath.Join(".", "python"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python harness %v: %v", args, err)
+	}
+	return out
 }

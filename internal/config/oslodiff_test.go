@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"opendev.org/x/arca/internal/config"
+	"opendev.org/x/arca/internal/testenv"
 )
 
 // osloParse is oslo.config's own INI parser (oslo_config.iniparser, the
@@ -36,10 +39,7 @@ print(json.dumps(p.values))
 func TestOsloParsesTheSame(t *testing.T) {
 	python := "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import oslo_config.iniparser").Run(); err != nil {
-		if os.Getenv("ARCA_REQUIRE_STACK") != "" {
-			t.Fatalf("oslo.config is not importable by %s (tools/stack.sh install brings it): %v", python, err)
-		}
-		t.Skipf("oslo.config is not installed (tools/stack.sh install brings it): %v", err)
+		testenv.StackMissing(t, "oslo.config is not importable by "+python+" (tools/stack.sh install brings it with Keystone): "+err.Error())
 	}
 	conf := `[DEFAULT]
 debug = True
@@ -71,7 +71,7 @@ pin = 1234
 	if err := json.Unmarshal(out, &oslo); err != nil {
 		t.Fatalf("oslo's answer %q: %v", out, err)
 	}
-	f, err := Load(path)
+	f, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
